@@ -1,0 +1,222 @@
+//! Content-defined chunking (FastCDC 2020), fed slices by the caller.
+//!
+//! The chunker holds no reader: the shell passes a window of bytes and learns
+//! which prefixes of it are finished chunks. A cut is only final when at least
+//! `max` bytes follow the chunk start or the input has ended; otherwise the
+//! tail is returned as unconsumed and must be passed again with more data.
+//! This makes boundaries independent of how the caller sizes its reads.
+
+use std::ops::Range;
+
+use fastcdc::v2020::{self, FastCDC};
+use serde::{Deserialize, Serialize};
+
+/// Chunk size limits, recorded in the repository config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerParams {
+    pub min: u32,
+    pub avg: u32,
+    pub max: u32,
+}
+
+impl Default for ChunkerParams {
+    fn default() -> Self {
+        ChunkerParams {
+            min: 512 * 1024,
+            avg: 1024 * 1024,
+            max: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Chunker limits outside what FastCDC 2020 accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkerParamsError {
+    #[error("chunk sizes must satisfy min < avg < max (got {min}/{avg}/{max})")]
+    Order { min: u32, avg: u32, max: u32 },
+    #[error("chunk {which} size {value} is outside {lo}..={hi}")]
+    OutOfRange {
+        which: &'static str,
+        value: u32,
+        lo: u32,
+        hi: u32,
+    },
+}
+
+impl ChunkerParams {
+    pub fn validate(&self) -> Result<(), ChunkerParamsError> {
+        let check = |which, value, lo, hi| {
+            if (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(ChunkerParamsError::OutOfRange {
+                    which,
+                    value,
+                    lo,
+                    hi,
+                })
+            }
+        };
+        check("min", self.min, v2020::MINIMUM_MIN, v2020::MINIMUM_MAX)?;
+        check("avg", self.avg, v2020::AVERAGE_MIN, v2020::AVERAGE_MAX)?;
+        check("max", self.max, v2020::MAXIMUM_MIN, v2020::MAXIMUM_MAX)?;
+        if !(self.min < self.avg && self.avg < self.max) {
+            return Err(ChunkerParamsError::Order {
+                min: self.min,
+                avg: self.avg,
+                max: self.max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Finished chunks at the front of `window`, as ranges into it.
+    ///
+    /// With `eof == false`, the bytes after the last returned range are not yet
+    /// a chunk and must be passed again (followed by more input). A window of
+    /// at least `max` bytes always yields at least one chunk.
+    pub fn split(&self, window: &[u8], eof: bool) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        if window.is_empty() {
+            return out;
+        }
+        let cdc = FastCDC::new(window, self.min, self.avg, self.max);
+        let max = self.max as usize;
+        let mut start = 0;
+        while start < window.len() {
+            let remaining = window.len() - start;
+            if !eof && remaining < max {
+                break;
+            }
+            let (_, end) = cdc.cut(start, remaining);
+            out.push(start..end);
+            start = end;
+        }
+        out
+    }
+
+    /// Chunks of a complete in-memory buffer.
+    pub fn split_all(&self, data: &[u8]) -> Vec<Range<usize>> {
+        self.split(data, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn small() -> ChunkerParams {
+        ChunkerParams {
+            min: 256,
+            avg: 1024,
+            max: 4096,
+        }
+    }
+
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Feeds `data` through `split` in reads of `read` bytes, the way a shell does.
+    fn streamed(p: &ChunkerParams, data: &[u8], read: usize) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut base = 0; // offset of the window start in `data`
+        let mut filled = 0; // end of data made available so far
+        loop {
+            filled = (filled + read).min(data.len());
+            let eof = filled == data.len();
+            for r in p.split(&data[base..filled], eof) {
+                out.push(base + r.start..base + r.end);
+            }
+            base = out.last().map_or(0, |r| r.end);
+            if eof {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_bad_params_are_named() {
+        ChunkerParams::default().validate().unwrap();
+        let bad = ChunkerParams {
+            min: 10,
+            avg: 1024,
+            max: 4096,
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(ChunkerParamsError::OutOfRange { which: "min", .. })
+        ));
+        let unordered = ChunkerParams {
+            min: 4096,
+            avg: 1024,
+            max: 8192,
+        };
+        assert!(matches!(
+            unordered.validate(),
+            Err(ChunkerParamsError::Order { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_input_has_no_chunks() {
+        assert!(small().split_all(&[]).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_cover_input_within_limits(len in 0usize..40_000, seed: u64) {
+            let p = small();
+            let data = noise(len, seed);
+            let chunks = p.split_all(&data);
+            let mut pos = 0;
+            for (i, c) in chunks.iter().enumerate() {
+                prop_assert_eq!(c.start, pos);
+                prop_assert!(c.len() <= p.max as usize);
+                if i + 1 < chunks.len() {
+                    prop_assert!(c.len() >= p.min as usize);
+                }
+                pos = c.end;
+            }
+            prop_assert_eq!(pos, data.len());
+        }
+
+        #[test]
+        fn boundaries_do_not_depend_on_read_size(len in 0usize..40_000, seed: u64, read in 1usize..9000) {
+            let p = small();
+            let data = noise(len, seed);
+            prop_assert_eq!(streamed(&p, &data, read), p.split_all(&data));
+        }
+
+        #[test]
+        fn an_insertion_only_disturbs_nearby_chunks(seed: u64, at in 0usize..60_000) {
+            let p = small();
+            let data = noise(60_000, seed);
+            let mut edited = data.clone();
+            edited.splice(at..at, b"inserted bytes".iter().copied());
+            let ids = |d: &[u8]| -> std::collections::HashSet<Vec<u8>> {
+                p.split_all(d).into_iter().map(|r| d[r].to_vec()).collect()
+            };
+            let before = ids(&data);
+            let new_bytes: usize = ids(&edited).difference(&before).map(|c| c.len()).sum();
+            // Cut-point skipping can shift a handful of following cuts before
+            // the chunker falls back in step; the cost stays bounded.
+            prop_assert!(new_bytes <= 16 * p.avg as usize, "{} new bytes of 60000", new_bytes);
+            // Chunks wholly before the edit are untouched.
+            let old_cuts = p.split_all(&data);
+            let new_cuts = p.split_all(&edited);
+            for (a, b) in old_cuts.iter().zip(&new_cuts).take_while(|(a, _)| a.end < at) {
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The repository `config` object, written once at `repo init`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::chunker::ChunkerParams;
+use crate::core::codec::Compression;
+use crate::core::error::FormatError;
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const DEFAULT_PACK_SIZE: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoConfig {
+    pub version: u32,
+    /// Random id chosen at init; tells repositories apart.
+    pub id: String,
+    pub chunker: ChunkerParams,
+    pub compression: Compression,
+    pub compression_level: i32,
+    /// Target size of packs; a pack is closed once it reaches this size.
+    pub pack_size: u64,
+    pub created_in_millis: i64,
+}
+
+impl RepoConfig {
+    pub fn new(id: String, created_in_millis: i64) -> RepoConfig {
+        RepoConfig {
+            version: FORMAT_VERSION,
+            id,
+            chunker: ChunkerParams::default(),
+            compression: Compression::Zstd,
+            compression_level: DEFAULT_ZSTD_LEVEL,
+            pack_size: DEFAULT_PACK_SIZE,
+            created_in_millis,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("configs always serialize")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<RepoConfig, FormatError> {
+        let c: RepoConfig =
+            serde_json::from_slice(bytes).map_err(|e| FormatError::json("config", e))?;
+        if c.version != FORMAT_VERSION {
+            return Err(FormatError::Version(c.version));
+        }
+        c.chunker
+            .validate()
+            .map_err(|e| FormatError::Invalid(format!("config: {e}")))?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,231 @@
+//! Snapshot diff, one directory level at a time.
+//!
+//! The core compares two tree values and says which changes it sees and which
+//! subdirectory pairs differ; the shell loads those subtrees and calls again.
+//! Subtrees with equal ids are skipped whole, so a diff reads only the trees
+//! along changed paths.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::id::Id;
+use crate::core::tree::{Node, NodeType, Tree};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    /// Contents (or symlink target, or type) differ.
+    Modified,
+    /// Only mode or mtime differ.
+    Metadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub path: String,
+    pub change: ChangeKind,
+    #[serde(rename = "type")]
+    pub kind: NodeType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_size: Option<u64>,
+}
+
+/// A pair of subtrees that differ and must be compared next. `None` stands
+/// for "absent on this side" (everything below is added or removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descend {
+    pub path: String,
+    pub old: Option<Id>,
+    pub new: Option<Id>,
+}
+
+impl Descend {
+    pub fn is_needed(&self) -> bool {
+        self.old != self.new
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+fn size(n: &Node) -> Option<u64> {
+    (n.kind == NodeType::File).then_some(n.size)
+}
+
+/// Compares one level. `prefix` is the path of this level (for reporting).
+pub fn diff_level(prefix: &str, old: &Tree, new: &Tree) -> (Vec<Change>, Vec<Descend>) {
+    let mut changes = Vec::new();
+    let mut descend = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    let added = |n: &Node, changes: &mut Vec<Change>, descend: &mut Vec<Descend>| {
+        let path = join(prefix, &n.name);
+        if n.is_dir() {
+            descend.push(Descend {
+                path: path.clone(),
+                old: None,
+                new: n.subtree,
+            });
+        }
+        changes.push(Change {
+            path,
+            change: ChangeKind::Added,
+            kind: n.kind,
+            old_size: None,
+            new_size: size(n),
+        });
+    };
+    let removed = |n: &Node, changes: &mut Vec<Change>, descend: &mut Vec<Descend>| {
+        let path = join(prefix, &n.name);
+        if n.is_dir() {
+            descend.push(Descend {
+                path: path.clone(),
+                old: n.subtree,
+                new: None,
+            });
+        }
+        changes.push(Change {
+            path,
+            change: ChangeKind::Removed,
+            kind: n.kind,
+            old_size: size(n),
+            new_size: None,
+        });
+    };
+    while i < old.nodes.len() || j < new.nodes.len() {
+        let ord = match (old.nodes.get(i), new.nodes.get(j)) {
+            (Some(a), Some(b)) => a.name.as_bytes().cmp(b.name.as_bytes()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match ord {
+            std::cmp::Ordering::Less => {
+                removed(&old.nodes[i], &mut changes, &mut descend);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                added(&new.nodes[j], &mut changes, &mut descend);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                let (a, b) = (&old.nodes[i], &new.nodes[j]);
+                let path = join(prefix, &a.name);
+                if a.kind != b.kind {
+                    removed(a, &mut changes, &mut descend);
+                    added(b, &mut changes, &mut descend);
+                } else if a.is_dir() {
+                    if a.subtree != b.subtree {
+                        descend.push(Descend {
+                            path,
+                            old: a.subtree,
+                            new: b.subtree,
+                        });
+                    }
+                } else {
+                    let content = a.chunks != b.chunks || a.size != b.size || a.target != b.target;
+                    let meta = a.mode != b.mode || a.mtime_ns != b.mtime_ns;
+                    if content || meta {
+                        changes.push(Change {
+                            path,
+                            change: if content {
+                                ChangeKind::Modified
+                            } else {
+                                ChangeKind::Metadata
+                            },
+                            kind: a.kind,
+                            old_size: size(a),
+                            new_size: size(b),
+                        });
+                    }
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (changes, descend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, content: &[u8], mtime: i64) -> Node {
+        Node {
+            name: name.into(),
+            kind: NodeType::File,
+            mode: 0o644,
+            mtime_ns: mtime,
+            size: content.len() as u64,
+            inode: 0,
+            chunks: vec![Id::of(content)],
+            subtree: None,
+            target: None,
+        }
+    }
+
+    fn dir(name: &str, id: &[u8]) -> Node {
+        Node {
+            name: name.into(),
+            kind: NodeType::Dir,
+            mode: 0o755,
+            mtime_ns: 0,
+            size: 0,
+            inode: 0,
+            chunks: vec![],
+            subtree: Some(Id::of(id)),
+            target: None,
+        }
+    }
+
+    #[test]
+    fn classifies_each_kind_of_change() {
+        let old = Tree::new(vec![
+            file("same", b"s", 1),
+            file("edited", b"old", 1),
+            file("touched", b"t", 1),
+            file("gone", b"g", 1),
+            dir("d", b"tree1"),
+            dir("samedir", b"tree2"),
+        ]);
+        let new = Tree::new(vec![
+            file("same", b"s", 1),
+            file("edited", b"new!", 1),
+            file("touched", b"t", 2),
+            file("fresh", b"f", 1),
+            dir("d", b"tree1-changed"),
+            dir("samedir", b"tree2"),
+        ]);
+        let (changes, descend) = diff_level("idx", &old, &new);
+        let got: Vec<(&str, ChangeKind)> = changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
+        assert_eq!(
+            got,
+            [
+                ("idx/edited", ChangeKind::Modified),
+                ("idx/fresh", ChangeKind::Added),
+                ("idx/gone", ChangeKind::Removed),
+                ("idx/touched", ChangeKind::Metadata),
+            ]
+        );
+        assert_eq!(changes[0].old_size, Some(3));
+        assert_eq!(changes[0].new_size, Some(4));
+        assert_eq!(descend.len(), 1);
+        assert_eq!(descend[0].path, "idx/d");
+    }
+
+    #[test]
+    fn a_file_replaced_by_a_directory_is_removed_and_added() {
+        let old = Tree::new(vec![file("x", b"1", 1)]);
+        let new = Tree::new(vec![dir("x", b"t")]);
+        let (changes, descend) = diff_level("", &old, &new);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(descend, vec![Descend { path: "x".into(), old: None, new: Some(Id::of(b"t")) }]);
+    }
+}

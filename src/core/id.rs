@@ -1,0 +1,99 @@
+//! Content addresses: every blob, pack and index file is named by the SHA-256
+//! of its bytes, so equal content always has one name and a name proves its
+//! content.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest used as an identifier. Serialized as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(pub [u8; 32]);
+
+impl Id {
+    pub const LEN: usize = 32;
+
+    /// The id of `data`: SHA-256 of the plain bytes.
+    pub fn of(data: &[u8]) -> Id {
+        Id(Sha256::digest(data).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Id> {
+        <[u8; 32]>::try_from(bytes).ok().map(Id)
+    }
+
+    /// Short form for human output (first 8 hex digits).
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+}
+
+/// An id string that is not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid id {0:?}: expected 64 hex digits")]
+pub struct InvalidId(pub String);
+
+impl FromStr for Id {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Id, InvalidId> {
+        let mut out = [0u8; 32];
+        if s.len() != 64 || hex::decode_to_slice(s, &mut out).is_err() {
+            return Err(InvalidId(s.chars().take(80).collect()));
+        }
+        Ok(Id(out))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({})", self.short())
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            Id::of(b"abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn hex_round_trip_and_rejects_bad_strings() {
+        let id = Id::of(b"x");
+        assert_eq!(id.to_hex().parse::<Id>().unwrap(), id);
+        assert!("abc".parse::<Id>().is_err());
+        assert!("zz".repeat(32).parse::<Id>().is_err());
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<Id>(&json).unwrap(), id);
+    }
+}

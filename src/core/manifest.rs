@@ -1,0 +1,163 @@
+//! Snapshot manifests (`snapshots/<uuid>.json`) and the per-snapshot summary
+//! that root generations carry.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::error::FormatError;
+use crate::core::id::Id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SnapshotState {
+    Success,
+    Partial,
+    Failed,
+}
+
+impl SnapshotState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SnapshotState::Success => "SUCCESS",
+            SnapshotState::Partial => "PARTIAL",
+            SnapshotState::Failed => "FAILED",
+        }
+    }
+}
+
+/// Figures for one index (or the global state) in one snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexStats {
+    /// Root tree of the index's directory.
+    pub tree: Option<Id>,
+    pub files: u64,
+    pub dirs: u64,
+    /// Plain bytes of all files.
+    pub size_in_bytes: u64,
+    /// Plain bytes of data blobs this snapshot added to the repository.
+    pub new_bytes: u64,
+    /// Stored (compressed) bytes of blobs this snapshot added.
+    pub new_stored_bytes: u64,
+    /// Files whose contents were read (the rest were unchanged since the parent).
+    pub files_read: u64,
+}
+
+impl IndexStats {
+    pub fn add(&mut self, other: &IndexStats) {
+        self.files += other.files;
+        self.dirs += other.dirs;
+        self.size_in_bytes += other.size_in_bytes;
+        self.new_bytes += other.new_bytes;
+        self.new_stored_bytes += other.new_stored_bytes;
+        self.files_read += other.files_read;
+    }
+}
+
+/// A file left out of a PARTIAL snapshot, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub index: String,
+    pub path: String,
+    pub reason: String,
+}
+
+pub const GLOBAL_STATE: &str = "_global_state";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub snapshot: String,
+    pub uuid: String,
+    pub state: SnapshotState,
+    pub start_time_in_millis: i64,
+    pub end_time_in_millis: i64,
+    pub indices: BTreeMap<String, IndexStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_state: Option<IndexStats>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+}
+
+impl Manifest {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifests always serialize")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| FormatError::json("snapshot manifest", e))?;
+        if m.version != 1 {
+            return Err(FormatError::Version(m.version));
+        }
+        Ok(m)
+    }
+
+    /// Totals over every index and the global state.
+    pub fn totals(&self) -> IndexStats {
+        let mut t = IndexStats::default();
+        for s in self.indices.values().chain(self.global_state.iter()) {
+            t.add(s);
+        }
+        t.tree = None;
+        t
+    }
+
+    pub fn summary(&self) -> SnapshotSummary {
+        let t = self.totals();
+        SnapshotSummary {
+            snapshot: self.snapshot.clone(),
+            uuid: self.uuid.clone(),
+            state: self.state,
+            start_time_in_millis: self.start_time_in_millis,
+            end_time_in_millis: self.end_time_in_millis,
+            indices: self.indices.keys().cloned().collect(),
+            include_global_state: self.global_state.is_some(),
+            size_in_bytes: t.size_in_bytes,
+            new_bytes: t.new_bytes,
+            new_stored_bytes: t.new_stored_bytes,
+            files: t.files,
+            failures: self.failures.len() as u64,
+        }
+    }
+
+    /// Every root tree the snapshot references, named by index (global state
+    /// under `_global_state`).
+    pub fn roots(&self) -> Vec<(String, Id)> {
+        let mut out: Vec<(String, Id)> = self
+            .indices
+            .iter()
+            .filter_map(|(n, s)| s.tree.map(|t| (n.clone(), t)))
+            .collect();
+        if let Some(t) = self.global_state.as_ref().and_then(|g| g.tree) {
+            out.push((GLOBAL_STATE.to_string(), t));
+        }
+        out
+    }
+}
+
+/// What a root generation records of each snapshot: enough to list, sort and
+/// page snapshots without opening their manifests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    pub snapshot: String,
+    pub uuid: String,
+    pub state: SnapshotState,
+    pub start_time_in_millis: i64,
+    pub end_time_in_millis: i64,
+    pub indices: Vec<String>,
+    pub include_global_state: bool,
+    pub size_in_bytes: u64,
+    pub new_bytes: u64,
+    pub new_stored_bytes: u64,
+    pub files: u64,
+    pub failures: u64,
+}
+
+impl SnapshotSummary {
+    pub fn duration_in_millis(&self) -> i64 {
+        self.end_time_in_millis - self.start_time_in_millis
+    }
+}

@@ -1,0 +1,95 @@
+//! Which byte ranges of which packs to fetch to assemble a list of blobs.
+//! Neighbouring blobs of one pack are fetched in one range when the gap
+//! between them is small, so a file stored contiguously is one request.
+
+use serde::Serialize;
+
+use crate::core::blob::BlobEntry;
+use crate::core::id::Id;
+use crate::core::index::RepoIndex;
+
+/// Gaps up to this many bytes are read through rather than split.
+pub const DEFAULT_MAX_GAP: u64 = 256 * 1024;
+
+/// One ranged read of a pack and the blobs it yields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackRead {
+    pub pack: Id,
+    pub offset: u64,
+    pub length: u64,
+    /// Blobs inside the range (offsets relative to the pack).
+    #[serde(skip)]
+    pub blobs: Vec<BlobEntry>,
+}
+
+/// A blob the index does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("blob {0} is not in the repository index")]
+pub struct MissingBlob(pub Id);
+
+/// Plans reads for `ids` (duplicates fetched once). Reads come out grouped by
+/// pack and sorted by offset.
+pub fn plan_reads(ids: &[Id], index: &RepoIndex, max_gap: u64) -> Result<Vec<PackRead>, MissingBlob> {
+    let mut located: Vec<(Id, BlobEntry)> = Vec::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if seen.insert(*id) {
+            located.push(index.entry(id).ok_or(MissingBlob(*id))?);
+        }
+    }
+    located.sort_by_key(|(pack, e)| (*pack, e.offset));
+    let mut reads: Vec<PackRead> = Vec::new();
+    for (pack, e) in located {
+        match reads.last_mut() {
+            Some(r) if r.pack == pack && e.offset <= r.offset + r.length + max_gap => {
+                r.length = r.length.max(e.end() - r.offset);
+                r.blobs.push(e);
+            }
+            _ => reads.push(PackRead {
+                pack,
+                offset: e.offset,
+                length: e.stored_len as u64,
+                blobs: vec![e],
+            }),
+        }
+    }
+    Ok(reads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::blob::BlobKind;
+    use crate::core::codec::Codec;
+
+    fn entry(name: &str, offset: u64, len: u32) -> BlobEntry {
+        BlobEntry {
+            id: Id::of(name.as_bytes()),
+            offset,
+            stored_len: len,
+            raw_len: len,
+            kind: BlobKind::Data,
+            codec: Codec::Raw,
+        }
+    }
+
+    #[test]
+    fn coalesces_neighbours_and_splits_far_blobs() {
+        let mut idx = RepoIndex::new();
+        idx.add_pack(
+            Id::of(b"p1"),
+            &[entry("a", 8, 100), entry("b", 108, 100), entry("c", 10_000, 50)],
+        );
+        idx.add_pack(Id::of(b"p2"), &[entry("d", 8, 10)]);
+        let ids: Vec<Id> = ["c", "a", "b", "d", "a"].iter().map(|n| Id::of(n.as_bytes())).collect();
+        let reads = plan_reads(&ids, &idx, 1000).unwrap();
+        let shape: Vec<(u64, u64, usize)> = reads.iter().map(|r| (r.offset, r.length, r.blobs.len())).collect();
+        let p1_first = reads[0].pack == Id::of(b"p1");
+        let p1: Vec<_> = shape.iter().zip(&reads).filter(|(_, r)| r.pack == Id::of(b"p1")).map(|(s, _)| *s).collect();
+        assert_eq!(p1, [(8, 200, 2), (10_000, 50, 1)]);
+        assert_eq!(reads.len(), 3, "first is p1: {p1_first}");
+        let wide = plan_reads(&ids, &idx, 20_000).unwrap();
+        assert_eq!(wide.len(), 2);
+        assert!(plan_reads(&[Id::of(b"zzz")], &idx, 0).is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! Root generations: `index-N` is the whole repository state at generation N
+//! (every snapshot and the index files that locate their blobs). A new
+//! generation is committed with a create-only put, so two writers can never
+//! both commit N; the loser re-reads and rebases.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::error::FormatError;
+use crate::core::id::Id;
+use crate::core::manifest::SnapshotSummary;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Root {
+    pub version: u32,
+    pub generation: u64,
+    pub snapshots: Vec<SnapshotSummary>,
+    /// Index files (`index/<id>`) that together locate every live blob.
+    pub index_files: Vec<Id>,
+}
+
+/// A change to the root, replayable on top of a newer generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootChange {
+    /// A new snapshot and the index file naming its new blobs.
+    AddSnapshot {
+        summary: SnapshotSummary,
+        index_file: Option<Id>,
+    },
+    /// Snapshots removed and index files replaced (delete and GC).
+    Rewrite {
+        remove_snapshots: Vec<String>,
+        remove_index_files: Vec<Id>,
+        add_index_files: Vec<Id>,
+    },
+}
+
+/// A change that conflicts with the generation it is applied to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RootConflict {
+    #[error("snapshot [{0}] already exists")]
+    DuplicateSnapshot(String),
+    #[error("index file {0} was removed by another writer")]
+    IndexFileGone(Id),
+}
+
+impl Root {
+    pub fn empty() -> Root {
+        Root {
+            version: 1,
+            generation: 0,
+            snapshots: vec![],
+            index_files: vec![],
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("roots always serialize")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Root, FormatError> {
+        let r: Root = serde_json::from_slice(bytes).map_err(|e| FormatError::json("root", e))?;
+        if r.version != 1 {
+            return Err(FormatError::Version(r.version));
+        }
+        Ok(r)
+    }
+
+    pub fn snapshot(&self, name: &str) -> Option<&SnapshotSummary> {
+        self.snapshots.iter().find(|s| s.snapshot == name)
+    }
+
+    /// The next generation: this one with `change` applied.
+    pub fn apply(&self, change: &RootChange) -> Result<Root, RootConflict> {
+        let mut next = self.clone();
+        next.generation = self.generation + 1;
+        match change {
+            RootChange::AddSnapshot { summary, index_file } => {
+                if self.snapshot(&summary.snapshot).is_some() {
+                    return Err(RootConflict::DuplicateSnapshot(summary.snapshot.clone()));
+                }
+                next.snapshots.push(summary.clone());
+                if let Some(f) = index_file {
+                    if !next.index_files.contains(f) {
+                        next.index_files.push(*f);
+                    }
+                }
+            }
+            RootChange::Rewrite {
+                remove_snapshots,
+                remove_index_files,
+                add_index_files,
+            } => {
+                for f in remove_index_files {
+                    if !self.index_files.contains(f) {
+                        return Err(RootConflict::IndexFileGone(*f));
+                    }
+                }
+                next.snapshots
+                    .retain(|s| !remove_snapshots.contains(&s.snapshot));
+                next.index_files.retain(|f| !remove_index_files.contains(f));
+                for f in add_index_files {
+                    if !next.index_files.contains(f) {
+                        next.index_files.push(*f);
+                    }
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::manifest::SnapshotState;
+
+    fn summary(name: &str) -> SnapshotSummary {
+        SnapshotSummary {
+            snapshot: name.into(),
+            uuid: format!("uuid-{name}"),
+            state: SnapshotState::Success,
+            start_time_in_millis: 1,
+            end_time_in_millis: 2,
+            indices: vec!["a".into()],
+            include_global_state: true,
+            size_in_bytes: 10,
+            new_bytes: 10,
+            new_stored_bytes: 5,
+            files: 1,
+            failures: 0,
+        }
+    }
+
+    #[test]
+    fn adding_snapshots_advances_generation_and_refuses_duplicates() {
+        let r0 = Root::empty();
+        let add = |n: &str, f: &[u8]| RootChange::AddSnapshot {
+            summary: summary(n),
+            index_file: Some(Id::of(f)),
+        };
+        let r1 = r0.apply(&add("s1", b"i1")).unwrap();
+        let r2 = r1.apply(&add("s2", b"i2")).unwrap();
+        assert_eq!(r2.generation, 2);
+        assert_eq!(r2.index_files.len(), 2);
+        assert_eq!(
+            r2.apply(&add("s1", b"i3")),
+            Err(RootConflict::DuplicateSnapshot("s1".into()))
+        );
+        assert_eq!(Root::decode(&r2.encode()).unwrap(), r2);
+    }
+
+    #[test]
+    fn rewrite_replaces_index_files_and_detects_lost_races() {
+        let r = Root::empty()
+            .apply(&RootChange::AddSnapshot {
+                summary: summary("s1"),
+                index_file: Some(Id::of(b"i1")),
+            })
+            .unwrap();
+        let rw = RootChange::Rewrite {
+            remove_snapshots: vec!["s1".into()],
+            remove_index_files: vec![Id::of(b"i1")],
+            add_index_files: vec![Id::of(b"i9")],
+        };
+        let r2 = r.apply(&rw).unwrap();
+        assert!(r2.snapshots.is_empty());
+        assert_eq!(r2.index_files, vec![Id::of(b"i9")]);
+        assert_eq!(r2.apply(&rw), Err(RootConflict::IndexFileGone(Id::of(b"i1"))));
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        let mut r = Root::empty();
+        r.version = 2;
+        assert_eq!(Root::decode(&r.encode()), Err(FormatError::Version(2)));
+    }
+}
