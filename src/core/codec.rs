@@ -112,7 +112,9 @@ mod tests {
 
     #[test]
     fn incompressible_blobs_are_stored_raw() {
-        let plain: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let plain: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let (codec, stored) = encode(Compression::Zstd, 3, &plain);
         assert_eq!(codec, Codec::Raw);
         assert_eq!(stored, plain);
@@ -122,7 +124,10 @@ mod tests {
     fn wrong_lengths_and_garbage_are_errors() {
         let plain = b"abc".repeat(100);
         let (codec, stored) = encode(Compression::Zstd, 3, &plain);
-        assert!(matches!(decode(codec, &stored, 10), Err(DecodeError::Length { .. }) | Err(DecodeError::Corrupt(_))));
+        assert!(matches!(
+            decode(codec, &stored, 10),
+            Err(DecodeError::Length { .. }) | Err(DecodeError::Corrupt(_))
+        ));
         assert!(decode(Codec::Zstd, b"not a frame", 5).is_err());
         assert!(ruzstd_decode(b"not a frame", 5).is_err());
     }

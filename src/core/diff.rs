@@ -204,7 +204,10 @@ mod tests {
             dir("samedir", b"tree2"),
         ]);
         let (changes, descend) = diff_level("idx", &old, &new);
-        let got: Vec<(&str, ChangeKind)> = changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
+        let got: Vec<(&str, ChangeKind)> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), c.change))
+            .collect();
         assert_eq!(
             got,
             [
@@ -226,6 +229,13 @@ mod tests {
         let new = Tree::new(vec![dir("x", b"t")]);
         let (changes, descend) = diff_level("", &old, &new);
         assert_eq!(changes.len(), 2);
-        assert_eq!(descend, vec![Descend { path: "x".into(), old: None, new: Some(Id::of(b"t")) }]);
+        assert_eq!(
+            descend,
+            vec![Descend {
+                path: "x".into(),
+                old: None,
+                new: Some(Id::of(b"t"))
+            }]
+        );
     }
 }

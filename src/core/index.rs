@@ -57,7 +57,9 @@ impl IndexFile {
         }
         let mut pos = 8;
         let mut take = |n: usize| -> Result<&[u8], FormatError> {
-            let s = b.get(pos..pos + n).ok_or(FormatError::Truncated("index file"))?;
+            let s = b
+                .get(pos..pos + n)
+                .ok_or(FormatError::Truncated("index file"))?;
             pos += n;
             Ok(s)
         };
@@ -66,7 +68,10 @@ impl IndexFile {
         for _ in 0..count {
             let pack = Id::from_slice(take(32)?).unwrap();
             let n = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
-            let raw = take(n.checked_mul(BlobEntry::SIZE).ok_or(FormatError::Truncated("index file"))?)?;
+            let raw = take(
+                n.checked_mul(BlobEntry::SIZE)
+                    .ok_or(FormatError::Truncated("index file"))?,
+            )?;
             let entries = raw
                 .chunks_exact(BlobEntry::SIZE)
                 .map(BlobEntry::decode)

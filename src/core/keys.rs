@@ -16,7 +16,8 @@ pub fn root(generation: u64) -> String {
 /// The generation named by a root key, if it is one.
 pub fn parse_root(key: &str) -> Option<u64> {
     let n = key.strip_prefix(ROOT_PREFIX)?;
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0'))
+    {
         return None;
     }
     n.parse().ok()
@@ -33,7 +34,11 @@ pub fn pack(id: &Id) -> String {
 }
 
 pub fn parse_pack(key: &str) -> Option<Id> {
-    key.strip_prefix(PACK_PREFIX)?.rsplit('/').next()?.parse().ok()
+    key.strip_prefix(PACK_PREFIX)?
+        .rsplit('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 pub fn manifest(uuid: &str) -> String {

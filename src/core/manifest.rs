@@ -41,6 +41,11 @@ pub struct IndexStats {
     pub new_stored_bytes: u64,
     /// Files whose contents were read (the rest were unchanged since the parent).
     pub files_read: u64,
+    /// Mode and mtime of the index's own folder, restored with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_mode: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_mtime_ns: Option<i64>,
 }
 
 impl IndexStats {

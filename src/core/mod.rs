@@ -17,6 +17,7 @@ pub mod gc;
 pub mod id;
 pub mod index;
 pub mod keys;
+pub mod listing;
 pub mod manifest;
 pub mod naming;
 pub mod pack;

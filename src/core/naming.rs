@@ -44,12 +44,21 @@ pub fn validate_name(kind: &'static str, name: &str) -> Result<(), NameError> {
         });
     }
     if name == "." || name == ".." {
-        return Err(NameError::Reserved { kind, name: owned() });
+        return Err(NameError::Reserved {
+            kind,
+            name: owned(),
+        });
     }
     if name.to_lowercase() != name {
-        return Err(NameError::NotLowercase { kind, name: owned() });
+        return Err(NameError::NotLowercase {
+            kind,
+            name: owned(),
+        });
     }
-    if let Some(c) = name.chars().find(|c| FORBIDDEN.contains(c) || c.is_whitespace()) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| FORBIDDEN.contains(c) || c.is_whitespace())
+    {
         let what = if c.is_whitespace() {
             "whitespace".to_string()
         } else {
@@ -78,23 +87,53 @@ mod tests {
 
     #[test]
     fn accepts_elasticsearch_style_names() {
-        for ok in ["snap-1", "nightly.2024.01.01", "ünïcode", "a_b", "a+b", "a-"] {
+        for ok in [
+            "snap-1",
+            "nightly.2024.01.01",
+            "ünïcode",
+            "a_b",
+            "a+b",
+            "a-",
+        ] {
             validate_name("snapshot", ok).unwrap();
         }
     }
 
     #[test]
     fn rejects_each_rule_with_a_named_error() {
-        assert!(matches!(validate_name("snapshot", ""), Err(NameError::Empty { .. })));
-        assert!(matches!(validate_name("snapshot", "Snap"), Err(NameError::NotLowercase { .. })));
-        for bad in ["a b", "a/b", "a\\b", "a*", "a?", "a\"", "a<", "a>", "a|", "a,b", "a#", "a\tb"] {
-            assert!(matches!(validate_name("index", bad), Err(NameError::ForbiddenChar { .. })), "{bad}");
+        assert!(matches!(
+            validate_name("snapshot", ""),
+            Err(NameError::Empty { .. })
+        ));
+        assert!(matches!(
+            validate_name("snapshot", "Snap"),
+            Err(NameError::NotLowercase { .. })
+        ));
+        for bad in [
+            "a b", "a/b", "a\\b", "a*", "a?", "a\"", "a<", "a>", "a|", "a,b", "a#", "a\tb",
+        ] {
+            assert!(
+                matches!(
+                    validate_name("index", bad),
+                    Err(NameError::ForbiddenChar { .. })
+                ),
+                "{bad}"
+            );
         }
         for bad in ["_a", "-a", "+a"] {
-            assert!(matches!(validate_name("index", bad), Err(NameError::ForbiddenStart { .. })));
+            assert!(matches!(
+                validate_name("index", bad),
+                Err(NameError::ForbiddenStart { .. })
+            ));
         }
-        assert!(matches!(validate_name("index", &"a".repeat(256)), Err(NameError::TooLong { .. })));
+        assert!(matches!(
+            validate_name("index", &"a".repeat(256)),
+            Err(NameError::TooLong { .. })
+        ));
         validate_name("index", &"a".repeat(255)).unwrap();
-        assert!(matches!(validate_name("index", ".."), Err(NameError::Reserved { .. })));
+        assert!(matches!(
+            validate_name("index", ".."),
+            Err(NameError::Reserved { .. })
+        ));
     }
 }

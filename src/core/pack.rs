@@ -132,7 +132,11 @@ mod tests {
         let mut b = PackBuilder::new();
         let blobs: Vec<Vec<u8>> = vec![b"one".to_vec(), vec![], b"three!".to_vec()];
         for (i, blob) in blobs.iter().enumerate() {
-            let kind = if i == 1 { BlobKind::Tree } else { BlobKind::Data };
+            let kind = if i == 1 {
+                BlobKind::Tree
+            } else {
+                BlobKind::Data
+            };
             b.add(Id::of(blob), kind, Codec::Raw, blob, blob.len() as u32);
         }
         let (id, bytes, entries) = b.finish();

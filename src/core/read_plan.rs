@@ -29,7 +29,11 @@ pub struct MissingBlob(pub Id);
 
 /// Plans reads for `ids` (duplicates fetched once). Reads come out grouped by
 /// pack and sorted by offset.
-pub fn plan_reads(ids: &[Id], index: &RepoIndex, max_gap: u64) -> Result<Vec<PackRead>, MissingBlob> {
+pub fn plan_reads(
+    ids: &[Id],
+    index: &RepoIndex,
+    max_gap: u64,
+) -> Result<Vec<PackRead>, MissingBlob> {
     let mut located: Vec<(Id, BlobEntry)> = Vec::with_capacity(ids.len());
     let mut seen = std::collections::HashSet::new();
     for id in ids {
@@ -78,14 +82,29 @@ mod tests {
         let mut idx = RepoIndex::new();
         idx.add_pack(
             Id::of(b"p1"),
-            &[entry("a", 8, 100), entry("b", 108, 100), entry("c", 10_000, 50)],
+            &[
+                entry("a", 8, 100),
+                entry("b", 108, 100),
+                entry("c", 10_000, 50),
+            ],
         );
         idx.add_pack(Id::of(b"p2"), &[entry("d", 8, 10)]);
-        let ids: Vec<Id> = ["c", "a", "b", "d", "a"].iter().map(|n| Id::of(n.as_bytes())).collect();
+        let ids: Vec<Id> = ["c", "a", "b", "d", "a"]
+            .iter()
+            .map(|n| Id::of(n.as_bytes()))
+            .collect();
         let reads = plan_reads(&ids, &idx, 1000).unwrap();
-        let shape: Vec<(u64, u64, usize)> = reads.iter().map(|r| (r.offset, r.length, r.blobs.len())).collect();
+        let shape: Vec<(u64, u64, usize)> = reads
+            .iter()
+            .map(|r| (r.offset, r.length, r.blobs.len()))
+            .collect();
         let p1_first = reads[0].pack == Id::of(b"p1");
-        let p1: Vec<_> = shape.iter().zip(&reads).filter(|(_, r)| r.pack == Id::of(b"p1")).map(|(s, _)| *s).collect();
+        let p1: Vec<_> = shape
+            .iter()
+            .zip(&reads)
+            .filter(|(_, r)| r.pack == Id::of(b"p1"))
+            .map(|(s, _)| *s)
+            .collect();
         assert_eq!(p1, [(8, 200, 2), (10_000, 50, 1)]);
         assert_eq!(reads.len(), 3, "first is p1: {p1_first}");
         let wide = plan_reads(&ids, &idx, 20_000).unwrap();

@@ -74,7 +74,10 @@ impl Root {
         let mut next = self.clone();
         next.generation = self.generation + 1;
         match change {
-            RootChange::AddSnapshot { summary, index_file } => {
+            RootChange::AddSnapshot {
+                summary,
+                index_file,
+            } => {
                 if self.snapshot(&summary.snapshot).is_some() {
                     return Err(RootConflict::DuplicateSnapshot(summary.snapshot.clone()));
                 }
@@ -165,7 +168,10 @@ mod tests {
         let r2 = r.apply(&rw).unwrap();
         assert!(r2.snapshots.is_empty());
         assert_eq!(r2.index_files, vec![Id::of(b"i9")]);
-        assert_eq!(r2.apply(&rw), Err(RootConflict::IndexFileGone(Id::of(b"i1"))));
+        assert_eq!(
+            r2.apply(&rw),
+            Err(RootConflict::IndexFileGone(Id::of(b"i1")))
+        );
     }
 
     #[test]

@@ -122,7 +122,9 @@ impl Rename {
     }
 
     pub fn apply(&self, name: &str) -> String {
-        self.pattern.replace_all(name, self.replacement.as_str()).into_owned()
+        self.pattern
+            .replace_all(name, self.replacement.as_str())
+            .into_owned()
     }
 }
 
@@ -170,7 +172,12 @@ mod tests {
     fn lists_wildcards_and_exclusions() {
         let avail = names(&["logs-1", "logs-2", "metrics", "users"]);
         let s = Selection::parse("logs-*,-logs-2,users").unwrap();
-        let picked: Vec<&str> = s.select(&avail).unwrap().iter().map(|s| s.as_str()).collect();
+        let picked: Vec<&str> = s
+            .select(&avail)
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         assert_eq!(picked, ["logs-1", "users"]);
         let only_ex = Selection::parse("-logs-*").unwrap();
         assert_eq!(only_ex.select(&avail).unwrap().len(), 2);
@@ -179,7 +186,11 @@ mod tests {
             Err(SelectionError::NoSuchIndex("nope".into()))
         );
         assert!(Selection::parse(" , ").is_err());
-        assert!(Selection::parse("nomatch*").unwrap().select(&avail).unwrap().is_empty());
+        assert!(Selection::parse("nomatch*")
+            .unwrap()
+            .select(&avail)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -163,10 +163,15 @@ mod tests {
     fn escaping_and_duplicate_names_are_refused() {
         for bad in ["..", ".", "", "a/b", "/etc", "a\\b", "x\0"] {
             let t = Tree::new(vec![file(bad)]);
-            assert!(matches!(t.validate(), Err(UnsafeEntry::EscapingName(_))), "{bad:?}");
+            assert!(
+                matches!(t.validate(), Err(UnsafeEntry::EscapingName(_))),
+                "{bad:?}"
+            );
         }
         let t = Tree::new(vec![file("a"), file("a")]);
         assert!(matches!(t.validate(), Err(UnsafeEntry::Duplicate(_))));
-        Tree::new(vec![file("a"), file("..a"), file("ünïcode")]).validate().unwrap();
+        Tree::new(vec![file("a"), file("..a"), file("ünïcode")])
+            .validate()
+            .unwrap();
     }
 }

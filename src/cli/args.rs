@@ -1,0 +1,273 @@
+//! The command-line surface (DESIGN.md section 4).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "snapkeep",
+    version,
+    about = "Elasticsearch-style snapshots for any data directory: incremental, deduplicated, verifiable.",
+    long_about = "snapkeep snapshots a data directory into a repository and restores all or part of it.\n\n\
+        The immediate subdirectories of the data directory are its indices; everything else at the top \
+        level (files, and folders starting with '_' or '.') is its global state.\n\n\
+        REPO is a folder path or a file:// URL. Exit status is 0 on success and non-zero with a one-line \
+        reason on stderr otherwise."
+)]
+pub struct Cli {
+    /// Print nothing but errors (and --json output).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, inspect and verify repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Create, list, inspect, compare and delete snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Restore indices (and optionally global state) from a snapshot.
+    Restore(RestoreArgs),
+    /// Run the whole cycle on built-in sample data: snapshot, change, snapshot, restore, verify.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a repository (the folder is created if missing; an existing repository is never touched).
+    Init(InitArgs),
+    /// Show logical vs stored bytes, the dedup ratio, packs and blobs.
+    Stats(RepoArgs),
+    /// Verify the repository's structure; with --read-data also re-hash every blob.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepoArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    /// Smallest chunk (e.g. 512KiB). Chunk sizes are fixed for the repository's life.
+    #[arg(long, value_parser = parse_size, default_value = "512KiB")]
+    pub chunk_min: u32,
+    /// Average chunk size (e.g. 1MiB).
+    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    pub chunk_avg: u32,
+    /// Largest chunk (e.g. 8MiB, at most 16MiB).
+    #[arg(long, value_parser = parse_size, default_value = "8MiB")]
+    pub chunk_max: u32,
+    /// Blob compression.
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub compression: CompressionArg,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompressionArg {
+    Zstd,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    /// Download every pack and re-hash every blob.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot of a data directory.
+    Create(CreateArgs),
+    /// List snapshots, sorted and paged.
+    List(ListArgs),
+    /// Show one snapshot in detail.
+    Get(GetArgs),
+    /// Show what changed between two snapshots.
+    Diff(DiffArgs),
+    /// Delete snapshots (names or wildcards) and the data only they needed.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    /// Snapshot name (lowercase; no spaces or \ / * ? " < > | , #; must not start with _ - +).
+    pub name: String,
+    /// The data directory: its subfolders are indices, the rest is global state.
+    #[arg(long)]
+    pub source: PathBuf,
+    /// Indices to include: comma list with * wildcards and -exclusions (default: all).
+    #[arg(long, default_value = "*")]
+    pub indices: String,
+    /// Add a folder outside --source as an index (repeatable).
+    #[arg(long = "index", value_name = "NAME=PATH", value_parser = parse_pair::<PathBuf>)]
+    pub extra: Vec<(String, PathBuf)>,
+    /// Leave the global state out.
+    #[arg(long)]
+    pub no_global_state: bool,
+    /// Commit files that could be read as a PARTIAL snapshot instead of failing.
+    #[arg(long)]
+    pub partial: bool,
+    /// User metadata to record (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair::<String>)]
+    pub metadata: Vec<(String, String)>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    /// Sort key: name, start_time, duration, index_count or size.
+    #[arg(long, default_value = "start_time")]
+    pub sort: String,
+    /// Sort order.
+    #[arg(long, value_enum, default_value = "asc")]
+    pub order: OrderArg,
+    /// Page size (default: all).
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Cursor from a previous page's `next`.
+    #[arg(long)]
+    pub after: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OrderArg {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    pub name: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    pub from: String,
+    pub to: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    /// Snapshot names or wildcard patterns.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Repository location (path or file:// URL).
+    pub repo: String,
+    pub snapshot: String,
+    /// Folder to restore into (index folders are created inside it).
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Indices to restore: comma list with * wildcards and -exclusions (default: all).
+    #[arg(long, default_value = "*")]
+    pub indices: String,
+    /// Regex applied to index names (use with --rename-replacement).
+    #[arg(long, requires = "rename_replacement")]
+    pub rename_pattern: Option<String>,
+    /// Replacement for --rename-pattern; $1 refers to a group.
+    #[arg(long, requires = "rename_pattern")]
+    pub rename_replacement: Option<String>,
+    /// Also restore the global state (top-level files) into the target.
+    #[arg(long)]
+    pub include_global_state: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the sample data, repository and restore (default: a new temporary folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Parses sizes like `4096`, `512KiB`, `1MiB`, `8M`.
+pub fn parse_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        _ => return Err(format!("invalid size unit in {s:?} (use B, KiB or MiB)")),
+    };
+    u32::try_from(n * mult).map_err(|_| format!("size {s:?} is too large"))
+}
+
+fn parse_pair<T: From<String>>(s: &str) -> Result<(String, T), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), T::from(v.to_string()))),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("512KiB").unwrap(), 512 * 1024);
+        assert_eq!(parse_size("8M").unwrap(), 8 << 20);
+        assert!(parse_size("1GiB").is_err());
+        assert!(parse_size("x").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

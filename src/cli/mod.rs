@@ -1,0 +1,308 @@
+//! The `snapkeep` command line: parses arguments, calls the native shell,
+//! prints results. Errors end the process with one line on stderr and a
+//! non-zero exit status.
+
+pub mod args;
+pub mod demo;
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::Parser;
+use serde_json::json;
+
+use crate::core::chunker::ChunkerParams;
+use crate::core::codec::Compression;
+use crate::core::config::RepoConfig;
+use crate::core::diff::ChangeKind;
+use crate::core::listing::{list, ListQuery};
+use crate::core::selection::{Rename, Selection};
+use crate::native::backup::{create_snapshot, now_millis, SnapshotOptions};
+use crate::native::check::check;
+use crate::native::delete::delete_snapshots;
+use crate::native::error::{Error, Result};
+use crate::native::inspect::{diff, stats};
+use crate::native::location::Location;
+use crate::native::repo::Repo;
+use crate::native::restore::{restore, RestoreOptions};
+use args::*;
+use render::{bytes, iso_time, manifest_json, manifest_text, print_json, summary_json};
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open(repo: &str) -> Result<Repo> {
+    Repo::open(&Location::parse(repo)?)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let quiet = cli.quiet;
+    let say = |s: String| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    match cli.command {
+        Command::Repo(RepoCommand::Init(a)) => {
+            let chunker = ChunkerParams {
+                min: a.chunk_min,
+                avg: a.chunk_avg,
+                max: a.chunk_max,
+            };
+            chunker
+                .validate()
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            let mut config = RepoConfig::new(uuid::Uuid::new_v4().to_string(), now_millis());
+            config.chunker = chunker;
+            config.compression = match a.compression {
+                CompressionArg::Zstd => Compression::Zstd,
+                CompressionArg::None => Compression::None,
+            };
+            let repo = Repo::init(&Location::parse(&a.repo)?, config)?;
+            if a.json {
+                print_json(&json!({"acknowledged": true, "config": repo.config}));
+            } else {
+                say(format!(
+                    "initialised repository {} ({})",
+                    repo.store.location(),
+                    repo.config.id
+                ));
+            }
+        }
+        Command::Repo(RepoCommand::Stats(a)) => {
+            let s = stats(&open(&a.repo)?)?;
+            if a.json {
+                print_json(&serde_json::to_value(&s).unwrap());
+            } else {
+                say(format!(
+                    "repository {}\n  generation     {}\n  snapshots      {}\n  logical bytes  {}\n  stored bytes   {}\n  dedup ratio    {:.2}x\n  packs          {} ({})\n  blobs          {}\n  index files    {}",
+                    s.location, s.generation, s.snapshots, bytes(s.logical_bytes), bytes(s.stored_bytes),
+                    s.dedup_ratio, s.packs, bytes(s.pack_bytes), s.blobs, s.index_files
+                ));
+            }
+        }
+        Command::Repo(RepoCommand::Check(a)) => {
+            let report = check(&open(&a.repo)?, a.read_data, !a.json && !quiet)?;
+            if a.json {
+                print_json(&serde_json::to_value(&report).unwrap());
+            } else {
+                say(format!(
+                    "checked generation {}: {} snapshots, {} trees, {} blobs in {} packs{}",
+                    report.generation,
+                    report.snapshots,
+                    report.trees_checked,
+                    report.blobs,
+                    report.packs,
+                    if a.read_data {
+                        format!(", read {}", bytes(report.bytes_read))
+                    } else {
+                        String::new()
+                    }
+                ));
+                if report.unindexed_packs > 0 {
+                    say(format!("  note: {} pack(s) are not referenced by the index (left by interrupted work)", report.unindexed_packs));
+                }
+                for p in &report.problems {
+                    eprintln!("problem: {p}");
+                }
+                for d in &report.damaged {
+                    eprintln!(
+                        "damaged: snapshot [{}] index [{}] {}: blob {} {}",
+                        d.snapshot,
+                        d.index,
+                        if d.path.is_empty() { "(root)" } else { &d.path },
+                        &d.blob[..8],
+                        d.problem
+                    );
+                }
+            }
+            if !report.is_ok() {
+                return Err(Error::CheckFailed(
+                    report.problems.len() + report.damaged.len(),
+                ));
+            }
+            say("no problems found".into());
+        }
+        Command::Snapshot(SnapshotCommand::Create(a)) => {
+            let repo = open(&a.repo)?;
+            let opts = SnapshotOptions {
+                name: a.name,
+                source: a.source,
+                selection: Selection::parse(&a.indices)?,
+                extra_indices: a.extra,
+                include_global_state: !a.no_global_state,
+                partial: a.partial,
+                metadata: a.metadata.into_iter().collect::<BTreeMap<_, _>>(),
+                progress: !a.json && !quiet,
+            };
+            let out = create_snapshot(&repo, &opts)?;
+            if a.json {
+                let mut snap = manifest_json(&out.manifest);
+                snap["storage"] = json!({"packs_written": out.packs_written, "bytes_uploaded": out.bytes_uploaded});
+                print_json(&json!({"snapshot": snap}));
+            } else {
+                say(manifest_text(&out.manifest));
+            }
+        }
+        Command::Snapshot(SnapshotCommand::List(a)) => {
+            let root = open(&a.repo)?.root()?;
+            let q = ListQuery {
+                sort: a
+                    .sort
+                    .parse()
+                    .map_err(|e: crate::core::listing::ListingError| Error::Usage(e.to_string()))?,
+                descending: matches!(a.order, OrderArg::Desc),
+                size: a.size,
+                after: a.after,
+            };
+            let page = list(&root.snapshots, &q).map_err(|e| Error::Usage(e.to_string()))?;
+            if a.json {
+                let mut v = json!({
+                    "snapshots": page.snapshots.iter().map(summary_json).collect::<Vec<_>>(),
+                    "total": page.total,
+                    "remaining": page.remaining,
+                });
+                if let Some(n) = &page.next {
+                    v["next"] = json!(n);
+                }
+                print_json(&v);
+            } else {
+                println!(
+                    "{:<28} {:<8} {:<24} {:>10} {:>7} {:>11} {:>11}",
+                    "snapshot", "state", "start_time", "duration", "indices", "size", "new"
+                );
+                for s in &page.snapshots {
+                    println!(
+                        "{:<28} {:<8} {:<24} {:>8}ms {:>7} {:>11} {:>11}",
+                        s.snapshot,
+                        s.state.as_str(),
+                        iso_time(s.start_time_in_millis),
+                        s.duration_in_millis(),
+                        s.indices.len(),
+                        bytes(s.size_in_bytes),
+                        bytes(s.new_bytes)
+                    );
+                }
+                if let Some(n) = &page.next {
+                    println!("({} more; next page: --after '{n}')", page.remaining);
+                }
+            }
+        }
+        Command::Snapshot(SnapshotCommand::Get(a)) => {
+            let repo = open(&a.repo)?;
+            let root = repo.root()?;
+            let s = root
+                .snapshot(&a.name)
+                .ok_or_else(|| Error::SnapshotMissing(a.name.clone()))?;
+            let m = repo.manifest(s)?;
+            if a.json {
+                print_json(&json!({"snapshots": [manifest_json(&m)], "total": 1, "remaining": 0}));
+            } else {
+                print!("{}", manifest_text(&m));
+            }
+        }
+        Command::Snapshot(SnapshotCommand::Diff(a)) => {
+            let d = diff(&open(&a.repo)?, &a.from, &a.to)?;
+            if a.json {
+                print_json(&serde_json::to_value(&d).unwrap());
+            } else {
+                for c in &d.changes {
+                    let mark = match c.change {
+                        ChangeKind::Added => "+",
+                        ChangeKind::Removed => "-",
+                        ChangeKind::Modified => "M",
+                        ChangeKind::Metadata => "U",
+                    };
+                    let size = match (c.old_size, c.new_size) {
+                        (Some(o), Some(n)) if o != n => format!("  {} -> {}", bytes(o), bytes(n)),
+                        (_, Some(n)) | (Some(n), None) => format!("  {}", bytes(n)),
+                        _ => String::new(),
+                    };
+                    println!("{mark} {}{size}", c.path);
+                }
+                say(format!(
+                    "{} added, {} removed, {} modified, {} metadata-only",
+                    d.added, d.removed, d.modified, d.metadata
+                ));
+            }
+        }
+        Command::Snapshot(SnapshotCommand::Delete(a)) => {
+            let out = delete_snapshots(&open(&a.repo)?, &a.names)?;
+            if a.json {
+                let mut v = serde_json::to_value(&out).unwrap();
+                v["acknowledged"] = json!(true);
+                print_json(&v);
+            } else {
+                say(format!(
+                    "deleted {}; freed {} ({} packs deleted, {} repacked)",
+                    out.deleted.join(", "),
+                    bytes(out.bytes_freed),
+                    out.packs_deleted,
+                    out.packs_repacked
+                ));
+            }
+        }
+        Command::Restore(a) => {
+            let repo = open(&a.repo)?;
+            let rename = match (&a.rename_pattern, &a.rename_replacement) {
+                (Some(p), Some(r)) => Some(Rename::new(p, r)?),
+                _ => None,
+            };
+            let opts = RestoreOptions {
+                snapshot: a.snapshot,
+                target: a.target,
+                selection: Selection::parse(&a.indices)?,
+                rename,
+                include_global_state: a.include_global_state,
+                progress: !a.json && !quiet,
+            };
+            let out = restore(&repo, &opts)?;
+            if a.json {
+                print_json(&json!({"snapshot": {
+                    "snapshot": out.snapshot,
+                    "indices": out.indices.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                    "renamed": out.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
+                    "global_state": out.global_state,
+                    "files": out.files, "dirs": out.dirs, "symlinks": out.symlinks, "size_in_bytes": out.bytes,
+                }}));
+            } else {
+                let names: Vec<String> = out
+                    .indices
+                    .iter()
+                    .map(|(f, t)| {
+                        if f == t {
+                            f.clone()
+                        } else {
+                            format!("{f} as {t}")
+                        }
+                    })
+                    .collect();
+                say(format!(
+                    "restored {} from [{}]: {} files, {} dirs, {} symlinks, {}{}",
+                    names.join(", "),
+                    out.snapshot,
+                    out.files,
+                    out.dirs,
+                    out.symlinks,
+                    bytes(out.bytes),
+                    if out.global_state {
+                        " (with global state)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        Command::Demo(a) => demo::run(a.dir)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

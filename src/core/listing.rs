@@ -1,0 +1,250 @@
+//! Snapshot listing with Elasticsearch-style sorting and cursor paging,
+//! answered from a root generation alone.
+//!
+//! The cursor (`after`) is `VALUE,NAME`: the sort value and name of the last
+//! snapshot of the previous page. Names cannot contain `,`, so the last comma
+//! splits it.
+
+use std::cmp::Ordering;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::core::manifest::SnapshotSummary;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    #[default]
+    StartTime,
+    Name,
+    Duration,
+    IndexCount,
+    Size,
+}
+
+impl FromStr for SortBy {
+    type Err = ListingError;
+    fn from_str(s: &str) -> Result<SortBy, ListingError> {
+        Ok(match s {
+            "start_time" => SortBy::StartTime,
+            "name" => SortBy::Name,
+            "duration" => SortBy::Duration,
+            "index_count" => SortBy::IndexCount,
+            "size" => SortBy::Size,
+            _ => return Err(ListingError::BadSort(s.to_string())),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListingError {
+    #[error("unknown sort [{0}]: use name, start_time, duration, index_count or size")]
+    BadSort(String),
+    #[error("malformed cursor [{0}]")]
+    BadCursor(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Num(i128),
+    Text(String),
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> Ordering {
+        match (self, other) {
+            (Key::Num(a), Key::Num(b)) => a.cmp(b),
+            (Key::Text(a), Key::Text(b)) => a.cmp(b),
+            (Key::Num(_), Key::Text(_)) => Ordering::Less,
+            (Key::Text(_), Key::Num(_)) => Ordering::Greater,
+        }
+    }
+}
+
+fn key(s: &SnapshotSummary, by: SortBy) -> Key {
+    match by {
+        SortBy::StartTime => Key::Num(s.start_time_in_millis as i128),
+        SortBy::Name => Key::Text(s.snapshot.clone()),
+        SortBy::Duration => Key::Num(s.duration_in_millis() as i128),
+        SortBy::IndexCount => Key::Num(s.indices.len() as i128),
+        SortBy::Size => Key::Num(s.size_in_bytes as i128),
+    }
+}
+
+fn key_string(k: &Key) -> String {
+    match k {
+        Key::Num(n) => n.to_string(),
+        Key::Text(t) => t.clone(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListQuery {
+    pub sort: SortBy,
+    pub descending: bool,
+    pub size: Option<usize>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page {
+    pub snapshots: Vec<SnapshotSummary>,
+    pub total: usize,
+    pub remaining: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Sorts (ties broken by name) and pages the snapshots.
+pub fn list(snapshots: &[SnapshotSummary], q: &ListQuery) -> Result<Page, ListingError> {
+    let mut all: Vec<(Key, &SnapshotSummary)> =
+        snapshots.iter().map(|s| (key(s, q.sort), s)).collect();
+    let order = |a: &(Key, &SnapshotSummary), b: &(Key, &SnapshotSummary)| {
+        let o = a.0.cmp(&b.0).then_with(|| a.1.snapshot.cmp(&b.1.snapshot));
+        if q.descending {
+            o.reverse()
+        } else {
+            o
+        }
+    };
+    all.sort_by(order);
+    let total = all.len();
+    let start = match &q.after {
+        None => 0,
+        Some(c) => {
+            let (value, name) = c
+                .rsplit_once(',')
+                .ok_or_else(|| ListingError::BadCursor(c.clone()))?;
+            let k = match q.sort {
+                SortBy::Name => Key::Text(value.to_string()),
+                _ => Key::Num(
+                    value
+                        .parse()
+                        .map_err(|_| ListingError::BadCursor(c.clone()))?,
+                ),
+            };
+            let probe = SnapshotSummary {
+                snapshot: name.to_string(),
+                ..snapshots
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| empty_summary())
+            };
+            let pivot = (k, &probe);
+            all.iter()
+                .position(|e| order(e, &pivot) == Ordering::Greater)
+                .unwrap_or(total)
+        }
+    };
+    let end = q.size.map_or(total, |n| (start + n).min(total));
+    let page: Vec<SnapshotSummary> = all[start..end].iter().map(|(_, s)| (*s).clone()).collect();
+    let next = (end < total && end > start).then(|| {
+        let (k, s) = &all[end - 1];
+        format!("{},{}", key_string(k), s.snapshot)
+    });
+    Ok(Page {
+        snapshots: page,
+        total,
+        remaining: total - end,
+        next,
+    })
+}
+
+fn empty_summary() -> SnapshotSummary {
+    SnapshotSummary {
+        snapshot: String::new(),
+        uuid: String::new(),
+        state: crate::core::manifest::SnapshotState::Success,
+        start_time_in_millis: 0,
+        end_time_in_millis: 0,
+        indices: vec![],
+        include_global_state: false,
+        size_in_bytes: 0,
+        new_bytes: 0,
+        new_stored_bytes: 0,
+        files: 0,
+        failures: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(name: &str, start: i64, size: u64) -> SnapshotSummary {
+        SnapshotSummary {
+            snapshot: name.into(),
+            start_time_in_millis: start,
+            end_time_in_millis: start + 10,
+            size_in_bytes: size,
+            ..empty_summary()
+        }
+    }
+
+    fn names(p: &Page) -> Vec<&str> {
+        p.snapshots.iter().map(|s| s.snapshot.as_str()).collect()
+    }
+
+    #[test]
+    fn sorts_and_pages_with_cursors_until_the_end() {
+        let all = vec![s("c", 3, 10), s("a", 1, 30), s("b", 2, 20), s("d", 2, 5)];
+        let mut q = ListQuery {
+            size: Some(2),
+            ..Default::default()
+        };
+        let p1 = list(&all, &q).unwrap();
+        assert_eq!(names(&p1), ["a", "b"]);
+        assert_eq!((p1.total, p1.remaining), (4, 2));
+        q.after = p1.next.clone();
+        let p2 = list(&all, &q).unwrap();
+        assert_eq!(names(&p2), ["d", "c"]);
+        assert_eq!(p2.next, None);
+        let by_size = list(
+            &all,
+            &ListQuery {
+                sort: SortBy::Size,
+                descending: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(names(&by_size), ["a", "b", "c", "d"]);
+        let by_name = ListQuery {
+            sort: SortBy::Name,
+            size: Some(3),
+            ..Default::default()
+        };
+        let n1 = list(&all, &by_name).unwrap();
+        assert_eq!(n1.next.as_deref(), Some("c,c"));
+        let n2 = list(
+            &all,
+            &ListQuery {
+                after: n1.next,
+                ..by_name
+            },
+        )
+        .unwrap();
+        assert_eq!(names(&n2), ["d"]);
+    }
+
+    #[test]
+    fn bad_sorts_and_cursors_are_errors() {
+        assert!("bogus".parse::<SortBy>().is_err());
+        let q = ListQuery {
+            after: Some("nocomma".into()),
+            ..Default::default()
+        };
+        assert!(list(&[s("a", 1, 1)], &q).is_err());
+        let q = ListQuery {
+            after: Some("x,a".into()),
+            ..Default::default()
+        };
+        assert!(list(&[s("a", 1, 1)], &q).is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! Collects new blobs into packs and uploads each pack when it is full.
+//!
+//! Deduplication happens here: a blob already in the repository index or
+//! already added in this run is not stored again. Compression runs outside
+//! any lock, so all pipeline threads compress at once.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::core::blob::{BlobEntry, BlobKind};
+use crate::core::codec;
+use crate::core::id::Id;
+use crate::core::index::{IndexFile, RepoIndex};
+use crate::core::pack::PackBuilder;
+use crate::native::error::Result;
+use crate::native::repo::Repo;
+
+/// What adding a blob cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Added {
+    /// Plain bytes stored (0 when the blob was already known).
+    pub plain: u64,
+    /// Stored (compressed) bytes.
+    pub stored: u64,
+}
+
+/// What a finished packer stored.
+#[derive(Debug)]
+pub struct PackerTotals {
+    pub index: IndexFile,
+    pub packs_written: u64,
+    pub bytes_uploaded: u64,
+}
+
+pub struct Packer<'a> {
+    repo: &'a Repo,
+    index: &'a RepoIndex,
+    seen: Mutex<HashSet<Id>>,
+    data: Mutex<PackBuilder>,
+    trees: Mutex<PackBuilder>,
+    written: Mutex<Vec<(Id, Vec<BlobEntry>)>>,
+    packs_written: AtomicU64,
+    bytes_uploaded: AtomicU64,
+}
+
+impl<'a> Packer<'a> {
+    pub fn new(repo: &'a Repo, index: &'a RepoIndex) -> Packer<'a> {
+        Packer {
+            repo,
+            index,
+            seen: Mutex::new(HashSet::new()),
+            data: Mutex::new(PackBuilder::new()),
+            trees: Mutex::new(PackBuilder::new()),
+            written: Mutex::new(Vec::new()),
+            packs_written: AtomicU64::new(0),
+            bytes_uploaded: AtomicU64::new(0),
+        }
+    }
+
+    /// True if the blob is stored already or claimed by this run.
+    pub fn is_known(&self, id: &Id) -> bool {
+        self.index.contains(id) || self.seen.lock().unwrap().contains(id)
+    }
+
+    /// Stores `plain` under `id` unless it is known. The caller guarantees
+    /// `id == Id::of(plain)`.
+    pub fn add(&self, id: Id, kind: BlobKind, plain: &[u8]) -> Result<Added> {
+        if self.index.contains(&id) || !self.seen.lock().unwrap().insert(id) {
+            return Ok(Added::default());
+        }
+        let cfg = &self.repo.config;
+        let (codec, stored) = codec::encode(cfg.compression, cfg.compression_level, plain);
+        let builder = match kind {
+            BlobKind::Data => &self.data,
+            BlobKind::Tree => &self.trees,
+        };
+        let full = {
+            let mut b = builder.lock().unwrap();
+            b.add(id, kind, codec, &stored, plain.len() as u32);
+            if b.len() as u64 >= cfg.pack_size {
+                Some(std::mem::take(&mut *b))
+            } else {
+                None
+            }
+        };
+        if let Some(pack) = full {
+            self.upload(pack)?;
+        }
+        Ok(Added {
+            plain: plain.len() as u64,
+            stored: stored.len() as u64,
+        })
+    }
+
+    fn upload(&self, pack: PackBuilder) -> Result<()> {
+        if pack.is_empty() {
+            return Ok(());
+        }
+        let (id, bytes, entries) = pack.finish();
+        let len = bytes.len() as u64;
+        self.repo.put_pack(&id, bytes)?;
+        self.packs_written.fetch_add(1, Ordering::Relaxed);
+        self.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
+        self.written.lock().unwrap().push((id, entries));
+        Ok(())
+    }
+
+    /// Uploads the partly filled packs and returns the index of everything
+    /// this run stored (empty if nothing was new).
+    pub fn finish(self) -> Result<PackerTotals> {
+        let data = std::mem::take(&mut *self.data.lock().unwrap());
+        self.upload(data)?;
+        let trees = std::mem::take(&mut *self.trees.lock().unwrap());
+        self.upload(trees)?;
+        let mut packs = self.written.into_inner().unwrap();
+        packs.sort_by_key(|(id, _)| *id);
+        Ok(PackerTotals {
+            index: IndexFile { packs },
+            packs_written: self.packs_written.into_inner(),
+            bytes_uploaded: self.bytes_uploaded.into_inner(),
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! Reading one file: chunk, hash, dedup and store its contents, and prove the
+//! file did not change while it was read.
+
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::core::blob::BlobKind;
+use crate::core::chunker::ChunkerParams;
+use crate::core::id::Id;
+use crate::native::backup::packer::{Added, Packer};
+use crate::native::error::Error;
+use crate::native::progress::Progress;
+
+/// The facts that must not move while a file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: u64,
+}
+
+impl Stamp {
+    pub fn of(m: &Metadata) -> Stamp {
+        Stamp {
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            inode: m.ino(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct FileRead {
+    pub stamp: Stamp,
+    pub chunks: Vec<Id>,
+    pub added: Added,
+}
+
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file changed while it was read.
+    Changed,
+    /// The file could not be read.
+    Io(io::Error),
+    /// Storing its data failed: this fails the whole snapshot.
+    Store(Error),
+}
+
+/// Reads `path` once. Data is stored as it is chunked; if the file turns out
+/// to have changed, the stored chunks are merely unreferenced.
+pub fn read_file(
+    path: &Path,
+    params: &ChunkerParams,
+    packer: &Packer,
+    progress: &Progress,
+) -> Result<FileRead, ReadError> {
+    let mut f = File::open(path).map_err(ReadError::Io)?;
+    let before = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
+    // Windows of twice the largest chunk always yield at least one cut.
+    let window = (params.max as usize * 2).max(1 << 20);
+    let mut buf = vec![0u8; window];
+    let (mut filled, mut total) = (0usize, 0u64);
+    let mut chunks = Vec::new();
+    let mut added = Added::default();
+    loop {
+        let n = read_full(&mut f, &mut buf[filled..]).map_err(ReadError::Io)?;
+        filled += n;
+        total += n as u64;
+        let eof = filled < buf.len();
+        let ranges = params.split(&buf[..filled], eof);
+        let results: Vec<Result<(Id, Added), Error>> = ranges
+            .par_iter()
+            .map(|r| {
+                let data = &buf[r.clone()];
+                let id = Id::of(data);
+                packer.add(id, BlobKind::Data, data).map(|a| (id, a))
+            })
+            .collect();
+        for r in results {
+            let (id, a) = r.map_err(ReadError::Store)?;
+            chunks.push(id);
+            added.plain += a.plain;
+            added.stored += a.stored;
+        }
+        let consumed = ranges.last().map_or(0, |r| r.end);
+        progress.inc(consumed as u64);
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if eof {
+            break;
+        }
+    }
+    let after = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
+    let now = std::fs::symlink_metadata(path).map(|m| Stamp::of(&m)).ok();
+    if before != after || total != before.size || now != Some(after) {
+        return Err(ReadError::Changed);
+    }
+    Ok(FileRead {
+        stamp: after,
+        chunks,
+        added,
+    })
+}
+
+/// Fills `buf` unless the file ends first; returns the bytes read.
+fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,181 @@
+//! The metadata walk: turns a directory into a skeleton of tree nodes. Files
+//! that are unchanged since the parent snapshot (same size, mtime and inode)
+//! get their parent's chunk list and are never opened; the rest become read
+//! jobs for the parallel pipeline.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::core::index::RepoIndex;
+use crate::core::manifest::Failure;
+use crate::core::tree::{Node, NodeType, Tree};
+use crate::native::backup::packer::Packer;
+use crate::native::backup::reader::Stamp;
+use crate::native::repo::Repo;
+
+pub enum Entry {
+    /// A node that needs no reading (symlink, or file unchanged since the parent).
+    Done(Node),
+    /// A file to read; `job` indexes the job list.
+    File {
+        node: Node,
+        job: usize,
+    },
+    Dir {
+        node: Node,
+        dir: DirSkel,
+    },
+}
+
+#[derive(Default)]
+pub struct DirSkel {
+    pub entries: Vec<Entry>,
+}
+
+pub struct Job {
+    pub path: PathBuf,
+    pub index: String,
+    pub rel: String,
+    pub size: u64,
+}
+
+pub struct Walker<'a> {
+    pub repo: &'a Repo,
+    pub index: &'a RepoIndex,
+    pub packer: &'a Packer<'a>,
+    pub jobs: Vec<Job>,
+    pub failures: Vec<Failure>,
+}
+
+pub fn join_rel(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
+fn base_node(name: &str, kind: NodeType, m: &fs::Metadata) -> Node {
+    Node {
+        name: name.to_string(),
+        kind,
+        mode: m.mode() & 0o7777,
+        mtime_ns: Stamp::of(m).mtime_ns,
+        size: 0,
+        inode: 0,
+        chunks: vec![],
+        subtree: None,
+        target: None,
+    }
+}
+
+impl<'a> Walker<'a> {
+    fn fail(&mut self, index: &str, rel: &str, reason: impl Into<String>) {
+        self.failures.push(Failure {
+            index: index.to_string(),
+            path: rel.to_string(),
+            reason: reason.into(),
+        });
+    }
+
+    /// The parent snapshot's tree for a subdirectory, if it had one.
+    fn parent_subtree(&self, parent: Option<&Tree>, name: &str) -> Option<Tree> {
+        let node = parent?.get(name)?;
+        let id = node.subtree.filter(|_| node.kind == NodeType::Dir)?;
+        self.repo.tree(self.index, &id).ok()
+    }
+
+    /// Walks the entries of `path` (all of them, or those `keep` accepts).
+    pub fn walk(
+        &mut self,
+        index: &str,
+        path: &Path,
+        rel: &str,
+        parent: Option<&Tree>,
+        keep: &dyn Fn(&str, &fs::Metadata) -> bool,
+    ) -> std::io::Result<DirSkel> {
+        let mut names: Vec<_> = fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        let mut skel = DirSkel::default();
+        for os_name in names {
+            let child = path.join(&os_name);
+            let Some(name) = os_name.to_str() else {
+                let shown = join_rel(rel, &os_name.to_string_lossy());
+                self.fail(index, &shown, "file name is not valid UTF-8");
+                continue;
+            };
+            let child_rel = join_rel(rel, name);
+            let meta = match fs::symlink_metadata(&child) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // deleted since listing
+                Err(e) => {
+                    self.fail(index, &child_rel, e.to_string());
+                    continue;
+                }
+            };
+            if !keep(name, &meta) {
+                continue;
+            }
+            let ft = meta.file_type();
+            if ft.is_file() {
+                let mut node = base_node(name, NodeType::File, &meta);
+                node.size = meta.len();
+                node.inode = meta.ino();
+                let prev = parent.and_then(|p| p.get(name));
+                let unchanged = prev.is_some_and(|p| {
+                    p.kind == NodeType::File
+                        && p.size == node.size
+                        && p.mtime_ns == node.mtime_ns
+                        && p.inode == node.inode
+                        && p.chunks.iter().all(|c| self.packer.is_known(c))
+                });
+                if unchanged {
+                    node.chunks = prev.unwrap().chunks.clone();
+                    skel.entries.push(Entry::Done(node));
+                } else {
+                    self.jobs.push(Job {
+                        path: child,
+                        index: index.to_string(),
+                        rel: child_rel,
+                        size: node.size,
+                    });
+                    skel.entries.push(Entry::File {
+                        node,
+                        job: self.jobs.len() - 1,
+                    });
+                }
+            } else if ft.is_dir() {
+                let sub_parent = self.parent_subtree(parent, name);
+                match self.walk(index, &child, &child_rel, sub_parent.as_ref(), &|_, _| true) {
+                    Ok(dir) => skel.entries.push(Entry::Dir {
+                        node: base_node(name, NodeType::Dir, &meta),
+                        dir,
+                    }),
+                    Err(e) => self.fail(index, &child_rel, format!("cannot list directory: {e}")),
+                }
+            } else if ft.is_symlink() {
+                match fs::read_link(&child) {
+                    Ok(t) => match t.to_str() {
+                        Some(t) => {
+                            let mut node = base_node(name, NodeType::Symlink, &meta);
+                            node.target = Some(t.to_string());
+                            skel.entries.push(Entry::Done(node));
+                        }
+                        None => self.fail(index, &child_rel, "symlink target is not valid UTF-8"),
+                    },
+                    Err(e) => self.fail(index, &child_rel, e.to_string()),
+                }
+            } else {
+                self.fail(
+                    index,
+                    &child_rel,
+                    "unsupported file type (device, fifo or socket)",
+                );
+            }
+        }
+        Ok(skel)
+    }
+}

@@ -1,0 +1,248 @@
+//! `repo check`: structure (every referenced blob is indexed, every indexed
+//! blob's pack exists and is long enough, every manifest and tree decodes)
+//! and, with `--read-data`, a re-hash of every blob. Damage is reported with
+//! the snapshots and files it affects.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::core::blob::BlobEntry;
+use crate::core::id::Id;
+use crate::core::index::RepoIndex;
+use crate::core::keys;
+use crate::core::pack::{parse_pack, TRAILER_LEN};
+use crate::native::error::Result;
+use crate::native::progress::Progress;
+use crate::native::repo::{decode_verified, Repo};
+use crate::native::runtime::block_on;
+use crate::native::trees::walk_paths;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Damage {
+    pub snapshot: String,
+    pub index: String,
+    pub path: String,
+    pub blob: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    pub generation: u64,
+    pub snapshots: usize,
+    pub index_files: usize,
+    pub packs: usize,
+    pub blobs: usize,
+    pub trees_checked: usize,
+    pub packs_read: usize,
+    pub bytes_read: u64,
+    /// Packs on storage that no index lists (left by interrupted work).
+    pub unindexed_packs: usize,
+    pub problems: Vec<String>,
+    pub damaged: Vec<Damage>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty() && self.damaged.is_empty()
+    }
+}
+
+pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let root = repo.root()?;
+    report.generation = root.generation;
+    report.snapshots = root.snapshots.len();
+    report.index_files = root.index_files.len();
+
+    // Index files.
+    let mut index = RepoIndex::new();
+    let mut pack_tables: HashMap<Id, Vec<BlobEntry>> = HashMap::new();
+    for id in &root.index_files {
+        let key = keys::index_file(id);
+        let loaded = repo.get(&key).map_err(|e| e.to_string()).and_then(|b| {
+            if Id::of(&b) != *id {
+                return Err("content does not match its name".to_string());
+            }
+            crate::core::index::IndexFile::decode(&b).map_err(|e| e.to_string())
+        });
+        match loaded {
+            Ok(f) => {
+                index.merge(&f);
+                for (p, entries) in f.packs {
+                    pack_tables.entry(p).or_default().extend(entries);
+                }
+            }
+            Err(e) => report.problems.push(format!("index file {key}: {e}")),
+        }
+    }
+    report.blobs = index.blob_count();
+    report.packs = pack_tables.len();
+
+    // Packs exist and are long enough for their blobs.
+    let stored: HashMap<Id, u64> = block_on(repo.store.list(keys::PACK_PREFIX))?
+        .into_iter()
+        .filter_map(|m| keys::parse_pack(&m.key).map(|id| (id, m.size)))
+        .collect();
+    report.unindexed_packs = stored
+        .keys()
+        .filter(|p| !pack_tables.contains_key(p))
+        .count();
+    let mut bad_blobs: HashMap<Id, String> = HashMap::new();
+    for (pack, entries) in &pack_tables {
+        match stored.get(pack) {
+            None => {
+                report.problems.push(format!(
+                    "pack {} is in the index but missing from storage",
+                    pack.short()
+                ));
+                for e in entries {
+                    bad_blobs.insert(e.id, format!("its pack {} is missing", pack.short()));
+                }
+            }
+            Some(&size) => {
+                for e in entries
+                    .iter()
+                    .filter(|e| e.end() + TRAILER_LEN as u64 > size)
+                {
+                    bad_blobs.insert(e.id, format!("lies past the end of pack {}", pack.short()));
+                }
+            }
+        }
+    }
+
+    // Manifests and trees: everything referenced must be indexed.
+    let mut manifests = Vec::new();
+    for s in &root.snapshots {
+        match repo.manifest(s) {
+            Ok(m) => manifests.push(m),
+            Err(e) => report
+                .problems
+                .push(format!("snapshot [{}]: {e}", s.snapshot)),
+        }
+    }
+    let mut seen_trees: HashSet<Id> = HashSet::new();
+    let mut stack: Vec<Id> = manifests
+        .iter()
+        .flat_map(|m| m.roots())
+        .map(|(_, t)| t)
+        .collect();
+    while let Some(id) = stack.pop() {
+        if !seen_trees.insert(id) || bad_blobs.contains_key(&id) {
+            continue;
+        }
+        match repo.tree(&index, &id).and_then(|t| {
+            t.validate()
+                .map_err(|r| crate::native::error::Error::Usage(r.to_string()))?;
+            Ok(t)
+        }) {
+            Ok(t) => {
+                for n in &t.nodes {
+                    for c in &n.chunks {
+                        if !index.contains(c) {
+                            bad_blobs
+                                .entry(*c)
+                                .or_insert_with(|| "not in the repository index".into());
+                        }
+                    }
+                    stack.extend(n.subtree);
+                }
+            }
+            Err(e) => {
+                bad_blobs.insert(id, format!("tree unreadable: {e}"));
+            }
+        }
+    }
+    report.trees_checked = seen_trees.len();
+
+    if read_data {
+        let packs: Vec<(&Id, &Vec<BlobEntry>)> = pack_tables
+            .iter()
+            .filter(|(p, _)| stored.contains_key(p))
+            .collect();
+        let total: u64 = packs.iter().map(|(p, _)| stored[p]).sum();
+        let bar = Progress::bytes(progress, total, "check");
+        let results: Vec<(Vec<String>, Vec<(Id, String)>, u64)> = packs
+            .par_iter()
+            .map(|(pack, entries)| {
+                let mut problems = Vec::new();
+                let mut damaged = Vec::new();
+                let bytes = match block_on(repo.store.get(&keys::pack(pack), None)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        problems.push(format!("pack {}: {e}", pack.short()));
+                        return (problems, damaged, 0);
+                    }
+                };
+                bar.inc(bytes.len() as u64);
+                if Id::of(&bytes) != **pack {
+                    problems.push(format!("pack {} does not match its SHA-256", pack.short()));
+                }
+                if let Err(e) = parse_pack(&bytes) {
+                    problems.push(format!("pack {}: {e}", pack.short()));
+                }
+                for e in entries.iter() {
+                    let stored = bytes.get(e.offset as usize..e.end() as usize);
+                    match stored.map(|s| decode_verified(e, s)) {
+                        Some(Ok(_)) => {}
+                        Some(Err(err)) => damaged.push((e.id, err.to_string())),
+                        None => damaged.push((e.id, "lies outside its pack".into())),
+                    }
+                }
+                (problems, damaged, bytes.len() as u64)
+            })
+            .collect();
+        bar.finish();
+        for (problems, damaged, n) in results {
+            report.packs_read += 1;
+            report.bytes_read += n;
+            report.problems.extend(problems);
+            for (id, why) in damaged {
+                bad_blobs.entry(id).or_insert(why);
+            }
+        }
+    }
+
+    // Map damaged blobs to the snapshots and files that need them.
+    if !bad_blobs.is_empty() {
+        let mut damage = BTreeSet::new();
+        for m in &manifests {
+            for (index_name, root_tree) in m.roots() {
+                let mut hit = |path: &str, id: &Id, why: &str| {
+                    damage.insert(Damage {
+                        snapshot: m.snapshot.clone(),
+                        index: index_name.clone(),
+                        path: path.trim_start_matches('/').to_string(),
+                        blob: id.to_hex(),
+                        problem: why.to_string(),
+                    });
+                };
+                if let Some(why) = bad_blobs.get(&root_tree) {
+                    hit("", &root_tree, why);
+                    continue;
+                }
+                let mut on_node = |path: &str, n: &crate::core::tree::Node| {
+                    for c in n.chunks.iter().chain(n.subtree.iter()) {
+                        if let Some(why) = bad_blobs.get(c) {
+                            hit(path, c, why);
+                        }
+                    }
+                };
+                let mut on_error = |_: &str, _: Id, _: String| {};
+                walk_paths(repo, &index, root_tree, "", &mut on_node, &mut on_error);
+            }
+        }
+        report.damaged = damage.into_iter().collect();
+        if report.damaged.is_empty() {
+            // Damaged blobs that no snapshot needs still deserve a mention.
+            for (id, why) in &bad_blobs {
+                report
+                    .problems
+                    .push(format!("blob {} (unreferenced): {why}", id.short()));
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,14 @@
+//! The native shell: files, threads and the storage runtime around the core.
+
+pub mod backup;
+pub mod check;
+pub mod delete;
+pub mod error;
+pub mod inspect;
+pub mod location;
+pub mod progress;
+pub mod repo;
+pub mod restore;
+pub mod runtime;
+pub mod sample;
+pub mod trees;

@@ -1,0 +1,254 @@
+//! An open repository: its storage, its config, and the operations every
+//! command shares (reading the latest root, loading the index, reading and
+//! verifying blobs, committing a new root generation).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::core::blob::BlobEntry;
+use crate::core::codec;
+use crate::core::config::RepoConfig;
+use crate::core::id::Id;
+use crate::core::index::{IndexFile, RepoIndex};
+use crate::core::keys;
+use crate::core::manifest::{Manifest, SnapshotSummary};
+use crate::core::root::{Root, RootChange};
+use crate::core::tree::Tree;
+use crate::native::error::{Error, Result};
+use crate::native::location::Location;
+use crate::native::runtime::block_on;
+use crate::storage::{PutMode, Storage, StorageError};
+
+/// Attempts at committing a root before giving up under contention.
+const COMMIT_ATTEMPTS: u32 = 50;
+/// Objects fetched at once when loading many (index files, manifests).
+const FETCH_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub store: Arc<dyn Storage>,
+    pub config: RepoConfig,
+}
+
+impl Repo {
+    /// Creates a repository. Refuses a location that already holds one.
+    pub fn init(location: &Location, config: RepoConfig) -> Result<Repo> {
+        let store = location.open(true)?;
+        Self::init_in(store, config)
+    }
+
+    pub fn init_in(store: Arc<dyn Storage>, config: RepoConfig) -> Result<Repo> {
+        let put = block_on(store.put(keys::CONFIG, Bytes::from(config.encode()), PutMode::Create));
+        match put {
+            Err(StorageError::AlreadyExists { .. }) => {
+                Err(Error::AlreadyInitialised(store.location()))
+            }
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(Repo { store, config }),
+        }
+    }
+
+    pub fn open(location: &Location) -> Result<Repo> {
+        let store = location.open(false)?;
+        Self::open_in(store)
+    }
+
+    pub fn open_in(store: Arc<dyn Storage>) -> Result<Repo> {
+        let bytes = match block_on(store.get(keys::CONFIG, None)) {
+            Err(StorageError::NotFound { .. }) => {
+                return Err(Error::NotARepository(store.location()))
+            }
+            r => r?,
+        };
+        let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
+        Ok(Repo { store, config })
+    }
+
+    pub fn get(&self, key: &str) -> Result<Bytes> {
+        Ok(block_on(self.store.get(key, None))?)
+    }
+
+    /// Fetches many objects concurrently, in the order given.
+    pub fn get_many(&self, keys: &[String]) -> Result<Vec<Bytes>> {
+        block_on(async {
+            let mut out = vec![Bytes::new(); keys.len()];
+            for (batch_no, batch) in keys.chunks(FETCH_CONCURRENCY).enumerate() {
+                let mut set = tokio::task::JoinSet::new();
+                for (i, key) in batch.iter().enumerate() {
+                    let (store, key) = (self.store.clone(), key.clone());
+                    set.spawn(async move { (i, store.get(&key, None).await) });
+                }
+                while let Some(done) = set.join_next().await {
+                    let (i, r) = done.map_err(|e| StorageError::Io {
+                        key: String::new(),
+                        detail: e.to_string(),
+                    })?;
+                    out[batch_no * FETCH_CONCURRENCY + i] = r?;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The generation an `index.latest` hint names, if it is readable.
+    fn hinted_generation(&self) -> Option<u64> {
+        let b = block_on(self.store.get(keys::LATEST, None)).ok()?;
+        std::str::from_utf8(&b).ok()?.trim().parse().ok()
+    }
+
+    /// The newest committed root generation (generation 0, empty, if none).
+    ///
+    /// The hint is only a starting point: newer generations are probed until
+    /// one is missing. Without a usable hint the roots are listed.
+    pub fn root(&self) -> Result<Root> {
+        let mut generation = match self.hinted_generation() {
+            Some(n) if n == 0 || block_on(self.store.head(&keys::root(n))).is_ok() => n,
+            _ => block_on(self.store.list(keys::ROOT_PREFIX))?
+                .iter()
+                .filter_map(|m| keys::parse_root(&m.key))
+                .max()
+                .unwrap_or(0),
+        };
+        while block_on(self.store.head(&keys::root(generation + 1))).is_ok() {
+            generation += 1;
+        }
+        self.root_at(generation)
+    }
+
+    pub fn root_at(&self, generation: u64) -> Result<Root> {
+        if generation == 0 {
+            return Ok(Root::empty());
+        }
+        let key = keys::root(generation);
+        let root = Root::decode(&self.get(&key)?).map_err(|e| Error::format(&key, e))?;
+        if root.generation != generation {
+            return Err(Error::format(
+                &key,
+                crate::core::error::FormatError::Invalid(format!(
+                    "claims generation {}",
+                    root.generation
+                )),
+            ));
+        }
+        Ok(root)
+    }
+
+    /// Commits `change` on top of the newest root. A lost race re-reads the
+    /// newer root and applies the change again; a change that no longer
+    /// applies (e.g. the snapshot name was taken meanwhile) is an error.
+    pub fn commit(&self, change: &RootChange) -> Result<Root> {
+        for attempt in 0..COMMIT_ATTEMPTS {
+            let current = self.root()?;
+            let next = current.apply(change)?;
+            let key = keys::root(next.generation);
+            match block_on(
+                self.store
+                    .put(&key, Bytes::from(next.encode()), PutMode::Create),
+            ) {
+                Ok(()) => {
+                    // The hint may lag or be lost; readers probe past it.
+                    let hint = Bytes::from(next.generation.to_string());
+                    let _ = block_on(self.store.put(keys::LATEST, hint, PutMode::Overwrite));
+                    return Ok(next);
+                }
+                Err(StorageError::AlreadyExists { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5 * (attempt as u64 + 1)));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::CommitContention(COMMIT_ATTEMPTS))
+    }
+
+    /// Every index file a root lists, decoded.
+    pub fn index_files(&self, root: &Root) -> Result<Vec<(Id, IndexFile)>> {
+        let keys: Vec<String> = root.index_files.iter().map(keys::index_file).collect();
+        let bytes = self.get_many(&keys)?;
+        root.index_files
+            .iter()
+            .zip(bytes)
+            .zip(&keys)
+            .map(|((id, b), key)| {
+                if Id::of(&b) != *id {
+                    return Err(Error::Integrity {
+                        id: *id,
+                        detail: format!("{key} does not match its name"),
+                    });
+                }
+                Ok((
+                    *id,
+                    IndexFile::decode(&b).map_err(|e| Error::format(key, e))?,
+                ))
+            })
+            .collect()
+    }
+
+    pub fn index(&self, root: &Root) -> Result<RepoIndex> {
+        let mut index = RepoIndex::new();
+        for (_, f) in self.index_files(root)? {
+            index.merge(&f);
+        }
+        Ok(index)
+    }
+
+    /// Reads one blob by range and checks its hash.
+    pub fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
+        let (pack, e) = index.entry(id).ok_or_else(|| Error::Integrity {
+            id: *id,
+            detail: "not in the repository index".into(),
+        })?;
+        let stored = block_on(self.store.get(&keys::pack(&pack), Some(e.offset..e.end())))?;
+        decode_verified(&e, &stored)
+    }
+
+    pub fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
+        let bytes = self.read_blob(index, id)?;
+        Tree::decode(&bytes).map_err(|e| Error::format(format!("tree {id}"), e))
+    }
+
+    pub fn manifest(&self, summary: &SnapshotSummary) -> Result<Manifest> {
+        let key = keys::manifest(&summary.uuid);
+        Manifest::decode(&self.get(&key)?).map_err(|e| Error::format(&key, e))
+    }
+
+    /// Stores a finished pack. Its key is its hash, so an existing object
+    /// with that key already holds these exact bytes.
+    pub fn put_pack(&self, id: &Id, bytes: Vec<u8>) -> Result<()> {
+        match block_on(
+            self.store
+                .put(&keys::pack(id), Bytes::from(bytes), PutMode::Create),
+        ) {
+            Ok(()) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores an index file and returns its id.
+    pub fn put_index_file(&self, file: &IndexFile) -> Result<Id> {
+        let bytes = file.encode();
+        let id = Id::of(&bytes);
+        match block_on(
+            self.store
+                .put(&keys::index_file(&id), Bytes::from(bytes), PutMode::Create),
+        ) {
+            Ok(()) | Err(StorageError::AlreadyExists { .. }) => Ok(id),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Decodes a stored blob and checks that it hashes to its id.
+pub fn decode_verified(e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
+    let plain = codec::decode(e.codec, stored, e.raw_len).map_err(|err| Error::Integrity {
+        id: e.id,
+        detail: err.to_string(),
+    })?;
+    if Id::of(&plain) != e.id {
+        return Err(Error::Integrity {
+            id: e.id,
+            detail: "content does not match its SHA-256".into(),
+        });
+    }
+    Ok(plain)
+}

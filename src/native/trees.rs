@@ -1,0 +1,65 @@
+//! Walking the trees of snapshots.
+
+use std::collections::HashSet;
+
+use crate::core::id::Id;
+use crate::core::index::RepoIndex;
+use crate::core::manifest::Manifest;
+use crate::core::tree::{NodeType, Tree};
+use crate::native::error::Result;
+use crate::native::repo::Repo;
+
+/// Every blob (trees and data) the given manifests need. Fails if any tree
+/// cannot be read, so callers never mistake an unreadable tree for garbage.
+pub fn live_blobs(repo: &Repo, index: &RepoIndex, manifests: &[Manifest]) -> Result<HashSet<Id>> {
+    let mut live = HashSet::new();
+    let mut stack: Vec<Id> = manifests
+        .iter()
+        .flat_map(|m| m.roots())
+        .map(|(_, t)| t)
+        .collect();
+    while let Some(id) = stack.pop() {
+        if !live.insert(id) {
+            continue;
+        }
+        let tree = repo.tree(index, &id)?;
+        for n in tree.nodes {
+            live.extend(n.chunks);
+            if let Some(sub) = n.subtree {
+                stack.push(sub);
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// Visits every file and directory of one root tree with its path, depth
+/// first. A tree that cannot be read is passed to `on_error` with its path.
+pub fn walk_paths(
+    repo: &Repo,
+    index: &RepoIndex,
+    root: Id,
+    prefix: &str,
+    on_node: &mut dyn FnMut(&str, &crate::core::tree::Node),
+    on_error: &mut dyn FnMut(&str, Id, String),
+) {
+    let mut stack = vec![(prefix.to_string(), root)];
+    while let Some((path, id)) = stack.pop() {
+        let tree: Tree = match repo.tree(index, &id) {
+            Ok(t) => t,
+            Err(e) => {
+                on_error(&path, id, e.to_string());
+                continue;
+            }
+        };
+        for n in &tree.nodes {
+            let p = format!("{path}/{}", n.name);
+            on_node(&p, n);
+            if n.kind == NodeType::Dir {
+                if let Some(sub) = n.subtree {
+                    stack.push((p, sub));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Local filesystem storage (a path or `file://` URL).
+//!
+//! Atomicity: every put writes a temporary file (`.tmp-*`, ignored by
+//! `list`) in the destination directory, syncs it, then
+//! - `Overwrite`: renames it over the key (rename is atomic on POSIX);
+//! - `Create`: hard-links it to the key. `link(2)` fails with `EEXIST` if the
+//!   key exists, atomically, even between processes and on NFS, so exactly
+//!   one concurrent creator wins.
+//!
+//! Blocking file IO runs on tokio's blocking pool.
+
+use std::fs;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{clamp_range, validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    counter: AtomicU64,
+}
+
+fn io_err(key: &str, e: io::Error) -> StorageError {
+    match e.kind() {
+        io::ErrorKind::NotFound => StorageError::NotFound { key: key.into() },
+        io::ErrorKind::AlreadyExists => StorageError::AlreadyExists { key: key.into() },
+        io::ErrorKind::PermissionDenied => StorageError::PermissionDenied {
+            key: key.into(),
+            detail: e.to_string(),
+        },
+        _ => StorageError::Io {
+            key: key.into(),
+            detail: e.to_string(),
+        },
+    }
+}
+
+impl LocalStore {
+    /// A store rooted at `root`, which must exist and be a directory.
+    pub fn open(root: &Path) -> StorageResult<LocalStore> {
+        let meta = fs::metadata(root).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StorageError::NotFound {
+                key: root.display().to_string(),
+            },
+            _ => io_err(&root.display().to_string(), e),
+        })?;
+        if !meta.is_dir() {
+            return Err(StorageError::Io {
+                key: root.display().to_string(),
+                detail: "not a directory".into(),
+            });
+        }
+        Ok(LocalStore {
+            inner: Arc::new(Inner {
+                root: root.to_path_buf(),
+                counter: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> StorageResult<T> + Send + 'static,
+    ) -> StorageResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StorageError::Io {
+                key: String::new(),
+                detail: format!("storage task failed: {e}"),
+            })?
+    }
+}
+
+impl Inner {
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn temp_path(&self, dir: &Path) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        dir.join(format!(".tmp-{}-{n}-{nanos}", std::process::id()))
+    }
+
+    fn put(&self, key: &str, data: &[u8], mode: PutMode) -> StorageResult<()> {
+        let dest = self.path(key);
+        let dir = dest.parent().expect("keys are relative paths");
+        fs::create_dir_all(dir).map_err(|e| io_err(key, e))?;
+        if mode == PutMode::Create && dest.symlink_metadata().is_ok() {
+            return Err(StorageError::AlreadyExists { key: key.into() });
+        }
+        let tmp = self.temp_path(dir);
+        let result = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            match mode {
+                PutMode::Overwrite => fs::rename(&tmp, &dest),
+                PutMode::Create => fs::hard_link(&tmp, &dest),
+            }
+        })();
+        let _ = fs::remove_file(&tmp);
+        result.map_err(|e| io_err(key, e))?;
+        // Make the new directory entry durable too.
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
+        let mut f = fs::File::open(self.path(key)).map_err(|e| io_err(key, e))?;
+        let size = f.metadata().map_err(|e| io_err(key, e))?.len();
+        let r = clamp_range(key, range, size)?;
+        f.seek(SeekFrom::Start(r.start))
+            .map_err(|e| io_err(key, e))?;
+        let mut buf = vec![0u8; (r.end - r.start) as usize];
+        f.read_exact(&mut buf).map_err(|e| io_err(key, e))?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
+        // Walk only the directory that can hold the prefix.
+        let base = match prefix.rfind('/') {
+            Some(i) => &prefix[..i],
+            None => "",
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![base.to_string()];
+        while let Some(rel) = stack.pop() {
+            let dir = if rel.is_empty() {
+                self.root.clone()
+            } else {
+                self.root.join(&rel)
+            };
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&rel, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_err(&rel, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                if name.starts_with(".tmp-") {
+                    continue;
+                }
+                let key = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let ft = entry.file_type().map_err(|e| io_err(&key, e))?;
+                if ft.is_dir() {
+                    if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
+                        stack.push(key);
+                    }
+                } else if ft.is_file() && key.starts_with(prefix) {
+                    let size = entry.metadata().map_err(|e| io_err(&key, e))?.len();
+                    out.push(ObjectMeta { key, size });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStore {
+    fn location(&self) -> String {
+        format!("file://{}", self.inner.root.display())
+    }
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
+        validate_key(key)?;
+        let key = key.to_string();
+        self.blocking(move |s| s.get(&key, range)).await
+    }
+
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
+        validate_key(key)?;
+        let key = key.to_string();
+        self.blocking(move |s| s.put(&key, &data, mode)).await
+    }
+
+    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
+        let prefix = prefix.to_string();
+        self.blocking(move |s| s.list(&prefix)).await
+    }
+
+    async fn delete(&self, key: &str) -> StorageResult<()> {
+        validate_key(key)?;
+        let key = key.to_string();
+        self.blocking(move |s| match fs::remove_file(s.path(&key)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&key, e)),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
+        validate_key(key)?;
+        let key = key.to_string();
+        self.blocking(move |s| {
+            let m = fs::metadata(s.path(&key)).map_err(|e| io_err(&key, e))?;
+            if !m.is_file() {
+                return Err(StorageError::NotFound { key });
+            }
+            Ok(ObjectMeta { key, size: m.len() })
+        })
+        .await
+    }
+}

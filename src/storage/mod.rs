@@ -1,0 +1,134 @@
+//! The storage port: the one door through which snapshot data leaves or
+//! enters the process. Every backend implements [`Storage`] and passes the
+//! shared suite in [`conformance`].
+//!
+//! Guarantees every implementation must give:
+//! - `put` is atomic: a reader sees the whole old object, the whole new one,
+//!   or nothing, never a prefix.
+//! - `put(.., PutMode::Create)` succeeds for exactly one of several concurrent
+//!   writers of one key (in any number of processes); the others get
+//!   [`StorageError::AlreadyExists`].
+//! - A successful `put` is visible to `get`, `head` and `list` at once.
+//! - `get` with a range returns exactly those bytes; a range that ends past
+//!   the object is cut at its end; one that starts past it is an error.
+//! - `delete` of a missing key succeeds (deletes are idempotent).
+//! - `list` returns every key under a prefix, sorted, with sizes.
+//!
+//! Keys are `/`-separated relative paths of safe components.
+
+use std::fmt;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub mod conformance;
+#[cfg(feature = "native")]
+pub mod local;
+pub mod memory;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Replace the object if it exists.
+    Overwrite,
+    /// Fail with `AlreadyExists` if the object exists.
+    Create,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A storage failure. `is_retryable` tells transient failures from permanent ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    #[error("object {key} not found")]
+    NotFound { key: String },
+    #[error("object {key} already exists")]
+    AlreadyExists { key: String },
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("range {start}..{end} is outside object {key} ({size} bytes)")]
+    InvalidRange {
+        key: String,
+        start: u64,
+        end: u64,
+        size: u64,
+    },
+    #[error("permission denied on {key}: {detail}")]
+    PermissionDenied { key: String, detail: String },
+    #[error("storage unavailable: {detail}")]
+    Unavailable { detail: String },
+    #[error("storage error on {key}: {detail}")]
+    Io { key: String, detail: String },
+}
+
+impl StorageError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StorageError::Unavailable { .. })
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound { .. })
+    }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Where this storage is, for messages (e.g. `file:///srv/backups`).
+    fn location(&self) -> String;
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes>;
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()>;
+    /// Every object whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>>;
+    async fn delete(&self, key: &str) -> StorageResult<()>;
+    async fn head(&self, key: &str) -> StorageResult<ObjectMeta>;
+}
+
+/// Checks a key against the rules every backend shares.
+pub fn validate_key(key: &str) -> StorageResult<()> {
+    let bad = |reason| {
+        Err(StorageError::InvalidKey {
+            key: key.to_string(),
+            reason,
+        })
+    };
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.starts_with('/') || key.ends_with('/') {
+        return bad("leading or trailing '/'");
+    }
+    for part in key.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return bad("empty, '.' or '..' component");
+        }
+        if part.starts_with(".tmp-") {
+            return bad("'.tmp-' names are reserved for temporary files");
+        }
+        if part.contains('\\') || part.contains('\0') {
+            return bad("'\\' or NUL");
+        }
+    }
+    Ok(())
+}
+
+/// Cuts `range` to an object of `size` bytes, per the port's range rule.
+pub fn clamp_range(key: &str, range: Option<Range<u64>>, size: u64) -> StorageResult<Range<u64>> {
+    let r = range.unwrap_or(0..size);
+    if r.start > r.end || r.start > size {
+        return Err(StorageError::InvalidRange {
+            key: key.to_string(),
+            start: r.start,
+            end: r.end,
+            size,
+        });
+    }
+    Ok(r.start..r.end.min(size))
+}
