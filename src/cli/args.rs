@@ -119,7 +119,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub source: PathBuf,
     /// Indices to include: comma list with * wildcards and -exclusions (default: all).
-    #[arg(long, default_value = "*")]
+    #[arg(long, default_value = "*", allow_hyphen_values = true)]
     pub indices: String,
     /// Add a folder outside --source as an index (repeatable).
     #[arg(long = "index", value_name = "NAME=PATH", value_parser = parse_pair::<PathBuf>)]
@@ -207,7 +207,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub target: PathBuf,
     /// Indices to restore: comma list with * wildcards and -exclusions (default: all).
-    #[arg(long, default_value = "*")]
+    #[arg(long, default_value = "*", allow_hyphen_values = true)]
     pub indices: String,
     /// Regex applied to index names (use with --rename-replacement).
     #[arg(long, requires = "rename_replacement")]

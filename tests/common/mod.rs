@@ -1,0 +1,144 @@
+//! Helpers shared by the integration tests: run the real binary, build and
+//! compare directory trees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_snapkeep"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("snapkeep runs")
+}
+
+/// Runs and requires success; returns stdout.
+#[track_caller]
+pub fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "snapkeep {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs with --json and parses the output.
+#[track_caller]
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(&ok(&a)).expect("valid JSON")
+}
+
+/// Runs and requires failure; returns stderr (checked to be one line).
+#[track_caller]
+pub fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        !out.status.success(),
+        "snapkeep {args:?} should have failed"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: "), "stderr: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one-line error expected: {err}"
+    );
+    err
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+pub fn write(path: &Path, data: &[u8]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, data).unwrap();
+}
+
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// What a restore must reproduce of one entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entry {
+    File {
+        mode: u32,
+        mtime: i64,
+        data: Vec<u8>,
+    },
+    Dir {
+        mode: u32,
+    },
+    Link {
+        target: PathBuf,
+    },
+}
+
+/// A comparable picture of a directory tree (paths relative to `root`).
+pub fn snapshot_of(root: &Path) -> BTreeMap<PathBuf, Entry> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            let entry = if m.file_type().is_symlink() {
+                Entry::Link {
+                    target: fs::read_link(&p).unwrap(),
+                }
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                Entry::Dir {
+                    mode: m.permissions().mode() & 0o7777,
+                }
+            } else {
+                Entry::File {
+                    mode: m.permissions().mode() & 0o7777,
+                    mtime: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+                    data: fs::read(&p).unwrap(),
+                }
+            };
+            out.insert(rel, entry);
+        }
+    }
+    out
+}
+
+#[track_caller]
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let (x, y) = (snapshot_of(a), snapshot_of(b));
+    assert_eq!(
+        x.keys().collect::<Vec<_>>(),
+        y.keys().collect::<Vec<_>>(),
+        "entry lists differ"
+    );
+    for (k, v) in &x {
+        assert!(v == &y[k], "{} differs", k.display());
+    }
+}
+
+pub fn init(repo: &Path) {
+    ok(&["repo", "init", s(repo)]);
+}

@@ -1,0 +1,177 @@
+//! Delete with garbage collection, and check finding damage.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn packs(repo: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in fs::read_dir(repo.join("packs")).unwrap() {
+        for p in fs::read_dir(d.unwrap().path()).unwrap() {
+            out.push(p.unwrap().path());
+        }
+    }
+    out
+}
+
+#[test]
+fn delete_by_wildcard_frees_data_only_deleted_snapshots_needed() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    write(&src.join("idx/shared"), &noise(2 << 20, 1));
+    write(&src.join("idx/tmp"), &noise(3 << 20, 2));
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "nightly-1",
+        "--source",
+        s(&src),
+    ]);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "nightly-2",
+        "--source",
+        s(&src),
+    ]);
+    fs::remove_file(src.join("idx/tmp")).unwrap();
+    ok(&["snapshot", "create", s(&repo), "keep", "--source", s(&src)]);
+    let before = json(&["repo", "stats", s(&repo)]);
+
+    let out = json(&["snapshot", "delete", s(&repo), "nightly-*"]);
+    assert_eq!(
+        out["deleted"],
+        serde_json::json!(["nightly-1", "nightly-2"])
+    );
+    assert!(out["bytes_freed"].as_u64().unwrap() >= 3 << 20);
+    let after = json(&["repo", "stats", s(&repo)]);
+    assert!(
+        after["stored_bytes"].as_u64().unwrap() + (3 << 20)
+            <= before["stored_bytes"].as_u64().unwrap()
+    );
+    assert_eq!(after["snapshots"], 1);
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    let dst = t.path().join("dst");
+    ok(&[
+        "restore",
+        s(&repo),
+        "keep",
+        "--target",
+        s(&dst),
+        "--include-global-state",
+    ]);
+    assert_same_tree(&src, &dst);
+
+    assert!(fails(&["snapshot", "delete", s(&repo), "nightly-1"])
+        .contains("snapshot [nightly-1] is missing"));
+    assert!(fails(&["snapshot", "delete", s(&repo), "none-*"]).contains("is missing"));
+}
+
+#[test]
+fn mostly_dead_packs_are_repacked() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    // One pack holds a small file that stays and a big one that goes.
+    write(&src.join("idx/small"), &noise(100_000, 3));
+    write(&src.join("idx/big"), &noise(4 << 20, 4));
+    ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    fs::remove_file(src.join("idx/big")).unwrap();
+    // Touch the small file so this snapshot writes a new tree but reuses its chunk.
+    ok(&["snapshot", "create", s(&repo), "two", "--source", s(&src)]);
+    let out = json(&["snapshot", "delete", s(&repo), "one"]);
+    assert!(out["packs_repacked"].as_u64().unwrap() >= 1, "{out}");
+    let total: u64 = packs(&repo)
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(total < 1 << 20, "packs still hold {total} bytes");
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    let dst = t.path().join("dst");
+    ok(&[
+        "restore",
+        s(&repo),
+        "two",
+        "--target",
+        s(&dst),
+        "--include-global-state",
+    ]);
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn a_flipped_byte_is_found_and_named_and_never_restored() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    write(&src.join("logs/victim.bin"), &noise(2 << 20, 5));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    ok(&["snapshot", "create", s(&repo), "s2", "--source", s(&src)]);
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+
+    // The data pack is the big one; flip a byte in the middle of it.
+    let pack = packs(&repo)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&pack).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    fs::write(&pack, &bytes).unwrap();
+
+    // Structure alone cannot see it; reading the data does.
+    ok(&["repo", "check", s(&repo)]);
+    let out = run(&["repo", "check", s(&repo), "--read-data"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("snapshot [s1]") && err.contains("snapshot [s2]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("logs/victim.bin") || err.contains("index [logs] victim.bin"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .starts_with("error: repository check found"),
+        "{err}"
+    );
+    let report = serde_json::from_slice::<serde_json::Value>(
+        &run(&["repo", "check", s(&repo), "--read-data", "--json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(report["damaged"][0]["path"], "victim.bin");
+
+    let dst = t.path().join("dst");
+    let err = fails(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert!(err.contains("is damaged"), "{err}");
+    let restored = dst.join("logs/victim.bin");
+    assert!(
+        !restored.exists() || fs::read(&restored).unwrap() != bytes,
+        "damaged data must not land"
+    );
+}
+
+#[test]
+fn a_missing_pack_is_a_structural_problem() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    write(&src.join("i/f"), &noise(100_000, 6));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    for p in packs(&repo) {
+        fs::remove_file(p).unwrap();
+    }
+    let out = run(&["repo", "check", s(&repo)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing from storage"));
+}

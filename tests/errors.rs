@@ -1,0 +1,240 @@
+//! Bad input: a clear one-line error, a non-zero exit, nothing lost.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+#[test]
+fn an_uninitialised_repository_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let err = fails(&["snapshot", "list", s(t.path())]);
+    assert!(err.contains("is not a snapkeep repository"), "{err}");
+    let err = fails(&["snapshot", "list", s(&t.path().join("missing"))]);
+    assert!(err.contains("is not a snapkeep repository"), "{err}");
+    let err = fails(&["snapshot", "list", "ftp://example/repo"]);
+    assert!(err.contains("unsupported repository location"), "{err}");
+}
+
+#[test]
+fn init_twice_does_not_touch_the_repository() {
+    let t = tempfile::tempdir().unwrap();
+    init(t.path());
+    let config = fs::read(t.path().join("config")).unwrap();
+    let err = fails(&["repo", "init", s(t.path())]);
+    assert!(err.contains("already a snapkeep repository"), "{err}");
+    assert_eq!(fs::read(t.path().join("config")).unwrap(), config);
+    let err = fails(&[
+        "repo",
+        "init",
+        s(&t.path().join("r2")),
+        "--chunk-min",
+        "1MiB",
+        "--chunk-avg",
+        "1MiB",
+    ]);
+    assert!(err.contains("min < avg < max"), "{err}");
+}
+
+#[test]
+fn a_missing_source_fails_cleanly() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    init(&repo);
+    let err = fails(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "s",
+        "--source",
+        s(&t.path().join("nope")),
+    ]);
+    assert!(err.contains("source") && err.contains("nope"), "{err}");
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 0);
+}
+
+#[test]
+fn names_follow_elasticsearch_rules() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/f"), b"x");
+    init(&repo);
+    for bad in [
+        "Upper",
+        "has space",
+        "a/b",
+        "_lead",
+        "-lead",
+        "+lead",
+        "a,b",
+        "a#b",
+        "a*b",
+        "a?b",
+        "a|b",
+        "a<b",
+        "a\"b",
+    ] {
+        // `--` lets names that start with '-' reach the name check.
+        let err = fails(&[
+            "snapshot",
+            "create",
+            "--source",
+            s(&src),
+            s(&repo),
+            "--",
+            bad,
+        ]);
+        assert!(err.contains("snapshot name"), "{bad}: {err}");
+    }
+    let long = "a".repeat(256);
+    assert!(
+        fails(&["snapshot", "create", s(&repo), &long, "--source", s(&src)]).contains("255 bytes")
+    );
+    // An index folder whose name breaks the rules is refused unless excluded.
+    write(&src.join("BadIndex/f"), b"x");
+    let err = fails(&["snapshot", "create", s(&repo), "ok", "--source", s(&src)]);
+    assert!(err.contains("index name [BadIndex]"), "{err}");
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "ok",
+        "--source",
+        s(&src),
+        "--indices",
+        "-BadIndex",
+    ]);
+}
+
+#[test]
+fn duplicate_snapshot_names_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/f"), b"x");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let err = fails(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    assert!(err.contains("snapshot [s1] already exists"), "{err}");
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 1);
+}
+
+#[test]
+fn restore_refuses_a_non_empty_target_index_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    write(&src.join("a/f"), b"a");
+    write(&src.join("b/f"), b"b");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    write(&dst.join("b/precious"), b"keep me");
+    let err = fails(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert!(
+        err.contains("index [b]") && err.contains("not empty"),
+        "{err}"
+    );
+    assert!(
+        !dst.join("a").exists(),
+        "nothing may be written when refusing"
+    );
+    assert_eq!(fs::read(dst.join("b/precious")).unwrap(), b"keep me");
+    // An empty existing folder is fine, and so is a rename around the conflict.
+    fs::create_dir_all(dst.join("a")).unwrap();
+    ok(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--rename-pattern",
+        "^b$",
+        "--rename-replacement",
+        "b2",
+    ]);
+    assert_eq!(fs::read(dst.join("b2/f")).unwrap(), b"b");
+    assert_eq!(fs::read(dst.join("a/f")).unwrap(), b"a");
+}
+
+#[test]
+fn restore_rejects_unknown_snapshots_indices_and_rename_collisions() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    write(&src.join("logs-1/f"), b"1");
+    write(&src.join("logs-2/f"), b"2");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    assert!(fails(&["restore", s(&repo), "nope", "--target", s(&dst)])
+        .contains("snapshot [nope] is missing"));
+    assert!(fails(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--indices",
+        "nope"
+    ])
+    .contains("no such index [nope]"));
+    let err = fails(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--rename-pattern",
+        "logs-.*",
+        "--rename-replacement",
+        "same",
+    ]);
+    assert!(err.contains("would both be restored as [same]"), "{err}");
+    let err = fails(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--rename-pattern",
+        "logs",
+        "--rename-replacement",
+        "UP",
+    ]);
+    assert!(err.contains("must be lowercase"), "{err}");
+    assert!(!dst.exists() || fs::read_dir(&dst).unwrap().next().is_none());
+}
+
+#[test]
+fn global_state_restore_never_overwrites_existing_files() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    write(&src.join("idx/f"), b"x");
+    write(&src.join("settings.json"), b"from snapshot");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    write(&dst.join("settings.json"), b"live settings");
+    let err = fails(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--include-global-state",
+    ]);
+    assert!(err.contains("settings.json already exists"), "{err}");
+    assert_eq!(
+        fs::read(dst.join("settings.json")).unwrap(),
+        b"live settings"
+    );
+    assert!(!dst.join("idx").exists());
+}

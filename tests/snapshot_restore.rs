@@ -1,0 +1,295 @@
+//! Snapshot and restore through the real binary.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+
+/// A data directory with every kind of entry restore must reproduce.
+fn rich_source(root: &Path) {
+    write(&root.join("logs/a.log"), b"line one\nline two\n");
+    write(&root.join("logs/empty"), b"");
+    write(
+        &root.join("logs/deep/er/and/deeper/still/file.bin"),
+        &noise(300_000, 1),
+    );
+    write(&root.join("logs/ünïcödé 名前.txt"), "snow ☃".as_bytes());
+    write(&root.join("metrics/big.bin"), &noise(3 << 20, 2));
+    fs::set_permissions(root.join("logs/a.log"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(
+        root.join("metrics/big.bin"),
+        fs::Permissions::from_mode(0o751),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("a.log", root.join("logs/link-to-a")).unwrap();
+    std::os::unix::fs::symlink("../../nowhere", root.join("logs/dangling")).unwrap();
+    fs::create_dir_all(root.join("logs/empty-dir")).unwrap();
+    fs::set_permissions(root.join("logs/deep"), fs::Permissions::from_mode(0o700)).unwrap();
+    write(&root.join("settings.json"), b"{\"global\":true}");
+    write(&root.join("_state/manifest"), b"global state folder");
+}
+
+#[test]
+fn restore_reproduces_files_links_modes_and_mtimes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    rich_source(&src);
+    init(&repo);
+    let created = json(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "snap-1",
+        "--source",
+        s(&src),
+    ]);
+    let snap = &created["snapshot"];
+    assert_eq!(snap["state"], "SUCCESS");
+    assert_eq!(snap["indices"], serde_json::json!(["logs", "metrics"]));
+    assert_eq!(snap["include_global_state"], true);
+
+    ok(&[
+        "restore",
+        s(&repo),
+        "snap-1",
+        "--target",
+        s(&dst),
+        "--include-global-state",
+    ]);
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn global_state_is_restored_only_when_asked() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    rich_source(&src);
+    init(&repo);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "snap-1",
+        "--source",
+        s(&src),
+    ]);
+    ok(&["restore", s(&repo), "snap-1", "--target", s(&dst)]);
+    assert!(dst.join("logs/a.log").exists());
+    assert!(!dst.join("settings.json").exists());
+    assert!(!dst.join("_state").exists());
+    assert_same_tree(&src.join("logs"), &dst.join("logs"));
+
+    // A snapshot without global state has nothing to restore there.
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "no-global",
+        "--source",
+        s(&src),
+        "--no-global-state",
+    ]);
+    let got = json(&["snapshot", "get", s(&repo), "no-global"]);
+    assert_eq!(got["snapshots"][0]["include_global_state"], false);
+}
+
+#[test]
+fn indices_select_with_wildcards_exclusions_and_extra_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, extra) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("elsewhere"),
+    );
+    for name in ["logs-1", "logs-2", "logs-old", "users"] {
+        write(&src.join(name).join("f"), name.as_bytes());
+    }
+    write(&extra.join("x"), b"outside");
+    init(&repo);
+    let out = json(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "sel",
+        "--source",
+        s(&src),
+        "--indices",
+        "logs-*,-logs-old",
+        "--index",
+        &format!("archive={}", s(&extra)),
+        "--no-global-state",
+    ]);
+    assert_eq!(
+        out["snapshot"]["indices"],
+        serde_json::json!(["archive", "logs-1", "logs-2"])
+    );
+
+    let dst = t.path().join("dst");
+    let restored = json(&[
+        "restore",
+        s(&repo),
+        "sel",
+        "--target",
+        s(&dst),
+        "--indices",
+        "logs-*",
+        "--rename-pattern",
+        "logs-(.+)",
+        "--rename-replacement",
+        "restored-$1",
+    ]);
+    assert_eq!(
+        restored["snapshot"]["indices"],
+        serde_json::json!(["restored-1", "restored-2"])
+    );
+    assert_eq!(fs::read(dst.join("restored-1/f")).unwrap(), b"logs-1");
+    assert!(!dst.join("archive").exists());
+    ok(&[
+        "restore",
+        s(&repo),
+        "sel",
+        "--target",
+        s(&dst),
+        "--indices",
+        "archive",
+    ]);
+    assert_eq!(fs::read(dst.join("archive/x")).unwrap(), b"outside");
+}
+
+#[test]
+fn unchanged_resnapshot_reads_no_file_and_stores_no_data() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    rich_source(&src);
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    let before = json(&["repo", "stats", s(&repo)]);
+    let again = json(&["snapshot", "create", s(&repo), "two", "--source", s(&src)]);
+    let snap = &again["snapshot"];
+    assert_eq!(snap["stats"]["new_bytes"], 0);
+    assert_eq!(snap["stats"]["new_stored_bytes"], 0);
+    assert_eq!(snap["storage"]["packs_written"], 0);
+    for (_, idx) in snap["index_details"].as_object().unwrap() {
+        assert_eq!(idx["files_read"], 0);
+    }
+    let after = json(&["repo", "stats", s(&repo)]);
+    assert_eq!(before["blobs"], after["blobs"]);
+    assert_eq!(before["packs"], after["packs"]);
+
+    // Proof that contents were not read: a same-size edit with the mtime put
+    // back is invisible to the next snapshot (as in every size+mtime tool).
+    let f = src.join("logs/a.log");
+    let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+    fs::write(&f, b"LINE ONE\nLINE TWO\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    ok(&["snapshot", "create", s(&repo), "three", "--source", s(&src)]);
+    let dst = t.path().join("dst");
+    ok(&[
+        "restore",
+        s(&repo),
+        "three",
+        "--target",
+        s(&dst),
+        "--indices",
+        "logs",
+    ]);
+    assert_eq!(
+        fs::read(dst.join("logs/a.log")).unwrap(),
+        b"line one\nline two\n"
+    );
+}
+
+#[test]
+fn changed_files_are_read_again_and_only_they() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    rich_source(&src);
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    write(&src.join("logs/a.log"), b"rewritten with another size");
+    write(&src.join("metrics/new.txt"), b"new file");
+    let out = json(&["snapshot", "create", s(&repo), "two", "--source", s(&src)]);
+    let d = &out["snapshot"]["index_details"];
+    assert_eq!(d["logs"]["files_read"], 1);
+    assert_eq!(d["metrics"]["files_read"], 1);
+    let dst = t.path().join("dst");
+    ok(&[
+        "restore",
+        s(&repo),
+        "two",
+        "--target",
+        s(&dst),
+        "--include-global-state",
+    ]);
+    assert_same_tree(&src, &dst);
+    let dst1 = t.path().join("dst1");
+    ok(&["restore", s(&repo), "one", "--target", s(&dst1)]);
+    assert_eq!(
+        fs::read(dst1.join("logs/a.log")).unwrap(),
+        b"line one\nline two\n"
+    );
+}
+
+#[test]
+fn an_insertion_in_a_64_mib_file_stores_under_5_percent_again() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let big = noise(64 << 20, 7);
+    write(&src.join("db/data.bin"), &big);
+    init(&repo);
+    let first = json(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    assert!(first["snapshot"]["stats"]["new_bytes"].as_u64().unwrap() >= 64 << 20);
+    let mut edited = big.clone();
+    edited.splice(32 << 20..32 << 20, noise(100, 8));
+    write(&src.join("db/data.bin"), &edited);
+    let second = json(&["snapshot", "create", s(&repo), "two", "--source", s(&src)]);
+    let stored = second["snapshot"]["stats"]["new_stored_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(stored < (64 << 20) / 20, "stored {stored} bytes again");
+    let dst = t.path().join("dst");
+    ok(&["restore", s(&repo), "two", "--target", s(&dst)]);
+    assert!(fs::read(dst.join("db/data.bin")).unwrap() == edited);
+}
+
+#[test]
+fn identical_data_across_indices_is_stored_once() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let data = noise(5 << 20, 9);
+    write(&src.join("a/copy"), &data);
+    write(&src.join("b/copy"), &data);
+    write(&src.join("b/again"), &data);
+    init(&repo);
+    let out = json(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    let new = out["snapshot"]["stats"]["new_bytes"].as_u64().unwrap();
+    assert_eq!(new, 5 << 20, "three copies stored as one");
+}
+
+#[test]
+fn file_urls_work_like_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("i/f"), b"x");
+    let url = format!("file://{}", s(&repo));
+    ok(&["repo", "init", &url]);
+    ok(&["snapshot", "create", &url, "one", "--source", s(&src)]);
+    let list = json(&["snapshot", "list", s(&repo)]);
+    assert_eq!(list["snapshots"][0]["snapshot"], "one");
+}
