@@ -1,0 +1,192 @@
+//! Repositories crafted to attack restore: tree entries that would escape the
+//! target. Restore must refuse them and write nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use common::*;
+use snapkeep::core::blob::BlobKind;
+use snapkeep::core::codec::Codec;
+use snapkeep::core::config::RepoConfig;
+use snapkeep::core::id::Id;
+use snapkeep::core::index::IndexFile;
+use snapkeep::core::keys;
+use snapkeep::core::manifest::{IndexStats, Manifest, SnapshotState};
+use snapkeep::core::pack::PackBuilder;
+use snapkeep::core::root::RootChange;
+use snapkeep::core::tree::{Node, NodeType, Tree};
+use snapkeep::native::location::Location;
+use snapkeep::native::repo::Repo;
+use snapkeep::native::runtime::block_on;
+use snapkeep::storage::PutMode;
+
+fn node(name: &str, kind: NodeType) -> Node {
+    Node {
+        name: name.into(),
+        kind,
+        mode: 0o644,
+        mtime_ns: 0,
+        size: 0,
+        inode: 0,
+        chunks: vec![],
+        subtree: None,
+        target: None,
+    }
+}
+
+/// Commits a snapshot `name` whose index `evil` has these top-level nodes
+/// (plus `inner` as the tree any directory node points to).
+fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
+    let repo = Repo::open(&Location::Local(repo_dir.to_path_buf())).unwrap();
+    let payload = b"evil payload";
+    let inner = Tree { nodes: inner };
+    let mut pb = PackBuilder::new();
+    pb.add(
+        Id::of(payload),
+        BlobKind::Data,
+        Codec::Raw,
+        payload,
+        payload.len() as u32,
+    );
+    let inner_bytes = inner.encode();
+    pb.add(
+        Id::of(&inner_bytes),
+        BlobKind::Tree,
+        Codec::Raw,
+        &inner_bytes,
+        inner_bytes.len() as u32,
+    );
+    let nodes = nodes
+        .into_iter()
+        .map(|mut n| {
+            if n.kind == NodeType::File {
+                n.chunks = vec![Id::of(payload)];
+                n.size = payload.len() as u64;
+            }
+            if n.kind == NodeType::Dir && n.subtree.is_none() && n.name != "no-subtree" {
+                n.subtree = Some(Id::of(&inner_bytes));
+            }
+            n
+        })
+        .collect();
+    // Deliberately not Tree::new + validate: an attacker writes raw JSON.
+    let top = Tree { nodes };
+    let top_bytes = top.encode();
+    pb.add(
+        Id::of(&top_bytes),
+        BlobKind::Tree,
+        Codec::Raw,
+        &top_bytes,
+        top_bytes.len() as u32,
+    );
+    let (pid, bytes, entries) = pb.finish();
+    repo.put_pack(&pid, bytes).unwrap();
+    let file = repo
+        .put_index_file(&IndexFile {
+            packs: vec![(pid, entries)],
+        })
+        .unwrap();
+    let manifest = Manifest {
+        version: 1,
+        snapshot: name.into(),
+        uuid: format!("uuid-{name}"),
+        state: SnapshotState::Success,
+        start_time_in_millis: 1,
+        end_time_in_millis: 2,
+        indices: BTreeMap::from([(
+            "evil".to_string(),
+            IndexStats {
+                tree: Some(Id::of(&top_bytes)),
+                ..Default::default()
+            },
+        )]),
+        global_state: None,
+        metadata: BTreeMap::new(),
+        failures: vec![],
+    };
+    block_on(repo.store.put(
+        &keys::manifest(&manifest.uuid),
+        Bytes::from(manifest.encode()),
+        PutMode::Create,
+    ))
+    .unwrap();
+    repo.commit(&RootChange::AddSnapshot {
+        summary: manifest.summary(),
+        index_file: Some(file),
+    })
+    .unwrap();
+}
+
+#[test]
+fn entries_that_escape_the_target_are_refused_and_nothing_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    Repo::init(
+        &Location::Local(repo.clone()),
+        RepoConfig::new("crafted".into(), 0),
+    )
+    .unwrap();
+    let mut link = node("link", NodeType::Symlink);
+    link.target = Some("/".into());
+    let cases: Vec<(&str, Vec<Node>, Vec<Node>, &str)> = vec![
+        (
+            "dotdot",
+            vec![node("../escaped", NodeType::File)],
+            vec![],
+            "would escape",
+        ),
+        (
+            "absolute",
+            vec![node("/tmp/escaped-abs", NodeType::File)],
+            vec![],
+            "would escape",
+        ),
+        (
+            "nested",
+            vec![node("ok", NodeType::File), node("sub", NodeType::Dir)],
+            vec![node("../../escaped", NodeType::File)],
+            "would escape",
+        ),
+        (
+            "dot",
+            vec![node(".", NodeType::File)],
+            vec![],
+            "would escape",
+        ),
+        // A symlink and a folder of the same name: the folder's files would be
+        // written through the link.
+        (
+            "symlink-path",
+            vec![link.clone(), node("link", NodeType::Dir)],
+            vec![node("passwd", NodeType::File)],
+            "appears twice",
+        ),
+        (
+            "no-subtree",
+            vec![node("no-subtree", NodeType::Dir)],
+            vec![],
+            "without a subtree",
+        ),
+    ];
+    for (name, nodes, inner, why) in cases {
+        craft(&repo, name, nodes, inner);
+        let target = t.path().join(format!("target-{name}"));
+        let err = fails(&["restore", s(&repo), name, "--target", s(&target)]);
+        assert!(
+            err.contains("refusing to restore") && err.contains(why),
+            "{name}: {err}"
+        );
+        assert!(
+            !target.join("evil").exists(),
+            "{name}: nothing may be written"
+        );
+    }
+    assert!(!t.path().join("escaped").exists());
+    assert!(!Path::new("/tmp/escaped-abs").exists());
+    // Check reports the crafted trees as problems too.
+    let out = run(&["repo", "check", s(&repo)]);
+    assert!(!out.status.success());
+}
