@@ -112,8 +112,14 @@ mod tests {
 
     #[test]
     fn incompressible_blobs_are_stored_raw() {
-        let plain: Vec<u8> = (0..4096u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let plain: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
             .collect();
         let (codec, stored) = encode(Compression::Zstd, 3, &plain);
         assert_eq!(codec, Codec::Raw);

@@ -105,15 +105,15 @@ pub struct Page {
 pub fn list(snapshots: &[SnapshotSummary], q: &ListQuery) -> Result<Page, ListingError> {
     let mut all: Vec<(Key, &SnapshotSummary)> =
         snapshots.iter().map(|s| (key(s, q.sort), s)).collect();
-    let order = |a: &(Key, &SnapshotSummary), b: &(Key, &SnapshotSummary)| {
-        let o = a.0.cmp(&b.0).then_with(|| a.1.snapshot.cmp(&b.1.snapshot));
+    let order = |a: (&Key, &str), b: (&Key, &str)| {
+        let o = a.0.cmp(b.0).then_with(|| a.1.cmp(b.1));
         if q.descending {
             o.reverse()
         } else {
             o
         }
     };
-    all.sort_by(order);
+    all.sort_by(|a, b| order((&a.0, &a.1.snapshot), (&b.0, &b.1.snapshot)));
     let total = all.len();
     let start = match &q.after {
         None => 0,
@@ -129,16 +129,8 @@ pub fn list(snapshots: &[SnapshotSummary], q: &ListQuery) -> Result<Page, Listin
                         .map_err(|_| ListingError::BadCursor(c.clone()))?,
                 ),
             };
-            let probe = SnapshotSummary {
-                snapshot: name.to_string(),
-                ..snapshots
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| empty_summary())
-            };
-            let pivot = (k, &probe);
             all.iter()
-                .position(|e| order(e, &pivot) == Ordering::Greater)
+                .position(|e| order((&e.0, &e.1.snapshot), (&k, name)) == Ordering::Greater)
                 .unwrap_or(total)
         }
     };
@@ -156,6 +148,7 @@ pub fn list(snapshots: &[SnapshotSummary], q: &ListQuery) -> Result<Page, Listin
     })
 }
 
+#[cfg(test)]
 fn empty_summary() -> SnapshotSummary {
     SnapshotSummary {
         snapshot: String::new(),

@@ -50,6 +50,14 @@ impl CheckReport {
     }
 }
 
+/// What re-reading one pack found.
+struct PackCheck {
+    problems: Vec<String>,
+    /// Blobs that do not decode or hash to their id, and why.
+    damaged: Vec<(Id, String)>,
+    bytes: u64,
+}
+
 pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let root = repo.root()?;
@@ -164,7 +172,7 @@ pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport
             .collect();
         let total: u64 = packs.iter().map(|(p, _)| stored[p]).sum();
         let bar = Progress::bytes(progress, total, "check");
-        let results: Vec<(Vec<String>, Vec<(Id, String)>, u64)> = packs
+        let results: Vec<PackCheck> = packs
             .par_iter()
             .map(|(pack, entries)| {
                 let mut problems = Vec::new();
@@ -173,7 +181,11 @@ pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport
                     Ok(b) => b,
                     Err(e) => {
                         problems.push(format!("pack {}: {e}", pack.short()));
-                        return (problems, damaged, 0);
+                        return PackCheck {
+                            problems,
+                            damaged,
+                            bytes: 0,
+                        };
                     }
                 };
                 bar.inc(bytes.len() as u64);
@@ -191,15 +203,19 @@ pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport
                         None => damaged.push((e.id, "lies outside its pack".into())),
                     }
                 }
-                (problems, damaged, bytes.len() as u64)
+                PackCheck {
+                    problems,
+                    damaged,
+                    bytes: bytes.len() as u64,
+                }
             })
             .collect();
         bar.finish();
-        for (problems, damaged, n) in results {
+        for r in results {
             report.packs_read += 1;
-            report.bytes_read += n;
-            report.problems.extend(problems);
-            for (id, why) in damaged {
+            report.bytes_read += r.bytes;
+            report.problems.extend(r.problems);
+            for (id, why) in r.damaged {
                 bad_blobs.entry(id).or_insert(why);
             }
         }

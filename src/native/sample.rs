@@ -16,7 +16,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -24,13 +24,13 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     pub fn bytes(&mut self, len: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(len + 8);
         while out.len() < len {
-            out.extend_from_slice(&self.next().to_le_bytes());
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
         }
         out.truncate(len);
         out
@@ -75,7 +75,7 @@ pub fn log_lines(rng: &mut Rng, lines: usize, start_second: u64) -> String {
             s.push(' ');
             s.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
         }
-        s.push_str(&format!(" id={}\n", rng.next() % 1_000_000));
+        s.push_str(&format!(" id={}\n", rng.next_u64() % 1_000_000));
     }
     s
 }
