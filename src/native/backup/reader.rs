@@ -62,9 +62,11 @@ pub fn read_file(
 ) -> Result<FileRead, ReadError> {
     let mut f = File::open(path).map_err(ReadError::Io)?;
     let before = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
-    // Windows of twice the largest chunk always yield at least one cut.
+    // Windows of twice the largest chunk always yield at least one cut. The
+    // buffer starts at the file's size (most files are small) and grows to
+    // the full window only if the file is, or becomes, that large.
     let window = (params.max as usize * 2).max(1 << 20);
-    let mut buf = vec![0u8; window];
+    let mut buf = vec![0u8; (before.size as usize).saturating_add(1).min(window)];
     let (mut filled, mut total) = (0usize, 0u64);
     let mut chunks = Vec::new();
     let mut added = Added::default();
@@ -72,6 +74,11 @@ pub fn read_file(
         let n = read_full(&mut f, &mut buf[filled..]).map_err(ReadError::Io)?;
         filled += n;
         total += n as u64;
+        if filled == buf.len() && buf.len() < window {
+            let grown = (buf.len() * 2).clamp(64 * 1024, window);
+            buf.resize(grown, 0);
+            continue;
+        }
         let eof = filled < buf.len();
         let ranges = params.split(&buf[..filled], eof);
         let results: Vec<Result<(Id, Added), Error>> = ranges
