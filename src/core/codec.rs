@@ -1,8 +1,9 @@
 //! Blob compression. Each blob is compressed on its own (so one blob is one
 //! range read) and stored raw when zstd does not make it smaller.
 //!
-//! Native builds encode and decode with libzstd; wasm builds decode with the
-//! pure-Rust `ruzstd`. Both read the same standard zstd frames.
+//! Native builds decode with libzstd; wasm builds decode with the pure-Rust
+//! `ruzstd`. Both read the same standard zstd frames. Encoding happens only
+//! on the native snapshot path (`native::backup::compressor`).
 
 use serde::{Deserialize, Serialize};
 
@@ -83,57 +84,28 @@ pub fn ruzstd_decode(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeErr
     Ok(out)
 }
 
-/// Encodes a blob for storage: zstd at `level` when that shrinks it, raw otherwise.
-#[cfg(feature = "native")]
-pub fn encode(compression: Compression, level: i32, plain: &[u8]) -> (Codec, Vec<u8>) {
-    if compression == Compression::Zstd && !plain.is_empty() {
-        if let Ok(z) = zstd::bulk::compress(plain, level) {
-            if z.len() < plain.len() {
-                return (Codec::Zstd, z);
-            }
-        }
-    }
-    (Codec::Raw, plain.to_vec())
-}
-
 #[cfg(all(test, feature = "native"))]
 mod tests {
     use super::*;
 
     #[test]
-    fn compressible_blobs_shrink_and_round_trip_through_both_decoders() {
+    fn zstd_frames_decode_with_libzstd_and_ruzstd_alike() {
         let plain = b"snapkeep ".repeat(1000);
-        let (codec, stored) = encode(Compression::Zstd, 3, &plain);
-        assert_eq!(codec, Codec::Zstd);
-        assert!(stored.len() < plain.len() / 10);
-        assert_eq!(decode(codec, &stored, plain.len() as u32).unwrap(), plain);
+        let stored = zstd::bulk::compress(&plain, 3).unwrap();
+        assert_eq!(
+            decode(Codec::Zstd, &stored, plain.len() as u32).unwrap(),
+            plain
+        );
         assert_eq!(ruzstd_decode(&stored, plain.len()).unwrap(), plain);
-    }
-
-    #[test]
-    fn incompressible_blobs_are_stored_raw() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let plain: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect();
-        let (codec, stored) = encode(Compression::Zstd, 3, &plain);
-        assert_eq!(codec, Codec::Raw);
-        assert_eq!(stored, plain);
     }
 
     #[test]
     fn wrong_lengths_and_garbage_are_errors() {
         let plain = b"abc".repeat(100);
-        let (codec, stored) = encode(Compression::Zstd, 3, &plain);
-        assert!(matches!(
-            decode(codec, &stored, 10),
-            Err(DecodeError::Length { .. }) | Err(DecodeError::Corrupt(_))
-        ));
+        let stored = zstd::bulk::compress(&plain, 3).unwrap();
+        assert!(decode(Codec::Zstd, &stored, 10).is_err());
+        assert!(decode(Codec::Zstd, &stored, 1000).is_err());
+        assert!(decode(Codec::Raw, b"abc", 4).is_err());
         assert!(decode(Codec::Zstd, b"not a frame", 5).is_err());
         assert!(ruzstd_decode(b"not a frame", 5).is_err());
     }

@@ -40,6 +40,16 @@ impl PackBuilder {
         }
     }
 
+    /// A builder whose buffer holds `bytes` without reallocating.
+    pub fn with_capacity(bytes: usize) -> PackBuilder {
+        let mut buf = Vec::with_capacity(bytes);
+        buf.extend_from_slice(PACK_MAGIC);
+        PackBuilder {
+            buf,
+            entries: Vec::new(),
+        }
+    }
+
     pub fn add(&mut self, id: Id, kind: BlobKind, codec: Codec, stored: &[u8], raw_len: u32) {
         let offset = self.buf.len() as u64;
         self.buf.extend_from_slice(stored);

@@ -3,6 +3,7 @@
 //! index file, the manifest and finally the new root generation. Nothing is
 //! visible to readers until that last create-only put succeeds.
 
+pub mod compressor;
 pub mod packer;
 pub mod reader;
 pub mod walk;

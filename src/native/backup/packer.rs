@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::core::blob::{BlobEntry, BlobKind};
-use crate::core::codec;
 use crate::core::id::Id;
 use crate::core::index::{IndexFile, RepoIndex};
 use crate::core::pack::PackBuilder;
+use crate::native::backup::compressor::with_encoded;
 use crate::native::error::Result;
 use crate::native::repo::Repo;
 
@@ -50,7 +50,9 @@ impl<'a> Packer<'a> {
             repo,
             index,
             seen: Mutex::new(HashSet::new()),
-            data: Mutex::new(PackBuilder::new()),
+            data: Mutex::new(PackBuilder::with_capacity(
+                repo.config.pack_size as usize + repo.config.chunker.max as usize + 4096,
+            )),
             trees: Mutex::new(PackBuilder::new()),
             written: Mutex::new(Vec::new()),
             packs_written: AtomicU64::new(0),
@@ -70,27 +72,39 @@ impl<'a> Packer<'a> {
             return Ok(Added::default());
         }
         let cfg = &self.repo.config;
-        let (codec, stored) = codec::encode(cfg.compression, cfg.compression_level, plain);
         let builder = match kind {
             BlobKind::Data => &self.data,
             BlobKind::Tree => &self.trees,
         };
-        let full = {
-            let mut b = builder.lock().unwrap();
-            b.add(id, kind, codec, &stored, plain.len() as u32);
-            if b.len() as u64 >= cfg.pack_size {
-                Some(std::mem::take(&mut *b))
-            } else {
-                None
-            }
-        };
+        let (stored_len, full) = with_encoded(
+            cfg.compression,
+            cfg.compression_level,
+            plain,
+            |codec, stored| {
+                let mut b = builder.lock().unwrap();
+                b.add(id, kind, codec, stored, plain.len() as u32);
+                let full = (b.len() as u64 >= cfg.pack_size)
+                    .then(|| std::mem::replace(&mut *b, self.fresh_builder(kind)));
+                (stored.len() as u64, full)
+            },
+        );
         if let Some(pack) = full {
             self.upload(pack)?;
         }
         Ok(Added {
             plain: plain.len() as u64,
-            stored: stored.len() as u64,
+            stored: stored_len,
         })
+    }
+
+    /// Data packs are sized up front so filling one never reallocates.
+    fn fresh_builder(&self, kind: BlobKind) -> PackBuilder {
+        match kind {
+            BlobKind::Data => PackBuilder::with_capacity(
+                self.repo.config.pack_size as usize + self.repo.config.chunker.max as usize + 4096,
+            ),
+            BlobKind::Tree => PackBuilder::new(),
+        }
     }
 
     fn upload(&self, pack: PackBuilder) -> Result<()> {
