@@ -116,6 +116,7 @@ fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
     repo.commit(&RootChange::AddSnapshot {
         summary: manifest.summary(),
         index_file: Some(file),
+        base_index_files: vec![],
     })
     .unwrap();
 }

@@ -211,6 +211,37 @@ fn restore_rejects_unknown_snapshots_indices_and_rename_collisions() {
 }
 
 #[test]
+fn an_index_renamed_onto_a_global_state_name_is_refused_before_writing() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    write(&src.join("data/f"), b"x");
+    write(&src.join("settings.json"), b"global");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let err = fails(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--include-global-state",
+        "--rename-pattern",
+        "^data$",
+        "--rename-replacement",
+        "settings.json",
+    ]);
+    assert!(err.contains("settings.json already exists"), "{err}");
+    assert!(
+        !dst.exists() || fs::read_dir(&dst).unwrap().next().is_none(),
+        "nothing may be written"
+    );
+}
+
+#[test]
 fn global_state_restore_never_overwrites_existing_files() {
     let t = tempfile::tempdir().unwrap();
     let (src, repo, dst) = (

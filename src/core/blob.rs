@@ -68,7 +68,9 @@ impl BlobEntry {
         })
     }
 
+    /// End of the stored bytes; saturates so a hostile offset cannot wrap
+    /// around and pass a bounds check.
     pub fn end(&self) -> u64 {
-        self.offset + self.stored_len as u64
+        self.offset.saturating_add(self.stored_len as u64)
     }
 }

@@ -40,10 +40,20 @@ pub enum DecodeError {
     Corrupt(String),
     #[error("decoded length {got} differs from recorded length {expected}")]
     Length { expected: u64, got: u64 },
+    #[error("recorded length {0} exceeds the largest blob a reader accepts")]
+    TooLarge(u32),
 }
+
+/// The largest plain blob a reader accepts. Data blobs are at most 16 MiB
+/// (the chunker's ceiling); trees of huge directories may be larger. The cap
+/// keeps a damaged length from making a reader allocate gigabytes.
+pub const MAX_BLOB_LEN: u32 = 256 * 1024 * 1024;
 
 /// Decodes stored blob bytes back to the plain bytes (`raw_len` long).
 pub fn decode(codec: Codec, stored: &[u8], raw_len: u32) -> Result<Vec<u8>, DecodeError> {
+    if raw_len > MAX_BLOB_LEN {
+        return Err(DecodeError::TooLarge(raw_len));
+    }
     let out = match codec {
         Codec::Raw => stored.to_vec(),
         Codec::Zstd => zstd_decode(stored, raw_len as usize)?,
@@ -72,6 +82,9 @@ fn zstd_decode(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeError> {
 /// Pure-Rust decoder, used by wasm builds (and tested against libzstd natively).
 pub fn ruzstd_decode(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read;
+    if raw_len > MAX_BLOB_LEN as usize {
+        return Err(DecodeError::TooLarge(raw_len as u32));
+    }
     let mut dec = ruzstd::decoding::StreamingDecoder::new(stored)
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     let mut out = Vec::with_capacity(raw_len);
@@ -97,6 +110,15 @@ mod tests {
             plain
         );
         assert_eq!(ruzstd_decode(&stored, plain.len()).unwrap(), plain);
+    }
+
+    #[test]
+    fn absurd_recorded_lengths_are_refused_before_allocating() {
+        assert_eq!(
+            decode(Codec::Zstd, b"", u32::MAX),
+            Err(DecodeError::TooLarge(u32::MAX))
+        );
+        assert!(ruzstd_decode(b"", usize::MAX).is_err());
     }
 
     #[test]

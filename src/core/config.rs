@@ -9,6 +9,8 @@ use crate::core::error::FormatError;
 pub const FORMAT_VERSION: u32 = 1;
 pub const DEFAULT_PACK_SIZE: u64 = 32 * 1024 * 1024;
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+pub const MIN_PACK_SIZE: u64 = 4 * 1024;
+pub const MAX_PACK_SIZE: u64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoConfig {
@@ -49,6 +51,12 @@ impl RepoConfig {
         c.chunker
             .validate()
             .map_err(|e| FormatError::Invalid(format!("config: {e}")))?;
+        if !(MIN_PACK_SIZE..=MAX_PACK_SIZE).contains(&c.pack_size) {
+            return Err(FormatError::Invalid(format!(
+                "config: pack_size {} is outside {MIN_PACK_SIZE}..={MAX_PACK_SIZE}",
+                c.pack_size
+            )));
+        }
         Ok(c)
     }
 }

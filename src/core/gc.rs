@@ -2,7 +2,7 @@
 //! blobs that remaining snapshots need, decide which packs to keep, which to
 //! delete and which to repack.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -30,11 +30,25 @@ pub struct GcPlan {
 }
 
 /// Plans GC. A live blob stored in several packs is kept in the first pack
-/// that lists it; its other copies count as dead.
+/// that lists it; its other copies count as dead. A pack listed more than
+/// once (two index files can name the same content-addressed pack) is
+/// considered once, with the union of its entries.
 pub fn plan_gc(packs: &[(Id, Vec<BlobEntry>)], live: &HashSet<Id>) -> GcPlan {
+    let mut merged: Vec<(Id, Vec<BlobEntry>)> = Vec::with_capacity(packs.len());
+    let mut position: HashMap<Id, usize> = HashMap::new();
+    for (pack, entries) in packs {
+        let at = *position.entry(*pack).or_insert_with(|| {
+            merged.push((*pack, Vec::new()));
+            merged.len() - 1
+        });
+        let have: HashSet<Id> = merged[at].1.iter().map(|e| e.id).collect();
+        merged[at]
+            .1
+            .extend(entries.iter().filter(|e| !have.contains(&e.id)));
+    }
     let mut plan = GcPlan::default();
     let mut claimed: HashSet<Id> = HashSet::new();
-    for (pack, entries) in packs {
+    for (pack, entries) in &merged {
         let mut keep = Vec::new();
         let (mut live_bytes, mut total_bytes) = (0u64, 0u64);
         for e in entries {
@@ -82,6 +96,21 @@ mod tests {
             kind: BlobKind::Data,
             codec: Codec::Raw,
         }
+    }
+
+    #[test]
+    fn a_pack_listed_by_two_index_files_is_kept_once() {
+        let p = Id::of(b"shared");
+        let packs = vec![
+            (p, vec![e("a", 10)]),
+            (Id::of(b"other"), vec![e("b", 10)]),
+            (p, vec![e("a", 10)]),
+        ];
+        let live: HashSet<Id> = [Id::of(b"a")].into_iter().collect();
+        let plan = plan_gc(&packs, &live);
+        assert_eq!(plan.keep.len(), 1);
+        assert_eq!(plan.keep[0].0, p);
+        assert_eq!(plan.delete, vec![Id::of(b"other")]);
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub fn list(snapshots: &[SnapshotSummary], q: &ListQuery) -> Result<Page, Listin
                 .unwrap_or(total)
         }
     };
-    let end = q.size.map_or(total, |n| (start + n).min(total));
+    let end = q.size.map_or(total, |n| start.saturating_add(n).min(total));
     let page: Vec<SnapshotSummary> = all[start..end].iter().map(|(_, s)| (*s).clone()).collect();
     let next = (end < total && end > start).then(|| {
         let (k, s) = &all[end - 1];

@@ -163,6 +163,7 @@ pub struct SnapshotSummary {
 
 impl SnapshotSummary {
     pub fn duration_in_millis(&self) -> i64 {
-        self.end_time_in_millis - self.start_time_in_millis
+        self.end_time_in_millis
+            .saturating_sub(self.start_time_in_millis)
     }
 }

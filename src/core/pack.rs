@@ -95,7 +95,10 @@ pub fn table_len_from_trailer(trailer: &[u8]) -> Result<usize, FormatError> {
         return Err(FormatError::BadMagic("pack table"));
     }
     let count = u32::from_le_bytes(trailer[..4].try_into().unwrap()) as usize;
-    Ok(count * BlobEntry::SIZE + TRAILER_LEN)
+    count
+        .checked_mul(BlobEntry::SIZE)
+        .and_then(|n| n.checked_add(TRAILER_LEN))
+        .ok_or(FormatError::Truncated("pack table"))
 }
 
 /// Parses the table from the tail of a pack (`tail` = at least the table and
@@ -105,7 +108,9 @@ pub fn parse_table(tail: &[u8], pack_len: u64) -> Result<Vec<BlobEntry>, FormatE
         return Err(FormatError::Truncated("pack trailer"));
     }
     let table_len = table_len_from_trailer(&tail[tail.len() - TRAILER_LEN..])?;
-    if tail.len() < table_len || (table_len + PACK_MAGIC.len()) as u64 > pack_len {
+    if tail.len() < table_len
+        || (table_len as u64).saturating_add(PACK_MAGIC.len() as u64) > pack_len
+    {
         return Err(FormatError::Truncated("pack table"));
     }
     let data_end = pack_len - table_len as u64;
@@ -160,6 +165,24 @@ mod tests {
         let tl = table_len_from_trailer(&bytes[bytes.len() - TRAILER_LEN..]).unwrap();
         let tail = &bytes[bytes.len() - tl..];
         assert_eq!(parse_table(tail, bytes.len() as u64).unwrap(), entries);
+    }
+
+    #[test]
+    fn hostile_tables_are_errors_not_panics() {
+        let mut b = PackBuilder::new();
+        b.add(Id::of(b"x"), BlobKind::Data, Codec::Raw, b"x", 1);
+        let (_, bytes, _) = b.finish();
+        let n = bytes.len();
+        // A count whose table would be larger than the pack.
+        let mut huge = bytes.clone();
+        huge[n - 12..n - 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse_pack(&huge).is_err());
+        // An offset that wraps around when its length is added.
+        let mut wrap = bytes.clone();
+        let entry = n - 12 - BlobEntry::SIZE;
+        wrap[entry + 32..entry + 40].copy_from_slice(&(u64::MAX - 5).to_le_bytes());
+        wrap[entry + 40..entry + 44].copy_from_slice(&10u32.to_le_bytes());
+        assert!(parse_pack(&wrap).is_err());
     }
 
     #[test]

@@ -22,15 +22,22 @@ pub struct Root {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootChange {
     /// A new snapshot and the index file naming its new blobs.
+    /// `base_index_files` are the index files it deduplicated against: if a
+    /// rewrite removed any of them, blobs it reuses may be gone, so the
+    /// change no longer applies as is.
     AddSnapshot {
         summary: SnapshotSummary,
         index_file: Option<Id>,
+        base_index_files: Vec<Id>,
     },
     /// Snapshots removed and index files replaced (delete and GC).
+    /// `known_snapshots` are the uuids whose needs the GC accounted for: a
+    /// snapshot committed since then may need blobs the GC dropped.
     Rewrite {
         remove_snapshots: Vec<String>,
         remove_index_files: Vec<Id>,
         add_index_files: Vec<Id>,
+        known_snapshots: Vec<String>,
     },
 }
 
@@ -41,6 +48,10 @@ pub enum RootConflict {
     DuplicateSnapshot(String),
     #[error("index file {0} was removed by another writer")]
     IndexFileGone(Id),
+    #[error("a concurrent delete rewrote the index this snapshot deduplicated against")]
+    IndexRewritten,
+    #[error("snapshot [{0}] was added while the delete was planned")]
+    SnapshotAdded(String),
 }
 
 impl Root {
@@ -77,9 +88,16 @@ impl Root {
             RootChange::AddSnapshot {
                 summary,
                 index_file,
+                base_index_files,
             } => {
                 if self.snapshot(&summary.snapshot).is_some() {
                     return Err(RootConflict::DuplicateSnapshot(summary.snapshot.clone()));
+                }
+                if base_index_files
+                    .iter()
+                    .any(|f| !self.index_files.contains(f))
+                {
+                    return Err(RootConflict::IndexRewritten);
                 }
                 next.snapshots.push(summary.clone());
                 if let Some(f) = index_file {
@@ -92,7 +110,15 @@ impl Root {
                 remove_snapshots,
                 remove_index_files,
                 add_index_files,
+                known_snapshots,
             } => {
+                if let Some(s) = self
+                    .snapshots
+                    .iter()
+                    .find(|s| !known_snapshots.contains(&s.uuid))
+                {
+                    return Err(RootConflict::SnapshotAdded(s.snapshot.clone()));
+                }
                 for f in remove_index_files {
                     if !self.index_files.contains(f) {
                         return Err(RootConflict::IndexFileGone(*f));
@@ -140,6 +166,7 @@ mod tests {
         let add = |n: &str, f: &[u8]| RootChange::AddSnapshot {
             summary: summary(n),
             index_file: Some(Id::of(f)),
+            base_index_files: vec![],
         };
         let r1 = r0.apply(&add("s1", b"i1")).unwrap();
         let r2 = r1.apply(&add("s2", b"i2")).unwrap();
@@ -158,12 +185,14 @@ mod tests {
             .apply(&RootChange::AddSnapshot {
                 summary: summary("s1"),
                 index_file: Some(Id::of(b"i1")),
+                base_index_files: vec![],
             })
             .unwrap();
         let rw = RootChange::Rewrite {
             remove_snapshots: vec!["s1".into()],
             remove_index_files: vec![Id::of(b"i1")],
             add_index_files: vec![Id::of(b"i9")],
+            known_snapshots: vec!["uuid-s1".into()],
         };
         let r2 = r.apply(&rw).unwrap();
         assert!(r2.snapshots.is_empty());
@@ -171,6 +200,47 @@ mod tests {
         assert_eq!(
             r2.apply(&rw),
             Err(RootConflict::IndexFileGone(Id::of(b"i1")))
+        );
+    }
+
+    #[test]
+    fn creates_and_deletes_that_raced_each_other_conflict() {
+        let r1 = Root::empty()
+            .apply(&RootChange::AddSnapshot {
+                summary: summary("s1"),
+                index_file: Some(Id::of(b"i1")),
+                base_index_files: vec![],
+            })
+            .unwrap();
+        // A create that deduplicated against i1 while a delete replaced it.
+        let rewritten = r1
+            .apply(&RootChange::Rewrite {
+                remove_snapshots: vec!["s1".into()],
+                remove_index_files: vec![Id::of(b"i1")],
+                add_index_files: vec![],
+                known_snapshots: vec!["uuid-s1".into()],
+            })
+            .unwrap();
+        let late_create = RootChange::AddSnapshot {
+            summary: summary("s2"),
+            index_file: Some(Id::of(b"i2")),
+            base_index_files: vec![Id::of(b"i1")],
+        };
+        assert_eq!(
+            rewritten.apply(&late_create),
+            Err(RootConflict::IndexRewritten)
+        );
+        // A delete planned before s2 was committed must not drop its blobs.
+        let with_s2 = r1.apply(&late_create).unwrap();
+        let stale_delete = RootChange::Rewrite {
+            remove_snapshots: vec!["s1".into()],
+            remove_index_files: vec![Id::of(b"i1")],
+            add_index_files: vec![],
+            known_snapshots: vec!["uuid-s1".into()],
+        };
+        assert_eq!(
+            with_s2.apply(&stale_delete),
+            Err(RootConflict::SnapshotAdded("s2".into()))
         );
     }
 

@@ -113,7 +113,7 @@ pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport
             Some(&size) => {
                 for e in entries
                     .iter()
-                    .filter(|e| e.end() + TRAILER_LEN as u64 > size)
+                    .filter(|e| e.end().saturating_add(TRAILER_LEN as u64) > size)
                 {
                     bad_blobs.insert(e.id, format!("lies past the end of pack {}", pack.short()));
                 }

@@ -2,26 +2,32 @@
 //! garbage: packs with no live blob are deleted, mostly-dead packs are
 //! repacked, and the index is rewritten as one consolidated index file.
 //!
-//! Objects are deleted only after the new root is committed, so a crash
-//! leaves at worst unreferenced objects, never a root that points at
-//! missing data.
+//! Safety against concurrent writers: the rewrite names every snapshot it
+//! accounted for, so it does not apply if a snapshot was committed while it
+//! was planned (the delete then plans again); a snapshot that deduplicated
+//! against the old index re-checks its blobs before it commits. Objects are
+//! deleted only after the new root is committed, so a crash leaves at worst
+//! unreferenced objects, never a root that points at missing data.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::core::blob::BlobEntry;
-use crate::core::gc::plan_gc;
+use crate::core::blob::{BlobEntry, BlobKind};
+use crate::core::gc::{plan_gc, GcPlan};
 use crate::core::id::Id;
 use crate::core::index::IndexFile;
 use crate::core::keys;
 use crate::core::pack::PackBuilder;
-use crate::core::root::RootChange;
+use crate::core::root::{Root, RootChange, RootConflict};
 use crate::core::selection::wildcard_match;
 use crate::native::error::{Error, Result};
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::runtime::block_on;
 use crate::native::trees::live_blobs;
+
+/// Plans are redone this many times if snapshots keep landing meanwhile.
+const PLAN_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeleteOutcome {
@@ -33,8 +39,7 @@ pub struct DeleteOutcome {
     pub bytes_freed: u64,
 }
 
-pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
-    let root = repo.root()?;
+fn resolve(root: &Root, patterns: &[String]) -> Result<BTreeSet<String>> {
     let mut doomed = BTreeSet::new();
     for p in patterns {
         let hits: Vec<&str> = root
@@ -51,7 +56,60 @@ pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcom
     if doomed.is_empty() {
         return Err(Error::SnapshotMissing(patterns.join(",")));
     }
+    Ok(doomed)
+}
 
+pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
+    for _ in 0..PLAN_ATTEMPTS {
+        match try_delete(repo, patterns) {
+            Err(Error::Conflict(
+                RootConflict::SnapshotAdded(_) | RootConflict::IndexFileGone(_),
+            )) => continue,
+            other => return other,
+        }
+    }
+    Err(Error::CommitContention(PLAN_ATTEMPTS))
+}
+
+/// Copies the live blobs of mostly-dead packs into new packs, one kind per
+/// pack, and returns the new packs' tables.
+fn repack(repo: &Repo, plan: &GcPlan) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
+    let mut out = Vec::new();
+    let mut builders = [PackBuilder::new(), PackBuilder::new()];
+    let flush = |b: PackBuilder, out: &mut Vec<(Id, Vec<BlobEntry>)>| -> Result<()> {
+        if !b.is_empty() {
+            let (id, bytes, entries) = b.finish();
+            repo.put_pack(&id, bytes)?;
+            out.push((id, entries));
+        }
+        Ok(())
+    };
+    for (pack, entries) in &plan.repack {
+        let bytes = block_on(repo.store.get(&keys::pack(pack), None))?;
+        for e in entries {
+            let stored = bytes
+                .get(e.offset as usize..e.end() as usize)
+                .ok_or_else(|| Error::Integrity {
+                    id: e.id,
+                    detail: format!("lies outside pack {}", pack.short()),
+                })?;
+            decode_verified(e, stored)?;
+            let b = &mut builders[usize::from(e.kind == BlobKind::Tree)];
+            b.add(e.id, e.kind, e.codec, stored, e.raw_len);
+            if b.len() as u64 >= repo.config.pack_size {
+                flush(std::mem::take(b), &mut out)?;
+            }
+        }
+    }
+    for b in builders {
+        flush(b, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
+    let root = repo.root()?;
+    let doomed = resolve(&root, patterns)?;
     let files = repo.index_files(&root)?;
     let mut index = crate::core::index::RepoIndex::new();
     for (_, f) in &files {
@@ -73,39 +131,12 @@ pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcom
         .collect();
     let plan = plan_gc(&packs, &live);
 
-    // Repack: copy live blobs of mostly-dead packs into new packs.
+    let repacked = repack(repo, &plan)?;
     let mut new_index = IndexFile {
         packs: plan.keep.clone(),
     };
-    let mut builder = PackBuilder::new();
-    let mut written = 0;
-    let mut flush = |b: PackBuilder, new_index: &mut IndexFile| -> Result<()> {
-        if b.is_empty() {
-            return Ok(());
-        }
-        let (id, bytes, entries) = b.finish();
-        repo.put_pack(&id, bytes)?;
-        new_index.packs.push((id, entries));
-        written += 1;
-        Ok(())
-    };
-    for (pack, entries) in &plan.repack {
-        let bytes = block_on(repo.store.get(&keys::pack(pack), None))?;
-        for e in entries {
-            let stored = bytes
-                .get(e.offset as usize..e.end() as usize)
-                .ok_or_else(|| Error::Integrity {
-                    id: e.id,
-                    detail: format!("lies outside pack {}", pack.short()),
-                })?;
-            decode_verified(e, stored)?;
-            builder.add(e.id, e.kind, e.codec, stored, e.raw_len);
-            if builder.len() as u64 >= repo.config.pack_size {
-                flush(std::mem::take(&mut builder), &mut new_index)?;
-            }
-        }
-    }
-    flush(builder, &mut new_index)?;
+    let packs_written = repacked.len();
+    new_index.packs.extend(repacked);
     new_index.packs.sort_by_key(|(id, _)| *id);
     let new_file = if new_index.packs.is_empty() {
         None
@@ -113,22 +144,23 @@ pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcom
         Some(repo.put_index_file(&new_index)?)
     };
 
-    let old_files: Vec<Id> = files.iter().map(|(id, _)| *id).collect();
+    let old_files: Vec<Id> = files
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|f| Some(*f) != new_file)
+        .collect();
     repo.commit(&RootChange::Rewrite {
         remove_snapshots: doomed.iter().cloned().collect(),
-        remove_index_files: old_files
-            .iter()
-            .filter(|f| Some(**f) != new_file)
-            .copied()
-            .collect(),
+        remove_index_files: old_files.clone(),
         add_index_files: new_file.into_iter().collect(),
+        known_snapshots: root.snapshots.iter().map(|s| s.uuid.clone()).collect(),
     })?;
 
     // Only now is it safe to delete.
     for pack in plan.delete.iter().chain(plan.repack.iter().map(|(p, _)| p)) {
         block_on(repo.store.delete(&keys::pack(pack)))?;
     }
-    for f in old_files.iter().filter(|f| Some(**f) != new_file) {
+    for f in &old_files {
         block_on(repo.store.delete(&keys::index_file(f)))?;
     }
     for s in root
@@ -142,7 +174,7 @@ pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcom
         deleted: doomed.into_iter().collect(),
         packs_deleted: plan.delete.len(),
         packs_repacked: plan.repack.len(),
-        packs_written: written,
+        packs_written,
         blobs_removed: plan.dead_blobs,
         bytes_freed: plan.reclaim_bytes,
     })

@@ -66,6 +66,8 @@ struct Plan {
     links: Vec<(PathBuf, Node)>,
 }
 
+/// Loads and validates every tree under `tree`, adding what to create to
+/// `plan`. Iterative, so a hostile, very deep tree cannot overflow the stack.
 fn collect(
     repo: &Repo,
     index: &RepoIndex,
@@ -74,28 +76,24 @@ fn collect(
     shown: &str,
     plan: &mut Plan,
 ) -> Result<()> {
-    let t = repo.tree(index, tree)?;
-    t.validate().map_err(|reason| Error::UnsafePath {
-        path: shown.to_string(),
-        reason,
-    })?;
-    for n in t.nodes {
-        let path = base.join(&n.name);
-        let shown = format!("{shown}/{}", n.name);
-        match n.kind {
-            NodeType::Dir => {
-                plan.dirs.push((path.clone(), Some((n.mode, n.mtime_ns))));
-                collect(
-                    repo,
-                    index,
-                    &n.subtree.expect("validated"),
-                    &path,
-                    &shown,
-                    plan,
-                )?;
+    let mut stack = vec![(*tree, base.to_path_buf(), shown.to_string())];
+    while let Some((tree, base, shown)) = stack.pop() {
+        let t = repo.tree(index, &tree)?;
+        t.validate().map_err(|reason| Error::UnsafePath {
+            path: shown.clone(),
+            reason,
+        })?;
+        for n in t.nodes {
+            let path = base.join(&n.name);
+            let shown = format!("{shown}/{}", n.name);
+            match n.kind {
+                NodeType::Dir => {
+                    plan.dirs.push((path.clone(), Some((n.mode, n.mtime_ns))));
+                    stack.push((n.subtree.expect("validated"), path, shown));
+                }
+                NodeType::File => plan.files.push((path, n)),
+                NodeType::Symlink => plan.links.push((path, n)),
             }
-            NodeType::File => plan.files.push((path, n)),
-            NodeType::Symlink => plan.links.push((path, n)),
         }
     }
     Ok(())
@@ -174,7 +172,11 @@ pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
             .chain(g.files.iter().map(|f| &f.0))
             .chain(g.links.iter().map(|l| &l.0));
         for p in tops.filter(|p| p.parent() == Some(opts.target.as_path())) {
-            if fs::symlink_metadata(p).is_ok() {
+            // Taken on disk, or by an index restored in this run (e.g. one
+            // renamed to a global-state name).
+            if fs::symlink_metadata(p).is_ok()
+                || renamed.iter().any(|(_, to)| opts.target.join(to) == *p)
+            {
                 return Err(Error::GlobalStateConflict { path: p.clone() });
             }
         }
@@ -268,16 +270,13 @@ fn write_file(
             )?;
             for e in &r.blobs {
                 let at = (e.offset - r.offset) as usize;
-                let stored =
-                    bytes
-                        .get(at..at + e.stored_len as usize)
-                        .ok_or_else(|| Error::Integrity {
-                            id: e.id,
-                            detail: format!(
-                                "pack {} is shorter than its index says",
-                                r.pack.short()
-                            ),
-                        })?;
+                let span = at.checked_add(e.stored_len as usize).map(|end| at..end);
+                let stored = span
+                    .and_then(|s| bytes.get(s))
+                    .ok_or_else(|| Error::Integrity {
+                        id: e.id,
+                        detail: format!("pack {} is shorter than its index says", r.pack.short()),
+                    })?;
                 blobs.insert(e.id, decode_verified(e, stored)?);
             }
         }

@@ -3,34 +3,38 @@
 //! index file, the manifest and finally the new root generation. Nothing is
 //! visible to readers until that last create-only put succeeds.
 
+pub mod build;
 pub mod compressor;
+pub mod jobs;
 pub mod packer;
 pub mod reader;
 pub mod walk;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use rayon::prelude::*;
 
-use crate::core::blob::BlobKind;
+use crate::core::id::Id;
+use crate::core::index::IndexFile;
 use crate::core::keys;
-use crate::core::manifest::{Failure, IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
+use crate::core::manifest::{IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
 use crate::core::naming::validate_name;
 use crate::core::root::{Root, RootChange, RootConflict};
 use crate::core::selection::Selection;
-use crate::core::tree::{Node, Tree};
+use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
 use crate::native::progress::Progress;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::storage::PutMode;
+use build::{TreeBuilder, ABORTED};
+use jobs::{run_jobs, JobResult};
 use packer::Packer;
-use reader::{read_file, FileRead, ReadError, Stamp};
-use walk::{DirSkel, Entry, Walker};
+use reader::Stamp;
+use walk::Walker;
 
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotOptions {
@@ -51,13 +55,6 @@ pub struct SnapshotOutcome {
     pub generation: u64,
     pub packs_written: u64,
     pub bytes_uploaded: u64,
-}
-
-enum JobResult {
-    Read(FileRead),
-    Failed(String),
-    Fatal(Error),
-    Skipped,
 }
 
 pub fn now_millis() -> i64 {
@@ -85,10 +82,16 @@ fn discover_indices(source: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for e in fs::read_dir(source).map_err(|e| src_err(e.to_string()))? {
         let e = e.map_err(|e| src_err(e.to_string()))?;
-        let Some(name) = e.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
         let m = fs::symlink_metadata(e.path()).map_err(|e| src_err(e.to_string()))?;
+        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+            if m.is_dir() {
+                return Err(src_err(format!(
+                    "folder {:?} has a name that is not valid UTF-8",
+                    e.file_name()
+                )));
+            }
+            continue; // a global-state file; the walk reports it
+        };
         if !is_global(&name, &m) {
             names.push(name);
         }
@@ -138,69 +141,6 @@ impl Parents<'_> {
         };
         repo.tree(packer_index, &stats.tree?).ok()
     }
-}
-
-/// Builds the trees of one skeleton bottom-up, storing each new tree blob.
-fn finish_dir(
-    dir: DirSkel,
-    index: &str,
-    results: &mut [JobResult],
-    jobs: &[walk::Job],
-    packer: &Packer,
-    stats: &mut IndexStats,
-    failures: &mut Vec<Failure>,
-) -> Result<crate::core::id::Id> {
-    let mut nodes: Vec<Node> = Vec::with_capacity(dir.entries.len());
-    for entry in dir.entries {
-        match entry {
-            Entry::Done(node) => {
-                if node.kind == crate::core::tree::NodeType::File {
-                    stats.files += 1;
-                    stats.size_in_bytes += node.size;
-                }
-                nodes.push(node);
-            }
-            Entry::File { mut node, job } => {
-                match std::mem::replace(&mut results[job], JobResult::Skipped) {
-                    JobResult::Read(r) => {
-                        node.chunks = r.chunks;
-                        node.size = r.stamp.size;
-                        node.mtime_ns = r.stamp.mtime_ns;
-                        node.inode = r.stamp.inode;
-                        stats.files += 1;
-                        stats.files_read += 1;
-                        stats.size_in_bytes += node.size;
-                        stats.new_bytes += r.added.plain;
-                        stats.new_stored_bytes += r.added.stored;
-                        nodes.push(node);
-                    }
-                    JobResult::Failed(reason) => failures.push(Failure {
-                        index: index.to_string(),
-                        path: jobs[job].rel.clone(),
-                        reason,
-                    }),
-                    JobResult::Fatal(e) => return Err(e),
-                    JobResult::Skipped => failures.push(Failure {
-                        index: index.to_string(),
-                        path: jobs[job].rel.clone(),
-                        reason: "not read: the snapshot was aborted".into(),
-                    }),
-                }
-            }
-            Entry::Dir { mut node, dir } => {
-                node.subtree = Some(finish_dir(
-                    dir, index, results, jobs, packer, stats, failures,
-                )?);
-                stats.dirs += 1;
-                nodes.push(node);
-            }
-        }
-    }
-    let bytes = Tree::new(nodes).encode();
-    let id = crate::core::id::Id::of(&bytes);
-    let added = packer.add(id, BlobKind::Tree, &bytes)?;
-    stats.new_stored_bytes += added.stored;
-    Ok(id)
 }
 
 /// One thing to snapshot: an index folder or the global state.
@@ -297,80 +237,60 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         let root_meta = fs::metadata(&t.path).ok();
         skeletons.push((skel, root_meta));
     }
-    let Walker {
-        jobs, mut failures, ..
-    } = walker;
+    let Walker { jobs, failures, .. } = walker;
 
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = Progress::bytes(opts.progress, total, "snapshot");
-    let abort = AtomicBool::new(!opts.partial && !failures.is_empty());
-    let params = repo.config.chunker;
-    let mut results: Vec<JobResult> = jobs
-        .par_iter()
-        .map(|job| {
-            if abort.load(Ordering::Relaxed) {
-                return JobResult::Skipped;
-            }
-            let mut changed_once = false;
-            loop {
-                match read_file(&job.path, &params, &packer, &progress) {
-                    Ok(r) => return JobResult::Read(r),
-                    Err(ReadError::Changed) if !changed_once => changed_once = true,
-                    Err(e) => {
-                        let out = match e {
-                            ReadError::Changed => {
-                                JobResult::Failed("file changed while it was read, twice".into())
-                            }
-                            ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                                JobResult::Failed("file disappeared before it was read".into())
-                            }
-                            ReadError::Io(e) => JobResult::Failed(format!("cannot read: {e}")),
-                            ReadError::Store(e) => JobResult::Fatal(e),
-                        };
-                        if matches!(out, JobResult::Fatal(_)) || !opts.partial {
-                            abort.store(true, Ordering::Relaxed);
-                        }
-                        return out;
-                    }
-                }
-            }
-        })
-        .collect();
+    let doomed = !opts.partial && !failures.is_empty();
+    let results = if doomed {
+        jobs.iter().map(|_| JobResult::Skipped).collect()
+    } else {
+        run_jobs(
+            &jobs,
+            &repo.config.chunker,
+            &packer,
+            &progress,
+            !opts.partial,
+        )
+    };
     progress.finish();
-    if let Some(fatal) = results
-        .iter_mut()
-        .find(|r| matches!(r, JobResult::Fatal(_)))
+
+    let mut builder = TreeBuilder {
+        results,
+        jobs: &jobs,
+        packer: &packer,
+        failures,
+        referenced: HashSet::new(),
+    };
+    if let Some(i) = builder
+        .results
+        .iter()
+        .position(|r| matches!(r, JobResult::Fatal(_)))
     {
-        if let JobResult::Fatal(e) = std::mem::replace(fatal, JobResult::Skipped) {
+        if let JobResult::Fatal(e) = std::mem::replace(&mut builder.results[i], JobResult::Skipped)
+        {
             return Err(e);
         }
     }
-
     let mut indices = BTreeMap::new();
     let mut global_state = None;
     for (t, (skel, root_meta)) in targets.iter().zip(skeletons) {
         let mut stats = IndexStats::default();
-        let tree = finish_dir(
-            skel,
-            &t.name,
-            &mut results,
-            &jobs,
-            &packer,
-            &mut stats,
-            &mut failures,
-        )?;
-        stats.tree = Some(tree);
-        if !t.global {
-            stats.root_mode = root_meta
-                .as_ref()
-                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
+        stats.tree = Some(builder.finish(skel, &t.name, &mut stats)?);
+        if t.global {
+            global_state = Some(stats);
+        } else {
+            stats.root_mode = root_meta.as_ref().map(|m| m.permissions().mode() & 0o7777);
             stats.root_mtime_ns = root_meta.as_ref().map(|m| Stamp::of(m).mtime_ns);
             indices.insert(t.name.clone(), stats);
-        } else {
-            global_state = Some(stats);
         }
     }
-    failures.retain(|f| !f.reason.starts_with("not read:"));
+    let TreeBuilder {
+        mut failures,
+        referenced,
+        ..
+    } = builder;
+    failures.retain(|f| f.reason != ABORTED);
     if !failures.is_empty() && !opts.partial {
         let first = &failures[0];
         return Err(Error::Inconsistent {
@@ -407,15 +327,19 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         repo.store
             .put(&key, Bytes::from(manifest.encode()), PutMode::Create),
     )?;
-    let committed = repo.commit(&RootChange::AddSnapshot {
+    let mut change = RootChange::AddSnapshot {
         summary: manifest.summary(),
         index_file: index_file_id,
-    });
-    let root = match committed {
+        base_index_files: root.index_files.clone(),
+    };
+    let root = match commit_verified(repo, &mut change, &referenced, &totals.index) {
         Ok(r) => r,
         Err(e) => {
-            // The manifest is unreachable without a root entry; drop it.
-            let _ = block_on(repo.store.delete(&key));
+            // Only a definite refusal makes the manifest unreachable for
+            // sure; after an ambiguous storage error the root may exist.
+            if matches!(e, Error::Conflict(_)) {
+                let _ = block_on(repo.store.delete(&key));
+            }
             return Err(e);
         }
     };
@@ -425,4 +349,40 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         packs_written: totals.packs_written,
         bytes_uploaded: totals.bytes_uploaded,
     })
+}
+
+/// Commits a snapshot. If a concurrent delete rewrote the index this snapshot
+/// deduplicated against, every blob the snapshot references must still be
+/// indexed (in the new root or in this snapshot's own index file); then the
+/// commit is retried on the new base, otherwise the snapshot fails cleanly.
+fn commit_verified(
+    repo: &Repo,
+    change: &mut RootChange,
+    referenced: &HashSet<Id>,
+    own: &IndexFile,
+) -> Result<Root> {
+    const ATTEMPTS: u32 = 10;
+    for _ in 0..ATTEMPTS {
+        match repo.commit(change) {
+            Err(Error::Conflict(RootConflict::IndexRewritten)) => {
+                let now = repo.root()?;
+                let mut index = repo.index(&now)?;
+                index.merge(own);
+                if let Some(gone) = referenced.iter().find(|id| !index.contains(id)) {
+                    return Err(Error::Integrity {
+                        id: *gone,
+                        detail: "a concurrent delete removed data this snapshot reuses; nothing was committed, run the snapshot again".into(),
+                    });
+                }
+                if let RootChange::AddSnapshot {
+                    base_index_files, ..
+                } = change
+                {
+                    *base_index_files = now.index_files.clone();
+                }
+            }
+            other => return other,
+        }
+    }
+    Err(Error::CommitContention(ATTEMPTS))
 }

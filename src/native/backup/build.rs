@@ -1,0 +1,86 @@
+//! Building trees bottom-up from the walk's skeleton and the read results.
+
+use std::collections::HashSet;
+
+use crate::core::blob::BlobKind;
+use crate::core::id::Id;
+use crate::core::manifest::{Failure, IndexStats};
+use crate::core::tree::{Node, NodeType, Tree};
+use crate::native::backup::jobs::JobResult;
+use crate::native::backup::packer::Packer;
+use crate::native::backup::walk::{DirSkel, Entry, Job};
+use crate::native::error::Result;
+
+pub struct TreeBuilder<'a> {
+    pub results: Vec<JobResult>,
+    pub jobs: &'a [Job],
+    pub packer: &'a Packer<'a>,
+    pub failures: Vec<Failure>,
+    /// Every blob the snapshot's trees reference (data and trees), so a
+    /// commit can prove they still exist after a concurrent delete.
+    pub referenced: HashSet<Id>,
+}
+
+impl TreeBuilder<'_> {
+    /// Stores the trees of one skeleton and returns the root tree's id.
+    pub fn finish(&mut self, dir: DirSkel, index: &str, stats: &mut IndexStats) -> Result<Id> {
+        let mut nodes: Vec<Node> = Vec::with_capacity(dir.entries.len());
+        for entry in dir.entries {
+            match entry {
+                Entry::Done(node) => {
+                    if node.kind == NodeType::File {
+                        stats.files += 1;
+                        stats.size_in_bytes += node.size;
+                    }
+                    nodes.push(node);
+                }
+                Entry::File { mut node, job } => {
+                    match std::mem::replace(&mut self.results[job], JobResult::Skipped) {
+                        JobResult::Read(r) => {
+                            node.chunks = r.chunks;
+                            node.size = r.stamp.size;
+                            node.mtime_ns = r.stamp.mtime_ns;
+                            node.inode = r.stamp.inode;
+                            stats.files += 1;
+                            stats.files_read += 1;
+                            stats.size_in_bytes += node.size;
+                            stats.new_bytes += r.added.plain;
+                            stats.new_stored_bytes += r.added.stored;
+                            nodes.push(node);
+                        }
+                        JobResult::Failed(reason) => self.fail(index, job, reason),
+                        JobResult::Fatal(e) => return Err(e),
+                        JobResult::Skipped => self.fail(index, job, ABORTED.into()),
+                    }
+                }
+                Entry::Dir { mut node, dir } => {
+                    node.subtree = Some(self.finish(dir, index, stats)?);
+                    stats.dirs += 1;
+                    nodes.push(node);
+                }
+            }
+        }
+        for n in &nodes {
+            self.referenced
+                .extend(n.chunks.iter().copied().chain(n.subtree));
+        }
+        let bytes = Tree::new(nodes).encode();
+        let id = Id::of(&bytes);
+        self.referenced.insert(id);
+        let added = self.packer.add(id, BlobKind::Tree, &bytes)?;
+        stats.new_stored_bytes += added.stored;
+        Ok(id)
+    }
+
+    fn fail(&mut self, index: &str, job: usize, reason: String) {
+        self.failures.push(Failure {
+            index: index.to_string(),
+            path: self.jobs[job].rel.clone(),
+            reason,
+        });
+    }
+}
+
+/// Reason recorded for files skipped after the snapshot was already doomed;
+/// such entries are dropped before reporting.
+pub const ABORTED: &str = "not read: the snapshot was aborted";

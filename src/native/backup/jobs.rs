@@ -1,0 +1,137 @@
+//! Running the read jobs in parallel, with the rules that keep a snapshot
+//! consistent: a file that changed while read is read once more, and a file
+//! modified so recently that its timestamps cannot prove it was still (its
+//! mtime lies within one filesystem clock tick of the read) is read a
+//! second time after a tick has passed, and kept only if both reads agree.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use crate::core::chunker::ChunkerParams;
+use crate::native::backup::packer::Packer;
+use crate::native::backup::reader::{read_file, FileRead, ReadError};
+use crate::native::backup::walk::Job;
+use crate::native::error::Error;
+use crate::native::progress::Progress;
+
+/// Filesystems stamp mtimes with a coarse clock (a few ms on Linux, 2 s on
+/// FAT); a write inside the same tick as our read leaves the stamps equal.
+/// Files with mtimes this close to their read are verified by a second read.
+pub const RACY_WINDOW: Duration = Duration::from_millis(50);
+
+pub enum JobResult {
+    Read(FileRead),
+    Failed(String),
+    Fatal(Error),
+    Skipped,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads a file, retrying once if it changed while being read.
+fn read_with_retry(
+    job: &Job,
+    params: &ChunkerParams,
+    packer: &Packer,
+    progress: &Progress,
+) -> Result<(FileRead, i64), JobResult> {
+    let mut changed_once = false;
+    loop {
+        let started = now_ns();
+        match read_file(&job.path, params, packer, progress) {
+            Ok(r) => return Ok((r, started)),
+            Err(ReadError::Changed) if !changed_once => changed_once = true,
+            Err(ReadError::Changed) => {
+                return Err(JobResult::Failed(
+                    "file changed while it was read, twice".into(),
+                ))
+            }
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JobResult::Failed(
+                    "file disappeared before it was read".into(),
+                ))
+            }
+            Err(ReadError::Io(e)) => return Err(JobResult::Failed(format!("cannot read: {e}"))),
+            Err(ReadError::Store(e)) => return Err(JobResult::Fatal(e)),
+        }
+    }
+}
+
+/// Reads every job. With `stop_on_failure`, the first failure stops the
+/// remaining reads (the snapshot will not be committed anyway).
+pub fn run_jobs(
+    jobs: &[Job],
+    params: &ChunkerParams,
+    packer: &Packer,
+    progress: &Progress,
+    stop_on_failure: bool,
+) -> Vec<JobResult> {
+    let abort = AtomicBool::new(false);
+    let run = |job: &Job| -> (JobResult, Option<i64>) {
+        if abort.load(Ordering::Relaxed) {
+            return (JobResult::Skipped, None);
+        }
+        let out = match read_with_retry(job, params, packer, progress) {
+            Ok((r, started)) => {
+                let racy = r.stamp.mtime_ns > started - RACY_WINDOW.as_nanos() as i64;
+                let mtime = r.stamp.mtime_ns;
+                (JobResult::Read(r), racy.then_some(mtime))
+            }
+            Err(e) => (e, None),
+        };
+        if matches!(out.0, JobResult::Fatal(_))
+            || (stop_on_failure && matches!(out.0, JobResult::Failed(_)))
+        {
+            abort.store(true, Ordering::Relaxed);
+        }
+        out
+    };
+    let first: Vec<(JobResult, Option<i64>)> = jobs.par_iter().map(run).collect();
+    let racy: Vec<usize> = first
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, r))| r.map(|_| i))
+        .collect();
+    let mut results: Vec<JobResult> = first.into_iter().map(|(r, _)| r).collect();
+    if racy.is_empty() || abort.load(Ordering::Relaxed) {
+        return results;
+    }
+    // Wait once, for all racy files together, until a tick has passed since
+    // the newest of their mtimes (bounded, in case of clocks in the future).
+    std::thread::sleep(RACY_WINDOW);
+    let verified: Vec<(usize, JobResult)> = racy
+        .par_iter()
+        .map(|&i| {
+            let JobResult::Read(first) = &results[i] else {
+                unreachable!("racy entries are reads")
+            };
+            let again = match read_with_retry(&jobs[i], params, packer, &Progress::hidden()) {
+                Ok((r, _)) if r.stamp == first.stamp && r.chunks == first.chunks => {
+                    JobResult::Read(r)
+                }
+                Ok(_) => JobResult::Failed(
+                    "file changed while it was read (in-place write within one timestamp tick)"
+                        .into(),
+                ),
+                Err(e) => e,
+            };
+            (i, again)
+        })
+        .collect();
+    for (i, r) in verified {
+        // Keep the first read's accounting of new data: the second read
+        // found every chunk already stored.
+        if let (JobResult::Read(_), JobResult::Read(_)) = (&r, &results[i]) {
+            continue;
+        }
+        results[i] = r;
+    }
+    results
+}
