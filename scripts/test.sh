@@ -16,6 +16,18 @@ if command -v rustup >/dev/null; then
 fi
 command -v mkfifo >/dev/null || { echo "mkfifo (coreutils) is required by the tests"; exit 1; }
 
+step "storage servers for the tests (moto for S3, Azurite for Azure)"
+# Pinned versions; each is skipped when already installed at that version.
+MOTO_VERSION=5.2.5
+if ! python3 -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null \
+   || ! python3 -c "import azure.storage.blob" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "azure-storage-blob==12.*"
+fi
+if [ ! -x tests/servers/node_modules/.bin/azurite-blob ]; then
+  command -v npm >/dev/null || { echo "npm (Node.js) is required to install Azurite"; exit 1; }
+  (cd tests/servers && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

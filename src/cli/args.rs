@@ -12,13 +12,19 @@ use clap::{Args, Parser, Subcommand};
     long_about = "snapkeep snapshots a data directory into a repository and restores all or part of it.\n\n\
         The immediate subdirectories of the data directory are its indices; everything else at the top \
         level (files, and folders starting with '_' or '.') is its global state.\n\n\
-        REPO is a folder path or a file:// URL. Exit status is 0 on success and non-zero with a one-line \
+                REPO is a folder path, a file:// URL, or an object-storage URL: s3://bucket/prefix, \
+        az://container/prefix, gs://bucket/prefix. Exit status is 0 on success and non-zero with a one-line \
         reason on stderr otherwise."
 )]
 pub struct Cli {
     /// Print nothing but errors (and --json output).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Object-storage setting, e.g. endpoint=http://127.0.0.1:9000, region=eu-west-1,
+    /// allow_http=true (repeatable; any key of object_store's S3/Azure/GCS builders).
+    /// Credentials come from the usual AWS_*, AZURE_* and GOOGLE_* variables.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true, value_parser = parse_pair::<String>)]
+    pub storage_options: Vec<(String, String)>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -40,12 +40,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn open(repo: &str) -> Result<Repo> {
-    Repo::open(&Location::parse(repo)?)
+fn open(repo: &str, options: &[(String, String)]) -> Result<Repo> {
+    Repo::open(&Location::parse_with(repo, options)?)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
+    let so = cli.storage_options.clone();
     let say = |s: String| {
         if !quiet {
             println!("{s}");
@@ -67,7 +68,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 CompressionArg::Zstd => Compression::Zstd,
                 CompressionArg::None => Compression::None,
             };
-            let repo = Repo::init(&Location::parse(&a.repo)?, config)?;
+            let repo = Repo::init(&Location::parse_with(&a.repo, &so)?, config)?;
             if a.json {
                 print_json(&json!({"acknowledged": true, "config": repo.config}));
             } else {
@@ -79,7 +80,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Repo(RepoCommand::Stats(a)) => {
-            let s = stats(&open(&a.repo)?)?;
+            let s = stats(&open(&a.repo, &so)?)?;
             if a.json {
                 print_json(&serde_json::to_value(&s).unwrap());
             } else {
@@ -91,7 +92,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Repo(RepoCommand::Check(a)) => {
-            let report = check(&open(&a.repo)?, a.read_data, !a.json && !quiet)?;
+            let report = check(&open(&a.repo, &so)?, a.read_data, !a.json && !quiet)?;
             if a.json {
                 print_json(&serde_json::to_value(&report).unwrap());
             } else {
@@ -133,7 +134,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             say("no problems found".into());
         }
         Command::Snapshot(SnapshotCommand::Create(a)) => {
-            let repo = open(&a.repo)?;
+            let repo = open(&a.repo, &so)?;
             let opts = SnapshotOptions {
                 name: a.name,
                 source: a.source,
@@ -154,7 +155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Snapshot(SnapshotCommand::List(a)) => {
-            let root = open(&a.repo)?.root()?;
+            let root = open(&a.repo, &so)?.root()?;
             let q = ListQuery {
                 sort: a
                     .sort
@@ -198,7 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Snapshot(SnapshotCommand::Get(a)) => {
-            let repo = open(&a.repo)?;
+            let repo = open(&a.repo, &so)?;
             let root = repo.root()?;
             let s = root
                 .snapshot(&a.name)
@@ -211,7 +212,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Snapshot(SnapshotCommand::Diff(a)) => {
-            let d = diff(&open(&a.repo)?, &a.from, &a.to)?;
+            let d = diff(&open(&a.repo, &so)?, &a.from, &a.to)?;
             if a.json {
                 print_json(&serde_json::to_value(&d).unwrap());
             } else {
@@ -236,7 +237,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Snapshot(SnapshotCommand::Delete(a)) => {
-            let out = delete_snapshots(&open(&a.repo)?, &a.names)?;
+            let out = delete_snapshots(&open(&a.repo, &so)?, &a.names)?;
             if a.json {
                 let mut v = serde_json::to_value(&out).unwrap();
                 v["acknowledged"] = json!(true);
@@ -252,7 +253,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Restore(a) => {
-            let repo = open(&a.repo)?;
+            let repo = open(&a.repo, &so)?;
             let rename = match (&a.rename_pattern, &a.rename_replacement) {
                 (Some(p), Some(r)) => Some(Rename::new(p, r)?),
                 _ => None,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::native::error::{Error, Result};
 use crate::storage::local::LocalStore;
 use crate::storage::memory::MemoryStore;
+use crate::storage::object::{split_url, ObjectStorage};
 use crate::storage::Storage;
 
 /// Where a repository lives, parsed from the command line.
@@ -13,10 +14,20 @@ use crate::storage::Storage;
 pub enum Location {
     Local(PathBuf),
     Memory,
+    /// `s3://`, `az://` or `gs://` URL with `--storage-option` settings.
+    Object {
+        url: String,
+        options: Vec<(String, String)>,
+    },
 }
 
 impl Location {
     pub fn parse(s: &str) -> Result<Location> {
+        Self::parse_with(s, &[])
+    }
+
+    /// Parses `s`; `options` apply to object storage only.
+    pub fn parse_with(s: &str, options: &[(String, String)]) -> Result<Location> {
         if let Some(rest) = s.strip_prefix("file://") {
             if rest.is_empty() {
                 return Err(Error::BadLocation(s.into()));
@@ -27,6 +38,12 @@ impl Location {
             return Ok(Location::Memory);
         }
         if let Some((scheme, _)) = s.split_once("://") {
+            if split_url(s).is_some() {
+                return Ok(Location::Object {
+                    url: s.to_string(),
+                    options: options.to_vec(),
+                });
+            }
             if !scheme.is_empty()
                 && scheme
                     .chars()
@@ -54,6 +71,7 @@ impl Location {
                 Ok(Arc::new(LocalStore::open(p)?))
             }
             Location::Memory => Ok(Arc::new(MemoryStore::new())),
+            Location::Object { url, options } => Ok(Arc::new(ObjectStorage::open(url, options)?)),
         }
     }
 }
@@ -76,7 +94,16 @@ mod tests {
             Location::parse("rel/dir").unwrap(),
             Location::Local("rel/dir".into())
         );
+        assert!(matches!(
+            Location::parse("s3://bucket/p").unwrap(),
+            Location::Object { .. }
+        ));
+        assert!(matches!(
+            Location::parse("az://container").unwrap(),
+            Location::Object { .. }
+        ));
         assert!(Location::parse("ftp://x").is_err());
+        assert!(Location::parse("s3://").is_err());
         assert!(Location::parse("").is_err());
     }
 }

@@ -26,6 +26,8 @@ pub mod conformance;
 #[cfg(feature = "native")]
 pub mod local;
 pub mod memory;
+#[cfg(feature = "native")]
+pub mod object;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutMode {
@@ -62,6 +64,10 @@ pub enum StorageError {
     PermissionDenied { key: String, detail: String },
     #[error("storage unavailable: {detail}")]
     Unavailable { detail: String },
+    #[error("bucket or container [{bucket}] does not exist")]
+    BucketMissing { bucket: String },
+    #[error("storage configuration: {detail}")]
+    Config { detail: String },
     #[error("storage error on {key}: {detail}")]
     Io { key: String, detail: String },
 }

@@ -2,6 +2,8 @@
 //! compare directory trees.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -141,4 +143,100 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 
 pub fn init(repo: &Path) {
     ok(&["repo", "init", s(repo)]);
+}
+
+/// Runs with extra environment variables; requires success; returns stdout.
+#[track_caller]
+pub fn ok_env(env: &[(String, String)], args: &[&str]) -> String {
+    let out = run_env(env, args);
+    assert!(
+        out.status.success(),
+        "snapkeep {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn run_env(env: &[(String, String)], args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("snapkeep runs")
+}
+
+/// Runs with extra environment; requires failure with a one-line error.
+#[track_caller]
+pub fn fails_env(env: &[(String, String)], args: &[&str]) -> String {
+    let out = run_env(env, args);
+    assert!(
+        !out.status.success(),
+        "snapkeep {args:?} should have failed"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: "), "stderr: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one-line error expected: {err}"
+    );
+    err
+}
+
+/// The whole cycle against a repository URL (used for every backend):
+/// init, two snapshots, list, diff, restore byte-identical, check, delete.
+pub fn end_to_end(env: &[(String, String)], url: &str, tmp: &Path) {
+    let src = tmp.join("src");
+    write(&src.join("logs/a.log"), &b"log line\n".repeat(5000));
+    write(&src.join("logs/empty"), b"");
+    write(&src.join("data/blob.bin"), &noise(3 << 20, 3));
+    write(&src.join("settings.json"), b"{}");
+    ok_env(env, &["repo", "init", url]);
+    ok_env(
+        env,
+        &["snapshot", "create", url, "one", "--source", s(&src)],
+    );
+    write(&src.join("logs/b.log"), b"second");
+    ok_env(
+        env,
+        &["snapshot", "create", url, "two", "--source", s(&src)],
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok_env(env, &["snapshot", "list", url, "--json"])).unwrap();
+    assert_eq!(list["total"], 2);
+    let diff: serde_json::Value = serde_json::from_str(&ok_env(
+        env,
+        &["snapshot", "diff", url, "one", "two", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(diff["added"], 1);
+    let dst = tmp.join("dst");
+    ok_env(
+        env,
+        &[
+            "restore",
+            url,
+            "two",
+            "--target",
+            s(&dst),
+            "--include-global-state",
+        ],
+    );
+    assert_same_tree(&src, &dst);
+    ok_env(env, &["repo", "check", url, "--read-data"]);
+    ok_env(env, &["snapshot", "delete", url, "one"]);
+    ok_env(env, &["repo", "check", url, "--read-data"]);
+    let dst2 = tmp.join("dst2");
+    ok_env(
+        env,
+        &[
+            "restore",
+            url,
+            "two",
+            "--target",
+            s(&dst2),
+            "--include-global-state",
+        ],
+    );
+    assert_same_tree(&src, &dst2);
 }
