@@ -293,3 +293,32 @@ fn file_urls_work_like_paths() {
     let list = json(&["snapshot", "list", s(&repo)]);
     assert_eq!(list["snapshots"][0]["snapshot"], "one");
 }
+
+#[test]
+fn an_incremental_snapshot_costs_a_handful_of_requests_not_one_per_file() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    for d in 0..40 {
+        for f in 0..25 {
+            write(
+                &src.join(format!("idx/dir{d}/f{f}.txt")),
+                format!("file {d}/{f}").as_bytes(),
+            );
+        }
+    }
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    write(&src.join("idx/dir7/f3.txt"), b"changed contents, new size");
+    let out = json(&["snapshot", "create", s(&repo), "two", "--source", s(&src)]);
+    let req = &out["snapshot"]["storage"]["requests"];
+    let total: u64 = ["gets", "puts", "lists", "deletes", "heads"]
+        .iter()
+        .map(|k| req[k].as_u64().unwrap())
+        .sum();
+    // 1000 files in 41 folders; the change needs: root lookup, index, the
+    // parent's manifest and tree pack, then data pack, tree pack, index file,
+    // manifest, root and hint.
+    assert!(total <= 20, "{total} requests: {req}");
+    assert_eq!(req["puts"], 6, "{req}");
+    assert_eq!(out["snapshot"]["index_details"]["idx"]["files_read"], 1);
+}

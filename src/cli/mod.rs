@@ -80,9 +80,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Repo(RepoCommand::Stats(a)) => {
-            let s = stats(&open(&a.repo, &so)?)?;
+            let repo = open(&a.repo, &so)?;
+            let s = stats(&repo)?;
             if a.json {
-                print_json(&serde_json::to_value(&s).unwrap());
+                let mut v = serde_json::to_value(&s).unwrap();
+                v["requests"] = json!(repo.requests.stats());
+                print_json(&v);
             } else {
                 say(format!(
                     "repository {}\n  generation     {}\n  snapshots      {}\n  logical bytes  {}\n  stored bytes   {}\n  dedup ratio    {:.2}x\n  packs          {} ({})\n  blobs          {}\n  index files    {}",
@@ -148,7 +151,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let out = create_snapshot(&repo, &opts)?;
             if a.json {
                 let mut snap = manifest_json(&out.manifest);
-                snap["storage"] = json!({"packs_written": out.packs_written, "bytes_uploaded": out.bytes_uploaded});
+                snap["storage"] = json!({
+                    "packs_written": out.packs_written,
+                    "bytes_uploaded": out.bytes_uploaded,
+                    "requests": repo.requests.stats(),
+                });
                 print_json(&json!({"snapshot": snap}));
             } else {
                 say(manifest_text(&out.manifest));

@@ -41,6 +41,26 @@ pub enum RootChange {
     },
 }
 
+impl RootChange {
+    /// Whether `root` already contains this change: how a writer recognises
+    /// its own commit after an ambiguous failure.
+    pub fn is_applied_in(&self, root: &Root) -> bool {
+        match self {
+            RootChange::AddSnapshot { summary, .. } => {
+                root.snapshots.iter().any(|s| s.uuid == summary.uuid)
+            }
+            RootChange::Rewrite {
+                remove_snapshots,
+                add_index_files,
+                ..
+            } => {
+                remove_snapshots.iter().all(|n| root.snapshot(n).is_none())
+                    && add_index_files.iter().all(|f| root.index_files.contains(f))
+            }
+        }
+    }
+}
+
 /// A change that conflicts with the generation it is applied to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RootConflict {
@@ -81,6 +101,8 @@ impl Root {
     }
 
     /// The next generation: this one with `change` applied.
+    ///
+    /// (See also [`RootChange::is_applied_in`].)
     pub fn apply(&self, change: &RootChange) -> Result<Root, RootConflict> {
         let mut next = self.clone();
         next.generation = self.generation + 1;

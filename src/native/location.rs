@@ -7,6 +7,7 @@ use crate::native::error::{Error, Result};
 use crate::storage::local::LocalStore;
 use crate::storage::memory::MemoryStore;
 use crate::storage::object::{split_url, ObjectStorage};
+use crate::storage::retry::RetryStore;
 use crate::storage::Storage;
 
 /// Where a repository lives, parsed from the command line.
@@ -59,7 +60,12 @@ impl Location {
     }
 
     /// Opens the backend. `create` makes a missing local folder (for `repo init`).
+    /// Transient failures are retried by a wrapper around every backend.
     pub fn open(&self, create: bool) -> Result<Arc<dyn Storage>> {
+        Ok(Arc::new(RetryStore::new(self.open_backend(create)?)))
+    }
+
+    fn open_backend(&self, create: bool) -> Result<Arc<dyn Storage>> {
         match self {
             Location::Local(p) => {
                 if create {

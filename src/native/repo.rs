@@ -2,7 +2,8 @@
 //! command shares (reading the latest root, loading the index, reading and
 //! verifying blobs, committing a new root generation).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -18,6 +19,7 @@ use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
 use crate::native::location::Location;
 use crate::native::runtime::block_on;
+use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::{PutMode, Storage, StorageError};
 
 /// Attempts at committing a root before giving up under contention.
@@ -27,8 +29,24 @@ const FETCH_CONCURRENCY: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct Repo {
+    /// The storage, wrapped so every request is counted.
     pub store: Arc<dyn Storage>,
     pub config: RepoConfig,
+    pub requests: Arc<RequestCounter>,
+    /// Whole tree packs, fetched once: loading a snapshot's trees then costs
+    /// one request per tree pack instead of one per directory.
+    tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
+}
+
+/// Tree packs up to this size are cached whole.
+const TREE_PACK_CACHE_MAX: u64 = 64 * 1024 * 1024;
+
+fn counted(store: Arc<dyn Storage>) -> (Arc<dyn Storage>, Arc<RequestCounter>) {
+    let counter = Arc::new(RequestCounter::default());
+    (
+        Arc::new(CountingStore::new(store, counter.clone())),
+        counter,
+    )
 }
 
 impl Repo {
@@ -39,13 +57,19 @@ impl Repo {
     }
 
     pub fn init_in(store: Arc<dyn Storage>, config: RepoConfig) -> Result<Repo> {
+        let (store, requests) = counted(store);
         let put = block_on(store.put(keys::CONFIG, Bytes::from(config.encode()), PutMode::Create));
         match put {
             Err(StorageError::AlreadyExists { .. }) => {
                 Err(Error::AlreadyInitialised(store.location()))
             }
             Err(e) => Err(e.into()),
-            Ok(()) => Ok(Repo { store, config }),
+            Ok(()) => Ok(Repo {
+                store,
+                config,
+                requests,
+                tree_packs: Default::default(),
+            }),
         }
     }
 
@@ -55,6 +79,7 @@ impl Repo {
     }
 
     pub fn open_in(store: Arc<dyn Storage>) -> Result<Repo> {
+        let (store, requests) = counted(store);
         let bytes = match block_on(store.get(keys::CONFIG, None)) {
             Err(StorageError::NotFound { .. }) => {
                 return Err(Error::NotARepository(store.location()))
@@ -62,7 +87,12 @@ impl Repo {
             r => r?,
         };
         let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
-        Ok(Repo { store, config })
+        Ok(Repo {
+            store,
+            config,
+            requests,
+            tree_packs: Default::default(),
+        })
     }
 
     pub fn get(&self, key: &str) -> Result<Bytes> {
@@ -153,6 +183,12 @@ impl Repo {
                     return Ok(next);
                 }
                 Err(StorageError::AlreadyExists { .. }) => {
+                    // A retried put may have met its own earlier attempt.
+                    if let Ok(there) = self.root_at(next.generation) {
+                        if change.is_applied_in(&there) && there.snapshots == next.snapshots {
+                            return Ok(there);
+                        }
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(5 * (attempt as u64 + 1)));
                 }
                 Err(e) => return Err(e.into()),
@@ -203,8 +239,36 @@ impl Repo {
     }
 
     pub fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
-        let bytes = self.read_blob(index, id)?;
+        let bytes = self.read_tree_blob(index, id)?;
         Tree::decode(&bytes).map_err(|e| Error::format(format!("tree {id}"), e))
+    }
+
+    /// Reads a tree blob through the tree-pack cache.
+    fn read_tree_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
+        let (pack, e) = index.entry(id).ok_or_else(|| Error::Integrity {
+            id: *id,
+            detail: "not in the repository index".into(),
+        })?;
+        let cached = self.tree_packs.lock().unwrap().get(&pack).cloned();
+        let whole = match cached {
+            Some(b) => b,
+            None => {
+                // Writers close packs near pack_size, so that bounds the fetch.
+                if self.config.pack_size > TREE_PACK_CACHE_MAX {
+                    return self.read_blob(index, id);
+                }
+                let b = block_on(self.store.get(&keys::pack(&pack), None))?;
+                self.tree_packs.lock().unwrap().insert(pack, b.clone());
+                b
+            }
+        };
+        let stored = whole
+            .get(e.offset as usize..e.end() as usize)
+            .ok_or_else(|| Error::Integrity {
+                id: *id,
+                detail: format!("lies outside pack {}", pack.short()),
+            })?;
+        decode_verified(&e, stored)
     }
 
     pub fn manifest(&self, summary: &SnapshotSummary) -> Result<Manifest> {

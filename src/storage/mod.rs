@@ -23,11 +23,16 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub mod conformance;
+pub mod counting;
+#[cfg(feature = "native")]
+pub mod faulty;
 #[cfg(feature = "native")]
 pub mod local;
 pub mod memory;
 #[cfg(feature = "native")]
 pub mod object;
+#[cfg(feature = "native")]
+pub mod retry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutMode {

@@ -323,10 +323,14 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         failures,
     };
     let key = keys::manifest(&manifest.uuid);
-    block_on(
+    match block_on(
         repo.store
             .put(&key, Bytes::from(manifest.encode()), PutMode::Create),
-    )?;
+    ) {
+        // The uuid is fresh: an existing manifest is our own retried write.
+        Ok(()) | Err(crate::storage::StorageError::AlreadyExists { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
     let mut change = RootChange::AddSnapshot {
         summary: manifest.summary(),
         index_file: index_file_id,

@@ -1,0 +1,117 @@
+//! Fault injection for tests: makes chosen requests fail, before or after
+//! they take effect, to prove that no failure leaves a repository invalid.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Get,
+    Put,
+    List,
+    Delete,
+    Head,
+}
+
+/// Whether a failing request took effect first (an ambiguous failure, as
+/// when a connection drops after the server applied a write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Before,
+    After,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub op: Op,
+    pub key_prefix: String,
+    /// Matching requests that succeed before the fault fires.
+    pub skip: u32,
+    /// How many matching requests fail once it fires.
+    pub times: u32,
+    pub when: When,
+    pub error: StorageError,
+}
+
+#[derive(Debug)]
+pub struct FaultyStore {
+    inner: Arc<dyn Storage>,
+    faults: Mutex<Vec<Fault>>,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn Storage>, faults: Vec<Fault>) -> FaultyStore {
+        FaultyStore {
+            inner,
+            faults: Mutex::new(faults),
+        }
+    }
+
+    /// The fault to inject for this request, if any (consuming one use).
+    fn fire(&self, op: Op, key: &str) -> Option<(When, StorageError)> {
+        let mut faults = self.faults.lock().unwrap();
+        for f in faults
+            .iter_mut()
+            .filter(|f| f.op == op && key.starts_with(&f.key_prefix))
+        {
+            if f.skip > 0 {
+                f.skip -= 1;
+                return None;
+            }
+            if f.times > 0 {
+                f.times -= 1;
+                return Some((f.when, f.error.clone()));
+            }
+        }
+        None
+    }
+
+    async fn guard<T: Send>(
+        &self,
+        op: Op,
+        key: &str,
+        run: impl std::future::Future<Output = StorageResult<T>> + Send,
+    ) -> StorageResult<T> {
+        match self.fire(op, key) {
+            None => run.await,
+            Some((When::Before, e)) => Err(e),
+            Some((When::After, e)) => {
+                run.await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for FaultyStore {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
+        self.guard(Op::Get, key, self.inner.get(key, range)).await
+    }
+
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
+        self.guard(Op::Put, key, self.inner.put(key, data, mode))
+            .await
+    }
+
+    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
+        self.guard(Op::List, prefix, self.inner.list(prefix)).await
+    }
+
+    async fn delete(&self, key: &str) -> StorageResult<()> {
+        self.guard(Op::Delete, key, self.inner.delete(key)).await
+    }
+
+    async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
+        self.guard(Op::Head, key, self.inner.head(key)).await
+    }
+}
