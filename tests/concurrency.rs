@@ -72,13 +72,15 @@ fn concurrent_creates_from_separate_processes_all_land() {
 /// commit protocol notices. Every operation must land or fail cleanly, and
 /// afterwards the repository checks clean and every remaining snapshot
 /// restores byte-identical.
-#[test]
-fn creates_racing_deletes_never_leave_a_broken_repository() {
-    let t = tempfile::tempdir().unwrap();
-    let repo = t.path().join("repo");
-    init(&repo);
+fn race_creates_and_deletes(
+    env: &[(String, String)],
+    repo: &str,
+    tmp: &std::path::Path,
+    rounds: u64,
+) {
+    ok_env(env, &["repo", "init", repo]);
     let src = |k: u64| {
-        let p = t.path().join(format!("src{k}"));
+        let p = tmp.join(format!("src{k}"));
         if !p.exists() {
             write(&p.join("idx/shared"), &noise(1 << 20, 1));
             write(&p.join("idx/own"), &noise(6 << 20, 100 + k));
@@ -88,6 +90,7 @@ fn creates_racing_deletes_never_leave_a_broken_repository() {
     let spawn = |args: &[&str]| {
         Command::new(bin())
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -95,17 +98,20 @@ fn creates_racing_deletes_never_leave_a_broken_repository() {
     };
     // name -> source round of every snapshot that exists.
     let mut live: Vec<(String, u64)> = Vec::new();
-    ok(&["snapshot", "create", s(&repo), "a0", "--source", s(&src(0))]);
+    ok_env(
+        env,
+        &["snapshot", "create", repo, "a0", "--source", s(&src(0))],
+    );
     live.push(("a0".into(), 0));
     let mut clean_failures = 0;
-    for k in 1..=10u64 {
+    for k in 1..=rounds {
         let (new_src, old_src) = (src(k), src(k - 1));
         let (a, b) = (format!("a{k}"), format!("b{k}"));
         let victim = format!("a{}", k - 1);
         let procs = [
-            spawn(&["snapshot", "create", s(&repo), &a, "--source", s(&new_src)]),
-            spawn(&["snapshot", "create", s(&repo), &b, "--source", s(&old_src)]),
-            spawn(&["snapshot", "delete", s(&repo), &victim]),
+            spawn(&["snapshot", "create", repo, &a, "--source", s(&new_src)]),
+            spawn(&["snapshot", "create", repo, &b, "--source", s(&old_src)]),
+            spawn(&["snapshot", "delete", repo, &victim]),
         ];
         let outcomes: Vec<_> = procs
             .into_iter()
@@ -132,17 +138,38 @@ fn creates_racing_deletes_never_leave_a_broken_repository() {
             }
         }
     }
-    eprintln!("{clean_failures} create(s) refused cleanly after losing a race");
-    ok(&["repo", "check", s(&repo), "--read-data"]);
-    let list = json(&["snapshot", "list", s(&repo)]);
+    eprintln!("{repo}: {clean_failures} create(s) refused cleanly after losing a race");
+    ok_env(env, &["repo", "check", repo, "--read-data"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&ok_env(env, &["snapshot", "list", repo, "--json"])).unwrap();
     assert_eq!(
         list["total"].as_u64().unwrap() as usize,
         live.len(),
         "{list}"
     );
     for (name, k) in &live {
-        let dst = t.path().join(format!("dst-{name}"));
-        ok(&["restore", s(&repo), name, "--target", s(&dst)]);
+        let dst = tmp.join(format!("dst-{name}"));
+        ok_env(env, &["restore", repo, name, "--target", s(&dst)]);
         assert_same_tree(&src(*k).join("idx"), &dst.join("idx"));
     }
+}
+
+#[test]
+fn creates_racing_deletes_never_leave_a_broken_repository() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    race_creates_and_deletes(&[], s(&repo), t.path(), 20);
+}
+
+#[test]
+fn creates_racing_deletes_on_s3_never_leave_a_broken_repository() {
+    let server = common::servers::moto();
+    common::servers::create_bucket(server.port, "stress");
+    let t = tempfile::tempdir().unwrap();
+    race_creates_and_deletes(
+        &common::servers::s3_env(server.port),
+        "s3://stress/repo",
+        t.path(),
+        20,
+    );
 }

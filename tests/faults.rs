@@ -29,17 +29,29 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("repo")).unwrap();
         let mut config = RepoConfig::new("faults".into(), 0);
-        config.chunker = snapkeep::core::chunker::ChunkerParams { min: 16 << 10, avg: 64 << 10, max: 256 << 10 };
+        config.chunker = snapkeep::core::chunker::ChunkerParams {
+            min: 16 << 10,
+            avg: 64 << 10,
+            max: 256 << 10,
+        };
         config.pack_size = 256 << 10;
-        Repo::init_in(Arc::new(LocalStore::open(&dir.path().join("repo")).unwrap()), config).unwrap();
+        Repo::init_in(
+            Arc::new(LocalStore::open(&dir.path().join("repo")).unwrap()),
+            config,
+        )
+        .unwrap();
         for i in 0..6u64 {
-            write(&dir.path().join(format!("src/idx/f{i}")), &noise(500_000, i));
+            write(
+                &dir.path().join(format!("src/idx/f{i}")),
+                &noise(500_000, i),
+            );
         }
         Setup { dir }
     }
 
     fn store(&self, faults: Vec<Fault>) -> Arc<dyn Storage> {
-        let local: Arc<dyn Storage> = Arc::new(LocalStore::open(&self.dir.path().join("repo")).unwrap());
+        let local: Arc<dyn Storage> =
+            Arc::new(LocalStore::open(&self.dir.path().join("repo")).unwrap());
         let faulty: Arc<dyn Storage> = Arc::new(FaultyStore::new(local, faults));
         Arc::new(RetryStore::with_policy(faulty, 4, Duration::from_millis(1)))
     }
@@ -53,7 +65,9 @@ impl Setup {
             include_global_state: true,
             ..Default::default()
         };
-        create_snapshot(&repo, &opts).map(|_| ()).map_err(|e| e.to_string())
+        create_snapshot(&repo, &opts)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// check passes and every listed snapshot restores identical.
@@ -65,28 +79,61 @@ impl Setup {
         assert_eq!(root.snapshots.len(), expect_snapshots);
         for s in &root.snapshots {
             let target = self.dir.path().join(format!("restore-{}", s.snapshot));
-            restore(&repo, &RestoreOptions { snapshot: s.snapshot.clone(), target: target.clone(), selection: Selection::all(), ..Default::default() }).unwrap();
+            restore(
+                &repo,
+                &RestoreOptions {
+                    snapshot: s.snapshot.clone(),
+                    target: target.clone(),
+                    selection: Selection::all(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             assert_same_tree(&self.dir.path().join("src/idx"), &target.join("idx"));
         }
     }
 }
 
 fn fault(op: Op, prefix: &str, skip: u32, times: u32, when: When, error: StorageError) -> Fault {
-    Fault { op, key_prefix: prefix.into(), skip, times, when, error }
+    Fault {
+        op,
+        key_prefix: prefix.into(),
+        skip,
+        times,
+        when,
+        error,
+    }
 }
 
 fn io_error() -> StorageError {
-    StorageError::Io { key: "injected".into(), detail: "injected failure".into() }
+    StorageError::Io {
+        key: "injected".into(),
+        detail: "injected failure".into(),
+    }
 }
 
 fn unavailable() -> StorageError {
-    StorageError::Unavailable { detail: "injected transient failure".into() }
+    StorageError::Unavailable {
+        detail: "injected transient failure".into(),
+    }
 }
 
 #[test]
 fn a_server_failing_mid_upload_leaves_the_repository_valid_and_a_rerun_succeeds() {
     let s = Setup::new();
-    let err = s.snapshot(s.store(vec![fault(Op::Put, "packs/", 2, 1, When::Before, io_error())]), "s1").unwrap_err();
+    let err = s
+        .snapshot(
+            s.store(vec![fault(
+                Op::Put,
+                "packs/",
+                2,
+                1,
+                When::Before,
+                io_error(),
+            )]),
+            "s1",
+        )
+        .unwrap_err();
     assert!(err.contains("injected failure"), "{err}");
     s.assert_valid(0);
     s.snapshot(s.store(vec![]), "s1").unwrap();
@@ -97,7 +144,12 @@ fn a_server_failing_mid_upload_leaves_the_repository_valid_and_a_rerun_succeeds(
 fn failures_at_each_commit_step_leave_the_repository_valid() {
     for prefix in ["index/", "snapshots/", "index-"] {
         let s = Setup::new();
-        let err = s.snapshot(s.store(vec![fault(Op::Put, prefix, 0, 1, When::Before, io_error())]), "s1").unwrap_err();
+        let err = s
+            .snapshot(
+                s.store(vec![fault(Op::Put, prefix, 0, 1, When::Before, io_error())]),
+                "s1",
+            )
+            .unwrap_err();
         assert!(err.contains("injected failure"), "{prefix}: {err}");
         s.assert_valid(0);
         s.snapshot(s.store(vec![]), "s1").unwrap();
@@ -146,8 +198,23 @@ fn a_truncated_pack_is_reported_and_never_restored() {
     std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
     let repo = Repo::open_in(s.store(vec![])).unwrap();
     let report = check(&repo, false, false).unwrap();
-    assert!(!report.is_ok(), "structure check must notice the short pack");
+    assert!(
+        !report.is_ok(),
+        "structure check must notice the short pack"
+    );
     let target = s.dir.path().join("out");
-    let err = restore(&repo, &RestoreOptions { snapshot: "s1".into(), target, selection: Selection::all(), ..Default::default() }).unwrap_err();
-    assert!(err.to_string().contains("damaged") || err.to_string().contains("outside"), "{err}");
+    let err = restore(
+        &repo,
+        &RestoreOptions {
+            snapshot: "s1".into(),
+            target,
+            selection: Selection::all(),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("damaged") || err.to_string().contains("outside"),
+        "{err}"
+    );
 }

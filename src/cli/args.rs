@@ -51,6 +51,29 @@ pub enum RepoCommand {
     Stats(RepoArgs),
     /// Verify the repository's structure; with --read-data also re-hash every blob.
     Check(CheckArgs),
+    /// Write, read, list and delete a probe object.
+    Verify(RepoArgs),
+    /// Delete objects no snapshot needs (left by interrupted or failed work).
+    Cleanup(CleanupArgs),
+    /// Test the storage semantics snapkeep relies on (read-after-write, create-only
+    /// conflicts, listing, ranges, large uploads) and time them.
+    Analyze(RepoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Repository location.
+    pub repo: String,
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep unreferenced objects younger than this: they may belong to a
+    /// snapshot that has not committed yet (e.g. 30m, 2h).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -136,6 +136,57 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             say("no problems found".into());
         }
+        Command::Repo(RepoCommand::Verify(a)) => {
+            let repo = open(&a.repo, &so)?;
+            let took = crate::native::maintenance::verify(&repo.store)?;
+            if a.json {
+                print_json(&json!({"verified": true, "millis": took.as_millis() as u64}));
+            } else {
+                say(format!(
+                    "{}: write, read, list and delete work ({} ms)",
+                    repo.store.location(),
+                    took.as_millis()
+                ));
+            }
+        }
+        Command::Repo(RepoCommand::Cleanup(a)) => {
+            let repo = open(&a.repo, &so)?;
+            let r = crate::native::maintenance::cleanup(&repo, a.grace, a.dry_run)?;
+            if a.json {
+                print_json(&serde_json::to_value(&r).unwrap());
+            } else {
+                let verb = if a.dry_run { "would delete" } else { "deleted" };
+                say(format!(
+                    "{verb} {} unreferenced object(s), {}; kept {} younger than the grace period",
+                    r.objects,
+                    bytes(r.bytes),
+                    r.kept_young
+                ));
+            }
+        }
+        Command::Repo(RepoCommand::Analyze(a)) => {
+            let repo = open(&a.repo, &so)?;
+            let probes = crate::native::maintenance::analyze(&repo.store);
+            let failed = probes.iter().filter(|p| !p.ok).count();
+            if a.json {
+                print_json(
+                    &json!({"location": repo.store.location(), "probes": probes, "failed": failed}),
+                );
+            } else {
+                for p in &probes {
+                    say(format!(
+                        "{:<22} {:<6} {:>6} ms  {}",
+                        p.name,
+                        if p.ok { "ok" } else { "FAILED" },
+                        p.millis,
+                        p.detail
+                    ));
+                }
+            }
+            if failed > 0 {
+                return Err(Error::Usage(format!("{failed} storage semantics probe(s) failed: this storage is not safe for snapkeep")));
+            }
+        }
         Command::Snapshot(SnapshotCommand::Create(a)) => {
             let repo = open(&a.repo, &so)?;
             let opts = SnapshotOptions {

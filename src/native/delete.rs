@@ -65,6 +65,8 @@ pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcom
             Err(Error::Conflict(
                 RootConflict::SnapshotAdded(_) | RootConflict::IndexFileGone(_),
             )) => continue,
+            // A manifest or pack vanished under a concurrent delete: plan again.
+            Err(Error::Storage(crate::storage::StorageError::NotFound { .. })) => continue,
             other => return other,
         }
     }
@@ -108,9 +110,8 @@ fn repack(repo: &Repo, plan: &GcPlan) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
 }
 
 fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
-    let root = repo.root()?;
+    let (root, files) = repo.root_and_index_files()?;
     let doomed = resolve(&root, patterns)?;
-    let files = repo.index_files(&root)?;
     let mut index = crate::core::index::RepoIndex::new();
     for (_, f) in &files {
         index.merge(f);

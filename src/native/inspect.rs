@@ -29,8 +29,7 @@ pub struct RepoStats {
 }
 
 pub fn stats(repo: &Repo) -> Result<RepoStats> {
-    let root = repo.root()?;
-    let index = repo.index(&root)?;
+    let (root, index) = repo.root_and_index()?;
     let objects = block_on(repo.store.list(""))?;
     let packs: Vec<_> = objects
         .iter()
@@ -70,13 +69,12 @@ pub struct DiffReport {
 /// Compares two snapshots, index by index, reading only the trees along
 /// changed paths.
 pub fn diff(repo: &Repo, from: &str, to: &str) -> Result<DiffReport> {
-    let root = repo.root()?;
+    let (root, index) = repo.root_and_index()?;
     let find = |n: &str| {
         root.snapshot(n)
             .ok_or_else(|| Error::SnapshotMissing(n.to_string()))
     };
     let (a, b) = (repo.manifest(find(from)?)?, repo.manifest(find(to)?)?);
-    let index = repo.index(&root)?;
     let roots = |m: &crate::core::manifest::Manifest| -> std::collections::BTreeMap<String, crate::core::id::Id> {
         m.roots().into_iter().collect()
     };

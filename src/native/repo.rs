@@ -220,6 +220,36 @@ impl Repo {
             .collect()
     }
 
+    /// The newest root with its index files, read consistently. An index
+    /// file that vanishes mid-read was removed by a delete that committed a
+    /// newer root: that root is read and loading starts again.
+    pub fn root_and_index_files(&self) -> Result<(Root, Vec<(Id, IndexFile)>)> {
+        let mut root = self.root()?;
+        for _ in 0..COMMIT_ATTEMPTS {
+            match self.index_files(&root) {
+                Err(Error::Storage(StorageError::NotFound { key })) => {
+                    let newer = self.root()?;
+                    if newer.generation == root.generation {
+                        return Err(StorageError::NotFound { key }.into());
+                    }
+                    root = newer;
+                }
+                other => return other.map(|files| (root, files)),
+            }
+        }
+        Err(Error::CommitContention(COMMIT_ATTEMPTS))
+    }
+
+    /// The newest root and its merged index (see `root_and_index_files`).
+    pub fn root_and_index(&self) -> Result<(Root, RepoIndex)> {
+        let (root, files) = self.root_and_index_files()?;
+        let mut index = RepoIndex::new();
+        for (_, f) in &files {
+            index.merge(f);
+        }
+        Ok((root, index))
+    }
+
     pub fn index(&self, root: &Root) -> Result<RepoIndex> {
         let mut index = RepoIndex::new();
         for (_, f) in self.index_files(root)? {
@@ -276,16 +306,15 @@ impl Repo {
         Manifest::decode(&self.get(&key)?).map_err(|e| Error::format(&key, e))
     }
 
-    /// Stores a finished pack. Its key is its hash, so an existing object
-    /// with that key already holds these exact bytes.
+    /// Stores a finished pack. Its key is its hash, so every writer of that
+    /// key writes the same bytes: a plain (atomic) put is safe, and lets
+    /// object stores upload large packs in parts.
     pub fn put_pack(&self, id: &Id, bytes: Vec<u8>) -> Result<()> {
-        match block_on(
-            self.store
-                .put(&keys::pack(id), Bytes::from(bytes), PutMode::Create),
-        ) {
-            Ok(()) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        Ok(block_on(self.store.put(
+            &keys::pack(id),
+            Bytes::from(bytes),
+            PutMode::Overwrite,
+        ))?)
     }
 
     /// Stores an index file and returns its id.

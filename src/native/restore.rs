@@ -115,12 +115,11 @@ fn is_empty_dir(p: &Path) -> Result<bool> {
 }
 
 pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
-    let root = repo.root()?;
+    let (root, index) = repo.root_and_index()?;
     let summary = root
         .snapshot(&opts.snapshot)
         .ok_or_else(|| Error::SnapshotMissing(opts.snapshot.clone()))?;
     let manifest: Manifest = repo.manifest(summary)?;
-    let index = repo.index(&root)?;
 
     let available: Vec<String> = manifest.indices.keys().cloned().collect();
     let selected = opts.selection.select(&available)?;

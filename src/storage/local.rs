@@ -47,6 +47,11 @@ fn io_err(key: &str, e: io::Error) -> StorageError {
     }
 }
 
+fn modified_ms(m: &fs::Metadata) -> Option<i64> {
+    let t = m.modified().ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64)
+}
+
 impl LocalStore {
     /// A store rooted at `root`, which must exist and be a directory.
     pub fn open(root: &Path) -> StorageResult<LocalStore> {
@@ -181,8 +186,12 @@ impl Inner {
                         stack.push(key);
                     }
                 } else if ft.is_file() && key.starts_with(prefix) {
-                    let size = entry.metadata().map_err(|e| io_err(&key, e))?.len();
-                    out.push(ObjectMeta { key, size });
+                    let m = entry.metadata().map_err(|e| io_err(&key, e))?;
+                    out.push(ObjectMeta {
+                        key,
+                        size: m.len(),
+                        modified_ms: modified_ms(&m),
+                    });
                 }
             }
         }
@@ -232,7 +241,11 @@ impl Storage for LocalStore {
             if !m.is_file() {
                 return Err(StorageError::NotFound { key });
             }
-            Ok(ObjectMeta { key, size: m.len() })
+            Ok(ObjectMeta {
+                key,
+                size: m.len(),
+                modified_ms: modified_ms(&m),
+            })
         })
         .await
     }

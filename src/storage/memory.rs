@@ -56,6 +56,7 @@ impl Storage for MemoryStore {
             .map(|(k, v)| ObjectMeta {
                 key: k.clone(),
                 size: v.len() as u64,
+                modified_ms: None,
             })
             .collect())
     }
@@ -75,6 +76,7 @@ impl Storage for MemoryStore {
         Ok(ObjectMeta {
             key: key.into(),
             size: data.len() as u64,
+            modified_ms: None,
         })
     }
 }

@@ -46,6 +46,10 @@ pub enum PutMode {
 pub struct ObjectMeta {
     pub key: String,
     pub size: u64,
+    /// Last modification, milliseconds since the Unix epoch, where the
+    /// backend knows it (used to keep young unreferenced objects, which may
+    /// belong to a snapshot still in flight).
+    pub modified_ms: Option<i64>,
 }
 
 /// A storage failure. `is_retryable` tells transient failures from permanent ones.

@@ -24,6 +24,10 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutOptions, PutPayload, Re
 
 use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
+/// Objects above this size are uploaded in parts of `MULTIPART_PART` bytes.
+const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+const MULTIPART_PART: usize = 8 * 1024 * 1024;
+
 /// Cloud providers the `scheme://bucket/prefix` URLs name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -290,6 +294,23 @@ impl Storage for ObjectStorage {
 
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
         validate_key(key)?;
+        if mode == PutMode::Overwrite && data.len() > MULTIPART_THRESHOLD {
+            // Large objects (packs) go up in parts: a failed part is retried
+            // alone, and services cap single-request uploads.
+            let upload = self
+                .inner
+                .put_multipart(&self.path(key))
+                .await
+                .map_err(|e| self.map_err(key, e))?;
+            let mut writer =
+                object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
+            writer.put(data);
+            return writer
+                .finish()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.map_err(key, e));
+        }
         let mode = match mode {
             PutMode::Overwrite => object_store::PutMode::Overwrite,
             PutMode::Create => object_store::PutMode::Create,
@@ -330,6 +351,7 @@ impl Storage for ObjectStorage {
             .map(|m| ObjectMeta {
                 key: self.key_of(&m.location),
                 size: m.size,
+                modified_ms: Some(m.last_modified.timestamp_millis()),
             })
             .filter(|m| m.key.starts_with(prefix))
             .collect();
@@ -356,6 +378,7 @@ impl Storage for ObjectStorage {
         Ok(ObjectMeta {
             key: key.into(),
             size: m.size,
+            modified_ms: Some(m.last_modified.timestamp_millis()),
         })
     }
 }

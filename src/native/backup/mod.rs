@@ -26,6 +26,7 @@ use crate::core::root::{Root, RootChange, RootConflict};
 use crate::core::selection::Selection;
 use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
+use crate::native::inflight::InFlight;
 use crate::native::progress::Progress;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
@@ -153,7 +154,7 @@ struct Target {
 pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
     let start = now_millis();
     validate_name("snapshot", &opts.name)?;
-    let root = repo.root()?;
+    let (root, index) = repo.root_and_index()?;
     if root.snapshot(&opts.name).is_some() {
         return Err(RootConflict::DuplicateSnapshot(opts.name.clone()).into());
     }
@@ -207,7 +208,10 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         ));
     }
 
-    let index = repo.index(&root)?;
+    // Announce the snapshot before uploading anything, so cleanup keeps
+    // its not-yet-committed packs; the marker goes when this function ends.
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let _inflight = InFlight::start(repo, &uuid, &opts.name)?;
     let packer = Packer::new(repo, &index);
     let mut parents = Parents {
         repo,
@@ -309,7 +313,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     let manifest = Manifest {
         version: 1,
         snapshot: opts.name.clone(),
-        uuid: uuid::Uuid::new_v4().to_string(),
+        uuid: uuid.clone(),
         state: if failures.is_empty() {
             SnapshotState::Success
         } else {
@@ -369,8 +373,7 @@ fn commit_verified(
     for _ in 0..ATTEMPTS {
         match repo.commit(change) {
             Err(Error::Conflict(RootConflict::IndexRewritten)) => {
-                let now = repo.root()?;
-                let mut index = repo.index(&now)?;
+                let (now, mut index) = repo.root_and_index()?;
                 index.merge(own);
                 if let Some(gone) = referenced.iter().find(|id| !index.contains(id)) {
                     return Err(Error::Integrity {

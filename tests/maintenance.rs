@@ -1,0 +1,135 @@
+//! repo verify, analyze and cleanup.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use common::servers::{create_bucket, moto, s3_env};
+use common::*;
+
+fn set_age(path: &Path, age: Duration) {
+    let t = filetime::FileTime::from_system_time(SystemTime::now() - age);
+    filetime::set_file_mtime(path, t).unwrap();
+}
+
+/// Plants objects no snapshot references, as an interrupted run leaves them.
+fn plant_orphans(repo: &Path, age: Duration) -> Vec<std::path::PathBuf> {
+    let hex = "ab".repeat(32);
+    let paths = vec![
+        repo.join(format!("packs/ab/{hex}")),
+        repo.join(format!("index/{}", "cd".repeat(32))),
+        repo.join("snapshots/00000000-dead-beef-0000-000000000000.json"),
+    ];
+    for p in &paths {
+        write(p, &noise(1000, 1));
+        set_age(p, age);
+    }
+    paths
+}
+
+#[test]
+fn cleanup_removes_old_unreferenced_objects_and_nothing_else() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/f"), &noise(200_000, 2));
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let orphans = plant_orphans(&repo, Duration::from_secs(2 * 3600));
+    let young = repo.join(format!("packs/ef/{}", "ef".repeat(32)));
+    write(&young, b"just uploaded by a running snapshot");
+    let foreign = repo.join("notes/readme.txt");
+    write(&foreign, b"not ours");
+    set_age(&foreign, Duration::from_secs(3 * 3600));
+
+    let dry = json(&["repo", "cleanup", s(&repo), "--dry-run"]);
+    assert_eq!(dry["objects"], 3, "{dry}");
+    assert_eq!(dry["kept_young"], 1, "{dry}");
+    assert!(
+        orphans.iter().all(|p| p.exists()),
+        "dry run deletes nothing"
+    );
+
+    let done = json(&["repo", "cleanup", s(&repo)]);
+    assert_eq!(done["objects"], 3);
+    assert!(orphans.iter().all(|p| !p.exists()));
+    assert!(young.exists() && foreign.exists());
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    let dst = t.path().join("dst");
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert_same_tree(&src.join("idx"), &dst.join("idx"));
+    // With no grace at all the young object goes too.
+    assert_eq!(
+        json(&["repo", "cleanup", s(&repo), "--grace", "0s"])["objects"],
+        1
+    );
+}
+
+#[test]
+fn cleanup_keeps_what_a_running_snapshot_uploaded_until_its_marker_goes_stale() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    init(&repo);
+    // A snapshot that started two hours ago and is still alive.
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let marker = repo.join("inflight/1111.json");
+    let started = now_ms - 2 * 3600 * 1000;
+    write(
+        &marker,
+        format!(
+            r#"{{"uuid":"1111","snapshot":"long","started_ms":{started},"heartbeat_ms":{now_ms}}}"#
+        )
+        .as_bytes(),
+    );
+    let orphans = plant_orphans(&repo, Duration::from_secs(90 * 60));
+    let out = json(&["repo", "cleanup", s(&repo), "--grace", "10m"]);
+    assert_eq!(out["objects"], 0, "{out}");
+    assert!(orphans.iter().all(|p| p.exists()));
+    // The same snapshot, killed long ago: its marker no longer protects.
+    write(
+        &marker,
+        format!(
+            r#"{{"uuid":"1111","snapshot":"long","started_ms":{started},"heartbeat_ms":{started}}}"#
+        )
+        .as_bytes(),
+    );
+    set_age(&marker, Duration::from_secs(2 * 3600));
+    let out = json(&["repo", "cleanup", s(&repo), "--grace", "10m"]);
+    assert_eq!(out["objects"], 3, "{out}");
+}
+
+#[test]
+fn verify_and_analyze_pass_on_the_filesystem_and_on_s3() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    init(&repo);
+    ok(&["repo", "verify", s(&repo)]);
+    let a = json(&["repo", "analyze", s(&repo)]);
+    assert_eq!(a["failed"], 0, "{a}");
+    assert_eq!(a["probes"].as_array().unwrap().len(), 6);
+    // The probes leave no objects behind (empty folders may remain).
+    let mut stack = vec![repo.join("verify")];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            assert!(p.is_dir(), "probe object left behind: {}", p.display());
+            stack.push(p);
+        }
+    }
+
+    let server = moto();
+    create_bucket(server.port, "analyze");
+    let env = s3_env(server.port);
+    ok_env(&env, &["repo", "init", "s3://analyze/r"]);
+    ok_env(&env, &["repo", "verify", "s3://analyze/r"]);
+    let a: serde_json::Value = serde_json::from_str(&ok_env(
+        &env,
+        &["repo", "analyze", "s3://analyze/r", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(a["failed"], 0, "{a}");
+}
