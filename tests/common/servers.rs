@@ -3,7 +3,7 @@
 //! `scripts/test.sh` installs both (see tests/servers/).
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,23 +20,59 @@ impl Drop for Server {
     }
 }
 
+/// A port nobody listens on, never handed out twice in this process (tests
+/// in one binary run in parallel).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
-fn wait_for(port: u16, what: &str) {
+/// Starts a server with `start(port, dir)` on a fresh port, retrying if the
+/// child exits (e.g. another process took the port first).
+fn start_server(what: &str, start: &dyn Fn(u16, &Path) -> Child) -> Server {
+    for _ in 0..5 {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = start(port, dir.path());
+        if wait_for(port, &mut child) {
+            return Server {
+                child,
+                port,
+                _dir: dir,
+            };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("{what} did not start");
+}
+
+/// Waits until `child` listens on `port`; false if it exits or times out.
+fn wait_for(port: u16, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not start on port {port}"
-        );
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Still ours a moment later (a loser of a port race exits).
+            std::thread::sleep(Duration::from_millis(200));
+            return child.try_wait().ok().flatten().is_none();
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+    false
 }
 
 fn repo_root() -> PathBuf {
@@ -45,27 +81,21 @@ fn repo_root() -> PathBuf {
 
 /// moto's S3 server. It accepts any credentials.
 pub fn moto() -> Server {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with moto[server] is installed (bash scripts/test.sh installs it)");
-    wait_for(port, "moto_server");
-    Server {
-        child,
-        port,
-        _dir: dir,
-    }
+    start_server("moto (S3)", &|port, _dir| {
+        Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with moto[server] is installed (bash scripts/test.sh installs it)")
+    })
 }
 
 /// Creates an S3 bucket on moto (it accepts unsigned requests).
@@ -108,34 +138,28 @@ pub const AZURITE_KEY: &str =
 
 /// Azurite's blob service.
 pub fn azurite() -> Server {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
     let bin = repo_root().join("tests/servers/node_modules/.bin/azurite-blob");
     assert!(
         bin.exists(),
         "azurite is installed in tests/servers (bash scripts/test.sh installs it)"
     );
-    let child = Command::new(bin)
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--skipApiVersionCheck",
-            "--silent",
-            "--location",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(port, "azurite");
-    Server {
-        child,
-        port,
-        _dir: dir,
-    }
+    start_server("azurite", &|port, dir| {
+        Command::new(&bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--skipApiVersionCheck",
+                "--silent",
+                "--location",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    })
 }
 
 /// Creates a blob container on Azurite (through the Azure SDK for Python,
