@@ -306,8 +306,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     out.deleted.join(", "),
                     bytes(out.bytes_freed),
                     out.packs_deleted,
-                    out.packs_repacked
+                    out.packs_repacked,
                 ));
+                if out.deferred_to_cleanup {
+                    say("snapshots are running: unreferenced packs are left for `snapkeep repo cleanup`".into());
+                }
             }
         }
         Command::Restore(a) => {

@@ -21,7 +21,9 @@ use crate::core::keys;
 use crate::core::pack::PackBuilder;
 use crate::core::root::{Root, RootChange, RootConflict};
 use crate::core::selection::wildcard_match;
+use crate::native::backup::now_millis;
 use crate::native::error::{Error, Result};
+use crate::native::inflight;
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::runtime::block_on;
 use crate::native::trees::live_blobs;
@@ -37,6 +39,9 @@ pub struct DeleteOutcome {
     pub packs_written: usize,
     pub blobs_removed: u64,
     pub bytes_freed: u64,
+    /// True when snapshots were running: unreferenced packs were left for
+    /// `repo cleanup` instead of being deleted at once.
+    pub deferred_to_cleanup: bool,
 }
 
 fn resolve(root: &Root, patterns: &[String]) -> Result<BTreeSet<String>> {
@@ -157,12 +162,18 @@ fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
         known_snapshots: root.snapshots.iter().map(|s| s.uuid.clone()).collect(),
     })?;
 
-    // Only now is it safe to delete.
-    for pack in plan.delete.iter().chain(plan.repack.iter().map(|(p, _)| p)) {
-        block_on(repo.store.delete(&keys::pack(pack)))?;
-    }
-    for f in &old_files {
-        block_on(repo.store.delete(&keys::index_file(f)))?;
+    // Only now is it safe to delete, unless a snapshot is running: it may
+    // have deduplicated against these packs before our commit and will index
+    // them again when it commits. Then cleanup removes them later, once no
+    // snapshot that started before now is alive.
+    let deferred = inflight::oldest_live_start(repo, now_millis())?.is_some();
+    if !deferred {
+        for pack in plan.delete.iter().chain(plan.repack.iter().map(|(p, _)| p)) {
+            block_on(repo.store.delete(&keys::pack(pack)))?;
+        }
+        for f in &old_files {
+            block_on(repo.store.delete(&keys::index_file(f)))?;
+        }
     }
     for s in root
         .snapshots
@@ -178,5 +189,6 @@ fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
         packs_written,
         blobs_removed: plan.dead_blobs,
         bytes_freed: plan.reclaim_bytes,
+        deferred_to_cleanup: deferred,
     })
 }

@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::core::blob::BlobEntry;
 use crate::core::id::Id;
-use crate::core::index::IndexFile;
+use crate::core::index::{IndexFile, RepoIndex};
 use crate::core::keys;
 use crate::core::manifest::{IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
 use crate::core::naming::validate_name;
@@ -154,6 +155,11 @@ struct Target {
 pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
     let start = now_millis();
     validate_name("snapshot", &opts.name)?;
+    // Announce the snapshot before reading the root: a delete that commits
+    // after this read sees the marker and leaves packs we may reuse to
+    // cleanup; cleanup keeps our uploads. The marker goes when we return.
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let _inflight = InFlight::start(repo, &uuid, &opts.name)?;
     let (root, index) = repo.root_and_index()?;
     if root.snapshot(&opts.name).is_some() {
         return Err(RootConflict::DuplicateSnapshot(opts.name.clone()).into());
@@ -208,10 +214,6 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         ));
     }
 
-    // Announce the snapshot before uploading anything, so cleanup keeps
-    // its not-yet-committed packs; the marker goes when this function ends.
-    let uuid = uuid::Uuid::new_v4().to_string();
-    let _inflight = InFlight::start(repo, &uuid, &opts.name)?;
     let packer = Packer::new(repo, &index);
     let mut parents = Parents {
         repo,
@@ -340,7 +342,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         index_file: index_file_id,
         base_index_files: root.index_files.clone(),
     };
-    let root = match commit_verified(repo, &mut change, &referenced, &totals.index) {
+    let root = match commit_verified(repo, &mut change, &referenced, &totals.index, &index) {
         Ok(r) => r,
         Err(e) => {
             // Only a definite refusal makes the manifest unreachable for
@@ -359,15 +361,19 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     })
 }
 
-/// Commits a snapshot. If a concurrent delete rewrote the index this snapshot
-/// deduplicated against, every blob the snapshot references must still be
-/// indexed (in the new root or in this snapshot's own index file); then the
-/// commit is retried on the new base, otherwise the snapshot fails cleanly.
+/// Commits a snapshot. If a concurrent delete rewrote the index this
+/// snapshot deduplicated against, every blob the snapshot references must
+/// still be indexed. Blobs the delete dropped are found through `base` (the
+/// index the snapshot started from); their packs are still stored (deletes
+/// leave them while a snapshot is running), so they are indexed again in
+/// this snapshot's index file and the commit is retried on the new root.
+/// Only a pack that is really gone fails the snapshot, cleanly.
 fn commit_verified(
     repo: &Repo,
     change: &mut RootChange,
     referenced: &HashSet<Id>,
     own: &IndexFile,
+    base: &RepoIndex,
 ) -> Result<Root> {
     const ATTEMPTS: u32 = 10;
     for _ in 0..ATTEMPTS {
@@ -375,16 +381,31 @@ fn commit_verified(
             Err(Error::Conflict(RootConflict::IndexRewritten)) => {
                 let (now, mut index) = repo.root_and_index()?;
                 index.merge(own);
-                if let Some(gone) = referenced.iter().find(|id| !index.contains(id)) {
-                    return Err(Error::Integrity {
-                        id: *gone,
-                        detail: "a concurrent delete removed data this snapshot reuses; nothing was committed, run the snapshot again".into(),
-                    });
+                let mut revived: std::collections::BTreeMap<Id, Vec<BlobEntry>> =
+                    Default::default();
+                for id in referenced.iter().filter(|id| !index.contains(id)) {
+                    let Some((pack, entry)) = base.entry(id) else {
+                        return Err(gone(*id));
+                    };
+                    revived.entry(pack).or_default().push(entry);
+                }
+                for pack in revived.keys() {
+                    if block_on(repo.store.head(&keys::pack(pack))).is_err() {
+                        return Err(gone(revived[pack][0].id));
+                    }
                 }
                 if let RootChange::AddSnapshot {
-                    base_index_files, ..
+                    base_index_files,
+                    index_file,
+                    ..
                 } = change
                 {
+                    if !revived.is_empty() {
+                        let mut file = own.clone();
+                        file.packs.extend(revived);
+                        file.packs.sort_by_key(|(p, _)| *p);
+                        *index_file = Some(repo.put_index_file(&file)?);
+                    }
                     *base_index_files = now.index_files.clone();
                 }
             }
@@ -392,4 +413,11 @@ fn commit_verified(
         }
     }
     Err(Error::CommitContention(ATTEMPTS))
+}
+
+fn gone(id: Id) -> Error {
+    Error::Integrity {
+        id,
+        detail: "a concurrent delete removed data this snapshot reuses; nothing was committed, run the snapshot again".into(),
+    }
 }
