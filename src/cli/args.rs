@@ -55,9 +55,30 @@ pub enum RepoCommand {
     Verify(RepoArgs),
     /// Delete objects no snapshot needs (left by interrupted or failed work).
     Cleanup(CleanupArgs),
+    /// Show or change the settings stored in the repository (read-only mode,
+    /// transfer rate limits); every client honours them.
+    Settings(SettingsArgs),
     /// Test the storage semantics snapkeep relies on (read-after-write, create-only
     /// conflicts, listing, ranges, large uploads) and time them.
     Analyze(RepoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Repository location.
+    pub repo: String,
+    /// Refuse every write (snapshots, deletes, cleanup) until set to false.
+    #[arg(long)]
+    pub readonly: Option<bool>,
+    /// Default upload limit for snapshots, e.g. 50MiB; `none` removes it.
+    #[arg(long, value_parser = parse_limit)]
+    pub max_snapshot_bytes_per_sec: Option<u64>,
+    /// Default download limit for restores, e.g. 100MiB; `none` removes it.
+    #[arg(long, value_parser = parse_limit)]
+    pub max_restore_bytes_per_sec: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +180,10 @@ pub struct CreateArgs {
     /// Commit files that could be read as a PARTIAL snapshot instead of failing.
     #[arg(long)]
     pub partial: bool,
+    /// Upload at most this many bytes per second (e.g. 20MiB); overrides the
+    /// repository's setting.
+    #[arg(long, value_parser = parse_limit)]
+    pub max_snapshot_bytes_per_sec: Option<u64>,
     /// User metadata to record (repeatable).
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair::<String>)]
     pub metadata: Vec<(String, String)>,
@@ -247,6 +272,10 @@ pub struct RestoreArgs {
     /// Also restore the global state (top-level files) into the target.
     #[arg(long)]
     pub include_global_state: bool,
+    /// Download at most this many bytes per second (e.g. 50MiB); overrides
+    /// the repository's setting.
+    #[arg(long, value_parser = parse_limit)]
+    pub max_restore_bytes_per_sec: Option<u64>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -274,6 +303,31 @@ pub fn parse_size(s: &str) -> Result<u32, String> {
     u32::try_from(n * mult).map_err(|_| format!("size {s:?} is too large"))
 }
 
+/// A rate limit: a size per second (`512KiB`, `20MiB`, `1GiB`), or `none`
+/// (returned as 0).
+pub fn parse_limit(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "none" || t == "0" {
+        return Ok(0);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid rate {s:?}"))?;
+    let mult: u64 = match unit.trim().trim_end_matches("/s") {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "invalid rate unit in {s:?} (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("rate {s:?} is too large"))
+}
+
 fn parse_pair<T: From<String>>(s: &str) -> Result<(String, T), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), T::from(v.to_string()))),
@@ -284,6 +338,14 @@ fn parse_pair<T: From<String>>(s: &str) -> Result<(String, T), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit("20MiB").unwrap(), 20 << 20);
+        assert_eq!(parse_limit("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_limit("none").unwrap(), 0);
+        assert!(parse_limit("fast").is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -164,6 +164,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ));
             }
         }
+        Command::Repo(RepoCommand::Settings(a)) => {
+            let repo = Repo::open_unguarded(Location::parse_with(&a.repo, &so)?.open(false)?)?;
+            let mut settings = repo.settings.clone();
+            let limit = |v: u64| (v > 0).then_some(v);
+            let changing = a.readonly.is_some()
+                || a.max_snapshot_bytes_per_sec.is_some()
+                || a.max_restore_bytes_per_sec.is_some();
+            if let Some(r) = a.readonly {
+                settings.readonly = r;
+            }
+            if let Some(v) = a.max_snapshot_bytes_per_sec {
+                settings.max_snapshot_bytes_per_sec = limit(v);
+            }
+            if let Some(v) = a.max_restore_bytes_per_sec {
+                settings.max_restore_bytes_per_sec = limit(v);
+            }
+            if changing {
+                repo.commit(&crate::core::root::RootChange::Settings(settings.clone()))?;
+            }
+            if a.json {
+                print_json(&json!({"settings": settings}));
+            } else {
+                let rate = |v: Option<u64>| {
+                    v.map_or("unlimited".to_string(), |b| format!("{}/s", bytes(b)))
+                };
+                say(format!(
+                    "readonly                     {}\nmax_snapshot_bytes_per_sec   {}\nmax_restore_bytes_per_sec    {}",
+                    settings.readonly,
+                    rate(settings.max_snapshot_bytes_per_sec),
+                    rate(settings.max_restore_bytes_per_sec)
+                ));
+            }
+        }
         Command::Repo(RepoCommand::Analyze(a)) => {
             let repo = open(&a.repo, &so)?;
             let probes = crate::native::maintenance::analyze(&repo.store);
@@ -189,6 +222,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Snapshot(SnapshotCommand::Create(a)) => {
             let repo = open(&a.repo, &so)?;
+            let up = a
+                .max_snapshot_bytes_per_sec
+                .or(repo.settings.max_snapshot_bytes_per_sec)
+                .filter(|v| *v > 0);
+            let repo = repo.with_limits(up, None);
             let opts = SnapshotOptions {
                 name: a.name,
                 source: a.source,
@@ -315,6 +353,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Restore(a) => {
             let repo = open(&a.repo, &so)?;
+            let down = a
+                .max_restore_bytes_per_sec
+                .or(repo.settings.max_restore_bytes_per_sec)
+                .filter(|v| *v > 0);
+            let repo = repo.with_limits(None, down);
             let rename = match (&a.rename_pattern, &a.rename_replacement) {
                 (Some(p), Some(r)) => Some(Rename::new(p, r)?),
                 _ => None,

@@ -16,6 +16,23 @@ pub struct Root {
     pub snapshots: Vec<SnapshotSummary>,
     /// Index files (`index/<id>`) that together locate every live blob.
     pub index_files: Vec<Id>,
+    /// Repository settings (absent in roots written before settings existed).
+    #[serde(default)]
+    pub settings: RepoSettings,
+}
+
+/// Settings stored in the repository itself, so every client honours them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoSettings {
+    /// Every write is refused (except changing the settings).
+    #[serde(default)]
+    pub readonly: bool,
+    /// Upload rate limit for snapshots, bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_snapshot_bytes_per_sec: Option<u64>,
+    /// Download rate limit for restores, bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_restore_bytes_per_sec: Option<u64>,
 }
 
 /// A change to the root, replayable on top of a newer generation.
@@ -39,6 +56,8 @@ pub enum RootChange {
         add_index_files: Vec<Id>,
         known_snapshots: Vec<String>,
     },
+    /// New repository settings.
+    Settings(RepoSettings),
 }
 
 impl RootChange {
@@ -57,6 +76,7 @@ impl RootChange {
                 remove_snapshots.iter().all(|n| root.snapshot(n).is_none())
                     && add_index_files.iter().all(|f| root.index_files.contains(f))
             }
+            RootChange::Settings(s) => root.settings == *s,
         }
     }
 }
@@ -81,6 +101,7 @@ impl Root {
             generation: 0,
             snapshots: vec![],
             index_files: vec![],
+            settings: RepoSettings::default(),
         }
     }
 
@@ -155,6 +176,7 @@ impl Root {
                     }
                 }
             }
+            RootChange::Settings(s) => next.settings = s.clone(),
         }
         Ok(next)
     }
@@ -264,6 +286,23 @@ mod tests {
             with_s2.apply(&stale_delete),
             Err(RootConflict::SnapshotAdded("s2".into()))
         );
+    }
+
+    #[test]
+    fn settings_are_committed_like_any_change() {
+        let s = RepoSettings {
+            readonly: true,
+            max_snapshot_bytes_per_sec: Some(1 << 20),
+            max_restore_bytes_per_sec: None,
+        };
+        let change = RootChange::Settings(s.clone());
+        let r = Root::empty().apply(&change).unwrap();
+        assert_eq!(r.settings, s);
+        assert!(change.is_applied_in(&r));
+        assert_eq!(Root::decode(&r.encode()).unwrap().settings, s);
+        // Roots written before settings existed read as defaults.
+        let old = br#"{"version":1,"generation":1,"snapshots":[],"index_files":[]}"#;
+        assert_eq!(Root::decode(old).unwrap().settings, RepoSettings::default());
     }
 
     #[test]

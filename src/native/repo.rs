@@ -14,12 +14,14 @@ use crate::core::id::Id;
 use crate::core::index::{IndexFile, RepoIndex};
 use crate::core::keys;
 use crate::core::manifest::{Manifest, SnapshotSummary};
+use crate::core::root::RepoSettings;
 use crate::core::root::{Root, RootChange};
 use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
 use crate::native::location::Location;
 use crate::native::runtime::block_on;
 use crate::storage::counting::{CountingStore, RequestCounter};
+use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
 use crate::storage::{PutMode, Storage, StorageError};
 
 /// Attempts at committing a root before giving up under contention.
@@ -36,6 +38,10 @@ pub struct Repo {
     /// Whole tree packs, fetched once: loading a snapshot's trees then costs
     /// one request per tree pack instead of one per directory.
     tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
+    /// The repository's settings, as of opening.
+    pub settings: RepoSettings,
+    /// The newest root seen: later reads only probe for newer generations.
+    last_root: Arc<Mutex<Option<Root>>>,
 }
 
 /// Tree packs up to this size are cached whole.
@@ -69,6 +75,8 @@ impl Repo {
                 config,
                 requests,
                 tree_packs: Default::default(),
+                settings: RepoSettings::default(),
+                last_root: Default::default(),
             }),
         }
     }
@@ -78,7 +86,19 @@ impl Repo {
         Self::open_in(store)
     }
 
+    /// Opens a repository, enforcing its settings (a read-only repository
+    /// refuses every write).
     pub fn open_in(store: Arc<dyn Storage>) -> Result<Repo> {
+        let mut repo = Self::open_unguarded(store)?;
+        if repo.settings.readonly {
+            repo.store = Arc::new(ReadOnlyStore::new(repo.store.clone()));
+        }
+        Ok(repo)
+    }
+
+    /// Opens a repository without enforcing read-only mode: only for
+    /// changing the settings themselves.
+    pub fn open_unguarded(store: Arc<dyn Storage>) -> Result<Repo> {
         let (store, requests) = counted(store);
         let bytes = match block_on(store.get(keys::CONFIG, None)) {
             Err(StorageError::NotFound { .. }) => {
@@ -87,12 +107,26 @@ impl Repo {
             r => r?,
         };
         let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
-        Ok(Repo {
+        let mut repo = Repo {
             store,
             config,
             requests,
             tree_packs: Default::default(),
-        })
+            settings: RepoSettings::default(),
+            last_root: Default::default(),
+        };
+        repo.settings = repo.root()?.settings;
+        Ok(repo)
+    }
+
+    /// The same repository with transfer rate limits (bytes per second).
+    pub fn with_limits(&self, uploads: Option<u64>, downloads: Option<u64>) -> Repo {
+        if uploads.is_none() && downloads.is_none() {
+            return self.clone();
+        }
+        let mut repo = self.clone();
+        repo.store = Arc::new(ThrottledStore::new(self.store.clone(), uploads, downloads));
+        repo
     }
 
     pub fn get(&self, key: &str) -> Result<Bytes> {
@@ -132,18 +166,27 @@ impl Repo {
     /// The hint is only a starting point: newer generations are probed until
     /// one is missing. Without a usable hint the roots are listed.
     pub fn root(&self) -> Result<Root> {
-        let mut generation = match self.hinted_generation() {
-            Some(n) if n == 0 || block_on(self.store.head(&keys::root(n))).is_ok() => n,
-            _ => block_on(self.store.list(keys::ROOT_PREFIX))?
-                .iter()
-                .filter_map(|m| keys::parse_root(&m.key))
-                .max()
-                .unwrap_or(0),
+        let cached = self.last_root.lock().unwrap().clone();
+        let mut generation = match &cached {
+            Some(r) => r.generation,
+            None => match self.hinted_generation() {
+                Some(n) if n == 0 || block_on(self.store.head(&keys::root(n))).is_ok() => n,
+                _ => block_on(self.store.list(keys::ROOT_PREFIX))?
+                    .iter()
+                    .filter_map(|m| keys::parse_root(&m.key))
+                    .max()
+                    .unwrap_or(0),
+            },
         };
         while block_on(self.store.head(&keys::root(generation + 1))).is_ok() {
             generation += 1;
         }
-        self.root_at(generation)
+        let root = match cached {
+            Some(r) if r.generation == generation => r,
+            _ => self.root_at(generation)?,
+        };
+        *self.last_root.lock().unwrap() = Some(root.clone());
+        Ok(root)
     }
 
     pub fn root_at(&self, generation: u64) -> Result<Root> {
@@ -180,6 +223,7 @@ impl Repo {
                     // The hint may lag or be lost; readers probe past it.
                     let hint = Bytes::from(next.generation.to_string());
                     let _ = block_on(self.store.put(keys::LATEST, hint, PutMode::Overwrite));
+                    *self.last_root.lock().unwrap() = Some(next.clone());
                     return Ok(next);
                 }
                 Err(StorageError::AlreadyExists { .. }) => {

@@ -27,6 +27,8 @@ pub mod counting;
 #[cfg(feature = "native")]
 pub mod faulty;
 #[cfg(feature = "native")]
+pub mod guard;
+#[cfg(feature = "native")]
 pub mod local;
 pub mod memory;
 #[cfg(feature = "native")]
@@ -77,6 +79,8 @@ pub enum StorageError {
     BucketMissing { bucket: String },
     #[error("storage configuration: {detail}")]
     Config { detail: String },
+    #[error("repository {location} is read-only (change it with `snapkeep repo settings --readonly false`)")]
+    ReadOnly { location: String },
     #[error("storage error on {key}: {detail}")]
     Io { key: String, detail: String },
 }
