@@ -133,3 +133,100 @@ fn verify_and_analyze_pass_on_the_filesystem_and_on_s3() {
     .unwrap();
     assert_eq!(a["failed"], 0, "{a}");
 }
+
+#[test]
+fn a_killed_snapshot_blocks_nobody_and_its_uploads_are_reclaimed_after_the_grace_period() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    for i in 0..6 {
+        write(&src.join(format!("big/part{i}")), &noise(40 << 20, 10 + i));
+    }
+    write(&t.path().join("small/idx/f"), b"small");
+    init(&repo);
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "snapshot",
+            "create",
+            s(&repo),
+            "doomed",
+            "--source",
+            s(&src),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as it has uploaded a pack.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // A finished pack (not just its folder or a temporary file).
+    let has_pack = || {
+        fs::read_dir(repo.join("packs"))
+            .into_iter()
+            .flatten()
+            .any(|d| {
+                fs::read_dir(d.unwrap().path())
+                    .into_iter()
+                    .flatten()
+                    .any(|f| {
+                        !f.unwrap()
+                            .file_name()
+                            .to_string_lossy()
+                            .starts_with(".tmp-")
+                    })
+            })
+    };
+
+    while !has_pack() {
+        assert!(std::time::Instant::now() < deadline, "no pack was uploaded");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the snapshot finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        repo.join("inflight").read_dir().unwrap().next().is_some(),
+        "the killed process left its marker"
+    );
+
+    // Nobody is blocked: other snapshots, deletes and checks proceed.
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "after",
+        "--source",
+        s(&t.path().join("small")),
+    ]);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "after-2",
+        "--source",
+        s(&t.path().join("small")),
+    ]);
+    ok(&["snapshot", "delete", s(&repo), "after"]);
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 1);
+
+    // Its uploads survive cleanup while its marker could still be alive...
+    let kept = json(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
+    assert_eq!(kept["objects"], 0, "{kept}");
+    // ...and go once the marker is stale (as it is 10 minutes after a kill).
+    for e in fs::read_dir(repo.join("inflight")).unwrap() {
+        let p = e.unwrap().path();
+        let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        m["heartbeat_ms"] = serde_json::json!(0);
+        fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+        set_age(&p, Duration::from_secs(3600));
+    }
+    let reclaimed = json(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
+    assert!(reclaimed["objects"].as_u64().unwrap() >= 1, "{reclaimed}");
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    let dst = t.path().join("dst");
+    ok(&["restore", s(&repo), "after-2", "--target", s(&dst)]);
+    assert_eq!(fs::read(dst.join("idx/f")).unwrap(), b"small");
+}

@@ -34,7 +34,13 @@ fn a_readonly_repository_refuses_every_write_and_still_reads() {
     ok(&["repo", "check", s(&repo), "--read-data"]);
     let dst = t.path().join("dst");
     ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
-    assert!(!repo.join("inflight").exists() || std::fs::read_dir(repo.join("inflight")).unwrap().next().is_none());
+    assert!(
+        !repo.join("inflight").exists()
+            || std::fs::read_dir(repo.join("inflight"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 
     json(&["repo", "settings", s(&repo), "--readonly", "false"]);
     ok(&["snapshot", "create", s(&repo), "s2", "--source", s(&src)]);
@@ -56,7 +62,10 @@ fn throttled_transfers_stay_within_ten_percent_of_the_limit() {
     rt.block_on(async {
         let started = Instant::now();
         for i in 0..20 {
-            store.put(&format!("k{i}"), chunk.clone(), PutMode::Overwrite).await.unwrap();
+            store
+                .put(&format!("k{i}"), chunk.clone(), PutMode::Overwrite)
+                .await
+                .unwrap();
         }
         let up = rate(total, started.elapsed());
         let started = Instant::now();
@@ -66,7 +75,11 @@ fn throttled_transfers_stay_within_ten_percent_of_the_limit() {
         let down = rate(total, started.elapsed());
         for r in [up, down] {
             let ratio = r / limit as f64;
-            assert!((0.9..=1.1).contains(&ratio), "achieved {:.2} of the limit", ratio);
+            assert!(
+                (0.9..=1.1).contains(&ratio),
+                "achieved {:.2} of the limit",
+                ratio
+            );
         }
     });
 }
@@ -79,18 +92,41 @@ fn snapshot_and_restore_honour_flags_and_stored_limits() {
     init(&repo);
     let limit = 16u64 << 20;
     let started = Instant::now();
-    let out = json(&["snapshot", "create", s(&repo), "s1", "--source", s(&src), "--max-snapshot-bytes-per-sec", "16MiB"]);
-    let uploaded = out["snapshot"]["storage"]["bytes_uploaded"].as_u64().unwrap();
+    let out = json(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "s1",
+        "--source",
+        s(&src),
+        "--max-snapshot-bytes-per-sec",
+        "16MiB",
+    ]);
+    let uploaded = out["snapshot"]["storage"]["bytes_uploaded"]
+        .as_u64()
+        .unwrap();
     let achieved = rate(uploaded, started.elapsed());
-    assert!(achieved <= limit as f64 * 1.1, "uploaded at {achieved:.0} B/s with a {limit} B/s limit");
+    assert!(
+        achieved <= limit as f64 * 1.1,
+        "uploaded at {achieved:.0} B/s with a {limit} B/s limit"
+    );
 
     // A limit stored in the repository applies without a flag.
-    json(&["repo", "settings", s(&repo), "--max-restore-bytes-per-sec", "16MiB"]);
+    json(&[
+        "repo",
+        "settings",
+        s(&repo),
+        "--max-restore-bytes-per-sec",
+        "16MiB",
+    ]);
     let started = Instant::now();
     let dst = t.path().join("dst");
     ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
     let achieved = rate(20 << 20, started.elapsed());
-    assert!(achieved <= limit as f64 * 1.1, "restored at {achieved:.0} B/s with a {limit} B/s limit");
+    assert!(
+        achieved <= limit as f64 * 1.1,
+        "restored at {achieved:.0} B/s with a {limit} B/s limit"
+    );
     assert_same_tree(&src.join("idx"), &dst.join("idx"));
     let shown = json(&["repo", "settings", s(&repo)]);
     assert_eq!(shown["settings"]["max_restore_bytes_per_sec"], limit);
