@@ -218,3 +218,41 @@ fn a_truncated_pack_is_reported_and_never_restored() {
         "{err}"
     );
 }
+
+#[test]
+fn a_server_that_truncates_uploads_is_caught_before_commit() {
+    // Truncated once: the size check re-uploads and the snapshot lands.
+    let s = Setup::new();
+    s.snapshot(
+        s.store(vec![fault(
+            Op::Put,
+            "packs/",
+            1,
+            1,
+            When::Truncated,
+            io_error(),
+        )]),
+        "s1",
+    )
+    .unwrap();
+    s.assert_valid(1);
+    // Truncated every time: the snapshot fails before committing anything.
+    let s = Setup::new();
+    let err = s
+        .snapshot(
+            s.store(vec![fault(
+                Op::Put,
+                "packs/",
+                0,
+                100,
+                When::Truncated,
+                io_error(),
+            )]),
+            "s1",
+        )
+        .unwrap_err();
+    assert!(err.contains("storage kept"), "{err}");
+    s.assert_valid(0);
+    s.snapshot(s.store(vec![]), "s1").unwrap();
+    s.assert_valid(1);
+}

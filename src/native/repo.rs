@@ -353,12 +353,27 @@ impl Repo {
     /// Stores a finished pack. Its key is its hash, so every writer of that
     /// key writes the same bytes: a plain (atomic) put is safe, and lets
     /// object stores upload large packs in parts.
+    ///
+    /// The stored size is checked afterwards (one HEAD per pack): a server
+    /// that keeps a truncated object gets one more upload, then the snapshot
+    /// fails before anything refers to the pack.
     pub fn put_pack(&self, id: &Id, bytes: Vec<u8>) -> Result<()> {
-        Ok(block_on(self.store.put(
-            &keys::pack(id),
-            Bytes::from(bytes),
-            PutMode::Overwrite,
-        ))?)
+        let key = keys::pack(id);
+        let bytes = Bytes::from(bytes);
+        for _ in 0..2 {
+            block_on(self.store.put(&key, bytes.clone(), PutMode::Overwrite))?;
+            if block_on(self.store.head(&key))?.size == bytes.len() as u64 {
+                return Ok(());
+            }
+        }
+        let kept = block_on(self.store.head(&key))?.size;
+        Err(Error::Integrity {
+            id: *id,
+            detail: format!(
+                "storage kept {kept} of the {} bytes uploaded for {key}",
+                bytes.len()
+            ),
+        })
     }
 
     /// Stores an index file and returns its id.

@@ -24,6 +24,9 @@ pub enum Op {
 pub enum When {
     Before,
     After,
+    /// A put stores only the first half of the bytes and reports success
+    /// (a lying or broken server).
+    Truncated,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,7 @@ impl FaultyStore {
                 run.await?;
                 Err(e)
             }
+            Some((When::Truncated, _)) => run.await,
         }
     }
 }
@@ -99,8 +103,19 @@ impl Storage for FaultyStore {
     }
 
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
-        self.guard(Op::Put, key, self.inner.put(key, data, mode))
-            .await
+        match self.fire(Op::Put, key) {
+            None => self.inner.put(key, data, mode).await,
+            Some((When::Before, e)) => Err(e),
+            Some((When::After, e)) => {
+                self.inner.put(key, data, mode).await?;
+                Err(e)
+            }
+            Some((When::Truncated, _)) => {
+                self.inner
+                    .put(key, data.slice(..data.len() / 2), mode)
+                    .await
+            }
+        }
     }
 
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
