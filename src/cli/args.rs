@@ -272,6 +272,13 @@ pub struct RestoreArgs {
     /// Also restore the global state (top-level files) into the target.
     #[arg(long)]
     pub include_global_state: bool,
+    /// Only compute the restore plan: files, bytes to fetch, requests and
+    /// conflicts; nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the full restore plan (every folder, file and pack range) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub plan_out: Option<PathBuf>,
     /// Download at most this many bytes per second (e.g. 50MiB); overrides
     /// the repository's setting.
     #[arg(long, value_parser = parse_limit)]

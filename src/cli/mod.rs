@@ -370,6 +370,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 include_global_state: a.include_global_state,
                 progress: !a.json && !quiet,
             };
+            if a.dry_run || a.plan_out.is_some() {
+                let (plan, _) = crate::native::restore::plan(&repo, &opts)?;
+                if let Some(path) = &a.plan_out {
+                    let body = serde_json::to_vec_pretty(&plan).expect("plans serialize");
+                    std::fs::write(path, body).map_err(|e| Error::io(path, e))?;
+                }
+                if a.dry_run {
+                    let s = &plan.summary;
+                    if a.json {
+                        print_json(&json!({
+                            "snapshot": opts.snapshot,
+                            "dry_run": true,
+                            "indices": plan.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
+                            "summary": s,
+                            "conflicts": plan.conflicts,
+                        }));
+                    } else {
+                        say(format!(
+                            "restore of [{}] would write {} files ({}), {} folders and {} symlinks, fetching {} in {} range request(s) ({} blobs)",
+                            opts.snapshot, s.files, bytes(s.bytes), s.dirs, s.symlinks, bytes(s.bytes_to_fetch), s.requests, s.blobs
+                        ));
+                        for c in &plan.conflicts {
+                            say(format!("  conflict: {}", serde_json::to_string(c).unwrap()));
+                        }
+                    }
+                    if !plan.conflicts.is_empty() {
+                        return Err(Error::Usage(format!(
+                            "{} conflict(s): the restore would be refused",
+                            plan.conflicts.len()
+                        )));
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
             let out = restore(&repo, &opts)?;
             if a.json {
                 print_json(&json!({"snapshot": {

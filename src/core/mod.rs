@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod naming;
 pub mod pack;
 pub mod read_plan;
+pub mod restore_plan;
 pub mod root;
 pub mod selection;
 pub mod tree;

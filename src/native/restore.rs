@@ -1,18 +1,21 @@
-//! `restore`: writes selected indices (renamed if asked) and optionally the
-//! global state into a target folder.
+//! `restore`: computes the core's restore plan from the snapshot's trees and
+//! the target folder, then executes it.
 //!
-//! Order of work, so a refusal never leaves anything half-written:
-//! 1. load every tree and check every name (one path component, unique);
-//! 2. check that no target index folder exists non-empty and no global-state
-//!    entry already exists;
-//! 3. create folders, write files in parallel (every chunk hash-verified
-//!    before it is written), create symlinks;
-//! 4. set modes and mtimes, deepest folder last.
+//! Execution order, so a refusal never leaves anything half-written and an
+//! interruption never leaves a half-written file under its real name:
+//! 1. every tree is loaded and the plan computed (names checked, conflicts
+//!    found) before anything is written; conflicts refuse the restore;
+//! 2. folders are created and each file is created as a sized temporary
+//!    file next to its final place;
+//! 3. the plan's pack ranges are read in parallel; every blob is decoded and
+//!    its SHA-256 checked, then written at each of its places (positioned
+//!    writes, any order; all-zero blobs are skipped, leaving holes);
+//! 4. files are renamed into place with their mode and mtime, symlinks are
+//!    created, folder modes and mtimes are set deepest first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -22,19 +25,20 @@ use serde::Serialize;
 use crate::core::id::Id;
 use crate::core::index::RepoIndex;
 use crate::core::keys;
-use crate::core::manifest::Manifest;
 use crate::core::naming::validate_name;
-use crate::core::read_plan::{plan_reads, DEFAULT_MAX_GAP};
+use crate::core::read_plan::DEFAULT_MAX_GAP;
+use crate::core::restore_plan::{
+    plan_restore, Conflict, IndexToRestore, PlanRequest, PlanSummary, RestorePlan, TargetState,
+};
 use crate::core::selection::{rename_all, Rename, Selection};
-use crate::core::tree::{Node, NodeType};
+use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
 use crate::native::progress::Progress;
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::runtime::block_on;
 
-/// Files are assembled in segments of at most this many plain bytes, so
-/// memory stays bounded whatever the file size.
-const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Suffix of files being restored; renamed away when complete.
+pub const PARTIAL_SUFFIX: &str = ".snapkeep-partial";
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
@@ -56,47 +60,7 @@ pub struct RestoreOutcome {
     pub dirs: u64,
     pub symlinks: u64,
     pub bytes: u64,
-}
-
-#[derive(Default)]
-struct Plan {
-    /// Folders to create, parents before children, with (mode, mtime).
-    dirs: Vec<(PathBuf, Option<(u32, i64)>)>,
-    files: Vec<(PathBuf, Node)>,
-    links: Vec<(PathBuf, Node)>,
-}
-
-/// Loads and validates every tree under `tree`, adding what to create to
-/// `plan`. Iterative, so a hostile, very deep tree cannot overflow the stack.
-fn collect(
-    repo: &Repo,
-    index: &RepoIndex,
-    tree: &Id,
-    base: &Path,
-    shown: &str,
-    plan: &mut Plan,
-) -> Result<()> {
-    let mut stack = vec![(*tree, base.to_path_buf(), shown.to_string())];
-    while let Some((tree, base, shown)) = stack.pop() {
-        let t = repo.tree(index, &tree)?;
-        t.validate().map_err(|reason| Error::UnsafePath {
-            path: shown.clone(),
-            reason,
-        })?;
-        for n in t.nodes {
-            let path = base.join(&n.name);
-            let shown = format!("{shown}/{}", n.name);
-            match n.kind {
-                NodeType::Dir => {
-                    plan.dirs.push((path.clone(), Some((n.mode, n.mtime_ns))));
-                    stack.push((n.subtree.expect("validated"), path, shown));
-                }
-                NodeType::File => plan.files.push((path, n)),
-                NodeType::Symlink => plan.links.push((path, n)),
-            }
-        }
-    }
-    Ok(())
+    pub plan: PlanSummary,
 }
 
 fn mtime(ns: i64) -> std::time::SystemTime {
@@ -107,198 +71,244 @@ fn mtime(ns: i64) -> std::time::SystemTime {
     }
 }
 
-fn is_empty_dir(p: &Path) -> Result<bool> {
-    Ok(fs::read_dir(p)
-        .map_err(|e| Error::io(p, e))?
-        .next()
-        .is_none())
+/// Loads every tree reachable from `roots`.
+fn load_trees(repo: &Repo, index: &RepoIndex, roots: &[Id]) -> Result<HashMap<Id, Tree>> {
+    let mut trees = HashMap::new();
+    let mut stack: Vec<Id> = roots.to_vec();
+    while let Some(id) = stack.pop() {
+        if trees.contains_key(&id) {
+            continue;
+        }
+        let t = repo.tree(index, &id)?;
+        stack.extend(t.nodes.iter().filter_map(|n| n.subtree));
+        trees.insert(id, t);
+    }
+    Ok(trees)
 }
 
-pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
+/// What the target folder holds, for conflict detection.
+fn target_state(target: &Path, index_targets: &[String]) -> Result<TargetState> {
+    let mut state = TargetState::default();
+    match fs::symlink_metadata(target) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::Usage(format!(
+                "target {} is not a directory",
+                target.display()
+            )))
+        }
+        Ok(_) => {
+            for e in fs::read_dir(target).map_err(|e| Error::io(target, e))? {
+                let e = e.map_err(|e| Error::io(target, e))?;
+                state
+                    .top_level
+                    .insert(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Err(_) => return Ok(state),
+    }
+    for name in index_targets {
+        let dir = target.join(name);
+        if let Ok(m) = fs::symlink_metadata(&dir) {
+            let occupied = !m.is_dir()
+                || fs::read_dir(&dir)
+                    .map_err(|e| Error::io(&dir, e))?
+                    .next()
+                    .is_some();
+            if occupied {
+                state.occupied_index_dirs.insert(name.clone());
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// Computes the plan for a restore without writing anything.
+pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoIndex)> {
     let (root, index) = repo.root_and_index()?;
     let summary = root
         .snapshot(&opts.snapshot)
         .ok_or_else(|| Error::SnapshotMissing(opts.snapshot.clone()))?;
-    let manifest: Manifest = repo.manifest(summary)?;
-
+    let manifest = repo.manifest(summary)?;
     let available: Vec<String> = manifest.indices.keys().cloned().collect();
     let selected = opts.selection.select(&available)?;
     let renamed = rename_all(&selected, opts.rename.as_ref())?;
-    for (_, to) in &renamed {
-        validate_name("index", to)?;
-    }
-
-    // Refuse before writing anything.
-    match fs::symlink_metadata(&opts.target) {
-        Ok(m) if !m.is_dir() => {
-            return Err(Error::Usage(format!(
-                "target {} is not a directory",
-                opts.target.display()
-            )))
-        }
-        _ => {}
-    }
-    let mut plan = Plan::default();
+    let mut indices = Vec::new();
     for (from, to) in &renamed {
-        let dir = opts.target.join(to);
-        if let Ok(m) = fs::symlink_metadata(&dir) {
-            if !m.is_dir() || !is_empty_dir(&dir)? {
-                return Err(Error::TargetNotEmpty {
-                    index: to.clone(),
-                    path: dir,
-                });
-            }
-        }
-        let stats = &manifest.indices[from];
-        let attrs = stats.root_mode.zip(stats.root_mtime_ns);
-        plan.dirs.push((dir.clone(), attrs));
-        if let Some(tree) = stats.tree {
-            collect(repo, &index, &tree, &dir, to, &mut plan)?;
-        }
+        validate_name("index", to)?;
+        let s = &manifest.indices[from];
+        indices.push(IndexToRestore {
+            source: from.clone(),
+            target: to.clone(),
+            tree: s.tree,
+            mode: s.root_mode,
+            mtime_ns: s.root_mtime_ns,
+        });
     }
     let global = if opts.include_global_state {
         manifest.global_state.as_ref().and_then(|g| g.tree)
     } else {
         None
     };
-    if let Some(tree) = global {
-        let mut g = Plan::default();
-        collect(repo, &index, &tree, &opts.target, "(global state)", &mut g)?;
-        let tops = g
-            .dirs
-            .iter()
-            .map(|d| &d.0)
-            .chain(g.files.iter().map(|f| &f.0))
-            .chain(g.links.iter().map(|l| &l.0));
-        for p in tops.filter(|p| p.parent() == Some(opts.target.as_path())) {
-            // Taken on disk, or by an index restored in this run (e.g. one
-            // renamed to a global-state name).
-            if fs::symlink_metadata(p).is_ok()
-                || renamed.iter().any(|(_, to)| opts.target.join(to) == *p)
-            {
-                return Err(Error::GlobalStateConflict { path: p.clone() });
-            }
+    let roots: Vec<Id> = indices
+        .iter()
+        .filter_map(|i| i.tree)
+        .chain(global)
+        .collect();
+    let trees = load_trees(repo, &index, &roots)?;
+    let targets: Vec<String> = renamed.iter().map(|(_, t)| t.clone()).collect();
+    let request = PlanRequest {
+        indices,
+        global_state: global,
+        trees: &trees,
+        index: &index,
+        target: target_state(&opts.target, &targets)?,
+        max_gap: DEFAULT_MAX_GAP,
+    };
+    let plan = plan_restore(&request).map_err(|e| match e {
+        crate::core::restore_plan::PlanError::Unsafe { path, reason } => {
+            Error::UnsafePath { path, reason }
         }
-        plan.dirs.extend(g.dirs);
-        plan.files.extend(g.files);
-        plan.links.extend(g.links);
-    }
+        other => Error::Integrity {
+            id: Id([0; 32]),
+            detail: other.to_string(),
+        },
+    })?;
+    Ok((plan, index))
+}
 
-    fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
-    for (dir, _) in &plan.dirs {
-        match fs::create_dir(dir) {
+fn refuse(plan: &RestorePlan, target: &Path) -> Result<()> {
+    match plan.conflicts.first() {
+        None => Ok(()),
+        Some(Conflict::TargetNotEmpty { index, path }) => Err(Error::TargetNotEmpty {
+            index: index.clone(),
+            path: target.join(path),
+        }),
+        Some(Conflict::GlobalStateExists { path }) => Err(Error::GlobalStateConflict {
+            path: target.join(path),
+        }),
+    }
+}
+
+fn partial_path(target: &Path, rel: &str) -> PathBuf {
+    let p = target.join(rel);
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}{PARTIAL_SUFFIX}"))
+}
+
+pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
+    let (plan, _index) = plan(repo, opts)?;
+    refuse(&plan, &opts.target)?;
+    execute(repo, &plan, &opts.target, opts.progress)?;
+    Ok(RestoreOutcome {
+        snapshot: opts.snapshot.clone(),
+        indices: plan.indices.clone(),
+        global_state: plan.global_state,
+        files: plan.summary.files,
+        dirs: plan.summary.dirs,
+        symlinks: plan.summary.symlinks,
+        bytes: plan.summary.bytes,
+        plan: plan.summary.clone(),
+    })
+}
+
+/// Executes a conflict-free plan into `target`.
+pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -> Result<()> {
+    fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+    for d in &plan.dirs {
+        let dir = target.join(&d.path);
+        match fs::create_dir(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::io(dir, e))
+                return Err(Error::io(&dir, e))
             }
             _ => {}
         }
     }
-    let total: u64 = plan.files.iter().map(|(_, n)| n.size).sum();
-    let progress = Progress::bytes(opts.progress, total, "restore");
+    let temps: Vec<PathBuf> = plan
+        .files
+        .iter()
+        .map(|f| partial_path(target, &f.path))
+        .collect();
     plan.files
         .par_iter()
-        .map(|(path, node)| write_file(repo, &index, path, node, &progress))
-        .collect::<Result<Vec<()>>>()?;
-    progress.finish();
-    for (path, node) in &plan.links {
-        std::os::unix::fs::symlink(node.target.as_deref().unwrap_or_default(), path)
-            .map_err(|e| Error::io(path, e))?;
-        let t = filetime::FileTime::from_system_time(mtime(node.mtime_ns));
-        filetime::set_symlink_file_times(path, t, t).map_err(|e| Error::io(path, e))?;
-    }
-    for (dir, attrs) in plan.dirs.iter().rev() {
-        if let Some((mode, mtime_ns)) = attrs {
-            fs::set_permissions(dir, fs::Permissions::from_mode(*mode))
-                .map_err(|e| Error::io(dir, e))?;
-            let t = filetime::FileTime::from_system_time(mtime(*mtime_ns));
-            filetime::set_file_mtime(dir, t).map_err(|e| Error::io(dir, e))?;
-        }
-    }
-    Ok(RestoreOutcome {
-        snapshot: manifest.snapshot.clone(),
-        indices: renamed,
-        global_state: global.is_some(),
-        files: plan.files.len() as u64,
-        dirs: plan.dirs.len() as u64,
-        symlinks: plan.links.len() as u64,
-        bytes: total,
-    })
-}
-
-/// Writes one file from its chunks, verifying each before it is written.
-fn write_file(
-    repo: &Repo,
-    index: &RepoIndex,
-    path: &Path,
-    node: &Node,
-    progress: &Progress,
-) -> Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    let mut written = 0u64;
-    let mut rest: &[Id] = &node.chunks;
-    while !rest.is_empty() {
-        // Take chunks until the segment is full (at least one).
-        let mut take = 0;
-        let mut seg_bytes = 0u64;
-        while take < rest.len() {
-            let len = index.get(&rest[take]).map_or(0, |l| l.raw_len as u64);
-            if take > 0 && seg_bytes + len > SEGMENT_BYTES {
-                break;
-            }
-            seg_bytes += len;
-            take += 1;
-        }
-        let (segment, tail) = rest.split_at(take);
-        rest = tail;
-        let reads = plan_reads(segment, index, DEFAULT_MAX_GAP).map_err(|m| Error::Integrity {
-            id: m.0,
-            detail: format!(
-                "needed by {} but not in the repository index",
-                path.display()
-            ),
+        .zip(&temps)
+        .try_for_each(|(f, tmp)| -> Result<()> {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(tmp)
+                .map_err(|e| Error::io(tmp, e))?;
+            file.set_len(f.size).map_err(|e| Error::io(tmp, e))
         })?;
-        let mut blobs: HashMap<Id, Vec<u8>> = HashMap::with_capacity(segment.len());
-        for r in reads {
-            let bytes = block_on(
-                repo.store
-                    .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length)),
-            )?;
-            for e in &r.blobs {
-                let at = (e.offset - r.offset) as usize;
-                let span = at.checked_add(e.stored_len as usize).map(|end| at..end);
-                let stored = span
-                    .and_then(|s| bytes.get(s))
-                    .ok_or_else(|| Error::Integrity {
-                        id: e.id,
-                        detail: format!("pack {} is shorter than its index says", r.pack.short()),
-                    })?;
-                blobs.insert(e.id, decode_verified(e, stored)?);
+
+    let bar = Progress::bytes(progress, plan.summary.bytes, "restore");
+    plan.reads.par_iter().try_for_each(|r| -> Result<()> {
+        let bytes = block_on(
+            repo.store
+                .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length)),
+        )?;
+        for b in &r.blobs {
+            let at = (b.entry.offset - r.offset) as usize;
+            let span = at
+                .checked_add(b.entry.stored_len as usize)
+                .map(|end| at..end);
+            let stored = span
+                .and_then(|s| bytes.get(s))
+                .ok_or_else(|| Error::Integrity {
+                    id: b.id,
+                    detail: format!("pack {} is shorter than its index says", r.pack.short()),
+                })?;
+            let plain = decode_verified(&b.entry, stored)?;
+            // Zero runs stay holes: the file was sized with set_len.
+            let zero = plain.iter().all(|&x| x == 0);
+            for place in &b.places {
+                let tmp = &temps[place.file as usize];
+                if !zero {
+                    let f = fs::OpenOptions::new()
+                        .write(true)
+                        .open(tmp)
+                        .map_err(|e| Error::io(tmp, e))?;
+                    f.write_all_at(&plain, place.offset)
+                        .map_err(|e| Error::io(tmp, e))?;
+                }
+                bar.inc(plain.len() as u64);
             }
         }
-        for id in segment {
-            let data = &blobs[id];
-            f.write_all(data).map_err(|e| Error::io(path, e))?;
-            written += data.len() as u64;
-            progress.inc(data.len() as u64);
+        Ok(())
+    })?;
+    bar.finish();
+
+    plan.files
+        .par_iter()
+        .zip(&temps)
+        .try_for_each(|(f, tmp)| -> Result<()> {
+            let dest = target.join(&f.path);
+            fs::set_permissions(tmp, fs::Permissions::from_mode(f.mode))
+                .map_err(|e| Error::io(tmp, e))?;
+            let t = filetime::FileTime::from_system_time(mtime(f.mtime_ns));
+            filetime::set_file_mtime(tmp, t).map_err(|e| Error::io(tmp, e))?;
+            fs::rename(tmp, &dest).map_err(|e| Error::io(&dest, e))
+        })?;
+    for l in &plan.symlinks {
+        let path = target.join(&l.path);
+        std::os::unix::fs::symlink(&l.target, &path).map_err(|e| Error::io(&path, e))?;
+        let t = filetime::FileTime::from_system_time(mtime(l.mtime_ns));
+        filetime::set_symlink_file_times(&path, t, t).map_err(|e| Error::io(&path, e))?;
+    }
+    let mut seen = HashSet::new();
+    for d in plan.dirs.iter().rev() {
+        if let (Some(mode), Some(mtime_ns)) = (d.mode, d.mtime_ns) {
+            if !seen.insert(&d.path) {
+                continue;
+            }
+            let dir = target.join(&d.path);
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(&dir, e))?;
+            let t = filetime::FileTime::from_system_time(mtime(mtime_ns));
+            filetime::set_file_mtime(&dir, t).map_err(|e| Error::io(&dir, e))?;
         }
     }
-    if written != node.size {
-        return Err(Error::Integrity {
-            id: node.chunks.first().copied().unwrap_or(Id([0; 32])),
-            detail: format!(
-                "{} restored {written} bytes, snapshot says {}",
-                path.display(),
-                node.size
-            ),
-        });
-    }
-    f.set_permissions(fs::Permissions::from_mode(node.mode))
-        .map_err(|e| Error::io(path, e))?;
-    f.set_modified(mtime(node.mtime_ns))
-        .map_err(|e| Error::io(path, e))?;
     Ok(())
 }

@@ -1,0 +1,507 @@
+//! Restore planning: what a restore will create, which pack ranges it reads,
+//! and what stands in its way, computed from values alone (the snapshot's
+//! trees, the repository index, and what the target already holds). The CLI
+//! executes the plan; the browser inspector shows the same plan.
+//!
+//! Every blob is fetched once, however many files (or places in one file)
+//! need it; neighbouring blobs of a pack are read in one range when the gap
+//! between them is small.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::core::blob::BlobEntry;
+use crate::core::id::Id;
+use crate::core::index::RepoIndex;
+use crate::core::read_plan::{plan_reads, MissingBlob};
+use crate::core::tree::{NodeType, Tree, UnsafeEntry};
+
+/// One index to restore, after selection and renaming.
+#[derive(Debug, Clone)]
+pub struct IndexToRestore {
+    pub source: String,
+    pub target: String,
+    pub tree: Option<Id>,
+    pub mode: Option<u32>,
+    pub mtime_ns: Option<i64>,
+}
+
+/// What the target folder already holds, as far as planning needs it.
+#[derive(Debug, Clone, Default)]
+pub struct TargetState {
+    /// Index folders (by target name) that exist and are not empty, or exist
+    /// and are not folders.
+    pub occupied_index_dirs: HashSet<String>,
+    /// Names present at the top level of the target.
+    pub top_level: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanRequest<'a> {
+    pub indices: Vec<IndexToRestore>,
+    pub global_state: Option<Id>,
+    /// Every tree reachable from the roots above.
+    pub trees: &'a HashMap<Id, Tree>,
+    pub index: &'a RepoIndex,
+    pub target: TargetState,
+    pub max_gap: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("refusing to restore {path}: {reason}")]
+    Unsafe { path: String, reason: UnsafeEntry },
+    #[error("tree {0} was not loaded")]
+    MissingTree(Id),
+    #[error("{0}")]
+    MissingBlob(#[from] MissingBlob),
+    #[error("{path}: its chunks hold {chunks} bytes but the snapshot records {size}")]
+    SizeMismatch {
+        path: String,
+        chunks: u64,
+        size: u64,
+    },
+}
+
+/// Something in the target that stops the restore (nothing is written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Conflict {
+    /// The index folder exists and is not empty.
+    TargetNotEmpty { index: String, path: String },
+    /// A global-state entry exists in the target, or an index is restored
+    /// under a global-state entry's name.
+    GlobalStateExists { path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedDir {
+    pub path: String,
+    pub mode: Option<u32>,
+    pub mtime_ns: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedFile {
+    pub path: String,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime_ns: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedLink {
+    pub path: String,
+    pub target: String,
+    pub mtime_ns: i64,
+}
+
+/// Where one blob's bytes go: file number (into `files`) and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    pub file: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedBlob {
+    #[serde(skip)]
+    pub entry: BlobEntry,
+    pub id: Id,
+    pub places: Vec<Placement>,
+}
+
+/// One ranged read of a pack and what to do with the blobs it yields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedRead {
+    pub pack: Id,
+    pub offset: u64,
+    pub length: u64,
+    pub blobs: Vec<PlannedBlob>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanSummary {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Plain bytes the restored files will hold.
+    pub bytes: u64,
+    /// Stored bytes to read from the repository (ranges, gaps included).
+    pub bytes_to_fetch: u64,
+    /// Range requests.
+    pub requests: u64,
+    /// Distinct blobs fetched.
+    pub blobs: u64,
+    pub conflicts: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RestorePlan {
+    /// (index in the snapshot, folder it is restored as).
+    pub indices: Vec<(String, String)>,
+    /// Folders to create, parents before children. Paths are relative to
+    /// the target and use `/`.
+    pub dirs: Vec<PlannedDir>,
+    pub files: Vec<PlannedFile>,
+    pub symlinks: Vec<PlannedLink>,
+    pub reads: Vec<PlannedRead>,
+    pub conflicts: Vec<Conflict>,
+    /// Whether the snapshot's global state is part of the restore.
+    pub global_state: bool,
+    pub summary: PlanSummary,
+}
+
+fn join(base: &str, name: &str) -> String {
+    if base.is_empty() {
+        name.to_string()
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+struct Builder<'a> {
+    trees: &'a HashMap<Id, Tree>,
+    plan: RestorePlan,
+    /// blob -> where it goes
+    uses: BTreeMap<Id, Vec<Placement>>,
+    /// (file number, its chunks), placed once all files are known.
+    pending_chunks: Vec<(u32, Vec<Id>)>,
+}
+
+impl Builder<'_> {
+    /// Adds everything under `tree` at `base`, validating every level.
+    fn walk(&mut self, tree: Id, base: &str) -> Result<(), PlanError> {
+        let mut stack = vec![(tree, base.to_string())];
+        while let Some((id, base)) = stack.pop() {
+            let t = self.trees.get(&id).ok_or(PlanError::MissingTree(id))?;
+            t.validate().map_err(|reason| PlanError::Unsafe {
+                path: if base.is_empty() {
+                    "(global state)".into()
+                } else {
+                    base.clone()
+                },
+                reason,
+            })?;
+            for n in &t.nodes {
+                let path = join(&base, &n.name);
+                match n.kind {
+                    NodeType::Dir => {
+                        self.plan.dirs.push(PlannedDir {
+                            path: path.clone(),
+                            mode: Some(n.mode),
+                            mtime_ns: Some(n.mtime_ns),
+                        });
+                        stack.push((n.subtree.expect("validated"), path));
+                    }
+                    NodeType::Symlink => self.plan.symlinks.push(PlannedLink {
+                        path,
+                        target: n.target.clone().expect("validated"),
+                        mtime_ns: n.mtime_ns,
+                    }),
+                    NodeType::File => {
+                        let file = self.plan.files.len() as u32;
+                        self.plan.files.push(PlannedFile {
+                            path,
+                            size: n.size,
+                            mode: n.mode,
+                            mtime_ns: n.mtime_ns,
+                        });
+                        self.pending_chunks.push((file, n.chunks.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Computes the restore plan.
+pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
+    let mut b = Builder {
+        trees: req.trees,
+        plan: RestorePlan::default(),
+        uses: BTreeMap::new(),
+        pending_chunks: Vec::new(),
+    };
+    for ix in &req.indices {
+        b.plan.indices.push((ix.source.clone(), ix.target.clone()));
+        if req.target.occupied_index_dirs.contains(&ix.target) {
+            b.plan.conflicts.push(Conflict::TargetNotEmpty {
+                index: ix.target.clone(),
+                path: ix.target.clone(),
+            });
+        }
+        b.plan.dirs.push(PlannedDir {
+            path: ix.target.clone(),
+            mode: ix.mode,
+            mtime_ns: ix.mtime_ns,
+        });
+        if let Some(tree) = ix.tree {
+            b.walk(tree, &ix.target)?;
+        }
+    }
+    if let Some(tree) = req.global_state {
+        b.plan.global_state = true;
+        let t = req.trees.get(&tree).ok_or(PlanError::MissingTree(tree))?;
+        let targets: HashSet<&String> = req.indices.iter().map(|i| &i.target).collect();
+        for n in &t.nodes {
+            if req.target.top_level.contains(&n.name) || targets.contains(&n.name) {
+                b.plan.conflicts.push(Conflict::GlobalStateExists {
+                    path: n.name.clone(),
+                });
+            }
+        }
+        b.walk(tree, "")?;
+    }
+    // Where every blob goes.
+    let pending = std::mem::take(&mut b.pending_chunks);
+    for (file, chunks) in &pending {
+        let mut offset = 0u64;
+        for c in chunks {
+            let loc = req.index.get(c).ok_or(MissingBlob(*c))?;
+            b.uses.entry(*c).or_default().push(Placement {
+                file: *file,
+                offset,
+            });
+            offset += loc.raw_len as u64;
+        }
+        let f = &b.plan.files[*file as usize];
+        if offset != f.size {
+            return Err(PlanError::SizeMismatch {
+                path: f.path.clone(),
+                chunks: offset,
+                size: f.size,
+            });
+        }
+    }
+    let ids: Vec<Id> = b.uses.keys().copied().collect();
+    for r in plan_reads(&ids, req.index, req.max_gap)? {
+        let blobs = r
+            .blobs
+            .iter()
+            .map(|e| PlannedBlob {
+                entry: *e,
+                id: e.id,
+                places: b.uses[&e.id].clone(),
+            })
+            .collect();
+        b.plan.reads.push(PlannedRead {
+            pack: r.pack,
+            offset: r.offset,
+            length: r.length,
+            blobs,
+        });
+    }
+    let p = &mut b.plan;
+    p.summary = PlanSummary {
+        files: p.files.len() as u64,
+        dirs: p.dirs.len() as u64,
+        symlinks: p.symlinks.len() as u64,
+        bytes: p.files.iter().map(|f| f.size).sum(),
+        bytes_to_fetch: p.reads.iter().map(|r| r.length).sum(),
+        requests: p.reads.len() as u64,
+        blobs: ids.len() as u64,
+        conflicts: p.conflicts.len() as u64,
+    };
+    Ok(b.plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::blob::BlobKind;
+    use crate::core::codec::Codec;
+    use crate::core::tree::Node;
+
+    fn entry(data: &[u8], offset: u64) -> BlobEntry {
+        BlobEntry {
+            id: Id::of(data),
+            offset,
+            stored_len: data.len() as u32,
+            raw_len: data.len() as u32,
+            kind: BlobKind::Data,
+            codec: Codec::Raw,
+        }
+    }
+
+    fn file(name: &str, chunks: &[&[u8]]) -> Node {
+        Node {
+            name: name.into(),
+            kind: NodeType::File,
+            mode: 0o644,
+            mtime_ns: 5,
+            size: chunks.iter().map(|c| c.len() as u64).sum(),
+            inode: 0,
+            chunks: chunks.iter().map(|c| Id::of(c)).collect(),
+            subtree: None,
+            target: None,
+        }
+    }
+
+    fn fixture() -> (HashMap<Id, Tree>, RepoIndex, Id, Id) {
+        let (a, b, c): (&[u8], &[u8], &[u8]) = (b"aaaa", b"bbbb", b"cccc");
+        let mut index = RepoIndex::new();
+        // a and b are neighbours in pack 1; c is far away in pack 1.
+        index.add_pack(
+            Id::of(b"p1"),
+            &[entry(a, 8), entry(b, 12), entry(c, 1_000_000)],
+        );
+        let sub = Tree::new(vec![file("copy", &[a, a])]);
+        let mut dir = Node {
+            name: "sub".into(),
+            kind: NodeType::Dir,
+            mode: 0o755,
+            mtime_ns: 1,
+            size: 0,
+            inode: 0,
+            chunks: vec![],
+            subtree: Some(sub.id()),
+            target: None,
+        };
+        dir.subtree = Some(sub.id());
+        let top = Tree::new(vec![
+            file("x", &[a, b]),
+            file("y", &[c]),
+            file("empty", &[]),
+            dir,
+        ]);
+        let global = Tree::new(vec![file("settings.json", &[b])]);
+        let trees: HashMap<Id, Tree> = [
+            (sub.id(), sub),
+            (top.id(), top.clone()),
+            (global.id(), global.clone()),
+        ]
+        .into_iter()
+        .collect();
+        (trees, index, top.id(), global.id())
+    }
+
+    fn request<'a>(
+        trees: &'a HashMap<Id, Tree>,
+        index: &'a RepoIndex,
+        top: Id,
+        global: Option<Id>,
+        target: TargetState,
+    ) -> PlanRequest<'a> {
+        PlanRequest {
+            indices: vec![IndexToRestore {
+                source: "logs".into(),
+                target: "restored".into(),
+                tree: Some(top),
+                mode: Some(0o750),
+                mtime_ns: Some(9),
+            }],
+            global_state: global,
+            trees,
+            index,
+            target,
+            max_gap: 1024,
+        }
+    }
+
+    #[test]
+    fn each_blob_is_fetched_once_and_neighbours_share_a_range() {
+        let (trees, index, top, _) = fixture();
+        let plan =
+            plan_restore(&request(&trees, &index, top, None, TargetState::default())).unwrap();
+        assert_eq!(plan.summary.files, 4);
+        assert_eq!(
+            plan.summary.blobs, 3,
+            "a is used three times but fetched once"
+        );
+        assert_eq!(plan.summary.requests, 2, "a+b coalesced, c alone");
+        assert_eq!(plan.summary.bytes_to_fetch, 8 + 4);
+        // x (a+b) + y (c) + empty + sub/copy (a+a)
+        assert_eq!(plan.summary.bytes, 20);
+        let a = plan
+            .reads
+            .iter()
+            .flat_map(|r| &r.blobs)
+            .find(|b| b.id == Id::of(b"aaaa"))
+            .unwrap();
+        assert_eq!(a.places.len(), 3);
+        let copy = plan
+            .files
+            .iter()
+            .position(|f| f.path == "restored/sub/copy")
+            .unwrap() as u32;
+        assert!(a.places.contains(&Placement {
+            file: copy,
+            offset: 4
+        }));
+        assert_eq!(plan.dirs[0].path, "restored");
+        assert!(plan.conflicts.is_empty());
+    }
+
+    #[test]
+    fn occupied_targets_and_global_state_collisions_are_conflicts() {
+        let (trees, index, top, global) = fixture();
+        let target = TargetState {
+            occupied_index_dirs: ["restored".to_string()].into_iter().collect(),
+            top_level: ["settings.json".to_string()].into_iter().collect(),
+        };
+        let plan = plan_restore(&request(&trees, &index, top, Some(global), target)).unwrap();
+        assert_eq!(plan.conflicts.len(), 2);
+        assert_eq!(plan.summary.conflicts, 2);
+    }
+
+    #[test]
+    fn unsafe_trees_missing_blobs_and_wrong_sizes_are_errors() {
+        let (mut trees, index, _, _) = fixture();
+        let bad = Tree {
+            nodes: vec![file("../x", &[b"aaaa"])],
+        };
+        trees.insert(bad.id(), bad.clone());
+        assert!(matches!(
+            plan_restore(&request(
+                &trees,
+                &index,
+                bad.id(),
+                None,
+                TargetState::default()
+            )),
+            Err(PlanError::Unsafe { .. })
+        ));
+        let missing = Tree::new(vec![file("m", &[b"not stored"])]);
+        trees.insert(missing.id(), missing.clone());
+        assert!(matches!(
+            plan_restore(&request(
+                &trees,
+                &index,
+                missing.id(),
+                None,
+                TargetState::default()
+            )),
+            Err(PlanError::MissingBlob(_))
+        ));
+        let mut lying = file("l", &[b"aaaa"]);
+        lying.size = 99;
+        let lie = Tree::new(vec![lying]);
+        trees.insert(lie.id(), lie.clone());
+        assert!(matches!(
+            plan_restore(&request(
+                &trees,
+                &index,
+                lie.id(),
+                None,
+                TargetState::default()
+            )),
+            Err(PlanError::SizeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn plans_serialize_for_other_shells() {
+        let (trees, index, top, _) = fixture();
+        let plan =
+            plan_restore(&request(&trees, &index, top, None, TargetState::default())).unwrap();
+        let v = serde_json::to_value(&plan).unwrap();
+        assert_eq!(v["summary"]["requests"], 2);
+        let place = &v["reads"][0]["blobs"][0]["places"][0];
+        assert!(place["file"].as_u64().unwrap() < plan.files.len() as u64);
+        assert!(place["offset"].is_u64());
+        assert_eq!(v["files"].as_array().unwrap().len(), 4);
+    }
+}
