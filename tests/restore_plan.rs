@@ -10,7 +10,11 @@ use common::*;
 #[test]
 fn a_dry_run_reports_the_plan_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
     let shared = noise(3 << 20, 1);
     write(&src.join("logs/a"), &shared);
     write(&src.join("logs/b"), &shared); // same content: fetched once
@@ -20,12 +24,26 @@ fn a_dry_run_reports_the_plan_and_writes_nothing() {
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
 
     let plan_file = t.path().join("plan.json");
-    let dry = json(&["restore", s(&repo), "s1", "--target", s(&dst), "--indices", "logs", "--dry-run", "--plan-out", s(&plan_file)]);
+    let dry = json(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--indices",
+        "logs",
+        "--dry-run",
+        "--plan-out",
+        s(&plan_file),
+    ]);
     let sum = &dry["summary"];
     assert_eq!(sum["files"], 3);
     assert_eq!(sum["bytes"], (6 << 20) + 100_000);
     let fetched = sum["bytes_to_fetch"].as_u64().unwrap();
-    assert!(fetched < (4 << 20), "the shared file is fetched once: {fetched}");
+    assert!(
+        fetched < (4 << 20),
+        "the shared file is fetched once: {fetched}"
+    );
     assert!(sum["requests"].as_u64().unwrap() >= 1);
     assert!(!dst.exists(), "a dry run writes nothing");
     let plan: serde_json::Value = serde_json::from_slice(&fs::read(&plan_file).unwrap()).unwrap();
@@ -33,12 +51,30 @@ fn a_dry_run_reports_the_plan_and_writes_nothing() {
     assert_eq!(plan["summary"], dry["summary"]);
 
     // The real restore does what the plan said.
-    let out = json(&["restore", s(&repo), "s1", "--target", s(&dst), "--indices", "logs"]);
+    let out = json(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--indices",
+        "logs",
+    ]);
     assert_eq!(out["snapshot"]["files"], 3);
     assert_same_tree(&src.join("logs"), &dst.join("logs"));
 
     // Now the target is occupied: the dry run names the conflict and fails.
-    let out = run(&["restore", s(&repo), "s1", "--target", s(&dst), "--indices", "logs", "--dry-run", "--json"]);
+    let out = run(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--indices",
+        "logs",
+        "--dry-run",
+        "--json",
+    ]);
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["conflicts"][0]["type"], "target_not_empty");
@@ -47,7 +83,11 @@ fn a_dry_run_reports_the_plan_and_writes_nothing() {
 #[test]
 fn zero_runs_are_restored_as_holes() {
     let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
     let mut data = vec![0u8; 48 << 20];
     data[..4096].copy_from_slice(&noise(4096, 3));
     let n = data.len();
@@ -59,18 +99,91 @@ fn zero_runs_are_restored_as_holes() {
     let restored = dst.join("db/sparse.bin");
     assert!(fs::read(&restored).unwrap() == data);
     let allocated = fs::metadata(&restored).unwrap().blocks() * 512;
-    assert!(allocated < (24 << 20), "{allocated} bytes allocated for a mostly-zero 48 MiB file");
+    assert!(
+        allocated < (24 << 20),
+        "{allocated} bytes allocated for a mostly-zero 48 MiB file"
+    );
 }
 
 #[test]
 fn no_partial_files_are_left_behind() {
     let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
     for i in 0..20 {
-        write(&src.join(format!("idx/d{}/f{i}", i % 3)), &noise(10_000 + i, i as u64));
+        write(
+            &src.join(format!("idx/d{}/f{i}", i % 3)),
+            &noise(10_000 + i, i as u64),
+        );
     }
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
     ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
     assert_same_tree(&src.join("idx"), &dst.join("idx"));
+}
+
+/// Bytes of `dir`'s files actually allocated on disk (partial restore files
+/// are sparse: only written chunks take space).
+fn allocated(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else {
+                total += m.blocks() * 512;
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn a_killed_restore_resumes_and_fetches_only_what_is_missing() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+    let file_size = 8usize << 20;
+    for i in 0..12 {
+        write(&src.join(format!("idx/f{i:02}")), &noise(file_size, 50 + i));
+    }
+    let total = 12 * file_size as u64;
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+
+    // Throttled so it is still running when killed part-way.
+    let mut child = std::process::Command::new(bin())
+        .args(["restore", s(&repo), "s1", "--target", s(&dst), "--max-restore-bytes-per-sec", "24MiB"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while allocated(&dst) < total * 35 / 100 {
+        assert!(std::time::Instant::now() < deadline, "restore made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "restore finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let written = allocated(&dst);
+    assert!(written < total, "killed part-way");
+
+    // The same command again continues where it stopped.
+    let out = json(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    let fetched = out["snapshot"]["requests"]["bytes_received"].as_u64().unwrap();
+    let in_place = out["snapshot"]["plan"]["bytes_in_place"].as_u64().unwrap();
+    assert!(in_place > 0, "nothing was reused: {out}");
+    // At most the remainder plus one coalesced range per file in flight
+    // (two pipeline threads; a file's chunks form one range at most).
+    let bound = total - written + 2 * (file_size as u64 + (1 << 20));
+    eprintln!("total {total}, written before kill {written}, fetched on resume {fetched}, in place {in_place}");
+    assert!(fetched <= bound, "fetched {fetched} bytes, bound {bound} (written before the kill: {written})");
+    assert_same_tree(&src.join("idx"), &dst.join("idx"));
+    assert!(!dst.join(".snapkeep-restore.json").exists());
 }

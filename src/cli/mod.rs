@@ -412,6 +412,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "renamed": out.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
                     "global_state": out.global_state,
                     "files": out.files, "dirs": out.dirs, "symlinks": out.symlinks, "size_in_bytes": out.bytes,
+                    "plan": out.plan, "requests": repo.requests.stats(),
                 }}));
             } else {
                 let names: Vec<String> = out

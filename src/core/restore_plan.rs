@@ -35,6 +35,15 @@ pub struct TargetState {
     pub occupied_index_dirs: HashSet<String>,
     /// Names present at the top level of the target.
     pub top_level: HashSet<String>,
+    /// The target holds an interrupted run of this same restore: occupied
+    /// folders are expected, and the sets below say what is already done.
+    pub resuming: bool,
+    /// Files already in place, complete (size, mtime and mode match).
+    pub complete_files: HashSet<String>,
+    /// Files with a partial temporary file from the interrupted run.
+    pub partial_files: HashSet<String>,
+    /// Blob placements already written and verified: (file path, offset).
+    pub written: HashSet<(String, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +97,15 @@ pub struct PlannedFile {
     pub size: u64,
     pub mode: u32,
     pub mtime_ns: i64,
+    /// Already complete in the target: left untouched.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+    /// Continue the partial temporary file of an interrupted run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
+    /// The file's chunks, in order (where each comes from is in `reads`).
+    #[serde(skip)]
+    pub chunks: Vec<Id>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +153,10 @@ pub struct PlanSummary {
     /// Distinct blobs fetched.
     pub blobs: u64,
     pub conflicts: u64,
+    /// Files left as they are (complete from an interrupted run).
+    pub files_unchanged: u64,
+    /// Plain bytes already in the target that need no fetch.
+    pub bytes_in_place: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -150,6 +172,10 @@ pub struct RestorePlan {
     pub conflicts: Vec<Conflict>,
     /// Whether the snapshot's global state is part of the restore.
     pub global_state: bool,
+    /// What identifies this restore to a later run that resumes it (the
+    /// shell writes it into the target while the restore runs).
+    #[serde(skip)]
+    pub marker: String,
     pub summary: PlanSummary,
 }
 
@@ -207,6 +233,9 @@ impl Builder<'_> {
                             size: n.size,
                             mode: n.mode,
                             mtime_ns: n.mtime_ns,
+                            done: false,
+                            resume: false,
+                            chunks: n.chunks.clone(),
                         });
                         self.pending_chunks.push((file, n.chunks.clone()));
                     }
@@ -227,7 +256,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
     };
     for ix in &req.indices {
         b.plan.indices.push((ix.source.clone(), ix.target.clone()));
-        if req.target.occupied_index_dirs.contains(&ix.target) {
+        if req.target.occupied_index_dirs.contains(&ix.target) && !req.target.resuming {
             b.plan.conflicts.push(Conflict::TargetNotEmpty {
                 index: ix.target.clone(),
                 path: ix.target.clone(),
@@ -247,7 +276,11 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         let t = req.trees.get(&tree).ok_or(PlanError::MissingTree(tree))?;
         let targets: HashSet<&String> = req.indices.iter().map(|i| &i.target).collect();
         for n in &t.nodes {
-            if req.target.top_level.contains(&n.name) || targets.contains(&n.name) {
+            let resumed = req.target.resuming
+                && (req.target.complete_files.contains(&n.name)
+                    || req.target.partial_files.contains(&n.name)
+                    || n.is_dir());
+            if (req.target.top_level.contains(&n.name) && !resumed) || targets.contains(&n.name) {
                 b.plan.conflicts.push(Conflict::GlobalStateExists {
                     path: n.name.clone(),
                 });
@@ -257,14 +290,24 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
     }
     // Where every blob goes.
     let pending = std::mem::take(&mut b.pending_chunks);
+    let mut in_place = 0u64;
     for (file, chunks) in &pending {
+        let path = b.plan.files[*file as usize].path.clone();
+        let done = req.target.complete_files.contains(&path);
+        let resume = !done && req.target.partial_files.contains(&path);
+        b.plan.files[*file as usize].done = done;
+        b.plan.files[*file as usize].resume = resume;
         let mut offset = 0u64;
         for c in chunks {
             let loc = req.index.get(c).ok_or(MissingBlob(*c))?;
-            b.uses.entry(*c).or_default().push(Placement {
-                file: *file,
-                offset,
-            });
+            if done || (resume && req.target.written.contains(&(path.clone(), offset))) {
+                in_place += loc.raw_len as u64;
+            } else {
+                b.uses.entry(*c).or_default().push(Placement {
+                    file: *file,
+                    offset,
+                });
+            }
             offset += loc.raw_len as u64;
         }
         let f = &b.plan.files[*file as usize];
@@ -304,6 +347,8 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         requests: p.reads.len() as u64,
         blobs: ids.len() as u64,
         conflicts: p.conflicts.len() as u64,
+        files_unchanged: p.files.iter().filter(|f| f.done).count() as u64,
+        bytes_in_place: in_place,
     };
     Ok(b.plan)
 }
@@ -441,6 +486,7 @@ mod tests {
         let target = TargetState {
             occupied_index_dirs: ["restored".to_string()].into_iter().collect(),
             top_level: ["settings.json".to_string()].into_iter().collect(),
+            ..Default::default()
         };
         let plan = plan_restore(&request(&trees, &index, top, Some(global), target)).unwrap();
         assert_eq!(plan.conflicts.len(), 2);
@@ -490,6 +536,36 @@ mod tests {
             )),
             Err(PlanError::SizeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_resumed_restore_fetches_only_what_is_missing() {
+        let (trees, index, top, _) = fixture();
+        let target = TargetState {
+            occupied_index_dirs: ["restored".to_string()].into_iter().collect(),
+            resuming: true,
+            complete_files: ["restored/y".to_string()].into_iter().collect(),
+            partial_files: ["restored/x".to_string()].into_iter().collect(),
+            written: [("restored/x".to_string(), 0u64)].into_iter().collect(),
+            ..Default::default()
+        };
+        let plan = plan_restore(&request(&trees, &index, top, None, target)).unwrap();
+        assert!(
+            plan.conflicts.is_empty(),
+            "an interrupted run of the same restore is no conflict"
+        );
+        assert_eq!(plan.summary.files_unchanged, 1);
+        assert_eq!(plan.summary.bytes_in_place, 4 + 4);
+        // c (only in y) is not fetched; a is still needed by sub/copy, b by x.
+        let fetched: Vec<Id> = plan
+            .reads
+            .iter()
+            .flat_map(|r| r.blobs.iter().map(|b| b.id))
+            .collect();
+        assert!(!fetched.contains(&Id::of(b"cccc")));
+        assert!(fetched.contains(&Id::of(b"bbbb")));
+        let x = plan.files.iter().find(|f| f.path == "restored/x").unwrap();
+        assert!(x.resume && !x.done);
     }
 
     #[test]

@@ -122,6 +122,63 @@ fn target_state(target: &Path, index_targets: &[String]) -> Result<TargetState> 
     Ok(state)
 }
 
+/// Written into the target when a restore starts and removed when it ends:
+/// finding it means an interrupted run of the restore it describes.
+pub const MARKER: &str = ".snapkeep-restore.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+struct Marker {
+    snapshot_uuid: String,
+    indices: Vec<(String, String)>,
+    global_state: bool,
+}
+
+fn read_marker(target: &Path) -> Option<Marker> {
+    serde_json::from_slice(&fs::read(target.join(MARKER)).ok()?).ok()
+}
+
+/// What an interrupted run left: complete files, and which chunk
+/// placements of partial files already hold the right bytes (each is read
+/// back and its SHA-256 checked).
+fn scan_interrupted(
+    plan: &RestorePlan,
+    index: &RepoIndex,
+    target: &Path,
+    state: &mut TargetState,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for f in &plan.files {
+        let dest = target.join(&f.path);
+        if let Ok(m) = fs::symlink_metadata(&dest) {
+            let stamp = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+            if m.is_file()
+                && m.len() == f.size
+                && stamp == f.mtime_ns
+                && m.mode() & 0o7777 == f.mode
+            {
+                state.complete_files.insert(f.path.clone());
+            }
+            continue;
+        }
+        let tmp = partial_path(target, &f.path);
+        let Ok(file) = fs::File::open(&tmp) else {
+            continue;
+        };
+        state.partial_files.insert(f.path.clone());
+        let mut offset = 0u64;
+        let mut buf = Vec::new();
+        for c in &f.chunks {
+            let len = index.get(c).map_or(0, |l| l.raw_len as u64);
+            buf.resize(len as usize, 0);
+            if file.read_exact_at(&mut buf, offset).is_ok() && Id::of(&buf) == *c {
+                state.written.insert((f.path.clone(), offset));
+            }
+            offset += len;
+        }
+    }
+    Ok(())
+}
+
 /// Computes the plan for a restore without writing anything.
 pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoIndex)> {
     let (root, index) = repo.root_and_index()?;
@@ -156,7 +213,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoInde
         .collect();
     let trees = load_trees(repo, &index, &roots)?;
     let targets: Vec<String> = renamed.iter().map(|(_, t)| t.clone()).collect();
-    let request = PlanRequest {
+    let mut request = PlanRequest {
         indices,
         global_state: global,
         trees: &trees,
@@ -164,7 +221,12 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoInde
         target: target_state(&opts.target, &targets)?,
         max_gap: DEFAULT_MAX_GAP,
     };
-    let plan = plan_restore(&request).map_err(|e| match e {
+    let marker = Marker {
+        snapshot_uuid: summary.uuid.clone(),
+        indices: renamed.clone(),
+        global_state: global.is_some(),
+    };
+    let to_err = |e| match e {
         crate::core::restore_plan::PlanError::Unsafe { path, reason } => {
             Error::UnsafePath { path, reason }
         }
@@ -172,7 +234,15 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoInde
             id: Id([0; 32]),
             detail: other.to_string(),
         },
-    })?;
+    };
+    let mut plan = plan_restore(&request).map_err(to_err)?;
+    if read_marker(&opts.target).as_ref() == Some(&marker) {
+        // An interrupted run of this same restore: continue it.
+        request.target.resuming = true;
+        scan_interrupted(&plan, &index, &opts.target, &mut request.target)?;
+        plan = plan_restore(&request).map_err(to_err)?;
+    }
+    plan.marker = serde_json::to_string(&marker).expect("markers serialize");
     Ok((plan, index))
 }
 
@@ -226,6 +296,8 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
             _ => {}
         }
     }
+    let marker = target.join(MARKER);
+    fs::write(&marker, &plan.marker).map_err(|e| Error::io(&marker, e))?;
     let temps: Vec<PathBuf> = plan
         .files
         .iter()
@@ -234,12 +306,17 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
     plan.files
         .par_iter()
         .zip(&temps)
+        .filter(|(f, _)| !f.done)
         .try_for_each(|(f, tmp)| -> Result<()> {
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(tmp)
-                .map_err(|e| Error::io(tmp, e))?;
+            let file = if f.resume {
+                fs::OpenOptions::new().write(true).open(tmp)
+            } else {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(tmp)
+            }
+            .map_err(|e| Error::io(tmp, e))?;
             file.set_len(f.size).map_err(|e| Error::io(tmp, e))
         })?;
 
@@ -283,6 +360,7 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
     plan.files
         .par_iter()
         .zip(&temps)
+        .filter(|(f, _)| !f.done)
         .try_for_each(|(f, tmp)| -> Result<()> {
             let dest = target.join(&f.path);
             fs::set_permissions(tmp, fs::Permissions::from_mode(f.mode))
@@ -293,6 +371,10 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
         })?;
     for l in &plan.symlinks {
         let path = target.join(&l.path);
+        // Left by an interrupted run of this restore (the plan was checked).
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
         std::os::unix::fs::symlink(&l.target, &path).map_err(|e| Error::io(&path, e))?;
         let t = filetime::FileTime::from_system_time(mtime(l.mtime_ns));
         filetime::set_symlink_file_times(&path, t, t).map_err(|e| Error::io(&path, e))?;
@@ -310,5 +392,6 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
             filetime::set_file_mtime(&dir, t).map_err(|e| Error::io(&dir, e))?;
         }
     }
+    fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     Ok(())
 }
