@@ -147,7 +147,11 @@ fn allocated(dir: &std::path::Path) -> u64 {
 #[test]
 fn a_killed_restore_resumes_and_fetches_only_what_is_missing() {
     let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
     let file_size = 8usize << 20;
     for i in 0..12 {
         write(&src.join(format!("idx/f{i:02}")), &noise(file_size, 50 + i));
@@ -158,15 +162,29 @@ fn a_killed_restore_resumes_and_fetches_only_what_is_missing() {
 
     // Throttled so it is still running when killed part-way.
     let mut child = std::process::Command::new(bin())
-        .args(["restore", s(&repo), "s1", "--target", s(&dst), "--max-restore-bytes-per-sec", "24MiB"])
+        .args([
+            "restore",
+            s(&repo),
+            "s1",
+            "--target",
+            s(&dst),
+            "--max-restore-bytes-per-sec",
+            "24MiB",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while allocated(&dst) < total * 35 / 100 {
-        assert!(std::time::Instant::now() < deadline, "restore made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "restore finished before it could be killed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restore made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "restore finished before it could be killed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -176,14 +194,99 @@ fn a_killed_restore_resumes_and_fetches_only_what_is_missing() {
 
     // The same command again continues where it stopped.
     let out = json(&["restore", s(&repo), "s1", "--target", s(&dst)]);
-    let fetched = out["snapshot"]["requests"]["bytes_received"].as_u64().unwrap();
+    let fetched = out["snapshot"]["requests"]["bytes_received"]
+        .as_u64()
+        .unwrap();
     let in_place = out["snapshot"]["plan"]["bytes_in_place"].as_u64().unwrap();
     assert!(in_place > 0, "nothing was reused: {out}");
     // At most the remainder plus one coalesced range per file in flight
     // (two pipeline threads; a file's chunks form one range at most).
     let bound = total - written + 2 * (file_size as u64 + (1 << 20));
     eprintln!("total {total}, written before kill {written}, fetched on resume {fetched}, in place {in_place}");
-    assert!(fetched <= bound, "fetched {fetched} bytes, bound {bound} (written before the kill: {written})");
+    assert!(
+        fetched <= bound,
+        "fetched {fetched} bytes, bound {bound} (written before the kill: {written})"
+    );
     assert_same_tree(&src.join("idx"), &dst.join("idx"));
     assert!(!dst.join(".snapkeep-restore.json").exists());
+}
+
+#[test]
+fn overwrite_reuses_what_the_target_holds_and_fetches_at_most_two_percent() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    for i in 0..25 {
+        write(&src.join(format!("idx/f{i:02}")), &noise(2 << 20, 200 + i));
+    }
+    let total = 25u64 * (2 << 20);
+    ok(&[
+        "repo",
+        "init",
+        s(&repo),
+        "--chunk-min",
+        "64KiB",
+        "--chunk-avg",
+        "256KiB",
+        "--chunk-max",
+        "1MiB",
+    ]);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    write(&dst.join("other/untouched"), b"another index, not restored");
+
+    // The target drifts: in-place edits, an insertion that shifts a file,
+    // a stray file, a folder where a file belongs, a changed mode.
+    let edit = |name: &str, f: &dyn Fn(&mut Vec<u8>)| {
+        let p = dst.join("idx").join(name);
+        let mut d = fs::read(&p).unwrap();
+        f(&mut d);
+        fs::write(&p, d).unwrap();
+    };
+    edit("f03", &|d| d[1000..1010].copy_from_slice(b"0123456789"));
+    edit("f07", &|d| {
+        let mid = d.len() / 2;
+        d.splice(mid..mid, noise(100, 9));
+    });
+    write(&dst.join("idx/stray.tmp"), b"not in the snapshot");
+    fs::remove_file(dst.join("idx/f12")).unwrap();
+    write(
+        &dst.join("idx/f12/nested"),
+        b"a folder where a file belongs",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dst.join("idx/f01"), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    assert!(fails(&["restore", s(&repo), "s1", "--target", s(&dst)]).contains("not empty"));
+    let out = json(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+    ]);
+    let fetched = out["snapshot"]["requests"]["bytes_received"]
+        .as_u64()
+        .unwrap();
+    let plan = &out["snapshot"]["plan"];
+    eprintln!("fetched {fetched} of {total}; plan {plan}");
+    // f12 was replaced by a folder: its 2 MiB must come back from the
+    // repository; everything else is local.
+    assert!(
+        fetched <= total / 50 + (2 << 20),
+        "fetched {fetched} of {total}"
+    );
+    assert!(plan["bytes_copied_locally"].as_u64().unwrap() > 0);
+    assert!(plan["files_unchanged"].as_u64().unwrap() >= 20);
+    assert_same_tree(&src.join("idx"), &dst.join("idx"));
+    assert_eq!(
+        fs::read(dst.join("other/untouched")).unwrap(),
+        b"another index, not restored"
+    );
 }

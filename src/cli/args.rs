@@ -272,6 +272,11 @@ pub struct RestoreArgs {
     /// Also restore the global state (top-level files) into the target.
     #[arg(long)]
     pub include_global_state: bool,
+    /// Restore into existing index folders: files that already match are
+    /// kept, chunks found in the folder are reused instead of fetched, and
+    /// files the snapshot does not have are removed.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Only compute the restore plan: files, bytes to fetch, requests and
     /// conflicts; nothing is written.
     #[arg(long)]

@@ -368,6 +368,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 selection: Selection::parse(&a.indices)?,
                 rename,
                 include_global_state: a.include_global_state,
+                overwrite: a.overwrite,
                 progress: !a.json && !quiet,
             };
             if a.dry_run || a.plan_out.is_some() {

@@ -44,6 +44,14 @@ pub struct TargetState {
     pub partial_files: HashSet<String>,
     /// Blob placements already written and verified: (file path, offset).
     pub written: HashSet<(String, u64)>,
+    /// `--overwrite`: restore into existing index folders, reusing what is
+    /// there and removing what the snapshot does not have.
+    pub overwrite: bool,
+    /// Blobs found in files already in the target: id -> (path, offset).
+    pub local_blobs: HashMap<Id, (String, u64)>,
+    /// Every path under the overwritten folders (and, with global state,
+    /// the target's top level), to find what the snapshot does not have.
+    pub existing_paths: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +138,16 @@ pub struct PlannedBlob {
     pub places: Vec<Placement>,
 }
 
+/// A blob copied from a file already in the target instead of fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalCopy {
+    pub id: Id,
+    pub from: String,
+    pub from_offset: u64,
+    pub length: u64,
+    pub places: Vec<Placement>,
+}
+
 /// One ranged read of a pack and what to do with the blobs it yields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedRead {
@@ -157,6 +175,9 @@ pub struct PlanSummary {
     pub files_unchanged: u64,
     /// Plain bytes already in the target that need no fetch.
     pub bytes_in_place: u64,
+    /// Plain bytes copied from other places in the target.
+    pub bytes_copied_locally: u64,
+    pub deletes: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -169,6 +190,11 @@ pub struct RestorePlan {
     pub files: Vec<PlannedFile>,
     pub symlinks: Vec<PlannedLink>,
     pub reads: Vec<PlannedRead>,
+    /// Blobs copied from files already in the target (with --overwrite).
+    pub local_copies: Vec<LocalCopy>,
+    /// Paths in the target the snapshot does not have (with --overwrite),
+    /// removed at the end.
+    pub deletes: Vec<String>,
     pub conflicts: Vec<Conflict>,
     /// Whether the snapshot's global state is part of the restore.
     pub global_state: bool,
@@ -256,7 +282,10 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
     };
     for ix in &req.indices {
         b.plan.indices.push((ix.source.clone(), ix.target.clone()));
-        if req.target.occupied_index_dirs.contains(&ix.target) && !req.target.resuming {
+        if req.target.occupied_index_dirs.contains(&ix.target)
+            && !req.target.resuming
+            && !req.target.overwrite
+        {
             b.plan.conflicts.push(Conflict::TargetNotEmpty {
                 index: ix.target.clone(),
                 path: ix.target.clone(),
@@ -280,7 +309,9 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
                 && (req.target.complete_files.contains(&n.name)
                     || req.target.partial_files.contains(&n.name)
                     || n.is_dir());
-            if (req.target.top_level.contains(&n.name) && !resumed) || targets.contains(&n.name) {
+            if (req.target.top_level.contains(&n.name) && !resumed && !req.target.overwrite)
+                || targets.contains(&n.name)
+            {
                 b.plan.conflicts.push(Conflict::GlobalStateExists {
                     path: n.name.clone(),
                 });
@@ -319,6 +350,47 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
             });
         }
     }
+    // Blobs present in the target are copied locally, not fetched.
+    let mut copied = 0u64;
+    let local: Vec<Id> = b
+        .uses
+        .keys()
+        .filter(|id| req.target.local_blobs.contains_key(*id))
+        .copied()
+        .collect();
+    for id in local {
+        let places = b.uses.remove(&id).expect("listed above");
+        let (from, from_offset) = req.target.local_blobs[&id].clone();
+        let length = req.index.get(&id).map_or(0, |l| l.raw_len as u64);
+        copied += length * places.len() as u64;
+        b.plan.local_copies.push(LocalCopy {
+            id,
+            from,
+            from_offset,
+            length,
+            places,
+        });
+    }
+    if req.target.overwrite {
+        let wanted: HashSet<&str> = b
+            .plan
+            .dirs
+            .iter()
+            .map(|d| d.path.as_str())
+            .chain(b.plan.files.iter().map(|f| f.path.as_str()))
+            .chain(b.plan.symlinks.iter().map(|l| l.path.as_str()))
+            .collect();
+        let mut deletes: Vec<String> = req
+            .target
+            .existing_paths
+            .iter()
+            .filter(|p| !wanted.contains(p.as_str()))
+            .cloned()
+            .collect();
+        // Children before their folders.
+        deletes.sort_by(|a, b| b.cmp(a));
+        b.plan.deletes = deletes;
+    }
     let ids: Vec<Id> = b.uses.keys().copied().collect();
     for r in plan_reads(&ids, req.index, req.max_gap)? {
         let blobs = r
@@ -349,6 +421,8 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         conflicts: p.conflicts.len() as u64,
         files_unchanged: p.files.iter().filter(|f| f.done).count() as u64,
         bytes_in_place: in_place,
+        bytes_copied_locally: copied,
+        deletes: p.deletes.len() as u64,
     };
     Ok(b.plan)
 }

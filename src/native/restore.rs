@@ -22,6 +22,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::core::chunker::ChunkerParams;
 use crate::core::id::Id;
 use crate::core::index::RepoIndex;
 use crate::core::keys;
@@ -47,6 +48,9 @@ pub struct RestoreOptions {
     pub selection: Selection,
     pub rename: Option<Rename>,
     pub include_global_state: bool,
+    /// Restore into existing index folders, reusing what they hold and
+    /// removing what the snapshot does not have.
+    pub overwrite: bool,
     pub progress: bool,
 }
 
@@ -179,6 +183,93 @@ fn scan_interrupted(
     Ok(())
 }
 
+/// Chunk ids of a file, with the repository's chunker: (id, offset).
+fn chunk_file(path: &Path, params: &ChunkerParams) -> std::io::Result<Vec<(Id, u64)>> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let window = (params.max as usize * 2).max(1 << 20);
+    let mut buf = vec![0u8; window];
+    let (mut filled, mut base) = (0usize, 0u64);
+    let mut out = Vec::new();
+    loop {
+        let n = f.read(&mut buf[filled..])?;
+        filled += n;
+        let eof = n == 0;
+        if !eof && filled < buf.len() {
+            continue;
+        }
+        let ranges = params.split(&buf[..filled], eof);
+        for r in &ranges {
+            out.push((Id::of(&buf[r.clone()]), base + r.start as u64));
+        }
+        let used = ranges.last().map_or(0, |r| r.end);
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+        base += used as u64;
+        if eof {
+            return Ok(out);
+        }
+    }
+}
+
+/// For --overwrite: what the target holds under the folders being restored.
+fn scan_existing(
+    plan: &RestorePlan,
+    target: &Path,
+    params: &ChunkerParams,
+    state: &mut TargetState,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let planned: HashMap<&str, &crate::core::restore_plan::PlannedFile> =
+        plan.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut roots: Vec<String> = plan.indices.iter().map(|(_, t)| t.clone()).collect();
+    if plan.global_state {
+        // Global state is what sits at the top level besides index folders:
+        // files, symlinks, and folders named with a leading '_' or '.'.
+        // Other index folders are never touched.
+        let global: Vec<String> = state
+            .top_level
+            .iter()
+            .filter(|n| !roots.contains(n) && n.as_str() != MARKER)
+            .filter(|n| {
+                let is_dir = fs::symlink_metadata(target.join(n)).is_ok_and(|m| m.is_dir());
+                !is_dir || n.starts_with('_') || n.starts_with('.')
+            })
+            .cloned()
+            .collect();
+        roots.extend(global);
+    }
+    let mut stack: Vec<String> = roots;
+    while let Some(rel) = stack.pop() {
+        let path = target.join(&rel);
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        state.existing_paths.push(rel.clone());
+        if m.is_dir() {
+            for e in fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
+                let e = e.map_err(|e| Error::io(&path, e))?;
+                stack.push(format!("{rel}/{}", e.file_name().to_string_lossy()));
+            }
+        } else if m.is_file() {
+            let stamp = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+            if let Some(f) = planned.get(rel.as_str()) {
+                if m.len() == f.size && stamp == f.mtime_ns && m.mode() & 0o7777 == f.mode {
+                    state.complete_files.insert(rel);
+                    continue;
+                }
+            }
+            for (id, offset) in chunk_file(&path, params).map_err(|e| Error::io(&path, e))? {
+                state
+                    .local_blobs
+                    .entry(id)
+                    .or_insert_with(|| (rel.clone(), offset));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Computes the plan for a restore without writing anything.
 pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoIndex)> {
     let (root, index) = repo.root_and_index()?;
@@ -236,7 +327,16 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoInde
         },
     };
     let mut plan = plan_restore(&request).map_err(to_err)?;
-    if read_marker(&opts.target).as_ref() == Some(&marker) {
+    if opts.overwrite {
+        request.target.overwrite = true;
+        scan_existing(
+            &plan,
+            &opts.target,
+            &repo.config.chunker,
+            &mut request.target,
+        )?;
+        plan = plan_restore(&request).map_err(to_err)?;
+    } else if read_marker(&opts.target).as_ref() == Some(&marker) {
         // An interrupted run of this same restore: continue it.
         request.target.resuming = true;
         scan_interrupted(&plan, &index, &opts.target, &mut request.target)?;
@@ -289,6 +389,11 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
     fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     for d in &plan.dirs {
         let dir = target.join(&d.path);
+        // With --overwrite a file or symlink may stand where a folder goes;
+        // it is replaced, never followed.
+        if fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
         match fs::create_dir(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::io(&dir, e))
@@ -355,6 +460,34 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
         }
         Ok(())
     })?;
+    // Blobs already in the target, copied (and checked again: the target
+    // may have changed since it was scanned).
+    plan.local_copies
+        .par_iter()
+        .try_for_each(|c| -> Result<()> {
+            let src = target.join(&c.from);
+            let mut data = vec![0u8; c.length as usize];
+            let f = fs::File::open(&src).map_err(|e| Error::io(&src, e))?;
+            f.read_exact_at(&mut data, c.from_offset)
+                .map_err(|e| Error::io(&src, e))?;
+            if Id::of(&data) != c.id {
+                return Err(Error::Usage(format!(
+                    "{} changed during the restore; run it again",
+                    src.display()
+                )));
+            }
+            for place in &c.places {
+                let tmp = &temps[place.file as usize];
+                let out = fs::OpenOptions::new()
+                    .write(true)
+                    .open(tmp)
+                    .map_err(|e| Error::io(tmp, e))?;
+                out.write_all_at(&data, place.offset)
+                    .map_err(|e| Error::io(tmp, e))?;
+                bar.inc(data.len() as u64);
+            }
+            Ok(())
+        })?;
     bar.finish();
 
     plan.files
@@ -367,13 +500,18 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
                 .map_err(|e| Error::io(tmp, e))?;
             let t = filetime::FileTime::from_system_time(mtime(f.mtime_ns));
             filetime::set_file_mtime(tmp, t).map_err(|e| Error::io(tmp, e))?;
+            if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+                fs::remove_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+            }
             fs::rename(tmp, &dest).map_err(|e| Error::io(&dest, e))
         })?;
     for l in &plan.symlinks {
         let path = target.join(&l.path);
         // Left by an interrupted run of this restore (the plan was checked).
-        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?,
+            Ok(_) => fs::remove_file(&path).map_err(|e| Error::io(&path, e))?,
+            Err(_) => {}
         }
         std::os::unix::fs::symlink(&l.target, &path).map_err(|e| Error::io(&path, e))?;
         let t = filetime::FileTime::from_system_time(mtime(l.mtime_ns));
@@ -391,6 +529,15 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
             let t = filetime::FileTime::from_system_time(mtime(mtime_ns));
             filetime::set_file_mtime(&dir, t).map_err(|e| Error::io(&dir, e))?;
         }
+    }
+    for rel in &plan.deletes {
+        let path = target.join(rel);
+        let removed = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(_) => Ok(()),
+        };
+        removed.map_err(|e| Error::io(&path, e))?;
     }
     fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     Ok(())
