@@ -290,3 +290,26 @@ fn overwrite_reuses_what_the_target_holds_and_fetches_at_most_two_percent() {
         b"another index, not restored"
     );
 }
+
+#[test]
+fn json_restores_emit_progress_events_a_program_can_follow() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+    write(&src.join("idx/a"), &noise(3 << 20, 1));
+    write(&src.join("idx/b"), &noise(1 << 20, 2));
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let out = run(&["restore", s(&repo), "s1", "--target", s(&dst), "--json", "--concurrency", "3"]);
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stderr line is a JSON event"))
+        .collect();
+    assert!(events.len() >= 2);
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "done");
+    assert_eq!(last["bytes_done"], 4 << 20);
+    assert_eq!(last["bytes_total"], 4 << 20);
+    assert_same_tree(&src.join("idx"), &dst.join("idx"));
+}

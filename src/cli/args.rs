@@ -272,6 +272,9 @@ pub struct RestoreArgs {
     /// Also restore the global state (top-level files) into the target.
     #[arg(long)]
     pub include_global_state: bool,
+    /// Parallel range reads from the repository (default: four per core, at least 8).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Restore into existing index folders: files that already match are
     /// kept, chunks found in the folder are reused instead of fetched, and
     /// files the snapshot does not have are removed.

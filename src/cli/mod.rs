@@ -369,7 +369,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rename,
                 include_global_state: a.include_global_state,
                 overwrite: a.overwrite,
-                progress: !a.json && !quiet,
+                progress: if a.json {
+                    crate::native::progress::ProgressMode::Json
+                } else if quiet {
+                    crate::native::progress::ProgressMode::Quiet
+                } else {
+                    crate::native::progress::ProgressMode::Bar
+                },
+                concurrency: a.concurrency,
             };
             if a.dry_run || a.plan_out.is_some() {
                 let (plan, _) = crate::native::restore::plan(&repo, &opts)?;

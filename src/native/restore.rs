@@ -34,7 +34,7 @@ use crate::core::restore_plan::{
 use crate::core::selection::{rename_all, Rename, Selection};
 use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
-use crate::native::progress::Progress;
+use crate::native::progress::{Progress, ProgressMode};
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::runtime::block_on;
 
@@ -51,7 +51,9 @@ pub struct RestoreOptions {
     /// Restore into existing index folders, reusing what they hold and
     /// removing what the snapshot does not have.
     pub overwrite: bool,
-    pub progress: bool,
+    pub progress: ProgressMode,
+    /// Parallel range reads (default: four per core, at least 8).
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -371,7 +373,14 @@ fn partial_path(target: &Path, rel: &str) -> PathBuf {
 pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
     let (plan, _index) = plan(repo, opts)?;
     refuse(&plan, &opts.target)?;
-    execute(repo, &plan, &opts.target, opts.progress)?;
+    let threads = opts.concurrency.unwrap_or_else(|| {
+        (4 * std::thread::available_parallelism().map_or(2, |n| n.get())).max(8)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} restore threads: {e}")))?;
+    pool.install(|| execute(repo, &plan, &opts.target, opts.progress))?;
     Ok(RestoreOutcome {
         snapshot: opts.snapshot.clone(),
         indices: plan.indices.clone(),
@@ -385,7 +394,12 @@ pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
 }
 
 /// Executes a conflict-free plan into `target`.
-pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -> Result<()> {
+pub fn execute(
+    repo: &Repo,
+    plan: &RestorePlan,
+    target: &Path,
+    progress: ProgressMode,
+) -> Result<()> {
     fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     for d in &plan.dirs {
         let dir = target.join(&d.path);
@@ -425,7 +439,7 @@ pub fn execute(repo: &Repo, plan: &RestorePlan, target: &Path, progress: bool) -
             file.set_len(f.size).map_err(|e| Error::io(tmp, e))
         })?;
 
-    let bar = Progress::bytes(progress, plan.summary.bytes, "restore");
+    let bar = Progress::with_mode(progress, plan.summary.bytes, "restore");
     plan.reads.par_iter().try_for_each(|r| -> Result<()> {
         let bytes = block_on(
             repo.store
