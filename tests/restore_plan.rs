@@ -294,12 +294,25 @@ fn overwrite_reuses_what_the_target_holds_and_fetches_at_most_two_percent() {
 #[test]
 fn json_restores_emit_progress_events_a_program_can_follow() {
     let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
     write(&src.join("idx/a"), &noise(3 << 20, 1));
     write(&src.join("idx/b"), &noise(1 << 20, 2));
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
-    let out = run(&["restore", s(&repo), "s1", "--target", s(&dst), "--json", "--concurrency", "3"]);
+    let out = run(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--json",
+        "--concurrency",
+        "3",
+    ]);
     assert!(out.status.success());
     let events: Vec<serde_json::Value> = String::from_utf8(out.stderr)
         .unwrap()
@@ -312,4 +325,94 @@ fn json_restores_emit_progress_events_a_program_can_follow() {
     assert_eq!(last["bytes_done"], 4 << 20);
     assert_eq!(last["bytes_total"], 4 << 20);
     assert_same_tree(&src.join("idx"), &dst.join("idx"));
+}
+
+/// Compares two files in blocks without loading them whole.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::io::Read;
+    let (mut x, mut y) = (fs::File::open(a).unwrap(), fs::File::open(b).unwrap());
+    let (mut bx, mut by) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = x.read(&mut bx).unwrap();
+        let mut m = 0;
+        while m < n {
+            let k = y.read(&mut by[m..n]).unwrap();
+            if k == 0 {
+                return false;
+            }
+            m += k;
+        }
+        if n == 0 {
+            return y.read(&mut by[..1]).unwrap() == 0;
+        }
+        if bx[..n] != by[..n] {
+            return false;
+        }
+    }
+}
+
+#[test]
+fn a_one_gib_data_set_restores_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    let mut files = Vec::new();
+    for i in 0..6u64 {
+        files.push((format!("big/part{i}"), noise(160 << 20, 300 + i)));
+    }
+    for i in 0..400u64 {
+        files.push((format!("small/d{}/f{i}", i % 20), noise(64 << 10, 1000 + i)));
+    }
+    let mut sparse = vec![0u8; 40 << 20];
+    sparse[..1 << 20].copy_from_slice(&noise(1 << 20, 7));
+    files.push(("db/sparse".into(), sparse));
+    let total: usize = files.iter().map(|(_, d)| d.len()).sum();
+    assert!(total >= 1 << 30, "{total}");
+    for (p, d) in &files {
+        write(&src.join("data").join(p), d);
+    }
+    drop(files);
+    init(&repo);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "big",
+        "--source",
+        s(&src),
+        "-q",
+    ]);
+    ok(&["restore", s(&repo), "big", "--target", s(&dst), "-q"]);
+    let mut stack = vec![std::path::PathBuf::from("data")];
+    let mut compared = 0;
+    while let Some(rel) = stack.pop() {
+        let mut names: Vec<_> = fs::read_dir(src.join(&rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let mut got: Vec<_> = fs::read_dir(dst.join(&rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        got.sort();
+        assert_eq!(names, got, "{}", rel.display());
+        for n in names {
+            let r = rel.join(n);
+            if src.join(&r).is_dir() {
+                stack.push(r);
+            } else {
+                assert!(
+                    same_file(&src.join(&r), &dst.join(&r)),
+                    "{} differs",
+                    r.display()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 6 + 400 + 1);
 }
