@@ -643,6 +643,42 @@ mod tests {
     }
 
     #[test]
+    fn overwrite_copies_local_blobs_and_deletes_what_the_snapshot_lacks() {
+        let (trees, index, top, _) = fixture();
+        let target = TargetState {
+            occupied_index_dirs: ["restored".to_string()].into_iter().collect(),
+            overwrite: true,
+            complete_files: ["restored/y".to_string()].into_iter().collect(),
+            // "aaaa" sits in an old file that the snapshot does not have.
+            local_blobs: [(Id::of(b"aaaa"), ("restored/old".to_string(), 100u64))]
+                .into_iter()
+                .collect(),
+            existing_paths: vec![
+                "restored".into(),
+                "restored/old".into(),
+                "restored/x".into(),
+                "restored/y".into(),
+            ],
+            ..Default::default()
+        };
+        let plan = plan_restore(&request(&trees, &index, top, None, target)).unwrap();
+        assert!(plan.conflicts.is_empty());
+        // a is copied locally to its three places; only b is fetched.
+        assert_eq!(plan.local_copies.len(), 1);
+        assert_eq!(plan.local_copies[0].places.len(), 3);
+        assert_eq!(plan.local_copies[0].from, "restored/old");
+        let fetched: Vec<Id> = plan
+            .reads
+            .iter()
+            .flat_map(|r| r.blobs.iter().map(|b| b.id))
+            .collect();
+        assert_eq!(fetched, vec![Id::of(b"bbbb")]);
+        assert_eq!(plan.summary.bytes_copied_locally, 12);
+        assert_eq!(plan.summary.bytes_to_fetch, 4);
+        assert_eq!(plan.deletes, vec!["restored/old".to_string()]);
+    }
+
+    #[test]
     fn plans_serialize_for_other_shells() {
         let (trees, index, top, _) = fixture();
         let plan =
