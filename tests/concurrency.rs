@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::fs;
 use std::process::Command;
 
 use common::*;
@@ -66,6 +67,94 @@ fn concurrent_creates_from_separate_processes_all_land() {
     }
 }
 
+/// A snapshot that deduplicated against data which a delete then dropped
+/// from the newest root keeps that data: the delete leaves it to cleanup,
+/// and cleanup keeps what the running snapshot's base root references, even
+/// when the data is old and cleanup has no grace period.
+#[test]
+fn cleanup_keeps_data_a_paused_snapshot_reuses_after_a_delete_dropped_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (old_src, new_src, repo) = (
+        t.path().join("old"),
+        t.path().join("new"),
+        t.path().join("repo"),
+    );
+    let shared = noise(4 << 20, 7);
+    write(&old_src.join("idx/shared"), &shared);
+    write(&new_src.join("idx/shared"), &shared);
+    for i in 0..4 {
+        write(
+            &new_src.join(format!("big/part{i}")),
+            &noise(40 << 20, 70 + i),
+        );
+    }
+    init(&repo);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "old",
+        "--source",
+        s(&old_src),
+    ]);
+    let old_packs = pack_files(&repo);
+    for p in &old_packs {
+        set_age(p, std::time::Duration::from_secs(3 * 3600));
+    }
+
+    let mut child = Command::new(bin())
+        .args([
+            "snapshot",
+            "create",
+            s(&repo),
+            "new",
+            "--source",
+            s(&new_src),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Pause it once it has read the index and uploaded a pack of its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pack_files(&repo).len() == old_packs.len() {
+        assert!(std::time::Instant::now() < deadline, "no pack was uploaded");
+        assert!(child.try_wait().unwrap().is_none(), "finished too early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    signal("-STOP");
+    let deleted = json(&["snapshot", "delete", s(&repo), "old"]);
+    assert_eq!(deleted["deferred_to_cleanup"], true, "{deleted}");
+    let cleaned = json(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
+    signal("-CONT");
+    for p in &old_packs {
+        assert!(p.exists(), "cleanup removed {} ({cleaned})", p.display());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    let dst = t.path().join("dst");
+    ok(&["restore", s(&repo), "new", "--target", s(&dst)]);
+    assert_same_tree(&new_src.join("idx"), &dst.join("idx"));
+    assert_same_tree(&new_src.join("big"), &dst.join("big"));
+    // Once nothing runs, the dropped data is garbage like any other.
+    let reclaimed = json(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    assert!(reclaimed["objects"].as_u64().unwrap() >= 1, "{reclaimed}");
+}
+
 /// Creates and deletes from separate processes at the same time. In every
 /// round one writer re-snapshots exactly the data of the snapshot being
 /// deleted, so its deduplicated blobs are garbage to the deleter unless the
@@ -112,6 +201,7 @@ fn race_creates_and_deletes(
             spawn(&["snapshot", "create", repo, &a, "--source", s(&new_src)]),
             spawn(&["snapshot", "create", repo, &b, "--source", s(&old_src)]),
             spawn(&["snapshot", "delete", repo, &victim]),
+            spawn(&["repo", "cleanup", repo, "--grace", "0s"]),
         ];
         let outcomes: Vec<_> = procs
             .into_iter()
@@ -125,6 +215,8 @@ fn race_creates_and_deletes(
                 (2, true) => live.retain(|(n, _)| *n != victim),
                 (2, false)
                     if err.contains("is missing") && !live.iter().any(|(n, _)| *n == victim) => {}
+                (3, true) => {}
+                (3, false) => panic!("cleanup failed: {err}"),
                 (_, false) => {
                     // The one acceptable failure: a create whose reused data
                     // a concurrent delete removed; a rerun would succeed.
@@ -144,6 +236,9 @@ fn race_creates_and_deletes(
         clean_failures, 0,
         "{repo}: creates refused after racing a delete"
     );
+    ok_env(env, &["repo", "check", repo, "--read-data"]);
+    // With nothing running, cleanup takes only garbage.
+    ok_env(env, &["repo", "cleanup", repo, "--grace", "0s"]);
     ok_env(env, &["repo", "check", repo, "--read-data"]);
     let list: serde_json::Value =
         serde_json::from_str(&ok_env(env, &["snapshot", "list", repo, "--json"])).unwrap();
@@ -177,4 +272,60 @@ fn creates_racing_deletes_on_s3_never_leave_a_broken_repository() {
         t.path(),
         20,
     );
+}
+
+/// A writer that opened the repository long ago, while cleanup has since
+/// removed old root generations, must commit on top of the newest root, not
+/// into a removed generation's key where its commit would be invisible.
+#[test]
+fn a_long_open_writer_never_commits_into_a_removed_generation() {
+    use snapkeep::core::root::{RepoSettings, RootChange};
+    use snapkeep::native::location::Location;
+    use snapkeep::native::repo::Repo;
+
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/f"), b"data");
+    init(&repo);
+    let create = |n: u32| {
+        ok(&[
+            "snapshot",
+            "create",
+            s(&repo),
+            &format!("s{n}"),
+            "--source",
+            s(&src),
+        ])
+    };
+    (1..=5).for_each(|n| {
+        create(n);
+    });
+    let early = Repo::open(&Location::parse(s(&repo)).unwrap()).unwrap();
+    assert_eq!(early.cached_generation(), 5);
+    (6..=9).for_each(|n| {
+        create(n);
+    });
+    for e in fs::read_dir(&repo).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("index-")
+        {
+            set_age(&p, std::time::Duration::from_secs(3600));
+        }
+    }
+    ok(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
+    assert!(!repo.join("index-6").exists(), "cleanup keeps old roots");
+    assert!(repo.join("index-9").exists());
+
+    let settings = RepoSettings {
+        max_restore_bytes_per_sec: Some(1 << 30),
+        ..Default::default()
+    };
+    let committed = early.commit(&RootChange::Settings(settings)).unwrap();
+    assert_eq!(committed.generation, 10);
+    assert_eq!(committed.snapshots.len(), 9);
+    let list = json(&["snapshot", "list", s(&repo)]);
+    assert_eq!(list["total"], 9);
 }

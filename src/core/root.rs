@@ -92,6 +92,8 @@ pub enum RootConflict {
     IndexRewritten,
     #[error("snapshot [{0}] was added while the delete was planned")]
     SnapshotAdded(String),
+    #[error("the repository was made read-only (change it with `snapkeep repo settings --readonly false`)")]
+    ReadOnly,
 }
 
 impl Root {
@@ -127,6 +129,12 @@ impl Root {
     pub fn apply(&self, change: &RootChange) -> Result<Root, RootConflict> {
         let mut next = self.clone();
         next.generation = self.generation + 1;
+        // Checked here, at the commit, as well as when a repository is
+        // opened: a writer that opened it before it became read-only must
+        // not commit after.
+        if self.settings.readonly && !matches!(change, RootChange::Settings(_)) {
+            return Err(RootConflict::ReadOnly);
+        }
         match change {
             RootChange::AddSnapshot {
                 summary,
@@ -303,6 +311,17 @@ mod tests {
         // Roots written before settings existed read as defaults.
         let old = br#"{"version":1,"generation":1,"snapshots":[],"index_files":[]}"#;
         assert_eq!(Root::decode(old).unwrap().settings, RepoSettings::default());
+        // A read-only root takes no change but a settings change.
+        let add = RootChange::AddSnapshot {
+            summary: summary("late"),
+            index_file: None,
+            base_index_files: vec![],
+        };
+        assert_eq!(r.apply(&add), Err(RootConflict::ReadOnly));
+        let writable = r
+            .apply(&RootChange::Settings(RepoSettings::default()))
+            .unwrap();
+        assert!(writable.apply(&add).is_ok());
     }
 
     #[test]

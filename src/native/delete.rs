@@ -65,6 +65,15 @@ fn resolve(root: &Root, patterns: &[String]) -> Result<BTreeSet<String>> {
 }
 
 pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
+    // The marker keeps cleanup away from the packs and index file this
+    // delete writes before its commit makes them referenced.
+    let _inflight = inflight::InFlight::start(
+        repo,
+        inflight::Activity::Delete,
+        &uuid::Uuid::new_v4().to_string(),
+        &patterns.join(","),
+        repo.cached_generation(),
+    )?;
     for _ in 0..PLAN_ATTEMPTS {
         match try_delete(repo, patterns) {
             Err(Error::Conflict(
@@ -155,7 +164,7 @@ fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
         .map(|(id, _)| *id)
         .filter(|f| Some(*f) != new_file)
         .collect();
-    repo.commit(&RootChange::Rewrite {
+    let committed = repo.commit(&RootChange::Rewrite {
         remove_snapshots: doomed.iter().cloned().collect(),
         remove_index_files: old_files.clone(),
         add_index_files: new_file.into_iter().collect(),
@@ -164,9 +173,13 @@ fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
 
     // Only now is it safe to delete, unless a snapshot is running: it may
     // have deduplicated against these packs before our commit and will index
-    // them again when it commits. Then cleanup removes them later, once no
-    // snapshot that started before now is alive.
-    let deferred = inflight::oldest_live_start(repo, now_millis())?.is_some();
+    // them again when it commits; cleanup removes them once no snapshot that
+    // could reuse them is alive. The root is read again after the markers:
+    // a snapshot that revived these packs and finished between our commit
+    // and the listing has no marker any more, but its commit moved the root.
+    let markers = inflight::scan(repo, now_millis())?;
+    let deferred =
+        markers.snapshot_running(None) || repo.root()?.generation != committed.generation;
     if !deferred {
         for pack in plan.delete.iter().chain(plan.repack.iter().map(|(p, _)| p)) {
             block_on(repo.store.delete(&keys::pack(pack)))?;

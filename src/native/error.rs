@@ -59,6 +59,8 @@ pub enum Error {
     CheckFailed(usize),
     #[error("gave up committing after {0} attempts: the repository is changing too fast")]
     CommitContention(u32),
+    #[error("nothing was committed: this process could not refresh its in-flight marker for {seconds} s, so other processes may have taken it for dead and reclaimed data it reuses; run it again")]
+    Stalled { seconds: u64 },
     #[error("{0}")]
     Usage(String),
 }

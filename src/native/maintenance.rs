@@ -10,7 +10,9 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::core::id::Id;
+use crate::core::index::IndexFile;
 use crate::core::keys;
+use crate::core::root::Root;
 use crate::native::backup::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::inflight;
@@ -21,6 +23,11 @@ use crate::storage::{PutMode, Storage, StorageError};
 /// Root generations kept besides the newest (readers that started from an
 /// older hint can still finish).
 const KEEP_OLD_ROOTS: u64 = 2;
+/// Root generations younger than this are kept whatever the grace period:
+/// a writer that read the newest root commits the next generation with a
+/// create-only put, and that key must not be a removed one (the put would
+/// succeed unseen, above a hole).
+const ROOT_MIN_AGE: Duration = Duration::from_secs(15 * 60);
 /// Unreferenced objects younger than this are kept by default: they may be
 /// parts of a snapshot that has not committed yet.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(60 * 60);
@@ -68,44 +75,58 @@ pub struct CleanupReport {
     pub keys: Vec<String>,
 }
 
-/// Removes objects no committed snapshot needs. Objects modified after
-/// `now - grace`, or after the start of the oldest snapshot still running,
-/// are kept: they may belong to a snapshot that has not committed yet.
+/// Removes objects no snapshot needs. Kept besides what the newest root
+/// references:
+/// - objects modified after `now - grace`, or after the start of the oldest
+///   live snapshot or delete: they may be uploads not yet committed;
+/// - everything the roots from the oldest running snapshot's base
+///   generation onwards reference: that snapshot may deduplicate against
+///   it, even if a delete has since dropped it from the newest root;
+/// - the last few root generations, and any younger than `ROOT_MIN_AGE` or
+///   `grace` (a writer that read a root a moment ago commits the next
+///   generation, and that key must never have existed).
+///
+/// Markers of dead processes are removed once older than `grace`.
 pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupReport> {
     let now = now_millis();
     let mut cutoff = now - grace.as_millis() as i64;
-    if let Some(oldest) = inflight::oldest_live_start(repo, now)? {
+    let markers = inflight::scan(repo, now)?;
+    if let Some(oldest) = markers.oldest_start() {
         cutoff = cutoff.min(oldest - 60_000);
     }
-    let (root, files) = repo.root_and_index_files()?;
-    let packs: HashSet<Id> = files
+    let (latest, _) = repo.root_and_index_files()?;
+    let protect_from = markers
+        .oldest_snapshot_base()
+        .unwrap_or(latest.generation)
+        .min(latest.generation);
+    let live = referenced_since(repo, protect_from, &latest)?;
+    let stale_markers: HashSet<&str> = markers
+        .stale
         .iter()
-        .flat_map(|(_, f)| f.packs.iter().map(|(p, _)| *p))
-        .collect();
-    let index_files: HashSet<Id> = root.index_files.iter().copied().collect();
-    let manifests: HashSet<String> = root
-        .snapshots
-        .iter()
-        .map(|s| keys::manifest(&s.uuid))
+        .filter(|(_, beat)| *beat < now - grace.as_millis() as i64)
+        .map(|(k, _)| k.as_str())
         .collect();
     let referenced = |key: &str| -> bool {
-        if key == keys::CONFIG || key == keys::LATEST || key.starts_with(inflight::PREFIX) {
+        if key == keys::CONFIG || key == keys::LATEST {
             return true;
         }
+        if key.starts_with(inflight::PREFIX) {
+            return !stale_markers.contains(key);
+        }
         if let Some(n) = keys::parse_root(key) {
-            return n + KEEP_OLD_ROOTS >= root.generation;
+            return n + KEEP_OLD_ROOTS >= latest.generation || n >= protect_from;
         }
         if let Some(p) = keys::parse_pack(key) {
-            return packs.contains(&p);
+            return live.packs.contains(&p);
         }
         if let Some(id) = key
             .strip_prefix(keys::INDEX_PREFIX)
             .and_then(|h| h.parse::<Id>().ok())
         {
-            return index_files.contains(&id);
+            return live.index_files.contains(&id);
         }
         if key.starts_with(keys::SNAPSHOT_PREFIX) {
-            return manifests.contains(key);
+            return live.manifests.contains(key);
         }
         // Not one of ours (e.g. a stray verify probe, or someone else's
         // object under the prefix): never touched.
@@ -115,12 +136,20 @@ pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupRep
         dry_run,
         ..Default::default()
     };
+    let young_root_since = now - grace.max(ROOT_MIN_AGE).as_millis() as i64;
     for meta in block_on(repo.store.list(""))? {
         if referenced(&meta.key) {
             continue;
         }
+        if keys::parse_root(&meta.key).is_some()
+            && meta.modified_ms.is_none_or(|m| m >= young_root_since)
+        {
+            report.kept_young += 1;
+            continue;
+        }
+        let stale_marker = stale_markers.contains(meta.key.as_str());
         let old = meta.modified_ms.map_or(grace.is_zero(), |m| m < cutoff);
-        if !old {
+        if !old && !stale_marker {
             report.kept_young += 1;
             continue;
         }
@@ -132,6 +161,46 @@ pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupRep
         report.keys.push(meta.key);
     }
     Ok(report)
+}
+
+/// What the roots from generation `from` up to `latest` reference.
+#[derive(Default)]
+struct Referenced {
+    packs: HashSet<Id>,
+    index_files: HashSet<Id>,
+    manifests: HashSet<String>,
+}
+
+fn referenced_since(repo: &Repo, from: u64, latest: &Root) -> Result<Referenced> {
+    let mut out = Referenced::default();
+    let mut roots = vec![latest.clone()];
+    for generation in from.max(1)..latest.generation {
+        match repo.root_at(generation) {
+            Ok(r) => roots.push(r),
+            // Removed by an earlier cleanup, before it mattered.
+            Err(Error::Storage(e)) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for root in &roots {
+        out.manifests
+            .extend(root.snapshots.iter().map(|s| keys::manifest(&s.uuid)));
+        for id in &root.index_files {
+            if !out.index_files.insert(*id) {
+                continue;
+            }
+            let key = keys::index_file(id);
+            let bytes = match block_on(repo.store.get(&key, None)) {
+                Ok(b) => b,
+                // Only an older root can name a removed index file.
+                Err(e) if e.is_not_found() && root.generation != latest.generation => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let file = IndexFile::decode(&bytes).map_err(|e| Error::format(&key, e))?;
+            out.packs.extend(file.packs.iter().map(|(p, _)| *p));
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize)]

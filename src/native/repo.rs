@@ -42,6 +42,9 @@ pub struct Repo {
     pub settings: RepoSettings,
     /// The newest root seen: later reads only probe for newer generations.
     last_root: Arc<Mutex<Option<Root>>>,
+    /// The storage without rate limits, for small control objects
+    /// (in-flight markers) that must never queue behind bulk transfers.
+    control: Arc<dyn Storage>,
 }
 
 /// Tree packs up to this size are cached whole.
@@ -71,6 +74,7 @@ impl Repo {
             }
             Err(e) => Err(e.into()),
             Ok(()) => Ok(Repo {
+                control: store.clone(),
                 store,
                 config,
                 requests,
@@ -92,6 +96,7 @@ impl Repo {
         let mut repo = Self::open_unguarded(store)?;
         if repo.settings.readonly {
             repo.store = Arc::new(ReadOnlyStore::new(repo.store.clone()));
+            repo.control = repo.store.clone();
         }
         Ok(repo)
     }
@@ -108,6 +113,7 @@ impl Repo {
         };
         let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
         let mut repo = Repo {
+            control: store.clone(),
             store,
             config,
             requests,
@@ -127,6 +133,21 @@ impl Repo {
         let mut repo = self.clone();
         repo.store = Arc::new(ThrottledStore::new(self.store.clone(), uploads, downloads));
         repo
+    }
+
+    /// The generation of the newest root this handle has read (0 if none),
+    /// without asking the storage.
+    pub fn cached_generation(&self) -> u64 {
+        self.last_root
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |r| r.generation)
+    }
+
+    /// The storage without rate limits (see the `control` field).
+    pub fn control_store(&self) -> Arc<dyn Storage> {
+        self.control.clone()
     }
 
     pub fn get(&self, key: &str) -> Result<Bytes> {
@@ -163,20 +184,30 @@ impl Repo {
 
     /// The newest committed root generation (generation 0, empty, if none).
     ///
-    /// The hint is only a starting point: newer generations are probed until
-    /// one is missing. Without a usable hint the roots are listed.
+    /// Probing starts from the newer of the cached root and the
+    /// `index.latest` hint, and goes up until a generation is missing.
+    /// Without either, the roots are listed. Starting from the hint, not only
+    /// from the cache, matters: cleanup removes old generations, and probing
+    /// up from a long-cached generation could stop at such a hole and take a
+    /// stale root for the newest (a commit on top of it would land in the
+    /// hole, unseen; cleanup also keeps generations younger than its grace
+    /// period, which covers the moment between reading and committing).
     pub fn root(&self) -> Result<Root> {
         let cached = self.last_root.lock().unwrap().clone();
-        let mut generation = match &cached {
-            Some(r) => r.generation,
-            None => match self.hinted_generation() {
-                Some(n) if n == 0 || block_on(self.store.head(&keys::root(n))).is_ok() => n,
-                _ => block_on(self.store.list(keys::ROOT_PREFIX))?
-                    .iter()
-                    .filter_map(|m| keys::parse_root(&m.key))
-                    .max()
-                    .unwrap_or(0),
-            },
+        let cached_generation = cached.as_ref().map(|r| r.generation);
+        let start = match self.hinted_generation() {
+            Some(n) if Some(n) <= cached_generation => cached_generation,
+            Some(n) if n == 0 || block_on(self.store.head(&keys::root(n))).is_ok() => Some(n),
+            // No hint, or one naming a removed generation: list.
+            _ => None,
+        };
+        let mut generation = match start {
+            Some(n) => n,
+            None => block_on(self.store.list(keys::ROOT_PREFIX))?
+                .iter()
+                .filter_map(|m| keys::parse_root(&m.key))
+                .max()
+                .unwrap_or(0),
         };
         while block_on(self.store.head(&keys::root(generation + 1))).is_ok() {
             generation += 1;

@@ -141,6 +141,32 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     }
 }
 
+/// Backdates a file's mtime by `age`.
+pub fn set_age(path: &Path, age: std::time::Duration) {
+    let t = filetime::FileTime::from_system_time(std::time::SystemTime::now() - age);
+    filetime::set_file_mtime(path, t).unwrap();
+}
+
+/// Every finished pack object of a local repository.
+pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in fs::read_dir(repo.join("packs")).into_iter().flatten() {
+        for f in fs::read_dir(d.unwrap().path()).into_iter().flatten() {
+            let p = f.unwrap().path();
+            if !p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 pub fn init(repo: &Path) {
     ok(&["repo", "init", s(repo)]);
 }

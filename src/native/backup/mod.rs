@@ -27,7 +27,7 @@ use crate::core::root::{Root, RootChange, RootConflict};
 use crate::core::selection::Selection;
 use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
-use crate::native::inflight::InFlight;
+use crate::native::inflight::{Activity, InFlight};
 use crate::native::progress::Progress;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
@@ -159,7 +159,13 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     // after this read sees the marker and leaves packs we may reuse to
     // cleanup; cleanup keeps our uploads. The marker goes when we return.
     let uuid = uuid::Uuid::new_v4().to_string();
-    let _inflight = InFlight::start(repo, &uuid, &opts.name)?;
+    let inflight = InFlight::start(
+        repo,
+        Activity::Snapshot,
+        &uuid,
+        &opts.name,
+        repo.cached_generation(),
+    )?;
     let (root, index) = repo.root_and_index()?;
     if root.snapshot(&opts.name).is_some() {
         return Err(RootConflict::DuplicateSnapshot(opts.name.clone()).into());
@@ -342,7 +348,10 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         index_file: index_file_id,
         base_index_files: root.index_files.clone(),
     };
-    let root = match commit_verified(repo, &mut change, &referenced, &totals.index, &index) {
+    let committed = inflight
+        .ensure_fresh()
+        .and_then(|()| commit_verified(repo, &mut change, &referenced, &totals.index, &index));
+    let root = match committed {
         Ok(r) => r,
         Err(e) => {
             // Only a definite refusal makes the manifest unreachable for
