@@ -30,4 +30,14 @@ fn azure_storage_conforms_and_the_cli_works_end_to_end() {
         &["repo", "init", "az://no-such-container/r"],
     );
     assert!(err.contains("does not exist"), "{err}");
+    // A wrong account key: refused at once, in one line.
+    let mut wrong = azure_env(server.port);
+    wrong.push((
+        "AZURE_STORAGE_ACCOUNT_KEY".into(),
+        "d3JvbmcgYXp1cml0ZSBrZXkgZm9yIGEgdGVzdCBvZiBjcmVkZW50aWFscw==".into(),
+    ));
+    let err = fails_env(&wrong, &["snapshot", "list", "az://repos/team/prod"]);
+    assert!(err.contains("permission denied"), "{err}");
+    let err = fails_env(&wrong, &["repo", "init", "az://repos/other"]);
+    assert!(err.contains("permission denied"), "{err}");
 }

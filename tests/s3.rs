@@ -97,6 +97,44 @@ fn bad_s3_setups_give_one_clear_line() {
     );
 }
 
+/// Wrong credentials stop at once with one clear line and leave nothing
+/// behind; the right ones then work.
+#[test]
+fn wrong_s3_credentials_are_refused_at_once() {
+    let (server, id, secret) = common::servers::moto_with_auth("locked");
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("src/i/f"), b"x");
+    let with = |id: &str, secret: &str| {
+        let mut env = s3_env(server.port);
+        env[2].1 = id.into();
+        env[3].1 = secret.into();
+        env
+    };
+    for env in [with("AKIANOSUCHKEY0000000", &secret), with(&id, "wrong")] {
+        let started = std::time::Instant::now();
+        let err = fails_env(&env, &["repo", "init", "s3://locked/r"]);
+        assert!(err.contains("permission denied"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    let good = with(&id, &secret);
+    ok_env(&good, &["repo", "init", "s3://locked/r"]);
+    let err = fails_env(&with(&id, "wrong"), &["snapshot", "list", "s3://locked/r"]);
+    assert!(err.contains("permission denied"), "{err}");
+    let src = t.path().join("src");
+    ok_env(
+        &good,
+        &[
+            "snapshot",
+            "create",
+            "s3://locked/r",
+            "s1",
+            "--source",
+            s(&src),
+        ],
+    );
+    ok_env(&good, &["repo", "check", "s3://locked/r", "--read-data"]);
+}
+
 #[test]
 fn create_only_puts_are_conditional_on_s3() {
     let server = moto();

@@ -25,11 +25,14 @@ fn a_readonly_repository_refuses_every_write_and_still_reads() {
         vec!["snapshot", "create", s(&repo), "s2", "--source", s(&src)],
         vec!["snapshot", "delete", s(&repo), "s1"],
         vec!["repo", "verify", s(&repo)],
+        vec!["repo", "analyze", s(&repo)],
+        vec!["repo", "cleanup", s(&repo)],
     ] {
         let err = fails(&args);
         assert!(err.contains("read-only"), "{args:?}: {err}");
     }
     // Reads work and nothing changed.
+    ok(&["repo", "cleanup", s(&repo), "--dry-run"]);
     assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 1);
     ok(&["repo", "check", s(&repo), "--read-data"]);
     let dst = t.path().join("dst");
@@ -90,7 +93,10 @@ fn snapshot_and_restore_honour_flags_and_stored_limits() {
     let (src, repo) = (t.path().join("src"), t.path().join("repo"));
     write(&src.join("idx/data.bin"), &noise(20 << 20, 3));
     init(&repo);
-    let limit = 16u64 << 20;
+    let limit = 8u64 << 20;
+    // Whole-command wall time includes process start and reading the
+    // source, so the floor is looser than the limiter's own test above.
+    let within = |achieved: f64| (0.75..=1.1).contains(&(achieved / limit as f64));
     let started = Instant::now();
     let out = json(&[
         "snapshot",
@@ -100,14 +106,14 @@ fn snapshot_and_restore_honour_flags_and_stored_limits() {
         "--source",
         s(&src),
         "--max-snapshot-bytes-per-sec",
-        "16MiB",
+        "8MiB",
     ]);
     let uploaded = out["snapshot"]["storage"]["bytes_uploaded"]
         .as_u64()
         .unwrap();
     let achieved = rate(uploaded, started.elapsed());
     assert!(
-        achieved <= limit as f64 * 1.1,
+        within(achieved),
         "uploaded at {achieved:.0} B/s with a {limit} B/s limit"
     );
 
@@ -117,14 +123,14 @@ fn snapshot_and_restore_honour_flags_and_stored_limits() {
         "settings",
         s(&repo),
         "--max-restore-bytes-per-sec",
-        "16MiB",
+        "8MiB",
     ]);
     let started = Instant::now();
     let dst = t.path().join("dst");
     ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
     let achieved = rate(20 << 20, started.elapsed());
     assert!(
-        achieved <= limit as f64 * 1.1,
+        within(achieved),
         "restored at {achieved:.0} B/s with a {limit} B/s limit"
     );
     assert_same_tree(&src.join("idx"), &dst.join("idx"));

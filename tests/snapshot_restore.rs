@@ -322,4 +322,11 @@ fn an_incremental_snapshot_costs_a_handful_of_requests_not_one_per_file() {
     assert!(total <= 24, "{total} requests: {req}");
     assert_eq!(req["puts"], 7, "{req}");
     assert_eq!(out["snapshot"]["index_details"]["idx"]["files_read"], 1);
+    // Stats read the root, the index and the manifests, and write nothing.
+    let stats = json(&["repo", "stats", s(&repo)]);
+    let req = &stats["requests"];
+    assert_eq!(req["puts"], 0, "{req}");
+    assert_eq!(req["deletes"], 0, "{req}");
+    assert!(req["gets"].as_u64().unwrap() >= 3, "{req}");
+    assert_eq!(stats["snapshots"], 2, "{stats}");
 }

@@ -199,6 +199,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Repo(RepoCommand::Analyze(a)) => {
             let repo = open(&a.repo, &so)?;
+            if repo.settings.readonly {
+                // Every probe writes; say why they would all fail.
+                return Err(crate::storage::StorageError::ReadOnly {
+                    location: repo.store.location(),
+                }
+                .into());
+            }
             let probes = crate::native::maintenance::analyze(&repo.store);
             let failed = probes.iter().filter(|p| !p.ok).count();
             if a.json {

@@ -88,6 +88,12 @@ pub struct CleanupReport {
 ///
 /// Markers of dead processes are removed once older than `grace`.
 pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupReport> {
+    if repo.settings.readonly && !dry_run {
+        return Err(StorageError::ReadOnly {
+            location: repo.store.location(),
+        }
+        .into());
+    }
     let now = now_millis();
     let mut cutoff = now - grace.as_millis() as i64;
     let markers = inflight::scan(repo, now)?;

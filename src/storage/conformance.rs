@@ -22,6 +22,8 @@ pub async fn run_all(store: Arc<dyn Storage>) {
     delete_removes_and_is_idempotent(&*store).await;
     unsafe_keys_are_refused(&*store).await;
     concurrent_puts_are_all_visible(store.clone()).await;
+    large_objects_round_trip(&*store).await;
+    listings_carry_sizes_and_modification_times(&*store).await;
 }
 
 fn payload(len: usize, seed: u8) -> Bytes {
@@ -209,4 +211,46 @@ pub async fn concurrent_puts_are_all_visible(s: Arc<dyn Storage>) {
     for (i, m) in listed.iter().enumerate() {
         assert_eq!(s.get(&m.key, None).await.unwrap(), payload(1000, i as u8));
     }
+}
+
+/// Objects above the object-storage backends' multipart threshold (16 MiB)
+/// go up in parts; they must read back whole and by ranges across parts.
+pub async fn large_objects_round_trip(s: &dyn Storage) {
+    let data = payload(21 << 20, 10);
+    s.put("large/obj", data.clone(), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(s.head("large/obj").await.unwrap().size, data.len() as u64);
+    assert!(s.get("large/obj", None).await.unwrap() == data);
+    let across = (8 << 20) - 100..(8 << 20) + 100;
+    assert_eq!(
+        s.get("large/obj", Some(across.clone())).await.unwrap(),
+        data.slice(across.start as usize..across.end as usize)
+    );
+    s.delete("large/obj").await.unwrap();
+}
+
+/// Cleanup keeps young objects, so every backend must say when an object was
+/// last written, in milliseconds since the epoch; and `list("")` lists all.
+pub async fn listings_carry_sizes_and_modification_times(s: &dyn Storage) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    s.put("times/a", payload(123, 11), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let listed = s.list("times/").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let head = s.head("times/a").await.unwrap();
+    for meta in [&listed[0], &head] {
+        assert_eq!(meta.size, 123);
+        let m = meta.modified_ms.expect("a modification time");
+        // Generous: the servers' clocks and second-granular times.
+        assert!((m - now).abs() < 10 * 60 * 1000, "modified {m}, now {now}");
+    }
+    let all = s.list("").await.unwrap();
+    assert!(all.iter().any(|m| m.key == "times/a"));
+    assert!(all.iter().any(|m| m.key == "ls/a/1"));
+    assert!(all.windows(2).all(|w| w[0].key < w[1].key), "sorted");
 }

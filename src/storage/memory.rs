@@ -12,7 +12,36 @@ use super::{clamp_range, validate_key, ObjectMeta, PutMode, Storage, StorageErro
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    objects: Mutex<BTreeMap<String, Bytes>>,
+    objects: Mutex<BTreeMap<String, Object>>,
+}
+
+#[derive(Debug)]
+struct Object {
+    data: Bytes,
+    modified_ms: Option<i64>,
+}
+
+impl Object {
+    fn meta(&self, key: &str) -> ObjectMeta {
+        ObjectMeta {
+            key: key.into(),
+            size: self.data.len() as u64,
+            modified_ms: self.modified_ms,
+        }
+    }
+}
+
+/// Wall-clock time where there is one (wasm32 in a browser has none here).
+fn now_ms() -> Option<i64> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some(d.as_millis() as i64)
+    }
+    #[cfg(target_arch = "wasm32")]
+    None
 }
 
 impl MemoryStore {
@@ -31,9 +60,10 @@ impl Storage for MemoryStore {
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
         validate_key(key)?;
         let objects = self.objects.lock().unwrap();
-        let data = objects
+        let data = &objects
             .get(key)
-            .ok_or_else(|| StorageError::NotFound { key: key.into() })?;
+            .ok_or_else(|| StorageError::NotFound { key: key.into() })?
+            .data;
         let r = clamp_range(key, range, data.len() as u64)?;
         Ok(data.slice(r.start as usize..r.end as usize))
     }
@@ -44,7 +74,8 @@ impl Storage for MemoryStore {
         if mode == PutMode::Create && objects.contains_key(key) {
             return Err(StorageError::AlreadyExists { key: key.into() });
         }
-        objects.insert(key.to_string(), data);
+        let modified_ms = now_ms();
+        objects.insert(key.to_string(), Object { data, modified_ms });
         Ok(())
     }
 
@@ -53,11 +84,7 @@ impl Storage for MemoryStore {
         Ok(objects
             .range(prefix.to_string()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| ObjectMeta {
-                key: k.clone(),
-                size: v.len() as u64,
-                modified_ms: None,
-            })
+            .map(|(k, o)| o.meta(k))
             .collect())
     }
 
@@ -70,13 +97,9 @@ impl Storage for MemoryStore {
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         validate_key(key)?;
         let objects = self.objects.lock().unwrap();
-        let data = objects
+        objects
             .get(key)
-            .ok_or_else(|| StorageError::NotFound { key: key.into() })?;
-        Ok(ObjectMeta {
-            key: key.into(),
-            size: data.len() as u64,
-            modified_ms: None,
-        })
+            .map(|o| o.meta(key))
+            .ok_or_else(|| StorageError::NotFound { key: key.into() })
     }
 }

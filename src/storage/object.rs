@@ -221,6 +221,35 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(300).collect()
 }
 
+impl ObjectStorage {
+    /// Uploads `data` as a multipart upload, parts in parallel. A failed
+    /// upload is aborted, so no invisible, billed parts are left behind.
+    async fn put_in_parts(&self, key: &str, data: Bytes) -> StorageResult<()> {
+        let mut upload = self
+            .inner
+            .put_multipart(&self.path(key))
+            .await
+            .map_err(|e| self.map_err(key, e))?;
+        let parts: Vec<_> = (0..data.len())
+            .step_by(MULTIPART_PART)
+            .map(|start| {
+                let end = (start + MULTIPART_PART).min(data.len());
+                upload.put_part(PutPayload::from_bytes(data.slice(start..end)))
+            })
+            .collect();
+        let uploaded = futures::future::try_join_all(parts).await;
+        let done = match uploaded {
+            Ok(_) => upload.complete().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            let _ = upload.abort().await;
+            return Err(self.map_err(key, e));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Storage for ObjectStorage {
     fn location(&self) -> String {
@@ -297,19 +326,7 @@ impl Storage for ObjectStorage {
         if mode == PutMode::Overwrite && data.len() > MULTIPART_THRESHOLD {
             // Large objects (packs) go up in parts: a failed part is retried
             // alone, and services cap single-request uploads.
-            let upload = self
-                .inner
-                .put_multipart(&self.path(key))
-                .await
-                .map_err(|e| self.map_err(key, e))?;
-            let mut writer =
-                object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
-            writer.put(data);
-            return writer
-                .finish()
-                .await
-                .map(|_| ())
-                .map_err(|e| self.map_err(key, e));
+            return self.put_in_parts(key, data).await;
         }
         let mode = match mode {
             PutMode::Overwrite => object_store::PutMode::Overwrite,

@@ -81,20 +81,63 @@ fn repo_root() -> PathBuf {
 
 /// moto's S3 server. It accepts any credentials.
 pub fn moto() -> Server {
+    start_moto(None)
+}
+
+/// moto's S3 server checking credentials like AWS does: its first four
+/// requests, unauthenticated, create an IAM user allowed everything on S3,
+/// its access key, and `bucket`. Returns the server and the key pair.
+pub fn moto_with_auth(bucket: &str) -> (Server, String, String) {
+    let server = start_moto(Some(4));
+    let script = format!(
+        r#"
+import boto3, json
+kw = dict(endpoint_url="http://127.0.0.1:{port}", region_name="us-east-1",
+          aws_access_key_id="setup", aws_secret_access_key="setup")
+iam = boto3.client("iam", **kw)
+iam.create_user(UserName="snapkeep")
+iam.put_user_policy(UserName="snapkeep", PolicyName="s3", PolicyDocument=json.dumps(
+    {{"Version": "2012-10-17",
+      "Statement": [{{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}]}}))
+key = iam.create_access_key(UserName="snapkeep")["AccessKey"]
+boto3.client("s3", **kw).create_bucket(Bucket="{bucket}")
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#,
+        port = server.port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "moto IAM setup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut words = text.split_whitespace().map(str::to_string);
+    let (id, secret) = (words.next().unwrap(), words.next().unwrap());
+    (server, id, secret)
+}
+
+fn start_moto(auth_after: Option<u32>) -> Server {
     start_server("moto (S3)", &|port, _dir| {
-        Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with moto[server] is installed (bash scripts/test.sh installs it)")
+        let mut cmd = Command::new("python3");
+        if let Some(n) = auth_after {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with moto[server] is installed (bash scripts/test.sh installs it)")
     })
 }
 
