@@ -52,8 +52,8 @@ fn describe(root: &Path) -> BTreeMap<String, Value> {
         .map(|(p, e)| {
             let v = match e {
                 Entry::File { mode, data, .. } => json!({"type": "file", "mode": mode, "size": data.len(), "sha256": hex::encode(Sha256::digest(&data))}),
-                Entry::Dir { mode } => json!({"type": "dir", "mode": mode}),
-                Entry::Link { target } => json!({"type": "symlink", "target": target.to_str().unwrap()}),
+                Entry::Dir { mode, .. } => json!({"type": "dir", "mode": mode}),
+                Entry::Link { target, .. } => json!({"type": "symlink", "target": target.to_str().unwrap()}),
             };
             (p.to_str().unwrap().to_string(), v)
         })

@@ -10,6 +10,9 @@ use crate::core::index::RepoIndex;
 
 /// Gaps up to this many bytes are read through rather than split.
 pub const DEFAULT_MAX_GAP: u64 = 256 * 1024;
+/// Coalesced ranges stop growing at this length (a single larger blob is
+/// still read whole): it bounds what one read holds in memory.
+pub const DEFAULT_MAX_RANGE: u64 = 16 * 1024 * 1024;
 
 /// One ranged read of a pack and the blobs it yields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,11 +31,13 @@ pub struct PackRead {
 pub struct MissingBlob(pub Id);
 
 /// Plans reads for `ids` (duplicates fetched once). Reads come out grouped by
-/// pack and sorted by offset.
+/// pack and sorted by offset; none spans more than `max_range` bytes unless
+/// it holds a single blob.
 pub fn plan_reads(
     ids: &[Id],
     index: &RepoIndex,
     max_gap: u64,
+    max_range: u64,
 ) -> Result<Vec<PackRead>, MissingBlob> {
     let mut located: Vec<(Id, BlobEntry)> = Vec::with_capacity(ids.len());
     let mut seen = std::collections::HashSet::new();
@@ -45,7 +50,11 @@ pub fn plan_reads(
     let mut reads: Vec<PackRead> = Vec::new();
     for (pack, e) in located {
         match reads.last_mut() {
-            Some(r) if r.pack == pack && e.offset <= r.offset + r.length + max_gap => {
+            Some(r)
+                if r.pack == pack
+                    && e.offset <= r.offset + r.length + max_gap
+                    && e.end() - r.offset <= max_range =>
+            {
                 r.length = r.length.max(e.end() - r.offset);
                 r.blobs.push(e);
             }
@@ -93,7 +102,7 @@ mod tests {
             .iter()
             .map(|n| Id::of(n.as_bytes()))
             .collect();
-        let reads = plan_reads(&ids, &idx, 1000).unwrap();
+        let reads = plan_reads(&ids, &idx, 1000, u64::MAX).unwrap();
         let shape: Vec<(u64, u64, usize)> = reads
             .iter()
             .map(|r| (r.offset, r.length, r.blobs.len()))
@@ -107,8 +116,18 @@ mod tests {
             .collect();
         assert_eq!(p1, [(8, 200, 2), (10_000, 50, 1)]);
         assert_eq!(reads.len(), 3, "first is p1: {p1_first}");
-        let wide = plan_reads(&ids, &idx, 20_000).unwrap();
+        let wide = plan_reads(&ids, &idx, 20_000, u64::MAX).unwrap();
         assert_eq!(wide.len(), 2);
-        assert!(plan_reads(&[Id::of(b"zzz")], &idx, 0).is_err());
+        assert!(plan_reads(&[Id::of(b"zzz")], &idx, 0, u64::MAX).is_err());
+        // A length cap splits a contiguous run, but never a blob.
+        let capped = plan_reads(&ids, &idx, 20_000, 150).unwrap();
+        let p1: Vec<(u64, u64)> = capped
+            .iter()
+            .filter(|r| r.pack == Id::of(b"p1"))
+            .map(|r| (r.offset, r.length))
+            .collect();
+        assert_eq!(p1, [(8, 100), (108, 100), (10_000, 50)]);
+        let tiny = plan_reads(&ids, &idx, 20_000, 1).unwrap();
+        assert!(tiny.iter().all(|r| r.blobs.len() == 1));
     }
 }

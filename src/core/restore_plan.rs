@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::blob::BlobEntry;
 use crate::core::id::Id;
@@ -38,8 +38,9 @@ pub struct TargetState {
     /// The target holds an interrupted run of this same restore: occupied
     /// folders are expected, and the sets below say what is already done.
     pub resuming: bool,
-    /// Files already in place, complete (size, mtime and mode match).
-    pub complete_files: HashSet<String>,
+    /// Files that exist at planned file paths, with what is known of them:
+    /// one whose size, mtime and mode match the snapshot is left alone.
+    pub files: HashMap<String, FileFacts>,
     /// Files with a partial temporary file from the interrupted run.
     pub partial_files: HashSet<String>,
     /// Blob placements already written and verified: (file path, offset).
@@ -54,6 +55,22 @@ pub struct TargetState {
     pub existing_paths: Vec<String>,
 }
 
+/// What the target says about an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFacts {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub mode: u32,
+}
+
+impl FileFacts {
+    /// Whether a file with these facts already is the snapshot's file: the
+    /// same fast rule a snapshot uses to skip unchanged files.
+    pub fn matches(&self, size: u64, mtime_ns: i64, mode: u32) -> bool {
+        self.size == size && self.mtime_ns == mtime_ns && self.mode == mode
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PlanRequest<'a> {
     pub indices: Vec<IndexToRestore>,
@@ -63,6 +80,8 @@ pub struct PlanRequest<'a> {
     pub index: &'a RepoIndex,
     pub target: TargetState,
     pub max_gap: u64,
+    /// Longest coalesced range (see [`crate::core::read_plan`]).
+    pub max_range: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +90,12 @@ pub enum PlanError {
     Unsafe { path: String, reason: UnsafeEntry },
     #[error("tree {0} was not loaded")]
     MissingTree(Id),
+    #[error("indices [{first}] and [{second}] would both be restored as [{target}]")]
+    RenameCollision {
+        first: String,
+        second: String,
+        target: String,
+    },
     #[error("{0}")]
     MissingBlob(#[from] MissingBlob),
     #[error("{path}: its chunks hold {chunks} bytes but the snapshot records {size}")]
@@ -280,7 +305,14 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         uses: BTreeMap::new(),
         pending_chunks: Vec::new(),
     };
-    for ix in &req.indices {
+    for (i, ix) in req.indices.iter().enumerate() {
+        if let Some(other) = req.indices[..i].iter().find(|o| o.target == ix.target) {
+            return Err(PlanError::RenameCollision {
+                first: other.source.clone(),
+                second: ix.source.clone(),
+                target: ix.target.clone(),
+            });
+        }
         b.plan.indices.push((ix.source.clone(), ix.target.clone()));
         if req.target.occupied_index_dirs.contains(&ix.target)
             && !req.target.resuming
@@ -305,10 +337,13 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         let t = req.trees.get(&tree).ok_or(PlanError::MissingTree(tree))?;
         let targets: HashSet<&String> = req.indices.iter().map(|i| &i.target).collect();
         for n in &t.nodes {
+            let in_place = req
+                .target
+                .files
+                .get(&n.name)
+                .is_some_and(|f| f.matches(n.size, n.mtime_ns, n.mode));
             let resumed = req.target.resuming
-                && (req.target.complete_files.contains(&n.name)
-                    || req.target.partial_files.contains(&n.name)
-                    || n.is_dir());
+                && (in_place || req.target.partial_files.contains(&n.name) || n.is_dir());
             if (req.target.top_level.contains(&n.name) && !resumed && !req.target.overwrite)
                 || targets.contains(&n.name)
             {
@@ -323,8 +358,13 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
     let pending = std::mem::take(&mut b.pending_chunks);
     let mut in_place = 0u64;
     for (file, chunks) in &pending {
-        let path = b.plan.files[*file as usize].path.clone();
-        let done = req.target.complete_files.contains(&path);
+        let planned = &b.plan.files[*file as usize];
+        let path = planned.path.clone();
+        let done = req
+            .target
+            .files
+            .get(&path)
+            .is_some_and(|f| f.matches(planned.size, planned.mtime_ns, planned.mode));
         let resume = !done && req.target.partial_files.contains(&path);
         b.plan.files[*file as usize].done = done;
         b.plan.files[*file as usize].resume = resume;
@@ -392,7 +432,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         b.plan.deletes = deletes;
     }
     let ids: Vec<Id> = b.uses.keys().copied().collect();
-    for r in plan_reads(&ids, req.index, req.max_gap)? {
+    for r in plan_reads(&ids, req.index, req.max_gap, req.max_range)? {
         let blobs = r
             .blobs
             .iter()
@@ -517,6 +557,7 @@ mod tests {
             index,
             target,
             max_gap: 1024,
+            max_range: u64::MAX,
         }
     }
 
@@ -612,13 +653,46 @@ mod tests {
         ));
     }
 
+    /// The target's facts for a complete `restored/y`, and for a
+    /// `restored/x` that differs.
+    fn y_in_place() -> HashMap<String, FileFacts> {
+        let facts = |size| FileFacts {
+            size,
+            mtime_ns: 5,
+            mode: 0o644,
+        };
+        [
+            ("restored/y".to_string(), facts(4)),
+            ("restored/x".to_string(), facts(7)),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn two_indices_restored_under_one_name_are_refused() {
+        let (trees, index, top, _) = fixture();
+        let mut req = request(&trees, &index, top, None, TargetState::default());
+        let mut second = req.indices[0].clone();
+        second.source = "metrics".into();
+        req.indices.push(second);
+        assert_eq!(
+            plan_restore(&req),
+            Err(PlanError::RenameCollision {
+                first: "logs".into(),
+                second: "metrics".into(),
+                target: "restored".into()
+            })
+        );
+    }
+
     #[test]
     fn a_resumed_restore_fetches_only_what_is_missing() {
         let (trees, index, top, _) = fixture();
         let target = TargetState {
             occupied_index_dirs: ["restored".to_string()].into_iter().collect(),
             resuming: true,
-            complete_files: ["restored/y".to_string()].into_iter().collect(),
+            files: y_in_place(),
             partial_files: ["restored/x".to_string()].into_iter().collect(),
             written: [("restored/x".to_string(), 0u64)].into_iter().collect(),
             ..Default::default()
@@ -648,7 +722,7 @@ mod tests {
         let target = TargetState {
             occupied_index_dirs: ["restored".to_string()].into_iter().collect(),
             overwrite: true,
-            complete_files: ["restored/y".to_string()].into_iter().collect(),
+            files: y_in_place(),
             // "aaaa" sits in an old file that the snapshot does not have.
             local_blobs: [(Id::of(b"aaaa"), ("restored/old".to_string(), 100u64))]
                 .into_iter()

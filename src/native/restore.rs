@@ -27,9 +27,10 @@ use crate::core::id::Id;
 use crate::core::index::RepoIndex;
 use crate::core::keys;
 use crate::core::naming::validate_name;
-use crate::core::read_plan::DEFAULT_MAX_GAP;
+use crate::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::restore_plan::{
-    plan_restore, Conflict, IndexToRestore, PlanRequest, PlanSummary, RestorePlan, TargetState,
+    plan_restore, Conflict, FileFacts, IndexToRestore, PlanRequest, PlanSummary, RestorePlan,
+    TargetState,
 };
 use crate::core::selection::{rename_all, Rename, Selection};
 use crate::core::tree::Tree;
@@ -143,6 +144,15 @@ fn read_marker(target: &Path) -> Option<Marker> {
     serde_json::from_slice(&fs::read(target.join(MARKER)).ok()?).ok()
 }
 
+fn facts(m: &fs::Metadata) -> FileFacts {
+    use std::os::unix::fs::MetadataExt;
+    FileFacts {
+        size: m.len(),
+        mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        mode: m.mode() & 0o7777,
+    }
+}
+
 /// What an interrupted run left: complete files, and which chunk
 /// placements of partial files already hold the right bytes (each is read
 /// back and its SHA-256 checked).
@@ -152,17 +162,11 @@ fn scan_interrupted(
     target: &Path,
     state: &mut TargetState,
 ) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     for f in &plan.files {
         let dest = target.join(&f.path);
         if let Ok(m) = fs::symlink_metadata(&dest) {
-            let stamp = m.mtime() * 1_000_000_000 + m.mtime_nsec();
-            if m.is_file()
-                && m.len() == f.size
-                && stamp == f.mtime_ns
-                && m.mode() & 0o7777 == f.mode
-            {
-                state.complete_files.insert(f.path.clone());
+            if m.is_file() {
+                state.files.insert(f.path.clone(), facts(&m));
             }
             continue;
         }
@@ -215,15 +219,20 @@ fn chunk_file(path: &Path, params: &ChunkerParams) -> std::io::Result<Vec<(Id, u
 }
 
 /// For --overwrite: what the target holds under the folders being restored.
+/// Files that already match the snapshot are not read; others are chunked
+/// so their blobs can be copied instead of fetched. Temporary files of an
+/// interrupted run and the restore marker are this restore's own, not data.
 fn scan_existing(
     plan: &RestorePlan,
     target: &Path,
     params: &ChunkerParams,
     state: &mut TargetState,
 ) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let planned: HashMap<&str, &crate::core::restore_plan::PlannedFile> =
         plan.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    // A file where the snapshot has a folder is removed before blobs are
+    // copied, so it cannot be a copy source.
+    let planned_dirs: HashSet<&str> = plan.dirs.iter().map(|d| d.path.as_str()).collect();
     let mut roots: Vec<String> = plan.indices.iter().map(|(_, t)| t.clone()).collect();
     if plan.global_state {
         // Global state is what sits at the top level besides index folders:
@@ -243,6 +252,9 @@ fn scan_existing(
     }
     let mut stack: Vec<String> = roots;
     while let Some(rel) = stack.pop() {
+        if rel.ends_with(PARTIAL_SUFFIX) {
+            continue;
+        }
         let path = target.join(&rel);
         let Ok(m) = fs::symlink_metadata(&path) else {
             continue;
@@ -254,12 +266,13 @@ fn scan_existing(
                 stack.push(format!("{rel}/{}", e.file_name().to_string_lossy()));
             }
         } else if m.is_file() {
-            let stamp = m.mtime() * 1_000_000_000 + m.mtime_nsec();
-            if let Some(f) = planned.get(rel.as_str()) {
-                if m.len() == f.size && stamp == f.mtime_ns && m.mode() & 0o7777 == f.mode {
-                    state.complete_files.insert(rel);
-                    continue;
-                }
+            let facts = facts(&m);
+            state.files.insert(rel.clone(), facts);
+            let in_place = planned
+                .get(rel.as_str())
+                .is_some_and(|f| facts.matches(f.size, f.mtime_ns, f.mode));
+            if in_place || planned_dirs.contains(rel.as_str()) {
+                continue;
             }
             for (id, offset) in chunk_file(&path, params).map_err(|e| Error::io(&path, e))? {
                 state
@@ -313,6 +326,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoInde
         index: &index,
         target: target_state(&opts.target, &targets)?,
         max_gap: DEFAULT_MAX_GAP,
+        max_range: DEFAULT_MAX_RANGE,
     };
     let marker = Marker {
         snapshot_uuid: summary.uuid.clone(),
@@ -323,25 +337,32 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoInde
         crate::core::restore_plan::PlanError::Unsafe { path, reason } => {
             Error::UnsafePath { path, reason }
         }
+        e @ crate::core::restore_plan::PlanError::RenameCollision { .. } => {
+            Error::Usage(e.to_string())
+        }
         other => Error::Integrity {
             id: Id([0; 32]),
             detail: other.to_string(),
         },
     };
     let mut plan = plan_restore(&request).map_err(to_err)?;
-    if opts.overwrite {
-        request.target.overwrite = true;
-        scan_existing(
-            &plan,
-            &opts.target,
-            &repo.config.chunker,
-            &mut request.target,
-        )?;
-        plan = plan_restore(&request).map_err(to_err)?;
-    } else if read_marker(&opts.target).as_ref() == Some(&marker) {
-        // An interrupted run of this same restore: continue it.
-        request.target.resuming = true;
-        scan_interrupted(&plan, &index, &opts.target, &mut request.target)?;
+    // An interrupted run of this same restore is continued, with or
+    // without --overwrite.
+    let resuming = read_marker(&opts.target).as_ref() == Some(&marker);
+    if resuming || opts.overwrite {
+        request.target.resuming = resuming;
+        request.target.overwrite = opts.overwrite;
+        if resuming {
+            scan_interrupted(&plan, &index, &opts.target, &mut request.target)?;
+        }
+        if opts.overwrite {
+            scan_existing(
+                &plan,
+                &opts.target,
+                &repo.config.chunker,
+                &mut request.target,
+            )?;
+        }
         plan = plan_restore(&request).map_err(to_err)?;
     }
     plan.marker = serde_json::to_string(&marker).expect("markers serialize");
@@ -401,6 +422,10 @@ pub fn execute(
     progress: ProgressMode,
 ) -> Result<()> {
     fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+    // The marker goes first: whatever is written after it is recognised by a
+    // rerun as this restore's own, interrupted work.
+    let marker = target.join(MARKER);
+    fs::write(&marker, &plan.marker).map_err(|e| Error::io(&marker, e))?;
     for d in &plan.dirs {
         let dir = target.join(&d.path);
         // With --overwrite a file or symlink may stand where a folder goes;
@@ -415,8 +440,6 @@ pub fn execute(
             _ => {}
         }
     }
-    let marker = target.join(MARKER);
-    fs::write(&marker, &plan.marker).map_err(|e| Error::io(&marker, e))?;
     let temps: Vec<PathBuf> = plan
         .files
         .iter()
@@ -427,19 +450,20 @@ pub fn execute(
         .zip(&temps)
         .filter(|(f, _)| !f.done)
         .try_for_each(|(f, tmp)| -> Result<()> {
-            let file = if f.resume {
-                fs::OpenOptions::new().write(true).open(tmp)
-            } else {
-                fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(tmp)
-            }
-            .map_err(|e| Error::io(tmp, e))?;
+            // A temporary file the plan does not resume (left by a run the
+            // marker no longer describes) starts again from nothing.
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(!f.resume)
+                .open(tmp)
+                .map_err(|e| Error::io(tmp, e))?;
             file.set_len(f.size).map_err(|e| Error::io(tmp, e))
         })?;
 
-    let bar = Progress::with_mode(progress, plan.summary.bytes, "restore");
+    // What this run writes: everything but the bytes already in place.
+    let to_write = plan.summary.bytes - plan.summary.bytes_in_place;
+    let bar = Progress::with_mode(progress, to_write, "restore");
     plan.reads.par_iter().try_for_each(|r| -> Result<()> {
         let bytes = block_on(
             repo.store
@@ -519,6 +543,18 @@ pub fn execute(
             }
             fs::rename(tmp, &dest).map_err(|e| Error::io(&dest, e))
         })?;
+    // What the snapshot lacks goes after the copies (it may have been a copy
+    // source) and before folder modes are set (a read-only folder could not
+    // be emptied, and removals would change its mtime).
+    for rel in &plan.deletes {
+        let path = target.join(rel);
+        let removed = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(_) => Ok(()),
+        };
+        removed.map_err(|e| Error::io(&path, e))?;
+    }
     for l in &plan.symlinks {
         let path = target.join(&l.path);
         // Left by an interrupted run of this restore (the plan was checked).
@@ -543,15 +579,6 @@ pub fn execute(
             let t = filetime::FileTime::from_system_time(mtime(mtime_ns));
             filetime::set_file_mtime(&dir, t).map_err(|e| Error::io(&dir, e))?;
         }
-    }
-    for rel in &plan.deletes {
-        let path = target.join(rel);
-        let removed = match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
-            Ok(_) => fs::remove_file(&path),
-            Err(_) => Ok(()),
-        };
-        removed.map_err(|e| Error::io(&path, e))?;
     }
     fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     Ok(())

@@ -91,9 +91,11 @@ pub enum Entry {
     },
     Dir {
         mode: u32,
+        mtime: i64,
     },
     Link {
         target: PathBuf,
+        mtime: i64,
     },
 }
 
@@ -106,19 +108,22 @@ pub fn snapshot_of(root: &Path) -> BTreeMap<PathBuf, Entry> {
             let p = e.unwrap().path();
             let m = fs::symlink_metadata(&p).unwrap();
             let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
             let entry = if m.file_type().is_symlink() {
                 Entry::Link {
                     target: fs::read_link(&p).unwrap(),
+                    mtime,
                 }
             } else if m.is_dir() {
                 stack.push(p.clone());
                 Entry::Dir {
                     mode: m.permissions().mode() & 0o7777,
+                    mtime,
                 }
             } else {
                 Entry::File {
                     mode: m.permissions().mode() & 0o7777,
-                    mtime: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+                    mtime,
                     data: fs::read(&p).unwrap(),
                 }
             };
@@ -137,7 +142,17 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         "entry lists differ"
     );
     for (k, v) in &x {
-        assert!(v == &y[k], "{} differs", k.display());
+        let brief = |e: &Entry| match e {
+            Entry::File { mode, mtime, data } => format!("file {mode:o} {mtime} {}B", data.len()),
+            other => format!("{other:?}"),
+        };
+        assert!(
+            v == &y[k],
+            "{} differs: {} vs {}",
+            k.display(),
+            brief(v),
+            brief(&y[k])
+        );
     }
 }
 
