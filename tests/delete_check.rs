@@ -154,10 +154,11 @@ fn a_flipped_byte_is_found_and_named_and_never_restored() {
     let dst = t.path().join("dst");
     let err = fails(&["restore", s(&repo), "s1", "--target", s(&dst)]);
     assert!(err.contains("is damaged"), "{err}");
-    let restored = dst.join("logs/victim.bin");
+    // Nothing lands under its real name: files are renamed into place only
+    // once every chunk checked out.
     assert!(
-        !restored.exists() || fs::read(&restored).unwrap() != bytes,
-        "damaged data must not land"
+        !dst.join("logs/victim.bin").exists(),
+        "a damaged file must not land"
     );
 }
 
@@ -174,4 +175,44 @@ fn a_missing_pack_is_a_structural_problem() {
     let out = run(&["repo", "check", s(&repo)]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing from storage"));
+}
+
+#[test]
+fn a_damaged_tree_pack_is_found_and_a_subset_check_reads_a_share_of_the_packs() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    for i in 0..6 {
+        write(&src.join(format!("logs/f{i}")), &noise(300_000, 40 + i));
+    }
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let all = packs(&repo).len();
+    assert!(all >= 2, "a data pack and a tree pack");
+    let full = json(&["repo", "check", s(&repo), "--read-data-subset", "100%"]);
+    assert_eq!(full["packs_read"], all);
+    let some = json(&["repo", "check", s(&repo), "--read-data-subset", "1%"]);
+    assert_eq!(some["packs_read"], 1, "at least one pack, and no more");
+    let err = fails(&["repo", "check", s(&repo), "--read-data-subset", "0%"]);
+    assert!(err.contains("between 0% and 100%"), "{err}");
+
+    // The tree pack is the small one; flip a byte in its first blob.
+    let pack = packs(&repo)
+        .into_iter()
+        .min_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[10] ^= 0x01;
+    fs::write(&pack, &bytes).unwrap();
+    let out = run(&["repo", "check", s(&repo), "--read-data"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("damaged: snapshot [s1] index [logs]"), "{err}");
+    let err = fails(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&t.path().join("d")),
+    ]);
+    assert!(err.contains("damaged"), "{err}");
 }

@@ -73,6 +73,9 @@ fn names_follow_elasticsearch_rules() {
         "a?b",
         "a|b",
         "a<b",
+        "a>b",
+        "a\\b",
+        "tab\there",
         "a\"b",
     ] {
         // `--` lets names that start with '-' reach the name check.
@@ -91,6 +94,20 @@ fn names_follow_elasticsearch_rules() {
     assert!(
         fails(&["snapshot", "create", s(&repo), &long, "--source", s(&src)]).contains("255 bytes")
     );
+    // The limit counts bytes: 128 two-byte characters are 256 bytes.
+    let wide = "é".repeat(128);
+    assert!(
+        fails(&["snapshot", "create", s(&repo), &wide, "--source", s(&src)]).contains("255 bytes")
+    );
+    let just_fits = format!("{}a", "é".repeat(127));
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        &just_fits,
+        "--source",
+        s(&src),
+    ]);
     // An index folder whose name breaks the rules is refused unless excluded.
     write(&src.join("BadIndex/f"), b"x");
     let err = fails(&["snapshot", "create", s(&repo), "ok", "--source", s(&src)]);
@@ -105,6 +122,38 @@ fn names_follow_elasticsearch_rules() {
         "--indices",
         "-BadIndex",
     ]);
+}
+
+#[test]
+fn extra_index_paths_are_checked() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/f"), b"x");
+    write(&t.path().join("elsewhere/f"), b"y");
+    write(&t.path().join("a-file"), b"z");
+    init(&repo);
+    let create = |extra: &str| {
+        fails(&[
+            "snapshot",
+            "create",
+            s(&repo),
+            "s",
+            "--source",
+            s(&src),
+            "--index",
+            extra,
+        ])
+    };
+    let missing = format!("more={}", s(&t.path().join("nope")));
+    assert!(create(&missing).contains("nope"));
+    let not_dir = format!("more={}", s(&t.path().join("a-file")));
+    assert!(create(&not_dir).contains("is not a directory"));
+    let twice = format!("idx={}", s(&t.path().join("elsewhere")));
+    assert!(create(&twice).contains("given twice"));
+    let bad_name = format!("Bad={}", s(&t.path().join("elsewhere")));
+    assert!(create(&bad_name).contains("index name [Bad]"));
+    assert!(create("no-equals-sign").contains("NAME=PATH"));
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 0);
 }
 
 #[test]

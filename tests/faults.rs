@@ -10,7 +10,7 @@ use common::*;
 use snapkeep::core::config::RepoConfig;
 use snapkeep::core::selection::Selection;
 use snapkeep::native::backup::{create_snapshot, SnapshotOptions};
-use snapkeep::native::check::check;
+use snapkeep::native::check::{check, ReadData};
 use snapkeep::native::repo::Repo;
 use snapkeep::native::restore::{restore, RestoreOptions};
 use snapkeep::storage::faulty::{Fault, FaultyStore, Op, When};
@@ -73,7 +73,7 @@ impl Setup {
     /// check passes and every listed snapshot restores identical.
     fn assert_valid(&self, expect_snapshots: usize) {
         let repo = Repo::open_in(self.store(vec![])).unwrap();
-        let report = check(&repo, true, false).unwrap();
+        let report = check(&repo, ReadData::All, false).unwrap();
         assert!(report.is_ok(), "{:?} {:?}", report.problems, report.damaged);
         let root = repo.root().unwrap();
         assert_eq!(root.snapshots.len(), expect_snapshots);
@@ -197,7 +197,7 @@ fn a_truncated_pack_is_reported_and_never_restored() {
     let bytes = std::fs::read(&victim).unwrap();
     std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
     let repo = Repo::open_in(s.store(vec![])).unwrap();
-    let report = check(&repo, false, false).unwrap();
+    let report = check(&repo, ReadData::None, false).unwrap();
     assert!(
         !report.is_ok(),
         "structure check must notice the short pack"

@@ -97,3 +97,122 @@ fn a_file_that_keeps_changing_while_read_is_never_silently_inconsistent() {
     let list = json(&["snapshot", "list", s(&repo)]);
     assert_eq!(list["total"], 1, "the failed snapshot committed nothing");
 }
+
+/// Runs snapkeep as an unprivileged user (root reads everything, so a
+/// permission test needs one); as the current user when that is not root.
+fn run_unprivileged(args: &[&str]) -> std::process::Output {
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin());
+        c
+    } else {
+        std::process::Command::new(bin())
+    };
+    cmd.args(args).output().unwrap()
+}
+
+#[test]
+fn files_and_indices_without_read_permission_fail_the_snapshot_unless_partial() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/good"), b"fine");
+    write(&src.join("idx/secret"), b"not for you");
+    write(&src.join("locked/inside"), b"unlistable");
+    init(&repo);
+    // Everything open to the unprivileged user but the two entries.
+    let mut stack = vec![t.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let is_dir = p.is_dir();
+        let mode = if is_dir { 0o777 } else { 0o666 };
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        if is_dir {
+            stack.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    fs::set_permissions(src.join("idx/secret"), fs::Permissions::from_mode(0o000)).unwrap();
+    fs::set_permissions(src.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+
+    let create = |name: &str, partial: bool| {
+        let mut a = vec!["snapshot", "create", s(&repo), name, "--source", s(&src)];
+        if partial {
+            a.extend(["--partial", "--json"]);
+        }
+        run_unprivileged(&a)
+    };
+    let failed = create("s1", false);
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("nothing was committed") || err.contains("locked"),
+        "{err}"
+    );
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 0);
+
+    let out = create("s1", true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snap: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let snap = &snap["snapshot"];
+    assert_eq!(snap["state"], "PARTIAL");
+    let failures: Vec<(String, String)> = snap["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["index"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        failures.contains(&("idx".into(), "secret".into())),
+        "{failures:?}"
+    );
+    assert!(
+        failures.contains(&("locked".into(), "".into())),
+        "{failures:?}"
+    );
+    let dst = t.path().join("dst");
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert_eq!(fs::read(dst.join("idx/good")).unwrap(), b"fine");
+    assert!(!dst.join("idx/secret").exists());
+    assert!(!dst.join("locked").exists());
+}
+
+/// A file written to once while it is read is read again, and the snapshot
+/// holds one whole version of it (here: the final one).
+#[test]
+fn a_file_that_changes_once_while_read_is_read_again() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let log = src.join("idx/app.log");
+    write(&log, &noise(96 << 20, 4));
+    init(&repo);
+    let appender = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            std::thread::sleep(Duration::from_millis(30));
+            let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+            f.write_all(b"one more line\n").unwrap();
+        })
+    };
+    let out = json(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    appender.join().unwrap();
+    assert_eq!(out["snapshot"]["state"], "SUCCESS");
+    let dst = t.path().join("dst");
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert!(fs::read(dst.join("idx/app.log")).unwrap() == fs::read(&log).unwrap());
+}

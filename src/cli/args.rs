@@ -138,8 +138,12 @@ pub struct CheckArgs {
     /// Repository location (path or file:// URL).
     pub repo: String,
     /// Download every pack and re-hash every blob.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
+    /// Download and re-hash a random share of the packs, e.g. `10%`: a
+    /// different share each run, so regular runs cover everything over time.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub read_data_subset: Option<f64>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -376,4 +380,17 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `10%` or `10` → 0.1; accepts (0, 100].
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (e.g. 10%)"))?;
+    if !(n > 0.0 && n <= 100.0) {
+        return Err(format!("{s:?} is not between 0% and 100%"));
+    }
+    Ok(n / 100.0)
 }

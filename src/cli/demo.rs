@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::core::config::RepoConfig;
 use crate::core::selection::{Rename, Selection};
 use crate::native::backup::{create_snapshot, now_millis, SnapshotOptions};
-use crate::native::check::check;
+use crate::native::check::{check, ReadData};
 use crate::native::error::{Error, Result};
 use crate::native::inspect::{diff, stats};
 use crate::native::location::Location;
@@ -147,7 +147,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "7. restored index logs as restored-logs into {} ({} files, {}); verified {verified} files byte for byte",
         target.display(), out.files, bytes(out.bytes)
     );
-    let report = check(&repo, true, false)?;
+    let report = check(&repo, ReadData::All, false)?;
     if !report.is_ok() {
         return Err(Error::CheckFailed(
             report.problems.len() + report.damaged.len(),

@@ -19,7 +19,7 @@ use crate::core::diff::ChangeKind;
 use crate::core::listing::{list, ListQuery};
 use crate::core::selection::{Rename, Selection};
 use crate::native::backup::{create_snapshot, now_millis, SnapshotOptions};
-use crate::native::check::check;
+use crate::native::check::{check, ReadData};
 use crate::native::delete::delete_snapshots;
 use crate::native::error::{Error, Result};
 use crate::native::inspect::{diff, stats};
@@ -30,7 +30,10 @@ use args::*;
 use render::{bytes, iso_time, manifest_json, manifest_text, print_json, summary_json};
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -38,6 +41,32 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version go out as clap prints them; a usage mistake is one line
+/// on stderr, like every other error, with a pointer to `--help`.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    // The first paragraph says what is wrong (a list of missing arguments
+    // continues on indented lines); tips and usage follow a blank line.
+    let rendered = e.render().to_string();
+    let first: Vec<&str> = rendered
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let what = first.join(" ");
+    eprintln!("error: {} (see --help)", what.trim_start_matches("error: "));
+    ExitCode::from(2)
 }
 
 fn open(repo: &str, options: &[(String, String)]) -> Result<Repo> {
@@ -95,7 +124,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Repo(RepoCommand::Check(a)) => {
-            let report = check(&open(&a.repo, &so)?, a.read_data, !a.json && !quiet)?;
+            let read_data = match (a.read_data, a.read_data_subset) {
+                (true, _) => ReadData::All,
+                (false, Some(f)) => ReadData::Subset(f),
+                (false, None) => ReadData::None,
+            };
+            let report = check(&open(&a.repo, &so)?, read_data, !a.json && !quiet)?;
             if a.json {
                 print_json(&serde_json::to_value(&report).unwrap());
             } else {
@@ -106,8 +140,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     report.trees_checked,
                     report.blobs,
                     report.packs,
-                    if a.read_data {
-                        format!(", read {}", bytes(report.bytes_read))
+                    if read_data != ReadData::None {
+                        format!(
+                            ", read {} in {} packs",
+                            bytes(report.bytes_read),
+                            report.packs_read
+                        )
                     } else {
                         String::new()
                     }
@@ -134,7 +172,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     report.problems.len() + report.damaged.len(),
                 ));
             }
-            say("no problems found".into());
+            if !a.json {
+                say("no problems found".into());
+            }
         }
         Command::Repo(RepoCommand::Verify(a)) => {
             let repo = open(&a.repo, &so)?;

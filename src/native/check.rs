@@ -58,7 +58,35 @@ struct PackCheck {
     bytes: u64,
 }
 
-pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport> {
+/// How much pack data `check` downloads and re-hashes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadData {
+    /// Structure only.
+    None,
+    /// Every pack.
+    All,
+    /// About this fraction (0..=1) of the packs, a different random choice
+    /// each run, so repeated runs cover the repository over time.
+    Subset(f64),
+}
+
+/// The packs a subset check reads: ranked by a hash of their id and a
+/// per-run salt, the first `fraction` of them (at least one).
+fn choose_subset<'a, T>(packs: Vec<(&'a Id, T)>, fraction: f64, salt: &[u8]) -> Vec<(&'a Id, T)> {
+    let want = ((packs.len() as f64 * fraction).ceil() as usize).clamp(1, packs.len().max(1));
+    let mut ranked: Vec<(Id, (&'a Id, T))> = packs
+        .into_iter()
+        .map(|p| {
+            let mut keyed = p.0 .0.to_vec();
+            keyed.extend_from_slice(salt);
+            (Id::of(&keyed), p)
+        })
+        .collect();
+    ranked.sort_by_key(|(rank, _)| *rank);
+    ranked.into_iter().take(want).map(|(_, p)| p).collect()
+}
+
+pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let root = repo.root()?;
     report.generation = root.generation;
@@ -165,11 +193,15 @@ pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport
     }
     report.trees_checked = seen_trees.len();
 
-    if read_data {
-        let packs: Vec<(&Id, &Vec<BlobEntry>)> = pack_tables
+    if read_data != ReadData::None {
+        let mut packs: Vec<(&Id, &Vec<BlobEntry>)> = pack_tables
             .iter()
             .filter(|(p, _)| stored.contains_key(p))
             .collect();
+        if let ReadData::Subset(fraction) = read_data {
+            let salt = uuid::Uuid::new_v4();
+            packs = choose_subset(packs, fraction, salt.as_bytes());
+        }
         let total: u64 = packs.iter().map(|(p, _)| stored[p]).sum();
         let bar = Progress::bytes(progress, total, "check");
         let results: Vec<PackCheck> = packs
@@ -251,13 +283,17 @@ pub fn check(repo: &Repo, read_data: bool, progress: bool) -> Result<CheckReport
             }
         }
         report.damaged = damage.into_iter().collect();
-        if report.damaged.is_empty() {
-            // Damaged blobs that no snapshot needs still deserve a mention.
-            for (id, why) in &bad_blobs {
-                report
-                    .problems
-                    .push(format!("blob {} (unreferenced): {why}", id.short()));
-            }
+        // Damaged blobs that no snapshot needs still deserve a mention.
+        let needed: HashSet<&str> = report.damaged.iter().map(|d| d.blob.as_str()).collect();
+        let mut unneeded: Vec<_> = bad_blobs
+            .iter()
+            .filter(|(id, _)| !needed.contains(id.to_hex().as_str()))
+            .collect();
+        unneeded.sort();
+        for (id, why) in unneeded {
+            report
+                .problems
+                .push(format!("blob {} (unreferenced): {why}", id.short()));
         }
     }
     Ok(report)

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::core::chunker::ChunkerParams;
-use crate::native::backup::packer::Packer;
+use crate::native::backup::packer::{Added, Packer};
 use crate::native::backup::reader::{read_file, FileRead, ReadError};
 use crate::native::backup::walk::Job;
 use crate::native::error::Error;
@@ -43,12 +43,23 @@ fn read_with_retry(
     progress: &Progress,
 ) -> Result<(FileRead, i64), JobResult> {
     let mut changed_once = false;
+    // Chunks stored by a read that then saw the file change were still
+    // stored: count them with the read that is kept.
+    let mut wasted = Added::default();
     loop {
         let started = now_ns();
         match read_file(&job.path, params, packer, progress) {
-            Ok(r) => return Ok((r, started)),
-            Err(ReadError::Changed) if !changed_once => changed_once = true,
-            Err(ReadError::Changed) => {
+            Ok(mut r) => {
+                r.added.plain += wasted.plain;
+                r.added.stored += wasted.stored;
+                return Ok((r, started));
+            }
+            Err(ReadError::Changed(a)) if !changed_once => {
+                changed_once = true;
+                wasted.plain += a.plain;
+                wasted.stored += a.stored;
+            }
+            Err(ReadError::Changed(_)) => {
                 return Err(JobResult::Failed(
                     "file changed while it was read, twice".into(),
                 ))

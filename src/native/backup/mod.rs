@@ -21,7 +21,7 @@ use crate::core::blob::BlobEntry;
 use crate::core::id::Id;
 use crate::core::index::{IndexFile, RepoIndex};
 use crate::core::keys;
-use crate::core::manifest::{IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
+use crate::core::manifest::{Failure, IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
 use crate::core::naming::validate_name;
 use crate::core::root::{Root, RootChange, RootConflict};
 use crate::core::selection::Selection;
@@ -234,21 +234,35 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         failures: Vec::new(),
     };
     let mut skeletons = Vec::new();
-    for t in &targets {
+    let mut walked = Vec::new();
+    for t in targets {
         let parent = parents.tree_for(&t.name, &index);
         let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
         let keep_all = |_: &str, _: &fs::Metadata| true;
         let keep: &dyn Fn(&str, &fs::Metadata) -> bool =
             if t.global { &keep_global } else { &keep_all };
-        let skel = walker
-            .walk(&t.name, &t.path, "", parent.as_ref(), keep)
-            .map_err(|e| Error::Source {
-                path: t.path.clone(),
-                detail: e.to_string(),
-            })?;
-        let root_meta = fs::metadata(&t.path).ok();
-        skeletons.push((skel, root_meta));
+        match walker.walk(&t.name, &t.path, "", parent.as_ref(), keep) {
+            Ok(skel) => {
+                let root_meta = fs::metadata(&t.path).ok();
+                skeletons.push((skel, root_meta));
+                walked.push(t);
+            }
+            // An index that cannot be listed at all is left out of a
+            // PARTIAL snapshot, like an unreadable file.
+            Err(e) if opts.partial => walker.failures.push(Failure {
+                index: t.name.clone(),
+                path: String::new(),
+                reason: format!("cannot list {}: {e}", t.path.display()),
+            }),
+            Err(e) => {
+                return Err(Error::Source {
+                    path: t.path.clone(),
+                    detail: e.to_string(),
+                })
+            }
+        }
     }
+    let targets = walked;
     let Walker { jobs, failures, .. } = walker;
 
     let total: u64 = jobs.iter().map(|j| j.size).sum();

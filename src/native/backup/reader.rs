@@ -44,8 +44,10 @@ pub struct FileRead {
 
 #[derive(Debug)]
 pub enum ReadError {
-    /// The file changed while it was read.
-    Changed,
+    /// The file changed while it was read. What the read stored anyway
+    /// (the chunks stay in the packs, unreferenced) is still this
+    /// snapshot's cost.
+    Changed(Added),
     /// The file could not be read.
     Io(io::Error),
     /// Storing its data failed: this fails the whole snapshot.
@@ -106,7 +108,7 @@ pub fn read_file(
     let after = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
     let now = std::fs::symlink_metadata(path).map(|m| Stamp::of(&m)).ok();
     if before != after || total != before.size || now != Some(after) {
-        return Err(ReadError::Changed);
+        return Err(ReadError::Changed(added));
     }
     Ok(FileRead {
         stamp: after,
