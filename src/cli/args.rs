@@ -354,6 +354,19 @@ fn parse_pair<T: From<String>>(s: &str) -> Result<(String, T), String> {
     }
 }
 
+/// `10%` or `10` → 0.1; accepts (0, 100].
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (e.g. 10%)"))?;
+    if !(n > 0.0 && n <= 100.0) {
+        return Err(format!("{s:?} is not between 0% and 100%"));
+    }
+    Ok(n / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,17 +393,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-/// `10%` or `10` → 0.1; accepts (0, 100].
-fn parse_percent(s: &str) -> Result<f64, String> {
-    let n: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{s:?} is not a percentage (e.g. 10%)"))?;
-    if !(n > 0.0 && n <= 100.0) {
-        return Err(format!("{s:?} is not between 0% and 100%"));
-    }
-    Ok(n / 100.0)
 }
