@@ -98,25 +98,6 @@ fn a_file_that_keeps_changing_while_read_is_never_silently_inconsistent() {
     assert_eq!(list["total"], 1, "the failed snapshot committed nothing");
 }
 
-/// Runs snapkeep as an unprivileged user (root reads everything, so a
-/// permission test needs one); as the current user when that is not root.
-fn run_unprivileged(args: &[&str]) -> std::process::Output {
-    let is_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(bin());
-        c
-    } else {
-        std::process::Command::new(bin())
-    };
-    cmd.args(args).output().unwrap()
-}
-
 #[test]
 fn files_and_indices_without_read_permission_fail_the_snapshot_unless_partial() {
     use std::os::unix::fs::PermissionsExt;
@@ -127,15 +108,7 @@ fn files_and_indices_without_read_permission_fail_the_snapshot_unless_partial() 
     write(&src.join("locked/inside"), b"unlistable");
     init(&repo);
     // Everything open to the unprivileged user but the two entries.
-    let mut stack = vec![t.path().to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let is_dir = p.is_dir();
-        let mode = if is_dir { 0o777 } else { 0o666 };
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-        if is_dir {
-            stack.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-        }
-    }
+    open_to_all(t.path());
     fs::set_permissions(src.join("idx/secret"), fs::Permissions::from_mode(0o000)).unwrap();
     fs::set_permissions(src.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
 

@@ -1,5 +1,6 @@
 //! Property: backup then restore gives a byte-identical tree, for random
-//! trees with empty files, unicode names, symlinks and deep nesting.
+//! trees with empty files, arbitrary unicode names, symlinks, deep nesting,
+//! global state, and files from 0 bytes to tens of MiB.
 
 mod common;
 
@@ -25,21 +26,30 @@ enum Kind {
 
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-z]{1,8}",
-        Just("ünï".to_string()),
-        Just("名前".to_string()),
-        Just("with space".to_string()),
-        Just(".hidden".to_string()),
+        3 => "[a-z]{1,8}",
+        // Any characters a file name may hold: everything but '/' and NUL.
+        2 => "[^/\\x00]{1,12}".prop_filter("not . or ..", |n| n != "." && n != ".."),
+        1 => Just("with space".to_string()),
+        1 => Just(".hidden".to_string()),
     ]
 }
 
-fn entry() -> impl Strategy<Value = (Vec<String>, Kind)> {
+fn entry() -> impl Strategy<Value = (bool, Vec<String>, Kind)> {
+    let size = prop_oneof![
+        3 => Just(0usize),
+        20 => 1usize..5000,
+        10 => 5000usize..300_000,
+        1 => (8usize << 20)..(24usize << 20),
+    ];
     let kind = prop_oneof![
-        4 => (prop_oneof![Just(0usize), 1usize..5000, 5000usize..300_000], any::<u64>()).prop_map(|(n, s)| Kind::File(n, s)),
+        4 => (size, any::<u64>()).prop_map(|(n, s)| Kind::File(n, s)),
         1 => "[a-z./]{1,12}".prop_map(Kind::Link),
         1 => Just(Kind::EmptyDir),
     ];
-    (prop::collection::vec(name(), 1..7), kind)
+    let depth = prop_oneof![8 => 1usize..7, 1 => 20usize..40];
+    let path = depth.prop_flat_map(|d| prop::collection::vec(name(), d));
+    // One entry in eight is global state: a top-level file or '_' folder.
+    (prop::bool::weighted(0.125), path, kind)
 }
 
 proptest! {
@@ -51,11 +61,22 @@ proptest! {
         let (src, repo_dir, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
         let base = src.join(&index);
         fs::create_dir_all(&base).unwrap();
-        for (parts, kind) in &entries {
+        for (global, parts, kind) in &entries {
+            let mut parts = parts.clone();
+            let top = if *global {
+                // Global state: a top-level file, or a folder starting with '_'.
+                if parts.len() > 1 {
+                    parts[0] = format!("_{}", parts[0]);
+                }
+                &src
+            } else {
+                &base
+            };
             let path: PathBuf = parts.iter().collect();
-            let full = base.join(&path);
-            // Skip entries whose parent path is already a file or link.
-            if full.ancestors().skip(1).any(|a| a.symlink_metadata().map(|m| !m.is_dir()).unwrap_or(false)) || full.symlink_metadata().is_ok() {
+            let full = top.join(&path);
+            // Skip entries whose parent path is already a file or link, and
+            // top-level folders that would be indices.
+            if (*global && parts.len() == 1 && matches!(kind, Kind::EmptyDir)) || full.ancestors().skip(1).any(|a| a.symlink_metadata().map(|m| !m.is_dir()).unwrap_or(false)) || full.symlink_metadata().is_ok() {
                 continue;
             }
             fs::create_dir_all(full.parent().unwrap()).unwrap();

@@ -215,6 +215,82 @@ fn unchanged_resnapshot_reads_no_file_and_stores_no_data() {
     );
 }
 
+/// The operating system's word that an unchanged re-snapshot opens no
+/// file: with every file (global state included) unreadable to the user
+/// taking the snapshot, it still succeeds and reuses everything.
+#[test]
+fn an_unchanged_resnapshot_opens_no_file_at_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    rich_source(&src);
+    init(&repo);
+    open_to_all(t.path());
+    let first = run_unprivileged(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let mut files = 0;
+    let mut stack = vec![src.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                let mtime = m.modified().unwrap();
+                fs::set_permissions(&p, fs::Permissions::from_mode(0o000)).unwrap();
+                filetime::set_file_mtime(&p, filetime::FileTime::from_system_time(mtime)).unwrap();
+                files += 1;
+            }
+        }
+    }
+    assert!(files >= 4);
+    let again = run_unprivileged(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "two",
+        "--source",
+        s(&src),
+        "--json",
+    ]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let snap: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(snap["snapshot"]["state"], "SUCCESS");
+    assert_eq!(snap["snapshot"]["stats"]["new_bytes"], 0);
+}
+
+/// Same size and mtime but another inode (a file replaced by a copy) is a
+/// change: the file is read again.
+#[test]
+fn a_new_inode_alone_makes_a_file_read_again() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    rich_source(&src);
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
+    let f = src.join("logs/a.log");
+    let m = fs::metadata(&f).unwrap();
+    let copy = src.join("logs/.a.log.copy");
+    fs::copy(&f, &copy).unwrap();
+    filetime::set_file_mtime(&copy, filetime::FileTime::from_last_modification_time(&m)).unwrap();
+    fs::rename(&copy, &f).unwrap();
+    let out = json(&["snapshot", "create", s(&repo), "two", "--source", s(&src)]);
+    assert_eq!(out["snapshot"]["index_details"]["logs"]["files_read"], 1);
+    assert_eq!(
+        out["snapshot"]["stats"]["new_bytes"], 0,
+        "same content, deduplicated"
+    );
+}
+
 #[test]
 fn changed_files_are_read_again_and_only_they() {
     let t = tempfile::tempdir().unwrap();
