@@ -125,6 +125,18 @@ fn get_shows_elasticsearch_fields_and_per_index_stats() {
     assert_eq!(snap["index_details"]["logs"]["files"], 1);
     assert_eq!(snap["index_details"]["logs"]["size_in_bytes"], 10_000);
     assert_eq!(snap["global_state_details"]["files"], 1);
+    assert_eq!(snap["include_global_state"], true);
+    assert_eq!(snap["indices"], serde_json::json!(["logs"]));
+    assert_eq!(snap["state"], "SUCCESS");
+    assert_eq!(
+        snap["shards"],
+        serde_json::json!({"total": 1, "failed": 0, "successful": 1})
+    );
+    assert_eq!(snap["failures"], serde_json::json!([]));
+    let took = snap["end_time_in_millis"].as_i64().unwrap()
+        - snap["start_time_in_millis"].as_i64().unwrap();
+    assert_eq!(snap["duration_in_millis"], took);
+    assert_eq!(v["total"], 1);
     assert!(fails(&["snapshot", "get", s(&repo), "nope"]).contains("snapshot [nope] is missing"));
     let text = ok(&["snapshot", "get", s(&repo), "s1"]);
     assert!(text.contains("SUCCESS") && text.contains("logs"));

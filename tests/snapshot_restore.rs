@@ -406,3 +406,51 @@ fn an_incremental_snapshot_costs_a_handful_of_requests_not_one_per_file() {
     assert!(req["gets"].as_u64().unwrap() >= 3, "{req}");
     assert_eq!(stats["snapshots"], 2, "{stats}");
 }
+
+/// On a terminal, create and restore draw a progress bar (bytes, rate,
+/// ETA); without one they stay quiet.
+#[test]
+fn progress_bars_show_on_a_terminal_only() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/big"), &noise(24 << 20, 8));
+    init(&repo);
+    // `script` runs the command on a pseudo-terminal and records it.
+    let on_tty = |cmd: String| {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bin = bin();
+    let shown = on_tty(format!(
+        "{} snapshot create {} s1 --source {}",
+        bin.display(),
+        s(&repo),
+        s(&src)
+    ));
+    assert!(
+        shown.contains("snapshot [") && shown.contains("24.00 MiB/24.00 MiB"),
+        "{shown}"
+    );
+    assert!(shown.contains("eta"), "{shown}");
+    let shown = on_tty(format!(
+        "{} restore {} s1 --target {}",
+        bin.display(),
+        s(&repo),
+        s(&t.path().join("dst"))
+    ));
+    assert!(
+        shown.contains("restore [") && shown.contains("MiB/s"),
+        "{shown}"
+    );
+    let quiet = run(&["snapshot", "create", s(&repo), "s2", "--source", s(&src)]);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+}

@@ -58,6 +58,8 @@ pub fn summary_json(s: &SnapshotSummary) -> Value {
             "new_stored_bytes": s.new_stored_bytes,
         },
         "failure_count": s.failures,
+        "data_streams": [],
+        "feature_states": [],
     })
 }
 
@@ -75,6 +77,22 @@ pub fn manifest_json(m: &Manifest) -> Value {
         obj.insert("global_state_details".into(), stats_json(g));
     }
     obj.insert("metadata".into(), json!(m.metadata));
+    // Elasticsearch counts shards; an index is snapkeep's unit, and one
+    // with left-out files (a PARTIAL snapshot) counts as failed.
+    let failed: std::collections::BTreeSet<&str> = m
+        .failures
+        .iter()
+        .map(|f| f.index.as_str())
+        .filter(|i| m.indices.contains_key(*i))
+        .collect();
+    obj.insert(
+        "shards".into(),
+        json!({
+            "total": m.indices.len(),
+            "failed": failed.len(),
+            "successful": m.indices.len() - failed.len(),
+        }),
+    );
     obj.insert(
         "failures".into(),
         Value::Array(
