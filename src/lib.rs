@@ -12,9 +12,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod access;
 #[cfg(feature = "native")]
 pub mod cli;
 pub mod core;
+pub mod error;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod storage;

@@ -1,14 +1,12 @@
-//! An open repository: its storage, its config, and the operations every
-//! command shares (reading the latest root, loading the index, reading and
-//! verifying blobs, committing a new root generation).
+//! An open repository: the async reader (config, roots, index, trees, blobs)
+//! driven synchronously, plus the writes every command shares (packs, index
+//! files, committing a new root generation).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::core::blob::BlobEntry;
-use crate::core::codec;
+use crate::access::RepoReader;
 use crate::core::config::RepoConfig;
 use crate::core::id::Id;
 use crate::core::index::{IndexFile, RepoIndex};
@@ -24,10 +22,10 @@ use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
 use crate::storage::{PutMode, Storage, StorageError};
 
+pub use crate::access::reader::decode_verified;
+
 /// Attempts at committing a root before giving up under contention.
 const COMMIT_ATTEMPTS: u32 = 50;
-/// Objects fetched at once when loading many (index files, manifests).
-const FETCH_CONCURRENCY: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -35,20 +33,14 @@ pub struct Repo {
     pub store: Arc<dyn Storage>,
     pub config: RepoConfig,
     pub requests: Arc<RequestCounter>,
-    /// Whole tree packs, fetched once: loading a snapshot's trees then costs
-    /// one request per tree pack instead of one per directory.
-    tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
     /// The repository's settings, as of opening.
     pub settings: RepoSettings,
-    /// The newest root seen: later reads only probe for newer generations.
-    last_root: Arc<Mutex<Option<Root>>>,
+    /// Reads, over `store`, with caches shared by clones.
+    reader: RepoReader,
     /// The storage without rate limits, for small control objects
     /// (in-flight markers) that must never queue behind bulk transfers.
     control: Arc<dyn Storage>,
 }
-
-/// Tree packs up to this size are cached whole.
-const TREE_PACK_CACHE_MAX: u64 = 64 * 1024 * 1024;
 
 fn counted(store: Arc<dyn Storage>) -> (Arc<dyn Storage>, Arc<RequestCounter>) {
     let counter = Arc::new(RequestCounter::default());
@@ -59,6 +51,17 @@ fn counted(store: Arc<dyn Storage>) -> (Arc<dyn Storage>, Arc<RequestCounter>) {
 }
 
 impl Repo {
+    fn new(store: Arc<dyn Storage>, requests: Arc<RequestCounter>, reader: RepoReader) -> Repo {
+        Repo {
+            control: store.clone(),
+            config: reader.config.clone(),
+            store,
+            requests,
+            settings: RepoSettings::default(),
+            reader,
+        }
+    }
+
     /// Creates a repository. Refuses a location that already holds one.
     pub fn init(location: &Location, config: RepoConfig) -> Result<Repo> {
         let store = location.open(true)?;
@@ -73,15 +76,10 @@ impl Repo {
                 Err(Error::AlreadyInitialised(store.location()))
             }
             Err(e) => Err(e.into()),
-            Ok(()) => Ok(Repo {
-                control: store.clone(),
-                store,
-                config,
-                requests,
-                tree_packs: Default::default(),
-                settings: RepoSettings::default(),
-                last_root: Default::default(),
-            }),
+            Ok(()) => {
+                let reader = RepoReader::with_config(store.clone(), config);
+                Ok(Repo::new(store, requests, reader))
+            }
         }
     }
 
@@ -93,10 +91,12 @@ impl Repo {
     /// Opens a repository, enforcing its settings (a read-only repository
     /// refuses every write).
     pub fn open_in(store: Arc<dyn Storage>) -> Result<Repo> {
-        let mut repo = Self::open_unguarded(store)?;
+        let repo = Self::open_unguarded(store)?;
         if repo.settings.readonly {
-            repo.store = Arc::new(ReadOnlyStore::new(repo.store.clone()));
-            repo.control = repo.store.clone();
+            let guarded: Arc<dyn Storage> = Arc::new(ReadOnlyStore::new(repo.store.clone()));
+            let mut repo = repo.with_store(guarded.clone());
+            repo.control = guarded;
+            return Ok(repo);
         }
         Ok(repo)
     }
@@ -105,24 +105,19 @@ impl Repo {
     /// changing the settings themselves.
     pub fn open_unguarded(store: Arc<dyn Storage>) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let bytes = match block_on(store.get(keys::CONFIG, None)) {
-            Err(StorageError::NotFound { .. }) => {
-                return Err(Error::NotARepository(store.location()))
-            }
-            r => r?,
-        };
-        let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
-        let mut repo = Repo {
-            control: store.clone(),
-            store,
-            config,
-            requests,
-            tree_packs: Default::default(),
-            settings: RepoSettings::default(),
-            last_root: Default::default(),
-        };
+        let reader = block_on(RepoReader::open(store.clone()))?;
+        let mut repo = Repo::new(store, requests, reader);
         repo.settings = repo.root()?.settings;
         Ok(repo)
+    }
+
+    /// The same repository over another wrapping of its storage.
+    fn with_store(&self, store: Arc<dyn Storage>) -> Repo {
+        Repo {
+            reader: self.reader.with_store(store.clone()),
+            store,
+            ..self.clone()
+        }
     }
 
     /// The same repository with transfer rate limits (bytes per second).
@@ -130,19 +125,19 @@ impl Repo {
         if uploads.is_none() && downloads.is_none() {
             return self.clone();
         }
-        let mut repo = self.clone();
-        repo.store = Arc::new(ThrottledStore::new(self.store.clone(), uploads, downloads));
-        repo
+        let throttled = ThrottledStore::new(self.store.clone(), uploads, downloads);
+        self.with_store(Arc::new(throttled))
+    }
+
+    /// The async reader behind this handle (same storage, same caches).
+    pub fn reader(&self) -> &RepoReader {
+        &self.reader
     }
 
     /// The generation of the newest root this handle has read (0 if none),
     /// without asking the storage.
     pub fn cached_generation(&self) -> u64 {
-        self.last_root
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map_or(0, |r| r.generation)
+        self.reader.cached_generation()
     }
 
     /// The storage without rate limits (see the `control` field).
@@ -151,91 +146,21 @@ impl Repo {
     }
 
     pub fn get(&self, key: &str) -> Result<Bytes> {
-        Ok(block_on(self.store.get(key, None))?)
+        block_on(self.reader.get(key))
     }
 
     /// Fetches many objects concurrently, in the order given.
     pub fn get_many(&self, keys: &[String]) -> Result<Vec<Bytes>> {
-        block_on(async {
-            let mut out = vec![Bytes::new(); keys.len()];
-            for (batch_no, batch) in keys.chunks(FETCH_CONCURRENCY).enumerate() {
-                let mut set = tokio::task::JoinSet::new();
-                for (i, key) in batch.iter().enumerate() {
-                    let (store, key) = (self.store.clone(), key.clone());
-                    set.spawn(async move { (i, store.get(&key, None).await) });
-                }
-                while let Some(done) = set.join_next().await {
-                    let (i, r) = done.map_err(|e| StorageError::Io {
-                        key: String::new(),
-                        detail: e.to_string(),
-                    })?;
-                    out[batch_no * FETCH_CONCURRENCY + i] = r?;
-                }
-            }
-            Ok(out)
-        })
+        block_on(self.reader.get_many(keys))
     }
 
-    /// The generation an `index.latest` hint names, if it is readable.
-    fn hinted_generation(&self) -> Option<u64> {
-        let b = block_on(self.store.get(keys::LATEST, None)).ok()?;
-        std::str::from_utf8(&b).ok()?.trim().parse().ok()
-    }
-
-    /// The newest committed root generation (generation 0, empty, if none).
-    ///
-    /// Probing starts from the newer of the cached root and the
-    /// `index.latest` hint, and goes up until a generation is missing.
-    /// Without either, the roots are listed. Starting from the hint, not only
-    /// from the cache, matters: cleanup removes old generations, and probing
-    /// up from a long-cached generation could stop at such a hole and take a
-    /// stale root for the newest (a commit on top of it would land in the
-    /// hole, unseen; cleanup also keeps generations younger than its grace
-    /// period, which covers the moment between reading and committing).
+    /// The newest committed root generation (see [`RepoReader::root`]).
     pub fn root(&self) -> Result<Root> {
-        let cached = self.last_root.lock().unwrap().clone();
-        let cached_generation = cached.as_ref().map(|r| r.generation);
-        let start = match self.hinted_generation() {
-            Some(n) if Some(n) <= cached_generation => cached_generation,
-            Some(n) if n == 0 || block_on(self.store.head(&keys::root(n))).is_ok() => Some(n),
-            // No hint, or one naming a removed generation: list.
-            _ => None,
-        };
-        let mut generation = match start {
-            Some(n) => n,
-            None => block_on(self.store.list(keys::ROOT_PREFIX))?
-                .iter()
-                .filter_map(|m| keys::parse_root(&m.key))
-                .max()
-                .unwrap_or(0),
-        };
-        while block_on(self.store.head(&keys::root(generation + 1))).is_ok() {
-            generation += 1;
-        }
-        let root = match cached {
-            Some(r) if r.generation == generation => r,
-            _ => self.root_at(generation)?,
-        };
-        *self.last_root.lock().unwrap() = Some(root.clone());
-        Ok(root)
+        block_on(self.reader.root())
     }
 
     pub fn root_at(&self, generation: u64) -> Result<Root> {
-        if generation == 0 {
-            return Ok(Root::empty());
-        }
-        let key = keys::root(generation);
-        let root = Root::decode(&self.get(&key)?).map_err(|e| Error::format(&key, e))?;
-        if root.generation != generation {
-            return Err(Error::format(
-                &key,
-                crate::core::error::FormatError::Invalid(format!(
-                    "claims generation {}",
-                    root.generation
-                )),
-            ));
-        }
-        Ok(root)
+        block_on(self.reader.root_at(generation))
     }
 
     /// Commits `change` on top of the newest root. A lost race re-reads the
@@ -254,7 +179,7 @@ impl Repo {
                     // The hint may lag or be lost; readers probe past it.
                     let hint = Bytes::from(next.generation.to_string());
                     let _ = block_on(self.store.put(keys::LATEST, hint, PutMode::Overwrite));
-                    *self.last_root.lock().unwrap() = Some(next.clone());
+                    self.reader.remember(&next);
                     return Ok(next);
                 }
                 Err(StorageError::AlreadyExists { .. }) => {
@@ -274,111 +199,34 @@ impl Repo {
 
     /// Every index file a root lists, decoded.
     pub fn index_files(&self, root: &Root) -> Result<Vec<(Id, IndexFile)>> {
-        let keys: Vec<String> = root.index_files.iter().map(keys::index_file).collect();
-        let bytes = self.get_many(&keys)?;
-        root.index_files
-            .iter()
-            .zip(bytes)
-            .zip(&keys)
-            .map(|((id, b), key)| {
-                if Id::of(&b) != *id {
-                    return Err(Error::Integrity {
-                        id: *id,
-                        detail: format!("{key} does not match its name"),
-                    });
-                }
-                Ok((
-                    *id,
-                    IndexFile::decode(&b).map_err(|e| Error::format(key, e))?,
-                ))
-            })
-            .collect()
+        block_on(self.reader.index_files(root))
     }
 
-    /// The newest root with its index files, read consistently. An index
-    /// file that vanishes mid-read was removed by a delete that committed a
-    /// newer root: that root is read and loading starts again.
+    /// The newest root with its index files, read consistently.
     pub fn root_and_index_files(&self) -> Result<(Root, Vec<(Id, IndexFile)>)> {
-        let mut root = self.root()?;
-        for _ in 0..COMMIT_ATTEMPTS {
-            match self.index_files(&root) {
-                Err(Error::Storage(StorageError::NotFound { key })) => {
-                    let newer = self.root()?;
-                    if newer.generation == root.generation {
-                        return Err(StorageError::NotFound { key }.into());
-                    }
-                    root = newer;
-                }
-                other => return other.map(|files| (root, files)),
-            }
-        }
-        Err(Error::CommitContention(COMMIT_ATTEMPTS))
+        block_on(self.reader.root_and_index_files())
     }
 
-    /// The newest root and its merged index (see `root_and_index_files`).
+    /// The newest root and its merged index.
     pub fn root_and_index(&self) -> Result<(Root, RepoIndex)> {
-        let (root, files) = self.root_and_index_files()?;
-        let mut index = RepoIndex::new();
-        for (_, f) in &files {
-            index.merge(f);
-        }
-        Ok((root, index))
+        block_on(self.reader.root_and_index())
     }
 
     pub fn index(&self, root: &Root) -> Result<RepoIndex> {
-        let mut index = RepoIndex::new();
-        for (_, f) in self.index_files(root)? {
-            index.merge(&f);
-        }
-        Ok(index)
+        block_on(self.reader.index(root))
     }
 
     /// Reads one blob by range and checks its hash.
     pub fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        let (pack, e) = index.entry(id).ok_or_else(|| Error::Integrity {
-            id: *id,
-            detail: "not in the repository index".into(),
-        })?;
-        let stored = block_on(self.store.get(&keys::pack(&pack), Some(e.offset..e.end())))?;
-        decode_verified(&e, &stored)
+        block_on(self.reader.read_blob(index, id))
     }
 
     pub fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
-        let bytes = self.read_tree_blob(index, id)?;
-        Tree::decode(&bytes).map_err(|e| Error::format(format!("tree {id}"), e))
-    }
-
-    /// Reads a tree blob through the tree-pack cache.
-    fn read_tree_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        let (pack, e) = index.entry(id).ok_or_else(|| Error::Integrity {
-            id: *id,
-            detail: "not in the repository index".into(),
-        })?;
-        let cached = self.tree_packs.lock().unwrap().get(&pack).cloned();
-        let whole = match cached {
-            Some(b) => b,
-            None => {
-                // Writers close packs near pack_size, so that bounds the fetch.
-                if self.config.pack_size > TREE_PACK_CACHE_MAX {
-                    return self.read_blob(index, id);
-                }
-                let b = block_on(self.store.get(&keys::pack(&pack), None))?;
-                self.tree_packs.lock().unwrap().insert(pack, b.clone());
-                b
-            }
-        };
-        let stored = whole
-            .get(e.offset as usize..e.end() as usize)
-            .ok_or_else(|| Error::Integrity {
-                id: *id,
-                detail: format!("lies outside pack {}", pack.short()),
-            })?;
-        decode_verified(&e, stored)
+        block_on(self.reader.tree(index, id))
     }
 
     pub fn manifest(&self, summary: &SnapshotSummary) -> Result<Manifest> {
-        let key = keys::manifest(&summary.uuid);
-        Manifest::decode(&self.get(&key)?).map_err(|e| Error::format(&key, e))
+        block_on(self.reader.manifest(summary))
     }
 
     /// Stores a finished pack. Its key is its hash, so every writer of that
@@ -419,19 +267,4 @@ impl Repo {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// Decodes a stored blob and checks that it hashes to its id.
-pub fn decode_verified(e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
-    let plain = codec::decode(e.codec, stored, e.raw_len).map_err(|err| Error::Integrity {
-        id: e.id,
-        detail: err.to_string(),
-    })?;
-    if Id::of(&plain) != e.id {
-        return Err(Error::Integrity {
-            id: e.id,
-            detail: "content does not match its SHA-256".into(),
-        });
-    }
-    Ok(plain)
 }

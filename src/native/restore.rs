@@ -33,7 +33,6 @@ use crate::core::restore_plan::{
     TargetState,
 };
 use crate::core::selection::{rename_all, Rename, Selection};
-use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
 use crate::native::progress::{Progress, ProgressMode};
 use crate::native::repo::{decode_verified, Repo};
@@ -76,21 +75,6 @@ fn mtime(ns: i64) -> std::time::SystemTime {
     } else {
         UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
     }
-}
-
-/// Loads every tree reachable from `roots`.
-fn load_trees(repo: &Repo, index: &RepoIndex, roots: &[Id]) -> Result<HashMap<Id, Tree>> {
-    let mut trees = HashMap::new();
-    let mut stack: Vec<Id> = roots.to_vec();
-    while let Some(id) = stack.pop() {
-        if trees.contains_key(&id) {
-            continue;
-        }
-        let t = repo.tree(index, &id)?;
-        stack.extend(t.nodes.iter().filter_map(|n| n.subtree));
-        trees.insert(id, t);
-    }
-    Ok(trees)
 }
 
 /// What the target folder holds, for conflict detection.
@@ -317,7 +301,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoInde
         .filter_map(|i| i.tree)
         .chain(global)
         .collect();
-    let trees = load_trees(repo, &index, &roots)?;
+    let trees = block_on(repo.reader().load_trees(&index, &roots))?;
     let targets: Vec<String> = renamed.iter().map(|(_, t)| t.clone()).collect();
     let mut request = PlanRequest {
         indices,

@@ -1,0 +1,316 @@
+//! [`RepoReader`]: the config, the newest root, index files, manifests,
+//! trees and blobs of one repository, each verified before use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::core::blob::BlobEntry;
+use crate::core::codec;
+use crate::core::config::RepoConfig;
+use crate::core::error::FormatError;
+use crate::core::id::Id;
+use crate::core::index::{IndexFile, RepoIndex};
+use crate::core::keys;
+use crate::core::manifest::{Manifest, SnapshotSummary};
+use crate::core::root::Root;
+use crate::core::tree::Tree;
+use crate::error::{Error, Result};
+use crate::storage::{Storage, StorageError};
+
+/// Objects fetched at once when loading many (index files, manifests).
+const FETCH_CONCURRENCY: usize = 16;
+/// Attempts at reading a root and its index files consistently while deletes
+/// keep replacing them.
+const READ_ATTEMPTS: u32 = 50;
+/// Tree packs up to this size are cached whole.
+const TREE_PACK_CACHE_MAX: u64 = 64 * 1024 * 1024;
+
+/// Read access to one repository. Clones share their caches.
+#[derive(Debug, Clone)]
+pub struct RepoReader {
+    pub store: Arc<dyn Storage>,
+    pub config: RepoConfig,
+    /// The newest root seen: later reads only probe for newer generations.
+    last_root: Arc<Mutex<Option<Root>>>,
+    /// Whole tree packs, fetched once: loading a snapshot's trees then costs
+    /// one request per tree pack instead of one per directory.
+    tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
+}
+
+impl RepoReader {
+    /// Reads the repository's config; a location without one is not a
+    /// repository.
+    pub async fn open(store: Arc<dyn Storage>) -> Result<RepoReader> {
+        let bytes = match store.get(keys::CONFIG, None).await {
+            Err(StorageError::NotFound { .. }) => {
+                return Err(Error::NotARepository(store.location()))
+            }
+            r => r?,
+        };
+        let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
+        Ok(Self::with_config(store, config))
+    }
+
+    /// A reader for a repository whose config is already known (just
+    /// created, or read before).
+    pub fn with_config(store: Arc<dyn Storage>, config: RepoConfig) -> RepoReader {
+        RepoReader {
+            store,
+            config,
+            last_root: Default::default(),
+            tree_packs: Default::default(),
+        }
+    }
+
+    /// The same reader over another wrapping of the same storage (rate
+    /// limits, read-only), sharing the caches.
+    pub fn with_store(&self, store: Arc<dyn Storage>) -> RepoReader {
+        RepoReader {
+            store,
+            ..self.clone()
+        }
+    }
+
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        Ok(self.store.get(key, None).await?)
+    }
+
+    /// Fetches many objects concurrently, in the order given.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Bytes>> {
+        stream::iter(keys.iter().map(|k| self.store.get(k, None)))
+            .buffered(FETCH_CONCURRENCY)
+            .map_err(Error::from)
+            .try_collect()
+            .await
+    }
+
+    /// The generation of the newest root this reader has seen (0 if none),
+    /// without asking the storage.
+    pub fn cached_generation(&self) -> u64 {
+        self.last_root
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |r| r.generation)
+    }
+
+    /// Records a root this process committed, so later reads start there.
+    pub fn remember(&self, root: &Root) {
+        let mut last = self.last_root.lock().unwrap();
+        if last.as_ref().is_none_or(|r| r.generation < root.generation) {
+            *last = Some(root.clone());
+        }
+    }
+
+    /// The generation an `index.latest` hint names, if it is readable.
+    async fn hinted_generation(&self) -> Option<u64> {
+        let b = self.store.get(keys::LATEST, None).await.ok()?;
+        std::str::from_utf8(&b).ok()?.trim().parse().ok()
+    }
+
+    /// The newest committed root generation (generation 0, empty, if none).
+    ///
+    /// Probing starts from the newer of the cached root and the
+    /// `index.latest` hint, and goes up until a generation is missing.
+    /// Without either, the roots are listed. Starting from the hint, not only
+    /// from the cache, matters: cleanup removes old generations, and probing
+    /// up from a long-cached generation could stop at such a hole and take a
+    /// stale root for the newest (a commit on top of it would land in the
+    /// hole, unseen; cleanup also keeps generations younger than 15 minutes,
+    /// which covers the moment between reading and committing).
+    pub async fn root(&self) -> Result<Root> {
+        let cached = self.last_root.lock().unwrap().clone();
+        let cached_generation = cached.as_ref().map(|r| r.generation);
+        let start = match self.hinted_generation().await {
+            Some(n) if Some(n) <= cached_generation => cached_generation,
+            Some(n) if n == 0 || self.store.head(&keys::root(n)).await.is_ok() => Some(n),
+            // No hint, or one naming a removed generation: list.
+            _ => None,
+        };
+        let mut generation = match start {
+            Some(n) => n,
+            None => self
+                .store
+                .list(keys::ROOT_PREFIX)
+                .await?
+                .iter()
+                .filter_map(|m| keys::parse_root(&m.key))
+                .max()
+                .unwrap_or(0),
+        };
+        while self.store.head(&keys::root(generation + 1)).await.is_ok() {
+            generation += 1;
+        }
+        let root = match cached {
+            Some(r) if r.generation == generation => r,
+            _ => self.root_at(generation).await?,
+        };
+        self.remember(&root);
+        Ok(root)
+    }
+
+    pub async fn root_at(&self, generation: u64) -> Result<Root> {
+        if generation == 0 {
+            return Ok(Root::empty());
+        }
+        let key = keys::root(generation);
+        let root = Root::decode(&self.get(&key).await?).map_err(|e| Error::format(&key, e))?;
+        if root.generation != generation {
+            return Err(Error::format(
+                &key,
+                FormatError::Invalid(format!("claims generation {}", root.generation)),
+            ));
+        }
+        Ok(root)
+    }
+
+    /// Every index file a root lists, decoded and checked against its name.
+    pub async fn index_files(&self, root: &Root) -> Result<Vec<(Id, IndexFile)>> {
+        let keys: Vec<String> = root.index_files.iter().map(keys::index_file).collect();
+        let bytes = self.get_many(&keys).await?;
+        root.index_files
+            .iter()
+            .zip(bytes)
+            .zip(&keys)
+            .map(|((id, b), key)| {
+                if Id::of(&b) != *id {
+                    return Err(Error::Integrity {
+                        id: *id,
+                        detail: format!("{key} does not match its name"),
+                    });
+                }
+                Ok((
+                    *id,
+                    IndexFile::decode(&b).map_err(|e| Error::format(key, e))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The newest root with its index files, read consistently. An index
+    /// file that vanishes mid-read was removed by a delete that committed a
+    /// newer root: that root is read and loading starts again.
+    pub async fn root_and_index_files(&self) -> Result<(Root, Vec<(Id, IndexFile)>)> {
+        let mut root = self.root().await?;
+        for _ in 0..READ_ATTEMPTS {
+            match self.index_files(&root).await {
+                Err(Error::Storage(StorageError::NotFound { key })) => {
+                    let newer = self.root().await?;
+                    if newer.generation == root.generation {
+                        return Err(StorageError::NotFound { key }.into());
+                    }
+                    root = newer;
+                }
+                other => return other.map(|files| (root, files)),
+            }
+        }
+        Err(Error::CommitContention(READ_ATTEMPTS))
+    }
+
+    /// The newest root and its merged index (see `root_and_index_files`).
+    pub async fn root_and_index(&self) -> Result<(Root, RepoIndex)> {
+        let (root, files) = self.root_and_index_files().await?;
+        Ok((root, merged(&files)))
+    }
+
+    pub async fn index(&self, root: &Root) -> Result<RepoIndex> {
+        Ok(merged(&self.index_files(root).await?))
+    }
+
+    /// Reads one blob by range and checks its hash.
+    pub async fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
+        let (pack, e) = locate(index, id)?;
+        let stored = self
+            .store
+            .get(&keys::pack(&pack), Some(e.offset..e.end()))
+            .await?;
+        decode_verified(&e, &stored)
+    }
+
+    pub async fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
+        let bytes = self.read_tree_blob(index, id).await?;
+        Tree::decode(&bytes).map_err(|e| Error::format(format!("tree {id}"), e))
+    }
+
+    /// Reads a tree blob through the tree-pack cache.
+    async fn read_tree_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
+        let (pack, e) = locate(index, id)?;
+        let cached = self.tree_packs.lock().unwrap().get(&pack).cloned();
+        let whole = match cached {
+            Some(b) => b,
+            None => {
+                // Writers close packs near pack_size, so that bounds the fetch.
+                if self.config.pack_size > TREE_PACK_CACHE_MAX {
+                    return self.read_blob(index, id).await;
+                }
+                let b = self.store.get(&keys::pack(&pack), None).await?;
+                self.tree_packs.lock().unwrap().insert(pack, b.clone());
+                b
+            }
+        };
+        let stored = whole
+            .get(e.offset as usize..e.end() as usize)
+            .ok_or_else(|| Error::Integrity {
+                id: *id,
+                detail: format!("lies outside pack {}", pack.short()),
+            })?;
+        decode_verified(&e, stored)
+    }
+
+    pub async fn manifest(&self, summary: &SnapshotSummary) -> Result<Manifest> {
+        let key = keys::manifest(&summary.uuid);
+        Manifest::decode(&self.get(&key).await?).map_err(|e| Error::format(&key, e))
+    }
+
+    /// Every tree reachable from `roots`.
+    pub async fn load_trees(&self, index: &RepoIndex, roots: &[Id]) -> Result<HashMap<Id, Tree>> {
+        let mut trees = HashMap::new();
+        let mut stack: Vec<Id> = roots.to_vec();
+        while let Some(id) = stack.pop() {
+            if trees.contains_key(&id) {
+                continue;
+            }
+            let t = self.tree(index, &id).await?;
+            stack.extend(t.nodes.iter().filter_map(|n| n.subtree));
+            trees.insert(id, t);
+        }
+        Ok(trees)
+    }
+}
+
+fn merged(files: &[(Id, IndexFile)]) -> RepoIndex {
+    let mut index = RepoIndex::new();
+    for (_, f) in files {
+        index.merge(f);
+    }
+    index
+}
+
+fn locate(index: &RepoIndex, id: &Id) -> Result<(Id, BlobEntry)> {
+    index.entry(id).ok_or_else(|| Error::Integrity {
+        id: *id,
+        detail: "not in the repository index".into(),
+    })
+}
+
+/// Decodes a stored blob and checks that it hashes to its id.
+pub fn decode_verified(e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
+    let plain = codec::decode(e.codec, stored, e.raw_len).map_err(|err| Error::Integrity {
+        id: e.id,
+        detail: err.to_string(),
+    })?;
+    if Id::of(&plain) != e.id {
+        return Err(Error::Integrity {
+            id: e.id,
+            detail: "content does not match its SHA-256".into(),
+        });
+    }
+    Ok(plain)
+}

@@ -1,0 +1,234 @@
+//! Read-only views every shell offers: repository statistics, snapshot
+//! diffs, a path inside a snapshot, and byte ranges of a file assembled from
+//! its chunks (a lazily read, searchable snapshot).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::access::reader::{decode_verified, RepoReader};
+use crate::core::diff::{diff_level, Change, ChangeKind, Descend};
+use crate::core::id::Id;
+use crate::core::index::RepoIndex;
+use crate::core::keys;
+use crate::core::manifest::{Manifest, GLOBAL_STATE};
+use crate::core::read_plan::{plan_reads, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
+use crate::core::root::Root;
+use crate::core::tree::{Node, NodeType, Tree};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepoStats {
+    pub location: String,
+    pub generation: u64,
+    pub snapshots: usize,
+    /// Sum of every snapshot's plain size: what a full copy of each would take.
+    pub logical_bytes: u64,
+    /// Bytes of every object in the repository.
+    pub stored_bytes: u64,
+    pub pack_bytes: u64,
+    pub packs: usize,
+    pub blobs: usize,
+    pub index_files: usize,
+    /// logical_bytes / stored_bytes.
+    pub dedup_ratio: f64,
+}
+
+pub async fn stats(reader: &RepoReader) -> Result<RepoStats> {
+    let (root, index) = reader.root_and_index().await?;
+    let objects = reader.store.list("").await?;
+    let packs: Vec<_> = objects
+        .iter()
+        .filter(|m| m.key.starts_with(keys::PACK_PREFIX))
+        .collect();
+    let logical: u64 = root.snapshots.iter().map(|s| s.size_in_bytes).sum();
+    let stored: u64 = objects.iter().map(|m| m.size).sum();
+    Ok(RepoStats {
+        location: reader.location(),
+        generation: root.generation,
+        snapshots: root.snapshots.len(),
+        logical_bytes: logical,
+        stored_bytes: stored,
+        pack_bytes: packs.iter().map(|m| m.size).sum(),
+        packs: packs.len(),
+        blobs: index.blob_count(),
+        index_files: root.index_files.len(),
+        dedup_ratio: if stored == 0 {
+            0.0
+        } else {
+            logical as f64 / stored as f64
+        },
+    })
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiffReport {
+    pub from: String,
+    pub to: String,
+    pub added: usize,
+    pub removed: usize,
+    pub modified: usize,
+    pub metadata: usize,
+    pub changes: Vec<Change>,
+}
+
+/// The manifest of the snapshot called `name` in `root`.
+pub async fn manifest_named(reader: &RepoReader, root: &Root, name: &str) -> Result<Manifest> {
+    let summary = root
+        .snapshot(name)
+        .ok_or_else(|| Error::SnapshotMissing(name.to_string()))?;
+    reader.manifest(summary).await
+}
+
+/// Compares two snapshots, index by index, reading only the trees along
+/// changed paths.
+pub async fn diff(reader: &RepoReader, from: &str, to: &str) -> Result<DiffReport> {
+    let (root, index) = reader.root_and_index().await?;
+    let a = manifest_named(reader, &root, from).await?;
+    let b = manifest_named(reader, &root, to).await?;
+    let roots = |m: &Manifest| -> BTreeMap<String, Id> { m.roots().into_iter().collect() };
+    let (ra, rb) = (roots(&a), roots(&b));
+    let names: BTreeSet<&String> = ra.keys().chain(rb.keys()).collect();
+    let mut queue: Vec<Descend> = names
+        .into_iter()
+        .map(|n| Descend {
+            path: n.clone(),
+            old: ra.get(n).copied(),
+            new: rb.get(n).copied(),
+        })
+        .filter(Descend::is_needed)
+        .collect();
+    let mut changes = Vec::new();
+    while let Some(d) = queue.pop() {
+        let old = load(reader, &index, d.old).await?;
+        let new = load(reader, &index, d.new).await?;
+        let (c, more) = diff_level(&d.path, &old, &new);
+        changes.extend(c);
+        queue.extend(more.into_iter().filter(Descend::is_needed));
+    }
+    changes.sort_by(|x, y| x.path.cmp(&y.path));
+    let count = |k: ChangeKind| changes.iter().filter(|c| c.change == k).count();
+    Ok(DiffReport {
+        from: from.into(),
+        to: to.into(),
+        added: count(ChangeKind::Added),
+        removed: count(ChangeKind::Removed),
+        modified: count(ChangeKind::Modified),
+        metadata: count(ChangeKind::Metadata),
+        changes,
+    })
+}
+
+async fn load(reader: &RepoReader, index: &RepoIndex, id: Option<Id>) -> Result<Tree> {
+    match id {
+        None => Ok(Tree::default()),
+        Some(id) => reader.tree(index, &id).await,
+    }
+}
+
+/// What a path inside one index of a snapshot is.
+#[derive(Debug, Clone)]
+pub enum Located {
+    /// A folder (the index itself for the empty path) and its listing.
+    Dir(Tree),
+    /// A file or symlink.
+    Entry(Node),
+}
+
+/// Follows `path` (`/`-separated, relative to the index folder; empty for
+/// the folder itself) from an index's root tree. `index_name` is an index of
+/// the manifest or `_global_state`.
+pub async fn locate(
+    reader: &RepoReader,
+    index: &RepoIndex,
+    manifest: &Manifest,
+    index_name: &str,
+    path: &str,
+) -> Result<Located> {
+    let stats = if index_name == GLOBAL_STATE {
+        manifest.global_state.as_ref()
+    } else {
+        manifest.indices.get(index_name)
+    }
+    .ok_or_else(|| Error::NotFound(format!("index [{index_name}] in snapshot [{}]", manifest.snapshot)))?;
+    let missing = || Error::NotFound(format!("{index_name}/{path} in snapshot [{}]", manifest.snapshot));
+    let mut tree = match stats.tree {
+        Some(t) => reader.tree(index, &t).await?,
+        None => Tree::default(),
+    };
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let node = tree
+            .nodes
+            .iter()
+            .find(|n| n.name == *part)
+            .cloned()
+            .ok_or_else(missing)?;
+        match (node.kind, node.subtree) {
+            (NodeType::Dir, Some(sub)) => tree = reader.tree(index, &sub).await?,
+            _ if i + 1 == parts.len() => return Ok(Located::Entry(node)),
+            _ => return Err(missing()),
+        }
+    }
+    Ok(Located::Dir(tree))
+}
+
+/// Bytes `range` of a file (cut to its size), assembled from just the chunks
+/// that overlap it, each read by range and verified before use.
+pub async fn read_file_range(
+    reader: &RepoReader,
+    index: &RepoIndex,
+    file: &Node,
+    range: Range<u64>,
+) -> Result<Vec<u8>> {
+    let range = range.start.min(file.size)..range.end.min(file.size);
+    // (chunk, its offset in the file) for chunks overlapping the range.
+    let mut wanted: Vec<(Id, u64)> = Vec::new();
+    let mut at = 0u64;
+    for c in &file.chunks {
+        let len = index
+            .get(c)
+            .ok_or_else(|| Error::Integrity {
+                id: *c,
+                detail: "not in the repository index".into(),
+            })?
+            .raw_len as u64;
+        if at < range.end && at + len > range.start {
+            wanted.push((*c, at));
+        }
+        at += len;
+    }
+    let ids: Vec<Id> = wanted.iter().map(|(c, _)| *c).collect();
+    let reads = plan_reads(&ids, index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
+        Error::Integrity {
+            id: e.0,
+            detail: "not in the repository index".into(),
+        }
+    })?;
+    let mut plain: std::collections::HashMap<Id, Vec<u8>> = Default::default();
+    for r in reads {
+        let bytes = reader
+            .store
+            .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length))
+            .await?;
+        for e in &r.blobs {
+            let at = (e.offset - r.offset) as usize;
+            let stored = bytes
+                .get(at..at + e.stored_len as usize)
+                .ok_or_else(|| Error::Integrity {
+                    id: e.id,
+                    detail: format!("pack {} is shorter than its index says", r.pack.short()),
+                })?;
+            plain.insert(e.id, decode_verified(e, stored)?);
+        }
+    }
+    let mut out = Vec::with_capacity((range.end - range.start) as usize);
+    for (c, offset) in wanted {
+        let data = &plain[&c];
+        let from = range.start.saturating_sub(offset) as usize;
+        let to = ((range.end - offset) as usize).min(data.len());
+        out.extend_from_slice(&data[from..to]);
+    }
+    Ok(out)
+}
