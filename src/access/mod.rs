@@ -6,6 +6,7 @@
 //! layer only fetches the objects the core needs and verifies them.
 
 pub mod reader;
+pub mod restore;
 pub mod views;
 
 pub use reader::RepoReader;

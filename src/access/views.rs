@@ -151,8 +151,18 @@ pub async fn locate(
     } else {
         manifest.indices.get(index_name)
     }
-    .ok_or_else(|| Error::NotFound(format!("index [{index_name}] in snapshot [{}]", manifest.snapshot)))?;
-    let missing = || Error::NotFound(format!("{index_name}/{path} in snapshot [{}]", manifest.snapshot));
+    .ok_or_else(|| {
+        Error::NotFound(format!(
+            "index [{index_name}] in snapshot [{}]",
+            manifest.snapshot
+        ))
+    })?;
+    let missing = || {
+        Error::NotFound(format!(
+            "{index_name}/{path} in snapshot [{}]",
+            manifest.snapshot
+        ))
+    };
     let mut tree = match stats.tree {
         Some(t) => reader.tree(index, &t).await?,
         None => Tree::default(),
@@ -214,12 +224,13 @@ pub async fn read_file_range(
             .await?;
         for e in &r.blobs {
             let at = (e.offset - r.offset) as usize;
-            let stored = bytes
-                .get(at..at + e.stored_len as usize)
-                .ok_or_else(|| Error::Integrity {
-                    id: e.id,
-                    detail: format!("pack {} is shorter than its index says", r.pack.short()),
-                })?;
+            let stored =
+                bytes
+                    .get(at..at + e.stored_len as usize)
+                    .ok_or_else(|| Error::Integrity {
+                        id: e.id,
+                        detail: format!("pack {} is shorter than its index says", r.pack.short()),
+                    })?;
             plain.insert(e.id, decode_verified(e, stored)?);
         }
     }

@@ -22,17 +22,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::access::restore::{prepare, RestoreChoice};
 use crate::core::chunker::ChunkerParams;
 use crate::core::id::Id;
 use crate::core::index::RepoIndex;
 use crate::core::keys;
-use crate::core::naming::validate_name;
-use crate::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
-use crate::core::restore_plan::{
-    plan_restore, Conflict, FileFacts, IndexToRestore, PlanRequest, PlanSummary, RestorePlan,
-    TargetState,
-};
-use crate::core::selection::{rename_all, Rename, Selection};
+use crate::core::restore_plan::{Conflict, FileFacts, PlanSummary, RestorePlan, TargetState};
+use crate::core::selection::{Rename, Selection};
 use crate::native::error::{Error, Result};
 use crate::native::progress::{Progress, ProgressMode};
 use crate::native::repo::{decode_verified, Repo};
@@ -271,86 +267,37 @@ fn scan_existing(
 
 /// Computes the plan for a restore without writing anything.
 pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<(RestorePlan, RepoIndex)> {
-    let (root, index) = repo.root_and_index()?;
-    let summary = root
-        .snapshot(&opts.snapshot)
-        .ok_or_else(|| Error::SnapshotMissing(opts.snapshot.clone()))?;
-    let manifest = repo.manifest(summary)?;
-    let available: Vec<String> = manifest.indices.keys().cloned().collect();
-    let selected = opts.selection.select(&available)?;
-    let renamed = rename_all(&selected, opts.rename.as_ref())?;
-    let mut indices = Vec::new();
-    for (from, to) in &renamed {
-        validate_name("index", to)?;
-        let s = &manifest.indices[from];
-        indices.push(IndexToRestore {
-            source: from.clone(),
-            target: to.clone(),
-            tree: s.tree,
-            mode: s.root_mode,
-            mtime_ns: s.root_mtime_ns,
-        });
-    }
-    let global = if opts.include_global_state {
-        manifest.global_state.as_ref().and_then(|g| g.tree)
-    } else {
-        None
+    let choice = RestoreChoice {
+        snapshot: opts.snapshot.clone(),
+        selection: opts.selection.clone(),
+        rename: opts.rename.clone(),
+        include_global_state: opts.include_global_state,
     };
-    let roots: Vec<Id> = indices
-        .iter()
-        .filter_map(|i| i.tree)
-        .chain(global)
-        .collect();
-    let trees = block_on(repo.reader().load_trees(&index, &roots))?;
-    let targets: Vec<String> = renamed.iter().map(|(_, t)| t.clone()).collect();
-    let mut request = PlanRequest {
-        indices,
-        global_state: global,
-        trees: &trees,
-        index: &index,
-        target: target_state(&opts.target, &targets)?,
-        max_gap: DEFAULT_MAX_GAP,
-        max_range: DEFAULT_MAX_RANGE,
-    };
+    let prepared = block_on(prepare(repo.reader(), &choice))?;
+    let targets: Vec<String> = prepared.renamed.iter().map(|(_, t)| t.clone()).collect();
+    let mut target = target_state(&opts.target, &targets)?;
     let marker = Marker {
-        snapshot_uuid: summary.uuid.clone(),
-        indices: renamed.clone(),
-        global_state: global.is_some(),
+        snapshot_uuid: prepared.snapshot_uuid.clone(),
+        indices: prepared.renamed.clone(),
+        global_state: prepared.global_state.is_some(),
     };
-    let to_err = |e| match e {
-        crate::core::restore_plan::PlanError::Unsafe { path, reason } => {
-            Error::UnsafePath { path, reason }
-        }
-        e @ crate::core::restore_plan::PlanError::RenameCollision { .. } => {
-            Error::Usage(e.to_string())
-        }
-        other => Error::Integrity {
-            id: Id([0; 32]),
-            detail: other.to_string(),
-        },
-    };
-    let mut plan = plan_restore(&request).map_err(to_err)?;
+    let mut plan = prepared.plan(target.clone())?;
     // An interrupted run of this same restore is continued, with or
     // without --overwrite.
     let resuming = read_marker(&opts.target).as_ref() == Some(&marker);
     if resuming || opts.overwrite {
-        request.target.resuming = resuming;
-        request.target.overwrite = opts.overwrite;
+        target.resuming = resuming;
+        target.overwrite = opts.overwrite;
         if resuming {
-            scan_interrupted(&plan, &index, &opts.target, &mut request.target)?;
+            scan_interrupted(&plan, &prepared.index, &opts.target, &mut target)?;
         }
         if opts.overwrite {
-            scan_existing(
-                &plan,
-                &opts.target,
-                &repo.config.chunker,
-                &mut request.target,
-            )?;
+            scan_existing(&plan, &opts.target, &repo.config.chunker, &mut target)?;
         }
-        plan = plan_restore(&request).map_err(to_err)?;
+        plan = prepared.plan(target)?;
     }
     plan.marker = serde_json::to_string(&marker).expect("markers serialize");
-    Ok((plan, index))
+    Ok((plan, prepared.index))
 }
 
 fn refuse(plan: &RestorePlan, target: &Path) -> Result<()> {

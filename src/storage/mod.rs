@@ -97,9 +97,21 @@ impl StorageError {
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
+/// `Send + Sync` where there are threads. On wasm32 the bindings a store
+/// holds (an R2 bucket, browser files) are single-threaded JS objects, and
+/// everything runs on one thread anyway.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSendSync: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSendSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSendSync for T {}
+
 #[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
-pub trait Storage: Send + Sync + fmt::Debug {
+pub trait Storage: MaybeSendSync + fmt::Debug {
     /// Where this storage is, for messages (e.g. `file:///srv/backups`).
     fn location(&self) -> String;
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes>;

@@ -1,0 +1,103 @@
+//! The part of restore planning that needs only the repository: pick the
+//! snapshot's indices, rename them, load their trees. Every shell plans the
+//! same way; the native one then adds what its target folder holds.
+
+use std::collections::HashMap;
+
+use crate::access::reader::RepoReader;
+use crate::core::id::Id;
+use crate::core::index::RepoIndex;
+use crate::core::naming::validate_name;
+use crate::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
+use crate::core::restore_plan::{
+    plan_restore, IndexToRestore, PlanError, PlanRequest, RestorePlan, TargetState,
+};
+use crate::core::selection::{rename_all, Rename, Selection};
+use crate::core::tree::Tree;
+use crate::error::{Error, Result};
+
+/// What to restore from which snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreChoice {
+    pub snapshot: String,
+    pub selection: Selection,
+    pub rename: Option<Rename>,
+    pub include_global_state: bool,
+}
+
+/// A snapshot's selected indices, renamed, with every tree they reach.
+#[derive(Debug)]
+pub struct Prepared {
+    pub snapshot_uuid: String,
+    /// (index in the snapshot, name it is restored as).
+    pub renamed: Vec<(String, String)>,
+    pub indices: Vec<IndexToRestore>,
+    pub global_state: Option<Id>,
+    pub trees: HashMap<Id, Tree>,
+    pub index: RepoIndex,
+}
+
+pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prepared> {
+    let (root, index) = reader.root_and_index().await?;
+    let summary = root
+        .snapshot(&choice.snapshot)
+        .ok_or_else(|| Error::SnapshotMissing(choice.snapshot.clone()))?;
+    let manifest = reader.manifest(summary).await?;
+    let available: Vec<String> = manifest.indices.keys().cloned().collect();
+    let selected = choice.selection.select(&available)?;
+    let renamed = rename_all(&selected, choice.rename.as_ref())?;
+    let mut indices = Vec::new();
+    for (from, to) in &renamed {
+        validate_name("index", to)?;
+        let s = &manifest.indices[from];
+        indices.push(IndexToRestore {
+            source: from.clone(),
+            target: to.clone(),
+            tree: s.tree,
+            mode: s.root_mode,
+            mtime_ns: s.root_mtime_ns,
+        });
+    }
+    let global_state = if choice.include_global_state {
+        manifest.global_state.as_ref().and_then(|g| g.tree)
+    } else {
+        None
+    };
+    let roots: Vec<Id> = indices
+        .iter()
+        .filter_map(|i| i.tree)
+        .chain(global_state)
+        .collect();
+    let trees = reader.load_trees(&index, &roots).await?;
+    Ok(Prepared {
+        snapshot_uuid: summary.uuid.clone(),
+        renamed,
+        indices,
+        global_state,
+        trees,
+        index,
+    })
+}
+
+impl Prepared {
+    /// The core's plan for restoring into a target that holds `target`.
+    pub fn plan(&self, target: TargetState) -> Result<RestorePlan> {
+        let request = PlanRequest {
+            indices: self.indices.clone(),
+            global_state: self.global_state,
+            trees: &self.trees,
+            index: &self.index,
+            target,
+            max_gap: DEFAULT_MAX_GAP,
+            max_range: DEFAULT_MAX_RANGE,
+        };
+        plan_restore(&request).map_err(|e| match e {
+            PlanError::Unsafe { path, reason } => Error::UnsafePath { path, reason },
+            e @ PlanError::RenameCollision { .. } => Error::Usage(e.to_string()),
+            other => Error::Integrity {
+                id: Id([0; 32]),
+                detail: other.to_string(),
+            },
+        })
+    }
+}
