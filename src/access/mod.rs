@@ -7,6 +7,7 @@
 
 pub mod reader;
 pub mod restore;
+pub mod shapes;
 pub mod views;
 
 pub use reader::RepoReader;

@@ -1,15 +1,9 @@
 //! Output: Elasticsearch-shaped JSON where a shape exists, short text otherwise.
 
-use std::time::{Duration, UNIX_EPOCH};
+use serde_json::Value;
 
-use serde_json::{json, Map, Value};
-
-use crate::core::manifest::{IndexStats, Manifest, SnapshotSummary};
-
-pub fn iso_time(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::access::shapes::{iso_time, manifest_json, summary_json};
+use crate::core::manifest::Manifest;
 
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -24,85 +18,6 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
-}
-
-fn stats_json(s: &IndexStats) -> Value {
-    json!({
-        "files": s.files,
-        "dirs": s.dirs,
-        "size_in_bytes": s.size_in_bytes,
-        "new_bytes": s.new_bytes,
-        "new_stored_bytes": s.new_stored_bytes,
-        "files_read": s.files_read,
-    })
-}
-
-/// The snapshot object of Elasticsearch's snapshot APIs, from a summary.
-pub fn summary_json(s: &SnapshotSummary) -> Value {
-    json!({
-        "snapshot": s.snapshot,
-        "uuid": s.uuid,
-        "version": "1",
-        "indices": s.indices,
-        "include_global_state": s.include_global_state,
-        "state": s.state.as_str(),
-        "start_time": iso_time(s.start_time_in_millis),
-        "start_time_in_millis": s.start_time_in_millis,
-        "end_time": iso_time(s.end_time_in_millis),
-        "end_time_in_millis": s.end_time_in_millis,
-        "duration_in_millis": s.duration_in_millis(),
-        "stats": {
-            "files": s.files,
-            "size_in_bytes": s.size_in_bytes,
-            "new_bytes": s.new_bytes,
-            "new_stored_bytes": s.new_stored_bytes,
-        },
-        "failure_count": s.failures,
-        "data_streams": [],
-        "feature_states": [],
-    })
-}
-
-/// The full snapshot object, with per-index details, metadata and failures.
-pub fn manifest_json(m: &Manifest) -> Value {
-    let mut v = summary_json(&m.summary());
-    let obj = v.as_object_mut().unwrap();
-    let details: Map<String, Value> = m
-        .indices
-        .iter()
-        .map(|(n, s)| (n.clone(), stats_json(s)))
-        .collect();
-    obj.insert("index_details".into(), Value::Object(details));
-    if let Some(g) = &m.global_state {
-        obj.insert("global_state_details".into(), stats_json(g));
-    }
-    obj.insert("metadata".into(), json!(m.metadata));
-    // Elasticsearch counts shards; an index is snapkeep's unit, and one
-    // with left-out files (a PARTIAL snapshot) counts as failed.
-    let failed: std::collections::BTreeSet<&str> = m
-        .failures
-        .iter()
-        .map(|f| f.index.as_str())
-        .filter(|i| m.indices.contains_key(*i))
-        .collect();
-    obj.insert(
-        "shards".into(),
-        json!({
-            "total": m.indices.len(),
-            "failed": failed.len(),
-            "successful": m.indices.len() - failed.len(),
-        }),
-    );
-    obj.insert(
-        "failures".into(),
-        Value::Array(
-            m.failures
-                .iter()
-                .map(|f| json!({"index": f.index, "path": f.path, "reason": f.reason}))
-                .collect(),
-        ),
-    );
-    v
 }
 
 pub fn print_json(v: &Value) {
