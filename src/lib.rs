@@ -9,6 +9,8 @@
 //!  src/native   the native shell: repository operations, snapshot pipeline,
 //!               restore, check, delete (feature `native`)
 //!  src/cli      the `snapkeep` command line (feature `native`)
+//!  src/access   async repository reads and views shared by every shell
+//!  src/edge     the Cloudflare Worker API on R2 (feature `worker`, wasm32)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -16,6 +18,8 @@ pub mod access;
 #[cfg(feature = "native")]
 pub mod cli;
 pub mod core;
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+pub mod edge;
 pub mod error;
 #[cfg(feature = "native")]
 pub mod native;

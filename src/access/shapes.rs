@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::core::listing::Page;
 use crate::core::manifest::{IndexStats, Manifest, SnapshotSummary};
 
 /// `2026-11-25T12:08:05.556Z` for milliseconds since the Unix epoch (times
@@ -114,6 +115,19 @@ pub fn manifest_json(m: &Manifest) -> Value {
     v
 }
 
+/// A page of `GET _snapshot/REPO/*`: snapshots, total, remaining, and the
+/// cursor of the next page.
+pub fn page_json(page: &Page) -> Value {
+    let mut v = json!({
+        "snapshots": page.snapshots.iter().map(summary_json).collect::<Vec<_>>(),
+        "total": page.total,
+        "remaining": page.remaining,
+    });
+    if let Some(n) = &page.next {
+        v["next"] = json!(n);
+    }
+    v
+}
 
 #[cfg(test)]
 mod tests {

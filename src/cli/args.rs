@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand};
     long_about = "snapkeep snapshots a data directory into a repository and restores all or part of it.\n\n\
         The immediate subdirectories of the data directory are its indices; everything else at the top \
         level (files, and folders starting with '_' or '.') is its global state.\n\n\
-                REPO is a folder path, a file:// URL, or an object-storage URL: s3://bucket/prefix, \
-        az://container/prefix, gs://bucket/prefix. Exit status is 0 on success and non-zero with a one-line \
+                REPO is a folder path, a file:// URL, an object-storage URL (s3://bucket/prefix, \
+        az://container/prefix, gs://bucket/prefix), or a snapkeep edge repository \
+        (https://HOST/api/repos/NAME). Exit status is 0 on success and non-zero with a one-line \
         reason on stderr otherwise."
 )]
 pub struct Cli {
@@ -25,6 +26,10 @@ pub struct Cli {
     /// Credentials come from the usual AWS_*, AZURE_* and GOOGLE_* variables.
     #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true, value_parser = parse_pair::<String>)]
     pub storage_options: Vec<(String, String)>,
+    /// Bearer token for an edge repository (https://HOST/api/repos/NAME);
+    /// defaults to $SNAPKEEP_TOKEN.
+    #[arg(long, value_name = "TOKEN", global = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

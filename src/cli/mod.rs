@@ -27,7 +27,7 @@ use crate::native::location::Location;
 use crate::native::repo::Repo;
 use crate::native::restore::{restore, RestoreOptions};
 use args::*;
-use render::{bytes, iso_time, manifest_json, manifest_text, print_json, summary_json};
+use render::{bytes, iso_time, manifest_json, manifest_text, print_json};
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -69,13 +69,28 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn open(repo: &str, options: &[(String, String)]) -> Result<Repo> {
-    Repo::open(&Location::parse_with(repo, options)?)
+/// How to reach repositories: `--storage-option`s and `--token`.
+struct Reach {
+    options: Vec<(String, String)>,
+    token: Option<String>,
+}
+
+impl Reach {
+    fn location(&self, repo: &str) -> Result<Location> {
+        Ok(Location::parse_with(repo, &self.options)?.with_token(self.token.clone()))
+    }
+}
+
+fn open(repo: &str, reach: &Reach) -> Result<Repo> {
+    Repo::open(&reach.location(repo)?)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
-    let so = cli.storage_options.clone();
+    let so = Reach {
+        options: cli.storage_options.clone(),
+        token: cli.token.clone(),
+    };
     let say = |s: String| {
         if !quiet {
             println!("{s}");
@@ -97,7 +112,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 CompressionArg::Zstd => Compression::Zstd,
                 CompressionArg::None => Compression::None,
             };
-            let repo = Repo::init(&Location::parse_with(&a.repo, &so)?, config)?;
+            let repo = Repo::init(&so.location(&a.repo)?, config)?;
             if a.json {
                 print_json(&json!({"acknowledged": true, "config": repo.config}));
             } else {
@@ -205,7 +220,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Repo(RepoCommand::Settings(a)) => {
-            let repo = Repo::open_unguarded(Location::parse_with(&a.repo, &so)?.open(false)?)?;
+            let repo = Repo::open_unguarded(so.location(&a.repo)?.open(false)?)?;
             let mut settings = repo.settings.clone();
             let limit = |v: u64| (v > 0).then_some(v);
             let changing = a.readonly.is_some()
@@ -310,15 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let page = list(&root.snapshots, &q).map_err(|e| Error::Usage(e.to_string()))?;
             if a.json {
-                let mut v = json!({
-                    "snapshots": page.snapshots.iter().map(summary_json).collect::<Vec<_>>(),
-                    "total": page.total,
-                    "remaining": page.remaining,
-                });
-                if let Some(n) = &page.next {
-                    v["next"] = json!(n);
-                }
-                print_json(&v);
+                print_json(&crate::access::shapes::page_json(&page));
             } else {
                 println!(
                     "{:<28} {:<8} {:<24} {:>10} {:>7} {:>11} {:>11}",

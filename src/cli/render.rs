@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-pub use crate::access::shapes::{iso_time, manifest_json, summary_json};
+pub use crate::access::shapes::{iso_time, manifest_json};
 use crate::core::manifest::Manifest;
 
 pub fn bytes(n: u64) -> String {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::native::error::{Error, Result};
+use crate::storage::edge::{self, EdgeStore};
 use crate::storage::local::LocalStore;
 use crate::storage::memory::MemoryStore;
 use crate::storage::object::{split_url, ObjectStorage};
@@ -19,6 +20,12 @@ pub enum Location {
     Object {
         url: String,
         options: Vec<(String, String)>,
+    },
+    /// A repository behind snapkeep's edge Worker,
+    /// `https://HOST/api/repos/NAME`, with its bearer token.
+    Edge {
+        base: String,
+        token: Option<String>,
     },
 }
 
@@ -37,6 +44,13 @@ impl Location {
         }
         if s == "memory://" {
             return Ok(Location::Memory);
+        }
+        if let Some(edge) = edge::parse_url(s) {
+            let base = edge.map_err(Error::Usage)?;
+            let token = std::env::var("SNAPKEEP_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty());
+            return Ok(Location::Edge { base, token });
         }
         if let Some((scheme, _)) = s.split_once("://") {
             if split_url(s).is_some() {
@@ -59,6 +73,18 @@ impl Location {
         Ok(Location::Local(PathBuf::from(s)))
     }
 
+    /// The same location with an explicit bearer token (`--token`), which
+    /// only edge repositories use.
+    pub fn with_token(self, token: Option<String>) -> Location {
+        match (self, token) {
+            (Location::Edge { base, .. }, Some(t)) => Location::Edge {
+                base,
+                token: Some(t),
+            },
+            (other, _) => other,
+        }
+    }
+
     /// Opens the backend. `create` makes a missing local folder (for `repo init`).
     /// Transient failures are retried by a wrapper around every backend.
     pub fn open(&self, create: bool) -> Result<Arc<dyn Storage>> {
@@ -78,6 +104,9 @@ impl Location {
             }
             Location::Memory => Ok(Arc::new(MemoryStore::new())),
             Location::Object { url, options } => Ok(Arc::new(ObjectStorage::open(url, options)?)),
+            Location::Edge { base, token } => {
+                Ok(Arc::new(EdgeStore::new(base.clone(), token.clone())?))
+            }
         }
     }
 }
@@ -108,6 +137,11 @@ mod tests {
             Location::parse("az://container").unwrap(),
             Location::Object { .. }
         ));
+        assert!(matches!(
+            Location::parse("https://edge.example/api/repos/prod").unwrap(),
+            Location::Edge { .. }
+        ));
+        assert!(Location::parse("http://example.com/api/repos/prod").is_err());
         assert!(Location::parse("ftp://x").is_err());
         assert!(Location::parse("s3://").is_err());
         assert!(Location::parse("").is_err());

@@ -1,0 +1,233 @@
+//! The repository API: JSON views computed by the core from what the
+//! shared access layer reads out of R2.
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Headers, Request, Response, Url};
+
+use super::ranges;
+use super::reply::{bytes_response, json_response, ApiError, ApiResult};
+use crate::access::restore::{prepare, RestoreChoice};
+use crate::access::shapes::{iso_time, manifest_json, page_json};
+use crate::access::views::{self, locate, read_file_range, Located};
+use crate::access::RepoReader;
+use crate::core::listing::{list, ListQuery};
+use crate::core::restore_plan::TargetState;
+use crate::core::selection::{Rename, Selection};
+use crate::core::tree::NodeType;
+
+fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn required(url: &Url, name: &str) -> ApiResult<String> {
+    query(url, name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("query parameter [{name}] is required")))
+}
+
+/// `GET /api/repos/NAME`: config and statistics.
+pub async fn repository(reader: &RepoReader, name: &str) -> ApiResult<Response> {
+    let stats = views::stats(reader).await?;
+    json_response(&json!({
+        "repository": name,
+        "config": reader.config,
+        "stats": stats,
+    }))
+}
+
+/// `GET /api/repos/NAME/snapshots?sort=&order=&size=&after=`, answered from
+/// the root generation alone.
+pub async fn snapshots(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
+    let root = reader.root().await?;
+    let bad = |e: crate::core::listing::ListingError| ApiError::bad_request(e.to_string());
+    let order = query(url, "order").unwrap_or_else(|| "asc".into());
+    let descending = match order.as_str() {
+        "asc" => false,
+        "desc" => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown order [{other}]: use asc or desc"
+            )))
+        }
+    };
+    let size = match query(url, "size") {
+        None => None,
+        Some(s) => Some(
+            s.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("size [{s}] is not a number")))?,
+        ),
+    };
+    let q = ListQuery {
+        sort: query(url, "sort")
+            .unwrap_or_else(|| "start_time".into())
+            .parse()
+            .map_err(bad)?,
+        descending,
+        size,
+        after: query(url, "after").filter(|a| !a.is_empty()),
+    };
+    let page = list(&root.snapshots, &q).map_err(bad)?;
+    json_response(&page_json(&page))
+}
+
+/// `GET /api/repos/NAME/snapshots/SNAP`: the manifest, with per-index
+/// statistics, metadata and failures.
+pub async fn snapshot(reader: &RepoReader, snap: &str) -> ApiResult<Response> {
+    let root = reader.root().await?;
+    let m = views::manifest_named(reader, &root, snap).await?;
+    json_response(&json!({"snapshots": [manifest_json(&m)], "total": 1, "remaining": 0}))
+}
+
+/// `GET /api/repos/NAME/snapshots/SNAP/tree?index=&path=`: one folder level.
+pub async fn tree(reader: &RepoReader, snap: &str, url: &Url) -> ApiResult<Response> {
+    let index_name = required(url, "index")?;
+    let path = query(url, "path").unwrap_or_default();
+    let (root, index) = reader.root_and_index().await?;
+    let m = views::manifest_named(reader, &root, snap).await?;
+    let Located::Dir(t) = locate(reader, &index, &m, &index_name, &path).await? else {
+        return Err(ApiError::bad_request(format!(
+            "{index_name}/{path} is not a folder"
+        )));
+    };
+    let entries: Vec<_> = t
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut e = json!({
+                "name": n.name,
+                "type": n.kind,
+                "size": n.size,
+                "mode": format!("{:o}", n.mode),
+                "mtime": iso_time(n.mtime_ns.div_euclid(1_000_000)),
+                "mtime_ns": n.mtime_ns,
+            });
+            if let Some(t) = &n.target {
+                e["target"] = json!(t);
+            }
+            if n.kind == NodeType::File {
+                e["chunks"] = json!(n.chunks.len());
+            }
+            e
+        })
+        .collect();
+    json_response(&json!({
+        "snapshot": snap,
+        "index": index_name,
+        "path": path.trim_matches('/'),
+        "entries": entries,
+    }))
+}
+
+/// `GET /api/repos/NAME/snapshots/SNAP/file?index=&path=`: the file's bytes,
+/// honouring `Range`; only the chunks a range needs are read from R2.
+pub async fn file(
+    req: &Request,
+    reader: &RepoReader,
+    snap: &str,
+    url: &Url,
+) -> ApiResult<Response> {
+    let index_name = required(url, "index")?;
+    let path = required(url, "path")?;
+    let (root, index) = reader.root_and_index().await?;
+    let m = views::manifest_named(reader, &root, snap).await?;
+    let node = match locate(reader, &index, &m, &index_name, &path).await? {
+        Located::Entry(n) if n.kind == NodeType::File => n,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "{index_name}/{path} is not a file"
+            )))
+        }
+    };
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/octet-stream")?;
+    headers.set("Accept-Ranges", "bytes")?;
+    let file_name = path.rsplit('/').next().unwrap_or("file").replace('"', "");
+    headers.set(
+        "Content-Disposition",
+        &format!("attachment; filename=\"{file_name}\""),
+    )?;
+    let wanted = req.headers().get("Range")?.and_then(|h| ranges::parse(&h));
+    let Some(wanted) = wanted else {
+        let body = read_file_range(reader, &index, &node, 0..node.size).await?;
+        return bytes_response(body, 200, headers);
+    };
+    let Some(range) = wanted.resolve(node.size) else {
+        let headers = Headers::new();
+        headers.set("Content-Range", &format!("bytes */{}", node.size))?;
+        let err = ApiError::new(
+            416,
+            "requested_range_not_satisfiable",
+            "range outside the file",
+        );
+        return Ok(err.into_response()?.with_headers(headers));
+    };
+    let body = read_file_range(reader, &index, &node, range.clone()).await?;
+    headers.set(
+        "Content-Range",
+        &format!("bytes {}-{}/{}", range.start, range.end - 1, node.size),
+    )?;
+    bytes_response(body, 206, headers)
+}
+
+/// `GET /api/repos/NAME/diff?from=&to=`.
+pub async fn diff(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
+    let (from, to) = (required(url, "from")?, required(url, "to")?);
+    json_response(&views::diff(reader, &from, &to).await?)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanBody {
+    #[serde(default)]
+    indices: Option<String>,
+    #[serde(default)]
+    rename_pattern: Option<String>,
+    #[serde(default)]
+    rename_replacement: Option<String>,
+    #[serde(default)]
+    include_global_state: bool,
+}
+
+/// `POST /api/repos/NAME/snapshots/SNAP/_restore_plan`: what restoring the
+/// chosen indices (renamed) into an empty target would fetch.
+pub async fn restore_plan(
+    req: &mut Request,
+    reader: &RepoReader,
+    snap: &str,
+) -> ApiResult<Response> {
+    let text = req.text().await?;
+    let body: PlanBody = if text.trim().is_empty() {
+        PlanBody::default()
+    } else {
+        serde_json::from_str(&text)
+            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))?
+    };
+    let rename = match (body.rename_pattern, body.rename_replacement) {
+        (Some(p), Some(r)) => Some(Rename::new(&p, &r).map_err(crate::error::Error::from)?),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "rename_pattern and rename_replacement go together",
+            ))
+        }
+    };
+    let choice = RestoreChoice {
+        snapshot: snap.into(),
+        selection: Selection::parse(body.indices.as_deref().unwrap_or("*"))
+            .map_err(crate::error::Error::from)?,
+        rename,
+        include_global_state: body.include_global_state,
+    };
+    let prepared = prepare(reader, &choice).await?;
+    let plan = prepared.plan(TargetState::default())?;
+    json_response(&json!({
+        "snapshot": snap,
+        "indices": plan.indices,
+        "global_state": plan.global_state,
+        "summary": plan.summary,
+        "conflicts": plan.conflicts,
+    }))
+}

@@ -1,0 +1,76 @@
+//! HTTP `Range: bytes=...` headers (a single range; anything else is
+//! ignored and the whole object served, as RFC 9110 allows).
+
+use std::ops::Range;
+
+/// A requested range before the object's size is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// `bytes=a-b` (inclusive b) or `bytes=a-` (b = None).
+    From { start: u64, last: Option<u64> },
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+pub fn parse(header: &str) -> Option<Wanted> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return Some(Wanted::Suffix(b.parse().ok()?));
+    }
+    let start = a.parse().ok()?;
+    let last = if b.is_empty() {
+        None
+    } else {
+        Some(b.parse().ok()?)
+    };
+    if last.is_some_and(|l| l < start) {
+        return None;
+    }
+    Some(Wanted::From { start, last })
+}
+
+impl Wanted {
+    /// The byte range in an object of `size` bytes; `None` when nothing of
+    /// it lies inside (answered with 416).
+    pub fn resolve(self, size: u64) -> Option<Range<u64>> {
+        match self {
+            Wanted::From { start, .. } if start >= size => None,
+            Wanted::From { start, last } => Some(start..last.map_or(size, |l| (l + 1).min(size))),
+            Wanted::Suffix(0) => None,
+            Wanted::Suffix(n) => Some(size.saturating_sub(n)..size),
+        }
+    }
+
+    /// The range when the size is not known: suffixes cannot be answered.
+    pub fn without_size(self) -> Option<Range<u64>> {
+        match self {
+            Wanted::From { start, last } => Some(start..last.map_or(u64::MAX, |l| l + 1)),
+            Wanted::Suffix(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse("bytes=0-99").unwrap().resolve(1000), Some(0..100));
+        assert_eq!(parse("bytes=990-").unwrap().resolve(1000), Some(990..1000));
+        assert_eq!(
+            parse("bytes=990-5000").unwrap().resolve(1000),
+            Some(990..1000)
+        );
+        assert_eq!(parse("bytes=-10").unwrap().resolve(1000), Some(990..1000));
+        assert_eq!(parse("bytes=1000-").unwrap().resolve(1000), None);
+        assert_eq!(parse("bytes=5-3"), None);
+        assert_eq!(parse("bytes=0-1,4-5"), None);
+        assert_eq!(parse("items=0-1"), None);
+    }
+}
