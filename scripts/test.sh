@@ -28,6 +28,12 @@ if [ ! -x tests/servers/node_modules/.bin/azurite-blob ]; then
   (cd tests/servers && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+step "edge Worker tools (wasm-bindgen-cli, worker-build, wrangler)"
+source scripts/tools.sh
+ensure_wasm_bindgen
+ensure_worker_build
+ensure_edge_npm
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -36,6 +42,12 @@ cargo clippy --locked --all-targets -- -D warnings
 
 step "pure core builds for wasm32-unknown-unknown without default features"
 cargo build --locked --lib --target wasm32-unknown-unknown --no-default-features
+
+step "edge Worker: clippy (warnings denied) and build"
+cargo clippy --locked --lib --target wasm32-unknown-unknown --no-default-features --features worker -- -D warnings
+bash scripts/build-worker.sh
+printf 'Worker bundle: %s bytes of wasm, %s gzipped\n' \
+  "$(wc -c < build/index_bg.wasm)" "$(gzip -c build/index_bg.wasm | wc -c)"
 
 step "cargo test (unit, storage conformance, CLI, property, golden)"
 cargo test --locked --all-targets

@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::core::listing::Page;
+use crate::core::restore_plan::RestorePlan;
 use crate::core::manifest::{IndexStats, Manifest, SnapshotSummary};
 
 /// `2026-11-25T12:08:05.556Z` for milliseconds since the Unix epoch (times
@@ -127,6 +128,18 @@ pub fn page_json(page: &Page) -> Value {
         v["next"] = json!(n);
     }
     v
+}
+
+/// A restore plan's summary: what a restore would fetch, reuse and write.
+pub fn plan_summary_json(snapshot: &str, plan: &RestorePlan) -> Value {
+    json!({
+        "snapshot": snapshot,
+        "dry_run": true,
+        "indices": plan.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
+        "global_state": plan.global_state,
+        "summary": plan.summary,
+        "conflicts": plan.conflicts,
+    })
 }
 
 #[cfg(test)]

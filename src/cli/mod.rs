@@ -441,13 +441,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if a.dry_run {
                     let s = &plan.summary;
                     if a.json {
-                        print_json(&json!({
-                            "snapshot": opts.snapshot,
-                            "dry_run": true,
-                            "indices": plan.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
-                            "summary": s,
-                            "conflicts": plan.conflicts,
-                        }));
+                        print_json(&crate::access::shapes::plan_summary_json(
+                            &opts.snapshot,
+                            &plan,
+                        ));
                     } else {
                         say(format!(
                             "restore of [{}] would write {} files ({}), {} folders and {} symlinks, fetching {} in {} range request(s) ({} blobs)",

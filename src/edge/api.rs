@@ -8,7 +8,7 @@ use worker::{Headers, Request, Response, Url};
 use super::ranges;
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
 use crate::access::restore::{prepare, RestoreChoice};
-use crate::access::shapes::{iso_time, manifest_json, page_json};
+use crate::access::shapes::{iso_time, manifest_json, page_json, plan_summary_json};
 use crate::access::views::{self, locate, read_file_range, Located};
 use crate::access::RepoReader;
 use crate::core::listing::{list, ListQuery};
@@ -223,11 +223,5 @@ pub async fn restore_plan(
     };
     let prepared = prepare(reader, &choice).await?;
     let plan = prepared.plan(TargetState::default())?;
-    json_response(&json!({
-        "snapshot": snap,
-        "indices": plan.indices,
-        "global_state": plan.global_state,
-        "summary": plan.summary,
-        "conflicts": plan.conflicts,
-    }))
+    json_response(&plan_summary_json(snap, &plan))
 }

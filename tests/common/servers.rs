@@ -15,6 +15,16 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Servers may run in their own process group (wrangler starts
+        // workerd children): stop the whole group. Bash's builtin `kill`,
+        // because procps-ng 4.0's misreads a negative process-group id.
+        let group = self.child.id();
+        for signal in ["TERM", "KILL"] {
+            let _ = Command::new("bash")
+                .args(["-c", &format!("kill -{signal} -- -{group} 2>/dev/null")])
+                .status();
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -41,11 +51,19 @@ pub fn free_port() -> u16 {
 /// Starts a server with `start(port, dir)` on a fresh port, retrying if the
 /// child exits (e.g. another process took the port first).
 fn start_server(what: &str, start: &dyn Fn(u16, &Path) -> Child) -> Server {
+    start_server_within(what, Duration::from_secs(60), start)
+}
+
+fn start_server_within(
+    what: &str,
+    patience: Duration,
+    start: &dyn Fn(u16, &Path) -> Child,
+) -> Server {
     for _ in 0..5 {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let mut child = start(port, dir.path());
-        if wait_for(port, &mut child) {
+        if wait_for(port, &mut child, patience) {
             return Server {
                 child,
                 port,
@@ -59,8 +77,8 @@ fn start_server(what: &str, start: &dyn Fn(u16, &Path) -> Child) -> Server {
 }
 
 /// Waits until `child` listens on `port`; false if it exits or times out.
-fn wait_for(port: u16, child: &mut Child) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(60);
+fn wait_for(port: u16, child: &mut Child, patience: Duration) -> bool {
+    let deadline = Instant::now() + patience;
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
             return false;
@@ -235,4 +253,34 @@ pub fn azure_env(port: u16) -> Vec<(String, String)> {
             format!("http://127.0.0.1:{port}"),
         ),
     ]
+}
+
+pub const EDGE_WRITE_TOKEN: &str = "edge-write-secret";
+pub const EDGE_READ_TOKEN: &str = "edge-read-secret";
+
+/// snapkeep's Worker under `wrangler dev --local` (scripts/edge-dev.sh), with
+/// a fresh local R2 bucket. Writes need [`EDGE_WRITE_TOKEN`]; with
+/// `read_token`, reads need [`EDGE_READ_TOKEN`] (or the write token).
+/// The first start may build the Worker, hence the patience.
+pub fn edge(read_token: bool) -> Server {
+    use std::os::unix::process::CommandExt;
+    let script = repo_root().join("scripts/edge-dev.sh");
+    let log_dir = std::env::temp_dir();
+    start_server_within("wrangler dev", Duration::from_secs(900), &|port, dir| {
+        let log = std::fs::File::create(log_dir.join(format!("snapkeep-edge-{port}.log"))).unwrap();
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script)
+            .arg(port.to_string())
+            .env("SNAPKEEP_EDGE_TOKEN", EDGE_WRITE_TOKEN)
+            .env("SNAPKEEP_EDGE_STATE", dir)
+            .env_remove("SNAPKEEP_EDGE_READ_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        if read_token {
+            cmd.env("SNAPKEEP_EDGE_READ_TOKEN", EDGE_READ_TOKEN);
+        }
+        cmd.spawn().expect("bash runs scripts/edge-dev.sh")
+    })
 }
