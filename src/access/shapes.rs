@@ -4,8 +4,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::core::listing::Page;
-use crate::core::restore_plan::RestorePlan;
 use crate::core::manifest::{IndexStats, Manifest, SnapshotSummary};
+use crate::core::restore_plan::RestorePlan;
 
 /// `2026-11-25T12:08:05.556Z` for milliseconds since the Unix epoch (times
 /// before it are shown as the epoch).
