@@ -49,5 +49,11 @@ bash scripts/build-worker.sh
 printf 'Worker bundle: %s bytes of wasm, %s gzipped\n' \
   "$(wc -c < build/index_bg.wasm)" "$(gzip -c build/index_bg.wasm | wc -c)"
 
-step "cargo test (unit, storage conformance, CLI, property, golden)"
+step "browser inspector: clippy (warnings denied), build, wasm-bindgen tests of its bindings"
+cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --features inspector \
+  --lib --test inspector_wasm -- -D warnings
+bash scripts/build-inspector.sh
+cargo test --locked --target wasm32-unknown-unknown --no-default-features --features inspector --test inspector_wasm
+
+step "cargo test (unit, storage conformance, CLI, S3, Azure, edge, stress, property, golden)"
 cargo test --locked --all-targets

@@ -11,6 +11,7 @@
 //!  src/cli      the `snapkeep` command line (feature `native`)
 //!  src/access   async repository reads and views shared by every shell
 //!  src/edge     the Cloudflare Worker API on R2 (feature `worker`, wasm32)
+//!  src/inspector the browser inspector's wasm API (feature `inspector`)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,8 @@ pub mod core;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod edge;
 pub mod error;
+#[cfg(all(feature = "inspector", target_arch = "wasm32"))]
+pub mod inspector;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod storage;

@@ -90,7 +90,7 @@ fn the_edge_worker_serves_repositories_to_the_cli_and_its_api() {
     );
 
     // Lists, pages and sorts from the root alone; anonymous reads work.
-    let api = format!("{repo}");
+    let api = &repo;
     let page1 = get_json(&format!("{api}/snapshots?size=1&sort=name&order=asc"));
     assert_eq!(page1["total"], 2);
     assert_eq!(page1["remaining"], 1);
@@ -101,7 +101,7 @@ fn the_edge_worker_serves_repositories_to_the_cli_and_its_api() {
     ));
     assert_eq!(page2["snapshots"][0]["snapshot"], "second");
     assert_eq!(page2["remaining"], 0);
-    let info = get_json(&api);
+    let info = get_json(api);
     assert_eq!(info["stats"]["snapshots"], 2);
     assert!(
         info["stats"]["dedup_ratio"].as_f64().unwrap() > 1.5,

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use crate::core::listing::Page;
 use crate::core::manifest::{IndexStats, Manifest, SnapshotSummary};
 use crate::core::restore_plan::RestorePlan;
+use crate::core::tree::{NodeType, Tree};
 
 /// `2026-11-25T12:08:05.556Z` for milliseconds since the Unix epoch (times
 /// before it are shown as the epoch).
@@ -140,6 +141,31 @@ pub fn plan_summary_json(snapshot: &str, plan: &RestorePlan) -> Value {
         "summary": plan.summary,
         "conflicts": plan.conflicts,
     })
+}
+
+/// One folder level: name, type, size, mode (octal), mtime, and the
+/// symlink target or number of chunks.
+pub fn tree_entries_json(tree: &Tree) -> Vec<Value> {
+    tree.nodes
+        .iter()
+        .map(|n| {
+            let mut e = json!({
+                "name": n.name,
+                "type": n.kind,
+                "size": n.size,
+                "mode": format!("{:o}", n.mode),
+                "mtime": iso_time(n.mtime_ns.div_euclid(1_000_000)),
+                "mtime_ns": n.mtime_ns,
+            });
+            if let Some(t) = &n.target {
+                e["target"] = json!(t);
+            }
+            if n.kind == NodeType::File {
+                e["chunks"] = json!(n.chunks.len());
+            }
+            e
+        })
+        .collect()
 }
 
 #[cfg(test)]

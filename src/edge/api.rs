@@ -8,7 +8,7 @@ use worker::{Headers, Request, Response, Url};
 use super::ranges;
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
 use crate::access::restore::{prepare, RestoreChoice};
-use crate::access::shapes::{iso_time, manifest_json, page_json, plan_summary_json};
+use crate::access::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
 use crate::access::views::{self, locate, read_file_range, Located};
 use crate::access::RepoReader;
 use crate::core::listing::{list, ListQuery};
@@ -92,32 +92,11 @@ pub async fn tree(reader: &RepoReader, snap: &str, url: &Url) -> ApiResult<Respo
             "{index_name}/{path} is not a folder"
         )));
     };
-    let entries: Vec<_> = t
-        .nodes
-        .iter()
-        .map(|n| {
-            let mut e = json!({
-                "name": n.name,
-                "type": n.kind,
-                "size": n.size,
-                "mode": format!("{:o}", n.mode),
-                "mtime": iso_time(n.mtime_ns.div_euclid(1_000_000)),
-                "mtime_ns": n.mtime_ns,
-            });
-            if let Some(t) = &n.target {
-                e["target"] = json!(t);
-            }
-            if n.kind == NodeType::File {
-                e["chunks"] = json!(n.chunks.len());
-            }
-            e
-        })
-        .collect();
     json_response(&json!({
         "snapshot": snap,
         "index": index_name,
         "path": path.trim_matches('/'),
-        "entries": entries,
+        "entries": tree_entries_json(&t),
     }))
 }
 

@@ -1,0 +1,244 @@
+//! The inspector shell (feature `inspector`, wasm32): the browser's view of
+//! a repository, computed by the core. `www/` loads this module in a Web
+//! Worker and calls [`Inspector`]; where the bytes come from is the page's
+//! business (see [`backend`]).
+
+mod backend;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use js_sys::Uint8Array;
+use serde::Serialize;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+
+use crate::access::restore::{prepare, RestoreChoice};
+use crate::access::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
+use crate::access::views::{self, locate, read_file_range, Located};
+use crate::access::RepoReader;
+use crate::core::index::RepoIndex;
+use crate::core::listing::{list, ListQuery};
+use crate::core::restore_plan::TargetState;
+use crate::core::root::Root;
+use crate::core::selection::{wildcard_match, Rename, Selection};
+use crate::core::tree::NodeType;
+use crate::error::Error;
+use backend::JsBackend;
+
+/// Every error reaches the page as one line saying what failed.
+fn fail(e: impl Into<Error>) -> JsError {
+    JsError::new(&e.into().to_string())
+}
+
+/// Values go to the page as parsed JSON: plain objects and numbers (a
+/// nanosecond mtime beyond 2^53 loses precision rather than failing, and
+/// one `JSON.parse` is faster than building large arrays field by field).
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {
+    let text = serde_json::to_string(v).map_err(|e| JsError::new(&e.to_string()))?;
+    js_sys::JSON::parse(&text).map_err(|_| JsError::new("the inspector produced invalid JSON"))
+}
+
+/// An open repository.
+#[wasm_bindgen]
+pub struct Inspector {
+    reader: RepoReader,
+    /// The root and index as of opening (or the last `refresh`).
+    state: RefCell<(Root, RepoIndex)>,
+}
+
+#[wasm_bindgen]
+impl Inspector {
+    /// Opens the repository behind `backend` (see the module docs): reads
+    /// its config, newest root and index.
+    pub async fn open(backend: JsValue) -> Result<Inspector, JsError> {
+        let store = JsBackend::new(backend).map_err(fail)?;
+        let reader = RepoReader::open(Arc::new(store)).await.map_err(fail)?;
+        let state = reader.root_and_index().await.map_err(fail)?;
+        Ok(Inspector {
+            reader,
+            state: RefCell::new(state),
+        })
+    }
+
+    /// Reads the newest root again (snapshots taken since opening).
+    pub async fn refresh(&self) -> Result<(), JsError> {
+        let state = self.reader.root_and_index().await.map_err(fail)?;
+        *self.state.borrow_mut() = state;
+        Ok(())
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn location(&self) -> String {
+        self.reader.location()
+    }
+
+    /// The repository config and its generation.
+    pub fn config(&self) -> Result<JsValue, JsError> {
+        let generation = self.state.borrow().0.generation;
+        to_js(&json!({"config": self.reader.config, "generation": generation}))
+    }
+
+    /// Logical vs stored bytes, dedup ratio, packs and blobs.
+    pub async fn stats(&self) -> Result<JsValue, JsError> {
+        to_js(&views::stats(&self.reader).await.map_err(fail)?)
+    }
+
+    /// One page of snapshots, Elasticsearch-shaped: `sort` is name,
+    /// start_time, duration, index_count or size; `order` asc or desc;
+    /// `filter` a name pattern (`*` wildcards; without one, a substring).
+    pub fn snapshots(
+        &self,
+        sort: &str,
+        order: &str,
+        size: Option<usize>,
+        after: Option<String>,
+        filter: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let state = self.state.borrow();
+        let pattern = filter.filter(|f| !f.trim().is_empty()).map(|f| {
+            let f = f.trim().to_string();
+            if f.contains('*') {
+                f
+            } else {
+                format!("*{f}*")
+            }
+        });
+        let chosen: Vec<_> = state
+            .0
+            .snapshots
+            .iter()
+            .filter(|s| {
+                pattern
+                    .as_ref()
+                    .is_none_or(|p| wildcard_match(p, &s.snapshot))
+            })
+            .cloned()
+            .collect();
+        let q = ListQuery {
+            sort: sort
+                .parse()
+                .map_err(|e: crate::core::listing::ListingError| JsError::new(&e.to_string()))?,
+            descending: order == "desc",
+            size,
+            after: after.filter(|a| !a.is_empty()),
+        };
+        let page = list(&chosen, &q).map_err(|e| JsError::new(&e.to_string()))?;
+        to_js(&page_json(&page))
+    }
+
+    /// Points for the chart of logical bytes against bytes actually stored,
+    /// oldest snapshot first.
+    pub fn chart(&self) -> Result<JsValue, JsError> {
+        let state = self.state.borrow();
+        let mut snaps: Vec<_> = state.0.snapshots.iter().collect();
+        snaps.sort_by_key(|s| (s.start_time_in_millis, s.snapshot.clone()));
+        let mut stored = 0u64;
+        let points: Vec<Value> = snaps
+            .iter()
+            .map(|s| {
+                stored += s.new_stored_bytes;
+                json!({
+                    "snapshot": s.snapshot,
+                    "start_time_in_millis": s.start_time_in_millis,
+                    "logical_bytes": s.size_in_bytes,
+                    "new_stored_bytes": s.new_stored_bytes,
+                    "stored_bytes": stored,
+                })
+            })
+            .collect();
+        to_js(&points)
+    }
+
+    /// The snapshot's manifest: per-index files, logical and new bytes,
+    /// metadata and failures.
+    pub async fn snapshot(&self, name: &str) -> Result<JsValue, JsError> {
+        let root = self.state.borrow().0.clone();
+        let m = views::manifest_named(&self.reader, &root, name)
+            .await
+            .map_err(fail)?;
+        to_js(&manifest_json(&m))
+    }
+
+    /// One folder level of an index (`_global_state` for global state).
+    pub async fn tree(&self, snapshot: &str, index: &str, path: &str) -> Result<JsValue, JsError> {
+        let (root, idx) = self.state.borrow().clone();
+        let m = views::manifest_named(&self.reader, &root, snapshot)
+            .await
+            .map_err(fail)?;
+        match locate(&self.reader, &idx, &m, index, path)
+            .await
+            .map_err(fail)?
+        {
+            Located::Dir(t) => to_js(&json!({
+                "snapshot": snapshot,
+                "index": index,
+                "path": path.trim_matches('/'),
+                "entries": tree_entries_json(&t),
+            })),
+            Located::Entry(_) => Err(JsError::new(&format!("{index}/{path} is not a folder"))),
+        }
+    }
+
+    /// A file's bytes, assembled from its chunks, each checked against its
+    /// SHA-256.
+    pub async fn read_file(
+        &self,
+        snapshot: &str,
+        index: &str,
+        path: &str,
+    ) -> Result<Uint8Array, JsError> {
+        let (root, idx) = self.state.borrow().clone();
+        let m = views::manifest_named(&self.reader, &root, snapshot)
+            .await
+            .map_err(fail)?;
+        let node = match locate(&self.reader, &idx, &m, index, path)
+            .await
+            .map_err(fail)?
+        {
+            Located::Entry(n) if n.kind == NodeType::File => n,
+            _ => return Err(JsError::new(&format!("{index}/{path} is not a file"))),
+        };
+        let bytes = read_file_range(&self.reader, &idx, &node, 0..node.size)
+            .await
+            .map_err(fail)?;
+        Ok(Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// What changed between two snapshots.
+    pub async fn diff(&self, from: &str, to: &str) -> Result<JsValue, JsError> {
+        to_js(&views::diff(&self.reader, from, to).await.map_err(fail)?)
+    }
+
+    /// The restore plan the CLI would compute for restoring `indices` (a
+    /// selection like `logs-*,-logs-old`) of `snapshot` into an empty
+    /// target, renamed with a regex pattern and replacement.
+    pub async fn restore_plan(
+        &self,
+        snapshot: &str,
+        indices: &str,
+        rename_pattern: Option<String>,
+        rename_replacement: Option<String>,
+        include_global_state: bool,
+    ) -> Result<JsValue, JsError> {
+        let rename = match (rename_pattern.filter(|p| !p.is_empty()), rename_replacement) {
+            (Some(p), Some(r)) => Some(Rename::new(&p, &r).map_err(fail)?),
+            (Some(_), None) => return Err(JsError::new("a rename pattern needs a replacement")),
+            _ => None,
+        };
+        let selection = if indices.trim().is_empty() {
+            "*"
+        } else {
+            indices
+        };
+        let choice = RestoreChoice {
+            snapshot: snapshot.into(),
+            selection: Selection::parse(selection).map_err(fail)?,
+            rename,
+            include_global_state,
+        };
+        let prepared = prepare(&self.reader, &choice).await.map_err(fail)?;
+        let plan = prepared.plan(TargetState::default()).map_err(fail)?;
+        to_js(&plan_summary_json(snapshot, &plan))
+    }
+}

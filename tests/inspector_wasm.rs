@@ -1,0 +1,258 @@
+//! The inspector's wasm bindings, run in wasm (Node.js, through
+//! wasm-bindgen-test-runner) against the golden format-v1 repository served
+//! by an in-memory JavaScript backend:
+//! `cargo test --target wasm32-unknown-unknown --no-default-features --features inspector --test inspector_wasm`.
+#![cfg(all(target_arch = "wasm32", feature = "inspector"))]
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use snapkeep::inspector::Inspector;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+/// Every object of tests/data/golden-v1/repo.
+const GOLDEN: &[(&str, &[u8])] = &[
+    ("config", include_bytes!("data/golden-v1/repo/config")),
+    ("index-1", include_bytes!("data/golden-v1/repo/index-1")),
+    ("index-2", include_bytes!("data/golden-v1/repo/index-2")),
+    ("index.latest", include_bytes!("data/golden-v1/repo/index.latest")),
+    ("index/3cb80b0b183a20547661584edaf2a86ae0bef700b0c59e334982d757d28d60ad", include_bytes!("data/golden-v1/repo/index/3cb80b0b183a20547661584edaf2a86ae0bef700b0c59e334982d757d28d60ad")),
+    ("index/a02cbde246a05bd435cef84d591531012733d3db0298567d78a1e97a3dd3612a", include_bytes!("data/golden-v1/repo/index/a02cbde246a05bd435cef84d591531012733d3db0298567d78a1e97a3dd3612a")),
+    ("packs/1f/1f793c2cf73e1519f893c791bcf2ee99698428412b4d082712344116080bc0fe", include_bytes!("data/golden-v1/repo/packs/1f/1f793c2cf73e1519f893c791bcf2ee99698428412b4d082712344116080bc0fe")),
+    ("packs/5f/5f340b71001817ba8da88c1994cdf7608ed56ae19567b160488995c8a60b2ba9", include_bytes!("data/golden-v1/repo/packs/5f/5f340b71001817ba8da88c1994cdf7608ed56ae19567b160488995c8a60b2ba9")),
+    ("packs/67/670b4e75767f861b5e05991350231c60064c31535fbb57e6c6bbd2cf7ab8243e", include_bytes!("data/golden-v1/repo/packs/67/670b4e75767f861b5e05991350231c60064c31535fbb57e6c6bbd2cf7ab8243e")),
+    ("packs/82/82d6eb42a027cb247890b54c3f6e414cfda0bc700fa1765c227eaff0687eb796", include_bytes!("data/golden-v1/repo/packs/82/82d6eb42a027cb247890b54c3f6e414cfda0bc700fa1765c227eaff0687eb796")),
+    ("snapshots/1c06fa7b-4515-4418-a4f1-2976ed95bcd2.json", include_bytes!("data/golden-v1/repo/snapshots/1c06fa7b-4515-4418-a4f1-2976ed95bcd2.json")),
+    ("snapshots/bf49e021-6d1c-4c6d-9538-c3c654f7351d.json", include_bytes!("data/golden-v1/repo/snapshots/bf49e021-6d1c-4c6d-9538-c3c654f7351d.json")),
+];
+
+#[wasm_bindgen(inline_js = r#"
+export function memoryBackend(entries, failing) {
+  const objects = new Map(entries);
+  const fail = (key, code) => { const e = new Error(`${code}: ${key}`); e.code = code; return e; };
+  return {
+    location: "memory://golden",
+    async get(key, start, end) {
+      if (failing) throw fail(key, failing);
+      const v = objects.get(key);
+      if (!v) throw fail(key, "NotFound");
+      return start === undefined ? v : v.slice(start, Math.min(end, v.length));
+    },
+    async list(prefix) {
+      if (failing) throw fail(prefix, failing);
+      return [...objects.keys()].filter(k => k.startsWith(prefix)).map(k => ({ key: k, size: objects.get(k).length }));
+    },
+    async head(key) {
+      if (failing) throw fail(key, failing);
+      const v = objects.get(key);
+      if (!v) throw fail(key, "NotFound");
+      return { key, size: v.length };
+    },
+  };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = memoryBackend)]
+    fn memory_backend(entries: js_sys::Array, failing: JsValue) -> JsValue;
+}
+
+fn backend(except: &[&str], damage: Option<&str>, failing: Option<&str>) -> JsValue {
+    let entries = js_sys::Array::new();
+    for (key, bytes) in GOLDEN.iter().filter(|(k, _)| !except.contains(k)) {
+        let mut data = bytes.to_vec();
+        if Some(*key) == damage {
+            let mid = data.len() / 2;
+            data[mid] ^= 0x55;
+        }
+        let pair = js_sys::Array::new();
+        pair.push(&JsValue::from_str(key));
+        pair.push(&js_sys::Uint8Array::from(data.as_slice()));
+        entries.push(&pair);
+    }
+    memory_backend(
+        entries,
+        failing.map_or(JsValue::UNDEFINED, JsValue::from_str),
+    )
+}
+
+fn json(v: JsValue) -> Value {
+    serde_wasm_bindgen::from_value(v).expect("JSON-shaped values")
+}
+
+fn expected() -> Value {
+    serde_json::from_str(include_str!("data/golden-v1/expected.json")).unwrap()
+}
+
+async fn open() -> Inspector {
+    Inspector::open(backend(&[], None, None))
+        .await
+        .unwrap_or_else(|e| panic!("{:?}", JsValue::from(e)))
+}
+
+fn message(e: JsError) -> String {
+    js_sys::Error::from(JsValue::from(e)).message().into()
+}
+
+#[wasm_bindgen_test]
+async fn lists_pages_and_filters_snapshots() {
+    let insp = open().await;
+    let page = json(insp.snapshots("name", "asc", None, None, None).unwrap());
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["snapshots"][0]["snapshot"], "v1-first");
+    assert_eq!(page["snapshots"][1]["snapshot"], "v1-second");
+    let first = json(insp.snapshots("name", "desc", Some(1), None, None).unwrap());
+    assert_eq!(first["snapshots"][0]["snapshot"], "v1-second");
+    assert_eq!(first["remaining"], 1);
+    let next = first["next"].as_str().unwrap().to_string();
+    let second = json(
+        insp.snapshots("name", "desc", Some(1), Some(next), None)
+            .unwrap(),
+    );
+    assert_eq!(second["snapshots"][0]["snapshot"], "v1-first");
+    let filtered = json(
+        insp.snapshots("name", "asc", None, None, Some("sec".into()))
+            .unwrap(),
+    );
+    assert_eq!(filtered["total"], 1);
+    assert!(insp.snapshots("bogus", "asc", None, None, None).is_err());
+    let chart = json(insp.chart().unwrap());
+    assert_eq!(chart.as_array().unwrap().len(), 2);
+    let stored: Vec<u64> = chart
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stored_bytes"].as_u64().unwrap())
+        .collect();
+    assert!(stored[0] <= stored[1], "cumulative: {stored:?}");
+    let stats = json(insp.stats().await.unwrap());
+    assert_eq!(stats["snapshots"], 2);
+}
+
+#[wasm_bindgen_test]
+async fn browses_trees_and_reads_files_exactly() {
+    let insp = open().await;
+    let want = expected();
+    for snap in ["v1-first", "v1-second"] {
+        let files = want[snap].as_object().unwrap();
+        let detail = json(insp.snapshot(snap).await.unwrap());
+        assert_eq!(detail["snapshot"], snap);
+        for (path, e) in files {
+            if e["type"] != "file" || !path.contains('/') {
+                continue;
+            }
+            let (index, rel) = path.split_once('/').unwrap();
+            let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let level = json(insp.tree(snap, index, dir).await.unwrap());
+            let entry = level["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["name"] == name)
+                .unwrap_or_else(|| panic!("{snap}: {path} not listed"));
+            assert_eq!(entry["size"], e["size"], "{path}");
+            let bytes = insp.read_file(snap, index, rel).await.unwrap().to_vec();
+            assert_eq!(
+                hex::encode(Sha256::digest(&bytes)),
+                e["sha256"].as_str().unwrap(),
+                "{snap}: {path}"
+            );
+        }
+    }
+    let err = message(
+        insp.read_file("v1-first", "logs", "nope")
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[wasm_bindgen_test]
+async fn diffs_and_plans_like_the_cli() {
+    let insp = open().await;
+    let d = json(insp.diff("v1-first", "v1-second").await.unwrap());
+    let total = d["added"].as_u64().unwrap()
+        + d["removed"].as_u64().unwrap()
+        + d["modified"].as_u64().unwrap()
+        + d["metadata"].as_u64().unwrap();
+    assert_eq!(total as usize, d["changes"].as_array().unwrap().len());
+    assert!(total > 0);
+    let plan = json(
+        insp.restore_plan(
+            "v1-first",
+            "logs",
+            Some("(.+)".into()),
+            Some("restored-$1".into()),
+            false,
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(plan["indices"][0]["to"], "restored-logs");
+    let want = expected();
+    let logs_bytes: u64 = want["v1-first"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, e)| p.starts_with("logs/") && e["type"] == "file")
+        .map(|(_, e)| e["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(plan["summary"]["bytes"], logs_bytes);
+    assert!(plan["summary"]["bytes_to_fetch"].as_u64().unwrap() > 0);
+    let err = message(
+        insp.restore_plan(
+            "v1-first",
+            "*",
+            Some("(.+)".into()),
+            Some("same".into()),
+            false,
+        )
+        .await
+        .err()
+        .unwrap(),
+    );
+    assert!(err.contains("same"), "{err}");
+}
+
+#[wasm_bindgen_test]
+async fn clear_errors_for_bad_repositories() {
+    let not_repo = Inspector::open(backend(&["config"], None, None))
+        .await
+        .err()
+        .unwrap();
+    assert!(message(not_repo).contains("is not a snapkeep repository"));
+    let denied = Inspector::open(backend(&[], None, Some("Unauthorized")))
+        .await
+        .err()
+        .unwrap();
+    assert!(message(denied).contains("permission denied"));
+    let down = Inspector::open(backend(&[], None, Some("Unavailable")))
+        .await
+        .err()
+        .unwrap();
+    assert!(message(down).contains("unavailable"));
+    // A damaged pack is reported when its data is read, never returned.
+    let pack = GOLDEN
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| k.starts_with("packs/"))
+        .max_by_key(|k| GOLDEN.iter().find(|(x, _)| x == k).unwrap().1.len())
+        .unwrap();
+    let insp = Inspector::open(backend(&[], Some(pack), None))
+        .await
+        .unwrap();
+    let mut damaged = 0;
+    for path in ["app.log"] {
+        if let Err(e) = insp.read_file("v1-first", "logs", path).await {
+            let m = message(e);
+            assert!(m.contains("damaged"), "{m}");
+            damaged += 1;
+        }
+    }
+    let series = insp.read_file("v1-first", "metrics", "series.bin").await;
+    if let Err(e) = series {
+        assert!(message(e).contains("damaged"));
+        damaged += 1;
+    }
+    assert!(damaged >= 1, "the damaged pack holds file data");
+}
