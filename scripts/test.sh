@@ -28,6 +28,15 @@ if [ ! -x tests/servers/node_modules/.bin/azurite-blob ]; then
   (cd tests/servers && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+step "headless browser for the inspector tests (Debian's Chromium, playwright-core)"
+if [ ! -x /usr/bin/chromium ]; then
+  command -v apt-get >/dev/null || { echo "Chromium is required: install Debian's chromium package"; exit 1; }
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 step "edge Worker tools (wasm-bindgen-cli, worker-build, wrangler)"
 source scripts/tools.sh
 ensure_wasm_bindgen

@@ -1,0 +1,223 @@
+//! The browser inspector end to end: the Worker (wrangler dev --local)
+//! serves www/ and the API on 127.0.0.1; headless Chromium, driven by
+//! tests/browser/inspector.mjs (playwright-core), opens repositories the
+//! native CLI made, from the edge and from a local folder, and checks what
+//! it shows against what the CLI says. Screenshots of every view land in
+//! target/inspector-screenshots/.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::servers::{edge, EDGE_WRITE_TOKEN};
+use common::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+fn chromium() -> &'static str {
+    let path = "/usr/bin/chromium";
+    assert!(
+        Path::new(path).exists(),
+        "Chromium is needed (bash scripts/test.sh installs Debian's chromium)"
+    );
+    path
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What the CLI says about `repo`: the expectations the page must meet.
+fn expectations(repo: &str, env: &[(String, String)], data: &Path, tmp: &Path) -> Value {
+    let cli = |args: &[&str]| -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&ok_env(env, &a)).unwrap()
+    };
+    let list = cli(&["snapshot", "list", repo]);
+    let snapshots: Vec<Value> = list["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            json!({
+                "snapshot": s["snapshot"],
+                "state": s["state"],
+                "size_in_bytes": s["stats"]["size_in_bytes"],
+            })
+        })
+        .collect();
+    let diff = cli(&["snapshot", "diff", repo, "snap-1", "snap-2"]);
+    let changes: Vec<Value> = diff["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!({"path": c["path"], "change": c["change"]}))
+        .collect();
+    let plan = cli(&[
+        "restore", repo, "snap-2", "--target", s(&tmp.join("never")), "--indices", "logs",
+        "--rename-pattern", "(.+)", "--rename-replacement", "r-$1", "--dry-run",
+    ]);
+    let file = data.join("logs/app.log");
+    let bytes = std::fs::read(&file).unwrap();
+    json!({
+        "snapshots": snapshots,
+        "diff": {"from": "snap-1", "to": "snap-2", "changes": changes},
+        "plan": {
+            "snapshot": "snap-2", "indices": "logs", "rename_pattern": "(.+)",
+            "rename_replacement": "r-$1", "include_global_state": false,
+            "bytes_to_fetch": plan["summary"]["bytes_to_fetch"],
+            "files": plan["summary"]["files"],
+        },
+        "file": {
+            "snapshot": "snap-2", "index": "logs", "path": "app.log",
+            "size": bytes.len(), "sha256": hex::encode(Sha256::digest(&bytes)),
+        },
+    })
+}
+
+/// Sample data in two states, snapshotted as snap-1 and snap-2 into `repo`.
+fn two_snapshots(repo: &str, env: &[(String, String)], data: &Path) {
+    write(&data.join("logs/app.log"), &b"GET /index.html 200\n".repeat(20_000));
+    write(&data.join("logs/archive/old.log"), &noise(300_000, 1));
+    write(&data.join("metrics/series.bin"), &noise(2 << 20, 2));
+    write(&data.join("users/docs/001.json"), br#"{"name":"ada"}"#);
+    write(&data.join("users/docs/002.json"), br#"{"name":"grace"}"#);
+    write(&data.join("cluster.json"), br#"{"cluster":"demo"}"#);
+    ok_env(env, &["repo", "init", repo]);
+    ok_env(env, &["snapshot", "create", repo, "snap-1", "--source", s(data)]);
+    let log = data.join("logs/app.log");
+    let mut more = std::fs::read(&log).unwrap();
+    more.extend_from_slice(&b"POST /api 201\n".repeat(500));
+    write(&log, &more);
+    std::fs::remove_file(data.join("users/docs/001.json")).unwrap();
+    write(&data.join("users/docs/003.json"), br#"{"name":"barbara"}"#);
+    ok_env(env, &["snapshot", "create", repo, "snap-2", "--source", s(data)]);
+}
+
+/// A repository with 1,000 snapshots, one of which holds a folder of
+/// 100,000 files: a real snapshot of the wide folder, then a root listing
+/// 999 more snapshots that reuse its manifest under other names.
+fn big_repository(dir: &Path, tmp: &Path) {
+    use snapkeep::core::keys;
+    use snapkeep::core::manifest::Manifest;
+    use snapkeep::core::root::Root;
+    let src = tmp.join("wide-src");
+    let wide = src.join("wide");
+    std::fs::create_dir_all(&wide).unwrap();
+    for i in 0..100_000 {
+        std::fs::write(wide.join(format!("f{i:06}.txt")), b"").unwrap();
+    }
+    write(&src.join("small/readme"), b"the small index");
+    init(dir);
+    ok(&["snapshot", "create", s(dir), "s-0001", "--source", s(&src), "-q"]);
+    let root: Root = Root::decode(&std::fs::read(dir.join("index-1")).unwrap()).unwrap();
+    let first = &root.snapshots[0];
+    let manifest =
+        Manifest::decode(&std::fs::read(dir.join(keys::manifest(&first.uuid))).unwrap()).unwrap();
+    let mut next = root.clone();
+    next.generation = 2;
+    for i in 2..=1000 {
+        let mut m = manifest.clone();
+        m.snapshot = format!("s-{i:04}");
+        m.uuid = format!("00000000-0000-4000-8000-{i:012}");
+        m.start_time_in_millis += i as i64 * 3_600_000;
+        m.end_time_in_millis += i as i64 * 3_600_000 + (i as i64 % 17) * 1000;
+        std::fs::write(dir.join(keys::manifest(&m.uuid)), m.encode()).unwrap();
+        next.snapshots.push(m.summary());
+    }
+    std::fs::write(dir.join("index-2"), next.encode()).unwrap();
+    std::fs::write(dir.join("index.latest"), b"2").unwrap();
+}
+
+/// Copies every object of a local repository into an edge repository.
+fn upload(local: &Path, edge_repo: &str) {
+    use snapkeep::storage::edge::EdgeStore;
+    use snapkeep::storage::local::LocalStore;
+    use snapkeep::storage::{PutMode, Storage};
+    let from = LocalStore::open(local).unwrap();
+    let to = Arc::new(EdgeStore::new(edge_repo.into(), Some(EDGE_WRITE_TOKEN.into())).unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let objects = from.list("").await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in objects.chunks(objects.len().div_ceil(8).max(1)) {
+            let keys: Vec<String> = chunk.iter().map(|m| m.key.clone()).collect();
+            let (to, from) = (to.clone(), LocalStore::open(local).unwrap());
+            tasks.spawn(async move {
+                for k in keys {
+                    let b = from.get(&k, None).await.unwrap();
+                    to.put(&k, b, PutMode::Overwrite).await.unwrap();
+                }
+            });
+        }
+        while let Some(t) = tasks.join_next().await {
+            t.unwrap();
+        }
+    });
+}
+
+fn run_browser(config: &Value, tmp: &Path, name: &str) {
+    let path = tmp.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    let script = repo_root().join("tests/browser/inspector.mjs");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(&path)
+        .current_dir(repo_root().join("tests/browser"))
+        .output()
+        .expect("node runs (Node.js 20)");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!("--- browser checks ({name}) ---\n{stdout}{stderr}");
+    assert!(out.status.success(), "browser checks failed for {name}");
+}
+
+#[test]
+fn the_inspector_shows_what_the_cli_sees_from_the_edge_and_from_a_folder() {
+    let browser = chromium();
+    let server = edge(false);
+    let host = format!("http://127.0.0.1:{}", server.port);
+    let t = tempfile::tempdir().unwrap();
+    let shots = repo_root().join("target/inspector-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // The same kind of history in an edge repository and a local folder.
+    let env = vec![("SNAPKEEP_TOKEN".to_string(), EDGE_WRITE_TOKEN.to_string())];
+    let edge_repo = format!("{host}/api/repos/demo");
+    let (edge_data, folder_data) = (t.path().join("edge-data"), t.path().join("folder-data"));
+    two_snapshots(&edge_repo, &env, &edge_data);
+    let folder = t.path().join("folder-repo");
+    two_snapshots(s(&folder), &[], &folder_data);
+
+    let big = t.path().join("big-repo");
+    big_repository(&big, t.path());
+    upload(&big, &format!("{host}/api/repos/big"));
+
+    let mut edge_config = expectations(&edge_repo, &env, &edge_data, t.path());
+    edge_config["chromium"] = json!(browser);
+    edge_config["screenshots"] = json!(s(&shots.join("edge")));
+    edge_config["targets"] = json!([{"name": "edge", "url": format!("{host}/?repo=/api/repos/demo")}]);
+    edge_config["errors"] = json!([
+        {"url": format!("{host}/?repo=/api/repos/nothing"), "contains": "not a snapkeep repository"},
+        {"url": format!("{host}/?repo=http://127.0.0.1:{}/api/repos/x", common::servers::free_port()), "contains": "unreachable"},
+        {"url": format!("{host}/?repo=/api/repos/demo&token=wrong"), "contains": "token"},
+    ]);
+    edge_config["big"] = json!({
+        "url": format!("{host}/?repo=/api/repos/big"),
+        "snapshots": 1000,
+        "tree": {"snapshot": "s-0001", "index": "wide", "entries": 100_000},
+    });
+    run_browser(&edge_config, t.path(), "edge");
+
+    let mut folder_config = expectations(s(&folder), &[], &folder_data, t.path());
+    folder_config["chromium"] = json!(browser);
+    folder_config["screenshots"] = json!(s(&shots.join("folder")));
+    folder_config["targets"] = json!([{"name": "folder", "url": format!("{host}/"), "folder": s(&folder)}]);
+    folder_config["errors"] = json!([]);
+    folder_config["big"] = Value::Null;
+    run_browser(&folder_config, t.path(), "folder");
+}
