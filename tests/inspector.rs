@@ -56,8 +56,18 @@ fn expectations(repo: &str, env: &[(String, String)], data: &Path, tmp: &Path) -
         .map(|c| json!({"path": c["path"], "change": c["change"]}))
         .collect();
     let plan = cli(&[
-        "restore", repo, "snap-2", "--target", s(&tmp.join("never")), "--indices", "logs",
-        "--rename-pattern", "(.+)", "--rename-replacement", "r-$1", "--dry-run",
+        "restore",
+        repo,
+        "snap-2",
+        "--target",
+        s(&tmp.join("never")),
+        "--indices",
+        "logs",
+        "--rename-pattern",
+        "(.+)",
+        "--rename-replacement",
+        "r-$1",
+        "--dry-run",
     ]);
     let file = data.join("logs/app.log");
     let bytes = std::fs::read(&file).unwrap();
@@ -79,21 +89,30 @@ fn expectations(repo: &str, env: &[(String, String)], data: &Path, tmp: &Path) -
 
 /// Sample data in two states, snapshotted as snap-1 and snap-2 into `repo`.
 fn two_snapshots(repo: &str, env: &[(String, String)], data: &Path) {
-    write(&data.join("logs/app.log"), &b"GET /index.html 200\n".repeat(20_000));
+    write(
+        &data.join("logs/app.log"),
+        &b"GET /index.html 200\n".repeat(20_000),
+    );
     write(&data.join("logs/archive/old.log"), &noise(300_000, 1));
     write(&data.join("metrics/series.bin"), &noise(2 << 20, 2));
     write(&data.join("users/docs/001.json"), br#"{"name":"ada"}"#);
     write(&data.join("users/docs/002.json"), br#"{"name":"grace"}"#);
     write(&data.join("cluster.json"), br#"{"cluster":"demo"}"#);
     ok_env(env, &["repo", "init", repo]);
-    ok_env(env, &["snapshot", "create", repo, "snap-1", "--source", s(data)]);
+    ok_env(
+        env,
+        &["snapshot", "create", repo, "snap-1", "--source", s(data)],
+    );
     let log = data.join("logs/app.log");
     let mut more = std::fs::read(&log).unwrap();
     more.extend_from_slice(&b"POST /api 201\n".repeat(500));
     write(&log, &more);
     std::fs::remove_file(data.join("users/docs/001.json")).unwrap();
     write(&data.join("users/docs/003.json"), br#"{"name":"barbara"}"#);
-    ok_env(env, &["snapshot", "create", repo, "snap-2", "--source", s(data)]);
+    ok_env(
+        env,
+        &["snapshot", "create", repo, "snap-2", "--source", s(data)],
+    );
 }
 
 /// A repository with 1,000 snapshots, one of which holds a folder of
@@ -111,7 +130,15 @@ fn big_repository(dir: &Path, tmp: &Path) {
     }
     write(&src.join("small/readme"), b"the small index");
     init(dir);
-    ok(&["snapshot", "create", s(dir), "s-0001", "--source", s(&src), "-q"]);
+    ok(&[
+        "snapshot",
+        "create",
+        s(dir),
+        "s-0001",
+        "--source",
+        s(&src),
+        "-q",
+    ]);
     let root: Root = Root::decode(&std::fs::read(dir.join("index-1")).unwrap()).unwrap();
     let first = &root.snapshots[0];
     let manifest =
@@ -200,7 +227,8 @@ fn the_inspector_shows_what_the_cli_sees_from_the_edge_and_from_a_folder() {
     let mut edge_config = expectations(&edge_repo, &env, &edge_data, t.path());
     edge_config["chromium"] = json!(browser);
     edge_config["screenshots"] = json!(s(&shots.join("edge")));
-    edge_config["targets"] = json!([{"name": "edge", "url": format!("{host}/?repo=/api/repos/demo")}]);
+    edge_config["targets"] =
+        json!([{"name": "edge", "url": format!("{host}/?repo=/api/repos/demo")}]);
     edge_config["errors"] = json!([
         {"url": format!("{host}/?repo=/api/repos/nothing"), "contains": "not a snapkeep repository"},
         {"url": format!("{host}/?repo=http://127.0.0.1:{}/api/repos/x", common::servers::free_port()), "contains": "unreachable"},
@@ -216,7 +244,8 @@ fn the_inspector_shows_what_the_cli_sees_from_the_edge_and_from_a_folder() {
     let mut folder_config = expectations(s(&folder), &[], &folder_data, t.path());
     folder_config["chromium"] = json!(browser);
     folder_config["screenshots"] = json!(s(&shots.join("folder")));
-    folder_config["targets"] = json!([{"name": "folder", "url": format!("{host}/"), "folder": s(&folder)}]);
+    folder_config["targets"] =
+        json!([{"name": "folder", "url": format!("{host}/"), "folder": s(&folder)}]);
     folder_config["errors"] = json!([]);
     folder_config["big"] = Value::Null;
     run_browser(&folder_config, t.path(), "folder");
