@@ -65,4 +65,4 @@ bash scripts/build-inspector.sh
 cargo test --locked --target wasm32-unknown-unknown --no-default-features --features inspector --test inspector_wasm
 
 step "cargo test (unit, storage conformance, CLI, S3, Azure, edge, stress, property, golden)"
-cargo test --locked --all-targets
+cargo test --locked --all-targets --no-fail-fast

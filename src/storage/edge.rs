@@ -31,7 +31,11 @@ pub fn parse_url(url: &str) -> Option<Result<String, String>> {
     }
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let path = path.trim_end_matches('/');
-    let name = path.strip_prefix("api/repos/")?;
+    let rest = path.strip_prefix("api/repos")?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let name = rest.trim_start_matches('/');
     if name.is_empty() || name.contains('/') {
         return Some(Err(format!(
             "{url:?}: an edge repository URL is https://HOST/api/repos/NAME"
