@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The benchmark: bash bench/run.sh [--with-rustic] [run.py options]
+#   --quick          tiny data sets, one run (a smoke test of the harness)
+#   --runs N         runs per measurement (median; default 3)
+#   --scale F        data set size factor (default 1: ~1 GiB mixed, 512 MiB db)
+#   --work DIR       scratch folder (default /tmp/snapkeep-bench)
+# Installs restic and borgbackup from Debian when missing; rustic (a long
+# build) only with --with-rustic. Builds snapkeep in release mode (or uses
+# $SNAPKEEP_BIN).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+args=()
+with_rustic=0
+for a in "$@"; do
+  case "$a" in
+    --with-rustic) with_rustic=1 ;;
+    *) args+=("$a") ;;
+  esac
+done
+missing=()
+command -v restic >/dev/null || missing+=(restic)
+command -v borg >/dev/null || missing+=(borgbackup)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "$with_rustic" = 1 ] && ! command -v rustic >/dev/null; then
+  echo "building rustic (tens of minutes on 2 cores)"
+  cargo install rustic-rs --locked
+fi
+# SNAPKEEP_BIN picks another build (CI's smoke run uses the debug one).
+bin=${SNAPKEEP_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --locked --quiet
+  bin="$PWD/target/release/snapkeep"
+fi
+exec python3 bench/run.py --snapkeep "$(realpath "$bin")" ${args[@]+"${args[@]}"}
