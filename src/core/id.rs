@@ -2,15 +2,51 @@
 //! of its bytes, so equal content always has one name and a name proves its
 //! content.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 /// A SHA-256 digest used as an identifier. Serialized as 64 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Id(pub [u8; 32]);
+
+/// Hashes only the first 8 bytes: they are already uniformly distributed
+/// (a SHA-256 output), and the other 24 add cost, not spread.
+impl Hash for Id {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.prefix())
+    }
+}
+
+/// A `HashMap` keyed by ids, hashed by taking their first 8 bytes as the
+/// hash itself: the index of a repository holds millions of ids, and a
+/// general-purpose hash of an already random key is wasted work. Crafting
+/// many ids that share 8 bytes means finding SHA-256 partial collisions.
+pub type IdMap<V> = HashMap<Id, V, BuildHasherDefault<IdHasher>>;
+pub type IdSet = HashSet<Id, BuildHasherDefault<IdHasher>>;
+
+/// See [`IdMap`]. Only ids are hashed with it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for ids (they call write_u64); a fallback that mixes.
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 impl Id {
     pub const LEN: usize = 32;
@@ -26,6 +62,10 @@ impl Id {
 
     pub fn from_slice(bytes: &[u8]) -> Option<Id> {
         <[u8; 32]>::try_from(bytes).ok().map(Id)
+    }
+
+    fn prefix(&self) -> u64 {
+        u64::from_le_bytes(self.0[..8].try_into().expect("8 bytes"))
     }
 
     /// Short form for human output (first 8 hex digits).

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use crate::core::blob::{BlobEntry, BlobKind};
 use crate::core::codec::Codec;
 use crate::core::error::FormatError;
-use crate::core::id::Id;
+use crate::core::id::{Id, IdMap};
 
 pub const INDEX_MAGIC: &[u8; 8] = b"SKINDEX1";
 
@@ -89,8 +89,8 @@ impl IndexFile {
 #[derive(Debug, Default, Clone)]
 pub struct RepoIndex {
     packs: Vec<Id>,
-    pack_numbers: HashMap<Id, u32>,
-    blobs: HashMap<Id, Location>,
+    pack_numbers: IdMap<u32>,
+    blobs: IdMap<Location>,
 }
 
 impl RepoIndex {
@@ -156,19 +156,22 @@ impl RepoIndex {
     }
 
     pub fn entry(&self, id: &Id) -> Option<(Id, BlobEntry)> {
-        self.blobs.get(id).map(|l| {
-            (
-                self.packs[l.pack as usize],
-                BlobEntry {
-                    id: *id,
-                    offset: l.offset,
-                    stored_len: l.stored_len,
-                    raw_len: l.raw_len,
-                    kind: l.kind,
-                    codec: l.codec,
-                },
-            )
-        })
+        self.blobs.get(id).map(|l| self.resolve(id, l))
+    }
+
+    /// The pack id and blob entry of a location this index gave for `id`.
+    pub fn resolve(&self, id: &Id, l: &Location) -> (Id, BlobEntry) {
+        (
+            self.packs[l.pack as usize],
+            BlobEntry {
+                id: *id,
+                offset: l.offset,
+                stored_len: l.stored_len,
+                raw_len: l.raw_len,
+                kind: l.kind,
+                codec: l.codec,
+            },
+        )
     }
 
     /// The index as one index file, grouped by pack (sorted, so equal indexes

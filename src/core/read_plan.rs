@@ -39,16 +39,18 @@ pub fn plan_reads(
     max_gap: u64,
     max_range: u64,
 ) -> Result<Vec<PackRead>, MissingBlob> {
-    let mut located: Vec<(Id, BlobEntry)> = Vec::with_capacity(ids.len());
-    let mut seen = std::collections::HashSet::new();
+    // Sorted by pack number and offset (cheap keys), then resolved.
+    let mut located = Vec::with_capacity(ids.len());
+    let mut seen = crate::core::id::IdSet::default();
     for id in ids {
         if seen.insert(*id) {
-            located.push(index.entry(id).ok_or(MissingBlob(*id))?);
+            located.push((*id, index.get(id).ok_or(MissingBlob(*id))?));
         }
     }
-    located.sort_by_key(|(pack, e)| (*pack, e.offset));
+    located.sort_unstable_by_key(|(_, l)| (l.pack, l.offset));
     let mut reads: Vec<PackRead> = Vec::new();
-    for (pack, e) in located {
+    for (id, l) in located {
+        let (pack, e) = index.resolve(&id, l);
         match reads.last_mut() {
             Some(r)
                 if r.pack == pack

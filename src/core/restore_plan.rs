@@ -7,12 +7,12 @@
 //! need it; neighbouring blobs of a pack are read in one range when the gap
 //! between them is small.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::blob::BlobEntry;
-use crate::core::id::Id;
+use crate::core::id::{Id, IdMap};
 use crate::core::index::RepoIndex;
 use crate::core::read_plan::{plan_reads, MissingBlob};
 use crate::core::tree::{NodeType, Tree, UnsafeEntry};
@@ -242,9 +242,7 @@ struct Builder<'a> {
     trees: &'a HashMap<Id, Tree>,
     plan: RestorePlan,
     /// blob -> where it goes
-    uses: BTreeMap<Id, Vec<Placement>>,
-    /// (file number, its chunks), placed once all files are known.
-    pending_chunks: Vec<(u32, Vec<Id>)>,
+    uses: IdMap<Vec<Placement>>,
 }
 
 impl Builder<'_> {
@@ -278,7 +276,6 @@ impl Builder<'_> {
                         mtime_ns: n.mtime_ns,
                     }),
                     NodeType::File => {
-                        let file = self.plan.files.len() as u32;
                         self.plan.files.push(PlannedFile {
                             path,
                             size: n.size,
@@ -288,7 +285,6 @@ impl Builder<'_> {
                             resume: false,
                             chunks: n.chunks.clone(),
                         });
-                        self.pending_chunks.push((file, n.chunks.clone()));
                     }
                 }
             }
@@ -302,8 +298,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
     let mut b = Builder {
         trees: req.trees,
         plan: RestorePlan::default(),
-        uses: BTreeMap::new(),
-        pending_chunks: Vec::new(),
+        uses: IdMap::default(),
     };
     for (i, ix) in req.indices.iter().enumerate() {
         if let Some(other) = req.indices[..i].iter().find(|o| o.target == ix.target) {
@@ -355,49 +350,49 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         b.walk(tree, "")?;
     }
     // Where every blob goes.
-    let pending = std::mem::take(&mut b.pending_chunks);
     let mut in_place = 0u64;
-    for (file, chunks) in &pending {
-        let planned = &b.plan.files[*file as usize];
-        let path = planned.path.clone();
+    for file in 0..b.plan.files.len() {
+        let planned = &b.plan.files[file];
         let done = req
             .target
             .files
-            .get(&path)
+            .get(&planned.path)
             .is_some_and(|f| f.matches(planned.size, planned.mtime_ns, planned.mode));
-        let resume = !done && req.target.partial_files.contains(&path);
-        b.plan.files[*file as usize].done = done;
-        b.plan.files[*file as usize].resume = resume;
+        let resume = !done && req.target.partial_files.contains(&planned.path);
         let mut offset = 0u64;
-        for c in chunks {
+        for c in &planned.chunks {
             let loc = req.index.get(c).ok_or(MissingBlob(*c))?;
-            if done || (resume && req.target.written.contains(&(path.clone(), offset))) {
+            let written = resume && req.target.written.contains(&(planned.path.clone(), offset));
+            if done || written {
                 in_place += loc.raw_len as u64;
             } else {
                 b.uses.entry(*c).or_default().push(Placement {
-                    file: *file,
+                    file: file as u32,
                     offset,
                 });
             }
             offset += loc.raw_len as u64;
         }
-        let f = &b.plan.files[*file as usize];
-        if offset != f.size {
+        if offset != planned.size {
             return Err(PlanError::SizeMismatch {
-                path: f.path.clone(),
+                path: planned.path.clone(),
                 chunks: offset,
-                size: f.size,
+                size: planned.size,
             });
         }
+        let f = &mut b.plan.files[file];
+        f.done = done;
+        f.resume = resume;
     }
     // Blobs present in the target are copied locally, not fetched.
     let mut copied = 0u64;
-    let local: Vec<Id> = b
+    let mut local: Vec<Id> = b
         .uses
         .keys()
         .filter(|id| req.target.local_blobs.contains_key(*id))
         .copied()
         .collect();
+    local.sort();
     for id in local {
         let places = b.uses.remove(&id).expect("listed above");
         let (from, from_offset) = req.target.local_blobs[&id].clone();
@@ -439,7 +434,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
             .map(|e| PlannedBlob {
                 entry: *e,
                 id: e.id,
-                places: b.uses[&e.id].clone(),
+                places: b.uses.remove(&e.id).unwrap_or_default(),
             })
             .collect();
         b.plan.reads.push(PlannedRead {

@@ -4,12 +4,11 @@
 //! already added in this run is not stored again. Compression runs outside
 //! any lock, so all pipeline threads compress at once.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::core::blob::{BlobEntry, BlobKind};
-use crate::core::id::Id;
+use crate::core::id::{Id, IdSet};
 use crate::core::index::{IndexFile, RepoIndex};
 use crate::core::pack::PackBuilder;
 use crate::native::backup::compressor::with_encoded;
@@ -36,7 +35,7 @@ pub struct PackerTotals {
 pub struct Packer<'a> {
     repo: &'a Repo,
     index: &'a RepoIndex,
-    seen: Mutex<HashSet<Id>>,
+    seen: Mutex<IdSet>,
     data: Mutex<PackBuilder>,
     trees: Mutex<PackBuilder>,
     written: Mutex<Vec<(Id, Vec<BlobEntry>)>>,
@@ -49,7 +48,7 @@ impl<'a> Packer<'a> {
         Packer {
             repo,
             index,
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(IdSet::default()),
             data: Mutex::new(PackBuilder::with_capacity(
                 repo.config.pack_size as usize + repo.config.chunker.max as usize + 4096,
             )),

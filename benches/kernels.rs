@@ -1,0 +1,161 @@
+//! The core kernels on one core: FastCDC chunking, SHA-256, zstd, and
+//! restore planning for a million chunks. `cargo bench --bench kernels`;
+//! throughput is printed per benchmark (targets: chunking >= 2 GB/s,
+//! SHA-256 >= 1.5 GB/s with SHA instructions).
+
+use std::collections::HashMap;
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use snapkeep::core::blob::{BlobEntry, BlobKind};
+use snapkeep::core::chunker::ChunkerParams;
+use snapkeep::core::codec::{decode, Codec, Compression};
+use snapkeep::core::id::Id;
+use snapkeep::core::index::RepoIndex;
+use snapkeep::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
+use snapkeep::core::restore_plan::{plan_restore, IndexToRestore, PlanRequest, TargetState};
+use snapkeep::core::tree::{Node, NodeType, Tree};
+use snapkeep::native::backup::compressor::with_encoded;
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn text(len: usize) -> Vec<u8> {
+    let words = [
+        "snapshot ",
+        "restore ",
+        "index ",
+        "shard ",
+        "GET ",
+        "/api/v1 ",
+        "200 ",
+        "latency=",
+        "12ms\n",
+    ];
+    let seeds = noise(len, 9);
+    let mut out = Vec::with_capacity(len + 16);
+    let mut i = 0;
+    while out.len() < len {
+        out.extend_from_slice(words[seeds[i % seeds.len()] as usize % words.len()].as_bytes());
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+fn kernels(c: &mut Criterion) {
+    let data = noise(64 << 20, 1);
+    let mut g = c.benchmark_group("kernels");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    let params = ChunkerParams::default();
+    g.bench_function("fastcdc_chunking_64MiB", |b| {
+        b.iter(|| black_box(params.split_all(black_box(&data))).len())
+    });
+    g.bench_function("sha256_64MiB_in_1MiB_blocks", |b| {
+        b.iter(|| {
+            for block in data.chunks(1 << 20) {
+                black_box(Id::of(black_box(block)));
+            }
+        })
+    });
+    let logs = text(16 << 20);
+    g.throughput(Throughput::Bytes(logs.len() as u64));
+    g.bench_function("zstd3_compress_16MiB_text_in_1MiB_blobs", |b| {
+        b.iter(|| {
+            for blob in logs.chunks(1 << 20) {
+                with_encoded(Compression::Zstd, 3, blob, |codec, stored| {
+                    black_box((codec, stored.len()))
+                });
+            }
+        })
+    });
+    let compressed: Vec<Vec<u8>> = logs
+        .chunks(1 << 20)
+        .map(|blob| with_encoded(Compression::Zstd, 3, blob, |_, s| s.to_vec()))
+        .collect();
+    g.bench_function("zstd_decompress_16MiB_text", |b| {
+        b.iter(|| {
+            for stored in &compressed {
+                black_box(decode(Codec::Zstd, stored, 1 << 20).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
+/// A million distinct chunks in 1,000 files of one index, indexed in 1,000
+/// packs: the plan places every chunk and coalesces the reads.
+fn plan_one_million_chunks(c: &mut Criterion) {
+    let (files, per_file) = (1000u32, 1000u32);
+    let mut index = RepoIndex::new();
+    let mut nodes = Vec::new();
+    for f in 0..files {
+        let mut entries = Vec::with_capacity(per_file as usize);
+        let mut chunks = Vec::with_capacity(per_file as usize);
+        for k in 0..per_file {
+            let id = Id::of(&(f as u64 * per_file as u64 + k as u64).to_le_bytes());
+            entries.push(BlobEntry {
+                id,
+                offset: 8 + k as u64 * 1024,
+                stored_len: 1000,
+                raw_len: 1024,
+                kind: BlobKind::Data,
+                codec: Codec::Raw,
+            });
+            chunks.push(id);
+        }
+        index.add_pack(Id::of(&f.to_le_bytes()), &entries);
+        nodes.push(Node {
+            name: format!("file-{f:04}"),
+            kind: NodeType::File,
+            mode: 0o644,
+            mtime_ns: 0,
+            size: per_file as u64 * 1024,
+            inode: 0,
+            chunks,
+            subtree: None,
+            target: None,
+        });
+    }
+    let tree = Tree::new(nodes);
+    let top = tree.id();
+    let trees: HashMap<Id, Tree> = [(top, tree)].into_iter().collect();
+    let mut g = c.benchmark_group("restore_plan");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(files as u64 * per_file as u64));
+    g.bench_function("plan_1M_chunks", |b| {
+        b.iter_batched(
+            || PlanRequest {
+                indices: vec![IndexToRestore {
+                    source: "big".into(),
+                    target: "big".into(),
+                    tree: Some(top),
+                    mode: None,
+                    mtime_ns: None,
+                }],
+                global_state: None,
+                trees: &trees,
+                index: &index,
+                target: TargetState::default(),
+                max_gap: DEFAULT_MAX_GAP,
+                max_range: DEFAULT_MAX_RANGE,
+            },
+            |req| black_box(plan_restore(&req).unwrap().summary.requests),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, kernels, plan_one_million_chunks);
+criterion_main!(benches);
