@@ -48,8 +48,17 @@ function backendFor(source) {
       return new HttpBackend(source.url, source.token, source.page);
     case 'files': {
       const { name, entries } = relativeEntries(source.files, source.paths || []);
-      if (entries.length === 0) throw storageError('NotFound', `the folder ${name} is empty`);
-      return new FilesBackend(source.name || name, entries);
+      const folder = source.name || name;
+      if (entries.length === 0) throw storageError('NotFound', `the folder ${folder} is empty: it is not a snapkeep repository`);
+      if (!entries.some((e) => e.path === 'config')) {
+        // A common slip: picking the folder that holds the repository.
+        const inner = entries.find((e) => /^[^/]+\/config$/.test(e.path));
+        if (inner) {
+          const sub = inner.path.split('/')[0];
+          throw storageError('NotFound', `folder ${folder} is not a snapkeep repository (no config object), but its subfolder ${sub} may be: choose ${sub}`);
+        }
+      }
+      return new FilesBackend(folder, entries);
     }
     case 'handle':
       return new HandleBackend(source.handle);
@@ -64,11 +73,22 @@ async function open(source) {
   const backend = backendFor(source);
   const opened = await Inspector.open(backend);
   if (mine !== generation) {
-    opened.free();
+    try {
+      opened.free();
+    } catch {
+      /* in use */
+    }
     throw new Error('another repository was opened meanwhile');
   }
-  if (inspector) inspector.free();
+  const old = inspector;
   inspector = opened;
+  if (old) {
+    try {
+      old.free();
+    } catch {
+      // Still borrowed by a call in flight: let the garbage collector have it.
+    }
+  }
   return { location: opened.location, config: opened.config() };
 }
 
@@ -105,8 +125,9 @@ async function treeView(snapshot, index, path) {
     names[i] = e.name;
     types[i] = TYPES[e.type] ?? 3;
     sizes[i] = e.size ?? 0;
-    mtimes[i] = typeof e.mtime === 'number' ? e.mtime : Date.parse(e.mtime) / 1000 || 0;
-    modes[i] = e.mode ?? 0;
+    // mtime is ISO 8601 (milliseconds); mode is octal text.
+    mtimes[i] = typeof e.mtime === 'string' ? Date.parse(e.mtime) : Number(e.mtime_ns) / 1e6;
+    modes[i] = typeof e.mode === 'string' ? parseInt(e.mode, 8) || 0 : e.mode || 0;
     if (e.target !== undefined && e.target !== null) targets[i] = e.target;
   }
   return {

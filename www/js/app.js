@@ -32,13 +32,11 @@ const app = {
   },
   clearError() {
     errorEl.textContent = '';
-    errorEl.hidden = true;
   },
   /** Shows one line saying what failed; `context` says what was being done. */
   fail(err, context) {
     const message = oneLine(err);
     errorEl.textContent = context ? `${context}: ${message}` : message;
-    errorEl.hidden = false;
     statusEl.textContent = '';
   },
   /** Runs `work` with a status line; failures go to the error area. */
@@ -53,7 +51,12 @@ const app = {
       return undefined;
     }
   },
-  show: (tab, options) => selectTab(tab, options),
+  /** Switches view from a link inside a view; focus follows to the new panel. */
+  async show(tab, options) {
+    await selectTab(tab, options);
+    const panel = document.getElementById(`panel-${tab}`);
+    if (!panel.contains(document.activeElement)) panel.focus({ preventScroll: false });
+  },
 };
 
 function oneLine(err) {
@@ -133,7 +136,14 @@ async function openRepository(source, label) {
     document.body.dataset.ready = '1';
     return true;
   } catch (e) {
-    if (mine === opening) app.fail(e, `Could not open ${label}`);
+    if (mine === opening) {
+      app.fail(e, 'Could not open the repository');
+      // The repository open before, if any, is still open and shown.
+      if (app.location) {
+        app.status(`Still showing ${app.location}.`);
+        document.body.dataset.ready = '1';
+      }
+    }
     return false;
   } finally {
     if (mine === opening) document.body.classList.remove('opening');
@@ -155,10 +165,14 @@ $('open-form').addEventListener('submit', async (e) => {
   const ok = await openUrl(url, $('repo-token').value.trim());
   if (ok) {
     // The address opens this repository again (the token stays out of it).
-    const q = new URLSearchParams({ repo: url });
-    history.replaceState(null, '', `${location.pathname}?${q}`);
+    history.replaceState(null, '', `${location.pathname}?repo=${addressParam(url)}`);
   }
 });
+
+/** A URL as a query value, keeping its slashes and colons readable. */
+function addressParam(url) {
+  return encodeURIComponent(url).replace(/%2F/gi, '/').replace(/%3A/gi, ':');
+}
 
 function openFolderSource(source, label) {
   history.replaceState(null, '', location.pathname);
@@ -229,7 +243,7 @@ if (repo) {
   $('repo-url').value = repo;
   $('repo-token').value = token;
   // Keep the token out of the address bar and the history.
-  if (token) history.replaceState(null, '', `${location.pathname}?${new URLSearchParams({ repo })}`);
+  if (token) history.replaceState(null, '', `${location.pathname}?repo=${addressParam(repo)}`);
   openUrl(repo, token);
 } else {
   app.status('Open an edge repository by its address, or choose a local repository folder.');

@@ -53,7 +53,7 @@ export class HttpBackend {
     } catch (e) {
       throw storageError(
         'Unavailable',
-        `unreachable: could not connect to ${this.base} (${e && e.message ? e.message : 'network error'}; is the address right and the server running?)`,
+        `unreachable (${e && e.message ? e.message : 'network error'}: is the address right, the server running, and, for another site, CORS allowed?)`,
       );
     }
     if (resp.ok) return resp;
@@ -75,7 +75,7 @@ export class HttpBackend {
     const why = reason ? `: ${reason}` : '';
     switch (s) {
       case 401:
-        return storageError('Unauthorized', `the repository needs a token (401 Unauthorized${why}); enter a token`);
+        return storageError('Unauthorized', `a token is needed (401 Unauthorized${why}): enter it in the Token field`);
       case 403:
         return storageError('Forbidden', `the token was refused (403 Forbidden${why})`);
       case 404:

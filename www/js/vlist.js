@@ -36,6 +36,8 @@ export class VirtualList {
     this.first = 0;
     this.last = -1;
     this.spacer.style.height = `${n * this.rowHeight}px`;
+    // Short lists get a short viewport; long ones stop at the CSS height.
+    this.viewport.style.height = `min(62vh, 620px, ${Math.max(3, n) * this.rowHeight + 2}px)`;
     this.viewport.scrollTop = 0;
     this.render();
   }

@@ -1,0 +1,511 @@
+#!/usr/bin/env node
+// Drives the snapkeep browser inspector (www/) in headless Chromium and checks
+// what it shows against expected values (computed with the CLI).
+//
+//   node tests/browser/inspector.mjs CONFIG.json
+//
+// CONFIG: {chromium, screenshots, targets: [{name, url, folder?}], snapshots,
+// diff, plan, file, errors, big}. A target may carry its own `snapshots`,
+// `diff`, `plan` or `file`, which then replace the top-level ones for it.
+// Prints one line per check; exits 1 at the first failure, saying what differed.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const OPEN_TIMEOUT = 120_000;
+const STEP_TIMEOUT = 60_000;
+
+let browser = null;
+
+function ok(message) {
+  console.log(`ok   ${message}`);
+}
+
+async function fail(message) {
+  console.log(`FAIL ${message}`);
+  if (browser) await browser.close().catch(() => {});
+  process.exit(1);
+}
+
+async function check(cond, message, detail) {
+  if (cond) ok(message);
+  else await fail(detail ? `${message}: ${detail}` : message);
+}
+
+function sha256(buf) {
+  return crypto.createHash('sha256').update(buf).digest('hex');
+}
+
+const sel = (testid) => `[data-testid="${testid}"]`;
+const attr = (v) => String(v).replace(/["\\]/g, '\\$&');
+
+async function text(page, testid) {
+  return ((await page.locator(sel(testid)).first().textContent()) || '').trim();
+}
+
+/** Waits until the page is ready (a repository open) or shows an error. */
+async function waitOpen(page, what) {
+  try {
+    await page.waitForFunction(
+      () => document.body.dataset.ready === '1' || (document.querySelector('[data-testid="error"]')?.textContent || '').trim() !== '',
+      null,
+      { timeout: OPEN_TIMEOUT },
+    );
+  } catch {
+    await fail(`${what}: the repository did not open within ${OPEN_TIMEOUT / 1000} s (status: "${await text(page, 'status')}")`);
+  }
+  const ready = await page.evaluate(() => document.body.dataset.ready === '1');
+  if (!ready) await fail(`${what}: opening failed: ${await text(page, 'error')}`);
+}
+
+/** Waits for `fn` in the page, or fails with `what` and the page's error line. */
+async function waitFor(page, what, fn, arg, timeout = STEP_TIMEOUT) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout });
+  } catch {
+    const err = await text(page, 'error');
+    await fail(`${what} (timed out${err ? `; the page says: ${err}` : ''})`);
+  }
+}
+
+async function screenshot(page, dir, target, view) {
+  const file = path.join(dir, `${target}-${view}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  ok(`${target}: screenshot ${file}`);
+}
+
+async function tab(page, name) {
+  await page.click(sel(`tab-${name}`));
+  await waitFor(page, `tab ${name} did not open`, (n) => document.querySelector(`[data-testid="tab-${n}"]`)?.getAttribute('aria-selected') === 'true', name);
+}
+
+/** Every row of a virtualised list, scrolling its viewport top to bottom. */
+async function collectRows(page, viewportId, rowId) {
+  return page.evaluate(
+    async ({ viewportId, rowId }) => {
+      const vp = document.querySelector(`[data-testid="${viewportId}"]`);
+      const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      const seen = new Map();
+      vp.scrollTop = 0;
+      for (let guard = 0; guard < 100000; guard++) {
+        await frame();
+        for (const r of vp.querySelectorAll(`[data-testid="${rowId}"]`)) seen.set(r.dataset.index, { ...r.dataset });
+        if (vp.scrollTop + vp.clientHeight >= vp.scrollHeight - 1) break;
+        vp.scrollTop += Math.max(1, vp.clientHeight - 40);
+      }
+      vp.scrollTop = 0;
+      return [...seen.values()];
+    },
+    { viewportId, rowId },
+  );
+}
+
+/** Scrolls the tree until the row named `name` is rendered; false if none. */
+async function revealTreeRow(page, name) {
+  return page.evaluate(async (name) => {
+    const vp = document.querySelector('[data-testid="tree-viewport"]');
+    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    vp.scrollTop = 0;
+    for (let guard = 0; guard < 100000; guard++) {
+      await frame();
+      const row = [...vp.querySelectorAll('[data-testid="tree-row"]')].find((r) => r.dataset.name === name);
+      if (row) {
+        row.scrollIntoView({ block: 'nearest' });
+        await frame();
+        return true;
+      }
+      if (vp.scrollTop + vp.clientHeight >= vp.scrollHeight - 1) return false;
+      vp.scrollTop += Math.max(1, vp.clientHeight - 40);
+    }
+    return false;
+  }, name);
+}
+
+async function newPage(context) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`     (page error: ${e.message})`));
+  return page;
+}
+
+// ---- The views ----
+
+async function checkSnapshots(page, t, expected) {
+  await waitFor(page, `${t}: the snapshot table has no rows`, () => document.querySelectorAll('[data-testid="snapshot-row"]').length > 0 || document.querySelector('[data-testid="snapshot-total"]')?.dataset.value === '0');
+  // Gather every page (Next until it is disabled).
+  const rows = [];
+  for (let p = 0; p < 1000; p++) {
+    rows.push(
+      ...(await page.$$eval('[data-testid="snapshot-row"]', (trs) =>
+        trs.map((tr) => Object.fromEntries([...tr.querySelectorAll('[data-field]')].map((c) => [c.dataset.field, c.dataset.value]))),
+      )),
+    );
+    if (await page.locator(sel('page-next')).isDisabled()) break;
+    const first = await page.$eval('[data-testid="snapshot-row"]', (tr) => tr.dataset.snapshot);
+    await page.click(sel('page-next'));
+    await waitFor(page, `${t}: the next page did not load`, (f) => document.querySelector('[data-testid="snapshot-row"]')?.dataset.snapshot !== f, first);
+  }
+  const byName = new Map(rows.map((r) => [r.snapshot, r]));
+  const want = expected.map((s) => s.snapshot).sort();
+  const got = [...byName.keys()].sort();
+  await check(JSON.stringify(got) === JSON.stringify(want), `${t}: the table lists snapshots ${want.join(', ')}`, `it lists ${got.join(', ')}`);
+  for (const s of expected) {
+    const r = byName.get(s.snapshot);
+    if (s.state !== undefined) await check(r.state === s.state, `${t}: ${s.snapshot} state ${s.state}`, `table says ${r.state}`);
+    if (s.size_in_bytes !== undefined) {
+      await check(Number(r.size) === Number(s.size_in_bytes), `${t}: ${s.snapshot} logical size ${s.size_in_bytes}`, `table says ${r.size}`);
+    }
+  }
+  if (expected.length === 0) return;
+  // Sorting from the keyboard: Name header, Enter, twice gives both orders.
+  await page.focus('[data-testid="snapshot-table"] button[data-sort="name"]');
+  await page.keyboard.press('Enter');
+  await waitFor(page, `${t}: sorting by name did not apply`, () => document.querySelector('button[data-sort="name"]')?.closest('th')?.getAttribute('aria-sort') === 'ascending');
+  const asc = await page.$$eval('[data-testid="snapshot-row"]', (trs) => trs.map((tr) => tr.dataset.snapshot));
+  const sorted = [...asc].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  await check(JSON.stringify(asc) === JSON.stringify(sorted), `${t}: Enter on the Name header sorts by name (aria-sort=ascending)`, asc.join(', '));
+  await page.focus('[data-testid="snapshot-table"] button[data-sort="name"]');
+  await page.keyboard.press('Enter');
+  await waitFor(page, `${t}: sorting by name descending did not apply`, () => document.querySelector('button[data-sort="name"]')?.closest('th')?.getAttribute('aria-sort') === 'descending');
+  ok(`${t}: Enter again sorts by name descending`);
+  // The filter box narrows by name.
+  const one = expected[0].snapshot;
+  await page.fill(sel('filter-input'), one);
+  await waitFor(page, `${t}: filtering by "${one}" did not narrow the table`, (n) => [...document.querySelectorAll('[data-testid="snapshot-row"]')].every((r) => r.dataset.snapshot.includes(n)), one);
+  await page.fill(sel('filter-input'), '');
+  await waitFor(page, `${t}: clearing the filter did not restore the table`, (n) => document.querySelectorAll('[data-testid="snapshot-row"]').length >= Math.min(n, 25), expected.length);
+  ok(`${t}: the filter box narrows the table by name`);
+}
+
+async function checkChart(page, t, expected) {
+  await tab(page, 'chart');
+  await waitFor(page, `${t}: the chart did not draw`, () => document.querySelector('[data-testid="chart"] svg') && document.querySelector('[data-testid="stats"] dd'));
+  const info = await page.$eval(sel('chart'), (c) => ({
+    points: Number(c.dataset.points),
+    title: c.querySelector('svg > title')?.textContent || '',
+    desc: c.querySelector('svg > desc')?.textContent || '',
+    labelled: c.querySelector('svg')?.getAttribute('aria-labelledby') || '',
+    lines: c.querySelectorAll('polyline').length,
+  }));
+  await check(info.points === expected.length, `${t}: the chart plots ${expected.length} snapshots`, `it plots ${info.points}`);
+  await check(info.title && info.desc && info.labelled && info.lines >= 2, `${t}: the chart has two lines, a title and a description`, JSON.stringify(info));
+}
+
+async function checkDetail(page, t, expected) {
+  await tab(page, 'snapshots');
+  const s = expected[expected.length - 1];
+  await page.fill(sel('filter-input'), s.snapshot);
+  const btn = page.locator(`[data-testid="snapshot-row"][data-snapshot="${attr(s.snapshot)}"] button`).first();
+  await btn.waitFor({ timeout: STEP_TIMEOUT });
+  await btn.click();
+  await waitFor(page, `${t}: the detail of ${s.snapshot} did not show`, (n) => document.querySelector('[data-testid="detail"]')?.dataset.snapshot === n && !document.querySelector('[data-testid="detail"]').hasAttribute('aria-busy'), s.snapshot);
+  const d = await page.$eval(sel('detail'), (e) => ({
+    state: e.querySelector('[data-field="state"]')?.textContent,
+    indices: e.querySelectorAll('[data-testid="detail-indices"] tbody tr').length,
+  }));
+  if (s.state) await check(d.state === s.state, `${t}: the detail of ${s.snapshot} says ${s.state}`, `it says ${d.state}`);
+  await check(d.indices > 0, `${t}: the detail lists ${d.indices} indices with files and bytes`);
+  await tab(page, 'snapshots');
+  await page.fill(sel('filter-input'), '');
+  await tab(page, 'detail');
+}
+
+async function checkTree(page, t, file) {
+  await tab(page, 'tree');
+  await page.selectOption(sel('tree-snapshot'), file.snapshot);
+  await waitFor(page, `${t}: index ${file.index} is not offered for ${file.snapshot}`, (i) => [...document.querySelector('[data-testid="tree-index"]').options].some((o) => o.value === i), file.index);
+  await page.selectOption(sel('tree-index'), file.index);
+  const at = async (p) =>
+    waitFor(
+      page,
+      `${t}: the tree did not show ${file.index}/${p}`,
+      ({ s, i, p }) => {
+        const e = document.querySelector('[data-testid="tree"]');
+        return e.dataset.snapshot === s && e.dataset.index === i && e.dataset.path === p && !e.hasAttribute('aria-busy');
+      },
+      { s: file.snapshot, i: file.index, p },
+    );
+  await at('');
+  const parts = file.path.split('/');
+  for (let k = 0; k < parts.length - 1; k++) {
+    const found = await revealTreeRow(page, parts[k]);
+    await check(found, `${t}: folder ${parts.slice(0, k + 1).join('/')} is listed`);
+    await page.click(`[data-testid="tree-row"][data-name="${attr(parts[k])}"] button`);
+    await at(parts.slice(0, k + 1).join('/'));
+  }
+  const crumbs = await page.$$eval(`${sel('breadcrumbs')} li`, (lis) => lis.map((l) => l.textContent));
+  await check(crumbs.length === parts.length, `${t}: breadcrumbs show ${crumbs.join(' / ')}`);
+  const name = parts[parts.length - 1];
+  await check(await revealTreeRow(page, name), `${t}: file ${file.path} is listed`);
+  const row = `[data-testid="tree-row"][data-name="${attr(name)}"]`;
+  const listed = Number(await page.getAttribute(row, 'data-size'));
+  if (file.size !== undefined) await check(listed === file.size, `${t}: the tree lists ${name} with ${file.size} bytes`, `it lists ${listed}`);
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: STEP_TIMEOUT }),
+    page.click(`${row} [data-testid="download"]`),
+  ]);
+  const saved = fs.readFileSync(await download.path());
+  await waitFor(page, `${t}: the tree did not record the download`, (f) => document.querySelector('[data-testid="tree"]').dataset.file === f, `${file.index}/${file.path}`);
+  const rec = await page.$eval(sel('tree'), (e) => ({ sha256: e.dataset.sha256, size: Number(e.dataset.size) }));
+  await check(download.suggestedFilename() === name, `${t}: the download is named ${name}`, download.suggestedFilename());
+  if (file.sha256) {
+    await check(rec.sha256 === file.sha256, `${t}: data-sha256 of ${file.path} is ${file.sha256}`, `it is ${rec.sha256}`);
+    await check(sha256(saved) === file.sha256, `${t}: the downloaded bytes have SHA-256 ${file.sha256}`, `they have ${sha256(saved)}`);
+  }
+  if (file.size !== undefined) {
+    await check(rec.size === file.size && saved.length === file.size, `${t}: the download has ${file.size} bytes`, `data-size ${rec.size}, file ${saved.length}`);
+  }
+}
+
+async function checkDiff(page, t, diff) {
+  await tab(page, 'diff');
+  await page.selectOption(sel('diff-from'), diff.from);
+  await page.selectOption(sel('diff-to'), diff.to);
+  await page.click(sel('diff-run'));
+  await waitFor(page, `${t}: the diff of ${diff.from} and ${diff.to} did not show`, ({ f, to }) => {
+    const l = document.querySelector('[data-testid="diff-list"]');
+    return l.dataset.from === f && l.dataset.to === to && l.dataset.count !== undefined && !l.hasAttribute('aria-busy');
+  }, { f: diff.from, to: diff.to });
+  const rows = await collectRows(page, 'diff-viewport', 'diff-row');
+  const got = rows.map((r) => `${r.change} ${r.path}`).sort();
+  const want = diff.changes.map((c) => `${c.change} ${c.path}`).sort();
+  const missing = want.filter((w) => !got.includes(w));
+  const extra = got.filter((g) => !want.includes(g));
+  await check(
+    missing.length === 0 && extra.length === 0 && got.length === want.length,
+    `${t}: the diff ${diff.from} → ${diff.to} lists the ${want.length} expected changes`,
+    `missing [${missing.slice(0, 5).join('; ')}] extra [${extra.slice(0, 5).join('; ')}] (${got.length} rows)`,
+  );
+}
+
+async function checkPlan(page, t, plan) {
+  await tab(page, 'plan');
+  await page.selectOption(sel('plan-snapshot'), plan.snapshot);
+  await page.fill(sel('plan-indices'), plan.indices ?? '*');
+  await page.fill(sel('plan-rename-pattern'), plan.rename_pattern ?? '');
+  await page.fill(sel('plan-rename-replacement'), plan.rename_replacement ?? '');
+  await page.setChecked(sel('plan-global'), !!plan.include_global_state);
+  await page.evaluate(() => delete document.querySelector('[data-testid="plan-summary"]').dataset.snapshot);
+  await page.click(sel('plan-run'));
+  await waitFor(page, `${t}: the restore plan did not show`, (s) => {
+    const e = document.querySelector('[data-testid="plan-summary"]');
+    return e.dataset.snapshot === s && !e.hasAttribute('aria-busy') && e.querySelector('[data-field="files"]');
+  }, plan.snapshot);
+  const values = await page.$$eval(`${sel('plan-summary')} [data-field]`, (es) => Object.fromEntries(es.map((e) => [e.dataset.field, e.dataset.value])));
+  for (const key of ['bytes_to_fetch', 'files', 'bytes', 'requests', 'conflicts']) {
+    if (plan[key] === undefined) continue;
+    await check(Number(values[key]) === Number(plan[key]), `${t}: the plan's ${key} is ${plan[key]}`, `it is ${values[key]}`);
+  }
+  for (const key of ['files', 'bytes', 'bytes_to_fetch', 'requests', 'conflicts']) {
+    if (values[key] === undefined || values[key] === '') await fail(`${t}: the plan summary has no ${key}`);
+  }
+  ok(`${t}: the plan summary shows files ${values.files}, bytes ${values.bytes}, to fetch ${values.bytes_to_fetch}, requests ${values.requests}, conflicts ${values.conflicts}`);
+}
+
+/** An error per target, for its screenshot: a wrong token, or a folder that is not a repository. */
+async function checkTargetError(page, t, target, shots) {
+  await tab(page, 'snapshots');
+  if (target.folder) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'not-a-repo-'));
+    fs.writeFileSync(path.join(dir, 'readme.txt'), 'not a repository\n');
+    await page.setInputFiles(sel('folder-input'), dir);
+    await waitFor(page, `${t}: picking a folder that is not a repository shows no error`, () => (document.querySelector('[data-testid="error"]')?.textContent || '').trim() !== '');
+    const msg = await text(page, 'error');
+    await check(/not a snapkeep repository/i.test(msg), `${t}: a folder that is not a repository says so: "${msg}"`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  } else {
+    // A wrong token through the form; a server that checks no token opens
+    // the repository anyway, and then a missing repository makes the error.
+    await page.evaluate(() => {
+      document.querySelector('[data-testid="status"]').textContent = '';
+    });
+    await page.fill(sel('repo-token'), 'certainly-not-the-token');
+    await page.click(sel('open-button'));
+    await waitFor(page, `${t}: opening with a wrong token neither failed nor opened`, () => {
+      const err = (document.querySelector('[data-testid="error"]')?.textContent || '').trim();
+      const status = document.querySelector('[data-testid="status"]')?.textContent || '';
+      return err !== '' || (document.body.dataset.ready === '1' && status.startsWith('Opened'));
+    });
+    let msg = await text(page, 'error');
+    if (msg) {
+      await check(/token|403|401|forbidden|unauthori/i.test(msg), `${t}: a wrong token is reported: "${msg}"`);
+    } else {
+      console.log(`     (${t}: the server accepted a wrong token, so it checks none; opening a missing repository instead)`);
+      const url = await page.inputValue(sel('repo-url'));
+      await page.fill(sel('repo-token'), '');
+      await page.fill(sel('repo-url'), `${url.replace(/\/+$/, '')}-no-such-repository`);
+      await page.click(sel('open-button'));
+      await waitFor(page, `${t}: a missing repository shows no error`, () => (document.querySelector('[data-testid="error"]')?.textContent || '').trim() !== '');
+      msg = await text(page, 'error');
+      await check(/not a snapkeep repository/i.test(msg), `${t}: a missing repository says so: "${msg}"`);
+    }
+  }
+  await screenshot(page, shots, t, 'error');
+}
+
+async function runTarget(target, cfg) {
+  const t = target.name;
+  const pick = (k) => target[k] ?? cfg[k];
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
+  const page = await newPage(context);
+  const started = Date.now();
+  await page.goto(target.url);
+  if (target.folder) {
+    await page.setInputFiles(sel('folder-input'), target.folder);
+  }
+  await waitOpen(page, t);
+  ok(`${t}: opened ${target.folder || target.url} in ${Date.now() - started} ms`);
+  const snapshots = pick('snapshots');
+  if (snapshots) await checkSnapshots(page, t, snapshots);
+  await screenshot(page, cfg.screenshots, t, 'snapshots');
+  await checkChart(page, t, snapshots || []);
+  await screenshot(page, cfg.screenshots, t, 'chart');
+  if (snapshots && snapshots.length) {
+    await checkDetail(page, t, snapshots);
+    await screenshot(page, cfg.screenshots, t, 'detail');
+  }
+  const file = pick('file');
+  if (file) {
+    await checkTree(page, t, file);
+    await screenshot(page, cfg.screenshots, t, 'tree');
+  }
+  const diff = pick('diff');
+  if (diff) {
+    await checkDiff(page, t, diff);
+    await screenshot(page, cfg.screenshots, t, 'diff');
+  }
+  const plan = pick('plan');
+  if (plan) {
+    await checkPlan(page, t, plan);
+    await screenshot(page, cfg.screenshots, t, 'plan');
+  }
+  await checkTargetError(page, t, target, cfg.screenshots);
+  await context.close();
+}
+
+async function runError(entry, index, cfg) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  let page = await newPage(context);
+  let url = entry.url;
+  try {
+    await page.goto(url, { timeout: 30_000 });
+  } catch (e) {
+    // The page itself cannot load from an unreachable origin: load the app
+    // from the first target's origin with the same address and query.
+    const origin = cfg.targets.length ? new URL(cfg.targets[0].url).origin : null;
+    if (!origin) await fail(`error ${index}: ${url} did not load (${e.message.split('\n')[0]})`);
+    const u = new URL(url);
+    url = `${origin}${u.pathname}${u.search}`;
+    console.log(`     (${entry.url} did not load; loading the app from ${url} instead)`);
+    await page.close();
+    page = await newPage(context);
+    await page.goto(url);
+  }
+  await waitFor(page, `error ${index}: ${url} showed no error`, () => (document.querySelector('[data-testid="error"]')?.textContent || '').trim() !== '', null, OPEN_TIMEOUT);
+  const msg = await text(page, 'error');
+  await check(msg.toLowerCase().includes(entry.contains.toLowerCase()), `error ${index}: ${url} says "${msg}"`, `expected it to contain "${entry.contains}"`);
+  await screenshot(page, cfg.screenshots, 'errors', String(index));
+  await context.close();
+}
+
+async function runBig(big, cfg) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await newPage(context);
+  await page.addInitScript(() => {
+    window.__longtasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longtasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  const started = Date.now();
+  await page.goto(big.url);
+  await waitOpen(page, 'big');
+  console.log(`     big: table ready in ${Date.now() - started} ms`);
+  const total = await page.getAttribute(sel('snapshot-total'), 'data-value');
+  await check(Number(total) === big.snapshots, `big: the table's total is ${big.snapshots}`, `it is ${total} ("${await text(page, 'snapshot-total')}")`);
+  const rows = await page.locator(sel('snapshot-row')).count();
+  await check(rows > 0 && rows <= 250, `big: one page of ${rows} rows is rendered, not all ${big.snapshots}`);
+  await screenshot(page, cfg.screenshots, 'big', 'snapshots');
+  if (big.tree) {
+    const tr = big.tree;
+    const mark = await page.evaluate(() => performance.now());
+    const treeStarted = Date.now();
+    await tab(page, 'tree');
+    await page.selectOption(sel('tree-snapshot'), tr.snapshot);
+    await waitFor(page, `big: index ${tr.index} is not offered`, (i) => [...document.querySelector('[data-testid="tree-index"]').options].some((o) => o.value === i), tr.index);
+    await page.selectOption(sel('tree-index'), tr.index);
+    await waitFor(
+      page,
+      `big: the tree did not show ${tr.entries} entries`,
+      ({ i, n }) => {
+        const e = document.querySelector('[data-testid="tree"]');
+        return e.dataset.index === i && e.dataset.path === '' && document.querySelector('[data-testid="tree-count"]').dataset.value === String(n);
+      },
+      { i: tr.index, n: tr.entries },
+      OPEN_TIMEOUT,
+    );
+    console.log(`     big: ${tr.entries} entries listed in ${Date.now() - treeStarted} ms`);
+    const countText = await text(page, 'tree-count');
+    const formatted = tr.entries.toLocaleString('en-US');
+    await check(countText.includes(formatted) || countText.includes(String(tr.entries)), `big: the tree shows the entry count: "${countText}"`);
+    const rendered = await page.locator(`${sel('tree-viewport')} ${sel('tree-row')}`).count();
+    await check(rendered < 500, `big: only ${rendered} rows are in the DOM`);
+    // Scroll to the bottom: the last entries render.
+    const last = await page.evaluate(async () => {
+      const vp = document.querySelector('[data-testid="tree-viewport"]');
+      vp.scrollTop = vp.scrollHeight;
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      const rows = [...vp.querySelectorAll('[data-testid="tree-row"]')].map((r) => ({ i: Number(r.dataset.index), name: r.dataset.name }));
+      rows.sort((a, b) => a.i - b.i);
+      return rows.slice(-3);
+    });
+    await check(last.length && last[last.length - 1].i === tr.entries - 1, `big: scrolled to the bottom, entry ${tr.entries} (${last.length ? last[last.length - 1].name : '?'}) is rendered`);
+    const longest = await page.evaluate((m) => window.__longtasks.filter((x) => x.start >= m).reduce((a, x) => Math.max(a, x.duration), 0), mark);
+    console.log(`     big: longest main-thread task while opening the folder: ${Math.round(longest)} ms`);
+    await check(longest <= 200, `big: no main-thread task over 200 ms while opening the ${tr.entries}-entry folder`, `one took ${Math.round(longest)} ms`);
+    // Cross-check the last names with the core's own listing.
+    const core = await page.evaluate(async ({ s, i }) => {
+      const v = await window.snapkeepInspector.request('treeView', s, i, '');
+      return v.names.split('\0').slice(-3);
+    }, { s: tr.snapshot, i: tr.index });
+    await check(JSON.stringify(core) === JSON.stringify(last.map((r) => r.name)), `big: the last rows are ${core.join(', ')}`, `rendered ${last.map((r) => r.name).join(', ')}`);
+    await screenshot(page, cfg.screenshots, 'big', 'tree');
+  }
+  await context.close();
+}
+
+async function main() {
+  const configPath = process.argv[2];
+  if (!configPath) {
+    console.error('usage: node tests/browser/inspector.mjs CONFIG.json');
+    process.exit(2);
+  }
+  const cfg = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+  cfg.targets = cfg.targets || [];
+  cfg.screenshots = path.resolve(cfg.screenshots || path.join(os.tmpdir(), 'snapkeep-inspector-screenshots'));
+  fs.mkdirSync(cfg.screenshots, { recursive: true });
+  browser = await chromium.launch({ executablePath: cfg.chromium || '/usr/bin/chromium', args: ARGS });
+  ok(`Chromium ${browser.version()} started`);
+  for (const target of cfg.targets) await runTarget(target, cfg);
+  for (const [i, entry] of (cfg.errors || []).entries()) await runError(entry, i + 1, cfg);
+  if (cfg.big) await runBig(cfg.big, cfg);
+  else console.log('     big: not configured, skipped');
+  await browser.close();
+  console.log('all inspector checks passed');
+}
+
+main().catch(async (e) => {
+  await fail(`unexpected error: ${e.stack || e.message}`);
+});

@@ -1,0 +1,214 @@
+// The dedup story as an SVG line chart: each snapshot's logical size
+// against the bytes the repository actually stores (cumulative), over time.
+
+import { bytes, count, time, el } from './format.js';
+
+const NS = 'http://www.w3.org/2000/svg';
+const W = 900;
+const H = 380;
+const M = { top: 20, right: 24, bottom: 56, left: 84 };
+
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+/** Round tick steps in bytes: 1, 2 or 5 times a power of 1024 (or of 10 within it). */
+function byteTicks(max) {
+  if (!(max > 0)) return { step: 1, top: 1 };
+  const raw = max / 5;
+  let unit = 1;
+  while (raw / unit >= 1024) unit *= 1024;
+  const scaled = raw / unit;
+  const pow = 10 ** Math.floor(Math.log10(scaled));
+  const nice = [1, 2, 2.5, 5, 10].map((m) => m * pow).find((m) => m >= scaled) || 10 * pow;
+  const step = Math.max(1, nice * unit);
+  return { step, top: Math.ceil(max / step) * step };
+}
+
+function timeLabel(ms, span) {
+  const iso = new Date(ms).toISOString();
+  if (span < 60000) return iso.slice(11, 23);
+  if (span < 2 * 86400000) return iso.slice(11, 19);
+  if (span < 300 * 86400000) return iso.slice(5, 10);
+  return iso.slice(0, 10);
+}
+
+export function createChart(app) {
+  const box = document.getElementById('chart');
+  const legend = document.getElementById('chart-legend');
+  const facts = document.getElementById('stats');
+  const tableBox = document.getElementById('chart-table');
+  let drawn = false;
+
+  function draw(points) {
+    const pw = W - M.left - M.right;
+    const ph = H - M.top - M.bottom;
+    const n = points.length;
+    const t0 = n ? points[0].start_time_in_millis : 0;
+    const t1 = n ? points[n - 1].start_time_in_millis : 1;
+    const span = t1 - t0;
+    // Snapshots taken at the same millisecond still get their own place.
+    const x = (p, i) => M.left + (n <= 1 ? pw / 2 : span > 0 ? ((p.start_time_in_millis - t0) / span) * pw : (i / (n - 1)) * pw);
+    const maxY = Math.max(1, ...points.map((p) => Math.max(p.logical_bytes, p.stored_bytes)));
+    const { step, top } = byteTicks(maxY);
+    const y = (v) => M.top + ph - (v / top) * ph;
+
+    const last = points[n - 1];
+    const title = svg('title', { id: 'chart-title' });
+    title.textContent = 'Logical size of each snapshot against bytes stored in the repository';
+    const desc = svg('desc', { id: 'chart-desc' });
+    desc.textContent = n
+      ? `${n} snapshot${n === 1 ? '' : 's'} from ${time(t0)} to ${time(t1)}. The newest, ${last.snapshot}, holds ${bytes(last.logical_bytes)} of data; ` +
+        `all snapshots together hold ${bytes(points.reduce((a, p) => a + p.logical_bytes, 0))}, for which the repository stores ${bytes(last.stored_bytes)}.`
+      : 'No snapshots yet.';
+
+    const grid = svg('g', { class: 'grid' });
+    for (let k = 0; k * step <= top + step / 2; k++) {
+      const v = k * step;
+      const yy = y(v);
+      grid.append(svg('line', { x1: M.left, x2: W - M.right, y1: yy, y2: yy }));
+      const label = svg('text', { x: M.left - 8, y: yy, 'text-anchor': 'end', 'dominant-baseline': 'middle' });
+      label.textContent = bytes(v);
+      grid.append(label);
+    }
+    const xAxis = svg('g', { class: 'axis' });
+    xAxis.append(svg('line', { x1: M.left, x2: W - M.right, y1: M.top + ph, y2: M.top + ph }));
+    const ticks = n <= 1 ? 1 : Math.min(6, n);
+    for (let k = 0; k < ticks; k++) {
+      const ms = n <= 1 ? t0 : t0 + (span * k) / (ticks - 1);
+      const xx = n <= 1 ? M.left + pw / 2 : span > 0 ? M.left + (pw * k) / (ticks - 1) : x(points[Math.round(((n - 1) * k) / (ticks - 1))], Math.round(((n - 1) * k) / (ticks - 1)));
+      xAxis.append(svg('line', { x1: xx, x2: xx, y1: M.top + ph, y2: M.top + ph + 5 }));
+      const label = svg('text', { x: xx, y: M.top + ph + 20, 'text-anchor': 'middle' });
+      label.textContent = timeLabel(ms, span);
+      xAxis.append(label);
+    }
+    const xTitle = svg('text', { x: M.left + pw / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis-title' });
+    xTitle.textContent = `Snapshot start time (UTC${span < 2 * 86400000 && n ? `, ${new Date(t0).toISOString().slice(0, 10)}` : ''})`;
+    const yTitle = svg('text', {
+      x: -(M.top + ph / 2),
+      y: 16,
+      transform: 'rotate(-90)',
+      'text-anchor': 'middle',
+      class: 'axis-title',
+    });
+    yTitle.textContent = 'Bytes';
+
+    const line = (key) => points.map((p, i) => `${x(p, i).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ');
+    const area = n
+      ? `M${x(points[0], 0).toFixed(1)},${y(0)} L${line('stored_bytes').replace(/ /g, ' L')} L${x(last, n - 1).toFixed(1)},${y(0)} Z`
+      : '';
+    const series = svg(
+      'g',
+      { class: 'series' },
+      svg('path', { d: area, class: 'stored-area' }),
+      svg('polyline', { points: line('stored_bytes'), class: 'stored' }),
+      svg('polyline', { points: line('logical_bytes'), class: 'logical' }),
+    );
+    if (n <= 300) {
+      points.forEach((p, i) => {
+        const tip = svg('title');
+        tip.textContent = `${p.snapshot} (${time(p.start_time_in_millis)}): ${bytes(p.logical_bytes)} logical, ${bytes(p.new_stored_bytes)} new stored, ${bytes(p.stored_bytes)} stored in all`;
+        series.append(svg('circle', { cx: x(p, i), cy: y(p.logical_bytes), r: 4, class: 'logical-dot' }, tip));
+        series.append(svg('circle', { cx: x(p, i), cy: y(p.stored_bytes), r: 3.5, class: 'stored-dot' }, tip.cloneNode(true)));
+      });
+    }
+    const chart = svg(
+      'svg',
+      { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'chart-title chart-desc', class: 'chart-svg' },
+      title,
+      desc,
+      grid,
+      xAxis,
+      xTitle,
+      yTitle,
+      series,
+    );
+
+    const table = el(
+      'table',
+      { class: 'data compact' },
+      el('caption', {}, 'Chart data'),
+      el(
+        'thead',
+        {},
+        el('tr', {}, ...['Snapshot', 'Start', 'Logical', 'New stored', 'Stored in all'].map((h) => el('th', { scope: 'col' }, h))),
+      ),
+      el(
+        'tbody',
+        {},
+        ...points.map((p) =>
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'row' }, p.snapshot),
+            el('td', {}, time(p.start_time_in_millis)),
+            el('td', { class: 'num' }, bytes(p.logical_bytes)),
+            el('td', { class: 'num' }, bytes(p.new_stored_bytes)),
+            el('td', { class: 'num' }, bytes(p.stored_bytes)),
+          ),
+        ),
+      ),
+    );
+    box.replaceChildren(chart);
+    tableBox.replaceChildren(el('details', { class: 'chart-data' }, el('summary', {}, 'Show the numbers as a table'), table));
+    box.dataset.points = String(n);
+    legend.replaceChildren(
+      el('span', { class: 'key logical' }, 'Logical size of the snapshot'),
+      el('span', { class: 'key stored' }, 'Bytes stored in the repository (cumulative, after dedup and compression)'),
+    );
+  }
+
+  function fact(label, value) {
+    return [el('dt', {}, label), el('dd', {}, value)];
+  }
+
+  function showStats(s) {
+    const known = [
+      ['snapshots', 'Snapshots', count],
+      ['logical_bytes', 'Logical bytes (all snapshots)', bytes],
+      ['stored_bytes', 'Bytes stored', bytes],
+      ['dedup_ratio', 'Dedup ratio', (v) => `${Number(v).toFixed(2)}×`],
+      ['pack_bytes', 'Bytes in packs', bytes],
+      ['packs', 'Packs', count],
+      ['blobs', 'Blobs', count],
+      ['index_files', 'Index files', count],
+      ['generation', 'Generation', count],
+      ['location', 'Location', String],
+    ];
+    const items = [];
+    const seen = new Set();
+    for (const [k, label, f] of known) {
+      if (s[k] === undefined) continue;
+      seen.add(k);
+      items.push(...fact(label, f(s[k])));
+    }
+    for (const [k, v] of Object.entries(s)) {
+      if (seen.has(k) || (typeof v !== 'number' && typeof v !== 'string')) continue;
+      const f = typeof v === 'number' && /bytes/.test(k) ? bytes : typeof v === 'number' ? count : String;
+      items.push(...fact(k.replace(/_/g, ' '), f(v)));
+    }
+    facts.replaceChildren(...items);
+  }
+
+  return {
+    reset() {
+      drawn = false;
+      box.replaceChildren();
+      tableBox.replaceChildren();
+      facts.replaceChildren();
+    },
+    async show() {
+      if (drawn) return;
+      drawn = true;
+      if (app.points.length) draw(app.points);
+      else box.replaceChildren(el('p', { class: 'empty' }, 'No snapshots yet: nothing to chart.'));
+      await app.busy('Reading repository statistics…', async () => {
+        showStats(await app.call('stats'));
+        app.status('');
+      }, 'Could not read the statistics');
+    },
+  };
+}

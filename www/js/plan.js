@@ -1,0 +1,106 @@
+// Restore plan preview: what restoring a selection of a snapshot's indices
+// (renamed, with or without global state) into an empty target would do.
+
+import { bytes, count, el, fillSelect } from './format.js';
+
+export function createPlan(app) {
+  const $ = (id) => document.getElementById(id);
+  const form = $('plan-form');
+  const snapshot = $('plan-snapshot');
+  const indices = $('plan-indices');
+  const pattern = $('plan-rename-pattern');
+  const replacement = $('plan-rename-replacement');
+  const global = $('plan-global');
+  const out = $('plan-summary');
+  let loading = 0;
+
+  function fact(field, label, value, shown) {
+    return [
+      el('dt', {}, label),
+      el('dd', { dataset: { field, value: String(value ?? '') } }, shown ?? count(value)),
+    ];
+  }
+
+  function conflictText(c) {
+    if (typeof c === 'string') return c;
+    const [kind, body] = Object.entries(c)[0] || ['conflict', {}];
+    if (kind === 'TargetNotEmpty' || kind === 'target_not_empty') return `index ${body.index}: ${body.path} exists and is not empty`;
+    if (kind === 'GlobalStateExists' || kind === 'global_state_exists') return `global state entry ${body.path} exists`;
+    return `${kind}: ${JSON.stringify(body)}`;
+  }
+
+  function render(plan) {
+    const s = plan.summary || {};
+    const conflicts = plan.conflicts || [];
+    const nConflicts = s.conflicts ?? conflicts.length;
+    const mapping = plan.indices || [];
+    out.replaceChildren(
+      el('h2', {}, `Restoring from ${plan.snapshot}`, el('span', { class: 'muted' }, ' (dry run, into an empty target)')),
+      el(
+        'dl',
+        { class: 'facts big' },
+        ...fact('files', 'Files', s.files),
+        ...fact('dirs', 'Folders', s.dirs),
+        ...fact('symlinks', 'Symlinks', s.symlinks),
+        ...fact('bytes', 'Bytes restored', s.bytes, `${bytes(s.bytes)} (${count(s.bytes)})`),
+        ...fact('bytes_to_fetch', 'Bytes to fetch', s.bytes_to_fetch, `${bytes(s.bytes_to_fetch)} (${count(s.bytes_to_fetch)})`),
+        ...fact('requests', 'Requests', s.requests),
+        ...fact('blobs', 'Blobs', s.blobs),
+        ...fact('conflicts', 'Conflicts', nConflicts),
+        ...fact('global_state', 'Global state', plan.global_state ? 1 : 0, plan.global_state ? 'restored' : 'not restored'),
+      ),
+      el('h3', {}, `Indices (${mapping.length})`),
+      mapping.length
+        ? el(
+            'table',
+            { class: 'data compact', dataset: { testid: 'plan-indices-table' } },
+            el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'From'), el('th', { scope: 'col' }, 'Restored as'))),
+            el('tbody', {}, ...mapping.map((m) => el('tr', { dataset: { from: m.from, to: m.to } }, el('td', {}, m.from), el('td', {}, m.to)))),
+          )
+        : el('p', { class: 'muted' }, 'The selection matches no index.'),
+      el('h3', {}, `Conflicts (${conflicts.length})`),
+      conflicts.length
+        ? el('ul', { class: 'conflicts' }, ...conflicts.map((c) => el('li', {}, conflictText(c))))
+        : el('p', { class: 'muted' }, 'None: an empty target has nothing in the way.'),
+    );
+    out.dataset.snapshot = plan.snapshot;
+  }
+
+  async function run() {
+    if (!snapshot.value) return;
+    const mine = ++loading;
+    const p = pattern.value;
+    const r = replacement.value;
+    out.setAttribute('aria-busy', 'true');
+    await app.busy(`Planning the restore of ${snapshot.value}…`, async () => {
+      const plan = await app.call(
+        'restore_plan',
+        snapshot.value,
+        indices.value.trim() || '*',
+        p ? p : undefined,
+        p ? r : undefined,
+        global.checked,
+      );
+      if (mine !== loading) return;
+      render(plan);
+      app.status(`Restore plan for ${snapshot.value}: ${count(plan.summary.files)} files, ${bytes(plan.summary.bytes_to_fetch)} to fetch.`);
+    }, 'Could not plan the restore');
+    if (mine === loading) out.removeAttribute('aria-busy');
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    run();
+  });
+
+  return {
+    reset() {
+      out.replaceChildren();
+      delete out.dataset.snapshot;
+      fillSelect(snapshot, [...app.names].reverse(), { keep: false });
+    },
+    async show(options = {}) {
+      if (options.snapshot) snapshot.value = options.snapshot;
+    },
+  };
+}
