@@ -66,3 +66,8 @@ cargo test --locked --target wasm32-unknown-unknown --no-default-features --feat
 
 step "cargo test (unit, storage conformance, CLI, S3, Azure, edge, stress, property, golden)"
 cargo test --locked --all-targets --no-fail-fast
+
+step "benchmark harness smoke run (tiny data sets; figures are not checked)"
+bench_work=$(mktemp -d)
+SNAPKEEP_BIN=target/debug/snapkeep bash bench/run.sh --quick --work "$bench_work" --out "$bench_work/results"
+rm -rf "$bench_work"
