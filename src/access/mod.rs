@@ -5,6 +5,7 @@
 //! It holds no clock, threads or runtime of its own; the core decides, this
 //! layer only fetches the objects the core needs and verifies them.
 
+pub mod http_range;
 pub mod reader;
 pub mod restore;
 pub mod shapes;

@@ -27,6 +27,9 @@ const FETCH_CONCURRENCY: usize = 16;
 const READ_ATTEMPTS: u32 = 50;
 /// Tree packs up to this size are cached whole.
 const TREE_PACK_CACHE_MAX: u64 = 64 * 1024 * 1024;
+/// The cache of tree packs is emptied when it would grow past this (a
+/// long-lived reader, such as the browser's, must not grow without bound).
+const TREE_CACHE_BUDGET: usize = 512 * 1024 * 1024;
 
 /// Read access to one repository. Clones share their caches.
 #[derive(Debug, Clone)]
@@ -130,7 +133,8 @@ impl RepoReader {
         let cached_generation = cached.as_ref().map(|r| r.generation);
         let start = match self.hinted_generation().await {
             Some(n) if Some(n) <= cached_generation => cached_generation,
-            Some(n) if n == 0 || self.store.head(&keys::root(n)).await.is_ok() => Some(n),
+            Some(0) => Some(0),
+            Some(n) if self.exists(&keys::root(n)).await? => Some(n),
             // No hint, or one naming a removed generation: list.
             _ => None,
         };
@@ -145,7 +149,7 @@ impl RepoReader {
                 .max()
                 .unwrap_or(0),
         };
-        while self.store.head(&keys::root(generation + 1)).await.is_ok() {
+        while self.exists(&keys::root(generation + 1)).await? {
             generation += 1;
         }
         let root = match cached {
@@ -154,6 +158,17 @@ impl RepoReader {
         };
         self.remember(&root);
         Ok(root)
+    }
+
+    /// Whether `key` exists. Only "not found" means no: any other failure
+    /// (denied, unavailable) is an error, never mistaken for absence, which
+    /// would make an older root look like the newest.
+    async fn exists(&self, key: &str) -> Result<bool> {
+        match self.store.head(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn root_at(&self, generation: u64) -> Result<Root> {
@@ -251,7 +266,12 @@ impl RepoReader {
                     return self.read_blob(index, id).await;
                 }
                 let b = self.store.get(&keys::pack(&pack), None).await?;
-                self.tree_packs.lock().unwrap().insert(pack, b.clone());
+                let mut cache = self.tree_packs.lock().unwrap();
+                let held: usize = cache.values().map(Bytes::len).sum();
+                if held + b.len() > TREE_CACHE_BUDGET {
+                    cache.clear();
+                }
+                cache.insert(pack, b.clone());
                 b
             }
         };

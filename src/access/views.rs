@@ -192,7 +192,8 @@ pub async fn read_file_range(
     file: &Node,
     range: Range<u64>,
 ) -> Result<Vec<u8>> {
-    let range = range.start.min(file.size)..range.end.min(file.size);
+    let start = range.start.min(file.size);
+    let range = start..range.end.clamp(start, file.size);
     // (chunk, its offset in the file) for chunks overlapping the range.
     let mut wanted: Vec<(Id, u64)> = Vec::new();
     let mut at = 0u64;
@@ -234,7 +235,14 @@ pub async fn read_file_range(
             plain.insert(e.id, decode_verified(e, stored)?);
         }
     }
-    let mut out = Vec::with_capacity((range.end - range.start) as usize);
+    let mut out = Vec::new();
+    out.try_reserve_exact((range.end - range.start) as usize)
+        .map_err(|_| {
+            Error::Usage(format!(
+                "{} bytes do not fit in memory here: read a smaller range",
+                range.end - range.start
+            ))
+        })?;
     for (c, offset) in wanted {
         let data = &plain[&c];
         let from = range.start.saturating_sub(offset) as usize;

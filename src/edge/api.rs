@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Headers, Request, Response, Url};
 
-use super::ranges;
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
+use crate::access::http_range as ranges;
 use crate::access::restore::{prepare, RestoreChoice};
 use crate::access::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
 use crate::access::views::{self, locate, read_file_range, Located};
@@ -123,32 +123,76 @@ pub async fn file(
     let headers = Headers::new();
     headers.set("Content-Type", "application/octet-stream")?;
     headers.set("Accept-Ranges", "bytes")?;
-    let file_name = path.rsplit('/').next().unwrap_or("file").replace('"', "");
-    headers.set(
-        "Content-Disposition",
-        &format!("attachment; filename=\"{file_name}\""),
-    )?;
+    let file_name = path.rsplit('/').next().unwrap_or("file");
+    headers.set("Content-Disposition", &content_disposition(file_name))?;
     let wanted = req.headers().get("Range")?.and_then(|h| ranges::parse(&h));
-    let Some(wanted) = wanted else {
-        let body = read_file_range(reader, &index, &node, 0..node.size).await?;
-        return bytes_response(body, 200, headers);
+    let range = match wanted {
+        None => 0..node.size,
+        Some(w) => match w.resolve(node.size) {
+            Some(r) => r,
+            None => {
+                let err = ApiError::new(
+                    416,
+                    "requested_range_not_satisfiable",
+                    "range outside the file",
+                );
+                let mut response = err.into_response()?;
+                response
+                    .headers_mut()
+                    .set("Content-Range", &format!("bytes */{}", node.size))?;
+                return Ok(response);
+            }
+        },
     };
-    let Some(range) = wanted.resolve(node.size) else {
-        let headers = Headers::new();
-        headers.set("Content-Range", &format!("bytes */{}", node.size))?;
-        let err = ApiError::new(
-            416,
-            "requested_range_not_satisfiable",
-            "range outside the file",
-        );
-        return Ok(err.into_response()?.with_headers(headers));
-    };
+    // Assembled in the Worker's memory (limited to 128 MB on Cloudflare):
+    // larger pieces are asked for by range.
+    if range.end - range.start > MAX_FILE_RESPONSE {
+        return Err(ApiError::new(
+            413,
+            "request_entity_too_large",
+            format!(
+                "{} bytes in one response is over the {} MiB limit: read the file in ranges (Range: bytes=...)",
+                range.end - range.start,
+                MAX_FILE_RESPONSE >> 20
+            ),
+        ));
+    }
     let body = read_file_range(reader, &index, &node, range.clone()).await?;
+    if wanted.is_none() {
+        return bytes_response(body, 200, headers);
+    }
     headers.set(
         "Content-Range",
         &format!("bytes {}-{}/{}", range.start, range.end - 1, node.size),
     )?;
     bytes_response(body, 206, headers)
+}
+
+/// The largest file (or range of one) assembled into one response.
+const MAX_FILE_RESPONSE: u64 = 32 << 20;
+
+/// `attachment` with the name as ASCII (others replaced) and, for every
+/// client that reads it, exactly as UTF-8 (RFC 6266 / RFC 8187).
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// `GET /api/repos/NAME/diff?from=&to=`.

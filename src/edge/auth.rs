@@ -5,6 +5,8 @@
 
 use worker::{Env, Request};
 
+use crate::core::id::Id;
+
 use super::reply::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +23,25 @@ fn configured(env: &Env, name: &str) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// Compares without stopping at the first difference.
+/// Compares the tokens' SHA-256 digests without stopping at the first
+/// difference, so the time taken says nothing about either token (not even
+/// its length).
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    let (x, y) = (Id::of(a.as_bytes()), Id::of(b.as_bytes()));
+    x.0.iter()
+        .zip(y.0.iter())
+        .fold(0u8, |d, (p, q)| d | (p ^ q))
+        == 0
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme name
+/// is case-insensitive).
+fn bearer(header: &str) -> Option<String> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// Checks the request's `Authorization: Bearer` token for `need`.
@@ -35,7 +53,7 @@ pub fn authorize(req: &Request, env: &Env, need: Access) -> ApiResult<()> {
         .get("Authorization")
         .ok()
         .flatten()
-        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()));
+        .and_then(|h| bearer(&h));
     let is_write = matches!((&given, &write), (Some(g), Some(w)) if same(g, w));
     let is_read = matches!((&given, &read), (Some(g), Some(r)) if same(g, r));
     let missing = || {

@@ -19,7 +19,6 @@ mod api;
 mod auth;
 mod objects;
 mod r2;
-mod ranges;
 mod reply;
 
 use std::sync::Arc;

@@ -3,14 +3,13 @@
 //! 412 when the key exists) and `DELETE` on `objects/KEY`, and
 //! `GET objects?prefix=&cursor=` to list one page at a time.
 
-use bytes::Bytes;
 use serde_json::json;
 use worker::{Headers, Method, Request, Response, Url};
 
 use super::r2::R2Store;
-use super::ranges;
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
-use crate::storage::{PutMode, Storage};
+use crate::access::http_range as ranges;
+use crate::storage::{PutMode, Storage, StorageError};
 
 fn query(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
@@ -33,28 +32,36 @@ pub async fn list(store: &R2Store, url: &Url) -> ApiResult<Response> {
 pub async fn object(req: &mut Request, store: &R2Store, key: &str) -> ApiResult<Response> {
     match req.method() {
         Method::Get => {
+            // Streamed from R2 into the response: a pack never sits whole
+            // in the Worker's memory.
             let wanted = req.headers().get("Range")?.and_then(|h| ranges::parse(&h));
             let headers = Headers::new();
             headers.set("Content-Type", "application/octet-stream")?;
             headers.set("Accept-Ranges", "bytes")?;
+            let missing = || StorageError::NotFound { key: key.into() };
             let Some(wanted) = wanted else {
-                let body = store.get(key, None).await?;
-                return bytes_response(body.to_vec(), 200, headers);
+                let object = store.get_streamed(key, None).await?.ok_or_else(missing)?;
+                return stream(object, 200, headers);
             };
-            let range = match wanted.without_size() {
-                Some(r) => r,
-                None => wanted.resolve(store.head(key).await?.size).ok_or_else(|| {
-                    ApiError::new(
-                        416,
-                        "requested_range_not_satisfiable",
-                        "range outside the object",
-                    )
-                })?,
+            let size = store.head(key).await?.size;
+            let Some(range) = wanted.resolve(size) else {
+                headers.set("Content-Range", &format!("bytes */{size}"))?;
+                let err = ApiError::new(
+                    416,
+                    "requested_range_not_satisfiable",
+                    format!("range outside object {key} ({size} bytes)"),
+                );
+                return Ok(err.into_response()?.with_headers(headers));
             };
-            let body = store.get(key, Some(range.clone())).await?;
-            let last = range.start + (body.len() as u64).max(1) - 1;
-            headers.set("Content-Range", &format!("bytes {}-{last}/*", range.start))?;
-            bytes_response(body.to_vec(), 206, headers)
+            let object = store
+                .get_streamed(key, Some(range.clone()))
+                .await?
+                .ok_or_else(missing)?;
+            headers.set(
+                "Content-Range",
+                &format!("bytes {}-{}/{size}", range.start, range.end - 1),
+            )?;
+            stream(object, 206, headers)
         }
         Method::Head => {
             let meta = store.head(key).await?;
@@ -70,13 +77,13 @@ pub async fn object(req: &mut Request, store: &R2Store, key: &str) -> ApiResult<
                 .headers()
                 .get("If-None-Match")?
                 .is_some_and(|v| v.trim() == "*");
-            let body = Bytes::from(req.bytes().await?);
+            let body = req.bytes().await?;
             let mode = if create_only {
                 PutMode::Create
             } else {
                 PutMode::Overwrite
             };
-            store.put(key, body, mode).await?;
+            store.put_vec(key, body, mode).await?;
             Ok(json_response(&json!({"acknowledged": true}))?.with_status(201))
         }
         Method::Delete => {
@@ -89,4 +96,15 @@ pub async fn object(req: &mut Request, store: &R2Store, key: &str) -> ApiResult<
             format!("method {other:?} is not allowed on objects"),
         )),
     }
+}
+
+/// An R2 object's body as the response body.
+fn stream(object: worker::Object, status: u16, headers: Headers) -> ApiResult<Response> {
+    let body = object
+        .body()
+        .ok_or_else(|| ApiError::new(500, "repository_exception", "R2 returned no body"))?
+        .response_body()?;
+    Ok(Response::from_body(body)?
+        .with_status(status)
+        .with_headers(headers))
 }

@@ -62,6 +62,46 @@ impl R2Store {
         }
     }
 
+    /// The object (with its body, of `range` when given) for streaming it
+    /// straight into a response, without copying it through wasm memory.
+    /// `None` when the key does not exist.
+    pub async fn get_streamed(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> StorageResult<Option<worker::Object>> {
+        validate_key(key)?;
+        let mut request = self.bucket.get(self.full(key));
+        if let Some(r) = range {
+            request = request.range(if r.end > MAX_EXACT {
+                R2Range::OffsetToEnd { offset: r.start }
+            } else {
+                R2Range::OffsetWithLength {
+                    offset: r.start,
+                    length: r.end - r.start,
+                }
+            });
+        }
+        request.execute().await.map_err(|e| self.err(key, e))
+    }
+
+    /// A put of bytes the Worker already holds (no extra copy).
+    pub async fn put_vec(&self, key: &str, data: Vec<u8>, mode: PutMode) -> StorageResult<()> {
+        validate_key(key)?;
+        let mut request = self.bucket.put(self.full(key), data);
+        if mode == PutMode::Create {
+            request = request.only_if(Conditional {
+                etag_does_not_match: Some("*".into()),
+                ..Default::default()
+            });
+        }
+        match request.execute().await.map_err(|e| self.err(key, e))? {
+            Some(_) => Ok(()),
+            // The condition failed: the key exists.
+            None => Err(StorageError::AlreadyExists { key: key.into() }),
+        }
+    }
+
     /// One page of a listing: up to 1000 objects after `cursor`.
     pub async fn list_page(
         &self,
@@ -156,19 +196,7 @@ impl Storage for R2Store {
     }
 
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
-        validate_key(key)?;
-        let mut request = self.bucket.put(self.full(key), data.to_vec());
-        if mode == PutMode::Create {
-            request = request.only_if(Conditional {
-                etag_does_not_match: Some("*".into()),
-                ..Default::default()
-            });
-        }
-        match request.execute().await.map_err(|e| self.err(key, e))? {
-            Some(_) => Ok(()),
-            // The condition failed: the key exists.
-            None => Err(StorageError::AlreadyExists { key: key.into() }),
-        }
+        self.put_vec(key, data.to_vec(), mode).await
     }
 
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {

@@ -47,12 +47,15 @@ struct Meta {
 }
 
 impl Meta {
-    fn into_meta(self) -> ObjectMeta {
-        ObjectMeta {
+    fn into_meta(self) -> Result<ObjectMeta, String> {
+        if !(self.size.is_finite() && self.size >= 0.0) {
+            return Err(format!("{} has size {}", self.key, self.size));
+        }
+        Ok(ObjectMeta {
             key: self.key,
             size: self.size as u64,
-            modified_ms: self.modified_ms.map(|m| m as i64),
-        }
+            modified_ms: self.modified_ms.filter(|m| m.is_finite()).map(|m| m as i64),
+        })
     }
 }
 
@@ -163,7 +166,11 @@ impl Storage for JsBackend {
             .await?;
         let metas: Vec<Meta> = serde_wasm_bindgen::from_value(v)
             .map_err(|e| self.io(prefix, &format!("list() gave {e}")))?;
-        let mut out: Vec<ObjectMeta> = metas.into_iter().map(Meta::into_meta).collect();
+        let mut out = metas
+            .into_iter()
+            .map(Meta::into_meta)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.io(prefix, &format!("list() gave {e}")))?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
@@ -182,6 +189,7 @@ impl Storage for JsBackend {
         let v = self.call(key, "head", &[JsValue::from_str(key)]).await?;
         let meta: Meta = serde_wasm_bindgen::from_value(v)
             .map_err(|e| self.io(key, &format!("head() gave {e}")))?;
-        Ok(meta.into_meta())
+        meta.into_meta()
+            .map_err(|e| self.io(key, &format!("head() gave {e}")))
     }
 }

@@ -6,6 +6,7 @@
 mod backend;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use js_sys::Uint8Array;
@@ -39,12 +40,42 @@ fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {
     js_sys::JSON::parse(&text).map_err(|_| JsError::new("the inspector produced invalid JSON"))
 }
 
+/// Files up to this size may be read in one call.
+const MAX_WHOLE_FILE: u64 = 256 << 20;
+/// The most one ranged read returns.
+const MAX_RANGE_READ: u64 = 64 << 20;
+
+/// SHA-256 computed piece by piece, for files downloaded in ranges.
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct Sha256 {
+    state: sha2::Sha256,
+}
+
+#[wasm_bindgen]
+impl Sha256 {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Sha256 {
+        Sha256::default()
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.state, bytes);
+    }
+
+    /// The digest as lowercase hex; the hasher starts over.
+    pub fn finish(&mut self) -> String {
+        hex::encode(sha2::Digest::finalize_reset(&mut self.state))
+    }
+}
+
 /// An open repository.
 #[wasm_bindgen]
 pub struct Inspector {
     reader: RepoReader,
-    /// The root and index as of opening (or the last `refresh`).
-    state: RefCell<(Root, RepoIndex)>,
+    /// The root and index as of opening (or the last `refresh`), shared by
+    /// calls in flight rather than copied.
+    state: RefCell<Rc<(Root, RepoIndex)>>,
 }
 
 #[wasm_bindgen]
@@ -57,14 +88,14 @@ impl Inspector {
         let state = reader.root_and_index().await.map_err(fail)?;
         Ok(Inspector {
             reader,
-            state: RefCell::new(state),
+            state: RefCell::new(Rc::new(state)),
         })
     }
 
     /// Reads the newest root again (snapshots taken since opening).
     pub async fn refresh(&self) -> Result<(), JsError> {
         let state = self.reader.root_and_index().await.map_err(fail)?;
-        *self.state.borrow_mut() = state;
+        *self.state.borrow_mut() = Rc::new(state);
         Ok(())
     }
 
@@ -153,8 +184,8 @@ impl Inspector {
     /// The snapshot's manifest: per-index files, logical and new bytes,
     /// metadata and failures.
     pub async fn snapshot(&self, name: &str) -> Result<JsValue, JsError> {
-        let root = self.state.borrow().0.clone();
-        let m = views::manifest_named(&self.reader, &root, name)
+        let state = self.state.borrow().clone();
+        let m = views::manifest_named(&self.reader, &state.0, name)
             .await
             .map_err(fail)?;
         to_js(&manifest_json(&m))
@@ -162,11 +193,11 @@ impl Inspector {
 
     /// One folder level of an index (`_global_state` for global state).
     pub async fn tree(&self, snapshot: &str, index: &str, path: &str) -> Result<JsValue, JsError> {
-        let (root, idx) = self.state.borrow().clone();
-        let m = views::manifest_named(&self.reader, &root, snapshot)
+        let state = self.state.borrow().clone();
+        let m = views::manifest_named(&self.reader, &state.0, snapshot)
             .await
             .map_err(fail)?;
-        match locate(&self.reader, &idx, &m, index, path)
+        match locate(&self.reader, &state.1, &m, index, path)
             .await
             .map_err(fail)?
         {
@@ -181,28 +212,71 @@ impl Inspector {
     }
 
     /// A file's bytes, assembled from its chunks, each checked against its
-    /// SHA-256.
+    /// SHA-256. Files over 256 MiB are read with `read_file_range`.
     pub async fn read_file(
         &self,
         snapshot: &str,
         index: &str,
         path: &str,
     ) -> Result<Uint8Array, JsError> {
-        let (root, idx) = self.state.borrow().clone();
-        let m = views::manifest_named(&self.reader, &root, snapshot)
-            .await
-            .map_err(fail)?;
-        let node = match locate(&self.reader, &idx, &m, index, path)
-            .await
-            .map_err(fail)?
-        {
-            Located::Entry(n) if n.kind == NodeType::File => n,
-            _ => return Err(JsError::new(&format!("{index}/{path} is not a file"))),
-        };
-        let bytes = read_file_range(&self.reader, &idx, &node, 0..node.size)
+        let (state, node) = self.file_node(snapshot, index, path).await?;
+        if node.size > MAX_WHOLE_FILE {
+            return Err(JsError::new(&format!(
+                "{index}/{path} has {} bytes: read it in ranges (read_file_range)",
+                node.size
+            )));
+        }
+        let bytes = read_file_range(&self.reader, &state.1, &node, 0..node.size)
             .await
             .map_err(fail)?;
         Ok(Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// The size of a file in a snapshot.
+    pub async fn file_size(&self, snapshot: &str, index: &str, path: &str) -> Result<f64, JsError> {
+        let (_, node) = self.file_node(snapshot, index, path).await?;
+        Ok(node.size as f64)
+    }
+
+    /// Bytes `start..end` of a file (cut to its size), reading only the
+    /// chunks they touch, each checked against its SHA-256. At most 64 MiB
+    /// per call.
+    pub async fn read_file_range(
+        &self,
+        snapshot: &str,
+        index: &str,
+        path: &str,
+        start: f64,
+        end: f64,
+    ) -> Result<Uint8Array, JsError> {
+        let (start, end) = (start.max(0.0) as u64, end.max(0.0) as u64);
+        if end.saturating_sub(start) > MAX_RANGE_READ {
+            return Err(JsError::new("read at most 64 MiB of a file per call"));
+        }
+        let (state, node) = self.file_node(snapshot, index, path).await?;
+        let bytes = read_file_range(&self.reader, &state.1, &node, start..end.max(start))
+            .await
+            .map_err(fail)?;
+        Ok(Uint8Array::from(bytes.as_slice()))
+    }
+
+    async fn file_node(
+        &self,
+        snapshot: &str,
+        index: &str,
+        path: &str,
+    ) -> Result<(Rc<(Root, RepoIndex)>, crate::core::tree::Node), JsError> {
+        let state = self.state.borrow().clone();
+        let m = views::manifest_named(&self.reader, &state.0, snapshot)
+            .await
+            .map_err(fail)?;
+        match locate(&self.reader, &state.1, &m, index, path)
+            .await
+            .map_err(fail)?
+        {
+            Located::Entry(n) if n.kind == NodeType::File => Ok((state, n)),
+            _ => Err(JsError::new(&format!("{index}/{path} is not a file"))),
+        }
     }
 
     /// What changed between two snapshots.

@@ -25,13 +25,13 @@ pub struct EdgeStore {
 /// Whether `url` names an edge repository, and if so its base URL. Plain
 /// `http://` is accepted for 127.0.0.1 and localhost only (local runs).
 pub fn parse_url(url: &str) -> Option<Result<String, String>> {
-    let (scheme, rest) = url.split_once("://")?;
+    let (scheme, _) = url.split_once("://")?;
     if scheme != "https" && scheme != "http" {
         return None;
     }
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let path = path.trim_end_matches('/');
-    let rest = path.strip_prefix("api/repos")?;
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let path = parsed.path().trim_end_matches('/');
+    let rest = path.strip_prefix("/api/repos")?;
     if !(rest.is_empty() || rest.starts_with('/')) {
         return None;
     }
@@ -41,13 +41,32 @@ pub fn parse_url(url: &str) -> Option<Result<String, String>> {
             "{url:?}: an edge repository URL is https://HOST/api/repos/NAME"
         )));
     }
-    let hostname = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if scheme == "http" && !matches!(hostname, "127.0.0.1" | "localhost" | "[::1]") {
+    if !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Some(Err(format!(
+            "{url:?}: an edge repository URL has no user, query or fragment (the token goes in --token or SNAPKEEP_TOKEN)"
+        )));
+    }
+    let host = parsed.host_str()?;
+    let local = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if scheme == "http" && !local {
         return Some(Err(format!(
             "{url:?}: plain http:// is only accepted for 127.0.0.1 and localhost; use https://"
         )));
     }
-    Some(Ok(format!("{scheme}://{host}/{path}")))
+    let authority = match parsed.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    Some(Ok(format!("{scheme}://{authority}/api/repos/{name}")))
 }
 
 /// Escapes a key for a URL path, keeping its `/` separators.
@@ -188,9 +207,18 @@ impl Storage for EdgeStore {
             }
             return Err(err);
         }
-        resp.bytes().await.map_err(|e| StorageError::Unavailable {
+        let partial = resp.status() == StatusCode::PARTIAL_CONTENT;
+        let body = resp.bytes().await.map_err(|e| StorageError::Unavailable {
             detail: format!("{} reading {key}: {e}", self.base),
-        })
+        })?;
+        match range {
+            // A proxy that ignores Range sends the whole object: cut it.
+            Some(r) if !partial => {
+                let r = super::clamp_range(key, Some(r), body.len() as u64)?;
+                Ok(body.slice(r.start as usize..r.end as usize))
+            }
+            _ => Ok(body),
+        }
     }
 
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
@@ -266,20 +294,20 @@ impl Storage for EdgeStore {
             }
             _ => return Err(self.failure(key, resp).await),
         }
-        let number = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-        };
-        let size = number("x-snapkeep-size").ok_or_else(|| StorageError::Io {
-            key: key.into(),
-            detail: format!("{} answered HEAD without X-Snapkeep-Size", self.base),
-        })?;
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let size = header("x-snapkeep-size")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| StorageError::Io {
+                key: key.into(),
+                detail: format!(
+                    "{} answered HEAD without a valid X-Snapkeep-Size",
+                    self.base
+                ),
+            })?;
         Ok(ObjectMeta {
             key: key.into(),
-            size: size as u64,
-            modified_ms: number("x-snapkeep-modified-ms"),
+            size,
+            modified_ms: header("x-snapkeep-modified-ms").and_then(|v| v.parse().ok()),
         })
     }
 }
@@ -306,6 +334,15 @@ mod tests {
             .unwrap_err()
             .contains("only accepted for 127.0.0.1"));
         assert!(parse_url("https://h/api/repos/").unwrap().is_err());
+        // The host is the real one, not what precedes an '@'.
+        assert!(parse_url("http://127.0.0.1:1@evil.example/api/repos/x")
+            .unwrap()
+            .is_err());
+        assert_eq!(
+            parse_url("http://[::1]/api/repos/x"),
+            Some(Ok("http://[::1]/api/repos/x".into()))
+        );
+        assert!(parse_url("https://h/api/repos/x?token=1").unwrap().is_err());
         assert_eq!(parse_url("https://h/other"), None);
         assert_eq!(parse_url("s3://b/p"), None);
         assert_eq!(escape_key("packs/ab/cd ef"), "packs/ab/cd%20ef");

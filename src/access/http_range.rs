@@ -1,5 +1,6 @@
 //! HTTP `Range: bytes=...` headers (a single range; anything else is
-//! ignored and the whole object served, as RFC 9110 allows).
+//! ignored and the whole object served, as RFC 9110 allows). Pure, so the
+//! edge Worker's parsing is tested natively.
 
 use std::ops::Range;
 
@@ -40,8 +41,10 @@ impl Wanted {
     pub fn resolve(self, size: u64) -> Option<Range<u64>> {
         match self {
             Wanted::From { start, .. } if start >= size => None,
-            Wanted::From { start, last } => Some(start..last.map_or(size, |l| (l + 1).min(size))),
-            Wanted::Suffix(0) => None,
+            Wanted::From { start, last } => {
+                Some(start..last.map_or(size, |l| l.saturating_add(1).min(size)))
+            }
+            Wanted::Suffix(n) if n == 0 || size == 0 => None,
             Wanted::Suffix(n) => Some(size.saturating_sub(n)..size),
         }
     }
@@ -49,7 +52,9 @@ impl Wanted {
     /// The range when the size is not known: suffixes cannot be answered.
     pub fn without_size(self) -> Option<Range<u64>> {
         match self {
-            Wanted::From { start, last } => Some(start..last.map_or(u64::MAX, |l| l + 1)),
+            Wanted::From { start, last } => {
+                Some(start..last.map_or(u64::MAX, |l| l.saturating_add(1)))
+            }
             Wanted::Suffix(_) => None,
         }
     }
@@ -72,5 +77,12 @@ mod tests {
         assert_eq!(parse("bytes=5-3"), None);
         assert_eq!(parse("bytes=0-1,4-5"), None);
         assert_eq!(parse("items=0-1"), None);
+        // The largest last byte position does not wrap around.
+        let huge = parse("bytes=5-18446744073709551615").unwrap();
+        assert_eq!(huge.resolve(1000), Some(5..1000));
+        assert_eq!(huge.without_size(), Some(5..u64::MAX));
+        // Nothing of an empty object can be served.
+        assert_eq!(parse("bytes=-10").unwrap().resolve(0), None);
+        assert_eq!(parse("bytes=0-").unwrap().resolve(0), None);
     }
 }
