@@ -49,8 +49,10 @@ def mixed(root, scale=1.0, seed=1):
     rng = random.Random(seed)
     small = int(50_000 * scale)
     for i in range(small):
+        # 8 indices, each a tree of folders of about 20 files.
         index = f"idx-{i % 8}"
-        sub = f"d{(i // 8) % 200:03d}/e{(i // 1600) % 40:02d}"
+        j = i // 8
+        sub = f"d{j // 400:02d}/e{(j // 20) % 20:02d}"
         path = os.path.join(root, index, sub, f"f{i:06d}.{rng.choice(['rs', 'txt', 'log', 'json'])}")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:

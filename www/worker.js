@@ -1,17 +1,22 @@
 // The inspector's Web Worker: loads the snapkeep core (wasm), holds the open
 // repository and its storage backend, and answers the page's RPC messages
-// {id, op, args} with {id, ok, value} or {id, ok: false, error}.
+// {id, op, args} with {id, ok, value} or {id, ok: false, error}; a long
+// operation may post {id, part} messages before its answer.
 //
-// Ops: open(source), call(method, ...args) (any Inspector method, raw
-// result), and view helpers that do the heavy reshaping here so the page
-// stays responsive: treeView, diffView, readFile.
+// Ops: open(source) then commit(token) or discard(token) (the page shows a
+// repository only once it is fully open, and the worker switches to it
+// only when the page does), refresh(), call(method, ...args) (any
+// Inspector method, raw result), and helpers that do the heavy work here so
+// the page stays responsive: treeView, diffView, download.
 
-import init, { Inspector } from './pkg/snapkeep.js';
+import init, { Inspector, Sha256 } from './pkg/snapkeep.js';
 import { HttpBackend, FilesBackend, HandleBackend, storageError } from './js/backends.js';
-import { sha256Hex } from './js/sha256.js';
 
 let ready = null;
+/** The repository the page shows. */
 let inspector = null;
+/** A repository opened but not yet shown: {token, inspector}. */
+let staged = null;
 /** Bumped on every open, so a slow open that lost the race is dropped. */
 let generation = 0;
 
@@ -23,6 +28,16 @@ function loadWasm() {
     });
   }
   return ready;
+}
+
+/** Frees a wasm object unless a call in flight still borrows it (then the garbage collector will). */
+function release(insp) {
+  if (!insp) return;
+  try {
+    insp.free();
+  } catch {
+    /* in use */
+  }
 }
 
 /** Strips the picked folder's own name from webkitRelativePath-like paths. */
@@ -42,54 +57,162 @@ function relativeEntries(files, paths) {
   return { name: name || 'picked files', entries };
 }
 
-function backendFor(source) {
+// ---- "You picked the wrong folder" ----
+
+const HEX2 = /^[0-9a-f]{2}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const MANIFEST = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$/;
+
+/** Which part of a repository a folder's name and top level look like, if any. */
+function partOfRepository(folder, top) {
+  const files = top.filter((e) => !e.dir).map((e) => e.name);
+  const dirs = top.filter((e) => e.dir).map((e) => e.name);
+  if (folder === 'index') return 'the index/ folder';
+  if (folder === 'packs' || (dirs.length > 0 && files.length === 0 && dirs.every((d) => HEX2.test(d)))) return 'the packs/ folder';
+  if (folder === 'snapshots' || (files.length > 0 && files.every((f) => MANIFEST.test(f)))) return 'the snapshots/ folder';
+  if (files.length > 0 && files.every((f) => HEX64.test(f))) {
+    return HEX2.test(folder) ? `the pack folder packs/${folder}/` : 'the index/ folder';
+  }
+  return null;
+}
+
+/**
+ * Why a picked folder is not the repository, when that is plain from its
+ * top level ({name, dir}[]) and its subfolders holding a config (names):
+ * the folder holding the repository, or a folder inside it. Null when the
+ * folder has a config object or nothing more useful can be said (the core
+ * then says what is missing).
+ */
+function wrongFolder(folder, top, innerConfig) {
+  if (top.length === 0) return `the folder ${folder} is empty: it is not a snapkeep repository`;
+  if (top.some((e) => !e.dir && e.name === 'config')) return null;
+  if (innerConfig.length > 0) {
+    const sub = innerConfig[0];
+    return `folder ${folder} is not a snapkeep repository (no config object), but its subfolder ${sub} may be: choose ${sub}`;
+  }
+  const part = partOfRepository(folder, top);
+  if (part) {
+    return `folder ${folder} is not a snapkeep repository (no config object): it looks like ${part} inside one; choose the repository folder itself (the one holding config, index/ and packs/)`;
+  }
+  return null;
+}
+
+function filesHint(folder, entries) {
+  const top = new Map();
+  const inner = [];
+  for (const { path } of entries) {
+    const cut = path.indexOf('/');
+    const name = cut < 0 ? path : path.slice(0, cut);
+    if (!name || name.startsWith('.tmp-')) continue;
+    if (!top.has(name)) top.set(name, { name, dir: cut >= 0 });
+    else if (cut >= 0) top.get(name).dir = true;
+    if (cut >= 0 && path.slice(cut + 1) === 'config') inner.push(name);
+  }
+  return wrongFolder(folder, [...top.values()], inner.sort());
+}
+
+async function handleHint(handle) {
+  try {
+    await handle.getFileHandle('config');
+    return null;
+  } catch {
+    /* no config: look closer */
+  }
+  try {
+    const top = [];
+    const dirs = [];
+    for await (const [name, h] of handle.entries()) {
+      if (name.startsWith('.tmp-')) continue;
+      top.push({ name, dir: h.kind === 'directory' });
+      if (h.kind === 'directory') dirs.push(h);
+      if (top.length >= 10000) break; // enough to judge
+    }
+    const inner = [];
+    for (const d of dirs.slice(0, 50)) {
+      try {
+        await d.getFileHandle('config');
+        inner.push(d.name);
+      } catch {
+        /* not this one */
+      }
+    }
+    return wrongFolder(handle.name, top, inner.sort());
+  } catch {
+    return null; // unreadable: the core's own error says more
+  }
+}
+
+async function backendFor(source) {
   switch (source.kind) {
     case 'url':
       return new HttpBackend(source.url, source.token, source.page);
     case 'files': {
       const { name, entries } = relativeEntries(source.files, source.paths || []);
       const folder = source.name || name;
-      if (entries.length === 0) throw storageError('NotFound', `the folder ${folder} is empty: it is not a snapkeep repository`);
-      if (!entries.some((e) => e.path === 'config')) {
-        // A common slip: picking the folder that holds the repository.
-        const inner = entries.find((e) => /^[^/]+\/config$/.test(e.path));
-        if (inner) {
-          const sub = inner.path.split('/')[0];
-          throw storageError('NotFound', `folder ${folder} is not a snapkeep repository (no config object), but its subfolder ${sub} may be: choose ${sub}`);
-        }
-      }
+      const hint = filesHint(folder, entries);
+      if (hint) throw storageError('NotFound', hint);
       return new FilesBackend(folder, entries);
     }
-    case 'handle':
+    case 'handle': {
+      const hint = await handleHint(source.handle);
+      if (hint) throw storageError('NotFound', hint);
       return new HandleBackend(source.handle);
+    }
     default:
       throw new Error(`unknown repository source ${source.kind}`);
   }
 }
 
+// ---- Opening: open, then commit (or discard) ----
+
+/**
+ * Opens a repository and reads what the page needs to show it, without
+ * switching to it: the page commits once it has everything, so a failure
+ * at any step leaves the repository shown before in place in both.
+ */
 async function open(source) {
-  await loadWasm();
   const mine = ++generation;
-  const backend = backendFor(source);
+  await loadWasm();
+  const backend = await backendFor(source);
   const opened = await Inspector.open(backend);
   if (mine !== generation) {
-    try {
-      opened.free();
-    } catch {
-      /* in use */
-    }
+    release(opened);
     throw new Error('another repository was opened meanwhile');
   }
-  const old = inspector;
-  inspector = opened;
-  if (old) {
-    try {
-      old.free();
-    } catch {
-      // Still borrowed by a call in flight: let the garbage collector have it.
-    }
+  let info;
+  try {
+    info = { token: mine, location: opened.location, config: opened.config(), points: opened.chart() };
+  } catch (e) {
+    release(opened);
+    throw e;
   }
-  return { location: opened.location, config: opened.config() };
+  if (staged) release(staged.inspector);
+  staged = { token: mine, inspector: opened };
+  return info;
+}
+
+/** Switches to the repository staged by open `token`. */
+function commit(token) {
+  if (!staged || staged.token !== token) throw new Error('that repository is no longer waiting to be shown; open it again');
+  const old = inspector;
+  inspector = staged.inspector;
+  staged = null;
+  release(old);
+}
+
+/** Drops the repository staged by open `token`, if it still is. */
+function discard(token) {
+  if (staged && staged.token === token) {
+    release(staged.inspector);
+    staged = null;
+  }
+}
+
+/** Reads the newest root again; the chart points as they are now. */
+async function refresh() {
+  const insp = need();
+  await insp.refresh();
+  return { location: insp.location, config: insp.config(), points: insp.chart() };
 }
 
 function need() {
@@ -181,19 +304,47 @@ async function diffView(from, to) {
   };
 }
 
-/** A file's verified bytes and their SHA-256. */
-async function readFile(snapshot, index, path) {
-  const bytes = await need().read_file(snapshot, index, path);
-  const sha256 = await sha256Hex(bytes);
-  return { value: { bytes, sha256, size: bytes.length }, transfer: [bytes.buffer] };
+/** Bytes per ranged read of a download (and per part posted to the page). */
+const WINDOW = 8 << 20;
+
+/**
+ * A file's verified bytes, read in windows so the wasm memory never holds
+ * more than one: each is hashed here and posted to the page as a part
+ * {offset, size, bytes} (its buffer transferred). The answer is the
+ * file's SHA-256 and size.
+ */
+async function download(snapshot, index, path) {
+  const insp = need();
+  const size = await insp.file_size(snapshot, index, path);
+  const hasher = new Sha256();
+  try {
+    for (let at = 0; at < size; ) {
+      if (insp !== inspector) throw new Error('another repository was opened: the download stopped');
+      const end = Math.min(size, at + WINDOW);
+      let bytes = await insp.read_file_range(snapshot, index, path, at, end);
+      if (bytes.length !== end - at) {
+        throw new Error(`reading bytes ${at}..${end} of ${index}/${path} gave ${bytes.length} bytes`);
+      }
+      hasher.update(bytes);
+      if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) bytes = bytes.slice();
+      this.part({ offset: at, size, bytes }, [bytes.buffer]);
+      at = end;
+    }
+    return { value: { sha256: hasher.finish(), size } };
+  } finally {
+    hasher.free();
+  }
 }
 
 const OPS = {
   open: async (source) => ({ value: await open(source) }),
+  commit: async (token) => ({ value: commit(token) }),
+  discard: async (token) => ({ value: discard(token) }),
+  refresh: async () => ({ value: await refresh() }),
   call: async (...args) => ({ value: await call(...args) }),
   treeView,
   diffView,
-  readFile,
+  download,
 };
 
 function describe(e) {
@@ -201,7 +352,7 @@ function describe(e) {
     let message = String(e.message).split('\n')[0];
     if (e.name === 'RuntimeError') {
       // A trap leaves the wasm instance unusable: the page starts a new worker.
-      message = `the inspector crashed (${message}); open the repository again`;
+      message = `the inspector crashed (${message})`;
       return { message, name: e.name, code: e.code, fatal: true };
     }
     return { message, name: e.name, code: e.code };
@@ -214,7 +365,9 @@ self.onmessage = async (event) => {
   try {
     const fn = OPS[op];
     if (!fn) throw new Error(`unknown operation ${op}`);
-    const { value, transfer } = await fn(...(args || []));
+    // `this.part` posts one part of a long answer (see download).
+    const context = { part: (part, transfer) => self.postMessage({ id, part }, transfer || []) };
+    const { value, transfer } = await fn.apply(context, args || []);
     self.postMessage({ id, ok: true, value }, transfer || []);
   } catch (e) {
     self.postMessage({ id, ok: false, error: describe(e) });

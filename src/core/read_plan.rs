@@ -12,7 +12,7 @@ use crate::core::index::RepoIndex;
 pub const DEFAULT_MAX_GAP: u64 = 256 * 1024;
 /// Coalesced ranges stop growing at this length (a single larger blob is
 /// still read whole): it bounds what one read holds in memory.
-pub const DEFAULT_MAX_RANGE: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_RANGE: u64 = 8 * 1024 * 1024;
 
 /// One ranged read of a pack and the blobs it yields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -137,7 +137,26 @@ async function revealTreeRow(page, name) {
 async function newPage(context) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.log(`     (page error: ${e.message})`));
+  // What the page's Content-Security-Policy blocked (checked by checkCsp).
+  await page.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__csp.push({ directive: e.effectiveDirective || e.violatedDirective, blocked: e.blockedURI, sample: e.sample });
+    });
+  });
   return page;
+}
+
+/** Nothing the page itself does is blocked by its CSP (Playwright's own eval aside). */
+async function checkCsp(page, t) {
+  const v = await page.evaluate(() => window.__csp.filter((x) => x.blocked !== 'eval'));
+  await check(v.length === 0, `${t}: the Content-Security-Policy blocked nothing`, JSON.stringify(v.slice(0, 3)));
+}
+
+/** The address bar never keeps a token (?token= or #token=). */
+async function checkNoToken(page, t) {
+  const url = page.url();
+  await check(!/[?&#]token=/.test(url), `${t}: the address holds no token`, url.replace(/token=[^&#]*/g, 'token=…'));
 }
 
 // ---- The views ----
@@ -367,6 +386,12 @@ async function runTarget(target, cfg) {
   }
   await waitOpen(page, t);
   ok(`${t}: opened ${target.folder || target.url} in ${Date.now() - started} ms`);
+  await checkNoToken(page, t);
+  const a11y = await page.evaluate(() => ({
+    skip: document.querySelector('.skip')?.getAttribute('href'),
+    inTable: document.querySelectorAll('[role=table] p').length,
+  }));
+  await check(a11y.skip === '#views' && a11y.inTable === 0, `${t}: the skip link leads to the views, and no <p> sits in a role=table`, JSON.stringify(a11y));
   const snapshots = pick('snapshots');
   if (snapshots) await checkSnapshots(page, t, snapshots);
   await screenshot(page, cfg.screenshots, t, 'snapshots');
@@ -391,8 +416,24 @@ async function runTarget(target, cfg) {
     await checkPlan(page, t, plan);
     await screenshot(page, cfg.screenshots, t, 'plan');
   }
+  await checkRefresh(page, t, snapshots);
+  await checkCsp(page, t);
   await checkTargetError(page, t, target, cfg.screenshots);
   await context.close();
+}
+
+/** Refresh reads the repository again and reloads the view shown. */
+async function checkRefresh(page, t, expected) {
+  await tab(page, 'snapshots');
+  await page.evaluate(() => {
+    document.querySelector('[data-testid="status"]').textContent = '';
+  });
+  await page.click(sel('refresh'));
+  await waitFor(page, `${t}: Refresh did not finish`, () => /^Refreshed /.test(document.querySelector('[data-testid="status"]')?.textContent || ''));
+  if (expected) {
+    await waitFor(page, `${t}: after Refresh the table does not list ${expected.length} snapshots`, (n) => document.querySelector('[data-testid="snapshot-total"]')?.dataset.value === String(n), expected.length);
+  }
+  ok(`${t}: Refresh reads the repository again (${await text(page, 'status')})`);
 }
 
 async function runError(entry, index, cfg) {

@@ -13,7 +13,7 @@ import { createPlan } from './plan.js';
 
 const $ = (id) => document.getElementById(id);
 
-const rpc = new WorkerRpc(new URL('../worker.js', import.meta.url));
+const rpc = new WorkerRpc(new URL('../worker.js', import.meta.url), { onRestart: (reason) => restarted(reason) });
 
 const statusEl = $('status');
 const errorEl = $('error');
@@ -26,6 +26,8 @@ const app = {
   /** Snapshot names, oldest first. */
   names: [],
   request: (op, ...args) => rpc.request(op, ...args),
+  /** Like request, with every part the worker posts before its answer handed to onPart. */
+  stream: (op, onPart, ...args) => rpc.stream(op, onPart, ...args),
   call: (method, ...args) => rpc.request('call', method, ...args),
   status(message) {
     statusEl.textContent = message;
@@ -53,9 +55,14 @@ const app = {
   },
   /** Switches view from a link inside a view; focus follows to the new panel. */
   async show(tab, options) {
-    await selectTab(tab, options);
+    try {
+      await selectTab(tab, options);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
     const panel = document.getElementById(`panel-${tab}`);
-    if (!panel.contains(document.activeElement)) panel.focus({ preventScroll: false });
+    if (!panel.hidden && !panel.contains(document.activeElement)) panel.focus({ preventScroll: false });
   },
 };
 
@@ -84,7 +91,7 @@ const views = {
 const tabs = [...document.querySelectorAll('[role=tab]')];
 let current = 'snapshots';
 
-function selectTab(name, options, focus = false) {
+async function selectTab(name, options, focus = false) {
   current = name;
   for (const t of tabs) {
     const on = t.id === `tab-${name}`;
@@ -93,19 +100,66 @@ function selectTab(name, options, focus = false) {
     $(t.getAttribute('aria-controls')).hidden = !on;
     if (on && focus) t.focus();
   }
-  if (app.location) return views[name].show(options);
-  return undefined;
+  if (app.location) await views[name].show(options);
 }
 
 for (const t of tabs) {
-  t.addEventListener('click', () => selectTab(t.id.slice(4)));
+  t.addEventListener('click', () => selectTab(t.id.slice(4)).catch((e) => app.fail(e)));
   t.addEventListener('keydown', (e) => {
     const i = tabs.indexOf(t);
     const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
     if (to === undefined) return;
     e.preventDefault();
-    selectTab(tabs[(to + tabs.length) % tabs.length].id.slice(4), undefined, true);
+    selectTab(tabs[(to + tabs.length) % tabs.length].id.slice(4), undefined, true).catch((err) => app.fail(err));
   });
+}
+
+// ---- The repository shown ----
+
+const skip = $('skip');
+/** Bumped whenever another repository is shown (or none), so late answers about the old one are dropped. */
+let shownRepo = 0;
+
+/** Shows the repository `info` describes (from the worker's open or refresh). */
+function applyInfo(info) {
+  app.location = info.location;
+  app.points = info.points || [];
+  app.names = app.points.map((p) => p.snapshot);
+  $('where').textContent = info.location;
+  $('where').title = `Repository generation ${info.config && info.config.generation}`;
+  document.title = `${info.location} · snapkeep inspector`;
+  document.body.classList.add('has-repo');
+  // The skip link leads to the views once there are some.
+  skip.href = '#views';
+  skip.textContent = 'Skip to the views';
+}
+
+/** Back to "no repository open" (the worker holds none either). */
+function closeRepository() {
+  const focusLost = $('views').contains(document.activeElement);
+  shownRepo++;
+  app.location = null;
+  app.points = [];
+  app.names = [];
+  for (const v of Object.values(views)) v.reset();
+  document.body.classList.remove('has-repo');
+  document.body.dataset.ready = '0';
+  $('where').textContent = 'No repository open';
+  $('where').title = '';
+  document.title = 'snapkeep inspector';
+  skip.href = '#open-panel';
+  skip.textContent = 'Skip to opening a repository';
+  if (focusLost) $('open-panel').focus();
+}
+
+/** The worker died and a fresh one replaced it: whatever was open is gone. */
+function restarted(reason) {
+  // An open in flight went down with the worker; its own error is shown.
+  opening++;
+  document.body.classList.remove('opening');
+  if (!app.location) return;
+  closeRepository();
+  app.fail(new Error(`The inspector stopped (${reason}) and was restarted: open the repository again`));
 }
 
 // ---- Opening ----
@@ -119,15 +173,19 @@ async function openRepository(source, label) {
   app.status(`Opening ${label}…`);
   document.body.classList.add('opening');
   try {
+    // The worker opens the repository and reads its snapshots without
+    // switching to it; it switches on commit, when the page does. Until
+    // then a failure leaves the repository shown before in place in both.
     const info = await rpc.request('open', source);
-    if (mine !== opening) return false;
-    app.location = info.location;
-    app.points = await app.call('chart');
-    app.names = app.points.map((p) => p.snapshot);
-    $('where').textContent = info.location;
-    $('where').title = `Repository generation ${info.config && info.config.generation}`;
-    document.title = `${info.location} · snapkeep inspector`;
-    document.body.classList.add('has-repo');
+    if (mine !== opening) {
+      rpc.request('discard', info.token).catch(() => {});
+      return false;
+    }
+    await rpc.request('commit', info.token);
+    // Committed: the page shows it too, even if another open has started
+    // meanwhile (that one replaces it in turn, or fails and leaves it).
+    shownRepo++;
+    applyInfo(info);
     for (const v of Object.values(views)) v.reset();
     await selectTab('snapshots');
     if (mine !== opening) return false;
@@ -151,7 +209,8 @@ async function openRepository(source, label) {
 }
 
 function openUrl(url, token) {
-  const src = { kind: 'url', url, token: token || '', page: location.href };
+  // Relative addresses resolve against the page (without its query or fragment).
+  const src = { kind: 'url', url, token: token || '', page: location.href.split(/[?#]/)[0] };
   return openRepository(src, url);
 }
 
@@ -164,8 +223,9 @@ $('open-form').addEventListener('submit', async (e) => {
   }
   const ok = await openUrl(url, $('repo-token').value.trim());
   if (ok) {
-    // The address opens this repository again (the token stays out of it).
-    history.replaceState(null, '', `${location.pathname}?repo=${addressParam(url)}`);
+    // The address opens this repository again (the token stays out of it,
+    // as does any query or fragment typed with the URL: they are not used).
+    history.replaceState(null, '', `${location.pathname}?repo=${addressParam(url.split(/[?#]/)[0])}`);
   }
 });
 
@@ -234,16 +294,49 @@ zone.addEventListener('drop', async (e) => {
   }
 });
 
-// ---- Start: ?repo=URL&token=T opens straight away ----
+// ---- Refresh: snapshots taken since opening ----
+
+let refreshing = false;
+
+$('refresh').addEventListener('click', async () => {
+  if (!app.location || refreshing) return;
+  refreshing = true;
+  const mine = shownRepo;
+  const before = app.names.length;
+  try {
+    const info = await app.busy('Reading the newest snapshots…', () => rpc.request('refresh'), 'Could not refresh');
+    // Another repository is shown meanwhile: this answer is about the old one.
+    if (!info || mine !== shownRepo) return;
+    applyInfo(info);
+    for (const v of Object.values(views)) v.reset({ keep: true });
+    await selectTab(current);
+    const n = app.names.length;
+    const added = n - before;
+    app.status(`Refreshed ${info.location}: ${n} snapshot${n === 1 ? '' : 's'}${added > 0 ? `, ${added} new` : ''}.`);
+  } catch (e) {
+    app.fail(e, 'Could not refresh');
+  } finally {
+    refreshing = false;
+  }
+});
+
+// ---- Start: ?repo=URL#token=T opens straight away ----
 
 const params = new URLSearchParams(location.search);
-const repo = params.get('repo');
+// The token belongs in the fragment (#token=T), which no server sees; the
+// query (?token=T) still works for old links. Either way it leaves the
+// address bar and the history at once, and is never logged.
+const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
+const given = params.get('repo');
+// A query or fragment inside the repository address is not used (and could hide a token).
+const repo = given ? given.split(/[?#]/)[0] : given;
+const token = fragment.get('token') || params.get('token') || '';
+if (params.has('token') || fragment.has('token') || repo !== given) {
+  history.replaceState(null, '', repo ? `${location.pathname}?repo=${addressParam(repo)}` : location.pathname);
+}
+if (token) $('repo-token').value = token;
 if (repo) {
-  const token = params.get('token') || '';
   $('repo-url').value = repo;
-  $('repo-token').value = token;
-  // Keep the token out of the address bar and the history.
-  if (token) history.replaceState(null, '', `${location.pathname}?repo=${addressParam(repo)}`);
   openUrl(repo, token);
 } else {
   app.status('Open an edge repository by its address, or choose a local repository folder.');

@@ -33,6 +33,9 @@ export class HttpBackend {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw storageError('Unavailable', `${base}: only http and https repository addresses can be opened`);
     }
+    if (url.username || url.password) {
+      throw storageError('Unavailable', 'put the token in the Token field, not in the repository address');
+    }
     url.search = '';
     url.hash = '';
     this.base = url.href.replace(/\/+$/, '');
@@ -49,11 +52,13 @@ export class HttpBackend {
   async send(url, init, key) {
     let resp;
     try {
-      resp = await fetch(url, { ...init, cache: 'no-store', credentials: 'same-origin' });
+      // redirect: 'error' so the Authorization header never follows a
+      // redirect to another place.
+      resp = await fetch(url, { ...init, cache: 'no-store', credentials: 'same-origin', redirect: 'error' });
     } catch (e) {
       throw storageError(
         'Unavailable',
-        `unreachable (${e && e.message ? e.message : 'network error'}: is the address right, the server running, and, for another site, CORS allowed?)`,
+        `unreachable (${e && e.message ? e.message : 'network error'}: is the address right, the server running, and, for another site, CORS allowed? Redirects are not followed)`,
       );
     }
     if (resp.ok) return resp;
@@ -103,7 +108,15 @@ export class HttpBackend {
       }
       extra.Range = hasEnd ? `bytes=${start}-${end - 1}` : `bytes=${start}-`;
     }
-    const resp = await this.send(url, { method: 'GET', headers: this.headers(extra) }, key);
+    let resp;
+    try {
+      resp = await this.send(url, { method: 'GET', headers: this.headers(extra) }, key);
+    } catch (e) {
+      // A range starting exactly at the end of the object is empty, not an
+      // error (the port's rule); servers answer it 416.
+      if (e.code === 'RangeInvalid' && extra.Range && start === (await this.head(key)).size) return new Uint8Array(0);
+      throw e;
+    }
     let buf;
     try {
       buf = new Uint8Array(await resp.arrayBuffer());

@@ -42,6 +42,9 @@ export function createChart(app) {
   const facts = document.getElementById('stats');
   const tableBox = document.getElementById('chart-table');
   let drawn = false;
+  /** Whether the statistics are shown; they are asked for again after a failure. */
+  let statsShown = false;
+  let loading = 0;
 
   function draw(points) {
     const pw = W - M.left - M.right;
@@ -52,7 +55,9 @@ export function createChart(app) {
     const span = t1 - t0;
     // Snapshots taken at the same millisecond still get their own place.
     const x = (p, i) => M.left + (n <= 1 ? pw / 2 : span > 0 ? ((p.start_time_in_millis - t0) / span) * pw : (i / (n - 1)) * pw);
-    const maxY = Math.max(1, ...points.map((p) => Math.max(p.logical_bytes, p.stored_bytes)));
+    // A loop, not Math.max(...points): spreading a huge array overflows the stack.
+    let maxY = 1;
+    for (const p of points) maxY = Math.max(maxY, p.logical_bytes, p.stored_bytes);
     const { step, top } = byteTicks(maxY);
     const y = (v) => M.top + ph - (v / top) * ph;
 
@@ -195,18 +200,31 @@ export function createChart(app) {
 
   return {
     reset() {
+      loading++;
       drawn = false;
+      statsShown = false;
       box.replaceChildren();
+      delete box.dataset.points;
+      legend.replaceChildren();
       tableBox.replaceChildren();
       facts.replaceChildren();
     },
     async show() {
-      if (drawn) return;
-      drawn = true;
-      if (app.points.length) draw(app.points);
-      else box.replaceChildren(el('p', { class: 'empty' }, 'No snapshots yet: nothing to chart.'));
+      if (!drawn) {
+        drawn = true;
+        if (app.points.length) draw(app.points);
+        else {
+          box.replaceChildren(el('p', { class: 'empty' }, 'No snapshots yet: nothing to chart.'));
+          box.dataset.points = '0';
+        }
+      }
+      if (statsShown) return;
+      const mine = ++loading;
       await app.busy('Reading repository statistics…', async () => {
-        showStats(await app.call('stats'));
+        const stats = await app.call('stats');
+        if (mine !== loading) return;
+        showStats(stats);
+        statsShown = true;
         app.status('');
       }, 'Could not read the statistics');
     },

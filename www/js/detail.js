@@ -44,10 +44,13 @@ export function createDetail(app) {
   function bar(total, fresh) {
     const share = total > 0 ? Math.min(1, fresh / total) : 0;
     const pct = Math.round(share * 100);
+    // element.style, not a style attribute: the page's CSP allows no inline styles.
+    const fill = el('span', { class: 'share-new' });
+    fill.style.width = `${(share * 100).toFixed(1)}%`;
     return el(
       'span',
       { class: 'share', role: 'img', 'aria-label': `${pct}% new, ${100 - pct}% reused`, title: `${pct}% new` },
-      el('span', { class: 'share-new', style: `width:${(share * 100).toFixed(1)}%` }),
+      fill,
     );
   }
 
@@ -155,11 +158,14 @@ export function createDetail(app) {
   select.addEventListener('change', () => load(select.value));
 
   return {
-    reset() {
+    /** Forgets what is shown (answers still on their way are dropped); `keep` keeps the chosen snapshot if it still exists. */
+    reset({ keep = false } = {}) {
+      loading++;
       shown = null;
       box.replaceChildren();
+      box.removeAttribute('aria-busy');
       delete box.dataset.snapshot;
-      fillSelect(select, [...app.names].reverse(), { keep: false });
+      fillSelect(select, [...app.names].reverse(), { keep });
     },
     async show(options = {}) {
       const name = options.snapshot || select.value || app.names[app.names.length - 1];

@@ -21,8 +21,11 @@ export function createDiff(app) {
   let diff = null;
   let rows = [];
   let loading = 0;
+  /** After a refresh: compare the same snapshots again when shown. */
+  let rerun = false;
+  // Next to the table, not in it: a role=table holds only rowgroups.
   const empty = el('p', { class: 'empty', hidden: true }, '');
-  listEl.append(empty);
+  listEl.after(empty);
 
   const list = new VirtualList(viewport, { rowHeight: 32, renderRow, threshold: 500 });
 
@@ -100,24 +103,40 @@ export function createDiff(app) {
   show.addEventListener('change', applyFilter);
 
   return {
-    reset() {
+    /** Forgets what is shown (answers still on their way are dropped); `keep` keeps the chosen snapshots if they still exist. */
+    reset({ keep = false } = {}) {
+      loading++;
+      const had = keep && from.value && to.value ? [from.value, to.value] : null;
+      const wasShown = diff !== null;
       diff = null;
       rows = [];
       list.setCount(0);
       empty.hidden = true;
       counts.replaceChildren();
+      listEl.removeAttribute('aria-busy');
       delete listEl.dataset.count;
+      delete listEl.dataset.from;
+      delete listEl.dataset.to;
       const newestFirst = [...app.names].reverse();
       fillSelect(from, newestFirst, { keep: false });
       fillSelect(to, newestFirst, { keep: false });
-      // Default: the newest snapshot against the one before it.
-      if (app.names.length > 1) from.value = app.names[app.names.length - 2];
-      show.value = 'all';
+      rerun = false;
+      if (had && app.names.includes(had[0]) && app.names.includes(had[1])) {
+        [from.value, to.value] = had;
+        rerun = wasShown;
+      } else {
+        // Default: the newest snapshot against the one before it.
+        if (app.names.length > 1) from.value = app.names[app.names.length - 2];
+        show.value = 'all';
+      }
     },
     async show(options = {}) {
       if (options.from) from.value = options.from;
       if (options.to) to.value = options.to;
-      if (options.from || options.to) await run();
+      if (options.from || options.to || rerun) {
+        rerun = false;
+        await run();
+      }
     },
   };
 }

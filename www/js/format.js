@@ -51,7 +51,9 @@ export function mode(m) {
 
 /**
  * Creates an element: el('td', {class: 'num', dataset: {field: 'size'}},
- * 'text', child). Attributes named on* are listeners.
+ * 'text', child). Attributes named on* are listeners and must be functions
+ * (never inline handler text); `style` attributes are refused too (the
+ * Content-Security-Policy blocks them: set element.style instead).
  */
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -60,7 +62,10 @@ export function el(tag, attrs = {}, ...children) {
     if (k === 'dataset') Object.assign(e.dataset, v);
     else if (k === 'class') e.className = v;
     else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
+    else if (/^on/i.test(k)) {
+      if (typeof v !== 'function') throw new TypeError(`el(): ${k} must be a function, not ${typeof v}`);
+      e.addEventListener(k.slice(2).toLowerCase(), v);
+    } else if (k.toLowerCase() === 'style') throw new TypeError('el(): set element.style instead of a style attribute');
     else e.setAttribute(k, v === true ? '' : v);
   }
   for (const c of children) {

@@ -13,6 +13,8 @@ export function createPlan(app) {
   const global = $('plan-global');
   const out = $('plan-summary');
   let loading = 0;
+  /** After a refresh: plan the same restore again when shown. */
+  let rerun = false;
 
   function fact(field, label, value, shown) {
     return [
@@ -71,11 +73,12 @@ export function createPlan(app) {
     const mine = ++loading;
     const p = pattern.value;
     const r = replacement.value;
+    const name = snapshot.value;
     out.setAttribute('aria-busy', 'true');
-    await app.busy(`Planning the restore of ${snapshot.value}…`, async () => {
+    await app.busy(`Planning the restore of ${name}…`, async () => {
       const plan = await app.call(
         'restore_plan',
-        snapshot.value,
+        name,
         indices.value.trim() || '*',
         p ? p : undefined,
         p ? r : undefined,
@@ -83,7 +86,9 @@ export function createPlan(app) {
       );
       if (mine !== loading) return;
       render(plan);
-      app.status(`Restore plan for ${snapshot.value}: ${count(plan.summary.files)} files, ${bytes(plan.summary.bytes_to_fetch)} to fetch.`);
+      const s = plan.summary;
+      const of = plan.snapshot ?? name;
+      app.status(s ? `Restore plan for ${of}: ${count(s.files)} files, ${bytes(s.bytes_to_fetch)} to fetch.` : `Restore plan for ${of}.`);
     }, 'Could not plan the restore');
     if (mine === loading) out.removeAttribute('aria-busy');
   }
@@ -94,13 +99,22 @@ export function createPlan(app) {
   });
 
   return {
-    reset() {
+    /** Forgets the plan shown (answers still on their way are dropped); `keep` keeps the chosen snapshot if it still exists. */
+    reset({ keep = false } = {}) {
+      loading++;
+      const had = keep && out.dataset.snapshot ? snapshot.value : null;
       out.replaceChildren();
+      out.removeAttribute('aria-busy');
       delete out.dataset.snapshot;
-      fillSelect(snapshot, [...app.names].reverse(), { keep: false });
+      fillSelect(snapshot, [...app.names].reverse(), { keep });
+      rerun = !!had && snapshot.value === had;
     },
     async show(options = {}) {
       if (options.snapshot) snapshot.value = options.snapshot;
+      if (rerun) {
+        rerun = false;
+        await run();
+      }
     },
   };
 }

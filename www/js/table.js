@@ -36,7 +36,8 @@ export function createTable(app) {
   };
   let loading = 0;
 
-  function renderHead() {
+  /** The header row, built once: re-sorting updates it in place, so the focused sort button keeps focus. */
+  function buildHead() {
     head.replaceChildren(
       ...COLUMNS.map((c) => {
         const th = el('th', { scope: 'col', class: c.num ? 'num' : '' });
@@ -44,9 +45,6 @@ export function createTable(app) {
           th.textContent = c.label;
           return th;
         }
-        const active = state.sort === c.sort;
-        th.setAttribute('aria-sort', active ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
-        const arrow = active ? (state.order === 'asc' ? '▲' : '▼') : '↕';
         th.append(
           el(
             'button',
@@ -57,12 +55,21 @@ export function createTable(app) {
               onclick: () => sortBy(c.sort),
             },
             c.label,
-            el('span', { class: 'arrow', 'aria-hidden': 'true' }, arrow),
+            el('span', { class: 'arrow', 'aria-hidden': 'true' }),
           ),
         );
         return th;
       }),
     );
+  }
+
+  /** Shows the sort in effect (aria-sort and arrows). */
+  function renderHead() {
+    for (const button of head.querySelectorAll('button.sort')) {
+      const active = state.sort === button.dataset.sort;
+      button.closest('th').setAttribute('aria-sort', active ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
+      button.querySelector('.arrow').textContent = active ? (state.order === 'asc' ? '▲' : '▼') : '↕';
+    }
   }
 
   function sortBy(key) {
@@ -114,19 +121,35 @@ export function createTable(app) {
     );
   }
 
-  async function load() {
+  /** Loads page number `to` (its cursor is in state.cursors); state.page moves only once it has. */
+  async function load(to) {
     const mine = ++loading;
     const size = Number(pageSize.value) || 50;
     const filter = filterInput.value.trim();
-    const page = await app.call(
-      'snapshots',
-      state.sort,
-      state.order,
-      size,
-      state.cursors[state.page],
-      filter || undefined,
-    );
-    if (mine !== loading) return;
+    // No paging while a page is on its way (a second click would reuse a stale cursor).
+    const focused = [prev, next].find((b) => b === document.activeElement) || null;
+    prev.disabled = true;
+    next.disabled = true;
+    try {
+      const page = await app.call('snapshots', state.sort, state.order, size, state.cursors[to], filter || undefined);
+      if (mine !== loading) return;
+      state.page = to;
+      render(page, size, filter);
+    } finally {
+      if (mine === loading) {
+        prev.disabled = state.page === 0;
+        next.disabled = !state.nextCursor;
+        // Keep keyboard focus in the pager when its button was disabled under it.
+        if (focused && (document.activeElement === document.body || document.activeElement === null)) {
+          const other = focused === next ? prev : next;
+          if (!focused.disabled) focused.focus();
+          else if (!other.disabled) other.focus();
+        }
+      }
+    }
+  }
+
+  function render(page, size, filter) {
     renderHead();
     const rows = page.snapshots || [];
     body.replaceChildren(...rows.map(row));
@@ -140,14 +163,12 @@ export function createTable(app) {
     total.textContent = `${count(page.total)} snapshot${page.total === 1 ? '' : 's'}${filter ? ' match' : ''}`;
     total.dataset.value = String(page.total);
     info.textContent = rows.length ? `${count(first + 1)}–${count(first + rows.length)} of ${count(page.total)}` : '';
-    prev.disabled = state.page === 0;
-    next.disabled = !state.nextCursor;
     state.loaded = true;
   }
 
-  function reload(message) {
-    return app.busy(message || 'Loading snapshots…', async () => {
-      await load();
+  function reload(to = state.page) {
+    return app.busy('Loading snapshots…', async () => {
+      await load(to);
       app.status('');
     }, 'Could not list snapshots');
   }
@@ -155,19 +176,18 @@ export function createTable(app) {
   function firstPage() {
     state.cursors = [undefined];
     state.page = 0;
-    return reload();
+    state.nextCursor = null;
+    return reload(0);
   }
 
   next.addEventListener('click', () => {
-    if (!state.nextCursor) return;
+    if (next.disabled || !state.nextCursor) return;
     state.cursors[state.page + 1] = state.nextCursor;
-    state.page++;
-    reload();
+    reload(state.page + 1);
   });
   prev.addEventListener('click', () => {
-    if (state.page === 0) return;
-    state.page--;
-    reload();
+    if (prev.disabled || state.page === 0) return;
+    reload(state.page - 1);
   });
   pageSize.addEventListener('change', firstPage);
   let timer = 0;
@@ -182,18 +202,31 @@ export function createTable(app) {
     }
   });
 
+  buildHead();
   renderHead();
 
   return {
-    reset() {
+    /** Forgets the pages shown (answers still on their way are dropped); `keep` keeps the filter. */
+    reset({ keep = false } = {}) {
+      loading++;
       state.cursors = [undefined];
       state.page = 0;
+      state.nextCursor = null;
       state.loaded = false;
-      filterInput.value = '';
+      prev.disabled = true;
+      next.disabled = true;
+      if (!keep) {
+        // Nothing of the repository shown before may linger under the next one.
+        filterInput.value = '';
+        body.replaceChildren();
+        total.textContent = '';
+        delete total.dataset.value;
+        info.textContent = '';
+      }
     },
-    /** Loads the first page when needed; rejects when listing fails. */
+    /** Loads the first page when needed; failures show in the error area. */
     async show() {
-      if (!state.loaded) await load();
+      if (!state.loaded) await reload(0);
     },
   };
 }

@@ -1,7 +1,7 @@
 // The file browser: one folder level of an index (or the global state) at a
 // time, from the worker as columns, shown in a virtualised list so a folder
-// of 100,000 entries renders only the rows in view. Files download through
-// read_file (hash-verified in the core) as a Blob.
+// of 100,000 entries renders only the rows in view. Files download in
+// windows read by the worker (hash-verified in the core), as a Blob.
 
 import { bytes, count, mode, time, el, fillSelect } from './format.js';
 import { VirtualList } from './vlist.js';
@@ -23,8 +23,9 @@ export function createTree(app) {
   let loading = 0;
   const indicesOf = new Map();
 
+  // Next to the table, not in it: a role=table holds only rowgroups.
   const empty = el('p', { class: 'empty', hidden: true }, 'This folder is empty.');
-  tree.append(empty);
+  tree.after(empty);
   const list = new VirtualList(viewport, { rowHeight: 34, renderRow, threshold: 400 });
 
   function renderRow(i) {
@@ -117,20 +118,41 @@ export function createTree(app) {
     if (mine === loading) tree.removeAttribute('aria-busy');
   }
 
+  /** Past this size a download says how far it is. */
+  const SHOW_PROGRESS = 32 << 20;
+
   async function download(path, name) {
     const snapshot = level.snapshot;
     const index = level.index;
     await app.busy(`Downloading ${name}…`, async () => {
-      const { bytes: data, sha256, size } = await app.request('readFile', snapshot, index, path);
+      // The worker posts the file in windows; each becomes a Blob at once,
+      // so the page's heap holds at most one window (the browser keeps
+      // large Blobs out of it, on disk if need be).
+      const parts = [];
+      let received = 0;
+      let shown = 0;
+      const onPart = (part) => {
+        if (part.offset !== received) throw new Error(`part at byte ${part.offset}, expected ${received}`);
+        parts.push(new Blob([part.bytes]));
+        received += part.bytes.byteLength;
+        const now = Date.now();
+        if (part.size > SHOW_PROGRESS && (now - shown >= 500 || received === part.size)) {
+          shown = now;
+          app.status(`Downloading ${name}: ${bytes(received)} of ${bytes(part.size)} (${Math.floor((received / part.size) * 100)}%)…`);
+        }
+      };
+      const { sha256, size } = await app.stream('download', onPart, snapshot, index, path);
+      if (received !== size) throw new Error(`received ${received} of ${size} bytes`);
       tree.dataset.sha256 = sha256;
       tree.dataset.size = String(size);
       tree.dataset.file = `${index}/${path}`;
-      const url = URL.createObjectURL(new Blob([data], { type: 'application/octet-stream' }));
+      const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
       const a = el('a', { href: url, download: name, hidden: true });
       document.body.append(a);
       a.click();
       a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      // The click has started the download by then; the Blob need not live on.
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
       app.status(`Downloaded ${name}: ${count(size)} bytes, SHA-256 ${sha256}.`);
     }, `Could not download ${index}/${path}`);
   }
@@ -140,15 +162,18 @@ export function createTree(app) {
       const m = await app.call('snapshot', snapshot);
       const list = [...(m.indices || [])].sort();
       if (m.include_global_state || m.global_state_details) list.push(GLOBAL);
-      indicesOf.set(snapshot, list);
+      return list;
     }
     return indicesOf.get(snapshot);
   }
 
   async function chooseSnapshot(snapshot, index, path = '', focus = false) {
     snapSelect.value = snapshot;
+    const mine = ++loading;
     const indices = await app.busy(`Reading ${snapshot}…`, () => indicesFor(snapshot), `Could not read ${snapshot}`);
-    if (!indices) return;
+    // Another choice, or another repository, came meanwhile.
+    if (!indices || mine !== loading) return;
+    indicesOf.set(snapshot, indices);
     fillSelect(indexSelect, indices, { labels: { [GLOBAL]: 'Global state' } });
     if (index && indices.includes(index)) indexSelect.value = index;
     if (!indices.length) {
@@ -165,17 +190,20 @@ export function createTree(app) {
   indexSelect.addEventListener('change', () => open('', { focus: false }));
 
   return {
-    reset() {
+    /** Forgets what is shown (answers still on their way are dropped); `keep` keeps the chosen snapshot if it still exists. */
+    reset({ keep = false } = {}) {
+      loading++;
       level = null;
       indicesOf.clear();
       list.setCount(0);
       empty.hidden = true;
+      tree.removeAttribute('aria-busy');
       crumbs.replaceChildren();
       countEl.textContent = '';
       delete tree.dataset.sha256;
       delete tree.dataset.size;
       delete tree.dataset.file;
-      fillSelect(snapSelect, [...app.names].reverse(), { keep: false });
+      fillSelect(snapSelect, [...app.names].reverse(), { keep });
       indexSelect.replaceChildren();
     },
     async show(options = {}) {

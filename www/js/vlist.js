@@ -42,13 +42,6 @@ export class VirtualList {
     this.render();
   }
 
-  /** Re-renders the rows in view (after their data changed). */
-  refresh() {
-    for (const r of this.rows.values()) r.remove();
-    this.rows.clear();
-    this.render();
-  }
-
   schedule() {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
