@@ -1,3 +1,24 @@
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     snapkeep::cli::main()
 }
+
+/// glibc serves large blocks with mmap only above a threshold that it raises
+/// to the size of the largest such block freed (up to 32 MiB). snapkeep
+/// frees many multi-MiB buffers (packs, read windows, pack ranges, decoded
+/// chunks), so the threshold soon sits above them all, freed buffers stay in
+/// the heap and the resident size grows by tens of MiB (measured: a 1 GiB
+/// snapshot peaked at 139 MB instead of 93 MB, a restore at 155 MB instead of
+/// 98 MB). A fixed 1 MiB threshold returns such buffers to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only changes a malloc tuning parameter; it is called
+    // before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}

@@ -75,6 +75,12 @@ impl ChunkerParams {
     /// With `eof == false`, the bytes after the last returned range are not yet
     /// a chunk and must be passed again (followed by more input). A window of
     /// at least `max` bytes always yields at least one chunk.
+    ///
+    /// A cut found before the end of the window is final: FastCDC decides it
+    /// from the bytes since the chunk's start alone (the masks switch at
+    /// `avg`, which more input does not move for a cut already before the
+    /// end). Only a chunk that runs into the end of the window, shorter than
+    /// `max`, waits for more input; so each byte is scanned about once.
     pub fn split(&self, window: &[u8], eof: bool) -> Vec<Range<usize>> {
         let mut out = Vec::new();
         if window.is_empty() {
@@ -85,10 +91,10 @@ impl ChunkerParams {
         let mut start = 0;
         while start < window.len() {
             let remaining = window.len() - start;
-            if !eof && remaining < max {
+            let (_, end) = cdc.cut(start, remaining);
+            if !eof && end == window.len() && remaining < max {
                 break;
             }
-            let (_, end) = cdc.cut(start, remaining);
             out.push(start..end);
             start = end;
         }

@@ -325,13 +325,14 @@ fn partial_path(target: &Path, rel: &str) -> PathBuf {
 pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
     let (plan, _index) = plan(repo, opts)?;
     refuse(&plan, &opts.target)?;
-    // Each read holds at most one range (8 MiB) and its decoded blobs:
-    // a local repository needs only a couple per core to keep the disk busy;
-    // object stores need more requests in flight to hide their latency.
+    // Each read holds at most one range (8 MiB) and a decoded blob: from a
+    // local repository the work is decoding, hashing and writing, one read
+    // per core; object stores need more requests in flight to hide their
+    // latency.
     let threads = opts.concurrency.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         if repo.store.location().starts_with("file://") {
-            (2 * cores).max(2)
+            cores.max(2)
         } else {
             (4 * cores).max(8)
         }

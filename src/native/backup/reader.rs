@@ -56,6 +56,10 @@ pub enum ReadError {
 
 /// Reads `path` once. Data is stored as it is chunked; if the file turns out
 /// to have changed, the stored chunks are merely unreferenced.
+///
+/// Large files are read in windows, double-buffered: while the chunks of
+/// one window are hashed, compressed and packed (in parallel), the next
+/// window is read, so a single large file keeps every core busy.
 pub fn read_file(
     path: &Path,
     params: &ChunkerParams,
@@ -64,43 +68,74 @@ pub fn read_file(
 ) -> Result<FileRead, ReadError> {
     let mut f = File::open(path).map_err(ReadError::Io)?;
     let before = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
-    // Windows of twice the largest chunk always yield at least one cut. The
+    // A window longer than the largest chunk always yields at least one cut,
+    // and only its last, unfinished chunk is read again with the next one. The
     // buffer starts at the file's size (most files are small) and grows to
     // the full window only if the file is, or becomes, that large.
-    let window = (params.max as usize * 2).max(1 << 20);
+    let window = (params.max as usize * 3 / 2).max(1 << 20);
     let mut buf = vec![0u8; (before.size as usize).saturating_add(1).min(window)];
-    let (mut filled, mut total) = (0usize, 0u64);
+    let mut spare: Vec<u8> = Vec::new();
+    let mut filled = read_full(&mut f, &mut buf).map_err(ReadError::Io)?;
+    let mut total = filled as u64;
     let mut chunks = Vec::new();
     let mut added = Added::default();
+    // Cuts of `buf` already found while the previous window was stored.
+    let mut cut: Option<Vec<std::ops::Range<usize>>> = None;
     loop {
-        let n = read_full(&mut f, &mut buf[filled..]).map_err(ReadError::Io)?;
-        filled += n;
-        total += n as u64;
-        if filled == buf.len() && buf.len() < window {
+        if cut.is_none() && filled == buf.len() && buf.len() < window {
+            // The file is larger than it said: grow towards a full window.
             let grown = (buf.len() * 2).clamp(64 * 1024, window);
             buf.resize(grown, 0);
+            let n = read_full(&mut f, &mut buf[filled..]).map_err(ReadError::Io)?;
+            filled += n;
+            total += n as u64;
             continue;
         }
         let eof = filled < buf.len();
-        let ranges = params.split(&buf[..filled], eof);
-        let results: Vec<Result<(Id, Added), Error>> = ranges
-            .par_iter()
-            .map(|r| {
-                let data = &buf[r.clone()];
-                let id = Id::of(data);
-                packer.add(id, BlobKind::Data, data).map(|a| (id, a))
-            })
-            .collect();
-        for r in results {
-            let (id, a) = r.map_err(ReadError::Store)?;
+        let ranges = cut
+            .take()
+            .unwrap_or_else(|| params.split(&buf[..filled], eof));
+        let consumed = ranges.last().map_or(0, |r| r.end);
+        let store = |data: &[u8]| -> Result<Vec<(Id, Added)>, ReadError> {
+            ranges
+                .par_iter()
+                .map(|r| {
+                    let chunk = &data[r.clone()];
+                    let id = Id::of(chunk);
+                    packer.add(id, BlobKind::Data, chunk).map(|a| (id, a))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+                .map_err(ReadError::Store)
+        };
+        let stored = if eof {
+            store(&buf[..filled])?
+        } else {
+            // The unconsumed tail moves to the spare buffer, which the rest
+            // of the window is read into, and cut, while this window is
+            // stored.
+            spare.resize(buf.len(), 0);
+            let tail = filled - consumed;
+            let (stored, next) = rayon::join(
+                || store(&buf[..filled]),
+                || -> std::io::Result<(usize, Vec<std::ops::Range<usize>>)> {
+                    spare[..tail].copy_from_slice(&buf[consumed..filled]);
+                    let n = tail + read_full(&mut f, &mut spare[tail..])?;
+                    Ok((n, params.split(&spare[..n], n < spare.len())))
+                },
+            );
+            let (next, next_cut) = next.map_err(ReadError::Io)?;
+            total += (next - tail) as u64;
+            std::mem::swap(&mut buf, &mut spare);
+            filled = next;
+            cut = Some(next_cut);
+            stored?
+        };
+        for (id, a) in stored {
             chunks.push(id);
             added.plain += a.plain;
             added.stored += a.stored;
         }
-        let consumed = ranges.last().map_or(0, |r| r.end);
         progress.inc(consumed as u64);
-        buf.copy_within(consumed..filled, 0);
-        filled -= consumed;
         if eof {
             break;
         }
