@@ -182,7 +182,35 @@ def report(rec, tools, meta):
                 f"{'' if ratio is None else f'{ratio:.2f}x'} |"
             )
     lines += ["", "Tools: " + "; ".join(f"{t.name} {t.version} ({t.notes})" for t in tools)]
+    bounds = meta.get("kernel_bound", {})
+    if bounds:
+        cores = os.cpu_count()
+        lines += [
+            "",
+            "snapkeep's initial snapshot against what its kernels allow (chunking, SHA-256 and",
+            f"zstd timed on one core over the same files, with no IO, divided by {cores} cores):",
+            "",
+            "| data set | chunk (s) | SHA-256 (s) | zstd (s) | one core (s) | bound (s) | measured (s) | measured / bound |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for ds, k in sorted(bounds.items()):
+            r = rec.rows.get((ds, "initial", "snapkeep"))
+            if not r:
+                continue
+            bound = k["one_core_s"] / cores
+            t = median(r["times"])
+            k["measured_s"], k["bound_s"] = t, bound
+            lines.append(
+                f"| {ds} | {k['chunk_s']:.2f} | {k['sha256_s']:.2f} | {k['zstd_s']:.2f} | "
+                f"{k['one_core_s']:.2f} | {bound:.2f} | {t:.2f} | {t / bound:.2f} |"
+            )
     return out, "\n".join(lines) + "\n"
+
+
+def kernel_bound(binary, src):
+    """The per-core kernel times over a data set (examples/kernel_bound.rs)."""
+    out = subprocess.run([binary, src], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 def main():
@@ -193,6 +221,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="data set size factor")
     ap.add_argument("--quick", action="store_true", help="tiny data sets (a smoke run)")
     ap.add_argument("--datasets", default="mixed,versions,db")
+    ap.add_argument("--kernel-bound", help="path to the kernel_bound example binary")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = ap.parse_args()
     scale = 0.02 if args.quick else args.scale
@@ -216,6 +245,8 @@ def main():
             datasets.mixed(src, scale)
         meta["mixed_bytes"] = datasets.tree_bytes(src)
         print(f"mixed: {meta['mixed_bytes'] / 2**20:.0f} MiB", flush=True)
+        if args.kernel_bound:
+            meta.setdefault("kernel_bound", {})["mixed"] = kernel_bound(args.kernel_bound, src)
         bench_snapshots(rec, "mixed", src, tools, runs, args.work, datasets.mixed_change)
     if "db" in wanted:
         src = os.path.join(args.work, "db-src")
@@ -224,6 +255,8 @@ def main():
             datasets.db(src, scale)
         meta["db_bytes"] = datasets.tree_bytes(src)
         print(f"db: {meta['db_bytes'] / 2**20:.0f} MiB", flush=True)
+        if args.kernel_bound:
+            meta.setdefault("kernel_bound", {})["db"] = kernel_bound(args.kernel_bound, src)
         change = lambda state: datasets.db_update(os.path.join(state, "db", "table.db"))  # noqa: E731
         bench_snapshots(rec, "db", src, tools, runs, args.work, change, restore_ops=False)
     if "versions" in wanted:

@@ -28,9 +28,16 @@ if [ "$with_rustic" = 1 ] && ! command -v rustic >/dev/null; then
   cargo install rustic-rs --locked
 fi
 # SNAPKEEP_BIN picks another build (CI's smoke run uses the debug one).
+# The kernel_bound example times the kernels over each data set, for the
+# pipeline's bound; it is built in the same profile.
 bin=${SNAPKEEP_BIN:-}
 if [ -z "$bin" ]; then
-  cargo build --release --locked --quiet
+  cargo build --release --locked --quiet --bin snapkeep --example kernel_bound
   bin="$PWD/target/release/snapkeep"
+  kernels="$PWD/target/release/examples/kernel_bound"
+else
+  cargo build --locked --quiet --example kernel_bound
+  kernels="$PWD/target/debug/examples/kernel_bound"
 fi
-exec python3 bench/run.py --snapkeep "$(realpath "$bin")" ${args[@]+"${args[@]}"}
+exec python3 bench/run.py --snapkeep "$(realpath "$bin")" \
+  --kernel-bound "$kernels" ${args[@]+"${args[@]}"}

@@ -65,6 +65,10 @@ pub enum Error {
     CommitContention(u32),
     #[error("nothing was committed: this process could not refresh its in-flight marker for {seconds} s, so other processes may have taken it for dead and reclaimed data it reuses; run it again")]
     Stalled { seconds: u64 },
+    /// A pack upload failed earlier in this snapshot (the message of the
+    /// first failure, repeated for the threads that see it later).
+    #[error("{0}")]
+    UploadFailed(String),
     #[error("{0}")]
     Usage(String),
 }

@@ -46,9 +46,11 @@ fn read_with_retry(
     // Chunks stored by a read that then saw the file change were still
     // stored: count them with the read that is kept.
     let mut wasted = Added::default();
+    // The first read trusts the walk's stamp; a retry takes a fresh one.
+    let mut walked = Some(job.stamp);
     loop {
         let started = now_ns();
-        match read_file(&job.path, params, packer, progress) {
+        match read_file(&job.path, walked.take(), params, packer, progress) {
             Ok(mut r) => {
                 r.added.plain += wasted.plain;
                 r.added.stored += wasted.stored;

@@ -8,7 +8,9 @@ pub mod compressor;
 pub mod jobs;
 pub mod packer;
 pub mod reader;
+pub mod uploader;
 pub mod walk;
+pub mod windows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;

@@ -2,16 +2,17 @@
 //!
 //! Deduplication happens here: a blob already in the repository index or
 //! already added in this run is not stored again. Compression runs outside
-//! any lock, so all pipeline threads compress at once.
+//! any lock, so all pipeline threads compress at once; full packs go to
+//! the [`Uploader`]'s threads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::core::blob::{BlobEntry, BlobKind};
+use crate::core::blob::BlobKind;
 use crate::core::id::{Id, IdSet};
 use crate::core::index::{IndexFile, RepoIndex};
 use crate::core::pack::PackBuilder;
 use crate::native::backup::compressor::with_encoded;
+use crate::native::backup::uploader::Uploader;
 use crate::native::error::Result;
 use crate::native::repo::Repo;
 
@@ -38,9 +39,7 @@ pub struct Packer<'a> {
     seen: Mutex<IdSet>,
     data: Mutex<PackBuilder>,
     trees: Mutex<PackBuilder>,
-    written: Mutex<Vec<(Id, Vec<BlobEntry>)>>,
-    packs_written: AtomicU64,
-    bytes_uploaded: AtomicU64,
+    uploader: Uploader,
 }
 
 impl<'a> Packer<'a> {
@@ -53,9 +52,10 @@ impl<'a> Packer<'a> {
                 repo.config.pack_size as usize + repo.config.chunker.max as usize + 4096,
             )),
             trees: Mutex::new(PackBuilder::new()),
-            written: Mutex::new(Vec::new()),
-            packs_written: AtomicU64::new(0),
-            bytes_uploaded: AtomicU64::new(0),
+            uploader: Uploader::start(
+                repo.store.clone(),
+                Uploader::threads_for(repo.store.as_ref()),
+            ),
         }
     }
 
@@ -88,7 +88,7 @@ impl<'a> Packer<'a> {
             },
         );
         if let Some(pack) = full {
-            self.upload(pack)?;
+            self.uploader.send(pack)?;
         }
         Ok(Added {
             plain: plain.len() as u64,
@@ -106,32 +106,18 @@ impl<'a> Packer<'a> {
         }
     }
 
-    fn upload(&self, pack: PackBuilder) -> Result<()> {
-        if pack.is_empty() {
-            return Ok(());
-        }
-        let (id, bytes, entries) = pack.finish();
-        let len = bytes.len() as u64;
-        self.repo.put_pack(&id, bytes)?;
-        self.packs_written.fetch_add(1, Ordering::Relaxed);
-        self.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
-        self.written.lock().unwrap().push((id, entries));
-        Ok(())
-    }
-
     /// Uploads the partly filled packs and returns the index of everything
     /// this run stored (empty if nothing was new).
     pub fn finish(self) -> Result<PackerTotals> {
         let data = std::mem::take(&mut *self.data.lock().unwrap());
-        self.upload(data)?;
+        self.uploader.send(data)?;
         let trees = std::mem::take(&mut *self.trees.lock().unwrap());
-        self.upload(trees)?;
-        let mut packs = self.written.into_inner().unwrap();
-        packs.sort_by_key(|(id, _)| *id);
+        self.uploader.send(trees)?;
+        let done = self.uploader.finish()?;
         Ok(PackerTotals {
-            index: IndexFile { packs },
-            packs_written: self.packs_written.into_inner(),
-            bytes_uploaded: self.bytes_uploaded.into_inner(),
+            index: IndexFile { packs: done.packs },
+            packs_written: done.packs_written,
+            bytes_uploaded: done.bytes_uploaded,
         })
     }
 }

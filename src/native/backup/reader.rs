@@ -6,12 +6,10 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rayon::prelude::*;
-
-use crate::core::blob::BlobKind;
 use crate::core::chunker::ChunkerParams;
 use crate::core::id::Id;
 use crate::native::backup::packer::{Added, Packer};
+use crate::native::backup::windows::Windows;
 use crate::native::error::Error;
 use crate::native::progress::Progress;
 
@@ -57,89 +55,54 @@ pub enum ReadError {
 /// Reads `path` once. Data is stored as it is chunked; if the file turns out
 /// to have changed, the stored chunks are merely unreferenced.
 ///
-/// Large files are read in windows, double-buffered: while the chunks of
-/// one window are hashed, compressed and packed (in parallel), the next
-/// window is read, so a single large file keeps every core busy.
+/// `walked` is a stamp taken before the file was opened (the walk's
+/// `lstat`), saving a `stat` per file; without one the open file is
+/// stat'ed. The read is consistent if the open file's stamp after reading
+/// equals it and the path still names that file.
+///
+/// Large files stream through [`Windows`]: while the chunks of earlier
+/// windows are hashed, compressed and packed on every core, the next
+/// window is read and cut, so a single large file keeps all cores busy.
 pub fn read_file(
     path: &Path,
+    walked: Option<Stamp>,
     params: &ChunkerParams,
     packer: &Packer,
     progress: &Progress,
 ) -> Result<FileRead, ReadError> {
     let mut f = File::open(path).map_err(ReadError::Io)?;
-    let before = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
+    let before = match walked {
+        Some(stamp) => stamp,
+        None => Stamp::of(&f.metadata().map_err(ReadError::Io)?),
+    };
     // A window longer than the largest chunk always yields at least one cut,
     // and only its last, unfinished chunk is read again with the next one. The
-    // buffer starts at the file's size (most files are small) and grows to
+    // first buffer is the file's size (most files are small) and grows to
     // the full window only if the file is, or becomes, that large.
     let window = (params.max as usize * 3 / 2).max(1 << 20);
-    let mut buf = vec![0u8; (before.size as usize).saturating_add(1).min(window)];
-    let mut spare: Vec<u8> = Vec::new();
-    let mut filled = read_full(&mut f, &mut buf).map_err(ReadError::Io)?;
-    let mut total = filled as u64;
-    let mut chunks = Vec::new();
-    let mut added = Added::default();
-    // Cuts of `buf` already found while the previous window was stored.
-    let mut cut: Option<Vec<std::ops::Range<usize>>> = None;
-    loop {
-        if cut.is_none() && filled == buf.len() && buf.len() < window {
+    let first_len = (before.size as usize).saturating_add(1).min(window);
+    // A file that reads to its stated size is taken to end there (the
+    // stamp taken after the read proves the size did not change), which
+    // saves the `read` that would return end-of-file.
+    let expected = before.size as usize;
+    let windows = Windows::default();
+    let (chunks, added, total) = windows.run(packer, progress, |first, carry, buf| {
+        if first {
+            buf.resize(first_len, 0);
+            let mut filled = read_full(&mut f, buf, expected)?;
             // The file is larger than it said: grow towards a full window.
-            let grown = (buf.len() * 2).clamp(64 * 1024, window);
-            buf.resize(grown, 0);
-            let n = read_full(&mut f, &mut buf[filled..]).map_err(ReadError::Io)?;
-            filled += n;
-            total += n as u64;
-            continue;
+            while filled == buf.len() && buf.len() < window {
+                let grown = (buf.len() * 2).clamp(64 * 1024, window);
+                buf.resize(grown, 0);
+                filled += read_full(&mut f, &mut buf[filled..], usize::MAX)?;
+            }
+            return Ok((filled, params.split(&buf[..filled], filled < buf.len())));
         }
-        let eof = filled < buf.len();
-        let ranges = cut
-            .take()
-            .unwrap_or_else(|| params.split(&buf[..filled], eof));
-        let consumed = ranges.last().map_or(0, |r| r.end);
-        let store = |data: &[u8]| -> Result<Vec<(Id, Added)>, ReadError> {
-            ranges
-                .par_iter()
-                .map(|r| {
-                    let chunk = &data[r.clone()];
-                    let id = Id::of(chunk);
-                    packer.add(id, BlobKind::Data, chunk).map(|a| (id, a))
-                })
-                .collect::<Result<Vec<_>, Error>>()
-                .map_err(ReadError::Store)
-        };
-        let stored = if eof {
-            store(&buf[..filled])?
-        } else {
-            // The unconsumed tail moves to the spare buffer, which the rest
-            // of the window is read into, and cut, while this window is
-            // stored.
-            spare.resize(buf.len(), 0);
-            let tail = filled - consumed;
-            let (stored, next) = rayon::join(
-                || store(&buf[..filled]),
-                || -> std::io::Result<(usize, Vec<std::ops::Range<usize>>)> {
-                    spare[..tail].copy_from_slice(&buf[consumed..filled]);
-                    let n = tail + read_full(&mut f, &mut spare[tail..])?;
-                    Ok((n, params.split(&spare[..n], n < spare.len())))
-                },
-            );
-            let (next, next_cut) = next.map_err(ReadError::Io)?;
-            total += (next - tail) as u64;
-            std::mem::swap(&mut buf, &mut spare);
-            filled = next;
-            cut = Some(next_cut);
-            stored?
-        };
-        for (id, a) in stored {
-            chunks.push(id);
-            added.plain += a.plain;
-            added.stored += a.stored;
-        }
-        progress.inc(consumed as u64);
-        if eof {
-            break;
-        }
-    }
+        buf.resize(window, 0);
+        buf[..carry.len()].copy_from_slice(carry);
+        let filled = carry.len() + read_full(&mut f, &mut buf[carry.len()..], usize::MAX)?;
+        Ok((filled, params.split(&buf[..filled], filled < buf.len())))
+    })?;
     let after = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
     let now = std::fs::symlink_metadata(path).map(|m| Stamp::of(&m)).ok();
     if before != after || total != before.size || now != Some(after) {
@@ -152,10 +115,11 @@ pub fn read_file(
     })
 }
 
-/// Fills `buf` unless the file ends first; returns the bytes read.
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+/// Fills `buf` unless the file ends first, or stops once `enough` bytes
+/// are in; returns the bytes read.
+fn read_full(f: &mut File, buf: &mut [u8], enough: usize) -> io::Result<usize> {
     let mut n = 0;
-    while n < buf.len() {
+    while n < buf.len() && n < enough {
         match f.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
@@ -164,4 +128,135 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::core::config::RepoConfig;
+    use crate::core::id::IdSet;
+    use crate::core::index::RepoIndex;
+    use crate::native::repo::Repo;
+    use crate::storage::faulty::{Fault, FaultyStore, Op, When};
+    use crate::storage::memory::MemoryStore;
+    use crate::storage::{Storage, StorageError};
+
+    /// Small chunks, so a few MiB span several 1 MiB windows with many
+    /// chunks each, and small packs, so several uploads happen.
+    fn repo(store: Arc<dyn Storage>) -> Repo {
+        let mut config = RepoConfig::new("t".into(), 0);
+        config.chunker = ChunkerParams {
+            min: 4 << 10,
+            avg: 16 << 10,
+            max: 64 << 10,
+        };
+        config.pack_size = 256 << 10;
+        Repo::init_in(store, config).unwrap()
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..len)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Half noise, half text, so some blobs compress.
+                if (i >> 15) % 2 == 0 {
+                    (x >> 32) as u8
+                } else {
+                    b"snapkeep "[i % 9]
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_multi_window_file_streams_to_the_same_chunks_as_one_split() {
+        let repo = repo(Arc::new(MemoryStore::new()));
+        let index = RepoIndex::new();
+        let packer = Packer::new(&repo, &index);
+        let dir = tempfile::tempdir().unwrap();
+        let params = repo.config.chunker;
+        for len in [0, 1, 100_000, (5 << 20) + 12_345] {
+            let bytes = data(len);
+            let path = dir.path().join(format!("f{len}"));
+            std::fs::write(&path, &bytes).unwrap();
+            let read = read_file(&path, None, &params, &packer, &Progress::hidden()).unwrap();
+            let want: Vec<Id> = params
+                .split_all(&bytes)
+                .into_iter()
+                .map(|r| Id::of(&bytes[r]))
+                .collect();
+            assert_eq!(read.chunks, want, "{len} bytes");
+            assert_eq!(read.stamp.size, len as u64);
+        }
+        let totals = packer.finish().unwrap();
+        assert!(totals.packs_written > 3, "{}", totals.packs_written);
+        let stored: usize = totals.index.packs.iter().map(|(_, e)| e.len()).sum();
+        let mut distinct = IdSet::default();
+        for len in [1, 100_000, (5 << 20) + 12_345] {
+            let bytes = data(len);
+            for r in params.split_all(&bytes) {
+                distinct.insert(Id::of(&bytes[r]));
+            }
+        }
+        assert_eq!(stored, distinct.len());
+    }
+
+    #[test]
+    fn a_stale_walk_stamp_makes_the_read_report_a_change() {
+        let repo = repo(Arc::new(MemoryStore::new()));
+        let index = RepoIndex::new();
+        let packer = Packer::new(&repo, &index);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, data(3 << 20)).unwrap();
+        let mut walked = Stamp::of(&std::fs::metadata(&path).unwrap());
+        walked.size -= 1;
+        let err = read_file(
+            &path,
+            Some(walked),
+            &params(&repo),
+            &packer,
+            &Progress::hidden(),
+        );
+        assert!(matches!(err, Err(ReadError::Changed(_))), "{err:?}");
+    }
+
+    fn params(repo: &Repo) -> ChunkerParams {
+        repo.config.chunker
+    }
+
+    #[test]
+    fn a_failing_pack_upload_fails_the_read_and_the_packer() {
+        let inner: Arc<dyn Storage> = Arc::new(MemoryStore::new());
+        let repo = repo(Arc::new(FaultyStore::new(
+            inner,
+            vec![Fault {
+                op: Op::Put,
+                key_prefix: "packs/".into(),
+                skip: 1,
+                times: 1000,
+                when: When::Before,
+                error: StorageError::Io {
+                    key: "packs/x".into(),
+                    detail: "injected failure".into(),
+                },
+            }],
+        )));
+        let index = RepoIndex::new();
+        let packer = Packer::new(&repo, &index);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, data(8 << 20)).unwrap();
+        let err = read_file(&path, None, &params(&repo), &packer, &Progress::hidden()).unwrap_err();
+        let ReadError::Store(e) = err else {
+            panic!("{err:?}")
+        };
+        assert!(e.to_string().contains("injected failure"), "{e}");
+        assert!(packer.finish().is_err());
+    }
 }

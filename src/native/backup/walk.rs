@@ -38,6 +38,8 @@ pub struct Job {
     pub index: String,
     pub rel: String,
     pub size: u64,
+    /// The walk's `lstat` of the file: the first read's "before" stamp.
+    pub stamp: Stamp,
 }
 
 pub struct Walker<'a> {
@@ -141,6 +143,7 @@ impl<'a> Walker<'a> {
                         index: index.to_string(),
                         rel: child_rel,
                         size: node.size,
+                        stamp: Stamp::of(&meta),
                     });
                     skel.entries.push(Entry::File {
                         node,

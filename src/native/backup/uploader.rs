@@ -1,0 +1,151 @@
+//! Pack uploads on their own threads, so the pipeline threads keep chunking,
+//! hashing and compressing while a full pack is sealed (hashed) and written
+//! (an fsync on a local disk, a network transfer on object storage).
+//!
+//! Memory stays bounded: the hand-over is a rendezvous, so a pipeline thread
+//! with a full pack waits until an upload thread is free. At most
+//! `threads` packs are in upload and one more is waiting to be handed over.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use crate::core::blob::BlobEntry;
+use crate::core::id::Id;
+use crate::core::pack::PackBuilder;
+use crate::native::error::{Error, Result};
+use crate::native::repo::put_pack_into;
+use crate::storage::Storage;
+
+#[derive(Default)]
+struct Shared {
+    written: Mutex<Vec<(Id, Vec<BlobEntry>)>>,
+    packs_written: AtomicU64,
+    bytes_uploaded: AtomicU64,
+    /// The first upload failure, until someone reports it; later packs are
+    /// dropped unsent.
+    failed: Mutex<Option<Error>>,
+    /// Its message, for everyone who asks after it was reported.
+    failure: OnceLock<String>,
+}
+
+pub struct Uploader {
+    tx: Option<SyncSender<PackBuilder>>,
+    threads: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+/// What the uploads stored, once all of them finished.
+pub struct Uploaded {
+    pub packs: Vec<(Id, Vec<BlobEntry>)>,
+    pub packs_written: u64,
+    pub bytes_uploaded: u64,
+}
+
+impl Uploader {
+    /// One upload thread suits a local disk (writes are cheap, the fsync
+    /// waits); object stores hide their latency behind a few at once.
+    pub fn threads_for(store: &dyn Storage) -> usize {
+        if store.location().starts_with("file://") {
+            1
+        } else {
+            3
+        }
+    }
+
+    pub fn start(store: Arc<dyn Storage>, threads: usize) -> Uploader {
+        let (tx, rx) = sync_channel::<PackBuilder>(0);
+        let rx = Arc::new(Mutex::new(rx));
+        let shared = Arc::new(Shared::default());
+        let threads = (0..threads.max(1))
+            .map(|n| {
+                let (rx, store, shared) = (rx.clone(), store.clone(), shared.clone());
+                std::thread::Builder::new()
+                    .name(format!("snapkeep-upload-{n}"))
+                    .spawn(move || loop {
+                        let next = rx.lock().unwrap().recv();
+                        let Ok(pack) = next else { return };
+                        if shared.failure.get().is_some() {
+                            continue;
+                        }
+                        let (id, bytes, entries) = pack.finish();
+                        let len = bytes.len() as u64;
+                        match put_pack_into(store.as_ref(), &id, bytes) {
+                            Ok(()) => {
+                                shared.packs_written.fetch_add(1, Ordering::Relaxed);
+                                shared.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
+                                shared.written.lock().unwrap().push((id, entries));
+                            }
+                            Err(e) => {
+                                if shared.failure.set(e.to_string()).is_ok() {
+                                    *shared.failed.lock().unwrap() = Some(e);
+                                }
+                            }
+                        }
+                    })
+                    .expect("an upload thread starts")
+            })
+            .collect();
+        Uploader {
+            tx: Some(tx),
+            threads,
+            shared,
+        }
+    }
+
+    /// Hands a full pack over, waiting for a free upload thread. Fails with
+    /// an earlier upload's error, so the snapshot stops at the first one.
+    pub fn send(&self, pack: PackBuilder) -> Result<()> {
+        self.check()?;
+        if pack.is_empty() {
+            return Ok(());
+        }
+        let tx = self.tx.as_ref().expect("open until finish");
+        if tx.send(pack).is_err() {
+            // Every upload thread is gone: only a panic does that.
+            return Err(Error::Usage("the pack upload threads stopped".into()));
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        let Some(message) = self.shared.failure.get() else {
+            return Ok(());
+        };
+        match self.shared.failed.lock().unwrap().take() {
+            Some(e) => Err(e),
+            None => Err(Error::UploadFailed(message.clone())),
+        }
+    }
+
+    /// Waits for every upload and returns what was stored, or the first
+    /// failure.
+    pub fn finish(mut self) -> Result<Uploaded> {
+        drop(self.tx.take());
+        let mut panicked = false;
+        for t in self.threads.drain(..) {
+            panicked |= t.join().is_err();
+        }
+        self.check()?;
+        if panicked {
+            return Err(Error::Usage("a pack upload thread panicked".into()));
+        }
+        let mut packs = std::mem::take(&mut *self.shared.written.lock().unwrap());
+        packs.sort_by_key(|(id, _)| *id);
+        Ok(Uploaded {
+            packs,
+            packs_written: self.shared.packs_written.load(Ordering::Relaxed),
+            bytes_uploaded: self.shared.bytes_uploaded.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Streaming one file's chunks through the pipeline threads.
+//!
+//! The file is read in windows. Each window's chunks become tasks in a
+//! queue that any pipeline thread may take (one rayon job is spawned per
+//! chunk to offer it), while the reading thread goes on to the next window.
+//! There is no barrier between windows: the stragglers of one window overlap
+//! the chunks of the next.
+//!
+//! Memory is bounded by two window buffers: a new window is read only when
+//! fewer than two are live (a window is live until its last chunk is
+//! stored), and while it waits the reading thread stores queued chunks
+//! itself. Buffers are recycled, so a large file costs no page faults after
+//! its first two windows.
+
+use std::collections::VecDeque;
+use std::io;
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::core::blob::BlobKind;
+use crate::core::id::Id;
+use crate::native::backup::packer::{Added, Packer};
+use crate::native::backup::reader::ReadError;
+use crate::native::error::Error;
+use crate::native::progress::Progress;
+
+/// Windows being stored at once, besides none being read.
+const MAX_LIVE: usize = 2;
+
+struct Task {
+    window: Arc<Vec<u8>>,
+    range: Range<usize>,
+    slot: usize,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Task>,
+    live: usize,
+    free: Vec<Vec<u8>>,
+    results: Vec<Option<(Id, Added)>>,
+    failed: Option<Error>,
+}
+
+pub struct Windows {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// What one read of a file stored: its chunk ids in order, what was new,
+/// and the bytes read.
+pub type Streamed = (Vec<Id>, Added, u64);
+
+impl Default for Windows {
+    fn default() -> Windows {
+        Windows {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl Windows {
+    /// Reads windows with `read` until it reports the end, storing every
+    /// chunk it cuts. `read(first, carry, buf)` fills `buf` (resizing it as
+    /// it likes) starting with `carry`, the unfinished tail of the previous
+    /// window, and returns the bytes filled and the chunks cut; a window
+    /// shorter than `buf` is the last.
+    pub fn run(
+        &self,
+        packer: &Packer,
+        progress: &Progress,
+        mut read: impl FnMut(bool, &[u8], &mut Vec<u8>) -> io::Result<(usize, Vec<Range<usize>>)> + Send,
+    ) -> Result<Streamed, ReadError> {
+        let mut total = 0u64;
+        let outcome = rayon::scope(|scope| -> io::Result<()> {
+            let mut prev: Option<(Arc<Vec<u8>>, Range<usize>)> = None;
+            let mut first = true;
+            loop {
+                let mut buf = {
+                    let mut st = self.wait_for_room(packer, progress);
+                    if st.failed.is_some() {
+                        break;
+                    }
+                    st.live += 1;
+                    st.free.pop().unwrap_or_default()
+                };
+                let carry = prev.as_ref().map_or(&[][..], |(w, tail)| &w[tail.clone()]);
+                let carried = carry.len();
+                let result = read(first, carry, &mut buf);
+                first = false;
+                if let Some((w, _)) = prev.take() {
+                    self.release(w);
+                }
+                let (filled, cuts) = match result {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.release(Arc::new(buf));
+                        return Err(e);
+                    }
+                };
+                total += (filled - carried) as u64;
+                let eof = filled < buf.len();
+                let consumed = cuts.last().map_or(0, |r| r.end);
+                let window = Arc::new(buf);
+                {
+                    let mut st = self.state.lock().unwrap();
+                    for range in cuts {
+                        let slot = st.results.len();
+                        st.results.push(None);
+                        st.queue.push_back(Task {
+                            window: window.clone(),
+                            range,
+                            slot,
+                        });
+                        scope.spawn(|_| {
+                            // (Not inside `if let`: its guard would live on.)
+                            let task = self.state.lock().unwrap().queue.pop_front();
+                            if let Some(task) = task {
+                                self.store(task, packer, progress);
+                            }
+                        });
+                    }
+                }
+                if eof {
+                    self.release(window);
+                    break;
+                }
+                prev = Some((window, consumed..filled));
+            }
+            if let Some((w, _)) = prev.take() {
+                self.release(w);
+            }
+            // Store what is still queued here, rather than leaving the
+            // scope to steal unrelated work while this file's windows live.
+            let mut st = self.state.lock().unwrap();
+            while st.live > 0 {
+                st = match st.queue.pop_front() {
+                    Some(task) => {
+                        drop(st);
+                        self.store(task, packer, progress);
+                        self.state.lock().unwrap()
+                    }
+                    None => self.changed.wait(st).unwrap(),
+                };
+            }
+            Ok(())
+        });
+        let mut st = self.state.lock().unwrap();
+        if let Some(e) = st.failed.take() {
+            return Err(ReadError::Store(e));
+        }
+        outcome.map_err(ReadError::Io)?;
+        let mut ids = Vec::with_capacity(st.results.len());
+        let mut added = Added::default();
+        for r in st.results.drain(..) {
+            let (id, a) = r.expect("every queued chunk was stored");
+            ids.push(id);
+            added.plain += a.plain;
+            added.stored += a.stored;
+        }
+        Ok((ids, added, total))
+    }
+
+    /// Waits until fewer than [`MAX_LIVE`] windows are live, storing queued
+    /// chunks meanwhile; returns with the state locked.
+    fn wait_for_room(&self, packer: &Packer, progress: &Progress) -> MutexGuard<'_, State> {
+        let mut st = self.state.lock().unwrap();
+        while st.live >= MAX_LIVE && st.failed.is_none() {
+            st = match st.queue.pop_front() {
+                Some(task) => {
+                    drop(st);
+                    self.store(task, packer, progress);
+                    self.state.lock().unwrap()
+                }
+                None => self.changed.wait(st).unwrap(),
+            };
+        }
+        st
+    }
+
+    fn store(&self, task: Task, packer: &Packer, progress: &Progress) {
+        let Task {
+            window,
+            range,
+            slot,
+        } = task;
+        let failed = self.state.lock().unwrap().failed.is_some();
+        if !failed {
+            let chunk = &window[range];
+            let id = Id::of(chunk);
+            let result = packer.add(id, BlobKind::Data, chunk);
+            progress.inc(chunk.len() as u64);
+            let mut st = self.state.lock().unwrap();
+            match result {
+                Ok(a) => st.results[slot] = Some((id, a)),
+                Err(e) => {
+                    st.failed.get_or_insert(e);
+                    // Wake a reader waiting for room: it stops reading.
+                    self.changed.notify_all();
+                }
+            }
+        }
+        self.release(window);
+    }
+
+    /// Drops one reference to a window; the last one recycles its buffer
+    /// and frees its place.
+    fn release(&self, window: Arc<Vec<u8>>) {
+        if let Some(buf) = Arc::into_inner(window) {
+            let mut st = self.state.lock().unwrap();
+            st.free.push(buf);
+            st.live -= 1;
+            self.changed.notify_all();
+        }
+    }
+}
