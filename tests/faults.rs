@@ -33,6 +33,7 @@ impl Setup {
             min: 16 << 10,
             avg: 64 << 10,
             max: 256 << 10,
+            ..Default::default()
         };
         config.pack_size = 256 << 10;
         Repo::init_in(

@@ -87,7 +87,7 @@ proptest! {
             }
         }
         let mut config = RepoConfig::new("prop".into(), 0);
-        config.chunker = ChunkerParams { min: 1024, avg: 4096, max: 16384 };
+        config.chunker = ChunkerParams { min: 1024, avg: 4096, max: 16384, ..Default::default() };
         config.pack_size = 200_000;
         let repo = Repo::init(&Location::Local(repo_dir), config).unwrap();
         create_snapshot(&repo, &SnapshotOptions {

@@ -124,6 +124,11 @@ pub struct InitArgs {
     /// Largest chunk (e.g. 8MiB, at most 16MiB).
     #[arg(long, value_parser = parse_size, default_value = "8MiB")]
     pub chunk_max: u32,
+    /// FastCDC normalization level, 0 to 3: higher keeps chunk sizes closer
+    /// to the average, which finds more shared chunks between versions of a
+    /// file.
+    #[arg(long, default_value_t = crate::core::chunker::DEFAULT_NORMALIZATION)]
+    pub chunk_normalization: u8,
     /// Blob compression.
     #[arg(long, value_enum, default_value = "zstd")]
     pub compression: CompressionArg,

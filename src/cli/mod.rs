@@ -102,6 +102,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 min: a.chunk_min,
                 avg: a.chunk_avg,
                 max: a.chunk_max,
+                normalization: a.chunk_normalization,
             };
             chunker
                 .validate()

@@ -151,6 +151,7 @@ mod tests {
             min: 4 << 10,
             avg: 16 << 10,
             max: 64 << 10,
+            ..ChunkerParams::default()
         };
         config.pack_size = 256 << 10;
         Repo::init_in(store, config).unwrap()
