@@ -220,9 +220,10 @@ fn race_creates_and_deletes(
                 (_, false) => {
                     // The one acceptable failure: a create whose reused data
                     // a concurrent delete removed; a rerun would succeed.
+                    let role = ["create (new data)", "create (old data)", "delete"][i];
                     assert!(
                         err.contains("run the snapshot again"),
-                        "unexpected failure: {err}"
+                        "unexpected failure of the {role} in round {k}: {err}"
                     );
                     clean_failures += 1;
                 }

@@ -87,6 +87,18 @@ pub struct CleanupReport {
 ///   generation, and that key must never have existed).
 ///
 /// Markers of dead processes are removed once older than `grace`.
+/// The latest time an object with this modification time can have been
+/// written. S3 and Azure list times in whole seconds, truncated: an object
+/// written at 12:00:00.900 lists as 12:00:00, and would look older than a
+/// cleanup that started at 12:00:00.700 and must not touch it.
+fn latest_possible(modified_ms: i64) -> i64 {
+    if modified_ms.rem_euclid(1000) == 0 {
+        modified_ms + 999
+    } else {
+        modified_ms
+    }
+}
+
 pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupReport> {
     if repo.settings.readonly && !dry_run {
         return Err(StorageError::ReadOnly {
@@ -147,14 +159,13 @@ pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupRep
         if referenced(&meta.key) {
             continue;
         }
-        if keys::parse_root(&meta.key).is_some()
-            && meta.modified_ms.is_none_or(|m| m >= young_root_since)
-        {
+        let modified = meta.modified_ms.map(latest_possible);
+        if keys::parse_root(&meta.key).is_some() && modified.is_none_or(|m| m >= young_root_since) {
             report.kept_young += 1;
             continue;
         }
         let stale_marker = stale_markers.contains(meta.key.as_str());
-        let old = meta.modified_ms.map_or(grace.is_zero(), |m| m < cutoff);
+        let old = modified.map_or(grace.is_zero(), |m| m < cutoff);
         if !old && !stale_marker {
             report.kept_young += 1;
             continue;
@@ -349,4 +360,84 @@ pub fn analyze(store: &Arc<dyn Storage>) -> Vec<Probe> {
         }
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::Range;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::core::config::RepoConfig;
+    use crate::storage::memory::MemoryStore;
+    use crate::storage::ObjectMeta;
+
+    /// Lists modification times truncated to whole seconds, as S3 and Azure
+    /// do, and lets another writer put an object just before the full
+    /// listing (after cleanup took its start time).
+    #[derive(Debug)]
+    struct CoarseClockStore {
+        inner: MemoryStore,
+        intruder: String,
+    }
+
+    #[async_trait]
+    impl Storage for CoarseClockStore {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
+            self.inner.get(key, range).await
+        }
+        async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
+            self.inner.put(key, data, mode).await
+        }
+        async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
+            if prefix.is_empty() {
+                let data = Bytes::from_static(b"uploaded by a snapshot that just started");
+                self.inner
+                    .put(&self.intruder, data, PutMode::Overwrite)
+                    .await?;
+            }
+            let mut all = self.inner.list(prefix).await?;
+            for m in &mut all {
+                m.modified_ms = m.modified_ms.map(|t| t - t.rem_euclid(1000));
+            }
+            Ok(all)
+        }
+        async fn delete(&self, key: &str) -> StorageResult<()> {
+            self.inner.delete(key).await
+        }
+        async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
+            self.inner.head(key).await
+        }
+    }
+
+    use crate::storage::StorageResult;
+
+    #[test]
+    fn an_object_written_after_cleanup_started_survives_whole_second_timestamps() {
+        let intruder = keys::pack(&Id::of(b"a pack of a snapshot in flight"));
+        let store = Arc::new(CoarseClockStore {
+            inner: MemoryStore::new(),
+            intruder: intruder.clone(),
+        });
+        let repo = Repo::init_in(store.clone(), RepoConfig::new("t".into(), 0)).unwrap();
+        // Whatever the sub-second phase, the intruder is written after
+        // cleanup's start and must be judged young, even with no grace.
+        for _ in 0..20 {
+            let report = cleanup(&repo, Duration::ZERO, false).unwrap();
+            assert!(!report.keys.contains(&intruder), "{:?}", report.keys);
+            block_on(store.inner.head(&intruder)).unwrap();
+            std::thread::sleep(Duration::from_millis(37));
+        }
+    }
+
+    #[test]
+    fn whole_second_times_are_read_as_the_end_of_their_second() {
+        assert_eq!(latest_possible(5_000), 5_999);
+        assert_eq!(latest_possible(5_321), 5_321);
+        assert_eq!(latest_possible(-1_000), -1);
+    }
 }
