@@ -180,13 +180,23 @@ impl Inner {
                 } else {
                     format!("{rel}/{name}")
                 };
-                let ft = entry.file_type().map_err(|e| io_err(&key, e))?;
+                // An object deleted between the directory read and its
+                // stat is simply not listed, as if listed a moment later.
+                let ft = match entry.file_type() {
+                    Ok(ft) => ft,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err(&key, e)),
+                };
                 if ft.is_dir() {
                     if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
                         stack.push(key);
                     }
                 } else if ft.is_file() && key.starts_with(prefix) {
-                    let m = entry.metadata().map_err(|e| io_err(&key, e))?;
+                    let m = match entry.metadata() {
+                        Ok(m) => m,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(io_err(&key, e)),
+                    };
                     out.push(ObjectMeta {
                         key,
                         size: m.len(),
@@ -248,5 +258,44 @@ impl Storage for LocalStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Markers come and go while cleanup lists: a listing never fails
+    /// because an object vanished under it.
+    #[test]
+    fn listing_while_objects_are_deleted_never_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap().inner;
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("inflight/m{}.json", n % 64);
+                    store.put(&key, b"{}", PutMode::Overwrite).unwrap();
+                    if n % 2 == 1 {
+                        let old = format!("inflight/m{}.json", (n + 32) % 64);
+                        fs::remove_file(store.path(&old)).ok();
+                    }
+                    n += 1;
+                }
+            })
+        };
+        let mut listed = 0;
+        for _ in 0..3000 {
+            listed += store.list("").unwrap().len();
+        }
+        stop.store(true, Ordering::Relaxed);
+        churn.join().unwrap();
+        assert!(listed > 0);
     }
 }
