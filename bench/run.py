@@ -48,11 +48,13 @@ class Recorder:
         self.rows = {}  # (dataset, op, tool) -> {"times": [], "rss": [], "stored": None}
 
     def add(self, dataset, op, tool, seconds, rss, stored=None):
-        r = self.rows.setdefault((dataset, op, tool), {"times": [], "rss": [], "stored": None})
+        r = self.rows.setdefault((dataset, op, tool), {"times": [], "rss": [], "stored": []})
         r["times"].append(seconds)
         r["rss"].append(rss)
+        # Per run: restic and rustic pick a random chunker polynomial for
+        # each new repository, so their sizes vary from run to run.
         if stored is not None:
-            r["stored"] = stored
+            r["stored"].append(stored)
 
 
 def rotate(tools, run):
@@ -156,7 +158,8 @@ def report(rec, tools, meta):
     ops["five_versions"] = "five versions, one after another"
     out = {"meta": meta, "results": []}
     lines = [
-        f"Measured {meta['date']} on {meta['machine']}; median of {meta['runs']} runs.",
+        f"Measured {meta['date']} on {meta['machine']}; median of {meta['runs']} runs "
+        "(times and stored bytes; peak RSS is the largest).",
         "",
         "| data set | operation | tool | time (s) | peak RSS (MiB) | stored (MiB) | snapkeep speed vs this tool |",
         "|---|---|---|---:|---:|---:|---:|",
@@ -172,11 +175,13 @@ def report(rec, tools, meta):
             ratio = None
             if mine and tool != "snapkeep":
                 ratio = t / median(mine["times"])
+            stored_bytes = median(r["stored"])
             out["results"].append({
                 "dataset": ds, "operation": op, "tool": tool, "seconds": t, "runs": r["times"],
-                "peak_rss_bytes": rss, "stored_bytes": r["stored"], "snapkeep_speedup": ratio,
+                "peak_rss_bytes": rss, "stored_bytes": stored_bytes,
+                "stored_runs": r["stored"], "snapkeep_speedup": ratio,
             })
-            stored = f"{r['stored'] / 2**20:.1f}" if r["stored"] is not None else ""
+            stored = f"{stored_bytes / 2**20:.1f}" if stored_bytes is not None else ""
             lines.append(
                 f"| {ds} | {ops[op]} | {tool} | {t:.2f} | {rss / 2**20:.0f} | {stored} | "
                 f"{'' if ratio is None else f'{ratio:.2f}x'} |"

@@ -227,3 +227,33 @@ fn a_killed_snapshot_blocks_nobody_and_its_uploads_are_reclaimed_after_the_grace
     ok(&["restore", s(&repo), "after-2", "--target", s(&dst)]);
     assert_eq!(fs::read(dst.join("idx/f")).unwrap(), b"small");
 }
+
+#[test]
+fn cleanup_reclaims_a_killed_writers_old_temporary_files_and_nothing_younger() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("idx/f"), &noise(200_000, 3));
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    // A pack half-written when its writer was killed two hours ago, and one
+    // being written right now.
+    let abandoned = repo.join("packs/ab/.tmp-4242-0-17");
+    write(&abandoned, &noise(5000, 4));
+    set_age(&abandoned, Duration::from_secs(2 * 3600));
+    let in_progress = repo.join("packs/ab/.tmp-4243-0-18");
+    write(&in_progress, b"still being written");
+
+    // A grace period longer than its age keeps it.
+    let kept = json(&["repo", "cleanup", s(&repo), "--grace", "3h"]);
+    assert_eq!(kept["objects"], 0, "{kept}");
+    let dry = json(&["repo", "cleanup", s(&repo), "--grace", "0s", "--dry-run"]);
+    assert_eq!(dry["objects"], 1, "{dry}");
+    assert_eq!(dry["bytes"], 5000, "{dry}");
+    assert_eq!(dry["keys"][0], "packs/ab/.tmp-4242-0-17", "{dry}");
+    assert!(abandoned.exists(), "dry run deletes nothing");
+    // Even with no grace, a temporary file younger than ten minutes stays.
+    let done = json(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
+    assert_eq!(done["objects"], 1, "{done}");
+    assert!(!abandoned.exists() && in_progress.exists());
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+}

@@ -18,6 +18,7 @@ use crate::native::error::{Error, Result};
 use crate::native::inflight;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
+use crate::storage::local::abandoned_temporaries;
 use crate::storage::{PutMode, Storage, StorageError};
 
 /// Root generations kept besides the newest (readers that started from an
@@ -28,6 +29,9 @@ const KEEP_OLD_ROOTS: u64 = 2;
 /// create-only put, and that key must not be a removed one (the put would
 /// succeed unseen, above a hole).
 const ROOT_MIN_AGE: Duration = Duration::from_secs(15 * 60);
+/// A local writer's temporary file this old is abandoned: a live one is
+/// being written (its mtime moves) or renamed within moments.
+pub const TEMP_MIN_AGE: Duration = Duration::from_secs(10 * 60);
 /// Unreferenced objects younger than this are kept by default: they may be
 /// parts of a snapshot that has not committed yet.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(60 * 60);
@@ -75,18 +79,6 @@ pub struct CleanupReport {
     pub keys: Vec<String>,
 }
 
-/// Removes objects no snapshot needs. Kept besides what the newest root
-/// references:
-/// - objects modified after `now - grace`, or after the start of the oldest
-///   live snapshot or delete: they may be uploads not yet committed;
-/// - everything the roots from the oldest running snapshot's base
-///   generation onwards reference: that snapshot may deduplicate against
-///   it, even if a delete has since dropped it from the newest root;
-/// - the last few root generations, and any younger than `ROOT_MIN_AGE` or
-///   `grace` (a writer that read a root a moment ago commits the next
-///   generation, and that key must never have existed).
-///
-/// Markers of dead processes are removed once older than `grace`.
 /// The latest time an object with this modification time can have been
 /// written. S3 and Azure list times in whole seconds, truncated: an object
 /// written at 12:00:00.900 lists as 12:00:00, and would look older than a
@@ -99,6 +91,20 @@ fn latest_possible(modified_ms: i64) -> i64 {
     }
 }
 
+/// Removes objects no snapshot needs. Kept besides what the newest root
+/// references:
+/// - objects modified after `now - grace`, or after the start of the oldest
+///   live snapshot or delete: they may be uploads not yet committed;
+/// - everything the roots from the oldest running snapshot's base
+///   generation onwards reference: that snapshot may deduplicate against
+///   it, even if a delete has since dropped it from the newest root;
+/// - the last few root generations, and any younger than `ROOT_MIN_AGE` or
+///   `grace` (a writer that read a root a moment ago commits the next
+///   generation, and that key must never have existed).
+///
+/// Markers of dead processes are removed once older than `grace`, and in a
+/// local repository the temporary files of killed writers once older than
+/// `grace` and [`TEMP_MIN_AGE`].
 pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupReport> {
     if repo.settings.readonly && !dry_run {
         return Err(StorageError::ReadOnly {
@@ -176,6 +182,28 @@ pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupRep
         report.objects += 1;
         report.bytes += meta.size;
         report.keys.push(meta.key);
+    }
+    // Half-written files of killed writers in a local repository (no object
+    // store has them: an interrupted multipart upload is aborted by its
+    // writer or expired by the bucket's lifecycle rules).
+    if let Some(root) = repo.store.location().strip_prefix("file://") {
+        let older_than = now - grace.max(TEMP_MIN_AGE).as_millis() as i64;
+        let root = std::path::Path::new(root);
+        let found = abandoned_temporaries(root, older_than).map_err(|e| Error::io(root, e))?;
+        for (path, size) in found {
+            if !dry_run {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(&path, e))
+                    }
+                    _ => {}
+                }
+            }
+            report.objects += 1;
+            report.bytes += size;
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            report.keys.push(rel.display().to_string());
+        }
     }
     Ok(report)
 }

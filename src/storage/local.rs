@@ -261,6 +261,36 @@ impl Storage for LocalStore {
     }
 }
 
+/// Temporary files (`.tmp-*`) under `root` last modified before
+/// `older_than_ms`: what writers killed between creating and renaming them
+/// left behind. They are never listed as objects, so only this finds them.
+pub fn abandoned_temporaries(root: &Path, older_than_ms: i64) -> io::Result<Vec<(PathBuf, u64)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(entry.path());
+            } else if ft.is_file() && entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                // Gone meanwhile: its writer renamed or removed it.
+                let Ok(m) = entry.metadata() else { continue };
+                if modified_ms(&m).is_some_and(|t| t < older_than_ms) {
+                    out.push((entry.path(), m.len()));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};

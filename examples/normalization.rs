@@ -1,0 +1,121 @@
+//! How FastCDC's normalization level changes deduplication, at the default
+//! chunk limits (docs/PERFORMANCE.md, finding 5).
+//!
+//! `cargo run --release --example normalization -- DIR...` chunks every
+//! regular file of the given folders (e.g. successive versions of a tree)
+//! at levels 1, 2 and 3 and prints the unique chunks, their bytes, and
+//! what they store as zstd level 3 blobs.
+//!
+//! `cargo run --release --example normalization -- --insert FILE` inserts
+//! a few bytes at 60 places in the first 64 MiB of FILE, one at a time,
+//! and prints the mean and worst new chunk bytes each insertion costs.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use snapkeep::core::chunker::ChunkerParams;
+use snapkeep::core::codec::Compression;
+use snapkeep::core::id::Id;
+use snapkeep::native::backup::compressor::with_encoded;
+
+const LEVELS: [u8; 3] = [1, 2, 3];
+const MIB: f64 = 1048576.0;
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            files_under(&entry.path(), out)?;
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+fn params(level: u8) -> ChunkerParams {
+    ChunkerParams {
+        normalization: level,
+        ..ChunkerParams::default()
+    }
+}
+
+fn dedup(dirs: &[String]) -> std::io::Result<()> {
+    let mut data = Vec::new();
+    for dir in dirs {
+        let mut paths = Vec::new();
+        files_under(Path::new(dir), &mut paths)?;
+        paths.sort();
+        for p in paths {
+            data.push(std::fs::read(p)?);
+        }
+    }
+    for level in LEVELS {
+        let p = params(level);
+        let mut seen = HashSet::new();
+        let (mut bytes, mut stored) = (0u64, 0u64);
+        for file in &data {
+            for r in p.split_all(file) {
+                let chunk = &file[r];
+                if seen.insert(Id::of(chunk)) {
+                    bytes += chunk.len() as u64;
+                    stored += with_encoded(Compression::Zstd, 3, chunk, |_, s| s.len()) as u64;
+                }
+            }
+        }
+        println!(
+            "level {level}: {} unique chunks, {:.2} MiB, stored {:.2} MiB",
+            seen.len(),
+            bytes as f64 / MIB,
+            stored as f64 / MIB
+        );
+    }
+    Ok(())
+}
+
+fn insertions(file: &str) -> std::io::Result<()> {
+    let mut data = std::fs::read(file)?;
+    data.truncate(64 << 20);
+    let trials = 60usize;
+    for level in LEVELS {
+        let p = params(level);
+        let old: HashSet<Id> = p
+            .split_all(&data)
+            .into_iter()
+            .map(|r| Id::of(&data[r]))
+            .collect();
+        let (mut total, mut worst) = (0usize, 0usize);
+        for t in 0..trials {
+            let at = ((((t * 1013) % 60 + 1) << 20) | (t * 7919)).min(data.len());
+            let mut edited = data.clone();
+            edited.splice(at..at, std::iter::repeat_n(7u8, 100 + t * 37));
+            let new: usize = p
+                .split_all(&edited)
+                .into_iter()
+                .filter(|r| !old.contains(&Id::of(&edited[r.clone()])))
+                .map(|r| r.len())
+                .sum();
+            total += new;
+            worst = worst.max(new);
+        }
+        println!(
+            "level {level}: new bytes per insertion, mean {:.2} MiB, worst {:.2} MiB",
+            total as f64 / trials as f64 / MIB,
+            worst as f64 / MIB
+        );
+    }
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [flag, file] if flag == "--insert" => insertions(file),
+        [] => {
+            eprintln!("usage: normalization DIR... | normalization --insert FILE");
+            std::process::exit(2)
+        }
+        dirs => dedup(dirs),
+    }
+}
