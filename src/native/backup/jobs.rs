@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::core::chunker::ChunkerParams;
 use crate::native::backup::packer::{Added, Packer};
-use crate::native::backup::reader::{read_file, FileRead, ReadError};
+use crate::native::backup::reader::{read_file, window_len, FileRead, ReadError};
 use crate::native::backup::walk::Job;
 use crate::native::error::Error;
 use crate::native::progress::Progress;
@@ -106,7 +106,34 @@ pub fn run_jobs(
         }
         out
     };
-    let first: Vec<(JobResult, Option<i64>)> = jobs.par_iter().map(run).collect();
+    // Files longer than one window stream one at a time, each using every
+    // core through its chunk queue, while the pool reads the other files:
+    // two large files at once would only hold twice the window buffers.
+    let window = window_len(params) as u64;
+    let (large, small): (Vec<usize>, Vec<usize>) =
+        (0..jobs.len()).partition(|&i| jobs[i].size > window);
+    let (large_done, small_done) = rayon::join(
+        || {
+            large
+                .iter()
+                .map(|&i| (i, run(&jobs[i])))
+                .collect::<Vec<_>>()
+        },
+        || {
+            small
+                .par_iter()
+                .map(|&i| (i, run(&jobs[i])))
+                .collect::<Vec<_>>()
+        },
+    );
+    let mut slots: Vec<Option<(JobResult, Option<i64>)>> = (0..jobs.len()).map(|_| None).collect();
+    for (i, r) in large_done.into_iter().chain(small_done) {
+        slots[i] = Some(r);
+    }
+    let first: Vec<(JobResult, Option<i64>)> = slots
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect();
     let racy: Vec<usize> = first
         .iter()
         .enumerate()

@@ -52,6 +52,13 @@ pub enum ReadError {
     Store(Error),
 }
 
+/// The read window: longer than the largest chunk, so it always yields at
+/// least one cut, and only its last, unfinished chunk is read again with the
+/// next one. A file longer than this streams through several windows.
+pub fn window_len(params: &ChunkerParams) -> usize {
+    (params.max as usize * 3 / 2).max(1 << 20)
+}
+
 /// Reads `path` once. Data is stored as it is chunked; if the file turns out
 /// to have changed, the stored chunks are merely unreferenced.
 ///
@@ -75,11 +82,9 @@ pub fn read_file(
         Some(stamp) => stamp,
         None => Stamp::of(&f.metadata().map_err(ReadError::Io)?),
     };
-    // A window longer than the largest chunk always yields at least one cut,
-    // and only its last, unfinished chunk is read again with the next one. The
-    // first buffer is the file's size (most files are small) and grows to
-    // the full window only if the file is, or becomes, that large.
-    let window = (params.max as usize * 3 / 2).max(1 << 20);
+    // The first buffer is the file's size (most files are small) and grows
+    // to the full window only if the file is, or becomes, that large.
+    let window = window_len(params);
     let first_len = (before.size as usize).saturating_add(1).min(window);
     // A file that reads to its stated size is taken to end there (the
     // stamp taken after the read proves the size did not change), which
