@@ -105,6 +105,27 @@ fn zero_runs_are_restored_as_holes() {
     );
 }
 
+/// A file of one chunk is created by its only write; one of zeros is then
+/// only sized, a hole, and still reads back as zeros of the right length.
+#[test]
+fn a_single_chunk_file_of_zeros_is_restored_as_a_hole() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    write(&src.join("db/zeros.bin"), &vec![0u8; 300_000]);
+    write(&src.join("db/one.bin"), &noise(200_000, 9));
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert_same_tree(&src.join("db"), &dst.join("db"));
+    let zeros = fs::metadata(dst.join("db/zeros.bin")).unwrap();
+    assert_eq!(zeros.len(), 300_000);
+    assert!(zeros.blocks() * 512 < 300_000, "{} blocks", zeros.blocks());
+}
+
 #[test]
 fn no_partial_files_are_left_behind() {
     let t = tempfile::tempdir().unwrap();

@@ -385,11 +385,28 @@ pub fn execute(
         .iter()
         .map(|f| partial_path(target, &f.path))
         .collect();
+    // A file written by a single placement (most files: one chunk) is
+    // created by that write, saving an open, a truncate and a close.
+    let mut placements = vec![0u32; plan.files.len()];
+    let all_places = plan
+        .reads
+        .iter()
+        .flat_map(|r| r.blobs.iter().flat_map(|b| &b.places));
+    for p in all_places.chain(plan.local_copies.iter().flat_map(|c| &c.places)) {
+        placements[p.file as usize] += 1;
+    }
+    let created_by_write: Vec<bool> = plan
+        .files
+        .iter()
+        .zip(&placements)
+        .map(|(f, &n)| n == 1 && !f.resume && !f.done)
+        .collect();
     plan.files
         .par_iter()
         .zip(&temps)
-        .filter(|(f, _)| !f.done)
-        .try_for_each(|(f, tmp)| -> Result<()> {
+        .zip(&created_by_write)
+        .filter(|((f, _), &later)| !f.done && !later)
+        .try_for_each(|((f, tmp), _)| -> Result<()> {
             // A temporary file the plan does not resume (left by a run the
             // marker no longer describes) starts again from nothing.
             let file = fs::OpenOptions::new()
@@ -424,8 +441,22 @@ pub fn execute(
             // Zero runs stay holes: the file was sized with set_len.
             let zero = plain.iter().all(|&x| x == 0);
             for place in &b.places {
-                let tmp = &temps[place.file as usize];
-                if !zero {
+                let file = place.file as usize;
+                let tmp = &temps[file];
+                if created_by_write[file] {
+                    let f = fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(tmp)
+                        .map_err(|e| Error::io(tmp, e))?;
+                    if zero {
+                        f.set_len(plan.files[file].size)
+                    } else {
+                        f.write_all_at(&plain, place.offset)
+                    }
+                    .map_err(|e| Error::io(tmp, e))?;
+                } else if !zero {
                     let f = fs::OpenOptions::new()
                         .write(true)
                         .open(tmp)
@@ -455,9 +486,12 @@ pub fn execute(
                 )));
             }
             for place in &c.places {
-                let tmp = &temps[place.file as usize];
+                let file = place.file as usize;
+                let tmp = &temps[file];
                 let out = fs::OpenOptions::new()
                     .write(true)
+                    .create(created_by_write[file])
+                    .truncate(created_by_write[file])
                     .open(tmp)
                     .map_err(|e| Error::io(tmp, e))?;
                 out.write_all_at(&data, place.offset)
@@ -476,8 +510,11 @@ pub fn execute(
             let dest = target.join(&f.path);
             fs::set_permissions(tmp, fs::Permissions::from_mode(f.mode))
                 .map_err(|e| Error::io(tmp, e))?;
+            // Both times in one path-based call (setting only the mtime
+            // opens the file to keep its atime); atime = mtime, as for
+            // symlinks.
             let t = filetime::FileTime::from_system_time(mtime(f.mtime_ns));
-            filetime::set_file_mtime(tmp, t).map_err(|e| Error::io(tmp, e))?;
+            filetime::set_file_times(tmp, t, t).map_err(|e| Error::io(tmp, e))?;
             if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
                 fs::remove_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
             }
@@ -517,7 +554,7 @@ pub fn execute(
             fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
                 .map_err(|e| Error::io(&dir, e))?;
             let t = filetime::FileTime::from_system_time(mtime(mtime_ns));
-            filetime::set_file_mtime(&dir, t).map_err(|e| Error::io(&dir, e))?;
+            filetime::set_file_times(&dir, t, t).map_err(|e| Error::io(&dir, e))?;
         }
     }
     fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::core::chunker::ChunkerParams;
 use crate::native::backup::packer::{Added, Packer};
-use crate::native::backup::reader::{read_file, window_len, FileRead, ReadError};
+use crate::native::backup::reader::{largest_window, read_file, FileRead, ReadError};
 use crate::native::backup::walk::Job;
 use crate::native::error::Error;
 use crate::native::progress::Progress;
@@ -106,10 +106,10 @@ pub fn run_jobs(
         }
         out
     };
-    // Files longer than one window stream one at a time, each using every
-    // core through its chunk queue, while the pool reads the other files:
-    // two large files at once would only hold twice the window buffers.
-    let window = window_len(params) as u64;
+    // Files longer than the largest window stream one at a time, each using
+    // every core through its chunk queue, while the pool reads the other
+    // files: two large files at once would only hold twice the buffers.
+    let window = largest_window(params) as u64;
     let (large, small): (Vec<usize>, Vec<usize>) =
         (0..jobs.len()).partition(|&i| jobs[i].size > window);
     let (large_done, small_done) = rayon::join(

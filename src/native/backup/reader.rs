@@ -52,11 +52,19 @@ pub enum ReadError {
     Store(Error),
 }
 
-/// The read window: longer than the largest chunk, so it always yields at
-/// least one cut, and only its last, unfinished chunk is read again with the
-/// next one. A file longer than this streams through several windows.
-pub fn window_len(params: &ChunkerParams) -> usize {
+/// The longest read window: longer than the largest chunk, so it always
+/// yields at least one cut. A window grows to this only while no cut is
+/// found in it (a chunk longer than [`window_len`]). Files longer than this
+/// stream one at a time (see `jobs`).
+pub fn largest_window(params: &ChunkerParams) -> usize {
     (params.max as usize * 3 / 2).max(1 << 20)
+}
+
+/// The usual read window: a few average chunks (4 MiB by default), so the
+/// two live windows of a streaming file stay small; only the last,
+/// unfinished chunk of a window is read again with the next one.
+pub fn window_len(params: &ChunkerParams) -> usize {
+    (params.avg as usize * 4).clamp(1 << 20, largest_window(params))
 }
 
 /// Reads `path` once. Data is stored as it is chunked; if the file turns out
@@ -82,9 +90,9 @@ pub fn read_file(
         Some(stamp) => stamp,
         None => Stamp::of(&f.metadata().map_err(ReadError::Io)?),
     };
-    // The first buffer is the file's size (most files are small) and grows
-    // to the full window only if the file is, or becomes, that large.
-    let window = window_len(params);
+    // The first buffer is the file's size (most files are small), at most
+    // one window.
+    let (window, largest) = (window_len(params), largest_window(params));
     let first_len = (before.size as usize).saturating_add(1).min(window);
     // A file that reads to its stated size is taken to end there (the
     // stamp taken after the read proves the size did not change), which
@@ -92,21 +100,27 @@ pub fn read_file(
     let expected = before.size as usize;
     let windows = Windows::default();
     let (chunks, added, total) = windows.run(packer, progress, |first, carry, buf| {
-        if first {
-            buf.resize(first_len, 0);
-            let mut filled = read_full(&mut f, buf, expected)?;
-            // The file is larger than it said: grow towards a full window.
-            while filled == buf.len() && buf.len() < window {
-                let grown = (buf.len() * 2).clamp(64 * 1024, window);
-                buf.resize(grown, 0);
-                filled += read_full(&mut f, &mut buf[filled..], usize::MAX)?;
-            }
-            return Ok((filled, params.split(&buf[..filled], filled < buf.len())));
-        }
-        buf.resize(window, 0);
+        let start = if first {
+            first_len
+        } else {
+            window.max(carry.len() + window / 2)
+        };
+        buf.resize(start, 0);
         buf[..carry.len()].copy_from_slice(carry);
-        let filled = carry.len() + read_full(&mut f, &mut buf[carry.len()..], usize::MAX)?;
-        Ok((filled, params.split(&buf[..filled], filled < buf.len())))
+        let limit = if first { expected } else { usize::MAX };
+        let mut filled = carry.len() + read_full(&mut f, &mut buf[carry.len()..], limit)?;
+        loop {
+            let eof = filled < buf.len();
+            let cuts = params.split(&buf[..filled], eof);
+            if eof || !cuts.is_empty() || buf.len() >= largest {
+                return Ok((filled, cuts));
+            }
+            // No cut yet: a chunk longer than the window, or a file longer
+            // than it said. Read more into a larger buffer.
+            let grown = (buf.len() * 2).clamp(64 * 1024, largest);
+            buf.resize(grown, 0);
+            filled += read_full(&mut f, &mut buf[filled..], usize::MAX)?;
+        }
     })?;
     let after = Stamp::of(&f.metadata().map_err(ReadError::Io)?);
     let now = std::fs::symlink_metadata(path).map(|m| Stamp::of(&m)).ok();
@@ -210,6 +224,33 @@ mod tests {
             }
         }
         assert_eq!(stored, distinct.len());
+    }
+
+    /// Chunks longer than the usual window (runs of zeros cut only at the
+    /// maximum) make windows grow, and the cuts stay those of one split.
+    #[test]
+    fn windows_grow_for_chunks_longer_than_a_window() {
+        let mut config = RepoConfig::new("t".into(), 0);
+        config.pack_size = 4 << 20;
+        let repo = Repo::init_in(Arc::new(MemoryStore::new()), config).unwrap();
+        let params = repo.config.chunker;
+        assert!(window_len(&params) < params.max as usize);
+        let index = RepoIndex::new();
+        let packer = Packer::new(&repo, &index);
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = vec![0u8; 21 << 20];
+        bytes[(13 << 20)..(15 << 20)].copy_from_slice(&data(2 << 20));
+        let path = dir.path().join("zeros");
+        std::fs::write(&path, &bytes).unwrap();
+        let read = read_file(&path, None, &params, &packer, &Progress::hidden()).unwrap();
+        let cuts = params.split_all(&bytes);
+        assert!(
+            cuts.iter().any(|r| r.len() > window_len(&params)),
+            "{cuts:?}"
+        );
+        let want: Vec<Id> = cuts.into_iter().map(|r| Id::of(&bytes[r])).collect();
+        assert_eq!(read.chunks, want);
+        packer.finish().unwrap();
     }
 
     #[test]
