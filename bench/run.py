@@ -187,6 +187,7 @@ def report(rec, tools, meta):
                 f"{'' if ratio is None else f'{ratio:.2f}x'} |"
             )
     lines += ["", "Tools: " + "; ".join(f"{t.name} {t.version} ({t.notes})" for t in tools)]
+    lines += targets(rec, peers, ops)
     bounds = meta.get("kernel_bound", {})
     if bounds:
         cores = os.cpu_count()
@@ -195,8 +196,8 @@ def report(rec, tools, meta):
             "snapkeep's initial snapshot against what its kernels allow (chunking, SHA-256 and",
             f"zstd timed on one core over the same files, with no IO, divided by {cores} cores):",
             "",
-            "| data set | chunk (s) | SHA-256 (s) | zstd (s) | one core (s) | bound (s) | measured (s) | measured / bound |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| data set | chunk (s) | SHA-256 (s) | zstd (s) | one core (s) | bound (s) | measured (s) | measured / bound | within 25% |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for ds, k in sorted(bounds.items()):
             r = rec.rows.get((ds, "initial", "snapkeep"))
@@ -207,9 +208,48 @@ def report(rec, tools, meta):
             k["measured_s"], k["bound_s"] = t, bound
             lines.append(
                 f"| {ds} | {k['chunk_s']:.2f} | {k['sha256_s']:.2f} | {k['zstd_s']:.2f} | "
-                f"{k['one_core_s']:.2f} | {bound:.2f} | {t:.2f} | {t / bound:.2f} |"
+                f"{k['one_core_s']:.2f} | {bound:.2f} | {t:.2f} | {t / bound:.2f} | "
+                f"{'yes' if t <= 1.25 * bound else 'no'} |"
             )
     return out, "\n".join(lines) + "\n"
+
+
+# Speed targets: snapkeep's speed over the fastest peer's, per operation.
+SPEED_TARGETS = {"initial": 1.5, "unchanged": 2.0, "changed": 1.5, "restore": 1.5,
+                 "five_versions": 1.5}
+
+
+def targets(rec, peers, ops):
+    """Each target of the benchmark issue against this run's figures."""
+    if not peers:
+        return []
+    lines = ["", "Targets (against the best peer in this run):", "",
+             "| data set | operation | measure | snapkeep | best peer | target | met |",
+             "|---|---|---|---:|---:|---|---|"]
+    keys = sorted({(d, o) for d, o, _ in rec.rows}, key=lambda k: (k[0], list(ops).index(k[1])))
+    for ds, op in keys:
+        mine = rec.rows.get((ds, op, "snapkeep"))
+        theirs = {p: rec.rows[(ds, op, p)] for p in peers if (ds, op, p) in rec.rows}
+        if not mine or not theirs:
+            continue
+        if op in SPEED_TARGETS:
+            best, r = min(((median(r["times"]), p) for p, r in theirs.items()))
+            ratio = best / median(mine["times"])
+            goal = SPEED_TARGETS[op]
+            lines.append(f"| {ds} | {ops[op]} | speed | {median(mine['times']):.2f} s | "
+                         f"{best:.2f} s ({r}) | >= {goal}x | "
+                         f"{'yes' if ratio >= goal else 'no'} ({ratio:.2f}x) |")
+        if mine["stored"] and all(r["stored"] for r in theirs.values()):
+            best, r = min(((median(r["stored"]), p) for p, r in theirs.items()))
+            m = median(mine["stored"])
+            lines.append(f"| {ds} | {ops[op]} | stored | {m / 2**20:.1f} MiB | "
+                         f"{best / 2**20:.1f} MiB ({r}) | <= smallest | "
+                         f"{'yes' if m <= best else 'no'} |")
+        best, r = min(((max(r["rss"]), p) for p, r in theirs.items()))
+        m = max(mine["rss"])
+        lines.append(f"| {ds} | {ops[op]} | peak RSS | {m / 2**20:.0f} MiB | "
+                     f"{best / 2**20:.0f} MiB ({r}) | <= lowest | {'yes' if m <= best else 'no'} |")
+    return lines
 
 
 def kernel_bound(binary, src):
