@@ -7,26 +7,16 @@
 //!
 //! `cargo run --release --example kernel_bound -- DIR` prints one JSON line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::files_under;
 use snapkeep::core::chunker::ChunkerParams;
 use snapkeep::core::codec::Compression;
 use snapkeep::core::id::Id;
 use snapkeep::native::backup::compressor::with_encoded;
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            files_under(&entry.path(), out)?;
-        } else if kind.is_file() {
-            out.push(entry.path());
-        }
-    }
-    Ok(())
-}
 
 fn main() -> std::io::Result<()> {
     let dir = std::env::args_os()

@@ -11,8 +11,11 @@
 //! and prints the mean and worst new chunk bytes each insertion costs.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+mod common;
+
+use common::files_under;
 use snapkeep::core::chunker::ChunkerParams;
 use snapkeep::core::codec::Compression;
 use snapkeep::core::id::Id;
@@ -20,19 +23,6 @@ use snapkeep::native::backup::compressor::with_encoded;
 
 const LEVELS: [u8; 3] = [1, 2, 3];
 const MIB: f64 = 1048576.0;
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            files_under(&entry.path(), out)?;
-        } else if kind.is_file() {
-            out.push(entry.path());
-        }
-    }
-    Ok(())
-}
 
 fn params(level: u8) -> ChunkerParams {
     ChunkerParams {

@@ -133,17 +133,7 @@ impl Windows {
             }
             // Store what is still queued here, rather than leaving the
             // scope to steal unrelated work while this file's windows live.
-            let mut st = self.state.lock().unwrap();
-            while st.live > 0 {
-                st = match st.queue.pop_front() {
-                    Some(task) => {
-                        drop(st);
-                        self.store(task, packer, progress);
-                        self.state.lock().unwrap()
-                    }
-                    None => self.changed.wait(st).unwrap(),
-                };
-            }
+            drop(self.help_while(|st| st.live > 0, packer, progress));
             Ok(())
         });
         let mut st = self.state.lock().unwrap();
@@ -162,11 +152,26 @@ impl Windows {
         Ok((ids, added, total))
     }
 
-    /// Waits until fewer than [`MAX_LIVE`] windows are live, storing queued
-    /// chunks meanwhile; returns with the state locked.
+    /// Waits until fewer than [`MAX_LIVE`] windows are live (or a store
+    /// failed); returns with the state locked.
     fn wait_for_room(&self, packer: &Packer, progress: &Progress) -> MutexGuard<'_, State> {
+        self.help_while(
+            |st| st.live >= MAX_LIVE && st.failed.is_none(),
+            packer,
+            progress,
+        )
+    }
+
+    /// Stores queued chunks, or waits for other threads to, while `busy`
+    /// holds; returns with the state locked.
+    fn help_while(
+        &self,
+        busy: impl Fn(&State) -> bool,
+        packer: &Packer,
+        progress: &Progress,
+    ) -> MutexGuard<'_, State> {
         let mut st = self.state.lock().unwrap();
-        while st.live >= MAX_LIVE && st.failed.is_none() {
+        while busy(&st) {
             st = match st.queue.pop_front() {
                 Some(task) => {
                     drop(st);
