@@ -1,7 +1,8 @@
 //! Local filesystem storage (a path or `file://` URL).
 //!
 //! Atomicity: every put writes a temporary file (`.tmp-*`, ignored by
-//! `list`) in the destination directory, syncs it, then
+//! `list`) in the destination directory (large ones around the page cache,
+//! see [`super::direct`]), syncs it, then
 //! - `Overwrite`: renames it over the key (rename is atomic on POSIX);
 //! - `Create`: hard-links it to the key. `link(2)` fails with `EEXIST` if the
 //!   key exists, atomically, even between processes and on NFS, so exactly
@@ -10,7 +11,7 @@
 //! Blocking file IO runs on tokio's blocking pool.
 
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,13 +117,7 @@ impl Inner {
         }
         let tmp = self.temp_path(dir);
         let result = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            drop(f);
+            super::direct::create_synced(&tmp, data)?;
             match mode {
                 PutMode::Overwrite => fs::rename(&tmp, &dest),
                 PutMode::Create => fs::hard_link(&tmp, &dest),

@@ -25,6 +25,8 @@ use bytes::Bytes;
 pub mod conformance;
 pub mod counting;
 #[cfg(feature = "native")]
+pub mod direct;
+#[cfg(feature = "native")]
 pub mod edge;
 #[cfg(feature = "native")]
 pub mod faulty;
