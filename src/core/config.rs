@@ -7,7 +7,7 @@ use crate::core::codec::Compression;
 use crate::core::error::FormatError;
 
 pub const FORMAT_VERSION: u32 = 1;
-pub const DEFAULT_PACK_SIZE: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_PACK_SIZE: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 pub const MIN_PACK_SIZE: u64 = 4 * 1024;
 pub const MAX_PACK_SIZE: u64 = 1024 * 1024 * 1024;

@@ -20,9 +20,15 @@ pub const TABLE_MAGIC: &[u8; 8] = b"SKPTBL01";
 pub const TRAILER_LEN: usize = 12;
 
 /// Accumulates blobs into one pack in memory.
+///
+/// The pack may start `lead` bytes into the buffer: a shell that writes
+/// packs with direct IO places them at an aligned address that way (see
+/// [`PackBuilder::in_buffer`]); offsets in the table count from the pack's
+/// start, never from the buffer's.
 #[derive(Debug)]
 pub struct PackBuilder {
     buf: Vec<u8>,
+    lead: usize,
     entries: Vec<BlobEntry>,
 }
 
@@ -34,24 +40,30 @@ impl Default for PackBuilder {
 
 impl PackBuilder {
     pub fn new() -> PackBuilder {
-        PackBuilder {
-            buf: PACK_MAGIC.to_vec(),
-            entries: Vec::new(),
-        }
+        PackBuilder::in_buffer(Vec::new(), 0)
     }
 
     /// A builder whose buffer holds `bytes` without reallocating.
     pub fn with_capacity(bytes: usize) -> PackBuilder {
-        let mut buf = Vec::with_capacity(bytes);
+        PackBuilder::in_buffer(Vec::with_capacity(bytes), 0)
+    }
+
+    /// A builder reusing `buf`'s allocation (its contents are dropped),
+    /// with the pack starting `lead` bytes in, so a writer can recycle the
+    /// buffers of packs it has sent and align the pack's first byte.
+    pub fn in_buffer(mut buf: Vec<u8>, lead: usize) -> PackBuilder {
+        buf.clear();
+        buf.resize(lead, 0);
         buf.extend_from_slice(PACK_MAGIC);
         PackBuilder {
             buf,
+            lead,
             entries: Vec::new(),
         }
     }
 
     pub fn add(&mut self, id: Id, kind: BlobKind, codec: Codec, stored: &[u8], raw_len: u32) {
-        let offset = self.buf.len() as u64;
+        let offset = self.len() as u64;
         self.buf.extend_from_slice(stored);
         self.entries.push(BlobEntry {
             id,
@@ -65,7 +77,7 @@ impl PackBuilder {
 
     /// Bytes the finished pack will have (before its table).
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.lead
     }
 
     pub fn is_empty(&self) -> bool {
@@ -77,14 +89,23 @@ impl PackBuilder {
     }
 
     /// The finished pack: its id, its bytes, and its blob table.
-    pub fn finish(mut self) -> (Id, Vec<u8>, Vec<BlobEntry>) {
+    pub fn finish(self) -> (Id, Vec<u8>, Vec<BlobEntry>) {
+        let (id, mut buf, lead, entries) = self.finish_in_buffer();
+        buf.drain(..lead);
+        (id, buf, entries)
+    }
+
+    /// The finished pack left in its buffer: its id, the buffer, where in
+    /// it the pack starts, and its blob table.
+    pub fn finish_in_buffer(mut self) -> (Id, Vec<u8>, usize, Vec<BlobEntry>) {
         for e in &self.entries {
             e.encode_into(&mut self.buf);
         }
         self.buf
             .extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(TABLE_MAGIC);
-        (Id::of(&self.buf), self.buf, self.entries)
+        let id = Id::of(&self.buf[self.lead..]);
+        (id, self.buf, self.lead, self.entries)
     }
 }
 
@@ -165,6 +186,41 @@ mod tests {
         let tl = table_len_from_trailer(&bytes[bytes.len() - TRAILER_LEN..]).unwrap();
         let tail = &bytes[bytes.len() - tl..];
         assert_eq!(parse_table(tail, bytes.len() as u64).unwrap(), entries);
+    }
+
+    #[test]
+    fn a_recycled_buffer_builds_the_same_pack_as_a_fresh_one() {
+        let blob = |b: &mut PackBuilder| {
+            b.add(Id::of(b"blob"), BlobKind::Data, Codec::Raw, b"blob", 4);
+            b.add(Id::of(b"two"), BlobKind::Data, Codec::Raw, b"two", 3);
+        };
+        let mut fresh = PackBuilder::new();
+        blob(&mut fresh);
+        let (fresh_id, old_bytes, fresh_entries) = fresh.finish();
+        let mut spare = Vec::with_capacity(4096);
+        spare.extend_from_slice(b"old contents");
+        let at = spare.as_ptr();
+        let mut again = PackBuilder::in_buffer(spare, 0);
+        blob(&mut again);
+        let (id, bytes, entries) = again.finish();
+        assert_eq!(
+            (id, &bytes, &entries),
+            (fresh_id, &old_bytes, &fresh_entries)
+        );
+        assert_eq!(bytes.as_ptr(), at, "the buffer is reused, not reallocated");
+        // With a lead, the pack (and every offset) starts after it.
+        let mut led = PackBuilder::in_buffer(bytes, 100);
+        blob(&mut led);
+        assert_eq!(led.len(), fresh_entries[1].end() as usize);
+        let (id, buf, lead, entries) = led.finish_in_buffer();
+        assert_eq!(lead, 100);
+        assert_eq!(
+            (id, &buf[lead..], &entries),
+            (fresh_id, &old_bytes[..], &fresh_entries)
+        );
+        let mut led = PackBuilder::in_buffer(buf, 7);
+        blob(&mut led);
+        assert_eq!(led.finish(), (fresh_id, old_bytes, fresh_entries));
     }
 
     #[test]

@@ -237,7 +237,7 @@ impl Repo {
     /// that keeps a truncated object gets one more upload, then the snapshot
     /// fails before anything refers to the pack.
     pub fn put_pack(&self, id: &Id, bytes: Vec<u8>) -> Result<()> {
-        put_pack_into(self.store.as_ref(), id, bytes)
+        put_pack_into(self.store.as_ref(), id, Bytes::from(bytes))
     }
 
     /// Stores an index file and returns its id.
@@ -257,9 +257,8 @@ impl Repo {
 /// Uploads a pack and proves the storage kept all of it (a pack is
 /// overwritable: the same id always names the same bytes). Free of `Repo`
 /// so pack uploads can run on their own threads.
-pub fn put_pack_into(store: &dyn Storage, id: &Id, bytes: Vec<u8>) -> Result<()> {
+pub fn put_pack_into(store: &dyn Storage, id: &Id, bytes: Bytes) -> Result<()> {
     let key = keys::pack(id);
-    let bytes = Bytes::from(bytes);
     for _ in 0..2 {
         block_on(store.put(&key, bytes.clone(), PutMode::Overwrite))?;
         if block_on(store.head(&key))?.size == bytes.len() as u64 {

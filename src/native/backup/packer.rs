@@ -15,6 +15,7 @@ use crate::native::backup::compressor::with_encoded;
 use crate::native::backup::uploader::Uploader;
 use crate::native::error::Result;
 use crate::native::repo::Repo;
+use crate::storage::direct::DIRECT_ALIGN;
 
 /// What adding a blob cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,15 +43,26 @@ pub struct Packer<'a> {
     uploader: Uploader,
 }
 
+/// A data pack's buffer: a full pack, one more chunk at most, the table,
+/// and room to start the pack at an aligned address.
+fn data_pack_capacity(repo: &Repo) -> usize {
+    repo.config.pack_size as usize + repo.config.chunker.max as usize + 4096 + DIRECT_ALIGN
+}
+
+/// A data pack starting at an address aligned for direct IO, so a local
+/// repository writes it to disk without copying it (see `storage::direct`).
+fn data_builder(buf: Vec<u8>) -> PackBuilder {
+    let lead = buf.as_ptr().align_offset(DIRECT_ALIGN);
+    PackBuilder::in_buffer(buf, lead)
+}
+
 impl<'a> Packer<'a> {
     pub fn new(repo: &'a Repo, index: &'a RepoIndex) -> Packer<'a> {
         Packer {
             repo,
             index,
             seen: Mutex::new(IdSet::default()),
-            data: Mutex::new(PackBuilder::with_capacity(
-                repo.config.pack_size as usize + repo.config.chunker.max as usize + 4096,
-            )),
+            data: Mutex::new(data_builder(Vec::with_capacity(data_pack_capacity(repo)))),
             trees: Mutex::new(PackBuilder::new()),
             uploader: Uploader::start(
                 repo.store.clone(),
@@ -96,12 +108,17 @@ impl<'a> Packer<'a> {
         })
     }
 
-    /// Data packs are sized up front so filling one never reallocates.
+    /// Data packs are sized up front so filling one never reallocates, in
+    /// the buffer of an uploaded pack when one is back.
     fn fresh_builder(&self, kind: BlobKind) -> PackBuilder {
         match kind {
-            BlobKind::Data => PackBuilder::with_capacity(
-                self.repo.config.pack_size as usize + self.repo.config.chunker.max as usize + 4096,
-            ),
+            BlobKind::Data => {
+                let capacity = data_pack_capacity(self.repo);
+                match self.uploader.recycled() {
+                    Some(buf) if buf.capacity() >= capacity => data_builder(buf),
+                    _ => data_builder(Vec::with_capacity(capacity)),
+                }
+            }
             BlobKind::Tree => PackBuilder::new(),
         }
     }
