@@ -1,6 +1,7 @@
 //! Building trees bottom-up from the walk's skeleton and the read results.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use crate::core::blob::BlobKind;
 use crate::core::id::Id;
@@ -14,6 +15,8 @@ use crate::native::error::Result;
 pub struct TreeBuilder<'a> {
     pub results: Vec<JobResult>,
     pub jobs: &'a [Job],
+    /// The walked folder the jobs' paths start with.
+    pub root: &'a Path,
     pub packer: &'a Packer<'a>,
     pub failures: Vec<Failure>,
     /// Every blob the snapshot's trees reference (data and trees), so a
@@ -75,7 +78,7 @@ impl TreeBuilder<'_> {
     fn fail(&mut self, index: &str, job: usize, reason: String) {
         self.failures.push(Failure {
             index: index.to_string(),
-            path: self.jobs[job].rel.clone(),
+            path: self.jobs[job].rel(self.root),
             reason,
         });
     }

@@ -37,8 +37,9 @@ use crate::storage::PutMode;
 use build::{TreeBuilder, ABORTED};
 use jobs::{run_jobs, JobResult};
 use packer::Packer;
+use rayon::prelude::*;
 use reader::Stamp;
-use walk::Walker;
+use walk::{DirSkel, Job, Walker};
 
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotOptions {
@@ -154,6 +155,19 @@ struct Target {
     global: bool,
 }
 
+/// A target's trees: its stats (with the root tree), the files that could
+/// not be read, and every blob its trees reference.
+type BuiltTarget = (IndexStats, Vec<Failure>, HashSet<Id>);
+
+/// A target after its walk: its skeleton, its folder's metadata, and the
+/// range of the snapshot's job list that holds its files.
+struct Walked {
+    target: Target,
+    skel: DirSkel,
+    root_meta: Option<fs::Metadata>,
+    jobs: std::ops::Range<usize>,
+}
+
 pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
     let start = now_millis();
     validate_name("snapshot", &opts.name)?;
@@ -228,30 +242,51 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         root: &root,
         manifests: HashMap::new(),
     };
-    let mut walker = Walker {
-        repo,
-        index: &index,
-        packer: &packer,
-        jobs: Vec::new(),
-        failures: Vec::new(),
-    };
-    let mut skeletons = Vec::new();
+    let parent_trees: Vec<Option<Tree>> = targets
+        .iter()
+        .map(|t| parents.tree_for(&t.name, &index))
+        .collect();
+    // Each target is walked on its own (in parallel: the walk is all
+    // `lstat`s and would otherwise keep one core alone busy); its jobs are
+    // numbered from 0 within it.
+    let walks: Vec<(std::io::Result<DirSkel>, Vec<Job>, Vec<Failure>)> = targets
+        .par_iter()
+        .zip(parent_trees.par_iter())
+        .map(|(t, parent)| {
+            let mut walker = Walker {
+                repo,
+                index: &index,
+                packer: &packer,
+                jobs: Vec::new(),
+                failures: Vec::new(),
+            };
+            let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
+            let keep_all = |_: &str, _: &fs::Metadata| true;
+            let keep: &(dyn Fn(&str, &fs::Metadata) -> bool + Sync) =
+                if t.global { &keep_global } else { &keep_all };
+            let skel = walker.walk(&t.name, &t.path, "", parent.as_ref(), keep);
+            (skel, walker.jobs, walker.failures)
+        })
+        .collect();
     let mut walked = Vec::new();
-    for t in targets {
-        let parent = parents.tree_for(&t.name, &index);
-        let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
-        let keep_all = |_: &str, _: &fs::Metadata| true;
-        let keep: &dyn Fn(&str, &fs::Metadata) -> bool =
-            if t.global { &keep_global } else { &keep_all };
-        match walker.walk(&t.name, &t.path, "", parent.as_ref(), keep) {
+    let mut jobs = Vec::new();
+    let mut failures = Vec::new();
+    for (t, (skel, target_jobs, target_failures)) in targets.into_iter().zip(walks) {
+        failures.extend(target_failures);
+        match skel {
             Ok(skel) => {
                 let root_meta = fs::metadata(&t.path).ok();
-                skeletons.push((skel, root_meta));
-                walked.push(t);
+                walked.push(Walked {
+                    target: t,
+                    skel,
+                    root_meta,
+                    jobs: jobs.len()..jobs.len() + target_jobs.len(),
+                });
+                jobs.extend(target_jobs);
             }
             // An index that cannot be listed at all is left out of a
             // PARTIAL snapshot, like an unreadable file.
-            Err(e) if opts.partial => walker.failures.push(Failure {
+            Err(e) if opts.partial => failures.push(Failure {
                 index: t.name.clone(),
                 path: String::new(),
                 reason: format!("cannot list {}: {e}", t.path.display()),
@@ -264,13 +299,11 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
             }
         }
     }
-    let targets = walked;
-    let Walker { jobs, failures, .. } = walker;
 
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = Progress::bytes(opts.progress, total, "snapshot");
     let doomed = !opts.partial && !failures.is_empty();
-    let results = if doomed {
+    let mut results = if doomed {
         jobs.iter().map(|_| JobResult::Skipped).collect()
     } else {
         run_jobs(
@@ -282,42 +315,62 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         )
     };
     progress.finish();
-
-    let mut builder = TreeBuilder {
-        results,
-        jobs: &jobs,
-        packer: &packer,
-        failures,
-        referenced: HashSet::new(),
-    };
-    if let Some(i) = builder
-        .results
+    if let Some(i) = results
         .iter()
         .position(|r| matches!(r, JobResult::Fatal(_)))
     {
-        if let JobResult::Fatal(e) = std::mem::replace(&mut builder.results[i], JobResult::Skipped)
-        {
+        if let JobResult::Fatal(e) = std::mem::replace(&mut results[i], JobResult::Skipped) {
             return Err(e);
         }
     }
+
+    // Each target's trees are built from its own results, in parallel
+    // (encoding, hashing and compressing a tree per folder).
+    let mut per_target = Vec::with_capacity(walked.len());
+    for w in walked.iter().rev() {
+        per_target.push(results.split_off(w.jobs.start));
+    }
+    per_target.reverse();
+    let target_names: Vec<(String, bool)> = walked
+        .iter()
+        .map(|w| (w.target.name.clone(), w.target.global))
+        .collect();
+    let built: Vec<Result<BuiltTarget>> = walked
+        .into_par_iter()
+        .zip(per_target)
+        .map(|(w, results)| {
+            let mut builder = TreeBuilder {
+                results,
+                jobs: &jobs[w.jobs.clone()],
+                root: &w.target.path,
+                packer: &packer,
+                failures: Vec::new(),
+                referenced: HashSet::new(),
+            };
+            let mut stats = IndexStats::default();
+            stats.tree = Some(builder.finish(w.skel, &w.target.name, &mut stats)?);
+            if !w.target.global {
+                let root_meta = w.root_meta.as_ref();
+                stats.root_mode = root_meta.map(|m| m.permissions().mode() & 0o7777);
+                stats.root_mtime_ns = root_meta.map(|m| Stamp::of(m).mtime_ns);
+            }
+            Ok((stats, builder.failures, builder.referenced))
+        })
+        .collect();
     let mut indices = BTreeMap::new();
     let mut global_state = None;
-    for (t, (skel, root_meta)) in targets.iter().zip(skeletons) {
-        let mut stats = IndexStats::default();
-        stats.tree = Some(builder.finish(skel, &t.name, &mut stats)?);
-        if t.global {
-            global_state = Some(stats);
-        } else {
-            stats.root_mode = root_meta.as_ref().map(|m| m.permissions().mode() & 0o7777);
-            stats.root_mtime_ns = root_meta.as_ref().map(|m| Stamp::of(m).mtime_ns);
-            indices.insert(t.name.clone(), stats);
+    let mut referenced = HashSet::new();
+    for (t, b) in target_names.iter().zip(built) {
+        let (stats, target_failures, target_referenced) = b?;
+        failures.extend(target_failures);
+        referenced.extend(target_referenced);
+        match t {
+            (name, false) => {
+                indices.insert(name.clone(), stats);
+            }
+            (_, true) => global_state = Some(stats),
         }
     }
-    let TreeBuilder {
-        mut failures,
-        referenced,
-        ..
-    } = builder;
     failures.retain(|f| f.reason != ABORTED);
     if !failures.is_empty() && !opts.partial {
         let first = &failures[0];

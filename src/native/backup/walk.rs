@@ -33,13 +33,22 @@ pub struct DirSkel {
     pub entries: Vec<Entry>,
 }
 
+/// One file to read. Kept small: a snapshot holds one per changed file
+/// (its index and path within the index follow from `path` and the walked
+/// folder, see [`Job::rel`]).
 pub struct Job {
     pub path: PathBuf,
-    pub index: String,
-    pub rel: String,
     pub size: u64,
     /// The walk's `lstat` of the file: the first read's "before" stamp.
     pub stamp: Stamp,
+}
+
+impl Job {
+    /// The file's path within the walked folder `root`, `/`-separated.
+    pub fn rel(&self, root: &Path) -> String {
+        let rel = self.path.strip_prefix(root).unwrap_or(&self.path);
+        rel.to_string_lossy().into_owned()
+    }
 }
 
 pub struct Walker<'a> {
@@ -140,8 +149,6 @@ impl<'a> Walker<'a> {
                 } else {
                     self.jobs.push(Job {
                         path: child,
-                        index: index.to_string(),
-                        rel: child_rel,
                         size: node.size,
                         stamp: Stamp::of(&meta),
                     });

@@ -12,6 +12,7 @@
 //! itself. Buffers are recycled, so a large file costs no page faults after
 //! its first two windows.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::ops::Range;
@@ -26,6 +27,25 @@ use crate::native::progress::Progress;
 
 /// Windows being stored at once, besides none being read.
 const MAX_LIVE: usize = 2;
+
+thread_local! {
+    /// Whether this thread is running pool work from inside a wait.
+    static YIELDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs one pending job of the pool on this thread, unless this thread is
+/// already inside such a job: work run while waiting may stream another
+/// file, and one level of that bounds the windows a thread holds to two
+/// files' worth. True if a job ran.
+fn yield_once() -> bool {
+    if YIELDED.with(Cell::get) {
+        return false;
+    }
+    YIELDED.with(|y| y.set(true));
+    let ran = rayon::yield_now() == Some(rayon::Yield::Executed);
+    YIELDED.with(|y| y.set(false));
+    ran
+}
 
 struct Task {
     window: Arc<Vec<u8>>,
@@ -178,7 +198,22 @@ impl Windows {
                     self.store(task, packer, progress);
                     self.state.lock().unwrap()
                 }
-                None => self.changed.wait(st).unwrap(),
+                None => {
+                    // Every queued chunk is taken and being stored: run
+                    // other pending work of the pool (the small files read
+                    // beside this one) rather than leave this core idle.
+                    drop(st);
+                    if yield_once() {
+                        self.state.lock().unwrap()
+                    } else {
+                        let st = self.state.lock().unwrap();
+                        if busy(&st) && st.queue.is_empty() {
+                            self.changed.wait(st).unwrap()
+                        } else {
+                            st
+                        }
+                    }
+                }
             };
         }
         st
