@@ -77,9 +77,11 @@ pub fn window_len(params: &ChunkerParams) -> usize {
 /// stat'ed. The read is consistent if the open file's stamp after reading
 /// equals it and the path still names that file.
 ///
-/// Large files stream through [`Windows`]: while the chunks of earlier
-/// windows are hashed, compressed and packed on every core, the next
-/// window is read and cut, so a single large file keeps all cores busy.
+/// Files shorter than a window are read whole on the calling thread
+/// ([`read_whole`]). Longer files stream through [`Windows`]: while the
+/// chunks of earlier windows are hashed, compressed and packed on every
+/// core, the next window is read and cut, so a single large file keeps all
+/// cores busy.
 pub fn read_file(
     path: &Path,
     walked: Option<Stamp>,

@@ -183,3 +183,79 @@ impl Drop for Uploader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::blob::BlobKind;
+    use crate::core::codec::Codec;
+    use crate::core::keys;
+    use crate::native::runtime::block_on;
+    use crate::storage::local::LocalStore;
+    use crate::storage::memory::MemoryStore;
+
+    fn pack(n: u8, buf: Option<Vec<u8>>) -> PackBuilder {
+        let mut b = match buf {
+            Some(buf) => PackBuilder::in_buffer(buf, 0),
+            None => PackBuilder::new(),
+        };
+        let blob = vec![n; 100_000];
+        b.add(
+            Id::of(&blob),
+            BlobKind::Data,
+            Codec::Raw,
+            &blob,
+            blob.len() as u32,
+        );
+        b
+    }
+
+    /// Packs built in recycled buffers must never change what a store
+    /// still holds: the memory store keeps the uploaded bytes themselves,
+    /// so their buffers must not come back.
+    #[test]
+    fn a_buffer_the_store_still_holds_is_never_reused() {
+        let store = Arc::new(MemoryStore::new());
+        let up = Uploader::start(store.clone(), 1);
+        for n in 0..6 {
+            let buf = up.recycled();
+            assert!(buf.is_none(), "pack {n} got back a buffer the store holds");
+            up.send(pack(n, buf)).unwrap();
+        }
+        let done = up.finish().unwrap();
+        assert_eq!(done.packs.len(), 6);
+        for (id, _) in &done.packs {
+            let bytes = block_on(store.get(&keys::pack(id), None)).unwrap();
+            assert_eq!(Id::of(&bytes), *id);
+        }
+    }
+
+    /// A local store lets go of the bytes once written: their buffers come
+    /// back, and packs built in them are stored intact.
+    #[test]
+    fn a_local_store_returns_buffers_and_reused_ones_store_intact_packs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::open(dir.path()).unwrap());
+        let up = Uploader::start(store.clone(), 1);
+        let mut reused = 0;
+        for n in 0..6 {
+            // The previous pack's upload may still be running.
+            let mut buf = up.recycled();
+            for _ in 0..200 {
+                if buf.is_some() || n == 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                buf = up.recycled();
+            }
+            reused += buf.is_some() as usize;
+            up.send(pack(n, buf)).unwrap();
+        }
+        let done = up.finish().unwrap();
+        assert!(reused >= 4, "only {reused} of 5 buffers came back");
+        for (id, _) in &done.packs {
+            let bytes = block_on(store.get(&keys::pack(id), None)).unwrap();
+            assert_eq!(Id::of(&bytes), *id);
+        }
+    }
+}

@@ -9,7 +9,9 @@
 //! Memory is bounded by two window buffers: a new window is read only when
 //! fewer than two are live (a window is live until its last chunk is
 //! stored), and while it waits the reading thread stores queued chunks
-//! itself. Buffers are recycled, so a large file costs no page faults after
+//! itself, or, when all are taken, runs one other pending job of the pool
+//! (never from inside such a job, so a thread streams at most two files at
+//! once). Buffers are recycled, so a large file costs no page faults after
 //! its first two windows.
 
 use std::cell::Cell;
