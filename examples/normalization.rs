@@ -1,10 +1,12 @@
-//! How FastCDC's normalization level changes deduplication, at the default
-//! chunk limits (docs/PERFORMANCE.md, finding 5).
+//! How FastCDC's chunk limits and normalization level change deduplication
+//! (docs/PERFORMANCE.md, finding 6): format v1's first limits (512 KiB
+//! minimum, 1 MiB average) and today's defaults (128 KiB, 512 KiB), each
+//! at levels 1, 2 and 3, all with an 8 MiB maximum.
 //!
 //! `cargo run --release --example normalization -- DIR...` chunks every
 //! regular file of the given folders (e.g. successive versions of a tree)
-//! at levels 1, 2 and 3 and prints the unique chunks, their bytes, and
-//! what they store as zstd level 3 blobs.
+//! with each and prints the unique chunks, their bytes, and what they store
+//! as zstd level 3 blobs.
 //!
 //! `cargo run --release --example normalization -- --insert FILE` inserts
 //! a few bytes at 60 places in the first 64 MiB of FILE, one at a time,
@@ -21,14 +23,23 @@ use snapkeep::core::codec::Compression;
 use snapkeep::core::id::Id;
 use snapkeep::native::backup::compressor::with_encoded;
 
-const LEVELS: [u8; 3] = [1, 2, 3];
 const MIB: f64 = 1048576.0;
 
-fn params(level: u8) -> ChunkerParams {
-    ChunkerParams {
-        normalization: level,
-        ..ChunkerParams::default()
+/// (minimum, average, normalization level) of each candidate.
+fn candidates() -> Vec<(ChunkerParams, String)> {
+    let mut out = Vec::new();
+    for (min, avg) in [(512u32 << 10, 1u32 << 20), (128 << 10, 512 << 10)] {
+        for level in [1, 2, 3] {
+            let p = ChunkerParams {
+                min,
+                avg,
+                normalization: level,
+                ..ChunkerParams::default()
+            };
+            out.push((p, format!("min {} KiB, avg {} KiB, level {level}", min >> 10, avg >> 10)));
+        }
     }
+    out
 }
 
 fn dedup(dirs: &[String]) -> std::io::Result<()> {
@@ -41,8 +52,7 @@ fn dedup(dirs: &[String]) -> std::io::Result<()> {
             data.push(std::fs::read(p)?);
         }
     }
-    for level in LEVELS {
-        let p = params(level);
+    for (p, name) in candidates() {
         let mut seen = HashSet::new();
         let (mut bytes, mut stored) = (0u64, 0u64);
         for file in &data {
@@ -55,7 +65,7 @@ fn dedup(dirs: &[String]) -> std::io::Result<()> {
             }
         }
         println!(
-            "level {level}: {} unique chunks, {:.2} MiB, stored {:.2} MiB",
+            "{name}: {} unique chunks, {:.2} MiB, stored {:.2} MiB",
             seen.len(),
             bytes as f64 / MIB,
             stored as f64 / MIB
@@ -68,8 +78,7 @@ fn insertions(file: &str) -> std::io::Result<()> {
     let mut data = std::fs::read(file)?;
     data.truncate(64 << 20);
     let trials = 60usize;
-    for level in LEVELS {
-        let p = params(level);
+    for (p, name) in candidates() {
         let old: HashSet<Id> = p
             .split_all(&data)
             .into_iter()
@@ -90,7 +99,7 @@ fn insertions(file: &str) -> std::io::Result<()> {
             worst = worst.max(new);
         }
         println!(
-            "level {level}: new bytes per insertion, mean {:.2} MiB, worst {:.2} MiB",
+            "{name}: new bytes per insertion, mean {:.2} MiB, worst {:.2} MiB",
             total as f64 / trials as f64 / MIB,
             worst as f64 / MIB
         );

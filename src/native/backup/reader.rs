@@ -62,7 +62,7 @@ pub fn largest_window(params: &ChunkerParams) -> usize {
     (params.max as usize * 3 / 2).max(1 << 20)
 }
 
-/// The usual read window: a few average chunks (4 MiB by default), so the
+/// The usual read window: a few average chunks (2 MiB by default), so the
 /// two live windows of a streaming file stay small; only the last,
 /// unfinished chunk of a window is read again with the next one.
 pub fn window_len(params: &ChunkerParams) -> usize {
