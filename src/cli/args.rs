@@ -115,11 +115,13 @@ pub struct RepoArgs {
 pub struct InitArgs {
     /// Repository location (path or file:// URL).
     pub repo: String,
-    /// Smallest chunk (e.g. 512KiB). Chunk sizes are fixed for the repository's life.
-    #[arg(long, value_parser = parse_size, default_value = "512KiB")]
+    /// Smallest chunk (e.g. 128KiB). Chunk sizes are fixed for the repository's life.
+    #[arg(long, value_parser = parse_size, default_value = "128KiB")]
     pub chunk_min: u32,
-    /// Average chunk size (e.g. 1MiB).
-    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    /// Average chunk size (e.g. 512KiB): smaller finds more shared data
+    /// between versions and after in-place edits, larger keeps the index
+    /// smaller (about 100 bytes per chunk).
+    #[arg(long, value_parser = parse_size, default_value = "512KiB")]
     pub chunk_avg: u32,
     /// Largest chunk (e.g. 8MiB, at most 16MiB).
     #[arg(long, value_parser = parse_size, default_value = "8MiB")]
@@ -380,6 +382,21 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `repo init` without chunk options records the core's defaults.
+    #[test]
+    fn init_defaults_are_the_core_defaults() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["snapkeep", "repo", "init", "/r"]).unwrap();
+        let Command::Repo(RepoCommand::Init(a)) = cli.command else {
+            panic!("not repo init")
+        };
+        let d = crate::core::chunker::ChunkerParams::default();
+        assert_eq!(
+            (a.chunk_min, a.chunk_avg, a.chunk_max, a.chunk_normalization),
+            (d.min, d.avg, d.max, d.normalization)
+        );
+    }
 
     #[test]
     fn limits() {

@@ -128,9 +128,13 @@ impl Progress {
         }
     }
 
+    /// Draws the bar once more at its final count and leaves it on screen
+    /// (the total and average rate stay readable above the summary; the
+    /// bar's draws are rate-limited, so a fast run's last one may be far
+    /// from the end).
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
-            b.finish_and_clear();
+            b.finish();
         }
         if let Some(j) = &self.json {
             j.emit("done");
