@@ -1,6 +1,6 @@
 //! How FastCDC's chunk limits and normalization level change deduplication
 //! (docs/PERFORMANCE.md, finding 6): format v1's first limits (512 KiB
-//! minimum, 1 MiB average) and today's defaults (128 KiB, 512 KiB), each
+//! minimum, 1 MiB average) and today's defaults (256 KiB, 512 KiB), each
 //! at levels 1, 2 and 3, all with an 8 MiB maximum.
 //!
 //! `cargo run --release --example normalization -- DIR...` chunks every
@@ -28,7 +28,7 @@ const MIB: f64 = 1048576.0;
 /// (minimum, average, normalization level) of each candidate.
 fn candidates() -> Vec<(ChunkerParams, String)> {
     let mut out = Vec::new();
-    for (min, avg) in [(512u32 << 10, 1u32 << 20), (128 << 10, 512 << 10)] {
+    for (min, avg) in [(512u32 << 10, 1u32 << 20), (256 << 10, 512 << 10)] {
         for level in [1, 2, 3] {
             let p = ChunkerParams {
                 min,
@@ -36,7 +36,14 @@ fn candidates() -> Vec<(ChunkerParams, String)> {
                 normalization: level,
                 ..ChunkerParams::default()
             };
-            out.push((p, format!("min {} KiB, avg {} KiB, level {level}", min >> 10, avg >> 10)));
+            out.push((
+                p,
+                format!(
+                    "min {} KiB, avg {} KiB, level {level}",
+                    min >> 10,
+                    avg >> 10
+                ),
+            ));
         }
     }
     out

@@ -115,8 +115,8 @@ pub struct RepoArgs {
 pub struct InitArgs {
     /// Repository location (path or file:// URL).
     pub repo: String,
-    /// Smallest chunk (e.g. 128KiB). Chunk sizes are fixed for the repository's life.
-    #[arg(long, value_parser = parse_size, default_value = "128KiB")]
+    /// Smallest chunk (e.g. 256KiB). Chunk sizes are fixed for the repository's life.
+    #[arg(long, value_parser = parse_size, default_value = "256KiB")]
     pub chunk_min: u32,
     /// Average chunk size (e.g. 512KiB): smaller finds more shared data
     /// between versions and after in-place edits, larger keeps the index

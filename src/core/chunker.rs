@@ -39,17 +39,21 @@ pub struct ChunkerParams {
 }
 
 /// The limits new repositories use (every config records its own, so older
-/// repositories keep theirs). A 512 KiB average, half restic's and
-/// rustic's, stored 12% less than 1 MiB chunks after in-place page updates
-/// of a database file, 2.5% less over five releases of a software tree,
-/// halved the new bytes an insertion costs (0.59 MiB mean, 0.91 MiB worst,
-/// against 1.31 and 2.02), and cost 0.06% more on 50k small files and large
-/// logs (docs/PERFORMANCE.md, finding 6). The price is index size: ~200
-/// bytes of index per MiB of unique data instead of ~100.
+/// repositories keep theirs): 256 KiB minimum, 512 KiB average (half
+/// restic's and rustic's), 8 MiB maximum. Against format v1's first limits
+/// (512 KiB, 1 MiB) at level 2 they stored 11.8% less after in-place page
+/// updates of a database file, 2.4% less over five releases of a software
+/// tree, halved the new bytes an insertion costs (0.62 MiB mean, 0.93 MiB
+/// worst, against 1.31 and 2.02), and cost 0.04-0.07% more where nothing
+/// is shared (50k small files and large logs; one database file): each
+/// chunk's compression starts without history (docs/PERFORMANCE.md,
+/// finding 6). A 128 KiB minimum shared 0.03% more on versions but cost
+/// 0.1% on the database file. The price is index size: ~200 bytes of index
+/// per MiB of unique data instead of ~100.
 impl Default for ChunkerParams {
     fn default() -> Self {
         ChunkerParams {
-            min: 128 * 1024,
+            min: 256 * 1024,
             avg: 512 * 1024,
             max: 8 * 1024 * 1024,
             normalization: DEFAULT_NORMALIZATION,
