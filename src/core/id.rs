@@ -48,12 +48,35 @@ impl Hasher for IdHasher {
     }
 }
 
+/// See [`Id::of`]: one page, small enough to stay in L1 while it is hashed.
+const PREFETCH_PIECE: usize = 4096;
+const CACHE_LINE: usize = 64;
+
 impl Id {
     pub const LEN: usize = 32;
 
     /// The id of `data`: SHA-256 of the plain bytes.
+    ///
+    /// Large inputs are hashed a piece at a time, each piece first loaded
+    /// one byte per cache line. SHA-256 consumes its input one line at a
+    /// time, and a line that is not in cache then costs a full memory
+    /// round trip before the next is asked for; the loads ahead of a piece
+    /// are independent, so they overlap and bring it in at memory speed.
+    /// On data out of cache this took SHA-NI from 1.2 to 1.6 GB/s here
+    /// (docs/PERFORMANCE.md); on data in cache it costs one load in 64.
     pub fn of(data: &[u8]) -> Id {
-        Id(Sha256::digest(data).into())
+        if data.len() <= PREFETCH_PIECE {
+            return Id(Sha256::digest(data).into());
+        }
+        let mut hasher = Sha256::new();
+        let mut touched = 0u8;
+        for piece in data.chunks(PREFETCH_PIECE) {
+            touched ^= piece.iter().step_by(CACHE_LINE).fold(0, |a, b| a ^ b);
+            hasher.update(piece);
+        }
+        // Keeps the loads: without a use of their result they are dead code.
+        std::hint::black_box(touched);
+        Id(hasher.finalize().into())
     }
 
     pub fn to_hex(&self) -> String {
@@ -125,6 +148,18 @@ mod tests {
             Id::of(b"abc").to_hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn pieced_hashing_is_plain_sha256_at_every_boundary() {
+        let data: Vec<u8> = (0..5 * PREFETCH_PIECE as u32 + 99)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        let p = PREFETCH_PIECE;
+        for len in [0, 1, p - 1, p, p + 1, 2 * p, 3 * p + 17, data.len()] {
+            let plain: [u8; 32] = Sha256::digest(&data[..len]).into();
+            assert_eq!(Id::of(&data[..len]).0, plain, "length {len}");
+        }
     }
 
     #[test]
