@@ -57,7 +57,7 @@ impl Id {
 
     /// The id of `data`: SHA-256 of the plain bytes.
     ///
-    /// Large inputs are hashed a piece at a time, each piece first loaded
+    /// The input is hashed a piece at a time, each piece first loaded
     /// one byte per cache line. SHA-256 consumes its input one line at a
     /// time, and a line that is not in cache then costs a full memory
     /// round trip before the next is asked for; the loads ahead of a piece
@@ -65,9 +65,6 @@ impl Id {
     /// On data out of cache this took SHA-NI from 1.2 to 1.6 GB/s here
     /// (docs/PERFORMANCE.md); on data in cache it costs one load in 64.
     pub fn of(data: &[u8]) -> Id {
-        if data.len() <= PREFETCH_PIECE {
-            return Id(Sha256::digest(data).into());
-        }
         let mut hasher = Sha256::new();
         let mut touched = 0u8;
         for piece in data.chunks(PREFETCH_PIECE) {
