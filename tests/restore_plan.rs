@@ -234,7 +234,14 @@ fn a_killed_restore_resumes_and_fetches_only_what_is_missing() {
         "fetched {fetched} bytes, bound {bound} (written before the kill: {written})"
     );
     assert_same_tree(&src.join("idx"), &dst.join("idx"));
-    assert!(!dst.join(".snapkeep-restore.json").exists());
+    let staging = fs::read_dir(&dst)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with(".snapkeep-restore-")
+        })
+        .count();
+    assert_eq!(staging, 0, "the staging folder is removed at the end");
 }
 
 #[test]

@@ -434,7 +434,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 concurrency: a.concurrency,
             };
             if a.dry_run || a.plan_out.is_some() {
-                let (plan, _) = crate::native::restore::plan(&repo, &opts)?;
+                let plan = crate::native::restore::plan(&repo, &opts)?.plan;
                 if let Some(path) = &a.plan_out {
                     let body = serde_json::to_vec_pretty(&plan).expect("plans serialize");
                     std::fs::write(path, body).map_err(|e| Error::io(path, e))?;

@@ -1,0 +1,344 @@
+//! Executes a conflict-free restore plan.
+//!
+//! Order, so a refusal never leaves anything half-written and an
+//! interruption never leaves a half-written file under its real name:
+//! 1. the staging folder (with its marker) is created, or the interrupted
+//!    run's is reused: whatever is written after it is recognised by a
+//!    rerun as this restore's own work;
+//! 2. folders are created (a file or link where a folder goes is removed,
+//!    never followed), and each file is created as a new, sized temporary
+//!    file in the staging folder (`O_CREAT|O_EXCL|O_NOFOLLOW`);
+//! 3. the plan's pack ranges are read in parallel; every blob is decoded
+//!    and its SHA-256 checked, then written at each of its places
+//!    (positioned writes, any order; all-zero blobs are skipped, leaving
+//!    holes); blobs the target already holds are copied (checked again);
+//! 4. each temporary gets its mode and mtime on its handle and is renamed
+//!    from the staging folder into its folder, opened without following
+//!    links; entries the snapshot lacks are removed, symlinks created,
+//!    folder modes and mtimes set deepest first, the staging folder
+//!    removed.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::core::id::Id;
+use crate::core::keys;
+use crate::core::restore_plan::RestorePlan;
+use crate::native::dirfd::{set_meta, split_parent, DirFd};
+use crate::native::error::{Error, Result};
+use crate::native::progress::{Progress, ProgressMode};
+use crate::native::repo::{decode_verified, Repo};
+use crate::native::restore::staging::{self, temp_name, Staging};
+use crate::native::restore::Planned;
+use crate::native::runtime::block_on;
+
+/// Where each planned file is written while the restore runs.
+struct Temps<'a> {
+    staging: &'a Staging,
+    names: Vec<String>,
+    /// Files written by a single placement (most files: one chunk): created
+    /// by that write, which also sets their metadata, saving an open, a
+    /// truncate and a close.
+    created_by_write: Vec<bool>,
+    target: &'a Path,
+}
+
+impl Temps<'_> {
+    fn err(&self, file: usize, e: std::io::Error) -> Error {
+        Error::io(
+            self.target.join(&self.staging.name).join(&self.names[file]),
+            e,
+        )
+    }
+
+    /// Writes `data` at `offset` of file `file` (of `plan`).
+    fn write(&self, plan: &RestorePlan, file: usize, data: &[u8], offset: u64) -> Result<()> {
+        let name = &self.names[file];
+        let f = &plan.files[file];
+        let zero = data.iter().all(|&x| x == 0);
+        if self.created_by_write[file] {
+            let out = self
+                .staging
+                .dir
+                .replace_with_new(name)
+                .map_err(|e| self.err(file, e))?;
+            // Zero runs stay holes.
+            if zero {
+                out.set_len(f.size)
+            } else {
+                out.write_all_at(data, offset)
+            }
+            .and_then(|()| set_meta(&out, f.mode, f.mtime_ns))
+            .map_err(|e| self.err(file, e))
+        } else if zero {
+            // The file was sized with set_len: the run is already a hole.
+            Ok(())
+        } else {
+            let out = self
+                .staging
+                .dir
+                .open_existing_for_write(name)
+                .map_err(|e| self.err(file, e))?;
+            out.write_all_at(data, offset)
+                .map_err(|e| self.err(file, e))
+        }
+    }
+}
+
+fn staging_for(planned: &Planned, target: &DirFd, path: &Path) -> Result<Staging> {
+    if let Some(name) = &planned.resumed {
+        if let Ok(dir) = target.child_dir(name) {
+            return Ok(Staging {
+                name: name.clone(),
+                dir,
+            });
+        }
+    }
+    let token = || uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    staging::create(target, &planned.marker, &planned.taken, token).map_err(|e| Error::io(path, e))
+}
+
+/// Executes a conflict-free plan into `target`.
+pub fn execute(
+    repo: &Repo,
+    planned: &Planned,
+    target: &Path,
+    progress: ProgressMode,
+) -> Result<()> {
+    let plan = &planned.plan;
+    std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+    let root = DirFd::open(target).map_err(|e| Error::io(target, e))?;
+    let staging = staging_for(planned, &root, target)?;
+    create_dirs(plan, &root, target)?;
+    let temps = create_temps(plan, &staging, target)?;
+
+    // What this run writes: everything but the bytes already in place.
+    let to_write = plan.summary.bytes - plan.summary.bytes_in_place;
+    let bar = Progress::with_mode(progress, to_write, "restore");
+    fetch(repo, plan, &temps, &bar)?;
+    copy_local(plan, &root, &temps, target, &bar)?;
+    bar.finish();
+
+    move_into_place(plan, &root, &temps, target)?;
+    // What the snapshot lacks goes after the copies (it may have been a copy
+    // source) and before folder modes are set (a read-only folder could not
+    // be emptied, and removals would change its mtime).
+    for rel in &plan.deletes {
+        let (parent, name) = split_parent(rel);
+        match root.dir(parent) {
+            Ok(dir) => dir
+                .remove(name)
+                .map_err(|e| Error::io(target.join(rel), e))?,
+            // Its folder was removed already, or replaced by a link: the
+            // entry is gone from the target either way.
+            Err(_) => continue,
+        }
+    }
+    for l in &plan.symlinks {
+        let (parent, name) = split_parent(&l.path);
+        let err = |e| Error::io(target.join(&l.path), e);
+        root.dir(parent)
+            .and_then(|dir| dir.symlink(name, &l.target, l.mtime_ns))
+            .map_err(err)?;
+    }
+    set_dir_modes(plan, &root, target)?;
+    root.remove(&staging.name)
+        .map_err(|e| Error::io(target.join(&staging.name), e))
+}
+
+/// Creates every planned folder, parents first.
+fn create_dirs(plan: &RestorePlan, root: &DirFd, target: &Path) -> Result<()> {
+    for d in &plan.dirs {
+        let (parent, name) = split_parent(&d.path);
+        // Private until its recorded mode is set at the end; a folder
+        // without one gets the usual default.
+        let mode = if d.mode.is_some() { 0o700 } else { 0o777 };
+        root.dir(parent)
+            .and_then(|dir| dir.ensure_dir(name, mode))
+            .map_err(|e| Error::io(target.join(&d.path), e))?;
+    }
+    Ok(())
+}
+
+/// Creates the sized temporary files of files written by more than one
+/// placement; continues those the plan resumes.
+fn create_temps<'a>(
+    plan: &RestorePlan,
+    staging: &'a Staging,
+    target: &'a Path,
+) -> Result<Temps<'a>> {
+    let mut placements = vec![0u32; plan.files.len()];
+    let all_places = plan
+        .reads
+        .iter()
+        .flat_map(|r| r.blobs.iter().flat_map(|b| &b.places));
+    for p in all_places.chain(plan.local_copies.iter().flat_map(|c| &c.places)) {
+        placements[p.file as usize] += 1;
+    }
+    let temps = Temps {
+        staging,
+        names: plan.files.iter().map(|f| temp_name(&f.path)).collect(),
+        created_by_write: plan
+            .files
+            .iter()
+            .zip(&placements)
+            .map(|(f, &n)| n == 1 && !f.resume && !f.done)
+            .collect(),
+        target,
+    };
+    (0..plan.files.len())
+        .into_par_iter()
+        .filter(|&i| !plan.files[i].done && !temps.created_by_write[i])
+        .try_for_each(|i| -> Result<()> {
+            let f = &plan.files[i];
+            let name = &temps.names[i];
+            let file = if f.resume {
+                staging.dir.open_existing_for_write(name)
+            } else {
+                staging.dir.replace_with_new(name)
+            };
+            file.and_then(|file| file.set_len(f.size))
+                .map_err(|e| temps.err(i, e))
+        })?;
+    Ok(temps)
+}
+
+/// Reads the plan's pack ranges and writes their verified blobs.
+fn fetch(repo: &Repo, plan: &RestorePlan, temps: &Temps, bar: &Progress) -> Result<()> {
+    plan.reads.par_iter().try_for_each(|r| -> Result<()> {
+        let bytes = block_on(
+            repo.store
+                .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length)),
+        )?;
+        for b in &r.blobs {
+            let at = (b.entry.offset - r.offset) as usize;
+            let span = at
+                .checked_add(b.entry.stored_len as usize)
+                .map(|end| at..end);
+            let stored = span
+                .and_then(|s| bytes.get(s))
+                .ok_or_else(|| Error::Integrity {
+                    id: b.id,
+                    detail: format!("pack {} is shorter than its index says", r.pack.short()),
+                })?;
+            let plain = decode_verified(&b.entry, stored)?;
+            for place in &b.places {
+                temps.write(plan, place.file as usize, &plain, place.offset)?;
+                bar.inc(plain.len() as u64);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Copies blobs already in the target (checked again: the target may have
+/// changed since it was scanned). Sources are opened without following
+/// links and must be regular files.
+fn copy_local(
+    plan: &RestorePlan,
+    root: &DirFd,
+    temps: &Temps,
+    target: &Path,
+    bar: &Progress,
+) -> Result<()> {
+    plan.local_copies
+        .par_iter()
+        .try_for_each(|c| -> Result<()> {
+            let src = target.join(&c.from);
+            let changed = || {
+                Error::Usage(format!(
+                    "{} changed during the restore; run it again",
+                    src.display()
+                ))
+            };
+            let f: File = root.open_path_for_read(&c.from).map_err(|_| changed())?;
+            let mut data = vec![0u8; c.length as usize];
+            f.read_exact_at(&mut data, c.from_offset)
+                .map_err(|e| Error::io(&src, e))?;
+            if Id::of(&data) != c.id {
+                return Err(changed());
+            }
+            for place in &c.places {
+                temps.write(plan, place.file as usize, &data, place.offset)?;
+                bar.inc(data.len() as u64);
+            }
+            Ok(())
+        })
+}
+
+/// Gives each temporary its mode and mtime and renames it into its folder;
+/// a folder where the file goes is removed first.
+fn move_into_place(plan: &RestorePlan, root: &DirFd, temps: &Temps, target: &Path) -> Result<()> {
+    let mut by_parent: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, f) in plan.files.iter().enumerate() {
+        if !f.done {
+            by_parent
+                .entry(split_parent(&f.path).0)
+                .or_default()
+                .push(i);
+        }
+    }
+    let groups: Vec<(&str, Vec<usize>)> = by_parent.into_iter().collect();
+    groups
+        .par_iter()
+        .try_for_each(|(parent, files)| -> Result<()> {
+            let dir = root
+                .dir(parent)
+                .map_err(|e| Error::io(target.join(parent), e))?;
+            for &i in files {
+                let f = &plan.files[i];
+                let name = &temps.names[i];
+                if !temps.created_by_write[i] {
+                    let file = temps
+                        .staging
+                        .dir
+                        .open_existing_for_write(name)
+                        .map_err(|e| temps.err(i, e))?;
+                    set_meta(&file, f.mode, f.mtime_ns).map_err(|e| temps.err(i, e))?;
+                }
+                let (_, final_name) = split_parent(&f.path);
+                let dest = target.join(&f.path);
+                if dir.kind(final_name).map_err(|e| Error::io(&dest, e))?
+                    == Some(crate::native::dirfd::Kind::Dir)
+                {
+                    dir.remove(final_name).map_err(|e| Error::io(&dest, e))?;
+                }
+                temps
+                    .staging
+                    .dir
+                    .rename_to(name, &dir, final_name)
+                    .map_err(|e| rename_error(&dest, e))?;
+            }
+            Ok(())
+        })
+}
+
+fn rename_error(dest: &Path, e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::EXDEV) {
+        return Error::Usage(format!(
+            "cannot move the restored file into {}: its folder is on another filesystem than the target folder (restore each mounted folder as its own target)",
+            dest.display()
+        ));
+    }
+    Error::io(dest, e)
+}
+
+/// Sets folder modes and mtimes, deepest first, each on its handle.
+fn set_dir_modes(plan: &RestorePlan, root: &DirFd, target: &Path) -> Result<()> {
+    let mut seen = HashSet::new();
+    for d in plan.dirs.iter().rev() {
+        if let (Some(mode), Some(mtime_ns)) = (d.mode, d.mtime_ns) {
+            if !seen.insert(&d.path) {
+                continue;
+            }
+            root.dir(&d.path)
+                .and_then(|dir| dir.set_meta(mode, mtime_ns))
+                .map_err(|e| Error::io(target.join(&d.path), e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `restore`: computes the core's restore plan from the snapshot's trees and
+//! the target folder, then executes it (see `execute` for the order of
+//! work and `staging` for the restore's own files).
+//!
+//! Every file restore creates is created relative to a directory handle
+//! opened without following links (`crate::native::dirfd`): nothing a
+//! restore writes can land outside its target, whatever links the target
+//! or the snapshot holds.
+
+mod execute;
+mod scan;
+mod staging;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::access::restore::{prepare, Prepared, RestoreChoice};
+use crate::core::index::RepoIndex;
+use crate::core::restore_plan::{Conflict, PlanSummary, RestorePlan};
+use crate::core::selection::{Rename, Selection};
+use crate::native::dirfd::DirFd;
+use crate::native::error::{Error, Result};
+use crate::native::progress::ProgressMode;
+use crate::native::repo::Repo;
+use crate::native::runtime::block_on;
+
+pub use staging::STAGING_PREFIX;
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    pub snapshot: String,
+    pub target: PathBuf,
+    pub selection: Selection,
+    pub rename: Option<Rename>,
+    pub include_global_state: bool,
+    /// Restore into existing index folders, reusing what they hold and
+    /// removing what the snapshot does not have.
+    pub overwrite: bool,
+    pub progress: ProgressMode,
+    /// Parallel range reads (default: four per core, at least 8).
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreOutcome {
+    pub snapshot: String,
+    /// (index in the snapshot, folder it was restored as).
+    pub indices: Vec<(String, String)>,
+    pub global_state: bool,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    pub plan: PlanSummary,
+}
+
+/// A plan and what executing it needs besides.
+pub struct Planned {
+    pub plan: RestorePlan,
+    pub index: RepoIndex,
+    marker: staging::Marker,
+    /// Top-level names the restore writes (never a staging folder).
+    taken: HashSet<String>,
+    /// The staging folder of the interrupted run this one continues.
+    resumed: Option<String>,
+}
+
+/// Top-level names a restore of `prepared` writes into its target.
+fn top_level_names(prepared: &Prepared) -> HashSet<String> {
+    let mut names: HashSet<String> = prepared.renamed.iter().map(|(_, t)| t.clone()).collect();
+    if let Some(tree) = prepared.global_state.and_then(|g| prepared.trees.get(&g)) {
+        names.extend(tree.nodes.iter().map(|n| n.name.clone()));
+    }
+    names
+}
+
+/// Computes the plan for a restore without writing anything.
+pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
+    let choice = RestoreChoice {
+        snapshot: opts.snapshot.clone(),
+        selection: opts.selection.clone(),
+        rename: opts.rename.clone(),
+        include_global_state: opts.include_global_state,
+    };
+    let prepared = block_on(prepare(repo.reader(), &choice))?;
+    let targets: Vec<String> = prepared.renamed.iter().map(|(_, t)| t.clone()).collect();
+    let mut target = scan::target_state(&opts.target, &targets)?;
+    let marker = staging::Marker {
+        snapshot_uuid: prepared.snapshot_uuid.clone(),
+        indices: prepared.renamed.clone(),
+        global_state: prepared.global_state.is_some(),
+    };
+    let taken = top_level_names(&prepared);
+    let mut plan = prepared.plan(target.clone())?;
+    let dir = if opts.target.is_dir() {
+        Some(DirFd::open(&opts.target).map_err(|e| Error::io(&opts.target, e))?)
+    } else {
+        None
+    };
+    // An interrupted run of this same restore is continued, with or
+    // without --overwrite.
+    let resumed = dir.as_ref().and_then(|d| staging::find(d, &marker, &taken));
+    if let (Some(dir), true) = (&dir, resumed.is_some() || opts.overwrite) {
+        target.resuming = resumed.is_some();
+        target.overwrite = opts.overwrite;
+        if let Some(s) = &resumed {
+            scan::scan_interrupted(&plan, &prepared.index, dir, s, &mut target);
+        }
+        if opts.overwrite {
+            let params = &repo.config.chunker;
+            scan::scan_existing(&plan, dir, &opts.target, params, &taken, &mut target)?;
+        }
+        plan = prepared.plan(target)?;
+    }
+    plan.marker = serde_json::to_string(&marker).expect("markers serialize");
+    Ok(Planned {
+        plan,
+        index: prepared.index,
+        marker,
+        taken,
+        resumed: resumed.map(|s| s.name),
+    })
+}
+
+fn refuse(plan: &RestorePlan, target: &Path) -> Result<()> {
+    match plan.conflicts.first() {
+        None => Ok(()),
+        Some(Conflict::TargetNotEmpty { index, path }) => Err(Error::TargetNotEmpty {
+            index: index.clone(),
+            path: target.join(path),
+        }),
+        Some(Conflict::GlobalStateExists { path }) => Err(Error::GlobalStateConflict {
+            path: target.join(path),
+        }),
+    }
+}
+
+pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
+    let planned = plan(repo, opts)?;
+    let plan = &planned.plan;
+    refuse(plan, &opts.target)?;
+    // Each read holds at most one range (8 MiB) and a decoded blob: from a
+    // local repository the work is decoding, hashing and writing, one read
+    // per core; object stores need more requests in flight to hide their
+    // latency.
+    let threads = opts.concurrency.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        if repo.store.location().starts_with("file://") {
+            cores.max(2)
+        } else {
+            (4 * cores).max(8)
+        }
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} restore threads: {e}")))?;
+    pool.install(|| execute::execute(repo, &planned, &opts.target, opts.progress))?;
+    Ok(RestoreOutcome {
+        snapshot: opts.snapshot.clone(),
+        indices: plan.indices.clone(),
+        global_state: plan.global_state,
+        files: plan.summary.files,
+        dirs: plan.summary.dirs,
+        symlinks: plan.summary.symlinks,
+        bytes: plan.summary.bytes,
+        plan: plan.summary.clone(),
+    })
+}

@@ -1,0 +1,235 @@
+//! What the target folder holds, read through directory handles (no link
+//! below the target is followed, no FIFO is opened): the conflicts the core
+//! checks, an interrupted run's progress, and with `--overwrite` the files
+//! whose chunks can be reused.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use crate::core::chunker::ChunkerParams;
+use crate::core::id::Id;
+use crate::core::index::RepoIndex;
+use crate::core::restore_plan::{FileFacts, PlannedFile, RestorePlan, TargetState};
+use crate::native::dirfd::{split_parent, DirFd, Kind, Meta};
+use crate::native::error::{Error, Result};
+use crate::native::restore::staging::{is_staging, temp_name, Staging};
+
+fn facts(m: &Meta) -> FileFacts {
+    FileFacts {
+        size: m.size,
+        mtime_ns: m.mtime_ns,
+        mode: m.mode,
+    }
+}
+
+/// Resolves parent folders with a one-entry cache: plans list the entries
+/// of one folder together, so most lookups reuse the last handle.
+pub struct Parents<'a> {
+    root: &'a DirFd,
+    last: Option<(String, Option<DirFd>)>,
+}
+
+impl<'a> Parents<'a> {
+    pub fn new(root: &'a DirFd) -> Parents<'a> {
+        Parents { root, last: None }
+    }
+
+    /// The folder `rel` below the root, `None` if it cannot be opened as a
+    /// folder without following a link.
+    pub fn get(&mut self, rel: &str) -> Option<&DirFd> {
+        if self.last.as_ref().is_none_or(|(p, _)| p != rel) {
+            self.last = Some((rel.to_string(), self.root.dir(rel).ok()));
+        }
+        self.last.as_ref().and_then(|(_, d)| d.as_ref())
+    }
+
+    /// `rel`'s metadata, `None` if it or a folder on its way is missing.
+    pub fn meta(&mut self, rel: &str) -> Option<Meta> {
+        let (parent, name) = split_parent(rel);
+        self.get(parent)?.meta(name).ok().flatten()
+    }
+}
+
+/// The target's top-level names and which index folders are occupied
+/// (exist and are not empty, or are not folders).
+pub fn target_state(target: &Path, index_targets: &[String]) -> Result<TargetState> {
+    let mut state = TargetState::default();
+    match std::fs::metadata(target) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::Usage(format!(
+                "target {} is not a directory",
+                target.display()
+            )))
+        }
+        Ok(_) => {}
+        Err(_) => return Ok(state),
+    }
+    let dir = DirFd::open(target).map_err(|e| Error::io(target, e))?;
+    for name in dir.names().map_err(|e| Error::io(target, e))? {
+        state.top_level.insert(name.to_string_lossy().into_owned());
+    }
+    for name in index_targets {
+        let occupied = match dir.kind(name).map_err(|e| Error::io(target, e))? {
+            None => false,
+            Some(Kind::Dir) => {
+                let path = target.join(name);
+                let child = dir.child_dir(name).map_err(|e| Error::io(&path, e))?;
+                !child.names().map_err(|e| Error::io(&path, e))?.is_empty()
+            }
+            Some(_) => true,
+        };
+        if occupied {
+            state.occupied_index_dirs.insert(name.clone());
+        }
+    }
+    Ok(state)
+}
+
+/// What an interrupted run left: complete files, and which chunk
+/// placements of partial files already hold the right bytes (each is read
+/// back and its SHA-256 checked).
+pub fn scan_interrupted(
+    plan: &RestorePlan,
+    index: &RepoIndex,
+    target: &DirFd,
+    staging: &Staging,
+    state: &mut TargetState,
+) {
+    let mut parents = Parents::new(target);
+    for f in &plan.files {
+        if let Some(m) = parents.meta(&f.path) {
+            if m.kind == Kind::File {
+                state.files.insert(f.path.clone(), facts(&m));
+            }
+            continue;
+        }
+        let Ok(file) = staging.dir.open_for_read(&temp_name(&f.path)) else {
+            continue;
+        };
+        state.partial_files.insert(f.path.clone());
+        for offset in verified_placements(&file, f, index) {
+            state.written.insert((f.path.clone(), offset));
+        }
+    }
+}
+
+/// Offsets of `f`'s chunks that `file` already holds.
+fn verified_placements(file: &File, f: &PlannedFile, index: &RepoIndex) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    let mut buf = Vec::new();
+    for c in &f.chunks {
+        let len = index.get(c).map_or(0, |l| l.raw_len as u64);
+        buf.resize(len as usize, 0);
+        if file.read_exact_at(&mut buf, offset).is_ok() && Id::of(&buf) == *c {
+            out.push(offset);
+        }
+        offset += len;
+    }
+    out
+}
+
+/// Chunk ids of a file, with the repository's chunker: (id, offset).
+fn chunk_file(mut f: &File, params: &ChunkerParams) -> std::io::Result<Vec<(Id, u64)>> {
+    use std::io::Read;
+    let window = (params.max as usize * 2).max(1 << 20);
+    let mut buf = vec![0u8; window];
+    let (mut filled, mut base) = (0usize, 0u64);
+    let mut out = Vec::new();
+    loop {
+        let n = f.read(&mut buf[filled..])?;
+        filled += n;
+        let eof = n == 0;
+        if !eof && filled < buf.len() {
+            continue;
+        }
+        let ranges = params.split(&buf[..filled], eof);
+        for r in &ranges {
+            out.push((Id::of(&buf[r.clone()]), base + r.start as u64));
+        }
+        let used = ranges.last().map_or(0, |r| r.end);
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+        base += used as u64;
+        if eof {
+            return Ok(out);
+        }
+    }
+}
+
+/// For --overwrite: what the target holds under the folders being restored.
+/// Files that already match the snapshot are not read; others are chunked
+/// so their blobs can be copied instead of fetched. Staging folders are the
+/// restores' own files, not data.
+pub fn scan_existing(
+    plan: &RestorePlan,
+    target: &DirFd,
+    target_path: &Path,
+    params: &ChunkerParams,
+    taken: &HashSet<String>,
+    state: &mut TargetState,
+) -> Result<()> {
+    let planned: HashMap<&str, &PlannedFile> =
+        plan.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    // A file where the snapshot has a folder is removed before blobs are
+    // copied, so it cannot be a copy source.
+    let planned_dirs: HashSet<&str> = plan.dirs.iter().map(|d| d.path.as_str()).collect();
+    let mut roots: Vec<String> = plan.indices.iter().map(|(_, t)| t.clone()).collect();
+    if plan.global_state {
+        // Global state is what sits at the top level besides index folders:
+        // files, symlinks, and folders named with a leading '_' or '.'.
+        // Other index folders are never touched.
+        let global: Vec<String> = state
+            .top_level
+            .iter()
+            .filter(|n| !roots.contains(n) && (taken.contains(*n) || !is_staging(target, n)))
+            .filter(|n| {
+                let is_dir = target.kind(n.as_str()).ok().flatten() == Some(Kind::Dir);
+                !is_dir || n.starts_with('_') || n.starts_with('.')
+            })
+            .cloned()
+            .collect();
+        roots.extend(global);
+    }
+    let mut stack: Vec<String> = roots;
+    let mut parents = Parents::new(target);
+    while let Some(rel) = stack.pop() {
+        let Some(m) = parents.meta(&rel) else {
+            continue;
+        };
+        state.existing_paths.push(rel.clone());
+        let path = target_path.join(&rel);
+        match m.kind {
+            Kind::Dir => {
+                let dir = target.dir(&rel).map_err(|e| Error::io(&path, e))?;
+                for name in dir.names().map_err(|e| Error::io(&path, e))? {
+                    stack.push(format!("{rel}/{}", name.to_string_lossy()));
+                }
+            }
+            Kind::File => {
+                let facts = facts(&m);
+                state.files.insert(rel.clone(), facts);
+                let in_place = planned
+                    .get(rel.as_str())
+                    .is_some_and(|f| facts.matches(f.size, f.mtime_ns, f.mode));
+                if in_place || planned_dirs.contains(rel.as_str()) {
+                    continue;
+                }
+                // Replaced by something else since the stat: not a source.
+                let Ok(file) = target.open_path_for_read(&rel) else {
+                    continue;
+                };
+                for (id, offset) in chunk_file(&file, params).map_err(|e| Error::io(&path, e))? {
+                    state
+                        .local_blobs
+                        .entry(id)
+                        .or_insert_with(|| (rel.clone(), offset));
+                }
+            }
+            Kind::Symlink | Kind::Other => {}
+        }
+    }
+    Ok(())
+}
