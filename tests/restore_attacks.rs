@@ -298,3 +298,126 @@ fn files_named_like_restore_files_are_restored_byte_for_byte() {
         .success());
     assert_same_tree(&sc.src, &sc.dst);
 }
+
+#[test]
+fn a_repository_inside_the_source_is_left_out_and_never_restored_over() {
+    let sc = scene();
+    write(&sc.src.join("idx/a"), b"data");
+    write(&sc.src.join("top.conf"), b"global");
+    let inner = sc.src.join("backups");
+    init(&inner);
+    let dotted = sc.src.join(".repo");
+    init(&dotted);
+    for repo in [&inner, &dotted] {
+        let out = run(&[
+            "snapshot",
+            "create",
+            s(repo),
+            "s1",
+            "--source",
+            s(&sc.src),
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("left out"), "{stderr}");
+        let got = json(&["snapshot", "get", s(repo), "s1"]);
+        let text = got.to_string();
+        assert!(text.contains("\"idx\""), "{text}");
+        assert!(
+            !text.contains("\"backups\""),
+            "the repository was snapshotted: {text}"
+        );
+    }
+    // The global state of the dotted repository's snapshot lacks it too.
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    ok(&[
+        "restore",
+        s(&dotted),
+        "s1",
+        "--target",
+        s(&out),
+        "--include-global-state",
+    ]);
+    assert!(out.join("top.conf").exists() && !out.join(".repo").exists());
+
+    // Restoring over the source, which holds the repository, is refused
+    // and changes nothing.
+    let before = snapshot_of(&sc.src);
+    for repo in [&inner, &dotted] {
+        let err = fails(&[
+            "restore",
+            s(repo),
+            "s1",
+            "--target",
+            s(&sc.src),
+            "--overwrite",
+        ]);
+        assert!(err.contains("contains the repository"), "{err}");
+    }
+    assert_eq!(before, snapshot_of(&sc.src));
+}
+
+#[test]
+fn restore_targets_in_or_over_a_repository_are_refused() {
+    let sc = scene();
+    write(&sc.src.join("packs/a"), b"data");
+    init(&sc.repo);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&sc.repo),
+        "s1",
+        "--source",
+        s(&sc.src),
+    ]);
+    let other = sc.outside.join("other-repo");
+    init(&other);
+    let before = snapshot_of(&sc.repo);
+    let cases = [
+        (sc.repo.clone(), "is the repository"),
+        (sc.repo.join("sub"), "inside the repository"),
+        (other.clone(), "is a snapkeep repository"),
+    ];
+    for (target, why) in &cases {
+        let err = fails(&[
+            "restore",
+            s(&sc.repo),
+            "s1",
+            "--target",
+            s(target),
+            "--overwrite",
+        ]);
+        assert!(err.contains(why), "{}: {err}", target.display());
+        let err = fails(&[
+            "restore",
+            s(&sc.repo),
+            "s1",
+            "--target",
+            s(target),
+            "--dry-run",
+        ]);
+        assert!(err.contains(why), "{}: {err}", target.display());
+    }
+    assert_eq!(before, snapshot_of(&sc.repo));
+    // An index folder that is a repository is refused as well.
+    let err = fails(&[
+        "restore",
+        s(&sc.repo),
+        "s1",
+        "--target",
+        s(&sc.outside),
+        "--rename-pattern",
+        "packs",
+        "--rename-replacement",
+        "other-repo",
+        "--overwrite",
+    ]);
+    assert!(err.contains("other-repo is a snapkeep repository"), "{err}");
+    ok(&["repo", "check", s(&other)]);
+}

@@ -301,8 +301,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 progress: !a.json && !quiet,
             };
             let out = create_snapshot(&repo, &opts)?;
+            for path in out.skipped.iter().filter(|_| !quiet) {
+                eprintln!(
+                    "note: {} was left out: it is a snapkeep repository",
+                    path.display()
+                );
+            }
             if a.json {
                 let mut snap = manifest_json(&out.manifest);
+                if !out.skipped.is_empty() {
+                    snap["skipped"] = json!(out.skipped);
+                }
                 snap["storage"] = json!({
                     "packs_written": out.packs_written,
                     "bytes_uploaded": out.bytes_uploaded,

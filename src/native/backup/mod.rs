@@ -29,6 +29,7 @@ use crate::core::root::{Root, RootChange, RootConflict};
 use crate::core::selection::Selection;
 use crate::core::tree::Tree;
 use crate::native::error::{Error, Result};
+use crate::native::guard;
 use crate::native::inflight::{Activity, InFlight};
 use crate::native::progress::Progress;
 use crate::native::repo::Repo;
@@ -60,6 +61,8 @@ pub struct SnapshotOutcome {
     pub generation: u64,
     pub packs_written: u64,
     pub bytes_uploaded: u64,
+    /// Folders left out because they are repositories.
+    pub skipped: Vec<PathBuf>,
 }
 
 pub fn now_millis() -> i64 {
@@ -230,6 +233,19 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
             global: true,
         });
     }
+    // Repositories are never snapshotted (the one written to included):
+    // restoring such a copy over the source would replace a live
+    // repository with an older one.
+    let repo_dir = guard::local_root(repo).and_then(|p| guard::identity(&p));
+    let mut skipped = Vec::new();
+    targets.retain(|t| {
+        let own = repo_dir.is_some() && guard::identity(&t.path) == repo_dir;
+        let left_out = own || (!t.global && guard::is_repository(&t.path));
+        if left_out {
+            skipped.push(t.path.clone());
+        }
+        !left_out
+    });
     if targets.is_empty() {
         return Err(Error::Usage(
             "nothing to snapshot: no index matches and global state is excluded".into(),
@@ -249,7 +265,12 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     // Each target is walked on its own (in parallel: the walk is all
     // `lstat`s and would otherwise keep one core alone busy); its jobs are
     // numbered from 0 within it.
-    let walks: Vec<(std::io::Result<DirSkel>, Vec<Job>, Vec<Failure>)> = targets
+    let walks: Vec<(
+        std::io::Result<DirSkel>,
+        Vec<Job>,
+        Vec<Failure>,
+        Vec<PathBuf>,
+    )> = targets
         .par_iter()
         .zip(parent_trees.par_iter())
         .map(|(t, parent)| {
@@ -259,20 +280,24 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
                 packer: &packer,
                 jobs: Vec::new(),
                 failures: Vec::new(),
+                skip_dir: repo_dir,
+                skipped: Vec::new(),
             };
             let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
             let keep_all = |_: &str, _: &fs::Metadata| true;
             let keep: &(dyn Fn(&str, &fs::Metadata) -> bool + Sync) =
                 if t.global { &keep_global } else { &keep_all };
             let skel = walker.walk(&t.name, &t.path, "", parent.as_ref(), keep);
-            (skel, walker.jobs, walker.failures)
+            (skel, walker.jobs, walker.failures, walker.skipped)
         })
         .collect();
     let mut walked = Vec::new();
     let mut jobs = Vec::new();
     let mut failures = Vec::new();
-    for (t, (skel, target_jobs, target_failures)) in targets.into_iter().zip(walks) {
+    for (t, (skel, target_jobs, target_failures, target_skipped)) in targets.into_iter().zip(walks)
+    {
         failures.extend(target_failures);
+        skipped.extend(target_skipped);
         match skel {
             Ok(skel) => {
                 let root_meta = fs::metadata(&t.path).ok();
@@ -436,6 +461,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         generation: root.generation,
         packs_written: totals.packs_written,
         bytes_uploaded: totals.bytes_uploaded,
+        skipped,
     })
 }
 

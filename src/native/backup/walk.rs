@@ -57,6 +57,10 @@ pub struct Walker<'a> {
     pub packer: &'a Packer<'a>,
     pub jobs: Vec<Job>,
     pub failures: Vec<Failure>,
+    /// A folder never walked into (the local repository being written).
+    pub skip_dir: Option<crate::native::guard::Identity>,
+    /// Folders left out because they are repositories.
+    pub skipped: Vec<std::path::PathBuf>,
 }
 
 pub fn join_rel(rel: &str, name: &str) -> String {
@@ -157,6 +161,11 @@ impl<'a> Walker<'a> {
                         job: self.jobs.len() - 1,
                     });
                 }
+            } else if ft.is_dir()
+                && (self.skip_dir == Some((meta.dev(), meta.ino()))
+                    || crate::native::guard::is_repository(&child))
+            {
+                self.skipped.push(child);
             } else if ft.is_dir() {
                 let sub_parent = self.parent_subtree(parent, name);
                 match self.walk(index, &child, &child_rel, sub_parent.as_ref(), &|_, _| true) {

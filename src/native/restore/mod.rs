@@ -86,6 +86,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
     };
     let prepared = block_on(prepare(repo.reader(), &choice))?;
     let targets: Vec<String> = prepared.renamed.iter().map(|(_, t)| t.clone()).collect();
+    crate::native::guard::check_restore_target(repo, &opts.target, &targets)?;
     let mut target = scan::target_state(&opts.target, &targets)?;
     let marker = staging::Marker {
         snapshot_uuid: prepared.snapshot_uuid.clone(),
