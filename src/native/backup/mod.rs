@@ -72,6 +72,10 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// One target's walk: its skeleton, file jobs, failures and the
+/// repositories left out.
+type TargetWalk = (std::io::Result<DirSkel>, Vec<Job>, Vec<Failure>, Vec<PathBuf>);
+
 /// Top-level entries that are global state rather than indices.
 fn is_global(name: &str, meta: &fs::Metadata) -> bool {
     !meta.file_type().is_dir() || name.starts_with('_') || name.starts_with('.')
@@ -265,12 +269,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     // Each target is walked on its own (in parallel: the walk is all
     // `lstat`s and would otherwise keep one core alone busy); its jobs are
     // numbered from 0 within it.
-    let walks: Vec<(
-        std::io::Result<DirSkel>,
-        Vec<Job>,
-        Vec<Failure>,
-        Vec<PathBuf>,
-    )> = targets
+    let walks: Vec<TargetWalk> = targets
         .par_iter()
         .zip(parent_trees.par_iter())
         .map(|(t, parent)| {
