@@ -12,7 +12,9 @@ use snapkeep::core::codec::{decode, Codec, Compression};
 use snapkeep::core::id::Id;
 use snapkeep::core::index::RepoIndex;
 use snapkeep::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
-use snapkeep::core::restore_plan::{plan_restore, IndexToRestore, PlanRequest, TargetState};
+use snapkeep::core::restore_plan::{
+    plan_restore, Declared, IndexToRestore, PlanRequest, TargetState,
+};
 use snapkeep::core::tree::{Node, NodeType, Tree};
 use snapkeep::native::backup::compressor::with_encoded;
 
@@ -149,8 +151,13 @@ fn plan_one_million_chunks(c: &mut Criterion) {
                     tree: Some(top),
                     mode: None,
                     mtime_ns: None,
+                    declared: Declared {
+                        files: files as u64,
+                        dirs: 0,
+                    },
                 }],
                 global_state: None,
+                global_declared: Declared::default(),
                 trees: &trees,
                 index: &index,
                 target: TargetState::default(),

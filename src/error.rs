@@ -46,6 +46,10 @@ pub enum Error {
     GlobalStateConflict { path: PathBuf },
     #[error("refusing to restore {path}: {reason}")]
     UnsafePath { path: String, reason: UnsafeEntry },
+    #[error("snapshot [{snapshot}] is damaged: {detail}")]
+    DamagedSnapshot { snapshot: String, detail: String },
+    #[error("{key} is damaged: {detail}")]
+    DamagedObject { key: String, detail: String },
     #[error("blob {id} is damaged: {detail}")]
     Integrity { id: Id, detail: String },
     #[error("snapshot failed, nothing was committed: {count} file(s) could not be read consistently, first {path}: {reason} (use --partial to commit the rest as PARTIAL)")]

@@ -318,3 +318,95 @@ fn global_state_restore_never_overwrites_existing_files() {
     );
     assert!(!dst.join("idx").exists());
 }
+
+/// Every error is one line on stderr, control characters escaped.
+#[track_caller]
+fn one_line_error(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err:?}");
+    err
+}
+
+#[test]
+fn errors_are_one_line_with_control_characters_escaped() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("logs/a"), b"a");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let target = t.path().join("target");
+    let err = one_line_error(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&target),
+        "--rename-pattern",
+        "logs-(",
+        "--rename-replacement",
+        "x",
+    ]);
+    assert!(
+        err.contains("invalid --rename-pattern: \"logs-(\": unclosed group"),
+        "{err}"
+    );
+    let err = one_line_error(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "bad\nname",
+        "--source",
+        s(&src),
+    ]);
+    assert!(err.contains("bad\\nname"), "{err}");
+    let err = one_line_error(&["restore", s(&repo), "no\nsuch", "--target", s(&target)]);
+    assert!(err.contains("no\\nsuch"), "{err}");
+
+    // A damaged config names its key once.
+    let config = repo.join("config");
+    let mut c: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    c["pack_size"] = serde_json::json!(1);
+    fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    fs::write(&config, serde_json::to_vec(&c).unwrap()).unwrap();
+    let err = one_line_error(&["snapshot", "list", s(&repo)]);
+    assert!(
+        err.contains("config: pack_size") && !err.contains("config: config"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_index_file_is_not_called_a_blob() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("logs/a"), b"a");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let index_file = fs::read_dir(repo.join("index"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = fs::read(&index_file).unwrap();
+    bytes[10] ^= 1;
+    fs::set_permissions(
+        &index_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    fs::write(&index_file, bytes).unwrap();
+    let err = one_line_error(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&t.path().join("x")),
+    ]);
+    assert!(
+        err.contains("index/") && err.contains("is damaged") && !err.contains("blob"),
+        "{err}"
+    );
+}

@@ -196,9 +196,9 @@ impl RepoReader {
             .zip(&keys)
             .map(|((id, b), key)| {
                 if Id::of(&b) != *id {
-                    return Err(Error::Integrity {
-                        id: *id,
-                        detail: format!("{key} does not match its name"),
+                    return Err(Error::DamagedObject {
+                        key: key.clone(),
+                        detail: "its content does not match the SHA-256 in its name".into(),
                     });
                 }
                 Ok((
@@ -284,9 +284,25 @@ impl RepoReader {
         decode_verified(&e, stored)
     }
 
+    /// The manifest a root's summary names, checked against the hash the
+    /// root records and against the summary itself.
     pub async fn manifest(&self, summary: &SnapshotSummary) -> Result<Manifest> {
         let key = keys::manifest(&summary.uuid);
-        Manifest::decode(&self.get(&key).await?).map_err(|e| Error::format(&key, e))
+        let bytes = self.get(&key).await?;
+        let damaged = |detail: String| Error::DamagedSnapshot {
+            snapshot: summary.snapshot.clone(),
+            detail,
+        };
+        if summary.manifest.is_some_and(|h| Id::of(&bytes) != h) {
+            return Err(damaged(format!(
+                "{key} does not match the SHA-256 its root records"
+            )));
+        }
+        let m = Manifest::decode(&bytes).map_err(|e| damaged(format!("{key}: {e}")))?;
+        if let Some(field) = m.disagreement(summary) {
+            return Err(damaged(format!("{key} disagrees with its root on {field}")));
+        }
+        Ok(m)
     }
 
     /// Every tree reachable from `roots`.

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use crate::access::reader::RepoReader;
 use crate::core::id::Id;
 use crate::core::index::RepoIndex;
+use crate::core::manifest::IndexStats;
 use crate::core::naming::validate_name;
 use crate::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::restore_plan::{
-    plan_restore, IndexToRestore, PlanError, PlanRequest, RestorePlan, TargetState,
+    plan_restore, Declared, IndexToRestore, PlanError, PlanRequest, RestorePlan, TargetState,
 };
 use crate::core::selection::{rename_all, Rename, Selection};
 use crate::core::tree::Tree;
@@ -28,11 +29,13 @@ pub struct RestoreChoice {
 /// A snapshot's selected indices, renamed, with every tree they reach.
 #[derive(Debug)]
 pub struct Prepared {
+    pub snapshot: String,
     pub snapshot_uuid: String,
     /// (index in the snapshot, name it is restored as).
     pub renamed: Vec<(String, String)>,
     pub indices: Vec<IndexToRestore>,
     pub global_state: Option<Id>,
+    pub global_declared: Declared,
     pub trees: HashMap<Id, Tree>,
     pub index: RepoIndex,
 }
@@ -56,6 +59,7 @@ pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prep
             tree: s.tree,
             mode: s.root_mode,
             mtime_ns: s.root_mtime_ns,
+            declared: declared(s),
         });
     }
     let global_state = if choice.include_global_state {
@@ -63,6 +67,11 @@ pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prep
     } else {
         None
     };
+    let global_declared = manifest
+        .global_state
+        .as_ref()
+        .map(declared)
+        .unwrap_or_default();
     let roots: Vec<Id> = indices
         .iter()
         .filter_map(|i| i.tree)
@@ -70,6 +79,8 @@ pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prep
         .collect();
     let trees = reader.load_trees(&index, &roots).await?;
     Ok(Prepared {
+        snapshot: summary.snapshot.clone(),
+        global_declared,
         snapshot_uuid: summary.uuid.clone(),
         renamed,
         indices,
@@ -85,6 +96,7 @@ impl Prepared {
         let request = PlanRequest {
             indices: self.indices.clone(),
             global_state: self.global_state,
+            global_declared: self.global_declared,
             trees: &self.trees,
             index: &self.index,
             target,
@@ -94,10 +106,17 @@ impl Prepared {
         plan_restore(&request).map_err(|e| match e {
             PlanError::Unsafe { path, reason } => Error::UnsafePath { path, reason },
             e @ PlanError::RenameCollision { .. } => Error::Usage(e.to_string()),
-            other => Error::Integrity {
-                id: Id([0; 32]),
+            other => Error::DamagedSnapshot {
+                snapshot: self.snapshot.clone(),
                 detail: other.to_string(),
             },
         })
+    }
+}
+
+fn declared(s: &IndexStats) -> Declared {
+    Declared {
+        files: s.files,
+        dirs: s.dirs,
     }
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::access::reader::{decode_verified, RepoReader};
-use crate::core::diff::{diff_level, Change, ChangeKind, Descend};
+use crate::core::diff::{diff_level, Change, ChangeKind, Descend, DiffBudget};
 use crate::core::id::Id;
 use crate::core::index::RepoIndex;
 use crate::core::keys;
@@ -99,11 +99,22 @@ pub async fn diff(reader: &RepoReader, from: &str, to: &str) -> Result<DiffRepor
         })
         .filter(Descend::is_needed)
         .collect();
+    let (ta, tb) = (a.totals(), b.totals());
+    let mut budget = DiffBudget::new(
+        ta.files.saturating_add(tb.files),
+        ta.dirs.saturating_add(tb.dirs),
+    );
     let mut changes = Vec::new();
     while let Some(d) = queue.pop() {
         let old = load(reader, &index, d.old).await?;
         let new = load(reader, &index, d.new).await?;
         let (c, more) = diff_level(&d.path, &old, &new);
+        budget
+            .charge(&c, &more)
+            .map_err(|e| Error::DamagedSnapshot {
+                snapshot: format!("{from}] or [{to}"),
+                detail: e.to_string(),
+            })?;
         changes.extend(c);
         queue.extend(more.into_iter().filter(Descend::is_needed));
     }

@@ -37,10 +37,24 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A message as one line: control characters (a newline in a file or
+/// index name, say) are shown escaped.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.trim_end().chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Help and version go out as clap prints them; a usage mistake is one line
@@ -65,7 +79,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .map(str::trim)
         .collect();
     let what = first.join(" ");
-    eprintln!("error: {} (see --help)", what.trim_start_matches("error: "));
+    eprintln!(
+        "error: {} (see --help)",
+        one_line(what.trim_start_matches("error: "))
+    );
     ExitCode::from(2)
 }
 
@@ -170,7 +187,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     say(format!("  note: {} pack(s) are not referenced by the index (left by interrupted work)", report.unindexed_packs));
                 }
                 for p in &report.problems {
-                    eprintln!("problem: {p}");
+                    eprintln!("problem: {}", one_line(p));
                 }
                 for d in &report.damaged {
                     eprintln!(

@@ -50,10 +50,10 @@ impl RepoConfig {
         }
         c.chunker
             .validate()
-            .map_err(|e| FormatError::Invalid(format!("config: {e}")))?;
+            .map_err(|e| FormatError::Invalid(e.to_string()))?;
         if !(MIN_PACK_SIZE..=MAX_PACK_SIZE).contains(&c.pack_size) {
             return Err(FormatError::Invalid(format!(
-                "config: pack_size {} is outside {MIN_PACK_SIZE}..={MAX_PACK_SIZE}",
+                "pack_size {} is outside {MIN_PACK_SIZE}..={MAX_PACK_SIZE}",
                 c.pack_size
             )));
         }

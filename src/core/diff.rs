@@ -48,6 +48,74 @@ impl Descend {
     }
 }
 
+/// Bounds a diff's work by what the two manifests declare: a diff lists
+/// each entry of either snapshot at most once, so more changes than both
+/// declare (or deeper or longer paths than [`crate::core::shape`] allows)
+/// mean crafted trees that would expand without end.
+#[derive(Debug, Clone)]
+pub struct DiffBudget {
+    files: u64,
+    dirs: u64,
+    links: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiffBoundError {
+    #[error("the two snapshots' trees hold more {0} than their manifests declare")]
+    MoreThanDeclared(&'static str),
+    #[error("{0}: path too deep or too long")]
+    PathTooLong(String),
+}
+
+impl DiffBudget {
+    /// For snapshots declaring these files and folders in total.
+    pub fn new(files: u64, dirs: u64) -> DiffBudget {
+        DiffBudget {
+            files,
+            dirs,
+            links: 2 * crate::core::shape::MAX_SYMLINKS,
+        }
+    }
+
+    /// Charges one level's changes and the folders it descends into.
+    pub fn charge(
+        &mut self,
+        changes: &[Change],
+        descend: &[Descend],
+    ) -> Result<(), DiffBoundError> {
+        for c in changes {
+            let (left, what) = match c.kind {
+                NodeType::File => (&mut self.files, "files"),
+                NodeType::Dir => (&mut self.dirs, "folders"),
+                NodeType::Symlink => (&mut self.links, "links"),
+            };
+            // A modified entry stands for one entry on each side.
+            let cost = if c.change == ChangeKind::Added || c.change == ChangeKind::Removed {
+                1
+            } else {
+                2
+            };
+            *left = left
+                .checked_sub(cost)
+                .ok_or(DiffBoundError::MoreThanDeclared(what))?;
+        }
+        for d in descend {
+            let depth = d.path.matches('/').count() as u32;
+            let limit = crate::core::shape::MAX_PATH_BYTES + 256;
+            if depth > crate::core::shape::MAX_DEPTH + 1 || d.path.len() as u64 > limit {
+                let mut shown = d.path.clone();
+                let mut cut = 120.min(shown.len());
+                while !shown.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                shown.truncate(cut);
+                return Err(DiffBoundError::PathTooLong(format!("{shown}...")));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()

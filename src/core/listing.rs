@@ -163,6 +163,7 @@ fn empty_summary() -> SnapshotSummary {
         new_stored_bytes: 0,
         files: 0,
         failures: 0,
+        manifest: None,
     }
 }
 

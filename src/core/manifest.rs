@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::error::FormatError;
 use crate::core::id::Id;
+use crate::core::naming::validate_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -28,6 +29,7 @@ impl SnapshotState {
 
 /// Figures for one index (or the global state) in one snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IndexStats {
     /// Root tree of the index's directory.
     pub tree: Option<Id>,
@@ -61,6 +63,7 @@ impl IndexStats {
 
 /// A file left out of a PARTIAL snapshot, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Failure {
     pub index: String,
     pub path: String,
@@ -69,7 +72,12 @@ pub struct Failure {
 
 pub const GLOBAL_STATE: &str = "_global_state";
 
+/// Decoding is strict (unknown fields are refused, index names must be
+/// valid), and readers check a manifest against the summary and hash its
+/// root records ([`Manifest::disagreement`]): a flipped bit never changes
+/// what a restore produces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub version: u32,
     pub snapshot: String,
@@ -97,7 +105,41 @@ impl Manifest {
         if m.version != 1 {
             return Err(FormatError::Version(m.version));
         }
+        for name in m.indices.keys() {
+            validate_name("index", name).map_err(|e| FormatError::Invalid(e.to_string()))?;
+        }
         Ok(m)
+    }
+
+    /// The first field in which this manifest disagrees with the summary a
+    /// root records of it (the manifest's hash aside), if any.
+    pub fn disagreement(&self, recorded: &SnapshotSummary) -> Option<&'static str> {
+        let s = self.summary();
+        let r = recorded;
+        let fields = [
+            ("snapshot", s.snapshot == r.snapshot),
+            ("uuid", s.uuid == r.uuid),
+            ("state", s.state == r.state),
+            (
+                "start_time_in_millis",
+                s.start_time_in_millis == r.start_time_in_millis,
+            ),
+            (
+                "end_time_in_millis",
+                s.end_time_in_millis == r.end_time_in_millis,
+            ),
+            ("indices", s.indices == r.indices),
+            (
+                "include_global_state",
+                s.include_global_state == r.include_global_state,
+            ),
+            ("size_in_bytes", s.size_in_bytes == r.size_in_bytes),
+            ("new_bytes", s.new_bytes == r.new_bytes),
+            ("new_stored_bytes", s.new_stored_bytes == r.new_stored_bytes),
+            ("files", s.files == r.files),
+            ("failures", s.failures == r.failures),
+        ];
+        fields.iter().find(|(_, same)| !same).map(|(f, _)| *f)
     }
 
     /// Totals over every index and the global state.
@@ -125,6 +167,7 @@ impl Manifest {
             new_stored_bytes: t.new_stored_bytes,
             files: t.files,
             failures: self.failures.len() as u64,
+            manifest: None,
         }
     }
 
@@ -159,6 +202,10 @@ pub struct SnapshotSummary {
     pub new_stored_bytes: u64,
     pub files: u64,
     pub failures: u64,
+    /// SHA-256 of the manifest object's bytes, binding it to the root
+    /// (absent in roots written before snapkeep recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Id>,
 }
 
 impl SnapshotSummary {

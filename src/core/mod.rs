@@ -25,4 +25,5 @@ pub mod read_plan;
 pub mod restore_plan;
 pub mod root;
 pub mod selection;
+pub mod shape;
 pub mod tree;

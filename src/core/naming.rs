@@ -57,10 +57,12 @@ pub fn validate_name(kind: &'static str, name: &str) -> Result<(), NameError> {
     }
     if let Some(c) = name
         .chars()
-        .find(|c| FORBIDDEN.contains(c) || c.is_whitespace())
+        .find(|c| FORBIDDEN.contains(c) || c.is_whitespace() || c.is_control())
     {
         let what = if c.is_whitespace() {
             "whitespace".to_string()
+        } else if c.is_control() {
+            format!("control character {:?}", c)
         } else {
             format!("'{c}'")
         };

@@ -15,6 +15,7 @@ use crate::core::blob::BlobEntry;
 use crate::core::id::{Id, IdMap};
 use crate::core::index::RepoIndex;
 use crate::core::read_plan::{plan_reads, MissingBlob};
+use crate::core::shape::{check_declared, EntryProblem, ShapeError, Shapes};
 use crate::core::tree::{NodeType, Tree, UnsafeEntry};
 
 /// One index to restore, after selection and renaming.
@@ -25,6 +26,17 @@ pub struct IndexToRestore {
     pub tree: Option<Id>,
     pub mode: Option<u32>,
     pub mtime_ns: Option<i64>,
+    /// What the manifest declares of the index: its trees may expand to no
+    /// more (see [`crate::core::shape`]).
+    pub declared: Declared,
+}
+
+/// Files and folders a manifest declares for one index (or the global
+/// state).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Declared {
+    pub files: u64,
+    pub dirs: u64,
 }
 
 /// What the target folder already holds, as far as planning needs it.
@@ -75,6 +87,7 @@ impl FileFacts {
 pub struct PlanRequest<'a> {
     pub indices: Vec<IndexToRestore>,
     pub global_state: Option<Id>,
+    pub global_declared: Declared,
     /// Every tree reachable from the roots above.
     pub trees: &'a HashMap<Id, Tree>,
     pub index: &'a RepoIndex,
@@ -104,6 +117,8 @@ pub enum PlanError {
         chunks: u64,
         size: u64,
     },
+    #[error("index [{index}]: {source}")]
+    Shape { index: String, source: ShapeError },
 }
 
 /// Something in the target that stops the restore (nothing is written).
@@ -293,8 +308,61 @@ impl Builder<'_> {
     }
 }
 
+/// The folder part of `a/b/name` (`a/b`).
+fn split_dir(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// Checks, before anything is expanded, that every tree to restore holds no
+/// more than its manifest declares and no entry a restore would refuse.
+fn check_shapes(req: &PlanRequest) -> Result<(), PlanError> {
+    let mut shapes = Shapes::new();
+    let tree = |id: &Id| req.trees.get(id);
+    let chunk_len = |id: &Id| req.index.get(id).map(|l| l.raw_len as u64);
+    let roots = req
+        .indices
+        .iter()
+        .filter_map(|i| i.tree.map(|t| (i.source.as_str(), t, i.declared)))
+        .chain(
+            req.global_state
+                .map(|g| (crate::core::manifest::GLOBAL_STATE, g, req.global_declared)),
+        );
+    for (index, root, declared) in roots {
+        shapes.of(root, &tree, &chunk_len);
+        check_declared(&shapes, &root, declared.files, declared.dirs).map_err(
+            |source| match source {
+                ShapeError::Entry {
+                    path,
+                    problem: EntryProblem::Unsafe(reason),
+                } => PlanError::Unsafe {
+                    path: join(index, split_dir(&path)),
+                    reason,
+                },
+                ShapeError::Entry {
+                    problem: EntryProblem::MissingChunk(id),
+                    ..
+                } => PlanError::MissingBlob(MissingBlob(id)),
+                ShapeError::Entry {
+                    path,
+                    problem: EntryProblem::SizeMismatch { chunks, size },
+                } => PlanError::SizeMismatch {
+                    path: join(index, &path),
+                    chunks,
+                    size,
+                },
+                source => PlanError::Shape {
+                    index: index.to_string(),
+                    source,
+                },
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Computes the restore plan.
 pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
+    check_shapes(req)?;
     let mut b = Builder {
         trees: req.trees,
         plan: RestorePlan::default(),
@@ -546,8 +614,16 @@ mod tests {
                 tree: Some(top),
                 mode: Some(0o750),
                 mtime_ns: Some(9),
+                declared: Declared {
+                    files: 100,
+                    dirs: 100,
+                },
             }],
             global_state: global,
+            global_declared: Declared {
+                files: 100,
+                dirs: 100,
+            },
             trees,
             index,
             target,

@@ -209,6 +209,7 @@ mod tests {
             new_stored_bytes: 5,
             files: 1,
             failures: 0,
+            manifest: None,
         }
     }
 

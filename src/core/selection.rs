@@ -114,7 +114,14 @@ pub struct Rename {
 
 impl Rename {
     pub fn new(pattern: &str, replacement: &str) -> Result<Rename, SelectionError> {
-        let pattern = Regex::new(pattern).map_err(|e| SelectionError::BadPattern(e.to_string()))?;
+        // The regex crate's message draws the pattern over several lines;
+        // its last line says what is wrong.
+        let pattern = Regex::new(pattern).map_err(|e| {
+            let text = e.to_string();
+            let why = text.lines().last().unwrap_or_default().trim();
+            let why = why.strip_prefix("error: ").unwrap_or(why);
+            SelectionError::BadPattern(format!("{pattern:?}: {why}"))
+        })?;
         Ok(Rename {
             pattern,
             replacement: replacement.to_string(),

@@ -68,6 +68,10 @@ pub enum UnsafeEntry {
     MissingSubtree(String),
     #[error("entry {0:?} is a symlink without a target")]
     MissingTarget(String),
+    #[error("entry name {0:?} is longer than 255 bytes")]
+    NameTooLong(String),
+    #[error("symlink {0:?} has an empty target or one with a NUL byte")]
+    BadTarget(String),
 }
 
 /// A name is safe when it is exactly one path component.
@@ -121,6 +125,13 @@ impl Tree {
             if !is_safe_name(&n.name) {
                 return Err(UnsafeEntry::EscapingName(n.name.clone()));
             }
+            if n.name.len() > 255 {
+                let mut cut = 64;
+                while !n.name.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                return Err(UnsafeEntry::NameTooLong(format!("{}...", &n.name[..cut])));
+            }
             if !seen.insert(n.name.as_str()) {
                 return Err(UnsafeEntry::Duplicate(n.name.clone()));
             }
@@ -130,6 +141,13 @@ impl Tree {
                 }
                 NodeType::Symlink if n.target.is_none() => {
                     return Err(UnsafeEntry::MissingTarget(n.name.clone()))
+                }
+                NodeType::Symlink
+                    if n.target
+                        .as_ref()
+                        .is_some_and(|t| t.is_empty() || t.contains('\0')) =>
+                {
+                    return Err(UnsafeEntry::BadTarget(n.name.clone()))
                 }
                 _ => {}
             }
@@ -177,6 +195,16 @@ mod tests {
         }
         let t = Tree::new(vec![file("a"), file("a")]);
         assert!(matches!(t.validate(), Err(UnsafeEntry::Duplicate(_))));
+        let t = Tree::new(vec![file(&"n".repeat(256))]);
+        assert!(matches!(t.validate(), Err(UnsafeEntry::NameTooLong(_))));
+        Tree::new(vec![file(&"n".repeat(255))]).validate().unwrap();
+        for target in ["", "a\0b"] {
+            let mut link = file("l");
+            link.kind = NodeType::Symlink;
+            link.target = Some(target.into());
+            let t = Tree::new(vec![link]);
+            assert!(matches!(t.validate(), Err(UnsafeEntry::BadTarget(_))));
+        }
         let t = Tree::new(vec![file("back\\slash"), file("new\nline")]);
         assert_eq!(t.validate(), Ok(()));
         Tree::new(vec![file("a"), file("..a"), file("ünïcode")])

@@ -84,7 +84,10 @@ impl From<Error> for ApiError {
             | Error::Usage(_)
             | Error::UnsafePath { .. }
             | Error::BadLocation(_) => Self::bad_request(reason),
-            Error::Integrity { .. } | Error::Format { .. } => {
+            Error::Integrity { .. }
+            | Error::Format { .. }
+            | Error::DamagedObject { .. }
+            | Error::DamagedSnapshot { .. } => {
                 Self::new(500, "repository_verification_exception", reason)
             }
             _ => Self::new(500, "repository_exception", reason),

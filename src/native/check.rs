@@ -12,7 +12,10 @@ use crate::core::blob::BlobEntry;
 use crate::core::id::Id;
 use crate::core::index::RepoIndex;
 use crate::core::keys;
+use crate::core::manifest::GLOBAL_STATE;
 use crate::core::pack::{parse_pack, TRAILER_LEN};
+use crate::core::shape::{check_declared, Shapes};
+use crate::core::tree::Tree;
 use crate::native::error::Result;
 use crate::native::progress::Progress;
 use crate::native::repo::{decode_verified, Repo};
@@ -159,21 +162,18 @@ pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckRe
                 .push(format!("snapshot [{}]: {e}", s.snapshot)),
         }
     }
-    let mut seen_trees: HashSet<Id> = HashSet::new();
+    let mut trees: HashMap<Id, Tree> = HashMap::new();
+    let mut unreadable: HashSet<Id> = HashSet::new();
     let mut stack: Vec<Id> = manifests
         .iter()
         .flat_map(|m| m.roots())
         .map(|(_, t)| t)
         .collect();
     while let Some(id) = stack.pop() {
-        if !seen_trees.insert(id) || bad_blobs.contains_key(&id) {
+        if trees.contains_key(&id) || unreadable.contains(&id) || bad_blobs.contains_key(&id) {
             continue;
         }
-        match repo.tree(&index, &id).and_then(|t| {
-            t.validate()
-                .map_err(|r| crate::native::error::Error::Usage(r.to_string()))?;
-            Ok(t)
-        }) {
+        match repo.tree(&index, &id) {
             Ok(t) => {
                 for n in &t.nodes {
                     for c in &n.chunks {
@@ -185,13 +185,43 @@ pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckRe
                     }
                     stack.extend(n.subtree);
                 }
+                trees.insert(id, t);
             }
             Err(e) => {
+                unreadable.insert(id);
                 bad_blobs.insert(id, format!("tree unreadable: {e}"));
             }
         }
     }
-    report.trees_checked = seen_trees.len();
+    report.trees_checked = trees.len() + unreadable.len();
+    // What restore would refuse, per snapshot and index: unsafe entries,
+    // sizes that disagree with their chunks, trees that expand past what
+    // the manifest declares or past the limits. Only snapshots that pass
+    // are expanded path by path below.
+    let mut shapes = Shapes::new();
+    let lookup = |id: &Id| trees.get(id);
+    let chunk_len = |id: &Id| index.get(id).map(|l| l.raw_len as u64);
+    let mut misshapen: HashSet<String> = HashSet::new();
+    for m in &manifests {
+        let declared = m
+            .indices
+            .iter()
+            .map(|(n, s)| (n.as_str(), s))
+            .chain(m.global_state.as_ref().map(|g| (GLOBAL_STATE, g)));
+        for (name, stats) in declared {
+            let Some(root) = stats.tree else { continue };
+            if unreadable.contains(&root) || bad_blobs.contains_key(&root) {
+                continue;
+            }
+            shapes.of(root, &lookup, &chunk_len);
+            if let Err(e) = check_declared(&shapes, &root, stats.files, stats.dirs) {
+                misshapen.insert(m.uuid.clone());
+                report
+                    .problems
+                    .push(format!("snapshot [{}] index [{name}]: {e}", m.snapshot));
+            }
+        }
+    }
 
     if read_data != ReadData::None {
         let mut packs: Vec<(&Id, &Vec<BlobEntry>)> = pack_tables
@@ -256,7 +286,7 @@ pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckRe
     // Map damaged blobs to the snapshots and files that need them.
     if !bad_blobs.is_empty() {
         let mut damage = BTreeSet::new();
-        for m in &manifests {
+        for m in manifests.iter().filter(|m| !misshapen.contains(&m.uuid)) {
             for (index_name, root_tree) in m.roots() {
                 let mut hit = |path: &str, id: &Id, why: &str| {
                     damage.insert(Damage {

@@ -266,11 +266,8 @@ pub fn put_pack_into(store: &dyn Storage, id: &Id, bytes: Bytes) -> Result<()> {
         }
     }
     let kept = block_on(store.head(&key))?.size;
-    Err(Error::Integrity {
-        id: *id,
-        detail: format!(
-            "storage kept {kept} of the {} bytes uploaded for {key}",
-            bytes.len()
-        ),
+    Err(Error::DamagedObject {
+        detail: format!("storage kept {kept} of the {} bytes uploaded", bytes.len()),
+        key,
     })
 }

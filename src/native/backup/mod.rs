@@ -74,7 +74,12 @@ pub fn now_millis() -> i64 {
 
 /// One target's walk: its skeleton, file jobs, failures and the
 /// repositories left out.
-type TargetWalk = (std::io::Result<DirSkel>, Vec<Job>, Vec<Failure>, Vec<PathBuf>);
+type TargetWalk = (
+    std::io::Result<DirSkel>,
+    Vec<Job>,
+    Vec<Failure>,
+    Vec<PathBuf>,
+);
 
 /// Top-level entries that are global state rather than indices.
 fn is_global(name: &str, meta: &fs::Metadata) -> bool {
@@ -428,16 +433,16 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         failures,
     };
     let key = keys::manifest(&manifest.uuid);
-    match block_on(
-        repo.store
-            .put(&key, Bytes::from(manifest.encode()), PutMode::Create),
-    ) {
+    let encoded = manifest.encode();
+    let mut summary = manifest.summary();
+    summary.manifest = Some(Id::of(&encoded));
+    match block_on(repo.store.put(&key, Bytes::from(encoded), PutMode::Create)) {
         // The uuid is fresh: an existing manifest is our own retried write.
         Ok(()) | Err(crate::storage::StorageError::AlreadyExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     let mut change = RootChange::AddSnapshot {
-        summary: manifest.summary(),
+        summary,
         index_file: index_file_id,
         base_index_files: root.index_files.clone(),
     };
