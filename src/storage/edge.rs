@@ -3,16 +3,21 @@
 //! and paged `GET objects?prefix=&cursor=`. Create-only puts send
 //! `If-None-Match: *`; the Worker makes them R2 conditional puts and answers
 //! 412 when the key exists. A bearer token authorises reads and writes.
-
-use std::ops::Range;
-use std::time::Duration;
+//!
+//! Every request runs under the limits of [`super::timeouts`]: connect,
+//! response headers, pauses and rate of response bodies.
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
+use std::ops::Range;
 
+use super::timeouts::{self, Expired, Meter, Timeouts};
 use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+
+/// The most of an error answer's body read for its reason.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct EdgeStore {
@@ -20,6 +25,7 @@ pub struct EdgeStore {
     /// `https://HOST/api/repos/NAME`, without a trailing slash.
     base: String,
     token: Option<String>,
+    timeouts: Timeouts,
 }
 
 /// Whether `url` names an edge repository, and if so its base URL. Plain
@@ -96,10 +102,23 @@ struct ListedObject {
 }
 
 impl EdgeStore {
+    /// A store with the time limits of the `SNAPKEEP_*` environment
+    /// variables (or the defaults).
     pub fn new(base: String, token: Option<String>) -> Result<EdgeStore, StorageError> {
+        let (timeouts, _) = Timeouts::from_options(&[])?;
+        EdgeStore::with_timeouts(base, token, timeouts)
+    }
+
+    /// No overall request timeout is set on the client: a pack transfer
+    /// may rightly take long, and every phase of a request has its own
+    /// limit (see `send` and `body`).
+    pub fn with_timeouts(
+        base: String,
+        token: Option<String>,
+        timeouts: Timeouts,
+    ) -> Result<EdgeStore, StorageError> {
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
+            .connect_timeout(timeouts.connect)
             .build()
             .map_err(|e| StorageError::Config {
                 detail: format!("HTTP client: {e}"),
@@ -108,6 +127,7 @@ impl EdgeStore {
             client,
             base,
             token,
+            timeouts,
         })
     }
 
@@ -123,20 +143,73 @@ impl EdgeStore {
         }
     }
 
-    async fn send(&self, key: &str, r: RequestBuilder) -> StorageResult<Response> {
-        r.send().await.map_err(|e| StorageError::Unavailable {
-            detail: format!("{} ({key}): {e}", self.base),
-        })
+    fn expired(&self, e: Expired) -> StorageError {
+        StorageError::TimedOut {
+            what: format!("edge repository {}: {}", self.base, e.what),
+            option: e.option,
+            attempts: 1,
+            elapsed_ms: 0,
+        }
+    }
+
+    /// Sends a request (`what` names it, e.g. `GET objects/config`) with a
+    /// body of `body_len` bytes and waits for the response headers.
+    async fn send(&self, what: &str, r: RequestBuilder, body_len: u64) -> StorageResult<Response> {
+        timeouts::count_attempt();
+        let limit = self.timeouts.response_limit(body_len);
+        match tokio::time::timeout(limit, r.send()).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) if e.is_connect() && e.is_timeout() => {
+                Err(self.expired(Expired::no_connection(what, self.timeouts.connect)))
+            }
+            Ok(Err(e)) => Err(StorageError::Unavailable {
+                detail: format!("{} ({what}): {e}", self.base),
+            }),
+            Err(_) => Err(self.expired(Expired::no_response(what, limit))),
+        }
+    }
+
+    /// Reads a response body, at most `cap` bytes of it, under the idle
+    /// and rate limits.
+    async fn body(&self, what: &str, mut resp: Response, cap: usize) -> StorageResult<Bytes> {
+        let idle = self.timeouts.idle;
+        let mut meter = Meter::new(&self.timeouts);
+        let expected = resp.content_length().unwrap_or(0).min(cap as u64) as usize;
+        let mut out = BytesMut::with_capacity(expected);
+        while out.len() < cap {
+            match tokio::time::timeout(idle, resp.chunk()).await {
+                Err(_) => return Err(self.expired(Expired::stalled(what, idle))),
+                Ok(Err(e)) => {
+                    return Err(StorageError::Unavailable {
+                        detail: format!("{} reading {what}: {e}", self.base),
+                    })
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(piece))) => {
+                    meter
+                        .advance(piece.len(), what)
+                        .map_err(|e| self.expired(e))?;
+                    out.extend_from_slice(&piece);
+                }
+            }
+        }
+        out.truncate(cap);
+        Ok(out.freeze())
     }
 
     /// Turns an error status into the port's error, with the Worker's
     /// one-line reason.
     async fn failure(&self, key: &str, resp: Response) -> StorageError {
         let status = resp.status();
-        let reason = resp
-            .json::<serde_json::Value>()
+        let reason = self
+            .body(
+                &format!("the error answer about {key}"),
+                resp,
+                MAX_ERROR_BODY,
+            )
             .await
             .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v["error"]["reason"].as_str().map(str::to_string))
             .unwrap_or_else(|| status.to_string());
         let key = key.to_string();
@@ -193,7 +266,8 @@ impl Storage for EdgeStore {
                 format!("bytes={}-{}", range.start, range.end - 1),
             );
         }
-        let resp = self.send(key, r).await?;
+        let what = format!("GET objects/{key}");
+        let resp = self.send(&what, r, 0).await?;
         if !resp.status().is_success() {
             let err = self.failure(key, resp).await;
             if let (StorageError::InvalidRange { .. }, Some(range)) = (&err, range) {
@@ -208,9 +282,7 @@ impl Storage for EdgeStore {
             return Err(err);
         }
         let partial = resp.status() == StatusCode::PARTIAL_CONTENT;
-        let body = resp.bytes().await.map_err(|e| StorageError::Unavailable {
-            detail: format!("{} reading {key}: {e}", self.base),
-        })?;
+        let body = self.body(&what, resp, usize::MAX).await?;
         match range {
             // A proxy that ignores Range sends the whole object: cut it.
             Some(r) if !partial => {
@@ -223,11 +295,12 @@ impl Storage for EdgeStore {
 
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
         validate_key(key)?;
+        let len = data.len() as u64;
         let mut r = self.request(Method::PUT, Some(key)).body(data);
         if mode == PutMode::Create {
             r = r.header(header::IF_NONE_MATCH, "*");
         }
-        let resp = self.send(key, r).await?;
+        let resp = self.send(&format!("PUT objects/{key}"), r, len).await?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -244,11 +317,13 @@ impl Storage for EdgeStore {
                 query.push(("cursor", c.clone()));
             }
             let r = self.request(Method::GET, None).query(&query);
-            let resp = self.send(prefix, r).await?;
+            let what = format!("GET objects?prefix={prefix}");
+            let resp = self.send(&what, r, 0).await?;
             if !resp.status().is_success() {
                 return Err(self.failure(prefix, resp).await);
             }
-            let page: ListPage = resp.json().await.map_err(|e| StorageError::Io {
+            let body = self.body(&what, resp, usize::MAX).await?;
+            let page: ListPage = serde_json::from_slice(&body).map_err(|e| StorageError::Io {
                 key: prefix.into(),
                 detail: format!("listing from {}: {e}", self.base),
             })?;
@@ -268,9 +343,8 @@ impl Storage for EdgeStore {
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
         validate_key(key)?;
-        let resp = self
-            .send(key, self.request(Method::DELETE, Some(key)))
-            .await?;
+        let r = self.request(Method::DELETE, Some(key));
+        let resp = self.send(&format!("DELETE objects/{key}"), r, 0).await?;
         match resp.status() {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
             _ => Err(self.failure(key, resp).await),
@@ -279,9 +353,8 @@ impl Storage for EdgeStore {
 
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         validate_key(key)?;
-        let resp = self
-            .send(key, self.request(Method::HEAD, Some(key)))
-            .await?;
+        let r = self.request(Method::HEAD, Some(key));
+        let resp = self.send(&format!("HEAD objects/{key}"), r, 0).await?;
         match resp.status() {
             s if s.is_success() => {}
             StatusCode::NOT_FOUND => return Err(StorageError::NotFound { key: key.into() }),

@@ -9,19 +9,24 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ObjectMeta, PutMode, Storage, StorageResult};
+use super::{timeouts, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 #[derive(Debug)]
 pub struct RetryStore {
     inner: Arc<dyn Storage>,
     attempts: u32,
     base_delay: Duration,
+    /// No attempt starts once this much time has passed since the first.
+    deadline: Option<Duration>,
 }
+
+/// The longest pause between two attempts.
+const MAX_DELAY: Duration = Duration::from_secs(10);
 
 impl RetryStore {
     pub fn new(inner: Arc<dyn Storage>) -> RetryStore {
@@ -29,6 +34,7 @@ impl RetryStore {
             inner,
             attempts: 4,
             base_delay: Duration::from_millis(100),
+            deadline: None,
         }
     }
 
@@ -37,6 +43,16 @@ impl RetryStore {
             inner,
             attempts: attempts.max(1),
             base_delay,
+            deadline: None,
+        }
+    }
+
+    /// The usual policy, with no retry started after `deadline`
+    /// (`retry_timeout` of [`super::timeouts`]).
+    pub fn with_deadline(inner: Arc<dyn Storage>, deadline: Duration) -> RetryStore {
+        RetryStore {
+            deadline: Some(deadline),
+            ..RetryStore::new(inner)
         }
     }
 
@@ -46,17 +62,34 @@ impl RetryStore {
         Fut: std::future::Future<Output = StorageResult<T>> + Send,
         T: Send,
     {
-        let mut delay = self.base_delay;
-        let mut attempt = 1;
-        loop {
-            match op().await {
-                Err(e) if e.is_retryable() && attempt < self.attempts => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
+        let start = Instant::now();
+        let tries = async {
+            let mut delay = self.base_delay;
+            let mut attempt = 1;
+            loop {
+                match op().await {
+                    Err(e)
+                        if e.is_retryable()
+                            && attempt < self.attempts
+                            && self.deadline.is_none_or(|d| start.elapsed() + delay < d) =>
+                    {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(MAX_DELAY);
+                        attempt += 1;
+                    }
+                    other => return (other, attempt),
                 }
-                other => return other,
             }
+        };
+        let ((out, attempt), requests) = timeouts::counting_attempts(tries).await;
+        match out {
+            Err(StorageError::TimedOut { what, option, .. }) => Err(StorageError::TimedOut {
+                what,
+                option,
+                attempts: requests.max(attempt),
+                elapsed_ms: start.elapsed().as_millis() as u64,
+            }),
+            other => other,
         }
     }
 }
