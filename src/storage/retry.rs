@@ -120,3 +120,57 @@ impl Storage for RetryStore {
         self.retry(|| self.inner.head(key)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::faulty::{Fault, FaultyStore, Op, When};
+    use crate::storage::memory::MemoryStore;
+
+    fn timing_out() -> Arc<dyn Storage> {
+        Arc::new(FaultyStore::new(
+            Arc::new(MemoryStore::new()),
+            vec![Fault {
+                op: Op::Get,
+                key_prefix: String::new(),
+                skip: 0,
+                times: 1000,
+                when: When::Before,
+                error: StorageError::TimedOut {
+                    what: "edge repository http://h/api/repos/x: no response to GET objects/k within 2 s"
+                        .into(),
+                    option: "first_byte_timeout",
+                    attempts: 1,
+                    elapsed_ms: 0,
+                },
+            }],
+        ))
+    }
+
+    #[tokio::test]
+    async fn no_retry_starts_after_the_deadline_and_the_message_counts_the_attempts() {
+        // Delays of 100 and 200 ms: the second retry would start after 250 ms.
+        let store = RetryStore::with_deadline(timing_out(), Duration::from_millis(250));
+        let started = Instant::now();
+        let err = store.get("k", None).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(250));
+        assert!(
+            matches!(err, StorageError::TimedOut { attempts: 2, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "edge repository http://h/api/repos/x: no response to GET objects/k within 2 s \
+             (2 attempts over 0 s); raise with --storage-option first_byte_timeout=..."
+        );
+        // Without a deadline, the usual number of attempts.
+        let err = RetryStore::new(timing_out())
+            .get("k", None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StorageError::TimedOut { attempts: 4, .. }),
+            "{err:?}"
+        );
+    }
+}
