@@ -309,3 +309,53 @@ fn bad_time_limits_are_named() {
         "{err}"
     );
 }
+
+/// Uploads to a server that reads nothing past the request headers: once
+/// the send buffers are full the connection takes no more of the body, and
+/// the idle limit ends the request (not size / min_rate, over an hour for
+/// this body). A small body is all handed over at once; then the
+/// response-header limit applies.
+#[tokio::test]
+async fn an_edge_upload_the_server_never_reads() {
+    use snapkeep::storage::edge::EdgeStore;
+    use snapkeep::storage::timeouts::Timeouts;
+    use snapkeep::storage::{PutMode, Storage, StorageError};
+
+    let server = Server::start(Behaviour::Silent);
+    let base = format!("http://127.0.0.1:{}/api/repos/x", server.port);
+    let limits = Timeouts {
+        connect: Duration::from_secs(1),
+        first_byte: Duration::from_secs(2),
+        idle: Duration::from_secs(2),
+        ..Timeouts::default()
+    };
+    let store = EdgeStore::with_timeouts(base.clone(), None, limits).unwrap();
+
+    let started = Instant::now();
+    let big = bytes::Bytes::from(vec![7u8; 64 << 20]);
+    let err = store
+        .put("packs/big", big, PutMode::Overwrite)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+    assert!(matches!(err, StorageError::TimedOut { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "edge repository {base}: PUT objects/packs/big stalled: the server took no data for 2 s"
+        )),
+        "{err}"
+    );
+
+    let started = Instant::now();
+    let small = bytes::Bytes::from(vec![7u8; 1000]);
+    let err = store
+        .put("config", small, PutMode::Create)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    assert!(
+        err.to_string()
+            .contains(": no response to PUT objects/config within 2.1 s"),
+        "{err}"
+    );
+}

@@ -27,9 +27,9 @@ pub struct Cli {
     /// Time limits, for every remote repository (edge included), also as
     /// SNAPKEEP_<KEY> variables: connect_timeout=10s, first_byte_timeout=30s
     /// (to the response headers; uploads get size/min_rate more),
-    /// idle_timeout=30s (longest pause in a response body), min_rate=16KiB
-    /// (bytes/s a body must average over each idle_timeout window; 0 = off),
-    /// retry_timeout=120s (no retry starts after it).
+    /// idle_timeout=30s (longest pause in a body), min_rate=16KiB (bytes/s a
+    /// body must average over each idle_timeout window; 0 = off),
+    /// retry_timeout=2m (no retry starts after it).
     #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true, value_parser = parse_pair::<String>)]
     pub storage_options: Vec<(String, String)>,
     /// Bearer token for an edge repository (https://HOST/api/repos/NAME);

@@ -11,13 +11,78 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
+use std::convert::Infallible;
 use std::ops::Range;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use super::timeouts::{self, Expired, Meter, Timeouts};
 use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 /// The most of an error answer's body read for its reason.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Upload bodies are handed to the connection in pieces of this size, the
+/// grain at which their progress is seen.
+const UPLOAD_PIECE: usize = 64 * 1024;
+
+/// The most of an upload that can sit in the client's and the kernel's
+/// send buffers once the body has been handed over: the server may still
+/// be receiving it, at `min_rate`, when the response-header clock starts.
+const SEND_BUFFERS: u64 = 4 << 20;
+
+/// How often a request in flight is checked against its limits.
+const TICK: Duration = Duration::from_millis(100);
+
+/// How much of an upload body the connection has taken, and when.
+#[derive(Debug)]
+struct Taken {
+    bytes: u64,
+    last: Instant,
+    /// When the last piece was taken.
+    done: Option<Instant>,
+}
+
+/// An upload body that records each piece the connection takes.
+struct UploadBody {
+    rest: Bytes,
+    taken: Arc<Mutex<Taken>>,
+}
+
+impl http_body::Body for UploadBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        let now = Instant::now();
+        let mut taken = this.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if this.rest.is_empty() {
+            taken.done.get_or_insert(now);
+            return Poll::Ready(None);
+        }
+        let piece = this.rest.split_to(this.rest.len().min(UPLOAD_PIECE));
+        taken.bytes += piece.len() as u64;
+        taken.last = now;
+        if this.rest.is_empty() {
+            taken.done = Some(now);
+        }
+        Poll::Ready(Some(Ok(http_body::Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct EdgeStore {
@@ -152,20 +217,82 @@ impl EdgeStore {
         }
     }
 
-    /// Sends a request (`what` names it, e.g. `GET objects/config`) with a
-    /// body of `body_len` bytes and waits for the response headers.
-    async fn send(&self, what: &str, r: RequestBuilder, body_len: u64) -> StorageResult<Response> {
+    /// Sends a request (`what` names it, e.g. `GET objects/config`) and
+    /// waits for the response headers.
+    ///
+    /// An upload body (`upload`) is under the idle and rate limits while
+    /// the connection takes it; the response-header limit starts once it
+    /// has all been taken, plus the time what may still sit in send
+    /// buffers takes at `min_rate`. Without a body the header limit runs
+    /// from the start (connecting included).
+    async fn send(
+        &self,
+        what: &str,
+        r: RequestBuilder,
+        upload: Option<Bytes>,
+    ) -> StorageResult<Response> {
         timeouts::count_attempt();
-        let limit = self.timeouts.response_limit(body_len);
-        match tokio::time::timeout(limit, r.send()).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) if e.is_connect() && e.is_timeout() => {
-                Err(self.expired(Expired::no_connection(what, self.timeouts.connect)))
+        let t = &self.timeouts;
+        let start = Instant::now();
+        let (r, taken, buffered) = match upload {
+            Some(data) => {
+                let buffered = (data.len() as u64).min(SEND_BUFFERS);
+                let taken = Arc::new(Mutex::new(Taken {
+                    bytes: 0,
+                    // Connecting comes first, under its own limit.
+                    last: start + t.connect,
+                    done: data.is_empty().then_some(start),
+                }));
+                let body = UploadBody {
+                    rest: data,
+                    taken: taken.clone(),
+                };
+                (r.body(reqwest::Body::wrap(body)), Some(taken), buffered)
             }
-            Ok(Err(e)) => Err(StorageError::Unavailable {
-                detail: format!("{} ({what}): {e}", self.base),
-            }),
-            Err(_) => Err(self.expired(Expired::no_response(what, limit))),
+            None => (r, None, 0),
+        };
+        let header_limit = t.response_limit(buffered);
+        let mut meter = Meter::new(t);
+        let mut metered = 0;
+        let sent = r.send();
+        tokio::pin!(sent);
+        loop {
+            let resp = tokio::select! {
+                resp = &mut sent => resp,
+                _ = tokio::time::sleep(TICK) => {
+                    let now = Instant::now();
+                    let (bytes, last, done) = match &taken {
+                        Some(m) => {
+                            let m = m.lock().unwrap_or_else(|e| e.into_inner());
+                            (m.bytes, m.last, m.done)
+                        }
+                        None => (0, start, Some(start)),
+                    };
+                    if let Some(done) = done {
+                        if now.duration_since(done) >= header_limit {
+                            return Err(self.expired(Expired::no_response(what, header_limit)));
+                        }
+                    } else if now.saturating_duration_since(last) >= t.idle {
+                        return Err(self.expired(Expired {
+                            what: format!("{what} stalled: the server took no data for {}", timeouts::show(t.idle)),
+                            option: "idle_timeout",
+                        }));
+                    } else if bytes > metered {
+                        meter.advance((bytes - metered) as usize, what).map_err(|e| self.expired(e))?;
+                        metered = bytes;
+                    }
+                    continue;
+                }
+            };
+            return match resp {
+                Ok(resp) => Ok(resp),
+                Err(e) if e.is_connect() && e.is_timeout() => {
+                    Err(self.expired(Expired::no_connection(what, t.connect)))
+                }
+                Err(e) => Err(StorageError::Unavailable {
+                    detail: format!("{} ({what}): {e}", self.base),
+                }),
+            };
         }
     }
 
@@ -267,7 +394,7 @@ impl Storage for EdgeStore {
             );
         }
         let what = format!("GET objects/{key}");
-        let resp = self.send(&what, r, 0).await?;
+        let resp = self.send(&what, r, None).await?;
         if !resp.status().is_success() {
             let err = self.failure(key, resp).await;
             if let (StorageError::InvalidRange { .. }, Some(range)) = (&err, range) {
@@ -295,12 +422,13 @@ impl Storage for EdgeStore {
 
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
         validate_key(key)?;
-        let len = data.len() as u64;
-        let mut r = self.request(Method::PUT, Some(key)).body(data);
+        let mut r = self.request(Method::PUT, Some(key));
         if mode == PutMode::Create {
             r = r.header(header::IF_NONE_MATCH, "*");
         }
-        let resp = self.send(&format!("PUT objects/{key}"), r, len).await?;
+        let resp = self
+            .send(&format!("PUT objects/{key}"), r, Some(data))
+            .await?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -318,7 +446,7 @@ impl Storage for EdgeStore {
             }
             let r = self.request(Method::GET, None).query(&query);
             let what = format!("GET objects?prefix={prefix}");
-            let resp = self.send(&what, r, 0).await?;
+            let resp = self.send(&what, r, None).await?;
             if !resp.status().is_success() {
                 return Err(self.failure(prefix, resp).await);
             }
@@ -344,7 +472,7 @@ impl Storage for EdgeStore {
     async fn delete(&self, key: &str) -> StorageResult<()> {
         validate_key(key)?;
         let r = self.request(Method::DELETE, Some(key));
-        let resp = self.send(&format!("DELETE objects/{key}"), r, 0).await?;
+        let resp = self.send(&format!("DELETE objects/{key}"), r, None).await?;
         match resp.status() {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
             _ => Err(self.failure(key, resp).await),
@@ -354,7 +482,7 @@ impl Storage for EdgeStore {
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         validate_key(key)?;
         let r = self.request(Method::HEAD, Some(key));
-        let resp = self.send(&format!("HEAD objects/{key}"), r, 0).await?;
+        let resp = self.send(&format!("HEAD objects/{key}"), r, None).await?;
         match resp.status() {
             s if s.is_success() => {}
             StatusCode::NOT_FOUND => return Err(StorageError::NotFound { key: key.into() }),

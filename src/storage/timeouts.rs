@@ -5,11 +5,14 @@
 //! Each HTTP request is bounded by:
 //! - `connect_timeout`: TCP (and TLS) connection set-up.
 //! - `first_byte_timeout`: from sending the request (connecting included)
-//!   to its response headers. A request with a body of `n` bytes gets
-//!   `n / min_rate` more, the time its body may take to go up.
-//! - `idle_timeout`: the longest pause between two pieces of a response body.
-//! - `min_rate`: a response body must move at least
-//!   `min_rate × idle_timeout` bytes in every `idle_timeout` window.
+//!   to its response headers. An upload of `n` bytes gets `n / min_rate`
+//!   more, the time its body may take to go up: object_store's client sends
+//!   the body out of sight. The edge client watches its upload body (idle
+//!   and rate limits below) and starts this clock once the connection has
+//!   taken all of it, allowing for what may still sit in send buffers.
+//! - `idle_timeout`: the longest pause between two pieces of a body.
+//! - `min_rate`: a body must move at least `min_rate × idle_timeout` bytes
+//!   in every `idle_timeout` window.
 //!
 //! A fixed deadline per request would either cut healthy multi-GiB pack
 //! transfers on slow links or let a dripping server hold a request for
