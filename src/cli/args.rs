@@ -24,6 +24,12 @@ pub struct Cli {
     /// Object-storage setting, e.g. endpoint=http://127.0.0.1:9000, region=eu-west-1,
     /// allow_http=true (repeatable; any key of object_store's S3/Azure/GCS builders).
     /// Credentials come from the usual AWS_*, AZURE_* and GOOGLE_* variables.
+    /// Time limits, for every remote repository (edge included), also as
+    /// SNAPKEEP_<KEY> variables: connect_timeout=10s, first_byte_timeout=30s
+    /// (to the response headers; uploads get size/min_rate more),
+    /// idle_timeout=30s (longest pause in a body), min_rate=16KiB (bytes/s a
+    /// body must average over each idle_timeout window; 0 = off),
+    /// retry_timeout=2m (no retry starts after it).
     #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true, value_parser = parse_pair::<String>)]
     pub storage_options: Vec<(String, String)>,
     /// Bearer token for an edge repository (https://HOST/api/repos/NAME);

@@ -65,7 +65,9 @@ impl From<StorageError> for ApiError {
             StorageError::PermissionDenied { .. } | StorageError::ReadOnly { .. } => {
                 Self::new(403, "security_exception", reason)
             }
-            StorageError::Unavailable { .. } => Self::new(503, "repository_exception", reason),
+            StorageError::Unavailable { .. } | StorageError::TimedOut { .. } => {
+                Self::new(503, "repository_exception", reason)
+            }
             _ => Self::new(500, "repository_exception", reason),
         }
     }

@@ -9,7 +9,8 @@ use crate::storage::local::LocalStore;
 use crate::storage::memory::MemoryStore;
 use crate::storage::object::{split_url, ObjectStorage};
 use crate::storage::retry::RetryStore;
-use crate::storage::Storage;
+use crate::storage::timeouts::{Timeouts, KEYS};
+use crate::storage::{Storage, StorageError};
 
 /// Where a repository lives, parsed from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +23,12 @@ pub enum Location {
         options: Vec<(String, String)>,
     },
     /// A repository behind snapkeep's edge Worker,
-    /// `https://HOST/api/repos/NAME`, with its bearer token.
+    /// `https://HOST/api/repos/NAME`, with its bearer token and
+    /// `--storage-option` settings (time limits only).
     Edge {
         base: String,
         token: Option<String>,
+        options: Vec<(String, String)>,
     },
 }
 
@@ -34,7 +37,7 @@ impl Location {
         Self::parse_with(s, &[])
     }
 
-    /// Parses `s`; `options` apply to object storage only.
+    /// Parses `s`; `options` apply to remote repositories only.
     pub fn parse_with(s: &str, options: &[(String, String)]) -> Result<Location> {
         if let Some(rest) = s.strip_prefix("file://") {
             if rest.is_empty() {
@@ -50,7 +53,11 @@ impl Location {
             let token = std::env::var("SNAPKEEP_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty());
-            return Ok(Location::Edge { base, token });
+            return Ok(Location::Edge {
+                base,
+                token,
+                options: options.to_vec(),
+            });
         }
         if let Some((scheme, _)) = s.split_once("://") {
             if split_url(s).is_some() {
@@ -77,18 +84,27 @@ impl Location {
     /// only edge repositories use.
     pub fn with_token(self, token: Option<String>) -> Location {
         match (self, token) {
-            (Location::Edge { base, .. }, Some(t)) => Location::Edge {
+            (Location::Edge { base, options, .. }, Some(t)) => Location::Edge {
                 base,
                 token: Some(t),
+                options,
             },
             (other, _) => other,
         }
     }
 
     /// Opens the backend. `create` makes a missing local folder (for `repo init`).
-    /// Transient failures are retried by a wrapper around every backend.
+    /// Transient failures are retried by a wrapper around every backend;
+    /// for remote ones, within their `retry_timeout`.
     pub fn open(&self, create: bool) -> Result<Arc<dyn Storage>> {
-        Ok(Arc::new(RetryStore::new(self.open_backend(create)?)))
+        let backend = self.open_backend(create)?;
+        Ok(Arc::new(match self {
+            Location::Object { options, .. } | Location::Edge { options, .. } => {
+                let (t, _) = Timeouts::from_options(options)?;
+                RetryStore::with_deadline(backend, t.retry)
+            }
+            Location::Local(_) | Location::Memory => RetryStore::new(backend),
+        }))
     }
 
     fn open_backend(&self, create: bool) -> Result<Arc<dyn Storage>> {
@@ -104,8 +120,27 @@ impl Location {
             }
             Location::Memory => Ok(Arc::new(MemoryStore::new())),
             Location::Object { url, options } => Ok(Arc::new(ObjectStorage::open(url, options)?)),
-            Location::Edge { base, token } => {
-                Ok(Arc::new(EdgeStore::new(base.clone(), token.clone())?))
+            Location::Edge {
+                base,
+                token,
+                options,
+            } => {
+                let (t, rest) = Timeouts::from_options(options)?;
+                if let Some((k, _)) = rest.first() {
+                    let keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+                    return Err(StorageError::Config {
+                        detail: format!(
+                            "storage option {k} does not apply to edge repositories (they take {})",
+                            keys.join(", ")
+                        ),
+                    }
+                    .into());
+                }
+                Ok(Arc::new(EdgeStore::with_timeouts(
+                    base.clone(),
+                    token.clone(),
+                    t,
+                )?))
             }
         }
     }

@@ -39,6 +39,8 @@ pub mod memory;
 pub mod object;
 #[cfg(feature = "native")]
 pub mod retry;
+#[cfg(feature = "native")]
+pub mod timeouts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutMode {
@@ -87,11 +89,41 @@ pub enum StorageError {
     ReadOnly { location: String },
     #[error("storage error on {key}: {detail}")]
     Io { key: String, detail: String },
+    /// A request outlived a time limit: `what` names the endpoint, the
+    /// request and the limit; `option` is the storage option that sets it.
+    /// The retry wrapper fills in the attempts made and the time they took.
+    #[error("{}", timed_out(what, option, *attempts, *elapsed_ms))]
+    TimedOut {
+        what: String,
+        option: &'static str,
+        attempts: u32,
+        elapsed_ms: u64,
+    },
+}
+
+fn timed_out(what: &str, option: &str, attempts: u32, elapsed_ms: u64) -> String {
+    let tries = if attempts > 1 {
+        format!(
+            " ({attempts} attempts over {} s)",
+            (elapsed_ms + 500) / 1000
+        )
+    } else {
+        String::new()
+    };
+    let verb = if option == "min_rate" {
+        "lower"
+    } else {
+        "raise"
+    };
+    format!("{what}{tries}; {verb} with --storage-option {option}=...")
 }
 
 impl StorageError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Unavailable { .. })
+        matches!(
+            self,
+            StorageError::Unavailable { .. } | StorageError::TimedOut { .. }
+        )
     }
 
     pub fn is_not_found(&self) -> bool {

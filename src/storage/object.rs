@@ -11,17 +11,32 @@
 //! `If-None-Match: *`, GCS `ifGenerationMatch=0`. They are what makes root
 //! commits safe; a service without them (an S3 clone that ignores the
 //! header) is caught by `repo analyze`.
+//!
+//! Requests run under the limits of [`super::timeouts`], applied by an
+//! HTTP service wrapped around object_store's own client ([`TimedService`]).
+//! object_store's total per-request `timeout` (30 s by default, which cuts
+//! any download longer than that) is off unless given as a storage option.
 
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
+    HttpResponseBody, HttpService, ReqwestConnector,
+};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, PutOptions, PutPayload, RetryConfig};
+use object_store::{
+    ClientOptions, GetOptions, GetRange, ObjectStore, PutOptions, PutPayload, RetryConfig,
+};
 
+use super::timeouts::{self, Expired, Meter, Timeouts};
 use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 /// Objects above this size are uploaded in parts of `MULTIPART_PART` bytes.
@@ -55,13 +70,151 @@ pub struct ObjectStorage {
     bucket: String,
 }
 
-/// Retry policy for transient failures (timeouts, 5xx, connection resets).
-/// Kept short so an unreachable endpoint is reported in seconds, not minutes.
-fn retry_config() -> RetryConfig {
+/// Retry policy for transient failures (timeouts, 5xx, connection resets):
+/// no retry starts after `retry_timeout`, the same deadline the port's
+/// retry wrapper keeps, so the two layers together stop at it.
+fn retry_config(t: &Timeouts) -> RetryConfig {
     RetryConfig {
         backoff: Default::default(),
         max_retries: 4,
-        retry_timeout: Duration::from_secs(20),
+        retry_timeout: t.retry,
+    }
+}
+
+/// Builds object_store's own HTTP client, then wraps it in [`TimedService`].
+#[derive(Debug)]
+struct TimedConnector {
+    timeouts: Timeouts,
+    /// object_store's total per-request `timeout` was given as an option.
+    total_timeout: bool,
+}
+
+impl HttpConnector for TimedConnector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let options = if self.total_timeout {
+            options.clone()
+        } else {
+            options.clone().with_timeout_disabled()
+        };
+        let inner = ReqwestConnector::default().connect(&options)?;
+        Ok(HttpClient::new(TimedService {
+            inner,
+            timeouts: self.timeouts,
+        }))
+    }
+}
+
+/// Applies the response-header limit to each request, and the idle and
+/// rate limits to its response body. Expired limits are `Timeout` errors
+/// (object_store retries them within its policy) whose source is an
+/// [`Expired`] naming the request.
+#[derive(Debug)]
+struct TimedService {
+    inner: HttpClient,
+    timeouts: Timeouts,
+}
+
+#[async_trait]
+impl HttpService for TimedService {
+    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        timeouts::count_attempt();
+        // The query may hold a signature: it stays out of messages.
+        let uri = req.uri();
+        let what = format!(
+            "{} {}://{}{}",
+            req.method(),
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map(|a| a.as_str()).unwrap_or(""),
+            uri.path()
+        );
+        let limit = self
+            .timeouts
+            .response_limit(req.body().content_length() as u64);
+        let resp = match tokio::time::timeout(limit, self.inner.execute(req)).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) if is_connect_timeout(&e) => {
+                return Err(HttpError::new(
+                    HttpErrorKind::Connect,
+                    Expired::no_connection(&what, self.timeouts.connect),
+                ))
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(HttpError::new(
+                    HttpErrorKind::Timeout,
+                    Expired::no_response(&what, limit),
+                ))
+            }
+        };
+        let (parts, body) = resp.into_parts();
+        let body = TimedBody {
+            inner: body,
+            idle: self.timeouts.idle,
+            sleep: Box::pin(tokio::time::sleep(self.timeouts.idle)),
+            meter: Meter::new(&self.timeouts),
+            what,
+        };
+        Ok(HttpResponse::from_parts(parts, HttpResponseBody::new(body)))
+    }
+}
+
+fn is_connect_timeout(e: &HttpError) -> bool {
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        if let Some(r) = s.downcast_ref::<reqwest::Error>() {
+            return r.is_connect() && r.is_timeout();
+        }
+        next = s.source();
+    }
+    false
+}
+
+/// A response body that fails when no piece arrives for `idle`, or when
+/// the rate rule fails.
+struct TimedBody {
+    inner: HttpResponseBody,
+    idle: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    meter: Meter,
+    what: String,
+}
+
+impl http_body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, |d| d.len());
+                if let Err(e) = this.meter.advance(n, &this.what) {
+                    return Poll::Ready(Some(Err(HttpError::new(HttpErrorKind::Timeout, e))));
+                }
+                let next = tokio::time::Instant::now() + this.idle;
+                this.sleep.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::new(
+                    HttpErrorKind::Timeout,
+                    Expired::stalled(&this.what, this.idle),
+                )))),
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -87,12 +240,29 @@ impl ObjectStorage {
         let (provider, bucket, prefix) =
             split_url(url).ok_or_else(|| bad(format!("{url:?} is not scheme://bucket/prefix")))?;
         let base = format!("{}://{bucket}", url.split_once("://").unwrap().0);
+        let (t, rest) = Timeouts::from_options(options)?;
+        let total_timeout = rest.iter().any(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            ["timeout", "aws_timeout", "azure_timeout", "google_timeout"].contains(&k.as_str())
+        });
+        let connector = || TimedConnector {
+            timeouts: t,
+            total_timeout,
+        };
+        // object_store's connect timeout is set as the option it is, so its
+        // own shorter one for cloud metadata endpoints still applies there.
+        let mut options = vec![(
+            "connect_timeout".to_string(),
+            format!("{}ms", t.connect.as_millis()),
+        )];
+        options.extend(rest);
         let inner: Arc<dyn ObjectStore> = match provider {
             Provider::S3 => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env()
                     .with_url(&base)
-                    .with_retry(retry_config());
-                for (k, v) in options {
+                    .with_retry(retry_config(&t))
+                    .with_http_connector(connector());
+                for (k, v) in &options {
                     let key = k
                         .to_ascii_lowercase()
                         .parse()
@@ -104,8 +274,9 @@ impl ObjectStorage {
             Provider::Azure => {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(&base)
-                    .with_retry(retry_config());
-                for (k, v) in options {
+                    .with_retry(retry_config(&t))
+                    .with_http_connector(connector());
+                for (k, v) in &options {
                     let key = k
                         .to_ascii_lowercase()
                         .parse()
@@ -117,8 +288,9 @@ impl ObjectStorage {
             Provider::Gcs => {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(&base)
-                    .with_retry(retry_config());
-                for (k, v) in options {
+                    .with_retry(retry_config(&t))
+                    .with_http_connector(connector());
+                for (k, v) in &options {
                     let key = k
                         .to_ascii_lowercase()
                         .parse()
@@ -159,6 +331,14 @@ impl ObjectStorage {
     /// Maps object_store's errors onto the port's, naming the bucket when
     /// it is the bucket that is missing.
     fn map_err(&self, key: &str, e: object_store::Error) -> StorageError {
+        if let Some(x) = Expired::find(&e) {
+            return StorageError::TimedOut {
+                what: format!("{}: {}", self.url, x.what),
+                option: x.option,
+                attempts: 1,
+                elapsed_ms: 0,
+            };
+        }
         let text = e.to_string();
         let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
         if has(&[

@@ -9,19 +9,24 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ObjectMeta, PutMode, Storage, StorageResult};
+use super::{timeouts, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 #[derive(Debug)]
 pub struct RetryStore {
     inner: Arc<dyn Storage>,
     attempts: u32,
     base_delay: Duration,
+    /// No attempt starts once this much time has passed since the first.
+    deadline: Option<Duration>,
 }
+
+/// The longest pause between two attempts.
+const MAX_DELAY: Duration = Duration::from_secs(10);
 
 impl RetryStore {
     pub fn new(inner: Arc<dyn Storage>) -> RetryStore {
@@ -29,6 +34,7 @@ impl RetryStore {
             inner,
             attempts: 4,
             base_delay: Duration::from_millis(100),
+            deadline: None,
         }
     }
 
@@ -37,6 +43,16 @@ impl RetryStore {
             inner,
             attempts: attempts.max(1),
             base_delay,
+            deadline: None,
+        }
+    }
+
+    /// The usual policy, with no retry started after `deadline`
+    /// (`retry_timeout` of [`super::timeouts`]).
+    pub fn with_deadline(inner: Arc<dyn Storage>, deadline: Duration) -> RetryStore {
+        RetryStore {
+            deadline: Some(deadline),
+            ..RetryStore::new(inner)
         }
     }
 
@@ -46,17 +62,34 @@ impl RetryStore {
         Fut: std::future::Future<Output = StorageResult<T>> + Send,
         T: Send,
     {
-        let mut delay = self.base_delay;
-        let mut attempt = 1;
-        loop {
-            match op().await {
-                Err(e) if e.is_retryable() && attempt < self.attempts => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
+        let start = Instant::now();
+        let tries = async {
+            let mut delay = self.base_delay;
+            let mut attempt = 1;
+            loop {
+                match op().await {
+                    Err(e)
+                        if e.is_retryable()
+                            && attempt < self.attempts
+                            && self.deadline.is_none_or(|d| start.elapsed() + delay < d) =>
+                    {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(MAX_DELAY);
+                        attempt += 1;
+                    }
+                    other => return (other, attempt),
                 }
-                other => return other,
             }
+        };
+        let ((out, attempt), requests) = timeouts::counting_attempts(tries).await;
+        match out {
+            Err(StorageError::TimedOut { what, option, .. }) => Err(StorageError::TimedOut {
+                what,
+                option,
+                attempts: requests.max(attempt),
+                elapsed_ms: start.elapsed().as_millis() as u64,
+            }),
+            other => other,
         }
     }
 }
@@ -85,5 +118,59 @@ impl Storage for RetryStore {
 
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         self.retry(|| self.inner.head(key)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::faulty::{Fault, FaultyStore, Op, When};
+    use crate::storage::memory::MemoryStore;
+
+    fn timing_out() -> Arc<dyn Storage> {
+        Arc::new(FaultyStore::new(
+            Arc::new(MemoryStore::new()),
+            vec![Fault {
+                op: Op::Get,
+                key_prefix: String::new(),
+                skip: 0,
+                times: 1000,
+                when: When::Before,
+                error: StorageError::TimedOut {
+                    what: "edge repository http://h/api/repos/x: no response to GET objects/k within 2 s"
+                        .into(),
+                    option: "first_byte_timeout",
+                    attempts: 1,
+                    elapsed_ms: 0,
+                },
+            }],
+        ))
+    }
+
+    #[tokio::test]
+    async fn no_retry_starts_after_the_deadline_and_the_message_counts_the_attempts() {
+        // Delays of 100 and 200 ms: the second retry would start after 250 ms.
+        let store = RetryStore::with_deadline(timing_out(), Duration::from_millis(250));
+        let started = Instant::now();
+        let err = store.get("k", None).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(250));
+        assert!(
+            matches!(err, StorageError::TimedOut { attempts: 2, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "edge repository http://h/api/repos/x: no response to GET objects/k within 2 s \
+             (2 attempts over 0 s); raise with --storage-option first_byte_timeout=..."
+        );
+        // Without a deadline, the usual number of attempts.
+        let err = RetryStore::new(timing_out())
+            .get("k", None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StorageError::TimedOut { attempts: 4, .. }),
+            "{err:?}"
+        );
     }
 }

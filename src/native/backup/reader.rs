@@ -2,9 +2,9 @@
 //! file did not change while it was read.
 
 use std::cell::RefCell;
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::core::blob::BlobKind;
@@ -22,6 +22,7 @@ pub struct Stamp {
     pub mtime_ns: i64,
     pub ctime_ns: i64,
     pub inode: u64,
+    pub dev: u64,
 }
 
 impl Stamp {
@@ -31,6 +32,7 @@ impl Stamp {
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
             ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
             inode: m.ino(),
+            dev: m.dev(),
         }
     }
 }
@@ -89,11 +91,7 @@ pub fn read_file(
     packer: &Packer,
     progress: &Progress,
 ) -> Result<FileRead, ReadError> {
-    let mut f = File::open(path).map_err(ReadError::Io)?;
-    let before = match walked {
-        Some(stamp) => stamp,
-        None => Stamp::of(&f.metadata().map_err(ReadError::Io)?),
-    };
+    let (mut f, before) = open_regular(path, walked)?;
     let (window, largest) = (window_len(params), largest_window(params));
     if (before.size as usize) < window {
         let (chunks, added, total) =
@@ -142,6 +140,44 @@ pub fn read_file(
         chunks,
         added,
     })
+}
+
+/// Opens `path` for reading only if it is still the regular file the walk
+/// saw, and returns it with its "before" stamp.
+///
+/// The open never blocks and never follows a link: between the walk's
+/// `lstat` and this open the name may have been replaced, and a plain
+/// `open` of a FIFO waits for a writer forever. `O_NONBLOCK` makes it
+/// return at once (it has no effect on reads of regular files, the only
+/// kind read here), `O_NOFOLLOW` refuses a symlink (`ELOOP`). The handle is
+/// then `fstat`ed: anything but a regular file, or a different file than
+/// the walked one (device and inode), is reported as changed, as is a
+/// symlink; the caller's retry then opens without a walked stamp and meets
+/// the same checks.
+fn open_regular(path: &Path, walked: Option<Stamp>) -> Result<(File, Stamp), ReadError> {
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(ReadError::Changed(Added::default()))
+        }
+        Err(e) => return Err(ReadError::Io(e)),
+    };
+    let meta = f.metadata().map_err(ReadError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::Changed(Added::default()));
+    }
+    let opened = Stamp::of(&meta);
+    match walked {
+        Some(w) if (w.dev, w.inode) != (opened.dev, opened.inode) => {
+            Err(ReadError::Changed(Added::default()))
+        }
+        Some(w) => Ok((f, w)),
+        None => Ok((f, opened)),
+    }
 }
 
 thread_local! {
@@ -347,6 +383,67 @@ mod tests {
             &Progress::hidden(),
         );
         assert!(matches!(err, Err(ReadError::Changed(_))), "{err:?}");
+    }
+
+    /// Reads `path` as if the walk had seen `walked` there, on a thread of
+    /// its own: a read that blocks fails the test instead of hanging it.
+    fn read_within_10s(path: std::path::PathBuf, walked: Option<Stamp>) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let repo = repo(Arc::new(MemoryStore::new()));
+            let index = RepoIndex::new();
+            let packer = Packer::new(&repo, &index);
+            let out = read_file(&path, walked, &params(&repo), &packer, &Progress::hidden());
+            let _ = tx.send(match out {
+                Ok(_) => "read".to_string(),
+                Err(ReadError::Changed(_)) => "changed".to_string(),
+                Err(e) => format!("{e:?}"),
+            });
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the read returned within 10 s")
+    }
+
+    #[test]
+    fn a_walked_file_replaced_by_a_fifo_a_symlink_or_another_file_is_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, data(1000)).unwrap();
+        let walked = Stamp::of(&std::fs::symlink_metadata(&path).unwrap());
+        // Keeps the walked inode alive, so a replacement cannot reuse it.
+        let keep = dir.path().join("walked");
+        std::fs::hard_link(&path, &keep).unwrap();
+
+        // A FIFO with no writer: a blocking open would wait forever.
+        std::fs::remove_file(&path).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        assert_eq!(read_within_10s(path.clone(), Some(walked)), "changed");
+        // Without a walked stamp (the retry) the FIFO is refused as well.
+        assert_eq!(read_within_10s(path.clone(), None), "changed");
+
+        // A symlink to the very file the walk saw is still not followed.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&keep, &path).unwrap();
+        assert_eq!(read_within_10s(path.clone(), Some(walked)), "changed");
+        assert_eq!(read_within_10s(path.clone(), None), "changed");
+
+        // Another regular file with the same size under the walked name.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, data(1000)).unwrap();
+        let now = std::fs::symlink_metadata(&path).unwrap();
+        assert_ne!(now.ino(), walked.inode);
+        assert_eq!(read_within_10s(path.clone(), Some(walked)), "changed");
+        // ... which a fresh read takes as it is.
+        assert_eq!(read_within_10s(path.clone(), None), "read");
+        // The walked file under its other name: same device and inode
+        // (its ctime moved with the unlinks, so the stamp is taken anew).
+        let kept = Stamp::of(&std::fs::symlink_metadata(&keep).unwrap());
+        assert_eq!((kept.dev, kept.inode), (walked.dev, walked.inode));
+        assert_eq!(read_within_10s(keep.clone(), Some(kept)), "read");
     }
 
     fn params(repo: &Repo) -> ChunkerParams {
