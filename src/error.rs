@@ -63,6 +63,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("index.latest names generation {hinted} but the newest root is index-{newest}: a root object was lost and its snapshots are no longer listed; nothing was changed (put index-{hinted} back from the storage's own backups or versions, or accept the loss by deleting the index.latest object, then run `snapkeep repo check`)")]
+    LostRoot { hinted: u64, newest: u64 },
     #[error("repository check found {0} problem(s)")]
     CheckFailed(usize),
     #[error("gave up committing after {0} attempts: the repository is changing too fast")]

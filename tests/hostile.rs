@@ -381,3 +381,46 @@ fn manifests_with_index_names_restore_refuses_are_damaged() {
         assert!(text.contains(&format!("[bad{i}]")), "{text}");
     }
 }
+
+#[test]
+fn a_lost_newest_root_is_reported_and_nothing_builds_on_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, path) = (t.path().join("src"), t.path().join("repo"));
+    write(&src.join("logs/a"), &noise(100_000, 1));
+    init(&path);
+    ok(&["snapshot", "create", s(&path), "s1", "--source", s(&src)]);
+    // Root objects carry whole-second times on some storages.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&src.join("logs/b"), &noise(100_000, 2));
+    ok(&["snapshot", "create", s(&path), "s2", "--source", s(&src)]);
+    let newest = path.join("index-2");
+    assert!(newest.exists());
+    std::fs::remove_file(&newest).unwrap();
+
+    let out = run(&["repo", "check", s(&path)]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("index.latest names generation 2"), "{text}");
+    assert!(
+        text.contains("newer than the newest root index-1"),
+        "{text}"
+    );
+
+    // Running writers leave an in-flight marker for their lifetime only.
+    let objects = |p: &Path| -> Vec<_> {
+        snapshot_of(p)
+            .into_iter()
+            .filter(|(k, v)| !k.starts_with("inflight") && matches!(v, Entry::File { .. }))
+            .map(|(k, _)| k)
+            .collect()
+    };
+    let before = objects(&path);
+    let err = fails(&["repo", "cleanup", s(&path), "--grace", "0s"]);
+    assert!(err.contains("a root object was lost"), "{err}");
+    let err = fails(&["snapshot", "create", s(&path), "s3", "--source", s(&src)]);
+    assert!(err.contains("a root object was lost"), "{err}");
+    let err = fails(&["snapshot", "delete", s(&path), "s1"]);
+    assert!(err.contains("a root object was lost"), "{err}");
+    assert_eq!(before, objects(&path), "nothing was written or removed");
+}

@@ -41,6 +41,10 @@ pub struct RepoReader {
     /// Whole tree packs, fetched once: loading a snapshot's trees then costs
     /// one request per tree pack instead of one per directory.
     tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
+    /// A generation `index.latest` named at the last [`RepoReader::root`]
+    /// that does not exist although it is newer than the newest root: a
+    /// lost root object.
+    lost_generation: Arc<Mutex<Option<u64>>>,
 }
 
 impl RepoReader {
@@ -65,6 +69,7 @@ impl RepoReader {
             config,
             last_root: Default::default(),
             tree_packs: Default::default(),
+            lost_generation: Default::default(),
         }
     }
 
@@ -131,7 +136,8 @@ impl RepoReader {
     pub async fn root(&self) -> Result<Root> {
         let cached = self.last_root.lock().unwrap().clone();
         let cached_generation = cached.as_ref().map(|r| r.generation);
-        let start = match self.hinted_generation().await {
+        let hint = self.hinted_generation().await;
+        let start = match hint {
             Some(n) if Some(n) <= cached_generation => cached_generation,
             Some(0) => Some(0),
             Some(n) if self.exists(&keys::root(n)).await? => Some(n),
@@ -152,12 +158,22 @@ impl RepoReader {
         while self.exists(&keys::root(generation + 1)).await? {
             generation += 1;
         }
+        // The hint is written after its root: naming a generation past the
+        // newest means that root object was lost.
+        *self.lost_generation.lock().unwrap() = hint.filter(|&h| h > generation);
         let root = match cached {
             Some(r) if r.generation == generation => r,
             _ => self.root_at(generation).await?,
         };
         self.remember(&root);
         Ok(root)
+    }
+
+    /// The generation `index.latest` names although no such root exists
+    /// (as of the last [`RepoReader::root`]): a lost root object, whose
+    /// snapshots are no longer listed.
+    pub fn lost_generation(&self) -> Option<u64> {
+        *self.lost_generation.lock().unwrap()
     }
 
     /// Whether `key` exists. Only "not found" means no: any other failure

@@ -14,9 +14,12 @@ use crate::core::index::RepoIndex;
 use crate::core::keys;
 use crate::core::manifest::GLOBAL_STATE;
 use crate::core::pack::{parse_pack, TRAILER_LEN};
+use crate::core::root::Root;
 use crate::core::shape::{check_declared, Shapes};
 use crate::core::tree::Tree;
+use crate::native::backup::now_millis;
 use crate::native::error::Result;
+use crate::native::inflight;
 use crate::native::progress::Progress;
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::runtime::block_on;
@@ -89,10 +92,46 @@ fn choose_subset<'a, T>(packs: Vec<(&'a Id, T)>, fraction: f64, salt: &[u8]) -> 
     ranked.into_iter().take(want).map(|(_, p)| p).collect()
 }
 
+/// Signs that a newer root generation than `root` existed and was lost:
+/// `index.latest` naming a missing generation, and manifests no root lists
+/// that were written after the newest root while no snapshot is running.
+fn rollback_signs(repo: &Repo, root: &Root) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if let Some(hinted) = repo.lost_generation() {
+        out.push(format!(
+            "index.latest names generation {hinted} but index-{hinted} is missing (the newest root is index-{}): a root object was lost",
+            root.generation
+        ));
+    }
+    if root.generation == 0 || !inflight::scan(repo, now_millis())?.live.is_empty() {
+        return Ok(out);
+    }
+    let root_ms = block_on(repo.store.head(&keys::root(root.generation)))?.modified_ms;
+    let listed: HashSet<String> = root
+        .snapshots
+        .iter()
+        .map(|s| keys::manifest(&s.uuid))
+        .collect();
+    for m in block_on(repo.store.list(keys::SNAPSHOT_PREFIX))? {
+        let newer = match (m.modified_ms, root_ms) {
+            (Some(t), Some(r)) => t >= r,
+            _ => false,
+        };
+        if newer && !listed.contains(&m.key) {
+            out.push(format!(
+                "{} is newer than the newest root index-{} and no root lists it: a newer root generation may have been lost",
+                m.key, root.generation
+            ));
+        }
+    }
+    Ok(out)
+}
+
 pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let root = repo.root()?;
     report.generation = root.generation;
+    report.problems.extend(rollback_signs(repo, &root)?);
     report.snapshots = root.snapshots.len();
     report.index_files = root.index_files.len();
 

@@ -125,6 +125,7 @@ fn repack(repo: &Repo, plan: &GcPlan) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
 
 fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
     let (root, files) = repo.root_and_index_files()?;
+    repo.refuse_lost_root(root.generation)?;
     let doomed = resolve(&root, patterns)?;
     let mut index = crate::core::index::RepoIndex::new();
     for (_, f) in &files {

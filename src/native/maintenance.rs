@@ -102,6 +102,10 @@ fn latest_possible(modified_ms: i64) -> i64 {
 ///   `grace` (a writer that read a root a moment ago commits the next
 ///   generation, and that key must never have existed).
 ///
+/// Cleanup refuses to run while `index.latest` names a lost generation,
+/// and keeps every unreferenced object written after the newest root (a
+/// lost root's snapshot, or a commit on its way).
+///
 /// Markers of dead processes are removed once older than `grace`, and in a
 /// local repository the temporary files of killed writers once older than
 /// `grace` and [`TEMP_MIN_AGE`].
@@ -119,6 +123,7 @@ pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupRep
         cutoff = cutoff.min(oldest - 60_000);
     }
     let (latest, _) = repo.root_and_index_files()?;
+    repo.refuse_lost_root(latest.generation)?;
     let protect_from = markers
         .oldest_snapshot_base()
         .unwrap_or(latest.generation)
@@ -161,11 +166,23 @@ pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupRep
         ..Default::default()
     };
     let young_root_since = now - grace.max(ROOT_MIN_AGE).as_millis() as i64;
-    for meta in block_on(repo.store.list(""))? {
+    let listing = block_on(repo.store.list(""))?;
+    // Nothing written after the newest root is garbage of a generation
+    // cleanup knows: it may belong to a newer root that was lost, or to a
+    // commit still on its way.
+    let newest_root_ms = listing
+        .iter()
+        .find(|m| m.key == keys::root(latest.generation))
+        .and_then(|m| m.modified_ms);
+    for meta in listing {
         if referenced(&meta.key) {
             continue;
         }
         let modified = meta.modified_ms.map(latest_possible);
+        if newest_root_ms.is_some_and(|r| modified.is_none_or(|m| m >= r)) {
+            report.kept_young += 1;
+            continue;
+        }
         if keys::parse_root(&meta.key).is_some() && modified.is_none_or(|m| m >= young_root_since) {
             report.kept_young += 1;
             continue;

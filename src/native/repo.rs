@@ -159,6 +159,20 @@ impl Repo {
         block_on(self.reader.root())
     }
 
+    /// See [`RepoReader::lost_generation`].
+    pub fn lost_generation(&self) -> Option<u64> {
+        self.reader.lost_generation()
+    }
+
+    /// Refuses to write on top of `newest` when a newer root was lost
+    /// (as of the last root read): writing would hide the loss for good.
+    pub fn refuse_lost_root(&self, newest: u64) -> Result<()> {
+        match self.lost_generation() {
+            Some(hinted) => Err(Error::LostRoot { hinted, newest }),
+            None => Ok(()),
+        }
+    }
+
     pub fn root_at(&self, generation: u64) -> Result<Root> {
         block_on(self.reader.root_at(generation))
     }
@@ -169,6 +183,9 @@ impl Repo {
     pub fn commit(&self, change: &RootChange) -> Result<Root> {
         for attempt in 0..COMMIT_ATTEMPTS {
             let current = self.root()?;
+            // Committing over a lost root would reuse its generation and
+            // hide the loss for good.
+            self.refuse_lost_root(current.generation)?;
             let next = current.apply(change)?;
             let key = keys::root(next.generation);
             match block_on(

@@ -195,6 +195,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         repo.cached_generation(),
     )?;
     let (root, index) = repo.root_and_index()?;
+    repo.refuse_lost_root(root.generation)?;
     if root.snapshot(&opts.name).is_some() {
         return Err(RootConflict::DuplicateSnapshot(opts.name.clone()).into());
     }
