@@ -68,6 +68,13 @@ class Snapkeep(Tool):
     name = "snapkeep"
     notes = "zstd level 3 per blob; no encryption (v1)"
 
+    def stored(self, repo):
+        # The `reserve` file is allocated free space kept for deletes on a
+        # full disk, not stored data.
+        reserve = os.path.join(repo, "reserve")
+        kept = os.path.getsize(reserve) if os.path.isfile(reserve) else 0
+        return dir_bytes(repo) - kept
+
     def __init__(self, binary):
         self.binary = binary
         self.version = subprocess.run([binary, "--version"], capture_output=True,

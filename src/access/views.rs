@@ -43,7 +43,12 @@ pub async fn stats(reader: &RepoReader) -> Result<RepoStats> {
         .filter(|m| m.key.starts_with(keys::PACK_PREFIX))
         .collect();
     let logical: u64 = root.snapshots.iter().map(|s| s.size_in_bytes).sum();
-    let stored: u64 = objects.iter().map(|m| m.size).sum();
+    // The reserve is allocated free space, not stored data.
+    let stored: u64 = objects
+        .iter()
+        .filter(|m| m.key != keys::RESERVE)
+        .map(|m| m.size)
+        .sum();
     Ok(RepoStats {
         location: reader.location(),
         generation: root.generation,

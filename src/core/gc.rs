@@ -27,6 +27,9 @@ pub struct GcPlan {
     pub repack_bytes: u64,
     /// Stored bytes freed once deletes and repacks are done.
     pub reclaim_bytes: u64,
+    /// The part of `reclaim_bytes` that repacking frees.
+    #[serde(skip)]
+    pub repack_reclaim_bytes: u64,
 }
 
 /// Plans GC. A live blob stored in several packs is kept in the first pack
@@ -67,6 +70,7 @@ pub fn plan_gc(packs: &[(Id, Vec<BlobEntry>)], live: &HashSet<Id>) -> GcPlan {
         } else if (live_bytes as f64) < REPACK_BELOW_LIVE_FRACTION * total_bytes as f64 {
             plan.repack_bytes += live_bytes;
             plan.reclaim_bytes += total_bytes - live_bytes;
+            plan.repack_reclaim_bytes += total_bytes - live_bytes;
             plan.repack.push((*pack, keep));
         } else {
             plan.keep.push((*pack, keep));
@@ -76,6 +80,17 @@ pub fn plan_gc(packs: &[(Id, Vec<BlobEntry>)], live: &HashSet<Id>) -> GcPlan {
 }
 
 impl GcPlan {
+    /// The plan without its repacks (their packs are kept whole): what a
+    /// delete does when the storage has no room for new packs.
+    pub fn without_repacking(mut self) -> GcPlan {
+        self.reclaim_bytes -= self.repack_reclaim_bytes;
+        self.repack_reclaim_bytes = 0;
+        self.repack_bytes = 0;
+        let repack = std::mem::take(&mut self.repack);
+        self.keep.extend(repack);
+        self
+    }
+
     pub fn is_noop(&self) -> bool {
         self.delete.is_empty() && self.repack.is_empty() && self.dead_blobs == 0
     }

@@ -8,6 +8,9 @@ pub const ROOT_PREFIX: &str = "index-";
 pub const INDEX_PREFIX: &str = "index/";
 pub const PACK_PREFIX: &str = "packs/";
 pub const SNAPSHOT_PREFIX: &str = "snapshots/";
+/// Space a local repository keeps allocated for deletes on a full disk
+/// (see `native::reserve`); its content means nothing.
+pub const RESERVE: &str = "reserve";
 
 pub fn root(generation: u64) -> String {
     format!("{ROOT_PREFIX}{generation}")

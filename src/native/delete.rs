@@ -25,6 +25,7 @@ use crate::native::backup::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::inflight;
 use crate::native::repo::{decode_verified, Repo};
+use crate::native::reserve;
 use crate::native::runtime::block_on;
 use crate::native::trees::live_blobs;
 
@@ -65,6 +66,16 @@ fn resolve(root: &Root, patterns: &[String]) -> Result<BTreeSet<String>> {
 }
 
 pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
+    let local = crate::native::guard::local_root(repo);
+    let tight = local.as_deref().is_some_and(reserve::release_if_tight);
+    let outcome = delete_with_marker(repo, patterns, tight);
+    if let Some(root) = &local {
+        reserve::ensure(root);
+    }
+    outcome
+}
+
+fn delete_with_marker(repo: &Repo, patterns: &[String], tight: bool) -> Result<DeleteOutcome> {
     // The marker keeps cleanup away from the packs and index file this
     // delete writes before its commit makes them referenced.
     let _inflight = inflight::InFlight::start(
@@ -75,7 +86,7 @@ pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcom
         repo.cached_generation(),
     )?;
     for _ in 0..PLAN_ATTEMPTS {
-        match try_delete(repo, patterns) {
+        match try_delete(repo, patterns, tight) {
             Err(Error::Conflict(
                 RootConflict::SnapshotAdded(_) | RootConflict::IndexFileGone(_),
             )) => continue,
@@ -123,7 +134,7 @@ fn repack(repo: &Repo, plan: &GcPlan) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
     Ok(out)
 }
 
-fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
+fn try_delete(repo: &Repo, patterns: &[String], tight: bool) -> Result<DeleteOutcome> {
     let (root, files) = repo.root_and_index_files()?;
     repo.refuse_lost_root(root.generation)?;
     let doomed = resolve(&root, patterns)?;
@@ -146,6 +157,14 @@ fn try_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
         .flat_map(|(_, f)| f.packs.iter().cloned())
         .collect();
     let plan = plan_gc(&packs, &live);
+    // On a nearly full disk new packs may not fit: packs with a few live
+    // blobs are kept whole, and the next delete or cleanup with room
+    // repacks them.
+    let plan = if tight {
+        plan.without_repacking()
+    } else {
+        plan
+    };
 
     let repacked = repack(repo, &plan)?;
     let mut new_index = IndexFile {

@@ -110,6 +110,18 @@ fn latest_possible(modified_ms: i64) -> i64 {
 /// local repository the temporary files of killed writers once older than
 /// `grace` and [`TEMP_MIN_AGE`].
 pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupReport> {
+    let local = crate::native::guard::local_root(repo).filter(|_| !dry_run);
+    if let Some(root) = &local {
+        crate::native::reserve::release_if_tight(root);
+    }
+    let report = cleanup_objects(repo, grace, dry_run);
+    if let Some(root) = &local {
+        crate::native::reserve::ensure(root);
+    }
+    report
+}
+
+fn cleanup_objects(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupReport> {
     if repo.settings.readonly && !dry_run {
         return Err(StorageError::ReadOnly {
             location: repo.store.location(),
@@ -179,7 +191,7 @@ pub fn cleanup(repo: &Repo, grace: Duration, dry_run: bool) -> Result<CleanupRep
             continue;
         }
         let modified = meta.modified_ms.map(latest_possible);
-        if newest_root_ms.is_some_and(|r| modified.is_none_or(|m| m >= r)) {
+        if newest_root_ms.is_some_and(|r| modified.is_none_or(|m| m > r)) {
             report.kept_young += 1;
             continue;
         }

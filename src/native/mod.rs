@@ -12,6 +12,7 @@ pub mod location;
 pub mod maintenance;
 pub mod progress;
 pub mod repo;
+pub mod reserve;
 pub mod restore;
 pub mod runtime;
 pub mod sample;

@@ -65,7 +65,11 @@ impl Repo {
     /// Creates a repository. Refuses a location that already holds one.
     pub fn init(location: &Location, config: RepoConfig) -> Result<Repo> {
         let store = location.open(true)?;
-        Self::init_in(store, config)
+        let repo = Self::init_in(store, config)?;
+        if let Some(root) = crate::native::guard::local_root(&repo) {
+            crate::native::reserve::ensure(&root);
+        }
+        Ok(repo)
     }
 
     pub fn init_in(store: Arc<dyn Storage>, config: RepoConfig) -> Result<Repo> {
