@@ -23,7 +23,8 @@ pub fn parse_root(key: &str) -> Option<u64> {
     {
         return None;
     }
-    n.parse().ok()
+    // Generations past 2^63 - 1 are not ours (see `root::MAX_GENERATION`).
+    n.parse().ok().filter(|g| *g <= i64::MAX as u64)
 }
 
 pub fn index_file(id: &Id) -> String {

@@ -51,13 +51,15 @@ pub struct IndexStats {
 }
 
 impl IndexStats {
+    /// Adds `other`'s counts, saturating: a crafted manifest's counts must
+    /// not overflow a reader.
     pub fn add(&mut self, other: &IndexStats) {
-        self.files += other.files;
-        self.dirs += other.dirs;
-        self.size_in_bytes += other.size_in_bytes;
-        self.new_bytes += other.new_bytes;
-        self.new_stored_bytes += other.new_stored_bytes;
-        self.files_read += other.files_read;
+        self.files = self.files.saturating_add(other.files);
+        self.dirs = self.dirs.saturating_add(other.dirs);
+        self.size_in_bytes = self.size_in_bytes.saturating_add(other.size_in_bytes);
+        self.new_bytes = self.new_bytes.saturating_add(other.new_bytes);
+        self.new_stored_bytes = self.new_stored_bytes.saturating_add(other.new_stored_bytes);
+        self.files_read = self.files_read.saturating_add(other.files_read);
     }
 }
 

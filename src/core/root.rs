@@ -9,6 +9,9 @@ use crate::core::error::FormatError;
 use crate::core::id::Id;
 use crate::core::manifest::SnapshotSummary;
 
+/// The largest generation a root may have (2^63 - 1).
+pub const MAX_GENERATION: u64 = i64::MAX as u64;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Root {
     pub version: u32,
@@ -115,6 +118,14 @@ impl Root {
         let r: Root = serde_json::from_slice(bytes).map_err(|e| FormatError::json("root", e))?;
         if r.version != 1 {
             return Err(FormatError::Version(r.version));
+        }
+        // Generations count commits: one this large is damage, and the next
+        // generation must be representable.
+        if r.generation > MAX_GENERATION {
+            return Err(FormatError::Invalid(format!(
+                "generation {} is out of range",
+                r.generation
+            )));
         }
         Ok(r)
     }
@@ -323,6 +334,13 @@ mod tests {
             .apply(&RootChange::Settings(RepoSettings::default()))
             .unwrap();
         assert!(writable.apply(&add).is_ok());
+    }
+
+    #[test]
+    fn generations_stay_in_range() {
+        let huge =
+            br#"{"version":1,"generation":18446744073709551615,"snapshots":[],"index_files":[]}"#;
+        assert!(matches!(Root::decode(huge), Err(FormatError::Invalid(_))));
     }
 
     #[test]

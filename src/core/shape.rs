@@ -134,7 +134,8 @@ impl Shapes {
                 | UnsafeEntry::MissingSubtree(n)
                 | UnsafeEntry::MissingTarget(n)
                 | UnsafeEntry::NameTooLong(n)
-                | UnsafeEntry::BadTarget(n) => n.clone(),
+                | UnsafeEntry::BadTarget(n)
+                | UnsafeEntry::Unsorted(n) => n.clone(),
             };
             first(
                 Problem::Here {

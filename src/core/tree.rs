@@ -72,6 +72,8 @@ pub enum UnsafeEntry {
     NameTooLong(String),
     #[error("symlink {0:?} has an empty target or one with a NUL byte")]
     BadTarget(String),
+    #[error("entry {0:?} is out of canonical order")]
+    Unsorted(String),
 }
 
 /// A name is safe when it is exactly one path component.
@@ -121,6 +123,7 @@ impl Tree {
     /// every name is one component, unique, and every node is complete.
     pub fn validate(&self) -> Result<(), UnsafeEntry> {
         let mut seen = std::collections::HashSet::new();
+        let mut prev: Option<&str> = None;
         for n in &self.nodes {
             if !is_safe_name(&n.name) {
                 return Err(UnsafeEntry::EscapingName(n.name.clone()));
@@ -135,6 +138,11 @@ impl Tree {
             if !seen.insert(n.name.as_str()) {
                 return Err(UnsafeEntry::Duplicate(n.name.clone()));
             }
+            // Lookups and diffs rely on the canonical (byte-sorted) order.
+            if prev.is_some_and(|p: &str| p.as_bytes() > n.name.as_bytes()) {
+                return Err(UnsafeEntry::Unsorted(n.name.clone()));
+            }
+            prev = Some(n.name.as_str());
             match n.kind {
                 NodeType::Dir if n.subtree.is_none() => {
                     return Err(UnsafeEntry::MissingSubtree(n.name.clone()))
@@ -210,5 +218,9 @@ mod tests {
         Tree::new(vec![file("a"), file("..a"), file("ünïcode")])
             .validate()
             .unwrap();
+        let unsorted = Tree {
+            nodes: vec![file("c"), file("b")],
+        };
+        assert!(matches!(unsorted.validate(), Err(UnsafeEntry::Unsorted(_))));
     }
 }
