@@ -12,7 +12,7 @@ use crate::core::blob::BlobEntry;
 use crate::core::id::Id;
 use crate::core::index::RepoIndex;
 use crate::core::keys;
-use crate::core::manifest::GLOBAL_STATE;
+use crate::core::manifest::{Manifest, GLOBAL_STATE};
 use crate::core::pack::{parse_pack, TRAILER_LEN};
 use crate::core::root::Root;
 use crate::core::shape::{check_declared, Shapes};
@@ -127,205 +127,241 @@ fn rollback_signs(repo: &Repo, root: &Root) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// What a check has learnt so far; each step below adds to it.
+struct Checker<'a> {
+    repo: &'a Repo,
+    report: CheckReport,
+    index: RepoIndex,
+    /// Every pack the index files list, with their entries.
+    pack_tables: HashMap<Id, Vec<BlobEntry>>,
+    /// Packs on storage and their sizes.
+    stored: HashMap<Id, u64>,
+    /// Blobs found missing or damaged, and why.
+    bad_blobs: HashMap<Id, String>,
+    manifests: Vec<Manifest>,
+    trees: HashMap<Id, Tree>,
+    unreadable: HashSet<Id>,
+    /// Snapshots whose trees a restore would refuse (not expanded).
+    misshapen: HashSet<String>,
+}
+
 pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckReport> {
-    let mut report = CheckReport::default();
     let root = repo.root()?;
-    report.generation = root.generation;
-    report.problems.extend(rollback_signs(repo, &root)?);
-    report.snapshots = root.snapshots.len();
-    report.index_files = root.index_files.len();
-
-    // Index files.
-    let mut index = RepoIndex::new();
-    let mut pack_tables: HashMap<Id, Vec<BlobEntry>> = HashMap::new();
-    for id in &root.index_files {
-        let key = keys::index_file(id);
-        let loaded = repo.get(&key).map_err(|e| e.to_string()).and_then(|b| {
-            if Id::of(&b) != *id {
-                return Err("content does not match its name".to_string());
-            }
-            crate::core::index::IndexFile::decode(&b).map_err(|e| e.to_string())
-        });
-        match loaded {
-            Ok(f) => {
-                index.merge(&f);
-                for (p, entries) in f.packs {
-                    pack_tables.entry(p).or_default().extend(entries);
-                }
-            }
-            Err(e) => report.problems.push(format!("index file {key}: {e}")),
-        }
+    let mut c = Checker {
+        repo,
+        report: CheckReport {
+            generation: root.generation,
+            snapshots: root.snapshots.len(),
+            index_files: root.index_files.len(),
+            problems: rollback_signs(repo, &root)?,
+            ..Default::default()
+        },
+        index: RepoIndex::new(),
+        pack_tables: HashMap::new(),
+        stored: HashMap::new(),
+        bad_blobs: HashMap::new(),
+        manifests: Vec::new(),
+        trees: HashMap::new(),
+        unreadable: HashSet::new(),
+        misshapen: HashSet::new(),
+    };
+    c.load_index_files(&root);
+    c.check_pack_sizes()?;
+    c.load_manifests(&root);
+    c.load_trees();
+    c.check_shapes();
+    if read_data != ReadData::None {
+        c.read_packs(read_data, progress);
     }
-    report.blobs = index.blob_count();
-    report.packs = pack_tables.len();
+    c.map_damage();
+    Ok(c.report)
+}
 
-    // Packs exist and are long enough for their blobs.
-    let stored: HashMap<Id, u64> = block_on(repo.store.list(keys::PACK_PREFIX))?
-        .into_iter()
-        .filter_map(|m| keys::parse_pack(&m.key).map(|id| (id, m.size)))
-        .collect();
-    report.unindexed_packs = stored
-        .keys()
-        .filter(|p| !pack_tables.contains_key(p))
-        .count();
-    let mut bad_blobs: HashMap<Id, String> = HashMap::new();
-    for (pack, entries) in &pack_tables {
-        match stored.get(pack) {
-            None => {
-                report.problems.push(format!(
-                    "pack {} is in the index but missing from storage",
-                    pack.short()
-                ));
-                for e in entries {
-                    bad_blobs.insert(e.id, format!("its pack {} is missing", pack.short()));
+impl Checker<'_> {
+    fn load_index_files(&mut self, root: &Root) {
+        for id in &root.index_files {
+            let key = keys::index_file(id);
+            let loaded = self
+                .repo
+                .get(&key)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    if Id::of(&b) != *id {
+                        return Err("content does not match its name".to_string());
+                    }
+                    crate::core::index::IndexFile::decode(&b).map_err(|e| e.to_string())
+                });
+            match loaded {
+                Ok(f) => {
+                    self.index.merge(&f);
+                    for (p, entries) in f.packs {
+                        self.pack_tables.entry(p).or_default().extend(entries);
+                    }
                 }
-            }
-            Some(&size) => {
-                for e in entries
-                    .iter()
-                    .filter(|e| e.end().saturating_add(TRAILER_LEN as u64) > size)
-                {
-                    bad_blobs.insert(e.id, format!("lies past the end of pack {}", pack.short()));
-                }
+                Err(e) => self.report.problems.push(format!("index file {key}: {e}")),
             }
         }
+        self.report.blobs = self.index.blob_count();
+        self.report.packs = self.pack_tables.len();
     }
 
-    // Manifests and trees: everything referenced must be indexed.
-    let mut manifests = Vec::new();
-    for s in &root.snapshots {
-        match repo.manifest(s) {
-            Ok(m) => manifests.push(m),
-            Err(e) => report
-                .problems
-                .push(format!("snapshot [{}]: {e}", s.snapshot)),
+    /// Packs exist and are long enough for their blobs.
+    fn check_pack_sizes(&mut self) -> Result<()> {
+        self.stored = block_on(self.repo.store.list(keys::PACK_PREFIX))?
+            .into_iter()
+            .filter_map(|m| keys::parse_pack(&m.key).map(|id| (id, m.size)))
+            .collect();
+        self.report.unindexed_packs = self
+            .stored
+            .keys()
+            .filter(|p| !self.pack_tables.contains_key(p))
+            .count();
+        for (pack, entries) in &self.pack_tables {
+            match self.stored.get(pack) {
+                None => {
+                    self.report.problems.push(format!(
+                        "pack {} is in the index but missing from storage",
+                        pack.short()
+                    ));
+                    for e in entries {
+                        let why = format!("its pack {} is missing", pack.short());
+                        self.bad_blobs.insert(e.id, why);
+                    }
+                }
+                Some(&size) => {
+                    for e in entries
+                        .iter()
+                        .filter(|e| e.end().saturating_add(TRAILER_LEN as u64) > size)
+                    {
+                        let why = format!("lies past the end of pack {}", pack.short());
+                        self.bad_blobs.insert(e.id, why);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_manifests(&mut self, root: &Root) {
+        for s in &root.snapshots {
+            match self.repo.manifest(s) {
+                Ok(m) => self.manifests.push(m),
+                Err(e) => self
+                    .report
+                    .problems
+                    .push(format!("snapshot [{}]: {e}", s.snapshot)),
+            }
         }
     }
-    let mut trees: HashMap<Id, Tree> = HashMap::new();
-    let mut unreadable: HashSet<Id> = HashSet::new();
-    let mut stack: Vec<Id> = manifests
-        .iter()
-        .flat_map(|m| m.roots())
-        .map(|(_, t)| t)
-        .collect();
-    while let Some(id) = stack.pop() {
-        if trees.contains_key(&id) || unreadable.contains(&id) || bad_blobs.contains_key(&id) {
-            continue;
-        }
-        match repo.tree(&index, &id) {
-            Ok(t) => {
-                for n in &t.nodes {
-                    for c in &n.chunks {
-                        if !index.contains(c) {
-                            bad_blobs
+
+    /// Every distinct tree the manifests reach; every chunk they name must
+    /// be indexed.
+    fn load_trees(&mut self) {
+        let mut stack: Vec<Id> = self
+            .manifests
+            .iter()
+            .flat_map(|m| m.roots())
+            .map(|(_, t)| t)
+            .collect();
+        while let Some(id) = stack.pop() {
+            if self.trees.contains_key(&id)
+                || self.unreadable.contains(&id)
+                || self.bad_blobs.contains_key(&id)
+            {
+                continue;
+            }
+            match self.repo.tree(&self.index, &id) {
+                Ok(t) => {
+                    for n in &t.nodes {
+                        for c in n.chunks.iter().filter(|c| !self.index.contains(c)) {
+                            self.bad_blobs
                                 .entry(*c)
                                 .or_insert_with(|| "not in the repository index".into());
                         }
+                        stack.extend(n.subtree);
                     }
-                    stack.extend(n.subtree);
+                    self.trees.insert(id, t);
                 }
-                trees.insert(id, t);
-            }
-            Err(e) => {
-                unreadable.insert(id);
-                bad_blobs.insert(id, format!("tree unreadable: {e}"));
+                Err(e) => {
+                    self.unreadable.insert(id);
+                    self.bad_blobs.insert(id, format!("tree unreadable: {e}"));
+                }
             }
         }
+        self.report.trees_checked = self.trees.len() + self.unreadable.len();
     }
-    report.trees_checked = trees.len() + unreadable.len();
-    // What restore would refuse, per snapshot and index: unsafe entries,
-    // sizes that disagree with their chunks, trees that expand past what
-    // the manifest declares or past the limits. Only snapshots that pass
-    // are expanded path by path below.
-    let mut shapes = Shapes::new();
-    let lookup = |id: &Id| trees.get(id);
-    let chunk_len = |id: &Id| index.get(id).map(|l| l.raw_len as u64);
-    let mut misshapen: HashSet<String> = HashSet::new();
-    for m in &manifests {
-        let declared = m
-            .indices
-            .iter()
-            .map(|(n, s)| (n.as_str(), s))
-            .chain(m.global_state.as_ref().map(|g| (GLOBAL_STATE, g)));
-        for (name, stats) in declared {
-            let Some(root) = stats.tree else { continue };
-            if unreadable.contains(&root) || bad_blobs.contains_key(&root) {
-                continue;
-            }
-            shapes.of(root, &lookup, &chunk_len);
-            if let Err(e) = check_declared(&shapes, &root, stats.files, stats.dirs) {
-                misshapen.insert(m.uuid.clone());
-                report
-                    .problems
-                    .push(format!("snapshot [{}] index [{name}]: {e}", m.snapshot));
+
+    /// What restore would refuse, per snapshot and index: unsafe entries,
+    /// sizes that disagree with their chunks, trees that expand past what
+    /// the manifest declares or past the limits. Only snapshots that pass
+    /// are later expanded path by path.
+    fn check_shapes(&mut self) {
+        let mut shapes = Shapes::new();
+        let lookup = |id: &Id| self.trees.get(id);
+        let chunk_len = |id: &Id| self.index.get(id).map(|l| l.raw_len as u64);
+        for m in &self.manifests {
+            let declared = m
+                .indices
+                .iter()
+                .map(|(n, s)| (n.as_str(), s))
+                .chain(m.global_state.as_ref().map(|g| (GLOBAL_STATE, g)));
+            for (name, stats) in declared {
+                let Some(root) = stats.tree else { continue };
+                if self.unreadable.contains(&root) || self.bad_blobs.contains_key(&root) {
+                    continue;
+                }
+                shapes.of(root, &lookup, &chunk_len);
+                if let Err(e) = check_declared(&shapes, &root, stats.files, stats.dirs) {
+                    self.misshapen.insert(m.uuid.clone());
+                    self.report
+                        .problems
+                        .push(format!("snapshot [{}] index [{name}]: {e}", m.snapshot));
+                }
             }
         }
     }
 
-    if read_data != ReadData::None {
-        let mut packs: Vec<(&Id, &Vec<BlobEntry>)> = pack_tables
+    /// Downloads the chosen packs and re-hashes every blob.
+    fn read_packs(&mut self, read_data: ReadData, progress: bool) {
+        let mut packs: Vec<(&Id, &Vec<BlobEntry>)> = self
+            .pack_tables
             .iter()
-            .filter(|(p, _)| stored.contains_key(p))
+            .filter(|(p, _)| self.stored.contains_key(p))
             .collect();
         if let ReadData::Subset(fraction) = read_data {
             let salt = uuid::Uuid::new_v4();
             packs = choose_subset(packs, fraction, salt.as_bytes());
         }
-        let total: u64 = packs.iter().map(|(p, _)| stored[p]).sum();
+        let total: u64 = packs.iter().map(|(p, _)| self.stored[p]).sum();
         let bar = Progress::bytes(progress, total, "check");
+        let repo = self.repo;
         let results: Vec<PackCheck> = packs
             .par_iter()
-            .map(|(pack, entries)| {
-                let mut problems = Vec::new();
-                let mut damaged = Vec::new();
-                let bytes = match block_on(repo.store.get(&keys::pack(pack), None)) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        problems.push(format!("pack {}: {e}", pack.short()));
-                        return PackCheck {
-                            problems,
-                            damaged,
-                            bytes: 0,
-                        };
-                    }
-                };
-                bar.inc(bytes.len() as u64);
-                if Id::of(&bytes) != **pack {
-                    problems.push(format!("pack {} does not match its SHA-256", pack.short()));
-                }
-                if let Err(e) = parse_pack(&bytes) {
-                    problems.push(format!("pack {}: {e}", pack.short()));
-                }
-                for e in entries.iter() {
-                    let stored = bytes.get(e.offset as usize..e.end() as usize);
-                    match stored.map(|s| decode_verified(e, s)) {
-                        Some(Ok(_)) => {}
-                        Some(Err(err)) => damaged.push((e.id, err.to_string())),
-                        None => damaged.push((e.id, "lies outside its pack".into())),
-                    }
-                }
-                PackCheck {
-                    problems,
-                    damaged,
-                    bytes: bytes.len() as u64,
-                }
-            })
+            .map(|(pack, entries)| read_pack(repo, pack, entries, &bar))
             .collect();
         bar.finish();
         for r in results {
-            report.packs_read += 1;
-            report.bytes_read += r.bytes;
-            report.problems.extend(r.problems);
+            self.report.packs_read += 1;
+            self.report.bytes_read += r.bytes;
+            self.report.problems.extend(r.problems);
             for (id, why) in r.damaged {
-                bad_blobs.entry(id).or_insert(why);
+                self.bad_blobs.entry(id).or_insert(why);
             }
         }
     }
 
-    // Map damaged blobs to the snapshots and files that need them.
-    if !bad_blobs.is_empty() {
+    /// Maps damaged blobs to the snapshots and files that need them.
+    fn map_damage(&mut self) {
+        if self.bad_blobs.is_empty() {
+            return;
+        }
+        let bad = &self.bad_blobs;
         let mut damage = BTreeSet::new();
-        for m in manifests.iter().filter(|m| !misshapen.contains(&m.uuid)) {
+        for m in self
+            .manifests
+            .iter()
+            .filter(|m| !self.misshapen.contains(&m.uuid))
+        {
             for (index_name, root_tree) in m.roots() {
                 let mut hit = |path: &str, id: &Id, why: &str| {
                     damage.insert(Damage {
@@ -336,34 +372,82 @@ pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckRe
                         problem: why.to_string(),
                     });
                 };
-                if let Some(why) = bad_blobs.get(&root_tree) {
+                if let Some(why) = bad.get(&root_tree) {
                     hit("", &root_tree, why);
                     continue;
                 }
                 let mut on_node = |path: &str, n: &crate::core::tree::Node| {
                     for c in n.chunks.iter().chain(n.subtree.iter()) {
-                        if let Some(why) = bad_blobs.get(c) {
+                        if let Some(why) = bad.get(c) {
                             hit(path, c, why);
                         }
                     }
                 };
                 let mut on_error = |_: &str, _: Id, _: String| {};
-                walk_paths(repo, &index, root_tree, "", &mut on_node, &mut on_error);
+                walk_paths(
+                    self.repo,
+                    &self.index,
+                    root_tree,
+                    "",
+                    &mut on_node,
+                    &mut on_error,
+                );
             }
         }
-        report.damaged = damage.into_iter().collect();
+        self.report.damaged = damage.into_iter().collect();
         // Damaged blobs that no snapshot needs still deserve a mention.
-        let needed: HashSet<&str> = report.damaged.iter().map(|d| d.blob.as_str()).collect();
-        let mut unneeded: Vec<_> = bad_blobs
+        let needed: HashSet<&str> = self
+            .report
+            .damaged
+            .iter()
+            .map(|d| d.blob.as_str())
+            .collect();
+        let mut unneeded: Vec<_> = bad
             .iter()
             .filter(|(id, _)| !needed.contains(id.to_hex().as_str()))
             .collect();
         unneeded.sort();
-        for (id, why) in unneeded {
-            report
-                .problems
-                .push(format!("blob {} (unreferenced): {why}", id.short()));
+        let lines: Vec<String> = unneeded
+            .into_iter()
+            .map(|(id, why)| format!("blob {} (unreferenced): {why}", id.short()))
+            .collect();
+        self.report.problems.extend(lines);
+    }
+}
+
+/// Downloads one pack and re-hashes its blobs.
+fn read_pack(repo: &Repo, pack: &Id, entries: &[BlobEntry], bar: &Progress) -> PackCheck {
+    let mut problems = Vec::new();
+    let mut damaged = Vec::new();
+    let bytes = match block_on(repo.store.get(&keys::pack(pack), None)) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.push(format!("pack {}: {e}", pack.short()));
+            return PackCheck {
+                problems,
+                damaged,
+                bytes: 0,
+            };
+        }
+    };
+    bar.inc(bytes.len() as u64);
+    if Id::of(&bytes) != *pack {
+        problems.push(format!("pack {} does not match its SHA-256", pack.short()));
+    }
+    if let Err(e) = parse_pack(&bytes) {
+        problems.push(format!("pack {}: {e}", pack.short()));
+    }
+    for e in entries {
+        let stored = bytes.get(e.offset as usize..e.end() as usize);
+        match stored.map(|s| decode_verified(e, s)) {
+            Some(Ok(_)) => {}
+            Some(Err(err)) => damaged.push((e.id, err.to_string())),
+            None => damaged.push((e.id, "lies outside its pack".into())),
         }
     }
-    Ok(report)
+    PackCheck {
+        problems,
+        damaged,
+        bytes: bytes.len() as u64,
+    }
 }
