@@ -7,12 +7,11 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use super::edge_wire::{escape_key, ListPage};
+use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
-use serde::Deserialize;
-
-use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 #[derive(Debug, Clone)]
 pub struct EdgeStore {
@@ -67,32 +66,6 @@ pub fn parse_url(url: &str) -> Option<Result<String, String>> {
         None => host.to_string(),
     };
     Some(Ok(format!("{scheme}://{authority}/api/repos/{name}")))
-}
-
-/// Escapes a key for a URL path, keeping its `/` separators.
-fn escape_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[derive(Deserialize)]
-struct ListPage {
-    objects: Vec<ListedObject>,
-    cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ListedObject {
-    key: String,
-    size: u64,
-    modified_ms: Option<i64>,
 }
 
 impl EdgeStore {
