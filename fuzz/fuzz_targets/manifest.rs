@@ -1,0 +1,14 @@
+//! `Manifest::decode`: no panic, also in the totals and summary that readers
+//! (listing, the inspector, the Worker) derive from a decoded manifest;
+//! round trip of what decodes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use snapkeep::core::manifest::Manifest;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(m) = Manifest::decode(data) {
+        assert_eq!(Manifest::decode(&m.encode()).as_ref(), Ok(&m));
+        let _ = m.summary();
+    }
+});
