@@ -1,14 +1,21 @@
-//! `Root::decode`: no panic; round trip of what decodes.
+//! `Root::decode`: no panic; round trip of what decodes; a writer can
+//! commit the next generation on top of it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::root::Root;
+use snapkeep::core::root::{Root, RootChange};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = Root::decode(data) {
         assert_eq!(Root::decode(&r.encode()).as_ref(), Ok(&r));
         for s in &r.snapshots {
             assert!(r.snapshot(&s.snapshot).is_some());
+        }
+        // Open: the next generation of a decoded root overflows at
+        // u64::MAX (fuzz/findings/open/root).
+        if cfg!(feature = "open-findings") {
+            let next = r.apply(&RootChange::Settings(r.settings.clone()));
+            assert!(next.is_ok_and(|n| n.generation > r.generation));
         }
     }
 });

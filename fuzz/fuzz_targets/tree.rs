@@ -19,5 +19,10 @@ fuzz_target!(|data: &[u8]| {
         for n in &t.nodes {
             assert_eq!(sorted.get(&n.name), Some(n));
         }
+        // Open: validate accepts entries out of canonical order, which
+        // `get` and the diff's merge walk assume (fuzz/findings/open/tree).
+        if cfg!(feature = "open-findings") {
+            assert_eq!(t, sorted, "a validated tree is in canonical order");
+        }
     }
 });
