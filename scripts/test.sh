@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (skipping what is present) and runs them all:
 # formatting, clippy with warnings denied, the wasm32 build of the pure core,
-# and every unit, integration, property and golden test.
+# every unit, integration, property and golden test, and a short fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +66,9 @@ cargo test --locked --target wasm32-unknown-unknown --no-default-features --feat
 
 step "cargo test (unit, storage conformance, CLI, S3, Azure, edge, stress, property, golden)"
 cargo test --locked --all-targets --no-fail-fast
+
+step "fuzzing: every decoder's target for 15 s (cargo-fuzz on stable; docs/FUZZING.md)"
+bash scripts/fuzz.sh 15
 
 step "benchmark harness smoke run (tiny data sets; figures are not checked)"
 bench_work=$(mktemp -d)

@@ -49,11 +49,14 @@ impl Wanted {
         }
     }
 
-    /// The range when the size is not known: suffixes cannot be answered.
+    /// The range when the size is not known: suffixes cannot be answered,
+    /// nor can a range that starts at `u64::MAX` (no object has a byte
+    /// there: sizes are `u64`), and a returned range is never empty.
     pub fn without_size(self) -> Option<Range<u64>> {
         match self {
             Wanted::From { start, last } => {
-                Some(start..last.map_or(u64::MAX, |l| l.saturating_add(1)))
+                let end = last.map_or(u64::MAX, |l| l.saturating_add(1));
+                (start < end).then_some(start..end)
             }
             Wanted::Suffix(_) => None,
         }
@@ -84,5 +87,23 @@ mod tests {
         // Nothing of an empty object can be served.
         assert_eq!(parse("bytes=-10").unwrap().resolve(0), None);
         assert_eq!(parse("bytes=0-").unwrap().resolve(0), None);
+    }
+
+    #[test]
+    fn a_range_starting_past_every_byte_is_not_answered_as_empty() {
+        // Found by the http_range fuzz target (fuzz/findings/http_range):
+        // without_size gave the empty range u64::MAX..u64::MAX.
+        for header in [
+            " bytes=18446744073709551615-",
+            "bytes=18446744073709551615-18446744073709551615",
+        ] {
+            let w = parse(header).unwrap();
+            assert_eq!(w.without_size(), None, "{header}");
+            assert_eq!(w.resolve(u64::MAX), None, "{header}");
+        }
+        assert_eq!(
+            parse("bytes=18446744073709551614-").unwrap().without_size(),
+            Some(u64::MAX - 1..u64::MAX)
+        );
     }
 }

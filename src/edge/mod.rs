@@ -27,6 +27,7 @@ use worker::{event, Context, Env, Method, Request, Response};
 
 use crate::access::RepoReader;
 use crate::core::naming::validate_name;
+use crate::storage::edge_wire::{unescape_key, unescape_segment};
 use auth::{authorize, Access};
 use r2::R2Store;
 use reply::{ApiError, ApiResult};
@@ -42,30 +43,6 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<
     }
 }
 
-/// Undoes `%XX` escapes in a path segment (clients may escape names and
-/// keys); anything malformed is kept as it is.
-fn decode(segment: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let (Some(h), Some(l)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn route(req: &mut Request, env: &Env) -> ApiResult<Response> {
     let url = req.url()?;
     let path = url.path().to_string();
@@ -73,7 +50,7 @@ async fn route(req: &mut Request, env: &Env) -> ApiResult<Response> {
         return Err(ApiError::not_found(format!("no such endpoint: {path}")));
     };
     let (repo_name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-    let repo_name = decode(repo_name);
+    let repo_name = unescape_segment(repo_name);
     validate_name("repository", &repo_name).map_err(crate::error::Error::from)?;
     let bucket = env.bucket(BUCKET_BINDING)?;
     let store = R2Store::new(bucket, BUCKET_BINDING, &repo_name);
@@ -87,7 +64,7 @@ async fn route(req: &mut Request, env: &Env) -> ApiResult<Response> {
         };
         authorize(req, env, need)?;
         return match rest.strip_prefix("objects/") {
-            Some(key) if !key.is_empty() => objects::object(req, &store, &decode_key(key)).await,
+            Some(key) if !key.is_empty() => objects::object(req, &store, &unescape_key(key)).await,
             _ if method == Method::Get => objects::list(&store, &url).await,
             _ => Err(ApiError::bad_request("an object key is required")),
         };
@@ -98,7 +75,7 @@ async fn route(req: &mut Request, env: &Env) -> ApiResult<Response> {
     let parts: Vec<String> = rest
         .split('/')
         .filter(|p| !p.is_empty())
-        .map(decode)
+        .map(unescape_segment)
         .collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     match (&method, parts.as_slice()) {
@@ -117,11 +94,6 @@ async fn route(req: &mut Request, env: &Env) -> ApiResult<Response> {
             format!("no such endpoint: {} {path}", method_name(&method)),
         )),
     }
-}
-
-/// Object keys keep their `/` separators; each segment is unescaped.
-fn decode_key(key: &str) -> String {
-    key.split('/').map(decode).collect::<Vec<_>>().join("/")
 }
 
 fn method_name(m: &Method) -> String {

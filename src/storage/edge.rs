@@ -7,10 +7,11 @@
 //! Every request runs under the limits of [`super::timeouts`]: connect,
 //! response headers, pauses and rate of response bodies.
 
+use super::edge_wire::{escape_key, ListPage};
+use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
-use serde::Deserialize;
 use std::convert::Infallible;
 use std::ops::Range;
 use std::pin::Pin;
@@ -19,7 +20,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::timeouts::{self, Expired, Meter, Timeouts};
-use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 /// The most of an error answer's body read for its reason.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -138,32 +138,6 @@ pub fn parse_url(url: &str) -> Option<Result<String, String>> {
         None => host.to_string(),
     };
     Some(Ok(format!("{scheme}://{authority}/api/repos/{name}")))
-}
-
-/// Escapes a key for a URL path, keeping its `/` separators.
-fn escape_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[derive(Deserialize)]
-struct ListPage {
-    objects: Vec<ListedObject>,
-    cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ListedObject {
-    key: String,
-    size: u64,
-    modified_ms: Option<i64>,
 }
 
 impl EdgeStore {

@@ -28,6 +28,7 @@ pub mod counting;
 pub mod direct;
 #[cfg(feature = "native")]
 pub mod edge;
+pub mod edge_wire;
 #[cfg(feature = "native")]
 pub mod faulty;
 #[cfg(feature = "native")]
