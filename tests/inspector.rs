@@ -164,10 +164,25 @@ fn upload(local: &Path, edge_repo: &str) {
     use snapkeep::storage::local::LocalStore;
     use snapkeep::storage::{PutMode, Storage};
     let from = LocalStore::open(local).unwrap();
-    let to = Arc::new(EdgeStore::new(edge_repo.into(), Some(EDGE_WRITE_TOKEN.into())).unwrap());
+    // A local wrangler answers its first request only once the Worker is
+    // loaded, which on a busy 2-core machine can take longer than the
+    // default 30 s.
+    let timeouts = snapkeep::storage::timeouts::Timeouts {
+        first_byte: std::time::Duration::from_secs(300),
+        ..Default::default()
+    };
+    let token = Some(EDGE_WRITE_TOKEN.into());
+    let to = Arc::new(EdgeStore::with_timeouts(edge_repo.into(), token, timeouts).unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let objects = from.list("").await.unwrap();
+        // The local reserve is free space kept for full disks, not data.
+        let objects: Vec<_> = from
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.key != snapkeep::core::keys::RESERVE)
+            .collect();
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in objects.chunks(objects.len().div_ceil(8).max(1)) {
             let keys: Vec<String> = chunk.iter().map(|m| m.key.clone()).collect();
