@@ -361,6 +361,27 @@ fn a_repository_inside_the_source_is_left_out_and_never_restored_over() {
         assert!(err.contains("contains the repository"), "{err}");
     }
     assert_eq!(before, snapshot_of(&sc.src));
+    // A repository is never a source, and nothing inside one is.
+    for source in [inner.clone(), inner.join("packs")] {
+        let err = fails(&[
+            "snapshot",
+            "create",
+            s(&inner),
+            "s9",
+            "--source",
+            s(&source),
+        ]);
+        assert!(err.contains("repository"), "{err}");
+    }
+    let err = fails(&[
+        "snapshot",
+        "create",
+        s(&dotted),
+        "s9",
+        "--source",
+        s(&inner),
+    ]);
+    assert!(err.contains("is a snapkeep repository"), "{err}");
 }
 
 #[test]

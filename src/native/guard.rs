@@ -70,6 +70,27 @@ fn resolved(path: &Path) -> PathBuf {
         .collect()
 }
 
+/// Refuses a snapshot source that is a repository or lies inside the local
+/// repository written to (a repository inside the source is left out by
+/// the walk instead).
+pub fn check_snapshot_source(repo: &Repo, source: &Path) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::Source {
+            path: source.to_path_buf(),
+            detail: why.to_string(),
+        })
+    };
+    if let Some(root) = local_root(repo) {
+        if resolved(source).starts_with(resolved(&root)) {
+            return refuse("is the repository being written to, or lies inside it");
+        }
+    }
+    if is_repository(source) {
+        return refuse("is a snapkeep repository");
+    }
+    Ok(())
+}
+
 /// Refuses a restore target that is, contains or lies inside the local
 /// repository restored from, or that is a repository or holds one where
 /// an index folder would go.

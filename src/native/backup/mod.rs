@@ -200,6 +200,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         return Err(RootConflict::DuplicateSnapshot(opts.name.clone()).into());
     }
 
+    guard::check_snapshot_source(repo, &opts.source)?;
     let available = discover_indices(&opts.source)?;
     let mut targets = Vec::new();
     for name in opts.selection.select(&available)? {
