@@ -306,6 +306,47 @@ impl Builder<'_> {
         }
         Ok(())
     }
+
+    /// Records where every blob goes and which files are already done or
+    /// resumed; returns the plain bytes already in place.
+    fn place_blobs(&mut self, req: &PlanRequest) -> Result<u64, PlanError> {
+        let mut in_place = 0u64;
+        for file in 0..self.plan.files.len() {
+            let planned = &self.plan.files[file];
+            let done = req
+                .target
+                .files
+                .get(&planned.path)
+                .is_some_and(|f| f.matches(planned.size, planned.mtime_ns, planned.mode));
+            let resume = !done && req.target.partial_files.contains(&planned.path);
+            let mut offset = 0u64;
+            for c in &planned.chunks {
+                let loc = req.index.get(c).ok_or(MissingBlob(*c))?;
+                let written =
+                    resume && req.target.written.contains(&(planned.path.clone(), offset));
+                if done || written {
+                    in_place += loc.raw_len as u64;
+                } else {
+                    self.uses.entry(*c).or_default().push(Placement {
+                        file: file as u32,
+                        offset,
+                    });
+                }
+                offset += loc.raw_len as u64;
+            }
+            if offset != planned.size {
+                return Err(PlanError::SizeMismatch {
+                    path: planned.path.clone(),
+                    chunks: offset,
+                    size: planned.size,
+                });
+            }
+            let f = &mut self.plan.files[file];
+            f.done = done;
+            f.resume = resume;
+        }
+        Ok(in_place)
+    }
 }
 
 /// The folder part of `a/b/name` (`a/b`).
@@ -417,41 +458,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         }
         b.walk(tree, "")?;
     }
-    // Where every blob goes.
-    let mut in_place = 0u64;
-    for file in 0..b.plan.files.len() {
-        let planned = &b.plan.files[file];
-        let done = req
-            .target
-            .files
-            .get(&planned.path)
-            .is_some_and(|f| f.matches(planned.size, planned.mtime_ns, planned.mode));
-        let resume = !done && req.target.partial_files.contains(&planned.path);
-        let mut offset = 0u64;
-        for c in &planned.chunks {
-            let loc = req.index.get(c).ok_or(MissingBlob(*c))?;
-            let written = resume && req.target.written.contains(&(planned.path.clone(), offset));
-            if done || written {
-                in_place += loc.raw_len as u64;
-            } else {
-                b.uses.entry(*c).or_default().push(Placement {
-                    file: file as u32,
-                    offset,
-                });
-            }
-            offset += loc.raw_len as u64;
-        }
-        if offset != planned.size {
-            return Err(PlanError::SizeMismatch {
-                path: planned.path.clone(),
-                chunks: offset,
-                size: planned.size,
-            });
-        }
-        let f = &mut b.plan.files[file];
-        f.done = done;
-        f.resume = resume;
-    }
+    let in_place = b.place_blobs(req)?;
     // Blobs present in the target are copied locally, not fetched.
     let mut copied = 0u64;
     let mut local: Vec<Id> = b
