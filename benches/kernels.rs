@@ -6,16 +6,16 @@
 use std::collections::HashMap;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use snapkeep::core::blob::{BlobEntry, BlobKind};
 use snapkeep::core::chunker::ChunkerParams;
-use snapkeep::core::codec::{decode, Codec, Compression};
-use snapkeep::core::id::Id;
-use snapkeep::core::index::RepoIndex;
-use snapkeep::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
-use snapkeep::core::restore_plan::{
+use snapkeep::core::format::blob::{BlobEntry, BlobKind};
+use snapkeep::core::format::codec::{decode, Codec, Compression};
+use snapkeep::core::format::id::Id;
+use snapkeep::core::format::index::RepoIndex;
+use snapkeep::core::format::tree::{Node, NodeType, Tree};
+use snapkeep::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
+use snapkeep::core::plan::restore::{
     plan_restore, Declared, IndexToRestore, PlanRequest, TargetState,
 };
-use snapkeep::core::tree::{Node, NodeType, Tree};
 use snapkeep::native::backup::compressor::with_encoded;
 
 fn noise(len: usize, seed: u64) -> Vec<u8> {

@@ -17,9 +17,9 @@ mod common;
 
 use common::files_under;
 use snapkeep::core::chunker::ChunkerParams;
-use snapkeep::core::codec::Compression;
-use snapkeep::core::config::DEFAULT_PACK_SIZE;
-use snapkeep::core::id::Id;
+use snapkeep::core::format::codec::Compression;
+use snapkeep::core::format::config::DEFAULT_PACK_SIZE;
+use snapkeep::core::format::id::Id;
 use snapkeep::native::backup::compressor::with_encoded;
 
 #[derive(Default)]

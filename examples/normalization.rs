@@ -19,8 +19,8 @@ mod common;
 
 use common::files_under;
 use snapkeep::core::chunker::ChunkerParams;
-use snapkeep::core::codec::Compression;
-use snapkeep::core::id::Id;
+use snapkeep::core::format::codec::Compression;
+use snapkeep::core::format::id::Id;
 use snapkeep::native::backup::compressor::with_encoded;
 
 const MIB: f64 = 1048576.0;

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use crate::core::error::FormatError;
-use crate::core::id::Id;
-use crate::core::naming::NameError;
-use crate::core::root::RootConflict;
-use crate::core::selection::SelectionError;
-use crate::core::tree::UnsafeEntry;
+use crate::core::format::id::Id;
+use crate::core::format::naming::NameError;
+use crate::core::format::root::RootConflict;
+use crate::core::format::tree::UnsafeEntry;
+use crate::core::policy::selection::SelectionError;
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod access;
 #[cfg(feature = "native")]
 pub mod cli;
 pub mod core;
@@ -26,4 +25,5 @@ pub mod error;
 pub mod inspector;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod repo;
 pub mod storage;

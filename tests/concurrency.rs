@@ -280,7 +280,7 @@ fn creates_racing_deletes_on_s3_never_leave_a_broken_repository() {
 /// into a removed generation's key where its commit would be invisible.
 #[test]
 fn a_long_open_writer_never_commits_into_a_removed_generation() {
-    use snapkeep::core::root::{RepoSettings, RootChange};
+    use snapkeep::core::format::root::{RepoSettings, RootChange};
     use snapkeep::native::location::Location;
     use snapkeep::native::repo::Repo;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use snapkeep::core::config::RepoConfig;
-use snapkeep::core::selection::Selection;
+use snapkeep::core::format::config::RepoConfig;
+use snapkeep::core::policy::selection::Selection;
 use snapkeep::native::backup::{create_snapshot, SnapshotOptions};
 use snapkeep::native::check::{check, ReadData};
 use snapkeep::native::repo::Repo;

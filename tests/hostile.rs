@@ -11,16 +11,16 @@ use std::path::Path;
 
 use bytes::Bytes;
 use common::*;
-use snapkeep::core::blob::BlobKind;
-use snapkeep::core::codec::Codec;
-use snapkeep::core::config::RepoConfig;
-use snapkeep::core::id::Id;
-use snapkeep::core::index::IndexFile;
-use snapkeep::core::keys;
-use snapkeep::core::manifest::{IndexStats, Manifest, SnapshotState};
-use snapkeep::core::pack::PackBuilder;
-use snapkeep::core::root::RootChange;
-use snapkeep::core::tree::{Node, NodeType, Tree};
+use snapkeep::core::format::blob::BlobKind;
+use snapkeep::core::format::codec::Codec;
+use snapkeep::core::format::config::RepoConfig;
+use snapkeep::core::format::id::Id;
+use snapkeep::core::format::index::IndexFile;
+use snapkeep::core::format::keys;
+use snapkeep::core::format::manifest::{IndexStats, Manifest, SnapshotState};
+use snapkeep::core::format::pack::PackBuilder;
+use snapkeep::core::format::root::RootChange;
+use snapkeep::core::format::tree::{Node, NodeType, Tree};
 use snapkeep::native::location::Location;
 use snapkeep::native::repo::Repo;
 use snapkeep::native::runtime::block_on;
@@ -347,7 +347,7 @@ fn manifests_with_index_names_restore_refuses_are_damaged() {
             "metadata": {}, "failures": []
         });
         let bytes = serde_json::to_vec(&manifest).unwrap();
-        let summary: snapkeep::core::manifest::SnapshotSummary = serde_json::from_value(serde_json::json!({
+        let summary: snapkeep::core::format::manifest::SnapshotSummary = serde_json::from_value(serde_json::json!({
             "snapshot": name, "uuid": uuid, "state": "SUCCESS", "start_time_in_millis": 1,
             "end_time_in_millis": 2, "indices": [bad], "include_global_state": false,
             "size_in_bytes": 0, "new_bytes": 0, "new_stored_bytes": 0, "files": 0, "failures": 0,

@@ -119,9 +119,9 @@ fn two_snapshots(repo: &str, env: &[(String, String)], data: &Path) {
 /// 100,000 files: a real snapshot of the wide folder, then a root listing
 /// 999 more snapshots that reuse its manifest under other names.
 fn big_repository(dir: &Path, tmp: &Path) {
-    use snapkeep::core::keys;
-    use snapkeep::core::manifest::Manifest;
-    use snapkeep::core::root::Root;
+    use snapkeep::core::format::keys;
+    use snapkeep::core::format::manifest::Manifest;
+    use snapkeep::core::format::root::Root;
     let src = tmp.join("wide-src");
     let wide = src.join("wide");
     std::fs::create_dir_all(&wide).unwrap();
@@ -181,7 +181,7 @@ fn upload(local: &Path, edge_repo: &str) {
             .await
             .unwrap()
             .into_iter()
-            .filter(|m| m.key != snapkeep::core::keys::RESERVE)
+            .filter(|m| m.key != snapkeep::core::format::keys::RESERVE)
             .collect();
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in objects.chunks(objects.len().div_ceil(8).max(1)) {

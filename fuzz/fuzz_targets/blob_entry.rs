@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::blob::BlobEntry;
+use snapkeep::core::format::blob::BlobEntry;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(e) = BlobEntry::decode(data) else {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::codec::{self, Codec, MAX_BLOB_LEN};
+use snapkeep::core::format::codec::{self, Codec, MAX_BLOB_LEN};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 5 {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::config::RepoConfig;
+use snapkeep::core::format::config::RepoConfig;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(c) = RepoConfig::decode(data) {

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::naming::validate_name;
-use snapkeep::core::selection::Selection;
+use snapkeep::core::format::naming::validate_name;
+use snapkeep::core::policy::selection::Selection;
 use snapkeep::storage::edge_wire::{escape_key, unescape_key, unescape_segment};
 use snapkeep::storage::validate_key;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::access::http_range::{parse, Wanted};
+use snapkeep::repo::http_range::{parse, Wanted};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(header) = std::str::from_utf8(data) else {

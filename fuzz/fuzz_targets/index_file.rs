@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::index::{IndexFile, RepoIndex};
+use snapkeep::core::format::index::{IndexFile, RepoIndex};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(f) = IndexFile::decode(data) else {

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::codec;
-use snapkeep::core::pack::{parse_pack, PackBuilder};
+use snapkeep::core::format::codec;
+use snapkeep::core::format::pack::{parse_pack, PackBuilder};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(entries) = parse_pack(data) else {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::pack::{parse_table, table_len_from_trailer, PACK_MAGIC, TRAILER_LEN};
+use snapkeep::core::format::pack::{parse_table, table_len_from_trailer, PACK_MAGIC, TRAILER_LEN};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 8 {

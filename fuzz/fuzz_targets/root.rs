@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::root::{Root, RootChange};
+use snapkeep::core::format::root::{Root, RootChange};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = Root::decode(data) {

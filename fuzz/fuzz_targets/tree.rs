@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snapkeep::core::tree::{is_safe_name, Tree};
+use snapkeep::core::format::tree::{is_safe_name, Tree};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(t) = Tree::decode(data) else { return };

@@ -3,8 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::core::config::RepoConfig;
-use crate::core::selection::{Rename, Selection};
+use crate::core::format::config::RepoConfig;
+use crate::core::policy::selection::{Rename, Selection};
 use crate::native::backup::{create_snapshot, now_millis, SnapshotOptions};
 use crate::native::check::{check, ReadData};
 use crate::native::error::{Error, Result};

@@ -13,11 +13,11 @@ use clap::Parser;
 use serde_json::json;
 
 use crate::core::chunker::ChunkerParams;
-use crate::core::codec::Compression;
-use crate::core::config::RepoConfig;
-use crate::core::diff::ChangeKind;
-use crate::core::listing::{list, ListQuery};
-use crate::core::selection::{Rename, Selection};
+use crate::core::format::codec::Compression;
+use crate::core::format::config::RepoConfig;
+use crate::core::plan::diff::ChangeKind;
+use crate::core::policy::listing::{list, ListQuery};
+use crate::core::policy::selection::{Rename, Selection};
 use crate::native::backup::{create_snapshot, now_millis, SnapshotOptions};
 use crate::native::check::{check, ReadData};
 use crate::native::delete::delete_snapshots;
@@ -254,7 +254,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 settings.max_restore_bytes_per_sec = limit(v);
             }
             if changing {
-                repo.commit(&crate::core::root::RootChange::Settings(settings.clone()))?;
+                repo.commit(&crate::core::format::root::RootChange::Settings(
+                    settings.clone(),
+                ))?;
             }
             if a.json {
                 print_json(&json!({"settings": settings}));
@@ -341,18 +343,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Snapshot(SnapshotCommand::List(a)) => {
             let root = open(&a.repo, &so)?.root()?;
-            let q = ListQuery {
-                sort: a
-                    .sort
-                    .parse()
-                    .map_err(|e: crate::core::listing::ListingError| Error::Usage(e.to_string()))?,
-                descending: matches!(a.order, OrderArg::Desc),
-                size: a.size,
-                after: a.after,
-            };
+            let q =
+                ListQuery {
+                    sort: a.sort.parse().map_err(
+                        |e: crate::core::policy::listing::ListingError| Error::Usage(e.to_string()),
+                    )?,
+                    descending: matches!(a.order, OrderArg::Desc),
+                    size: a.size,
+                    after: a.after,
+                };
             let page = list(&root.snapshots, &q).map_err(|e| Error::Usage(e.to_string()))?;
             if a.json {
-                print_json(&crate::access::shapes::page_json(&page));
+                print_json(&crate::repo::shapes::page_json(&page));
             } else {
                 println!(
                     "{:<28} {:<8} {:<24} {:>10} {:>7} {:>11} {:>11}",
@@ -468,7 +470,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if a.dry_run {
                     let s = &plan.summary;
                     if a.json {
-                        print_json(&crate::access::shapes::plan_summary_json(
+                        print_json(&crate::repo::shapes::plan_summary_json(
                             &opts.snapshot,
                             &plan,
                         ));

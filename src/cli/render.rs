@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-pub use crate::access::shapes::{iso_time, manifest_json};
-use crate::core::manifest::Manifest;
+use crate::core::format::manifest::Manifest;
+pub use crate::repo::shapes::{iso_time, manifest_json};
 
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -7,23 +7,8 @@
 //! CI proves this by building the core for `wasm32-unknown-unknown` with no
 //! default features.
 
-pub mod blob;
 pub mod chunker;
-pub mod codec;
-pub mod config;
-pub mod diff;
 pub mod error;
-pub mod gc;
-pub mod id;
-pub mod index;
-pub mod keys;
-pub mod listing;
-pub mod manifest;
-pub mod naming;
-pub mod pack;
-pub mod read_plan;
-pub mod restore_plan;
-pub mod root;
-pub mod selection;
-pub mod shape;
-pub mod tree;
+pub mod format;
+pub mod plan;
+pub mod policy;

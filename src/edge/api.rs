@@ -6,15 +6,15 @@ use serde_json::json;
 use worker::{Headers, Request, Response, Url};
 
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
-use crate::access::http_range as ranges;
-use crate::access::restore::{prepare, RestoreChoice};
-use crate::access::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
-use crate::access::views::{self, locate, read_file_range, Located};
-use crate::access::RepoReader;
-use crate::core::listing::{list, ListQuery};
-use crate::core::restore_plan::TargetState;
-use crate::core::selection::{Rename, Selection};
-use crate::core::tree::NodeType;
+use crate::core::format::tree::NodeType;
+use crate::core::plan::restore::TargetState;
+use crate::core::policy::listing::{list, ListQuery};
+use crate::core::policy::selection::{Rename, Selection};
+use crate::repo::http_range as ranges;
+use crate::repo::restore::{prepare, RestoreChoice};
+use crate::repo::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
+use crate::repo::views::{self, locate, read_file_range, Located};
+use crate::repo::RepoReader;
 
 fn query(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
@@ -42,7 +42,7 @@ pub async fn repository(reader: &RepoReader, name: &str) -> ApiResult<Response> 
 /// the root generation alone.
 pub async fn snapshots(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
     let root = reader.root().await?;
-    let bad = |e: crate::core::listing::ListingError| ApiError::bad_request(e.to_string());
+    let bad = |e: crate::core::policy::listing::ListingError| ApiError::bad_request(e.to_string());
     let order = query(url, "order").unwrap_or_else(|| "asc".into());
     let descending = match order.as_str() {
         "asc" => false,

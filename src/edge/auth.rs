@@ -5,7 +5,7 @@
 
 use worker::{Env, Request};
 
-use crate::core::id::Id;
+use crate::core::format::id::Id;
 
 use super::reply::{ApiError, ApiResult};
 

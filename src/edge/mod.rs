@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use worker::{event, Context, Env, Method, Request, Response};
 
-use crate::access::RepoReader;
-use crate::core::naming::validate_name;
+use crate::core::format::naming::validate_name;
+use crate::repo::RepoReader;
 use crate::storage::edge_wire::{unescape_key, unescape_segment};
 use auth::{authorize, Access};
 use r2::R2Store;

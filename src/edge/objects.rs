@@ -8,7 +8,7 @@ use worker::{Headers, Method, Request, Response, Url};
 
 use super::r2::R2Store;
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
-use crate::access::http_range as ranges;
+use crate::repo::http_range as ranges;
 use crate::storage::{PutMode, Storage, StorageError};
 
 fn query(url: &Url, name: &str) -> Option<String> {

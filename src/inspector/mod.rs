@@ -14,17 +14,17 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
-use crate::access::restore::{prepare, RestoreChoice};
-use crate::access::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
-use crate::access::views::{self, locate, read_file_range, Located};
-use crate::access::RepoReader;
-use crate::core::index::RepoIndex;
-use crate::core::listing::{list, ListQuery};
-use crate::core::restore_plan::TargetState;
-use crate::core::root::Root;
-use crate::core::selection::{wildcard_match, Rename, Selection};
-use crate::core::tree::NodeType;
+use crate::core::format::index::RepoIndex;
+use crate::core::format::root::Root;
+use crate::core::format::tree::NodeType;
+use crate::core::plan::restore::TargetState;
+use crate::core::policy::listing::{list, ListQuery};
+use crate::core::policy::selection::{wildcard_match, Rename, Selection};
 use crate::error::Error;
+use crate::repo::restore::{prepare, RestoreChoice};
+use crate::repo::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
+use crate::repo::views::{self, locate, read_file_range, Located};
+use crate::repo::RepoReader;
 use backend::JsBackend;
 
 /// Every error reaches the page as one line saying what failed.
@@ -149,7 +149,9 @@ impl Inspector {
         let q = ListQuery {
             sort: sort
                 .parse()
-                .map_err(|e: crate::core::listing::ListingError| JsError::new(&e.to_string()))?,
+                .map_err(|e: crate::core::policy::listing::ListingError| {
+                    JsError::new(&e.to_string())
+                })?,
             descending: order == "desc",
             size,
             after: after.filter(|a| !a.is_empty()),
@@ -265,7 +267,7 @@ impl Inspector {
         snapshot: &str,
         index: &str,
         path: &str,
-    ) -> Result<(Rc<(Root, RepoIndex)>, crate::core::tree::Node), JsError> {
+    ) -> Result<(Rc<(Root, RepoIndex)>, crate::core::format::tree::Node), JsError> {
         let state = self.state.borrow().clone();
         let m = views::manifest_named(&self.reader, &state.0, snapshot)
             .await

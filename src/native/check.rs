@@ -8,15 +8,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::core::blob::BlobEntry;
-use crate::core::id::Id;
-use crate::core::index::RepoIndex;
-use crate::core::keys;
-use crate::core::manifest::{Manifest, GLOBAL_STATE};
-use crate::core::pack::{parse_pack, TRAILER_LEN};
-use crate::core::root::Root;
-use crate::core::shape::{check_declared, Shapes};
-use crate::core::tree::Tree;
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
+use crate::core::format::keys;
+use crate::core::format::manifest::{Manifest, GLOBAL_STATE};
+use crate::core::format::pack::{parse_pack, TRAILER_LEN};
+use crate::core::format::root::Root;
+use crate::core::format::tree::Tree;
+use crate::core::plan::shape::{check_declared, Shapes};
 use crate::native::backup::now_millis;
 use crate::native::error::Result;
 use crate::native::inflight;
@@ -189,7 +189,7 @@ impl Checker<'_> {
                     if Id::of(&b) != *id {
                         return Err("content does not match its name".to_string());
                     }
-                    crate::core::index::IndexFile::decode(&b).map_err(|e| e.to_string())
+                    crate::core::format::index::IndexFile::decode(&b).map_err(|e| e.to_string())
                 });
             match loaded {
                 Ok(f) => {
@@ -376,7 +376,7 @@ impl Checker<'_> {
                     hit("", &root_tree, why);
                     continue;
                 }
-                let mut on_node = |path: &str, n: &crate::core::tree::Node| {
+                let mut on_node = |path: &str, n: &crate::core::format::tree::Node| {
                     for c in n.chunks.iter().chain(n.subtree.iter()) {
                         if let Some(why) = bad.get(c) {
                             hit(path, c, why);

@@ -13,14 +13,14 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::core::blob::{BlobEntry, BlobKind};
-use crate::core::gc::{plan_gc, GcPlan};
-use crate::core::id::Id;
-use crate::core::index::IndexFile;
-use crate::core::keys;
-use crate::core::pack::PackBuilder;
-use crate::core::root::{Root, RootChange, RootConflict};
-use crate::core::selection::wildcard_match;
+use crate::core::format::blob::{BlobEntry, BlobKind};
+use crate::core::format::id::Id;
+use crate::core::format::index::IndexFile;
+use crate::core::format::keys;
+use crate::core::format::pack::PackBuilder;
+use crate::core::format::root::{Root, RootChange, RootConflict};
+use crate::core::plan::gc::{plan_gc, GcPlan};
+use crate::core::policy::selection::wildcard_match;
 use crate::native::backup::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::inflight;
@@ -138,7 +138,7 @@ fn try_delete(repo: &Repo, patterns: &[String], tight: bool) -> Result<DeleteOut
     let (root, files) = repo.root_and_index_files()?;
     repo.refuse_lost_root(root.generation)?;
     let doomed = resolve(&root, patterns)?;
-    let mut index = crate::core::index::RepoIndex::new();
+    let mut index = crate::core::format::index::RepoIndex::new();
     for (_, f) in &files {
         index.merge(f);
     }

@@ -7,8 +7,8 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::core::config::RepoConfig;
-use crate::core::keys;
+use crate::core::format::config::RepoConfig;
+use crate::core::format::keys;
 use crate::native::error::{Error, Result};
 use crate::native::repo::Repo;
 

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::core::id::Id;
-use crate::core::index::IndexFile;
-use crate::core::keys;
-use crate::core::root::Root;
+use crate::core::format::id::Id;
+use crate::core::format::index::IndexFile;
+use crate::core::format::keys;
+use crate::core::format::root::Root;
 use crate::native::backup::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::inflight;
@@ -426,7 +426,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::core::config::RepoConfig;
+    use crate::core::format::config::RepoConfig;
     use crate::storage::memory::MemoryStore;
     use crate::storage::ObjectMeta;
 

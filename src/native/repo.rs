@@ -6,23 +6,23 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::access::RepoReader;
-use crate::core::config::RepoConfig;
-use crate::core::id::Id;
-use crate::core::index::{IndexFile, RepoIndex};
-use crate::core::keys;
-use crate::core::manifest::{Manifest, SnapshotSummary};
-use crate::core::root::RepoSettings;
-use crate::core::root::{Root, RootChange};
-use crate::core::tree::Tree;
+use crate::core::format::config::RepoConfig;
+use crate::core::format::id::Id;
+use crate::core::format::index::{IndexFile, RepoIndex};
+use crate::core::format::keys;
+use crate::core::format::manifest::{Manifest, SnapshotSummary};
+use crate::core::format::root::RepoSettings;
+use crate::core::format::root::{Root, RootChange};
+use crate::core::format::tree::Tree;
 use crate::native::error::{Error, Result};
 use crate::native::location::Location;
 use crate::native::runtime::block_on;
+use crate::repo::RepoReader;
 use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
 use crate::storage::{PutMode, Storage, StorageError};
 
-pub use crate::access::reader::decode_verified;
+pub use crate::repo::reader::decode_verified;
 
 /// Attempts at committing a root before giving up under contention.
 const COMMIT_ATTEMPTS: u32 = 50;

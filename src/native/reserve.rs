@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::core::keys::RESERVE;
+use crate::core::format::keys::RESERVE;
 /// Default size; `SNAPKEEP_RESERVE_BYTES` overrides it.
 const RESERVE_BYTES: u64 = 32 << 20;
 

@@ -2,10 +2,10 @@
 
 use std::collections::HashSet;
 
-use crate::core::id::Id;
-use crate::core::index::RepoIndex;
-use crate::core::manifest::Manifest;
-use crate::core::tree::{NodeType, Tree};
+use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
+use crate::core::format::manifest::Manifest;
+use crate::core::format::tree::{NodeType, Tree};
 use crate::native::error::Result;
 use crate::native::repo::Repo;
 
@@ -40,7 +40,7 @@ pub fn walk_paths(
     index: &RepoIndex,
     root: Id,
     prefix: &str,
-    on_node: &mut dyn FnMut(&str, &crate::core::tree::Node),
+    on_node: &mut dyn FnMut(&str, &crate::core::format::tree::Node),
     on_error: &mut dyn FnMut(&str, Id, String),
 ) {
     let mut stack = vec![(prefix.to_string(), root)];

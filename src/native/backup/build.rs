@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::core::blob::BlobKind;
-use crate::core::id::Id;
-use crate::core::manifest::{Failure, IndexStats};
-use crate::core::tree::{Node, NodeType, Tree};
+use crate::core::format::blob::BlobKind;
+use crate::core::format::id::Id;
+use crate::core::format::manifest::{Failure, IndexStats};
+use crate::core::format::tree::{Node, NodeType, Tree};
 use crate::native::backup::jobs::JobResult;
 use crate::native::backup::packer::Packer;
 use crate::native::backup::walk::{DirSkel, Entry, Job};

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use crate::core::codec::{Codec, Compression};
+use crate::core::format::codec::{Codec, Compression};
 
 thread_local! {
     static STATE: RefCell<Option<(i32, zstd::bulk::Compressor<'static>, Vec<u8>)>> = const { RefCell::new(None) };
@@ -42,7 +42,7 @@ pub fn with_encoded<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::codec::decode;
+    use crate::core::format::codec::decode;
 
     #[test]
     fn compressible_data_is_zstd_and_random_data_is_raw() {

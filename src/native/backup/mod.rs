@@ -19,15 +19,15 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::core::blob::BlobEntry;
-use crate::core::id::Id;
-use crate::core::index::{IndexFile, RepoIndex};
-use crate::core::keys;
-use crate::core::manifest::{Failure, IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
-use crate::core::naming::validate_name;
-use crate::core::root::{Root, RootChange, RootConflict};
-use crate::core::selection::Selection;
-use crate::core::tree::Tree;
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::Id;
+use crate::core::format::index::{IndexFile, RepoIndex};
+use crate::core::format::keys;
+use crate::core::format::manifest::{Failure, IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
+use crate::core::format::naming::validate_name;
+use crate::core::format::root::{Root, RootChange, RootConflict};
+use crate::core::format::tree::Tree;
+use crate::core::policy::selection::Selection;
 use crate::native::error::{Error, Result};
 use crate::native::guard;
 use crate::native::inflight::{Activity, InFlight};
@@ -128,7 +128,7 @@ impl Parents<'_> {
     fn tree_for(
         &mut self,
         index: &str,
-        packer_index: &crate::core::index::RepoIndex,
+        packer_index: &crate::core::format::index::RepoIndex,
     ) -> Option<Tree> {
         let mut candidates: Vec<_> = self
             .root

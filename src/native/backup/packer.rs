@@ -7,10 +7,10 @@
 
 use std::sync::Mutex;
 
-use crate::core::blob::BlobKind;
-use crate::core::id::{Id, IdSet};
-use crate::core::index::{IndexFile, RepoIndex};
-use crate::core::pack::PackBuilder;
+use crate::core::format::blob::BlobKind;
+use crate::core::format::id::{Id, IdSet};
+use crate::core::format::index::{IndexFile, RepoIndex};
+use crate::core::format::pack::PackBuilder;
 use crate::native::backup::compressor::with_encoded;
 use crate::native::backup::uploader::Uploader;
 use crate::native::error::Result;

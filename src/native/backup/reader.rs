@@ -7,9 +7,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::core::blob::BlobKind;
 use crate::core::chunker::ChunkerParams;
-use crate::core::id::Id;
+use crate::core::format::blob::BlobKind;
+use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
 use crate::native::backup::windows::Windows;
 use crate::native::error::Error;
@@ -266,9 +266,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::core::config::RepoConfig;
-    use crate::core::id::IdSet;
-    use crate::core::index::RepoIndex;
+    use crate::core::format::config::RepoConfig;
+    use crate::core::format::id::IdSet;
+    use crate::core::format::index::RepoIndex;
     use crate::native::repo::Repo;
     use crate::storage::faulty::{Fault, FaultyStore, Op, When};
     use crate::storage::memory::MemoryStore;

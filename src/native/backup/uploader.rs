@@ -18,9 +18,9 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 
-use crate::core::blob::BlobEntry;
-use crate::core::id::Id;
-use crate::core::pack::PackBuilder;
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::Id;
+use crate::core::format::pack::PackBuilder;
 use crate::native::error::{Error, Result};
 use crate::native::repo::put_pack_into;
 use crate::storage::Storage;
@@ -187,9 +187,9 @@ impl Drop for Uploader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::blob::BlobKind;
-    use crate::core::codec::Codec;
-    use crate::core::keys;
+    use crate::core::format::blob::BlobKind;
+    use crate::core::format::codec::Codec;
+    use crate::core::format::keys;
     use crate::native::runtime::block_on;
     use crate::storage::local::LocalStore;
     use crate::storage::memory::MemoryStore;

@@ -7,9 +7,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::core::index::RepoIndex;
-use crate::core::manifest::Failure;
-use crate::core::tree::{Node, NodeType, Tree};
+use crate::core::format::index::RepoIndex;
+use crate::core::format::manifest::Failure;
+use crate::core::format::tree::{Node, NodeType, Tree};
 use crate::native::backup::packer::Packer;
 use crate::native::backup::reader::Stamp;
 use crate::native::repo::Repo;

@@ -20,8 +20,8 @@ use std::io;
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::core::blob::BlobKind;
-use crate::core::id::Id;
+use crate::core::format::blob::BlobKind;
+use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
 use crate::native::backup::reader::ReadError;
 use crate::native::error::Error;

@@ -25,9 +25,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::core::id::Id;
-use crate::core::keys;
-use crate::core::restore_plan::RestorePlan;
+use crate::core::format::id::Id;
+use crate::core::format::keys;
+use crate::core::plan::restore::RestorePlan;
 use crate::native::dirfd::{set_meta, split_parent, DirFd};
 use crate::native::error::{Error, Result};
 use crate::native::progress::{Progress, ProgressMode};

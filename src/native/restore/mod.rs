@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::access::restore::{prepare, Prepared, RestoreChoice};
-use crate::core::index::RepoIndex;
-use crate::core::restore_plan::{Conflict, PlanSummary, RestorePlan};
-use crate::core::selection::{Rename, Selection};
+use crate::core::format::index::RepoIndex;
+use crate::core::plan::restore::{Conflict, PlanSummary, RestorePlan};
+use crate::core::policy::selection::{Rename, Selection};
 use crate::native::dirfd::DirFd;
 use crate::native::error::{Error, Result};
 use crate::native::progress::ProgressMode;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
+use crate::repo::restore::{prepare, Prepared, RestoreChoice};
 
 pub use staging::STAGING_PREFIX;
 

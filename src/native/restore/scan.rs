@@ -9,9 +9,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::core::chunker::ChunkerParams;
-use crate::core::id::Id;
-use crate::core::index::RepoIndex;
-use crate::core::restore_plan::{FileFacts, PlannedFile, RestorePlan, TargetState};
+use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
+use crate::core::plan::restore::{FileFacts, PlannedFile, RestorePlan, TargetState};
 use crate::native::dirfd::{split_parent, DirFd, Kind, Meta};
 use crate::native::error::{Error, Result};
 use crate::native::restore::staging::{is_staging, temp_name, Staging};

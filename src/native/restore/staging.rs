@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::id::Id;
+use crate::core::format::id::Id;
 use crate::native::dirfd::{DirFd, Kind};
 
 pub const STAGING_PREFIX: &str = ".snapkeep-restore-";

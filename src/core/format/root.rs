@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::FormatError;
-use crate::core::id::Id;
-use crate::core::manifest::SnapshotSummary;
+use crate::core::format::id::Id;
+use crate::core::format::manifest::SnapshotSummary;
 
 /// The largest generation a root may have (2^63 - 1).
 pub const MAX_GENERATION: u64 = i64::MAX as u64;
@@ -204,7 +204,7 @@ impl Root {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::manifest::SnapshotState;
+    use crate::core::format::manifest::SnapshotState;
 
     fn summary(name: &str) -> SnapshotSummary {
         SnapshotSummary {

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::core::blob::BlobEntry;
-use crate::core::id::Id;
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::Id;
 
 /// A pack is repacked when less than this share of its bytes is live.
 pub const REPACK_BELOW_LIVE_FRACTION: f64 = 0.5;
@@ -99,8 +99,8 @@ impl GcPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::blob::BlobKind;
-    use crate::core::codec::Codec;
+    use crate::core::format::blob::BlobKind;
+    use crate::core::format::codec::Codec;
 
     fn e(name: &str, len: u32) -> BlobEntry {
         BlobEntry {

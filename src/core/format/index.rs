@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 
-use crate::core::blob::{BlobEntry, BlobKind};
-use crate::core::codec::Codec;
 use crate::core::error::FormatError;
-use crate::core::id::{Id, IdMap};
+use crate::core::format::blob::{BlobEntry, BlobKind};
+use crate::core::format::codec::Codec;
+use crate::core::format::id::{Id, IdMap};
 
 pub const INDEX_MAGIC: &[u8; 8] = b"SKINDEX1";
 

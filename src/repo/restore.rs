@@ -4,18 +4,18 @@
 
 use std::collections::HashMap;
 
-use crate::access::reader::RepoReader;
-use crate::core::id::Id;
-use crate::core::index::RepoIndex;
-use crate::core::manifest::IndexStats;
-use crate::core::naming::validate_name;
-use crate::core::read_plan::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
-use crate::core::restore_plan::{
+use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
+use crate::core::format::manifest::IndexStats;
+use crate::core::format::naming::validate_name;
+use crate::core::format::tree::Tree;
+use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
+use crate::core::plan::restore::{
     plan_restore, Declared, IndexToRestore, PlanError, PlanRequest, RestorePlan, TargetState,
 };
-use crate::core::selection::{rename_all, Rename, Selection};
-use crate::core::tree::Tree;
+use crate::core::policy::selection::{rename_all, Rename, Selection};
 use crate::error::{Error, Result};
+use crate::repo::reader::RepoReader;
 
 /// What to restore from which snapshot.
 #[derive(Debug, Clone, Default)]

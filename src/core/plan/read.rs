@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::core::blob::BlobEntry;
-use crate::core::id::Id;
-use crate::core::index::RepoIndex;
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
 
 /// Gaps up to this many bytes are read through rather than split.
 pub const DEFAULT_MAX_GAP: u64 = 256 * 1024;
@@ -41,7 +41,7 @@ pub fn plan_reads(
 ) -> Result<Vec<PackRead>, MissingBlob> {
     // Sorted by pack number and offset (cheap keys), then resolved.
     let mut located = Vec::with_capacity(ids.len());
-    let mut seen = crate::core::id::IdSet::default();
+    let mut seen = crate::core::format::id::IdSet::default();
     for id in ids {
         if seen.insert(*id) {
             located.push((*id, index.get(id).ok_or(MissingBlob(*id))?));
@@ -74,8 +74,8 @@ pub fn plan_reads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::blob::BlobKind;
-    use crate::core::codec::Codec;
+    use crate::core::format::blob::BlobKind;
+    use crate::core::format::codec::Codec;
 
     fn entry(name: &str, offset: u64, len: u32) -> BlobEntry {
         BlobEntry {

@@ -11,12 +11,12 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::blob::BlobEntry;
-use crate::core::id::{Id, IdMap};
-use crate::core::index::RepoIndex;
-use crate::core::read_plan::{plan_reads, MissingBlob};
-use crate::core::shape::{check_declared, EntryProblem, ShapeError, Shapes};
-use crate::core::tree::{NodeType, Tree, UnsafeEntry};
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::{Id, IdMap};
+use crate::core::format::index::RepoIndex;
+use crate::core::format::tree::{NodeType, Tree, UnsafeEntry};
+use crate::core::plan::read::{plan_reads, MissingBlob};
+use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
 
 /// One index to restore, after selection and renaming.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct IndexToRestore {
     pub mode: Option<u32>,
     pub mtime_ns: Option<i64>,
     /// What the manifest declares of the index: its trees may expand to no
-    /// more (see [`crate::core::shape`]).
+    /// more (see [`crate::core::plan::shape`]).
     pub declared: Declared,
 }
 
@@ -93,7 +93,7 @@ pub struct PlanRequest<'a> {
     pub index: &'a RepoIndex,
     pub target: TargetState,
     pub max_gap: u64,
-    /// Longest coalesced range (see [`crate::core::read_plan`]).
+    /// Longest coalesced range (see [`crate::core::plan::read`]).
     pub max_range: u64,
 }
 
@@ -364,10 +364,13 @@ fn check_shapes(req: &PlanRequest) -> Result<(), PlanError> {
         .indices
         .iter()
         .filter_map(|i| i.tree.map(|t| (i.source.as_str(), t, i.declared)))
-        .chain(
-            req.global_state
-                .map(|g| (crate::core::manifest::GLOBAL_STATE, g, req.global_declared)),
-        );
+        .chain(req.global_state.map(|g| {
+            (
+                crate::core::format::manifest::GLOBAL_STATE,
+                g,
+                req.global_declared,
+            )
+        }));
     for (index, root, declared) in roots {
         shapes.of(root, &tree, &chunk_len);
         check_declared(&shapes, &root, declared.files, declared.dirs).map_err(
@@ -540,9 +543,9 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::blob::BlobKind;
-    use crate::core::codec::Codec;
-    use crate::core::tree::Node;
+    use crate::core::format::blob::BlobKind;
+    use crate::core::format::codec::Codec;
+    use crate::core::format::tree::Node;
 
     fn entry(data: &[u8], offset: u64) -> BlobEntry {
         BlobEntry {

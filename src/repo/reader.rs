@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::core::blob::BlobEntry;
-use crate::core::codec;
-use crate::core::config::RepoConfig;
 use crate::core::error::FormatError;
-use crate::core::id::Id;
-use crate::core::index::{IndexFile, RepoIndex};
-use crate::core::keys;
-use crate::core::manifest::{Manifest, SnapshotSummary};
-use crate::core::root::Root;
-use crate::core::tree::Tree;
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::codec;
+use crate::core::format::config::RepoConfig;
+use crate::core::format::id::Id;
+use crate::core::format::index::{IndexFile, RepoIndex};
+use crate::core::format::keys;
+use crate::core::format::manifest::{Manifest, SnapshotSummary};
+use crate::core::format::root::Root;
+use crate::core::format::tree::Tree;
 use crate::error::{Error, Result};
 use crate::storage::{Storage, StorageError};
 

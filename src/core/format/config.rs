@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::chunker::ChunkerParams;
-use crate::core::codec::Compression;
 use crate::core::error::FormatError;
+use crate::core::format::codec::Compression;
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const DEFAULT_PACK_SIZE: u64 = 8 * 1024 * 1024;

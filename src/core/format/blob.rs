@@ -1,9 +1,9 @@
 //! The fixed-size record that describes one stored blob. The same 52-byte
 //! layout is used in pack tables and in index files (see docs/FORMAT.md).
 
-use crate::core::codec::Codec;
 use crate::core::error::FormatError;
-use crate::core::id::Id;
+use crate::core::format::codec::Codec;
+use crate::core::format::id::Id;
 
 /// What a blob holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

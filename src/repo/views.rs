@@ -7,16 +7,16 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::access::reader::{decode_verified, RepoReader};
-use crate::core::diff::{diff_level, Change, ChangeKind, Descend, DiffBudget};
-use crate::core::id::Id;
-use crate::core::index::RepoIndex;
-use crate::core::keys;
-use crate::core::manifest::{Manifest, GLOBAL_STATE};
-use crate::core::read_plan::{plan_reads, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
-use crate::core::root::Root;
-use crate::core::tree::{Node, NodeType, Tree};
+use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
+use crate::core::format::keys;
+use crate::core::format::manifest::{Manifest, GLOBAL_STATE};
+use crate::core::format::root::Root;
+use crate::core::format::tree::{Node, NodeType, Tree};
+use crate::core::plan::diff::{diff_level, Change, ChangeKind, Descend, DiffBudget};
+use crate::core::plan::read::{plan_reads, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::error::{Error, Result};
+use crate::repo::reader::{decode_verified, RepoReader};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepoStats {

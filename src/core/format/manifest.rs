@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::FormatError;
-use crate::core::id::Id;
-use crate::core::naming::validate_name;
+use crate::core::format::id::Id;
+use crate::core::format::naming::validate_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -9,10 +9,10 @@
 //! ```
 //! The pack's id is the SHA-256 of all its bytes.
 
-use crate::core::blob::{BlobEntry, BlobKind};
-use crate::core::codec::Codec;
 use crate::core::error::FormatError;
-use crate::core::id::Id;
+use crate::core::format::blob::{BlobEntry, BlobKind};
+use crate::core::format::codec::Codec;
+use crate::core::format::id::Id;
 
 pub const PACK_MAGIC: &[u8; 8] = b"SKPACK01";
 pub const TABLE_MAGIC: &[u8; 8] = b"SKPTBL01";

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::core::manifest::SnapshotSummary;
+use crate::core::format::manifest::SnapshotSummary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortBy {
@@ -153,7 +153,7 @@ fn empty_summary() -> SnapshotSummary {
     SnapshotSummary {
         snapshot: String::new(),
         uuid: String::new(),
-        state: crate::core::manifest::SnapshotState::Success,
+        state: crate::core::format::manifest::SnapshotState::Success,
         start_time_in_millis: 0,
         end_time_in_millis: 0,
         indices: vec![],

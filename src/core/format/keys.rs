@@ -1,6 +1,6 @@
 //! Object keys: the repository's layout on storage.
 
-use crate::core::id::Id;
+use crate::core::format::id::Id;
 
 pub const CONFIG: &str = "config";
 pub const LATEST: &str = "index.latest";

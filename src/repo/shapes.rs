@@ -3,10 +3,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::core::listing::Page;
-use crate::core::manifest::{IndexStats, Manifest, SnapshotSummary};
-use crate::core::restore_plan::RestorePlan;
-use crate::core::tree::{NodeType, Tree};
+use crate::core::format::manifest::{IndexStats, Manifest, SnapshotSummary};
+use crate::core::format::tree::{NodeType, Tree};
+use crate::core::plan::restore::RestorePlan;
+use crate::core::policy::listing::Page;
 
 /// `2026-11-25T12:08:05.556Z` for milliseconds since the Unix epoch (times
 /// before it are shown as the epoch).

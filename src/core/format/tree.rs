@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::FormatError;
-use crate::core::id::Id;
+use crate::core::format::id::Id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::id::Id;
-use crate::core::tree::{Node, NodeType, Tree};
+use crate::core::format::id::Id;
+use crate::core::format::tree::{Node, NodeType, Tree};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,7 +50,7 @@ impl Descend {
 
 /// Bounds a diff's work by what the two manifests declare: a diff lists
 /// each entry of either snapshot at most once, so more changes than both
-/// declare (or deeper or longer paths than [`crate::core::shape`] allows)
+/// declare (or deeper or longer paths than [`crate::core::plan::shape`] allows)
 /// mean crafted trees that would expand without end.
 #[derive(Debug, Clone)]
 pub struct DiffBudget {
@@ -73,7 +73,7 @@ impl DiffBudget {
         DiffBudget {
             files,
             dirs,
-            links: 2 * crate::core::shape::MAX_SYMLINKS,
+            links: 2 * crate::core::plan::shape::MAX_SYMLINKS,
         }
     }
 
@@ -101,8 +101,8 @@ impl DiffBudget {
         }
         for d in descend {
             let depth = d.path.matches('/').count() as u32;
-            let limit = crate::core::shape::MAX_PATH_BYTES + 256;
-            if depth > crate::core::shape::MAX_DEPTH + 1 || d.path.len() as u64 > limit {
+            let limit = crate::core::plan::shape::MAX_PATH_BYTES + 256;
+            if depth > crate::core::plan::shape::MAX_DEPTH + 1 || d.path.len() as u64 > limit {
                 let mut shown = d.path.clone();
                 let mut cut = 120.min(shown.len());
                 while !shown.is_char_boundary(cut) {

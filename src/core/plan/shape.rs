@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 
-use crate::core::id::Id;
-use crate::core::tree::{NodeType, Tree, UnsafeEntry};
+use crate::core::format::id::Id;
+use crate::core::format::tree::{NodeType, Tree, UnsafeEntry};
 
 /// Deepest folder nesting a snapshot may have below an index folder.
 pub const MAX_DEPTH: u32 = 1024;
@@ -314,7 +314,7 @@ pub fn check_declared(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::tree::Node;
+    use crate::core::format::tree::Node;
 
     fn dir(name: &str, sub: Id) -> Node {
         Node {

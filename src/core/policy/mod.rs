@@ -1,0 +1,5 @@
+//! Policies: the rules operations follow (which indices a pattern selects,
+//! how listings sort and page), as functions of values.
+
+pub mod listing;
+pub mod selection;
