@@ -1,6 +1,7 @@
-//! An open repository: the async reader (config, roots, index, trees, blobs)
-//! driven synchronously, plus the writes every command shares (packs, index
-//! files, committing a new root generation).
+//! An open repository for the synchronous shell: the repository layer's
+//! reader and writer (`crate::repo`), each call blocking on the shell's
+//! runtime. Only synchronous code (CLI commands, pipeline threads) calls
+//! these; async code uses `crate::repo` directly.
 
 use std::sync::Arc;
 
@@ -9,23 +10,20 @@ use bytes::Bytes;
 use crate::core::format::config::RepoConfig;
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
-use crate::core::format::keys;
 use crate::core::format::manifest::{Manifest, SnapshotSummary};
 use crate::core::format::root::RepoSettings;
 use crate::core::format::root::{Root, RootChange};
 use crate::core::format::tree::Tree;
-use crate::native::error::{Error, Result};
+use crate::native::clock::TokioSleep;
+use crate::native::error::Result;
 use crate::native::location::Location;
 use crate::native::runtime::block_on;
-use crate::repo::RepoReader;
+use crate::repo::{writer, RepoReader, RepoWriter};
 use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
-use crate::storage::{PutMode, Storage, StorageError};
+use crate::storage::Storage;
 
 pub use crate::repo::reader::decode_verified;
-
-/// Attempts at committing a root before giving up under contention.
-const COMMIT_ATTEMPTS: u32 = 50;
 
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -35,8 +33,8 @@ pub struct Repo {
     pub requests: Arc<RequestCounter>,
     /// The repository's settings, as of opening.
     pub settings: RepoSettings,
-    /// Reads, over `store`, with caches shared by clones.
-    reader: RepoReader,
+    /// Writes, over `store`, through a reader whose caches clones share.
+    writer: RepoWriter,
     /// The storage without rate limits, for small control objects
     /// (in-flight markers) that must never queue behind bulk transfers.
     control: Arc<dyn Storage>,
@@ -58,7 +56,7 @@ impl Repo {
             store,
             requests,
             settings: RepoSettings::default(),
-            reader,
+            writer: RepoWriter::new(reader, Arc::new(TokioSleep)),
         }
     }
 
@@ -74,17 +72,8 @@ impl Repo {
 
     pub fn init_in(store: Arc<dyn Storage>, config: RepoConfig) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let put = block_on(store.put(keys::CONFIG, Bytes::from(config.encode()), PutMode::Create));
-        match put {
-            Err(StorageError::AlreadyExists { .. }) => {
-                Err(Error::AlreadyInitialised(store.location()))
-            }
-            Err(e) => Err(e.into()),
-            Ok(()) => {
-                let reader = RepoReader::with_config(store.clone(), config);
-                Ok(Repo::new(store, requests, reader))
-            }
-        }
+        let reader = block_on(writer::init(store.clone(), config))?;
+        Ok(Repo::new(store, requests, reader))
     }
 
     pub fn open(location: &Location) -> Result<Repo> {
@@ -117,8 +106,9 @@ impl Repo {
 
     /// The same repository over another wrapping of its storage.
     fn with_store(&self, store: Arc<dyn Storage>) -> Repo {
+        let reader = self.writer.reader().with_store(store.clone());
         Repo {
-            reader: self.reader.with_store(store.clone()),
+            writer: RepoWriter::new(reader, Arc::new(TokioSleep)),
             store,
             ..self.clone()
         }
@@ -135,13 +125,18 @@ impl Repo {
 
     /// The async reader behind this handle (same storage, same caches).
     pub fn reader(&self) -> &RepoReader {
-        &self.reader
+        self.writer.reader()
+    }
+
+    /// The async writer behind this handle.
+    pub fn writer(&self) -> &RepoWriter {
+        &self.writer
     }
 
     /// The generation of the newest root this handle has read (0 if none),
     /// without asking the storage.
     pub fn cached_generation(&self) -> u64 {
-        self.reader.cached_generation()
+        self.reader().cached_generation()
     }
 
     /// The storage without rate limits (see the `control` field).
@@ -150,104 +145,71 @@ impl Repo {
     }
 
     pub fn get(&self, key: &str) -> Result<Bytes> {
-        block_on(self.reader.get(key))
+        block_on(self.reader().get(key))
     }
 
     /// Fetches many objects concurrently, in the order given.
     pub fn get_many(&self, keys: &[String]) -> Result<Vec<Bytes>> {
-        block_on(self.reader.get_many(keys))
+        block_on(self.reader().get_many(keys))
     }
 
     /// The newest committed root generation (see [`RepoReader::root`]).
     pub fn root(&self) -> Result<Root> {
-        block_on(self.reader.root())
+        block_on(self.reader().root())
     }
 
     /// See [`RepoReader::lost_generation`].
     pub fn lost_generation(&self) -> Option<u64> {
-        self.reader.lost_generation()
+        self.reader().lost_generation()
     }
 
     /// Refuses to write on top of `newest` when a newer root was lost
     /// (as of the last root read): writing would hide the loss for good.
     pub fn refuse_lost_root(&self, newest: u64) -> Result<()> {
-        match self.lost_generation() {
-            Some(hinted) => Err(Error::LostRoot { hinted, newest }),
-            None => Ok(()),
-        }
+        self.reader().refuse_lost_root(newest)
     }
 
     pub fn root_at(&self, generation: u64) -> Result<Root> {
-        block_on(self.reader.root_at(generation))
+        block_on(self.reader().root_at(generation))
     }
 
     /// Commits `change` on top of the newest root. A lost race re-reads the
     /// newer root and applies the change again; a change that no longer
     /// applies (e.g. the snapshot name was taken meanwhile) is an error.
     pub fn commit(&self, change: &RootChange) -> Result<Root> {
-        for attempt in 0..COMMIT_ATTEMPTS {
-            let current = self.root()?;
-            // Committing over a lost root would reuse its generation and
-            // hide the loss for good.
-            self.refuse_lost_root(current.generation)?;
-            let next = current.apply(change)?;
-            let key = keys::root(next.generation);
-            match block_on(
-                self.store
-                    .put(&key, Bytes::from(next.encode()), PutMode::Create),
-            ) {
-                Ok(()) => {
-                    // The hint may lag or be lost; readers probe past it.
-                    let hint = Bytes::from(next.generation.to_string());
-                    let _ = block_on(self.store.put(keys::LATEST, hint, PutMode::Overwrite));
-                    self.reader.remember(&next);
-                    return Ok(next);
-                }
-                Err(StorageError::AlreadyExists { .. }) => {
-                    // A retried put may have met its own earlier attempt.
-                    if let Ok(there) = self.root_at(next.generation) {
-                        if change.is_applied_in(&there) && there.snapshots == next.snapshots {
-                            return Ok(there);
-                        }
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(5 * (attempt as u64 + 1)));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::CommitContention(COMMIT_ATTEMPTS))
+        block_on(self.writer.commit(change))
     }
 
     /// Every index file a root lists, decoded.
     pub fn index_files(&self, root: &Root) -> Result<Vec<(Id, IndexFile)>> {
-        block_on(self.reader.index_files(root))
+        block_on(self.reader().index_files(root))
     }
 
     /// The newest root with its index files, read consistently.
     pub fn root_and_index_files(&self) -> Result<(Root, Vec<(Id, IndexFile)>)> {
-        block_on(self.reader.root_and_index_files())
+        block_on(self.reader().root_and_index_files())
     }
 
     /// The newest root and its merged index.
     pub fn root_and_index(&self) -> Result<(Root, RepoIndex)> {
-        block_on(self.reader.root_and_index())
+        block_on(self.reader().root_and_index())
     }
 
     pub fn index(&self, root: &Root) -> Result<RepoIndex> {
-        block_on(self.reader.index(root))
+        block_on(self.reader().index(root))
     }
 
     /// Reads one blob by range and checks its hash.
     pub fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        block_on(self.reader.read_blob(index, id))
+        block_on(self.reader().read_blob(index, id))
     }
 
     pub fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
-        block_on(self.reader.tree(index, id))
+        block_on(self.reader().tree(index, id))
     }
 
     pub fn manifest(&self, summary: &SnapshotSummary) -> Result<Manifest> {
-        block_on(self.reader.manifest(summary))
+        block_on(self.reader().manifest(summary))
     }
 
     /// Stores a finished pack. Its key is its hash, so every writer of that
@@ -263,32 +225,12 @@ impl Repo {
 
     /// Stores an index file and returns its id.
     pub fn put_index_file(&self, file: &IndexFile) -> Result<Id> {
-        let bytes = file.encode();
-        let id = Id::of(&bytes);
-        match block_on(
-            self.store
-                .put(&keys::index_file(&id), Bytes::from(bytes), PutMode::Create),
-        ) {
-            Ok(()) | Err(StorageError::AlreadyExists { .. }) => Ok(id),
-            Err(e) => Err(e.into()),
-        }
+        block_on(self.writer.put_index_file(file))
     }
 }
 
-/// Uploads a pack and proves the storage kept all of it (a pack is
-/// overwritable: the same id always names the same bytes). Free of `Repo`
-/// so pack uploads can run on their own threads.
+/// See [`writer::put_pack`]. Free of `Repo` so pack uploads can run on their
+/// own threads.
 pub fn put_pack_into(store: &dyn Storage, id: &Id, bytes: Bytes) -> Result<()> {
-    let key = keys::pack(id);
-    for _ in 0..2 {
-        block_on(store.put(&key, bytes.clone(), PutMode::Overwrite))?;
-        if block_on(store.head(&key))?.size == bytes.len() as u64 {
-            return Ok(());
-        }
-    }
-    let kept = block_on(store.head(&key))?.size;
-    Err(Error::DamagedObject {
-        detail: format!("storage kept {kept} of the {} bytes uploaded", bytes.len()),
-        key,
-    })
+    block_on(writer::put_pack(store, id, bytes))
 }

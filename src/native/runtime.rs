@@ -1,6 +1,7 @@
-//! The process-wide async runtime that drives the storage port. The data
-//! pipeline runs on ordinary threads and calls into storage with
-//! [`block_on`], which is safe from any thread outside the runtime.
+//! The process-wide async runtime that drives the repository layer for the
+//! synchronous shell. CLI commands and the data pipeline's threads call into
+//! it with [`block_on`]; async code (a server) awaits `crate::repo`
+//! directly and never reaches this.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -18,6 +19,13 @@ pub fn handle() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Runs `f` to completion on the shell's runtime. Only for synchronous
+/// code: called from inside any runtime it would stall that runtime's
+/// thread, so it panics there with a message naming the mistake.
 pub fn block_on<F: Future>(f: F) -> F::Output {
+    assert!(
+        tokio::runtime::Handle::try_current().is_err(),
+        "native::runtime::block_on called from async code: await crate::repo instead"
+    );
     handle().block_on(f)
 }

@@ -1,14 +1,22 @@
-//! Async, read-side access to a repository through the storage port, shared
-//! by every shell: the native CLI drives it with `block_on`, the edge Worker
-//! and the browser inspector await it on their single-threaded runtimes.
+//! The repository layer: async reads and writes of one repository through
+//! the storage port, shared by every shell. The native CLI blocks on it at
+//! the top of each command (`native::repo`), a server awaits it on its own
+//! runtime, and the edge Worker and the browser inspector await it on their
+//! single-threaded ones.
 //!
-//! It holds no clock, threads or runtime of its own; the core decides, this
-//! layer only fetches the objects the core needs and verifies them.
+//! It holds no threads or runtime of its own, and time comes in through
+//! [`clock::Clock`] and [`clock::Sleep`]; the core decides, this layer
+//! fetches and stores the objects the core's decisions name and verifies
+//! what it reads.
 
+pub mod clock;
 pub mod http_range;
+pub mod inflight;
 pub mod reader;
 pub mod restore;
 pub mod shapes;
 pub mod views;
+pub mod writer;
 
 pub use reader::RepoReader;
+pub use writer::RepoWriter;

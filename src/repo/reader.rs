@@ -176,6 +176,16 @@ impl RepoReader {
         *self.lost_generation.lock().unwrap()
     }
 
+    /// Refuses to write on top of `newest` when a newer root was lost (as
+    /// of the last [`RepoReader::root`]): writing would hide the loss for
+    /// good.
+    pub fn refuse_lost_root(&self, newest: u64) -> Result<()> {
+        match self.lost_generation() {
+            Some(hinted) => Err(Error::LostRoot { hinted, newest }),
+            None => Ok(()),
+        }
+    }
+
     /// Whether `key` exists. Only "not found" means no: any other failure
     /// (denied, unavailable) is an error, never mistaken for absence, which
     /// would make an older root look like the newest.

@@ -1,5 +1,8 @@
 //! Policies: the rules operations follow (which indices a pattern selects,
 //! how listings sort and page), as functions of values.
 
+pub mod inflight;
 pub mod listing;
+pub mod parents;
+pub mod revive;
 pub mod selection;

@@ -5,14 +5,16 @@
 //! second time after a tick has passed, and kept only if both reads agree.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rayon::prelude::*;
 
 use crate::core::chunker::ChunkerParams;
 use crate::native::backup::packer::{Added, Packer};
-use crate::native::backup::reader::{largest_window, read_file, FileRead, ReadError};
+use crate::native::backup::read_error::ReadError;
+use crate::native::backup::reader::{largest_window, read_file, FileRead};
 use crate::native::backup::walk::Job;
+use crate::native::clock::now_ns;
 use crate::native::error::Error;
 use crate::native::progress::Progress;
 
@@ -26,13 +28,6 @@ pub enum JobResult {
     Failed(String),
     Fatal(Error),
     Skipped,
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 /// Reads a file, retrying once if it changed while being read.

@@ -7,6 +7,7 @@ pub mod build;
 pub mod compressor;
 pub mod jobs;
 pub mod packer;
+pub mod read_error;
 pub mod reader;
 pub mod uploader;
 pub mod walk;
@@ -17,16 +18,13 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-
-use crate::core::format::blob::BlobEntry;
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
-use crate::core::format::keys;
 use crate::core::format::manifest::{Failure, IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
 use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict};
 use crate::core::format::tree::Tree;
+use crate::core::policy::parents::parent_for;
 use crate::core::policy::selection::Selection;
 use crate::native::error::{Error, Result};
 use crate::native::guard;
@@ -34,7 +32,6 @@ use crate::native::inflight::{Activity, InFlight};
 use crate::native::progress::Progress;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
-use crate::storage::PutMode;
 use build::{TreeBuilder, ABORTED};
 use jobs::{run_jobs, JobResult};
 use packer::Packer;
@@ -65,12 +62,7 @@ pub struct SnapshotOutcome {
     pub skipped: Vec<PathBuf>,
 }
 
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::native::clock::now_millis;
 
 /// One target's walk: its skeleton, file jobs, failures and the
 /// repositories left out.
@@ -117,7 +109,8 @@ fn discover_indices(source: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Finds the tree the newest earlier snapshot holds for `index`.
+/// Loads the tree the parent snapshot (`core::policy::parents`) holds for
+/// an index, reading each parent's manifest once.
 struct Parents<'a> {
     repo: &'a Repo,
     root: &'a Root,
@@ -125,26 +118,8 @@ struct Parents<'a> {
 }
 
 impl Parents<'_> {
-    fn tree_for(
-        &mut self,
-        index: &str,
-        packer_index: &crate::core::format::index::RepoIndex,
-    ) -> Option<Tree> {
-        let mut candidates: Vec<_> = self
-            .root
-            .snapshots
-            .iter()
-            .filter(|s| s.state != SnapshotState::Failed)
-            .filter(|s| {
-                if index == GLOBAL_STATE {
-                    s.include_global_state
-                } else {
-                    s.indices.iter().any(|i| i == index)
-                }
-            })
-            .collect();
-        candidates.sort_by_key(|s| std::cmp::Reverse(s.start_time_in_millis));
-        let summary = candidates.first()?;
+    fn tree_for(&mut self, index: &str, packer_index: &RepoIndex) -> Option<Tree> {
+        let summary = parent_for(&self.root.snapshots, index)?;
         let repo = self.repo;
         let manifest = self
             .manifests
@@ -199,8 +174,89 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     if root.snapshot(&opts.name).is_some() {
         return Err(RootConflict::DuplicateSnapshot(opts.name.clone()).into());
     }
-
     guard::check_snapshot_source(repo, &opts.source)?;
+    let repo_dir = guard::local_root(repo).and_then(|p| guard::identity(&p));
+    let (targets, mut skipped) = select_targets(opts, repo_dir)?;
+
+    let packer = Packer::new(repo, &index);
+    let mut parents = Parents {
+        repo,
+        root: &root,
+        manifests: HashMap::new(),
+    };
+    let parent_trees: Vec<Option<Tree>> = targets
+        .iter()
+        .map(|t| parents.tree_for(&t.name, &index))
+        .collect();
+    let walk = Walk {
+        repo,
+        index: &index,
+        packer: &packer,
+        repo_dir,
+    };
+    let mut listed = walk.targets(targets, &parent_trees, opts.partial)?;
+    skipped.append(&mut listed.skipped);
+    let results = read_files(&listed, repo, &packer, opts)?;
+    let built = build_trees(listed, results, &packer)?;
+    if !built.failures.is_empty() && !opts.partial {
+        let first = &built.failures[0];
+        return Err(Error::Inconsistent {
+            count: built.failures.len(),
+            path: format!("{}/{}", first.index, first.path),
+            reason: first.reason.clone(),
+        });
+    }
+
+    let totals = packer.finish()?;
+    let index_file = if totals.index.packs.is_empty() {
+        None
+    } else {
+        Some(repo.put_index_file(&totals.index)?)
+    };
+    let manifest = Manifest {
+        version: 1,
+        snapshot: opts.name.clone(),
+        uuid: uuid.clone(),
+        state: if built.failures.is_empty() {
+            SnapshotState::Success
+        } else {
+            SnapshotState::Partial
+        },
+        start_time_in_millis: start,
+        end_time_in_millis: now_millis(),
+        indices: built.indices,
+        global_state: built.global_state,
+        metadata: opts.metadata.clone(),
+        failures: built.failures,
+    };
+    let change = RootChange::AddSnapshot {
+        summary: manifest.summary(),
+        index_file,
+        base_index_files: root.index_files.clone(),
+    };
+    let commit = Commit {
+        repo,
+        inflight: &inflight,
+        referenced: &built.referenced,
+        own: &totals.index,
+        base: &index,
+    };
+    let root = commit.run(&manifest, change)?;
+    Ok(SnapshotOutcome {
+        manifest,
+        generation: root.generation,
+        packs_written: totals.packs_written,
+        bytes_uploaded: totals.bytes_uploaded,
+        skipped,
+    })
+}
+
+/// The indices (and global state) a snapshot reads, in order, and the
+/// folders left out because they are repositories.
+fn select_targets(
+    opts: &SnapshotOptions,
+    repo_dir: Option<guard::Identity>,
+) -> Result<(Vec<Target>, Vec<PathBuf>)> {
     let available = discover_indices(&opts.source)?;
     let mut targets = Vec::new();
     for name in opts.selection.select(&available)? {
@@ -216,21 +272,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         if targets.iter().any(|t| &t.name == name) {
             return Err(Error::Usage(format!("index [{name}] is given twice")));
         }
-        match fs::metadata(path) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(Error::Source {
-                    path: path.clone(),
-                    detail: "is not a directory".into(),
-                })
-            }
-            Err(e) => {
-                return Err(Error::Source {
-                    path: path.clone(),
-                    detail: e.to_string(),
-                })
-            }
-        }
+        check_extra_index(path)?;
         targets.push(Target {
             name: name.clone(),
             path: path.clone(),
@@ -247,7 +289,6 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     // Repositories are never snapshotted (the one written to included):
     // restoring such a copy over the source would replace a live
     // repository with an older one.
-    let repo_dir = guard::local_root(repo).and_then(|p| guard::identity(&p));
     let mut skipped = Vec::new();
     targets.retain(|t| {
         let own = repo_dir.is_some() && guard::identity(&t.path) == repo_dir;
@@ -262,101 +303,159 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
             "nothing to snapshot: no index matches and global state is excluded".into(),
         ));
     }
+    Ok((targets, skipped))
+}
 
-    let packer = Packer::new(repo, &index);
-    let mut parents = Parents {
-        repo,
-        root: &root,
-        manifests: HashMap::new(),
+/// `--index NAME=PATH` must name a folder.
+fn check_extra_index(path: &Path) -> Result<()> {
+    let detail = match fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory".to_string(),
+        Err(e) => e.to_string(),
     };
-    let parent_trees: Vec<Option<Tree>> = targets
-        .iter()
-        .map(|t| parents.tree_for(&t.name, &index))
-        .collect();
-    // Each target is walked on its own (in parallel: the walk is all
-    // `lstat`s and would otherwise keep one core alone busy); its jobs are
-    // numbered from 0 within it.
-    let walks: Vec<TargetWalk> = targets
-        .par_iter()
-        .zip(parent_trees.par_iter())
-        .map(|(t, parent)| {
-            let mut walker = Walker {
-                repo,
-                index: &index,
-                packer: &packer,
-                jobs: Vec::new(),
-                failures: Vec::new(),
-                skip_dir: repo_dir,
-                skipped: Vec::new(),
-            };
-            let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
-            let keep_all = |_: &str, _: &fs::Metadata| true;
-            let keep: &(dyn Fn(&str, &fs::Metadata) -> bool + Sync) =
-                if t.global { &keep_global } else { &keep_all };
-            let skel = walker.walk(&t.name, &t.path, "", parent.as_ref(), keep);
-            (skel, walker.jobs, walker.failures, walker.skipped)
-        })
-        .collect();
-    let mut walked = Vec::new();
-    let mut jobs = Vec::new();
-    let mut failures = Vec::new();
-    for (t, (skel, target_jobs, target_failures, target_skipped)) in targets.into_iter().zip(walks)
-    {
-        failures.extend(target_failures);
-        skipped.extend(target_skipped);
-        match skel {
-            Ok(skel) => {
-                let root_meta = fs::metadata(&t.path).ok();
-                walked.push(Walked {
-                    target: t,
-                    skel,
-                    root_meta,
-                    jobs: jobs.len()..jobs.len() + target_jobs.len(),
-                });
-                jobs.extend(target_jobs);
-            }
-            // An index that cannot be listed at all is left out of a
-            // PARTIAL snapshot, like an unreadable file.
-            Err(e) if opts.partial => failures.push(Failure {
-                index: t.name.clone(),
-                path: String::new(),
-                reason: format!("cannot list {}: {e}", t.path.display()),
-            }),
-            Err(e) => {
-                return Err(Error::Source {
-                    path: t.path.clone(),
-                    detail: e.to_string(),
-                })
+    Err(Error::Source {
+        path: path.to_path_buf(),
+        detail,
+    })
+}
+
+/// What walking every target found: the targets that could be listed, the
+/// files to read (each target's in one range), and what failed or was left
+/// out.
+struct Listed {
+    walked: Vec<Walked>,
+    jobs: Vec<Job>,
+    failures: Vec<Failure>,
+    skipped: Vec<PathBuf>,
+}
+
+/// What every target's walk shares.
+struct Walk<'a> {
+    repo: &'a Repo,
+    index: &'a RepoIndex,
+    packer: &'a Packer<'a>,
+    repo_dir: Option<guard::Identity>,
+}
+
+impl Walk<'_> {
+    /// Walks each target on its own (in parallel: the walk is all `lstat`s
+    /// and would otherwise keep one core alone busy); its jobs are numbered
+    /// from 0 within it, then appended to the snapshot's list.
+    fn targets(
+        &self,
+        targets: Vec<Target>,
+        parents: &[Option<Tree>],
+        partial: bool,
+    ) -> Result<Listed> {
+        let walks: Vec<TargetWalk> = targets
+            .par_iter()
+            .zip(parents.par_iter())
+            .map(|(t, parent)| self.one(t, parent.as_ref()))
+            .collect();
+        let mut listed = Listed {
+            walked: Vec::new(),
+            jobs: Vec::new(),
+            failures: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for (t, (skel, jobs, failures, skipped)) in targets.into_iter().zip(walks) {
+            listed.failures.extend(failures);
+            listed.skipped.extend(skipped);
+            match skel {
+                Ok(skel) => {
+                    let start = listed.jobs.len();
+                    listed.walked.push(Walked {
+                        root_meta: fs::metadata(&t.path).ok(),
+                        target: t,
+                        skel,
+                        jobs: start..start + jobs.len(),
+                    });
+                    listed.jobs.extend(jobs);
+                }
+                // An index that cannot be listed at all is left out of a
+                // PARTIAL snapshot, like an unreadable file.
+                Err(e) if partial => listed.failures.push(Failure {
+                    index: t.name.clone(),
+                    path: String::new(),
+                    reason: format!("cannot list {}: {e}", t.path.display()),
+                }),
+                Err(e) => {
+                    return Err(Error::Source {
+                        path: t.path.clone(),
+                        detail: e.to_string(),
+                    })
+                }
             }
         }
+        Ok(listed)
     }
 
+    fn one(&self, t: &Target, parent: Option<&Tree>) -> TargetWalk {
+        let mut walker = Walker {
+            repo: self.repo,
+            index: self.index,
+            packer: self.packer,
+            jobs: Vec::new(),
+            failures: Vec::new(),
+            skip_dir: self.repo_dir,
+            skipped: Vec::new(),
+        };
+        let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
+        let keep_all = |_: &str, _: &fs::Metadata| true;
+        let keep: &(dyn Fn(&str, &fs::Metadata) -> bool + Sync) =
+            if t.global { &keep_global } else { &keep_all };
+        let skel = walker.walk(&t.name, &t.path, "", parent, keep);
+        (skel, walker.jobs, walker.failures, walker.skipped)
+    }
+}
+
+/// Reads every changed file into packs. A snapshot that will fail anyway
+/// (a file could not be listed, without `--partial`) reads nothing.
+fn read_files(
+    listed: &Listed,
+    repo: &Repo,
+    packer: &Packer,
+    opts: &SnapshotOptions,
+) -> Result<Vec<JobResult>> {
+    let jobs = &listed.jobs;
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = Progress::bytes(opts.progress, total, "snapshot");
-    let doomed = !opts.partial && !failures.is_empty();
+    let doomed = !opts.partial && !listed.failures.is_empty();
     let mut results = if doomed {
         jobs.iter().map(|_| JobResult::Skipped).collect()
     } else {
-        run_jobs(
-            &jobs,
-            &repo.config.chunker,
-            &packer,
-            &progress,
-            !opts.partial,
-        )
+        run_jobs(jobs, &repo.config.chunker, packer, &progress, !opts.partial)
     };
     progress.finish();
-    if let Some(i) = results
+    let fatal = results
         .iter()
-        .position(|r| matches!(r, JobResult::Fatal(_)))
-    {
+        .position(|r| matches!(r, JobResult::Fatal(_)));
+    if let Some(i) = fatal {
         if let JobResult::Fatal(e) = std::mem::replace(&mut results[i], JobResult::Skipped) {
             return Err(e);
         }
     }
+    Ok(results)
+}
 
-    // Each target's trees are built from its own results, in parallel
-    // (encoding, hashing and compressing a tree per folder).
+/// Every target's trees, with what could not be read.
+struct Built {
+    indices: BTreeMap<String, IndexStats>,
+    global_state: Option<IndexStats>,
+    /// Every blob the trees reference.
+    referenced: HashSet<Id>,
+    failures: Vec<Failure>,
+}
+
+/// Builds each target's trees from its own results, in parallel (encoding,
+/// hashing and compressing a tree per folder).
+fn build_trees(listed: Listed, mut results: Vec<JobResult>, packer: &Packer) -> Result<Built> {
+    let Listed {
+        walked,
+        jobs,
+        mut failures,
+        ..
+    } = listed;
     let mut per_target = Vec::with_capacity(walked.len());
     for w in walked.iter().rev() {
         per_target.push(results.split_off(w.jobs.start));
@@ -369,165 +468,79 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     let built: Vec<Result<BuiltTarget>> = walked
         .into_par_iter()
         .zip(per_target)
-        .map(|(w, results)| {
-            let mut builder = TreeBuilder {
-                results,
-                jobs: &jobs[w.jobs.clone()],
-                root: &w.target.path,
-                packer: &packer,
-                failures: Vec::new(),
-                referenced: HashSet::new(),
-            };
-            let mut stats = IndexStats::default();
-            stats.tree = Some(builder.finish(w.skel, &w.target.name, &mut stats)?);
-            if !w.target.global {
-                let root_meta = w.root_meta.as_ref();
-                stats.root_mode = root_meta.map(|m| m.permissions().mode() & 0o7777);
-                stats.root_mtime_ns = root_meta.map(|m| Stamp::of(m).mtime_ns);
-            }
-            Ok((stats, builder.failures, builder.referenced))
-        })
+        .map(|(w, results)| build_target(w, results, &jobs, packer))
         .collect();
-    let mut indices = BTreeMap::new();
-    let mut global_state = None;
-    let mut referenced = HashSet::new();
-    for (t, b) in target_names.iter().zip(built) {
-        let (stats, target_failures, target_referenced) = b?;
+    let mut out = Built {
+        indices: BTreeMap::new(),
+        global_state: None,
+        referenced: HashSet::new(),
+        failures: Vec::new(),
+    };
+    for ((name, global), b) in target_names.into_iter().zip(built) {
+        let (stats, target_failures, referenced) = b?;
         failures.extend(target_failures);
-        referenced.extend(target_referenced);
-        match t {
-            (name, false) => {
-                indices.insert(name.clone(), stats);
-            }
-            (_, true) => global_state = Some(stats),
+        out.referenced.extend(referenced);
+        if global {
+            out.global_state = Some(stats);
+        } else {
+            out.indices.insert(name, stats);
         }
     }
     failures.retain(|f| f.reason != ABORTED);
-    if !failures.is_empty() && !opts.partial {
-        let first = &failures[0];
-        return Err(Error::Inconsistent {
-            count: failures.len(),
-            path: format!("{}/{}", first.index, first.path),
-            reason: first.reason.clone(),
+    out.failures = failures;
+    Ok(out)
+}
+
+fn build_target(
+    w: Walked,
+    results: Vec<JobResult>,
+    jobs: &[Job],
+    packer: &Packer,
+) -> Result<BuiltTarget> {
+    let mut builder = TreeBuilder {
+        results,
+        jobs: &jobs[w.jobs.clone()],
+        root: &w.target.path,
+        packer,
+        failures: Vec::new(),
+        referenced: HashSet::new(),
+    };
+    let mut stats = IndexStats::default();
+    stats.tree = Some(builder.finish(w.skel, &w.target.name, &mut stats)?);
+    if !w.target.global {
+        let root_meta = w.root_meta.as_ref();
+        stats.root_mode = root_meta.map(|m| m.permissions().mode() & 0o7777);
+        stats.root_mtime_ns = root_meta.map(|m| Stamp::of(m).mtime_ns);
+    }
+    Ok((stats, builder.failures, builder.referenced))
+}
+
+/// The last step: the manifest, then the root that makes it visible.
+struct Commit<'a> {
+    repo: &'a Repo,
+    inflight: &'a InFlight,
+    referenced: &'a HashSet<Id>,
+    /// This snapshot's own index file.
+    own: &'a IndexFile,
+    /// The index the snapshot deduplicated against.
+    base: &'a RepoIndex,
+}
+
+impl Commit<'_> {
+    fn run(&self, manifest: &Manifest, mut change: RootChange) -> Result<Root> {
+        let writer = self.repo.writer();
+        let hash = block_on(writer.put_manifest(manifest))?;
+        if let RootChange::AddSnapshot { summary, .. } = &mut change {
+            summary.manifest = Some(hash);
+        }
+        let committed = self.inflight.ensure_fresh().and_then(|()| {
+            block_on(writer.commit_snapshot(&mut change, self.referenced, self.own, self.base))
         });
-    }
-
-    let totals = packer.finish()?;
-    let index_file_id = if totals.index.packs.is_empty() {
-        None
-    } else {
-        Some(repo.put_index_file(&totals.index)?)
-    };
-    let manifest = Manifest {
-        version: 1,
-        snapshot: opts.name.clone(),
-        uuid: uuid.clone(),
-        state: if failures.is_empty() {
-            SnapshotState::Success
-        } else {
-            SnapshotState::Partial
-        },
-        start_time_in_millis: start,
-        end_time_in_millis: now_millis(),
-        indices,
-        global_state,
-        metadata: opts.metadata.clone(),
-        failures,
-    };
-    let key = keys::manifest(&manifest.uuid);
-    let encoded = manifest.encode();
-    let mut summary = manifest.summary();
-    summary.manifest = Some(Id::of(&encoded));
-    match block_on(repo.store.put(&key, Bytes::from(encoded), PutMode::Create)) {
-        // The uuid is fresh: an existing manifest is our own retried write.
-        Ok(()) | Err(crate::storage::StorageError::AlreadyExists { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let mut change = RootChange::AddSnapshot {
-        summary,
-        index_file: index_file_id,
-        base_index_files: root.index_files.clone(),
-    };
-    let committed = inflight
-        .ensure_fresh()
-        .and_then(|()| commit_verified(repo, &mut change, &referenced, &totals.index, &index));
-    let root = match committed {
-        Ok(r) => r,
-        Err(e) => {
-            // Only a definite refusal makes the manifest unreachable for
-            // sure; after an ambiguous storage error the root may exist.
-            if matches!(e, Error::Conflict(_)) {
-                let _ = block_on(repo.store.delete(&key));
-            }
-            return Err(e);
+        // Only a definite refusal makes the manifest unreachable for sure;
+        // after an ambiguous storage error the root may exist.
+        if let Err(Error::Conflict(_)) = &committed {
+            block_on(writer.forget_manifest(&manifest.uuid));
         }
-    };
-    Ok(SnapshotOutcome {
-        manifest,
-        generation: root.generation,
-        packs_written: totals.packs_written,
-        bytes_uploaded: totals.bytes_uploaded,
-        skipped,
-    })
-}
-
-/// Commits a snapshot. If a concurrent delete rewrote the index this
-/// snapshot deduplicated against, every blob the snapshot references must
-/// still be indexed. Blobs the delete dropped are found through `base` (the
-/// index the snapshot started from); their packs are still stored (deletes
-/// leave them while a snapshot is running), so they are indexed again in
-/// this snapshot's index file and the commit is retried on the new root.
-/// Only a pack that is really gone fails the snapshot, cleanly.
-fn commit_verified(
-    repo: &Repo,
-    change: &mut RootChange,
-    referenced: &HashSet<Id>,
-    own: &IndexFile,
-    base: &RepoIndex,
-) -> Result<Root> {
-    const ATTEMPTS: u32 = 10;
-    for _ in 0..ATTEMPTS {
-        match repo.commit(change) {
-            Err(Error::Conflict(RootConflict::IndexRewritten)) => {
-                let (now, mut index) = repo.root_and_index()?;
-                index.merge(own);
-                let mut revived: std::collections::BTreeMap<Id, Vec<BlobEntry>> =
-                    Default::default();
-                for id in referenced.iter().filter(|id| !index.contains(id)) {
-                    let Some((pack, entry)) = base.entry(id) else {
-                        return Err(gone(*id));
-                    };
-                    revived.entry(pack).or_default().push(entry);
-                }
-                for pack in revived.keys() {
-                    if block_on(repo.store.head(&keys::pack(pack))).is_err() {
-                        return Err(gone(revived[pack][0].id));
-                    }
-                }
-                if let RootChange::AddSnapshot {
-                    base_index_files,
-                    index_file,
-                    ..
-                } = change
-                {
-                    if !revived.is_empty() {
-                        let mut file = own.clone();
-                        file.packs.extend(revived);
-                        file.packs.sort_by_key(|(p, _)| *p);
-                        *index_file = Some(repo.put_index_file(&file)?);
-                    }
-                    *base_index_files = now.index_files.clone();
-                }
-            }
-            other => return other,
-        }
-    }
-    Err(Error::CommitContention(ATTEMPTS))
-}
-
-fn gone(id: Id) -> Error {
-    Error::Integrity {
-        id,
-        detail: "a concurrent delete removed data this snapshot reuses; nothing was committed, run the snapshot again".into(),
+        committed
     }
 }

@@ -11,8 +11,8 @@ use crate::core::chunker::ChunkerParams;
 use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
+use crate::native::backup::read_error::ReadError;
 use crate::native::backup::windows::Windows;
-use crate::native::error::Error;
 use crate::native::progress::Progress;
 
 /// The facts that must not move while a file is read.
@@ -42,18 +42,6 @@ pub struct FileRead {
     pub stamp: Stamp,
     pub chunks: Vec<Id>,
     pub added: Added,
-}
-
-#[derive(Debug)]
-pub enum ReadError {
-    /// The file changed while it was read. What the read stored anyway
-    /// (the chunks stay in the packs, unreferenced) is still this
-    /// snapshot's cost.
-    Changed(Added),
-    /// The file could not be read.
-    Io(io::Error),
-    /// Storing its data failed: this fails the whole snapshot.
-    Store(Error),
 }
 
 /// The longest read window: longer than the largest chunk, so it always
@@ -234,16 +222,6 @@ fn check_unchanged(f: &File, path: &Path, before: Stamp, total: u64) -> Result<S
         return Err(ReadError::Changed(Added::default()));
     }
     Ok(after)
-}
-
-impl ReadError {
-    /// A change report carries what the read stored anyway.
-    fn with_added(self, added: Added) -> ReadError {
-        match self {
-            ReadError::Changed(_) => ReadError::Changed(added),
-            other => other,
-        }
-    }
 }
 
 /// Fills `buf` unless the file ends first, or stops once `enough` bytes

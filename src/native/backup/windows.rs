@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
-use crate::native::backup::reader::ReadError;
+use crate::native::backup::read_error::ReadError;
 use crate::native::error::Error;
 use crate::native::progress::Progress;
 

@@ -1,0 +1,96 @@
+//! What a snapshot must index again when a concurrent delete rewrote the
+//! index it deduplicated against.
+//!
+//! A snapshot reuses blobs the index it started from (`base`) located. A
+//! delete that commits meanwhile may drop some of them from the newest
+//! index; their packs are still stored (deletes leave packs to cleanup while
+//! a snapshot runs), so the snapshot lists them again in its own index file
+//! and commits on the new root. A blob that `base` never located cannot be
+//! revived: the snapshot fails cleanly instead.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
+
+/// Per pack, the entries to index again.
+pub type Revive = BTreeMap<Id, Vec<BlobEntry>>;
+
+/// The blobs of `referenced` that `now` (the newest index with the
+/// snapshot's own index file merged) no longer locates, grouped by the pack
+/// `base` found them in. `Err(id)` names a referenced blob neither index
+/// locates.
+pub fn revive_set(
+    referenced: &HashSet<Id>,
+    now: &RepoIndex,
+    base: &RepoIndex,
+) -> Result<Revive, Id> {
+    let mut revive = Revive::new();
+    let mut missing: Vec<&Id> = referenced.iter().filter(|id| !now.contains(id)).collect();
+    // Sorted so the blob an error names does not depend on hash order.
+    missing.sort();
+    for id in missing {
+        let (pack, entry) = base.entry(id).ok_or(*id)?;
+        revive.entry(pack).or_default().push(entry);
+    }
+    for entries in revive.values_mut() {
+        entries.sort_by_key(|e| e.offset);
+    }
+    Ok(revive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::format::blob::BlobKind;
+    use crate::core::format::codec::Codec;
+    use crate::core::format::index::IndexFile;
+
+    fn entry(n: u8, offset: u64) -> BlobEntry {
+        BlobEntry {
+            id: Id::of(&[n]),
+            offset,
+            stored_len: 10,
+            raw_len: 10,
+            kind: BlobKind::Data,
+            codec: Codec::Raw,
+        }
+    }
+
+    fn index(packs: &[(u8, Vec<BlobEntry>)]) -> RepoIndex {
+        let mut file = IndexFile::default();
+        for (p, entries) in packs {
+            file.packs.push((Id::of(&[100 + p]), entries.clone()));
+        }
+        let mut index = RepoIndex::default();
+        index.merge(&file);
+        index
+    }
+
+    #[test]
+    fn blobs_the_new_index_dropped_are_revived_from_their_base_pack() {
+        let base = index(&[(1, vec![entry(1, 0), entry(2, 10)]), (2, vec![entry(3, 0)])]);
+        let now = index(&[(2, vec![entry(3, 0)])]);
+        let referenced: HashSet<Id> = [1u8, 2, 3].iter().map(|n| Id::of(&[*n])).collect();
+        let revive = revive_set(&referenced, &now, &base).unwrap();
+        assert_eq!(revive.len(), 1);
+        let entries = &revive[&Id::of(&[101])];
+        assert_eq!(entries, &vec![entry(1, 0), entry(2, 10)]);
+    }
+
+    #[test]
+    fn nothing_to_revive_when_every_blob_is_still_indexed() {
+        let base = index(&[(1, vec![entry(1, 0)])]);
+        let referenced: HashSet<Id> = [Id::of(&[1])].into_iter().collect();
+        assert!(revive_set(&referenced, &base, &base).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_blob_no_index_locates_is_named() {
+        let base = index(&[(1, vec![entry(1, 0)])]);
+        let now = index(&[]);
+        let referenced: HashSet<Id> = [1u8, 9].iter().map(|n| Id::of(&[*n])).collect();
+        assert_eq!(revive_set(&referenced, &now, &base), Err(Id::of(&[9])));
+    }
+}

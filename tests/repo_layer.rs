@@ -1,0 +1,258 @@
+//! The repository layer's write side runs inside a multi-threaded tokio
+//! runtime (as a server would run it): commits race and rebase, markers beat
+//! on a clock the test moves, and nothing blocks or starts a runtime.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use snapkeep::core::format::config::RepoConfig;
+use snapkeep::core::format::index::IndexFile;
+use snapkeep::core::format::keys;
+use snapkeep::core::format::manifest::{Manifest, SnapshotState};
+use snapkeep::core::format::root::RootChange;
+use snapkeep::core::policy::inflight::Activity;
+use snapkeep::error::Error;
+use snapkeep::repo::clock::{Clock, ManualClock};
+use snapkeep::repo::inflight::{scan, InFlight, HEARTBEAT};
+use snapkeep::repo::writer::{self, RepoWriter};
+use snapkeep::repo::RepoReader;
+use snapkeep::storage::memory::MemoryStore;
+use snapkeep::storage::{PutMode, Storage};
+
+fn manifest(name: &str) -> Manifest {
+    Manifest {
+        version: 1,
+        snapshot: name.into(),
+        uuid: format!("uuid-{name}"),
+        state: SnapshotState::Success,
+        start_time_in_millis: 1,
+        end_time_in_millis: 2,
+        indices: BTreeMap::new(),
+        global_state: None,
+        metadata: BTreeMap::new(),
+        failures: Vec::new(),
+    }
+}
+
+async fn new_repo(clock: Arc<ManualClock>) -> (Arc<dyn Storage>, RepoWriter) {
+    let store: Arc<dyn Storage> = Arc::new(MemoryStore::new());
+    let reader = writer::init(store.clone(), RepoConfig::new("test".into(), 0))
+        .await
+        .unwrap();
+    (store, RepoWriter::new(reader, clock))
+}
+
+/// Writes a snapshot's manifest and commits it, the way every writer does.
+async fn add_snapshot(writer: &RepoWriter, name: &str) -> Result<u64, Error> {
+    let m = manifest(name);
+    let mut summary = m.summary();
+    summary.manifest = Some(writer.put_manifest(&m).await?);
+    let base = writer.reader().root().await?.index_files;
+    let change = RootChange::AddSnapshot {
+        summary,
+        index_file: Some(writer.put_index_file(&IndexFile::default()).await?),
+        base_index_files: base,
+    };
+    Ok(writer.commit(&change).await?.generation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writers_on_a_server_runtime_each_commit_once() {
+    let clock = Arc::new(ManualClock::at(0));
+    let (store, first) = new_repo(clock.clone()).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        // Each task is its own writer (its own caches), like separate
+        // processes sharing one bucket.
+        let reader = RepoReader::open(store.clone()).await.unwrap();
+        let writer = RepoWriter::new(reader, clock.clone());
+        tasks.push(tokio::spawn(async move {
+            add_snapshot(&writer, &format!("snap-{i}")).await.unwrap()
+        }));
+    }
+    let mut generations = Vec::new();
+    for t in tasks {
+        generations.push(t.await.unwrap());
+    }
+    generations.sort();
+    assert_eq!(generations, (1..=8).collect::<Vec<u64>>());
+    let root = first.reader().root().await.unwrap();
+    assert_eq!(root.generation, 8);
+    assert_eq!(root.snapshots.len(), 8);
+    for s in &root.snapshots {
+        let m = first.reader().manifest(s).await.unwrap();
+        assert_eq!(m.snapshot, s.snapshot);
+    }
+    let hint = store.get(keys::LATEST, None).await.unwrap();
+    assert_eq!(&hint[..], b"8");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_taken_meanwhile_is_refused_not_retried() {
+    let (store, writer) = new_repo(Arc::new(ManualClock::at(0))).await;
+    add_snapshot(&writer, "nightly").await.unwrap();
+    let other = RepoWriter::new(
+        RepoReader::open(store).await.unwrap(),
+        Arc::new(ManualClock::at(0)),
+    );
+    let err = add_snapshot(&other, "nightly").await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert_eq!(other.reader().root().await.unwrap().generation, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_refuses_to_commit_over_a_lost_root() {
+    let (store, writer) = new_repo(Arc::new(ManualClock::at(0))).await;
+    add_snapshot(&writer, "a").await.unwrap();
+    add_snapshot(&writer, "b").await.unwrap();
+    store.delete(&keys::root(2)).await.unwrap();
+    let fresh = RepoWriter::new(
+        RepoReader::open(store).await.unwrap(),
+        Arc::new(ManualClock::at(0)),
+    );
+    let err = add_snapshot(&fresh, "c").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::LostRoot {
+                hinted: 2,
+                newest: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_the_storage_truncates_fails_before_anything_refers_to_it() {
+    #[derive(Debug)]
+    struct Truncating(MemoryStore);
+    #[async_trait::async_trait]
+    impl Storage for Truncating {
+        fn location(&self) -> String {
+            self.0.location()
+        }
+        async fn get(
+            &self,
+            key: &str,
+            range: Option<std::ops::Range<u64>>,
+        ) -> snapkeep::storage::StorageResult<Bytes> {
+            self.0.get(key, range).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            data: Bytes,
+            mode: PutMode,
+        ) -> snapkeep::storage::StorageResult<()> {
+            self.0.put(key, data.slice(..data.len() / 2), mode).await
+        }
+        async fn list(
+            &self,
+            prefix: &str,
+        ) -> snapkeep::storage::StorageResult<Vec<snapkeep::storage::ObjectMeta>> {
+            self.0.list(prefix).await
+        }
+        async fn delete(&self, key: &str) -> snapkeep::storage::StorageResult<()> {
+            self.0.delete(key).await
+        }
+        async fn head(
+            &self,
+            key: &str,
+        ) -> snapkeep::storage::StorageResult<snapkeep::storage::ObjectMeta> {
+            self.0.head(key).await
+        }
+    }
+    let store = Truncating(MemoryStore::new());
+    let bytes = Bytes::from(vec![7u8; 1000]);
+    let id = snapkeep::core::format::id::Id::of(&bytes);
+    let err = writer::put_pack(&store, &id, bytes).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("storage kept 500 of the 1000 bytes"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markers_beat_on_the_given_clock_and_go_stale_without_it() {
+    // The memory store stamps objects with the system clock, and a scan
+    // counts that stamp as a sign of life too: start the clock there.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(ManualClock::at(now));
+    let (store, _) = new_repo(clock.clone()).await;
+    let marker = InFlight::start(
+        store.clone(),
+        clock.clone(),
+        Activity::Snapshot,
+        "u1",
+        "nightly",
+        3,
+    )
+    .await
+    .unwrap();
+    let live = scan(store.as_ref(), clock.now_ms()).await.unwrap();
+    assert_eq!(live.live.len(), 1);
+    assert_eq!(live.oldest_snapshot_base(), Some(3));
+
+    // Six silent minutes: others may soon take it for dead, so no commit.
+    clock.advance(Duration::from_secs(6 * 60));
+    let err = marker.ensure_fresh().unwrap_err();
+    assert!(matches!(err, Error::Stalled { seconds: 360 }), "{err}");
+    marker.beat().await;
+    marker.ensure_fresh().unwrap();
+
+    // Eleven minutes without a beat: the marker is stale to a scan.
+    clock.advance(Duration::from_secs(11 * 60));
+    let stale = scan(store.as_ref(), clock.now_ms()).await.unwrap();
+    assert!(stale.live.is_empty());
+    assert_eq!(stale.stale.len(), 1);
+
+    marker.finish().await;
+    let gone = scan(store.as_ref(), clock.now_ms()).await.unwrap();
+    assert!(gone.live.is_empty() && gone.stale.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_refreshes_each_period_and_returns_when_stopped() {
+    // The manual clock's sleep moves time instead of waiting, so each loop
+    // of the heartbeat is one period later.
+    let clock = Arc::new(ManualClock::at(0));
+    let (store, _) = new_repo(clock.clone()).await;
+    let marker = Arc::new(
+        InFlight::start(
+            store.clone(),
+            clock.clone(),
+            Activity::Delete,
+            "u2",
+            "old-*",
+            0,
+        )
+        .await
+        .unwrap(),
+    );
+    let (stop, stopped) = oneshot::channel();
+    let beating = marker.clone();
+    let sleep = clock.clone();
+    let beat = tokio::spawn(async move { beating.heartbeat(sleep.as_ref(), stopped).await });
+    // Wait until the heartbeat has run a few periods on the moved clock.
+    while clock.now_ms() < 3 * HEARTBEAT.as_millis() as i64 {
+        tokio::task::yield_now().await;
+    }
+    stop.send(()).unwrap();
+    beat.await.unwrap();
+    let stored = store.get(&keys_inflight("u2"), None).await.unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    assert!(m["heartbeat_ms"].as_i64().unwrap() >= 2 * HEARTBEAT.as_millis() as i64);
+    marker.ensure_fresh().unwrap();
+}
+
+fn keys_inflight(uuid: &str) -> String {
+    snapkeep::core::policy::inflight::key(uuid)
+}
