@@ -28,6 +28,8 @@ OPERATIONS = [
     ("restore_over", "restore over a slightly different target"),
     ("check", "check --read-data"),
 ]
+# The tool name of a `--baseline` snapkeep build.
+BASELINE = "snapkeep-baseline"
 
 
 def fresh(path):
@@ -162,7 +164,7 @@ def bench_versions(rec, all_tools, runs, work, quick):
 
 
 def report(rec, tools, meta):
-    peers = [t.name for t in tools if t.name != "snapkeep"]
+    peers = [t.name for t in tools if t.name not in ("snapkeep", BASELINE)]
     ops = dict(OPERATIONS)
     ops["five_versions"] = "five versions, one after another"
     out = {"meta": meta, "results": []}
@@ -176,7 +178,7 @@ def report(rec, tools, meta):
     keys = sorted({(d, o) for d, o, _ in rec.rows}, key=lambda k: (k[0], list(ops).index(k[1])))
     for ds, op in keys:
         mine = rec.rows.get((ds, op, "snapkeep"))
-        for tool in ["snapkeep"] + peers:
+        for tool in ["snapkeep", BASELINE] + peers:
             r = rec.rows.get((ds, op, tool))
             if not r:
                 continue
@@ -197,6 +199,7 @@ def report(rec, tools, meta):
             )
     lines += ["", "Tools: " + "; ".join(f"{t.name} {t.version} ({t.notes})" for t in tools)]
     lines += targets(rec, peers, ops)
+    lines += against_baseline(rec, ops)
     if rec.bounds:
         cores = os.cpu_count()
         lines += [
@@ -226,6 +229,29 @@ def report(rec, tools, meta):
                 f"{'yes' if ratio <= 1.25 else 'no'} |"
             )
     return out, "\n".join(lines) + "\n"
+
+
+def against_baseline(rec, ops):
+    """This build against the `--baseline` build, per measure."""
+    pairs = [(k, rec.rows.get((k[0], k[1], BASELINE))) for k in sorted(
+        {(d, o) for d, o, t in rec.rows if t == "snapkeep"},
+        key=lambda k: (k[0], list(ops).index(k[1])))]
+    pairs = [(k, b) for k, b in pairs if b]
+    if not pairs:
+        return []
+    lines = ["", "This build against the baseline build in the same run (time and peak RSS: "
+             "this / baseline, below 1 is better):", "",
+             "| data set | operation | time (s) | baseline (s) | time ratio | peak RSS (MiB) "
+             "| baseline (MiB) | stored (MiB) | baseline (MiB) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for (ds, op), base in pairs:
+        mine = rec.rows[(ds, op, "snapkeep")]
+        t, bt = median(mine["times"]), median(base["times"])
+        stored = lambda r: "" if median(r["stored"]) is None else f"{median(r['stored']) / 2**20:.1f}"  # noqa: E731
+        lines.append(
+            f"| {ds} | {ops[op]} | {t:.2f} | {bt:.2f} | {t / bt:.2f} | {max(mine['rss']) / 2**20:.0f} "
+            f"| {max(base['rss']) / 2**20:.0f} | {stored(mine)} | {stored(base)} |")
+    return lines
 
 
 # Speed targets: snapkeep's speed over the fastest peer's, per operation.
@@ -282,11 +308,16 @@ def main():
     ap.add_argument("--datasets", default="mixed,versions,db")
     ap.add_argument("--kernel-bound", help="path to the kernel_bound example binary")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    ap.add_argument("--baseline", help="an earlier snapkeep binary, measured in the same run "
+                    "(a regression check between two builds)")
     args = ap.parse_args()
     scale = 0.02 if args.quick else args.scale
     runs = 1 if args.quick else args.runs
 
-    tools = [t for t in [Snapkeep(args.snapkeep), Rustic(), Restic(), Borg()] if t.available()]
+    tools = [Snapkeep(args.snapkeep)]
+    if args.baseline:
+        tools.append(Snapkeep(args.baseline, name=BASELINE))
+    tools = [t for t in tools + [Rustic(), Restic(), Borg()] if t.available()]
     print("tools:", ", ".join(f"{t.name} {t.version}" for t in tools), flush=True)
     rec = Recorder()
     os.makedirs(args.work, exist_ok=True)

@@ -4,6 +4,8 @@
 #   --runs N         runs per measurement (median; default 3)
 #   --scale F        data set size factor (default 1: ~1 GiB mixed, 512 MiB db)
 #   --work DIR       scratch folder (default /tmp/snapkeep-bench)
+#   --baseline BIN   also measure an earlier snapkeep build, interleaved with
+#                    this one, and print this build against it
 # Installs restic and borgbackup from Debian when missing; rustic (a long
 # build) only with --with-rustic. Builds snapkeep in release mode (or uses
 # $SNAPKEEP_BIN).

@@ -75,8 +75,9 @@ class Snapkeep(Tool):
         kept = os.path.getsize(reserve) if os.path.isfile(reserve) else 0
         return dir_bytes(repo) - kept
 
-    def __init__(self, binary):
+    def __init__(self, binary, name="snapkeep"):
         self.binary = binary
+        self.name = name
         self.version = subprocess.run([binary, "--version"], capture_output=True,
                                       text=True).stdout.strip()
 
