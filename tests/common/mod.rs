@@ -2,7 +2,11 @@
 //! compare directory trees.
 #![allow(dead_code)]
 
+mod scene;
 pub mod servers;
+
+#[allow(unused_imports)] // not every test target needs a scene
+pub use scene::scene;
 
 use std::collections::BTreeMap;
 use std::fs;
