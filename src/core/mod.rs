@@ -13,3 +13,5 @@ pub mod format;
 pub mod plan;
 pub mod policy;
 pub mod seeded;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -587,6 +587,7 @@ mod tests {
     use crate::core::format::blob::BlobKind;
     use crate::core::format::codec::Codec;
     use crate::core::format::tree::Node;
+    use crate::core::testing::{self, store};
 
     fn entry(data: &[u8], offset: u64) -> BlobEntry {
         BlobEntry {
@@ -600,17 +601,7 @@ mod tests {
     }
 
     fn file(name: &str, chunks: &[&[u8]]) -> Node {
-        Node {
-            name: name.into(),
-            kind: NodeType::File,
-            mode: 0o644,
-            mtime_ns: 5,
-            size: chunks.iter().map(|c| c.len() as u64).sum(),
-            inode: 0,
-            chunks: chunks.iter().map(|c| Id::of(c)).collect(),
-            subtree: None,
-            target: None,
-        }
+        testing::file(name, chunks).with_mtime(5)
     }
 
     fn fixture() -> (HashMap<Id, Tree>, RepoIndex, Id, Id) {
@@ -622,18 +613,7 @@ mod tests {
             &[entry(a, 8), entry(b, 12), entry(c, 1_000_000)],
         );
         let sub = Tree::new(vec![file("copy", &[a, a])]);
-        let mut dir = Node {
-            name: "sub".into(),
-            kind: NodeType::Dir,
-            mode: 0o755,
-            mtime_ns: 1,
-            size: 0,
-            inode: 0,
-            chunks: vec![],
-            subtree: Some(sub.id()),
-            target: None,
-        };
-        dir.subtree = Some(sub.id());
+        let dir = testing::dir("sub", sub.id()).with_mtime(1);
         let top = Tree::new(vec![
             file("x", &[a, b]),
             file("y", &[c]),
@@ -733,44 +713,31 @@ mod tests {
     #[test]
     fn unsafe_trees_missing_blobs_and_wrong_sizes_are_errors() {
         let (mut trees, index, _, _) = fixture();
-        let bad = Tree {
-            nodes: vec![file("../x", &[b"aaaa"])],
-        };
-        trees.insert(bad.id(), bad.clone());
+        let bad = store(
+            &mut trees,
+            Tree {
+                nodes: vec![file("../x", &[b"aaaa"])],
+            },
+        );
         assert!(matches!(
-            plan_restore(&request(
-                &trees,
-                &index,
-                bad.id(),
-                None,
-                TargetState::default()
-            )),
+            plan_restore(&request(&trees, &index, bad, None, TargetState::default())),
             Err(PlanError::Unsafe { .. })
         ));
-        let missing = Tree::new(vec![file("m", &[b"not stored"])]);
-        trees.insert(missing.id(), missing.clone());
+        let missing = store(&mut trees, Tree::new(vec![file("m", &[b"not stored"])]));
         assert!(matches!(
             plan_restore(&request(
                 &trees,
                 &index,
-                missing.id(),
+                missing,
                 None,
                 TargetState::default()
             )),
             Err(PlanError::MissingBlob(_))
         ));
-        let mut lying = file("l", &[b"aaaa"]);
-        lying.size = 99;
-        let lie = Tree::new(vec![lying]);
-        trees.insert(lie.id(), lie.clone());
+        let lying = file("l", &[]).with_chunks(vec![Id::of(b"aaaa")], 99);
+        let lie = store(&mut trees, Tree::new(vec![lying]));
         assert!(matches!(
-            plan_restore(&request(
-                &trees,
-                &index,
-                lie.id(),
-                None,
-                TargetState::default()
-            )),
+            plan_restore(&request(&trees, &index, lie, None, TargetState::default())),
             Err(PlanError::SizeMismatch { .. })
         ));
     }
