@@ -16,20 +16,8 @@ use snapkeep::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use snapkeep::core::plan::restore::{
     plan_restore, Declared, IndexToRestore, PlanRequest, TargetState,
 };
+use snapkeep::core::seeded::noise;
 use snapkeep::native::backup::compressor::with_encoded;
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn text(len: usize) -> Vec<u8> {
     let words = [

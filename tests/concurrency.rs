@@ -284,8 +284,7 @@ fn a_long_open_writer_never_commits_into_a_removed_generation() {
     use snapkeep::native::location::Location;
     use snapkeep::native::repo::Repo;
 
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("idx/f"), b"data");
     init(&repo);
     let create = |n: u32| {

@@ -19,8 +19,7 @@ fn packs(repo: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn delete_by_wildcard_frees_data_only_deleted_snapshots_needed() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     init(&repo);
     write(&src.join("idx/shared"), &noise(2 << 20, 1));
     write(&src.join("idx/tmp"), &noise(3 << 20, 2));
@@ -75,8 +74,7 @@ fn delete_by_wildcard_frees_data_only_deleted_snapshots_needed() {
 
 #[test]
 fn mostly_dead_packs_are_repacked() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     init(&repo);
     // One pack holds a small file that stays and a big one that goes.
     write(&src.join("idx/small"), &noise(100_000, 3));
@@ -107,8 +105,7 @@ fn mostly_dead_packs_are_repacked() {
 
 #[test]
 fn a_flipped_byte_is_found_and_named_and_never_restored() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     init(&repo);
     write(&src.join("logs/victim.bin"), &noise(2 << 20, 5));
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
@@ -164,8 +161,7 @@ fn a_flipped_byte_is_found_and_named_and_never_restored() {
 
 #[test]
 fn a_missing_pack_is_a_structural_problem() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     init(&repo);
     write(&src.join("i/f"), &noise(100_000, 6));
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
@@ -179,8 +175,7 @@ fn a_missing_pack_is_a_structural_problem() {
 
 #[test]
 fn a_damaged_tree_pack_is_found_and_a_subset_check_reads_a_share_of_the_packs() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     init(&repo);
     for i in 0..6 {
         write(&src.join(format!("logs/f{i}")), &noise(300_000, 40 + i));

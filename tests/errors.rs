@@ -56,8 +56,7 @@ fn a_missing_source_fails_cleanly() {
 
 #[test]
 fn names_follow_elasticsearch_rules() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("idx/f"), b"x");
     init(&repo);
     for bad in [
@@ -126,8 +125,7 @@ fn names_follow_elasticsearch_rules() {
 
 #[test]
 fn extra_index_paths_are_checked() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("idx/f"), b"x");
     write(&t.path().join("elsewhere/f"), b"y");
     write(&t.path().join("a-file"), b"z");
@@ -158,8 +156,7 @@ fn extra_index_paths_are_checked() {
 
 #[test]
 fn duplicate_snapshot_names_are_refused() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("idx/f"), b"x");
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
@@ -170,12 +167,7 @@ fn duplicate_snapshot_names_are_refused() {
 
 #[test]
 fn restore_refuses_a_non_empty_target_index_and_writes_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     write(&src.join("a/f"), b"a");
     write(&src.join("b/f"), b"b");
     init(&repo);
@@ -210,12 +202,7 @@ fn restore_refuses_a_non_empty_target_index_and_writes_nothing() {
 
 #[test]
 fn restore_rejects_unknown_snapshots_indices_and_rename_collisions() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     write(&src.join("logs-1/f"), b"1");
     write(&src.join("logs-2/f"), b"2");
     init(&repo);
@@ -261,12 +248,7 @@ fn restore_rejects_unknown_snapshots_indices_and_rename_collisions() {
 
 #[test]
 fn an_index_renamed_onto_a_global_state_name_is_refused_before_writing() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     write(&src.join("data/f"), b"x");
     write(&src.join("settings.json"), b"global");
     init(&repo);
@@ -292,12 +274,7 @@ fn an_index_renamed_onto_a_global_state_name_is_refused_before_writing() {
 
 #[test]
 fn global_state_restore_never_overwrites_existing_files() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     write(&src.join("idx/f"), b"x");
     write(&src.join("settings.json"), b"from snapshot");
     init(&repo);
@@ -331,8 +308,7 @@ fn one_line_error(args: &[&str]) -> String {
 
 #[test]
 fn errors_are_one_line_with_control_characters_escaped() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("logs/a"), b"a");
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
@@ -379,8 +355,7 @@ fn errors_are_one_line_with_control_characters_escaped() {
 
 #[test]
 fn a_damaged_index_file_is_not_called_a_blob() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("logs/a"), b"a");
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);

@@ -272,8 +272,7 @@ fn check_reports_what_restore_refuses_with_snapshot_and_path() {
 
 #[test]
 fn every_flipped_bit_of_a_manifest_is_detected() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, path) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, path, _) = scene();
     write(&src.join("logs/a"), b"hello");
     write(&src.join("users/b"), &noise(5000, 3));
     write(&src.join("top.conf"), b"x");
@@ -384,8 +383,7 @@ fn manifests_with_index_names_restore_refuses_are_damaged() {
 
 #[test]
 fn a_lost_newest_root_is_reported_and_nothing_builds_on_it() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, path) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, path, _) = scene();
     write(&src.join("logs/a"), &noise(100_000, 1));
     init(&path);
     ok(&["snapshot", "create", s(&path), "s1", "--source", s(&src)]);

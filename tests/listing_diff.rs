@@ -16,8 +16,7 @@ fn names(v: &Value) -> Vec<String> {
 
 #[test]
 fn list_sorts_orders_and_pages_with_a_cursor() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     init(&repo);
     for (i, name) in ["c", "a", "d", "b", "e"].iter().enumerate() {
         write(
@@ -90,8 +89,7 @@ fn list_sorts_orders_and_pages_with_a_cursor() {
 
 #[test]
 fn get_shows_elasticsearch_fields_and_per_index_stats() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("logs/f"), &noise(10_000, 1));
     write(&src.join("top.txt"), b"global");
     init(&repo);
@@ -144,8 +142,7 @@ fn get_shows_elasticsearch_fields_and_per_index_stats() {
 
 #[test]
 fn diff_reports_added_removed_and_modified_files() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("logs/keep"), b"same");
     write(&src.join("logs/edit"), b"before");
     write(&src.join("logs/sub/gone"), b"bye");

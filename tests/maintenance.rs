@@ -26,8 +26,7 @@ fn plant_orphans(repo: &Path, age: Duration) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn cleanup_removes_old_unreferenced_objects_and_nothing_else() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("idx/f"), &noise(200_000, 2));
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
@@ -140,8 +139,7 @@ fn verify_and_analyze_pass_on_the_filesystem_and_on_s3() {
 
 #[test]
 fn a_killed_snapshot_blocks_nobody_and_its_uploads_are_reclaimed_after_the_grace_period() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     for i in 0..6 {
         write(&src.join(format!("big/part{i}")), &noise(40 << 20, 10 + i));
     }
@@ -237,8 +235,7 @@ fn a_killed_snapshot_blocks_nobody_and_its_uploads_are_reclaimed_after_the_grace
 
 #[test]
 fn cleanup_reclaims_a_killed_writers_old_temporary_files_and_nothing_younger() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("idx/f"), &noise(200_000, 3));
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);

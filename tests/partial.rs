@@ -11,8 +11,7 @@ use common::*;
 
 #[test]
 fn an_unreadable_entry_fails_the_snapshot_unless_partial() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("idx/good"), b"fine");
     write(&src.join("other/good"), b"also fine");
     fs::create_dir_all(src.join("idx")).unwrap();
@@ -57,8 +56,7 @@ fn an_unreadable_entry_fails_the_snapshot_unless_partial() {
 
 #[test]
 fn a_file_that_keeps_changing_while_read_is_never_silently_inconsistent() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("idx/steady"), &noise(1 << 20, 1));
     let busy = src.join("idx/busy.log");
     write(&busy, &noise(8 << 20, 2));
@@ -101,8 +99,7 @@ fn a_file_that_keeps_changing_while_read_is_never_silently_inconsistent() {
 #[test]
 fn files_and_indices_without_read_permission_fail_the_snapshot_unless_partial() {
     use std::os::unix::fs::PermissionsExt;
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("idx/good"), b"fine");
     write(&src.join("idx/secret"), b"not for you");
     write(&src.join("locked/inside"), b"unlistable");
@@ -168,8 +165,7 @@ fn files_and_indices_without_read_permission_fail_the_snapshot_unless_partial() 
 /// holds one whole version of it (here: the final one).
 #[test]
 fn a_file_that_changes_once_while_read_is_read_again() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     let log = src.join("idx/app.log");
     write(&log, &noise(96 << 20, 4));
     init(&repo);

@@ -57,8 +57,7 @@ proptest! {
 
     #[test]
     fn backup_then_restore_is_identical(entries in prop::collection::vec(entry(), 1..25), index in "[a-z]{1,6}") {
-        let t = tempfile::tempdir().unwrap();
-        let (src, repo_dir, dst) = (t.path().join("src"), t.path().join("repo"), t.path().join("dst"));
+        let (_t, src, repo_dir, dst) = scene();
         let base = src.join(&index);
         fs::create_dir_all(&base).unwrap();
         for (global, parts, kind) in &entries {

@@ -9,12 +9,7 @@ use common::*;
 
 #[test]
 fn a_dry_run_reports_the_plan_and_writes_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (t, src, repo, dst) = scene();
     let shared = noise(3 << 20, 1);
     write(&src.join("logs/a"), &shared);
     write(&src.join("logs/b"), &shared); // same content: fetched once
@@ -82,12 +77,7 @@ fn a_dry_run_reports_the_plan_and_writes_nothing() {
 
 #[test]
 fn zero_runs_are_restored_as_holes() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     let mut data = vec![0u8; 48 << 20];
     data[..4096].copy_from_slice(&noise(4096, 3));
     let n = data.len();
@@ -109,12 +99,7 @@ fn zero_runs_are_restored_as_holes() {
 /// only sized, a hole, and still reads back as zeros of the right length.
 #[test]
 fn a_single_chunk_file_of_zeros_is_restored_as_a_hole() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     write(&src.join("db/zeros.bin"), &vec![0u8; 300_000]);
     write(&src.join("db/one.bin"), &noise(200_000, 9));
     init(&repo);
@@ -128,12 +113,7 @@ fn a_single_chunk_file_of_zeros_is_restored_as_a_hole() {
 
 #[test]
 fn no_partial_files_are_left_behind() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     for i in 0..20 {
         write(
             &src.join(format!("idx/d{}/f{i}", i % 3)),
@@ -167,12 +147,7 @@ fn allocated(dir: &std::path::Path) -> u64 {
 
 #[test]
 fn a_killed_restore_resumes_and_fetches_only_what_is_missing() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     let file_size = 8usize << 20;
     for i in 0..12 {
         write(&src.join(format!("idx/f{i:02}")), &noise(file_size, 50 + i));
@@ -246,12 +221,7 @@ fn a_killed_restore_resumes_and_fetches_only_what_is_missing() {
 
 #[test]
 fn a_killed_overwrite_restore_can_be_run_again() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     for i in 0..8 {
         write(&src.join(format!("idx/f{i}")), &noise(6 << 20, 80 + i));
     }
@@ -298,12 +268,7 @@ fn a_killed_overwrite_restore_can_be_run_again() {
 
 #[test]
 fn overwrite_reuses_what_the_target_holds_and_fetches_at_most_two_percent() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     for i in 0..40 {
         write(&src.join(format!("idx/f{i:02}")), &noise(2 << 20, 200 + i));
     }
@@ -376,12 +341,7 @@ fn overwrite_reuses_what_the_target_holds_and_fetches_at_most_two_percent() {
 
 #[test]
 fn json_restores_emit_progress_events_a_program_can_follow() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     write(&src.join("idx/a"), &noise(3 << 20, 1));
     write(&src.join("idx/b"), &noise(1 << 20, 2));
     init(&repo);
@@ -436,12 +396,7 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 
 #[test]
 fn a_one_gib_data_set_restores_byte_for_byte() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     let mut files = Vec::new();
     for i in 0..6u64 {
         files.push((format!("big/part{i}"), noise(160 << 20, 300 + i)));

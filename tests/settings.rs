@@ -13,8 +13,7 @@ use snapkeep::storage::{PutMode, Storage};
 
 #[test]
 fn a_readonly_repository_refuses_every_write_and_still_reads() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("idx/f"), &noise(100_000, 1));
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
@@ -89,8 +88,7 @@ fn throttled_transfers_stay_within_ten_percent_of_the_limit() {
 
 #[test]
 fn snapshot_and_restore_honour_flags_and_stored_limits() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("idx/data.bin"), &noise(20 << 20, 3));
     init(&repo);
     let limit = 8u64 << 20;

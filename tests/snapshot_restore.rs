@@ -34,12 +34,7 @@ fn rich_source(root: &Path) {
 
 #[test]
 fn restore_reproduces_files_links_modes_and_mtimes() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     rich_source(&src);
     init(&repo);
     let created = json(&[
@@ -68,12 +63,7 @@ fn restore_reproduces_files_links_modes_and_mtimes() {
 
 #[test]
 fn global_state_is_restored_only_when_asked() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo, dst) = (
-        t.path().join("src"),
-        t.path().join("repo"),
-        t.path().join("dst"),
-    );
+    let (_t, src, repo, dst) = scene();
     rich_source(&src);
     init(&repo);
     ok(&[
@@ -169,8 +159,7 @@ fn indices_select_with_wildcards_exclusions_and_extra_paths() {
 
 #[test]
 fn unchanged_resnapshot_reads_no_file_and_stores_no_data() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     rich_source(&src);
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
@@ -221,8 +210,7 @@ fn unchanged_resnapshot_reads_no_file_and_stores_no_data() {
 #[test]
 fn an_unchanged_resnapshot_opens_no_file_at_all() {
     use std::os::unix::fs::PermissionsExt;
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     rich_source(&src);
     init(&repo);
     open_to_all(t.path());
@@ -272,8 +260,7 @@ fn an_unchanged_resnapshot_opens_no_file_at_all() {
 /// change: the file is read again.
 #[test]
 fn a_new_inode_alone_makes_a_file_read_again() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     rich_source(&src);
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
@@ -293,8 +280,7 @@ fn a_new_inode_alone_makes_a_file_read_again() {
 
 #[test]
 fn changed_files_are_read_again_and_only_they() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     rich_source(&src);
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "one", "--source", s(&src)]);
@@ -324,8 +310,7 @@ fn changed_files_are_read_again_and_only_they() {
 
 #[test]
 fn an_insertion_in_a_64_mib_file_stores_under_5_percent_again() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     let big = noise(64 << 20, 7);
     write(&src.join("db/data.bin"), &big);
     init(&repo);
@@ -346,8 +331,7 @@ fn an_insertion_in_a_64_mib_file_stores_under_5_percent_again() {
 
 #[test]
 fn identical_data_across_indices_is_stored_once() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     let data = noise(5 << 20, 9);
     write(&src.join("a/copy"), &data);
     write(&src.join("b/copy"), &data);
@@ -360,8 +344,7 @@ fn identical_data_across_indices_is_stored_once() {
 
 #[test]
 fn file_urls_work_like_paths() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     write(&src.join("i/f"), b"x");
     let url = format!("file://{}", s(&repo));
     ok(&["repo", "init", &url]);
@@ -372,8 +355,7 @@ fn file_urls_work_like_paths() {
 
 #[test]
 fn an_incremental_snapshot_costs_a_handful_of_requests_not_one_per_file() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     for d in 0..40 {
         for f in 0..25 {
             write(
@@ -411,8 +393,7 @@ fn an_incremental_snapshot_costs_a_handful_of_requests_not_one_per_file() {
 /// ETA); without one they stay quiet.
 #[test]
 fn progress_bars_show_on_a_terminal_only() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (t, src, repo, _) = scene();
     write(&src.join("idx/big"), &noise(24 << 20, 8));
     init(&repo);
     // `script` runs the command on a pseudo-terminal and records it.

@@ -19,8 +19,7 @@ fn mkfifo(p: &Path) {
 
 #[test]
 fn files_swapped_for_fifos_during_snapshot_create_never_block_it() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    let (_t, src, repo, _) = scene();
     let names: Vec<String> = (0..64).map(|i| format!("f{i:03}")).collect();
     for n in &names {
         write(&src.join("idx").join(n), n.as_bytes());

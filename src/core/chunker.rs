@@ -153,6 +153,7 @@ impl ChunkerParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::seeded::noise;
     use proptest::prelude::*;
 
     fn small() -> ChunkerParams {
@@ -162,18 +163,6 @@ mod tests {
             max: 4096,
             normalization: DEFAULT_NORMALIZATION,
         }
-    }
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     /// Feeds `data` through `split` in reads of `read` bytes, the way a shell does.

@@ -12,3 +12,6 @@ pub mod error;
 pub mod format;
 pub mod plan;
 pub mod policy;
+pub mod seeded;
+#[cfg(test)]
+pub(crate) mod testing;

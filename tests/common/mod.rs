@@ -2,7 +2,11 @@
 //! compare directory trees.
 #![allow(dead_code)]
 
+mod scene;
 pub mod servers;
+
+#[allow(unused_imports)] // not every test target needs a scene
+pub use scene::scene;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -68,18 +72,7 @@ pub fn write(path: &Path, data: &[u8]) {
     fs::write(path, data).unwrap();
 }
 
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use snapkeep::core::seeded::noise;
 
 /// What a restore must reproduce of one entry.
 #[derive(Debug, PartialEq, Eq)]

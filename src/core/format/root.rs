@@ -204,13 +204,10 @@ impl Root {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::format::manifest::SnapshotState;
+    use crate::core::testing;
 
     fn summary(name: &str) -> SnapshotSummary {
         SnapshotSummary {
-            snapshot: name.into(),
-            uuid: format!("uuid-{name}"),
-            state: SnapshotState::Success,
             start_time_in_millis: 1,
             end_time_in_millis: 2,
             indices: vec!["a".into()],
@@ -219,8 +216,7 @@ mod tests {
             new_bytes: 10,
             new_stored_bytes: 5,
             files: 1,
-            failures: 0,
-            manifest: None,
+            ..testing::summary(name)
         }
     }
 

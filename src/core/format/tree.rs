@@ -167,19 +167,10 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing;
 
     fn file(name: &str) -> Node {
-        Node {
-            name: name.into(),
-            kind: NodeType::File,
-            mode: 0o644,
-            mtime_ns: 1,
-            size: 3,
-            inode: 7,
-            chunks: vec![Id::of(b"abc")],
-            subtree: None,
-            target: None,
-        }
+        testing::file(name, &[b"abc"]).with_mtime(1).with_inode(7)
     }
 
     #[test]

@@ -224,33 +224,15 @@ pub fn diff_level(prefix: &str, old: &Tree, new: &Tree) -> (Vec<Change>, Vec<Des
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing;
 
     fn file(name: &str, content: &[u8], mtime: i64) -> Node {
-        Node {
-            name: name.into(),
-            kind: NodeType::File,
-            mode: 0o644,
-            mtime_ns: mtime,
-            size: content.len() as u64,
-            inode: 0,
-            chunks: vec![Id::of(content)],
-            subtree: None,
-            target: None,
-        }
+        testing::file(name, &[content]).with_mtime(mtime)
     }
 
+    /// A folder whose tree id is the hash of `id`.
     fn dir(name: &str, id: &[u8]) -> Node {
-        Node {
-            name: name.into(),
-            kind: NodeType::Dir,
-            mode: 0o755,
-            mtime_ns: 0,
-            size: 0,
-            inode: 0,
-            chunks: vec![],
-            subtree: Some(Id::of(id)),
-            target: None,
-        }
+        testing::dir(name, Id::of(id))
     }
 
     #[test]

@@ -412,35 +412,60 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         plan: RestorePlan::default(),
         uses: IdMap::default(),
     };
-    for (i, ix) in req.indices.iter().enumerate() {
-        if let Some(other) = req.indices[..i].iter().find(|o| o.target == ix.target) {
-            return Err(PlanError::RenameCollision {
-                first: other.source.clone(),
-                second: ix.source.clone(),
-                target: ix.target.clone(),
-            });
-        }
-        b.plan.indices.push((ix.source.clone(), ix.target.clone()));
-        if req.target.occupied_index_dirs.contains(&ix.target)
-            && !req.target.resuming
-            && !req.target.overwrite
-        {
-            b.plan.conflicts.push(Conflict::TargetNotEmpty {
-                index: ix.target.clone(),
-                path: ix.target.clone(),
-            });
-        }
-        b.plan.dirs.push(PlannedDir {
-            path: ix.target.clone(),
-            mode: ix.mode,
-            mtime_ns: ix.mtime_ns,
-        });
-        if let Some(tree) = ix.tree {
-            b.walk(tree, &ix.target)?;
-        }
-    }
+    b.add_indices(req)?;
     if let Some(tree) = req.global_state {
-        b.plan.global_state = true;
+        b.add_global_state(req, tree)?;
+    }
+    let in_place = b.place_blobs(req)?;
+    let copied = b.copy_local_blobs(req);
+    if req.target.overwrite {
+        b.plan.deletes = b.unwanted_paths(req);
+    }
+    let blobs = b.add_reads(req)?;
+    b.plan.summary = b.plan.summarize(blobs, in_place, copied);
+    Ok(b.plan)
+}
+
+impl Builder<'_> {
+    /// Adds every index folder and what it holds, noting the folders that
+    /// would be restored over.
+    fn add_indices(&mut self, req: &PlanRequest) -> Result<(), PlanError> {
+        for (i, ix) in req.indices.iter().enumerate() {
+            if let Some(other) = req.indices[..i].iter().find(|o| o.target == ix.target) {
+                return Err(PlanError::RenameCollision {
+                    first: other.source.clone(),
+                    second: ix.source.clone(),
+                    target: ix.target.clone(),
+                });
+            }
+            self.plan
+                .indices
+                .push((ix.source.clone(), ix.target.clone()));
+            if req.target.occupied_index_dirs.contains(&ix.target)
+                && !req.target.resuming
+                && !req.target.overwrite
+            {
+                self.plan.conflicts.push(Conflict::TargetNotEmpty {
+                    index: ix.target.clone(),
+                    path: ix.target.clone(),
+                });
+            }
+            self.plan.dirs.push(PlannedDir {
+                path: ix.target.clone(),
+                mode: ix.mode,
+                mtime_ns: ix.mtime_ns,
+            });
+            if let Some(tree) = ix.tree {
+                self.walk(tree, &ix.target)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the global state at the target's top level, noting every entry
+    /// that would replace something the target holds or an index folder.
+    fn add_global_state(&mut self, req: &PlanRequest, tree: Id) -> Result<(), PlanError> {
+        self.plan.global_state = true;
         let t = req.trees.get(&tree).ok_or(PlanError::MissingTree(tree))?;
         let targets: HashSet<&String> = req.indices.iter().map(|i| &i.target).collect();
         for n in &t.nodes {
@@ -454,44 +479,51 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
             if (req.target.top_level.contains(&n.name) && !resumed && !req.target.overwrite)
                 || targets.contains(&n.name)
             {
-                b.plan.conflicts.push(Conflict::GlobalStateExists {
+                self.plan.conflicts.push(Conflict::GlobalStateExists {
                     path: n.name.clone(),
                 });
             }
         }
-        b.walk(tree, "")?;
+        self.walk(tree, "")
     }
-    let in_place = b.place_blobs(req)?;
-    // Blobs present in the target are copied locally, not fetched.
-    let mut copied = 0u64;
-    let mut local: Vec<Id> = b
-        .uses
-        .keys()
-        .filter(|id| req.target.local_blobs.contains_key(*id))
-        .copied()
-        .collect();
-    local.sort();
-    for id in local {
-        let places = b.uses.remove(&id).expect("listed above");
-        let (from, from_offset) = req.target.local_blobs[&id].clone();
-        let length = req.index.get(&id).map_or(0, |l| l.raw_len as u64);
-        copied += length * places.len() as u64;
-        b.plan.local_copies.push(LocalCopy {
-            id,
-            from,
-            from_offset,
-            length,
-            places,
-        });
+
+    /// Blobs present in the target are copied locally, not fetched: moves
+    /// them from `uses` to local copies; returns the bytes they write.
+    fn copy_local_blobs(&mut self, req: &PlanRequest) -> u64 {
+        let mut copied = 0u64;
+        let mut local: Vec<Id> = self
+            .uses
+            .keys()
+            .filter(|id| req.target.local_blobs.contains_key(*id))
+            .copied()
+            .collect();
+        local.sort();
+        for id in local {
+            let places = self.uses.remove(&id).expect("listed above");
+            let (from, from_offset) = req.target.local_blobs[&id].clone();
+            let length = req.index.get(&id).map_or(0, |l| l.raw_len as u64);
+            copied += length * places.len() as u64;
+            self.plan.local_copies.push(LocalCopy {
+                id,
+                from,
+                from_offset,
+                length,
+                places,
+            });
+        }
+        copied
     }
-    if req.target.overwrite {
-        let wanted: HashSet<&str> = b
+
+    /// What an overwriting restore removes: every existing path the plan
+    /// does not write, children before their folders.
+    fn unwanted_paths(&self, req: &PlanRequest) -> Vec<String> {
+        let wanted: HashSet<&str> = self
             .plan
             .dirs
             .iter()
             .map(|d| d.path.as_str())
-            .chain(b.plan.files.iter().map(|f| f.path.as_str()))
-            .chain(b.plan.symlinks.iter().map(|l| l.path.as_str()))
+            .chain(self.plan.files.iter().map(|f| f.path.as_str()))
+            .chain(self.plan.symlinks.iter().map(|l| l.path.as_str()))
             .collect();
         let mut deletes: Vec<String> = req
             .target
@@ -500,44 +532,53 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
             .filter(|p| !wanted.contains(p.as_str()))
             .cloned()
             .collect();
-        // Children before their folders.
         deletes.sort_by(|a, b| b.cmp(a));
-        b.plan.deletes = deletes;
+        deletes
     }
-    let ids: Vec<Id> = b.uses.keys().copied().collect();
-    for r in plan_reads(&ids, req.index, req.max_gap, req.max_range)? {
-        let blobs = r
-            .blobs
-            .iter()
-            .map(|e| PlannedBlob {
-                entry: *e,
-                id: e.id,
-                places: b.uses.remove(&e.id).unwrap_or_default(),
-            })
-            .collect();
-        b.plan.reads.push(PlannedRead {
-            pack: r.pack,
-            offset: r.offset,
-            length: r.length,
+
+    /// Groups the blobs still to fetch into range reads of their packs;
+    /// returns how many blobs are fetched.
+    fn add_reads(&mut self, req: &PlanRequest) -> Result<u64, PlanError> {
+        let ids: Vec<Id> = self.uses.keys().copied().collect();
+        for r in plan_reads(&ids, req.index, req.max_gap, req.max_range)? {
+            let blobs = r
+                .blobs
+                .iter()
+                .map(|e| PlannedBlob {
+                    entry: *e,
+                    id: e.id,
+                    places: self.uses.remove(&e.id).unwrap_or_default(),
+                })
+                .collect();
+            self.plan.reads.push(PlannedRead {
+                pack: r.pack,
+                offset: r.offset,
+                length: r.length,
+                blobs,
+            });
+        }
+        Ok(ids.len() as u64)
+    }
+}
+
+impl RestorePlan {
+    /// The plan's totals, from its parts and what planning measured.
+    fn summarize(&self, blobs: u64, in_place: u64, copied: u64) -> PlanSummary {
+        PlanSummary {
+            files: self.files.len() as u64,
+            dirs: self.dirs.len() as u64,
+            symlinks: self.symlinks.len() as u64,
+            bytes: self.files.iter().map(|f| f.size).sum(),
+            bytes_to_fetch: self.reads.iter().map(|r| r.length).sum(),
+            requests: self.reads.len() as u64,
             blobs,
-        });
+            conflicts: self.conflicts.len() as u64,
+            files_unchanged: self.files.iter().filter(|f| f.done).count() as u64,
+            bytes_in_place: in_place,
+            bytes_copied_locally: copied,
+            deletes: self.deletes.len() as u64,
+        }
     }
-    let p = &mut b.plan;
-    p.summary = PlanSummary {
-        files: p.files.len() as u64,
-        dirs: p.dirs.len() as u64,
-        symlinks: p.symlinks.len() as u64,
-        bytes: p.files.iter().map(|f| f.size).sum(),
-        bytes_to_fetch: p.reads.iter().map(|r| r.length).sum(),
-        requests: p.reads.len() as u64,
-        blobs: ids.len() as u64,
-        conflicts: p.conflicts.len() as u64,
-        files_unchanged: p.files.iter().filter(|f| f.done).count() as u64,
-        bytes_in_place: in_place,
-        bytes_copied_locally: copied,
-        deletes: p.deletes.len() as u64,
-    };
-    Ok(b.plan)
 }
 
 #[cfg(test)]
@@ -546,6 +587,7 @@ mod tests {
     use crate::core::format::blob::BlobKind;
     use crate::core::format::codec::Codec;
     use crate::core::format::tree::Node;
+    use crate::core::testing::{self, store};
 
     fn entry(data: &[u8], offset: u64) -> BlobEntry {
         BlobEntry {
@@ -559,17 +601,7 @@ mod tests {
     }
 
     fn file(name: &str, chunks: &[&[u8]]) -> Node {
-        Node {
-            name: name.into(),
-            kind: NodeType::File,
-            mode: 0o644,
-            mtime_ns: 5,
-            size: chunks.iter().map(|c| c.len() as u64).sum(),
-            inode: 0,
-            chunks: chunks.iter().map(|c| Id::of(c)).collect(),
-            subtree: None,
-            target: None,
-        }
+        testing::file(name, chunks).with_mtime(5)
     }
 
     fn fixture() -> (HashMap<Id, Tree>, RepoIndex, Id, Id) {
@@ -581,18 +613,7 @@ mod tests {
             &[entry(a, 8), entry(b, 12), entry(c, 1_000_000)],
         );
         let sub = Tree::new(vec![file("copy", &[a, a])]);
-        let mut dir = Node {
-            name: "sub".into(),
-            kind: NodeType::Dir,
-            mode: 0o755,
-            mtime_ns: 1,
-            size: 0,
-            inode: 0,
-            chunks: vec![],
-            subtree: Some(sub.id()),
-            target: None,
-        };
-        dir.subtree = Some(sub.id());
+        let dir = testing::dir("sub", sub.id()).with_mtime(1);
         let top = Tree::new(vec![
             file("x", &[a, b]),
             file("y", &[c]),
@@ -692,44 +713,31 @@ mod tests {
     #[test]
     fn unsafe_trees_missing_blobs_and_wrong_sizes_are_errors() {
         let (mut trees, index, _, _) = fixture();
-        let bad = Tree {
-            nodes: vec![file("../x", &[b"aaaa"])],
-        };
-        trees.insert(bad.id(), bad.clone());
+        let bad = store(
+            &mut trees,
+            Tree {
+                nodes: vec![file("../x", &[b"aaaa"])],
+            },
+        );
         assert!(matches!(
-            plan_restore(&request(
-                &trees,
-                &index,
-                bad.id(),
-                None,
-                TargetState::default()
-            )),
+            plan_restore(&request(&trees, &index, bad, None, TargetState::default())),
             Err(PlanError::Unsafe { .. })
         ));
-        let missing = Tree::new(vec![file("m", &[b"not stored"])]);
-        trees.insert(missing.id(), missing.clone());
+        let missing = store(&mut trees, Tree::new(vec![file("m", &[b"not stored"])]));
         assert!(matches!(
             plan_restore(&request(
                 &trees,
                 &index,
-                missing.id(),
+                missing,
                 None,
                 TargetState::default()
             )),
             Err(PlanError::MissingBlob(_))
         ));
-        let mut lying = file("l", &[b"aaaa"]);
-        lying.size = 99;
-        let lie = Tree::new(vec![lying]);
-        trees.insert(lie.id(), lie.clone());
+        let lying = file("l", &[]).with_chunks(vec![Id::of(b"aaaa")], 99);
+        let lie = store(&mut trees, Tree::new(vec![lying]));
         assert!(matches!(
-            plan_restore(&request(
-                &trees,
-                &index,
-                lie.id(),
-                None,
-                TargetState::default()
-            )),
+            plan_restore(&request(&trees, &index, lie, None, TargetState::default())),
             Err(PlanError::SizeMismatch { .. })
         ));
     }

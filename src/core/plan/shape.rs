@@ -315,39 +315,10 @@ pub fn check_declared(
 mod tests {
     use super::*;
     use crate::core::format::tree::Node;
-
-    fn dir(name: &str, sub: Id) -> Node {
-        Node {
-            name: name.into(),
-            kind: NodeType::Dir,
-            mode: 0o755,
-            mtime_ns: 0,
-            size: 0,
-            inode: 0,
-            chunks: vec![],
-            subtree: Some(sub),
-            target: None,
-        }
-    }
+    use crate::core::testing::{self, dir, store};
 
     fn file(name: &str, chunks: Vec<Id>, size: u64) -> Node {
-        Node {
-            name: name.into(),
-            kind: NodeType::File,
-            mode: 0o644,
-            mtime_ns: 0,
-            size,
-            inode: 0,
-            chunks,
-            subtree: None,
-            target: None,
-        }
-    }
-
-    fn store(trees: &mut HashMap<Id, Tree>, t: Tree) -> Id {
-        let id = t.id();
-        trees.insert(id, t);
-        id
+        testing::file(name, &[]).with_chunks(chunks, size)
     }
 
     #[test]

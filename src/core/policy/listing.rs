@@ -149,35 +149,16 @@ pub fn list(snapshots: &[SnapshotSummary], q: &ListQuery) -> Result<Page, Listin
 }
 
 #[cfg(test)]
-fn empty_summary() -> SnapshotSummary {
-    SnapshotSummary {
-        snapshot: String::new(),
-        uuid: String::new(),
-        state: crate::core::format::manifest::SnapshotState::Success,
-        start_time_in_millis: 0,
-        end_time_in_millis: 0,
-        indices: vec![],
-        include_global_state: false,
-        size_in_bytes: 0,
-        new_bytes: 0,
-        new_stored_bytes: 0,
-        files: 0,
-        failures: 0,
-        manifest: None,
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing::summary;
 
     fn s(name: &str, start: i64, size: u64) -> SnapshotSummary {
         SnapshotSummary {
-            snapshot: name.into(),
             start_time_in_millis: start,
             end_time_in_millis: start + 10,
             size_in_bytes: size,
-            ..empty_summary()
+            ..summary(name)
         }
     }
 

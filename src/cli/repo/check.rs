@@ -1,0 +1,71 @@
+//! `snapkeep repo check`: verify a repository's structure, optionally its data.
+
+use crate::cli::args::CheckArgs;
+use crate::cli::context::Ctx;
+use crate::cli::one_line;
+use crate::cli::render::{bytes, print_json};
+use crate::native::check::{check, CheckReport, ReadData};
+use crate::native::error::{Error, Result};
+
+pub fn run(ctx: &Ctx, a: CheckArgs) -> Result<()> {
+    let read_data = match (a.read_data, a.read_data_subset) {
+        (true, _) => ReadData::All,
+        (false, Some(f)) => ReadData::Subset(f),
+        (false, None) => ReadData::None,
+    };
+    let report = check(&ctx.open(&a.repo)?, read_data, !a.json && !ctx.quiet)?;
+    if a.json {
+        print_json(&serde_json::to_value(&report).unwrap());
+    } else {
+        print_text(ctx, &report, read_data);
+    }
+    if !report.is_ok() {
+        return Err(Error::CheckFailed(
+            report.problems.len() + report.damaged.len(),
+        ));
+    }
+    if !a.json {
+        ctx.say("no problems found".into());
+    }
+    Ok(())
+}
+
+/// The summary on stdout; every problem and damaged blob on stderr.
+fn print_text(ctx: &Ctx, report: &CheckReport, read_data: ReadData) {
+    ctx.say(format!(
+        "checked generation {}: {} snapshots, {} trees, {} blobs in {} packs{}",
+        report.generation,
+        report.snapshots,
+        report.trees_checked,
+        report.blobs,
+        report.packs,
+        if read_data != ReadData::None {
+            format!(
+                ", read {} in {} packs",
+                bytes(report.bytes_read),
+                report.packs_read
+            )
+        } else {
+            String::new()
+        }
+    ));
+    if report.unindexed_packs > 0 {
+        ctx.say(format!(
+            "  note: {} pack(s) are not referenced by the index (left by interrupted work)",
+            report.unindexed_packs
+        ));
+    }
+    for p in &report.problems {
+        eprintln!("problem: {}", one_line(p));
+    }
+    for d in &report.damaged {
+        eprintln!(
+            "damaged: snapshot [{}] index [{}] {}: blob {} {}",
+            d.snapshot,
+            d.index,
+            if d.path.is_empty() { "(root)" } else { &d.path },
+            &d.blob[..8],
+            d.problem
+        );
+    }
+}

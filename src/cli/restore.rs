@@ -1,0 +1,130 @@
+//! `snapkeep restore`: restore indices (and global state) from a snapshot,
+//! or with `--dry-run` / `--plan-out` say what a restore would do.
+
+use serde_json::json;
+
+use super::args::RestoreArgs;
+use super::context::Ctx;
+use super::render::{bytes, print_json};
+use crate::core::plan::restore::RestorePlan;
+use crate::core::policy::selection::{Rename, Selection};
+use crate::native::error::{Error, Result};
+use crate::native::progress::ProgressMode;
+use crate::native::repo::Repo;
+use crate::native::restore::{plan, restore, RestoreOptions, RestoreOutcome};
+
+pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
+    let repo = ctx.open(&a.repo)?;
+    // The command's limit wins over the repository's; 0 means none.
+    let down = a
+        .max_restore_bytes_per_sec
+        .or(repo.settings.max_restore_bytes_per_sec)
+        .filter(|v| *v > 0);
+    let repo = repo.with_limits(None, down);
+    let opts = options(ctx, &a)?;
+    if a.dry_run || a.plan_out.is_some() {
+        let plan = plan(&repo, &opts)?.plan;
+        if let Some(path) = &a.plan_out {
+            let body = serde_json::to_vec_pretty(&plan).expect("plans serialize");
+            std::fs::write(path, body).map_err(|e| Error::io(path, e))?;
+        }
+        if a.dry_run {
+            return report_dry_run(ctx, &opts, &plan, a.json);
+        }
+    }
+    let out = restore(&repo, &opts)?;
+    if a.json {
+        print_outcome_json(&repo, &out);
+    } else {
+        print_outcome_text(ctx, &out);
+    }
+    Ok(())
+}
+
+fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
+    let rename = match (&a.rename_pattern, &a.rename_replacement) {
+        (Some(p), Some(r)) => Some(Rename::new(p, r)?),
+        _ => None,
+    };
+    Ok(RestoreOptions {
+        snapshot: a.snapshot.clone(),
+        target: a.target.clone(),
+        selection: Selection::parse(&a.indices)?,
+        rename,
+        include_global_state: a.include_global_state,
+        overwrite: a.overwrite,
+        progress: if a.json {
+            ProgressMode::Json
+        } else if ctx.quiet {
+            ProgressMode::Quiet
+        } else {
+            ProgressMode::Bar
+        },
+        concurrency: a.concurrency,
+    })
+}
+
+/// Prints what the restore would do; fails if it would be refused.
+fn report_dry_run(ctx: &Ctx, opts: &RestoreOptions, plan: &RestorePlan, json: bool) -> Result<()> {
+    let s = &plan.summary;
+    if json {
+        print_json(&crate::repo::shapes::plan_summary_json(
+            &opts.snapshot,
+            plan,
+        ));
+    } else {
+        ctx.say(format!(
+            "restore of [{}] would write {} files ({}), {} folders and {} symlinks, fetching {} in {} range request(s) ({} blobs)",
+            opts.snapshot, s.files, bytes(s.bytes), s.dirs, s.symlinks, bytes(s.bytes_to_fetch), s.requests, s.blobs
+        ));
+        for c in &plan.conflicts {
+            ctx.say(format!("  conflict: {}", serde_json::to_string(c).unwrap()));
+        }
+    }
+    if !plan.conflicts.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} conflict(s): the restore would be refused",
+            plan.conflicts.len()
+        )));
+    }
+    Ok(())
+}
+
+fn print_outcome_json(repo: &Repo, out: &RestoreOutcome) {
+    print_json(&json!({"snapshot": {
+        "snapshot": out.snapshot,
+        "indices": out.indices.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+        "renamed": out.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
+        "global_state": out.global_state,
+        "files": out.files, "dirs": out.dirs, "symlinks": out.symlinks, "size_in_bytes": out.bytes,
+        "plan": out.plan, "requests": repo.requests.stats(),
+    }}));
+}
+
+fn print_outcome_text(ctx: &Ctx, out: &RestoreOutcome) {
+    let names: Vec<String> = out
+        .indices
+        .iter()
+        .map(|(f, t)| {
+            if f == t {
+                f.clone()
+            } else {
+                format!("{f} as {t}")
+            }
+        })
+        .collect();
+    ctx.say(format!(
+        "restored {} from [{}]: {} files, {} dirs, {} symlinks, {}{}",
+        names.join(", "),
+        out.snapshot,
+        out.files,
+        out.dirs,
+        out.symlinks,
+        bytes(out.bytes),
+        if out.global_state {
+            " (with global state)"
+        } else {
+            ""
+        }
+    ));
+}

@@ -1,0 +1,55 @@
+//! `snapkeep snapshot create`: snapshot a data directory into a repository.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::cli::args::CreateArgs;
+use crate::cli::context::Ctx;
+use crate::cli::render::{manifest_json, manifest_text, print_json};
+use crate::core::policy::selection::Selection;
+use crate::native::backup::{create_snapshot, SnapshotOptions};
+use crate::native::error::Result;
+
+pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
+    let repo = ctx.open(&a.repo)?;
+    // The command's limit wins over the repository's; 0 means none.
+    let up = a
+        .max_snapshot_bytes_per_sec
+        .or(repo.settings.max_snapshot_bytes_per_sec)
+        .filter(|v| *v > 0);
+    let repo = repo.with_limits(up, None);
+    let json = a.json;
+    let opts = SnapshotOptions {
+        name: a.name,
+        source: a.source,
+        selection: Selection::parse(&a.indices)?,
+        extra_indices: a.extra,
+        include_global_state: !a.no_global_state,
+        partial: a.partial,
+        metadata: a.metadata.into_iter().collect::<BTreeMap<_, _>>(),
+        progress: !json && !ctx.quiet,
+    };
+    let out = create_snapshot(&repo, &opts)?;
+    for path in out.skipped.iter().filter(|_| !ctx.quiet) {
+        eprintln!(
+            "note: {} was left out: it is a snapkeep repository",
+            path.display()
+        );
+    }
+    if json {
+        let mut snap = manifest_json(&out.manifest);
+        if !out.skipped.is_empty() {
+            snap["skipped"] = json!(out.skipped);
+        }
+        snap["storage"] = json!({
+            "packs_written": out.packs_written,
+            "bytes_uploaded": out.bytes_uploaded,
+            "requests": repo.requests.stats(),
+        });
+        print_json(&json!({"snapshot": snap}));
+    } else {
+        ctx.say(manifest_text(&out.manifest));
+    }
+    Ok(())
+}
