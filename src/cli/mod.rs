@@ -299,7 +299,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             if failed > 0 {
-                return Err(Error::Usage(format!("{failed} storage semantics probe(s) failed: this storage is not safe for snapkeep")));
+                return Err(Error::UnsafeStorage { failed });
             }
         }
         Command::Snapshot(SnapshotCommand::Create(a)) => {
@@ -484,10 +484,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         }
                     }
                     if !plan.conflicts.is_empty() {
-                        return Err(Error::Usage(format!(
-                            "{} conflict(s): the restore would be refused",
-                            plan.conflicts.len()
-                        )));
+                        return Err(Error::RestoreConflicts {
+                            count: plan.conflicts.len(),
+                        });
                     }
                     return Ok(ExitCode::SUCCESS);
                 }

@@ -526,8 +526,5 @@ fn commit_verified(
 }
 
 fn gone(id: Id) -> Error {
-    Error::Integrity {
-        id,
-        detail: "a concurrent delete removed data this snapshot reuses; nothing was committed, run the snapshot again".into(),
-    }
+    Error::ReusedDataRemoved { id }
 }

@@ -124,7 +124,7 @@ impl Uploader {
         let tx = self.tx.as_ref().expect("open until finish");
         if tx.send(pack).is_err() {
             // Every upload thread is gone: only a panic does that.
-            return Err(Error::Usage("the pack upload threads stopped".into()));
+            return Err(Error::UploadThreadPanicked);
         }
         Ok(())
     }
@@ -149,7 +149,7 @@ impl Uploader {
         }
         self.check()?;
         if panicked {
-            return Err(Error::Usage("a pack upload thread panicked".into()));
+            return Err(Error::UploadThreadPanicked);
         }
         let mut packs = std::mem::take(&mut *self.shared.written.lock().unwrap());
         packs.sort_by_key(|(id, _)| *id);
