@@ -149,9 +149,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     );
     let report = check(&repo, ReadData::All, false)?;
     if !report.is_ok() {
-        return Err(Error::CheckFailed(
-            report.problems.len() + report.damaged.len(),
-        ));
+        return Err(Error::CheckFailed(report.problem_count()));
     }
     println!(
         "8. repo check --read-data: {} blobs in {} packs re-hashed, no problems",

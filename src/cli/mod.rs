@@ -27,7 +27,7 @@ use crate::native::location::Location;
 use crate::native::repo::Repo;
 use crate::native::restore::{restore, RestoreOptions};
 use args::*;
-use render::{bytes, iso_time, manifest_json, manifest_text, print_json};
+use render::{bytes, check_json, check_lines, iso_time, manifest_json, manifest_text, print_json};
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -164,7 +164,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let report = check(&open(&a.repo, &so)?, read_data, !a.json && !quiet)?;
             if a.json {
-                print_json(&serde_json::to_value(&report).unwrap());
+                print_json(&check_json(&report));
             } else {
                 say(format!(
                     "checked generation {}: {} snapshots, {} trees, {} blobs in {} packs{}",
@@ -186,24 +186,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if report.unindexed_packs > 0 {
                     say(format!("  note: {} pack(s) are not referenced by the index (left by interrupted work)", report.unindexed_packs));
                 }
-                for p in &report.problems {
-                    eprintln!("problem: {}", one_line(p));
-                }
-                for d in &report.damaged {
-                    eprintln!(
-                        "damaged: snapshot [{}] index [{}] {}: blob {} {}",
-                        d.snapshot,
-                        d.index,
-                        if d.path.is_empty() { "(root)" } else { &d.path },
-                        &d.blob[..8],
-                        d.problem
-                    );
+                for line in check_lines(&report) {
+                    eprintln!("{line}");
                 }
             }
             if !report.is_ok() {
-                return Err(Error::CheckFailed(
-                    report.problems.len() + report.damaged.len(),
-                ));
+                return Err(Error::CheckFailed(report.problem_count()));
             }
             if !a.json {
                 say("no problems found".into());

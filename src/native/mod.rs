@@ -5,6 +5,7 @@ pub mod check;
 pub mod delete;
 pub mod dirfd;
 pub mod error;
+pub mod findings;
 pub mod guard;
 pub mod inflight;
 pub mod inspect;
