@@ -133,9 +133,10 @@ pub enum Error {
     #[error("nothing was committed: this process could not refresh its in-flight marker for {seconds} s, so other processes may have taken it for dead and reclaimed data it reuses; run it again")]
     Stalled { seconds: u64 },
     /// A pack upload failed earlier in this snapshot (the message of the
-    /// first failure, repeated for the threads that see it later).
-    #[error("{0}")]
-    UploadFailed(String),
+    /// first failure, and whether it was retryable, repeated for the
+    /// threads that see it later).
+    #[error("{message}")]
+    UploadFailed { message: String, retryable: bool },
     /// A pack upload thread panicked (or every one stopped).
     #[error("a pack upload thread panicked")]
     UploadThreadPanicked,
@@ -159,6 +160,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Storage(e) => e.is_retryable(),
+            Error::UploadFailed { retryable, .. } => *retryable,
             Error::Conflict(c) => matches!(
                 c,
                 RootConflict::IndexFileGone(_)
@@ -217,6 +219,10 @@ mod tests {
             storage(StorageError::Unavailable {
                 detail: "503".into(),
             }),
+            Error::UploadFailed {
+                message: "storage unavailable: 503".into(),
+                retryable: true,
+            },
             storage(StorageError::TimedOut {
                 what: "GET x".into(),
                 option: "request_timeout",
@@ -245,6 +251,10 @@ mod tests {
             Error::SnapshotMissing("s".into()),
             Error::CheckFailed(2),
             Error::UploadThreadPanicked,
+            Error::UploadFailed {
+                message: "permission denied".into(),
+                retryable: false,
+            },
             Error::Usage("bad flag".into()),
             storage(StorageError::NotFound { key: "k".into() }),
             storage(StorageError::AlreadyExists { key: "k".into() }),

@@ -33,8 +33,9 @@ struct Shared {
     /// The first upload failure, until someone reports it; later packs are
     /// dropped unsent.
     failed: Mutex<Option<Error>>,
-    /// Its message, for everyone who asks after it was reported.
-    failure: OnceLock<String>,
+    /// Its message and whether it was retryable, for everyone who asks
+    /// after it was reported.
+    failure: OnceLock<(String, bool)>,
     /// Buffers of uploaded packs, for the next packs.
     spare: Mutex<Vec<Vec<u8>>>,
 }
@@ -93,7 +94,8 @@ impl Uploader {
                                 shared.written.lock().unwrap().push((id, entries));
                             }
                             Err(e) => {
-                                if shared.failure.set(e.to_string()).is_ok() {
+                                let seen = (e.to_string(), e.is_retryable());
+                                if shared.failure.set(seen).is_ok() {
                                     *shared.failed.lock().unwrap() = Some(e);
                                 }
                             }
@@ -130,12 +132,15 @@ impl Uploader {
     }
 
     fn check(&self) -> Result<()> {
-        let Some(message) = self.shared.failure.get() else {
+        let Some((message, retryable)) = self.shared.failure.get() else {
             return Ok(());
         };
         match self.shared.failed.lock().unwrap().take() {
             Some(e) => Err(e),
-            None => Err(Error::UploadFailed(message.clone())),
+            None => Err(Error::UploadFailed {
+                message: message.clone(),
+                retryable: *retryable,
+            }),
         }
     }
 
