@@ -16,70 +16,166 @@ use crate::storage::StorageError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The storage failed (see [`StorageError`], which says whether a retry
+    /// may help).
     #[error("{0}")]
     Storage(#[from] StorageError),
+    /// A stored object (`key`) does not decode.
     #[error("{key}: {source}")]
     Format { key: String, source: FormatError },
+    /// The location holds no repository config.
     #[error(
         "{0} is not a snapkeep repository (no config object); create one with `snapkeep repo init`"
     )]
     NotARepository(String),
+    /// `repo init` on a location that already holds a repository.
     #[error("{0} is already a snapkeep repository")]
     AlreadyInitialised(String),
+    /// A repository location no backend understands.
     #[error("unsupported repository location {0:?}: use a path, a file:// URL, s3://, az://, gs:// or an https://HOST/api/repos/NAME edge URL")]
     BadLocation(String),
+    /// A snapshot or index name that is not allowed.
     #[error("{0}")]
     Name(#[from] NameError),
+    /// An index selection that does not parse or matches nothing.
     #[error("{0}")]
     Selection(#[from] SelectionError),
+    /// A change conflicts with the root generation it was applied to.
     #[error("{0}")]
     Conflict(#[from] RootConflict),
+    /// No snapshot of that name.
     #[error("snapshot [{0}] is missing")]
     SnapshotMissing(String),
+    /// An index or path inside a snapshot that does not exist.
     #[error("{0} does not exist")]
     NotFound(String),
+    /// A snapshot source that cannot be snapshotted.
     #[error("source {path}: {detail}")]
     Source { path: PathBuf, detail: String },
+    /// A restore would write into a non-empty index folder.
     #[error("cannot restore index [{index}] into {path}: the folder exists and is not empty (delete it or restore with a rename)")]
     TargetNotEmpty { index: String, path: PathBuf },
+    /// A restore of global state would overwrite an entry of the target.
     #[error("cannot restore global state: {path} already exists in the target")]
     GlobalStateConflict { path: PathBuf },
+    /// A planned restore finds conflicts in the target (`--dry-run`).
+    #[error("{count} conflict(s): the restore would be refused")]
+    RestoreConflicts { count: usize },
+    /// A snapshot entry a restore refuses to write (it would escape the
+    /// target, or its name is not allowed).
     #[error("refusing to restore {path}: {reason}")]
     UnsafePath { path: String, reason: UnsafeEntry },
+    /// A snapshot's manifest or trees are damaged or inconsistent.
     #[error("snapshot [{snapshot}] is damaged: {detail}")]
     DamagedSnapshot { snapshot: String, detail: String },
+    /// A stored object (`key`) does not match its name or its record.
     #[error("{key} is damaged: {detail}")]
     DamagedObject { key: String, detail: String },
+    /// A blob does not decode, does not hash to its id, or lies outside its
+    /// pack.
     #[error("blob {id} is damaged: {detail}")]
     Integrity { id: Id, detail: String },
+    /// A blob (a tree or a chunk) that the repository index does not list.
+    #[error("{kind} {id} is missing: it is not in the repository index")]
+    BlobMissing { kind: &'static str, id: Id },
+    /// Data a snapshot deduplicated against was removed by a concurrent
+    /// delete before the snapshot committed.
+    #[error("a concurrent delete removed data this snapshot reuses (blob {id}); nothing was committed, run the snapshot again")]
+    ReusedDataRemoved { id: Id },
+    /// Source files kept changing while they were read.
     #[error("snapshot failed, nothing was committed: {count} file(s) could not be read consistently, first {path}: {reason} (use --partial to commit the rest as PARTIAL)")]
     Inconsistent {
         count: usize,
         path: String,
         reason: String,
     },
+    /// A file already in the restore target changed while it was copied.
+    #[error("{} changed during the restore; run it again", path.display())]
+    ChangedDuringRestore { path: PathBuf },
+    /// A restored file cannot be renamed into place because its folder is on
+    /// another filesystem than the target.
+    #[error("cannot move the restored file into {}: its folder is on another filesystem than the target folder (restore each mounted folder as its own target)", path.display())]
+    CrossFilesystem { path: PathBuf },
+    /// A local file operation failed.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The thread pool for a restore could not be started.
+    #[error("cannot start {threads} restore threads: {detail}")]
+    ThreadPool { threads: usize, detail: String },
+    /// Memory for a read could not be reserved.
+    #[error("{bytes} bytes do not fit in memory here: read a smaller range")]
+    OutOfMemory { bytes: u64 },
+    /// `index.latest` names a generation newer than every root: a root
+    /// object was lost.
     #[error("index.latest names generation {hinted} but the newest root is index-{newest}: a root object was lost and its snapshots are no longer listed; nothing was changed (put index-{hinted} back from the storage's own backups or versions, or accept the loss by deleting the index.latest object, then run `snapkeep repo check`)")]
     LostRoot { hinted: u64, newest: u64 },
+    /// `repo check` found problems (they were printed before).
     #[error("repository check found {0} problem(s)")]
     CheckFailed(usize),
+    /// The write-read-list-delete probe of `repo verify` did not read back
+    /// what it wrote, or the listing or the delete misbehaved.
+    #[error("storage probe misbehaved: read back {}, listed {listed}, deleted {deleted}", if *read_back { "ok" } else { "different bytes" })]
+    ProbeMisbehaved {
+        read_back: bool,
+        listed: bool,
+        deleted: bool,
+    },
+    /// Storage semantics probes failed (they were printed before).
+    #[error("{failed} storage semantics probe(s) failed: this storage is not safe for snapkeep")]
+    UnsafeStorage { failed: usize },
+    /// Commits kept losing the race for the next root generation.
     #[error("gave up committing after {0} attempts: the repository is changing too fast")]
     CommitContention(u32),
+    /// This process could not refresh its in-flight marker in time.
     #[error("nothing was committed: this process could not refresh its in-flight marker for {seconds} s, so other processes may have taken it for dead and reclaimed data it reuses; run it again")]
     Stalled { seconds: u64 },
     /// A pack upload failed earlier in this snapshot (the message of the
-    /// first failure, repeated for the threads that see it later).
+    /// first failure, and whether it was retryable, repeated for the
+    /// threads that see it later).
+    #[error("{message}")]
+    UploadFailed { message: String, retryable: bool },
+    /// A pack upload thread panicked (or every one stopped).
+    #[error("a pack upload thread panicked")]
+    UploadThreadPanicked,
+    /// A restored copy differs from what it was restored from (the demo's
+    /// own verification).
     #[error("{0}")]
-    UploadFailed(String),
+    NotIdentical(String),
+    /// The command was invoked wrongly (arguments, options, a target that
+    /// cannot be used).
     #[error("{0}")]
     Usage(String),
 }
 
 impl Error {
+    /// Whether running the same operation again may succeed: the repository
+    /// was contended (a commit race lost, a create-only conflict with a
+    /// concurrent writer or delete), the store stalled or timed out, or the
+    /// source changed while it was read. Anything else (damage, a missing
+    /// object, a refused request, a local failure) fails again until
+    /// someone acts on it.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Storage(e) => e.is_retryable(),
+            Error::UploadFailed { retryable, .. } => *retryable,
+            Error::Conflict(c) => matches!(
+                c,
+                RootConflict::IndexFileGone(_)
+                    | RootConflict::IndexRewritten
+                    | RootConflict::SnapshotAdded(_)
+            ),
+            Error::CommitContention(_)
+            | Error::Stalled { .. }
+            | Error::ReusedDataRemoved { .. }
+            | Error::Inconsistent { .. }
+            | Error::ChangedDuringRestore { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
@@ -96,3 +192,102 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(e: StorageError) -> Error {
+        Error::Storage(e)
+    }
+
+    #[test]
+    fn contention_stalls_timeouts_and_changed_sources_are_retryable() {
+        let retryable = [
+            Error::CommitContention(8),
+            Error::Conflict(RootConflict::IndexRewritten),
+            Error::Conflict(RootConflict::IndexFileGone(Id::of(b"index"))),
+            Error::Conflict(RootConflict::SnapshotAdded("s2".into())),
+            Error::ReusedDataRemoved { id: Id::of(b"x") },
+            Error::Stalled { seconds: 90 },
+            Error::Inconsistent {
+                count: 1,
+                path: "a".into(),
+                reason: "changed while read".into(),
+            },
+            Error::ChangedDuringRestore { path: "t/a".into() },
+            storage(StorageError::Unavailable {
+                detail: "503".into(),
+            }),
+            Error::UploadFailed {
+                message: "storage unavailable: 503".into(),
+                retryable: true,
+            },
+            storage(StorageError::TimedOut {
+                what: "GET x".into(),
+                option: "request_timeout",
+                attempts: 3,
+                elapsed_ms: 9000,
+            }),
+        ];
+        for e in retryable {
+            assert!(e.is_retryable(), "{e}");
+        }
+    }
+
+    #[test]
+    fn damage_refusals_and_usage_are_permanent() {
+        let permanent = [
+            Error::Conflict(RootConflict::DuplicateSnapshot("s1".into())),
+            Error::Conflict(RootConflict::ReadOnly),
+            Error::Integrity {
+                id: Id::of(b"x"),
+                detail: "content does not match its SHA-256".into(),
+            },
+            Error::BlobMissing {
+                kind: "tree",
+                id: Id::of(b"t"),
+            },
+            Error::SnapshotMissing("s".into()),
+            Error::CheckFailed(2),
+            Error::UploadThreadPanicked,
+            Error::UploadFailed {
+                message: "permission denied".into(),
+                retryable: false,
+            },
+            Error::Usage("bad flag".into()),
+            storage(StorageError::NotFound { key: "k".into() }),
+            storage(StorageError::AlreadyExists { key: "k".into() }),
+            storage(StorageError::PermissionDenied {
+                key: "k".into(),
+                detail: "403".into(),
+            }),
+        ];
+        for e in permanent {
+            assert!(!e.is_retryable(), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_missing_tree_is_named_not_reported_as_damage() {
+        let id = Id::of(b"tree");
+        let text = Error::BlobMissing { kind: "tree", id }.to_string();
+        assert_eq!(
+            text,
+            format!("tree {id} is missing: it is not in the repository index")
+        );
+    }
+
+    #[test]
+    fn the_probe_message_says_what_misbehaved() {
+        let e = Error::ProbeMisbehaved {
+            read_back: false,
+            listed: true,
+            deleted: false,
+        };
+        assert_eq!(
+            e.to_string(),
+            "storage probe misbehaved: read back different bytes, listed true, deleted false"
+        );
+    }
+}

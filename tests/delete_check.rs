@@ -221,3 +221,54 @@ fn a_damaged_tree_pack_is_found_and_a_subset_check_reads_a_share_of_the_packs() 
     ]);
     assert!(err.contains("damaged"), "{err}");
 }
+
+#[test]
+fn check_json_lists_typed_findings_with_their_objects_and_snapshots() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    write(&src.join("logs/victim.bin"), &noise(2 << 20, 7));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    ok(&["snapshot", "create", s(&repo), "s2", "--source", s(&src)]);
+    let healthy = json(&["repo", "check", s(&repo)]);
+    assert_eq!(healthy["findings"], serde_json::json!([]));
+
+    // The data pack is the big one; remove it.
+    let pack = packs(&repo)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    fs::remove_file(&pack).unwrap();
+    let key = pack
+        .strip_prefix(&repo)
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let out = run(&["repo", "check", s(&repo), "--json"]);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        findings.iter().filter(|f| f["kind"] == kind).collect()
+    };
+    let gone = of("pack_missing");
+    assert_eq!(gone.len(), 1, "{report}");
+    assert_eq!(gone[0]["object"], key);
+    let chunks = of("blob_missing");
+    assert!(!chunks.is_empty(), "{report}");
+    for c in &chunks {
+        assert_eq!(c["snapshots"], serde_json::json!(["s1", "s2"]), "{c}");
+        assert_eq!(c["object"].as_str().unwrap().len(), 64, "a blob id: {c}");
+        let files = c["files"].as_array().unwrap();
+        assert!(
+            files.iter().any(|f| f["snapshot"] == "s2"
+                && f["index"] == "logs"
+                && f["path"] == "victim.bin"),
+            "{c}"
+        );
+    }
+    assert_eq!(findings.len(), 1 + chunks.len(), "nothing else: {report}");
+    // The text lines and per-file records are the same findings.
+    assert_eq!(report["problems"].as_array().unwrap().len(), 1);
+    assert_eq!(report["damaged"][0]["path"], "victim.bin");
+}

@@ -75,7 +75,7 @@ impl Setup {
     fn assert_valid(&self, expect_snapshots: usize) {
         let repo = Repo::open_in(self.store(vec![])).unwrap();
         let report = check(&repo, ReadData::All, false).unwrap();
-        assert!(report.is_ok(), "{:?} {:?}", report.problems, report.damaged);
+        assert!(report.is_ok(), "{:?}", report.findings);
         let root = repo.root().unwrap();
         assert_eq!(root.snapshots.len(), expect_snapshots);
         for s in &root.snapshots {

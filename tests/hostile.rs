@@ -422,3 +422,45 @@ fn a_lost_newest_root_is_reported_and_nothing_builds_on_it() {
     assert!(err.contains("a root object was lost"), "{err}");
     assert_eq!(before, objects(&path), "nothing was written or removed");
 }
+
+#[test]
+fn a_tree_no_index_lists_is_reported_missing_by_its_id() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("repo");
+    let repo = new_repo(&path);
+    let absent = Tree::new(vec![file("f")]);
+    let top = Tree::new(vec![dir("sub", absent.id())]);
+    craft(&repo, "gap", std::slice::from_ref(&top), top.id(), 1, 1);
+    let named = format!("tree {} is missing", absent.id());
+    let target = t.path().join("target");
+    let err = fails(&["restore", s(&path), "gap", "--target", s(&target)]);
+    assert!(err.contains(&named), "{err}");
+    assert!(!err.contains("is damaged"), "missing is not damaged: {err}");
+    let out = run(&["repo", "check", s(&path)]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("problem:") || l.starts_with("damaged:"))
+        .collect();
+    assert_eq!(
+        problems.len(),
+        1,
+        "reported once, with its snapshot: {text}"
+    );
+    assert!(
+        problems[0].contains("snapshot [gap] index [idx]") && problems[0].contains(&named),
+        "{text}"
+    );
+    let report = json_of(&run(&["repo", "check", s(&path), "--json"]));
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["kind"], "tree_missing");
+    assert_eq!(findings[0]["object"], absent.id().to_hex());
+    assert_eq!(findings[0]["snapshots"], serde_json::json!(["gap"]));
+    assert_eq!(findings[0]["files"][0]["path"], "sub");
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -41,7 +41,7 @@ fn same_tree(a: &Path, b: &Path) -> Result<usize> {
         na.sort();
         nb.sort();
         if na != nb {
-            return Err(Error::Usage(format!(
+            return Err(Error::NotIdentical(format!(
                 "{} and {} list different entries",
                 da.display(),
                 db.display()
@@ -56,7 +56,7 @@ fn same_tree(a: &Path, b: &Path) -> Result<usize> {
                 if fs::read(&x).map_err(|e| Error::io(&x, e))?
                     != fs::read(&y).map_err(|e| Error::io(&y, e))?
                 {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::NotIdentical(format!(
                         "{} differs from {}",
                         y.display(),
                         x.display()
@@ -149,9 +149,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     );
     let report = check(&repo, ReadData::All, false)?;
     if !report.is_ok() {
-        return Err(Error::CheckFailed(
-            report.problems.len() + report.damaged.len(),
-        ));
+        return Err(Error::CheckFailed(report.problem_count()));
     }
     println!(
         "8. repo check --read-data: {} blobs in {} packs re-hashed, no problems",

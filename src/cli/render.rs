@@ -1,8 +1,10 @@
 //! Output: Elasticsearch-shaped JSON where a shape exists, short text otherwise.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::cli::one_line;
 use crate::core::format::manifest::Manifest;
+use crate::native::check::CheckReport;
 pub use crate::repo::shapes::{iso_time, manifest_json};
 
 pub fn bytes(n: u64) -> String {
@@ -69,4 +71,34 @@ pub fn manifest_text(m: &Manifest) -> String {
         }
     }
     out
+}
+
+/// `repo check`'s findings as text: a `problem:` line per problem, then a
+/// `damaged:` line per file a bad blob affects.
+pub fn check_lines(report: &CheckReport) -> Vec<String> {
+    let problems = report
+        .problem_lines()
+        .into_iter()
+        .map(|p| format!("problem: {}", one_line(&p)));
+    let damaged = report.damaged().into_iter().map(|d| {
+        format!(
+            "damaged: snapshot [{}] index [{}] {}: blob {} {}",
+            d.snapshot,
+            d.index,
+            if d.path.is_empty() { "(root)" } else { &d.path },
+            &d.blob[..8],
+            d.problem
+        )
+    });
+    problems.chain(damaged).collect()
+}
+
+/// `repo check --json`: the report's counts and `findings`, the typed list
+/// (kind, object, snapshots, files, detail), plus `problems` and `damaged`,
+/// the same findings as the text lines and per-file records it always had.
+pub fn check_json(report: &CheckReport) -> Value {
+    let mut v = serde_json::to_value(report).expect("a check report serializes");
+    v["problems"] = json!(report.problem_lines());
+    v["damaged"] = json!(report.damaged());
+    v
 }

@@ -82,10 +82,9 @@ fn report_dry_run(ctx: &Ctx, opts: &RestoreOptions, plan: &RestorePlan, json: bo
         }
     }
     if !plan.conflicts.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} conflict(s): the restore would be refused",
-            plan.conflicts.len()
-        )));
+        return Err(Error::RestoreConflicts {
+            count: plan.conflicts.len(),
+        });
     }
     Ok(())
 }

@@ -84,9 +84,11 @@ impl From<Error> for ApiError {
             Error::Name(_)
             | Error::Selection(_)
             | Error::Usage(_)
+            | Error::OutOfMemory { .. }
             | Error::UnsafePath { .. }
             | Error::BadLocation(_) => Self::bad_request(reason),
             Error::Integrity { .. }
+            | Error::BlobMissing { .. }
             | Error::Format { .. }
             | Error::DamagedObject { .. }
             | Error::DamagedSnapshot { .. } => {

@@ -1,14 +1,15 @@
 //! `repo check`: structure (every referenced blob is indexed, every indexed
 //! blob's pack exists and is long enough, every manifest and tree decodes)
-//! and, with `--read-data`, a re-hash of every blob. Damage is reported with
-//! the snapshots and files it affects.
+//! and, with `--read-data`, a re-hash of every blob. What it finds is a
+//! typed list ([`Finding`]) naming the snapshots and files each problem
+//! affects.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::core::format::blob::BlobEntry;
+use crate::core::format::blob::{BlobEntry, BlobKind};
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
@@ -16,23 +17,15 @@ use crate::core::format::manifest::{Manifest, GLOBAL_STATE};
 use crate::core::format::pack::{parse_pack, TRAILER_LEN};
 use crate::core::format::root::Root;
 use crate::core::format::tree::Tree;
-use crate::core::plan::shape::{check_declared, Shapes};
+use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
 use crate::native::backup::now_millis;
-use crate::native::error::Result;
+use crate::native::error::{Error, Result};
+use crate::native::findings::{self, Damage, FileRef, Finding, FindingKind};
 use crate::native::inflight;
 use crate::native::progress::Progress;
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::runtime::block_on;
 use crate::native::trees::walk_paths;
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Damage {
-    pub snapshot: String,
-    pub index: String,
-    pub path: String,
-    pub blob: String,
-    pub problem: String,
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckReport {
@@ -46,21 +39,40 @@ pub struct CheckReport {
     pub bytes_read: u64,
     /// Packs on storage that no index lists (left by interrupted work).
     pub unindexed_packs: usize,
-    pub problems: Vec<String>,
-    pub damaged: Vec<Damage>,
+    /// Everything found wrong, in the order found.
+    pub findings: Vec<Finding>,
 }
 
 impl CheckReport {
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty() && self.damaged.is_empty()
+        self.findings.is_empty()
+    }
+
+    /// One line per problem not tied to files.
+    pub fn problem_lines(&self) -> Vec<String> {
+        findings::problem_lines(&self.findings)
+    }
+
+    /// Every file a bad blob affects.
+    pub fn damaged(&self) -> Vec<Damage> {
+        findings::damage(&self.findings)
+    }
+
+    /// How many lines the problems take: one per problem, one per damaged
+    /// file.
+    pub fn problem_count(&self) -> usize {
+        self.problem_lines().len() + self.damaged().len()
     }
 }
 
+/// A blob found bad: missing or damaged, and why.
+type BadBlob = (FindingKind, String);
+
 /// What re-reading one pack found.
 struct PackCheck {
-    problems: Vec<String>,
-    /// Blobs that do not decode or hash to their id, and why.
-    damaged: Vec<(Id, String)>,
+    problems: Vec<Finding>,
+    /// Blobs that do not decode or hash to their id.
+    damaged: Vec<(Id, BadBlob)>,
     bytes: u64,
 }
 
@@ -95,12 +107,16 @@ fn choose_subset<'a, T>(packs: Vec<(&'a Id, T)>, fraction: f64, salt: &[u8]) -> 
 /// Signs that a newer root generation than `root` existed and was lost:
 /// `index.latest` naming a missing generation, and manifests no root lists
 /// that were written after the newest root while no snapshot is running.
-fn rollback_signs(repo: &Repo, root: &Root) -> Result<Vec<String>> {
+fn rollback_signs(repo: &Repo, root: &Root) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     if let Some(hinted) = repo.lost_generation() {
-        out.push(format!(
-            "index.latest names generation {hinted} but index-{hinted} is missing (the newest root is index-{}): a root object was lost",
-            root.generation
+        out.push(Finding::new(
+            FindingKind::LostRoot,
+            keys::root(hinted),
+            format!(
+                "index.latest names generation {hinted} but index-{hinted} is missing (the newest root is index-{}): a root object was lost",
+                root.generation
+            ),
         ));
     }
     if root.generation == 0 || !inflight::scan(repo, now_millis())?.live.is_empty() {
@@ -118,10 +134,11 @@ fn rollback_signs(repo: &Repo, root: &Root) -> Result<Vec<String>> {
             _ => false,
         };
         if newer && !listed.contains(&m.key) {
-            out.push(format!(
+            let detail = format!(
                 "{} is newer than the newest root index-{} and no root lists it: a newer root generation may have been lost",
                 m.key, root.generation
-            ));
+            );
+            out.push(Finding::new(FindingKind::UnlistedManifest, m.key, detail));
         }
     }
     Ok(out)
@@ -137,7 +154,7 @@ struct Checker<'a> {
     /// Packs on storage and their sizes.
     stored: HashMap<Id, u64>,
     /// Blobs found missing or damaged, and why.
-    bad_blobs: HashMap<Id, String>,
+    bad_blobs: HashMap<Id, BadBlob>,
     manifests: Vec<Manifest>,
     trees: HashMap<Id, Tree>,
     unreadable: HashSet<Id>,
@@ -153,7 +170,7 @@ pub fn check(repo: &Repo, read_data: ReadData, progress: bool) -> Result<CheckRe
             generation: root.generation,
             snapshots: root.snapshots.len(),
             index_files: root.index_files.len(),
-            problems: rollback_signs(repo, &root)?,
+            findings: rollback_signs(repo, &root)?,
             ..Default::default()
         },
         index: RepoIndex::new(),
@@ -198,7 +215,11 @@ impl Checker<'_> {
                         self.pack_tables.entry(p).or_default().extend(entries);
                     }
                 }
-                Err(e) => self.report.problems.push(format!("index file {key}: {e}")),
+                Err(e) => {
+                    let detail = format!("index file {key}: {e}");
+                    let found = Finding::new(FindingKind::IndexFileUnreadable, key, detail);
+                    self.report.findings.push(found);
+                }
             }
         }
         self.report.blobs = self.index.blob_count();
@@ -219,13 +240,17 @@ impl Checker<'_> {
         for (pack, entries) in &self.pack_tables {
             match self.stored.get(pack) {
                 None => {
-                    self.report.problems.push(format!(
-                        "pack {} is in the index but missing from storage",
-                        pack.short()
+                    self.report.findings.push(Finding::new(
+                        FindingKind::PackMissing,
+                        keys::pack(pack),
+                        format!(
+                            "pack {} is in the index but missing from storage",
+                            pack.short()
+                        ),
                     ));
                     for e in entries {
                         let why = format!("its pack {} is missing", pack.short());
-                        self.bad_blobs.insert(e.id, why);
+                        self.bad_blobs.insert(e.id, (missing(e), why));
                     }
                 }
                 Some(&size) => {
@@ -234,7 +259,7 @@ impl Checker<'_> {
                         .filter(|e| e.end().saturating_add(TRAILER_LEN as u64) > size)
                     {
                         let why = format!("lies past the end of pack {}", pack.short());
-                        self.bad_blobs.insert(e.id, why);
+                        self.bad_blobs.insert(e.id, (damaged(e), why));
                     }
                 }
             }
@@ -246,10 +271,14 @@ impl Checker<'_> {
         for s in &root.snapshots {
             match self.repo.manifest(s) {
                 Ok(m) => self.manifests.push(m),
-                Err(e) => self
-                    .report
-                    .problems
-                    .push(format!("snapshot [{}]: {e}", s.snapshot)),
+                Err(e) => self.report.findings.push(
+                    Finding::new(
+                        FindingKind::SnapshotUnreadable,
+                        keys::manifest(&s.uuid),
+                        format!("snapshot [{}]: {e}", s.snapshot),
+                    )
+                    .in_snapshots([s.snapshot.clone()]),
+                ),
             }
         }
     }
@@ -274,9 +303,10 @@ impl Checker<'_> {
                 Ok(t) => {
                     for n in &t.nodes {
                         for c in n.chunks.iter().filter(|c| !self.index.contains(c)) {
-                            self.bad_blobs
-                                .entry(*c)
-                                .or_insert_with(|| "not in the repository index".into());
+                            self.bad_blobs.entry(*c).or_insert_with(|| {
+                                let why = "not in the repository index".to_string();
+                                (FindingKind::BlobMissing, why)
+                            });
                         }
                         stack.extend(n.subtree);
                     }
@@ -284,7 +314,13 @@ impl Checker<'_> {
                 }
                 Err(e) => {
                     self.unreadable.insert(id);
-                    self.bad_blobs.insert(id, format!("tree unreadable: {e}"));
+                    let kind = match e {
+                        Error::BlobMissing { .. } => FindingKind::TreeMissing,
+                        Error::Storage(ref s) if s.is_not_found() => FindingKind::TreeMissing,
+                        _ => FindingKind::TreeDamaged,
+                    };
+                    let why = format!("tree unreadable: {e}");
+                    self.bad_blobs.insert(id, (kind, why));
                 }
             }
         }
@@ -313,9 +349,7 @@ impl Checker<'_> {
                 shapes.of(root, &lookup, &chunk_len);
                 if let Err(e) = check_declared(&shapes, &root, stats.files, stats.dirs) {
                     self.misshapen.insert(m.uuid.clone());
-                    self.report
-                        .problems
-                        .push(format!("snapshot [{}] index [{name}]: {e}", m.snapshot));
+                    self.report.findings.push(shape_finding(m, name, &root, e));
                 }
             }
         }
@@ -343,43 +377,42 @@ impl Checker<'_> {
         for r in results {
             self.report.packs_read += 1;
             self.report.bytes_read += r.bytes;
-            self.report.problems.extend(r.problems);
-            for (id, why) in r.damaged {
-                self.bad_blobs.entry(id).or_insert(why);
+            self.report.findings.extend(r.problems);
+            for (id, bad) in r.damaged {
+                self.bad_blobs.entry(id).or_insert(bad);
             }
         }
     }
 
-    /// Maps damaged blobs to the snapshots and files that need them.
+    /// Maps bad blobs to the snapshots and files that need them; each
+    /// becomes one finding.
     fn map_damage(&mut self) {
         if self.bad_blobs.is_empty() {
             return;
         }
-        let bad = &self.bad_blobs;
-        let mut damage = BTreeSet::new();
+        let mut needed: HashMap<Id, BTreeSet<FileRef>> = HashMap::new();
         for m in self
             .manifests
             .iter()
             .filter(|m| !self.misshapen.contains(&m.uuid))
         {
             for (index_name, root_tree) in m.roots() {
-                let mut hit = |path: &str, id: &Id, why: &str| {
-                    damage.insert(Damage {
+                let mut hit = |path: &str, id: &Id| {
+                    needed.entry(*id).or_default().insert(FileRef {
                         snapshot: m.snapshot.clone(),
                         index: index_name.clone(),
                         path: path.trim_start_matches('/').to_string(),
-                        blob: id.to_hex(),
-                        problem: why.to_string(),
                     });
                 };
-                if let Some(why) = bad.get(&root_tree) {
-                    hit("", &root_tree, why);
+                if self.bad_blobs.contains_key(&root_tree) {
+                    hit("", &root_tree);
                     continue;
                 }
+                let bad = &self.bad_blobs;
                 let mut on_node = |path: &str, n: &crate::core::format::tree::Node| {
                     for c in n.chunks.iter().chain(n.subtree.iter()) {
-                        if let Some(why) = bad.get(c) {
-                            hit(path, c, why);
+                        if bad.contains_key(c) {
+                            hit(path, c);
                         }
                     }
                 };
@@ -394,60 +427,113 @@ impl Checker<'_> {
                 );
             }
         }
-        self.report.damaged = damage.into_iter().collect();
-        // Damaged blobs that no snapshot needs still deserve a mention.
-        let needed: HashSet<&str> = self
+        self.add_blob_findings(needed);
+    }
+
+    /// One finding per bad blob: those snapshots need first, then, sorted
+    /// by id, those no snapshot needs. A blob an earlier finding already
+    /// names (a tree a misshapen snapshot misses) is not repeated.
+    fn add_blob_findings(&mut self, mut needed: HashMap<Id, BTreeSet<FileRef>>) {
+        let named: HashSet<String> = self
             .report
-            .damaged
+            .findings
             .iter()
-            .map(|d| d.blob.as_str())
+            .map(|f| f.object.clone())
             .collect();
-        let mut unneeded: Vec<_> = bad
-            .iter()
-            .filter(|(id, _)| !needed.contains(id.to_hex().as_str()))
-            .collect();
-        unneeded.sort();
-        let lines: Vec<String> = unneeded
+        let mut bad: Vec<(&Id, &BadBlob)> = self.bad_blobs.iter().collect();
+        bad.sort_by_key(|(id, _)| (!needed.contains_key(id), **id));
+        let found: Vec<Finding> = bad
             .into_iter()
-            .map(|(id, why)| format!("blob {} (unreferenced): {why}", id.short()))
+            .filter_map(|(id, (kind, why))| {
+                let files = needed.remove(id).unwrap_or_default();
+                if files.is_empty() && named.contains(&id.to_hex()) {
+                    return None;
+                }
+                Some(Finding::blob(*kind, id, why, files))
+            })
             .collect();
-        self.report.problems.extend(lines);
+        self.report.findings.extend(found);
+    }
+}
+
+/// What `check_declared` refused in one index of a snapshot.
+fn shape_finding(m: &Manifest, index: &str, root: &Id, e: ShapeError) -> Finding {
+    let (kind, object, path) = match &e {
+        ShapeError::Entry {
+            path,
+            problem: EntryProblem::MissingTree(id),
+        } => (FindingKind::TreeMissing, *id, Some(path)),
+        ShapeError::Entry {
+            path,
+            problem: EntryProblem::MissingChunk(id),
+        } => (FindingKind::BlobMissing, *id, Some(path)),
+        ShapeError::Entry { path, .. } => (FindingKind::SnapshotMisshapen, *root, Some(path)),
+        _ => (FindingKind::SnapshotMisshapen, *root, None),
+    };
+    let files = path.map(|p| FileRef {
+        snapshot: m.snapshot.clone(),
+        index: index.to_string(),
+        path: p.trim_end_matches('/').to_string(),
+    });
+    let detail = format!("snapshot [{}] index [{index}]: {e}", m.snapshot);
+    Finding::new(kind, object.to_hex(), detail)
+        .in_snapshots([m.snapshot.clone()])
+        .at_files(files)
+}
+
+/// The kind of finding for a blob that cannot be found.
+fn missing(e: &BlobEntry) -> FindingKind {
+    match e.kind {
+        BlobKind::Tree => FindingKind::TreeMissing,
+        BlobKind::Data => FindingKind::BlobMissing,
+    }
+}
+
+/// The kind of finding for a blob that does not read back as itself.
+fn damaged(e: &BlobEntry) -> FindingKind {
+    match e.kind {
+        BlobKind::Tree => FindingKind::TreeDamaged,
+        BlobKind::Data => FindingKind::BlobDamaged,
     }
 }
 
 /// Downloads one pack and re-hashes its blobs.
 fn read_pack(repo: &Repo, pack: &Id, entries: &[BlobEntry], bar: &Progress) -> PackCheck {
+    let key = keys::pack(pack);
     let mut problems = Vec::new();
-    let mut damaged = Vec::new();
-    let bytes = match block_on(repo.store.get(&keys::pack(pack), None)) {
+    let mut bad = Vec::new();
+    let bytes = match block_on(repo.store.get(&key, None)) {
         Ok(b) => b,
         Err(e) => {
-            problems.push(format!("pack {}: {e}", pack.short()));
+            let detail = format!("pack {}: {e}", pack.short());
+            problems.push(Finding::new(FindingKind::PackUnreadable, key, detail));
             return PackCheck {
                 problems,
-                damaged,
+                damaged: bad,
                 bytes: 0,
             };
         }
     };
     bar.inc(bytes.len() as u64);
     if Id::of(&bytes) != *pack {
-        problems.push(format!("pack {} does not match its SHA-256", pack.short()));
+        let detail = format!("pack {} does not match its SHA-256", pack.short());
+        problems.push(Finding::new(FindingKind::PackHashMismatch, &key, detail));
     }
     if let Err(e) = parse_pack(&bytes) {
-        problems.push(format!("pack {}: {e}", pack.short()));
+        let detail = format!("pack {}: {e}", pack.short());
+        problems.push(Finding::new(FindingKind::PackUnreadable, &key, detail));
     }
     for e in entries {
         let stored = bytes.get(e.offset as usize..e.end() as usize);
         match stored.map(|s| decode_verified(e, s)) {
             Some(Ok(_)) => {}
-            Some(Err(err)) => damaged.push((e.id, err.to_string())),
-            None => damaged.push((e.id, "lies outside its pack".into())),
+            Some(Err(err)) => bad.push((e.id, (damaged(e), err.to_string()))),
+            None => bad.push((e.id, (damaged(e), "lies outside its pack".into()))),
         }
     }
     PackCheck {
         problems,
-        damaged,
+        damaged: bad,
         bytes: bytes.len() as u64,
     }
 }

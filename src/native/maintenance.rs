@@ -55,14 +55,11 @@ pub fn verify(store: &Arc<dyn Storage>) -> Result<Duration> {
         .err()
         .is_some_and(|e| e.is_not_found());
     if back != body || !listed || !gone {
-        return Err(Error::Usage(format!(
-            "storage probe misbehaved: read back {}, listed {listed}, deleted {gone}",
-            if back == body {
-                "ok"
-            } else {
-                "different bytes"
-            }
-        )));
+        return Err(Error::ProbeMisbehaved {
+            read_back: back == body,
+            listed,
+            deleted: gone,
+        });
     }
     Ok(started.elapsed())
 }

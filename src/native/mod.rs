@@ -6,6 +6,7 @@ pub mod clock;
 pub mod delete;
 pub mod dirfd;
 pub mod error;
+pub mod findings;
 pub mod guard;
 pub mod inflight;
 pub mod inspect;

@@ -267,7 +267,7 @@ impl RepoReader {
 
     /// Reads one blob by range and checks its hash.
     pub async fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        let (pack, e) = locate(index, id)?;
+        let (pack, e) = locate(index, id, "blob")?;
         let stored = self
             .store
             .get(&keys::pack(&pack), Some(e.offset..e.end()))
@@ -282,7 +282,7 @@ impl RepoReader {
 
     /// Reads a tree blob through the tree-pack cache.
     async fn read_tree_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        let (pack, e) = locate(index, id)?;
+        let (pack, e) = locate(index, id, "tree")?;
         let cached = self.tree_packs.lock().unwrap().get(&pack).cloned();
         let whole = match cached {
             Some(b) => b,
@@ -355,11 +355,10 @@ fn merged(files: &[(Id, IndexFile)]) -> RepoIndex {
     index
 }
 
-fn locate(index: &RepoIndex, id: &Id) -> Result<(Id, BlobEntry)> {
-    index.entry(id).ok_or_else(|| Error::Integrity {
-        id: *id,
-        detail: "not in the repository index".into(),
-    })
+/// Where blob `id` is stored; `kind` names it ("tree", "blob") if the index
+/// does not list it.
+fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEntry)> {
+    index.entry(id).ok_or(Error::BlobMissing { kind, id: *id })
 }
 
 /// Decodes a stored blob and checks that it hashes to its id.

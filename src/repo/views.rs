@@ -216,9 +216,9 @@ pub async fn read_file_range(
     for c in &file.chunks {
         let len = index
             .get(c)
-            .ok_or_else(|| Error::Integrity {
+            .ok_or(Error::BlobMissing {
+                kind: "chunk",
                 id: *c,
-                detail: "not in the repository index".into(),
             })?
             .raw_len as u64;
         if at < range.end && at + len > range.start {
@@ -228,9 +228,9 @@ pub async fn read_file_range(
     }
     let ids: Vec<Id> = wanted.iter().map(|(c, _)| *c).collect();
     let reads = plan_reads(&ids, index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
-        Error::Integrity {
+        Error::BlobMissing {
+            kind: "chunk",
             id: e.0,
-            detail: "not in the repository index".into(),
         }
     })?;
     let mut plain: std::collections::HashMap<Id, Vec<u8>> = Default::default();
@@ -253,11 +253,8 @@ pub async fn read_file_range(
     }
     let mut out = Vec::new();
     out.try_reserve_exact((range.end - range.start) as usize)
-        .map_err(|_| {
-            Error::Usage(format!(
-                "{} bytes do not fit in memory here: read a smaller range",
-                range.end - range.start
-            ))
+        .map_err(|_| Error::OutOfMemory {
+            bytes: range.end - range.start,
         })?;
     for (c, offset) in wanted {
         let data = &plain[&c];

@@ -239,8 +239,5 @@ impl RepoWriter {
 }
 
 fn reused_data_gone(id: Id) -> Error {
-    Error::Integrity {
-        id,
-        detail: "a concurrent delete removed data this snapshot reuses; nothing was committed, run the snapshot again".into(),
-    }
+    Error::ReusedDataRemoved { id }
 }

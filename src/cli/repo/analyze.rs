@@ -34,9 +34,7 @@ pub fn run(ctx: &Ctx, a: RepoArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        return Err(Error::Usage(format!(
-            "{failed} storage semantics probe(s) failed: this storage is not safe for snapkeep"
-        )));
+        return Err(Error::UnsafeStorage { failed });
     }
     Ok(())
 }

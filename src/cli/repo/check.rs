@@ -2,8 +2,7 @@
 
 use crate::cli::args::CheckArgs;
 use crate::cli::context::Ctx;
-use crate::cli::one_line;
-use crate::cli::render::{bytes, print_json};
+use crate::cli::render::{bytes, check_json, check_lines, print_json};
 use crate::native::check::{check, CheckReport, ReadData};
 use crate::native::error::{Error, Result};
 
@@ -15,14 +14,12 @@ pub fn run(ctx: &Ctx, a: CheckArgs) -> Result<()> {
     };
     let report = check(&ctx.open(&a.repo)?, read_data, !a.json && !ctx.quiet)?;
     if a.json {
-        print_json(&serde_json::to_value(&report).unwrap());
+        print_json(&check_json(&report));
     } else {
         print_text(ctx, &report, read_data);
     }
     if !report.is_ok() {
-        return Err(Error::CheckFailed(
-            report.problems.len() + report.damaged.len(),
-        ));
+        return Err(Error::CheckFailed(report.problem_count()));
     }
     if !a.json {
         ctx.say("no problems found".into());
@@ -55,17 +52,7 @@ fn print_text(ctx: &Ctx, report: &CheckReport, read_data: ReadData) {
             report.unindexed_packs
         ));
     }
-    for p in &report.problems {
-        eprintln!("problem: {}", one_line(p));
-    }
-    for d in &report.damaged {
-        eprintln!(
-            "damaged: snapshot [{}] index [{}] {}: blob {} {}",
-            d.snapshot,
-            d.index,
-            if d.path.is_empty() { "(root)" } else { &d.path },
-            &d.blob[..8],
-            d.problem
-        );
+    for line in check_lines(report) {
+        eprintln!("{line}");
     }
 }

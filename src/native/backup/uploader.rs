@@ -33,8 +33,9 @@ struct Shared {
     /// The first upload failure, until someone reports it; later packs are
     /// dropped unsent.
     failed: Mutex<Option<Error>>,
-    /// Its message, for everyone who asks after it was reported.
-    failure: OnceLock<String>,
+    /// Its message and whether it was retryable, for everyone who asks
+    /// after it was reported.
+    failure: OnceLock<(String, bool)>,
     /// Buffers of uploaded packs, for the next packs.
     spare: Mutex<Vec<Vec<u8>>>,
 }
@@ -93,7 +94,8 @@ impl Uploader {
                                 shared.written.lock().unwrap().push((id, entries));
                             }
                             Err(e) => {
-                                if shared.failure.set(e.to_string()).is_ok() {
+                                let seen = (e.to_string(), e.is_retryable());
+                                if shared.failure.set(seen).is_ok() {
                                     *shared.failed.lock().unwrap() = Some(e);
                                 }
                             }
@@ -124,18 +126,21 @@ impl Uploader {
         let tx = self.tx.as_ref().expect("open until finish");
         if tx.send(pack).is_err() {
             // Every upload thread is gone: only a panic does that.
-            return Err(Error::Usage("the pack upload threads stopped".into()));
+            return Err(Error::UploadThreadPanicked);
         }
         Ok(())
     }
 
     fn check(&self) -> Result<()> {
-        let Some(message) = self.shared.failure.get() else {
+        let Some((message, retryable)) = self.shared.failure.get() else {
             return Ok(());
         };
         match self.shared.failed.lock().unwrap().take() {
             Some(e) => Err(e),
-            None => Err(Error::UploadFailed(message.clone())),
+            None => Err(Error::UploadFailed {
+                message: message.clone(),
+                retryable: *retryable,
+            }),
         }
     }
 
@@ -149,7 +154,7 @@ impl Uploader {
         }
         self.check()?;
         if panicked {
-            return Err(Error::Usage("a pack upload thread panicked".into()));
+            return Err(Error::UploadThreadPanicked);
         }
         let mut packs = std::mem::take(&mut *self.shared.written.lock().unwrap());
         packs.sort_by_key(|(id, _)| *id);

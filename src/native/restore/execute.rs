@@ -249,12 +249,7 @@ fn copy_local(
         .par_iter()
         .try_for_each(|c| -> Result<()> {
             let src = target.join(&c.from);
-            let changed = || {
-                Error::Usage(format!(
-                    "{} changed during the restore; run it again",
-                    src.display()
-                ))
-            };
+            let changed = || Error::ChangedDuringRestore { path: src.clone() };
             let f: File = root.open_path_for_read(&c.from).map_err(|_| changed())?;
             let mut data = vec![0u8; c.length as usize];
             f.read_exact_at(&mut data, c.from_offset)
@@ -319,10 +314,9 @@ fn move_into_place(plan: &RestorePlan, root: &DirFd, temps: &Temps, target: &Pat
 
 fn rename_error(dest: &Path, e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(libc::EXDEV) {
-        return Error::Usage(format!(
-            "cannot move the restored file into {}: its folder is on another filesystem than the target folder (restore each mounted folder as its own target)",
-            dest.display()
-        ));
+        return Error::CrossFilesystem {
+            path: dest.to_path_buf(),
+        };
     }
     Error::io(dest, e)
 }

@@ -157,7 +157,10 @@ pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} restore threads: {e}")))?;
+        .map_err(|e| Error::ThreadPool {
+            threads,
+            detail: e.to_string(),
+        })?;
     pool.install(|| execute::execute(repo, &planned, &opts.target, opts.progress))?;
     Ok(RestoreOutcome {
         snapshot: opts.snapshot.clone(),
