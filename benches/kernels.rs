@@ -17,6 +17,7 @@ use snapkeep::core::plan::restore::{
     plan_restore, Declared, IndexToRestore, PlanRequest, TargetState,
 };
 use snapkeep::native::backup::compressor::with_encoded;
+use snapkeep::native::decompressor::libzstd_decode;
 
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -95,7 +96,7 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("zstd_decompress_16MiB_text", |b| {
         b.iter(|| {
             for stored in &compressed {
-                black_box(decode(Codec::Zstd, stored, 1 << 20).unwrap());
+                black_box(decode(Codec::Zstd, stored, 1 << 20, libzstd_decode).unwrap());
             }
         })
     });

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod decompressor;
 pub mod delete;
 pub mod dirfd;
 pub mod error;

@@ -22,7 +22,13 @@ use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
 use crate::storage::{PutMode, Storage, StorageError};
 
-pub use crate::repo::reader::decode_verified;
+use crate::core::format::blob::BlobEntry;
+use crate::native::decompressor::libzstd_decode;
+
+/// Decodes a stored blob with libzstd and checks that it hashes to its id.
+pub fn decode_verified(e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
+    crate::repo::reader::decode_verified(e, stored, libzstd_decode)
+}
 
 /// Attempts at committing a root before giving up under contention.
 const COMMIT_ATTEMPTS: u32 = 50;
@@ -81,7 +87,7 @@ impl Repo {
             }
             Err(e) => Err(e.into()),
             Ok(()) => {
-                let reader = RepoReader::with_config(store.clone(), config);
+                let reader = RepoReader::with_config(store.clone(), config, libzstd_decode);
                 Ok(Repo::new(store, requests, reader))
             }
         }
@@ -109,7 +115,7 @@ impl Repo {
     /// changing the settings themselves.
     pub fn open_unguarded(store: Arc<dyn Storage>) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let reader = block_on(RepoReader::open(store.clone()))?;
+        let reader = block_on(RepoReader::open(store.clone(), libzstd_decode))?;
         let mut repo = Repo::new(store, requests, reader);
         repo.settings = repo.root()?.settings;
         Ok(repo)
