@@ -46,7 +46,7 @@ ensure_edge_npm
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (warnings denied)"
+step "cargo clippy (warnings denied; clippy.toml keeps clocks, files, threads and randomness out of src/core)"
 cargo clippy --locked --all-targets -- -D warnings
 
 step "pure core builds for wasm32-unknown-unknown without default features"
