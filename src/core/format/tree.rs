@@ -167,6 +167,8 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn file(name: &str) -> Node {
         Node {

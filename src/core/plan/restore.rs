@@ -546,6 +546,8 @@ mod tests {
     use crate::core::format::blob::BlobKind;
     use crate::core::format::codec::Codec;
     use crate::core::format::tree::Node;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn entry(data: &[u8], offset: u64) -> BlobEntry {
         BlobEntry {

@@ -315,6 +315,8 @@ pub fn check_declared(
 mod tests {
     use super::*;
     use crate::core::format::tree::Node;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn dir(name: &str, sub: Id) -> Node {
         Node {

@@ -170,6 +170,8 @@ fn empty_summary() -> SnapshotSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn s(name: &str, start: i64, size: u64) -> SnapshotSummary {
         SnapshotSummary {
