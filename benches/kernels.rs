@@ -18,6 +18,7 @@ use snapkeep::core::plan::restore::{
 };
 use snapkeep::core::seeded::noise;
 use snapkeep::native::backup::compressor::with_encoded;
+use snapkeep::native::decompressor::libzstd_decode;
 
 fn text(len: usize) -> Vec<u8> {
     let words = [
@@ -83,7 +84,7 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("zstd_decompress_16MiB_text", |b| {
         b.iter(|| {
             for stored in &compressed {
-                black_box(decode(Codec::Zstd, stored, 1 << 20).unwrap());
+                black_box(decode(Codec::Zstd, stored, 1 << 20, libzstd_decode).unwrap());
             }
         })
     });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (skipping what is present) and runs them all:
-# formatting, clippy with warnings denied, the wasm32 build of the pure core,
-# every unit, integration, property and golden test, and a short fuzzing run.
+# formatting, clippy with warnings denied, the wasm32 build of the pure core
+# and its unit tests in wasm, every unit, integration, property and golden
+# test, and a short fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +47,7 @@ ensure_edge_npm
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (warnings denied)"
+step "cargo clippy (warnings denied; clippy.toml keeps clocks, files, threads and randomness out of src/core)"
 cargo clippy --locked --all-targets -- -D warnings
 
 step "pure core builds for wasm32-unknown-unknown without default features"
@@ -63,6 +64,19 @@ cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --fe
   --lib --test inspector_wasm -- -D warnings
 bash scripts/build-inspector.sh
 cargo test --locked --target wasm32-unknown-unknown --no-default-features --features inspector --test inspector_wasm
+
+step "pure core: its unit tests in wasm (wasm-bindgen-test-runner under Node)"
+# A core test module runs in wasm when it imports wasm-bindgen-test's
+# attribute as `test` on wasm32; one that does not would pass here unrun.
+# The proptest-based chunker properties run natively only.
+missing=$(grep -rl '#\[test\]' src/core | xargs grep -L 'use wasm_bindgen_test::wasm_bindgen_test as test;' || true)
+if [ -n "$missing" ]; then
+  echo "core test modules that would not run in wasm (import wasm_bindgen_test as test on wasm32):"
+  echo "$missing"
+  exit 1
+fi
+cargo clippy --locked --target wasm32-unknown-unknown --no-default-features --lib --profile test -- -D warnings
+cargo test --locked --target wasm32-unknown-unknown --no-default-features --lib
 
 step "cargo test (unit, storage conformance, CLI, S3, Azure, edge, stress, property, golden)"
 cargo test --locked --all-targets --no-fail-fast

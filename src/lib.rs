@@ -17,6 +17,13 @@
 
 #[cfg(feature = "native")]
 pub mod cli;
+// The core is pure: clippy.toml lists the clocks, files, threads, locks and
+// random sources it must not reach (allowed for the shells in Cargo.toml).
+#[deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 pub mod core;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod edge;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
+use snapkeep::core::format::codec::ruzstd_decode;
 use snapkeep::core::format::config::RepoConfig;
 use snapkeep::core::format::index::IndexFile;
 use snapkeep::core::format::keys;
@@ -39,9 +40,13 @@ fn manifest(name: &str) -> Manifest {
 
 async fn new_repo(clock: Arc<ManualClock>) -> (Arc<dyn Storage>, RepoWriter) {
     let store: Arc<dyn Storage> = Arc::new(MemoryStore::new());
-    let reader = writer::init(store.clone(), RepoConfig::new("test".into(), 0))
-        .await
-        .unwrap();
+    let reader = writer::init(
+        store.clone(),
+        RepoConfig::new("test".into(), 0),
+        ruzstd_decode,
+    )
+    .await
+    .unwrap();
     (store, RepoWriter::new(reader, clock))
 }
 
@@ -67,7 +72,9 @@ async fn racing_writers_on_a_server_runtime_each_commit_once() {
     for i in 0..8 {
         // Each task is its own writer (its own caches), like separate
         // processes sharing one bucket.
-        let reader = RepoReader::open(store.clone()).await.unwrap();
+        let reader = RepoReader::open(store.clone(), ruzstd_decode)
+            .await
+            .unwrap();
         let writer = RepoWriter::new(reader, clock.clone());
         tasks.push(tokio::spawn(async move {
             add_snapshot(&writer, &format!("snap-{i}")).await.unwrap()
@@ -95,7 +102,7 @@ async fn a_name_taken_meanwhile_is_refused_not_retried() {
     let (store, writer) = new_repo(Arc::new(ManualClock::at(0))).await;
     add_snapshot(&writer, "nightly").await.unwrap();
     let other = RepoWriter::new(
-        RepoReader::open(store).await.unwrap(),
+        RepoReader::open(store, ruzstd_decode).await.unwrap(),
         Arc::new(ManualClock::at(0)),
     );
     let err = add_snapshot(&other, "nightly").await.unwrap_err();
@@ -110,7 +117,7 @@ async fn a_writer_refuses_to_commit_over_a_lost_root() {
     add_snapshot(&writer, "b").await.unwrap();
     store.delete(&keys::root(2)).await.unwrap();
     let fresh = RepoWriter::new(
-        RepoReader::open(store).await.unwrap(),
+        RepoReader::open(store, ruzstd_decode).await.unwrap(),
         Arc::new(ManualClock::at(0)),
     );
     let err = add_snapshot(&fresh, "c").await.unwrap_err();

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let raw_len = u32::from_le_bytes(data[1..5].try_into().unwrap());
     let stored = &data[5..];
-    let pure = codec::decode(c, stored, raw_len);
+    let pure = codec::decode(c, stored, raw_len, codec::ruzstd_decode);
     if let Ok(out) = &pure {
         assert_eq!(out.len(), raw_len as usize);
         if c == Codec::Raw {
@@ -40,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// What `codec::decode` does in native builds (src/core/codec.rs): one
+/// What `codec::decode` does in native builds (with
+/// src/native/decompressor.rs): one
 /// standard zstd frame, nothing after it, decoded by libzstd with one byte
 /// of slack over the recorded length.
 fn native(stored: &[u8], raw_len: u32) -> Option<Vec<u8>> {

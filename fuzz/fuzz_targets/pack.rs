@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         let stored = data
             .get(e.offset as usize..e.end() as usize)
             .expect("parse_pack checked every range");
-        let _ = codec::decode(e.codec, stored, e.raw_len);
+        let _ = codec::decode(e.codec, stored, e.raw_len, codec::ruzstd_decode);
         rebuilt.add(e.id, e.kind, e.codec, stored, e.raw_len);
     }
     let (_, bytes, built) = rebuilt.finish();

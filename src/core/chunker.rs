@@ -154,7 +154,10 @@ impl ChunkerParams {
 mod tests {
     use super::*;
     use crate::core::seeded::noise;
+    #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn small() -> ChunkerParams {
         ChunkerParams {
@@ -166,6 +169,7 @@ mod tests {
     }
 
     /// Feeds `data` through `split` in reads of `read` bytes, the way a shell does.
+    #[cfg(not(target_arch = "wasm32"))]
     fn streamed(p: &ChunkerParams, data: &[u8], read: usize) -> Vec<Range<usize>> {
         let mut out = Vec::new();
         let mut base = 0; // offset of the window start in `data`
@@ -233,6 +237,8 @@ mod tests {
         assert!(small().split_all(&[]).is_empty());
     }
 
+    // proptest is a native dev-dependency: these run natively only.
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #[test]
         fn chunks_cover_input_within_limits(len in 0usize..40_000, seed: u64) {

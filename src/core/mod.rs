@@ -4,8 +4,12 @@
 //! thread or awaits: time and ids are parameters, bytes arrive as slices, and
 //! the answers are values (chunk boundaries, encoded objects, plans). The
 //! shells in `crate::native` (and later the wasm shells) are loops around it.
-//! CI proves this by building the core for `wasm32-unknown-unknown` with no
-//! default features.
+//! CI proves this: clippy denies the calls `clippy.toml` lists in here (see
+//! `mod core` in `src/lib.rs`), and the core builds for
+//! `wasm32-unknown-unknown` with no default features, where its unit tests
+//! run too: a test module here starts with
+//! `#[cfg(target_arch = "wasm32")] use wasm_bindgen_test::wasm_bindgen_test as test;`
+//! so its `#[test]`s run under wasm-bindgen-test-runner.
 
 pub mod chunker;
 pub mod error;

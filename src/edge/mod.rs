@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use worker::{event, Context, Env, Method, Request, Response};
 
+use crate::core::format::codec;
 use crate::core::format::naming::validate_name;
 use crate::repo::RepoReader;
 use crate::storage::edge_wire::{unescape_key, unescape_segment};
@@ -71,7 +72,7 @@ async fn route(req: &mut Request, env: &Env) -> ApiResult<Response> {
     }
 
     authorize(req, env, Access::Read)?;
-    let reader = RepoReader::open(Arc::new(store)).await?;
+    let reader = RepoReader::open(Arc::new(store), codec::ruzstd_decode).await?;
     let parts: Vec<String> = rest
         .split('/')
         .filter(|p| !p.is_empty())

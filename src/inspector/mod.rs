@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
+use crate::core::format::codec;
 use crate::core::format::index::RepoIndex;
 use crate::core::format::root::Root;
 use crate::core::format::tree::NodeType;
@@ -84,7 +85,9 @@ impl Inspector {
     /// its config, newest root and index.
     pub async fn open(backend: JsValue) -> Result<Inspector, JsError> {
         let store = JsBackend::new(backend).map_err(fail)?;
-        let reader = RepoReader::open(Arc::new(store)).await.map_err(fail)?;
+        let reader = RepoReader::open(Arc::new(store), codec::ruzstd_decode)
+            .await
+            .map_err(fail)?;
         let state = reader.root_and_index().await.map_err(fail)?;
         Ok(Inspector {
             reader,

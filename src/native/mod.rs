@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod check;
 pub mod clock;
+pub mod decompressor;
 pub mod delete;
 pub mod dirfd;
 pub mod error;

@@ -23,7 +23,13 @@ use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
 use crate::storage::Storage;
 
-pub use crate::repo::reader::decode_verified;
+use crate::core::format::blob::BlobEntry;
+use crate::native::decompressor::libzstd_decode;
+
+/// Decodes a stored blob with libzstd and checks that it hashes to its id.
+pub fn decode_verified(e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
+    crate::repo::reader::decode_verified(e, stored, libzstd_decode)
+}
 
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -72,7 +78,7 @@ impl Repo {
 
     pub fn init_in(store: Arc<dyn Storage>, config: RepoConfig) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let reader = block_on(writer::init(store.clone(), config))?;
+        let reader = block_on(writer::init(store.clone(), config, libzstd_decode))?;
         Ok(Repo::new(store, requests, reader))
     }
 
@@ -98,7 +104,7 @@ impl Repo {
     /// changing the settings themselves.
     pub fn open_unguarded(store: Arc<dyn Storage>) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let reader = block_on(RepoReader::open(store.clone()))?;
+        let reader = block_on(RepoReader::open(store.clone(), libzstd_decode))?;
         let mut repo = Repo::new(store, requests, reader);
         repo.settings = repo.root()?.settings;
         Ok(repo)

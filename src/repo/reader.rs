@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::core::error::FormatError;
 use crate::core::format::blob::BlobEntry;
-use crate::core::format::codec;
+use crate::core::format::codec::{self, ZstdDecoder};
 use crate::core::format::config::RepoConfig;
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
@@ -45,12 +45,15 @@ pub struct RepoReader {
     /// that does not exist although it is newer than the newest root: a
     /// lost root object.
     lost_generation: Arc<Mutex<Option<u64>>>,
+    /// Decodes zstd blobs: the shell's choice (the native shell's libzstd,
+    /// the wasm shells' `codec::ruzstd_decode`).
+    zstd: ZstdDecoder,
 }
 
 impl RepoReader {
     /// Reads the repository's config; a location without one is not a
-    /// repository.
-    pub async fn open(store: Arc<dyn Storage>) -> Result<RepoReader> {
+    /// repository. Blobs stored as zstd frames are decoded with `zstd`.
+    pub async fn open(store: Arc<dyn Storage>, zstd: ZstdDecoder) -> Result<RepoReader> {
         let bytes = match store.get(keys::CONFIG, None).await {
             Err(StorageError::NotFound { .. }) => {
                 return Err(Error::NotARepository(store.location()))
@@ -58,18 +61,23 @@ impl RepoReader {
             r => r?,
         };
         let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
-        Ok(Self::with_config(store, config))
+        Ok(Self::with_config(store, config, zstd))
     }
 
     /// A reader for a repository whose config is already known (just
     /// created, or read before).
-    pub fn with_config(store: Arc<dyn Storage>, config: RepoConfig) -> RepoReader {
+    pub fn with_config(
+        store: Arc<dyn Storage>,
+        config: RepoConfig,
+        zstd: ZstdDecoder,
+    ) -> RepoReader {
         RepoReader {
             store,
             config,
             last_root: Default::default(),
             tree_packs: Default::default(),
             lost_generation: Default::default(),
+            zstd,
         }
     }
 
@@ -84,6 +92,12 @@ impl RepoReader {
 
     pub fn location(&self) -> String {
         self.store.location()
+    }
+
+    /// Decodes a stored blob with this reader's zstd decoder and checks
+    /// that it hashes to its id.
+    pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
+        decode_verified(e, stored, self.zstd)
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes> {
@@ -272,7 +286,7 @@ impl RepoReader {
             .store
             .get(&keys::pack(&pack), Some(e.offset..e.end()))
             .await?;
-        decode_verified(&e, &stored)
+        self.decode_verified(&e, &stored)
     }
 
     pub async fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
@@ -307,7 +321,7 @@ impl RepoReader {
                 id: *id,
                 detail: format!("lies outside pack {}", pack.short()),
             })?;
-        decode_verified(&e, stored)
+        self.decode_verified(&e, stored)
     }
 
     /// The manifest a root's summary names, checked against the hash the
@@ -361,12 +375,14 @@ fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEnt
     index.entry(id).ok_or(Error::BlobMissing { kind, id: *id })
 }
 
-/// Decodes a stored blob and checks that it hashes to its id.
-pub fn decode_verified(e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
-    let plain = codec::decode(e.codec, stored, e.raw_len).map_err(|err| Error::Integrity {
-        id: e.id,
-        detail: err.to_string(),
-    })?;
+/// Decodes a stored blob (zstd frames with `zstd`) and checks that it
+/// hashes to its id.
+pub fn decode_verified(e: &BlobEntry, stored: &[u8], zstd: ZstdDecoder) -> Result<Vec<u8>> {
+    let plain =
+        codec::decode(e.codec, stored, e.raw_len, zstd).map_err(|err| Error::Integrity {
+            id: e.id,
+            detail: err.to_string(),
+        })?;
     if Id::of(&plain) != e.id {
         return Err(Error::Integrity {
             id: e.id,

@@ -16,7 +16,7 @@ use crate::core::format::tree::{Node, NodeType, Tree};
 use crate::core::plan::diff::{diff_level, Change, ChangeKind, Descend, DiffBudget};
 use crate::core::plan::read::{plan_reads, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::error::{Error, Result};
-use crate::repo::reader::{decode_verified, RepoReader};
+use crate::repo::reader::RepoReader;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepoStats {
@@ -248,7 +248,7 @@ pub async fn read_file_range(
                         id: e.id,
                         detail: format!("pack {} is shorter than its index says", r.pack.short()),
                     })?;
-            plain.insert(e.id, decode_verified(e, stored)?);
+            plain.insert(e.id, reader.decode_verified(e, stored)?);
         }
     }
     let mut out = Vec::new();

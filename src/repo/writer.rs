@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::core::format::codec::ZstdDecoder;
 use crate::core::format::config::RepoConfig;
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
@@ -34,15 +35,20 @@ pub const COMMIT_ATTEMPTS: u32 = 50;
 pub const REVIVE_ATTEMPTS: u32 = 10;
 
 /// Creates a repository: writes its config with a create-only put, so a
-/// location that already holds one is refused and never overwritten.
-pub async fn init(store: Arc<dyn Storage>, config: RepoConfig) -> Result<RepoReader> {
+/// location that already holds one is refused and never overwritten. The
+/// reader it returns decodes zstd blobs with `zstd`.
+pub async fn init(
+    store: Arc<dyn Storage>,
+    config: RepoConfig,
+    zstd: ZstdDecoder,
+) -> Result<RepoReader> {
     let put = store
         .put(keys::CONFIG, Bytes::from(config.encode()), PutMode::Create)
         .await;
     match put {
         Err(StorageError::AlreadyExists { .. }) => Err(Error::AlreadyInitialised(store.location())),
         Err(e) => Err(e.into()),
-        Ok(()) => Ok(RepoReader::with_config(store, config)),
+        Ok(()) => Ok(RepoReader::with_config(store, config, zstd)),
     }
 }
 

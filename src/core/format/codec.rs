@@ -1,9 +1,11 @@
 //! Blob compression. Each blob is compressed on its own (so one blob is one
 //! range read) and stored raw when zstd does not make it smaller.
 //!
-//! Native builds decode with libzstd; wasm builds decode with the pure-Rust
-//! `ruzstd`. Both read the same standard zstd frames. Encoding happens only
-//! on the native snapshot path (`native::backup::compressor`).
+//! The core decodes zstd with the pure-Rust `ruzstd` ([`ruzstd_decode`]); a
+//! shell may pass a faster [`ZstdDecoder`] (the native shell passes libzstd,
+//! `native::decompressor::libzstd_decode`). Both read the same standard zstd
+//! frames. Encoding happens only on the native snapshot path
+//! (`native::backup::compressor`).
 
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +51,24 @@ pub enum DecodeError {
 /// keeps a damaged length from making a reader allocate gigabytes.
 pub const MAX_BLOB_LEN: u32 = 256 * 1024 * 1024;
 
-/// Decodes stored blob bytes back to the plain bytes (`raw_len` long).
-pub fn decode(codec: Codec, stored: &[u8], raw_len: u32) -> Result<Vec<u8>, DecodeError> {
+/// Decodes one zstd frame that should hold `raw_len` plain bytes. It reads
+/// at most one byte past `raw_len`, so that [`decode`] reports a frame that
+/// is too long as a length mismatch, and refuses what is not exactly one
+/// standard frame: bytes after the frame, a content checksum that does not
+/// match. [`decode`] has already checked the frame header's declared size
+/// and the [`MAX_BLOB_LEN`] cap. A plain function, so the core holds no
+/// decoder state: a decoder that caches a context keeps it in its shell.
+pub type ZstdDecoder = fn(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeError>;
+
+/// Decodes stored blob bytes back to the plain bytes (`raw_len` long),
+/// zstd frames with `zstd` ([`ruzstd_decode`] unless a shell has a faster
+/// one).
+pub fn decode(
+    codec: Codec,
+    stored: &[u8],
+    raw_len: u32,
+    zstd: ZstdDecoder,
+) -> Result<Vec<u8>, DecodeError> {
     if raw_len > MAX_BLOB_LEN {
         return Err(DecodeError::TooLarge(raw_len));
     }
@@ -68,7 +86,7 @@ pub fn decode(codec: Codec, stored: &[u8], raw_len: u32) -> Result<Vec<u8>, Deco
                     });
                 }
             }
-            zstd_decode(stored, raw_len as usize)?
+            zstd(stored, raw_len as usize)?
         }
     };
     if out.len() != raw_len as usize {
@@ -118,44 +136,8 @@ fn frame_content_size(stored: &[u8]) -> Result<Option<u64>, DecodeError> {
     Ok(Some(if size_len == 2 { size + 256 } else { size }))
 }
 
-#[cfg(feature = "native")]
-fn zstd_decode(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeError> {
-    use std::cell::RefCell;
-    // Creating a decompression context costs more than decoding a small
-    // blob (7% of a restore's CPU went there), so each thread keeps one.
-    // It holds no data between calls: decoding stays a pure function.
-    thread_local! {
-        static DCTX: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
-    }
-    // One byte of slack so an over-long frame is reported as a length
-    // mismatch rather than an opaque "buffer too small".
-    let corrupt = |e: std::io::Error| DecodeError::Corrupt(e.to_string());
-    DCTX.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(zstd::bulk::Decompressor::new().map_err(corrupt)?);
-        }
-        // libzstd decodes concatenated frames; a stored blob is one.
-        match zstd::zstd_safe::find_frame_compressed_size(stored) {
-            Ok(n) if n == stored.len() => {}
-            Ok(_) => return Err(DecodeError::Corrupt("bytes after the zstd frame".into())),
-            Err(code) => {
-                return Err(DecodeError::Corrupt(
-                    zstd::zstd_safe::get_error_name(code).to_string(),
-                ))
-            }
-        }
-        let dctx = slot.as_mut().expect("set above");
-        dctx.decompress(stored, raw_len + 1).map_err(corrupt)
-    })
-}
-
-#[cfg(not(feature = "native"))]
-fn zstd_decode(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeError> {
-    ruzstd_decode(stored, raw_len)
-}
-
-/// Pure-Rust decoder, used by wasm builds (and tested against libzstd natively).
+/// The core's [`ZstdDecoder`]: pure Rust, used by the wasm shells (and
+/// tested against libzstd in `native::decompressor`).
 pub fn ruzstd_decode(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read;
     if raw_len > MAX_BLOB_LEN as usize {
@@ -196,92 +178,107 @@ pub fn ruzstd_decode(stored: &[u8], raw_len: usize) -> Result<Vec<u8>, DecodeErr
     Ok(out)
 }
 
-#[cfg(all(test, feature = "native"))]
+#[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[test]
-    fn zstd_frames_decode_with_libzstd_and_ruzstd_alike() {
-        let plain = b"snapkeep ".repeat(1000);
-        let stored = zstd::bulk::compress(&plain, 3).unwrap();
-        assert_eq!(
-            decode(Codec::Zstd, &stored, plain.len() as u32).unwrap(),
-            plain
-        );
-        assert_eq!(ruzstd_decode(&stored, plain.len()).unwrap(), plain);
+    /// A frame from ruzstd's encoder: no declared size, a content checksum.
+    fn compressed(plain: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(plain, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    /// A hand-made frame: one segment declaring `declared` bytes (one-byte
+    /// size field), holding `plain` in one raw block.
+    fn raw_block_frame(declared: u8, plain: &[u8]) -> Vec<u8> {
+        let mut f = ZSTD_MAGIC.to_vec();
+        f.extend_from_slice(&[0x20, declared]);
+        let header = (plain.len() as u32) << 3 | 1; // last block, raw
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.extend_from_slice(plain);
+        f
+    }
+
+    /// A decoder for the cases `decode` must settle without decoding.
+    fn never_called(_: &[u8], _: usize) -> Result<Vec<u8>, DecodeError> {
+        panic!("decode called the zstd decoder")
     }
 
     #[test]
-    fn absurd_recorded_lengths_are_refused_before_allocating() {
+    fn zstd_frames_decode_with_the_pure_decoder() {
+        let plain = b"snapkeep ".repeat(1000);
+        let stored = compressed(&plain);
+        assert!(stored.len() < plain.len() / 10);
+        let n = plain.len() as u32;
+        assert_eq!(decode(Codec::Zstd, &stored, n, ruzstd_decode), Ok(plain));
+        let frame = raw_block_frame(3, b"abc");
         assert_eq!(
-            decode(Codec::Zstd, b"", u32::MAX),
+            decode(Codec::Zstd, &frame, 3, ruzstd_decode),
+            Ok(b"abc".to_vec())
+        );
+        assert_eq!(
+            decode(Codec::Raw, b"abc", 3, never_called),
+            Ok(b"abc".to_vec())
+        );
+    }
+
+    #[test]
+    fn zstd_frames_go_to_the_decoder_the_caller_passes() {
+        fn fixed(_: &[u8], _: usize) -> Result<Vec<u8>, DecodeError> {
+            Ok(b"xyz".to_vec())
+        }
+        let frame = raw_block_frame(3, b"abc");
+        assert_eq!(decode(Codec::Zstd, &frame, 3, fixed), Ok(b"xyz".to_vec()));
+    }
+
+    #[test]
+    fn absurd_recorded_lengths_are_refused_before_decoding() {
+        assert_eq!(
+            decode(Codec::Zstd, b"", u32::MAX, never_called),
             Err(DecodeError::TooLarge(u32::MAX))
         );
         assert!(ruzstd_decode(b"", usize::MAX).is_err());
     }
 
-    /// Both decoders, as native and wasm builds run them.
-    fn both(stored: &[u8], raw_len: u32) -> [Result<Vec<u8>, DecodeError>; 2] {
-        [
-            decode(Codec::Zstd, stored, raw_len),
-            ruzstd_decode(stored, raw_len as usize),
-        ]
+    #[test]
+    fn a_frame_declaring_another_size_is_refused_before_decoding() {
+        let frame = raw_block_frame(4, b"abc");
+        let refused = Err(DecodeError::Length {
+            expected: 3,
+            got: 4,
+        });
+        assert_eq!(decode(Codec::Zstd, &frame, 3, never_called), refused);
+        assert_eq!(ruzstd_decode(&frame, 3), refused);
     }
 
     #[test]
-    fn a_frame_declaring_another_size_is_refused_by_both_decoders() {
-        // Found by the codec fuzz target (fuzz/findings/codec): a frame whose
-        // header declares 422 bytes but whose blocks hold 1698. ruzstd
-        // decoded it; libzstd refused it.
-        let plain = b"line 1 of a compressible log\n".repeat(40);
-        let mut stored = zstd::bulk::compress(&plain, 3).unwrap();
-        // Single segment, two-byte content size (stored less 256).
-        assert_eq!(stored[4], 0x60);
-        let n = plain.len() as u32;
-        assert_eq!(both(&stored, n), [Ok(plain.clone()), Ok(plain.clone())]);
-        stored[5..7].copy_from_slice(&(422u16 - 256).to_le_bytes());
-        for r in both(&stored, n) {
-            assert_eq!(
-                r,
-                Err(DecodeError::Length {
-                    expected: n as u64,
-                    got: 422
-                })
-            );
-        }
-    }
-
-    #[test]
-    fn a_blob_is_exactly_one_zstd_frame_with_a_matching_checksum() {
+    fn the_pure_decoder_reads_exactly_one_frame_with_a_matching_checksum() {
         let plain = b"snapkeep ".repeat(100);
         let n = plain.len() as u32;
-        let mut c = zstd::bulk::Compressor::new(3).unwrap();
-        c.include_checksum(true).unwrap();
-        let stored = c.compress(&plain).unwrap();
-        assert_eq!(both(&stored, n), [Ok(plain.clone()), Ok(plain.clone())]);
-        // Bytes after the frame: another frame, or anything else.
+        let stored = compressed(&plain);
+        let pure = |stored: &[u8], n| decode(Codec::Zstd, stored, n, ruzstd_decode);
+        assert_eq!(pure(&stored, n), Ok(plain));
         for extra in [stored.clone(), b"junk".to_vec()] {
             let mut two = stored.clone();
             two.extend_from_slice(&extra);
-            assert!(both(&two, n).iter().all(Result::is_err), "{extra:?}");
+            assert!(pure(&two, n).is_err(), "{extra:?}");
         }
-        // A checksum that does not match the content.
         let mut bad = stored.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert!(both(&bad, n).iter().all(Result::is_err));
-        // A skippable frame (which libzstd reads as no content at all).
+        assert!(pure(&bad, n).is_err());
         let skippable = [0x50, 0x2A, 0x4D, 0x18, 0, 0, 0, 0];
-        assert!(both(&skippable, 0).iter().all(Result::is_err));
+        assert!(pure(&skippable, 0).is_err());
     }
 
     #[test]
     fn wrong_lengths_and_garbage_are_errors() {
         let plain = b"abc".repeat(100);
-        let stored = zstd::bulk::compress(&plain, 3).unwrap();
-        assert!(decode(Codec::Zstd, &stored, 10).is_err());
-        assert!(decode(Codec::Zstd, &stored, 1000).is_err());
-        assert!(decode(Codec::Raw, b"abc", 4).is_err());
-        assert!(decode(Codec::Zstd, b"not a frame", 5).is_err());
+        let stored = compressed(&plain);
+        assert!(decode(Codec::Zstd, &stored, 10, ruzstd_decode).is_err());
+        assert!(decode(Codec::Zstd, &stored, 1000, ruzstd_decode).is_err());
+        assert!(decode(Codec::Raw, b"abc", 4, never_called).is_err());
+        assert!(decode(Codec::Zstd, b"not a frame", 5, never_called).is_err());
         assert!(ruzstd_decode(b"not a frame", 5).is_err());
     }
 }

@@ -197,6 +197,8 @@ impl RepoIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn entry(data: &[u8], offset: u64) -> BlobEntry {
         BlobEntry {

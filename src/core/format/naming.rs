@@ -86,6 +86,8 @@ pub fn validate_name(kind: &'static str, name: &str) -> Result<(), NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn accepts_elasticsearch_style_names() {

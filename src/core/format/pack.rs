@@ -162,6 +162,8 @@ pub fn parse_pack(pack: &[u8]) -> Result<Vec<BlobEntry>, FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn pack_round_trip() {

@@ -205,6 +205,8 @@ impl Root {
 mod tests {
     use super::*;
     use crate::core::testing;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn summary(name: &str) -> SnapshotSummary {
         SnapshotSummary {

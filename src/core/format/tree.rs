@@ -168,6 +168,8 @@ impl Tree {
 mod tests {
     use super::*;
     use crate::core::testing;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn file(name: &str) -> Node {
         testing::file(name, &[b"abc"]).with_mtime(1).with_inode(7)

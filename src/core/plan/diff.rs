@@ -225,6 +225,8 @@ pub fn diff_level(prefix: &str, old: &Tree, new: &Tree) -> (Vec<Change>, Vec<Des
 mod tests {
     use super::*;
     use crate::core::testing;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn file(name: &str, content: &[u8], mtime: i64) -> Node {
         testing::file(name, &[content]).with_mtime(mtime)

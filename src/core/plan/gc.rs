@@ -101,6 +101,8 @@ mod tests {
     use super::*;
     use crate::core::format::blob::BlobKind;
     use crate::core::format::codec::Codec;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn e(name: &str, len: u32) -> BlobEntry {
         BlobEntry {

@@ -76,6 +76,8 @@ mod tests {
     use super::*;
     use crate::core::format::blob::BlobKind;
     use crate::core::format::codec::Codec;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn entry(name: &str, offset: u64, len: u32) -> BlobEntry {
         BlobEntry {

@@ -588,6 +588,8 @@ mod tests {
     use crate::core::format::codec::Codec;
     use crate::core::format::tree::Node;
     use crate::core::testing::{self, store};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn entry(data: &[u8], offset: u64) -> BlobEntry {
         BlobEntry {

@@ -316,6 +316,8 @@ mod tests {
     use super::*;
     use crate::core::format::tree::Node;
     use crate::core::testing::{self, dir, store};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn file(name: &str, chunks: Vec<Id>, size: u64) -> Node {
         testing::file(name, &[]).with_chunks(chunks, size)

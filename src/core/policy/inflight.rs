@@ -147,6 +147,8 @@ pub fn stalled_for(last_beat_ms: i64, now_ms: i64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const MIN: i64 = 60_000;
 

@@ -152,6 +152,8 @@ pub fn list(snapshots: &[SnapshotSummary], q: &ListQuery) -> Result<Page, Listin
 mod tests {
     use super::*;
     use crate::core::testing::summary;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn s(name: &str, start: i64, size: u64) -> SnapshotSummary {
         SnapshotSummary {

@@ -30,6 +30,8 @@ pub fn parent_for<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn summary(name: &str, start: i64, indices: &[&str], global: bool) -> SnapshotSummary {
         SnapshotSummary {

@@ -46,6 +46,8 @@ mod tests {
     use crate::core::format::blob::BlobKind;
     use crate::core::format::codec::Codec;
     use crate::core::format::index::IndexFile;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn entry(n: u8, offset: u64) -> BlobEntry {
         BlobEntry {

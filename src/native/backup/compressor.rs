@@ -43,6 +43,7 @@ pub fn with_encoded<R>(
 mod tests {
     use super::*;
     use crate::core::format::codec::decode;
+    use crate::native::decompressor::libzstd_decode;
 
     #[test]
     fn compressible_data_is_zstd_and_random_data_is_raw() {
@@ -50,7 +51,10 @@ mod tests {
         let (codec, stored) = with_encoded(Compression::Zstd, 3, &text, |c, s| (c, s.to_vec()));
         assert_eq!(codec, Codec::Zstd);
         assert!(stored.len() < text.len() / 10);
-        assert_eq!(decode(codec, &stored, text.len() as u32).unwrap(), text);
+        assert_eq!(
+            decode(codec, &stored, text.len() as u32, libzstd_decode).unwrap(),
+            text
+        );
         let mut x = 7u64;
         let noise: Vec<u8> = (0..10_000)
             .map(|_| {
