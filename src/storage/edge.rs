@@ -8,7 +8,9 @@
 //! response headers, pauses and rate of response bodies.
 
 use super::edge_wire::{escape_key, ListPage};
-use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{
+    validate_key, Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult,
+};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
@@ -350,6 +352,10 @@ impl EdgeStore {
 impl Storage for EdgeStore {
     fn location(&self) -> String {
         self.base.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::remote()
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -98,6 +98,10 @@ impl Storage for FaultyStore {
         self.inner.location()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
         self.guard(Op::Get, key, self.inner.get(key, range)).await
     }
@@ -128,5 +132,13 @@ impl Storage for FaultyStore {
 
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         self.guard(Op::Head, key, self.inner.head(key)).await
+    }
+
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        self.inner.leftovers(older_than_ms).await
+    }
+
+    async fn remove_leftover(&self, key: &str) -> StorageResult<()> {
+        self.inner.remove_leftover(key).await
     }
 }

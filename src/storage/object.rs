@@ -37,7 +37,9 @@ use object_store::{
 };
 
 use super::timeouts::{self, Expired, Meter, Timeouts};
-use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{
+    validate_key, Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult,
+};
 
 /// Objects above this size are uploaded in parts of `MULTIPART_PART` bytes.
 const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -434,6 +436,10 @@ impl ObjectStorage {
 impl Storage for ObjectStorage {
     fn location(&self) -> String {
         self.url.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::remote()
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {

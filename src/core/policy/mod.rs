@@ -1,5 +1,6 @@
 //! Policies: the rules operations follow (which indices a pattern selects,
 //! how listings sort and page), as functions of values.
 
+pub mod keep;
 pub mod listing;
 pub mod selection;
