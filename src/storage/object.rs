@@ -617,8 +617,17 @@ mod tests {
         assert!(
             matches!(bad, Err(StorageError::Config { detail }) if detail.contains("no_such_option"))
         );
-        let gcs_key: object_store::gcp::GoogleConfigKey = "google_service_account".parse().unwrap();
-        assert_eq!(gcs_key, object_store::gcp::GoogleConfigKey::ServiceAccount);
+        // A GCS key given for gs:// reaches the GCS builder, which reads
+        // the key file it names.
+        let missing = "/nonexistent/snapkeep-gcs-key.json";
+        let on_gcs = ObjectStorage::open(
+            "gs://bucket",
+            &[("google_service_account".into(), missing.into())],
+        );
+        assert!(
+            matches!(&on_gcs, Err(StorageError::Config { detail }) if detail.contains(missing)),
+            "{on_gcs:?}"
+        );
         let on_s3 = ObjectStorage::open(
             "s3://bucket",
             &[("google_service_account".into(), "x".into())],
