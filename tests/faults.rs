@@ -51,10 +51,17 @@ impl Setup {
     }
 
     fn store(&self, faults: Vec<Fault>) -> Arc<dyn Storage> {
+        self.faulty_store(faults).0
+    }
+
+    /// The repository's store with `faults` injected under the retry
+    /// wrapper, and the injector, which counts the faults that fired.
+    fn faulty_store(&self, faults: Vec<Fault>) -> (Arc<dyn Storage>, Arc<FaultyStore>) {
         let local: Arc<dyn Storage> =
             Arc::new(LocalStore::open(&self.dir.path().join("repo")).unwrap());
-        let faulty: Arc<dyn Storage> = Arc::new(FaultyStore::new(local, faults));
-        Arc::new(RetryStore::with_policy(faulty, 4, Duration::from_millis(1)))
+        let faulty = Arc::new(FaultyStore::new(local, faults));
+        let store = RetryStore::with_policy(faulty.clone(), 4, Duration::from_millis(1));
+        (Arc::new(store), faulty)
     }
 
     fn snapshot(&self, store: Arc<dyn Storage>, name: &str) -> Result<(), String> {
@@ -122,20 +129,17 @@ fn unavailable() -> StorageError {
 #[test]
 fn a_server_failing_mid_upload_leaves_the_repository_valid_and_a_rerun_succeeds() {
     let s = Setup::new();
-    let err = s
-        .snapshot(
-            s.store(vec![fault(
-                Op::Put,
-                "packs/",
-                2,
-                1,
-                When::Before,
-                io_error(),
-            )]),
-            "s1",
-        )
-        .unwrap_err();
+    let (store, faulty) = s.faulty_store(vec![fault(
+        Op::Put,
+        "packs/",
+        2,
+        1,
+        When::Before,
+        io_error(),
+    )]);
+    let err = s.snapshot(store, "s1").unwrap_err();
     assert!(err.contains("injected failure"), "{err}");
+    assert_eq!(faulty.fired(), [1]);
     s.assert_valid(0);
     s.snapshot(s.store(vec![]), "s1").unwrap();
     s.assert_valid(1);
@@ -145,13 +149,11 @@ fn a_server_failing_mid_upload_leaves_the_repository_valid_and_a_rerun_succeeds(
 fn failures_at_each_commit_step_leave_the_repository_valid() {
     for prefix in ["index/", "snapshots/", "index-"] {
         let s = Setup::new();
-        let err = s
-            .snapshot(
-                s.store(vec![fault(Op::Put, prefix, 0, 1, When::Before, io_error())]),
-                "s1",
-            )
-            .unwrap_err();
+        let (store, faulty) =
+            s.faulty_store(vec![fault(Op::Put, prefix, 0, 1, When::Before, io_error())]);
+        let err = s.snapshot(store, "s1").unwrap_err();
         assert!(err.contains("injected failure"), "{prefix}: {err}");
+        assert_eq!(faulty.fired(), [1], "{prefix}");
         s.assert_valid(0);
         s.snapshot(s.store(vec![]), "s1").unwrap();
         s.assert_valid(1);
@@ -166,7 +168,9 @@ fn transient_failures_are_retried() {
         fault(Op::Get, "index", 0, 1, When::Before, unavailable()),
         fault(Op::Put, "index-", 0, 3, When::Before, unavailable()),
     ];
-    s.snapshot(s.store(faults), "s1").unwrap();
+    let (store, faulty) = s.faulty_store(faults);
+    s.snapshot(store, "s1").unwrap();
+    assert_eq!(faulty.fired(), [2, 1, 3]);
     s.assert_valid(1);
 }
 
@@ -180,7 +184,9 @@ fn an_ambiguous_commit_is_recognised_as_our_own() {
         fault(Op::Put, "index-", 0, 1, When::After, unavailable()),
         fault(Op::Put, "snapshots/", 0, 1, When::After, unavailable()),
     ];
-    s.snapshot(s.store(faults), "s1").unwrap();
+    let (store, faulty) = s.faulty_store(faults);
+    s.snapshot(store, "s1").unwrap();
+    assert_eq!(faulty.fired(), [1, 1]);
     s.assert_valid(1);
 }
 
@@ -224,35 +230,33 @@ fn a_truncated_pack_is_reported_and_never_restored() {
 fn a_server_that_truncates_uploads_is_caught_before_commit() {
     // Truncated once: the size check re-uploads and the snapshot lands.
     let s = Setup::new();
-    s.snapshot(
-        s.store(vec![fault(
-            Op::Put,
-            "packs/",
-            1,
-            1,
-            When::Truncated,
-            io_error(),
-        )]),
-        "s1",
-    )
-    .unwrap();
+    let (store, faulty) = s.faulty_store(vec![fault(
+        Op::Put,
+        "packs/",
+        1,
+        1,
+        When::Truncated,
+        io_error(),
+    )]);
+    s.snapshot(store, "s1").unwrap();
+    assert_eq!(faulty.fired(), [1]);
     s.assert_valid(1);
     // Truncated every time: the snapshot fails before committing anything.
     let s = Setup::new();
-    let err = s
-        .snapshot(
-            s.store(vec![fault(
-                Op::Put,
-                "packs/",
-                0,
-                100,
-                When::Truncated,
-                io_error(),
-            )]),
-            "s1",
-        )
-        .unwrap_err();
+    let (store, faulty) = s.faulty_store(vec![fault(
+        Op::Put,
+        "packs/",
+        0,
+        100,
+        When::Truncated,
+        io_error(),
+    )]);
+    let err = s.snapshot(store, "s1").unwrap_err();
     assert!(err.contains("storage kept"), "{err}");
+    // A pack and its one re-upload at least, both cut short (packs in
+    // flight on other upload threads may be cut too).
+    let fired = faulty.fired()[0];
+    assert!(fired >= 2, "fired {fired}");
     s.assert_valid(0);
     s.snapshot(s.store(vec![]), "s1").unwrap();
     s.assert_valid(1);

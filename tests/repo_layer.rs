@@ -142,6 +142,9 @@ async fn a_pack_the_storage_truncates_fails_before_anything_refers_to_it() {
         fn location(&self) -> String {
             self.0.location()
         }
+        fn capabilities(&self) -> snapkeep::storage::Capabilities {
+            self.0.capabilities()
+        }
         async fn get(
             &self,
             key: &str,

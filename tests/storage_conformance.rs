@@ -2,15 +2,101 @@
 
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
-use snapkeep::storage::conformance::run_all;
+use snapkeep::storage::conformance::{run_all, run_read_only};
+use snapkeep::storage::counting::{CountingStore, RequestCounter};
+use snapkeep::storage::faulty::{Fault, FaultyStore, Op, When};
+use snapkeep::storage::guard::{ReadOnlyStore, ThrottledStore};
 use snapkeep::storage::local::LocalStore;
 use snapkeep::storage::memory::MemoryStore;
+use snapkeep::storage::retry::RetryStore;
 use snapkeep::storage::{PutMode, Storage, StorageError};
+
+fn memory() -> Arc<dyn Storage> {
+    Arc::new(MemoryStore::new())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_conforms() {
-    run_all(Arc::new(MemoryStore::new())).await;
+    run_all(memory()).await;
+}
+
+/// The wrappers every repository's store goes through keep the port's
+/// guarantees of the store they wrap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_retry_wrapper_conforms_and_hides_transient_failures() {
+    run_all(Arc::new(RetryStore::new(memory()))).await;
+    // Every kind of request fails now and then, before taking effect: the
+    // retries make it invisible to the suite.
+    let fault = |op, key_prefix: &str| Fault {
+        op,
+        key_prefix: key_prefix.into(),
+        skip: 1,
+        times: 2,
+        when: When::Before,
+        error: StorageError::Unavailable {
+            detail: "injected transient failure".into(),
+        },
+    };
+    let faults = vec![
+        fault(Op::Put, "rt/"),
+        fault(Op::Get, "range/"),
+        fault(Op::Put, "race/"),
+        fault(Op::List, "ls/"),
+        fault(Op::Delete, "del/"),
+        fault(Op::Head, "rt/"),
+    ];
+    let faulty = Arc::new(FaultyStore::new(memory(), faults));
+    let retry = RetryStore::with_policy(faulty.clone(), 4, Duration::from_millis(1));
+    run_all(Arc::new(retry)).await;
+    assert_eq!(faulty.fired(), [2; 6]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_counting_wrapper_conforms_and_counts() {
+    let counter = Arc::new(RequestCounter::default());
+    run_all(Arc::new(CountingStore::new(memory(), counter.clone()))).await;
+    let stats = counter.stats();
+    assert!(
+        [
+            stats.gets,
+            stats.puts,
+            stats.lists,
+            stats.deletes,
+            stats.heads
+        ]
+        .iter()
+        .all(|n| *n > 0),
+        "{stats:?}"
+    );
+    // The large object went up once and came back whole once.
+    assert!(stats.bytes_sent > 21 << 20, "{stats:?}");
+    assert!(stats.bytes_received > 21 << 20, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_throttled_wrapper_conforms_at_its_rate() {
+    let rate = 256 << 20;
+    let started = Instant::now();
+    run_all(Arc::new(ThrottledStore::new(
+        memory(),
+        Some(rate),
+        Some(rate),
+    )))
+    .await;
+    // The large object alone is 21 MiB each way.
+    let least = Duration::from_secs_f64(2.0 * (21 << 20) as f64 / rate as f64);
+    assert!(started.elapsed() >= least, "{:?}", started.elapsed());
+}
+
+/// The read-only wrapper refuses writes, so the suite writes through the
+/// store it wraps and reads through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_read_only_wrapper_reads_like_its_store_and_refuses_writes() {
+    let inner = memory();
+    run_read_only(Arc::new(ReadOnlyStore::new(inner.clone())), inner).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

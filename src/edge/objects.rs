@@ -1,7 +1,8 @@
 //! The object API the native CLI uses as a repository backend:
 //! `GET` (with `Range`), `HEAD`, `PUT` (`If-None-Match: *` = create-only,
 //! 412 when the key exists) and `DELETE` on `objects/KEY`, and
-//! `GET objects?prefix=&cursor=` to list one page at a time.
+//! `GET objects?prefix=&cursor=` to list one page at a time. The wire
+//! format is [`crate::storage::edge_wire`], shared with the client.
 
 use serde_json::json;
 use worker::{Headers, Method, Request, Response, Url};
@@ -9,7 +10,8 @@ use worker::{Headers, Method, Request, Response, Url};
 use super::r2::R2Store;
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
 use crate::repo::http_range as ranges;
-use crate::storage::{PutMode, Storage, StorageError};
+use crate::storage::edge_wire::{self as wire, ListPage};
+use crate::storage::{Storage, StorageError};
 
 fn query(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
@@ -18,15 +20,13 @@ fn query(url: &Url, name: &str) -> Option<String> {
 }
 
 pub async fn list(store: &R2Store, url: &Url) -> ApiResult<Response> {
-    let prefix = query(url, "prefix").unwrap_or_default();
-    let cursor = query(url, "cursor").filter(|c| !c.is_empty());
+    let prefix = query(url, wire::PREFIX_PARAM).unwrap_or_default();
+    let cursor = query(url, wire::CURSOR_PARAM).filter(|c| !c.is_empty());
     let (objects, next) = store.list_page(&prefix, cursor).await?;
-    json_response(&json!({
-        "objects": objects.iter().map(|m| json!({
-            "key": m.key, "size": m.size, "modified_ms": m.modified_ms,
-        })).collect::<Vec<_>>(),
-        "cursor": next,
-    }))
+    // Answered as a JSON value, so its keys come out sorted, as always.
+    let page = serde_json::to_value(ListPage::new(objects, next))
+        .map_err(|e| ApiError::new(500, "repository_exception", e.to_string()))?;
+    json_response(&page)
 }
 
 pub async fn object(req: &mut Request, store: &R2Store, key: &str) -> ApiResult<Response> {
@@ -66,23 +66,14 @@ pub async fn object(req: &mut Request, store: &R2Store, key: &str) -> ApiResult<
         Method::Head => {
             let meta = store.head(key).await?;
             let headers = Headers::new();
-            headers.set("X-Snapkeep-Size", &meta.size.to_string())?;
-            if let Some(m) = meta.modified_ms {
-                headers.set("X-Snapkeep-Modified-Ms", &m.to_string())?;
+            for (name, value) in wire::head_headers(&meta) {
+                headers.set(name, &value)?;
             }
             bytes_response(Vec::new(), 200, headers)
         }
         Method::Put => {
-            let create_only = req
-                .headers()
-                .get("If-None-Match")?
-                .is_some_and(|v| v.trim() == "*");
+            let mode = wire::put_mode(req.headers().get(wire::CREATE_ONLY_HEADER)?.as_deref());
             let body = req.bytes().await?;
-            let mode = if create_only {
-                PutMode::Create
-            } else {
-                PutMode::Overwrite
-            };
             store.put_vec(key, body, mode).await?;
             Ok(json_response(&json!({"acknowledged": true}))?.with_status(201))
         }

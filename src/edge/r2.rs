@@ -12,7 +12,8 @@ use bytes::Bytes;
 use worker::{Bucket, Conditional, Range as R2Range};
 
 use crate::storage::{
-    clamp_range, validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult,
+    clamp_range, validate_key, Capabilities, ObjectMeta, PutMode, Storage, StorageError,
+    StorageResult,
 };
 
 /// The largest integer a JS number holds exactly.
@@ -131,6 +132,10 @@ impl Storage for R2Store {
             self.binding,
             self.prefix.trim_end_matches('/')
         )
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::remote()
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {

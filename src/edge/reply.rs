@@ -55,9 +55,11 @@ impl From<StorageError> for ApiError {
         let reason = e.to_string();
         match e {
             StorageError::NotFound { .. } => Self::new(404, "resource_not_found_exception", reason),
-            StorageError::AlreadyExists { .. } => {
-                Self::new(412, "version_conflict_engine_exception", reason)
-            }
+            StorageError::AlreadyExists { .. } => Self::new(
+                crate::storage::edge_wire::EXISTS_STATUS,
+                "version_conflict_engine_exception",
+                reason,
+            ),
             StorageError::InvalidKey { .. } => Self::bad_request(reason),
             StorageError::InvalidRange { .. } => {
                 Self::new(416, "requested_range_not_satisfiable", reason)

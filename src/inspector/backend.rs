@@ -25,7 +25,9 @@ use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::storage::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use crate::storage::{
+    validate_key, Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult,
+};
 
 pub struct JsBackend {
     object: JsValue,
@@ -135,6 +137,12 @@ impl JsBackend {
 impl Storage for JsBackend {
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    /// The page may read a picked folder, but only through promises and
+    /// with no path the shell could use: judged as the remote it may be.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::remote()
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {

@@ -21,10 +21,7 @@ pub fn identity(path: &Path) -> Option<Identity> {
 
 /// The folder of a local repository.
 pub fn local_root(repo: &Repo) -> Option<PathBuf> {
-    repo.store
-        .location()
-        .strip_prefix("file://")
-        .map(PathBuf::from)
+    repo.store.capabilities().local_root
 }
 
 /// Whether `dir` holds a snapkeep repository (a `config` object that

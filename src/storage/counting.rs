@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{ObjectMeta, PutMode, Storage, StorageResult};
+use super::{Capabilities, ObjectMeta, PutMode, Storage, StorageResult};
 
 #[derive(Debug, Default)]
 pub struct RequestCounter {
@@ -73,6 +73,10 @@ impl Storage for CountingStore {
         self.inner.location()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
         self.counter.gets.fetch_add(1, Relaxed);
         let b = self.inner.get(key, range).await?;
@@ -103,5 +107,16 @@ impl Storage for CountingStore {
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         self.counter.heads.fetch_add(1, Relaxed);
         self.inner.head(key).await
+    }
+
+    // Not counted: only local folders have leftovers, and no one bills
+    // for reading a folder.
+
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        self.inner.leftovers(older_than_ms).await
+    }
+
+    async fn remove_leftover(&self, key: &str) -> StorageResult<()> {
+        self.inner.remove_leftover(key).await
     }
 }

@@ -7,8 +7,10 @@
 //! Every request runs under the limits of [`super::timeouts`]: connect,
 //! response headers, pauses and rate of response bodies.
 
-use super::edge_wire::{escape_key, ListPage};
-use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::edge_wire::{self as wire, escape_key};
+use super::{
+    validate_key, Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult,
+};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
@@ -172,8 +174,8 @@ impl EdgeStore {
 
     fn request(&self, method: Method, key: Option<&str>) -> RequestBuilder {
         let url = match key {
-            Some(k) => format!("{}/objects/{}", self.base, escape_key(k)),
-            None => format!("{}/objects", self.base),
+            Some(k) => format!("{}/{}/{}", self.base, wire::OBJECTS, escape_key(k)),
+            None => format!("{}/{}", self.base, wire::OBJECTS),
         };
         let r = self.client.request(method, url);
         match &self.token {
@@ -316,7 +318,7 @@ impl EdgeStore {
         let key = key.to_string();
         match status {
             StatusCode::NOT_FOUND => StorageError::NotFound { key },
-            StatusCode::PRECONDITION_FAILED => StorageError::AlreadyExists { key },
+            s if s.as_u16() == wire::EXISTS_STATUS => StorageError::AlreadyExists { key },
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => StorageError::PermissionDenied {
                 key,
                 detail: format!(
@@ -350,6 +352,10 @@ impl EdgeStore {
 impl Storage for EdgeStore {
     fn location(&self) -> String {
         self.base.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::remote()
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
@@ -397,8 +403,8 @@ impl Storage for EdgeStore {
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()> {
         validate_key(key)?;
         let mut r = self.request(Method::PUT, Some(key));
-        if mode == PutMode::Create {
-            r = r.header(header::IF_NONE_MATCH, "*");
+        if let Some((name, value)) = wire::put_header(mode) {
+            r = r.header(name, value);
         }
         let resp = self
             .send(&format!("PUT objects/{key}"), r, Some(data))
@@ -414,9 +420,9 @@ impl Storage for EdgeStore {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut query = vec![("prefix", prefix.to_string())];
+            let mut query = vec![(wire::PREFIX_PARAM, prefix.to_string())];
             if let Some(c) = &cursor {
-                query.push(("cursor", c.clone()));
+                query.push((wire::CURSOR_PARAM, c.clone()));
             }
             let r = self.request(Method::GET, None).query(&query);
             let what = format!("GET objects?prefix={prefix}");
@@ -425,15 +431,11 @@ impl Storage for EdgeStore {
                 return Err(self.failure(prefix, resp).await);
             }
             let body = self.body(&what, resp, usize::MAX).await?;
-            let page: ListPage = serde_json::from_slice(&body).map_err(|e| StorageError::Io {
+            let page = wire::parse_list_page(&body).map_err(|e| StorageError::Io {
                 key: prefix.into(),
                 detail: format!("listing from {}: {e}", self.base),
             })?;
-            out.extend(page.objects.into_iter().map(|o| ObjectMeta {
-                key: o.key,
-                size: o.size,
-                modified_ms: o.modified_ms,
-            }));
+            out.extend(page.objects.into_iter().map(ObjectMeta::from));
             match page.cursor {
                 Some(c) => cursor = Some(c),
                 None => break,
@@ -470,19 +472,18 @@ impl Storage for EdgeStore {
             _ => return Err(self.failure(key, resp).await),
         }
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
-        let size = header("x-snapkeep-size")
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| StorageError::Io {
-                key: key.into(),
-                detail: format!(
-                    "{} answered HEAD without a valid X-Snapkeep-Size",
-                    self.base
-                ),
-            })?;
-        Ok(ObjectMeta {
+        wire::parse_head(
+            key,
+            header(wire::SIZE_HEADER),
+            header(wire::MODIFIED_HEADER),
+        )
+        .ok_or_else(|| StorageError::Io {
             key: key.into(),
-            size,
-            modified_ms: header("x-snapkeep-modified-ms").and_then(|v| v.parse().ok()),
+            detail: format!(
+                "{} answered HEAD without a valid {}",
+                self.base,
+                wire::SIZE_HEADER
+            ),
         })
     }
 }

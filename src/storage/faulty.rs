@@ -1,5 +1,6 @@
 //! Fault injection for tests: makes chosen requests fail, before or after
 //! they take effect, to prove that no failure leaves a repository invalid.
+//! It counts the faults it fired, so a test can tell that each one did.
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -7,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -44,30 +45,50 @@ pub struct Fault {
 #[derive(Debug)]
 pub struct FaultyStore {
     inner: Arc<dyn Storage>,
-    faults: Mutex<Vec<Fault>>,
+    faults: Mutex<Vec<Armed>>,
+}
+
+/// A fault with what is left of it, and how often it fired.
+#[derive(Debug)]
+struct Armed {
+    fault: Fault,
+    fired: u32,
 }
 
 impl FaultyStore {
     pub fn new(inner: Arc<dyn Storage>, faults: Vec<Fault>) -> FaultyStore {
         FaultyStore {
             inner,
-            faults: Mutex::new(faults),
+            faults: Mutex::new(
+                faults
+                    .into_iter()
+                    .map(|fault| Armed { fault, fired: 0 })
+                    .collect(),
+            ),
         }
+    }
+
+    /// How many times each fault fired so far, in the order given.
+    pub fn fired(&self) -> Vec<u32> {
+        let faults = self.faults.lock().unwrap();
+        faults.iter().map(|a| a.fired).collect()
     }
 
     /// The fault to inject for this request, if any (consuming one use).
     fn fire(&self, op: Op, key: &str) -> Option<(When, StorageError)> {
         let mut faults = self.faults.lock().unwrap();
-        for f in faults
+        for armed in faults
             .iter_mut()
-            .filter(|f| f.op == op && key.starts_with(&f.key_prefix))
+            .filter(|a| a.fault.op == op && key.starts_with(&a.fault.key_prefix))
         {
+            let f = &mut armed.fault;
             if f.skip > 0 {
                 f.skip -= 1;
                 return None;
             }
             if f.times > 0 {
                 f.times -= 1;
+                armed.fired += 1;
                 return Some((f.when, f.error.clone()));
             }
         }
@@ -96,6 +117,10 @@ impl FaultyStore {
 impl Storage for FaultyStore {
     fn location(&self) -> String {
         self.inner.location()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
@@ -128,5 +153,44 @@ impl Storage for FaultyStore {
 
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         self.guard(Op::Head, key, self.inner.head(key)).await
+    }
+
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        self.inner.leftovers(older_than_ms).await
+    }
+
+    async fn remove_leftover(&self, key: &str) -> StorageResult<()> {
+        self.inner.remove_leftover(key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryStore;
+
+    #[tokio::test]
+    async fn faults_fire_after_their_skips_and_are_counted() {
+        let fault = |op, key_prefix: &str, skip, times| Fault {
+            op,
+            key_prefix: key_prefix.into(),
+            skip,
+            times,
+            when: When::Before,
+            error: StorageError::Unavailable {
+                detail: "injected".into(),
+            },
+        };
+        let store = FaultyStore::new(
+            Arc::new(MemoryStore::new()),
+            vec![fault(Op::Put, "a/", 1, 2), fault(Op::Get, "never/", 0, 1)],
+        );
+        let put = |key: &'static str| store.put(key, Bytes::new(), PutMode::Overwrite);
+        assert!(put("a/1").await.is_ok(), "skipped");
+        assert!(put("a/2").await.is_err());
+        assert!(put("b/1").await.is_ok(), "another prefix");
+        assert!(put("a/3").await.is_err());
+        assert!(put("a/4").await.is_ok(), "used up");
+        assert_eq!(store.fired(), [2, 0]);
     }
 }

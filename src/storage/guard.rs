@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 /// Refuses every write: the repository's `readonly` setting.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ impl Storage for ReadOnlyStore {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
         self.inner.get(key, range).await
     }
@@ -47,6 +50,12 @@ impl Storage for ReadOnlyStore {
     }
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         self.inner.head(key).await
+    }
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        self.inner.leftovers(older_than_ms).await
+    }
+    async fn remove_leftover(&self, _key: &str) -> StorageResult<()> {
+        Err(self.refuse())
     }
 }
 
@@ -109,6 +118,9 @@ impl Storage for ThrottledStore {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
         let b = self.inner.get(key, range).await?;
         if let Some(l) = &self.downloads {
@@ -130,5 +142,11 @@ impl Storage for ThrottledStore {
     }
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         self.inner.head(key).await
+    }
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        self.inner.leftovers(older_than_ms).await
+    }
+    async fn remove_leftover(&self, key: &str) -> StorageResult<()> {
+        self.inner.remove_leftover(key).await
     }
 }

@@ -8,6 +8,9 @@
 //!   key exists, atomically, even between processes and on NFS, so exactly
 //!   one concurrent creator wins.
 //!
+//! A writer killed between writing and renaming leaves its temporary file
+//! behind; [`Storage::leftovers`] finds those and cleanup removes them.
+//!
 //! Blocking file IO runs on tokio's blocking pool.
 
 use std::fs;
@@ -20,7 +23,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{clamp_range, validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{
+    clamp_range, validate_key, Capabilities, Latency, ObjectMeta, PutMode, Storage, StorageError,
+    StorageResult,
+};
+
+/// Names of temporary files start with this; keys never do.
+const TEMP_PREFIX: &str = ".tmp-";
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -105,7 +114,7 @@ impl Inner {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        dir.join(format!(".tmp-{}-{n}-{nanos}", std::process::id()))
+        dir.join(format!("{TEMP_PREFIX}{}-{n}-{nanos}", std::process::id()))
     }
 
     fn put(&self, key: &str, data: &[u8], mode: PutMode) -> StorageResult<()> {
@@ -167,7 +176,7 @@ impl Inner {
                 let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                     continue;
                 };
-                if name.starts_with(".tmp-") {
+                if name.starts_with(TEMP_PREFIX) {
                     continue;
                 }
                 let key = if rel.is_empty() {
@@ -209,6 +218,13 @@ impl Inner {
 impl Storage for LocalStore {
     fn location(&self) -> String {
         format!("file://{}", self.inner.root.display())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            local_root: Some(self.inner.root.clone()),
+            latency: Latency::Local,
+        }
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
@@ -254,12 +270,62 @@ impl Storage for LocalStore {
         })
         .await
     }
+
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        self.blocking(move |s| {
+            let found = abandoned_temporaries(&s.root, older_than_ms).map_err(|e| io_err("", e))?;
+            Ok(found
+                .into_iter()
+                .map(|(path, size, modified_ms)| ObjectMeta {
+                    key: path
+                        .strip_prefix(&s.root)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string(),
+                    size,
+                    modified_ms: Some(modified_ms),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn remove_leftover(&self, key: &str) -> StorageResult<()> {
+        validate_leftover(key)?;
+        let key = key.to_string();
+        self.blocking(move |s| match fs::remove_file(s.path(&key)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&key, e)),
+            _ => Ok(()),
+        })
+        .await
+    }
+}
+
+/// A leftover's key is a key whose last part is a temporary file's name:
+/// removing one can never reach an object or leave the folder.
+fn validate_leftover(key: &str) -> StorageResult<()> {
+    let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+    let valid_name = name.len() > TEMP_PREFIX.len()
+        && name.starts_with(TEMP_PREFIX)
+        && !name.contains(['\\', '\0']);
+    if !valid_name {
+        return Err(StorageError::InvalidKey {
+            key: key.into(),
+            reason: "not a temporary file's name",
+        });
+    }
+    if dir.is_empty() {
+        Ok(())
+    } else {
+        validate_key(dir)
+    }
 }
 
 /// Temporary files (`.tmp-*`) under `root` last modified before
-/// `older_than_ms`: what writers killed between creating and renaming them
-/// left behind. They are never listed as objects, so only this finds them.
-pub fn abandoned_temporaries(root: &Path, older_than_ms: i64) -> io::Result<Vec<(PathBuf, u64)>> {
+/// `older_than_ms`, with their sizes and modification times: what writers
+/// killed between creating and renaming them left behind. They are never
+/// listed as objects, so only this finds them.
+fn abandoned_temporaries(root: &Path, older_than_ms: i64) -> io::Result<Vec<(PathBuf, u64, i64)>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -273,11 +339,11 @@ pub fn abandoned_temporaries(root: &Path, older_than_ms: i64) -> io::Result<Vec<
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_dir() {
                 stack.push(entry.path());
-            } else if ft.is_file() && entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            } else if ft.is_file() && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
                 // Gone meanwhile: its writer renamed or removed it.
                 let Ok(m) = entry.metadata() else { continue };
-                if modified_ms(&m).is_some_and(|t| t < older_than_ms) {
-                    out.push((entry.path(), m.len()));
+                if let Some(t) = modified_ms(&m).filter(|t| *t < older_than_ms) {
+                    out.push((entry.path(), m.len(), t));
                 }
             }
         }
@@ -292,6 +358,44 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    fn now_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+
+    /// Only temporary files older than asked are leftovers; removing one
+    /// goes through the port and can reach nothing else.
+    #[tokio::test]
+    async fn leftovers_are_old_temporary_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        store
+            .put("packs/ab/obj", Bytes::from_static(b"pack"), PutMode::Create)
+            .await
+            .unwrap();
+        fs::write(dir.path().join("packs/ab/.tmp-1-0-2"), b"half").unwrap();
+        assert_eq!(store.capabilities().local_root.as_deref(), Some(dir.path()));
+        assert!(store.leftovers(now_ms() - 60_000).await.unwrap().is_empty());
+        let found = store.leftovers(now_ms() + 60_000).await.unwrap();
+        let keys: Vec<_> = found.iter().map(|m| (m.key.as_str(), m.size)).collect();
+        assert_eq!(keys, [("packs/ab/.tmp-1-0-2", 4)]);
+        for bad in ["packs/ab/obj", "../x/.tmp-1", "packs/../.tmp-1", ".tmp-"] {
+            assert!(
+                matches!(
+                    store.remove_leftover(bad).await,
+                    Err(StorageError::InvalidKey { .. })
+                ),
+                "{bad}"
+            );
+        }
+        store.remove_leftover("packs/ab/.tmp-1-0-2").await.unwrap();
+        store.remove_leftover("packs/ab/.tmp-1-0-2").await.unwrap();
+        assert!(store.leftovers(now_ms() + 60_000).await.unwrap().is_empty());
+        assert!(store.head("packs/ab/obj").await.is_ok());
+    }
 
     /// Markers come and go while cleanup lists: a listing never fails
     /// because an object vanished under it.

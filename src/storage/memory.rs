@@ -8,7 +8,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{clamp_range, validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{
+    clamp_range, validate_key, Capabilities, Latency, ObjectMeta, PutMode, Storage, StorageError,
+    StorageResult,
+};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -55,6 +58,13 @@ impl MemoryStore {
 impl Storage for MemoryStore {
     fn location(&self) -> String {
         "memory://".into()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            local_root: None,
+            latency: Latency::Local,
+        }
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {

@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -59,6 +60,36 @@ pub struct ObjectMeta {
     /// backend knows it (used to keep young unreferenced objects, which may
     /// belong to a snapshot still in flight).
     pub modified_ms: Option<i64>,
+}
+
+/// How long a request takes to come back, roughly: what decides how many
+/// requests are worth keeping in flight at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// A local disk or memory: requests are cheap, the work is the bytes.
+    Local,
+    /// A service over the network: each request waits a round trip.
+    Remote,
+}
+
+/// What a backend is and offers, so callers ask instead of guessing from
+/// its location. Wrappers answer with their inner store's capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The store is this folder on a local filesystem (snapshots and
+    /// restores must stay out of it; its free space can be watched).
+    pub local_root: Option<PathBuf>,
+    pub latency: Latency,
+}
+
+impl Capabilities {
+    /// A store reached over the network, with no local folder.
+    pub fn remote() -> Capabilities {
+        Capabilities {
+            local_root: None,
+            latency: Latency::Remote,
+        }
+    }
 }
 
 /// A storage failure. `is_retryable` tells transient failures from permanent ones.
@@ -151,12 +182,33 @@ impl<T: ?Sized> MaybeSendSync for T {}
 pub trait Storage: MaybeSendSync + fmt::Debug {
     /// Where this storage is, for messages (e.g. `file:///srv/backups`).
     fn location(&self) -> String;
+    /// What this storage is; wrappers forward their inner store's answer.
+    fn capabilities(&self) -> Capabilities;
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes>;
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> StorageResult<()>;
     /// Every object whose key starts with `prefix`, sorted by key.
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>>;
     async fn delete(&self, key: &str) -> StorageResult<()>;
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta>;
+
+    /// What writers killed mid-put left behind and `list` never shows (a
+    /// local folder's temporary files), last modified before
+    /// `older_than_ms`, sorted; keys are relative to the store. Backends
+    /// whose interrupted writes leave nothing visible (object stores abort
+    /// or expire incomplete uploads) keep this default. Wrappers forward.
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        let _ = older_than_ms;
+        Ok(Vec::new())
+    }
+
+    /// Removes one of the [`Storage::leftovers`]; one already gone is no
+    /// error. Wrappers forward (the read-only one refuses).
+    async fn remove_leftover(&self, key: &str) -> StorageResult<()> {
+        Err(StorageError::InvalidKey {
+            key: key.to_string(),
+            reason: "this storage keeps no leftovers",
+        })
+    }
 }
 
 /// Checks a key against the rules every backend shares.

@@ -37,7 +37,9 @@ use object_store::{
 };
 
 use super::timeouts::{self, Expired, Meter, Timeouts};
-use super::{validate_key, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{
+    validate_key, Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult,
+};
 
 /// Objects above this size are uploaded in parts of `MULTIPART_PART` bytes.
 const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -436,6 +438,10 @@ impl Storage for ObjectStorage {
         self.url.clone()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::remote()
+    }
+
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
         validate_key(key)?;
         let path = self.path(key);
@@ -611,8 +617,17 @@ mod tests {
         assert!(
             matches!(bad, Err(StorageError::Config { detail }) if detail.contains("no_such_option"))
         );
-        let gcs_key: object_store::gcp::GoogleConfigKey = "google_service_account".parse().unwrap();
-        assert_eq!(gcs_key, object_store::gcp::GoogleConfigKey::ServiceAccount);
+        // A GCS key given for gs:// reaches the GCS builder, which reads
+        // the key file it names.
+        let missing = "/nonexistent/snapkeep-gcs-key.json";
+        let on_gcs = ObjectStorage::open(
+            "gs://bucket",
+            &[("google_service_account".into(), missing.into())],
+        );
+        assert!(
+            matches!(&on_gcs, Err(StorageError::Config { detail }) if detail.contains(missing)),
+            "{on_gcs:?}"
+        );
         let on_s3 = ObjectStorage::open(
             "s3://bucket",
             &[("google_service_account".into(), "x".into())],

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{timeouts, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
+use super::{timeouts, Capabilities, ObjectMeta, PutMode, Storage, StorageError, StorageResult};
 
 #[derive(Debug)]
 pub struct RetryStore {
@@ -100,6 +100,10 @@ impl Storage for RetryStore {
         self.inner.location()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<Bytes> {
         self.retry(|| self.inner.get(key, range.clone())).await
     }
@@ -118,6 +122,14 @@ impl Storage for RetryStore {
 
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         self.retry(|| self.inner.head(key)).await
+    }
+
+    async fn leftovers(&self, older_than_ms: i64) -> StorageResult<Vec<ObjectMeta>> {
+        self.retry(|| self.inner.leftovers(older_than_ms)).await
+    }
+
+    async fn remove_leftover(&self, key: &str) -> StorageResult<()> {
+        self.retry(|| self.inner.remove_leftover(key)).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! how listings sort and page), as functions of values.
 
 pub mod inflight;
+pub mod keep;
 pub mod listing;
 pub mod parents;
 pub mod revive;

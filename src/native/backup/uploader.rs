@@ -61,7 +61,7 @@ impl Uploader {
     /// One upload thread suits a local disk (writes are cheap, the fsync
     /// waits); object stores hide their latency behind a few at once.
     pub fn threads_for(store: &dyn Storage) -> usize {
-        if store.location().starts_with("file://") {
+        if store.capabilities().latency == crate::storage::Latency::Local {
             2
         } else {
             3

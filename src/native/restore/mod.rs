@@ -148,7 +148,7 @@ pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
     // latency.
     let threads = opts.concurrency.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        if repo.store.location().starts_with("file://") {
+        if repo.store.capabilities().latency == crate::storage::Latency::Local {
             cores.max(2)
         } else {
             (4 * cores).max(8)
