@@ -16,7 +16,7 @@ use crate::core::chunker::ChunkerParams;
 use crate::core::format::codec::Compression;
 use crate::core::format::config::RepoConfig;
 use crate::core::plan::diff::ChangeKind;
-use crate::core::policy::listing::{list, ListQuery};
+use crate::core::policy::listing::{list, ListParams};
 use crate::core::policy::selection::{Rename, Selection};
 use crate::native::backup::{create_snapshot, now_millis, SnapshotOptions};
 use crate::native::check::{check, ReadData};
@@ -342,16 +342,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Snapshot(SnapshotCommand::List(a)) => {
+            let q = ListParams {
+                sort: Some(&a.sort),
+                order: Some(&a.order),
+                size: a.size.as_deref(),
+                after: a.after.as_deref(),
+            }
+            .parse()
+            .map_err(|e| Error::Usage(e.to_string()))?;
             let root = open(&a.repo, &so)?.root()?;
-            let q =
-                ListQuery {
-                    sort: a.sort.parse().map_err(
-                        |e: crate::core::policy::listing::ListingError| Error::Usage(e.to_string()),
-                    )?,
-                    descending: matches!(a.order, OrderArg::Desc),
-                    size: a.size,
-                    after: a.after,
-                };
             let page = list(&root.snapshots, &q).map_err(|e| Error::Usage(e.to_string()))?;
             if a.json {
                 print_json(&crate::repo::shapes::page_json(&page));

@@ -1,5 +1,31 @@
-//! Policies: the rules operations follow (which indices a pattern selects,
-//! how listings sort and page), as functions of values.
+//! Policies: the rules operations follow, as functions of values. Each
+//! shell (CLI, edge Worker, browser inspector) asks these instead of
+//! deciding for itself, so they all answer alike.
+//!
+//! - [`selection`]: which indices an `--indices` expression selects, and
+//!   how `--rename-pattern` renames them.
+//! - [`listing`]: listing queries (sort, order, size, cursor) parsed from
+//!   text, and how listings sort and page.
 
 pub mod listing;
 pub mod selection;
+
+/// A summary with every field empty, for tests to fill in.
+#[cfg(test)]
+pub(crate) fn empty_summary() -> crate::core::format::manifest::SnapshotSummary {
+    crate::core::format::manifest::SnapshotSummary {
+        snapshot: String::new(),
+        uuid: String::new(),
+        state: crate::core::format::manifest::SnapshotState::Success,
+        start_time_in_millis: 0,
+        end_time_in_millis: 0,
+        indices: vec![],
+        include_global_state: false,
+        size_in_bytes: 0,
+        new_bytes: 0,
+        new_stored_bytes: 0,
+        files: 0,
+        failures: 0,
+        manifest: None,
+    }
+}
