@@ -4,9 +4,12 @@
 //!
 //! - [`selection`]: which indices an `--indices` expression selects, and
 //!   how `--rename-pattern` renames them.
+//! - [`global_state`]: which top-level entries of a data directory are
+//!   global state rather than index folders (backup and restore).
 //! - [`listing`]: listing queries (sort, order, size, cursor) parsed from
 //!   text, and how listings sort and page.
 
+pub mod global_state;
 pub mod listing;
 pub mod selection;
 

@@ -27,6 +27,7 @@ use crate::core::format::manifest::{Failure, IndexStats, Manifest, SnapshotState
 use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict};
 use crate::core::format::tree::Tree;
+use crate::core::policy::global_state::is_global_state;
 use crate::core::policy::selection::Selection;
 use crate::native::error::{Error, Result};
 use crate::native::guard;
@@ -81,9 +82,10 @@ type TargetWalk = (
     Vec<PathBuf>,
 );
 
-/// Top-level entries that are global state rather than indices.
+/// Top-level entries that are global state rather than indices (`meta`
+/// from `symlink_metadata`: a link is never an index).
 fn is_global(name: &str, meta: &fs::Metadata) -> bool {
-    !meta.file_type().is_dir() || name.starts_with('_') || name.starts_with('.')
+    is_global_state(name, meta.file_type().is_dir())
 }
 
 /// Index folders of `source`, sorted by name.
