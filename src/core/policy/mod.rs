@@ -6,9 +6,12 @@
 //!   how `--rename-pattern` renames them.
 //! - [`global_state`]: which top-level entries of a data directory are
 //!   global state rather than index folders (backup and restore).
+//! - [`delete`]: which snapshots `snapshot delete`'s names and patterns
+//!   remove, and when they select nothing.
 //! - [`listing`]: listing queries (sort, order, size, cursor) parsed from
 //!   text, and how listings sort and page.
 
+pub mod delete;
 pub mod global_state;
 pub mod listing;
 pub mod selection;
