@@ -10,10 +10,12 @@
 //!   remove, and when they select nothing.
 //! - [`listing`]: listing queries (sort, order, size, cursor) parsed from
 //!   text, and how listings sort and page.
+//! - [`read_subset`]: which packs `repo check --read-data-subset` reads.
 
 pub mod delete;
 pub mod global_state;
 pub mod listing;
+pub mod read_subset;
 pub mod selection;
 
 /// A summary with every field empty, for tests to fill in.
