@@ -41,7 +41,6 @@ pub async fn repository(reader: &RepoReader, name: &str) -> ApiResult<Response> 
 /// `GET /api/repos/NAME/snapshots?sort=&order=&size=&after=`, answered from
 /// the root generation alone.
 pub async fn snapshots(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
-    let root = reader.root().await?;
     let bad = |e: crate::core::policy::listing::ListingError| ApiError::bad_request(e.to_string());
     let (sort, order, size, after) = (
         query(url, "sort"),
@@ -57,6 +56,7 @@ pub async fn snapshots(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
     }
     .parse()
     .map_err(bad)?;
+    let root = reader.root().await?;
     let page = list(&root.snapshots, &q).map_err(bad)?;
     json_response(&page_json(&page))
 }
