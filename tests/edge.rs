@@ -295,6 +295,33 @@ fn the_edge_worker_serves_repositories_to_the_cli_and_its_api() {
 }
 
 #[test]
+fn the_worker_refuses_an_unknown_order_as_the_cli_and_inspector_do() {
+    let server = edge(false);
+    let repo = format!("http://127.0.0.1:{}/api/repos/orders", server.port);
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("src/idx/f"), b"data");
+    ok_env(&write_env(), &["repo", "init", &repo]);
+    let src = t.path().join("src");
+    ok_env(
+        &write_env(),
+        &["snapshot", "create", &repo, "s1", "--source", s(&src)],
+    );
+    for order in ["up", "DESC", ""] {
+        let url = format!("{repo}/snapshots?sort=name&order={order}");
+        let (status, _, body) = http(reqwest::Method::GET, &url, None, &[], None);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["type"], "illegal_argument_exception", "{v}");
+        assert_eq!(
+            v["error"]["reason"],
+            format!("unknown order [{order}]: use asc or desc")
+        );
+    }
+    let listed = get_json(&format!("{repo}/snapshots?sort=name&order=desc"));
+    assert_eq!(listed["snapshots"][0]["snapshot"], "s1");
+}
+
+#[test]
 fn a_read_token_guards_reads_and_cannot_write() {
     let server = edge(true);
     let repo = format!("http://127.0.0.1:{}/api/repos/guarded", server.port);

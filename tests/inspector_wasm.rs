@@ -129,6 +129,20 @@ async fn lists_pages_and_filters_snapshots() {
 }
 
 #[wasm_bindgen_test]
+async fn refuses_an_unknown_order_as_the_cli_and_the_worker_do() {
+    let insp = open().await;
+    for order in ["up", "DESC", ""] {
+        let err = insp
+            .snapshots("name", order, None, None, None)
+            .expect_err("an unknown order is refused, not read as ascending");
+        assert_eq!(
+            message(err),
+            format!("unknown order [{order}]: use asc or desc")
+        );
+    }
+}
+
+#[wasm_bindgen_test]
 async fn browses_trees_and_reads_files_exactly() {
     let insp = open().await;
     let want = expected();

@@ -88,6 +88,26 @@ fn list_sorts_orders_and_pages_with_a_cursor() {
 }
 
 #[test]
+fn list_refuses_an_unknown_order_or_size_as_the_worker_and_inspector_do() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    write(&src.join("idx/f"), b"data");
+    ok(&["snapshot", "create", s(&repo), "only", "--source", s(&src)]);
+    for order in ["up", "DESC", ""] {
+        let err = fails(&["snapshot", "list", s(&repo), "--order", order]);
+        assert_eq!(
+            err.trim_end(),
+            format!("error: unknown order [{order}]: use asc or desc")
+        );
+    }
+    let err = fails(&["snapshot", "list", s(&repo), "--size", "ten"]);
+    assert_eq!(err.trim_end(), "error: size [ten] is not a number");
+    let listed = json(&["snapshot", "list", s(&repo), "--order", "desc"]);
+    assert_eq!(names(&listed), ["only"]);
+}
+
+#[test]
 fn get_shows_elasticsearch_fields_and_per_index_stats() {
     let (_t, src, repo, _) = scene();
     write(&src.join("logs/f"), &noise(10_000, 1));

@@ -221,24 +221,18 @@ pub struct ListArgs {
     /// Sort key: name, start_time, duration, index_count or size.
     #[arg(long, default_value = "start_time")]
     pub sort: String,
-    /// Sort order.
-    #[arg(long, value_enum, default_value = "asc")]
-    pub order: OrderArg,
+    /// Sort order: asc or desc.
+    #[arg(long, default_value = "asc")]
+    pub order: String,
     /// Page size (default: all).
     #[arg(long)]
-    pub size: Option<usize>,
+    pub size: Option<String>,
     /// Cursor from a previous page's `next`.
     #[arg(long)]
     pub after: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum OrderArg {
-    Asc,
-    Desc,
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::core::format::config::RepoConfig;
 use crate::core::policy::selection::{Rename, Selection};
-use crate::native::backup::{create_snapshot, now_millis, SnapshotOptions};
+use crate::native::backup::{create_snapshot, SnapshotOptions};
 use crate::native::check::{check, ReadData};
+use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::inspect::{diff, stats};
 use crate::native::location::Location;

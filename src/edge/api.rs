@@ -8,7 +8,7 @@ use worker::{Headers, Request, Response, Url};
 use super::reply::{bytes_response, json_response, ApiError, ApiResult};
 use crate::core::format::tree::NodeType;
 use crate::core::plan::restore::TargetState;
-use crate::core::policy::listing::{list, ListQuery};
+use crate::core::policy::listing::{list, ListParams};
 use crate::core::policy::selection::{Rename, Selection};
 use crate::repo::http_range as ranges;
 use crate::repo::restore::{prepare, RestoreChoice};
@@ -41,34 +41,22 @@ pub async fn repository(reader: &RepoReader, name: &str) -> ApiResult<Response> 
 /// `GET /api/repos/NAME/snapshots?sort=&order=&size=&after=`, answered from
 /// the root generation alone.
 pub async fn snapshots(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
-    let root = reader.root().await?;
     let bad = |e: crate::core::policy::listing::ListingError| ApiError::bad_request(e.to_string());
-    let order = query(url, "order").unwrap_or_else(|| "asc".into());
-    let descending = match order.as_str() {
-        "asc" => false,
-        "desc" => true,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "unknown order [{other}]: use asc or desc"
-            )))
-        }
-    };
-    let size = match query(url, "size") {
-        None => None,
-        Some(s) => Some(
-            s.parse::<usize>()
-                .map_err(|_| ApiError::bad_request(format!("size [{s}] is not a number")))?,
-        ),
-    };
-    let q = ListQuery {
-        sort: query(url, "sort")
-            .unwrap_or_else(|| "start_time".into())
-            .parse()
-            .map_err(bad)?,
-        descending,
-        size,
-        after: query(url, "after").filter(|a| !a.is_empty()),
-    };
+    let (sort, order, size, after) = (
+        query(url, "sort"),
+        query(url, "order"),
+        query(url, "size"),
+        query(url, "after"),
+    );
+    let q = ListParams {
+        sort: sort.as_deref(),
+        order: order.as_deref(),
+        size: size.as_deref(),
+        after: after.as_deref(),
+    }
+    .parse()
+    .map_err(bad)?;
+    let root = reader.root().await?;
     let page = list(&root.snapshots, &q).map_err(bad)?;
     json_response(&page_json(&page))
 }

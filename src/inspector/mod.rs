@@ -19,7 +19,7 @@ use crate::core::format::index::RepoIndex;
 use crate::core::format::root::Root;
 use crate::core::format::tree::NodeType;
 use crate::core::plan::restore::TargetState;
-use crate::core::policy::listing::{list, ListQuery};
+use crate::core::policy::listing::{list, ListParams};
 use crate::core::policy::selection::{wildcard_match, Rename, Selection};
 use crate::error::Error;
 use crate::repo::restore::{prepare, RestoreChoice};
@@ -119,7 +119,8 @@ impl Inspector {
     }
 
     /// One page of snapshots, Elasticsearch-shaped: `sort` is name,
-    /// start_time, duration, index_count or size; `order` asc or desc;
+    /// start_time, duration, index_count or size; `order` asc or desc
+    /// (anything else is refused, as by the CLI and the Worker);
     /// `filter` a name pattern (`*` wildcards; without one, a substring).
     pub fn snapshots(
         &self,
@@ -149,16 +150,15 @@ impl Inspector {
             })
             .cloned()
             .collect();
-        let q = ListQuery {
-            sort: sort
-                .parse()
-                .map_err(|e: crate::core::policy::listing::ListingError| {
-                    JsError::new(&e.to_string())
-                })?,
-            descending: order == "desc",
-            size,
-            after: after.filter(|a| !a.is_empty()),
-        };
+        let size = size.map(|n| n.to_string());
+        let q = ListParams {
+            sort: Some(sort),
+            order: Some(order),
+            size: size.as_deref(),
+            after: after.as_deref(),
+        }
+        .parse()
+        .map_err(|e| JsError::new(&e.to_string()))?;
         let page = list(&chosen, &q).map_err(|e| JsError::new(&e.to_string()))?;
         to_js(&page_json(&page))
     }

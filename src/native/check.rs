@@ -18,7 +18,8 @@ use crate::core::format::pack::{parse_pack, TRAILER_LEN};
 use crate::core::format::root::Root;
 use crate::core::format::tree::Tree;
 use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
-use crate::native::backup::now_millis;
+use crate::core::policy::read_subset::choose_subset;
+use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::findings::{self, Damage, FileRef, Finding, FindingKind};
 use crate::native::inflight;
@@ -86,22 +87,6 @@ pub enum ReadData {
     /// About this fraction (0..=1) of the packs, a different random choice
     /// each run, so repeated runs cover the repository over time.
     Subset(f64),
-}
-
-/// The packs a subset check reads: ranked by a hash of their id and a
-/// per-run salt, the first `fraction` of them (at least one).
-fn choose_subset<'a, T>(packs: Vec<(&'a Id, T)>, fraction: f64, salt: &[u8]) -> Vec<(&'a Id, T)> {
-    let want = ((packs.len() as f64 * fraction).ceil() as usize).clamp(1, packs.len().max(1));
-    let mut ranked: Vec<(Id, (&'a Id, T))> = packs
-        .into_iter()
-        .map(|p| {
-            let mut keyed = p.0 .0.to_vec();
-            keyed.extend_from_slice(salt);
-            (Id::of(&keyed), p)
-        })
-        .collect();
-    ranked.sort_by_key(|(rank, _)| *rank);
-    ranked.into_iter().take(want).map(|(_, p)| p).collect()
 }
 
 /// Signs that a newer root generation than `root` existed and was lost:
@@ -363,6 +348,7 @@ impl Checker<'_> {
             .filter(|(p, _)| self.stored.contains_key(p))
             .collect();
         if let ReadData::Subset(fraction) = read_data {
+            // A fresh salt each run: repeated runs read different packs.
             let salt = uuid::Uuid::new_v4();
             packs = choose_subset(packs, fraction, salt.as_bytes());
         }

@@ -9,8 +9,6 @@
 //! deleted only after the new root is committed, so a crash leaves at worst
 //! unreferenced objects, never a root that points at missing data.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 
 use crate::core::format::blob::{BlobEntry, BlobKind};
@@ -18,10 +16,10 @@ use crate::core::format::id::Id;
 use crate::core::format::index::IndexFile;
 use crate::core::format::keys;
 use crate::core::format::pack::PackBuilder;
-use crate::core::format::root::{Root, RootChange, RootConflict};
+use crate::core::format::root::{RootChange, RootConflict};
 use crate::core::plan::gc::{plan_gc, GcPlan};
-use crate::core::policy::selection::wildcard_match;
-use crate::native::backup::now_millis;
+use crate::core::policy::delete::{select_for_delete, DeleteSelectionError};
+use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::inflight;
 use crate::native::repo::{decode_verified, Repo};
@@ -43,26 +41,6 @@ pub struct DeleteOutcome {
     /// True when snapshots were running: unreferenced packs were left for
     /// `repo cleanup` instead of being deleted at once.
     pub deferred_to_cleanup: bool,
-}
-
-fn resolve(root: &Root, patterns: &[String]) -> Result<BTreeSet<String>> {
-    let mut doomed = BTreeSet::new();
-    for p in patterns {
-        let hits: Vec<&str> = root
-            .snapshots
-            .iter()
-            .map(|s| s.snapshot.as_str())
-            .filter(|n| wildcard_match(p, n))
-            .collect();
-        if hits.is_empty() && !p.contains('*') {
-            return Err(Error::SnapshotMissing(p.clone()));
-        }
-        doomed.extend(hits.into_iter().map(str::to_string));
-    }
-    if doomed.is_empty() {
-        return Err(Error::SnapshotMissing(patterns.join(",")));
-    }
-    Ok(doomed)
 }
 
 pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
@@ -137,7 +115,8 @@ fn repack(repo: &Repo, plan: &GcPlan) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
 fn try_delete(repo: &Repo, patterns: &[String], tight: bool) -> Result<DeleteOutcome> {
     let (root, files) = repo.root_and_index_files()?;
     repo.refuse_lost_root(root.generation)?;
-    let doomed = resolve(&root, patterns)?;
+    let doomed = select_for_delete(&root.snapshots, patterns)
+        .map_err(|DeleteSelectionError::Missing(name)| Error::SnapshotMissing(name))?;
     let mut index = crate::core::format::index::RepoIndex::new();
     for (_, f) in &files {
         index.merge(f);

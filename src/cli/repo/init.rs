@@ -8,7 +8,7 @@ use crate::cli::render::print_json;
 use crate::core::chunker::ChunkerParams;
 use crate::core::format::codec::Compression;
 use crate::core::format::config::RepoConfig;
-use crate::native::backup::now_millis;
+use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::repo::Repo;
 

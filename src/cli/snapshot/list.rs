@@ -1,22 +1,23 @@
 //! `snapkeep snapshot list`: one page of a repository's snapshots.
 
-use crate::cli::args::{ListArgs, OrderArg};
+use crate::cli::args::ListArgs;
 use crate::cli::context::Ctx;
 use crate::cli::render::{bytes, iso_time, print_json};
-use crate::core::policy::listing::{list, ListQuery, ListingError, Page};
+use crate::core::policy::listing::{list, ListParams, Page};
 use crate::native::error::{Error, Result};
 
 pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
+    // The query is checked before the repository is read, by the parser
+    // the Worker and the inspector share.
+    let q = ListParams {
+        sort: Some(&a.sort),
+        order: Some(&a.order),
+        size: a.size.as_deref(),
+        after: a.after.as_deref(),
+    }
+    .parse()
+    .map_err(|e| Error::Usage(e.to_string()))?;
     let root = ctx.open(&a.repo)?.root()?;
-    let q = ListQuery {
-        sort: a
-            .sort
-            .parse()
-            .map_err(|e: ListingError| Error::Usage(e.to_string()))?,
-        descending: matches!(a.order, OrderArg::Desc),
-        size: a.size,
-        after: a.after,
-    };
     let page = list(&root.snapshots, &q).map_err(|e| Error::Usage(e.to_string()))?;
     if a.json {
         print_json(&crate::repo::shapes::page_json(&page));

@@ -140,6 +140,8 @@ fn latest_possible(modified_ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const MIN: i64 = 60_000;
     const NOW: i64 = 1_700_000_000_123;

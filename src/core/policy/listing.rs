@@ -36,10 +36,19 @@ impl FromStr for SortBy {
     }
 }
 
+/// A listing query that cannot be answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListingError {
+    /// `sort` names no sort key.
     #[error("unknown sort [{0}]: use name, start_time, duration, index_count or size")]
     BadSort(String),
+    /// `order` is neither `asc` nor `desc`.
+    #[error("unknown order [{0}]: use asc or desc")]
+    BadOrder(String),
+    /// `size` is not a whole number of snapshots.
+    #[error("size [{0}] is not a number")]
+    BadSize(String),
+    /// `after` is not a `VALUE,NAME` cursor for the sort key.
     #[error("malformed cursor [{0}]")]
     BadCursor(String),
 }
@@ -90,6 +99,48 @@ pub struct ListQuery {
     pub descending: bool,
     pub size: Option<usize>,
     pub after: Option<String>,
+}
+
+/// A listing's parameters as text, the way a query string, a command line
+/// or the inspector's page hands them over; `None` for one not given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListParams<'a> {
+    /// Sort key; `start_time` when not given.
+    pub sort: Option<&'a str>,
+    /// `asc` (the default) or `desc`.
+    pub order: Option<&'a str>,
+    /// Page size; all snapshots when not given.
+    pub size: Option<&'a str>,
+    /// Cursor from a previous page's `next`; empty means the first page.
+    pub after: Option<&'a str>,
+}
+
+impl ListParams<'_> {
+    /// The query these parameters ask for. Like Elasticsearch's snapshot
+    /// listing, an unknown sort or order is refused rather than read as a
+    /// default.
+    pub fn parse(&self) -> Result<ListQuery, ListingError> {
+        let sort = self.sort.map_or(Ok(SortBy::default()), str::parse)?;
+        let descending = match self.order.unwrap_or("asc") {
+            "asc" => false,
+            "desc" => true,
+            other => return Err(ListingError::BadOrder(other.to_string())),
+        };
+        let size = self
+            .size
+            .map(|s| {
+                s.parse::<usize>()
+                    .map_err(|_| ListingError::BadSize(s.to_string()))
+            })
+            .transpose()?;
+        let after = self.after.filter(|a| !a.is_empty()).map(str::to_string);
+        Ok(ListQuery {
+            sort,
+            descending,
+            size,
+            after,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -208,6 +259,64 @@ mod tests {
         )
         .unwrap();
         assert_eq!(names(&n2), ["d"]);
+    }
+
+    #[test]
+    fn parses_parameters_with_defaults_for_the_missing_ones() {
+        assert_eq!(ListParams::default().parse(), Ok(ListQuery::default()));
+        let q = ListParams {
+            sort: Some("index_count"),
+            order: Some("desc"),
+            size: Some("25"),
+            after: Some("3,snap-1"),
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(
+            q,
+            ListQuery {
+                sort: SortBy::IndexCount,
+                descending: true,
+                size: Some(25),
+                after: Some("3,snap-1".into()),
+            }
+        );
+        let asc = ListParams {
+            order: Some("asc"),
+            after: Some(""),
+            ..Default::default()
+        };
+        assert_eq!(asc.parse(), Ok(ListQuery::default()), "empty cursor");
+    }
+
+    #[test]
+    fn unknown_orders_sorts_and_sizes_are_refused() {
+        let order = |o| {
+            ListParams {
+                order: Some(o),
+                ..Default::default()
+            }
+            .parse()
+        };
+        for bad in ["ascending", "DESC", "", "up"] {
+            assert_eq!(order(bad), Err(ListingError::BadOrder(bad.into())));
+        }
+        assert_eq!(
+            order("sideways").unwrap_err().to_string(),
+            "unknown order [sideways]: use asc or desc"
+        );
+        let sort = ListParams {
+            sort: Some("age"),
+            ..Default::default()
+        };
+        assert_eq!(sort.parse(), Err(ListingError::BadSort("age".into())));
+        for bad in ["-1", "ten", "1.5", ""] {
+            let size = ListParams {
+                size: Some(bad),
+                ..Default::default()
+            };
+            assert_eq!(size.parse(), Err(ListingError::BadSize(bad.into())));
+        }
     }
 
     #[test]

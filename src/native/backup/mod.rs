@@ -24,6 +24,7 @@ use crate::core::format::manifest::{Failure, IndexStats, Manifest, SnapshotState
 use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict};
 use crate::core::format::tree::Tree;
+use crate::core::policy::global_state::is_global_state;
 use crate::core::policy::parents::parent_for;
 use crate::core::policy::selection::Selection;
 use crate::native::error::{Error, Result};
@@ -62,7 +63,7 @@ pub struct SnapshotOutcome {
     pub skipped: Vec<PathBuf>,
 }
 
-pub use crate::native::clock::now_millis;
+use crate::native::clock::now_millis;
 
 /// One target's walk: its skeleton, file jobs, failures and the
 /// repositories left out.
@@ -73,9 +74,10 @@ type TargetWalk = (
     Vec<PathBuf>,
 );
 
-/// Top-level entries that are global state rather than indices.
+/// Top-level entries that are global state rather than indices (`meta`
+/// from `symlink_metadata`: a link is never an index).
 fn is_global(name: &str, meta: &fs::Metadata) -> bool {
-    !meta.file_type().is_dir() || name.starts_with('_') || name.starts_with('.')
+    is_global_state(name, meta.file_type().is_dir())
 }
 
 /// Index folders of `source`, sorted by name.

@@ -12,7 +12,7 @@ use crate::core::format::index::IndexFile;
 use crate::core::format::keys;
 use crate::core::format::root::Root;
 use crate::core::policy::keep::{self, KeepRule, Unreferenced};
-use crate::native::backup::now_millis;
+use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::inflight;
 use crate::native::repo::Repo;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::probe_key;
-use crate::native::backup::now_millis;
+use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::runtime::block_on;
 use crate::storage::{PutMode, Storage};

@@ -12,6 +12,7 @@ use crate::core::chunker::ChunkerParams;
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::restore::{FileFacts, PlannedFile, RestorePlan, TargetState};
+use crate::core::policy::global_state::is_global_state;
 use crate::native::dirfd::{split_parent, DirFd, Kind, Meta};
 use crate::native::error::{Error, Result};
 use crate::native::restore::staging::{is_staging, temp_name, Staging};
@@ -178,16 +179,15 @@ pub fn scan_existing(
     let planned_dirs: HashSet<&str> = plan.dirs.iter().map(|d| d.path.as_str()).collect();
     let mut roots: Vec<String> = plan.indices.iter().map(|(_, t)| t.clone()).collect();
     if plan.global_state {
-        // Global state is what sits at the top level besides index folders:
-        // files, symlinks, and folders named with a leading '_' or '.'.
-        // Other index folders are never touched.
+        // The target's global state is what the core's rule calls so
+        // (as backup does); other index folders are never touched.
         let global: Vec<String> = state
             .top_level
             .iter()
             .filter(|n| !roots.contains(n) && (taken.contains(*n) || !is_staging(target, n)))
             .filter(|n| {
                 let is_dir = target.kind(n.as_str()).ok().flatten() == Some(Kind::Dir);
-                !is_dir || n.starts_with('_') || n.starts_with('.')
+                is_global_state(n, is_dir)
             })
             .cloned()
             .collect();
