@@ -266,3 +266,39 @@ async fn the_heartbeat_refreshes_each_period_and_returns_when_stopped() {
 fn keys_inflight(uuid: &str) -> String {
     snapkeep::core::policy::inflight::key(uuid)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_runs_on_a_server_runtime_under_its_marker() {
+    let clock = Arc::new(ManualClock::at(0));
+    let (store, writer) = new_repo(clock.clone()).await;
+    for name in ["keep-1", "old-1", "old-2"] {
+        add_snapshot(&writer, name).await.unwrap();
+    }
+    let patterns = vec!["old-*".to_string()];
+    let delete = snapkeep::repo::delete::Delete {
+        writer: &writer,
+        control: store.clone(),
+        clock: clock.clone(),
+        sleep: clock.as_ref(),
+        uuid: "delete-1",
+        patterns: &patterns,
+        tight: false,
+    };
+    let out = delete.run().await.unwrap();
+    assert_eq!(out.deleted, ["old-1", "old-2"]);
+    let root = writer.reader().root().await.unwrap();
+    let left: Vec<&str> = root.snapshots.iter().map(|s| s.snapshot.as_str()).collect();
+    assert_eq!(left, ["keep-1"]);
+    // The deleted manifests are gone and the marker was removed.
+    assert!(store.get(&keys::manifest("uuid-old-1"), None).await.is_err());
+    assert!(store.list("inflight/").await.unwrap().is_empty());
+
+    let missing = vec!["old-*".to_string()];
+    let again = snapkeep::repo::delete::Delete {
+        patterns: &missing,
+        uuid: "delete-2",
+        ..delete
+    };
+    let err = again.run().await.unwrap_err();
+    assert!(matches!(err, Error::SnapshotMissing(_)), "{err}");
+}

@@ -1,37 +1,9 @@
 //! Walking the trees of snapshots.
 
-use std::collections::HashSet;
-
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
-use crate::core::format::manifest::Manifest;
 use crate::core::format::tree::{NodeType, Tree};
-use crate::native::error::Result;
 use crate::native::repo::Repo;
-
-/// Every blob (trees and data) the given manifests need. Fails if any tree
-/// cannot be read, so callers never mistake an unreadable tree for garbage.
-pub fn live_blobs(repo: &Repo, index: &RepoIndex, manifests: &[Manifest]) -> Result<HashSet<Id>> {
-    let mut live = HashSet::new();
-    let mut stack: Vec<Id> = manifests
-        .iter()
-        .flat_map(|m| m.roots())
-        .map(|(_, t)| t)
-        .collect();
-    while let Some(id) = stack.pop() {
-        if !live.insert(id) {
-            continue;
-        }
-        let tree = repo.tree(index, &id)?;
-        for n in tree.nodes {
-            live.extend(n.chunks);
-            if let Some(sub) = n.subtree {
-                stack.push(sub);
-            }
-        }
-    }
-    Ok(live)
-}
 
 /// Visits every file and directory of one root tree with its path, depth
 /// first. A tree that cannot be read is passed to `on_error` with its path.

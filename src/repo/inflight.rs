@@ -108,6 +108,24 @@ impl InFlight {
     }
 }
 
+/// Runs `work` while `marker` beats beside it (in the same task: nothing
+/// is spawned), then removes the marker.
+pub async fn with_marker<T>(
+    marker: &InFlight,
+    sleep: &dyn Sleep,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let work = async move {
+        let out = work.await;
+        drop(stop);
+        out
+    };
+    let (out, ()) = future::join(work, marker.heartbeat(sleep, stopped)).await;
+    marker.finish().await;
+    out
+}
+
 async fn write(store: &dyn Storage, m: &Marker) -> StorageResult<()> {
     store
         .put(

@@ -10,6 +10,7 @@
 //! what it reads.
 
 pub mod clock;
+pub mod delete;
 pub mod http_range;
 pub mod inflight;
 pub mod reader;
