@@ -290,7 +290,10 @@ async fn a_delete_runs_on_a_server_runtime_under_its_marker() {
     let left: Vec<&str> = root.snapshots.iter().map(|s| s.snapshot.as_str()).collect();
     assert_eq!(left, ["keep-1"]);
     // The deleted manifests are gone and the marker was removed.
-    assert!(store.get(&keys::manifest("uuid-old-1"), None).await.is_err());
+    assert!(store
+        .get(&keys::manifest("uuid-old-1"), None)
+        .await
+        .is_err());
     assert!(store.list("inflight/").await.unwrap().is_empty());
 
     let missing = vec!["old-*".to_string()];
