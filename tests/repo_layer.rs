@@ -305,3 +305,44 @@ async fn a_delete_runs_on_a_server_runtime_under_its_marker() {
     let err = again.run().await.unwrap_err();
     assert!(matches!(err, Error::SnapshotMissing(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_runs_on_a_server_runtime_and_judges_age_by_the_time_given() {
+    let (store, writer) = new_repo(Arc::new(ManualClock::at(0))).await;
+    add_snapshot(&writer, "kept").await.unwrap();
+    let stray = keys::pack(&snapkeep::core::format::id::Id::of(
+        b"left by a killed snapshot",
+    ));
+    store
+        .put(&stray, Bytes::from_static(b"stray"), PutMode::Create)
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let grace = Duration::from_secs(3600);
+    let cleanup = snapkeep::repo::cleanup::cleanup;
+
+    // Within the grace period the stray pack is young and kept.
+    let young = cleanup(writer.reader(), false, now, grace, false)
+        .await
+        .unwrap();
+    assert_eq!((young.objects, young.kept_young), (0, 1));
+    // Two hours later it is removed; what the root references stays.
+    let later = now + 2 * 3600 * 1000;
+    let old = cleanup(writer.reader(), false, later, grace, false)
+        .await
+        .unwrap();
+    assert_eq!(old.keys, vec![stray.clone()]);
+    assert!(store.head(&stray).await.is_err());
+    let root = writer.reader().root().await.unwrap();
+    writer.reader().manifest(&root.snapshots[0]).await.unwrap();
+    // A read-only repository refuses, unless it is a dry run.
+    assert!(cleanup(writer.reader(), true, later, grace, false)
+        .await
+        .is_err());
+    cleanup(writer.reader(), true, later, grace, true)
+        .await
+        .unwrap();
+}

@@ -9,6 +9,7 @@
 //! fetches and stores the objects the core's decisions name and verifies
 //! what it reads.
 
+pub mod cleanup;
 pub mod clock;
 pub mod delete;
 pub mod http_range;
