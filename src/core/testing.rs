@@ -1,11 +1,13 @@
 //! Builders for the values the core's unit tests make again and again:
-//! tree nodes, trees stored by id, snapshot summaries. Defaults are plain
+//! tree nodes, trees stored by id, snapshot summaries, blob entries. Defaults are plain
 //! (mode 0o644 for files and 0o755 for folders, times and inode 0, a
 //! successful snapshot with nothing in it) so a test states only what it
 //! is about.
 
 use std::collections::HashMap;
 
+use crate::core::format::blob::{BlobEntry, BlobKind};
+use crate::core::format::codec::Codec;
 use crate::core::format::id::Id;
 use crate::core::format::manifest::{SnapshotState, SnapshotSummary};
 use crate::core::format::tree::{Node, NodeType, Tree};
@@ -83,5 +85,17 @@ pub fn summary(name: &str) -> SnapshotSummary {
         files: 0,
         failures: 0,
         manifest: None,
+    }
+}
+
+/// A raw data blob holding `data`, stored at `offset` in its pack.
+pub fn entry(data: &[u8], offset: u64) -> BlobEntry {
+    BlobEntry {
+        id: Id::of(data),
+        offset,
+        stored_len: data.len() as u32,
+        raw_len: data.len() as u32,
+        kind: BlobKind::Data,
+        codec: Codec::Raw,
     }
 }

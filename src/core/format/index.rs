@@ -197,19 +197,9 @@ impl RepoIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing::entry;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn entry(data: &[u8], offset: u64) -> BlobEntry {
-        BlobEntry {
-            id: Id::of(data),
-            offset,
-            stored_len: data.len() as u32,
-            raw_len: data.len() as u32,
-            kind: BlobKind::Data,
-            codec: Codec::Raw,
-        }
-    }
 
     #[test]
     fn index_file_round_trip_and_merge() {

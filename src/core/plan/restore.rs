@@ -584,23 +584,10 @@ impl RestorePlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::format::blob::BlobKind;
-    use crate::core::format::codec::Codec;
     use crate::core::format::tree::Node;
-    use crate::core::testing::{self, store};
+    use crate::core::testing::{self, entry, store};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn entry(data: &[u8], offset: u64) -> BlobEntry {
-        BlobEntry {
-            id: Id::of(data),
-            offset,
-            stored_len: data.len() as u32,
-            raw_len: data.len() as u32,
-            kind: BlobKind::Data,
-            codec: Codec::Raw,
-        }
-    }
 
     fn file(name: &str, chunks: &[&[u8]]) -> Node {
         testing::file(name, chunks).with_mtime(5)

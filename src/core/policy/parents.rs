@@ -30,24 +30,17 @@ pub fn parent_for<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn summary(name: &str, start: i64, indices: &[&str], global: bool) -> SnapshotSummary {
         SnapshotSummary {
-            snapshot: name.into(),
-            uuid: format!("uuid-{name}"),
-            state: SnapshotState::Success,
             start_time_in_millis: start,
             end_time_in_millis: start + 1,
             indices: indices.iter().map(|s| s.to_string()).collect(),
             include_global_state: global,
-            size_in_bytes: 0,
-            new_bytes: 0,
-            new_stored_bytes: 0,
-            files: 0,
-            failures: 0,
-            manifest: None,
+            ..testing::summary(name)
         }
     }
 

@@ -43,21 +43,13 @@ pub fn revive_set(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::format::blob::BlobKind;
-    use crate::core::format::codec::Codec;
     use crate::core::format::index::IndexFile;
+    use crate::core::testing;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn entry(n: u8, offset: u64) -> BlobEntry {
-        BlobEntry {
-            id: Id::of(&[n]),
-            offset,
-            stored_len: 10,
-            raw_len: 10,
-            kind: BlobKind::Data,
-            codec: Codec::Raw,
-        }
+        testing::entry(&[n], offset)
     }
 
     fn index(packs: &[(u8, Vec<BlobEntry>)]) -> RepoIndex {
