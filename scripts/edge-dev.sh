@@ -23,6 +23,11 @@ fi
 if [ -n "${SNAPKEEP_EDGE_READ_TOKEN:-}" ]; then
   vars+=(--var "SNAPKEEP_READ_TOKEN:$SNAPKEEP_EDGE_READ_TOKEN")
 fi
+# SNAPKEEP_EDGE_INSPECTOR_PORT: the devtools port (wrangler's default, 9229,
+# is shared by every instance; the tests give each its own).
+if [ -n "${SNAPKEEP_EDGE_INSPECTOR_PORT:-}" ]; then
+  vars+=(--inspector-port "$SNAPKEEP_EDGE_INSPECTOR_PORT")
+fi
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 exec tools/edge/node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" \
   --persist-to "${SNAPKEEP_EDGE_STATE:-.wrangler/state}" --show-interactive-dev-session=false \

@@ -281,6 +281,14 @@ pub fn edge(read_token: bool) -> Server {
         if read_token {
             cmd.env("SNAPKEEP_EDGE_READ_TOKEN", EDGE_READ_TOKEN);
         }
+        // Each instance gets its own devtools port: on the default one, a
+        // wrangler that rebuilds mid-test (its file watch) dies binding a
+        // port another test's wrangler holds.
+        let inspector = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port for the devtools inspector")
+            .port();
+        cmd.env("SNAPKEEP_EDGE_INSPECTOR_PORT", inspector.to_string());
         cmd.spawn().expect("bash runs scripts/edge-dev.sh")
     })
 }
