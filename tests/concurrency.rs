@@ -305,15 +305,12 @@ fn a_long_open_writer_never_commits_into_a_removed_generation() {
     (6..=9).for_each(|n| {
         create(n);
     });
-    for e in fs::read_dir(&repo).unwrap() {
-        let p = e.unwrap().path();
-        if p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("index-")
-        {
-            set_age(&p, std::time::Duration::from_secs(3600));
-        }
+    // Age every root an hour, keeping their order: cleanup keeps anything
+    // written after the newest root, so an older generation must never end
+    // up a millisecond younger than index-9.
+    for generation in 1..=9u64 {
+        let age = std::time::Duration::from_secs(3600 + 10 * (10 - generation));
+        set_age(&repo.join(format!("index-{generation}")), age);
     }
     ok(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
     assert!(!repo.join("index-6").exists(), "cleanup keeps old roots");
