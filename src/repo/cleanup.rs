@@ -79,11 +79,14 @@ pub async fn cleanup(
             .find(|m| m.key == keys::root(latest.generation))
             .and_then(|m| m.modified_ms),
     };
-    let expired_markers: HashSet<&str> = markers
+    // Owned keys: a set of borrowed ones held across the awaits below
+    // would make this future Send for one lifetime only, which a server's
+    // spawned task cannot use.
+    let expired_markers: HashSet<String> = markers
         .stale
         .iter()
         .filter(|(_, beat)| rule.marker_expired(*beat))
-        .map(|(k, _)| k.as_str())
+        .map(|(k, _)| k.clone())
         .collect();
     let mut report = CleanupReport {
         dry_run,
@@ -139,7 +142,7 @@ struct Referenced {
 
 impl Referenced {
     /// Whether the object at `key` is needed, or not cleanup's to judge.
-    fn keeps(&self, key: &str, rule: &KeepRule, expired_markers: &HashSet<&str>) -> bool {
+    fn keeps(&self, key: &str, rule: &KeepRule, expired_markers: &HashSet<String>) -> bool {
         if key == keys::CONFIG || key == keys::LATEST {
             return true;
         }

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod delete;
 pub mod http_range;
 pub mod inflight;
+pub mod probe;
 pub mod reader;
 pub mod restore;
 pub mod shapes;
@@ -22,3 +23,24 @@ pub mod writer;
 
 pub use reader::RepoReader;
 pub use writer::RepoWriter;
+
+/// The layer's futures are Send for every lifetime, so that a
+/// multi-threaded server can spawn them; this only has to compile.
+#[cfg(test)]
+#[allow(dead_code)]
+fn futures_are_send(reader: &RepoReader) {
+    fn send<T: Send>(_: T) {}
+    send(cleanup::cleanup(
+        reader,
+        false,
+        0,
+        std::time::Duration::ZERO,
+        false,
+    ));
+    send(reader.root_and_index());
+    send(probe::probe(
+        reader.store.as_ref(),
+        "verify/x",
+        bytes::Bytes::new(),
+    ));
+}

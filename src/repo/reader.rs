@@ -106,7 +106,12 @@ impl RepoReader {
 
     /// Fetches many objects concurrently, in the order given.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Bytes>> {
-        stream::iter(keys.iter().map(|k| self.store.get(k, None)))
+        // The requests are made (not started) before the stream, so that no
+        // closure borrowing `self` lives across the await: with one, the
+        // future is Send for a single lifetime only, and a server cannot
+        // spawn it.
+        let requests: Vec<_> = keys.iter().map(|k| self.store.get(k, None)).collect();
+        stream::iter(requests)
             .buffered(FETCH_CONCURRENCY)
             .map_err(Error::from)
             .try_collect()

@@ -12,6 +12,6 @@ pub use cleanup::{cleanup, CleanupReport};
 pub use verify::verify;
 
 /// A fresh key under `verify/`, which cleanup never touches.
-fn probe_key(tag: &str) -> String {
+pub(crate) fn probe_key(tag: &str) -> String {
     format!("verify/{tag}-{}", uuid::Uuid::new_v4())
 }
