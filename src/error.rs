@@ -148,6 +148,10 @@ pub enum Error {
     /// cannot be used).
     #[error("{0}")]
     Usage(String),
+    /// `snapkeep node` could not start or stopped with an error.
+    #[cfg(feature = "native")]
+    #[error("{0}")]
+    Node(#[from] crate::node::NodeError),
 }
 
 impl Error {

@@ -9,6 +9,7 @@
 //!  src/native   the native shell: repository operations, snapshot pipeline,
 //!               restore, check, delete (feature `native`)
 //!  src/cli      the `snapkeep` command line (feature `native`)
+//!  src/node     `snapkeep node`: Elasticsearch's snapshot REST API (feature `native`)
 //!  src/access   async repository reads and views shared by every shell
 //!  src/edge     the Cloudflare Worker API on R2 (feature `worker`, wasm32)
 //!  src/inspector the browser inspector's wasm API (feature `inspector`)
@@ -32,5 +33,7 @@ pub mod error;
 pub mod inspector;
 #[cfg(feature = "native")]
 pub mod native;
+#[cfg(feature = "native")]
+pub mod node;
 pub mod repo;
 pub mod storage;

@@ -52,6 +52,61 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Run the whole cycle on built-in sample data: snapshot, change, snapshot, restore, verify.
     Demo(DemoArgs),
+    /// Run a long-lived node serving Elasticsearch's snapshot REST API.
+    Node(NodeArgs),
+}
+
+/// `snapkeep node`: every setting of the config file is also a flag, and a
+/// flag wins over the file.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    long_about = "Run a long-lived node serving Elasticsearch's snapshot REST API \
+        (repositories so far; see docs/NODE.md).\n\n\
+        Settings come from --config (TOML) and from the flags below, which override the file. \
+        Credentials are configured in the file only ([[auth.tokens]] token/role, [[auth.users]] \
+        name/password_hash/role, roles monitor, snapshot, manage), plus SNAPKEEP_NODE_TOKEN, a \
+        bearer token with the manage role. With no credential configured every request is \
+        allowed, which the node permits only on a loopback --listen address.\n\n\
+        The node stops on SIGTERM or SIGINT: it stops accepting, lets running requests finish \
+        (up to shutdown_grace_secs) and exits 0."
+)]
+pub struct NodeArgs {
+    #[command(subcommand)]
+    pub action: Option<NodeAction>,
+    /// TOML config file (keys: data, listen, state, name, path.repo, max_body_bytes,
+    /// shutdown_grace_secs, cleanup_grace_secs, [tls] cert/key, [[auth.tokens]],
+    /// [[auth.users]]); unknown keys are refused.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data directory the node manages: its subfolders are its indices.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Address to serve on [default: 127.0.0.1:9200]. A non-loopback address
+    /// needs at least one credential.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The node's own state folder (registered repositories), outside the
+    /// indices; one live node per folder.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Folder under which `fs` repositories may live (Elasticsearch's
+    /// path.repo; repeatable; replaces the file's list).
+    #[arg(long = "path-repo", value_name = "DIR")]
+    pub path_repo: Vec<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeAction {
+    /// Read a password from stdin and print its argon2 hash, for
+    /// `password_hash` in [[auth.users]].
+    HashPassword,
 }
 
 #[derive(Debug, Subcommand)]

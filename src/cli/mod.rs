@@ -1,11 +1,12 @@
 //! The `snapkeep` command line: parses arguments, calls the native shell,
 //! prints results. Errors end the process with one line on stderr and a
 //! non-zero exit status. Each command lives in its own module (`repo/`,
-//! `snapshot/`, `restore.rs`, `demo.rs`); `run` only dispatches.
+//! `snapshot/`, `restore.rs`, `demo.rs`, `node.rs`); `run` only dispatches.
 
 pub mod args;
 mod context;
 pub mod demo;
+mod node;
 pub mod render;
 mod repo;
 mod restore;
@@ -83,5 +84,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Snapshot(c) => snapshot::run(&ctx, c),
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Demo(a) => demo::run(a.dir),
+        Command::Node(a) => node::run(a),
     }
 }

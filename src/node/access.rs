@@ -1,0 +1,76 @@
+//! The role each request needs, and the Elasticsearch action name a 403
+//! reports, from its method and path alone (before routing, as
+//! Elasticsearch authenticates before it looks for a handler).
+
+use axum::http::Method;
+
+use crate::node::auth::Role;
+
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_matches('/').split('/').collect()
+}
+
+/// Reads need `monitor`; creating, restoring, cloning and deleting
+/// snapshots need `snapshot`; everything else (repositories, indices,
+/// cleanup) needs `manage`.
+pub fn required_role(method: &Method, path: &str) -> Role {
+    if method == Method::GET || method == Method::HEAD {
+        return Role::Monitor;
+    }
+    match segments(path).as_slice() {
+        ["_snapshot", _, snap] if !snap.starts_with('_') => Role::Snapshot,
+        ["_snapshot", _, snap, "_restore"] if !snap.starts_with('_') => Role::Snapshot,
+        ["_snapshot", _, _, "_clone", _] => Role::Snapshot,
+        _ => Role::Manage,
+    }
+}
+
+/// Elasticsearch's action name for a request, as a 403 names it.
+pub fn action(method: &Method, path: &str) -> String {
+    let write = method == Method::PUT || method == Method::POST;
+    let name = match (segments(path).as_slice(), write, method == Method::DELETE) {
+        (["_snapshot", _], true, _) => "cluster:admin/repository/put",
+        (["_snapshot", _], _, true) => "cluster:admin/repository/delete",
+        (["_snapshot", _, "_verify"], _, _) => "cluster:admin/repository/verify",
+        (["_snapshot", _, "_cleanup"], _, _) => "cluster:admin/repository/_cleanup",
+        (["_snapshot", _, _, "_restore"], _, _) => "cluster:admin/snapshot/restore",
+        (["_snapshot", _, _, "_clone", _], _, _) => "cluster:admin/snapshot/clone",
+        (["_snapshot", _, _], true, _) => "cluster:admin/snapshot/create",
+        (["_snapshot", _, _], _, true) => "cluster:admin/snapshot/delete",
+        _ => return format!("{method} {path}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_follow_the_kind_of_endpoint() {
+        let cases = [
+            (Method::GET, "/_snapshot/r/s", Role::Monitor),
+            (Method::HEAD, "/", Role::Monitor),
+            (Method::PUT, "/_snapshot/r", Role::Manage),
+            (Method::DELETE, "/_snapshot/r", Role::Manage),
+            (Method::POST, "/_snapshot/r/_cleanup", Role::Manage),
+            (Method::POST, "/_snapshot/r/_verify", Role::Manage),
+            (Method::PUT, "/_snapshot/r/s1", Role::Snapshot),
+            (Method::DELETE, "/_snapshot/r/s1,s2", Role::Snapshot),
+            (Method::POST, "/_snapshot/r/s1/_restore", Role::Snapshot),
+            (Method::PUT, "/_snapshot/r/s1/_clone/s2", Role::Snapshot),
+            (Method::DELETE, "/index", Role::Manage),
+        ];
+        for (m, p, role) in cases {
+            assert_eq!(required_role(&m, p), role, "{m} {p}");
+        }
+        assert_eq!(
+            action(&Method::PUT, "/_snapshot/r"),
+            "cluster:admin/repository/put"
+        );
+        assert_eq!(
+            action(&Method::POST, "/_snapshot/r/s"),
+            "cluster:admin/snapshot/create"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The node's settings: a TOML file (`--config`) whose every key a flag
+//! may override, checked once at start-up so a mistake stops the node
+//! with one line naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::node::auth::{Credentials, Role, TokenEntry, UserEntry};
+use crate::node::error::NodeError;
+
+/// The default address: loopback only, Elasticsearch's port.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9200";
+/// The default request body limit. Repository and snapshot bodies are a
+/// few hundred bytes; anything this large is a mistake or an attack.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long running requests may take to finish after SIGTERM/SIGINT.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+
+/// The config file as written: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub state: Option<PathBuf>,
+    pub name: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub shutdown_grace_secs: Option<u64>,
+    pub cleanup_grace_secs: Option<u64>,
+    #[serde(default)]
+    pub path: PathSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    pub tls: Option<TlsSection>,
+}
+
+/// `path.repo`, as Elasticsearch names its allow-list of `fs` locations.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathSection {
+    #[serde(default)]
+    pub repo: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Flags given on the command line; each overrides the file's key.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub state: Option<PathBuf>,
+    pub path_repo: Vec<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// `SNAPKEEP_NODE_TOKEN`: a bearer token with the `manage` role.
+    pub env_token: Option<String>,
+}
+
+/// Everything the node runs with, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub state: PathBuf,
+    pub name: String,
+    pub path_repo: Vec<PathBuf>,
+    pub max_body_bytes: usize,
+    pub shutdown_grace_secs: u64,
+    /// `_cleanup` keeps unreferenced objects younger than this.
+    pub cleanup_grace_secs: u64,
+    pub credentials: Credentials,
+    pub tls: Option<TlsSection>,
+}
+
+/// Reads and parses the config file.
+pub fn read_file(path: &Path) -> Result<FileConfig, NodeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| NodeError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    parse_file(path, &text)
+}
+
+/// Parses config text; the error names the file, the key and the line.
+pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, NodeError> {
+    toml::from_str(text).map_err(|e| NodeError::Config {
+        path: path.to_path_buf(),
+        detail: toml_detail(text, &e),
+    })
+}
+
+/// One line from a TOML error: its message and where it points.
+fn toml_detail(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// The file's settings with the flags applied on top, checked.
+pub fn settings(file: FileConfig, flags: Overrides) -> Result<Settings, NodeError> {
+    let data = flags.data.or(file.data).ok_or(NodeError::Missing("data"))?;
+    let state = flags
+        .state
+        .or(file.state)
+        .ok_or(NodeError::Missing("state"))?;
+    let listen_text = flags
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen: SocketAddr = listen_text
+        .parse()
+        .map_err(|_| NodeError::BadListen(listen_text.clone()))?;
+    let path_repo = if flags.path_repo.is_empty() {
+        file.path.repo
+    } else {
+        flags.path_repo
+    };
+    let mut tokens = file.auth.tokens;
+    if let Some(token) = flags.env_token.filter(|t| !t.is_empty()) {
+        tokens.push(TokenEntry {
+            name: Some("SNAPKEEP_NODE_TOKEN".into()),
+            token,
+            role: Role::Manage,
+        });
+    }
+    let credentials = Credentials::new(tokens, file.auth.users)?;
+    if credentials.is_empty() && !listen.ip().is_loopback() {
+        return Err(NodeError::OpenToNetwork(listen));
+    }
+    let tls = tls(file.tls, flags.tls_cert, flags.tls_key)?;
+    Ok(Settings {
+        data,
+        listen,
+        state,
+        name: file.name.unwrap_or_else(|| "snapkeep".to_string()),
+        path_repo,
+        max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        shutdown_grace_secs: file
+            .shutdown_grace_secs
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+        cleanup_grace_secs: file
+            .cleanup_grace_secs
+            .unwrap_or(crate::core::policy::keep::DEFAULT_GRACE.as_secs()),
+        credentials,
+        tls,
+    })
+}
+
+/// TLS needs both a certificate and a key, from the file or the flags.
+fn tls(
+    file: Option<TlsSection>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<Option<TlsSection>, NodeError> {
+    let cert = cert.or(file.as_ref().map(|t| t.cert.clone()));
+    let key = key.or(file.map(|t| t.key));
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsSection { cert, key })),
+        (None, None) => Ok(None),
+        _ => Err(NodeError::HalfTls),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<FileConfig, NodeError> {
+        parse_file(Path::new("node.toml"), text)
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let e = parse("data = \"/d\"\nstate = \"/s\"\nlisten_addr = \"x\"\n").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("listen_addr"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let e = parse("[path]\nrepos = []\n").unwrap_err();
+        assert!(e.to_string().contains("repos"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = parse(
+            "data = \"/d\"\nstate = \"/s\"\nlisten = \"127.0.0.1:1\"\npath.repo = [\"/a\"]\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            listen: Some("127.0.0.1:2".into()),
+            path_repo: vec!["/b".into()],
+            ..Default::default()
+        };
+        let s = settings(file, flags).unwrap();
+        assert_eq!(s.listen.port(), 2);
+        assert_eq!(s.path_repo, vec![PathBuf::from("/b")]);
+        assert_eq!(s.data, PathBuf::from("/d"));
+    }
+
+    #[test]
+    fn the_network_needs_a_credential() {
+        let open = || parse("data = \"/d\"\nstate = \"/s\"\nlisten = \"0.0.0.0:9200\"\n").unwrap();
+        assert!(matches!(
+            settings(open(), Overrides::default()),
+            Err(NodeError::OpenToNetwork(_))
+        ));
+        let with_token = Overrides {
+            env_token: Some("secret".into()),
+            ..Default::default()
+        };
+        assert!(settings(open(), with_token).is_ok());
+    }
+
+    #[test]
+    fn tls_needs_both_halves() {
+        let file =
+            parse("data = \"/d\"\nstate = \"/s\"\n[tls]\ncert = \"/c\"\nkey = \"/k\"\n").unwrap();
+        assert!(settings(file, Overrides::default()).unwrap().tls.is_some());
+        let flags = Overrides {
+            tls_cert: Some("/c".into()),
+            ..Default::default()
+        };
+        let file = parse("data = \"/d\"\nstate = \"/s\"\n").unwrap();
+        assert!(matches!(settings(file, flags), Err(NodeError::HalfTls)));
+    }
+}

@@ -1,0 +1,98 @@
+//! `snapkeep node`: a long-running process serving Elasticsearch's
+//! snapshot REST API over the repositories it registers and the data
+//! directory it manages (issue #15).
+//!
+//! ```text
+//!  config.rs   settings from node.toml and flags, checked at start-up
+//!  state.rs    the locked state folder: identity, registrations (atomic files)
+//!  server.rs   axum router + outer layer (media types, auth, ES headers), shutdown
+//!  auth.rs     tokens, Basic users (argon2), roles   access.rs  role per request
+//!  reply.rs    Elasticsearch's error object          body.rs, params.rs, names.rs
+//!  routes/     one module per API family             open.rs    repositories from async code
+//!  tls.rs      HTTPS listener (rustls)
+//! ```
+//!
+//! The server runs on its own tokio runtime and awaits the repository
+//! layer (`crate::repo`) directly; it never calls the CLI's `block_on`.
+
+mod access;
+pub mod auth;
+mod body;
+pub mod config;
+pub mod error;
+mod media;
+mod names;
+mod open;
+mod params;
+mod reply;
+mod repository_settings;
+mod routes;
+mod server;
+pub mod state;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+pub use config::{Overrides, Settings};
+pub use error::NodeError;
+
+use server::Node;
+use state::StateDir;
+
+/// Runs the node until SIGTERM or SIGINT.
+pub fn run(settings: Settings) -> Result<(), NodeError> {
+    let tls = match &settings.tls {
+        Some(t) => Some(tls::server_config(&t.cert, &t.key)?),
+        None => None,
+    };
+    let state = StateDir::lock(&settings.state)?;
+    let identity = state.identity(|| uuid::Uuid::new_v4().simple().to_string())?;
+    let repositories = state.repositories()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("snapkeep-node")
+        .enable_all()
+        .build()
+        .map_err(NodeError::Runtime)?;
+    let listen = settings.listen;
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let open_note = settings.credentials.is_empty();
+    let node = Arc::new(Node {
+        settings,
+        identity,
+        state_folder: state.folder(),
+        repositories: Mutex::new(repositories),
+    });
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| NodeError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let bound = listener.local_addr().unwrap_or(listen);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("snapkeep node listening on {scheme}://{bound}");
+        if open_note {
+            println!("no credentials configured: every request is allowed (loopback only)");
+        }
+        let app = server::app(node);
+        match tls {
+            Some(config) => {
+                server::serve(tls::TlsListener::new(listener, config), app, grace).await
+            }
+            None => server::serve(listener, app, grace).await,
+        }
+    });
+    // Abandoned requests must not hold the process open.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(state);
+    result
+}
+
+/// `snapkeep node hash-password`: the PHC string for a password.
+pub fn hash_password(password: &str) -> Result<String, NodeError> {
+    auth::hash_password(password)
+}

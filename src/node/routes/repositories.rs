@@ -1,0 +1,280 @@
+//! Repository APIs (reference section 4): register, get, unregister,
+//! verify and clean up. Registrations live in the state folder; the data
+//! in a repository is only touched by `_cleanup` (and by the first
+//! registration of an empty writable location, which creates it).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::native::clock::now_millis;
+use crate::native::maintenance::probe_key;
+use crate::node::body::{only_known, read_object};
+use crate::node::names::{check_repository, select};
+use crate::node::open;
+use crate::node::params::Params;
+use crate::node::reply::{ok, EsError};
+use crate::node::repository_settings::registration;
+use crate::node::server::Shared;
+use crate::node::state::{write_atomic, Registration, Repositories, REPOSITORIES_FILE};
+use crate::repo::probe::probe;
+
+type Q = Query<Vec<(String, String)>>;
+
+fn answer(result: Result<Response, EsError>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `PUT|POST /_snapshot/<repo>`: registers (or updates) a repository,
+/// verified first unless `?verify=false`.
+pub async fn put(
+    State(node): State<Shared>,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Q,
+    body: Body,
+) -> Response {
+    answer(put_inner(node, name, uri.path().to_string(), Params(q), body).await)
+}
+
+async fn put_inner(
+    node: Shared,
+    name: String,
+    path: String,
+    q: Params,
+    body: Body,
+) -> Result<Response, EsError> {
+    q.check(&path, &["verify", "master_timeout", "timeout"])?;
+    let verify = q.flag("verify", true)?;
+    let body = read_object(body, node.settings.max_body_bytes)
+        .await?
+        .ok_or_else(|| EsError::parse("request body is required"))?;
+    check_repository(&name)?;
+    only_known(&body, &["type", "settings"])?;
+    let kind_name = match body.get("type") {
+        None | Some(Value::Null) => {
+            return Err(EsError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "action_request_validation_exception",
+                "Validation Failed: 1: type is missing;",
+            ))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let settings = match body.get("settings") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            return Err(EsError::illegal_argument(
+                "Malformed settings section, should include an inner object",
+            ))
+        }
+    };
+    let mut reg = registration(&name, &kind_name, &settings, &node.settings.path_repo)?;
+    if verify {
+        let reader = open::reader_or_init(&reg)
+            .await
+            .map_err(|e| EsError::repository_verification(&name, e))?;
+        reg.uuid = Some(reader.config.id.clone());
+    }
+    change(&node, |repos| {
+        repos.insert(name.clone(), reg);
+        Ok(())
+    })
+    .await?;
+    Ok(ok(json!({"acknowledged": true})))
+}
+
+/// Applies `edit` to the registrations and writes them, atomically, before
+/// anyone sees the change; a failed write leaves memory as it was.
+async fn change(
+    node: &Shared,
+    edit: impl FnOnce(&mut Repositories) -> Result<(), EsError>,
+) -> Result<(), EsError> {
+    let mut repos = node.repositories.lock().await;
+    let mut next = repos.clone();
+    edit(&mut next)?;
+    let folder = node.state_folder.clone();
+    let written = next.clone();
+    tokio::task::spawn_blocking(move || write_atomic(&folder, REPOSITORIES_FILE, &written))
+        .await
+        .map_err(|e| {
+            EsError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            )
+        })?
+        .map_err(|e| {
+            EsError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            )
+        })?;
+    *repos = next;
+    Ok(())
+}
+
+/// `GET /_snapshot`.
+pub async fn get_all(
+    State(node): State<Shared>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Q,
+) -> Response {
+    answer(get_inner(node, None, uri.path().to_string(), Params(q)).await)
+}
+
+/// `GET /_snapshot/<repo>`: comma lists, wildcards, `_all`.
+pub async fn get(
+    State(node): State<Shared>,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Q,
+) -> Response {
+    answer(get_inner(node, Some(name), uri.path().to_string(), Params(q)).await)
+}
+
+async fn get_inner(
+    node: Shared,
+    expr: Option<String>,
+    path: String,
+    q: Params,
+) -> Result<Response, EsError> {
+    q.check(&path, &["master_timeout", "local"])?;
+    q.flag("local", false)?;
+    let repos = node.repositories.lock().await;
+    let names = select(expr.as_deref(), repos.keys().map(String::as_str))
+        .map_err(|missing| EsError::repository_missing(&missing))?;
+    let mut out = Map::new();
+    for name in names {
+        out.insert(name.clone(), describe(&repos[&name]));
+    }
+    Ok(ok(Value::Object(out)))
+}
+
+fn describe(reg: &Registration) -> Value {
+    let mut v = json!({"type": reg.kind, "settings": reg.settings});
+    if let Some(uuid) = &reg.uuid {
+        v["uuid"] = json!(uuid);
+    }
+    v
+}
+
+/// `DELETE /_snapshot/<repo>`: unregisters; the data stays.
+pub async fn delete(
+    State(node): State<Shared>,
+    Path(expr): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Q,
+) -> Response {
+    answer(delete_inner(node, expr, uri.path().to_string(), Params(q)).await)
+}
+
+async fn delete_inner(
+    node: Shared,
+    expr: String,
+    path: String,
+    q: Params,
+) -> Result<Response, EsError> {
+    q.check(&path, &["master_timeout", "timeout"])?;
+    change(&node, |repos| {
+        let names = select(Some(&expr), repos.keys().map(String::as_str))
+            .map_err(|missing| EsError::repository_missing(&missing))?;
+        if names.is_empty() {
+            return Err(EsError::repository_missing(&expr));
+        }
+        for n in names {
+            repos.remove(&n);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ok(json!({"acknowledged": true})))
+}
+
+async fn registered(node: &Shared, name: &str) -> Result<Registration, EsError> {
+    node.repositories
+        .lock()
+        .await
+        .get(name)
+        .cloned()
+        .ok_or_else(|| EsError::repository_missing(name))
+}
+
+/// `POST /_snapshot/<repo>/_verify`: a write/read/list/delete probe (a
+/// read-only repository is only opened).
+pub async fn verify(
+    State(node): State<Shared>,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Q,
+) -> Response {
+    answer(verify_inner(node, name, uri.path().to_string(), Params(q)).await)
+}
+
+async fn verify_inner(
+    node: Shared,
+    name: String,
+    path: String,
+    q: Params,
+) -> Result<Response, EsError> {
+    q.check(&path, &["master_timeout", "timeout"])?;
+    let reg = registered(&node, &name).await?;
+    let reader = open::reader(&reg)
+        .await
+        .map_err(|e| EsError::repository_verification(&name, e))?;
+    if !reg.readonly {
+        let body = bytes::Bytes::from(format!("snapkeep node verify {}", now_millis()));
+        probe(reader.store.as_ref(), &probe_key("node"), body)
+            .await
+            .map_err(|e| EsError::repository_verification(&name, e))?;
+    }
+    Ok(ok(
+        json!({"nodes": {node.identity.id.clone(): {"name": node.settings.name}}}),
+    ))
+}
+
+/// `POST /_snapshot/<repo>/_cleanup`: removes what no snapshot needs,
+/// keeping objects younger than the node's cleanup grace (they may belong
+/// to a snapshot still being written by another client).
+pub async fn cleanup(
+    State(node): State<Shared>,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Q,
+) -> Response {
+    answer(cleanup_inner(node, name, uri.path().to_string(), Params(q)).await)
+}
+
+async fn cleanup_inner(
+    node: Shared,
+    name: String,
+    path: String,
+    q: Params,
+) -> Result<Response, EsError> {
+    q.check(&path, &["master_timeout", "timeout"])?;
+    let reg = registered(&node, &name).await?;
+    let reader = open::reader(&reg)
+        .await
+        .map_err(|e| EsError::repository(&name, e))?;
+    let settings = reader
+        .root()
+        .await
+        .map_err(|e| EsError::repository(&name, e))?
+        .settings;
+    if reg.readonly || settings.readonly {
+        return Err(EsError::repository(&name, "repository is readonly"));
+    }
+    let grace = Duration::from_secs(node.settings.cleanup_grace_secs);
+    let report = crate::repo::cleanup::cleanup(&reader, false, now_millis(), grace, false)
+        .await
+        .map_err(|e| EsError::repository(&name, e))?;
+    Ok(ok(
+        json!({"results": {"deleted_bytes": report.bytes, "deleted_blobs": report.objects}}),
+    ))
+}
