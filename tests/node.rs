@@ -515,3 +515,65 @@ fn bad_requests_get_elasticsearch_errors_and_change_nothing() {
     assert!(!location.exists());
     assert_eq!(node.get("/").status, 200, "the node is still up");
 }
+
+#[test]
+fn tls_serves_https_with_the_configured_certificate() {
+    let dirs = Dirs::new();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = dirs.root.path().join("node.crt");
+    let key = dirs.root.path().join("node.key");
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+
+    let missing = dirs.root.path().join("absent.crt");
+    let out = command(
+        &dirs,
+        free_port(),
+        &["--tls-cert", s(&missing), "--tls-key", s(&key)],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(
+        err.starts_with("error: TLS: ") && err.contains("absent.crt"),
+        "{err}"
+    );
+
+    let node = start(&dirs, &["--tls-cert", s(&cert), "--tls-key", s(&key)]);
+    let url = format!("https://127.0.0.1:{}/", node.port);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let (status, product, info) = runtime.block_on(async {
+        let r = trusting.get(&url).send().await.unwrap();
+        let product = r.headers()["x-elastic-product"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (
+            r.status().as_u16(),
+            product,
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    assert_eq!((status, product.as_str()), (200, "Elasticsearch"));
+    assert_eq!(info["tagline"], "You Know, for Search");
+    // A client that does not trust the certificate gets no answer, and
+    // plain HTTP on the port gets no HTTP answer either.
+    let stranger = reqwest::Client::new();
+    assert!(runtime.block_on(stranger.get(&url).send()).is_err());
+    let plain = format!("http://127.0.0.1:{}/", node.port);
+    assert!(runtime.block_on(stranger.get(&plain).send()).is_err());
+    assert_eq!(
+        runtime
+            .block_on(trusting.get(&url).send())
+            .unwrap()
+            .status()
+            .as_u16(),
+        200,
+        "the node still serves after refused handshakes"
+    );
+}
