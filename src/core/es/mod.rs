@@ -4,11 +4,16 @@
 //! (docs/ES_API_REFERENCE.md). The node's HTTP shell maps requests onto
 //! these functions and their answers onto responses.
 
+pub mod body;
+pub mod cat;
+pub mod create_request;
 pub mod date_math;
 pub mod errors;
 pub mod get_snapshots;
 pub mod names;
 pub mod params;
 pub mod patterns;
+pub mod repository_request;
+pub mod restore_request;
 pub mod snapshot_info;
 pub mod units;
