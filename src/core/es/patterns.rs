@@ -2,24 +2,13 @@
 //! repository paths take them: `*` wildcards, `_all` (and `*`) for
 //! everything, `-pattern` excluding what earlier patterns matched
 //! (reference 3.3, 4.2).
+//!
+//! Unlike `--indices` ([`crate::core::policy::selection::Selection`]),
+//! patterns apply in order (a later include re-adds what an exclusion
+//! removed), a first `-x` is a name, and `_current` is a keyword; the
+//! wildcard matching itself is the selection's.
 
-/// `*` matches any run of characters (`Regex.simpleMatch`).
-pub fn simple_match(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, rest)) => {
-            let Some(tail) = name.strip_prefix(head) else {
-                return false;
-            };
-            if rest.is_empty() {
-                return true;
-            }
-            (0..=tail.len())
-                .filter(|&i| tail.is_char_boundary(i))
-                .any(|i| simple_match(rest, &tail[i..]))
-        }
-    }
-}
+pub use crate::core::policy::selection::wildcard_match as simple_match;
 
 /// A parsed comma list of names and patterns.
 #[derive(Debug, Clone, PartialEq, Eq)]
