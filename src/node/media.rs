@@ -2,10 +2,10 @@
 //! (`application/vnd.elasticsearch+json; compatible-with=N`), accepted for
 //! N = 7, 8 and 9 so that the 8.x and 9.x clients both work.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use crate::node::reply::{plain_error, EsError};
+use crate::node::reply::{EsError, PlainError};
 
 /// What the node answers with.
 pub const JSON: &str = "application/json";
@@ -34,7 +34,8 @@ fn parse(value: &str) -> (String, Option<String>) {
 /// Why the media-type headers are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
-    /// 406, with a string `error` as Elasticsearch answers.
+    /// 406, with a string `error` as Elasticsearch answers (the header
+    /// as sent).
     Unsupported(String),
     /// 400 `status_exception`: a compatibility version out of range, or
     /// two that differ.
@@ -44,10 +45,10 @@ pub enum Refused {
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
-            Refused::Unsupported(m) => plain_error(StatusCode::NOT_ACCEPTABLE, m),
-            Refused::Version(m) => {
-                EsError::new(StatusCode::BAD_REQUEST, "status_exception", m).into_response()
+            Refused::Unsupported(content_type) => {
+                PlainError::unsupported_content_type(&content_type).into_response()
             }
+            Refused::Version(m) => EsError::status_exception(400, m).into_response(),
         }
     }
 }
@@ -65,9 +66,7 @@ pub fn check(headers: &HeaderMap, has_body: bool) -> Result<bool, Refused> {
     if let Some((mime, _)) = &content {
         if !BODY_TYPES.contains(&mime.as_str()) {
             let raw = text(header::CONTENT_TYPE).unwrap_or_default();
-            return Err(Refused::Unsupported(format!(
-                "Content-Type header [{raw}] is not supported"
-            )));
+            return Err(Refused::Unsupported(raw.to_string()));
         }
     }
     for (name, parsed) in [("Accept", &accept), ("Content-Type", &content)] {

@@ -7,7 +7,7 @@
 //!  state.rs    the locked state folder: identity, registrations (atomic files)
 //!  server.rs   axum router + outer layer (media types, auth, ES headers), shutdown
 //!  auth.rs     tokens, Basic users (argon2), roles   access.rs  role per request
-//!  reply.rs    Elasticsearch's error object          body.rs, params.rs, names.rs
+//!  reply.rs    core::es errors as HTTP responses     body.rs    bounded request bodies
 //!  routes/     one module per API family             open.rs    repositories from async code
 //!  tls.rs      HTTPS listener (rustls)
 //! ```
@@ -21,9 +21,7 @@ mod body;
 pub mod config;
 pub mod error;
 mod media;
-mod names;
 mod open;
-mod params;
 mod reply;
 mod repository_settings;
 mod routes;

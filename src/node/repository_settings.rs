@@ -1,168 +1,81 @@
-//! Elasticsearch's repository types and settings mapped to snapkeep
-//! locations: `fs` to a folder under `path.repo`, `s3`/`azure`/`gcs` to
-//! object-storage URLs (credentials from the node's environment), `url` to
-//! a read-only edge repository.
+//! A parsed registration (`core::es::repository_request`) mapped to a
+//! snapkeep location: `fs` to a folder under `path.repo`,
+//! `s3`/`azure`/`gcs` to object-storage URLs (credentials from the node's
+//! environment; an s3 `endpoint` and `region` setting become storage
+//! options), `url` to a read-only edge repository.
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use serde_json::{Map, Value};
-
+use crate::core::es::repository_request::{RepositoryRequest, RepositorySpec};
 use crate::node::reply::EsError;
 use crate::node::state::Registration;
 
-/// Settings every type takes.
-const COMMON: &[&str] = &[
-    "readonly",
-    "compress",
-    "chunk_size",
-    "max_snapshot_bytes_per_sec",
-    "max_restore_bytes_per_sec",
-];
-
-/// The settings of each type (besides [`COMMON`]).
-fn type_settings(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "fs" => &["location"],
-        "s3" => &["bucket", "base_path", "client", "endpoint", "region"],
-        "azure" => &["container", "base_path", "client"],
-        "gcs" => &["bucket", "base_path", "client"],
-        "url" => &["url"],
-        _ => return None,
-    })
-}
-
-/// Checks a registration request's type and settings and maps them to a
-/// location. Errors are Elasticsearch's: 400 for a malformed request, 500
-/// `repository_exception` (under `[r] failed to create repository`) for a
-/// repository that cannot be made.
+/// Maps `req` (for repository `name`) to a registration. A location that
+/// cannot be used is ES's `[r] failed to create repository` (500).
 pub fn registration(
     name: &str,
-    kind: &str,
-    settings: &Map<String, Value>,
+    req: &RepositoryRequest,
     path_repo: &[PathBuf],
 ) -> Result<Registration, EsError> {
-    let allowed = type_settings(kind).ok_or_else(|| {
-        EsError::repository(name, format!("repository type [{kind}] does not exist"))
-            .caused(failed(name))
-    })?;
-    let mut flat = BTreeMap::new();
-    flatten("", settings, &mut flat)?;
-    if let Some(unknown) = flat
-        .keys()
-        .find(|k| !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str()))
-    {
-        return Err(EsError::illegal_argument(format!(
-            "unknown setting [{unknown}] for repository type [{kind}]: it takes {}",
-            allowed
-                .iter()
-                .chain(COMMON)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let readonly = match flat.get("readonly") {
-        None => kind == "url",
-        Some(v) => parse_bool(v)? || kind == "url",
-    };
-    let need = |key: &str| {
-        flat.get(key)
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .ok_or_else(|| {
-                EsError::repository(
-                    name,
-                    format!("missing setting [{key}] for repository type [{kind}]"),
-                )
-                .caused(failed(name))
-            })
-    };
-    let base = |url: String| match flat.get("base_path").map(|p| p.trim_matches('/')) {
-        Some(p) if !p.is_empty() => format!("{url}/{p}"),
-        _ => url,
-    };
+    let failed =
+        |msg: String| EsError::repository_create_failed(name, EsError::repository(name, &msg));
+    let under =
+        |url: String, base: &Option<String>| match base.as_deref().map(|p| p.trim_matches('/')) {
+            Some(p) if !p.is_empty() => format!("{url}/{p}"),
+            _ => url,
+        };
     let mut options = Vec::new();
-    let location = match kind {
-        "fs" => fs_location(name, &need("location")?, path_repo)?,
-        "s3" => {
-            if let Some(endpoint) = flat.get("endpoint") {
+    let location = match &req.spec {
+        RepositorySpec::Fs { location } => fs_location(location, path_repo).map_err(failed)?,
+        RepositorySpec::S3 {
+            bucket, base_path, ..
+        } => {
+            if let Some(endpoint) = req.settings.get("endpoint") {
                 options.push(("endpoint".to_string(), endpoint.clone()));
                 if endpoint.starts_with("http://") {
                     options.push(("allow_http".to_string(), "true".to_string()));
                 }
             }
-            if let Some(region) = flat.get("region") {
+            if let Some(region) = req.settings.get("region") {
                 options.push(("region".to_string(), region.clone()));
             }
-            base(format!("s3://{}", need("bucket")?))
+            under(format!("s3://{bucket}"), base_path)
         }
-        "azure" => base(format!("az://{}", need("container")?)),
-        "gcs" => base(format!("gs://{}", need("bucket")?)),
-        _ => edge_url(name, &need("url")?)?,
-    };
-    Ok(Registration {
-        kind: kind.to_string(),
-        settings: flat,
-        location,
-        options,
-        readonly,
-        uuid: None,
-    })
-}
-
-fn failed(name: &str) -> String {
-    format!("[{name}] failed to create repository")
-}
-
-/// Setting values as ES keeps them: strings, nested objects as dotted keys.
-fn flatten(
-    prefix: &str,
-    settings: &Map<String, Value>,
-    out: &mut BTreeMap<String, String>,
-) -> Result<(), EsError> {
-    for (k, v) in settings {
-        let key = format!("{prefix}{k}");
-        let text = match v {
-            Value::Object(inner) => {
-                flatten(&format!("{key}."), inner, out)?;
-                continue;
-            }
-            Value::String(s) => s.clone(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            Value::Null => continue,
-            Value::Array(_) => {
-                return Err(EsError::illegal_argument(format!(
-                    "setting [{key}] must be a single value, not an array"
+        RepositorySpec::Azure {
+            container,
+            base_path,
+            ..
+        } => under(format!("az://{container}"), base_path),
+        RepositorySpec::Gcs {
+            bucket, base_path, ..
+        } => under(format!("gs://{bucket}"), base_path),
+        RepositorySpec::Url { url } => match crate::storage::edge::parse_url(url) {
+            Some(Ok(_)) => url.clone(),
+            _ => {
+                return Err(failed(format!(
+                    "url [{url}] is not a snapkeep edge repository (https://HOST/api/repos/NAME)"
                 )))
             }
-        };
-        out.insert(key, text);
-    }
-    Ok(())
-}
-
-fn parse_bool(v: &str) -> Result<bool, EsError> {
-    match v {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(EsError::illegal_argument(format!(
-            "Failed to parse value [{v}] as only [true] or [false] are allowed."
-        ))),
-    }
+        },
+    };
+    Ok(Registration {
+        kind: req.kind.clone(),
+        settings: req.settings.clone(),
+        location,
+        options,
+        readonly: req.common.readonly || matches!(req.spec, RepositorySpec::Url { .. }),
+        uuid: None,
+    })
 }
 
 /// An `fs` location: relative ones resolve against the first `path.repo`
 /// entry; the result must lie under one of them (symbolic links followed
 /// as far as the path exists), as Elasticsearch requires.
-fn fs_location(name: &str, location: &str, path_repo: &[PathBuf]) -> Result<String, EsError> {
+fn fs_location(location: &str, path_repo: &[PathBuf]) -> Result<String, String> {
     let refuse = |why: &str| {
-        EsError::repository(
-            name,
-            format!("location [{location}] doesn't match any of the locations specified by path.repo{why}"),
+        format!(
+            "location [{location}] doesn't match any of the locations specified by path.repo{why}"
         )
-        .caused(failed(name))
     };
     if path_repo.is_empty() {
         return Err(refuse(" because this setting is empty"));
@@ -174,10 +87,10 @@ fn fs_location(name: &str, location: &str, path_repo: &[PathBuf]) -> Result<Stri
         path_repo[0].join(given)
     };
     let resolved = resolve(&joined);
-    let inside = path_repo
+    if !path_repo
         .iter()
-        .any(|root| resolved.starts_with(resolve(root)));
-    if !inside {
+        .any(|root| resolved.starts_with(resolve(root)))
+    {
         return Err(refuse(""));
     }
     Ok(resolved.display().to_string())
@@ -215,27 +128,19 @@ fn resolve(path: &Path) -> PathBuf {
     out
 }
 
-/// A `url` repository: snapkeep reads edge repositories
-/// (`https://HOST/api/repos/NAME`) this way.
-fn edge_url(name: &str, url: &str) -> Result<String, EsError> {
-    match crate::storage::edge::parse_url(url) {
-        Some(Ok(_)) => Ok(url.to_string()),
-        _ => Err(EsError::repository(
-            name,
-            format!("url [{url}] is not a snapkeep edge repository (https://HOST/api/repos/NAME)"),
-        )
-        .caused(failed(name))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
-    fn settings(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn register(body: Value, roots: &[PathBuf]) -> Result<Registration, EsError> {
+        let req = RepositoryRequest::parse("r", body.to_string().as_bytes())?;
+        registration("r", &req, roots)
+    }
+
+    fn cause(e: EsError) -> String {
+        e.caused_by.unwrap().reason
     }
 
     #[test]
@@ -243,26 +148,28 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let roots = vec![root.path().to_path_buf()];
         let inside = root.path().join("a/b");
-        let r = registration("r", "fs", &settings(json!({"location": inside})), &roots).unwrap();
+        let r = register(
+            json!({"type": "fs", "settings": {"location": inside}}),
+            &roots,
+        )
+        .unwrap();
         assert_eq!(r.location, resolve(&inside).display().to_string());
-        let relative =
-            registration("r", "fs", &settings(json!({"location": "rel"})), &roots).unwrap();
+        let relative = register(
+            json!({"type": "fs", "settings": {"location": "rel"}}),
+            &roots,
+        )
+        .unwrap();
         assert!(relative.location.ends_with("/rel"), "{}", relative.location);
         let escape = root.path().join("../elsewhere");
-        let e =
-            registration("r", "fs", &settings(json!({"location": escape})), &roots).unwrap_err();
+        let e = register(
+            json!({"type": "fs", "settings": {"location": escape}}),
+            &roots,
+        )
+        .unwrap_err();
         assert_eq!(e.kind, "repository_exception");
-        assert!(e
-            .caused_by
-            .unwrap()
-            .reason
-            .ends_with("specified by path.repo"));
-        let e = registration("r", "fs", &settings(json!({"location": "/x"})), &[]).unwrap_err();
-        assert!(e
-            .caused_by
-            .unwrap()
-            .reason
-            .ends_with("because this setting is empty"));
+        assert!(cause(e).ends_with("specified by path.repo"));
+        let e = register(json!({"type": "fs", "settings": {"location": "/x"}}), &[]).unwrap_err();
+        assert!(cause(e).ends_with("because this setting is empty"));
     }
 
     #[test]
@@ -272,68 +179,36 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
         let roots = vec![root.path().to_path_buf()];
         let location = root.path().join("link/repo");
-        assert!(registration("r", "fs", &settings(json!({"location": location})), &roots).is_err());
+        assert!(register(
+            json!({"type": "fs", "settings": {"location": location}}),
+            &roots
+        )
+        .is_err());
     }
 
     #[test]
     fn object_stores_map_to_urls_with_their_options() {
-        let s = settings(
-            json!({"bucket": "b", "base_path": "/x/y/", "endpoint": "http://127.0.0.1:9000", "readonly": true}),
-        );
-        let r = registration("r", "s3", &s, &[]).unwrap();
+        let s3 = json!({"type": "s3", "settings": {"bucket": "b", "base_path": "/x/y/", "endpoint": "http://127.0.0.1:9000", "readonly": true}});
+        let r = register(s3, &[]).unwrap();
         assert_eq!(r.location, "s3://b/x/y");
         assert!(r.readonly);
         assert!(r.options.contains(&("allow_http".into(), "true".into())));
         assert_eq!(r.settings["readonly"], "true");
-        let r = registration("r", "azure", &settings(json!({"container": "c"})), &[]).unwrap();
+        let r = register(
+            json!({"type": "azure", "settings": {"container": "c"}}),
+            &[],
+        )
+        .unwrap();
         assert_eq!(r.location, "az://c");
-        let r = registration(
-            "r",
-            "gcs",
-            &settings(json!({"bucket": "g", "base_path": "p"})),
+        let r = register(
+            json!({"type": "gcs", "settings": {"bucket": "g", "base_path": "p"}}),
             &[],
         )
         .unwrap();
         assert_eq!(r.location, "gs://g/p");
-        let r = registration(
-            "r",
-            "url",
-            &settings(json!({"url": "https://e.example/api/repos/n"})),
-            &[],
-        )
-        .unwrap();
-        assert!(r.readonly);
-    }
-
-    #[test]
-    fn unknown_settings_types_and_values_are_refused() {
-        let e = registration(
-            "r",
-            "s3",
-            &settings(json!({"bucket": "b", "bukket": "c"})),
-            &[],
-        )
-        .unwrap_err();
-        assert_eq!(
-            (e.status.as_u16(), e.kind.as_str()),
-            (400, "illegal_argument_exception")
-        );
-        assert!(e.reason.contains("[bukket]"));
-        let e = registration("r", "hdfs", &Map::new(), &[]).unwrap_err();
-        assert!(e
-            .caused_by
-            .unwrap()
-            .reason
-            .contains("[hdfs] does not exist"));
-        let e = registration(
-            "r",
-            "s3",
-            &settings(json!({"bucket": "b", "readonly": "yes"})),
-            &[],
-        )
-        .unwrap_err();
-        assert_eq!(e.status.as_u16(), 400);
-        let e = registration("r", "s3", &Map::new(), &[]).unwrap_err();
-        assert!(e.caused_by.unwrap().reason.contains("[bucket]"));
+        let url = json!({"type": "url", "settings": {"url": "https://e.example/api/repos/n"}});
+        assert!(register(url, &[]).unwrap().readonly);
+        let other = json!({"type": "url", "settings": {"url": "https://e.example/elsewhere"}});
+        assert_eq!(register(other, &[]).unwrap_err().status, 500);
     }
 }

@@ -17,7 +17,7 @@ use crate::node::auth::AuthFailure;
 use crate::node::config::Settings;
 use crate::node::error::NodeError;
 use crate::node::media;
-use crate::node::reply::{plain_error, EsError};
+use crate::node::reply::{EsError, PlainError};
 use crate::node::routes;
 use crate::node::state::{NodeIdentity, Repositories};
 
@@ -145,44 +145,30 @@ async fn authorize(node: Shared, asked: Asked, uri: String) -> Result<(), EsErro
     let principal = result.map_err(|failure| unauthenticated(failure, &uri))?;
     let needed = required_role(&method, &path);
     if principal.role < needed {
-        return Err(EsError::security(
-            StatusCode::FORBIDDEN,
-            format!(
-                "action [{}] is unauthorized for user [{}] with effective roles [{}], this action is granted by the roles [{}]",
-                action(&method, &path),
-                principal.name,
-                principal.role.name(),
-                needed.granted_by()
-            ),
+        let granted: Vec<&str> = needed.granted_by().split(',').collect();
+        return Err(EsError::unauthorized(
+            &action(&method, &path),
+            &principal.name,
+            &[principal.role.name()],
+            &granted,
         ));
     }
     Ok(())
 }
 
-const CHALLENGES: [&str; 2] = [
-    "Basic realm=\"security\", charset=\"UTF-8\"",
-    "Bearer realm=\"security\"",
-];
-
 fn unauthenticated(failure: AuthFailure, uri: &str) -> EsError {
-    let reason = match failure {
-        AuthFailure::Missing => {
-            format!("missing authentication credentials for REST request [{uri}]")
-        }
-        AuthFailure::Wrong { user: Some(u) } => {
-            format!("unable to authenticate user [{u}] for REST request [{uri}]")
-        }
+    match failure {
+        AuthFailure::Missing => EsError::missing_credentials(uri),
+        AuthFailure::Wrong { user: Some(u) } => EsError::bad_credentials(&u, uri),
         AuthFailure::Wrong { user: None } => {
-            format!("unable to authenticate with provided credentials for REST request [{uri}]")
+            // A token names no user: same 401, with its own reason.
+            let mut e = EsError::missing_credentials(uri);
+            e.reason = format!(
+                "unable to authenticate with provided credentials for REST request [{uri}]"
+            );
+            e
         }
-    };
-    let mut e = EsError::security(StatusCode::UNAUTHORIZED, reason);
-    e.extra.insert(
-        "header".into(),
-        serde_json::json!({"WWW-Authenticate": CHALLENGES}),
-    );
-    e.challenges = CHALLENGES.to_vec();
-    e
+    }
 }
 
 /// axum answers a known path with an unrouted method with an empty 405 and
@@ -192,17 +178,17 @@ fn method_not_allowed(response: Response, uri: &str, method: &Method) -> Respons
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
-    let allowed = allow
+    let listed = allow
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .replace(' ', "");
-    let mut answer = plain_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "Incorrect HTTP method for uri [{uri}] and method [{method}], allowed: [{allowed}]"
-        ),
-    );
+        .to_string();
+    let allowed: Vec<&str> = listed
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    let mut answer = PlainError::method_not_allowed(uri, method.as_str(), &allowed).into_response();
     if let Some(a) = allow {
         answer.headers_mut().insert(header::ALLOW, a);
     }
@@ -215,13 +201,7 @@ async fn no_handler(request: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    plain_error(
-        StatusCode::BAD_REQUEST,
-        format!(
-            "no handler found for uri [{uri}] and method [{}]",
-            request.method()
-        ),
-    )
+    PlainError::no_handler(&uri, request.method().as_str()).into_response()
 }
 
 /// Serves until SIGTERM or SIGINT, then stops accepting and gives running

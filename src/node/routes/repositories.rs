@@ -10,19 +10,24 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+/// A request's query pairs, owned (borrowed as `core::es` [`Params`]).
+type Pairs = Vec<(String, String)>;
+
+use crate::core::es::names::validate_repository_name;
+use crate::core::es::params::Params;
+use crate::core::es::patterns::NamePatterns;
+use crate::core::es::repository_request::RepositoryRequest;
 use crate::native::clock::now_millis;
 use crate::native::maintenance::probe_key;
-use crate::node::body::{only_known, read_object};
-use crate::node::names::{check_repository, select};
+use crate::node::body;
 use crate::node::open;
-use crate::node::params::Params;
-use crate::node::reply::{ok, EsError};
+use crate::node::reply::{internal, ok, EsError};
 use crate::node::repository_settings::registration;
 use crate::node::server::Shared;
 use crate::node::state::{write_atomic, Registration, Repositories, REPOSITORIES_FILE};
 use crate::repo::probe::probe;
 
-type Q = Query<Vec<(String, String)>>;
+type Q = Query<Pairs>;
 
 fn answer(result: Result<Response, EsError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
@@ -37,48 +42,27 @@ pub async fn put(
     Query(q): Q,
     body: Body,
 ) -> Response {
-    answer(put_inner(node, name, uri.path().to_string(), Params(q), body).await)
+    answer(put_inner(node, name, uri.path().to_string(), q, body).await)
 }
 
 async fn put_inner(
     node: Shared,
     name: String,
     path: String,
-    q: Params,
+    q: Pairs,
     body: Body,
 ) -> Result<Response, EsError> {
-    q.check(&path, &["verify", "master_timeout", "timeout"])?;
-    let verify = q.flag("verify", true)?;
-    let body = read_object(body, node.settings.max_body_bytes)
-        .await?
-        .ok_or_else(|| EsError::parse("request body is required"))?;
-    check_repository(&name)?;
-    only_known(&body, &["type", "settings"])?;
-    let kind_name = match body.get("type") {
-        None | Some(Value::Null) => {
-            return Err(EsError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "action_request_validation_exception",
-                "Validation Failed: 1: type is missing;",
-            ))
-        }
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    };
-    let settings = match body.get("settings") {
-        None => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(EsError::illegal_argument(
-                "Malformed settings section, should include an inner object",
-            ))
-        }
-    };
-    let mut reg = registration(&name, &kind_name, &settings, &node.settings.path_repo)?;
+    let q = Params(&q);
+    q.check_known(&path, &["verify", "master_timeout", "timeout"])?;
+    let verify = q.bool("verify", true)?;
+    let bytes = body::read(body, node.settings.max_body_bytes).await?;
+    validate_repository_name(&name)?;
+    let request = RepositoryRequest::parse(&name, &bytes)?;
+    let mut reg = registration(&name, &request, &node.settings.path_repo)?;
     if verify {
         let reader = open::reader_or_init(&reg)
             .await
-            .map_err(|e| EsError::repository_verification(&name, e))?;
+            .map_err(|e| EsError::repository_verification(&name, &e.to_string()))?;
         reg.uuid = Some(reader.config.id.clone());
     }
     change(&node, |repos| {
@@ -102,20 +86,8 @@ async fn change(
     let written = next.clone();
     tokio::task::spawn_blocking(move || write_atomic(&folder, REPOSITORIES_FILE, &written))
         .await
-        .map_err(|e| {
-            EsError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "exception",
-                e.to_string(),
-            )
-        })?
-        .map_err(|e| {
-            EsError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "exception",
-                e.to_string(),
-            )
-        })?;
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(|e| internal(e.to_string()))?;
     *repos = next;
     Ok(())
 }
@@ -126,7 +98,7 @@ pub async fn get_all(
     OriginalUri(uri): OriginalUri,
     Query(q): Q,
 ) -> Response {
-    answer(get_inner(node, None, uri.path().to_string(), Params(q)).await)
+    answer(get_inner(node, None, uri.path().to_string(), q).await)
 }
 
 /// `GET /_snapshot/<repo>`: comma lists, wildcards, `_all`.
@@ -136,17 +108,18 @@ pub async fn get(
     OriginalUri(uri): OriginalUri,
     Query(q): Q,
 ) -> Response {
-    answer(get_inner(node, Some(name), uri.path().to_string(), Params(q)).await)
+    answer(get_inner(node, Some(name), uri.path().to_string(), q).await)
 }
 
 async fn get_inner(
     node: Shared,
     expr: Option<String>,
     path: String,
-    q: Params,
+    q: Pairs,
 ) -> Result<Response, EsError> {
-    q.check(&path, &["master_timeout", "local"])?;
-    q.flag("local", false)?;
+    let q = Params(&q);
+    q.check_known(&path, &["master_timeout", "local"])?;
+    q.bool("local", false)?;
     let repos = node.repositories.lock().await;
     let names = select(expr.as_deref(), repos.keys().map(String::as_str))
         .map_err(|missing| EsError::repository_missing(&missing))?;
@@ -172,16 +145,16 @@ pub async fn delete(
     OriginalUri(uri): OriginalUri,
     Query(q): Q,
 ) -> Response {
-    answer(delete_inner(node, expr, uri.path().to_string(), Params(q)).await)
+    answer(delete_inner(node, expr, uri.path().to_string(), q).await)
 }
 
 async fn delete_inner(
     node: Shared,
     expr: String,
     path: String,
-    q: Params,
+    q: Pairs,
 ) -> Result<Response, EsError> {
-    q.check(&path, &["master_timeout", "timeout"])?;
+    Params(&q).check_known(&path, &["master_timeout", "timeout"])?;
     change(&node, |repos| {
         let names = select(Some(&expr), repos.keys().map(String::as_str))
             .map_err(|missing| EsError::repository_missing(&missing))?;
@@ -214,25 +187,25 @@ pub async fn verify(
     OriginalUri(uri): OriginalUri,
     Query(q): Q,
 ) -> Response {
-    answer(verify_inner(node, name, uri.path().to_string(), Params(q)).await)
+    answer(verify_inner(node, name, uri.path().to_string(), q).await)
 }
 
 async fn verify_inner(
     node: Shared,
     name: String,
     path: String,
-    q: Params,
+    q: Pairs,
 ) -> Result<Response, EsError> {
-    q.check(&path, &["master_timeout", "timeout"])?;
+    Params(&q).check_known(&path, &["master_timeout", "timeout"])?;
     let reg = registered(&node, &name).await?;
     let reader = open::reader(&reg)
         .await
-        .map_err(|e| EsError::repository_verification(&name, e))?;
+        .map_err(|e| EsError::repository_verification(&name, &e.to_string()))?;
     if !reg.readonly {
         let body = bytes::Bytes::from(format!("snapkeep node verify {}", now_millis()));
         probe(reader.store.as_ref(), &probe_key("node"), body)
             .await
-            .map_err(|e| EsError::repository_verification(&name, e))?;
+            .map_err(|e| EsError::repository_verification(&name, &e.to_string()))?;
     }
     Ok(ok(
         json!({"nodes": {node.identity.id.clone(): {"name": node.settings.name}}}),
@@ -248,33 +221,55 @@ pub async fn cleanup(
     OriginalUri(uri): OriginalUri,
     Query(q): Q,
 ) -> Response {
-    answer(cleanup_inner(node, name, uri.path().to_string(), Params(q)).await)
+    answer(cleanup_inner(node, name, uri.path().to_string(), q).await)
 }
 
 async fn cleanup_inner(
     node: Shared,
     name: String,
     path: String,
-    q: Params,
+    q: Pairs,
 ) -> Result<Response, EsError> {
-    q.check(&path, &["master_timeout", "timeout"])?;
+    Params(&q).check_known(&path, &["master_timeout", "timeout"])?;
     let reg = registered(&node, &name).await?;
     let reader = open::reader(&reg)
         .await
-        .map_err(|e| EsError::repository(&name, e))?;
+        .map_err(|e| EsError::repository(&name, &e.to_string()))?;
     let settings = reader
         .root()
         .await
-        .map_err(|e| EsError::repository(&name, e))?
+        .map_err(|e| EsError::repository(&name, &e.to_string()))?
         .settings;
     if reg.readonly || settings.readonly {
-        return Err(EsError::repository(&name, "repository is readonly"));
+        return Err(EsError::repository_readonly(&name));
     }
     let grace = Duration::from_secs(node.settings.cleanup_grace_secs);
     let report = crate::repo::cleanup::cleanup(&reader, false, now_millis(), grace, false)
         .await
-        .map_err(|e| EsError::repository(&name, e))?;
+        .map_err(|e| EsError::repository(&name, &e.to_string()))?;
     Ok(ok(
         json!({"results": {"deleted_bytes": report.bytes, "deleted_blobs": report.objects}}),
     ))
+}
+
+/// The names a pattern list selects from `known`, in `known`'s order; a
+/// literal name that is not known is the error.
+fn select<'a>(
+    expr: Option<&str>,
+    known: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, String> {
+    let patterns = NamePatterns::parse(expr.unwrap_or("_all"));
+    let known: Vec<&str> = known.collect();
+    if let Some(missing) = patterns
+        .literal_names()
+        .into_iter()
+        .find(|n| !known.contains(n))
+    {
+        return Err(missing.to_string());
+    }
+    Ok(known
+        .into_iter()
+        .filter(|k| patterns.matches(k))
+        .map(str::to_string)
+        .collect())
 }

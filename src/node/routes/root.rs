@@ -5,7 +5,7 @@ use axum::extract::{OriginalUri, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::node::params::Params;
+use crate::core::es::params::Params;
 use crate::node::reply::ok;
 use crate::node::server::Shared;
 
@@ -19,7 +19,7 @@ pub async fn info(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(e) = Params(params).check(uri.path(), &[]) {
+    if let Err(e) = Params(&params).check_known(uri.path(), &[]) {
         return e.into_response();
     }
     ok(json!({
@@ -58,7 +58,7 @@ pub async fn health(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(e) = Params(params).check(uri.path(), HEALTH_PARAMS) {
+    if let Err(e) = Params(&params).check_known(uri.path(), HEALTH_PARAMS) {
         return e.into_response();
     }
     ok(json!({
