@@ -433,7 +433,8 @@ fn bad_requests_get_elasticsearch_errors_and_change_nothing() {
         node.send(
             "PUT",
             "/_snapshot/r",
-            &json!({"type": "fs", "settings": {"location": location, "readonly": "yes"}}).to_string(),
+            &json!({"type": "fs", "settings": {"location": location, "readonly": "yes"}})
+                .to_string(),
         ),
         400,
         "illegal_argument_exception",
@@ -577,4 +578,70 @@ fn tls_serves_https_with_the_configured_certificate() {
         200,
         "the node still serves after refused handshakes"
     );
+}
+
+#[test]
+fn snapshots_are_listed_with_elasticsearch_paging() {
+    let dirs = Dirs::new();
+    let node = start(&dirs, &[]);
+    let location = dirs.backups().join("r");
+    assert_eq!(register_fs(&node, "r", &location).status, 200);
+    write(&dirs.data().join("idx/file"), &[1u8; 5000]);
+    for name in ["s1", "s2"] {
+        common::ok(&[
+            "snapshot",
+            "create",
+            s(&location),
+            name,
+            "--source",
+            s(&dirs.data()),
+        ]);
+    }
+    let one = node.get("/_snapshot/r/s1").json();
+    assert_eq!(
+        (one["total"].as_u64(), one["remaining"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let info = &one["snapshots"][0];
+    assert_eq!(info["snapshot"], "s1");
+    assert_eq!(info["repository"], "r");
+    assert_eq!(info["state"], "SUCCESS");
+    assert_eq!(info["indices"], json!(["idx"]));
+
+    let page = node
+        .get("/_snapshot/r/_all?sort=name&order=desc&size=1")
+        .json();
+    assert_eq!(page["snapshots"][0]["snapshot"], "s2");
+    assert_eq!(
+        (page["total"].as_u64(), page["remaining"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let next = page["next"].as_str().unwrap().to_string();
+    let rest = node
+        .get(&format!(
+            "/_snapshot/r/_all?sort=name&order=desc&size=1&after={next}"
+        ))
+        .json();
+    assert_eq!(rest["snapshots"][0]["snapshot"], "s1");
+    assert_eq!(rest["remaining"], 0);
+    let brief = node.get("/_snapshot/r/s*?verbose=false").json();
+    assert!(brief["snapshots"][0].get("shards").is_none());
+    assert_eq!(brief["total"], 2);
+
+    let missing = node.get("/_snapshot/r/s1,nope");
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.json()["error"]["type"],
+        "snapshot_missing_exception"
+    );
+    assert_eq!(missing.json()["error"]["reason"], "[r:nope] is missing");
+    let ignored = node
+        .get("/_snapshot/r/s1,nope?ignore_unavailable=true")
+        .json();
+    assert_eq!(ignored["total"], 1);
+    assert_eq!(
+        node.get("/_snapshot/none/s1").json()["error"]["type"],
+        "repository_missing_exception"
+    );
+    assert_eq!(node.get("/_snapshot/r/_all?sort=colour").status, 400);
 }

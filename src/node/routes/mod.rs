@@ -3,6 +3,7 @@
 mod cat;
 mod repositories;
 mod root;
+mod snapshots;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -23,5 +24,6 @@ pub fn router() -> Router<Shared> {
         )
         .route("/_snapshot/{repo}/_verify", post(repositories::verify))
         .route("/_snapshot/{repo}/_cleanup", post(repositories::cleanup))
+        .route("/_snapshot/{repo}/{snap}", get(snapshots::get))
         .route("/_cat/repositories", get(cat::repositories))
 }

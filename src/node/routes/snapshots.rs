@@ -1,0 +1,84 @@
+//! Snapshot APIs (reference section 3) over registered repositories. So
+//! far: `GET /_snapshot/<repo>/<snap>` (listing with wildcards, `_all`,
+//! sorting and paging by `core::es::get_snapshots`).
+
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+
+use crate::core::es::get_snapshots::{self, Candidate, GetSnapshotsQuery, GetSnapshotsResponse};
+use crate::core::es::params::Params;
+use crate::core::es::patterns::NamePatterns;
+use crate::core::es::snapshot_info::{Detail, SnapshotInfo};
+use crate::node::open;
+use crate::node::reply::{ok, EsError};
+use crate::node::server::Shared;
+
+type Pairs = Vec<(String, String)>;
+
+/// `GET /_snapshot/<repo>/<snap>`.
+pub async fn get(
+    State(node): State<Shared>,
+    Path((repo, snap)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<Pairs>,
+) -> Response {
+    get_inner(node, repo, snap, uri.path().to_string(), q)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn get_inner(
+    node: Shared,
+    repo: String,
+    snap: String,
+    path: String,
+    q: Pairs,
+) -> Result<Response, EsError> {
+    let params = Params(&q);
+    params.check_known(&path, &get_snapshots::ALLOWED)?;
+    let query = GetSnapshotsQuery::parse(&params)?;
+    let reg = node
+        .repositories
+        .lock()
+        .await
+        .get(&repo)
+        .cloned()
+        .ok_or_else(|| EsError::repository_missing(&repo))?;
+    let reader = open::reader(&reg)
+        .await
+        .map_err(|e| EsError::repository(&repo, &e.to_string()))?;
+    let root = reader
+        .root()
+        .await
+        .map_err(|e| EsError::repository(&repo, &e.to_string()))?;
+    let patterns = NamePatterns::parse(&snap);
+    if !query.ignore_unavailable {
+        if let Some(missing) = patterns
+            .literal_names()
+            .into_iter()
+            .find(|n| !root.snapshots.iter().any(|s| s.snapshot == *n))
+        {
+            return Err(EsError::snapshot_missing(&repo, missing));
+        }
+    }
+    let candidates: Vec<_> = root
+        .snapshots
+        .iter()
+        .filter(|s| patterns.matches(&s.snapshot))
+        .map(|s| Candidate::stored(&repo, s, s))
+        .collect();
+    let page = get_snapshots::select(&query, candidates)?;
+    let page = get_snapshots::Selected {
+        items: page
+            .items
+            .into_iter()
+            .map(|s| SnapshotInfo::stored(&repo, s, Detail::default(), query.info))
+            .collect(),
+        total: page.total,
+        remaining: page.remaining,
+        next: page.next,
+    };
+    Ok(ok(
+        serde_json::to_value(GetSnapshotsResponse::new(page)).unwrap_or_default()
+    ))
+}
