@@ -581,7 +581,7 @@ fn tls_serves_https_with_the_configured_certificate() {
 }
 
 #[test]
-fn snapshots_are_listed_with_elasticsearch_paging() {
+fn snapshots_are_listed_with_elasticsearch_paging_and_deleted() {
     let dirs = Dirs::new();
     let node = start(&dirs, &[]);
     let location = dirs.backups().join("r");
@@ -644,4 +644,15 @@ fn snapshots_are_listed_with_elasticsearch_paging() {
         "repository_missing_exception"
     );
     assert_eq!(node.get("/_snapshot/r/_all?sort=colour").status, 400);
+
+    let gone = node.call("DELETE", "/_snapshot/r/s1", &[], None);
+    assert_eq!(gone.json(), json!({"acknowledged": true}));
+    let left = node.get("/_snapshot/r/_all").json();
+    assert_eq!(left["total"], 1);
+    assert_eq!(left["snapshots"][0]["snapshot"], "s2");
+    let again = node.call("DELETE", "/_snapshot/r/s1", &[], None);
+    assert_eq!(again.status, 404);
+    assert_eq!(again.json()["error"]["reason"], "[r:s1] is missing");
+    // The repository is whole after the delete.
+    common::ok(&["repo", "check", s(&location)]);
 }

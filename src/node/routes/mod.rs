@@ -24,6 +24,9 @@ pub fn router() -> Router<Shared> {
         )
         .route("/_snapshot/{repo}/_verify", post(repositories::verify))
         .route("/_snapshot/{repo}/_cleanup", post(repositories::cleanup))
-        .route("/_snapshot/{repo}/{snap}", get(snapshots::get))
+        .route(
+            "/_snapshot/{repo}/{snap}",
+            get(snapshots::get).delete(snapshots::delete),
+        )
         .route("/_cat/repositories", get(cat::repositories))
 }
