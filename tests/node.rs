@@ -656,3 +656,72 @@ fn snapshots_are_listed_with_elasticsearch_paging_and_deleted() {
     // The repository is whole after the delete.
     common::ok(&["repo", "check", s(&location)]);
 }
+
+#[test]
+fn snapshots_are_created_from_the_data_directory() {
+    let dirs = Dirs::new();
+    let node = start(&dirs, &[]);
+    let location = dirs.backups().join("r");
+    assert_eq!(register_fs(&node, "r", &location).status, 200);
+    write(&dirs.data().join("idx/file"), &[3u8; 20_000]);
+    write(&dirs.data().join("other/file"), &[4u8; 100]);
+
+    let body = r#"{"indices":["idx"],"include_global_state":false,"metadata":{"taken_by":"test"}}"#;
+    let made = node.send(
+        "PUT",
+        "/_snapshot/r/%3Cnightly-%7Bnow%2Fd%7D%3E?wait_for_completion=true",
+        body,
+    );
+    assert_eq!(made.status, 200, "{}", made.text());
+    let info = made.json()["snapshot"].clone();
+    let name = info["snapshot"].as_str().unwrap().to_string();
+    assert!(
+        name.starts_with("nightly-") && !name.contains('{'),
+        "date math resolved: {name}"
+    );
+    assert_eq!(info["state"], "SUCCESS");
+    assert_eq!(info["indices"], json!(["idx"]));
+    assert_eq!(info["metadata"], json!({"taken_by": "test"}));
+    assert_eq!(info["include_global_state"], false);
+
+    let taken = node.send(
+        "PUT",
+        &format!("/_snapshot/r/{name}?wait_for_completion=true"),
+        "{}",
+    );
+    assert_eq!(taken.status, 400);
+    assert_eq!(
+        taken.json()["error"]["type"],
+        "snapshot_name_already_in_use_exception"
+    );
+    let bad = node.send("PUT", "/_snapshot/r/_bad", "{}");
+    assert_eq!(
+        bad.json()["error"]["type"],
+        "invalid_snapshot_name_exception"
+    );
+    let field = node.send("PUT", "/_snapshot/r/s9", r#"{"colour":"red"}"#);
+    assert_eq!(field.status, 400);
+    assert_eq!(node.send("PUT", "/_snapshot/nope/s9", "{}").status, 404);
+
+    // Without waiting: accepted at once, listed once done.
+    assert_eq!(
+        node.send("POST", "/_snapshot/r/later", "").json(),
+        json!({"accepted": true})
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while node.get("/_snapshot/r/later").status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the snapshot did not land"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let later = node.get("/_snapshot/r/later").json();
+    assert_eq!(later["snapshots"][0]["indices"], json!(["idx", "other"]));
+    assert_eq!(
+        node.get("/_snapshot/r/_all").json()["total"],
+        2,
+        "refused requests made nothing"
+    );
+    common::ok(&["repo", "check", s(&location)]);
+}

@@ -1,6 +1,7 @@
 //! The node's routes, one module per API family.
 
 mod cat;
+mod create_snapshot;
 mod repositories;
 mod root;
 mod snapshots;
@@ -26,7 +27,10 @@ pub fn router() -> Router<Shared> {
         .route("/_snapshot/{repo}/_cleanup", post(repositories::cleanup))
         .route(
             "/_snapshot/{repo}/{snap}",
-            get(snapshots::get).delete(snapshots::delete),
+            get(snapshots::get)
+                .put(create_snapshot::create)
+                .post(create_snapshot::create)
+                .delete(snapshots::delete),
         )
         .route("/_cat/repositories", get(cat::repositories))
 }

@@ -1,0 +1,129 @@
+//! `PUT|POST /_snapshot/<repo>/<snap>`: a snapshot of the node's data
+//! directory. The snapshot pipeline is the native shell's (synchronous,
+//! its own threads), so it runs on a plain thread and the handler awaits
+//! its answer; it never blocks the node's runtime.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+
+use crate::core::es::create_request::CreateSnapshotRequest;
+use crate::core::es::date_math::resolve_name;
+use crate::core::es::names::validate_snapshot_name;
+use crate::core::es::params::Params;
+use crate::core::es::snapshot_info::{
+    accepted, create_completed, Detail, InfoOptions, SnapshotInfo,
+};
+use crate::core::format::root::RootConflict;
+use crate::core::policy::selection::Selection;
+use crate::error::Error;
+use crate::native::backup::{create_snapshot, SnapshotOptions, SnapshotOutcome};
+use crate::native::clock::now_millis;
+use crate::native::repo::Repo;
+use crate::node::reply::{ok, EsError};
+use crate::node::server::Shared;
+use crate::node::{body, open};
+
+type Pairs = Vec<(String, String)>;
+
+pub async fn create(
+    State(node): State<Shared>,
+    Path((repo, snap)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<Pairs>,
+    body: Body,
+) -> Response {
+    create_inner(node, repo, snap, uri.path().to_string(), q, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn create_inner(
+    node: Shared,
+    repo: String,
+    snap: String,
+    path: String,
+    q: Pairs,
+    body: Body,
+) -> Result<Response, EsError> {
+    let params = Params(&q);
+    params.check_known(&path, &["wait_for_completion", "master_timeout"])?;
+    let wait = params.bool("wait_for_completion", false)?;
+    let bytes = body::read(body, node.settings.max_body_bytes).await?;
+    let request = if bytes.iter().all(u8::is_ascii_whitespace) {
+        CreateSnapshotRequest::default()
+    } else {
+        CreateSnapshotRequest::parse(&bytes)?
+    };
+    // ES checks the repository before the name.
+    let reg = node
+        .repositories
+        .lock()
+        .await
+        .get(&repo)
+        .cloned()
+        .ok_or_else(|| EsError::repository_missing(&repo))?;
+    let name = resolve_name(&snap, now_millis()).map_err(|e| e.to_es())?;
+    validate_snapshot_name(&repo, &name)?;
+    let indices = if request.indices.is_empty() {
+        "*".to_string()
+    } else {
+        request.indices.join(",")
+    };
+    let opts = SnapshotOptions {
+        name: name.clone(),
+        source: node.settings.data.clone(),
+        selection: Selection::parse(&indices)
+            .map_err(|e| EsError::illegal_argument(e.to_string()))?,
+        extra_indices: Vec::new(),
+        include_global_state: request.include_global_state,
+        partial: request.partial,
+        metadata: request.metadata_strings(),
+        progress: false,
+    };
+    let store = open::store(&reg, false).map_err(|e| EsError::repository(&repo, &e.to_string()))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let outcome = Repo::open_in(store).and_then(|r| create_snapshot(&r, &opts));
+        let _ = tx.send(outcome);
+    });
+    if !wait {
+        return Ok(ok(accepted()));
+    }
+    let outcome = rx.await.map_err(|_| {
+        EsError::new(
+            500,
+            "snapshot_exception",
+            format!("[{repo}:{name}] the snapshot thread ended without an answer"),
+        )
+    })?;
+    let out = outcome.map_err(|e| failure(&repo, &name, e))?;
+    Ok(ok(create_completed(&info(&repo, &out))))
+}
+
+fn info(repo: &str, out: &SnapshotOutcome) -> SnapshotInfo {
+    let summary = out.manifest.summary();
+    let metadata: &BTreeMap<String, String> = &out.manifest.metadata;
+    let detail = Detail {
+        metadata: Some(metadata),
+        failures: Some(&out.manifest.failures),
+    };
+    SnapshotInfo::stored(repo, &summary, detail, InfoOptions::default())
+}
+
+fn failure(repo: &str, name: &str, e: Error) -> EsError {
+    match e {
+        Error::Conflict(RootConflict::DuplicateSnapshot(_)) => {
+            EsError::snapshot_name_already_in_use(repo, name, false)
+        }
+        Error::Conflict(RootConflict::ReadOnly) => EsError::repository_readonly(repo),
+        Error::Selection(s) => EsError::illegal_argument(s.to_string()),
+        other => EsError::new(
+            500,
+            "snapshot_exception",
+            format!("[{repo}:{name}] {other}"),
+        ),
+    }
+}
