@@ -13,6 +13,7 @@ use crate::core::es::create_request::CreateSnapshotRequest;
 use crate::core::es::date_math::resolve_name;
 use crate::core::es::names::validate_snapshot_name;
 use crate::core::es::params::Params;
+use crate::core::es::repository_request::parse_byte_size;
 use crate::core::es::snapshot_info::{
     accepted, create_completed, Detail, InfoOptions, SnapshotInfo,
 };
@@ -84,9 +85,20 @@ async fn create_inner(
         progress: false,
     };
     let store = open::store(&reg, false).map_err(|e| EsError::repository(&repo, &e.to_string()))?;
+    let registered_limit = match reg.settings.get("max_snapshot_bytes_per_sec") {
+        Some(v) => parse_byte_size("max_snapshot_bytes_per_sec", v)?,
+        None => None,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let outcome = Repo::open_in(store).and_then(|r| create_snapshot(&r, &opts));
+        let outcome = Repo::open_in(store).and_then(|r| {
+            // The registration's limit wins over the repository's own, as
+            // the CLI's flag does; 0 means none.
+            let up = registered_limit
+                .or(r.settings.max_snapshot_bytes_per_sec)
+                .filter(|v| *v > 0);
+            create_snapshot(&r.with_limits(up, None), &opts)
+        });
         let _ = tx.send(outcome);
     });
     if !wait {
