@@ -13,6 +13,7 @@
 
 pub mod chunker;
 pub mod error;
+pub mod es;
 pub mod format;
 pub mod plan;
 pub mod policy;

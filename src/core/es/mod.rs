@@ -1,0 +1,19 @@
+//! Elasticsearch's snapshot REST API semantics, transport-neutral: error
+//! objects, name rules and date math, the `SnapshotInfo` shape, listing
+//! parameters, `_cat` tables and strict request bodies
+//! (docs/ES_API_REFERENCE.md). The node's HTTP shell maps requests onto
+//! these functions and their answers onto responses.
+
+pub mod body;
+pub mod cat;
+pub mod create_request;
+pub mod date_math;
+pub mod errors;
+pub mod get_snapshots;
+pub mod names;
+pub mod params;
+pub mod patterns;
+pub mod repository_request;
+pub mod restore_request;
+pub mod snapshot_info;
+pub mod units;
