@@ -539,12 +539,16 @@ async fn verify_and_analyze_probe_a_real_store_on_a_server_runtime() {
     let reader = RepoReader::open(store.clone(), ruzstd_decode)
         .await
         .unwrap();
-    let clock = ManualClock::at(0);
-
-    snapkeep::repo::verify(&reader, &clock, "run-1")
-        .await
-        .unwrap();
-    let probes = snapkeep::repo::analyze(&reader, &clock, "run-1").await;
+    // On a spawned task, as an axum handler runs: the futures are `Send`.
+    let probes = tokio::spawn(async move {
+        let clock = ManualClock::at(0);
+        snapkeep::repo::verify(&reader, &clock, "run-1")
+            .await
+            .unwrap();
+        snapkeep::repo::analyze(&reader, &clock, "run-1").await
+    })
+    .await
+    .unwrap();
     let names: Vec<&str> = probes.iter().map(|p| p.name).collect();
     assert_eq!(
         names,
