@@ -6,11 +6,12 @@
 //!     ▲ values in, values out
 //!  src/storage  the storage port (async trait) + memory and local backends
 //!     ▲
-//!  src/native   the native shell: repository operations, snapshot pipeline,
-//!               restore, check, delete (feature `native`)
+//!  src/repo     the repository layer: async reads, writes, check, delete,
+//!               cleanup, shared by every shell
+//!  src/native   the native shell: the synchronous facade over src/repo,
+//!               snapshot pipeline, restore (feature `native`)
 //!  src/cli      the `snapkeep` command line (feature `native`)
 //!  src/node     `snapkeep node`: Elasticsearch's snapshot REST API (feature `native`)
-//!  src/access   async repository reads and views shared by every shell
 //!  src/edge     the Cloudflare Worker API on R2 (feature `worker`, wasm32)
 //!  src/inspector the browser inspector's wasm API (feature `inspector`)
 //! ```

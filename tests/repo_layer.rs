@@ -1,6 +1,9 @@
 //! The repository layer's write side runs inside a multi-threaded tokio
 //! runtime (as a server would run it): commits race and rebase, markers beat
-//! on a clock the test moves, and nothing blocks or starts a runtime.
+//! on a clock the test moves, and nothing blocks or starts a runtime. So
+//! does its read side's maintenance: check, verify and analyze.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,10 +19,13 @@ use snapkeep::core::format::manifest::{Manifest, SnapshotState};
 use snapkeep::core::format::root::RootChange;
 use snapkeep::core::policy::inflight::Activity;
 use snapkeep::error::Error;
+use snapkeep::repo::check::ReadData;
 use snapkeep::repo::clock::{Clock, ManualClock};
+use snapkeep::repo::findings::FindingKind;
 use snapkeep::repo::inflight::{scan, InFlight, HEARTBEAT};
 use snapkeep::repo::writer::{self, RepoWriter};
 use snapkeep::repo::RepoReader;
+use snapkeep::storage::local::LocalStore;
 use snapkeep::storage::memory::MemoryStore;
 use snapkeep::storage::{PutMode, Storage};
 
@@ -345,4 +351,250 @@ async fn cleanup_runs_on_a_server_runtime_and_judges_age_by_the_time_given() {
     cleanup(writer.reader(), true, later, grace, true)
         .await
         .unwrap();
+}
+
+/// Runs each CPU job on a thread of its own, as a server's pool would
+/// (off the runtime's threads), counting them.
+#[derive(Debug, Default)]
+struct Threads {
+    jobs: std::sync::atomic::AtomicUsize,
+}
+
+impl snapkeep::repo::cpu::Cpu for Threads {
+    fn spawn(&self, job: snapkeep::repo::cpu::Job) {
+        self.jobs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::spawn(job);
+    }
+}
+
+/// Counts the bytes a step reports.
+#[derive(Debug, Default)]
+struct Counted {
+    total: std::sync::atomic::AtomicU64,
+    done: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl snapkeep::repo::progress::Progress for Counted {
+    fn start(&self, total: u64) {
+        self.total.store(total, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn advance(&self, bytes: u64) {
+        self.done
+            .fetch_add(bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn finish(&self) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Checks on a spawned task of the server runtime (so the future must be
+/// `Send`), with blobs hashed on [`Threads`].
+async fn check_on_server(
+    reader: &RepoReader,
+    read_data: ReadData,
+) -> (
+    snapkeep::repo::check::CheckReport,
+    Arc<Threads>,
+    Arc<Counted>,
+) {
+    let (reader, cpu, progress) = (
+        reader.clone(),
+        Arc::new(Threads::default()),
+        Arc::new(Counted::default()),
+    );
+    let (c, p) = (cpu.clone(), progress.clone());
+    let report = tokio::spawn(async move {
+        let check = snapkeep::repo::Check {
+            reader: &reader,
+            read_data,
+            clock: &ManualClock::at(0),
+            cpu: c.as_ref(),
+            progress: p.as_ref(),
+            salt: b"salt",
+        };
+        check.run().await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    (report, cpu, progress)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_runs_on_a_server_runtime_and_reading_data_finds_a_damaged_pack() {
+    use std::sync::atomic::Ordering::SeqCst;
+    // A real repository, written by the real binary.
+    let (_t, src, repo, _) = common::scene();
+    common::init(&repo);
+    common::write(&src.join("logs/victim.bin"), &common::noise(2 << 20, 5));
+    common::write(&src.join("logs/small.txt"), b"hello");
+    common::ok(&[
+        "snapshot",
+        "create",
+        common::s(&repo),
+        "s1",
+        "--source",
+        common::s(&src),
+    ]);
+    let store: Arc<dyn Storage> = Arc::new(LocalStore::open(&repo).unwrap());
+    let reader = RepoReader::open(store, ruzstd_decode).await.unwrap();
+
+    let (clean, cpu, _) = check_on_server(&reader, ReadData::All).await;
+    assert!(clean.is_ok(), "{:?}", clean.findings);
+    assert_eq!((clean.generation, clean.snapshots), (1, 1));
+    assert!(clean.blobs > 0 && clean.trees_checked > 0);
+    assert_eq!(clean.packs_read, clean.packs);
+    assert_eq!(cpu.jobs.load(SeqCst), clean.packs);
+
+    // The data pack is the big one; flip a byte in the middle of it.
+    let pack = common::pack_files(&repo)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&pack, &bytes).unwrap();
+
+    // Structure alone cannot see it and reads no pack.
+    let (structure, cpu, progress) = check_on_server(&reader, ReadData::None).await;
+    assert!(structure.is_ok(), "{:?}", structure.findings);
+    assert_eq!((structure.packs_read, cpu.jobs.load(SeqCst)), (0, 0));
+    assert!(!progress.finished.load(SeqCst));
+
+    // Reading the data names the pack and the file the bad blob breaks.
+    let (damaged, _, progress) = check_on_server(&reader, ReadData::All).await;
+    let kinds: Vec<FindingKind> = damaged.findings.iter().map(|f| f.kind).collect();
+    assert!(kinds.contains(&FindingKind::PackHashMismatch), "{kinds:?}");
+    let blob = damaged
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::BlobDamaged)
+        .expect("the flipped byte's blob is named");
+    assert_eq!(blob.snapshots, vec!["s1".to_string()]);
+    let paths: Vec<(&str, &str)> = blob
+        .files
+        .iter()
+        .map(|f| (f.index.as_str(), f.path.as_str()))
+        .collect();
+    assert_eq!(paths, vec![("logs", "victim.bin")]);
+    assert_eq!(damaged.damaged().len(), 1);
+    // Progress saw every byte read, and the step's end.
+    assert_eq!(progress.total.load(SeqCst), damaged.bytes_read);
+    assert_eq!(progress.done.load(SeqCst), damaged.bytes_read);
+    assert!(progress.finished.load(SeqCst));
+}
+
+/// Claims every delete worked and forgets none of them.
+#[derive(Debug)]
+struct KeepsDeleted(MemoryStore);
+
+#[async_trait::async_trait]
+impl Storage for KeepsDeleted {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    fn capabilities(&self) -> snapkeep::storage::Capabilities {
+        self.0.capabilities()
+    }
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> snapkeep::storage::StorageResult<Bytes> {
+        self.0.get(key, range).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> snapkeep::storage::StorageResult<()> {
+        self.0.put(key, data, mode).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> snapkeep::storage::StorageResult<Vec<snapkeep::storage::ObjectMeta>> {
+        self.0.list(prefix).await
+    }
+    async fn delete(&self, _: &str) -> snapkeep::storage::StorageResult<()> {
+        Ok(())
+    }
+    async fn head(
+        &self,
+        key: &str,
+    ) -> snapkeep::storage::StorageResult<snapkeep::storage::ObjectMeta> {
+        self.0.head(key).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_analyze_probe_a_real_store_on_a_server_runtime() {
+    let (_t, _, repo, _) = common::scene();
+    common::init(&repo);
+    let store: Arc<dyn Storage> = Arc::new(LocalStore::open(&repo).unwrap());
+    let reader = RepoReader::open(store.clone(), ruzstd_decode)
+        .await
+        .unwrap();
+    // On a spawned task, as an axum handler runs: the futures are `Send`.
+    let probes = tokio::spawn(async move {
+        let clock = ManualClock::at(0);
+        snapkeep::repo::verify(&reader, &clock, "run-1")
+            .await
+            .unwrap();
+        snapkeep::repo::analyze(&reader, &clock, "run-1").await
+    })
+    .await
+    .unwrap();
+    let names: Vec<&str> = probes.iter().map(|p| p.name).collect();
+    assert_eq!(
+        names,
+        [
+            "read-after-write",
+            "list-after-write",
+            "range-reads",
+            "create-only-conflicts",
+            "large-upload",
+            "delete"
+        ]
+    );
+    assert!(probes.iter().all(|p| p.ok), "{probes:?}");
+    // Every probe removed what it wrote.
+    assert!(store.list("verify/").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_analyze_report_a_store_that_keeps_deleted_objects() {
+    let store: Arc<dyn Storage> = Arc::new(KeepsDeleted(MemoryStore::new()));
+    let reader = writer::init(store, RepoConfig::new("test".into(), 0), ruzstd_decode)
+        .await
+        .unwrap();
+    let clock = ManualClock::at(0);
+
+    let err = snapkeep::repo::verify(&reader, &clock, "run-1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ProbeMisbehaved {
+                read_back: true,
+                listed: true,
+                deleted: false
+            }
+        ),
+        "{err}"
+    );
+    let probes = snapkeep::repo::analyze(&reader, &clock, "run-2").await;
+    let failed: Vec<(&str, &str)> = probes
+        .iter()
+        .filter(|p| !p.ok)
+        .map(|p| (p.name, p.detail.as_str()))
+        .collect();
+    // Each create-only round has a key of its own, so only the delete
+    // probe sees the kept object.
+    assert_eq!(failed, vec![("delete", "object still there after delete")]);
 }

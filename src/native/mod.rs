@@ -3,11 +3,11 @@
 pub mod backup;
 pub mod check;
 pub mod clock;
+pub mod cpu;
 pub mod decompressor;
 pub mod delete;
 pub mod dirfd;
 pub mod error;
-pub mod findings;
 pub mod guard;
 pub mod inflight;
 pub mod inspect;
@@ -19,4 +19,3 @@ pub mod reserve;
 pub mod restore;
 pub mod runtime;
 pub mod sample;
-pub mod trees;

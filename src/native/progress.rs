@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -138,6 +138,46 @@ impl Progress {
         }
         if let Some(j) = &self.json {
             j.emit("done");
+        }
+    }
+}
+
+/// The repository layer's progress of one step, drawn as a byte bar (or
+/// nothing, when not `enabled`); the bar appears when the step starts and
+/// names its total.
+#[derive(Debug)]
+pub struct StepBar {
+    enabled: bool,
+    label: &'static str,
+    bar: OnceLock<Progress>,
+}
+
+impl StepBar {
+    pub fn new(enabled: bool, label: &'static str) -> StepBar {
+        StepBar {
+            enabled,
+            label,
+            bar: OnceLock::new(),
+        }
+    }
+}
+
+impl crate::repo::progress::Progress for StepBar {
+    fn start(&self, total: u64) {
+        let _ = self
+            .bar
+            .set(Progress::bytes(self.enabled, total, self.label));
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = self.bar.get() {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.finish();
         }
     }
 }

@@ -4,24 +4,34 @@
 //! runtime, and the edge Worker and the browser inspector await it on their
 //! single-threaded ones.
 //!
-//! It holds no threads or runtime of its own, and time comes in through
-//! [`clock::Clock`] and [`clock::Sleep`]; the core decides, this layer
+//! It holds no threads or runtime of its own: time comes in through
+//! [`clock::Clock`] and [`clock::Sleep`], CPU-heavy work goes out through
+//! [`cpu::Cpu`] and progress through [`progress::Progress`]; the core decides, this layer
 //! fetches and stores the objects the core's decisions name and verifies
 //! what it reads.
 
+pub mod analyze;
+pub mod check;
 pub mod cleanup;
 pub mod clock;
+pub mod cpu;
 pub mod delete;
+pub mod findings;
 pub mod http_range;
 pub mod inflight;
-pub mod probe;
+pub mod progress;
 pub mod reader;
 pub mod restore;
 pub mod shapes;
+pub mod trees;
+pub mod verify;
 pub mod views;
 pub mod writer;
 
+pub use analyze::analyze;
+pub use check::Check;
 pub use reader::RepoReader;
+pub use verify::verify;
 pub use writer::RepoWriter;
 
 /// The layer's futures are Send for every lifetime, so that a
@@ -38,9 +48,5 @@ fn futures_are_send(reader: &RepoReader) {
         false,
     ));
     send(reader.root_and_index());
-    send(probe::probe(
-        reader.store.as_ref(),
-        "verify/x",
-        bytes::Bytes::new(),
-    ));
+    send(verify(reader, &clock::ManualClock::at(0), "x"));
 }

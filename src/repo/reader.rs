@@ -94,6 +94,12 @@ impl RepoReader {
         self.store.location()
     }
 
+    /// The zstd decoder this reader decodes blobs with (for work handed to
+    /// other threads, see [`decode_verified`]).
+    pub fn zstd(&self) -> ZstdDecoder {
+        self.zstd
+    }
+
     /// Decodes a stored blob with this reader's zstd decoder and checks
     /// that it hashes to its id.
     pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {

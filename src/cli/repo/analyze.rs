@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, a: RepoArgs) -> Result<()> {
         }
         .into());
     }
-    let probes = analyze(&repo.store);
+    let probes = analyze(&repo);
     let failed = probes.iter().filter(|p| !p.ok).count();
     if a.json {
         print_json(&json!({"location": repo.store.location(), "probes": probes, "failed": failed}));

@@ -10,7 +10,7 @@ use crate::native::maintenance::verify;
 
 pub fn run(ctx: &Ctx, a: RepoArgs) -> Result<()> {
     let repo = ctx.open(&a.repo)?;
-    let took = verify(&repo.store)?;
+    let took = verify(&repo)?;
     if a.json {
         print_json(&json!({"verified": true, "millis": took.as_millis() as u64}));
     } else {

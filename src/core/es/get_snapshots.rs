@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::errors::EsError;
 use super::params::Params;
+use super::patterns::NamePatterns;
 use super::snapshot_info::{InfoOptions, Running, Shards, SnapshotInfo};
 use crate::core::format::manifest::SnapshotSummary;
 
@@ -364,6 +365,25 @@ pub fn select<T>(
     })
 }
 
+/// 404 `snapshot_missing_exception` for the first name `patterns` gives
+/// literally that is not among `present` (unless `ignore_unavailable`).
+pub fn check_named_exist<'a>(
+    repo: &str,
+    patterns: &NamePatterns,
+    present: impl IntoIterator<Item = &'a str> + Clone,
+    ignore_unavailable: bool,
+) -> Result<(), EsError> {
+    if ignore_unavailable {
+        return Ok(());
+    }
+    for name in patterns.literal_names() {
+        if !present.clone().into_iter().any(|p| p == name) {
+            return Err(EsError::snapshot_missing(repo, name));
+        }
+    }
+    Ok(())
+}
+
 /// The response body: `{"snapshots":[..],"next"?,"total","remaining"}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GetSnapshotsResponse {
@@ -508,6 +528,19 @@ mod tests {
         );
         let q = query(&[("verbose", "false"), ("ignore_unavailable", "")]).unwrap();
         assert!(!q.info.verbose && q.ignore_unavailable);
+    }
+
+    #[test]
+    fn literal_names_must_exist_unless_ignored() {
+        let present = ["a", "b"];
+        let p = NamePatterns::parse("a,c*,d");
+        let e = check_named_exist("r", &p, present, false).unwrap_err();
+        assert_eq!((e.status, e.reason.as_str()), (404, "[r:d] is missing"));
+        assert_eq!(check_named_exist("r", &p, present, true), Ok(()));
+        assert_eq!(
+            check_named_exist("r", &NamePatterns::parse("a,b*"), present, false),
+            Ok(())
+        );
     }
 
     #[test]

@@ -10,8 +10,3 @@ pub use crate::core::policy::keep::{DEFAULT_GRACE, TEMP_MIN_AGE};
 pub use analyze::{analyze, Probe};
 pub use cleanup::{cleanup, CleanupReport};
 pub use verify::verify;
-
-/// A fresh key under `verify/`, which cleanup never touches.
-pub(crate) fn probe_key(tag: &str) -> String {
-    format!("verify/{tag}-{}", uuid::Uuid::new_v4())
-}

@@ -1,22 +1,15 @@
-//! `repo verify`: one object written, read back, listed and deleted.
+//! `repo verify` for the synchronous shell: the repository layer's probe
+//! (`repo::verify`) blocked on once.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-
-use super::probe_key;
-use crate::native::clock::now_millis;
+use crate::native::clock::SystemClock;
 use crate::native::error::Result;
+use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
-use crate::repo::probe::probe;
-use crate::storage::Storage;
 
-/// Writes, reads back, lists and deletes a probe object.
-pub fn verify(store: &Arc<dyn Storage>) -> Result<Duration> {
-    let started = Instant::now();
-    let key = probe_key("probe");
-    let body = Bytes::from(format!("snapkeep verify {}", now_millis()));
-    block_on(probe(store.as_ref(), &key, body))?;
-    Ok(started.elapsed())
+/// See [`crate::repo::verify::verify`].
+pub fn verify(repo: &Repo) -> Result<Duration> {
+    let run_id = uuid::Uuid::new_v4().to_string();
+    block_on(crate::repo::verify(repo.reader(), &SystemClock, &run_id))
 }

@@ -17,15 +17,13 @@ use crate::core::es::names::validate_repository_name;
 use crate::core::es::params::Params;
 use crate::core::es::patterns::NamePatterns;
 use crate::core::es::repository_request::RepositoryRequest;
-use crate::native::clock::now_millis;
-use crate::native::maintenance::probe_key;
+use crate::native::clock::{now_millis, SystemClock};
 use crate::node::body;
 use crate::node::open;
 use crate::node::reply::{internal, ok, EsError};
 use crate::node::repository_settings::registration;
 use crate::node::server::Shared;
 use crate::node::state::{write_atomic, Registration, Repositories, REPOSITORIES_FILE};
-use crate::repo::probe::probe;
 
 type Q = Query<Pairs>;
 
@@ -202,8 +200,8 @@ async fn verify_inner(
         .await
         .map_err(|e| EsError::repository_verification(&name, &e.to_string()))?;
     if !reg.readonly {
-        let body = bytes::Bytes::from(format!("snapkeep node verify {}", now_millis()));
-        probe(reader.store.as_ref(), &probe_key("node"), body)
+        let run_id = uuid::Uuid::new_v4().to_string();
+        crate::repo::verify(&reader, &SystemClock, &run_id)
             .await
             .map_err(|e| EsError::repository_verification(&name, &e.to_string()))?;
     }

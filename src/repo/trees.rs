@@ -2,22 +2,22 @@
 
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
-use crate::core::format::tree::{NodeType, Tree};
-use crate::native::repo::Repo;
+use crate::core::format::tree::{Node, NodeType};
+use crate::repo::RepoReader;
 
 /// Visits every file and directory of one root tree with its path, depth
 /// first. A tree that cannot be read is passed to `on_error` with its path.
-pub fn walk_paths(
-    repo: &Repo,
+pub async fn walk_paths(
+    reader: &RepoReader,
     index: &RepoIndex,
     root: Id,
     prefix: &str,
-    on_node: &mut dyn FnMut(&str, &crate::core::format::tree::Node),
-    on_error: &mut dyn FnMut(&str, Id, String),
+    mut on_node: impl FnMut(&str, &Node),
+    mut on_error: impl FnMut(&str, Id, String),
 ) {
     let mut stack = vec![(prefix.to_string(), root)];
     while let Some((path, id)) = stack.pop() {
-        let tree: Tree = match repo.tree(index, &id) {
+        let tree = match reader.tree(index, &id).await {
             Ok(t) => t,
             Err(e) => {
                 on_error(&path, id, e.to_string());

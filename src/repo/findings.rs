@@ -166,6 +166,9 @@ pub fn damage(findings: &[Finding]) -> Vec<Damage> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     fn file(snapshot: &str, path: &str) -> FileRef {

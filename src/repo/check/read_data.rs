@@ -1,0 +1,112 @@
+//! `--read-data`: downloads the chosen packs and re-hashes every blob, a
+//! few packs at a time, hashing on the check's [`crate::repo::cpu::Cpu`].
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::codec::ZstdDecoder;
+use crate::core::format::id::Id;
+use crate::core::format::keys;
+use crate::core::format::pack::parse_pack;
+use crate::core::policy::read_subset::choose_subset;
+use crate::repo::cpu;
+use crate::repo::findings::{Finding, FindingKind};
+use crate::repo::reader::decode_verified;
+
+use super::steps::{damaged, BadBlob, Checker};
+use super::{Check, ReadData};
+
+/// Packs downloaded at once: enough to keep the CPU busy while the next
+/// download waits, few enough to bound the memory held (one pack each).
+const PACKS_AT_ONCE: usize = 4;
+
+/// What re-reading one pack found.
+struct PackCheck {
+    problems: Vec<Finding>,
+    /// Blobs that do not decode or hash to their id.
+    damaged: Vec<(Id, BadBlob)>,
+    bytes: u64,
+}
+
+impl Checker<'_> {
+    /// Downloads the chosen packs and re-hashes every blob.
+    pub(super) async fn read_packs(&mut self, how: &Check<'_>) {
+        let mut packs: Vec<(&Id, &Vec<BlobEntry>)> = self
+            .pack_tables
+            .iter()
+            .filter(|(p, _)| self.stored.contains_key(p))
+            .collect();
+        if let ReadData::Subset(fraction) = how.read_data {
+            packs = choose_subset(packs, fraction, how.salt);
+        }
+        let total: u64 = packs.iter().map(|(p, _)| self.stored[p]).sum();
+        how.progress.start(total);
+        // The futures are built before awaiting (they start when polled):
+        // a closure inside the stream would keep the whole future from
+        // being `Send` (rustc's "FnOnce is not general enough").
+        let reads: Vec<_> = packs
+            .into_iter()
+            .map(|(pack, entries)| self.read_pack(how, *pack, entries))
+            .collect();
+        let results: Vec<PackCheck> = stream::iter(reads).buffered(PACKS_AT_ONCE).collect().await;
+        how.progress.finish();
+        for r in results {
+            self.report.packs_read += 1;
+            self.report.bytes_read += r.bytes;
+            self.report.findings.extend(r.problems);
+            for (id, bad) in r.damaged {
+                self.bad_blobs.entry(id).or_insert(bad);
+            }
+        }
+    }
+
+    /// Downloads one pack and re-hashes its blobs.
+    async fn read_pack(&self, how: &Check<'_>, pack: Id, entries: &[BlobEntry]) -> PackCheck {
+        let key = keys::pack(&pack);
+        let bytes = match self.reader.store.get(&key, None).await {
+            Ok(b) => b,
+            Err(e) => {
+                let detail = format!("pack {}: {e}", pack.short());
+                return PackCheck {
+                    problems: vec![Finding::new(FindingKind::PackUnreadable, key, detail)],
+                    damaged: Vec::new(),
+                    bytes: 0,
+                };
+            }
+        };
+        how.progress.advance(bytes.len() as u64);
+        let entries = entries.to_vec();
+        let zstd = self.reader.zstd();
+        cpu::run(how.cpu, move || rehash(pack, &bytes, &entries, zstd)).await
+    }
+}
+
+/// Checks a downloaded pack against its name and format, and every blob in
+/// it against its id.
+fn rehash(pack: Id, bytes: &Bytes, entries: &[BlobEntry], zstd: ZstdDecoder) -> PackCheck {
+    let key = keys::pack(&pack);
+    let mut problems = Vec::new();
+    if Id::of(bytes) != pack {
+        let detail = format!("pack {} does not match its SHA-256", pack.short());
+        problems.push(Finding::new(FindingKind::PackHashMismatch, &key, detail));
+    }
+    if let Err(e) = parse_pack(bytes) {
+        let detail = format!("pack {}: {e}", pack.short());
+        problems.push(Finding::new(FindingKind::PackUnreadable, &key, detail));
+    }
+    let mut bad = Vec::new();
+    for e in entries {
+        let stored = bytes.get(e.offset as usize..e.end() as usize);
+        match stored.map(|s| decode_verified(e, s, zstd)) {
+            Some(Ok(_)) => {}
+            Some(Err(err)) => bad.push((e.id, (damaged(e), err.to_string()))),
+            None => bad.push((e.id, (damaged(e), "lies outside its pack".into()))),
+        }
+    }
+    PackCheck {
+        problems,
+        damaged: bad,
+        bytes: bytes.len() as u64,
+    }
+}
