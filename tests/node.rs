@@ -250,6 +250,38 @@ fn the_auth_matrix() {
     );
     assert_eq!(delete.status, 403);
     assert_eq!(registered()["r"]["type"], "fs");
+
+    // Snapshots: the snapshot role may take and delete them, monitor may not.
+    let take = |auth: &str| {
+        node.call(
+            "PUT",
+            "/_snapshot/r/s1?wait_for_completion=true",
+            &[
+                ("Authorization", auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(b"{}"),
+        )
+    };
+    assert_eq!(take("Bearer mon-token").status, 403);
+    assert_eq!(take("Bearer snap-token").status, 200);
+    let listed = node.call(
+        "GET",
+        "/_snapshot/r/_all",
+        &[("Authorization", "Bearer mon-token")],
+        None,
+    );
+    assert_eq!(listed.json()["total"], 1);
+    let drop = |auth: &str| {
+        node.call(
+            "DELETE",
+            "/_snapshot/r/s1",
+            &[("Authorization", auth)],
+            None,
+        )
+    };
+    assert_eq!(drop("Bearer mon-token").status, 403);
+    assert_eq!(drop("Bearer snap-token").status, 200);
 }
 
 #[test]
@@ -724,4 +756,40 @@ fn snapshots_are_created_from_the_data_directory() {
         "refused requests made nothing"
     );
     common::ok(&["repo", "check", s(&location)]);
+}
+
+#[test]
+fn sigterm_lets_a_running_request_finish() {
+    use std::io::{Read, Write};
+    let dirs = Dirs::new();
+    let mut node = start(&dirs, &[]);
+    let body =
+        json!({"type": "fs", "settings": {"location": dirs.backups().join("r")}}).to_string();
+    let (head, tail) = body.as_bytes().split_at(10);
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", node.port)).unwrap();
+    write!(
+        conn,
+        "PUT /_snapshot/r HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(head).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = node.pid().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(300));
+    // The request began before the signal: it is finished, and answered.
+    conn.write_all(tail).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"acknowledged":true}"#), "{answer}");
+    let status = node.signal("TERM");
+    assert_eq!(status.code(), Some(0));
+    let restarted = start(&dirs, &[]);
+    assert_eq!(restarted.get("/_snapshot/r").json()["r"]["type"], "fs");
 }
