@@ -9,12 +9,14 @@
 //!  src/native   the native shell: repository operations, snapshot pipeline,
 //!               restore, check, delete (feature `native`)
 //!  src/cli      the `snapkeep` command line (feature `native`)
-//!  src/access   async repository reads and views shared by every shell
+//!  src/repo     the repository layer: async reads, writes and views (every shell)
+//!  src/api      the HTTP API over repositories, transport-neutral (Worker, node)
 //!  src/edge     the Cloudflare Worker API on R2 (feature `worker`, wasm32)
 //!  src/inspector the browser inspector's wasm API (feature `inspector`)
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod api;
 #[cfg(feature = "native")]
 pub mod cli;
 // The core is pure: clippy.toml lists the clocks, files, threads, locks and
