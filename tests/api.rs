@@ -70,12 +70,23 @@ async fn the_views_of_a_local_repository_match_the_cli() {
     let page1 = body_json(
         &served(
             &repos,
-            get("/api/repos/local/snapshots", Some("size=1&sort=name&order=desc")),
+            get(
+                "/api/repos/local/snapshots",
+                Some("size=1&sort=name&order=desc"),
+            ),
         )
         .await,
     );
     let cli1 = json(&[
-        "snapshot", "list", s(&repo), "--size", "1", "--sort", "name", "--order", "desc",
+        "snapshot",
+        "list",
+        s(&repo),
+        "--size",
+        "1",
+        "--sort",
+        "name",
+        "--order",
+        "desc",
     ]);
     assert_eq!(page1, cli1);
     assert_eq!(page1["snapshots"][0]["snapshot"], "two");
@@ -91,8 +102,17 @@ async fn the_views_of_a_local_repository_match_the_cli() {
         .await,
     );
     let cli2 = json(&[
-        "snapshot", "list", s(&repo), "--size", "1", "--sort", "name", "--order", "desc",
-        "--after", next,
+        "snapshot",
+        "list",
+        s(&repo),
+        "--size",
+        "1",
+        "--sort",
+        "name",
+        "--order",
+        "desc",
+        "--after",
+        next,
     ]);
     assert_eq!(page2, cli2);
     assert_eq!(page2["snapshots"][0]["snapshot"], "one");
@@ -126,7 +146,10 @@ async fn the_views_of_a_local_repository_match_the_cli() {
         ranged.header("Content-Range"),
         Some(format!("bytes 1000000-2999999/{}", big.len()).as_str())
     );
-    assert!(ranged.body == big[1_000_000..3_000_000], "range bytes differ");
+    assert!(
+        ranged.body == big[1_000_000..3_000_000],
+        "range bytes differ"
+    );
     let outside = served(
         &repos,
         get(file, Some("index=logs&path=big.bin")).with_header("Range", "bytes=9999999-"),
@@ -158,14 +181,26 @@ async fn unknown_repositories_snapshots_and_endpoints_are_elasticsearch_errors()
     let repos = BTreeMap::from([("local".to_string(), reader)]);
     for (path, status, kind) in [
         ("/api/repos/other", 404, "repository_missing_exception"),
-        ("/api/repos/local/snapshots/nope", 404, "snapshot_missing_exception"),
-        ("/api/repos/local/nothing", 404, "resource_not_found_exception"),
+        (
+            "/api/repos/local/snapshots/nope",
+            404,
+            "snapshot_missing_exception",
+        ),
+        (
+            "/api/repos/local/nothing",
+            404,
+            "resource_not_found_exception",
+        ),
         ("/api/repos/Bad*", 400, "illegal_argument_exception"),
         ("/elsewhere", 404, "resource_not_found_exception"),
     ] {
         let r = served(&repos, get(path, None)).await;
         let v = body_json(&r);
-        assert_eq!((r.status, v["status"].as_u64()), (status, Some(status as u64)), "{path}");
+        assert_eq!(
+            (r.status, v["status"].as_u64()),
+            (status, Some(status as u64)),
+            "{path}"
+        );
         assert_eq!(v["error"]["type"], kind, "{path}");
     }
     let r = served(&repos, get("/api/repos/local/snapshots/two/tree", None)).await;

@@ -84,7 +84,8 @@ impl RepoPath {
 }
 
 /// Answers one request; failures become Elasticsearch-shaped error
-/// responses.
+/// responses. Off wasm32 the future is `Send` (tests/api.rs spawns it on a
+/// multi-threaded runtime), so a server can run it on any thread.
 pub async fn serve(repos: &dyn RepoLookup, req: &ApiRequest) -> ApiResponse {
     match route(repos, req).await {
         Ok(r) => r,
