@@ -209,3 +209,41 @@ async fn unknown_repositories_snapshots_and_endpoints_are_elasticsearch_errors()
         "query parameter [index] is required"
     );
 }
+
+#[test]
+fn a_www_folder_loads_only_with_the_built_inspector() {
+    use snapkeep::api::assets::{Assets, AssetsError};
+    let t = tempfile::tempdir().unwrap();
+    let www = t.path();
+    write(&www.join("index.html"), b"<!doctype html>");
+    write(&www.join("js/app.js"), b"export {}");
+    write(&www.join(".dev.vars"), b"SECRET=1");
+    let err = Assets::load(www).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AssetsError::NotBuilt {
+                missing: "pkg/snapkeep.js",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("scripts/build-inspector.sh"));
+    write(&www.join("pkg/snapkeep.js"), b"export default 1");
+    write(&www.join("pkg/snapkeep_bg.wasm"), b"\0asm");
+    let assets = Assets::load(www).unwrap();
+    let paths: Vec<&str> = assets.paths().collect();
+    assert_eq!(
+        paths,
+        [
+            "index.html",
+            "js/app.js",
+            "pkg/snapkeep.js",
+            "pkg/snapkeep_bg.wasm"
+        ]
+    );
+    let page = assets.serve(&get("/", None)).unwrap();
+    assert_eq!(page.body, b"<!doctype html>");
+    assert!(assets.serve(&get("/.dev.vars", None)).is_none());
+}
