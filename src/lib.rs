@@ -12,11 +12,13 @@
 //!               snapshot pipeline, restore (feature `native`)
 //!  src/cli      the `snapkeep` command line (feature `native`)
 //!  src/node     `snapkeep node`: Elasticsearch's snapshot REST API (feature `native`)
+//!  src/api      the HTTP API over repositories, transport-neutral (Worker, node)
 //!  src/edge     the Cloudflare Worker API on R2 (feature `worker`, wasm32)
 //!  src/inspector the browser inspector's wasm API (feature `inspector`)
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod api;
 #[cfg(feature = "native")]
 pub mod cli;
 // The core is pure: clippy.toml lists the clocks, files, threads, locks and

@@ -8,7 +8,7 @@ use serde_json::json;
 use worker::{Headers, Method, Request, Response, Url};
 
 use super::r2::R2Store;
-use super::reply::{bytes_response, json_response, ApiError, ApiResult};
+use super::reply::{bytes_response, error_response, json_response, ApiError, ApiResult};
 use crate::repo::http_range as ranges;
 use crate::storage::edge_wire::{self as wire, ListPage};
 use crate::storage::{Storage, StorageError};
@@ -51,7 +51,7 @@ pub async fn object(req: &mut Request, store: &R2Store, key: &str) -> ApiResult<
                     "requested_range_not_satisfiable",
                     format!("range outside object {key} ({size} bytes)"),
                 );
-                return Ok(err.into_response()?.with_headers(headers));
+                return Ok(error_response(err)?.with_headers(headers));
             };
             let object = store
                 .get_streamed(key, Some(range.clone()))

@@ -112,10 +112,10 @@ impl RepoReader {
 
     /// Fetches many objects concurrently, in the order given.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Bytes>> {
-        // The requests are made (not started) before the stream, so that no
-        // closure borrowing `self` lives across the await: with one, the
-        // future is Send for a single lifetime only, and a server cannot
-        // spawn it.
+        // The requests are made first and then streamed: a lazy `map`
+        // closure over borrowed keys held across the await makes the
+        // compiler unable to prove the future `Send` for every lifetime
+        // (rust-lang/rust#64552), and a server could not spawn a view.
         let requests: Vec<_> = keys.iter().map(|k| self.store.get(k, None)).collect();
         stream::iter(requests)
             .buffered(FETCH_CONCURRENCY)

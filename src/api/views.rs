@@ -1,11 +1,12 @@
-//! The repository API: JSON views computed by the core from what the
-//! shared access layer reads out of R2.
+//! The repository's read views as JSON (and a file's bytes): what the core
+//! computes from what the repository layer reads, shaped for the inspector
+//! and scripts.
 
 use serde::Deserialize;
 use serde_json::json;
-use worker::{Headers, Request, Response, Url};
 
-use super::reply::{bytes_response, json_response, ApiError, ApiResult};
+use super::error::{ApiError, ApiResult};
+use super::http::{ApiRequest, ApiResponse, OCTET_STREAM};
 use crate::core::format::tree::NodeType;
 use crate::core::plan::restore::TargetState;
 use crate::core::policy::listing::{list, ListParams};
@@ -16,22 +17,10 @@ use crate::repo::shapes::{manifest_json, page_json, plan_summary_json, tree_entr
 use crate::repo::views::{self, locate, read_file_range, Located};
 use crate::repo::RepoReader;
 
-fn query(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn required(url: &Url, name: &str) -> ApiResult<String> {
-    query(url, name)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::bad_request(format!("query parameter [{name}] is required")))
-}
-
 /// `GET /api/repos/NAME`: config and statistics.
-pub async fn repository(reader: &RepoReader, name: &str) -> ApiResult<Response> {
+pub async fn repository(reader: &RepoReader, name: &str) -> ApiResult<ApiResponse> {
     let stats = views::stats(reader).await?;
-    json_response(&json!({
+    ApiResponse::json(&json!({
         "repository": name,
         "config": reader.config,
         "stats": stats,
@@ -40,13 +29,13 @@ pub async fn repository(reader: &RepoReader, name: &str) -> ApiResult<Response> 
 
 /// `GET /api/repos/NAME/snapshots?sort=&order=&size=&after=`, answered from
 /// the root generation alone.
-pub async fn snapshots(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
+pub async fn snapshots(reader: &RepoReader, req: &ApiRequest) -> ApiResult<ApiResponse> {
     let bad = |e: crate::core::policy::listing::ListingError| ApiError::bad_request(e.to_string());
     let (sort, order, size, after) = (
-        query(url, "sort"),
-        query(url, "order"),
-        query(url, "size"),
-        query(url, "after"),
+        req.query("sort"),
+        req.query("order"),
+        req.query("size"),
+        req.query("after"),
     );
     let q = ListParams {
         sort: sort.as_deref(),
@@ -58,21 +47,21 @@ pub async fn snapshots(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
     .map_err(bad)?;
     let root = reader.root().await?;
     let page = list(&root.snapshots, &q).map_err(bad)?;
-    json_response(&page_json(&page))
+    ApiResponse::json(&page_json(&page))
 }
 
 /// `GET /api/repos/NAME/snapshots/SNAP`: the manifest, with per-index
 /// statistics, metadata and failures.
-pub async fn snapshot(reader: &RepoReader, snap: &str) -> ApiResult<Response> {
+pub async fn snapshot(reader: &RepoReader, snap: &str) -> ApiResult<ApiResponse> {
     let root = reader.root().await?;
     let m = views::manifest_named(reader, &root, snap).await?;
-    json_response(&json!({"snapshots": [manifest_json(&m)], "total": 1, "remaining": 0}))
+    ApiResponse::json(&json!({"snapshots": [manifest_json(&m)], "total": 1, "remaining": 0}))
 }
 
 /// `GET /api/repos/NAME/snapshots/SNAP/tree?index=&path=`: one folder level.
-pub async fn tree(reader: &RepoReader, snap: &str, url: &Url) -> ApiResult<Response> {
-    let index_name = required(url, "index")?;
-    let path = query(url, "path").unwrap_or_default();
+pub async fn tree(reader: &RepoReader, snap: &str, req: &ApiRequest) -> ApiResult<ApiResponse> {
+    let index_name = req.required("index")?;
+    let path = req.query("path").unwrap_or_default();
     let (root, index) = reader.root_and_index().await?;
     let m = views::manifest_named(reader, &root, snap).await?;
     let Located::Dir(t) = locate(reader, &index, &m, &index_name, &path).await? else {
@@ -80,7 +69,7 @@ pub async fn tree(reader: &RepoReader, snap: &str, url: &Url) -> ApiResult<Respo
             "{index_name}/{path} is not a folder"
         )));
     };
-    json_response(&json!({
+    ApiResponse::json(&json!({
         "snapshot": snap,
         "index": index_name,
         "path": path.trim_matches('/'),
@@ -88,16 +77,16 @@ pub async fn tree(reader: &RepoReader, snap: &str, url: &Url) -> ApiResult<Respo
     }))
 }
 
+/// The largest file (or range of one) assembled into one response: the
+/// Worker holds it in memory (128 MB there); larger pieces are asked for
+/// by range.
+pub const MAX_FILE_RESPONSE: u64 = 32 << 20;
+
 /// `GET /api/repos/NAME/snapshots/SNAP/file?index=&path=`: the file's bytes,
-/// honouring `Range`; only the chunks a range needs are read from R2.
-pub async fn file(
-    req: &Request,
-    reader: &RepoReader,
-    snap: &str,
-    url: &Url,
-) -> ApiResult<Response> {
-    let index_name = required(url, "index")?;
-    let path = required(url, "path")?;
+/// honouring `Range`; only the chunks a range needs are read.
+pub async fn file(reader: &RepoReader, snap: &str, req: &ApiRequest) -> ApiResult<ApiResponse> {
+    let index_name = req.required("index")?;
+    let path = req.required("path")?;
     let (root, index) = reader.root_and_index().await?;
     let m = views::manifest_named(reader, &root, snap).await?;
     let node = match locate(reader, &index, &m, &index_name, &path).await? {
@@ -108,12 +97,8 @@ pub async fn file(
             )))
         }
     };
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/octet-stream")?;
-    headers.set("Accept-Ranges", "bytes")?;
     let file_name = path.rsplit('/').next().unwrap_or("file");
-    headers.set("Content-Disposition", &content_disposition(file_name))?;
-    let wanted = req.headers().get("Range")?.and_then(|h| ranges::parse(&h));
+    let wanted = req.header("Range").and_then(ranges::parse);
     let range = match wanted {
         None => 0..node.size,
         Some(w) => match w.resolve(node.size) {
@@ -124,16 +109,12 @@ pub async fn file(
                     "requested_range_not_satisfiable",
                     "range outside the file",
                 );
-                let mut response = err.into_response()?;
-                response
-                    .headers_mut()
-                    .set("Content-Range", &format!("bytes */{}", node.size))?;
-                return Ok(response);
+                return Ok(err
+                    .into_response()
+                    .with_header("Content-Range", &format!("bytes */{}", node.size)));
             }
         },
     };
-    // Assembled in the Worker's memory (limited to 128 MB on Cloudflare):
-    // larger pieces are asked for by range.
     if range.end - range.start > MAX_FILE_RESPONSE {
         return Err(ApiError::new(
             413,
@@ -146,18 +127,18 @@ pub async fn file(
         ));
     }
     let body = read_file_range(reader, &index, &node, range.clone()).await?;
+    let status = if wanted.is_none() { 200 } else { 206 };
+    let response = ApiResponse::bytes(status, OCTET_STREAM, body)
+        .with_header("Accept-Ranges", "bytes")
+        .with_header("Content-Disposition", &content_disposition(file_name));
     if wanted.is_none() {
-        return bytes_response(body, 200, headers);
+        return Ok(response);
     }
-    headers.set(
+    Ok(response.with_header(
         "Content-Range",
         &format!("bytes {}-{}/{}", range.start, range.end - 1, node.size),
-    )?;
-    bytes_response(body, 206, headers)
+    ))
 }
-
-/// The largest file (or range of one) assembled into one response.
-const MAX_FILE_RESPONSE: u64 = 32 << 20;
 
 /// `attachment` with the name as ASCII (others replaced) and, for every
 /// client that reads it, exactly as UTF-8 (RFC 6266 / RFC 8187).
@@ -184,9 +165,9 @@ fn content_disposition(name: &str) -> String {
 }
 
 /// `GET /api/repos/NAME/diff?from=&to=`.
-pub async fn diff(reader: &RepoReader, url: &Url) -> ApiResult<Response> {
-    let (from, to) = (required(url, "from")?, required(url, "to")?);
-    json_response(&views::diff(reader, &from, &to).await?)
+pub async fn diff(reader: &RepoReader, req: &ApiRequest) -> ApiResult<ApiResponse> {
+    let (from, to) = (req.required("from")?, req.required("to")?);
+    ApiResponse::json(&views::diff(reader, &from, &to).await?)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,11 +186,11 @@ struct PlanBody {
 /// `POST /api/repos/NAME/snapshots/SNAP/_restore_plan`: what restoring the
 /// chosen indices (renamed) into an empty target would fetch.
 pub async fn restore_plan(
-    req: &mut Request,
     reader: &RepoReader,
     snap: &str,
-) -> ApiResult<Response> {
-    let text = req.text().await?;
+    req: &ApiRequest,
+) -> ApiResult<ApiResponse> {
+    let text = req.text();
     let body: PlanBody = if text.trim().is_empty() {
         PlanBody::default()
     } else {
@@ -234,5 +215,18 @@ pub async fn restore_plan(
     };
     let prepared = prepare(reader, &choice).await?;
     let plan = prepared.plan(TargetState::default())?;
-    json_response(&plan_summary_json(snap, &plan))
+    ApiResponse::json(&plan_summary_json(snap, &plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn file_names_reach_every_client() {
+        assert_eq!(
+            content_disposition("a b\"é.log"),
+            "attachment; filename=\"a b__.log\"; filename*=UTF-8''a%20b%22%C3%A9.log"
+        );
+    }
 }
