@@ -148,6 +148,12 @@ pub enum Error {
     /// cannot be used).
     #[error("{0}")]
     Usage(String),
+    /// The operation was aborted through its abort token (a snapshot
+    /// deleted while it ran, a restore cancelled): nothing was committed;
+    /// a snapshot's uploads are left to `repo cleanup`, a restore's staging
+    /// folder to the next run of the same restore.
+    #[error("{0} aborted")]
+    Aborted(&'static str),
 }
 
 impl Error {
