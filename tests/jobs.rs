@@ -95,7 +95,10 @@ fn status_reaches_its_totals_and_counts_only_changed_files_as_incremental() {
     let (inc, processed, total) = totals(&live);
     assert_eq!(total.files, 3);
     assert_eq!(total.bytes, 11 + 100_000 + 300_000);
-    assert_eq!(processed, total, "processed reaches total");
+    assert_eq!(
+        processed, total,
+        "processed reaches total (all incremental)"
+    );
     assert_eq!(inc, total, "a first snapshot reads everything");
     assert!(live.indices.values().all(|i| i.stage == ShardStage::Done));
     // The finished snapshot's status (from its manifest) has the same totals.
@@ -115,7 +118,10 @@ fn status_reaches_its_totals_and_counts_only_changed_files_as_incremental() {
         },
         "only the changed file is incremental"
     );
-    assert_eq!(logs.processed, logs.total);
+    assert_eq!(
+        logs.processed, logs.incremental,
+        "processed reaches incremental"
+    );
     assert_eq!(live.indices["metrics"].incremental, Counts::default());
     assert_eq!(totals(&live).2.files, 3);
 }

@@ -5,8 +5,8 @@
 //! A snapkeep index is one directory, so one shard (`"0"`); its stage is
 //! the index's. `incremental` counts the files this snapshot reads (new or
 //! changed since the parent snapshot), `total` every file it references,
-//! `processed` what it has finished (unchanged files count as processed
-//! once the walk has listed them). The global state is not an index and is
+//! `processed` the incremental files read so far (as in ES, it reaches
+//! `incremental` when the snapshot is done, and is then left out). The global state is not an index and is
 //! left out, as ES leaves it out of the shard counts.
 
 use std::collections::BTreeMap;
@@ -105,15 +105,16 @@ fn index_of(s: &IndexStats, start: i64, time: i64, stage: ShardStage) -> IndexSt
         files: s.files,
         bytes: s.size_in_bytes,
     };
+    // The manifest records the data a snapshot added, not the size of the
+    // files it read: its new bytes are what it uploaded.
+    let incremental = Counts {
+        files: s.files_read,
+        bytes: s.new_bytes,
+    };
     IndexStatus {
         stage,
-        // The manifest records the data a snapshot added, not the size of
-        // the files it read: its new bytes are what it uploaded.
-        incremental: Counts {
-            files: s.files_read,
-            bytes: s.new_bytes,
-        },
-        processed: total,
+        incremental,
+        processed: incremental,
         total,
         start_time_in_millis: start,
         time_in_millis: time,
@@ -316,10 +317,9 @@ mod tests {
         assert_eq!(a["shards"]["0"]["stage"], "DONE");
         assert_eq!(v["indices"]["b"]["shards"]["0"]["stage"], "FAILURE");
         assert_eq!(a["stats"]["incremental"]["size_in_bytes"], 5969);
-        // processed (4 files) differs from incremental (3): emitted.
-        assert_eq!(a["stats"]["processed"]["file_count"], 4);
-        // b read every file: processed equals incremental and is left out.
-        assert!(v["indices"]["b"]["stats"].get("processed").is_none());
+        // Done: processed equals incremental and is left out, as ES does.
+        assert!(a["stats"].get("processed").is_none());
+        assert!(v["stats"].get("processed").is_none());
     }
 
     #[test]
@@ -329,8 +329,18 @@ mod tests {
         s.include_global_state = None;
         s.indices.get_mut("a").unwrap().stage = ShardStage::Started;
         s.indices.get_mut("b").unwrap().stage = ShardStage::Init;
+        s.indices.get_mut("a").unwrap().processed = Counts {
+            files: 1,
+            bytes: 100,
+        };
         let v = response(&[s.to_json("r")]);
         let one = &v["snapshots"][0];
+        // Running: processed (1 file) differs from incremental (3): emitted.
+        assert_eq!(
+            one["indices"]["a"]["stats"]["processed"],
+            json!({"file_count": 1, "size_in_bytes": 100})
+        );
+        assert_eq!(one["stats"]["processed"]["file_count"], 3);
         assert_eq!(one["state"], "STARTED");
         assert!(one.get("include_global_state").is_none());
         assert_eq!(one["shards_stats"]["started"], 1);

@@ -135,8 +135,8 @@ impl SnapshotProgress {
         for t in self.indices.get().map(Vec::as_slice).unwrap_or(&[]) {
             let l = &t.listed;
             let processed = Counts {
-                files: l.total.files - l.incremental.files + t.read_files.load(Ordering::Relaxed),
-                bytes: l.total.bytes - l.incremental.bytes + t.read_bytes.load(Ordering::Relaxed),
+                files: t.read_files.load(Ordering::Relaxed),
+                bytes: t.read_bytes.load(Ordering::Relaxed),
             };
             indices.insert(
                 l.name.clone(),
