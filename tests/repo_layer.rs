@@ -315,7 +315,6 @@ async fn a_delete_runs_on_a_server_runtime_under_its_marker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleanup_runs_on_a_server_runtime_and_judges_age_by_the_time_given() {
     let (store, writer) = new_repo(Arc::new(ManualClock::at(0))).await;
-    add_snapshot(&writer, "kept").await.unwrap();
     let stray = keys::pack(&snapkeep::core::format::id::Id::of(
         b"left by a killed snapshot",
     ));
@@ -323,6 +322,11 @@ async fn cleanup_runs_on_a_server_runtime_and_judges_age_by_the_time_given() {
         .put(&stray, Bytes::from_static(b"stray"), PutMode::Create)
         .await
         .unwrap();
+    // The stray pack must predate the newest root by more than the
+    // whole-second rounding cleanup allows for: anything written after the
+    // newest root is kept whatever its age.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    add_snapshot(&writer, "kept").await.unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

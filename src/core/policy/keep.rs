@@ -93,10 +93,12 @@ impl KeepRule {
         let modified = object.modified_ms.map(latest_possible);
         // Nothing written after the newest root is garbage of a generation
         // cleanup knows: it may belong to a newer root that was lost, or to
-        // a commit still on its way.
+        // a commit still on its way. Within the root's own millisecond the
+        // order is unknown (file systems stamp times from a coarse clock),
+        // so that counts as after.
         if self
             .newest_root_ms
-            .is_some_and(|r| modified.is_none_or(|m| m > r))
+            .is_some_and(|r| modified.is_none_or(|m| m >= r))
         {
             return true;
         }
@@ -217,6 +219,10 @@ mod tests {
             ..rule(0)
         };
         assert!(r.keeps(&object(Some(NOW - 299 * MIN))));
+        // The root's own millisecond: its order is unknown.
+        assert!(r.keeps(&object(Some(NOW - 300 * MIN + 1))));
+        assert!(r.keeps(&object(Some(NOW - 300 * MIN))));
+        assert!(!r.keeps(&object(Some(NOW - 300 * MIN - 1))));
         assert!(r.keeps(&object(None)));
         assert!(!r.keeps(&object(Some(NOW - 301 * MIN))));
     }
