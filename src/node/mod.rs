@@ -10,6 +10,7 @@
 //!  reply.rs    core::es errors as HTTP responses     body.rs    bounded request bodies
 //!  routes/     one module per API family             open.rs    repositories from async code
 //!  tls.rs      HTTPS listener (rustls)
+//!  indices.rs  the data folder's index folders, closed ones   recoveries.rs  restores run
 //! ```
 //!
 //! The server runs on its own tokio runtime and awaits the repository
@@ -20,8 +21,10 @@ pub mod auth;
 mod body;
 pub mod config;
 pub mod error;
+mod indices;
 mod media;
 mod open;
+mod recoveries;
 mod reply;
 mod repository_settings;
 mod routes;
@@ -49,6 +52,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
     let state = StateDir::lock(&settings.state)?;
     let identity = state.identity(|| uuid::Uuid::new_v4().simple().to_string())?;
     let repositories = state.repositories()?;
+    let closed = indices::read_closed(state.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("snapkeep-node")
         .enable_all()
@@ -62,6 +66,8 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         identity,
         state_folder: state.folder(),
         repositories: Mutex::new(repositories),
+        closed: Mutex::new(closed),
+        recoveries: Default::default(),
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -31,6 +31,11 @@ pub struct Node {
     /// Registered repositories; held while a change is written to disk, so
     /// changes are applied one at a time and the file always matches.
     pub repositories: Mutex<Repositories>,
+    /// The data folder's closed indices (`crate::node::indices`); held
+    /// while one is closed, opened, deleted or a restore checks its targets.
+    pub closed: Mutex<std::collections::BTreeSet<String>>,
+    /// The restores run since start, for `_recovery`.
+    pub recoveries: crate::node::recoveries::Recoveries,
 }
 
 pub type Shared = Arc<Node>;

@@ -2,11 +2,13 @@
 
 mod cat;
 mod create_snapshot;
+mod indices;
 mod repositories;
+mod restore;
 mod root;
 mod snapshots;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::node::server::Shared;
@@ -33,4 +35,17 @@ pub fn router() -> Router<Shared> {
                 .delete(snapshots::delete),
         )
         .route("/_cat/repositories", get(cat::repositories))
+        // Restore and the data folder's indices (static paths win over
+        // `/{index}`, so `_snapshot`, `_cat`, `_cluster` are never indices).
+        .route(
+            "/_snapshot/{repo}/{snap}/_restore",
+            post(restore::restore_snapshot),
+        )
+        .route("/_cat/indices", get(indices::cat_indices))
+        .route("/_cat/recovery", get(indices::cat_recovery))
+        .route("/_recovery", get(indices::recovery))
+        .route("/{index}", delete(indices::delete))
+        .route("/{index}/_close", post(indices::close))
+        .route("/{index}/_open", post(indices::open))
+        .route("/{index}/_recovery", get(indices::recovery))
 }
