@@ -111,6 +111,27 @@ fn restores_with_rename_and_refuses_over_an_open_index() {
     );
     assert_eq!(node.get("/nope/_recovery").status, 404);
 
+    let status = node.get("/_snapshot/r/s1/_status").json();
+    let st = &status["snapshots"][0];
+    assert_eq!(
+        (st["snapshot"].as_str(), st["state"].as_str()),
+        (Some("s1"), Some("SUCCESS"))
+    );
+    assert_eq!(st["stats"]["total"]["file_count"], 22);
+    assert_eq!(st["stats"]["total"]["size_in_bytes"], 20 * 30_000 + 4 + 500);
+    assert_eq!(st["indices"]["logs"]["shards"]["0"]["stage"], "DONE");
+    assert_eq!(st["shards_stats"]["done"], 2);
+    assert_eq!(node.get("/_snapshot/r/nope/_status").status, 404);
+    assert_eq!(
+        node.get("/_snapshot/r/_status").json(),
+        json!({"snapshots": []})
+    );
+    assert_eq!(
+        node.get("/_snapshot/_status").json(),
+        json!({"snapshots": []})
+    );
+    assert_eq!(node.get("/_snapshot/zz/_status").status, 404);
+
     let missing = restore(&node, "{}");
     assert_eq!(missing.status, 500, "every index exists and is open");
     let no_snap = node.send("POST", "/_snapshot/r/zz/_restore", "{}");

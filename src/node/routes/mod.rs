@@ -7,6 +7,7 @@ mod repositories;
 mod restore;
 mod root;
 mod snapshots;
+mod status;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -41,6 +42,9 @@ pub fn router() -> Router<Shared> {
             "/_snapshot/{repo}/{snap}/_restore",
             post(restore::restore_snapshot),
         )
+        .route("/_snapshot/_status", get(status::running))
+        .route("/_snapshot/{repo}/_status", get(status::running))
+        .route("/_snapshot/{repo}/{snap}/_status", get(status::named))
         .route("/_cat/indices", get(indices::cat_indices))
         .route("/_cat/recovery", get(indices::cat_recovery))
         .route("/_recovery", get(indices::recovery))
