@@ -37,6 +37,9 @@ pub fn action(method: &Method, path: &str) -> String {
         (["_snapshot", _, _, "_clone", _], _, _) => "cluster:admin/snapshot/clone",
         (["_snapshot", _, _], true, _) => "cluster:admin/snapshot/create",
         (["_snapshot", _, _], _, true) => "cluster:admin/snapshot/delete",
+        ([_, "_close"], true, _) => "indices:admin/close",
+        ([_, "_open"], true, _) => "indices:admin/open",
+        ([index], _, true) if !index.starts_with('_') => "indices:admin/delete",
         _ => return format!("{method} {path}"),
     };
     name.to_string()
@@ -60,6 +63,8 @@ mod tests {
             (Method::POST, "/_snapshot/r/s1/_restore", Role::Snapshot),
             (Method::PUT, "/_snapshot/r/s1/_clone/s2", Role::Snapshot),
             (Method::DELETE, "/index", Role::Manage),
+            (Method::POST, "/index/_close", Role::Manage),
+            (Method::POST, "/index/_open", Role::Manage),
         ];
         for (m, p, role) in cases {
             assert_eq!(required_role(&m, p), role, "{m} {p}");
@@ -68,6 +73,8 @@ mod tests {
             action(&Method::PUT, "/_snapshot/r"),
             "cluster:admin/repository/put"
         );
+        assert_eq!(action(&Method::DELETE, "/logs"), "indices:admin/delete");
+        assert_eq!(action(&Method::POST, "/logs/_close"), "indices:admin/close");
         assert_eq!(
             action(&Method::POST, "/_snapshot/r/s"),
             "cluster:admin/snapshot/create"
