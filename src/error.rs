@@ -152,6 +152,12 @@ pub enum Error {
     #[cfg(feature = "native")]
     #[error("{0}")]
     Node(#[from] crate::node::NodeError),
+    /// The operation was aborted through its abort token (a snapshot
+    /// deleted while it ran, a restore cancelled): nothing was committed;
+    /// a snapshot's uploads are left to `repo cleanup`, a restore's staging
+    /// folder to the next run of the same restore.
+    #[error("{0} aborted")]
+    Aborted(&'static str),
 }
 
 impl Error {

@@ -61,6 +61,7 @@ fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
             ProgressMode::Bar
         },
         concurrency: a.concurrency,
+        ..Default::default()
     })
 }
 

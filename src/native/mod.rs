@@ -11,6 +11,7 @@ pub mod error;
 pub mod guard;
 pub mod inflight;
 pub mod inspect;
+pub mod job;
 pub mod location;
 pub mod maintenance;
 pub mod progress;

@@ -35,8 +35,9 @@ pub use verify::verify;
 pub use writer::RepoWriter;
 
 /// The layer's futures are Send for every lifetime, so that a
-/// multi-threaded server can spawn them; this only has to compile.
-#[cfg(test)]
+/// multi-threaded server can spawn them; this only has to compile. Not on
+/// wasm32, whose storage futures are single-threaded (`?Send`).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 #[allow(dead_code)]
 fn futures_are_send(reader: &RepoReader) {
     fn send<T: Send>(_: T) {}

@@ -29,6 +29,7 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         partial: a.partial,
         metadata: a.metadata.into_iter().collect::<BTreeMap<_, _>>(),
         progress: !json && !ctx.quiet,
+        ..Default::default()
     };
     let out = create_snapshot(&repo, &opts)?;
     for path in out.skipped.iter().filter(|_| !ctx.quiet) {

@@ -73,16 +73,19 @@ fn read_with_retry(
 }
 
 /// Reads every job. With `stop_on_failure`, the first failure stops the
-/// remaining reads (the snapshot will not be committed anyway).
+/// remaining reads (the snapshot will not be committed anyway). `on_read`
+/// hears of each job read, by its position and size.
 pub fn run_jobs(
     jobs: &[Job],
     params: &ChunkerParams,
     packer: &Packer,
     progress: &Progress,
     stop_on_failure: bool,
+    on_read: &(dyn Fn(usize, u64) + Sync),
 ) -> Vec<JobResult> {
     let abort = AtomicBool::new(false);
-    let run = |job: &Job| -> (JobResult, Option<i64>) {
+    let run = |i: usize| -> (JobResult, Option<i64>) {
+        let job = &jobs[i];
         if abort.load(Ordering::Relaxed) {
             return (JobResult::Skipped, None);
         }
@@ -90,6 +93,7 @@ pub fn run_jobs(
             Ok((r, started)) => {
                 let racy = r.stamp.mtime_ns > started - RACY_WINDOW.as_nanos() as i64;
                 let mtime = r.stamp.mtime_ns;
+                on_read(i, job.size);
                 (JobResult::Read(r), racy.then_some(mtime))
             }
             Err(e) => (e, None),
@@ -108,18 +112,8 @@ pub fn run_jobs(
     let (large, small): (Vec<usize>, Vec<usize>) =
         (0..jobs.len()).partition(|&i| jobs[i].size > window);
     let (large_done, small_done) = rayon::join(
-        || {
-            large
-                .iter()
-                .map(|&i| (i, run(&jobs[i])))
-                .collect::<Vec<_>>()
-        },
-        || {
-            small
-                .par_iter()
-                .map(|&i| (i, run(&jobs[i])))
-                .collect::<Vec<_>>()
-        },
+        || large.iter().map(|&i| (i, run(i))).collect::<Vec<_>>(),
+        || small.par_iter().map(|&i| (i, run(i))).collect::<Vec<_>>(),
     );
     let mut slots: Vec<Option<(JobResult, Option<i64>)>> = (0..jobs.len()).map(|_| None).collect();
     for (i, r) in large_done.into_iter().chain(small_done) {

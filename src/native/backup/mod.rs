@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod packer;
 pub mod read_error;
 pub mod reader;
+pub mod status;
 pub mod uploader;
 pub mod walk;
 pub mod windows;
@@ -17,7 +18,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::core::es::status::{Counts, RunState, ShardStage};
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::manifest::{Failure, IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
@@ -30,6 +33,7 @@ use crate::core::policy::selection::Selection;
 use crate::native::error::{Error, Result};
 use crate::native::guard;
 use crate::native::inflight::{Activity, InFlight};
+use crate::native::job::Abort;
 use crate::native::progress::Progress;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
@@ -38,7 +42,8 @@ use jobs::{run_jobs, JobResult};
 use packer::Packer;
 use rayon::prelude::*;
 use reader::Stamp;
-use walk::{DirSkel, Job, Walker};
+use status::{ListedIndex, SnapshotProgress};
+use walk::{DirSkel, Entry, Job, Walker};
 
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotOptions {
@@ -51,6 +56,11 @@ pub struct SnapshotOptions {
     pub partial: bool,
     pub metadata: BTreeMap<String, String>,
     pub progress: bool,
+    /// Live status for observers on other threads (the node's `_status`).
+    pub status: Option<Arc<SnapshotProgress>>,
+    /// Stops the snapshot before it commits: it then fails with
+    /// `Error::Aborted`, leaving what it uploaded to `repo cleanup`.
+    pub abort: Abort,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +168,57 @@ struct Walked {
 }
 
 pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
+    let out = create(repo, opts);
+    if let Some(s) = &opts.status {
+        match &out {
+            Ok(_) => s.set(RunState::Success, ShardStage::Done),
+            Err(Error::Aborted(_)) => s.set(RunState::Aborted, ShardStage::Failure),
+            Err(_) => s.set(RunState::Failed, ShardStage::Failure),
+        }
+    }
+    out
+}
+
+/// The files and bytes a walked folder holds.
+fn skel_counts(skel: &DirSkel) -> Counts {
+    let mut c = Counts::default();
+    for e in &skel.entries {
+        let (files, bytes) = match e {
+            Entry::Done(n) if n.kind == crate::core::format::tree::NodeType::File => (1, n.size),
+            Entry::Done(_) => (0, 0),
+            Entry::File { node, .. } => (1, node.size),
+            Entry::Dir { dir, .. } => {
+                let sub = skel_counts(dir);
+                (sub.files, sub.bytes)
+            }
+        };
+        c.files += files;
+        c.bytes += bytes;
+    }
+    c
+}
+
+/// Tells the status what the walk found: each index's files, and the ones
+/// this snapshot reads.
+fn report_listed(status: &SnapshotProgress, listed: &Listed) {
+    let indices = listed
+        .walked
+        .iter()
+        .filter(|w| !w.target.global)
+        .map(|w| ListedIndex {
+            name: w.target.name.clone(),
+            total: skel_counts(&w.skel),
+            incremental: Counts {
+                files: w.jobs.len() as u64,
+                bytes: listed.jobs[w.jobs.clone()].iter().map(|j| j.size).sum(),
+            },
+            jobs: w.jobs.clone(),
+        })
+        .collect();
+    status.listed(indices);
+}
+
+fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
     let start = now_millis();
     validate_name("snapshot", &opts.name)?;
     // Announce the snapshot before reading the root: a delete that commits
@@ -171,6 +232,9 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         &opts.name,
         repo.cached_generation(),
     )?;
+    if let Some(s) = &opts.status {
+        s.begin(&opts.name, &uuid, opts.include_global_state, start);
+    }
     let (root, index) = repo.root_and_index()?;
     repo.refuse_lost_root(root.generation)?;
     if root.snapshot(&opts.name).is_some() {
@@ -180,7 +244,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     let repo_dir = guard::local_root(repo).and_then(|p| guard::identity(&p));
     let (targets, mut skipped) = select_targets(opts, repo_dir)?;
 
-    let packer = Packer::new(repo, &index);
+    let packer = Packer::new(repo, &index).abort_on(opts.abort.clone());
     let mut parents = Parents {
         repo,
         root: &root,
@@ -198,7 +262,14 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
     };
     let mut listed = walk.targets(targets, &parent_trees, opts.partial)?;
     skipped.append(&mut listed.skipped);
+    opts.abort.check("snapshot")?;
+    if let Some(s) = &opts.status {
+        report_listed(s, &listed);
+    }
     let results = read_files(&listed, repo, &packer, opts)?;
+    if let Some(s) = &opts.status {
+        s.set(RunState::Started, ShardStage::Finalize);
+    }
     let built = build_trees(listed, results, &packer)?;
     if !built.failures.is_empty() && !opts.partial {
         let first = &built.failures[0];
@@ -209,6 +280,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         });
     }
 
+    opts.abort.check("snapshot")?;
     let totals = packer.finish()?;
     let index_file = if totals.index.packs.is_empty() {
         None
@@ -243,6 +315,7 @@ pub fn create_snapshot(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOu
         own: &totals.index,
         base: &index,
     };
+    opts.abort.check("snapshot")?;
     let root = commit.run(&manifest, change)?;
     Ok(SnapshotOutcome {
         manifest,
@@ -426,9 +499,23 @@ fn read_files(
     let mut results = if doomed {
         jobs.iter().map(|_| JobResult::Skipped).collect()
     } else {
-        run_jobs(jobs, &repo.config.chunker, packer, &progress, !opts.partial)
+        let on_read = |job: usize, size: u64| {
+            if let Some(s) = &opts.status {
+                s.file_read(job, size);
+            }
+        };
+        let stop = !opts.partial;
+        run_jobs(
+            jobs,
+            &repo.config.chunker,
+            packer,
+            &progress,
+            stop,
+            &on_read,
+        )
     };
     progress.finish();
+    opts.abort.check("snapshot")?;
     let fatal = results
         .iter()
         .position(|r| matches!(r, JobResult::Fatal(_)));

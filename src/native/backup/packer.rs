@@ -14,6 +14,7 @@ use crate::core::format::pack::PackBuilder;
 use crate::native::backup::compressor::with_encoded;
 use crate::native::backup::uploader::Uploader;
 use crate::native::error::Result;
+use crate::native::job::Abort;
 use crate::native::repo::Repo;
 use crate::storage::direct::DIRECT_ALIGN;
 
@@ -41,6 +42,8 @@ pub struct Packer<'a> {
     data: Mutex<PackBuilder>,
     trees: Mutex<PackBuilder>,
     uploader: Uploader,
+    /// Checked before each blob: an aborted snapshot stops within a chunk.
+    abort: Abort,
 }
 
 /// A data pack's buffer: a full pack, one more chunk at most, the table,
@@ -68,7 +71,15 @@ impl<'a> Packer<'a> {
                 repo.store.clone(),
                 Uploader::threads_for(repo.store.as_ref()),
             ),
+            abort: Abort::default(),
         }
+    }
+
+    /// Makes every later [`Packer::add`] fail with `Error::Aborted` once
+    /// `abort` is set.
+    pub fn abort_on(mut self, abort: Abort) -> Packer<'a> {
+        self.abort = abort;
+        self
     }
 
     /// True if the blob is stored already or claimed by this run.
@@ -79,6 +90,7 @@ impl<'a> Packer<'a> {
     /// Stores `plain` under `id` unless it is known. The caller guarantees
     /// `id == Id::of(plain)`.
     pub fn add(&self, id: Id, kind: BlobKind, plain: &[u8]) -> Result<Added> {
+        self.abort.check("snapshot")?;
         if self.index.contains(&id) || !self.seen.lock().unwrap().insert(id) {
             return Ok(Added::default());
         }

@@ -25,15 +25,18 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::id::Id;
 use crate::core::format::keys;
 use crate::core::plan::restore::RestorePlan;
 use crate::native::dirfd::{set_meta, split_parent, DirFd};
 use crate::native::error::{Error, Result};
-use crate::native::progress::{Progress, ProgressMode};
+use crate::native::job::Abort;
+use crate::native::progress::Progress;
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::restore::staging::{self, temp_name, Staging};
-use crate::native::restore::Planned;
+use crate::native::restore::status::RestoreProgress;
+use crate::native::restore::{Planned, RestoreOptions};
 use crate::native::runtime::block_on;
 
 /// Where each planned file is written while the restore runs.
@@ -102,14 +105,25 @@ fn staging_for(planned: &Planned, target: &DirFd, path: &Path) -> Result<Staging
     staging::create(target, &planned.marker, &planned.taken, token).map_err(|e| Error::io(path, e))
 }
 
-/// Executes a conflict-free plan into `target`.
-pub fn execute(
-    repo: &Repo,
-    planned: &Planned,
-    target: &Path,
-    progress: ProgressMode,
-) -> Result<()> {
-    let plan = &planned.plan;
+/// Who hears of the fetch's progress, and what may stop it.
+struct Watch<'a> {
+    bar: Progress,
+    status: Option<&'a RestoreProgress>,
+    abort: &'a Abort,
+}
+
+impl Watch<'_> {
+    fn wrote(&self, file: usize, bytes: u64) {
+        self.bar.inc(bytes);
+        if let Some(s) = self.status {
+            s.fetched(file, bytes);
+        }
+    }
+}
+
+/// Executes a conflict-free plan into `opts.target`.
+pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<()> {
+    let (target, plan) = (opts.target.as_path(), &planned.plan);
     std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     let root = DirFd::open(target).map_err(|e| Error::io(target, e))?;
     let staging = staging_for(planned, &root, target)?;
@@ -118,10 +132,18 @@ pub fn execute(
 
     // What this run writes: everything but the bytes already in place.
     let to_write = plan.summary.bytes - plan.summary.bytes_in_place;
-    let bar = Progress::with_mode(progress, to_write, "restore");
-    fetch(repo, plan, &temps, &bar)?;
-    copy_local(plan, &root, &temps, target, &bar)?;
-    bar.finish();
+    let watch = Watch {
+        bar: Progress::with_mode(opts.progress, to_write, "restore"),
+        status: opts.status.as_deref(),
+        abort: &opts.abort,
+    };
+    fetch(repo, plan, &temps, &watch)?;
+    copy_local(plan, &root, &temps, target, &watch.bar)?;
+    watch.bar.finish();
+    opts.abort.check("restore")?;
+    if let Some(s) = watch.status {
+        s.set_stage(RecoveryStage::Finalize);
+    }
 
     move_into_place(plan, &root, &temps, target)?;
     // What the snapshot lacks goes after the copies (it may have been a copy
@@ -208,8 +230,9 @@ fn create_temps<'a>(
 }
 
 /// Reads the plan's pack ranges and writes their verified blobs.
-fn fetch(repo: &Repo, plan: &RestorePlan, temps: &Temps, bar: &Progress) -> Result<()> {
+fn fetch(repo: &Repo, plan: &RestorePlan, temps: &Temps, watch: &Watch) -> Result<()> {
     plan.reads.par_iter().try_for_each(|r| -> Result<()> {
+        watch.abort.check("restore")?;
         let bytes = block_on(
             repo.store
                 .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length)),
@@ -228,7 +251,7 @@ fn fetch(repo: &Repo, plan: &RestorePlan, temps: &Temps, bar: &Progress) -> Resu
             let plain = decode_verified(&b.entry, stored)?;
             for place in &b.places {
                 temps.write(plan, place.file as usize, &plain, place.offset)?;
-                bar.inc(plain.len() as u64);
+                watch.wrote(place.file as usize, plain.len() as u64);
             }
         }
         Ok(())

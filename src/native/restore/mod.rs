@@ -10,23 +10,28 @@
 mod execute;
 mod scan;
 mod staging;
+pub mod status;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::restore::{Conflict, PlanSummary, RestorePlan};
 use crate::core::policy::selection::{Rename, Selection};
 use crate::native::dirfd::DirFd;
 use crate::native::error::{Error, Result};
+use crate::native::job::Abort;
 use crate::native::progress::ProgressMode;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::repo::restore::{prepare, Prepared, RestoreChoice};
 
 pub use staging::STAGING_PREFIX;
+use status::RestoreProgress;
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
@@ -41,6 +46,12 @@ pub struct RestoreOptions {
     pub progress: ProgressMode,
     /// Parallel range reads (default: four per core, at least 8).
     pub concurrency: Option<usize>,
+    /// Live status for observers on other threads (the node's `_recovery`).
+    pub status: Option<Arc<RestoreProgress>>,
+    /// Stops the restore between pack reads: it then fails with
+    /// `Error::Aborted`, leaving its staging folder for a later run of the
+    /// same restore to resume.
+    pub abort: Abort,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -139,9 +150,27 @@ fn refuse(plan: &RestorePlan, target: &Path) -> Result<()> {
 }
 
 pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
+    if let Some(s) = &opts.status {
+        s.begin(&opts.snapshot);
+    }
+    let out = run(repo, opts);
+    if let Some(s) = &opts.status {
+        if out.is_ok() {
+            s.set_stage(RecoveryStage::Done);
+        }
+        s.stop();
+    }
+    out
+}
+
+fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
     let planned = plan(repo, opts)?;
     let plan = &planned.plan;
     refuse(plan, &opts.target)?;
+    opts.abort.check("restore")?;
+    if let Some(s) = &opts.status {
+        s.planned(plan);
+    }
     // Each read holds at most one range (8 MiB) and a decoded blob: from a
     // local repository the work is decoding, hashing and writing, one read
     // per core; object stores need more requests in flight to hide their
@@ -161,7 +190,7 @@ pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
             threads,
             detail: e.to_string(),
         })?;
-    pool.install(|| execute::execute(repo, &planned, &opts.target, opts.progress))?;
+    pool.install(|| execute::execute(repo, &planned, opts))?;
     Ok(RestoreOutcome {
         snapshot: opts.snapshot.clone(),
         indices: plan.indices.clone(),

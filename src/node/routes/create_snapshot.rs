@@ -83,6 +83,7 @@ async fn create_inner(
         partial: request.partial,
         metadata: request.metadata_strings(),
         progress: false,
+        ..Default::default()
     };
     let store = open::store(&reg, false).map_err(|e| EsError::repository(&repo, &e.to_string()))?;
     let registered_limit = match reg.settings.get("max_snapshot_bytes_per_sec") {
