@@ -173,6 +173,7 @@ fn options(node: &Shared, snap: &str, r: &RestoreRequest) -> Result<RestoreOptio
         overwrite: false,
         progress: ProgressMode::Quiet,
         concurrency: None,
+        ..Default::default()
     })
 }
 
