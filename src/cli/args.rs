@@ -62,7 +62,7 @@ pub enum Command {
 #[command(
     args_conflicts_with_subcommands = true,
     long_about = "Run a long-lived node serving Elasticsearch's snapshot REST API \
-        (repositories so far; see docs/NODE.md).\n\n\
+        (repositories, snapshots, _cat, clone, analyze, and the read API under /api; see docs/NODE.md).\n\n\
         Settings come from --config (TOML) and from the flags below, which override the file. \
         Credentials are configured in the file only ([[auth.tokens]] token/role, [[auth.users]] \
         name/password_hash/role, roles monitor, snapshot, manage), plus SNAPKEEP_NODE_TOKEN, a \
