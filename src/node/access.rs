@@ -10,7 +10,7 @@ fn segments(path: &str) -> Vec<&str> {
     path.trim_matches('/').split('/').collect()
 }
 
-/// Reads need `monitor`; creating, restoring, cloning and deleting
+/// Reads (and the `/api` read API) need `monitor`; creating, restoring, cloning and deleting
 /// snapshots need `snapshot`; everything else (repositories, indices,
 /// cleanup) needs `manage`.
 pub fn required_role(method: &Method, path: &str) -> Role {
@@ -18,6 +18,8 @@ pub fn required_role(method: &Method, path: &str) -> Role {
         return Role::Monitor;
     }
     match segments(path).as_slice() {
+        // The read API: a restore plan is a POST that changes nothing.
+        ["api", ..] => Role::Monitor,
         ["_snapshot", _, snap] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, snap, "_restore"] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, _, "_clone", _] => Role::Snapshot,
@@ -33,6 +35,7 @@ pub fn action(method: &Method, path: &str) -> String {
         (["_snapshot", _], _, true) => "cluster:admin/repository/delete",
         (["_snapshot", _, "_verify"], _, _) => "cluster:admin/repository/verify",
         (["_snapshot", _, "_cleanup"], _, _) => "cluster:admin/repository/_cleanup",
+        (["_snapshot", _, "_analyze"], _, _) => "cluster:admin/repository/analyze",
         (["_snapshot", _, _, "_restore"], _, _) => "cluster:admin/snapshot/restore",
         (["_snapshot", _, _, "_clone", _], _, _) => "cluster:admin/snapshot/clone",
         (["_snapshot", _, _], true, _) => "cluster:admin/snapshot/create",
@@ -58,6 +61,7 @@ mod tests {
             (Method::DELETE, "/_snapshot/r", Role::Manage),
             (Method::POST, "/_snapshot/r/_cleanup", Role::Manage),
             (Method::POST, "/_snapshot/r/_verify", Role::Manage),
+            (Method::POST, "/_snapshot/r/_analyze", Role::Manage),
             (Method::PUT, "/_snapshot/r/s1", Role::Snapshot),
             (Method::DELETE, "/_snapshot/r/s1,s2", Role::Snapshot),
             (Method::POST, "/_snapshot/r/s1/_restore", Role::Snapshot),
@@ -65,6 +69,11 @@ mod tests {
             (Method::DELETE, "/index", Role::Manage),
             (Method::POST, "/index/_close", Role::Manage),
             (Method::POST, "/index/_open", Role::Manage),
+            (
+                Method::POST,
+                "/api/repos/r/snapshots/s/_restore_plan",
+                Role::Monitor,
+            ),
         ];
         for (m, p, role) in cases {
             assert_eq!(required_role(&m, p), role, "{m} {p}");

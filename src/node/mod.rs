@@ -9,8 +9,9 @@
 //!  auth.rs     tokens, Basic users (argon2), roles   access.rs  role per request
 //!  reply.rs    core::es errors as HTTP responses     body.rs    bounded request bodies
 //!  routes/     one module per API family             open.rs    repositories from async code
-//!  tls.rs      HTTPS listener (rustls)
 //!  indices.rs  the data folder's index folders, closed ones   recoveries.rs  restores run
+//!  tls.rs      HTTPS listener (rustls)     www.rs     the inspector's page (`www`)
+//!  routes/api.rs  `/api/repos/...`: the transport-neutral `crate::api`
 //! ```
 //!
 //! The server runs on its own tokio runtime and awaits the repository
@@ -31,6 +32,7 @@ mod routes;
 mod server;
 pub mod state;
 mod tls;
+mod www;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,11 @@ use state::StateDir;
 pub fn run(settings: Settings) -> Result<(), NodeError> {
     let tls = match &settings.tls {
         Some(t) => Some(tls::server_config(&t.cert, &t.key)?),
+        None => None,
+    };
+    // Before the state lock: a folder mistake stops the node at once.
+    let www = match &settings.www {
+        Some(dir) => Some(crate::api::assets::Assets::load(dir)?),
         None => None,
     };
     let state = StateDir::lock(&settings.state)?;
@@ -68,6 +75,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         repositories: Mutex::new(repositories),
         closed: Mutex::new(closed),
         recoveries: Default::default(),
+        www,
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

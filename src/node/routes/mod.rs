@@ -1,6 +1,10 @@
 //! The node's routes, one module per API family.
 
+mod analyze;
+pub mod api;
 mod cat;
+mod cat_snapshots;
+mod clone_snapshot;
 mod create_snapshot;
 mod indices;
 mod repositories;
@@ -9,7 +13,7 @@ mod root;
 mod snapshots;
 mod status;
 
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 
 use crate::node::server::Shared;
@@ -52,4 +56,14 @@ pub fn router() -> Router<Shared> {
         .route("/{index}/_close", post(indices::close))
         .route("/{index}/_open", post(indices::open))
         .route("/{index}/_recovery", get(indices::recovery))
+        // node-api: the read API, _cat/snapshots, clone, analyze.
+        .route("/api/repos", any(api::handle))
+        .route("/api/repos/{*rest}", any(api::handle))
+        .route("/_cat/snapshots", get(cat_snapshots::all))
+        .route("/_cat/snapshots/{repo}", get(cat_snapshots::of))
+        .route(
+            "/_snapshot/{repo}/{snap}/_clone/{target}",
+            put(clone_snapshot::clone),
+        )
+        .route("/_snapshot/{repo}/_analyze", post(analyze::analyze))
 }
