@@ -24,6 +24,11 @@ if ! python3 -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')
    || ! python3 -c "import azure.storage.blob" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "azure-storage-blob==12.*"
 fi
+# A real Elasticsearch-API client for tests/node_clients.rs.
+OPENSEARCH_PY_VERSION=2.8.0
+if ! python3 -c "import opensearchpy, sys; sys.exit(opensearchpy.__versionstr__ != '$OPENSEARCH_PY_VERSION')" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check "opensearch-py==$OPENSEARCH_PY_VERSION"
+fi
 if [ ! -x tests/servers/node_modules/.bin/azurite-blob ]; then
   command -v npm >/dev/null || { echo "npm (Node.js) is required to install Azurite"; exit 1; }
   (cd tests/servers && npm ci --no-audit --no-fund --loglevel=error)

@@ -62,7 +62,7 @@ pub enum Command {
 #[command(
     args_conflicts_with_subcommands = true,
     long_about = "Run a long-lived node serving Elasticsearch's snapshot REST API \
-        (repositories so far; see docs/NODE.md).\n\n\
+        (repositories, snapshots, _cat, clone, analyze, and the read API under /api; see docs/NODE.md).\n\n\
         Settings come from --config (TOML) and from the flags below, which override the file. \
         Credentials are configured in the file only ([[auth.tokens]] token/role, [[auth.users]] \
         name/password_hash/role, roles monitor, snapshot, manage), plus SNAPKEEP_NODE_TOKEN, a \
@@ -75,7 +75,7 @@ pub struct NodeArgs {
     #[command(subcommand)]
     pub action: Option<NodeAction>,
     /// TOML config file (keys: data, listen, state, name, path.repo, max_body_bytes,
-    /// shutdown_grace_secs, cleanup_grace_secs, [tls] cert/key, [[auth.tokens]],
+    /// shutdown_grace_secs, cleanup_grace_secs, www, [tls] cert/key, [[auth.tokens]],
     /// [[auth.users]]); unknown keys are refused.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -100,6 +100,10 @@ pub struct NodeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// The inspector's folder (www/ after scripts/build-inspector.sh):
+    /// browsers opening / get the page; without it / is only the root JSON.
+    #[arg(long, value_name = "DIR")]
+    pub www: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,7 @@ pub fn run(a: NodeArgs) -> Result<()> {
         path_repo: a.path_repo,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
+        www: a.www,
         env_token: std::env::var("SNAPKEEP_NODE_TOKEN").ok(),
     };
     crate::node::run(settings(file, flags)?)?;

@@ -10,7 +10,7 @@ fn segments(path: &str) -> Vec<&str> {
     path.trim_matches('/').split('/').collect()
 }
 
-/// Reads need `monitor`; creating, restoring, cloning and deleting
+/// Reads (and the `/api` read API) need `monitor`; creating, restoring, cloning and deleting
 /// snapshots need `snapshot`; everything else (repositories, indices,
 /// cleanup) needs `manage`.
 pub fn required_role(method: &Method, path: &str) -> Role {
@@ -18,6 +18,8 @@ pub fn required_role(method: &Method, path: &str) -> Role {
         return Role::Monitor;
     }
     match segments(path).as_slice() {
+        // The read API: a restore plan is a POST that changes nothing.
+        ["api", ..] => Role::Monitor,
         ["_snapshot", _, snap] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, snap, "_restore"] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, _, "_clone", _] => Role::Snapshot,
@@ -33,10 +35,14 @@ pub fn action(method: &Method, path: &str) -> String {
         (["_snapshot", _], _, true) => "cluster:admin/repository/delete",
         (["_snapshot", _, "_verify"], _, _) => "cluster:admin/repository/verify",
         (["_snapshot", _, "_cleanup"], _, _) => "cluster:admin/repository/_cleanup",
+        (["_snapshot", _, "_analyze"], _, _) => "cluster:admin/repository/analyze",
         (["_snapshot", _, _, "_restore"], _, _) => "cluster:admin/snapshot/restore",
         (["_snapshot", _, _, "_clone", _], _, _) => "cluster:admin/snapshot/clone",
         (["_snapshot", _, _], true, _) => "cluster:admin/snapshot/create",
         (["_snapshot", _, _], _, true) => "cluster:admin/snapshot/delete",
+        ([_, "_close"], true, _) => "indices:admin/close",
+        ([_, "_open"], true, _) => "indices:admin/open",
+        ([index], _, true) if !index.starts_with('_') => "indices:admin/delete",
         _ => return format!("{method} {path}"),
     };
     name.to_string()
@@ -55,11 +61,19 @@ mod tests {
             (Method::DELETE, "/_snapshot/r", Role::Manage),
             (Method::POST, "/_snapshot/r/_cleanup", Role::Manage),
             (Method::POST, "/_snapshot/r/_verify", Role::Manage),
+            (Method::POST, "/_snapshot/r/_analyze", Role::Manage),
             (Method::PUT, "/_snapshot/r/s1", Role::Snapshot),
             (Method::DELETE, "/_snapshot/r/s1,s2", Role::Snapshot),
             (Method::POST, "/_snapshot/r/s1/_restore", Role::Snapshot),
             (Method::PUT, "/_snapshot/r/s1/_clone/s2", Role::Snapshot),
             (Method::DELETE, "/index", Role::Manage),
+            (Method::POST, "/index/_close", Role::Manage),
+            (Method::POST, "/index/_open", Role::Manage),
+            (
+                Method::POST,
+                "/api/repos/r/snapshots/s/_restore_plan",
+                Role::Monitor,
+            ),
         ];
         for (m, p, role) in cases {
             assert_eq!(required_role(&m, p), role, "{m} {p}");
@@ -68,6 +82,8 @@ mod tests {
             action(&Method::PUT, "/_snapshot/r"),
             "cluster:admin/repository/put"
         );
+        assert_eq!(action(&Method::DELETE, "/logs"), "indices:admin/delete");
+        assert_eq!(action(&Method::POST, "/logs/_close"), "indices:admin/close");
         assert_eq!(
             action(&Method::POST, "/_snapshot/r/s"),
             "cluster:admin/snapshot/create"

@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub shutdown_grace_secs: Option<u64>,
     pub cleanup_grace_secs: Option<u64>,
+    /// The inspector's folder (`www/` with `pkg/` built), served to browsers.
+    pub www: Option<PathBuf>,
     #[serde(default)]
     pub path: PathSection,
     #[serde(default)]
@@ -69,6 +71,7 @@ pub struct Overrides {
     pub path_repo: Vec<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub www: Option<PathBuf>,
     /// `SNAPKEEP_NODE_TOKEN`: a bearer token with the `manage` role.
     pub env_token: Option<String>,
 }
@@ -87,6 +90,8 @@ pub struct Settings {
     pub cleanup_grace_secs: u64,
     pub credentials: Credentials,
     pub tls: Option<TlsSection>,
+    /// The inspector's folder; without it `GET /` is only the root JSON.
+    pub www: Option<PathBuf>,
 }
 
 /// Reads and parses the config file.
@@ -165,6 +170,7 @@ pub fn settings(file: FileConfig, flags: Overrides) -> Result<Settings, NodeErro
             .unwrap_or(crate::core::policy::keep::DEFAULT_GRACE.as_secs()),
         credentials,
         tls,
+        www: flags.www.or(file.www),
     })
 }
 

@@ -43,6 +43,9 @@ pub enum NodeError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    /// The `www` folder cannot serve the inspector.
+    #[error("www: {0}")]
+    Www(#[from] crate::api::assets::AssetsError),
     #[error("cannot start the node's runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -9,7 +9,9 @@
 //!  auth.rs     tokens, Basic users (argon2), roles   access.rs  role per request
 //!  reply.rs    core::es errors as HTTP responses     body.rs    bounded request bodies
 //!  routes/     one module per API family             open.rs    repositories from async code
-//!  tls.rs      HTTPS listener (rustls)
+//!  indices.rs  the data folder's index folders, closed ones   recoveries.rs  restores run
+//!  tls.rs      HTTPS listener (rustls)     www.rs     the inspector's page (`www`)
+//!  routes/api.rs  `/api/repos/...`: the transport-neutral `crate::api`
 //! ```
 //!
 //! The server runs on its own tokio runtime and awaits the repository
@@ -20,14 +22,17 @@ pub mod auth;
 mod body;
 pub mod config;
 pub mod error;
+mod indices;
 mod media;
 mod open;
+mod recoveries;
 mod reply;
 mod repository_settings;
 mod routes;
 mod server;
 pub mod state;
 mod tls;
+mod www;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,9 +51,15 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         Some(t) => Some(tls::server_config(&t.cert, &t.key)?),
         None => None,
     };
+    // Before the state lock: a folder mistake stops the node at once.
+    let www = match &settings.www {
+        Some(dir) => Some(crate::api::assets::Assets::load(dir)?),
+        None => None,
+    };
     let state = StateDir::lock(&settings.state)?;
     let identity = state.identity(|| uuid::Uuid::new_v4().simple().to_string())?;
     let repositories = state.repositories()?;
+    let closed = indices::read_closed(state.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("snapkeep-node")
         .enable_all()
@@ -62,6 +73,9 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         identity,
         state_folder: state.folder(),
         repositories: Mutex::new(repositories),
+        closed: Mutex::new(closed),
+        recoveries: Default::default(),
+        www,
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

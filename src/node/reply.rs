@@ -39,6 +39,11 @@ impl IntoResponse for PlainError {
     }
 }
 
+/// Marks a response whose `Content-Type` is its own (the `/api` answers
+/// and the inspector's files), which the outer layer then leaves alone.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnContentType;
+
 /// A JSON answer (the content type is set for every response by the
 /// server's outer layer).
 pub fn ok(value: Value) -> Response {

@@ -12,14 +12,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::sync::{Mutex, Notify};
 
+use crate::api::assets::Assets;
 use crate::node::access::{action, required_role};
 use crate::node::auth::AuthFailure;
 use crate::node::config::Settings;
 use crate::node::error::NodeError;
 use crate::node::media;
-use crate::node::reply::{EsError, PlainError};
+use crate::node::reply::{EsError, OwnContentType, PlainError};
 use crate::node::routes;
 use crate::node::state::{NodeIdentity, Repositories};
+use crate::node::www;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -31,6 +33,13 @@ pub struct Node {
     /// Registered repositories; held while a change is written to disk, so
     /// changes are applied one at a time and the file always matches.
     pub repositories: Mutex<Repositories>,
+    /// The data folder's closed indices (`crate::node::indices`); held
+    /// while one is closed, opened, deleted or a restore checks its targets.
+    pub closed: Mutex<std::collections::BTreeSet<String>>,
+    /// The restores run since start, for `_recovery`.
+    pub recoveries: crate::node::recoveries::Recoveries,
+    /// The inspector's files (`www`), when configured.
+    pub www: Option<Assets>,
 }
 
 pub type Shared = Arc<Node>;
@@ -51,6 +60,9 @@ pub fn app(node: Shared) -> Router {
 /// answer gets Elasticsearch's product header and a JSON content type, and
 /// axum's bare 405 becomes Elasticsearch's.
 async fn frame(State(node): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(page) = www::page(&node, &request) {
+        return page;
+    }
     let uri = request
         .uri()
         .path_and_query()
@@ -86,7 +98,8 @@ fn finish(mut response: Response, compatible: bool) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/"));
-    if !text {
+    let own = response.extensions().get::<OwnContentType>().is_some();
+    if !text && !own {
         let value = if compatible {
             media::COMPATIBLE_JSON
         } else {

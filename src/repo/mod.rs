@@ -14,6 +14,7 @@ pub mod analyze;
 pub mod check;
 pub mod cleanup;
 pub mod clock;
+pub mod clone;
 pub mod cpu;
 pub mod delete;
 pub mod findings;

@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod cat;
+pub mod clone_request;
 pub mod create_request;
 pub mod date_math;
 pub mod errors;

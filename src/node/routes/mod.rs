@@ -1,12 +1,19 @@
 //! The node's routes, one module per API family.
 
+mod analyze;
+pub mod api;
 mod cat;
+mod cat_snapshots;
+mod clone_snapshot;
 mod create_snapshot;
+mod indices;
 mod repositories;
+mod restore;
 mod root;
 mod snapshots;
+mod status;
 
-use axum::routing::{get, post};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 
 use crate::node::server::Shared;
@@ -33,4 +40,30 @@ pub fn router() -> Router<Shared> {
                 .delete(snapshots::delete),
         )
         .route("/_cat/repositories", get(cat::repositories))
+        // Restore and the data folder's indices (static paths win over
+        // `/{index}`, so `_snapshot`, `_cat`, `_cluster` are never indices).
+        .route(
+            "/_snapshot/{repo}/{snap}/_restore",
+            post(restore::restore_snapshot),
+        )
+        .route("/_snapshot/_status", get(status::running))
+        .route("/_snapshot/{repo}/_status", get(status::running))
+        .route("/_snapshot/{repo}/{snap}/_status", get(status::named))
+        .route("/_cat/indices", get(indices::cat_indices))
+        .route("/_cat/recovery", get(indices::cat_recovery))
+        .route("/_recovery", get(indices::recovery))
+        .route("/{index}", delete(indices::delete))
+        .route("/{index}/_close", post(indices::close))
+        .route("/{index}/_open", post(indices::open))
+        .route("/{index}/_recovery", get(indices::recovery))
+        // node-api: the read API, _cat/snapshots, clone, analyze.
+        .route("/api/repos", any(api::handle))
+        .route("/api/repos/{*rest}", any(api::handle))
+        .route("/_cat/snapshots", get(cat_snapshots::all))
+        .route("/_cat/snapshots/{repo}", get(cat_snapshots::of))
+        .route(
+            "/_snapshot/{repo}/{snap}/_clone/{target}",
+            put(clone_snapshot::clone),
+        )
+        .route("/_snapshot/{repo}/_analyze", post(analyze::analyze))
 }

@@ -82,7 +82,10 @@ async fn get_inner(
     ))
 }
 
-async fn registered_reader(node: &Shared, repo: &str) -> Result<crate::repo::RepoReader, EsError> {
+pub(super) async fn registered_reader(
+    node: &Shared,
+    repo: &str,
+) -> Result<crate::repo::RepoReader, EsError> {
     let reg = node
         .repositories
         .lock()
