@@ -10,3 +10,18 @@ pub async fn read(body: Body, limit: usize) -> Result<Bytes, EsError> {
         .await
         .map_err(|_| body_too_large(limit))
 }
+
+/// A body that may be left out: empty or blank means the request's
+/// defaults, anything else must parse.
+pub async fn read_optional<T: Default>(
+    body: Body,
+    limit: usize,
+    parse: impl FnOnce(&[u8]) -> Result<T, EsError>,
+) -> Result<T, EsError> {
+    let bytes = read(body, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse(&bytes)
+    }
+}

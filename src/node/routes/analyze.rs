@@ -57,13 +57,7 @@ async fn analyze_inner(
     q: Pairs,
 ) -> Result<Response, EsError> {
     Params(&q).check_known(path, ALLOWED)?;
-    let reg = node
-        .repositories
-        .lock()
-        .await
-        .get(&repo)
-        .cloned()
-        .ok_or_else(|| EsError::repository_missing(&repo))?;
+    let reg = super::registered(&node, &repo).await?;
     let reader = open::reader(&reg)
         .await
         .map_err(|e| EsError::repository(&repo, &e.to_string()))?;

@@ -56,13 +56,7 @@ async fn clone_inner(
     Params(&q).check_known(path, &["master_timeout", "timeout"])?;
     let bytes = body::read(body, node.settings.max_body_bytes).await?;
     let request = CloneSnapshotRequest::parse(&bytes)?;
-    let reg = node
-        .repositories
-        .lock()
-        .await
-        .get(&n.repo)
-        .cloned()
-        .ok_or_else(|| EsError::repository_missing(&n.repo))?;
+    let reg = super::registered(&node, &n.repo).await?;
     validate_snapshot_name(&n.repo, &n.target)?;
     let selection = Selection::parse(&request.indices.join(","))
         .map_err(|e| EsError::illegal_argument(e.to_string()))?;

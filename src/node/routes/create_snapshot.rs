@@ -52,20 +52,14 @@ async fn create_inner(
     let params = Params(&q);
     params.check_known(&path, &["wait_for_completion", "master_timeout"])?;
     let wait = params.bool("wait_for_completion", false)?;
-    let bytes = body::read(body, node.settings.max_body_bytes).await?;
-    let request = if bytes.iter().all(u8::is_ascii_whitespace) {
-        CreateSnapshotRequest::default()
-    } else {
-        CreateSnapshotRequest::parse(&bytes)?
-    };
+    let request = body::read_optional(
+        body,
+        node.settings.max_body_bytes,
+        CreateSnapshotRequest::parse,
+    )
+    .await?;
     // ES checks the repository before the name.
-    let reg = node
-        .repositories
-        .lock()
-        .await
-        .get(&repo)
-        .cloned()
-        .ok_or_else(|| EsError::repository_missing(&repo))?;
+    let reg = super::registered(&node, &repo).await?;
     let name = resolve_name(&snap, now_millis()).map_err(|e| e.to_es())?;
     validate_snapshot_name(&repo, &name)?;
     let indices = if request.indices.is_empty() {

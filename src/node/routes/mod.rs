@@ -67,3 +67,17 @@ pub fn router() -> Router<Shared> {
         )
         .route("/_snapshot/{repo}/_analyze", post(analyze::analyze))
 }
+
+/// The registration of repository `name`, or ES's 404 for a missing one
+/// (ES checks the repository before anything else in a request).
+async fn registered(
+    node: &Shared,
+    name: &str,
+) -> Result<crate::node::state::Registration, crate::node::reply::EsError> {
+    node.repositories
+        .lock()
+        .await
+        .get(name)
+        .cloned()
+        .ok_or_else(|| crate::node::reply::EsError::repository_missing(name))
+}

@@ -168,15 +168,6 @@ async fn delete_inner(
     Ok(ok(json!({"acknowledged": true})))
 }
 
-async fn registered(node: &Shared, name: &str) -> Result<Registration, EsError> {
-    node.repositories
-        .lock()
-        .await
-        .get(name)
-        .cloned()
-        .ok_or_else(|| EsError::repository_missing(name))
-}
-
 /// `POST /_snapshot/<repo>/_verify`: a write/read/list/delete probe (a
 /// read-only repository is only opened).
 pub async fn verify(
@@ -195,7 +186,7 @@ async fn verify_inner(
     q: Pairs,
 ) -> Result<Response, EsError> {
     Params(&q).check_known(&path, &["master_timeout", "timeout"])?;
-    let reg = registered(&node, &name).await?;
+    let reg = super::registered(&node, &name).await?;
     let reader = open::reader(&reg)
         .await
         .map_err(|e| EsError::repository_verification(&name, &e.to_string()))?;
@@ -229,7 +220,7 @@ async fn cleanup_inner(
     q: Pairs,
 ) -> Result<Response, EsError> {
     Params(&q).check_known(&path, &["master_timeout", "timeout"])?;
-    let reg = registered(&node, &name).await?;
+    let reg = super::registered(&node, &name).await?;
     let reader = open::reader(&reg)
         .await
         .map_err(|e| EsError::repository(&name, &e.to_string()))?;

@@ -57,19 +57,9 @@ async fn inner(
     let params = Params(&q);
     params.check_known(&path, &["wait_for_completion", "master_timeout"])?;
     let wait = params.bool("wait_for_completion", false)?;
-    let bytes = body::read(body, node.settings.max_body_bytes).await?;
-    let request = if bytes.iter().all(u8::is_ascii_whitespace) {
-        RestoreRequest::default()
-    } else {
-        RestoreRequest::parse(&bytes)?
-    };
-    let reg = node
-        .repositories
-        .lock()
-        .await
-        .get(&repo)
-        .cloned()
-        .ok_or_else(|| EsError::repository_missing(&repo))?;
+    let request =
+        body::read_optional(body, node.settings.max_body_bytes, RestoreRequest::parse).await?;
+    let reg = super::registered(&node, &repo).await?;
     let mut opts = options(&node, &snap, &request)?;
     let store = open::store(&reg, false).map_err(|e| EsError::repository(&repo, &e.to_string()))?;
     // Closing, opening and deleting wait while a restore is being planned

@@ -86,13 +86,7 @@ pub(super) async fn registered_reader(
     node: &Shared,
     repo: &str,
 ) -> Result<crate::repo::RepoReader, EsError> {
-    let reg = node
-        .repositories
-        .lock()
-        .await
-        .get(repo)
-        .cloned()
-        .ok_or_else(|| EsError::repository_missing(repo))?;
+    let reg = super::registered(node, repo).await?;
     let reader = open::reader(&reg)
         .await
         .map_err(|e| EsError::repository(repo, &e.to_string()))?;
