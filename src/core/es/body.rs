@@ -48,6 +48,17 @@ pub fn boolean(v: &Value, name: &str) -> Result<bool, EsError> {
     }
 }
 
+/// The `feature_states` member of create and restore: an array of names
+/// (ES refuses a plain string here, unlike `indices`).
+pub fn feature_states(v: &Value) -> Result<Vec<String>, EsError> {
+    if !v.is_array() {
+        return Err(EsError::illegal_argument(
+            "malformed feature_states section, should be an array of strings",
+        ));
+    }
+    string_list(v, "feature_states")
+}
+
 /// A comma-separated string or an array of strings; `section` names it
 /// in ES's `malformed <section> section, should be an array of strings`.
 pub fn string_list(v: &Value, section: &str) -> Result<Vec<String>, EsError> {

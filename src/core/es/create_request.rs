@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::body::{boolean, object, string_list, unknown, INDEX_OPTIONS};
+use super::body::{boolean, feature_states, object, string_list, unknown, INDEX_OPTIONS};
 use super::errors::EsError;
 
 /// What a create request asks for; defaults are ES's.
@@ -43,14 +43,7 @@ impl CreateSnapshotRequest {
                 "ignore_unavailable" => req.ignore_unavailable = boolean(&v, &name)?,
                 "include_global_state" => req.include_global_state = boolean(&v, &name)?,
                 "partial" => req.partial = boolean(&v, &name)?,
-                "feature_states" => {
-                    if !v.is_array() {
-                        return Err(EsError::illegal_argument(
-                            "malformed feature_states section, should be an array of strings",
-                        ));
-                    }
-                    req.feature_states = Some(string_list(&v, "feature_states")?);
-                }
+                "feature_states" => req.feature_states = Some(feature_states(&v)?),
                 "metadata" => req.metadata = Some(metadata(v)?),
                 n if INDEX_OPTIONS.contains(&n) => {}
                 other => return Err(unknown(other)),

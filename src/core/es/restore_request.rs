@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::body::{boolean, object, string_list, unknown, INDEX_OPTIONS};
+use super::body::{boolean, feature_states, object, string_list, unknown, INDEX_OPTIONS};
 use super::errors::EsError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +60,7 @@ impl RestoreRequest {
                 "include_global_state" => req.include_global_state = boolean(&v, &name)?,
                 "partial" => req.partial = boolean(&v, &name)?,
                 "include_aliases" => req.include_aliases = boolean(&v, &name)?,
-                "feature_states" => {
-                    if !v.is_array() {
-                        return Err(EsError::illegal_argument(
-                            "malformed feature_states section, should be an array of strings",
-                        ));
-                    }
-                    req.feature_states = Some(string_list(&v, "feature_states")?);
-                }
+                "feature_states" => req.feature_states = Some(feature_states(&v)?),
                 "rename_pattern" => req.rename_pattern = Some(text(&v, &name)?),
                 "rename_replacement" => req.rename_replacement = Some(text(&v, &name)?),
                 "index_settings" => {
