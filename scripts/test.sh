@@ -16,6 +16,11 @@ if command -v rustup >/dev/null; then
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 fi
 command -v mkfifo >/dev/null || { echo "mkfifo (coreutils) is required by the tests"; exit 1; }
+# A one-off run (CI on a fresh clone) gains nothing from incremental caches
+# but their gigabytes on disk.
+[ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
+free_kib=$(df -Pk . | awk 'NR==2 {print $4}')
+echo "free disk: $((free_kib / 1048576)) GiB (a fresh build and the tests use about 10)"
 
 step "storage servers for the tests (moto for S3, Azurite for Azure)"
 # Pinned versions; each is skipped when already installed at that version.
