@@ -24,7 +24,7 @@ fn answer(result: Result<Response, EsError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn listed(node: &Shared) -> Result<Vec<IndexFolder>, EsError> {
+pub(super) fn listed(node: &Shared) -> Result<Vec<IndexFolder>, EsError> {
     indices::list(&node.settings.data)
         .map_err(|e| internal(format!("cannot list the data folder: {e}")))
 }
@@ -80,7 +80,7 @@ fn index_row(f: &IndexFolder, closed: &BTreeSet<String>) -> Vec<Cell> {
 /// The names a path's index list resolves to. Wildcards and `_all` are
 /// refused where ES's `action.destructive_requires_name` (true in 8.x)
 /// refuses them; elsewhere they match the existing indices.
-fn resolve(
+pub(super) fn resolve(
     list: &str,
     existing: &[IndexFolder],
     destructive: bool,

@@ -6,6 +6,7 @@ mod cat;
 mod cat_snapshots;
 mod clone_snapshot;
 mod create_snapshot;
+mod get_index;
 mod indices;
 mod repositories;
 mod restore;
@@ -13,7 +14,7 @@ mod root;
 mod snapshots;
 mod status;
 
-use axum::routing::{any, delete, get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 
 use crate::node::server::Shared;
@@ -52,7 +53,7 @@ pub fn router() -> Router<Shared> {
         .route("/_cat/indices", get(indices::cat_indices))
         .route("/_cat/recovery", get(indices::cat_recovery))
         .route("/_recovery", get(indices::recovery))
-        .route("/{index}", delete(indices::delete))
+        .route("/{index}", get(get_index::get).delete(indices::delete))
         .route("/{index}/_close", post(indices::close))
         .route("/{index}/_open", post(indices::open))
         .route("/{index}/_recovery", get(indices::recovery))
