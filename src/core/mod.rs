@@ -18,5 +18,6 @@ pub mod format;
 pub mod plan;
 pub mod policy;
 pub mod seeded;
+pub mod slm;
 #[cfg(test)]
 pub(crate) mod testing;
