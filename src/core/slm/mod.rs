@@ -5,3 +5,4 @@
 
 pub mod retention;
 pub mod schedule;
+pub mod slots;
