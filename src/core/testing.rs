@@ -85,6 +85,7 @@ pub fn summary(name: &str) -> SnapshotSummary {
         files: 0,
         failures: 0,
         manifest: None,
+        policy: None,
     }
 }
 

@@ -170,6 +170,7 @@ impl Manifest {
             files: t.files,
             failures: self.failures.len() as u64,
             manifest: None,
+            policy: self.metadata.get(POLICY_METADATA_KEY).cloned(),
         }
     }
 
@@ -187,6 +188,10 @@ impl Manifest {
         out
     }
 }
+
+/// The metadata key naming the lifecycle policy that made a snapshot
+/// (Elasticsearch's SLM writes `{"policy": "<id>"}`).
+pub const POLICY_METADATA_KEY: &str = "policy";
 
 /// What a root generation records of each snapshot: enough to list, sort and
 /// page snapshots without opening their manifests.
@@ -208,6 +213,12 @@ pub struct SnapshotSummary {
     /// (absent in roots written before snapkeep recorded it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<Id>,
+    /// The lifecycle policy that made the snapshot (its `metadata.policy`,
+    /// as Elasticsearch records it), so retention selects a policy's
+    /// snapshots without opening manifests. Absent in older roots and for
+    /// snapshots no policy made; the manifest stays the authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl SnapshotSummary {

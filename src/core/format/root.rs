@@ -223,6 +223,21 @@ mod tests {
     }
 
     #[test]
+    fn a_policys_name_is_recorded_only_when_a_policy_made_the_snapshot() {
+        let mut plain = summary("manual");
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("policy"), "{json}");
+        plain.policy = Some("nightly".into());
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(json.contains(r#""policy":"nightly""#), "{json}");
+        let back: SnapshotSummary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.policy.as_deref(), Some("nightly"));
+        let older = json.replace(r#","policy":"nightly""#, "");
+        let read: SnapshotSummary = serde_json::from_str(&older).unwrap();
+        assert_eq!(read.policy, None);
+    }
+
+    #[test]
     fn adding_snapshots_advances_generation_and_refuses_duplicates() {
         let r0 = Root::empty();
         let add = |n: &str, f: &[u8]| RootChange::AddSnapshot {
