@@ -158,6 +158,9 @@ pub enum Error {
     /// folder to the next run of the same restore.
     #[error("{0} aborted")]
     Aborted(&'static str),
+    /// A lifecycle policy (file or request) that cannot be used.
+    #[error("policy {policy}: {reason}")]
+    BadPolicy { policy: String, reason: String },
 }
 
 impl Error {

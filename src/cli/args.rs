@@ -54,6 +54,44 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run a long-lived node serving Elasticsearch's snapshot REST API.
     Node(NodeArgs),
+    /// Snapshot lifecycle retention: what a policy keeps and deletes.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Show, without changing anything, which of a policy's snapshots its
+    /// retention would keep and delete, each with its reason.
+    #[command(
+        long_about = "Show, without changing anything, which of a policy's snapshots its \
+        retention would keep and delete, each with its reason.\n\n\
+        The policy file holds the body of Elasticsearch's PUT /_slm/policy/<id> (name, schedule, \
+        repository, config, retention with expire_after, min_count, max_count, and snapkeep's \
+        keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, timezone). Only \
+        snapshots whose metadata names the policy are considered; the newest SUCCESS one is \
+        always kept, and a snapshot dated more than 5 minutes after the clock is kept and \
+        reported, never counted."
+    )]
+    Plan(RetentionPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionPlanArgs {
+    /// Repository location.
+    pub repo: String,
+    /// The policy file (JSON, the body of PUT /_slm/policy/<id>).
+    #[arg(long)]
+    pub policy: std::path::PathBuf,
+    /// The policy id (default: the file name without its extension).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Plan as of this instant (RFC 3339, e.g. 2026-12-03T17:00:00Z) instead of now.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `snapkeep node`: every setting of the config file is also a flag, and a

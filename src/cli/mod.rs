@@ -10,6 +10,7 @@ mod node;
 pub mod render;
 mod repo;
 mod restore;
+mod retention;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -85,5 +86,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Demo(a) => demo::run(a.dir),
         Command::Node(a) => node::run(a),
+        Command::Retention(c) => retention::run(&ctx, c),
     }
 }

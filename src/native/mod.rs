@@ -20,3 +20,4 @@ pub mod reserve;
 pub mod restore;
 pub mod runtime;
 pub mod sample;
+pub mod tz;
