@@ -277,7 +277,8 @@ fn restore_status_counts_files_already_in_the_target_as_reused() {
     assert_eq!(data.bytes.total, 6 * 200_000);
     assert_eq!(data.bytes.reused, 5 * 200_000);
     assert_eq!(data.bytes.recovered, 200_000);
-    let shard = r.shard_json("repo", "data", 0).unwrap();
+    let node = snapkeep::core::es::recovery::TargetNode { id: "i", name: "n" };
+    let shard = r.shard_json("repo", "data", node, 0).unwrap();
     assert_eq!(shard["index"]["size"]["percent"], "100.0%");
     assert!(r.stop_time_in_millis.is_some());
 }

@@ -10,6 +10,7 @@
 //!  reply.rs    core::es errors as HTTP responses     body.rs    bounded request bodies
 //!  routes/     one module per API family             open.rs    repositories from async code
 //!  indices.rs  the data folder's index folders, closed ones   recoveries.rs  restores run
+//!  restore_run.rs  a restore from acceptance to its end   restore_records.rs  persisted, resumed
 //!  tls.rs      HTTPS listener (rustls)     www.rs     the inspector's page (`www`)
 //!  routes/api.rs  `/api/repos/...`: the transport-neutral `crate::api`
 //! ```
@@ -28,6 +29,8 @@ mod open;
 mod recoveries;
 mod reply;
 mod repository_settings;
+mod restore_records;
+mod restore_run;
 mod routes;
 mod server;
 pub mod state;
@@ -84,6 +87,10 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
                 addr: listen,
                 source,
             })?;
+        // Before serving, so a new restore over a resumed one's indices
+        // is refused.
+        restore_run::resume_all(&node).await;
+        tokio::spawn(restore_run::abort_on_stop(node.clone()));
         let bound = listener.local_addr().unwrap_or(listen);
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("snapkeep node listening on {scheme}://{bound}");

@@ -6,6 +6,10 @@
 //! already in place (snapkeep: files complete in the target, blobs copied
 //! from the target), `recovered` what was fetched from the repository; the
 //! percentages are of what had to be fetched (`total - reused`).
+//!
+//! This is the node's one recovery shape: `_recovery` and `_cat/recovery`
+//! both render a [`RestoreStatus`] (live while the restore runs, final
+//! after), so the two answers never disagree.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,10 @@ pub enum RecoveryStage {
     Index,
     Finalize,
     Done,
+    /// snapkeep's own: ES drops a failed recovery from `_recovery`; the
+    /// node keeps it so a failed restore stays visible until the index is
+    /// restored again or deleted.
+    Failed,
 }
 
 impl RecoveryStage {
@@ -30,6 +38,7 @@ impl RecoveryStage {
             RecoveryStage::Index => "INDEX",
             RecoveryStage::Finalize => "FINALIZE",
             RecoveryStage::Done => "DONE",
+            RecoveryStage::Failed => "FAILED",
         }
     }
 }
@@ -64,6 +73,26 @@ pub struct IndexRecovery {
     pub bytes: Recovered,
 }
 
+/// The node a restore wrote to (ES's `target`; a snapshot recovery has no
+/// source node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetNode<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+impl TargetNode<'_> {
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "host": "127.0.0.1",
+            "transport_address": "127.0.0.1:9300",
+            "ip": "127.0.0.1",
+            "name": self.name,
+        })
+    }
+}
+
 /// A restore's status: its indices keyed by the name they are restored as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreStatus {
@@ -85,7 +114,13 @@ impl RestoreStatus {
 
     /// The shard object of `index` (restored as that name), if the restore
     /// holds it.
-    pub fn shard_json(&self, repository: &str, index: &str, now_ms: i64) -> Option<Value> {
+    pub fn shard_json(
+        &self,
+        repository: &str,
+        index: &str,
+        target: TargetNode,
+        now_ms: i64,
+    ) -> Option<Value> {
         let i = self.indices.get(index)?;
         let time = self.elapsed(now_ms);
         let mut source = Map::new();
@@ -110,6 +145,7 @@ impl RestoreStatus {
         }
         shard.insert("total_time_in_millis".into(), json!(time));
         shard.insert("source".into(), Value::Object(source));
+        shard.insert("target".into(), target.json());
         shard.insert(
             "index".into(),
             json!({
@@ -148,11 +184,12 @@ impl RestoreStatus {
         &self,
         out: &mut Map<String, Value>,
         repository: &str,
+        target: TargetNode,
         wanted: &dyn Fn(&str) -> bool,
         now_ms: i64,
     ) {
         for name in self.indices.keys().filter(|n| wanted(n)) {
-            if let Some(shard) = self.shard_json(repository, name, now_ms) {
+            if let Some(shard) = self.shard_json(repository, name, target, now_ms) {
                 out.insert(name.clone(), json!({ "shards": [shard] }));
             }
         }
@@ -246,7 +283,17 @@ mod tests {
     #[test]
     fn a_running_restore_answers_recovery_with_its_counts() {
         let mut out = Map::new();
-        status().add_to(&mut out, "repo", &|n| n.starts_with("restored"), 1_500);
+        let node = TargetNode {
+            id: "nid",
+            name: "n1",
+        };
+        status().add_to(
+            &mut out,
+            "repo",
+            node,
+            &|n| n.starts_with("restored"),
+            1_500,
+        );
         let shard = &out["restored-logs"]["shards"][0];
         assert_eq!(shard["type"], "SNAPSHOT");
         assert_eq!(shard["stage"], "INDEX");
@@ -256,12 +303,37 @@ mod tests {
             shard["source"],
             json!({"repository":"repo","snapshot":"snap","version":ES_VERSION,"index":"logs","restoreUUID":"ru"})
         );
+        assert_eq!(shard["target"]["id"], "nid");
+        assert_eq!(shard["target"]["name"], "n1");
         assert_eq!(shard["index"]["size"]["reused_in_bytes"], 100);
         assert_eq!(shard["index"]["size"]["percent"], "33.3%");
         assert_eq!(shard["index"]["files"]["percent"], "50.0%");
         let mut none = Map::new();
-        status().add_to(&mut none, "repo", &|n| n == "other", 1_500);
+        status().add_to(&mut none, "repo", node, &|n| n == "other", 1_500);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn an_ended_restore_reports_its_stop_time_and_final_stage() {
+        let mut s = status();
+        s.stop_time_in_millis = Some(4_000);
+        let i = s.indices.get_mut("restored-logs").unwrap();
+        i.stage = RecoveryStage::Done;
+        i.files.recovered = 8;
+        i.bytes.recovered = 900;
+        let node = TargetNode { id: "i", name: "n" };
+        let shard = s.shard_json("repo", "restored-logs", node, 9_000).unwrap();
+        assert_eq!(shard["stage"], "DONE");
+        assert_eq!(shard["stop_time_in_millis"], 4_000);
+        assert_eq!(shard["total_time_in_millis"], 3_000, "stop, not now");
+        assert_eq!(shard["index"]["size"]["percent"], "100.0%");
+        assert_eq!(shard["index"]["files"]["percent"], "100.0%");
+        assert!(s.shard_json("repo", "logs", node, 9_000).is_none());
+        let row = &s.cat_rows("repo", "n", 9_000)[0];
+        assert_eq!(row[2], Cell::Millis(3_000));
+        assert_eq!(row[4], Cell::text("done"));
+        s.indices.get_mut("restored-logs").unwrap().stage = RecoveryStage::Failed;
+        assert_eq!(s.cat_rows("repo", "n", 9_000)[0][4], Cell::text("failed"));
     }
 
     #[test]

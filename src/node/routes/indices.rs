@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 use crate::core::es::cat::{self, CatOutput, CatParams, Cell, Column};
 use crate::core::es::params::Params;
 use crate::core::es::patterns::NamePatterns;
+use crate::core::es::recovery::TargetNode;
+use crate::native::clock::now_millis;
 use crate::node::indices::{self, IndexFolder};
-use crate::node::recoveries::Recovery;
 use crate::node::reply::{internal, ok, EsError};
 use crate::node::server::Shared;
 
@@ -216,8 +217,9 @@ async fn set_closed(
     ))
 }
 
-/// `GET /<index>/_recovery` (and `GET /_recovery`): the restores that
-/// wrote each index, one shard each.
+/// `GET /<index>/_recovery` (and `GET /_recovery`): the latest restore
+/// of each index, one shard each (`core::es::recovery`'s shape, live while
+/// the restore runs).
 pub async fn recovery(
     State(node): State<Shared>,
     list: Option<Path<String>>,
@@ -241,54 +243,20 @@ fn recovery_inner(
         Some(l) => resolve(l, &existing, false)?,
         None => existing.iter().map(|f| f.name.clone()).collect(),
     };
-    let node_id = node.identity.id.clone();
+    let target = TargetNode {
+        id: &node.identity.id,
+        name: &node.settings.name,
+    };
+    let now = now_millis();
     let mut out = Map::new();
-    for r in node.recoveries.snapshot() {
-        if !names.contains(&r.index) || active_only && r.stop_ms.is_some() {
+    for (repository, status, ended) in node.recoveries.statuses() {
+        if active_only && ended {
             continue;
         }
-        out.insert(r.index.clone(), json!({ "shards": [shard(&r, &node_id)] }));
+        let wanted = |index: &str| names.iter().any(|n| n == index);
+        status.add_to(&mut out, &repository, target, &wanted, now);
     }
     Ok(ok(Value::Object(out)))
-}
-
-fn percent(done: u64, total: u64) -> String {
-    if total == 0 {
-        return "0.0%".into();
-    }
-    format!("{:.1}%", done as f64 * 100.0 / total as f64)
-}
-
-fn shard(r: &Recovery, node_id: &str) -> Value {
-    let now = crate::native::clock::now_millis();
-    let stop = r.stop_ms.unwrap_or(now);
-    let done = r.stop_ms.is_some();
-    let (files_done, bytes_done) = if done { (r.files, r.bytes) } else { (0, 0) };
-    json!({
-        "id": 0, "type": "SNAPSHOT", "stage": r.stage, "primary": true,
-        "start_time_in_millis": r.start_ms,
-        "stop_time_in_millis": r.stop_ms.unwrap_or(0),
-        "total_time_in_millis": stop - r.start_ms,
-        "source": {
-            "repository": r.repository, "snapshot": r.snapshot,
-            "index": r.source_index, "version": env!("CARGO_PKG_VERSION"),
-            "restoreUUID": r.restore_uuid,
-        },
-        "target": {"id": node_id, "host": "127.0.0.1", "transport_address": "127.0.0.1:9300",
-                   "ip": "127.0.0.1", "name": "snapkeep"},
-        "index": {
-            "size": {"total_in_bytes": r.bytes, "reused_in_bytes": 0,
-                     "recovered_in_bytes": bytes_done, "recovered_from_snapshot_in_bytes": bytes_done,
-                     "percent": percent(bytes_done, r.bytes)},
-            "files": {"total": r.files, "reused": 0, "recovered": files_done,
-                      "percent": percent(files_done, r.files)},
-            "total_time_in_millis": stop - r.start_ms,
-            "source_throttle_time_in_millis": 0, "target_throttle_time_in_millis": 0,
-        },
-        "translog": {"recovered": 0, "total": 0, "percent": "100.0%", "total_on_start": 0,
-                     "total_time_in_millis": 0},
-        "verify_index": {"check_index_time_in_millis": 0, "total_time_in_millis": 0},
-    })
 }
 
 /// `GET /_cat/recovery`.
@@ -297,39 +265,12 @@ pub async fn cat_recovery(
     OriginalUri(uri): OriginalUri,
     Query(q): Query<Pairs>,
 ) -> Response {
-    let now = crate::native::clock::now_millis();
+    let now = now_millis();
     let rows: Vec<Vec<Cell>> = node
         .recoveries
-        .snapshot()
+        .statuses()
         .iter()
-        .map(|r| {
-            let done = r.stop_ms.is_some();
-            let (f, b) = if done { (r.files, r.bytes) } else { (0, 0) };
-            vec![
-                Cell::text(&r.index),
-                Cell::text(0),
-                Cell::Millis(r.stop_ms.unwrap_or(now) - r.start_ms),
-                Cell::text("snapshot"),
-                Cell::text(r.stage.to_lowercase()),
-                Cell::text("n/a"),
-                Cell::text("n/a"),
-                Cell::text("127.0.0.1"),
-                Cell::text("snapkeep"),
-                Cell::text(&r.repository),
-                Cell::text(&r.snapshot),
-                Cell::text(r.files),
-                Cell::text(f),
-                Cell::text(percent(f, r.files)),
-                Cell::text(r.files),
-                Cell::text(r.bytes),
-                Cell::text(b),
-                Cell::text(percent(b, r.bytes)),
-                Cell::text(r.bytes),
-                Cell::text(0),
-                Cell::text(0),
-                Cell::text("100.0%"),
-            ]
-        })
+        .flat_map(|(repository, status, _)| status.cat_rows(repository, &node.settings.name, now))
         .collect();
     render(uri.path(), &q, &cat::RECOVERY, &rows)
 }

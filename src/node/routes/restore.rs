@@ -4,7 +4,9 @@
 //! The thread first plans, so the handler can refuse what ES refuses
 //! before accepting: an index of the same (renamed) name that is open.
 //! A closed one is restored over (reusing what its folder holds) and is
-//! open afterwards, as ES opens a restored index.
+//! open afterwards, as ES opens a restored index. Once accepted, the run
+//! is `restore_run`'s: recorded, live in `_recovery`, resumed after a
+//! restart.
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -14,14 +16,12 @@ use tokio::sync::oneshot;
 use crate::core::es::params::Params;
 use crate::core::es::restore_request::RestoreRequest;
 use crate::core::es::snapshot_info::{accepted, restore_completed, Shards};
-use crate::core::policy::selection::{Rename, Selection};
 use crate::error::Error;
 use crate::native::clock::now_millis;
-use crate::native::progress::ProgressMode;
-use crate::native::repo::Repo;
 use crate::native::restore::{plan, restore, RestoreOptions, RestoreOutcome};
-use crate::node::recoveries::Recovery;
-use crate::node::reply::{ok, EsError};
+use crate::node::reply::{internal, ok, EsError};
+use crate::node::restore_records::{self, Asked, RestoreRecord};
+use crate::node::restore_run::{self, Ended};
 use crate::node::server::Shared;
 use crate::node::{body, indices, open};
 
@@ -60,7 +60,9 @@ async fn inner(
     let request =
         body::read_optional(body, node.settings.max_body_bytes, RestoreRequest::parse).await?;
     let reg = super::registered(&node, &repo).await?;
-    let mut opts = options(&node, &snap, &request)?;
+    let asked = Asked::of(&request);
+    let mut opts = restore_run::options(&node.settings.data, &snap, &asked)?;
+    let limit = restore_run::registered_limit(&reg)?;
     let store = open::store(&reg, false).map_err(|e| EsError::repository(&repo, &e.to_string()))?;
     // Closing, opening and deleting wait while a restore is being planned
     // and registered, so the open/closed check below stays true.
@@ -70,7 +72,7 @@ async fn inner(
     let (done_tx, done_rx) = oneshot::channel();
     let first = opts.clone();
     std::thread::spawn(move || {
-        let repo = match Repo::open_in(store) {
+        let repo = match restore_run::open_throttled(store, limit) {
             Ok(r) => r,
             Err(e) => return drop(plan_tx.send(Err(e))),
         };
@@ -102,100 +104,39 @@ async fn inner(
         }
         opts.overwrite |= present;
     }
-    let restore_uuid = uuid::Uuid::new_v4().simple().to_string();
-    node.recoveries
-        .begin(records(&repo, &snap, &restore_uuid, &planned));
+    let record = RestoreRecord {
+        repository: repo.clone(),
+        snapshot: snap.clone(),
+        restore_uuid: uuid::Uuid::new_v4().simple().to_string(),
+        start_ms: now_millis(),
+        asked,
+        overwrite: opts.overwrite,
+        targets: planned.indices.clone(),
+        failed: None,
+    };
+    // Persisted before anything is written, so a node killed from here
+    // on resumes the restore at its next start.
+    restore_records::supersede(&node.state_folder, &record.target_names())
+        .and_then(|()| restore_records::save(&node.state_folder, &record))
+        .map_err(|e| internal(format!("cannot record the restore: {e}")))?;
+    restore_run::register(&node, &record, &mut opts);
     drop(closed);
     let _ = go_tx.send(opts);
-    let finisher = node.clone();
-    let asked = snap.clone();
-    let names: Vec<String> = planned.indices.iter().map(|(_, t)| t.clone()).collect();
-    let finished = async move {
-        let outcome = done_rx.await.map_err(|_| ended(&repo, &snap))?;
-        let stage = if outcome.is_ok() { "DONE" } else { "FAILED" };
-        if outcome.is_ok() {
-            reopen(&finisher, &names).await;
-        }
-        let data = finisher.settings.data.clone();
-        finisher
-            .recoveries
-            .finish(&restore_uuid, now_millis(), stage, |index| {
-                indices::list(&data)
-                    .ok()
-                    .and_then(|l| l.into_iter().find(|f| f.name == index))
-                    .map_or((0, 0), |f| (f.files, f.bytes))
-            });
-        outcome.map_err(|e| failure(&repo, &snap, e))
-    };
+    let finished = restore_run::finish(node.clone(), record, done_rx);
     if !wait {
         tokio::spawn(finished);
         return Ok(ok(accepted()));
     }
-    let out: RestoreOutcome = finished.await?;
+    let out: RestoreOutcome = finished.await.map_err(|e| match e {
+        Ended::Failed(e) => failure(&repo, &snap, e),
+        Ended::NoAnswer => ended(&repo, &snap),
+    })?;
     let names: Vec<String> = out.indices.iter().map(|(_, t)| t.clone()).collect();
     Ok(ok(restore_completed(
-        &asked,
+        &snap,
         &names,
         Shards::of(names.len(), 0),
     )))
-}
-
-fn options(node: &Shared, snap: &str, r: &RestoreRequest) -> Result<RestoreOptions, EsError> {
-    let bad = |e: crate::core::policy::selection::SelectionError| {
-        EsError::illegal_argument(e.to_string())
-    };
-    let rename = match (&r.rename_pattern, &r.rename_replacement) {
-        (Some(p), Some(rep)) => Some(Rename::new(p, rep).map_err(bad)?),
-        (Some(p), None) => Some(Rename::new(p, "").map_err(bad)?),
-        _ => None,
-    };
-    let indices = if r.indices.is_empty() {
-        "*".to_string()
-    } else {
-        r.indices.join(",")
-    };
-    Ok(RestoreOptions {
-        snapshot: snap.to_string(),
-        target: node.settings.data.clone(),
-        selection: Selection::parse(&indices).map_err(bad)?,
-        rename,
-        include_global_state: r.include_global_state,
-        overwrite: false,
-        progress: ProgressMode::Quiet,
-        concurrency: None,
-        ..Default::default()
-    })
-}
-
-fn records(repo: &str, snap: &str, restore_uuid: &str, p: &Planned) -> Vec<Recovery> {
-    let start_ms = now_millis();
-    p.indices
-        .iter()
-        .map(|(source, target)| Recovery {
-            index: target.clone(),
-            source_index: source.clone(),
-            repository: repo.to_string(),
-            snapshot: snap.to_string(),
-            restore_uuid: restore_uuid.to_string(),
-            start_ms,
-            stop_ms: None,
-            stage: "INDEX",
-            files: 0,
-            bytes: 0,
-        })
-        .collect()
-}
-
-/// A restored index is open: its name leaves the closed set.
-async fn reopen(node: &Shared, names: &[String]) {
-    let mut closed = node.closed.lock().await;
-    if names.iter().any(|n| closed.contains(n)) {
-        let mut next = closed.clone();
-        next.retain(|n| !names.contains(n));
-        if indices::write_closed(&node.state_folder, &next).is_ok() {
-            *closed = next;
-        }
-    }
 }
 
 /// The snapshot's uuid, out of the plan's resume marker.
