@@ -89,6 +89,11 @@ pub enum Error {
         path: String,
         reason: String,
     },
+    /// An index's consistency hook failed in a snapshot that is not
+    /// partial. `reason` names the hook, how it ended and its last stderr
+    /// line (`core::policy::hooks::HookFailure`).
+    #[error("snapshot failed, nothing was committed: index [{index}]: {reason} (a partial snapshot would leave the index out and commit the rest as PARTIAL)")]
+    Hook { index: String, reason: String },
     /// A file already in the restore target changed while it was copied.
     #[error("{} changed during the restore; run it again", path.display())]
     ChangedDuringRestore { path: PathBuf },

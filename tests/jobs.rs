@@ -282,3 +282,52 @@ fn restore_status_counts_files_already_in_the_target_as_reused() {
     assert_eq!(shard["index"]["size"]["percent"], "100.0%");
     assert!(r.stop_time_in_millis.is_some());
 }
+
+/// Records each hook run; its first `before` aborts the snapshot.
+#[derive(Debug)]
+struct AbortingHooks {
+    abort: snapkeep::native::job::Abort,
+    runs: std::sync::Mutex<Vec<String>>,
+}
+
+impl snapkeep::native::backup::hooks::IndexHooks for AbortingHooks {
+    fn run(
+        &self,
+        stage: snapkeep::core::policy::hooks::Stage,
+        index: &str,
+        _: &Path,
+    ) -> Result<(), snapkeep::core::policy::hooks::HookFailure> {
+        self.runs.lock().unwrap().push(format!("{stage} {index}"));
+        self.abort.abort();
+        Ok(())
+    }
+}
+
+#[test]
+fn an_aborted_snapshot_still_runs_each_due_after_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, repo_dir) = (dir.path().join("src"), dir.path().join("repo"));
+    noise_files(&src, "a", 3, 1000);
+    noise_files(&src, "b", 3, 1000);
+    let repo = init_repo(&repo_dir);
+    let hooks = Arc::new(AbortingHooks {
+        abort: snapkeep::native::job::Abort::new(),
+        runs: Default::default(),
+    });
+    let opts = SnapshotOptions {
+        abort: hooks.abort.clone(),
+        hooks: Some(hooks.clone()),
+        ..snapshot_opts("s", &src)
+    };
+    let out = create_snapshot(&repo, &opts);
+    assert!(matches!(out, Err(Error::Aborted(_))), "{out:?}");
+    let mut runs = hooks.runs.lock().unwrap().clone();
+    runs.sort();
+    assert_eq!(runs, ["after a", "after b", "before a", "before b"]);
+    assert!(open(&repo_dir)
+        .root_and_index()
+        .unwrap()
+        .0
+        .snapshots
+        .is_empty());
+}

@@ -9,6 +9,7 @@ pub mod delete;
 pub mod dirfd;
 pub mod error;
 pub mod guard;
+pub mod hooks;
 pub mod inflight;
 pub mod inspect;
 pub mod job;

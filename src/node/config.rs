@@ -4,8 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
+use toml::Spanned;
+
+use crate::core::policy::hooks::{HookRule, HookRules};
 
 use crate::node::auth::{Credentials, Role, TokenEntry, UserEntry};
 use crate::node::error::NodeError;
@@ -36,6 +40,24 @@ pub struct FileConfig {
     #[serde(default)]
     pub auth: AuthSection,
     pub tls: Option<TlsSection>,
+    /// `[[hooks]]`: consistency hooks, as written (with where they are).
+    #[serde(default)]
+    pub hooks: Vec<Spanned<HookEntry>>,
+    /// The hooks, checked by [`parse_file`].
+    #[serde(skip)]
+    pub hook_rules: HookRules,
+}
+
+/// One `[[hooks]]` entry: commands run around the read of each index its
+/// `indices` patterns select (`core::policy::hooks`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookEntry {
+    pub indices: String,
+    /// An argv: the program, then its arguments (no shell).
+    pub before: Option<Vec<String>>,
+    pub after: Option<Vec<String>>,
+    pub timeout_secs: Option<u64>,
 }
 
 /// `path.repo`, as Elasticsearch names its allow-list of `fs` locations.
@@ -92,6 +114,8 @@ pub struct Settings {
     pub tls: Option<TlsSection>,
     /// The inspector's folder; without it `GET /` is only the root JSON.
     pub www: Option<PathBuf>,
+    /// Consistency hooks run around each index's read in a snapshot.
+    pub hooks: Arc<HookRules>,
 }
 
 /// Reads and parses the config file.
@@ -105,20 +129,39 @@ pub fn read_file(path: &Path) -> Result<FileConfig, NodeError> {
 
 /// Parses config text; the error names the file, the key and the line.
 pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, NodeError> {
-    toml::from_str(text).map_err(|e| NodeError::Config {
+    let config_error = |detail| NodeError::Config {
         path: path.to_path_buf(),
-        detail: toml_detail(text, &e),
-    })
+        detail,
+    };
+    let mut file: FileConfig =
+        toml::from_str(text).map_err(|e| config_error(toml_detail(text, &e)))?;
+    let mut rules = Vec::with_capacity(file.hooks.len());
+    for (entry, spanned) in file.hooks.iter().enumerate() {
+        let h = spanned.get_ref();
+        let rule = HookRule::new(
+            entry,
+            &h.indices,
+            h.before.clone(),
+            h.after.clone(),
+            h.timeout_secs,
+        )
+        .map_err(|e| config_error(format!("line {}: {e}", line_of(text, spanned.span().start))))?;
+        rules.push(rule);
+    }
+    file.hook_rules = HookRules { rules };
+    Ok(file)
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 /// One line from a TOML error: its message and where it points.
 fn toml_detail(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
     match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {message}")
-        }
+        Some(span) => format!("line {}: {message}", line_of(text, span.start)),
         None => message,
     }
 }
@@ -171,6 +214,7 @@ pub fn settings(file: FileConfig, flags: Overrides) -> Result<Settings, NodeErro
         credentials,
         tls,
         www: flags.www.or(file.www),
+        hooks: Arc::new(file.hook_rules),
     })
 }
 
@@ -237,6 +281,34 @@ mod tests {
             ..Default::default()
         };
         assert!(settings(open(), with_token).is_ok());
+    }
+
+    #[test]
+    fn hooks_are_checked_naming_entry_key_and_line() {
+        let file = parse(
+            "[[hooks]]\nindices = \"db-*\"\nbefore = [\"pg\", \"start\"]\nafter = [\"pg\", \"stop\"]\n\
+             [[hooks]]\nindices = \"*\"\nafter = [\"sync\"]\ntimeout_secs = 5\n",
+        )
+        .unwrap();
+        let rules = &file.hook_rules;
+        assert_eq!(rules.rules.len(), 2);
+        assert_eq!(
+            rules.for_index("db-1").unwrap().after.as_ref().unwrap()[1],
+            "stop"
+        );
+        assert_eq!(rules.for_index("logs").unwrap().timeout_secs, 5);
+        let bad = [
+            ("[[hooks]]\nindices = \"*\"\nbefore = []\n", "line 1: hooks[0].before is an empty command"),
+            ("[[hooks]]\nindices = \"*\"\nafter = [\"x\"]\n\n[[hooks]]\nindices = \"\"\nafter = [\"x\"]\n", "line 5: hooks[1].indices is empty"),
+            ("[[hooks]]\nindices = \"*\"\n", "neither `before` nor `after`"),
+            ("[[hooks]]\nindices = \"*\"\nbefore = \"pg start\"\n", "line 3"),
+            ("[[hooks]]\nindices = \"*\"\nbefor = [\"x\"]\n", "befor"),
+        ];
+        for (text, named) in bad {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(named), "{text}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
     }
 
     #[test]

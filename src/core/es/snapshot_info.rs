@@ -102,7 +102,11 @@ pub fn shard_failures(failures: &[Failure]) -> Vec<ShardFailure> {
             let reasons: Vec<String> = failures
                 .iter()
                 .filter(|f| f.index == index)
-                .map(|f| format!("{}: {}", f.path, f.reason))
+                .map(|f| match f.path.as_str() {
+                    // The whole index failed (a hook, an unlistable folder).
+                    "" => f.reason.clone(),
+                    path => format!("{path}: {}", f.reason),
+                })
                 .collect();
             ShardFailure {
                 index: index.to_string(),
@@ -234,10 +238,14 @@ impl SnapshotInfo {
             return info;
         }
         let (shards, failures) = match detail.failures {
-            Some(f) => (
-                Shards::of(s.indices.len(), failed_indices(f).len() as u64),
-                shard_failures(f),
-            ),
+            Some(f) => {
+                // An index that failed whole (a hook, an unlistable folder)
+                // is not among the snapshot's indices but is a shard of it.
+                let failed = failed_indices(f);
+                let whole = failed.iter().filter(|i| !s.indices.iter().any(|n| n == *i));
+                let total = s.indices.len() + whole.count();
+                (Shards::of(total, failed.len() as u64), shard_failures(f))
+            }
             None => (Shards::estimate(s), Vec::new()),
         };
         info.version_id = Some(ES_VERSION_ID);
@@ -427,6 +435,31 @@ mod tests {
             ..two_indices()
         };
         assert_eq!(Shards::estimate(&failed).failed, 2);
+
+        // An index that failed whole is left out of `indices` but is still
+        // one of the snapshot's shards, and its reason has no path.
+        let whole = [Failure {
+            index: "c".into(),
+            path: String::new(),
+            reason: "before hook [h] failed with exit code 1".into(),
+        }];
+        let detail = Detail {
+            metadata: None,
+            failures: Some(&whole),
+        };
+        let info = SnapshotInfo::stored("r", &s, detail, InfoOptions::default());
+        assert_eq!(
+            info.shards,
+            Some(Shards {
+                total: 3,
+                failed: 1,
+                successful: 2
+            })
+        );
+        assert_eq!(
+            info.failures.unwrap()[0].reason,
+            "before hook [h] failed with exit code 1"
+        );
         assert_eq!(Shards::estimate(&two_indices()).failed, 0);
     }
 

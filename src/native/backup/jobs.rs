@@ -74,7 +74,9 @@ fn read_with_retry(
 
 /// Reads every job. With `stop_on_failure`, the first failure stops the
 /// remaining reads (the snapshot will not be committed anyway). `on_read`
-/// hears of each job read, by its position and size.
+/// hears of each job read, by its position and size; `on_settled` of each
+/// job whose result is final (read and verified, failed or skipped), except
+/// racy files left unverified because the run stopped.
 pub fn run_jobs(
     jobs: &[Job],
     params: &ChunkerParams,
@@ -82,9 +84,10 @@ pub fn run_jobs(
     progress: &Progress,
     stop_on_failure: bool,
     on_read: &(dyn Fn(usize, u64) + Sync),
+    on_settled: &(dyn Fn(usize) + Sync),
 ) -> Vec<JobResult> {
     let abort = AtomicBool::new(false);
-    let run = |i: usize| -> (JobResult, Option<i64>) {
+    let first_read = |i: usize| -> (JobResult, Option<i64>) {
         let job = &jobs[i];
         if abort.load(Ordering::Relaxed) {
             return (JobResult::Skipped, None);
@@ -102,6 +105,13 @@ pub fn run_jobs(
             || (stop_on_failure && matches!(out.0, JobResult::Failed(_)))
         {
             abort.store(true, Ordering::Relaxed);
+        }
+        out
+    };
+    let run = |i: usize| {
+        let out = first_read(i);
+        if out.1.is_none() {
+            on_settled(i);
         }
         out
     };
@@ -151,6 +161,7 @@ pub fn run_jobs(
                 ),
                 Err(e) => e,
             };
+            on_settled(i);
             (i, again)
         })
         .collect();

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod compressor;
+pub mod hooks;
 pub mod jobs;
 pub mod packer;
 pub mod read_error;
@@ -23,11 +24,12 @@ use std::sync::Arc;
 use crate::core::es::status::{Counts, RunState, ShardStage};
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
-use crate::core::format::manifest::{Failure, IndexStats, Manifest, SnapshotState, GLOBAL_STATE};
+use crate::core::format::manifest::{Failure, IndexStats, Manifest, GLOBAL_STATE};
 use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict};
 use crate::core::format::tree::Tree;
 use crate::core::policy::global_state::is_global_state;
+use crate::core::policy::hooks::snapshot_state;
 use crate::core::policy::parents::parent_for;
 use crate::core::policy::selection::Selection;
 use crate::native::error::{Error, Result};
@@ -38,6 +40,7 @@ use crate::native::progress::Progress;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use build::{TreeBuilder, ABORTED};
+use hooks::{Brackets, IndexHooks};
 use jobs::{run_jobs, JobResult};
 use packer::Packer;
 use rayon::prelude::*;
@@ -61,6 +64,8 @@ pub struct SnapshotOptions {
     /// Stops the snapshot before it commits: it then fails with
     /// `Error::Aborted`, leaving what it uploaded to `repo cleanup`.
     pub abort: Abort,
+    /// Consistency hooks run around each index's read ([`hooks`]).
+    pub hooks: Option<Arc<dyn IndexHooks>>,
 }
 
 #[derive(Debug, Clone)]
@@ -254,31 +259,48 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         .iter()
         .map(|t| parents.tree_for(&t.name, &index))
         .collect();
+    // Declared before the walk so that every return below, aborts and
+    // errors included, runs the `after` hooks still due.
+    let mut brackets = Brackets::new(opts.hooks.clone());
     let walk = Walk {
         repo,
         index: &index,
         packer: &packer,
         repo_dir,
+        brackets: &brackets,
     };
     let mut listed = walk.targets(targets, &parent_trees, opts.partial)?;
     skipped.append(&mut listed.skipped);
+    brackets.expect_reads(
+        listed
+            .walked
+            .iter()
+            .filter(|w| !w.target.global)
+            .map(|w| (w.target.name.as_str(), w.jobs.clone())),
+    );
     opts.abort.check("snapshot")?;
     if let Some(s) = &opts.status {
         report_listed(s, &listed);
     }
-    let results = read_files(&listed, repo, &packer, opts)?;
-    if let Some(s) = &opts.status {
-        s.set(RunState::Started, ShardStage::Finalize);
-    }
-    let built = build_trees(listed, results, &packer)?;
-    if !built.failures.is_empty() && !opts.partial {
-        let first = &built.failures[0];
-        return Err(Error::Inconsistent {
-            count: built.failures.len(),
-            path: format!("{}/{}", first.index, first.path),
+    let results = read_files(&listed, repo, &packer, opts, &brackets)?;
+    let hook_failures = brackets.finish();
+    if let (false, Some(first)) = (opts.partial, hook_failures.first()) {
+        return Err(Error::Hook {
+            index: first.index.clone(),
             reason: first.reason.clone(),
         });
     }
+    if let Some(s) = &opts.status {
+        s.set(RunState::Started, ShardStage::Finalize);
+    }
+    let mut built = build_trees(listed, results, &packer, &hook_failures)?;
+    built.failures.extend(hook_failures);
+    let state =
+        snapshot_state(opts.partial, &built.failures).map_err(|first| Error::Inconsistent {
+            count: built.failures.len(),
+            path: format!("{}/{}", first.index, first.path),
+            reason: first.reason.clone(),
+        })?;
 
     opts.abort.check("snapshot")?;
     let totals = packer.finish()?;
@@ -291,11 +313,7 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         version: 1,
         snapshot: opts.name.clone(),
         uuid: uuid.clone(),
-        state: if built.failures.is_empty() {
-            SnapshotState::Success
-        } else {
-            SnapshotState::Partial
-        },
+        state,
         start_time_in_millis: start,
         end_time_in_millis: now_millis(),
         indices: built.indices,
@@ -410,6 +428,7 @@ struct Walk<'a> {
     index: &'a RepoIndex,
     packer: &'a Packer<'a>,
     repo_dir: Option<guard::Identity>,
+    brackets: &'a Brackets,
 }
 
 impl Walk<'_> {
@@ -422,10 +441,17 @@ impl Walk<'_> {
         parents: &[Option<Tree>],
         partial: bool,
     ) -> Result<Listed> {
-        let walks: Vec<TargetWalk> = targets
+        // Each index's `before` hook runs just before its own walk; one that
+        // fails leaves the index out.
+        let walks: Vec<std::result::Result<TargetWalk, Vec<Failure>>> = targets
             .par_iter()
             .zip(parents.par_iter())
-            .map(|(t, parent)| self.one(t, parent.as_ref()))
+            .map(|(t, parent)| {
+                if !t.global {
+                    self.brackets.enter(&t.name, &t.path)?;
+                }
+                Ok(self.one(t, parent.as_ref()))
+            })
             .collect();
         let mut listed = Listed {
             walked: Vec::new(),
@@ -433,7 +459,20 @@ impl Walk<'_> {
             failures: Vec::new(),
             skipped: Vec::new(),
         };
-        for (t, (skel, jobs, failures, skipped)) in targets.into_iter().zip(walks) {
+        for (t, walk) in targets.into_iter().zip(walks) {
+            let (skel, jobs, failures, skipped) = match walk {
+                Ok(walk) => walk,
+                Err(hook) if partial => {
+                    listed.failures.extend(hook);
+                    continue;
+                }
+                Err(hook) => {
+                    return Err(Error::Hook {
+                        index: t.name,
+                        reason: hook[0].reason.clone(),
+                    })
+                }
+            };
             listed.failures.extend(failures);
             listed.skipped.extend(skipped);
             match skel {
@@ -491,6 +530,7 @@ fn read_files(
     repo: &Repo,
     packer: &Packer,
     opts: &SnapshotOptions,
+    brackets: &Brackets,
 ) -> Result<Vec<JobResult>> {
     let jobs = &listed.jobs;
     let total: u64 = jobs.iter().map(|j| j.size).sum();
@@ -505,6 +545,7 @@ fn read_files(
             }
         };
         let stop = !opts.partial;
+        let on_settled = |job: usize| brackets.job_settled(job);
         run_jobs(
             jobs,
             &repo.config.chunker,
@@ -512,6 +553,7 @@ fn read_files(
             &progress,
             stop,
             &on_read,
+            &on_settled,
         )
     };
     progress.finish();
@@ -537,8 +579,14 @@ struct Built {
 }
 
 /// Builds each target's trees from its own results, in parallel (encoding,
-/// hashing and compressing a tree per folder).
-fn build_trees(listed: Listed, mut results: Vec<JobResult>, packer: &Packer) -> Result<Built> {
+/// hashing and compressing a tree per folder). Indices in `left_out` (their
+/// `after` hook failed, so what was read may be inconsistent) get none.
+fn build_trees(
+    listed: Listed,
+    mut results: Vec<JobResult>,
+    packer: &Packer,
+    left_out: &[Failure],
+) -> Result<Built> {
     let Listed {
         walked,
         jobs,
@@ -550,6 +598,12 @@ fn build_trees(listed: Listed, mut results: Vec<JobResult>, packer: &Packer) -> 
         per_target.push(results.split_off(w.jobs.start));
     }
     per_target.reverse();
+    let kept = |w: &Walked| w.target.global || !left_out.iter().any(|f| f.index == w.target.name);
+    let (walked, per_target): (Vec<Walked>, Vec<Vec<JobResult>>) = walked
+        .into_iter()
+        .zip(per_target)
+        .filter(|(w, _)| kept(w))
+        .unzip();
     let target_names: Vec<(String, bool)> = walked
         .iter()
         .map(|w| (w.target.name.clone(), w.target.global))

@@ -22,6 +22,7 @@ use crate::core::policy::selection::Selection;
 use crate::error::Error;
 use crate::native::backup::{create_snapshot, SnapshotOptions, SnapshotOutcome};
 use crate::native::clock::now_millis;
+use crate::native::hooks::CommandHooks;
 use crate::native::repo::Repo;
 use crate::node::reply::{ok, EsError};
 use crate::node::server::Shared;
@@ -77,6 +78,7 @@ async fn create_inner(
         partial: request.partial,
         metadata: request.metadata_strings(),
         progress: false,
+        hooks: CommandHooks::for_snapshot(&node.settings.hooks, &repo, &name),
         ..Default::default()
     };
     let store = open::store(&reg, false).map_err(|e| EsError::repository(&repo, &e.to_string()))?;

@@ -10,6 +10,7 @@ use crate::core::es::get_snapshots::{self, Candidate, GetSnapshotsQuery, GetSnap
 use crate::core::es::params::Params;
 use crate::core::es::patterns::NamePatterns;
 use crate::core::es::snapshot_info::{Detail, SnapshotInfo};
+use crate::core::format::manifest::SnapshotState;
 use std::sync::Arc;
 
 use crate::core::es::snapshot_info::acknowledged;
@@ -67,11 +68,28 @@ async fn get_inner(
         .map(|s| Candidate::stored(&repo, s, s))
         .collect();
     let page = get_snapshots::select(&query, candidates)?;
+    // The root counts a snapshot's failures; which indices failed and why
+    // is in its manifest, read only for the page's snapshots that failed.
+    let mut manifests = Vec::with_capacity(page.items.len());
+    for s in &page.items {
+        let failed = query.info.verbose && s.state != SnapshotState::Success;
+        manifests.push(match failed {
+            true => reader.manifest(s).await.ok(),
+            false => None,
+        });
+    }
     let page = get_snapshots::Selected {
         items: page
             .items
             .into_iter()
-            .map(|s| SnapshotInfo::stored(&repo, s, Detail::default(), query.info))
+            .zip(&manifests)
+            .map(|(s, m)| {
+                let detail = Detail {
+                    metadata: None,
+                    failures: m.as_ref().map(|m| &m.failures[..]),
+                };
+                SnapshotInfo::stored(&repo, s, detail, query.info)
+            })
             .collect(),
         total: page.total,
         remaining: page.remaining,
