@@ -160,5 +160,56 @@ fn plan_one_million_chunks(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels, plan_one_million_chunks);
+/// Retention over 10,000 hourly snapshots of one policy with every rule
+/// set (issue #16's target: under 1 s).
+fn retention_ten_thousand(c: &mut Criterion) {
+    use snapkeep::core::slm::retention::{retention_plan, Candidate, Outcome, Retention};
+    const HOUR: i64 = 3_600_000;
+    let t0 = 1_767_225_600_000;
+    let snapshots: Vec<Candidate> = (0..10_000)
+        .map(|i| Candidate {
+            name: format!("hourly-{i:05}"),
+            policy: Some(if i % 10 == 0 { "other" } else { "hourly" }.into()),
+            outcome: if i % 97 == 0 {
+                Outcome::Failed
+            } else {
+                Outcome::Success
+            },
+            start_ms: t0 + i * HOUR,
+            end_ms: t0 + i * HOUR + 60_000,
+            pinned: None,
+        })
+        .collect();
+    let rules = Retention {
+        expire_after_ms: Some(365 * 24 * HOUR),
+        min_count: Some(5),
+        max_count: Some(5_000),
+        keep_hourly: 48,
+        keep_daily: 30,
+        keep_weekly: 12,
+        keep_monthly: 24,
+        keep_yearly: 5,
+    };
+    let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
+    let now = t0 + 10_000 * HOUR;
+    let mut g = c.benchmark_group("slm");
+    g.sample_size(10);
+    g.bench_function("retention_plan_10k_snapshots", |b| {
+        b.iter(|| {
+            black_box(
+                retention_plan(&snapshots, "hourly", &rules, &zone, now)
+                    .decisions
+                    .len(),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    kernels,
+    plan_one_million_chunks,
+    retention_ten_thousand
+);
 criterion_main!(benches);
