@@ -265,3 +265,37 @@ fn the_inspector_shows_what_the_cli_sees_from_the_edge_and_from_a_folder() {
     folder_config["big"] = Value::Null;
     run_browser(&folder_config, t.path(), "folder");
 }
+
+/// The node serves the same page and read API: the inspector opened at
+/// `http://node/` shows a registered repository as the CLI sees it.
+#[test]
+fn the_inspector_served_by_a_node_shows_what_the_cli_sees() {
+    use common::node::{start, Dirs};
+    let browser = chromium();
+    let dirs = Dirs::new();
+    let t = tempfile::tempdir().unwrap();
+    let shots = repo_root().join("target/inspector-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let repo = dirs.backups().join("demo");
+    let data = t.path().join("data");
+    two_snapshots(s(&repo), &[], &data);
+    let www = repo_root().join("www");
+    let node = start(&dirs, &["--www", s(&www)]);
+    let registered = node.send(
+        "PUT",
+        "/_snapshot/demo",
+        &json!({"type": "fs", "settings": {"location": repo}}).to_string(),
+    );
+    assert_eq!(registered.status, 200, "{}", registered.text());
+    let host = format!("http://127.0.0.1:{}", node.port);
+
+    let mut config = expectations(s(&repo), &[], &data, t.path());
+    config["chromium"] = json!(browser);
+    config["screenshots"] = json!(s(&shots.join("node")));
+    config["targets"] = json!([{"name": "node", "url": format!("{host}/?repo=/api/repos/demo")}]);
+    config["errors"] = json!([
+        {"url": format!("{host}/?repo=/api/repos/nothing"), "contains": "not a snapkeep repository"},
+    ]);
+    config["big"] = Value::Null;
+    run_browser(&config, t.path(), "node");
+}
