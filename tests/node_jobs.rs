@@ -184,6 +184,14 @@ fn status_and_current_show_a_running_snapshot_live_until_it_completes() {
         node.get("/_snapshot/r/live").json()["snapshots"][0]["state"],
         "IN_PROGRESS"
     );
+    let cat = node.get("/_cat/snapshots/r?h=id,status,end_epoch").text();
+    let rows: Vec<Vec<&str>> = cat
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{cat}");
+    assert_eq!(rows[0][..2], ["old", "SUCCESS"], "{cat}");
+    assert_eq!(rows[1], ["live", "IN_PROGRESS", "0"], "{cat}");
 
     poll("the snapshot to finish", || {
         let running = node.get("/_snapshot/r/_status").json();
