@@ -12,6 +12,7 @@
 //!  indices.rs  the data folder's index folders, closed ones   recoveries.rs  restores run
 //!  restore_run.rs  a restore from acceptance to its end   restore_records.rs  persisted, resumed
 //!  tls.rs      HTTPS listener (rustls)     www.rs     the inspector's page (`www`)
+//!  running.rs  the snapshots being taken now: live status, abort, shutdown
 //!  routes/api.rs  `/api/repos/...`: the transport-neutral `crate::api`
 //! ```
 //!
@@ -32,6 +33,7 @@ mod repository_settings;
 mod restore_records;
 mod restore_run;
 mod routes;
+mod running;
 mod server;
 pub mod state;
 mod tls;
@@ -78,6 +80,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         repositories: Mutex::new(repositories),
         closed: Mutex::new(closed),
         recoveries: Default::default(),
+        running: Default::default(),
         www,
     });
     let result = runtime.block_on(async move {
@@ -97,18 +100,43 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         if open_note {
             println!("no credentials configured: every request is allowed (loopback only)");
         }
-        let app = server::app(node);
-        match tls {
+        let app = server::app(node.clone());
+        let stopper = tokio::spawn(stop_snapshots(node, grace));
+        let served = match tls {
             Some(config) => {
                 server::serve(tls::TlsListener::new(listener, config), app, grace).await
             }
             None => server::serve(listener, app, grace).await,
+        };
+        // The server returns cleanly only after a stop signal, which the
+        // stopper saw too: wait for the snapshots it aborts.
+        match served {
+            Ok(()) => {
+                let _ = stopper.await;
+            }
+            Err(_) => stopper.abort(),
         }
+        served
     });
     // Abandoned requests must not hold the process open.
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(state);
     result
+}
+
+/// At SIGTERM or SIGINT the running snapshots are aborted (so none is
+/// committed half-done) and given `grace` to stop; one still running then
+/// dies with the process, which leaves what a kill leaves (uploads for
+/// `_cleanup`, a marker that goes stale), never a broken repository.
+async fn stop_snapshots(node: Arc<Node>, grace: Duration) {
+    server::stop_signal().await;
+    let running = node.running.of(None).len();
+    if running > 0 {
+        eprintln!("snapkeep node: aborting {running} running snapshot(s)");
+    }
+    if !node.running.abort_all(grace).await {
+        eprintln!("snapkeep node: snapshots still stopping after {grace:?}; abandoning them");
+    }
 }
 
 /// `snapkeep node hash-password`: the PHC string for a password.

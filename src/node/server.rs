@@ -38,6 +38,8 @@ pub struct Node {
     pub closed: Mutex<std::collections::BTreeSet<String>>,
     /// The restores run since start, for `_recovery`.
     pub recoveries: crate::node::recoveries::Recoveries,
+    /// The snapshots being taken now (`crate::node::running`).
+    pub running: crate::node::running::RunningSnapshots,
     /// The inspector's files (`www`), when configured.
     pub www: Option<Assets>,
 }
@@ -240,7 +242,7 @@ where
     }
 }
 
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

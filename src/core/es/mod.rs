@@ -18,6 +18,7 @@ pub mod patterns;
 pub mod recovery;
 pub mod repository_request;
 pub mod restore_request;
+pub mod running;
 pub mod slm_policy;
 pub mod snapshot_info;
 pub mod status;

@@ -48,14 +48,24 @@ impl NamePatterns {
     pub fn wants_current(&self) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p, Part::Include(n) if n == "_current"))
+            .any(|p| matches!(p, Part::Include(n) if is_current(n)))
     }
 
-    /// Whether `name` is selected: the last pattern that matches decides.
+    /// Whether the stored snapshot `name` is selected: the last pattern
+    /// that matches decides.
     pub fn matches(&self, name: &str) -> bool {
+        self.selects(name, false)
+    }
+
+    /// Whether snapshot `name` is selected, `running` telling whether it is
+    /// one being taken: `_current` selects every running one, and names,
+    /// wildcards and exclusions apply to running and stored alike (ES's
+    /// `SnapshotNamePredicate`).
+    pub fn selects(&self, name: &str, running: bool) -> bool {
         let mut selected = false;
         for p in &self.parts {
             match p {
+                Part::Include(i) if is_current(i) && running => selected = true,
                 Part::Include(i) if simple_match(i, name) => selected = true,
                 Part::Exclude(e) if simple_match(e, name) => selected = false,
                 _ => {}
@@ -70,11 +80,16 @@ impl NamePatterns {
         self.parts
             .iter()
             .filter_map(|p| match p {
-                Part::Include(n) if !n.contains('*') && n != "_current" => Some(n.as_str()),
+                Part::Include(n) if !n.contains('*') && !is_current(n) => Some(n.as_str()),
                 _ => None,
             })
             .collect()
     }
+}
+
+/// `_current`, in any case (ES compares it ignoring case).
+fn is_current(name: &str) -> bool {
+    name.eq_ignore_ascii_case("_current")
 }
 
 #[cfg(test)]
@@ -115,5 +130,25 @@ mod tests {
         let cur = NamePatterns::parse("_current");
         assert!(cur.wants_current() && cur.literal_names().is_empty());
         assert!(!cur.matches("snap"));
+    }
+
+    #[test]
+    fn current_selects_running_snapshots_and_exclusions_apply_to_them() {
+        let cur = NamePatterns::parse("_CURRENT");
+        assert!(cur.wants_current() && cur.literal_names().is_empty());
+        assert!(cur.selects("live", true));
+        assert!(!cur.selects("stored", false));
+        let mixed = NamePatterns::parse("_current,old-*,-live-b");
+        assert!(mixed.selects("live-a", true));
+        assert!(
+            !mixed.selects("live-b", true),
+            "an exclusion removes a running one"
+        );
+        assert!(mixed.selects("old-1", false));
+        assert!(!mixed.selects("new-1", false));
+        let all = NamePatterns::parse("_all");
+        assert!(all.selects("live", true) && all.selects("stored", false));
+        let named = NamePatterns::parse("live");
+        assert!(named.selects("live", true) && !named.selects("other", true));
     }
 }

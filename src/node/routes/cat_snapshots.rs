@@ -1,5 +1,5 @@
-//! `GET /_cat/snapshots[/<repo>]`: every stored snapshot of the selected
-//! repositories (a comma list with wildcards; default all) as
+//! `GET /_cat/snapshots[/<repo>]`: every stored and running snapshot of
+//! the selected repositories (a comma list with wildcards; default all) as
 //! `core::es::cat`'s SNAPSHOTS table.
 
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -10,6 +10,7 @@ use crate::core::es::cat::{self, CatOutput, CatParams, Cell};
 use crate::core::es::get_snapshots::Candidate;
 use crate::core::es::params::Params;
 use crate::core::es::patterns::NamePatterns;
+use crate::native::clock::now_millis;
 use crate::node::open;
 use crate::node::reply::{ok, EsError};
 use crate::node::server::Shared;
@@ -84,6 +85,20 @@ async fn rows(
         for s in &root.snapshots {
             let c = Candidate::stored(name, s, ());
             rows.push(cat::snapshot_row(&c, s.state.as_str(), None, false, 0));
+        }
+        // Running ones follow, as ES lists them (`IN_PROGRESS`, no end).
+        for r in node.running.of(Some(name)) {
+            let info = r.info();
+            if root.snapshot(&info.snapshot).is_none() {
+                let c = Candidate::running(name, &info, ());
+                rows.push(cat::snapshot_row(
+                    &c,
+                    "IN_PROGRESS",
+                    None,
+                    true,
+                    now_millis(),
+                ));
+            }
         }
     }
     Ok(rows)

@@ -68,7 +68,7 @@ async fn create_inner(
     } else {
         request.indices.join(",")
     };
-    let opts = SnapshotOptions {
+    let mut opts = SnapshotOptions {
         name: name.clone(),
         source: node.settings.data.clone(),
         selection: Selection::parse(&indices)
@@ -86,6 +86,9 @@ async fn create_inner(
         Some(v) => parse_byte_size("max_snapshot_bytes_per_sec", v)?,
         None => None,
     };
+    // Listed as running from here; a name running or stored is refused.
+    let registration = node.running.register(&repo, &mut opts)?;
+    refuse_stored_name(&node, &repo, &name).await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let outcome = Repo::open_in(store).and_then(|r| {
@@ -96,6 +99,7 @@ async fn create_inner(
                 .filter(|v| *v > 0);
             create_snapshot(&r.with_limits(up, None), &opts)
         });
+        registration.finish(&outcome);
         let _ = tx.send(outcome);
     });
     if !wait {
@@ -134,5 +138,19 @@ fn failure(repo: &str, name: &str, e: Error) -> EsError {
             "snapshot_exception",
             format!("[{repo}:{name}] {other}"),
         ),
+    }
+}
+
+/// ES checks the repository's snapshots before accepting a create, so a
+/// taken name is refused at once rather than failing in the background.
+async fn refuse_stored_name(node: &Shared, repo: &str, name: &str) -> Result<(), EsError> {
+    let reader = super::snapshots::registered_reader(node, repo).await?;
+    let root = reader
+        .root()
+        .await
+        .map_err(|e| EsError::repository(repo, &e.to_string()))?;
+    match root.snapshot(name) {
+        Some(_) => Err(EsError::snapshot_name_already_in_use(repo, name, false)),
+        None => Ok(()),
     }
 }

@@ -1,7 +1,9 @@
 //! Snapshot APIs (reference section 3) over registered repositories. So
 //! far: `GET /_snapshot/<repo>/<snap>` (listing with wildcards, `_all`,
-//! sorting and paging by `core::es::get_snapshots`) and
-//! `DELETE /_snapshot/<repo>/<snap>` (the repository layer's delete).
+//! `_current`, sorting and paging by `core::es::get_snapshots`) and
+//! `DELETE /_snapshot/<repo>/<snap>` (running snapshots aborted, stored
+//! ones removed by the repository layer's delete). Which running and
+//! stored snapshots a request names is `core::es::running`'s decision.
 
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 use crate::core::es::get_snapshots::{self, Candidate, GetSnapshotsQuery, GetSnapshotsResponse};
 use crate::core::es::params::Params;
 use crate::core::es::patterns::NamePatterns;
-use crate::core::es::snapshot_info::{Detail, SnapshotInfo};
-use crate::core::format::manifest::SnapshotState;
+use crate::core::es::running::{delete_plan, listed};
+use crate::core::es::snapshot_info::{Detail, Running, SnapshotInfo};
+use crate::core::format::manifest::{SnapshotState, SnapshotSummary};
 use std::sync::Arc;
 
 use crate::core::es::snapshot_info::acknowledged;
@@ -18,6 +21,7 @@ use crate::error::Error;
 use crate::native::clock::{SystemClock, TokioSleep};
 use crate::node::open;
 use crate::node::reply::{ok, EsError};
+use crate::node::running::Ending;
 use crate::node::server::Shared;
 use crate::repo::delete::Delete;
 use crate::repo::RepoWriter;
@@ -51,31 +55,40 @@ async fn get_inner(
         .root()
         .await
         .map_err(|e| EsError::repository(&repo, &e.to_string()))?;
+    let running = node.running.of(Some(&repo));
+    let running: Vec<Running> = running.iter().map(|r| r.info()).collect();
+    let running_names: Vec<&str> = running.iter().map(|r| r.snapshot.as_str()).collect();
+    let stored_names: Vec<&str> = root.snapshots.iter().map(|s| s.snapshot.as_str()).collect();
     let patterns = NamePatterns::parse(&snap);
-    if !query.ignore_unavailable {
-        if let Some(missing) = patterns
-            .literal_names()
-            .into_iter()
-            .find(|n| !root.snapshots.iter().any(|s| s.snapshot == *n))
-        {
-            return Err(EsError::snapshot_missing(&repo, missing));
-        }
-    }
-    let candidates: Vec<_> = root
+    let picked = listed(
+        &repo,
+        &patterns,
+        &running_names,
+        &stored_names,
+        query.ignore_unavailable,
+    )?;
+    // A set: `_all` over 10,000 snapshots must not compare every pair.
+    let picked_stored: std::collections::HashSet<&str> = picked.stored.iter().copied().collect();
+    let live = running
+        .iter()
+        .filter(|r| picked.running.contains(&r.snapshot.as_str()))
+        .map(|r| Candidate::running(&repo, r, Listing::Running(r)));
+    let stored = root
         .snapshots
         .iter()
-        .filter(|s| patterns.matches(&s.snapshot))
-        .map(|s| Candidate::stored(&repo, s, s))
-        .collect();
-    let page = get_snapshots::select(&query, candidates)?;
+        .filter(|s| picked_stored.contains(s.snapshot.as_str()))
+        .map(|s| Candidate::stored(&repo, s, Listing::Stored(s)));
+    let page = get_snapshots::select(&query, live.chain(stored).collect())?;
     // The root counts a snapshot's failures; which indices failed and why
-    // is in its manifest, read only for the page's snapshots that failed.
+    // is in its manifest, read only for the page's stored snapshots that
+    // did not succeed.
     let mut manifests = Vec::with_capacity(page.items.len());
-    for s in &page.items {
-        let failed = query.info.verbose && s.state != SnapshotState::Success;
-        manifests.push(match failed {
-            true => reader.manifest(s).await.ok(),
-            false => None,
+    for item in &page.items {
+        manifests.push(match item {
+            Listing::Stored(s) if query.info.verbose && s.state != SnapshotState::Success => {
+                reader.manifest(s).await.ok()
+            }
+            _ => None,
         });
     }
     let page = get_snapshots::Selected {
@@ -83,12 +96,15 @@ async fn get_inner(
             .items
             .into_iter()
             .zip(&manifests)
-            .map(|(s, m)| {
-                let detail = Detail {
-                    metadata: None,
-                    failures: m.as_ref().map(|m| &m.failures[..]),
-                };
-                SnapshotInfo::stored(&repo, s, detail, query.info)
+            .map(|(item, m)| match item {
+                Listing::Stored(s) => {
+                    let detail = Detail {
+                        metadata: None,
+                        failures: m.as_ref().map(|m| &m.failures[..]),
+                    };
+                    SnapshotInfo::stored(&repo, s, detail, query.info)
+                }
+                Listing::Running(r) => SnapshotInfo::in_progress(&repo, r, query.info),
             })
             .collect(),
         total: page.total,
@@ -98,6 +114,12 @@ async fn get_inner(
     Ok(ok(
         serde_json::to_value(GetSnapshotsResponse::new(page)).unwrap_or_default()
     ))
+}
+
+/// A listed snapshot: stored, or being taken.
+enum Listing<'a> {
+    Stored(&'a SnapshotSummary),
+    Running(&'a Running),
 }
 
 pub(super) async fn registered_reader(
@@ -111,8 +133,10 @@ pub(super) async fn registered_reader(
     Ok(reader)
 }
 
-/// `DELETE /_snapshot/<repo>/<names or wildcards>`: removes the snapshots
-/// and the data only they needed; a name that matches nothing is 404.
+/// `DELETE /_snapshot/<repo>/<names or wildcards>`: aborts the running
+/// snapshots it names and waits for them to stop (nothing of theirs is
+/// committed), then removes the stored ones and the data only they
+/// needed; a name that matches nothing is 404.
 pub async fn delete(
     State(node): State<Shared>,
     Path((repo, snap)): Path<(String, String)>,
@@ -137,10 +161,33 @@ async fn delete_inner(
         Error::SnapshotMissing(name) => EsError::snapshot_missing(&repo, &name),
         other => EsError::repository(&repo, &other.to_string()),
     };
-    if reader.root().await.map_err(failed)?.settings.readonly {
+    let running = node.running.of(Some(&repo));
+    let root = reader.root().await.map_err(failed)?;
+    if root.settings.readonly {
         return Err(EsError::repository_readonly(&repo));
     }
     let patterns: Vec<String> = snap.split(',').map(str::to_string).collect();
+    let running_names: Vec<&str> = running.iter().map(|r| r.snapshot.as_str()).collect();
+    let stored_names: Vec<&str> = root.snapshots.iter().map(|s| s.snapshot.as_str()).collect();
+    let mut plan = delete_plan(&repo, &patterns, &running_names, &stored_names)?;
+    let aborted: Vec<_> = running
+        .iter()
+        .filter(|r| plan.abort.contains(&r.snapshot.as_str()))
+        .collect();
+    for r in &aborted {
+        r.abort.abort();
+    }
+    for r in &aborted {
+        // One that committed before it saw the abort is stored now: it
+        // goes as a stored one does.
+        if r.ended().await == Ending::Committed {
+            plan.stored.push(r.snapshot.clone());
+        }
+    }
+    if plan.stored.is_empty() {
+        return Ok(ok(acknowledged()));
+    }
+    let patterns = plan.stored;
     let uuid = uuid::Uuid::new_v4().to_string();
     let control = reader.store.clone();
     let writer = RepoWriter::new(reader, Arc::new(TokioSleep));
