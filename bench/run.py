@@ -367,7 +367,10 @@ def main():
         node_figures = node.bench_node(args.snapkeep, args.many_snapshots,
                                        os.path.join(args.work, "mixed-src"),
                                        os.path.join(args.work, "node"), runs, count, requests)
-    data, table = report(rec, tools, meta)
+    if rec.rows:
+        data, table = report(rec, tools, meta)
+    else:  # the node section alone
+        data, table = {"meta": meta}, f"Measured {meta['date']} on {meta['machine']}.\n"
     if node_figures:
         data["node"] = node_figures[0]
         table += "\n".join(node_figures[1]) + "\n"
