@@ -76,6 +76,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         closed: Mutex::new(closed),
         recoveries: Default::default(),
         www,
+        listing_readers: Default::default(),
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -45,9 +45,14 @@ async fn get_inner(
     let params = Params(&q);
     params.check_known(&path, &get_snapshots::ALLOWED)?;
     let query = GetSnapshotsQuery::parse(&params)?;
-    let reader = registered_reader(&node, &repo).await?;
+    let reg = super::registered(&node, &repo).await?;
+    let reader = node
+        .listing_readers
+        .get(&repo, &reg)
+        .await
+        .map_err(|e| EsError::repository(&repo, &e.to_string()))?;
     let root = reader
-        .root()
+        .root_shared()
         .await
         .map_err(|e| EsError::repository(&repo, &e.to_string()))?;
     let patterns = NamePatterns::parse(&snap);
@@ -60,12 +65,15 @@ async fn get_inner(
             return Err(EsError::snapshot_missing(&repo, missing));
         }
     }
-    let candidates: Vec<_> = root
-        .snapshots
-        .iter()
-        .filter(|s| patterns.matches(&s.snapshot))
-        .map(|s| Candidate::stored(&repo, s, s))
-        .collect();
+    // Sized up front: growing a vector of thousands of candidates step by
+    // step copies it and faults in fresh pages at every step.
+    let mut candidates = Vec::with_capacity(root.snapshots.len());
+    candidates.extend(
+        root.snapshots
+            .iter()
+            .filter(|s| patterns.matches(&s.snapshot))
+            .map(|s| Candidate::stored(&repo, s, s)),
+    );
     let page = get_snapshots::select(&query, candidates)?;
     let page = get_snapshots::Selected {
         items: page
