@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import datasets  # noqa: E402
+import node  # noqa: E402
 from tools import Borg, Restic, Rustic, Snapkeep  # noqa: E402
 
 OPERATIONS = [
@@ -305,8 +306,15 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scale", type=float, default=1.0, help="data set size factor")
     ap.add_argument("--quick", action="store_true", help="tiny data sets (a smoke run)")
-    ap.add_argument("--datasets", default="mixed,versions,db")
+    ap.add_argument("--datasets", default="mixed,versions,db,node",
+                    help="comma list; `node` is the node section (bench/node.py) on the mixed data")
     ap.add_argument("--kernel-bound", help="path to the kernel_bound example binary")
+    ap.add_argument("--many-snapshots", help="path to the many_snapshots example binary "
+                    "(needed by the node section)")
+    ap.add_argument("--node-snapshots", type=int, help="snapshots in the node's listing "
+                    "repository (default 10000; 200 with --quick)")
+    ap.add_argument("--node-requests", type=int, help="listing requests (default 2000; "
+                    "200 with --quick)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--baseline", help="an earlier snapkeep binary, measured in the same run "
                     "(a regression check between two builds)")
@@ -328,13 +336,14 @@ def main():
                    f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB",
         "runs": runs, "scale": scale,
     }
-    if "mixed" in wanted:
+    if "mixed" in wanted or "node" in wanted:
         src = os.path.join(args.work, "mixed-src")
         if not os.path.exists(src):
             print("generating mixed", flush=True)
             datasets.mixed(src, scale)
         meta["mixed_bytes"] = datasets.tree_bytes(src)
         print(f"mixed: {meta['mixed_bytes'] / 2**20:.0f} MiB", flush=True)
+    if "mixed" in wanted:
         bench_snapshots(rec, "mixed", src, tools, runs, args.work, datasets.mixed_change,
                         kernels=args.kernel_bound)
     if "db" in wanted:
@@ -350,7 +359,21 @@ def main():
     if "versions" in wanted:
         print("versions", flush=True)
         meta["versions"] = bench_versions(rec, tools, runs, args.work, args.quick)
-    data, table = report(rec, tools, meta)
+    node_figures = None
+    if "node" in wanted:
+        print("node", flush=True)
+        count = args.node_snapshots or (200 if args.quick else 10_000)
+        requests = args.node_requests or (200 if args.quick else 2000)
+        node_figures = node.bench_node(args.snapkeep, args.many_snapshots,
+                                       os.path.join(args.work, "mixed-src"),
+                                       os.path.join(args.work, "node"), runs, count, requests)
+    if rec.rows:
+        data, table = report(rec, tools, meta)
+    else:  # the node section alone
+        data, table = {"meta": meta}, f"Measured {meta['date']} on {meta['machine']}.\n"
+    if node_figures:
+        data["node"] = node_figures[0]
+        table += "\n".join(node_figures[1]) + "\n"
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(data, f, indent=2)

@@ -6,6 +6,7 @@
 #   --work DIR       scratch folder (default /tmp/snapkeep-bench)
 #   --baseline BIN   also measure an earlier snapkeep build, interleaved with
 #                    this one, and print this build against it
+#   --datasets LIST  mixed,versions,db,node (default all; node: bench/node.py)
 # Installs restic and borgbackup from Debian when missing; rustic (a long
 # build) only with --with-rustic. Builds snapkeep in release mode (or uses
 # $SNAPKEEP_BIN).
@@ -31,15 +32,17 @@ if [ "$with_rustic" = 1 ] && ! command -v rustic >/dev/null; then
 fi
 # SNAPKEEP_BIN picks another build (CI's smoke run uses the debug one).
 # The kernel_bound example times the kernels over each data set, for the
-# pipeline's bound; it is built in the same profile.
+# pipeline's bound; many_snapshots grows the node section's listing
+# repository to 10,000 snapshots. Both are built in the same profile.
 bin=${SNAPKEEP_BIN:-}
 if [ -z "$bin" ]; then
-  cargo build --release --locked --quiet --bin snapkeep --example kernel_bound
+  cargo build --release --locked --quiet --bin snapkeep --example kernel_bound --example many_snapshots
   bin="$PWD/target/release/snapkeep"
-  kernels="$PWD/target/release/examples/kernel_bound"
+  examples="$PWD/target/release/examples"
 else
-  cargo build --locked --quiet --example kernel_bound
-  kernels="$PWD/target/debug/examples/kernel_bound"
+  cargo build --locked --quiet --example kernel_bound --example many_snapshots
+  examples="$PWD/target/debug/examples"
 fi
 exec python3 bench/run.py --snapkeep "$(realpath "$bin")" \
-  --kernel-bound "$kernels" ${args[@]+"${args[@]}"}
+  --kernel-bound "$examples/kernel_bound" --many-snapshots "$examples/many_snapshots" \
+  ${args[@]+"${args[@]}"}

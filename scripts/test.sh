@@ -94,7 +94,7 @@ cargo test --locked --all-targets --no-fail-fast
 step "fuzzing: every decoder's target for 15 s (cargo-fuzz on stable; docs/FUZZING.md)"
 bash scripts/fuzz.sh 15
 
-step "benchmark harness smoke run (tiny data sets; figures are not checked)"
+step "benchmark harness smoke run (tiny data sets and a node section of 200 snapshots; figures are not checked)"
 bench_work=$(mktemp -d)
 SNAPKEEP_BIN=target/debug/snapkeep bash bench/run.sh --quick --work "$bench_work" --out "$bench_work/results"
 rm -rf "$bench_work"

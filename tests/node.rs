@@ -689,6 +689,53 @@ fn snapshots_are_listed_with_elasticsearch_paging_and_deleted() {
     common::ok(&["repo", "check", s(&location)]);
 }
 
+/// Listings keep a reader per repository between requests (the root is
+/// read again only when a newer generation exists): another writer's
+/// snapshots and deletes still show at once, in `GET _snapshot` and
+/// `_cat/snapshots`, and a registration moved to another location lists
+/// that location's snapshots.
+#[test]
+fn listings_follow_other_writers_and_changed_registrations() {
+    let dirs = Dirs::new();
+    let node = start(&dirs, &[]);
+    let first = dirs.backups().join("first");
+    assert_eq!(register_fs(&node, "r", &first).status, 200);
+    write(&dirs.data().join("idx/file"), &[7u8; 3000]);
+    let snapshot = |location: &Path, name: &str| {
+        common::ok(&[
+            "snapshot",
+            "create",
+            s(location),
+            name,
+            "--source",
+            s(&dirs.data()),
+        ]);
+    };
+    let names = |node: &common::node::Node| -> Vec<String> {
+        let listed = node.get("/_snapshot/r/_all").json();
+        let cat = node.get("/_cat/snapshots/r?h=id&s=id").text();
+        let names: Vec<String> = listed["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["snapshot"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(cat.split_whitespace().collect::<Vec<_>>(), names, "{cat}");
+        names
+    };
+    snapshot(&first, "a");
+    assert_eq!(names(&node), ["a"]);
+    snapshot(&first, "b");
+    assert_eq!(names(&node), ["a", "b"], "another writer's commit");
+    common::ok(&["snapshot", "delete", s(&first), "a"]);
+    assert_eq!(names(&node), ["b"], "another writer's delete");
+    let second = dirs.backups().join("second");
+    common::ok(&["repo", "init", s(&second)]);
+    snapshot(&second, "c");
+    assert_eq!(register_fs(&node, "r", &second).status, 200);
+    assert_eq!(names(&node), ["c"], "the new registration's location");
+}
+
 #[test]
 fn snapshots_are_created_from_the_data_directory() {
     let dirs = Dirs::new();

@@ -82,6 +82,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         recoveries: Default::default(),
         running: Default::default(),
         www,
+        listing_readers: Default::default(),
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -1,7 +1,9 @@
 //! Opening a registered repository from async code: its location's
 //! storage (read-only when registered so) and the repository layer's
-//! reader over it, awaited on the node's runtime.
+//! reader over it, awaited on the node's runtime, and the readers kept
+//! for listings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::core::format::config::RepoConfig;
@@ -43,5 +45,38 @@ pub async fn reader_or_init(reg: &Registration) -> Result<RepoReader> {
             writer::init(store, config, libzstd_decode).await
         }
         other => other,
+    }
+}
+
+/// One reader per registered repository, kept between listings.
+///
+/// A reader remembers the newest root it read, and [`RepoReader::root`]
+/// only probes for newer generations (the `index.latest` hint and the next
+/// root's existence): a listing then costs two small storage requests
+/// instead of reading and parsing the whole root (megabytes for thousands
+/// of snapshots) every time, and still sees every commit, this node's or
+/// another writer's. A reader is replaced when its registration changes
+/// (another location or options).
+///
+/// Only listings use these readers: a reader also caches tree packs, which
+/// restores and views would make a long-lived one accumulate.
+#[derive(Debug, Default)]
+pub struct ListingReaders(std::sync::Mutex<HashMap<String, (Registration, RepoReader)>>);
+
+impl ListingReaders {
+    /// The kept reader for `name`, or a new one when there is none or it
+    /// was opened for another registration.
+    pub async fn get(&self, name: &str, reg: &Registration) -> Result<RepoReader> {
+        if let Some((kept, reader)) = self.0.lock().unwrap().get(name) {
+            if kept == reg {
+                return Ok(reader.clone());
+            }
+        }
+        let fresh = reader(reg).await?;
+        self.0
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), (reg.clone(), fresh.clone()));
+        Ok(fresh)
     }
 }

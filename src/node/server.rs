@@ -42,6 +42,8 @@ pub struct Node {
     pub running: crate::node::running::RunningSnapshots,
     /// The inspector's files (`www`), when configured.
     pub www: Option<Assets>,
+    /// Readers kept for snapshot listings (`open::ListingReaders`).
+    pub listing_readers: crate::node::open::ListingReaders,
 }
 
 pub type Shared = Arc<Node>;

@@ -37,7 +37,9 @@ pub struct RepoReader {
     pub store: Arc<dyn Storage>,
     pub config: RepoConfig,
     /// The newest root seen: later reads only probe for newer generations.
-    last_root: Arc<Mutex<Option<Root>>>,
+    /// Shared, so a reader kept for listings hands it out without copying
+    /// (see [`RepoReader::root_shared`]).
+    last_root: Arc<Mutex<Option<Arc<Root>>>>,
     /// Whole tree packs, fetched once: loading a snapshot's trees then costs
     /// one request per tree pack instead of one per directory.
     tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
@@ -138,7 +140,7 @@ impl RepoReader {
     pub fn remember(&self, root: &Root) {
         let mut last = self.last_root.lock().unwrap();
         if last.as_ref().is_none_or(|r| r.generation < root.generation) {
-            *last = Some(root.clone());
+            *last = Some(Arc::new(root.clone()));
         }
     }
 
@@ -159,6 +161,13 @@ impl RepoReader {
     /// hole, unseen; cleanup also keeps generations younger than 15 minutes,
     /// which covers the moment between reading and committing).
     pub async fn root(&self) -> Result<Root> {
+        Ok(Root::clone(&*self.root_shared().await?))
+    }
+
+    /// [`RepoReader::root`] without copying the root when it is the cached
+    /// one: a root of thousands of snapshots is megabytes of small
+    /// allocations, and a server listing snapshots reads it per request.
+    pub async fn root_shared(&self) -> Result<Arc<Root>> {
         let cached = self.last_root.lock().unwrap().clone();
         let cached_generation = cached.as_ref().map(|r| r.generation);
         let hint = self.hinted_generation().await;
@@ -188,9 +197,12 @@ impl RepoReader {
         *self.lost_generation.lock().unwrap() = hint.filter(|&h| h > generation);
         let root = match cached {
             Some(r) if r.generation == generation => r,
-            _ => self.root_at(generation).await?,
+            _ => Arc::new(self.root_at(generation).await?),
         };
-        self.remember(&root);
+        let mut last = self.last_root.lock().unwrap();
+        if last.as_ref().is_none_or(|r| r.generation < root.generation) {
+            *last = Some(root.clone());
+        }
         Ok(root)
     }
 

@@ -22,15 +22,18 @@ pub enum SelectionError {
 
 /// `*` matches any run of characters (including none); everything else is literal.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    // Bytes, not chars: no allocation per call (a listing matches every
+    // snapshot name). Equivalent for UTF-8: `*` is one byte, and a literal
+    // run starts with a lead byte, which never equals a continuation byte,
+    // so a match can only begin on a character boundary.
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+        if pi < p.len() && p[pi] != b'*' && p[pi] == t[ti] {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -42,7 +45,7 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// A parsed `--indices` expression.
@@ -175,6 +178,11 @@ mod tests {
         assert!(!wildcard_match("log*", "blog"));
         assert!(!wildcard_match("a", "ab"));
         assert!(wildcard_match("a**b", "ab"));
+        // Multi-byte characters around and between wildcards.
+        assert!(wildcard_match("*ä*ö", "xäyzö"));
+        assert!(wildcard_match("caf*", "café"));
+        assert!(!wildcard_match("*é", "cafe"));
+        assert!(!wildcard_match("é*", "e\u{301}"));
     }
 
     #[test]

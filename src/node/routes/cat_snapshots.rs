@@ -11,7 +11,6 @@ use crate::core::es::get_snapshots::Candidate;
 use crate::core::es::params::Params;
 use crate::core::es::patterns::NamePatterns;
 use crate::native::clock::now_millis;
-use crate::node::open;
 use crate::node::reply::{ok, EsError};
 use crate::node::server::Shared;
 
@@ -73,8 +72,8 @@ async fn rows(
     }
     let mut rows = Vec::new();
     for (name, reg) in registered.iter().filter(|(n, _)| patterns.matches(n)) {
-        let root = match open::reader(reg).await {
-            Ok(reader) => reader.root().await,
+        let root = match node.listing_readers.get(name, reg).await {
+            Ok(reader) => reader.root_shared().await,
             Err(e) => Err(e),
         };
         let root = match root {

@@ -50,9 +50,14 @@ async fn get_inner(
     let params = Params(&q);
     params.check_known(&path, &get_snapshots::ALLOWED)?;
     let query = GetSnapshotsQuery::parse(&params)?;
-    let reader = registered_reader(&node, &repo).await?;
+    let reg = super::registered(&node, &repo).await?;
+    let reader = node
+        .listing_readers
+        .get(&repo, &reg)
+        .await
+        .map_err(|e| EsError::repository(&repo, &e.to_string()))?;
     let root = reader
-        .root()
+        .root_shared()
         .await
         .map_err(|e| EsError::repository(&repo, &e.to_string()))?;
     let running = node.running.of(Some(&repo));
@@ -78,7 +83,11 @@ async fn get_inner(
         .iter()
         .filter(|s| picked_stored.contains(s.snapshot.as_str()))
         .map(|s| Candidate::stored(&repo, s, Listing::Stored(s)));
-    let page = get_snapshots::select(&query, live.chain(stored).collect())?;
+    // Sized up front: growing a vector of thousands of candidates step by
+    // step copies it and faults in fresh pages at every step.
+    let mut candidates = Vec::with_capacity(root.snapshots.len() + running.len());
+    candidates.extend(live.chain(stored));
+    let page = get_snapshots::select(&query, candidates)?;
     // The root counts a snapshot's failures; which indices failed and why
     // is in its manifest, read only for the page's stored snapshots that
     // did not succeed.
