@@ -9,6 +9,7 @@
 //! `from_sort_value` exist, and the `next` cursor is URL-safe base64 (with
 //! padding) of `"<sortValue>,<repository>,<snapshot>"`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use base64::engine::general_purpose::URL_SAFE;
@@ -215,10 +216,10 @@ impl GetSnapshotsQuery {
 /// What sorting and paging need of one match, and the caller's `item`
 /// (whatever it renders the match from).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate<T> {
-    pub repository: String,
-    pub snapshot: String,
-    pub uuid: String,
+pub struct Candidate<'a, T> {
+    pub repository: &'a str,
+    pub snapshot: &'a str,
+    pub uuid: &'a str,
     pub start_time_in_millis: i64,
     pub duration_in_millis: i64,
     pub index_count: usize,
@@ -226,14 +227,14 @@ pub struct Candidate<T> {
     pub item: T,
 }
 
-impl<T> Candidate<T> {
+impl<'a, T> Candidate<'a, T> {
     /// A stored snapshot (shards estimated from the summary; see
     /// [`Shards::estimate`]).
-    pub fn stored(repo: &str, s: &SnapshotSummary, item: T) -> Candidate<T> {
+    pub fn stored(repo: &'a str, s: &'a SnapshotSummary, item: T) -> Candidate<'a, T> {
         Candidate {
-            repository: repo.into(),
-            snapshot: s.snapshot.clone(),
-            uuid: s.uuid.clone(),
+            repository: repo,
+            snapshot: &s.snapshot,
+            uuid: &s.uuid,
             start_time_in_millis: s.start_time_in_millis,
             duration_in_millis: s.duration_in_millis(),
             index_count: s.indices.len(),
@@ -243,11 +244,11 @@ impl<T> Candidate<T> {
     }
 
     /// A running snapshot (duration 0, as ES reports it).
-    pub fn running(repo: &str, r: &Running, item: T) -> Candidate<T> {
+    pub fn running(repo: &'a str, r: &'a Running, item: T) -> Candidate<'a, T> {
         Candidate {
-            repository: repo.into(),
-            snapshot: r.snapshot.clone(),
-            uuid: r.uuid.clone(),
+            repository: repo,
+            snapshot: &r.snapshot,
+            uuid: &r.uuid,
             start_time_in_millis: r.start_time_in_millis,
             duration_in_millis: 0,
             index_count: r.indices.len(),
@@ -256,29 +257,31 @@ impl<T> Candidate<T> {
         }
     }
 
-    fn key(&self, by: SortKey) -> Key {
+    fn key(&self, by: SortKey) -> Key<'a> {
         match by {
             SortKey::StartTime => Key::Num(self.start_time_in_millis),
-            SortKey::Name => Key::Text(self.snapshot.clone()),
+            SortKey::Name => Key::Text(Cow::Borrowed(self.snapshot)),
             SortKey::Duration => Key::Num(self.duration_in_millis),
             SortKey::IndexCount => Key::Num(self.index_count as i64),
             SortKey::ShardCount => Key::Num(self.shards.total as i64),
             SortKey::FailedShardCount => Key::Num(self.shards.failed as i64),
-            SortKey::Repository => Key::Text(self.repository.clone()),
+            SortKey::Repository => Key::Text(Cow::Borrowed(self.repository)),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
+enum Key<'a> {
     Num(i64),
-    Text(String),
+    /// Borrowed from the candidates: a listing of 10,000 snapshots copies
+    /// no names.
+    Text(Cow<'a, str>),
 }
 
-impl Key {
-    fn parse(by: SortKey, v: &str) -> Option<Key> {
+impl Key<'_> {
+    fn parse(by: SortKey, v: &str) -> Option<Key<'static>> {
         if by.is_text() {
-            Some(Key::Text(v.to_string()))
+            Some(Key::Text(Cow::Owned(v.to_string())))
         } else {
             v.parse().ok().map(Key::Num)
         }
@@ -287,7 +290,7 @@ impl Key {
     fn text(&self) -> String {
         match self {
             Key::Num(n) => n.to_string(),
-            Key::Text(t) => t.clone(),
+            Key::Text(t) => t.to_string(),
         }
     }
 }
@@ -304,7 +307,7 @@ pub struct Selected<T> {
 /// Sorts, filters (`from_sort_value`, `after`) and pages the matches.
 pub fn select<T>(
     q: &GetSnapshotsQuery,
-    matches: Vec<Candidate<T>>,
+    matches: Vec<Candidate<'_, T>>,
 ) -> Result<Selected<T>, EsError> {
     let by = q.sort;
     let mut keyed: Vec<(Key, Candidate<T>)> = matches.into_iter().map(|c| (c.key(by), c)).collect();
@@ -346,8 +349,8 @@ pub fn select<T>(
         let (k, c) = &keyed[end - 1];
         After {
             value: k.text(),
-            repository: c.repository.clone(),
-            snapshot: c.snapshot.clone(),
+            repository: c.repository.to_string(),
+            snapshot: c.snapshot.to_string(),
         }
         .encode()
     });
@@ -420,17 +423,32 @@ mod tests {
         GetSnapshotsQuery::parse(&Params(&v))
     }
 
-    fn cand(repo: &str, name: &str, start: i64, indices: usize) -> Candidate<String> {
+    fn cand(
+        repo: &'static str,
+        name: &'static str,
+        start: i64,
+        indices: usize,
+    ) -> Candidate<'static, String> {
         let s = SnapshotSummary {
             start_time_in_millis: start,
             end_time_in_millis: start + 100 * indices as i64,
             indices: (0..indices).map(|i| format!("i{i}")).collect(),
             ..summary(name)
         };
-        Candidate::stored(repo, &s, format!("{repo}/{name}"))
+        let c = Candidate::stored(repo, &s, format!("{repo}/{name}"));
+        Candidate {
+            repository: repo,
+            snapshot: name,
+            uuid: name,
+            start_time_in_millis: c.start_time_in_millis,
+            duration_in_millis: c.duration_in_millis,
+            index_count: c.index_count,
+            shards: c.shards,
+            item: c.item,
+        }
     }
 
-    fn all() -> Vec<Candidate<String>> {
+    fn all() -> Vec<Candidate<'static, String>> {
         vec![
             cand("r1", "c", 3, 1),
             cand("r1", "a", 1, 3),
