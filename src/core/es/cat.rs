@@ -442,8 +442,8 @@ pub fn snapshot_row<T>(
         )
     };
     vec![
-        Cell::text(&c.snapshot),
-        Cell::text(&c.repository),
+        Cell::text(c.snapshot),
+        Cell::text(c.repository),
         Cell::text(state),
         Cell::text(start / 1000),
         Cell::text(hms_utc(start)),

@@ -321,9 +321,9 @@ pub fn select<T>(
     keyed.sort_by(|(ka, a), (kb, b)| {
         directed(
             ka.cmp(kb)
-                .then_with(|| a.snapshot.cmp(&b.snapshot))
-                .then_with(|| a.uuid.cmp(&b.uuid))
-                .then_with(|| a.repository.cmp(&b.repository)),
+                .then_with(|| a.snapshot.cmp(b.snapshot))
+                .then_with(|| a.uuid.cmp(b.uuid))
+                .then_with(|| a.repository.cmp(b.repository)),
         )
     });
     let total = keyed.len();
