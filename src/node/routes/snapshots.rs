@@ -72,8 +72,6 @@ async fn get_inner(
         &stored_names,
         query.ignore_unavailable,
     )?;
-    // A set: `_all` over 10,000 snapshots must not compare every pair.
-    let picked_stored: std::collections::HashSet<&str> = picked.stored.iter().copied().collect();
     let live = running
         .iter()
         .filter(|r| picked.running.contains(&r.snapshot.as_str()))
@@ -81,7 +79,9 @@ async fn get_inner(
     let stored = root
         .snapshots
         .iter()
-        .filter(|s| picked_stored.contains(s.snapshot.as_str()))
+        // `picked.stored` is this filter's result; matching again costs
+        // less than hashing 10,000 names to look them up.
+        .filter(|s| patterns.matches(&s.snapshot))
         .map(|s| Candidate::stored(&repo, s, Listing::Stored(s)));
     // Sized up front: growing a vector of thousands of candidates step by
     // step copies it and faults in fresh pages at every step.
