@@ -87,6 +87,22 @@ pub fn start(dirs: &Dirs, args: &[&str]) -> Node {
 }
 
 pub fn start_with(dirs: &Dirs, args: &[&str], env: &[(&str, &str)]) -> Node {
+    // Tests run in parallel, so a free port can be taken by another test's
+    // node between `free_port` and the bind: then this node exits with
+    // "address in use" while the connect below reached the other one. A
+    // node that is gone shortly after answering is started again on a new
+    // port.
+    for _ in 0..5 {
+        match try_start(dirs, args, env) {
+            Ok(node) => return node,
+            Err(err) if err.contains("in use") => continue,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    panic!("the node found no free port in 5 tries");
+}
+
+fn try_start(dirs: &Dirs, args: &[&str], env: &[(&str, &str)]) -> Result<Node, String> {
     let port = free_port();
     let mut c = command(dirs, port, args);
     for (k, v) in env {
@@ -98,9 +114,10 @@ pub fn start_with(dirs: &Dirs, args: &[&str], env: &[(&str, &str)]) -> Node {
         child: c.spawn().expect("snapkeep node starts"),
         port,
     };
-    let child = &mut node.child;
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answered = None;
     while Instant::now() < deadline {
+        let child = &mut node.child;
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             child
@@ -109,14 +126,20 @@ pub fn start_with(dirs: &Dirs, args: &[&str], env: &[(&str, &str)]) -> Node {
                 .unwrap()
                 .read_to_string(&mut err)
                 .unwrap();
-            panic!("the node exited ({status}): {err}");
+            return Err(format!("the node exited ({status}): {err}"));
         }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return node;
+        match answered {
+            Some(at) if Instant::now().duration_since(at) > Duration::from_millis(300) => {
+                return Ok(node);
+            }
+            None if TcpStream::connect(("127.0.0.1", port)).is_ok() => {
+                answered = Some(Instant::now());
+            }
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("the node did not start listening");
+    Err("the node did not start listening".into())
 }
 
 impl Node {
