@@ -104,21 +104,24 @@ fn candidate(repo: &Repo, s: &SnapshotSummary) -> Result<Candidate> {
     })
 }
 
-fn start_of(candidates: &[Candidate], name: &str) -> i64 {
+/// Each snapshot's start, looked up once per row rather than by a scan of
+/// every candidate (a repository may hold 10,000).
+fn starts(candidates: &[Candidate]) -> std::collections::HashMap<&str, i64> {
     candidates
         .iter()
-        .find(|c| c.name == name)
-        .map_or(0, |c| c.start_ms)
+        .map(|c| (c.name.as_str(), c.start_ms))
+        .collect()
 }
 
 fn plan_json(id: &str, plan: &Plan, candidates: &[Candidate]) -> Value {
+    let start = starts(candidates);
     let snapshots: Vec<Value> = plan
         .decisions
         .iter()
         .map(|d| {
             json!({
                 "snapshot": d.name,
-                "start_time": iso_time(start_of(candidates, &d.name)),
+                "start_time": iso_time(start.get(d.name.as_str()).copied().unwrap_or(0)),
                 "action": if d.keep { "keep" } else { "delete" },
                 "reason": d.reason,
             })
@@ -136,6 +139,7 @@ fn plan_json(id: &str, plan: &Plan, candidates: &[Candidate]) -> Value {
 
 /// The plan as a table; printed even with `--quiet`, as it is the answer.
 fn print_table(id: &str, plan: &Plan, candidates: &[Candidate]) {
+    let start = starts(candidates);
     println!(
         "{:<32} {:<24} {:<7} reason",
         "snapshot", "start_time", "action"
@@ -144,7 +148,7 @@ fn print_table(id: &str, plan: &Plan, candidates: &[Candidate]) {
         println!(
             "{:<32} {:<24} {:<7} {}",
             d.name,
-            iso_time(start_of(candidates, &d.name)),
+            iso_time(start.get(d.name.as_str()).copied().unwrap_or(0)),
             if d.keep { "keep" } else { "delete" },
             d.reason
         );
