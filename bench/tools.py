@@ -30,6 +30,20 @@ def run(cmd, cwd=None, env=None):
     return elapsed, usage.ru_maxrss * 1024
 
 
+def run_cpu(cmd):
+    """Runs `cmd`; returns (seconds, CPU seconds, user and system)."""
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.monotonic() - start
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}: {err.strip()[-2000:]}")
+    return elapsed, usage.ru_utime + usage.ru_stime
+
+
 def dir_bytes(path):
     total = 0
     for d, _, names in os.walk(path):
