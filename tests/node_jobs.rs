@@ -255,6 +255,45 @@ fn delete_aborts_a_running_snapshot_and_leaves_no_trace_of_it() {
 }
 
 #[test]
+fn a_repository_in_use_is_neither_unregistered_nor_changed_until_its_snapshot_ends() {
+    let dirs = Dirs::new();
+    fill(&dirs);
+    let node = start(&dirs, &[]);
+    let location = register(&node, &dirs, true);
+    start_snapshot(&node, "live");
+    seen_midway(&node, "live");
+
+    let unregister = node.call("DELETE", "/_snapshot/r", &[], None);
+    assert_eq!(unregister.status, 409, "{}", unregister.text());
+    let error = &unregister.json()["error"];
+    assert_eq!(error["type"], "repository_conflict_exception");
+    assert_eq!(
+        error["reason"],
+        "[r] trying to modify or unregister repository that is currently used"
+    );
+    let wildcard = node.call("DELETE", "/_snapshot/*", &[], None);
+    assert_eq!(wildcard.status, 409, "{}", wildcard.text());
+    let other = json!({"type": "fs", "settings": {"location": dirs.backups().join("elsewhere")}});
+    let changed = node.send("PUT", "/_snapshot/r", &other.to_string());
+    assert_eq!(changed.status, 409, "{}", changed.text());
+    // The same registration again changes nothing, so it is accepted.
+    let same = json!({"type": "fs", "settings": {"location": location, "max_snapshot_bytes_per_sec": THROTTLE}});
+    let again = node.send("PUT", "/_snapshot/r", &same.to_string());
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(
+        node.get("/_snapshot/r").json()["r"]["settings"]["location"],
+        json!(location)
+    );
+
+    let deleted = node.call("DELETE", "/_snapshot/r/live", &[], None);
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let unregister = node.call("DELETE", "/_snapshot/r", &[], None);
+    assert_eq!(unregister.status, 200, "{}", unregister.text());
+    assert_eq!(node.get("/_snapshot/r").status, 404);
+    ok(&["repo", "check", s(&location)]);
+}
+
+#[test]
 fn sigterm_aborts_a_running_snapshot_before_it_commits() {
     let dirs = Dirs::new();
     fill(&dirs);

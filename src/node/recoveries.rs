@@ -141,6 +141,13 @@ impl Recoveries {
             .any(|r| !r.ended() && r.indices.iter().any(|(_, t)| t == index))
     }
 
+    /// Whether a restore from `repository` is running now.
+    pub fn uses(&self, repository: &str) -> bool {
+        self.all()
+            .iter()
+            .any(|r| !r.ended() && r.repository == repository)
+    }
+
     /// Asks every running restore to stop (the node is stopping; their
     /// records stay, so the next start resumes them).
     pub fn abort_all(&self) {

@@ -148,6 +148,16 @@ impl EsError {
         EsError::new(500, "repository_exception", format!("[{repo}] {msg}"))
     }
 
+    /// 409: a repository a snapshot or restore is using now cannot be
+    /// unregistered or changed (ES's `ensureRepositoryNotInUse`).
+    pub fn repository_in_use(repo: &str) -> EsError {
+        EsError::new(
+            409,
+            "repository_conflict_exception",
+            format!("[{repo}] trying to modify or unregister repository that is currently used"),
+        )
+    }
+
     /// 500: `[repo] repository is readonly`.
     pub fn repository_readonly(repo: &str) -> EsError {
         EsError::repository(repo, "repository is readonly")

@@ -64,6 +64,9 @@ async fn put_inner(
         reg.uuid = Some(reader.config.id.clone());
     }
     change(&node, |repos| {
+        if repos.get(&name).is_some_and(|old| *old != reg) {
+            refuse_in_use(&node, &name)?;
+        }
         repos.insert(name.clone(), reg);
         Ok(())
     })
@@ -159,6 +162,9 @@ async fn delete_inner(
         if names.is_empty() {
             return Err(EsError::repository_missing(&expr));
         }
+        for n in &names {
+            refuse_in_use(&node, n)?;
+        }
         for n in names {
             repos.remove(&n);
         }
@@ -166,6 +172,15 @@ async fn delete_inner(
     })
     .await?;
     Ok(ok(json!({"acknowledged": true})))
+}
+
+/// A repository a snapshot or restore is using keeps its registration
+/// until they end (checked under the registrations' lock).
+fn refuse_in_use(node: &Shared, name: &str) -> Result<(), EsError> {
+    if !node.running.of(Some(name)).is_empty() || node.recoveries.uses(name) {
+        return Err(EsError::repository_in_use(name));
+    }
+    Ok(())
 }
 
 /// `POST /_snapshot/<repo>/_verify`: a write/read/list/delete probe (a
