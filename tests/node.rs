@@ -734,6 +734,18 @@ fn listings_follow_other_writers_and_changed_registrations() {
     snapshot(&second, "c");
     assert_eq!(register_fs(&node, "r", &second).status, 200);
     assert_eq!(names(&node), ["c"], "the new registration's location");
+    // The folder wiped and made a repository again under the same
+    // registration: its first root is older than the one the node read.
+    snapshot(&second, "d");
+    assert_eq!(names(&node), ["c", "d"]);
+    std::fs::remove_dir_all(&second).unwrap();
+    common::ok(&["repo", "init", s(&second)]);
+    snapshot(&second, "e");
+    assert_eq!(
+        names(&node),
+        ["e"],
+        "a repository made again in the same folder"
+    );
 }
 
 #[test]

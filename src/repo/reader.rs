@@ -168,9 +168,18 @@ impl RepoReader {
     /// one: a root of thousands of snapshots is megabytes of small
     /// allocations, and a server listing snapshots reads it per request.
     pub async fn root_shared(&self) -> Result<Arc<Root>> {
-        let cached = self.last_root.lock().unwrap().clone();
-        let cached_generation = cached.as_ref().map(|r| r.generation);
+        let mut cached = self.last_root.lock().unwrap().clone();
+        let mut cached_generation = cached.as_ref().map(|r| r.generation);
         let hint = self.hinted_generation().await;
+        // A hint behind the cache is a slow writer's, or the folder was
+        // wiped and made a repository again: only the cached root's
+        // existence tells them apart, and a vanished one is forgotten.
+        if let (Some(h), Some(c)) = (hint, cached_generation) {
+            if h < c && !self.exists(&keys::root(c)).await? {
+                *self.last_root.lock().unwrap() = None;
+                (cached, cached_generation) = (None, None);
+            }
+        }
         let start = match hint {
             Some(n) if Some(n) <= cached_generation => cached_generation,
             Some(0) => Some(0),
