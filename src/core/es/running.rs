@@ -12,41 +12,32 @@ use super::errors::EsError;
 use super::patterns::NamePatterns;
 use crate::core::policy::selection::wildcard_match;
 
-/// What a get-snapshots request lists of one repository.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Listed<'a> {
-    pub running: Vec<&'a str>,
-    pub stored: Vec<&'a str>,
-}
-
-/// The running and stored snapshots `patterns` select. A literal name
-/// that is neither is 404 `snapshot_missing_exception` unless
-/// `ignore_unavailable` (ES's `SnapshotNamePredicate.requiredNames`).
-pub fn listed<'a>(
+/// The running snapshots a get-snapshots request lists of one repository;
+/// the stored ones are those `patterns.matches`, which the caller filters
+/// while it reads the root (matching 10,000 names twice, or collecting and
+/// looking them up, costs a listing more than the filter itself). A literal
+/// name that is neither running nor stored is 404
+/// `snapshot_missing_exception` unless `ignore_unavailable` (ES's
+/// `SnapshotNamePredicate.requiredNames`). A name both running and stored
+/// is the stored one.
+pub fn listed_running<'a>(
     repo: &str,
     patterns: &NamePatterns,
     running: &[&'a str],
-    stored: &[&'a str],
+    stored: &[&str],
     ignore_unavailable: bool,
-) -> Result<Listed<'a>, EsError> {
+) -> Result<Vec<&'a str>, EsError> {
     if !ignore_unavailable {
         let known = |n: &str| running.contains(&n) || stored.contains(&n);
         if let Some(missing) = patterns.literal_names().into_iter().find(|n| !known(n)) {
             return Err(EsError::snapshot_missing(repo, missing));
         }
     }
-    Ok(Listed {
-        running: running
-            .iter()
-            .copied()
-            .filter(|n| patterns.selects(n, true) && !stored.contains(n))
-            .collect(),
-        stored: stored
-            .iter()
-            .copied()
-            .filter(|n| patterns.matches(n))
-            .collect(),
-    })
+    Ok(running
+        .iter()
+        .copied()
+        .filter(|n| patterns.selects(n, true) && !stored.contains(n))
+        .collect())
 }
 
 /// The names of a `_status` path: none for the paths without a list, and
@@ -172,37 +163,37 @@ mod tests {
     fn listings_see_running_snapshots_through_current_names_and_wildcards() {
         let running = ["live-1", "live-2"];
         let stored = ["old-1", "old-2"];
-        let get = |list: &str| listed("r", &NamePatterns::parse(list), &running, &stored, false);
-        let cur = get("_current").unwrap();
-        assert_eq!(cur.running, ["live-1", "live-2"]);
-        assert!(cur.stored.is_empty());
-        let all = get("_all").unwrap();
-        assert_eq!((all.running.len(), all.stored.len()), (2, 2));
-        let mixed = get("live-2,old-1").unwrap();
+        let get = |list: &str| {
+            let patterns = NamePatterns::parse(list);
+            let live = listed_running("r", &patterns, &running, &stored, false)?;
+            let kept: Vec<&str> = stored.into_iter().filter(|n| patterns.matches(n)).collect();
+            Ok::<_, EsError>((live, kept))
+        };
+        assert_eq!(get("_current").unwrap(), (vec!["live-1", "live-2"], vec![]));
+        let (live, kept) = get("_all").unwrap();
+        assert_eq!((live.len(), kept.len()), (2, 2));
         assert_eq!(
-            (mixed.running, mixed.stored),
+            get("live-2,old-1").unwrap(),
             (vec!["live-2"], vec!["old-1"])
         );
-        let star = get("*-1").unwrap();
-        assert_eq!((star.running, star.stored), (vec!["live-1"], vec!["old-1"]));
+        assert_eq!(get("*-1").unwrap(), (vec!["live-1"], vec!["old-1"]));
         let e = get("live-1,gone").unwrap_err();
         assert_eq!(e.kind, "snapshot_missing_exception");
         assert_eq!(e.reason, "[r:gone] is missing");
-        let ignored = listed(
+        let ignored = listed_running(
             "r",
             &NamePatterns::parse("gone,live-1"),
             &running,
             &stored,
             true,
         );
-        assert_eq!(ignored.unwrap().running, ["live-1"]);
+        assert_eq!(ignored.unwrap(), ["live-1"]);
     }
 
     #[test]
     fn a_name_both_running_and_stored_is_the_stored_one() {
-        let l = listed("r", &NamePatterns::parse("_all"), &["s"], &["s"], false).unwrap();
-        assert!(l.running.is_empty());
-        assert_eq!(l.stored, ["s"]);
+        let l = listed_running("r", &NamePatterns::parse("_all"), &["s"], &["s"], false).unwrap();
+        assert!(l.is_empty());
         let picks = status_picks("r", &["s"], &["s"], &["s"], false).unwrap();
         assert_eq!(picks, [StatusPick::Stored("s")]);
     }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::core::es::get_snapshots::{self, Candidate, GetSnapshotsQuery, GetSnapshotsResponse};
 use crate::core::es::params::Params;
 use crate::core::es::patterns::NamePatterns;
-use crate::core::es::running::{delete_plan, listed};
+use crate::core::es::running::{delete_plan, listed_running};
 use crate::core::es::snapshot_info::{Detail, Running, SnapshotInfo};
 use crate::core::format::manifest::{SnapshotState, SnapshotSummary};
 use std::sync::Arc;
@@ -65,7 +65,7 @@ async fn get_inner(
     let running_names: Vec<&str> = running.iter().map(|r| r.snapshot.as_str()).collect();
     let stored_names: Vec<&str> = root.snapshots.iter().map(|s| s.snapshot.as_str()).collect();
     let patterns = NamePatterns::parse(&snap);
-    let picked = listed(
+    let picked = listed_running(
         &repo,
         &patterns,
         &running_names,
@@ -74,13 +74,11 @@ async fn get_inner(
     )?;
     let live = running
         .iter()
-        .filter(|r| picked.running.contains(&r.snapshot.as_str()))
+        .filter(|r| picked.contains(&r.snapshot.as_str()))
         .map(|r| Candidate::running(&repo, r, Listing::Running(r)));
     let stored = root
         .snapshots
         .iter()
-        // `picked.stored` is this filter's result; matching again costs
-        // less than hashing 10,000 names to look them up.
         .filter(|s| patterns.matches(&s.snapshot))
         .map(|s| Candidate::stored(&repo, s, Listing::Stored(s)));
     // Sized up front: growing a vector of thousands of candidates step by
