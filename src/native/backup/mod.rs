@@ -268,6 +268,7 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         packer: &packer,
         repo_dir,
         brackets: &brackets,
+        abort: &opts.abort,
     };
     let mut listed = walk.targets(targets, &parent_trees, opts.partial)?;
     skipped.append(&mut listed.skipped);
@@ -429,6 +430,7 @@ struct Walk<'a> {
     packer: &'a Packer<'a>,
     repo_dir: Option<guard::Identity>,
     brackets: &'a Brackets,
+    abort: &'a Abort,
 }
 
 impl Walk<'_> {
@@ -453,6 +455,8 @@ impl Walk<'_> {
                 Ok(self.one(t, parent.as_ref()))
             })
             .collect();
+        // Before the walks' errors: an aborted walk's folders failed to list.
+        self.abort.check("snapshot")?;
         let mut listed = Listed {
             walked: Vec::new(),
             jobs: Vec::new(),
@@ -513,6 +517,7 @@ impl Walk<'_> {
             failures: Vec::new(),
             skip_dir: self.repo_dir,
             skipped: Vec::new(),
+            abort: self.abort,
         };
         let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
         let keep_all = |_: &str, _: &fs::Metadata| true;

@@ -61,6 +61,9 @@ pub struct Walker<'a> {
     pub skip_dir: Option<crate::native::guard::Identity>,
     /// Folders left out because they are repositories.
     pub skipped: Vec<std::path::PathBuf>,
+    /// Checked at every folder, so an abort stops a walk of millions of
+    /// files at once (the snapshot then checks it and ends as aborted).
+    pub abort: &'a crate::native::job::Abort,
 }
 
 pub fn join_rel(rel: &str, name: &str) -> String {
@@ -110,6 +113,12 @@ impl<'a> Walker<'a> {
         parent: Option<&Tree>,
         keep: &dyn Fn(&str, &fs::Metadata) -> bool,
     ) -> std::io::Result<DirSkel> {
+        if self.abort.is_aborted() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "the snapshot was aborted",
+            ));
+        }
         let mut names: Vec<_> = fs::read_dir(path)?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
