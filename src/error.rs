@@ -163,6 +163,18 @@ pub enum Error {
     /// folder to the next run of the same restore.
     #[error("{0} aborted")]
     Aborted(&'static str),
+    /// A node could not be reached (refused, timed out, TLS failure).
+    #[error("cannot reach the node at {url}: {reason}")]
+    NodeUnreachable { url: String, reason: String },
+    /// A node answered a request with an error object (`kind` is its
+    /// `type`); `body` is the whole answer, for `--json`.
+    #[error("node answered {status} {kind}: {reason}")]
+    NodeRequest {
+        status: u16,
+        kind: String,
+        reason: String,
+        body: serde_json::Value,
+    },
     /// A lifecycle policy (file or request) that cannot be used.
     #[error("policy {policy}: {reason}")]
     BadPolicy { policy: String, reason: String },

@@ -57,6 +57,65 @@ pub enum Command {
     /// Snapshot lifecycle retention: what a policy keeps and deletes.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Snapshot lifecycle policies on a running node (Elasticsearch's _slm API).
+    Slm(SlmArgs),
+}
+
+/// `snapkeep slm`: the `_slm` API of a node, over HTTP.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Manage a running node's snapshot lifecycle policies through \
+    Elasticsearch's _slm API: store, list and delete policies, run one now, run retention, \
+    see statistics and history, and stop or start scheduling.\n\n\
+    Errors are the node's, on one line (with --json, its error object on stdout too); the \
+    exit status is non-zero."
+)]
+pub struct SlmArgs {
+    /// The node's URL.
+    #[arg(long, env = "SNAPKEEP_NODE", default_value = "http://127.0.0.1:9200")]
+    pub node: String,
+    /// Bearer token for the node (a `manage` role for changes).
+    #[arg(long, env = "SNAPKEEP_NODE_TOKEN", hide_env_values = true)]
+    pub node_token: Option<String>,
+    /// HTTP Basic user for the node, as NAME:PASSWORD.
+    #[arg(long, value_name = "NAME:PASSWORD")]
+    pub user: Option<String>,
+    /// PEM certificate to trust for an https:// node (e.g. a self-signed one).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Print the node's JSON answer as it is.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: SlmCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SlmCommand {
+    /// Store a policy (PUT /_slm/policy/<id>); FILE holds its JSON body, - for stdin.
+    Put {
+        id: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Show policies with their next run, last success and failure, and stats (all by default).
+    Get { ids: Vec<String> },
+    /// Delete a policy (its snapshots stay).
+    Delete { id: String },
+    /// Take the policy's snapshot now; prints the snapshot's name.
+    Execute { id: String },
+    /// Run retention for every policy now.
+    ExecuteRetention,
+    /// Snapshot and retention counts, per policy and overall.
+    Stats,
+    /// Resume scheduling.
+    Start,
+    /// Stop scheduling (running snapshots finish; nothing new starts).
+    Stop,
+    /// Whether scheduling runs (RUNNING, STOPPING, STOPPED).
+    Status,
+    /// A policy's runs and retention deletions, newest first.
+    History { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ pub mod render;
 mod repo;
 mod restore;
 mod retention;
+mod slm;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -87,5 +88,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(a.dir),
         Command::Node(a) => node::run(a),
         Command::Retention(c) => retention::run(&ctx, c),
+        Command::Slm(a) => slm::run(&ctx, a),
     }
 }
