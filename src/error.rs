@@ -163,6 +163,15 @@ pub enum Error {
     /// folder to the next run of the same restore.
     #[error("{0} aborted")]
     Aborted(&'static str),
+    /// The snapshot was committed, as PARTIAL: `failures` indices or
+    /// files are missing from it (`first` says which and why). The CLI
+    /// exits with its own status for it, after printing the snapshot.
+    #[error("snapshot [{snapshot}] is PARTIAL: {failures} failure(s), the first {first}")]
+    Partial {
+        snapshot: String,
+        failures: usize,
+        first: String,
+    },
     /// A node could not be reached (refused, timed out, TLS failure).
     #[error("cannot reach the node at {url}: {reason}")]
     NodeUnreachable { url: String, reason: String },

@@ -30,7 +30,7 @@ fn an_unreadable_entry_fails_the_snapshot_unless_partial() {
     );
     assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 0);
 
-    let out = json(&[
+    let out = partial_json(&[
         "snapshot",
         "create",
         s(&repo),
@@ -75,7 +75,7 @@ fn a_file_that_keeps_changing_while_read_is_never_silently_inconsistent() {
         })
     };
     let failed = run(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
-    let partial = json(&[
+    let partial = partial_json(&[
         "snapshot",
         "create",
         s(&repo),
@@ -127,9 +127,10 @@ fn files_and_indices_without_read_permission_fail_the_snapshot_unless_partial() 
     assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 0);
 
     let out = create("s1", true);
-    assert!(
-        out.status.success(),
-        "{}",
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a PARTIAL snapshot exits 3: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let snap: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -14,8 +14,11 @@ use clap::{Args, Parser, Subcommand};
         level (files, and folders starting with '_' or '.') is its global state.\n\n\
                 REPO is a folder path, a file:// URL, an object-storage URL (s3://bucket/prefix, \
         az://container/prefix, gs://bucket/prefix), or a snapkeep edge repository \
-        (https://HOST/api/repos/NAME). Exit status is 0 on success and non-zero with a one-line \
-        reason on stderr otherwise."
+        (https://HOST/api/repos/NAME). A failure prints one line on stderr (with --json, also \
+        Elasticsearch's error object on stdout).\n\n\
+        Exit status: 0 success, 1 failure, 2 usage, 3 snapshot PARTIAL (committed, with \
+        failures), 4 not found (repository, bucket, snapshot, index, policy), 5 authentication \
+        or permission, 6 storage or node unreachable."
 )]
 pub struct Cli {
     /// Print nothing but errors (and --json output).

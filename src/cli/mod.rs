@@ -6,6 +6,7 @@
 pub mod args;
 mod context;
 pub mod demo;
+pub mod exit;
 mod node;
 pub mod render;
 mod repo;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::native::error::Result;
+use crate::native::error::{Error, Result};
 use args::{Cli, Command};
 use context::Ctx;
 
@@ -27,13 +28,28 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    // Every command that has `--json` takes it as this exact flag, and a
+    // command without one does not parse with it.
+    let json = std::env::args_os().any(|a| a == "--json");
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", one_line(&e.to_string()));
-            ExitCode::FAILURE
-        }
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(e) => report(&e, json),
     }
+}
+
+/// One line on stderr for every failure; with `--json`, Elasticsearch's
+/// error object on stdout too (a PARTIAL snapshot's JSON is already there).
+fn report(e: &Error, json: bool) -> ExitCode {
+    let code = exit::code(e);
+    if code == exit::PARTIAL {
+        eprintln!("warning: {}", one_line(&e.to_string()));
+    } else {
+        if json {
+            render::print_json(&exit::error_json(e));
+        }
+        eprintln!("error: {}", one_line(&e.to_string()));
+    }
+    ExitCode::from(code)
 }
 
 /// A message as one line: control characters (a newline in a file or

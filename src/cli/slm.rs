@@ -26,15 +26,7 @@ struct Client {
 pub fn run(ctx: &Ctx, a: SlmArgs) -> Result<()> {
     let client = Client::new(&a)?;
     let (method, path, body) = request(&a.command)?;
-    let answer = match block_on(client.send(method, &path, body)) {
-        Ok(answer) => answer,
-        Err(e) => {
-            if a.json {
-                print_json(&error_json(&e));
-            }
-            return Err(e);
-        }
-    };
+    let answer = block_on(client.send(method, &path, body))?;
     if a.json {
         print_json(&answer);
     } else {
@@ -203,22 +195,6 @@ fn node_error(status: StatusCode, body: Value) -> Error {
         kind,
         reason,
         body,
-    }
-}
-
-/// An error as Elasticsearch's error object: the node's own when it sent
-/// one.
-fn error_json(e: &Error) -> Value {
-    match e {
-        Error::NodeRequest { body, .. } if body["error"].is_object() => body.clone(),
-        Error::NodeRequest {
-            status,
-            kind,
-            reason,
-            ..
-        } => serde_json::json!({"error": {"type": kind, "reason": reason}, "status": status}),
-        other => serde_json::json!({"error": {"type": "snapkeep_exception",
-            "reason": crate::cli::one_line(&other.to_string())}, "status": 0}),
     }
 }
 

@@ -46,6 +46,23 @@ pub fn json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(&a)).expect("valid JSON")
 }
 
+/// Runs a snapshot create expected to commit a PARTIAL snapshot, with
+/// --json: exit status 3, one warning line, and the snapshot's JSON.
+#[track_caller]
+pub fn partial_json(args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = run(&a);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "snapkeep {a:?}: {err}");
+    assert!(
+        err.starts_with("warning: ") && err.contains("PARTIAL"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
 /// Runs and requires failure; returns stderr (checked to be one line).
 #[track_caller]
 pub fn fails(args: &[&str]) -> String {

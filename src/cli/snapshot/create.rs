@@ -7,9 +7,10 @@ use serde_json::json;
 use crate::cli::args::CreateArgs;
 use crate::cli::context::Ctx;
 use crate::cli::render::{manifest_json, manifest_text, print_json};
+use crate::core::format::manifest::SnapshotState;
 use crate::core::policy::selection::Selection;
 use crate::native::backup::{create_snapshot, SnapshotOptions};
-use crate::native::error::Result;
+use crate::native::error::{Error, Result};
 
 pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let repo = ctx.open(&a.repo)?;
@@ -52,5 +53,12 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     } else {
         ctx.say(manifest_text(&out.manifest));
     }
-    Ok(())
+    match out.manifest.failures.first() {
+        Some(f) if out.manifest.state == SnapshotState::Partial => Err(Error::Partial {
+            snapshot: out.manifest.snapshot.clone(),
+            failures: out.manifest.failures.len(),
+            first: format!("[{}] {}: {}", f.index, f.path, f.reason),
+        }),
+        _ => Ok(()),
+    }
 }

@@ -1,0 +1,129 @@
+//! Exit statuses a cron job can branch on, and errors as Elasticsearch's
+//! error object under `--json`, through the real binary: one case per
+//! class (usage, not found, permission, unreachable, PARTIAL is in
+//! tests/partial.rs).
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use common::*;
+
+/// Runs with `--json`: (exit status, the error object on stdout), after
+/// checking stderr is one `error:` line naming the same reason.
+#[track_caller]
+fn json_failure(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value) {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = std::process::Command::new(bin())
+        .args(&a)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    error_object(&a, out)
+}
+
+#[track_caller]
+fn error_object(args: &[&str], out: Output) -> (i32, serde_json::Value) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "snapkeep {args:?} should fail");
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "stdout is no JSON: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let reason = v["error"]["reason"].as_str().unwrap();
+    assert_eq!(err.trim_end(), format!("error: {reason}"));
+    assert_eq!(v["error"]["root_cause"][0]["type"], v["error"]["type"]);
+    (out.status.code().unwrap(), v)
+}
+
+#[test]
+fn each_failure_class_has_its_exit_status_and_error_object() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let src = t.path().join("src");
+    write(&src.join("idx/a"), b"data");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let target = t.path().join("target");
+
+    let missing_repo = t.path().join("nothing-here");
+    let (code, v) = json_failure(&["snapshot", "list", s(&missing_repo)], &[]);
+    assert_eq!((code, v["status"].as_u64()), (4, Some(404)));
+    assert_eq!(v["error"]["type"], "repository_missing_exception");
+
+    let (code, v) = json_failure(&["snapshot", "get", s(&repo), "nope"], &[]);
+    assert_eq!(
+        (code, v["error"]["type"].as_str()),
+        (4, Some("snapshot_missing_exception"))
+    );
+
+    let args = [
+        "restore",
+        s(&repo),
+        "s1",
+        "--indices",
+        "nosuch",
+        "--target",
+        s(&target),
+    ];
+    let (code, v) = json_failure(&args, &[]);
+    assert_eq!(
+        (code, v["error"]["type"].as_str()),
+        (4, Some("index_not_found_exception"))
+    );
+
+    let args = ["snapshot", "create", s(&repo), "Upper", "--source", s(&src)];
+    let (code, v) = json_failure(&args, &[]);
+    assert_eq!((code, v["status"].as_u64()), (2, Some(400)));
+
+    // Nothing listens on port 1: unreachable after the retry budget.
+    let args = [
+        "snapshot",
+        "list",
+        "s3://bucket/prefix",
+        "--storage-option",
+        "endpoint=http://127.0.0.1:1",
+        "--storage-option",
+        "allow_http=true",
+        "--storage-option",
+        "retry_timeout=1s",
+    ];
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "k"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let (code, v) = json_failure(&args, &creds);
+    assert_eq!((code, v["status"].as_u64()), (6, Some(503)));
+
+    // The usage mistakes clap finds exit 2 with one line too.
+    let out = run(&["snapshot", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .trim_end()
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_repository_the_user_may_not_read_exits_with_the_permission_status() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    init(&repo);
+    open_to_all(t.path());
+    fs::set_permissions(repo.join("config"), fs::Permissions::from_mode(0o000)).unwrap();
+    let args = ["snapshot", "list", s(&repo), "--json"];
+    let (code, v) = error_object(&args, run_unprivileged(&args));
+    assert_eq!((code, v["status"].as_u64()), (5, Some(403)), "{v}");
+    assert_eq!(v["error"]["type"], "security_exception");
+}
