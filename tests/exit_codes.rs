@@ -127,3 +127,117 @@ fn a_repository_the_user_may_not_read_exits_with_the_permission_status() {
     assert_eq!((code, v["status"].as_u64()), (5, Some(403)), "{v}");
     assert_eq!(v["error"]["type"], "security_exception");
 }
+
+#[test]
+fn a_run_that_matches_nothing_fails_instead_of_succeeding_empty() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let src = t.path().join("src");
+    write(&src.join("logs/a"), b"data");
+    write(&src.join("cluster.json"), b"{}");
+    init(&repo);
+
+    let args = [
+        "snapshot",
+        "create",
+        s(&repo),
+        "s0",
+        "--source",
+        s(&src),
+        "--indices",
+        "lgs*",
+    ];
+    let (code, v) = json_failure(&args, &[]);
+    assert_eq!(
+        (code, v["error"]["type"].as_str()),
+        (4, Some("index_not_found_exception"))
+    );
+    assert_eq!(v["error"]["reason"], "no index matches [lgs*]");
+    assert_eq!(
+        json(&["snapshot", "list", s(&repo)])["total"],
+        0,
+        "nothing committed"
+    );
+
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let target = t.path().join("target");
+    let args = [
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&target),
+        "--indices",
+        "foo*",
+    ];
+    let (code, v) = json_failure(&args, &[]);
+    assert_eq!(
+        (code, v["error"]["reason"].as_str()),
+        (4, Some("no index matches [foo*]"))
+    );
+    assert!(!target.exists(), "nothing was restored");
+    // Without --indices, everything; an index-less snapshot's global state
+    // alone is still restored.
+    let only_state = t.path().join("only-state");
+    write(&only_state.join("cluster.json"), b"{}");
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "s2",
+        "--source",
+        s(&only_state),
+    ]);
+    ok(&[
+        "restore",
+        s(&repo),
+        "s2",
+        "--target",
+        s(&target),
+        "--include-global-state",
+    ]);
+    assert_eq!(fs::read(target.join("cluster.json")).unwrap(), b"{}");
+
+    let empty = t.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let (code, v) = json_failure(
+        &["snapshot", "create", s(&repo), "s3", "--source", s(&empty)],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("is empty: there is nothing to snapshot"),
+        "{v}"
+    );
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 2);
+}
+
+#[test]
+fn quiet_silences_json_progress_events_too() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let src = t.path().join("src");
+    write(&src.join("idx/a"), &noise(1 << 20, 3));
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let restore = |target: &str, quiet: bool| {
+        let target = t.path().join(target);
+        let mut args = vec!["restore", s(&repo), "s1", "--target", s(&target), "--json"];
+        if quiet {
+            args.push("-q");
+        }
+        let out = run(&args);
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["snapshot"]["indices"], serde_json::json!(["idx"]));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert!(
+        restore("loud", false).contains("\"event\""),
+        "JSON events without -q"
+    );
+    assert_eq!(restore("quiet", true), "", "-q prints nothing on stderr");
+}

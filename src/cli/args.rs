@@ -349,9 +349,10 @@ pub struct CreateArgs {
     /// The data directory: its subfolders are indices, the rest is global state.
     #[arg(long)]
     pub source: PathBuf,
-    /// Indices to include: comma list with * wildcards and -exclusions (default: all).
-    #[arg(long, default_value = "*", allow_hyphen_values = true)]
-    pub indices: String,
+    /// Indices to include: comma list with * wildcards and -exclusions (default: all); a
+    /// list that matches no index is an error.
+    #[arg(long, allow_hyphen_values = true)]
+    pub indices: Option<String>,
     /// Add a folder outside --source as an index (repeatable).
     #[arg(long = "index", value_name = "NAME=PATH", value_parser = parse_pair::<PathBuf>)]
     pub extra: Vec<(String, PathBuf)>,
@@ -435,9 +436,10 @@ pub struct RestoreArgs {
     /// Folder to restore into (index folders are created inside it).
     #[arg(long)]
     pub target: PathBuf,
-    /// Indices to restore: comma list with * wildcards and -exclusions (default: all).
-    #[arg(long, default_value = "*", allow_hyphen_values = true)]
-    pub indices: String,
+    /// Indices to restore: comma list with * wildcards and -exclusions (default: all); a
+    /// list that matches no index of the snapshot is an error.
+    #[arg(long, allow_hyphen_values = true)]
+    pub indices: Option<String>,
     /// Regex applied to index names (use with --rename-replacement).
     #[arg(long, requires = "rename_replacement")]
     pub rename_pattern: Option<String>,

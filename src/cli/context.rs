@@ -1,5 +1,6 @@
 //! What every command shares: how to reach repositories and whether to talk.
 
+use crate::core::policy::selection::Selection;
 use crate::native::error::Result;
 use crate::native::location::Location;
 use crate::native::repo::Repo;
@@ -37,4 +38,13 @@ impl Ctx {
     pub fn open(&self, repo: &str) -> Result<Repo> {
         Repo::open(&self.location(repo)?)
     }
+}
+
+/// `--indices`: everything when absent; a given list must match something
+/// (a typo in a cron job's pattern fails instead of doing nothing).
+pub fn selection(indices: Option<&str>) -> Result<Selection> {
+    Ok(match indices {
+        Some(expr) => Selection::parse(expr)?.requiring_a_match(),
+        None => Selection::all(),
+    })
 }

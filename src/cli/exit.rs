@@ -32,7 +32,7 @@ pub fn code(e: &Error) -> u8 {
     match e {
         Error::Partial { .. } => PARTIAL,
         Error::Usage(_) | Error::BadLocation(_) | Error::BadPolicy { .. } | Error::Name(_) => USAGE,
-        Error::Selection(SelectionError::NoSuchIndex(_))
+        Error::Selection(SelectionError::NoSuchIndex(_) | SelectionError::NoMatch(_))
         | Error::Storage(StorageError::BucketMissing { .. }) => NOT_FOUND,
         Error::NodeUnreachable { .. } => UNREACHABLE,
         Error::NodeRequest { status, .. } => by_status(*status),
@@ -58,7 +58,7 @@ fn api_error(e: &Error) -> ApiError {
         Error::NotARepository(_) => ApiError::new(404, "repository_missing_exception", ""),
         Error::SnapshotMissing(_) => ApiError::new(404, "snapshot_missing_exception", ""),
         Error::NotFound(_) => ApiError::not_found(""),
-        Error::Selection(SelectionError::NoSuchIndex(_)) => {
+        Error::Selection(SelectionError::NoSuchIndex(_) | SelectionError::NoMatch(_)) => {
             ApiError::new(404, "index_not_found_exception", "")
         }
         Error::Name(_)

@@ -38,13 +38,14 @@ pub fn main() -> ExitCode {
 }
 
 /// One line on stderr for every failure; with `--json`, Elasticsearch's
-/// error object on stdout too (a PARTIAL snapshot's JSON is already there).
+/// error object on stdout too, unless the command printed its own JSON
+/// (a PARTIAL snapshot, a dry run's conflicts).
 fn report(e: &Error, json: bool) -> ExitCode {
     let code = exit::code(e);
     if code == exit::PARTIAL {
         eprintln!("warning: {}", one_line(&e.to_string()));
     } else {
-        if json {
+        if json && !render::json_printed() {
             render::print_json(&exit::error_json(e));
         }
         eprintln!("error: {}", one_line(&e.to_string()));

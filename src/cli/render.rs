@@ -27,6 +27,16 @@ pub fn print_json(v: &Value) {
         "{}",
         serde_json::to_string_pretty(v).expect("JSON values serialize")
     );
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this process has printed a JSON document: a command that failed
+/// after printing its own (a dry run's plan with its conflicts) gets no
+/// second one, so stdout always parses as one document.
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 pub fn manifest_text(m: &Manifest) -> String {

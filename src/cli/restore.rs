@@ -7,7 +7,7 @@ use super::args::RestoreArgs;
 use super::context::Ctx;
 use super::render::{bytes, print_json};
 use crate::core::plan::restore::RestorePlan;
-use crate::core::policy::selection::{Rename, Selection};
+use crate::core::policy::selection::Rename;
 use crate::native::error::{Error, Result};
 use crate::native::progress::ProgressMode;
 use crate::native::repo::Repo;
@@ -49,14 +49,15 @@ fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
     Ok(RestoreOptions {
         snapshot: a.snapshot.clone(),
         target: a.target.clone(),
-        selection: Selection::parse(&a.indices)?,
+        selection: crate::cli::context::selection(a.indices.as_deref())?,
         rename,
         include_global_state: a.include_global_state,
         overwrite: a.overwrite,
-        progress: if a.json {
-            ProgressMode::Json
-        } else if ctx.quiet {
+        // -q silences progress in every form, JSON events included.
+        progress: if ctx.quiet {
             ProgressMode::Quiet
+        } else if a.json {
+            ProgressMode::Json
         } else {
             ProgressMode::Bar
         },

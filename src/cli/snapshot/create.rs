@@ -8,7 +8,6 @@ use crate::cli::args::CreateArgs;
 use crate::cli::context::Ctx;
 use crate::cli::render::{manifest_json, manifest_text, print_json};
 use crate::core::format::manifest::SnapshotState;
-use crate::core::policy::selection::Selection;
 use crate::native::backup::{create_snapshot, SnapshotOptions};
 use crate::native::error::{Error, Result};
 
@@ -20,11 +19,12 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         .or(repo.settings.max_snapshot_bytes_per_sec)
         .filter(|v| *v > 0);
     let repo = repo.with_limits(up, None);
+    refuse_empty_source(&a.source)?;
     let json = a.json;
     let opts = SnapshotOptions {
         name: a.name,
         source: a.source,
-        selection: Selection::parse(&a.indices)?,
+        selection: crate::cli::context::selection(a.indices.as_deref())?,
         extra_indices: a.extra,
         include_global_state: !a.no_global_state,
         partial: a.partial,
@@ -61,4 +61,19 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// A source folder with nothing in it is a mistake in a cron job (a mount
+/// that did not come up, say), not a snapshot of nothing.
+fn refuse_empty_source(source: &std::path::Path) -> Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(source) else {
+        return Ok(()); // the snapshot names what is wrong with it
+    };
+    if entries.next().is_none() {
+        return Err(Error::Source {
+            path: source.to_path_buf(),
+            detail: "is empty: there is nothing to snapshot".into(),
+        });
+    }
+    Ok(())
 }

@@ -10,6 +10,10 @@ pub enum SelectionError {
     NoSuchIndex(String),
     #[error("index selection is empty")]
     Empty,
+    /// A selection that must pick something (`allow_no_indices: false`)
+    /// matched no index.
+    #[error("no index matches [{0}]")]
+    NoMatch(String),
     #[error("invalid --rename-pattern: {0}")]
     BadPattern(String),
     #[error("indices [{first}] and [{second}] would both be restored as [{target}]")]
@@ -53,6 +57,11 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 pub struct Selection {
     include: Vec<String>,
     exclude: Vec<String>,
+    /// Elasticsearch's `allow_no_indices`: whether wildcards that match
+    /// nothing are fine (its default for snapshots, and the node's). The
+    /// CLI asks for a match when `--indices` is given, so a typo in a cron
+    /// job's pattern fails rather than silently doing nothing.
+    allow_no_indices: bool,
 }
 
 impl Default for Selection {
@@ -66,6 +75,7 @@ impl Selection {
         Selection {
             include: vec!["*".into()],
             exclude: vec![],
+            allow_no_indices: true,
         }
     }
 
@@ -86,7 +96,27 @@ impl Selection {
             }
             include.push("*".into());
         }
-        Ok(Selection { include, exclude })
+        Ok(Selection {
+            include,
+            exclude,
+            allow_no_indices: true,
+        })
+    }
+
+    /// This selection, failing with [`SelectionError::NoMatch`] when it
+    /// picks nothing.
+    pub fn requiring_a_match(self) -> Selection {
+        Selection {
+            allow_no_indices: false,
+            ..self
+        }
+    }
+
+    /// The expression, as `parse` reads it.
+    pub fn text(&self) -> String {
+        let excluded = self.exclude.iter().map(|e| format!("-{e}"));
+        let parts: Vec<String> = self.include.iter().cloned().chain(excluded).collect();
+        parts.join(",")
     }
 
     pub fn matches(&self, name: &str) -> bool {
@@ -103,7 +133,11 @@ impl Selection {
                 return Err(SelectionError::NoSuchIndex(p.clone()));
             }
         }
-        Ok(available.iter().filter(|n| self.matches(n)).collect())
+        let picked: Vec<&String> = available.iter().filter(|n| self.matches(n)).collect();
+        if picked.is_empty() && !self.allow_no_indices {
+            return Err(SelectionError::NoMatch(self.text()));
+        }
+        Ok(picked)
     }
 }
 
@@ -206,6 +240,30 @@ mod tests {
         assert!(Selection::parse("nomatch*")
             .unwrap()
             .select(&avail)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_selection_requiring_a_match_fails_when_it_picks_nothing() {
+        let avail = names(&["logs-1", "users"]);
+        let strict = |e: &str| Selection::parse(e).unwrap().requiring_a_match();
+        assert_eq!(
+            strict("nomatch*,-users").select(&avail),
+            Err(SelectionError::NoMatch("nomatch*,-users".into()))
+        );
+        assert_eq!(
+            strict("-logs-*,-users").select(&avail),
+            Err(SelectionError::NoMatch("*,-logs-*,-users".into()))
+        );
+        assert_eq!(strict("log*").select(&avail).unwrap(), [&avail[0]]);
+        assert_eq!(
+            strict("*").select(&[]),
+            Err(SelectionError::NoMatch("*".into()))
+        );
+        assert!(Selection::parse("*")
+            .unwrap()
+            .select(&[])
             .unwrap()
             .is_empty());
     }
