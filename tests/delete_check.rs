@@ -272,3 +272,49 @@ fn check_json_lists_typed_findings_with_their_objects_and_snapshots() {
     assert_eq!(report["problems"].as_array().unwrap().len(), 1);
     assert_eq!(report["damaged"][0]["path"], "victim.bin");
 }
+
+#[test]
+fn a_dry_run_says_what_a_delete_would_free_and_deleting_everything_needs_yes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo) = (t.path().join("src"), t.path().join("repo"));
+    init(&repo);
+    write(&src.join("idx/shared"), &noise(1 << 20, 1));
+    write(&src.join("idx/only-a"), &noise(2 << 20, 2));
+    ok(&["snapshot", "create", s(&repo), "a-1", "--source", s(&src)]);
+    fs::remove_file(src.join("idx/only-a")).unwrap();
+    ok(&["snapshot", "create", s(&repo), "b-1", "--source", s(&src)]);
+    let before = json(&["repo", "stats", s(&repo)]);
+
+    let preview = json(&["snapshot", "delete", s(&repo), "a-*", "--dry-run"]);
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["acknowledged"], false);
+    assert_eq!(preview["deleted"], serde_json::json!(["a-1"]));
+    let would_free = preview["bytes_freed"].as_u64().unwrap();
+    assert!(would_free >= 2 << 20, "{preview}");
+    assert_eq!(
+        json(&["repo", "stats", s(&repo)]),
+        before,
+        "a dry run changes nothing"
+    );
+
+    // Every snapshot at once: refused without --yes when nobody can answer.
+    let err = fails(&["snapshot", "delete", s(&repo), "a-1,b-*"]);
+    assert!(
+        err.contains("deletes every snapshot") && err.contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(
+        run(&["snapshot", "delete", s(&repo), "*"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 2);
+
+    // A comma list, as Elasticsearch takes it, frees what the preview said.
+    let out = json(&["snapshot", "delete", s(&repo), "a-1,nothing-*"]);
+    assert_eq!(out["deleted"], serde_json::json!(["a-1"]));
+    assert_eq!(out["bytes_freed"].as_u64(), Some(would_free));
+    let out = json(&["snapshot", "delete", s(&repo), "*", "--yes"]);
+    assert_eq!(out["deleted"], serde_json::json!(["b-1"]));
+    assert_eq!(json(&["snapshot", "list", s(&repo)])["total"], 0);
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+}

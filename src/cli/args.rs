@@ -420,9 +420,16 @@ pub struct DiffArgs {
 pub struct DeleteArgs {
     /// Repository location (path or file:// URL).
     pub repo: String,
-    /// Snapshot names or wildcard patterns.
+    /// Snapshot names or wildcard patterns, also as comma lists (`a,b-*`).
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// Say what would be deleted and freed, changing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete without asking when the patterns select every snapshot of the
+    /// repository (otherwise asked on a terminal, refused elsewhere).
+    #[arg(long)]
+    pub yes: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -31,3 +31,17 @@ pub fn delete_snapshots(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcom
     }
     outcome
 }
+
+/// What `delete_snapshots` would delete and free, changing nothing.
+pub fn preview_delete(repo: &Repo, patterns: &[String]) -> Result<DeleteOutcome> {
+    let delete = Delete {
+        writer: repo.writer(),
+        control: repo.control_store(),
+        clock: Arc::new(SystemClock),
+        sleep: &TokioSleep,
+        uuid: "",
+        patterns,
+        tight: false,
+    };
+    block_on(delete.preview())
+}

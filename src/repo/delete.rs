@@ -47,6 +47,15 @@ pub struct DeleteOutcome {
     pub deferred_to_cleanup: bool,
 }
 
+/// A delete's plan: the root it was made from, its index files, the
+/// snapshots it removes and the garbage collection that follows.
+struct Planned {
+    root: crate::core::format::root::Root,
+    files: Vec<(Id, IndexFile)>,
+    doomed: std::collections::BTreeSet<String>,
+    gc: GcPlan,
+}
+
 /// One delete: what it removes and what it runs with.
 pub struct Delete<'a> {
     pub writer: &'a RepoWriter,
@@ -95,7 +104,25 @@ impl Delete<'_> {
         Err(Error::CommitContention(PLAN_ATTEMPTS))
     }
 
-    async fn try_once(&self) -> Result<DeleteOutcome> {
+    /// What the delete would remove and free, changing nothing (no
+    /// marker, no repacking, no commit).
+    pub async fn preview(&self) -> Result<DeleteOutcome> {
+        let planned = self.plan().await?;
+        let plan = &planned.gc;
+        Ok(DeleteOutcome {
+            deleted: planned.doomed.into_iter().collect(),
+            packs_deleted: plan.delete.len(),
+            packs_repacked: plan.repack.len(),
+            packs_written: 0,
+            blobs_removed: plan.dead_blobs,
+            bytes_freed: plan.reclaim_bytes,
+            deferred_to_cleanup: false,
+        })
+    }
+
+    /// The snapshots the patterns select and the garbage collection their
+    /// removal allows, as of the newest root.
+    async fn plan(&self) -> Result<Planned> {
         let reader = self.writer.reader();
         let (root, files) = reader.root_and_index_files().await?;
         reader.refuse_lost_root(root.generation)?;
@@ -118,15 +145,31 @@ impl Delete<'_> {
             .iter()
             .flat_map(|(_, f)| f.packs.iter().cloned())
             .collect();
-        let plan = plan_gc(&packs, &live);
+        let gc = plan_gc(&packs, &live);
         // On a nearly full disk new packs may not fit: packs with a few live
         // blobs are kept whole, and the next delete or cleanup with room
         // repacks them.
-        let plan = if self.tight {
-            plan.without_repacking()
+        let gc = if self.tight {
+            gc.without_repacking()
         } else {
-            plan
+            gc
         };
+        Ok(Planned {
+            root,
+            files,
+            doomed,
+            gc,
+        })
+    }
+
+    async fn try_once(&self) -> Result<DeleteOutcome> {
+        let reader = self.writer.reader();
+        let Planned {
+            root,
+            files,
+            doomed,
+            gc: plan,
+        } = self.plan().await?;
 
         let repacked = self.repack(&plan).await?;
         let mut new_index = IndexFile {
