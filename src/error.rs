@@ -24,9 +24,7 @@ pub enum Error {
     #[error("{key}: {source}")]
     Format { key: String, source: FormatError },
     /// The location holds no repository config.
-    #[error(
-        "{0} is not a snapkeep repository (no config object); create one with `snapkeep repo init`"
-    )]
+    #[error("{0} is not a snapkeep repository (nothing was made there by `snapkeep repo init`)")]
     NotARepository(String),
     /// `repo init` on a location that already holds a repository.
     #[error("{0} is already a snapkeep repository")]

@@ -241,3 +241,27 @@ fn quiet_silences_json_progress_events_too() {
     );
     assert_eq!(restore("quiet", true), "", "-q prints nothing on stderr");
 }
+
+#[test]
+fn init_refuses_a_folder_holding_other_files_unless_forced() {
+    let t = tempfile::tempdir().unwrap();
+    let busy = t.path().join("busy");
+    write(&busy.join("notes.txt"), b"mine");
+    let err = fails(&["repo", "init", s(&busy)]);
+    assert!(
+        err.contains("already holds 1 other file(s) (e.g. notes.txt)") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(run(&["repo", "init", s(&busy)]).status.code(), Some(2));
+    assert!(!busy.join("config").exists());
+    ok(&["repo", "init", s(&busy), "--force"]);
+    assert_eq!(fs::read(busy.join("notes.txt")).unwrap(), b"mine");
+    // A second init names the repository that is there.
+    let err = fails(&["repo", "init", s(&busy)]);
+    assert!(err.contains("is already a snapkeep repository"), "{err}");
+    // Empty and new folders are what init is for.
+    let empty = t.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    ok(&["repo", "init", s(&empty)]);
+    ok(&["repo", "init", s(&t.path().join("new/nested"))]);
+}

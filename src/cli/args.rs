@@ -299,6 +299,9 @@ pub struct InitArgs {
     /// Blob compression.
     #[arg(long, value_enum, default_value = "zstd")]
     pub compression: CompressionArg,
+    /// Create the repository in a local folder that already holds other files.
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

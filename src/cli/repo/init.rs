@@ -10,11 +10,16 @@ use crate::core::format::codec::Compression;
 use crate::core::format::config::RepoConfig;
 use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
+use crate::native::location::Location;
 use crate::native::repo::Repo;
 
 pub fn run(ctx: &Ctx, a: InitArgs) -> Result<()> {
     let config = config(&a)?;
-    let repo = Repo::init(&ctx.location(&a.repo)?, config)?;
+    let location = ctx.location(&a.repo)?;
+    if let (Location::Local(path), false) = (&location, a.force) {
+        refuse_occupied_folder(path)?;
+    }
+    let repo = Repo::init(&location, config)?;
     if a.json {
         print_json(&json!({"acknowledged": true, "config": repo.config}));
     } else {
@@ -45,4 +50,28 @@ fn config(a: &InitArgs) -> Result<RepoConfig> {
         CompressionArg::None => Compression::None,
     };
     Ok(config)
+}
+
+/// A repository shares its folder with nothing else (borg refuses too):
+/// cleanup would see others' files among its own, and a mistyped path
+/// would scatter repository objects through someone's data. An existing
+/// repository is left to `init`, which names it.
+fn refuse_occupied_folder(path: &std::path::Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(()); // new, or init reports what is wrong with it
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() || names.iter().any(|n| n == "config") {
+        return Ok(());
+    }
+    names.sort();
+    Err(Error::Usage(format!(
+        "{} already holds {} other file(s) (e.g. {}): give a new or empty folder, or --force",
+        path.display(),
+        names.len(),
+        names[0]
+    )))
 }
