@@ -265,3 +265,22 @@ fn init_refuses_a_folder_holding_other_files_unless_forced() {
     ok(&["repo", "init", s(&empty)]);
     ok(&["repo", "init", s(&t.path().join("new/nested"))]);
 }
+
+#[test]
+fn usage_mistakes_are_one_line_with_clap_suggestions_and_flag_hints() {
+    let line = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        err
+    };
+    assert!(line(&["snapshot", "crate"]).contains("a similar subcommand exists: 'create'"));
+    assert!(line(&["snapshot", "list", "r", "--jsn"]).contains("'--json'"));
+    let err = line(&["snapshot", "create", "r", "s", "/srv/data"]);
+    assert!(
+        err.contains("'/srv/data'") && err.contains("--source DIR"),
+        "{err}"
+    );
+    assert!(line(&["restore", "r", "s", "/tmp/t"]).contains("--target DIR"));
+}

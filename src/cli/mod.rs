@@ -89,11 +89,46 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .map(str::trim)
         .collect();
     let what = first.join(" ");
-    eprintln!(
-        "error: {} (see --help)",
-        one_line(what.trim_start_matches("error: "))
-    );
+    // clap's "a similar subcommand exists" tips stay on the one line.
+    let tips: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("tip: "))
+        .collect();
+    let mut line = one_line(what.trim_start_matches("error: "));
+    for tip in tips {
+        line.push_str("; ");
+        line.push_str(&one_line(tip.trim_start_matches("tip: ")));
+    }
+    if let Some(hint) = positional_hint(&e) {
+        line.push_str("; ");
+        line.push_str(hint);
+    }
+    eprintln!("error: {line} (see --help)");
     ExitCode::from(2)
+}
+
+/// A folder given where a flag belongs: `snapshot create REPO NAME DIR`
+/// is how restic and borg users type it.
+fn positional_hint(e: &clap::Error) -> Option<&'static str> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let creating = args
+        .windows(2)
+        .any(|w| w[0] == "snapshot" && w[1] == "create");
+    let restoring = args.iter().any(|a| a == "restore");
+    match () {
+        _ if arg.starts_with('-') => None,
+        _ if creating => Some("give the data directory with --source DIR"),
+        _ if restoring => Some("give the folder to restore into with --target DIR"),
+        _ => None,
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
