@@ -284,3 +284,64 @@ fn usage_mistakes_are_one_line_with_clap_suggestions_and_flag_hints() {
     );
     assert!(line(&["restore", "r", "s", "/tmp/t"]).contains("--target DIR"));
 }
+
+/// Another writer's in-flight marker for snapshot `name`, as it writes one.
+fn foreign_marker(repo: &std::path::Path, uuid: &str, name: &str, started_ms: i64) {
+    let body = serde_json::json!({"uuid": uuid, "snapshot": name, "started_ms": started_ms,
+        "heartbeat_ms": started_ms, "activity": "snapshot", "base_generation": 0});
+    write(
+        &repo.join(format!("inflight/{uuid}.json")),
+        body.to_string().as_bytes(),
+    );
+}
+
+#[test]
+fn a_snapshot_another_writer_is_creating_is_listed_in_progress_and_its_name_refused_at_once() {
+    let t = tempfile::tempdir().unwrap();
+    let (repo, src) = (t.path().join("repo"), t.path().join("src"));
+    write(&src.join("idx/a"), b"data");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "done", "--source", s(&src)]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    foreign_marker(
+        &repo,
+        "0e5a0b1e-0000-4000-8000-000000000001",
+        "busy",
+        now - 5_000,
+    );
+
+    let err = fails(&["snapshot", "create", s(&repo), "busy", "--source", s(&src)]);
+    assert!(
+        err.contains("snapshot [busy] is already being created by another writer"),
+        "{err}"
+    );
+    let list = json(&["snapshot", "list", s(&repo)]);
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["in_progress"][0]["snapshot"], "busy");
+    assert_eq!(list["in_progress"][0]["state"], "IN_PROGRESS");
+    let table = ok(&["snapshot", "list", s(&repo)]);
+    assert!(table.lines().nth(1).unwrap().starts_with("busy"), "{table}");
+    let got = json(&["snapshot", "get", s(&repo), "busy"]);
+    assert_eq!(got["snapshots"][0]["state"], "IN_PROGRESS");
+    // Other names go on meanwhile.
+    ok(&["snapshot", "create", s(&repo), "other", "--source", s(&src)]);
+
+    // A killed writer's marker stops counting after 10 minutes of silence.
+    let marker = repo.join("inflight/0e5a0b1e-0000-4000-8000-000000000001.json");
+    foreign_marker(
+        &repo,
+        "0e5a0b1e-0000-4000-8000-000000000001",
+        "busy",
+        now - 11 * 60_000,
+    );
+    let old = filetime::FileTime::from_unix_time((now / 1000) - 11 * 60, 0);
+    filetime::set_file_mtime(&marker, old).unwrap();
+    ok(&["snapshot", "create", s(&repo), "busy", "--source", s(&src)]);
+    assert!(json(&["snapshot", "list", s(&repo)])["in_progress"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

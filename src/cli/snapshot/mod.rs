@@ -3,7 +3,7 @@
 mod create;
 mod delete;
 mod diff;
-mod get;
+pub(super) mod get;
 mod list;
 
 use super::args::SnapshotCommand;

@@ -125,6 +125,33 @@ impl Markers {
             .any(|m| m.activity == Activity::Snapshot && Some(m.uuid.as_str()) != except)
     }
 
+    /// The live snapshot of the same name that came first, if another
+    /// writer is creating `name` too (the one with the smaller start time,
+    /// then uuid, goes on). Two writers that see each other's markers pick
+    /// the same one; one that started before the other's marker existed is
+    /// the one that goes on. The root commit refuses a duplicate anyway;
+    /// this makes the later one fail at once rather than after uploading.
+    pub fn creating_first(&self, name: &str, uuid: &str, started_ms: i64) -> Option<&Marker> {
+        self.live.iter().find(|m| {
+            m.activity == Activity::Snapshot
+                && m.snapshot == name
+                && m.uuid != uuid
+                && (m.started_ms, m.uuid.as_str()) < (started_ms, uuid)
+        })
+    }
+
+    /// The live snapshots that are not in `stored`, oldest first: what a
+    /// listing shows as IN_PROGRESS.
+    pub fn running_snapshots<'a>(&'a self, stored: &dyn Fn(&str) -> bool) -> Vec<&'a Marker> {
+        let mut out: Vec<&Marker> = self
+            .live
+            .iter()
+            .filter(|m| m.activity == Activity::Snapshot && !stored(&m.snapshot))
+            .collect();
+        out.sort_by(|a, b| (a.started_ms, &a.uuid).cmp(&(b.started_ms, &b.uuid)));
+        out
+    }
+
     /// The oldest root generation a running snapshot may reuse data from.
     pub fn oldest_snapshot_base(&self) -> Option<u64> {
         self.live
@@ -169,6 +196,36 @@ mod tests {
             modified_ms: modified,
             marker: m,
         }
+    }
+
+    #[test]
+    fn of_two_writers_creating_one_name_the_first_goes_on() {
+        let mut a = marker("a", Activity::Snapshot, 10, 10, 0);
+        let mut b = marker("b", Activity::Snapshot, 20, 20, 0);
+        a.snapshot = "nightly".into();
+        b.snapshot = "nightly".into();
+        let other = marker("c", Activity::Snapshot, 5, 5, 0);
+        let delete = Marker {
+            snapshot: "nightly".into(),
+            ..marker("d", Activity::Delete, 1, 1, 0)
+        };
+        let both = Markers {
+            live: vec![a.clone(), b.clone(), other, delete],
+            stale: vec![],
+        };
+        assert!(both.creating_first("nightly", "a", 10).is_none());
+        assert_eq!(both.creating_first("nightly", "b", 20).unwrap().uuid, "a");
+        // Equal start times: the uuid decides, the same way for both.
+        b.started_ms = 10;
+        let tie = Markers {
+            live: vec![a, b],
+            stale: vec![],
+        };
+        assert!(tie.creating_first("nightly", "a", 10).is_none());
+        assert_eq!(tie.creating_first("nightly", "b", 10).unwrap().uuid, "a");
+        let running = tie.running_snapshots(&|n| n == "snap-x");
+        assert_eq!(running.len(), 2);
+        assert!(tie.running_snapshots(&|n| n == "nightly").is_empty());
     }
 
     #[test]
