@@ -166,6 +166,9 @@ pub enum Error {
     /// A lifecycle policy (file or request) that cannot be used.
     #[error("policy {policy}: {reason}")]
     BadPolicy { policy: String, reason: String },
+    /// A node asked by `snapkeep slm` could not be reached or refused.
+    #[error("node {url}: {reason}")]
+    NodeAnswer { url: String, reason: String },
 }
 
 impl Error {

@@ -57,6 +57,52 @@ pub enum Command {
     /// Snapshot lifecycle retention: what a policy keeps and deletes.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Snapshot lifecycle management on a running node (its _slm API).
+    Slm(SlmArgs),
+}
+
+/// `snapkeep slm`: one request to a node's `_slm` API; the answer is
+/// printed as JSON.
+#[derive(Debug, Args)]
+pub struct SlmArgs {
+    /// The node's URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:9200",
+        global = true
+    )]
+    pub node: String,
+    #[command(subcommand)]
+    pub command: SlmCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SlmCommand {
+    /// Create or replace a policy from a file (the body of PUT /_slm/policy/<id>).
+    Put {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Show one policy, or all.
+    Get { id: Option<String> },
+    /// Delete a policy (its snapshots stay).
+    Delete { id: String },
+    /// Run a policy now; prints the snapshot's name.
+    Execute { id: String },
+    /// Run retention of every policy now.
+    ExecuteRetention,
+    /// The lifecycle's counters.
+    Stats,
+    /// Resume scheduled runs.
+    Start,
+    /// Stop scheduled runs.
+    Stop,
+    /// RUNNING, STOPPING or STOPPED.
+    Status,
+    /// A policy's runs, skipped slots and retention deletions, newest first.
+    History { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,7 +160,7 @@ pub struct NodeArgs {
     pub action: Option<NodeAction>,
     /// TOML config file (keys: data, listen, state, name, path.repo, max_body_bytes,
     /// shutdown_grace_secs, cleanup_grace_secs, www, [tls] cert/key, [[auth.tokens]],
-    /// [[auth.users]]); unknown keys are refused.
+    /// [[auth.users]], slm.minimum_interval, slm.retention_schedule); unknown keys are refused.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The data directory the node manages: its subfolders are its indices.
@@ -142,6 +188,17 @@ pub struct NodeArgs {
     /// browsers opening / get the page; without it / is only the root JSON.
     #[arg(long, value_name = "DIR")]
     pub www: Option<PathBuf>,
+    /// Snapshot lifecycle policies may not fire more often than this
+    /// (Elasticsearch's slm.minimum_interval) [default: 15m].
+    #[arg(long, value_name = "TIME")]
+    pub slm_minimum_interval: Option<String>,
+    /// When lifecycle retention runs, as a cron with seconds (Elasticsearch's
+    /// slm.retention_schedule) [default: "0 30 1 * * ?", 01:30 UTC].
+    #[arg(long, value_name = "CRON")]
+    pub slm_retention_schedule: Option<String>,
+    /// Tests only: shift the lifecycle scheduler's clock by this many milliseconds.
+    #[arg(long, value_name = "MS", hide = true, allow_hyphen_values = true)]
+    pub test_clock_offset: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ pub mod render;
 mod repo;
 mod restore;
 mod retention;
+mod slm;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -79,7 +80,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx::new(cli.quiet, cli.storage_options, cli.token);
+    let ctx = Ctx::new(cli.quiet, cli.storage_options, cli.token.clone());
     match cli.command {
         Command::Repo(c) => repo::run(&ctx, c),
         Command::Snapshot(c) => snapshot::run(&ctx, c),
@@ -87,5 +88,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(a.dir),
         Command::Node(a) => node::run(a),
         Command::Retention(c) => retention::run(&ctx, c),
+        Command::Slm(a) => slm::run(a, cli.token),
     }
 }
