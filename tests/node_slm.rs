@@ -534,3 +534,59 @@ fn the_cli_drives_the_same_api() {
     assert_eq!(cli(&["delete", "hourly"]), json!({"acknowledged": true}));
     assert!(!record_path(&dirs, "hourly").exists());
 }
+
+#[test]
+fn scheduled_retention_runs_by_itself() {
+    let dirs = Dirs::new();
+    fill(&dirs);
+    let mut args = FAST.to_vec();
+    args.extend(["--slm-retention-schedule", "* * * * * ?"]);
+    let node = start(&dirs, &args);
+    register(&node, &dirs);
+    let body =
+        json!({"name": "t", "schedule": "1s", "repository": "r", "retention": {"max_count": 1}});
+    assert_eq!(put_policy(&node, "t", body).status, 200);
+    wait_for(Duration::from_secs(15), "retention to delete runs", || {
+        node.get("/_slm/stats").json()["total_snapshots_deleted"].as_u64() >= Some(3)
+    });
+    assert_eq!(node.send("POST", "/_slm/stop", "").status, 200);
+    wait_for(Duration::from_secs(10), "the lifecycle to stop", || {
+        status(&node) == "STOPPED"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats = node.get("/_slm/stats").json();
+    let taken = stats["total_snapshots_taken"].as_u64().unwrap();
+    let deleted = stats["total_snapshots_deleted"].as_u64().unwrap();
+    assert!(stats["retention_runs"].as_u64().unwrap() >= 3, "{stats}");
+    assert_eq!(stored(&dirs).len() as u64, taken - deleted, "{stats}");
+}
+
+#[test]
+fn a_clock_offset_moves_the_lifecycles_time() {
+    let dirs = Dirs::new();
+    fill(&dirs);
+    let day = 86_400_000i64;
+    let mut args = FAST.to_vec();
+    let offset = day.to_string();
+    args.extend(["--test-clock-offset", offset.as_str()]);
+    let node = start(&dirs, &args);
+    register(&node, &dirs);
+    let body = json!({"name": "<d-{now/d}>", "schedule": "1h", "repository": "r"});
+    assert_eq!(put_policy(&node, "d", body).status, 200);
+    let now = jiff::Timestamp::now();
+    let modified = node.get("/_slm/policy/d").json()["d"]["modified_date_millis"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        (modified - now.as_millisecond() - day).abs() < 60_000,
+        "{modified}"
+    );
+    let tomorrow = (now + jiff::SignedDuration::from_hours(24))
+        .strftime("%Y.%m.%d")
+        .to_string();
+    let name = node.send("POST", "/_slm/policy/d/_execute", "").json()["snapshot_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(name.starts_with(&format!("d-{tomorrow}-")), "{name}");
+}
