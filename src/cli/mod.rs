@@ -1,7 +1,8 @@
 //! The `snapkeep` command line: parses arguments, calls the native shell,
 //! prints results. Errors end the process with one line on stderr and a
 //! non-zero exit status. Each command lives in its own module (`repo/`,
-//! `snapshot/`, `restore.rs`, `demo.rs`, `node.rs`); `run` only dispatches.
+//! `snapshot/`, `restore.rs`, `demo.rs`, `node.rs`, `retention.rs`,
+//! `slm.rs`); `run` only dispatches.
 
 pub mod args;
 mod context;

@@ -372,6 +372,51 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_settings_default_as_elasticsearch_and_are_checked() {
+        let plain = parse("data = \"/d\"\nstate = \"/s\"\n").unwrap();
+        let s = settings(plain, Overrides::default()).unwrap();
+        assert_eq!(s.slm_minimum_interval_ms, 15 * 60_000);
+        assert_eq!(s.slm_retention_schedule, "0 30 1 * * ?");
+        assert_eq!(s.test_clock_offset_ms, 0);
+        let file = parse(
+            "data = \"/d\"\nstate = \"/s\"\nslm.minimum_interval = \"1m\"\n\
+             [test]\nclock_offset_ms = -5000\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            slm_minimum_interval: Some("1s".into()),
+            ..Default::default()
+        };
+        let s = settings(file, flags).unwrap();
+        assert_eq!(
+            (s.slm_minimum_interval_ms, s.test_clock_offset_ms),
+            (1000, -5000)
+        );
+        for (flags, key) in [
+            (
+                Overrides {
+                    slm_minimum_interval: Some("soon".into()),
+                    ..Default::default()
+                },
+                "slm.minimum_interval",
+            ),
+            (
+                Overrides {
+                    slm_retention_schedule: Some("0 30 1 * *".into()),
+                    ..Default::default()
+                },
+                "slm.retention_schedule",
+            ),
+        ] {
+            let file = parse("data = \"/d\"\nstate = \"/s\"\n").unwrap();
+            let e = settings(file, flags).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        assert!(parse("[slm]\nminimum_intervall = \"1s\"\n").is_err());
+    }
+
+    #[test]
     fn tls_needs_both_halves() {
         let file =
             parse("data = \"/d\"\nstate = \"/s\"\n[tls]\ncert = \"/c\"\nkey = \"/k\"\n").unwrap();
