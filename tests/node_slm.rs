@@ -590,3 +590,48 @@ fn a_clock_offset_moves_the_lifecycles_time() {
         .to_string();
     assert!(name.starts_with(&format!("d-{tomorrow}-")), "{name}");
 }
+
+#[test]
+fn policies_need_manage_and_runs_need_snapshot() {
+    let dirs = Dirs::new();
+    fill(&dirs);
+    let config = dirs.config(
+        "[[auth.tokens]]\ntoken = \"mon\"\nrole = \"monitor\"\n\
+         [[auth.tokens]]\ntoken = \"snap\"\nrole = \"snapshot\"\n\
+         [[auth.tokens]]\ntoken = \"admin\"\nrole = \"manage\"\n",
+    );
+    let mut args = vec!["--config", s(&config)];
+    args.extend(FAST);
+    let node = start(&dirs, &args);
+    let call = |token: &str, method: &str, path: &str, body: &str| {
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let body = (!body.is_empty()).then_some(body.as_bytes());
+        node.call(method, path, &headers, body)
+    };
+    let reg = json!({"type": "fs", "settings": {"location": location(&dirs)}}).to_string();
+    assert_eq!(call("admin", "PUT", "/_snapshot/r", &reg).status, 200);
+    let policy = json!({"name": "n", "schedule": "1h", "repository": "r"}).to_string();
+    let refused = call("snap", "PUT", "/_slm/policy/p", &policy);
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(
+        refused.text().contains("cluster:admin/slm/put"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(call("admin", "PUT", "/_slm/policy/p", &policy).status, 200);
+    assert_eq!(call("mon", "GET", "/_slm/policy/p", "").status, 200);
+    assert_eq!(
+        call("mon", "POST", "/_slm/policy/p/_execute", "").status,
+        403
+    );
+    assert_eq!(call("snap", "POST", "/_slm/stop", "").status, 403);
+    let run = call("snap", "POST", "/_slm/policy/p/_execute", "");
+    assert_eq!(run.status, 200, "{}", run.text());
+    wait_for(Duration::from_secs(15), "the run", || {
+        stored(&dirs).len() == 1
+    });
+}

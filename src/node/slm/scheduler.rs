@@ -47,7 +47,9 @@ async fn decide(node: &Shared) -> Option<i64> {
     let mut entries = Vec::new();
     let wake_at = {
         let mut state = node.slm.lock().await;
-        if state.stopped {
+        // A stopping node decides nothing: its slots are left to the
+        // `missed` rule at the next start rather than recorded as failed.
+        if state.stopped || node.running.is_closed() {
             return None;
         }
         let now = node.slm.now();
