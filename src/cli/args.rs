@@ -75,7 +75,13 @@ pub enum Command {
 )]
 pub struct SlmArgs {
     /// The node's URL.
-    #[arg(long, env = "SNAPKEEP_NODE", default_value = "http://127.0.0.1:9200")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SNAPKEEP_NODE",
+        default_value = "http://127.0.0.1:9200",
+        global = true
+    )]
     pub node: String,
     /// Bearer token for the node (a `manage` role for changes).
     #[arg(long, env = "SNAPKEEP_NODE_TOKEN", hide_env_values = true)]
@@ -98,8 +104,8 @@ pub enum SlmCommand {
     /// Store a policy (PUT /_slm/policy/<id>); FILE holds its JSON body, - for stdin.
     Put {
         id: String,
-        #[arg(long)]
-        file: std::path::PathBuf,
+        #[arg(long, value_name = "FILE")]
+        policy: std::path::PathBuf,
     },
     /// Show policies with their next run, last success and failure, and stats (all by default).
     Get { ids: Vec<String> },
@@ -176,7 +182,7 @@ pub struct NodeArgs {
     pub action: Option<NodeAction>,
     /// TOML config file (keys: data, listen, state, name, path.repo, max_body_bytes,
     /// shutdown_grace_secs, cleanup_grace_secs, www, [tls] cert/key, [[auth.tokens]],
-    /// [[auth.users]]); unknown keys are refused.
+    /// [[auth.users]], slm.minimum_interval, slm.retention_schedule); unknown keys are refused.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The data directory the node manages: its subfolders are its indices.
@@ -204,6 +210,17 @@ pub struct NodeArgs {
     /// browsers opening / get the page; without it / is only the root JSON.
     #[arg(long, value_name = "DIR")]
     pub www: Option<PathBuf>,
+    /// Snapshot lifecycle policies may not fire more often than this
+    /// (Elasticsearch's slm.minimum_interval) [default: 15m].
+    #[arg(long, value_name = "TIME")]
+    pub slm_minimum_interval: Option<String>,
+    /// When lifecycle retention runs, as a cron with seconds (Elasticsearch's
+    /// slm.retention_schedule) [default: "0 30 1 * * ?", 01:30 UTC].
+    #[arg(long, value_name = "CRON")]
+    pub slm_retention_schedule: Option<String>,
+    /// Tests only: shift the lifecycle scheduler's clock by this many milliseconds.
+    #[arg(long, value_name = "MS", hide = true, allow_hyphen_values = true)]
+    pub test_clock_offset: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,8 @@
 //! The `snapkeep` command line: parses arguments, calls the native shell,
 //! prints results. Errors end the process with one line on stderr and a
 //! non-zero exit status. Each command lives in its own module (`repo/`,
-//! `snapshot/`, `restore.rs`, `demo.rs`, `node.rs`); `run` only dispatches.
+//! `snapshot/`, `restore.rs`, `demo.rs`, `node.rs`, `retention.rs`,
+//! `slm.rs`); `run` only dispatches.
 
 pub mod args;
 mod context;
@@ -132,7 +133,7 @@ fn positional_hint(e: &clap::Error) -> Option<&'static str> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx::new(cli.quiet, cli.storage_options, cli.token);
+    let ctx = Ctx::new(cli.quiet, cli.storage_options, cli.token.clone());
     match cli.command {
         Command::Repo(c) => repo::run(&ctx, c),
         Command::Snapshot(c) => snapshot::run(&ctx, c),

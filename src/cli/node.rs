@@ -24,6 +24,9 @@ pub fn run(a: NodeArgs) -> Result<()> {
         tls_key: a.tls_key,
         www: a.www,
         env_token: std::env::var("SNAPKEEP_NODE_TOKEN").ok(),
+        slm_minimum_interval: a.slm_minimum_interval,
+        slm_retention_schedule: a.slm_retention_schedule,
+        test_clock_offset_ms: a.test_clock_offset,
     };
     crate::node::run(settings(file, flags)?)?;
     Ok(())

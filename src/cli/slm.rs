@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, a: SlmArgs) -> Result<()> {
 /// The HTTP request a command makes.
 fn request(c: &SlmCommand) -> Result<(Method, String, Option<Vec<u8>>)> {
     Ok(match c {
-        SlmCommand::Put { id, file } => {
+        SlmCommand::Put { id, policy: file } => {
             let body = if file.as_os_str() == "-" {
                 let mut b = Vec::new();
                 std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)

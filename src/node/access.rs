@@ -11,8 +11,10 @@ fn segments(path: &str) -> Vec<&str> {
 }
 
 /// Reads (and the `/api` read API) need `monitor`; creating, restoring, cloning and deleting
-/// snapshots need `snapshot`; everything else (repositories, indices,
-/// cleanup) needs `manage`.
+/// snapshots need `snapshot`, and so do a lifecycle policy's run and
+/// retention (they only create and delete snapshots); everything else
+/// (repositories, indices, cleanup, lifecycle policies and the lifecycle's
+/// start and stop) needs `manage`.
 pub fn required_role(method: &Method, path: &str) -> Role {
     if method == Method::GET || method == Method::HEAD {
         return Role::Monitor;
@@ -23,6 +25,8 @@ pub fn required_role(method: &Method, path: &str) -> Role {
         ["_snapshot", _, snap] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, snap, "_restore"] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, _, "_clone", _] => Role::Snapshot,
+        ["_slm", "policy", _, "_execute"] => Role::Snapshot,
+        ["_slm", "_execute_retention"] => Role::Snapshot,
         _ => Role::Manage,
     }
 }
@@ -40,6 +44,12 @@ pub fn action(method: &Method, path: &str) -> String {
         (["_snapshot", _, _, "_clone", _], _, _) => "cluster:admin/snapshot/clone",
         (["_snapshot", _, _], true, _) => "cluster:admin/snapshot/create",
         (["_snapshot", _, _], _, true) => "cluster:admin/snapshot/delete",
+        (["_slm", "policy", _], true, _) => "cluster:admin/slm/put",
+        (["_slm", "policy", _], _, true) => "cluster:admin/slm/delete",
+        (["_slm", "policy", _, "_execute"], _, _) => "cluster:admin/slm/execute",
+        (["_slm", "_execute_retention"], _, _) => "cluster:admin/slm/execute-retention",
+        (["_slm", "start"], _, _) => "cluster:admin/slm/start",
+        (["_slm", "stop"], _, _) => "cluster:admin/slm/stop",
         ([_, "_close"], true, _) => "indices:admin/close",
         ([_, "_open"], true, _) => "indices:admin/open",
         ([index], _, true) if !index.starts_with('_') => "indices:admin/delete",
@@ -74,6 +84,13 @@ mod tests {
                 "/api/repos/r/snapshots/s/_restore_plan",
                 Role::Monitor,
             ),
+            (Method::GET, "/_slm/policy/p", Role::Monitor),
+            (Method::GET, "/_slm/stats", Role::Monitor),
+            (Method::PUT, "/_slm/policy/p", Role::Manage),
+            (Method::DELETE, "/_slm/policy/p", Role::Manage),
+            (Method::POST, "/_slm/stop", Role::Manage),
+            (Method::POST, "/_slm/policy/p/_execute", Role::Snapshot),
+            (Method::POST, "/_slm/_execute_retention", Role::Snapshot),
         ];
         for (m, p, role) in cases {
             assert_eq!(required_role(&m, p), role, "{m} {p}");
@@ -83,6 +100,14 @@ mod tests {
             "cluster:admin/repository/put"
         );
         assert_eq!(action(&Method::DELETE, "/logs"), "indices:admin/delete");
+        assert_eq!(
+            action(&Method::PUT, "/_slm/policy/p"),
+            "cluster:admin/slm/put"
+        );
+        assert_eq!(
+            action(&Method::POST, "/_slm/policy/p/_execute"),
+            "cluster:admin/slm/execute"
+        );
         assert_eq!(action(&Method::POST, "/logs/_close"), "indices:admin/close");
         assert_eq!(
             action(&Method::POST, "/_snapshot/r/s"),

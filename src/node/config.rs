@@ -21,6 +21,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9200";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long running requests may take to finish after SIGTERM/SIGINT.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+/// Elasticsearch's `slm.minimum_interval` default.
+pub const DEFAULT_SLM_MINIMUM_INTERVAL: &str = "15m";
+/// Elasticsearch's `slm.retention_schedule` default: 01:30 UTC daily.
+pub const DEFAULT_SLM_RETENTION_SCHEDULE: &str = "0 30 1 * * ?";
 
 /// The config file as written: every key optional, unknown keys refused.
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +43,11 @@ pub struct FileConfig {
     pub path: PathSection,
     #[serde(default)]
     pub auth: AuthSection,
+    #[serde(default)]
+    pub slm: SlmSection,
+    /// Settings for tests only (a shifted clock); not documented for users.
+    #[serde(default)]
+    pub test: TestSection,
     pub tls: Option<TlsSection>,
     /// `[[hooks]]`: consistency hooks, as written (with where they are).
     #[serde(default)]
@@ -66,6 +75,24 @@ pub struct HookEntry {
 pub struct PathSection {
     #[serde(default)]
     pub repo: Vec<PathBuf>,
+}
+
+/// `slm.*`: snapshot lifecycle management, named as Elasticsearch's settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlmSection {
+    /// The shortest interval a policy's schedule may have (`15m`).
+    pub minimum_interval: Option<String>,
+    /// When retention runs (`0 30 1 * * ?`).
+    pub retention_schedule: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSection {
+    /// Shifts the lifecycle scheduler's clock by this many milliseconds,
+    /// so a test runs a node whose clock is wrong.
+    pub clock_offset_ms: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +123,9 @@ pub struct Overrides {
     pub www: Option<PathBuf>,
     /// `SNAPKEEP_NODE_TOKEN`: a bearer token with the `manage` role.
     pub env_token: Option<String>,
+    pub slm_minimum_interval: Option<String>,
+    pub slm_retention_schedule: Option<String>,
+    pub test_clock_offset_ms: Option<i64>,
 }
 
 /// Everything the node runs with, checked.
@@ -116,6 +146,12 @@ pub struct Settings {
     pub www: Option<PathBuf>,
     /// Consistency hooks run around each index's read in a snapshot.
     pub hooks: Arc<HookRules>,
+    /// `slm.minimum_interval`: policies firing more often are refused.
+    pub slm_minimum_interval_ms: i64,
+    /// `slm.retention_schedule`, checked at start-up.
+    pub slm_retention_schedule: String,
+    /// `test.clock_offset_ms`: added to the lifecycle scheduler's clock.
+    pub test_clock_offset_ms: i64,
 }
 
 /// Reads and parses the config file.
@@ -198,6 +234,24 @@ pub fn settings(file: FileConfig, flags: Overrides) -> Result<Settings, NodeErro
         return Err(NodeError::OpenToNetwork(listen));
     }
     let tls = tls(file.tls, flags.tls_cert, flags.tls_key)?;
+    let minimum = flags
+        .slm_minimum_interval
+        .or(file.slm.minimum_interval)
+        .unwrap_or_else(|| DEFAULT_SLM_MINIMUM_INTERVAL.to_string());
+    let slm_minimum_interval_ms = crate::core::es::units::parse_time_value(&minimum)
+        .filter(|ms| *ms >= 0)
+        .ok_or_else(|| NodeError::BadSetting {
+            key: "slm.minimum_interval",
+            detail: format!("[{minimum}] is not a time value (e.g. 15m)"),
+        })?;
+    let retention = flags
+        .slm_retention_schedule
+        .or(file.slm.retention_schedule)
+        .unwrap_or_else(|| DEFAULT_SLM_RETENTION_SCHEDULE.to_string());
+    crate::core::slm::schedule::Schedule::parse(&retention).map_err(|e| NodeError::BadSetting {
+        key: "slm.retention_schedule",
+        detail: e.to_string(),
+    })?;
     Ok(Settings {
         data,
         listen,
@@ -215,6 +269,12 @@ pub fn settings(file: FileConfig, flags: Overrides) -> Result<Settings, NodeErro
         tls,
         www: flags.www.or(file.www),
         hooks: Arc::new(file.hook_rules),
+        slm_minimum_interval_ms,
+        slm_retention_schedule: retention,
+        test_clock_offset_ms: flags
+            .test_clock_offset_ms
+            .or(file.test.clock_offset_ms)
+            .unwrap_or(0),
     })
 }
 
@@ -309,6 +369,51 @@ mod tests {
             assert!(e.contains(named), "{text}: {e}");
             assert_eq!(e.lines().count(), 1, "{e}");
         }
+    }
+
+    #[test]
+    fn lifecycle_settings_default_as_elasticsearch_and_are_checked() {
+        let plain = parse("data = \"/d\"\nstate = \"/s\"\n").unwrap();
+        let s = settings(plain, Overrides::default()).unwrap();
+        assert_eq!(s.slm_minimum_interval_ms, 15 * 60_000);
+        assert_eq!(s.slm_retention_schedule, "0 30 1 * * ?");
+        assert_eq!(s.test_clock_offset_ms, 0);
+        let file = parse(
+            "data = \"/d\"\nstate = \"/s\"\nslm.minimum_interval = \"1m\"\n\
+             [test]\nclock_offset_ms = -5000\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            slm_minimum_interval: Some("1s".into()),
+            ..Default::default()
+        };
+        let s = settings(file, flags).unwrap();
+        assert_eq!(
+            (s.slm_minimum_interval_ms, s.test_clock_offset_ms),
+            (1000, -5000)
+        );
+        for (flags, key) in [
+            (
+                Overrides {
+                    slm_minimum_interval: Some("soon".into()),
+                    ..Default::default()
+                },
+                "slm.minimum_interval",
+            ),
+            (
+                Overrides {
+                    slm_retention_schedule: Some("0 30 1 * *".into()),
+                    ..Default::default()
+                },
+                "slm.retention_schedule",
+            ),
+        ] {
+            let file = parse("data = \"/d\"\nstate = \"/s\"\n").unwrap();
+            let e = settings(file, flags).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        assert!(parse("[slm]\nminimum_intervall = \"1s\"\n").is_err());
     }
 
     #[test]

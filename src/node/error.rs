@@ -13,6 +13,9 @@ pub enum NodeError {
     /// A setting that has no default is in neither the file nor the flags.
     #[error("the node needs `{0}` (in the config file or as --{0})")]
     Missing(&'static str),
+    /// A setting whose value cannot be used.
+    #[error("setting {key}: {detail}")]
+    BadSetting { key: &'static str, detail: String },
     #[error("listen address {0:?} is not an IP:PORT address (e.g. 127.0.0.1:9200)")]
     BadListen(String),
     /// Serving beyond loopback with nobody to authenticate.

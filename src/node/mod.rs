@@ -14,6 +14,7 @@
 //!  tls.rs      HTTPS listener (rustls)     www.rs     the inspector's page (`www`)
 //!  running.rs  the snapshots being taken now: live status, abort, shutdown
 //!  routes/api.rs  `/api/repos/...`: the transport-neutral `crate::api`
+//!  slm/        snapshot lifecycle: policies, scheduler, runs, retention, history
 //! ```
 //!
 //! The server runs on its own tokio runtime and awaits the repository
@@ -35,6 +36,7 @@ mod restore_run;
 mod routes;
 mod running;
 mod server;
+mod slm;
 pub mod state;
 mod tls;
 mod www;
@@ -65,6 +67,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
     let identity = state.identity(|| uuid::Uuid::new_v4().simple().to_string())?;
     let repositories = state.repositories()?;
     let closed = indices::read_closed(state.path())?;
+    let slm = slm::Slm::load(state.path(), settings.test_clock_offset_ms)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("snapkeep-node")
         .enable_all()
@@ -83,6 +86,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         running: Default::default(),
         www,
         listing_readers: Default::default(),
+        slm,
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -95,6 +99,8 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         // is refused.
         restore_run::resume_all(&node).await;
         tokio::spawn(restore_run::abort_on_stop(node.clone()));
+        tokio::spawn(slm::scheduler::schedule_loop(node.clone()));
+        tokio::spawn(slm::scheduler::retention_loop(node.clone()));
         let bound = listener.local_addr().unwrap_or(listen);
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("snapkeep node listening on {scheme}://{bound}");

@@ -165,6 +165,11 @@ impl RunningSnapshots {
             .collect()
     }
 
+    /// Whether the node is stopping (no new snapshot starts).
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().unwrap().closed
+    }
+
     /// Shutdown: refuses new snapshots, aborts the running ones and waits
     /// up to `grace` for their threads to return. False if some are still
     /// running then.

@@ -44,6 +44,8 @@ pub struct Node {
     pub www: Option<Assets>,
     /// Readers kept for snapshot listings (`open::ListingReaders`).
     pub listing_readers: crate::node::open::ListingReaders,
+    /// Snapshot lifecycle management: policies, scheduler state, history.
+    pub slm: crate::node::slm::Slm,
 }
 
 pub type Shared = Arc<Node>;

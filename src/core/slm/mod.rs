@@ -3,6 +3,7 @@
 //! snapshots retention keeps ([`retention`]). The node's scheduler is a
 //! loop around these, so thousands of slots are tested without waiting.
 
+pub mod report;
 pub mod retention;
 pub mod schedule;
 pub mod slots;

@@ -60,35 +60,85 @@ async fn create_inner(
     )
     .await?;
     // ES checks the repository before the name.
-    let reg = super::registered(&node, &repo).await?;
+    super::registered(&node, &repo).await?;
     let name = resolve_name(&snap, now_millis()).map_err(|e| e.to_es())?;
-    validate_snapshot_name(&repo, &name)?;
+    let metadata = request.metadata_strings();
+    let started = start(&node, &repo, &name, &request, metadata).await?;
+    if !wait {
+        return Ok(ok(accepted()));
+    }
+    let out = started.outcome().await?;
+    Ok(ok(create_completed(&info(&repo, &out))))
+}
+
+/// A snapshot accepted and running on its own thread.
+#[derive(Debug)]
+pub struct Started {
+    pub repository: String,
+    pub name: String,
+    done: tokio::sync::oneshot::Receiver<Result<SnapshotOutcome, Error>>,
+}
+
+impl Started {
+    /// Waits for the snapshot's end: its outcome, or the failure as ES
+    /// reports it.
+    pub async fn outcome(self) -> Result<SnapshotOutcome, EsError> {
+        let Started {
+            repository: repo,
+            name,
+            done,
+        } = self;
+        let outcome = done.await.map_err(|_| {
+            EsError::new(
+                500,
+                "snapshot_exception",
+                format!("[{repo}:{name}] the snapshot thread ended without an answer"),
+            )
+        })?;
+        outcome.map_err(|e| failure(&repo, &name, e))
+    }
+}
+
+/// Starts snapshot `name` (already resolved) of the data directory in
+/// registered repository `repo`, as `request` asks, with `metadata`: the
+/// one path every snapshot the node takes goes through (the create API
+/// and lifecycle runs), so the running list, hooks and rate limits apply
+/// to all of them. Returns once the snapshot is listed as running.
+pub async fn start(
+    node: &Shared,
+    repo: &str,
+    name: &str,
+    request: &CreateSnapshotRequest,
+    metadata: BTreeMap<String, String>,
+) -> Result<Started, EsError> {
+    let reg = super::registered(node, repo).await?;
+    validate_snapshot_name(repo, name)?;
     let indices = if request.indices.is_empty() {
         "*".to_string()
     } else {
         request.indices.join(",")
     };
     let mut opts = SnapshotOptions {
-        name: name.clone(),
+        name: name.to_string(),
         source: node.settings.data.clone(),
         selection: Selection::parse(&indices)
             .map_err(|e| EsError::illegal_argument(e.to_string()))?,
         extra_indices: Vec::new(),
         include_global_state: request.include_global_state,
         partial: request.partial,
-        metadata: request.metadata_strings(),
+        metadata,
         progress: false,
-        hooks: CommandHooks::for_snapshot(&node.settings.hooks, &repo, &name),
+        hooks: CommandHooks::for_snapshot(&node.settings.hooks, repo, name),
         ..Default::default()
     };
-    let store = open::store(&reg, false).map_err(|e| EsError::repository(&repo, &e.to_string()))?;
+    let store = open::store(&reg, false).map_err(|e| EsError::repository(repo, &e.to_string()))?;
     let registered_limit = match reg.settings.get("max_snapshot_bytes_per_sec") {
         Some(v) => parse_byte_size("max_snapshot_bytes_per_sec", v)?,
         None => None,
     };
     // Listed as running from here; a name running or stored is refused.
-    let registration = node.running.register(&repo, &mut opts)?;
-    refuse_stored_name(&node, &repo, &name).await?;
+    let registration = node.running.register(repo, &mut opts)?;
+    refuse_stored_name(node, repo, name).await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let outcome = Repo::open_in(store).and_then(|r| {
@@ -102,18 +152,11 @@ async fn create_inner(
         registration.finish(&outcome);
         let _ = tx.send(outcome);
     });
-    if !wait {
-        return Ok(ok(accepted()));
-    }
-    let outcome = rx.await.map_err(|_| {
-        EsError::new(
-            500,
-            "snapshot_exception",
-            format!("[{repo}:{name}] the snapshot thread ended without an answer"),
-        )
-    })?;
-    let out = outcome.map_err(|e| failure(&repo, &name, e))?;
-    Ok(ok(create_completed(&info(&repo, &out))))
+    Ok(Started {
+        repository: repo.to_string(),
+        name: name.to_string(),
+        done: rx,
+    })
 }
 
 fn info(repo: &str, out: &SnapshotOutcome) -> SnapshotInfo {

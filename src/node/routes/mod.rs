@@ -5,13 +5,14 @@ pub mod api;
 mod cat;
 mod cat_snapshots;
 mod clone_snapshot;
-mod create_snapshot;
+pub(crate) mod create_snapshot;
 mod get_index;
 mod indices;
 mod repositories;
 mod restore;
 mod root;
-mod snapshots;
+mod slm;
+pub(crate) mod snapshots;
 mod status;
 
 use axum::routing::{any, get, post, put};
@@ -67,11 +68,29 @@ pub fn router() -> Router<Shared> {
             put(clone_snapshot::clone),
         )
         .route("/_snapshot/{repo}/_analyze", post(analyze::analyze))
+        // Snapshot lifecycle management (`node::slm`).
+        .route("/_slm/policy", get(slm::get_all))
+        .route(
+            "/_slm/policy/{id}",
+            get(slm::get).put(slm::put).delete(slm::delete),
+        )
+        .route(
+            "/_slm/policy/{id}/_execute",
+            post(slm::execute).put(slm::execute),
+        )
+        .route("/_slm/policy/{id}/_history", get(slm::history))
+        .route("/_slm/_execute_retention", post(slm::execute_retention))
+        .route("/_slm/stats", get(slm::stats))
+        .route("/_slm/start", post(slm::start))
+        .route("/_slm/stop", post(slm::stop))
+        .route("/_slm/status", get(slm::status))
+        .route("/_health_report", get(slm::health_report))
+        .route("/_health_report/slm", get(slm::health_report))
 }
 
 /// The registration of repository `name`, or ES's 404 for a missing one
 /// (ES checks the repository before anything else in a request).
-async fn registered(
+pub(crate) async fn registered(
     node: &Shared,
     name: &str,
 ) -> Result<crate::node::state::Registration, crate::node::reply::EsError> {

@@ -129,7 +129,7 @@ enum Listing<'a> {
     Running(&'a Running),
 }
 
-pub(super) async fn registered_reader(
+pub(crate) async fn registered_reader(
     node: &Shared,
     repo: &str,
 ) -> Result<crate::repo::RepoReader, EsError> {
@@ -163,7 +163,22 @@ async fn delete_inner(
     q: Pairs,
 ) -> Result<Response, EsError> {
     Params(&q).check_known(&path, &["master_timeout", "wait_for_completion"])?;
-    let reader = registered_reader(&node, &repo).await?;
+    let patterns: Vec<String> = snap.split(',').map(str::to_string).collect();
+    delete_snapshots(&node, &repo, &patterns).await?;
+    Ok(ok(acknowledged()))
+}
+
+/// Deletes what `patterns` name in registered repository `repo`: the
+/// running snapshots they name are aborted and waited for, the stored
+/// ones removed with the data only they needed. The one delete path of
+/// the node (the API and lifecycle retention).
+pub async fn delete_snapshots(
+    node: &Shared,
+    repo: &str,
+    patterns: &[String],
+) -> Result<(), EsError> {
+    let repo = repo.to_string();
+    let reader = registered_reader(node, &repo).await?;
     let failed = |e: Error| match e {
         Error::SnapshotMissing(name) => EsError::snapshot_missing(&repo, &name),
         other => EsError::repository(&repo, &other.to_string()),
@@ -173,10 +188,9 @@ async fn delete_inner(
     if root.settings.readonly {
         return Err(EsError::repository_readonly(&repo));
     }
-    let patterns: Vec<String> = snap.split(',').map(str::to_string).collect();
     let running_names: Vec<&str> = running.iter().map(|r| r.snapshot.as_str()).collect();
     let stored_names: Vec<&str> = root.snapshots.iter().map(|s| s.snapshot.as_str()).collect();
-    let mut plan = delete_plan(&repo, &patterns, &running_names, &stored_names)?;
+    let mut plan = delete_plan(&repo, patterns, &running_names, &stored_names)?;
     let aborted: Vec<_> = running
         .iter()
         .filter(|r| plan.abort.contains(&r.snapshot.as_str()))
@@ -192,7 +206,7 @@ async fn delete_inner(
         }
     }
     if plan.stored.is_empty() {
-        return Ok(ok(acknowledged()));
+        return Ok(());
     }
     let patterns = plan.stored;
     let uuid = uuid::Uuid::new_v4().to_string();
@@ -208,5 +222,5 @@ async fn delete_inner(
         tight: false,
     };
     delete.run().await.map_err(failed)?;
-    Ok(ok(acknowledged()))
+    Ok(())
 }
