@@ -290,6 +290,22 @@ mod tests {
     }
 
     #[test]
+    fn a_taken_slot_is_its_own_refusal() {
+        let e = Error::from(RootConflict::SlotTaken {
+            policy: "nightly".into(),
+            slot_ms: 1,
+            recorded_ms: 2,
+            recorded_epoch: 3,
+        });
+        assert!(
+            matches!(&e, Error::SlotTaken { policy, slot_ms: 1, recorded_ms: 2, recorded_epoch: 3 } if policy == "nightly")
+        );
+        assert!(e.is_refused_commit() && !e.is_retryable());
+        let other = Error::from(RootConflict::ReadOnly);
+        assert!(matches!(other, Error::Conflict(RootConflict::ReadOnly)));
+    }
+
+    #[test]
     fn damage_refusals_and_usage_are_permanent() {
         let permanent = [
             Error::Conflict(RootConflict::DuplicateSnapshot("s1".into())),
