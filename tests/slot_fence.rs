@@ -360,4 +360,38 @@ async fn claim_run_release_commits_the_slot_and_cleans_older_claims() {
         .await
         .is_ok());
     assert_eq!(n.cleanup("nightly").await.unwrap(), 0);
+    // A node that claims every slot (and so never finds one done) removes
+    // the claims each commit superseded when it claims the next.
+    let next_slot = SLOT + 60_000;
+    let Turn::Mine(next) = n
+        .claim_slot("nightly", next_slot, clock.as_ref())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let change = snapkeep::core::format::root::RootChange::AddSnapshot {
+        summary: summary("nightly-2"),
+        index_file: None,
+        base_index_files: vec![],
+        slot: Some(next.fence()),
+    };
+    writer.commit(&change).await.unwrap();
+    let Turn::Mine(_third) = n
+        .claim_slot("nightly", next_slot + 60_000, clock.as_ref())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(reader
+        .store
+        .head(&claim_key("nightly", SLOT, 1))
+        .await
+        .is_err());
+    assert!(reader
+        .store
+        .head(&claim_key("nightly", next_slot, 1))
+        .await
+        .is_ok());
 }

@@ -123,7 +123,12 @@ impl SlotClaimer {
             Decision::Claim { epoch } | Decision::TakeOver { epoch } => epoch,
         };
         match self.put_claim(policy, slot_ms, epoch).await? {
-            Some(claim) => Ok(Attempt::Turn(Turn::Mine(claim))),
+            Some(claim) => {
+                // A node that claims every slot never sees one done: it
+                // removes the superseded claims here.
+                let _ = self.cleanup(policy).await;
+                Ok(Attempt::Turn(Turn::Mine(claim)))
+            }
             // Another node won this epoch: look again at once.
             None => Ok(Attempt::Wait { at_ms: now }),
         }
