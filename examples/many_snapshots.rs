@@ -75,6 +75,7 @@ async fn grow(location: &str, count: usize) -> Result<usize, Failure> {
             summary,
             index_file: None,
             base_index_files: root.index_files.clone(),
+            slot: None,
         })?;
     }
     // One commit: the generation after the one read.

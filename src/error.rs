@@ -39,8 +39,19 @@ pub enum Error {
     #[error("{0}")]
     Selection(#[from] SelectionError),
     /// A change conflicts with the root generation it was applied to.
+    /// (A taken lifecycle slot is [`Error::SlotTaken`] instead.)
     #[error("{0}")]
-    Conflict(#[from] RootConflict),
+    Conflict(RootConflict),
+    /// A scheduled snapshot's slot was already committed, by another node
+    /// or by a claim that took this one over (or a newer slot of the policy
+    /// was): nothing was committed, and running it again cannot succeed.
+    #[error("slot {slot_ms} of policy [{policy}] is taken: the repository records slot {recorded_ms} (epoch {recorded_epoch}); nothing was committed")]
+    SlotTaken {
+        policy: String,
+        slot_ms: i64,
+        recorded_ms: i64,
+        recorded_epoch: u64,
+    },
     /// No snapshot of that name.
     #[error("snapshot [{0}] is missing")]
     SnapshotMissing(String),
@@ -195,7 +206,32 @@ pub enum Error {
     BadPolicy { policy: String, reason: String },
 }
 
+impl From<RootConflict> for Error {
+    fn from(c: RootConflict) -> Error {
+        match c {
+            RootConflict::SlotTaken {
+                policy,
+                slot_ms,
+                recorded_ms,
+                recorded_epoch,
+            } => Error::SlotTaken {
+                policy,
+                slot_ms,
+                recorded_ms,
+                recorded_epoch,
+            },
+            other => Error::Conflict(other),
+        }
+    }
+}
+
 impl Error {
+    /// Whether a commit was refused for sure (so no root names what it
+    /// would have added), as opposed to failing ambiguously.
+    pub fn is_refused_commit(&self) -> bool {
+        matches!(self, Error::Conflict(_) | Error::SlotTaken { .. })
+    }
+
     /// Whether running the same operation again may succeed: the repository
     /// was contended (a commit race lost, a create-only conflict with a
     /// concurrent writer or delete), the store stalled or timed out, or the
@@ -281,10 +317,32 @@ mod tests {
     }
 
     #[test]
+    fn a_taken_slot_is_its_own_refusal() {
+        let e = Error::from(RootConflict::SlotTaken {
+            policy: "nightly".into(),
+            slot_ms: 1,
+            recorded_ms: 2,
+            recorded_epoch: 3,
+        });
+        assert!(
+            matches!(&e, Error::SlotTaken { policy, slot_ms: 1, recorded_ms: 2, recorded_epoch: 3 } if policy == "nightly")
+        );
+        assert!(e.is_refused_commit() && !e.is_retryable());
+        let other = Error::from(RootConflict::ReadOnly);
+        assert!(matches!(other, Error::Conflict(RootConflict::ReadOnly)));
+    }
+
+    #[test]
     fn damage_refusals_and_usage_are_permanent() {
         let permanent = [
             Error::Conflict(RootConflict::DuplicateSnapshot("s1".into())),
             Error::Conflict(RootConflict::ReadOnly),
+            Error::from(RootConflict::SlotTaken {
+                policy: "nightly".into(),
+                slot_ms: 1,
+                recorded_ms: 2,
+                recorded_epoch: 1,
+            }),
             Error::Integrity {
                 id: Id::of(b"x"),
                 detail: "content does not match its SHA-256".into(),

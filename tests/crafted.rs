@@ -117,6 +117,7 @@ fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
         summary: manifest.summary(),
         index_file: Some(file),
         base_index_files: vec![],
+        slot: None,
     })
     .unwrap();
 }

@@ -120,6 +120,7 @@ fn craft(repo: &Repo, name: &str, trees: &[Tree], top: Id, files: u64, dirs: u64
         summary,
         index_file: Some(file),
         base_index_files: vec![],
+        slot: None,
     })
     .unwrap();
 }
@@ -362,6 +363,7 @@ fn manifests_with_index_names_restore_refuses_are_damaged() {
             summary,
             index_file: None,
             base_index_files: vec![],
+            slot: None,
         })
         .unwrap();
         let target = t.path().join(format!("t{i}"));

@@ -66,6 +66,7 @@ async fn add_snapshot(writer: &RepoWriter, name: &str) -> Result<u64, Error> {
         summary,
         index_file: Some(writer.put_index_file(&IndexFile::default()).await?),
         base_index_files: base,
+        slot: None,
     };
     Ok(writer.commit(&change).await?.generation)
 }

@@ -54,6 +54,7 @@ pub async fn clone_snapshot(writer: &RepoWriter, c: &CloneSnapshot<'_>) -> Resul
             summary,
             index_file: None,
             base_index_files: root.index_files.clone(),
+            slot: None,
         };
         match writer.commit(&change).await {
             Ok(_) => return Ok(manifest),

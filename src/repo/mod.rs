@@ -24,6 +24,7 @@ pub mod progress;
 pub mod reader;
 pub mod restore;
 pub mod shapes;
+pub mod slot_claims;
 pub mod trees;
 pub mod verify;
 pub mod views;
@@ -51,4 +52,8 @@ fn futures_are_send(reader: &RepoReader) {
     ));
     send(reader.root_and_index());
     send(verify(reader, &clock::ManualClock::at(0), "x"));
+    let clock = std::sync::Arc::new(clock::ManualClock::at(0));
+    let claimer = slot_claims::SlotClaimer::new(reader.clone(), clock.clone(), "n");
+    send(claimer.claim_slot("p", 0, clock.as_ref()));
+    send(claimer.cleanup("p"));
 }

@@ -3,6 +3,8 @@
 //! generation is committed with a create-only put, so two writers can never
 //! both commit N; the loser re-reads and rebases.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::FormatError;
@@ -22,6 +24,43 @@ pub struct Root {
     /// Repository settings (absent in roots written before settings existed).
     #[serde(default)]
     pub settings: RepoSettings,
+    /// The newest schedule slot each lifecycle policy committed a snapshot
+    /// for (policy id → slot): the fence that makes each slot commit at
+    /// most once across nodes. Absent when empty, so roots of repositories
+    /// without policies are byte-for-byte what they were.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slm_slots: BTreeMap<String, SlotRecord>,
+}
+
+/// The slot a policy last committed, and the epoch of the claim that ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotRecord {
+    /// The slot's fire time (milliseconds since the Unix epoch): its id.
+    pub slot_ms: i64,
+    /// The claim epoch that committed it; recorded to tell which claim
+    /// ran the slot, never compared (any second commit of a recorded slot
+    /// is refused, whatever its epoch).
+    pub epoch: u64,
+}
+
+/// What a scheduled snapshot's commit carries: the policy, the slot it
+/// runs, and the epoch of the claim it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotFence {
+    pub policy: String,
+    pub slot_ms: i64,
+    pub epoch: u64,
+}
+
+impl SlotFence {
+    /// Whether `root` refuses this slot: it records the policy at this slot
+    /// or a newer one (a policy's slots commit in increasing order).
+    pub fn taken_in(&self, root: &Root) -> Option<SlotRecord> {
+        root.slm_slots
+            .get(&self.policy)
+            .filter(|r| r.slot_ms >= self.slot_ms)
+            .copied()
+    }
 }
 
 /// Settings stored in the repository itself, so every client honours them.
@@ -44,11 +83,13 @@ pub enum RootChange {
     /// A new snapshot and the index file naming its new blobs.
     /// `base_index_files` are the index files it deduplicated against: if a
     /// rewrite removed any of them, blobs it reuses may be gone, so the
-    /// change no longer applies as is.
+    /// change no longer applies as is. `slot` fences a policy's
+    /// scheduled snapshot: refused if the root already records that slot.
     AddSnapshot {
         summary: SnapshotSummary,
         index_file: Option<Id>,
         base_index_files: Vec<Id>,
+        slot: Option<SlotFence>,
     },
     /// Snapshots removed and index files replaced (delete and GC).
     /// `known_snapshots` are the uuids whose needs the GC accounted for: a
@@ -97,6 +138,16 @@ pub enum RootConflict {
     SnapshotAdded(String),
     #[error("the repository was made read-only (change it with `snapkeep repo settings --readonly false`)")]
     ReadOnly,
+    /// A policy's slot was already committed (by another node, or by a
+    /// claim that took this one over), or a newer slot of it was: final,
+    /// never retried.
+    #[error("slot {slot_ms} of policy [{policy}] is taken: the repository records slot {recorded_ms} (epoch {recorded_epoch})")]
+    SlotTaken {
+        policy: String,
+        slot_ms: i64,
+        recorded_ms: i64,
+        recorded_epoch: u64,
+    },
 }
 
 impl Root {
@@ -107,6 +158,7 @@ impl Root {
             snapshots: vec![],
             index_files: vec![],
             settings: RepoSettings::default(),
+            slm_slots: BTreeMap::new(),
         }
     }
 
@@ -151,7 +203,25 @@ impl Root {
                 summary,
                 index_file,
                 base_index_files,
+                slot,
             } => {
+                if let Some(fence) = slot {
+                    if let Some(recorded) = fence.taken_in(self) {
+                        return Err(RootConflict::SlotTaken {
+                            policy: fence.policy.clone(),
+                            slot_ms: fence.slot_ms,
+                            recorded_ms: recorded.slot_ms,
+                            recorded_epoch: recorded.epoch,
+                        });
+                    }
+                    next.slm_slots.insert(
+                        fence.policy.clone(),
+                        SlotRecord {
+                            slot_ms: fence.slot_ms,
+                            epoch: fence.epoch,
+                        },
+                    );
+                }
                 if self.snapshot(&summary.snapshot).is_some() {
                     return Err(RootConflict::DuplicateSnapshot(summary.snapshot.clone()));
                 }
@@ -244,6 +314,7 @@ mod tests {
             summary: summary(n),
             index_file: Some(Id::of(f)),
             base_index_files: vec![],
+            slot: None,
         };
         let r1 = r0.apply(&add("s1", b"i1")).unwrap();
         let r2 = r1.apply(&add("s2", b"i2")).unwrap();
@@ -263,6 +334,7 @@ mod tests {
                 summary: summary("s1"),
                 index_file: Some(Id::of(b"i1")),
                 base_index_files: vec![],
+                slot: None,
             })
             .unwrap();
         let rw = RootChange::Rewrite {
@@ -287,6 +359,7 @@ mod tests {
                 summary: summary("s1"),
                 index_file: Some(Id::of(b"i1")),
                 base_index_files: vec![],
+                slot: None,
             })
             .unwrap();
         // A create that deduplicated against i1 while a delete replaced it.
@@ -302,6 +375,7 @@ mod tests {
             summary: summary("s2"),
             index_file: Some(Id::of(b"i2")),
             base_index_files: vec![Id::of(b"i1")],
+            slot: None,
         };
         assert_eq!(
             rewritten.apply(&late_create),
@@ -341,12 +415,123 @@ mod tests {
             summary: summary("late"),
             index_file: None,
             base_index_files: vec![],
+            slot: None,
         };
         assert_eq!(r.apply(&add), Err(RootConflict::ReadOnly));
         let writable = r
             .apply(&RootChange::Settings(RepoSettings::default()))
             .unwrap();
         assert!(writable.apply(&add).is_ok());
+    }
+
+    fn fenced(name: &str, policy: &str, slot_ms: i64, epoch: u64) -> RootChange {
+        RootChange::AddSnapshot {
+            summary: summary(name),
+            index_file: None,
+            base_index_files: vec![],
+            slot: Some(SlotFence {
+                policy: policy.into(),
+                slot_ms,
+                epoch,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_policys_slot_commits_once_and_never_behind_a_newer_one() {
+        let r1 = Root::empty()
+            .apply(&fenced("a", "nightly", 2_000, 1))
+            .unwrap();
+        let recorded = SlotRecord {
+            slot_ms: 2_000,
+            epoch: 1,
+        };
+        assert_eq!(r1.slm_slots.get("nightly"), Some(&recorded));
+        let taken = |slot_ms| RootConflict::SlotTaken {
+            policy: "nightly".into(),
+            slot_ms,
+            recorded_ms: 2_000,
+            recorded_epoch: 1,
+        };
+        // The same slot under a newer epoch (a takeover) and an older slot
+        // are both refused; a newer slot and another policy's are not.
+        assert_eq!(
+            r1.apply(&fenced("b", "nightly", 2_000, 2)),
+            Err(taken(2_000))
+        );
+        assert_eq!(
+            r1.apply(&fenced("c", "nightly", 1_000, 3)),
+            Err(taken(1_000))
+        );
+        let r2 = r1.apply(&fenced("d", "nightly", 3_000, 1)).unwrap();
+        assert_eq!(r2.slm_slots["nightly"].slot_ms, 3_000);
+        let r3 = r2.apply(&fenced("e", "hourly", 1_000, 1)).unwrap();
+        assert_eq!(r3.slm_slots.len(), 2);
+        // Unfenced snapshots leave the records alone.
+        let r4 = r3.apply(&fenced("f", "x", 0, 0)).unwrap();
+        let manual = RootChange::AddSnapshot {
+            summary: summary("manual"),
+            index_file: None,
+            base_index_files: vec![],
+            slot: None,
+        };
+        assert_eq!(r4.apply(&manual).unwrap().slm_slots, r4.slm_slots);
+        assert_eq!(Root::decode(&r4.encode()).unwrap(), r4);
+    }
+
+    #[test]
+    fn deletes_and_settings_keep_the_slot_records() {
+        let r1 = Root::empty()
+            .apply(&fenced("a", "nightly", 2_000, 4))
+            .unwrap();
+        let r2 = r1
+            .apply(&RootChange::Rewrite {
+                remove_snapshots: vec!["a".into()],
+                remove_index_files: vec![],
+                add_index_files: vec![Id::of(b"i9")],
+                known_snapshots: vec!["uuid-a".into()],
+            })
+            .unwrap();
+        assert!(r2.snapshots.is_empty());
+        assert_eq!(r2.slm_slots, r1.slm_slots);
+        let r3 = r2
+            .apply(&RootChange::Settings(RepoSettings::default()))
+            .unwrap();
+        assert_eq!(r3.slm_slots, r1.slm_slots);
+        // Deleting the slot's snapshot does not free the slot.
+        assert!(matches!(
+            r3.apply(&fenced("a", "nightly", 2_000, 5)),
+            Err(RootConflict::SlotTaken { .. })
+        ));
+    }
+
+    #[test]
+    fn slot_records_are_written_only_when_present_and_read_from_any_root() {
+        let plain = Root::empty().apply(&fenced("x", "p", 0, 0)).unwrap();
+        let mut without = plain.clone();
+        without.slm_slots.clear();
+        let json = String::from_utf8(without.encode()).unwrap();
+        assert!(!json.contains("slm_slots"), "{json}");
+        assert!(
+            json.ends_with(r#""settings":{"readonly":false}}"#),
+            "{json}"
+        );
+        // Written after every older member, in this exact form.
+        let with = r#","slm_slots":{"nightly":{"slot_ms":1764045000000,"epoch":2}}}"#;
+        let mut fenced_root = without.clone();
+        fenced_root.slm_slots.insert(
+            "nightly".into(),
+            SlotRecord {
+                slot_ms: 1_764_045_000_000,
+                epoch: 2,
+            },
+        );
+        let encoded = String::from_utf8(fenced_root.encode()).unwrap();
+        assert!(encoded.ends_with(with), "{encoded}");
+        assert_eq!(Root::decode(encoded.as_bytes()).unwrap(), fenced_root);
+        // Roots written before the member existed read with no records.
+        let old = br#"{"version":1,"generation":3,"snapshots":[],"index_files":[],"settings":{"readonly":false}}"#;
+        assert!(Root::decode(old).unwrap().slm_slots.is_empty());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::manifest::{Failure, IndexStats, Manifest, GLOBAL_STATE};
 use crate::core::format::naming::validate_name;
-use crate::core::format::root::{Root, RootChange, RootConflict};
+use crate::core::format::root::{Root, RootChange, RootConflict, SlotFence};
 use crate::core::format::tree::Tree;
 use crate::core::policy::global_state::is_global_state;
 use crate::core::policy::hooks::snapshot_state;
@@ -66,6 +66,11 @@ pub struct SnapshotOptions {
     pub abort: Abort,
     /// Consistency hooks run around each index's read ([`hooks`]).
     pub hooks: Option<Arc<dyn IndexHooks>>,
+    /// A lifecycle policy's slot this snapshot runs (from the node's claim,
+    /// `repo::slot_claims`): the commit is refused with `Error::SlotTaken`
+    /// if the repository already records that slot or a newer one, so a
+    /// slot commits once however many nodes ran it.
+    pub slot: Option<SlotFence>,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +251,7 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
     if root.snapshot(&opts.name).is_some() {
         return Err(RootConflict::DuplicateSnapshot(opts.name.clone()).into());
     }
+    refuse_taken_slot(opts.slot.as_ref(), &root)?;
     guard::check_snapshot_source(repo, &opts.source)?;
     let repo_dir = guard::local_root(repo).and_then(|p| guard::identity(&p));
     let (targets, mut skipped) = select_targets(opts, repo_dir)?;
@@ -327,6 +333,7 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         summary: manifest.summary(),
         index_file,
         base_index_files: root.index_files.clone(),
+        slot: opts.slot.clone(),
     };
     let commit = Commit {
         repo,
@@ -357,6 +364,22 @@ fn refuse_a_name_being_created(repo: &Repo, name: &str, uuid: &str, start: i64) 
             heartbeat_ms: first.heartbeat_ms,
         }),
         None => Ok(()),
+    }
+}
+
+/// Refuses, before any data is read, a slot the root already records: the
+/// commit would refuse it anyway (and does, should it be taken meanwhile).
+fn refuse_taken_slot(slot: Option<&SlotFence>, root: &Root) -> Result<()> {
+    let Some(fence) = slot else { return Ok(()) };
+    match fence.taken_in(root) {
+        None => Ok(()),
+        Some(recorded) => Err(RootConflict::SlotTaken {
+            policy: fence.policy.clone(),
+            slot_ms: fence.slot_ms,
+            recorded_ms: recorded.slot_ms,
+            recorded_epoch: recorded.epoch,
+        }
+        .into()),
     }
 }
 
@@ -701,7 +724,7 @@ impl Commit<'_> {
         });
         // Only a definite refusal makes the manifest unreachable for sure;
         // after an ambiguous storage error the root may exist.
-        if let Err(Error::Conflict(_)) = &committed {
+        if committed.as_ref().is_err_and(Error::is_refused_commit) {
             block_on(writer.forget_manifest(&manifest.uuid));
         }
         committed
