@@ -1,9 +1,13 @@
 //! Snapshot lifecycle management's decisions, as functions of values:
-//! when a policy's schedule fires ([`schedule`]) and which of its
-//! snapshots retention keeps ([`retention`]). The node's scheduler is a
-//! loop around these, so thousands of slots are tested without waiting.
+//! when a policy's schedule fires ([`schedule`]), which of its
+//! snapshots retention keeps ([`retention`]), whether a policy is healthy
+//! ([`health`]) and what the edge watchdog removes and records
+//! ([`watchdog`]). The node's scheduler is a loop around these, so
+//! thousands of slots are tested without waiting.
 
+pub mod health;
 pub mod retention;
 pub mod schedule;
 pub mod slots;
 pub mod stored;
+pub mod watchdog;
