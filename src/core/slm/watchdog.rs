@@ -343,7 +343,10 @@ mod tests {
         };
         let fine = policy_health(watched(2 * DAY), &[], T0 + DAY);
         let stale = policy_health(watched(DAY / 2), &[], T0 + DAY);
-        assert_eq!(repository_status(&[fine.clone()], &[]), Status::Green);
+        assert_eq!(
+            repository_status(std::slice::from_ref(&fine), &[]),
+            Status::Green
+        );
         assert_eq!(repository_status(&[], &[]), Status::Green);
         assert_eq!(
             repository_status(&[fine.clone(), stale], &[]),
