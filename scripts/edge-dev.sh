@@ -6,6 +6,8 @@
 # $SNAPKEEP_EDGE_STATE (default .wrangler/state). Writes need the bearer
 # token in $SNAPKEEP_EDGE_TOKEN (without it the deployment is read-only);
 # reads are anonymous unless $SNAPKEEP_EDGE_READ_TOKEN is also set.
+# `--test-scheduled` lets a request to /__scheduled?cron=... run the Cron
+# Trigger (the watchdog) at once, as the tests do.
 # Installs what it needs (wasm32 target, wasm-bindgen-cli, worker-build,
 # wrangler) when missing, and skips what is present.
 set -euo pipefail
@@ -30,5 +32,5 @@ if [ -n "${SNAPKEEP_EDGE_INSPECTOR_PORT:-}" ]; then
 fi
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 exec tools/edge/node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" \
-  --persist-to "${SNAPKEEP_EDGE_STATE:-.wrangler/state}" --show-interactive-dev-session=false \
+  --persist-to "${SNAPKEEP_EDGE_STATE:-.wrangler/state}" --show-interactive-dev-session=false --test-scheduled \
   ${vars[@]+"${vars[@]}"}

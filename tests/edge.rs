@@ -362,6 +362,23 @@ fn a_read_token_guards_reads_and_cannot_write() {
     );
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // The lifecycle health report is a read: it needs the token too.
+    let health = format!("http://127.0.0.1:{}/api/health", server.port);
+    let (status, _, _) = http(reqwest::Method::GET, &health, None, &[], None);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = http(
+        reqwest::Method::GET,
+        &health,
+        Some(EDGE_READ_TOKEN),
+        &[],
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["status"], "green", "{v}");
+    assert_eq!(v["repositories"][0]["repository"], "guarded", "{v}");
+    assert_eq!(v["repositories"][0]["policies"], serde_json::json!([]));
+
     // The CLI reads with the read token and cannot write with it.
     let read_env = vec![("SNAPKEEP_TOKEN".to_string(), EDGE_READ_TOKEN.to_string())];
     let listed: serde_json::Value =

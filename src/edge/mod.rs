@@ -8,20 +8,30 @@
 //! ([`objects`]: streamed reads, and the writes of the CLI's edge backend):
 //!
 //! ```text
+//!  /api/health                                   GET   lifecycle policies' health (health)
 //!  /api/repos/NAME/...                           see crate::api
 //!  /api/repos/NAME/objects?prefix&cursor         GET   object listing
 //!  /api/repos/NAME/objects/KEY                   GET HEAD PUT DELETE
 //! ```
+//!
+//! A Cron Trigger (wrangler.toml) runs the [`watchdog`]: policy health and,
+//! where a repository asks for it, retention, with no node running.
 
 mod auth;
+mod health;
 mod objects;
 mod r2;
 mod reply;
+mod survey;
+mod watchdog;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use worker::{event, Context, Env, Method, Request, Response, Url};
+use worker::{
+    console_error, event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent,
+    Url,
+};
 
 use crate::api::{self, RepoLookup, RepoPath};
 use crate::core::format::codec;
@@ -41,8 +51,19 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<
     }
 }
 
+/// The Cron Trigger: the watchdog's run over every repository.
+#[event(scheduled)]
+pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if let Err(e) = watchdog::run(&env, &event.cron()).await {
+        console_error!("snapkeep watchdog: {e}");
+    }
+}
+
 async fn route(req: &mut Request, env: &Env) -> ApiResult<Response> {
     let url = req.url()?;
+    if url.path() == health::HEALTH_PATH {
+        return health::serve(req, env).await;
+    }
     let target = RepoPath::parse(url.path())?;
     if target.is_objects() {
         return object_api(req, env, &url, &target).await;

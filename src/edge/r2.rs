@@ -124,6 +124,32 @@ impl R2Store {
     }
 }
 
+/// The bucket's top-level folders (`NAME/`), by name: where repositories
+/// may be. Listed with R2's delimiter, one page of 1000 at a time.
+pub async fn folders(bucket: &Bucket) -> worker::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = bucket.list().delimiter("/").limit(1000);
+        if let Some(c) = cursor.take() {
+            request = request.cursor(c);
+        }
+        let page = request.execute().await?;
+        out.extend(
+            page.delimited_prefixes()
+                .into_iter()
+                .filter_map(|p| p.strip_suffix('/').map(str::to_string)),
+        );
+        match page.cursor().filter(|_| page.truncated()) {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 #[async_trait(?Send)]
 impl Storage for R2Store {
     fn location(&self) -> String {
