@@ -17,7 +17,7 @@ use crate::core::es::repository_request::parse_byte_size;
 use crate::core::es::snapshot_info::{
     accepted, create_completed, Detail, InfoOptions, SnapshotInfo,
 };
-use crate::core::format::root::RootConflict;
+use crate::core::format::root::{RootConflict, SlotFence};
 use crate::core::policy::selection::Selection;
 use crate::error::Error;
 use crate::native::backup::{create_snapshot, SnapshotOptions, SnapshotOutcome};
@@ -63,7 +63,7 @@ async fn create_inner(
     super::registered(&node, &repo).await?;
     let name = resolve_name(&snap, now_millis()).map_err(|e| e.to_es())?;
     let metadata = request.metadata_strings();
-    let started = start(&node, &repo, &name, &request, metadata).await?;
+    let started = start(&node, &repo, &name, &request, metadata, None).await?;
     if !wait {
         return Ok(ok(accepted()));
     }
@@ -83,19 +83,29 @@ impl Started {
     /// Waits for the snapshot's end: its outcome, or the failure as ES
     /// reports it.
     pub async fn outcome(self) -> Result<SnapshotOutcome, EsError> {
-        let Started {
-            repository: repo,
-            name,
-            done,
-        } = self;
-        let outcome = done.await.map_err(|_| {
-            EsError::new(
-                500,
-                "snapshot_exception",
-                format!("[{repo}:{name}] the snapshot thread ended without an answer"),
-            )
-        })?;
-        outcome.map_err(|e| failure(&repo, &name, e))
+        let (repo, name) = (self.repository.clone(), self.name.clone());
+        described(&repo, &name, self.raw_outcome().await)
+    }
+
+    /// The snapshot's own outcome (`None`: its thread ended without one).
+    pub async fn raw_outcome(self) -> Option<Result<SnapshotOutcome, Error>> {
+        self.done.await.ok()
+    }
+}
+
+/// A raw outcome as ES reports it.
+pub fn described(
+    repo: &str,
+    name: &str,
+    raw: Option<Result<SnapshotOutcome, Error>>,
+) -> Result<SnapshotOutcome, EsError> {
+    match raw {
+        Some(outcome) => outcome.map_err(|e| failure(repo, name, e)),
+        None => Err(EsError::new(
+            500,
+            "snapshot_exception",
+            format!("[{repo}:{name}] the snapshot thread ended without an answer"),
+        )),
     }
 }
 
@@ -110,6 +120,7 @@ pub async fn start(
     name: &str,
     request: &CreateSnapshotRequest,
     metadata: BTreeMap<String, String>,
+    slot: Option<SlotFence>,
 ) -> Result<Started, EsError> {
     let reg = super::registered(node, repo).await?;
     validate_snapshot_name(repo, name)?;
@@ -129,6 +140,7 @@ pub async fn start(
         metadata,
         progress: false,
         hooks: CommandHooks::for_snapshot(&node.settings.hooks, repo, name),
+        slot,
         ..Default::default()
     };
     let store = open::store(&reg, false).map_err(|e| EsError::repository(repo, &e.to_string()))?;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::core::es::params::Params;
-use crate::core::es::slm_policy::SlmPolicy;
+use crate::core::es::slm_policy::{policy_json, SlmPolicy};
 use crate::core::es::units::{iso_millis, time_value};
 use crate::core::slm::report::{
     health_indicator, policy_stats_json, stats_json, unhealthy, OperationMode, Unhealthy,
@@ -23,7 +23,7 @@ use crate::node::server::Shared;
 use crate::node::slm::records::{Policy, PolicyRecord, SlmState};
 use crate::node::slm::run::{policy_missing, reserve, run_slot};
 use crate::node::slm::Slm;
-use crate::storage::PutMode;
+use crate::storage::{PutMode, Storage};
 
 type Pairs = Vec<(String, String)>;
 
@@ -77,17 +77,39 @@ async fn put_inner(
         })?;
     let mut state = node.slm.lock().await;
     let old = state.policies.get(&id).map(|p| p.record.clone());
-    let version = old.as_ref().map_or(1, |r| r.stored.version + 1);
-    let stored = StoredPolicy::new(&id, version, now, &policy);
-    // The repository's record first: a repository that refuses it
-    // refuses the put, and the node's state never names a policy its
-    // repository lacks.
     let store = open::store(&reg, false)
         .map_err(|e| EsError::repository(&policy.repository, &e.to_string()))?;
-    store
-        .put(&policy_key(&id), stored.encode().into(), PutMode::Overwrite)
-        .await
-        .map_err(|e| EsError::repository(&policy.repository, &e.to_string()))?;
+    let in_repository = repository_record(store.as_ref(), &id).await;
+    let stored = match in_repository {
+        // Another node put this very policy (this node holds no record
+        // of it, or an older one): adopt that record, so every node
+        // holding it anchors interval slots at the same instant and
+        // computes the same slot ids (their claims and fence then meet).
+        // A put again on the node that holds the record is a new version,
+        // as in ES; the other nodes adopt it when it is put on them.
+        Some(r)
+            if r.policy == policy_json(&policy)
+                && old.as_ref().is_none_or(|o| o.stored.version < r.version) =>
+        {
+            r
+        }
+        other => {
+            let version = old
+                .as_ref()
+                .map(|r| r.stored.version)
+                .max(other.map(|r| r.version))
+                .map_or(1, |v| v + 1);
+            let stored = StoredPolicy::new(&id, version, now, &policy);
+            // The repository's record first: a repository that refuses
+            // it refuses the put, and the node's state never names a
+            // policy its repository lacks.
+            store
+                .put(&policy_key(&id), stored.encode().into(), PutMode::Overwrite)
+                .await
+                .map_err(|e| EsError::repository(&policy.repository, &e.to_string()))?;
+            stored
+        }
+    };
     let moved_from = old
         .as_ref()
         .map(|r| {
@@ -139,6 +161,15 @@ async fn remove_record(node: &Shared, repo: &str, id: &str) {
     if let Err(e) = removed {
         eprintln!("snapkeep node: cannot remove policy [{id}]'s record from [{repo}]: {e}");
     }
+}
+
+/// The policy record of `id` the repository holds, if it holds a valid one.
+async fn repository_record(store: &dyn Storage, id: &str) -> Option<StoredPolicy> {
+    let key = policy_key(id);
+    let bytes = store.get(&key, None).await.ok()?;
+    StoredPolicy::decode(&key, &bytes)
+        .ok()
+        .map(|(record, _)| record)
 }
 
 /// `DELETE /_slm/policy/<id>`.

@@ -5,19 +5,30 @@
 //! and the history, then wakes the scheduler (a queued slot may be due).
 //!
 //! [`run_slot`] is the one place a policy's snapshot starts, scheduled or
-//! not: claims and fencing of slots across nodes plug in here.
+//! not; a scheduled one claims its slot in the repository first and
+//! carries the claim's fence to its commit (`repo::slot_claims`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::core::es::create_request::CreateSnapshotRequest;
 use crate::core::format::manifest::{SnapshotState, POLICY_METADATA_KEY};
+use crate::core::slm::claims::Release;
 use crate::core::slm::report::{run_snapshot_name, Invocation};
+use crate::error::Error;
 use crate::native::backup::SnapshotOutcome;
+use crate::native::clock::{SystemClock, TokioSleep};
 use crate::node::reply::EsError;
-use crate::node::routes::create_snapshot::{start, Started};
+use crate::node::routes::create_snapshot::{described, start, Started};
+use crate::node::routes::snapshots::registered_reader;
 use crate::node::server::Shared;
+use crate::repo::slot_claims::{with_claim, SlotClaim, SlotClaimer, Turn};
 
 use super::history::{Entry, Operation};
+
+/// The metadata key a scheduled run's snapshot records its slot under
+/// (the slot's fire time, milliseconds since the epoch).
+pub const SLOT_METADATA_KEY: &str = "slm_slot";
 
 /// ES's 404 for a policy id that is not there.
 pub fn policy_missing(ids: &str) -> EsError {
@@ -42,10 +53,16 @@ pub async fn reserve(node: &Shared, id: &str) -> Result<(), EsError> {
 /// (`None`: `_execute`), and returns the snapshot's name once it is
 /// listed as running. Its end is recorded in the background. A run that
 /// cannot start is recorded as a failure and its error returned.
+///
+/// A scheduled slot is first claimed in the repository, so that of the
+/// nodes holding the policy one runs it, and the snapshot carries the
+/// claim's fence, so that it can only commit if no node committed the
+/// slot (or a newer one) before it. A slot another node handled ends
+/// here, as a skip.
 pub async fn run_slot(node: &Shared, id: &str, slot_ms: Option<i64>) -> Result<String, EsError> {
     let now = node.slm.now();
     let prepared = prepare(node, id, now).await;
-    let (repository, name, request, metadata) = match prepared {
+    let (repository, name, request, mut metadata) = match prepared {
         Ok(p) => p,
         Err(e) => {
             let repo = String::new();
@@ -53,7 +70,26 @@ pub async fn run_slot(node: &Shared, id: &str, slot_ms: Option<i64>) -> Result<S
             return Err(e);
         }
     };
-    match start(node, &repository, &name, &request, metadata).await {
+    let claim = match slot_ms {
+        None => None,
+        Some(slot) => match claim(node, id, &repository, slot).await {
+            Ok(Turn::Mine(claim)) => Some(claim),
+            Ok(Turn::Done(_)) => {
+                handled_elsewhere(node, id, &repository, slot, "run by another node").await;
+                return Ok(String::new());
+            }
+            Err(e) => {
+                end(node, id, &repository, "", now, slot_ms, Err(e.clone())).await;
+                return Err(e);
+            }
+        },
+    };
+    let fence = claim.as_ref().map(SlotClaim::fence);
+    if let Some(slot) = slot_ms {
+        // Which slot a snapshot ran for, for audits across nodes.
+        metadata.insert(SLOT_METADATA_KEY.to_string(), slot.to_string());
+    }
+    match start(node, &repository, &name, &request, metadata, fence).await {
         Ok(started) => {
             {
                 let mut state = node.slm.lock().await;
@@ -61,14 +97,65 @@ pub async fn run_slot(node: &Shared, id: &str, slot_ms: Option<i64>) -> Result<S
                     p.runs.push((name.clone(), now));
                 }
             }
-            tokio::spawn(finish(node.clone(), id.to_string(), started, now, slot_ms));
+            let run = Finishing {
+                id: id.to_string(),
+                started,
+                start_ms: now,
+                slot_ms,
+                claim,
+            };
+            tokio::spawn(finish(node.clone(), run));
             Ok(name)
         }
         Err(e) => {
+            if let Some(claim) = &claim {
+                let _ = claim.release(Release::Failed).await;
+            }
             end(node, id, &repository, &name, now, slot_ms, Err(e.clone())).await;
             Err(e)
         }
     }
+}
+
+/// This process's name in slot claims: the node and a uuid per start, so
+/// a restarted node's old claims are taken over like any other's.
+fn holder(node: &Shared) -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| format!("{}/{}", node.identity.id, uuid::Uuid::new_v4().simple()))
+}
+
+/// Waits for slot `slot_ms` of policy `id` to be this node's to run, or
+/// handled by another.
+async fn claim(node: &Shared, id: &str, repository: &str, slot_ms: i64) -> Result<Turn, EsError> {
+    let reader = registered_reader(node, repository).await?;
+    let claimer = SlotClaimer::new(reader, Arc::new(SystemClock), holder(node));
+    claimer
+        .claim_slot(id, slot_ms, &TokioSleep)
+        .await
+        .map_err(|e| EsError::repository(repository, &format!("cannot claim slot {slot_ms}: {e}")))
+}
+
+/// A slot this node did not run after all: another node ran it, or
+/// committed it first. Not a failure; the history says why.
+async fn handled_elsewhere(node: &Shared, id: &str, repository: &str, slot_ms: i64, why: &str) {
+    {
+        let mut state = node.slm.lock().await;
+        if let Some(p) = state.policies.get_mut(id) {
+            p.active = p.active.saturating_sub(1);
+        }
+    }
+    node.slm.record(Entry {
+        timestamp: node.slm.now(),
+        policy: id.to_string(),
+        repository: repository.to_string(),
+        operation: Operation::Skip,
+        snapshot_name: None,
+        slot: Some(slot_ms),
+        success: true,
+        reason: Some(format!("slot {why}")),
+        error_details: None,
+    });
+    node.slm.wake.notify_one();
 }
 
 type Prepared = (
@@ -94,10 +181,53 @@ async fn prepare(node: &Shared, id: &str, now: i64) -> Result<Prepared, EsError>
     Ok((policy.repository, name, request, metadata))
 }
 
-async fn finish(node: Shared, id: String, started: Started, start_ms: i64, slot_ms: Option<i64>) {
+/// A started run and what its end needs.
+struct Finishing {
+    id: String,
+    started: Started,
+    start_ms: i64,
+    slot_ms: Option<i64>,
+    claim: Option<SlotClaim>,
+}
+
+/// Waits for a run's end (its claim beating meanwhile) and records it. A
+/// run the fence refused (another node committed the slot first) is not a
+/// failure: its uploads are left to cleanup like an aborted snapshot's.
+async fn finish(node: Shared, run: Finishing) {
+    let Finishing {
+        id,
+        started,
+        start_ms,
+        slot_ms,
+        claim,
+    } = run;
     let repository = started.repository.clone();
     let name = started.name.clone();
-    let outcome = started.outcome().await;
+    let raw = match &claim {
+        Some(claim) => with_claim(claim, &TokioSleep, started.raw_outcome()).await,
+        None => started.raw_outcome().await,
+    };
+    if let (Some(claim), Some(outcome)) = (&claim, &raw) {
+        claim.finish(outcome).await;
+    }
+    if let (Some(Err(Error::SlotTaken { .. })), Some(slot)) = (&raw, slot_ms) {
+        {
+            let mut state = node.slm.lock().await;
+            if let Some(p) = state.policies.get_mut(&id) {
+                p.runs.retain(|(n, _)| n != &name);
+            }
+        }
+        handled_elsewhere(
+            &node,
+            &id,
+            &repository,
+            slot,
+            "committed by another node first",
+        )
+        .await;
+        return;
+    }
+    let outcome = described(&repository, &name, raw);
     end(&node, &id, &repository, &name, start_ms, slot_ms, outcome).await;
 }
 
