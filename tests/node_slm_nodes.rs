@@ -175,10 +175,17 @@ fn soak(backend: impl FnOnce(&Path) -> Backend) {
     // policy record says, so all slot ids share one phase of the second.
     let phases: BTreeSet<i64> = seen.keys().map(|s| s % 1000).collect();
     assert_eq!(phases.len(), 1, "slots of several anchors: {seen:?}");
-    assert!(by_name.len() <= window + 6, "{} runs in {window} s", by_name.len());
+    assert!(
+        by_name.len() <= window + 6,
+        "{} runs in {window} s",
+        by_name.len()
+    );
     // Slots overlapping a run, or lost with a node killed mid-run, are
     // skipped (`missed`/`overlap: skip`), never doubled; most get a run.
-    assert!(by_name.len() >= 60 && by_name.len() * 3 >= window * 2, "{by_name:?}");
+    assert!(
+        by_name.len() >= 60 && by_name.len() * 3 >= window * 2,
+        "{by_name:?}"
+    );
     // Exits non-zero on any problem.
     cluster.cli(&["repo", "check", "--read-data"]);
 }
