@@ -15,6 +15,18 @@ PASSWORD = "bench-password"
 
 def run(cmd, cwd=None, env=None):
     """Runs `cmd`; returns (seconds, peak RSS in bytes). Fails loudly."""
+    elapsed, usage = _wait(cmd, cwd, env)
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def run_cpu(cmd):
+    """Runs `cmd`; returns (seconds, CPU seconds, user and system)."""
+    elapsed, usage = _wait(cmd, None, None)
+    return elapsed, usage.ru_utime + usage.ru_stime
+
+
+def _wait(cmd, cwd, env):
+    """Runs `cmd` to its end; (seconds, its rusage). Fails loudly."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     start = time.monotonic()
@@ -27,21 +39,7 @@ def run(cmd, cwd=None, env=None):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {code}: {err.strip()[-2000:]}")
-    return elapsed, usage.ru_maxrss * 1024
-
-
-def run_cpu(cmd):
-    """Runs `cmd`; returns (seconds, CPU seconds, user and system)."""
-    start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.monotonic() - start
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {code}: {err.strip()[-2000:]}")
-    return elapsed, usage.ru_utime + usage.ru_stime
+    return elapsed, usage
 
 
 def dir_bytes(path):

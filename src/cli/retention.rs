@@ -11,8 +11,9 @@ use crate::cli::args::{RetentionCommand, RetentionPlanArgs};
 use crate::cli::context::Ctx;
 use crate::cli::render::{iso_time, print_json};
 use crate::core::es::slm_policy::SlmPolicy;
-use crate::core::format::manifest::{SnapshotState, SnapshotSummary, POLICY_METADATA_KEY};
-use crate::core::slm::retention::{retention_plan, Candidate, Outcome, Plan};
+use crate::core::format::manifest::{SnapshotSummary, POLICY_METADATA_KEY};
+use crate::core::slm::retention::{retention_plan, Candidate, Plan};
+use crate::core::slm::watchdog::{self, needs_manifest};
 use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::repo::Repo;
@@ -81,27 +82,15 @@ fn read_policy(path: &Path, id: &str, now_ms: i64) -> Result<SlmPolicy> {
     })
 }
 
-/// A root summary as retention sees it. A summary that lost its policy
-/// field to an older writer's rebase (it then lacks the manifest binding
-/// too) is completed from its manifest, which records the policy.
+/// A root summary as retention sees it (`core::slm::watchdog::candidate`),
+/// its policy read from the manifest where the root lost it.
 fn candidate(repo: &Repo, s: &SnapshotSummary) -> Result<Candidate> {
-    let policy = match (&s.policy, &s.manifest) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(_)) => None,
-        (None, None) => repo.manifest(s)?.metadata.get(POLICY_METADATA_KEY).cloned(),
+    let from_manifest = if needs_manifest(s) {
+        repo.manifest(s)?.metadata.get(POLICY_METADATA_KEY).cloned()
+    } else {
+        None
     };
-    Ok(Candidate {
-        name: s.snapshot.clone(),
-        policy,
-        outcome: match s.state {
-            SnapshotState::Success => Outcome::Success,
-            SnapshotState::Partial => Outcome::Partial,
-            SnapshotState::Failed => Outcome::Failed,
-        },
-        start_ms: s.start_time_in_millis,
-        end_ms: s.end_time_in_millis,
-        pinned: None,
-    })
+    Ok(watchdog::candidate(s, from_manifest))
 }
 
 /// Each snapshot's start, looked up once per row rather than by a scan of

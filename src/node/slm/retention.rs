@@ -10,8 +10,9 @@ use std::time::Instant;
 use jiff::tz::TimeZone;
 
 use crate::core::es::slm_policy::SlmPolicy;
-use crate::core::format::manifest::{SnapshotState, SnapshotSummary, POLICY_METADATA_KEY};
-use crate::core::slm::retention::{retention_plan, Candidate, Outcome, Plan};
+use crate::core::format::manifest::{SnapshotSummary, POLICY_METADATA_KEY};
+use crate::core::slm::retention::{retention_plan, Candidate, Plan};
+use crate::core::slm::watchdog::{self, needs_manifest};
 use crate::node::reply::EsError;
 use crate::node::routes::snapshots::{delete_snapshots, registered_reader};
 use crate::node::server::Shared;
@@ -138,30 +139,18 @@ async fn plan(
     Ok(retention_plan(&candidates, id, rules, tz, node.slm.now()))
 }
 
-/// A root summary as retention sees it; a summary that lost its policy
-/// field to an older writer's rebase (and with it its manifest binding)
-/// is completed from its manifest.
+/// A root summary as retention sees it (`core::slm::watchdog::candidate`),
+/// its policy read from the manifest where the root lost it.
 async fn candidate(reader: &RepoReader, s: &SnapshotSummary) -> crate::error::Result<Candidate> {
-    let policy = match (&s.policy, &s.manifest) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(_)) => None,
-        (None, None) => reader
+    let from_manifest = if needs_manifest(s) {
+        reader
             .manifest(s)
             .await?
             .metadata
             .get(POLICY_METADATA_KEY)
-            .cloned(),
+            .cloned()
+    } else {
+        None
     };
-    Ok(Candidate {
-        name: s.snapshot.clone(),
-        policy,
-        outcome: match s.state {
-            SnapshotState::Success => Outcome::Success,
-            SnapshotState::Partial => Outcome::Partial,
-            SnapshotState::Failed => Outcome::Failed,
-        },
-        start_ms: s.start_time_in_millis,
-        end_ms: s.end_time_in_millis,
-        pinned: None,
-    })
+    Ok(watchdog::candidate(s, from_manifest))
 }
