@@ -181,14 +181,6 @@ pub enum Error {
         failures: usize,
         first: String,
     },
-    /// Another writer is creating a snapshot of this name (its in-flight
-    /// marker is live: a killed writer's stays so for 10 minutes).
-    #[error("snapshot [{snapshot}] is already being created by another writer (started {}, last heartbeat {}); wait for it, or pick another name", crate::repo::shapes::iso_time(*started_ms), crate::repo::shapes::iso_time(*heartbeat_ms))]
-    SnapshotRunning {
-        snapshot: String,
-        started_ms: i64,
-        heartbeat_ms: i64,
-    },
     /// A node could not be reached (refused, timed out, TLS failure).
     #[error("cannot reach the node at {url}: {reason}")]
     NodeUnreachable { url: String, reason: String },

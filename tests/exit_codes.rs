@@ -296,7 +296,7 @@ fn foreign_marker(repo: &std::path::Path, uuid: &str, name: &str, started_ms: i6
 }
 
 #[test]
-fn a_snapshot_another_writer_is_creating_is_listed_in_progress_and_its_name_refused_at_once() {
+fn a_snapshot_another_writer_is_creating_is_listed_in_progress() {
     let t = tempfile::tempdir().unwrap();
     let (repo, src) = (t.path().join("repo"), t.path().join("src"));
     write(&src.join("idx/a"), b"data");
@@ -313,11 +313,6 @@ fn a_snapshot_another_writer_is_creating_is_listed_in_progress_and_its_name_refu
         now - 5_000,
     );
 
-    let err = fails(&["snapshot", "create", s(&repo), "busy", "--source", s(&src)]);
-    assert!(
-        err.contains("snapshot [busy] is already being created by another writer"),
-        "{err}"
-    );
     let list = json(&["snapshot", "list", s(&repo)]);
     assert_eq!(list["total"], 1);
     assert_eq!(list["in_progress"][0]["snapshot"], "busy");
@@ -329,7 +324,8 @@ fn a_snapshot_another_writer_is_creating_is_listed_in_progress_and_its_name_refu
     // Other names go on meanwhile.
     ok(&["snapshot", "create", s(&repo), "other", "--source", s(&src)]);
 
-    // A killed writer's marker stops counting after 10 minutes of silence.
+    // A killed writer's marker stops being listed after 10 minutes of
+    // silence.
     let marker = repo.join("inflight/0e5a0b1e-0000-4000-8000-000000000001.json");
     foreign_marker(
         &repo,
@@ -339,9 +335,11 @@ fn a_snapshot_another_writer_is_creating_is_listed_in_progress_and_its_name_refu
     );
     let old = filetime::FileTime::from_unix_time((now / 1000) - 11 * 60, 0);
     filetime::set_file_mtime(&marker, old).unwrap();
+    assert!(json(&["snapshot", "list", s(&repo)])
+        .get("in_progress")
+        .is_none());
+    // A create of the name is not refused by a marker (a writer killed a
+    // moment ago looks alive for minutes); the root commit refuses a
+    // duplicate name.
     ok(&["snapshot", "create", s(&repo), "busy", "--source", s(&src)]);
-    assert!(json(&["snapshot", "list", s(&repo)])["in_progress"]
-        .as_array()
-        .unwrap()
-        .is_empty());
 }

@@ -27,7 +27,10 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let running = markers.running_snapshots(&|n| root.snapshot(n).is_some());
     if a.json {
         let mut v = crate::repo::shapes::page_json(&page);
-        v["in_progress"] = running.iter().map(|m| in_progress_json(m)).collect();
+        // Only when there are some: the page is otherwise the API's shape.
+        if !running.is_empty() {
+            v["in_progress"] = running.iter().map(|m| in_progress_json(m)).collect();
+        }
         print_json(&v);
     } else {
         print_table(&page, &running);

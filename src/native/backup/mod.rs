@@ -242,7 +242,6 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         &opts.name,
         repo.cached_generation(),
     )?;
-    refuse_a_name_being_created(repo, &opts.name, &uuid, start)?;
     if let Some(s) = &opts.status {
         s.begin(&opts.name, &uuid, opts.include_global_state, start);
     }
@@ -351,20 +350,6 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         bytes_uploaded: totals.bytes_uploaded,
         skipped,
     })
-}
-
-/// Another writer creating the same name (its in-flight marker is live
-/// and came first) fails this one at once, before any upload.
-fn refuse_a_name_being_created(repo: &Repo, name: &str, uuid: &str, start: i64) -> Result<()> {
-    let markers = crate::native::inflight::scan(repo, now_millis())?;
-    match markers.creating_first(name, uuid, start) {
-        Some(first) => Err(Error::SnapshotRunning {
-            snapshot: name.to_string(),
-            started_ms: first.started_ms,
-            heartbeat_ms: first.heartbeat_ms,
-        }),
-        None => Ok(()),
-    }
 }
 
 /// Refuses, before any data is read, a slot the root already records: the
