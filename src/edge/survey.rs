@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use crate::core::es::slm_policy::SlmPolicy;
 use crate::core::format::codec;
-use crate::core::format::manifest::POLICY_METADATA_KEY;
 use crate::core::format::root::Root;
 use crate::core::slm::health::{policy_health, PolicyHealth, Watched};
 use crate::core::slm::retention::Candidate;
 use crate::core::slm::stored::{parse_policy_key, StoredPolicy, POLICY_PREFIX};
-use crate::core::slm::watchdog::{candidate, needs_manifest};
 use crate::error::{Error, Result};
 use crate::repo::RepoReader;
 use crate::storage::Storage;
@@ -105,17 +103,7 @@ async fn read_policies(
 async fn candidates(reader: &RepoReader, root: &Root) -> Result<Vec<Candidate>> {
     let mut out = Vec::with_capacity(root.snapshots.len());
     for s in &root.snapshots {
-        let from_manifest = if needs_manifest(s) {
-            reader
-                .manifest(s)
-                .await?
-                .metadata
-                .get(POLICY_METADATA_KEY)
-                .cloned()
-        } else {
-            None
-        };
-        out.push(candidate(s, from_manifest));
+        out.push(reader.retention_candidate(s).await?);
     }
     Ok(out)
 }

@@ -215,6 +215,26 @@ impl RepoReader {
         Ok(root)
     }
 
+    /// A root summary as retention and health see it
+    /// (`core::slm::watchdog::candidate`), its policy read from the
+    /// manifest where an older writer's rebase dropped it from the root.
+    pub async fn retention_candidate(
+        &self,
+        s: &crate::core::format::manifest::SnapshotSummary,
+    ) -> Result<crate::core::slm::retention::Candidate> {
+        use crate::core::slm::watchdog::{candidate, needs_manifest};
+        let from_manifest = if needs_manifest(s) {
+            self.manifest(s)
+                .await?
+                .metadata
+                .get(crate::core::format::manifest::POLICY_METADATA_KEY)
+                .cloned()
+        } else {
+            None
+        };
+        Ok(candidate(s, from_manifest))
+    }
+
     /// The generation `index.latest` names although no such root exists
     /// (as of the last [`RepoReader::root`]): a lost root object, whose
     /// snapshots are no longer listed.

@@ -10,13 +10,10 @@ use std::time::Instant;
 use jiff::tz::TimeZone;
 
 use crate::core::es::slm_policy::SlmPolicy;
-use crate::core::format::manifest::{SnapshotSummary, POLICY_METADATA_KEY};
-use crate::core::slm::retention::{retention_plan, Candidate, Plan};
-use crate::core::slm::watchdog::{self, needs_manifest};
+use crate::core::slm::retention::{retention_plan, Plan};
 use crate::node::reply::EsError;
 use crate::node::routes::snapshots::{delete_snapshots, registered_reader};
 use crate::node::server::Shared;
-use crate::repo::RepoReader;
 
 use super::history::{Entry, Operation};
 
@@ -131,26 +128,11 @@ async fn plan(
             continue;
         }
         candidates.push(
-            candidate(&reader, s)
+            reader
+                .retention_candidate(s)
                 .await
                 .map_err(|e| EsError::repository(repo, &e.to_string()))?,
         );
     }
     Ok(retention_plan(&candidates, id, rules, tz, node.slm.now()))
-}
-
-/// A root summary as retention sees it (`core::slm::watchdog::candidate`),
-/// its policy read from the manifest where the root lost it.
-async fn candidate(reader: &RepoReader, s: &SnapshotSummary) -> crate::error::Result<Candidate> {
-    let from_manifest = if needs_manifest(s) {
-        reader
-            .manifest(s)
-            .await?
-            .metadata
-            .get(POLICY_METADATA_KEY)
-            .cloned()
-    } else {
-        None
-    };
-    Ok(watchdog::candidate(s, from_manifest))
 }
