@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -261,6 +262,14 @@ fn execute_takes_a_snapshot_that_names_its_policy_and_health_follows_success() {
         "the policy to turn unhealthy",
         || node.get("/_slm/policy/p").json()["p"]["health"]["status"] == "yellow",
     );
+    // The reason is the edge watchdog's rule, in its words.
+    let p = node.get("/_slm/policy/p").json();
+    let reason = p["p"]["health"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("no SUCCESS snapshot within 1s: the last, ["),
+        "{p}"
+    );
+    assert!(reason.contains(name.as_str()), "{p}");
     let report = node.get("/_health_report/slm").json();
     let slm = &report["indicators"]["slm"];
     assert_eq!(slm["status"], "yellow", "{report}");
@@ -382,11 +391,7 @@ fn stop_halts_firing_across_a_restart_and_start_resumes_it() {
 /// A node whose snapshots of index `a` take about 2.5 s (a `before` hook
 /// sleeps), with a 1 s policy of `overlap`.
 fn slow_node(dirs: &Dirs, overlap: &str) -> Node {
-    let hook = "[[hooks]]\nindices = \"a\"\nbefore = [\"sleep\", \"2.5\"]\n";
-    let config = dirs.config(hook);
-    let mut args = vec!["--config", s(&config)];
-    args.extend(FAST);
-    let node = start_with(dirs, &args, &[]);
+    let node = start_slow(dirs);
     register(&node, dirs);
     let body = json!({
         "name": "slow", "schedule": "1s", "repository": "r",
@@ -395,6 +400,14 @@ fn slow_node(dirs: &Dirs, overlap: &str) -> Node {
     let put = put_policy(&node, "slow", body);
     assert_eq!(put.status, 200, "{}", put.text());
     node
+}
+
+fn start_slow(dirs: &Dirs) -> Node {
+    let hook = "[[hooks]]\nindices = \"a\"\nbefore = [\"sleep\", \"2.5\"]\n";
+    let config = dirs.config(hook);
+    let mut args = vec!["--config", s(&config)];
+    args.extend(FAST);
+    start_with(dirs, &args, &[])
 }
 
 /// Each run's (start, end) from the repository, and the slot its history
@@ -492,6 +505,37 @@ fn a_run_longer_than_the_interval_queues_the_newest_slot_behind_it() {
         replaced,
         "one slot waits, the newest; older queued ones are skipped"
     );
+}
+
+#[test]
+fn a_queued_slot_survives_a_kill_and_runs_after_the_restart() {
+    let dirs = Dirs::new();
+    fill(&dirs);
+    let mut node = slow_node(&dirs, "queue");
+    let state_file = dirs.state().join("slm.json");
+    let queued_in_file = || {
+        let v: Value = serde_json::from_slice(&fs::read(&state_file).ok()?).ok()?;
+        v["policies"]["slow"]["queued_ms"].as_i64()
+    };
+    wait_for(Duration::from_secs(15), "a slot to be queued", || {
+        queued_in_file().is_some()
+    });
+    node.signal("KILL");
+    let queued = queued_in_file().unwrap();
+
+    let node = start_slow(&dirs);
+    wait_for(Duration::from_secs(15), "the queued slot to run", || {
+        history(&node, "slow")
+            .iter()
+            .any(|e| e["operation"] == "CREATE" && e["slot"] == queued && e["success"] == true)
+    });
+    let names: Vec<String> = history(&node, "slow")
+        .iter()
+        .filter(|e| e["operation"] == "CREATE" && e["slot"] == queued)
+        .map(|e| e["snapshot_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 1, "the queued slot ran once: {names:?}");
+    assert!(stored_names(&dirs).contains(&names[0]));
 }
 
 #[test]

@@ -108,7 +108,11 @@ pub fn policy_health(policy: Watched<'_>, snapshots: &[Candidate], now_ms: i64) 
     }
 }
 
-fn judge(policy: Watched<'_>, last: Option<&LastSuccess>, now_ms: i64) -> (bool, String) {
+/// The one health rule, used by the node (over its run records) and the
+/// edge watchdog (over the repository's snapshots): healthy, and why.
+/// The threshold counts from the last success's end; a policy that never
+/// succeeded counts from its last put, so a new policy has its chance.
+pub fn judge(policy: Watched<'_>, last: Option<&LastSuccess>, now_ms: i64) -> (bool, String) {
     let ago = |t: i64| time_value(now_ms.saturating_sub(t).max(0));
     let Some(threshold) = policy.threshold_ms else {
         return (

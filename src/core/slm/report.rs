@@ -108,20 +108,6 @@ pub fn run_snapshot_name(
     Ok(format!("{base}-{suffix}"))
 }
 
-/// Whether a policy with `unhealthy_if_no_snapshot_within` is unhealthy
-/// at `now_ms`: no successful run started within the threshold, counting
-/// from the policy's change when it never succeeded (a new policy is not
-/// unhealthy before it had its chance).
-pub fn unhealthy(
-    threshold_ms: i64,
-    last_success_start: Option<i64>,
-    modified_ms: i64,
-    now_ms: i64,
-) -> bool {
-    let since = last_success_start.unwrap_or(modified_ms).max(modified_ms);
-    now_ms.saturating_sub(since) > threshold_ms
-}
-
 /// The lifecycle's operation mode, as `GET /_slm/status` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationMode {
@@ -242,17 +228,6 @@ mod tests {
             "plain-aaaaaaaaaaaaaaaaaaaaaa"
         );
         assert!(run_snapshot_name("<bad-{now/d>", NOW, [0; 16]).is_err());
-    }
-
-    #[test]
-    fn a_policy_is_unhealthy_only_past_its_threshold_since_success_or_change() {
-        let h = 3_600_000;
-        assert!(!unhealthy(h, None, NOW, NOW + h));
-        assert!(unhealthy(h, None, NOW, NOW + h + 1));
-        assert!(!unhealthy(h, Some(NOW + 10), NOW, NOW + h + 5));
-        assert!(unhealthy(h, Some(NOW + 10), NOW, NOW + h + 11));
-        // A success before the policy's last change counts from the change.
-        assert!(!unhealthy(h, Some(NOW - 5 * h), NOW, NOW + h));
     }
 
     #[test]

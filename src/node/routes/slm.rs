@@ -11,8 +11,9 @@ use serde_json::{json, Map, Value};
 use crate::core::es::params::Params;
 use crate::core::es::slm_policy::{policy_json, SlmPolicy};
 use crate::core::es::units::{iso_millis, time_value};
+use crate::core::slm::health::{judge, LastSuccess, Watched};
 use crate::core::slm::report::{
-    health_indicator, policy_stats_json, stats_json, unhealthy, OperationMode, Unhealthy,
+    health_indicator, policy_stats_json, stats_json, OperationMode, Unhealthy,
 };
 use crate::core::slm::stored::{policy_key, StoredPolicy};
 use crate::native::tz;
@@ -128,6 +129,7 @@ async fn put_inner(
             stats: Default::default(),
             invocations_since_last_success: 0,
             handled_ms: None,
+            queued_ms: None,
         },
     };
     let mut fresh = Policy::from_record(record).map_err(EsError::illegal_argument)?;
@@ -294,24 +296,31 @@ fn describe(node: &Shared, id: &str, p: &Policy, now: i64) -> Value {
     }
     v["stats"] = policy_stats_json(id, &r.stats);
     if let Some(threshold) = p.parsed.unhealthy_if_no_snapshot_within_ms {
-        let sick = policy_unhealthy(p, now);
+        let (healthy, reason) = policy_health(id, p, now);
         v["health"] = json!({
-            "status": if sick { "yellow" } else { "green" },
+            "status": if healthy { "green" } else { "yellow" },
             "unhealthy_if_no_snapshot_within": time_value(threshold),
             "invocations_since_last_success": r.invocations_since_last_success,
+            "reason": reason,
         });
     }
     v
 }
 
-fn policy_unhealthy(p: &Policy, now: i64) -> bool {
-    p.parsed
-        .unhealthy_if_no_snapshot_within_ms
-        .is_some_and(|threshold| {
-            let r = &p.record;
-            let last = r.last_success.as_ref().map(|s| s.start_time);
-            unhealthy(threshold, last, r.stored.modified_date_millis, now)
-        })
+/// The policy's health by the rule the edge watchdog uses too.
+fn policy_health(id: &str, p: &Policy, now: i64) -> (bool, String) {
+    let r = &p.record;
+    let watched = Watched {
+        id,
+        threshold_ms: p.parsed.unhealthy_if_no_snapshot_within_ms,
+        modified_ms: r.stored.modified_date_millis,
+    };
+    let last = r.last_success.as_ref().map(|s| LastSuccess {
+        snapshot_name: s.snapshot_name.clone(),
+        start_time: s.start_time,
+        time: s.time,
+    });
+    judge(watched, last.as_ref(), now)
 }
 
 /// `POST /_slm/policy/<id>/_execute`: a run now, in the background.
@@ -434,7 +443,7 @@ fn slm_indicator(state: &SlmState, now: i64) -> Value {
     let sick: Vec<Unhealthy> = state
         .policies
         .iter()
-        .filter(|(_, p)| policy_unhealthy(p, now))
+        .filter(|(id, p)| !policy_health(id, p, now).0)
         .map(|(id, p)| Unhealthy {
             policy: id.clone(),
             invocations_since_last_success: p.record.invocations_since_last_success,

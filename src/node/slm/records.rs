@@ -52,6 +52,11 @@ pub struct PolicyRecord {
     /// runs it again.
     #[serde(default)]
     pub handled_ms: Option<i64>,
+    /// A slot waiting for the running snapshot (`overlap: queue`). Kept
+    /// across a restart: its slot is already handled, so dropping it would
+    /// lose the run; after a restart it runs at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_ms: Option<i64>,
 }
 
 /// A policy as the scheduler works with it.
@@ -65,9 +70,6 @@ pub struct Policy {
     pub active: u32,
     /// The snapshots of runs in progress: name and start.
     pub runs: Vec<(String, i64)>,
-    /// A slot waiting for the running snapshot (`overlap: queue`); lost
-    /// on restart, when the `missed` rule decides instead.
-    pub queued_ms: Option<i64>,
 }
 
 impl Policy {
@@ -84,7 +86,6 @@ impl Policy {
             tz,
             active: 0,
             runs: Vec::new(),
-            queued_ms: None,
         })
     }
 
@@ -93,7 +94,7 @@ impl Policy {
             anchor_ms: self.record.stored.modified_date_millis,
             handled_ms: self.record.handled_ms,
             running: self.active > 0,
-            queued_ms: self.queued_ms,
+            queued_ms: self.record.queued_ms,
         }
     }
 
@@ -189,6 +190,7 @@ mod tests {
             },
             invocations_since_last_success: 0,
             handled_ms: Some(3_601_000),
+            queued_ms: Some(7_201_000),
         };
         let mut state = SlmState {
             stopped: true,
@@ -203,6 +205,8 @@ mod tests {
         let p = &back.policies["p"];
         assert_eq!(p.record.stats.snapshots_taken, 4);
         assert_eq!(p.record.handled_ms, Some(3_601_000));
+        // A queued slot survives a restart and is what runs first.
+        assert_eq!(p.slot_state().queued_ms, Some(7_201_000));
         assert_eq!(p.next_execution(3_601_500), Some(7_201_000));
         assert_eq!(p.parsed.retention.as_ref().unwrap().max_count, Some(3));
     }

@@ -107,8 +107,8 @@ fn steps(
                     break;
                 }
                 Step::Run { slot_ms, missed } => {
-                    if p.queued_ms == Some(slot_ms) {
-                        p.queued_ms = None;
+                    if p.record.queued_ms == Some(slot_ms) {
+                        p.record.queued_ms = None;
                     }
                     if missed > 0 {
                         let why = format!("missed {missed} slot(s); ran the newest once");
@@ -140,7 +140,7 @@ fn steps(
                     if let Some(old) = replaced {
                         entries.push(skip(old, "queued slot replaced by a newer one".into()));
                     }
-                    p.queued_ms = Some(slot_ms);
+                    p.record.queued_ms = Some(slot_ms);
                     p.record.handled_ms = Some(slot_ms);
                 }
             }
