@@ -539,6 +539,60 @@ fn a_queued_slot_survives_a_kill_and_runs_after_the_restart() {
 }
 
 #[test]
+fn a_policy_changed_or_deleted_through_one_node_is_followed_by_another() {
+    let (a_dirs, b_dirs) = (Dirs::new(), Dirs::new());
+    fill(&a_dirs);
+    fill(&b_dirs);
+    // One repository folder, under both nodes' path.repo.
+    fs::remove_dir(b_dirs.backups()).unwrap();
+    std::os::unix::fs::symlink(a_dirs.backups(), b_dirs.backups()).unwrap();
+    let a = start(&a_dirs, &FAST);
+    register(&a, &a_dirs);
+    let b = start(&b_dirs, &FAST);
+    register(&b, &b_dirs);
+    let v1 = json!({"name": "<one-{now/d}>", "schedule": "1s", "repository": "r"});
+    assert_eq!(put_policy(&a, "p", v1.clone()).status, 200);
+    assert_eq!(put_policy(&b, "p", v1).status, 200);
+    let version = |n: &Node| n.get("/_slm/policy/p").json()["p"]["version"].clone();
+    assert_eq!(version(&b), 1, "B adopted A's record");
+
+    let v2 = json!({"name": "<two-{now/d}>", "schedule": "1s", "repository": "r"});
+    assert_eq!(put_policy(&a, "p", v2).status, 200);
+    wait_for(Duration::from_secs(10), "B to follow version 2", || {
+        version(&b) == 2
+    });
+    let got = b.get("/_slm/policy/p").json();
+    assert_eq!(got["p"]["policy"]["name"], "<two-{now/d}>", "{got}");
+    let followed_at = history(&b, "p")
+        .iter()
+        .find(|e| {
+            e["operation"] == "SKIP"
+                && e["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("changed through another node")
+        })
+        .map(|e| e["@timestamp"].as_i64().unwrap())
+        .expect("B skipped its old version's slot rather than run it");
+    std::thread::sleep(Duration::from_millis(2500));
+    for e in history(&b, "p") {
+        let late = e["@timestamp"].as_i64().unwrap() > followed_at + 1000;
+        if late && e["operation"] == "CREATE" {
+            let name = e["snapshot_name"].as_str().unwrap_or("");
+            assert!(name.starts_with("two-"), "B ran the old version: {e}");
+        }
+    }
+
+    assert_eq!(a.send("DELETE", "/_slm/policy/p", "").status, 200);
+    wait_for(Duration::from_secs(10), "B to drop the policy", || {
+        b.get("/_slm/policy/p").status == 404
+    });
+    let left = stored(&a_dirs).len();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(stored(&a_dirs).len(), left, "no node runs a deleted policy");
+}
+
+#[test]
 fn the_cli_drives_the_same_api() {
     let dirs = Dirs::new();
     fill(&dirs);

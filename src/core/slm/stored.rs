@@ -101,6 +101,49 @@ impl StoredPolicy {
     }
 }
 
+/// The repository's record of a policy, as a node holding a copy reads it.
+#[derive(Debug, Clone, Copy)]
+pub enum Remote<'a> {
+    /// No record: the policy was deleted through another node.
+    Missing,
+    /// The store failed, or the record does not decode: nothing is known.
+    Unreadable,
+    Found(&'a StoredPolicy),
+}
+
+/// What a node does with its copy of a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    Keep,
+    /// Take the repository's record: it was put (through another node)
+    /// after this copy.
+    Adopt,
+    /// Drop the policy: its record is gone from the repository.
+    Drop,
+}
+
+/// How a node follows the repository, the policies' source of truth, so
+/// a policy put or deleted through one node reaches every node holding it.
+/// A newer record is one with a higher `version`, or the same version put
+/// later (two nodes that put at once both count from the same version);
+/// an unreadable record changes nothing, so a store that is down for a
+/// moment never deletes a policy.
+pub fn follow(local: &StoredPolicy, remote: Remote<'_>) -> Follow {
+    match remote {
+        Remote::Missing => Follow::Drop,
+        Remote::Unreadable => Follow::Keep,
+        Remote::Found(r) => {
+            let newer =
+                (r.version, r.modified_date_millis) > (local.version, local.modified_date_millis);
+            if newer {
+                Follow::Adopt
+            } else {
+                Follow::Keep
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +170,20 @@ mod tests {
             parsed.unhealthy_if_no_snapshot_within_ms,
             Some(2 * 86_400_000)
         );
+    }
+
+    #[test]
+    fn a_node_follows_newer_records_and_deletions_but_not_outages() {
+        let local = StoredPolicy::new("nightly", 3, 1_000, &policy());
+        let at = |version, modified| StoredPolicy::new("nightly", version, modified, &policy());
+        assert_eq!(follow(&local, Remote::Found(&local)), Follow::Keep);
+        assert_eq!(follow(&local, Remote::Found(&at(4, 900))), Follow::Adopt);
+        assert_eq!(follow(&local, Remote::Found(&at(3, 1_001))), Follow::Adopt);
+        // An older record (a node that lags behind wrote it) is not taken.
+        assert_eq!(follow(&local, Remote::Found(&at(2, 5_000))), Follow::Keep);
+        assert_eq!(follow(&local, Remote::Found(&at(3, 999))), Follow::Keep);
+        assert_eq!(follow(&local, Remote::Missing), Follow::Drop);
+        assert_eq!(follow(&local, Remote::Unreadable), Follow::Keep);
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //!  run.rs        run_slot: one run of a policy, start to recorded end
 //!  scheduler.rs  the loop: next_step per policy, sleep until the next fire
 //!  retention.rs  retention_plan per policy, deletions, counters
+//!  follow.rs     policies put or deleted through other nodes
 //! ```
 //!
 //! Every decision (when to fire, what to skip, what retention keeps, the
 //! shapes reported) is the core's; this module keeps state and does IO.
 
+pub mod follow;
 pub mod history;
 pub mod records;
 pub mod retention;

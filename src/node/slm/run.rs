@@ -15,6 +15,7 @@ use crate::core::es::create_request::CreateSnapshotRequest;
 use crate::core::format::manifest::{SnapshotState, POLICY_METADATA_KEY};
 use crate::core::slm::claims::Release;
 use crate::core::slm::report::{run_snapshot_name, Invocation};
+use crate::core::slm::stored::Follow;
 use crate::error::Error;
 use crate::native::backup::SnapshotOutcome;
 use crate::native::clock::{SystemClock, TokioSleep};
@@ -60,6 +61,23 @@ pub async fn reserve(node: &Shared, id: &str) -> Result<(), EsError> {
 /// slot (or a newer one) before it. A slot another node handled ends
 /// here, as a skip.
 pub async fn run_slot(node: &Shared, id: &str, slot_ms: Option<i64>) -> Result<String, EsError> {
+    if let Some(slot) = slot_ms {
+        match super::follow::follow_policy(node, id).await {
+            Follow::Keep => {}
+            // Dropped: the policy, and the reservation with it, is gone.
+            Follow::Drop => return Ok(String::new()),
+            Follow::Adopt => {
+                let repository = {
+                    let state = node.slm.lock().await;
+                    let p = state.policies.get(id);
+                    p.map(|p| p.parsed.repository.clone()).unwrap_or_default()
+                };
+                let why = "not run: the policy was changed through another node";
+                handled_elsewhere(node, id, &repository, slot, why).await;
+                return Ok(String::new());
+            }
+        }
+    }
     let now = node.slm.now();
     let prepared = prepare(node, id, now).await;
     let (repository, name, request, mut metadata) = match prepared {
