@@ -2,7 +2,8 @@
 //! on a local folder and on S3 (moto): each slot is run by one of them,
 //! through claims in the repository and the slot fence at the root commit,
 //! while nodes are killed with SIGKILL and restarted and one node's clock
-//! runs two minutes behind. The repository is the only coordinator.
+//! runs two minutes behind, and retention deletes all but the newest few
+//! every 3 s. The repository is the only coordinator.
 //! Counts come from the repository (the CLI reads it).
 
 mod common;
@@ -18,6 +19,10 @@ use serde_json::{json, Value};
 
 /// How long the policy runs: one-second slots, so at least 60 of them.
 const WINDOW: Duration = Duration::from_secs(64);
+/// Retention's `max_count`.
+const KEEP: usize = 8;
+/// Retention runs every 3 s (`slm.retention_schedule`).
+const RETENTION_EVERY: &str = "*/3 * * * * ?";
 /// Node 2's clock, behind the others'.
 const BEHIND_MS: &str = "-120000";
 
@@ -77,7 +82,14 @@ impl Cluster {
             self.root.path().join("backups")
         );
         std::fs::write(&config, text).unwrap();
-        let mut args = vec!["--config", s(&config), "--slm-minimum-interval", "1s"];
+        let mut args = vec![
+            "--config",
+            s(&config),
+            "--slm-minimum-interval",
+            "1s",
+            "--slm-retention-schedule",
+            RETENTION_EVERY,
+        ];
         if i == 2 {
             args.extend(["--test-clock-offset", BEHIND_MS]);
         }
@@ -90,29 +102,63 @@ impl Cluster {
         start_with(&common::node::Dirs::new(), &args, &env)
     }
 
-    fn cli(&self, args: &[&str]) -> Value {
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut all: Vec<&str> = args.to_vec();
         all.insert(2, &self.backend.location);
         for o in &self.backend.cli_options {
             all.extend(["--storage-option", o]);
         }
         all.push("--json");
-        serde_json::from_str(&common::ok_env(&self.backend.env, &all)).unwrap()
+        all
     }
 
-    /// Every stored snapshot's slot (its manifest's `metadata.slm_slot`).
-    fn slots(&self) -> BTreeMap<String, i64> {
-        let listed = self.cli(&["snapshot", "list", "--size", "10000"]);
-        let mut out = BTreeMap::new();
-        for snap in listed["snapshots"].as_array().unwrap() {
-            let name = snap["snapshot"].as_str().unwrap();
-            let got = self.cli(&["snapshot", "get", name]);
+    fn cli(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&common::ok_env(&self.backend.env, &self.args(args))).unwrap()
+    }
+
+    /// The CLI's answer, or `None` when it fails (a snapshot that
+    /// retention deleted between a listing and a read).
+    fn try_cli(&self, args: &[&str]) -> Option<Value> {
+        let out = common::run_env(&self.backend.env, &self.args(args));
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    /// Adds every snapshot the repository holds now to `seen` (name →
+    /// slot, from its manifest's `metadata.slm_slot`), and returns the
+    /// names it holds.
+    fn observe(&self, seen: &mut BTreeMap<String, i64>) -> BTreeSet<String> {
+        let Some(listed) = self.try_cli(&["snapshot", "list", "--size", "10000"]) else {
+            return BTreeSet::new();
+        };
+        let names: BTreeSet<String> = listed["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["snapshot"].as_str().unwrap().to_string())
+            .collect();
+        let new: Vec<&String> = names.iter().filter(|n| !seen.contains_key(*n)).collect();
+        for name in new {
+            let Some(got) = self.try_cli(&["snapshot", "get", name]) else {
+                continue;
+            };
             let meta: &Value = &got["snapshots"][0]["metadata"];
             assert_eq!(meta["policy"], "tick", "{got}");
             let slot = meta["slm_slot"].as_str().expect("a run records its slot");
-            out.insert(name.to_string(), slot.parse().unwrap());
+            seen.insert(name.clone(), slot.parse().unwrap());
         }
-        out
+        names
+    }
+
+    /// Observes the repository about every 300 ms for `d`.
+    fn watch(&self, d: Duration, seen: &mut BTreeMap<String, i64>) {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            self.observe(seen);
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 }
 
@@ -120,7 +166,7 @@ fn setup(node: &Node, backend: &Backend) {
     let r = node.send("PUT", "/_snapshot/r", &backend.settings.to_string());
     assert_eq!(r.status, 200, "{}", r.text());
     let policy = json!({"name": "<tick-{now/d}>", "schedule": "1s", "repository": "r",
-        "missed": "skip", "overlap": "skip"});
+        "missed": "skip", "overlap": "skip", "retention": {"max_count": KEEP}});
     let r = node.send("PUT", "/_slm/policy/tick", &policy.to_string());
     assert_eq!(r.status, 200, "{}", r.text());
 }
@@ -140,15 +186,19 @@ fn soak(backend: impl FnOnce(&Path) -> Backend) {
     }
     let began = Instant::now();
     let mut round = 0;
+    // Every snapshot ever committed: retention deletes all but the newest
+    // KEEP within seconds, and each lives for at least KEEP slots, so an
+    // observation every 300 ms sees every one.
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
     while began.elapsed() < WINDOW {
-        std::thread::sleep(Duration::from_secs(4));
+        cluster.watch(Duration::from_secs(4), &mut seen);
         let victim = round % 3;
         round += 1;
         if let Some(mut node) = nodes[victim].take() {
             node.child.kill().unwrap();
             node.child.wait().unwrap();
         }
-        std::thread::sleep(Duration::from_millis(1500));
+        cluster.watch(Duration::from_millis(1500), &mut seen);
         nodes[victim] = Some(cluster.start(victim));
     }
     let window = began.elapsed().as_secs() as usize;
@@ -156,35 +206,52 @@ fn soak(backend: impl FnOnce(&Path) -> Backend) {
         assert_eq!(n.send("POST", "/_slm/stop", "").status, 200);
     }
     // Runs started before the stop end (or die with their node) meanwhile.
-    std::thread::sleep(Duration::from_secs(5));
+    cluster.watch(Duration::from_secs(5), &mut seen);
     drop(nodes);
+    let left = cluster.observe(&mut seen);
 
-    let by_name = cluster.slots();
-    let mut seen: BTreeMap<i64, &str> = BTreeMap::new();
-    for (name, slot) in &by_name {
-        if let Some(first) = seen.insert(*slot, name) {
+    let mut by_slot: BTreeMap<i64, &str> = BTreeMap::new();
+    for (name, slot) in &seen {
+        if let Some(first) = by_slot.insert(*slot, name) {
             panic!("slot {slot} was committed twice: {first} and {name}");
         }
     }
     eprintln!(
-        "{}: {} slots committed once each in a {window} s window",
+        "{}: {} slots committed once each in a {window} s window, {} left after retention",
         cluster.backend.location,
-        by_name.len()
+        seen.len(),
+        left.len()
     );
     // One schedule: every node anchors the interval where the repository's
     // policy record says, so all slot ids share one phase of the second.
-    let phases: BTreeSet<i64> = seen.keys().map(|s| s % 1000).collect();
-    assert_eq!(phases.len(), 1, "slots of several anchors: {seen:?}");
+    let phases: BTreeSet<i64> = by_slot.keys().map(|s| s % 1000).collect();
+    assert_eq!(phases.len(), 1, "slots of several anchors: {by_slot:?}");
     assert!(
-        by_name.len() <= window + 6,
+        seen.len() <= window + 6,
         "{} runs in {window} s",
-        by_name.len()
+        seen.len()
     );
     // Slots overlapping a run, or lost with a node killed mid-run, are
     // skipped (`missed`/`overlap: skip`), never doubled. On a quiet
     // machine nearly every slot gets its run (61 and 62 of 64 here); the
     // bound leaves room for a loaded CI machine, where runs take longer.
-    assert!(by_name.len() * 2 >= window, "{by_name:?}");
+    assert!(seen.len() * 2 >= window, "{seen:?}");
+    // Retention ran through the kills and deleted only what its plan
+    // (`max_count`) gives up: the newest KEEP slots ever committed are all
+    // still there, and the rest went.
+    let newest: Vec<&str> = by_slot.values().rev().take(KEEP).copied().collect();
+    for name in &newest {
+        assert!(
+            left.contains(*name),
+            "retention deleted [{name}], one of the newest {KEEP}: left {left:?}"
+        );
+    }
+    assert!(
+        left.len() <= KEEP + 8,
+        "retention kept {} of {}: {left:?}",
+        left.len(),
+        seen.len()
+    );
     // Exits non-zero on any problem.
     cluster.cli(&["repo", "check", "--read-data"]);
 }
