@@ -206,10 +206,81 @@ fn retention_ten_thousand(c: &mut Criterion) {
     g.finish();
 }
 
+/// The CPU the edge watchdog spends on one repository of 10,000
+/// snapshots of one policy at a cron run: decode the root, judge health,
+/// plan retention and make (and encode) the root that removes what the
+/// plan deletes. Object reads are I/O and do not count against a Worker's
+/// CPU limit; this is what does.
+fn edge_watchdog_ten_thousand(c: &mut Criterion) {
+    use snapkeep::core::format::manifest::{SnapshotState, SnapshotSummary};
+    use snapkeep::core::format::root::Root;
+    use snapkeep::core::slm::health::{policy_health, Watched};
+    use snapkeep::core::slm::retention::Retention;
+    use snapkeep::core::slm::watchdog::{candidate, plan_all, retention_root, PolicyRules};
+    const HOUR: i64 = 3_600_000;
+    let t0 = 1_767_225_600_000;
+    let snapshots: Vec<SnapshotSummary> = (0..10_000)
+        .map(|i| SnapshotSummary {
+            snapshot: format!("hourly-{i:05}"),
+            uuid: format!("{i:032x}"),
+            state: SnapshotState::Success,
+            start_time_in_millis: t0 + i * HOUR,
+            end_time_in_millis: t0 + i * HOUR + 60_000,
+            indices: vec!["logs".into(), "metrics".into()],
+            include_global_state: true,
+            size_in_bytes: 1 << 30,
+            new_bytes: 1 << 20,
+            new_stored_bytes: 1 << 19,
+            files: 3_000,
+            failures: 0,
+            manifest: Some(Id::of(&i.to_le_bytes())),
+            policy: Some("hourly".into()),
+        })
+        .collect();
+    let root = Root {
+        generation: 10_000,
+        snapshots,
+        ..Root::empty()
+    };
+    let bytes = root.encode();
+    let rules = Retention {
+        max_count: Some(5_000),
+        keep_daily: 30,
+        ..Retention::default()
+    };
+    let zone = jiff::tz::TimeZone::UTC;
+    let now = t0 + 10_000 * HOUR;
+    let policy = [PolicyRules {
+        id: "hourly",
+        rules: &rules,
+        tz: &zone,
+    }];
+    let watched = Watched {
+        id: "hourly",
+        threshold_ms: Some(2 * HOUR),
+        modified_ms: t0,
+    };
+    let mut g = c.benchmark_group("edge");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("watchdog_one_repository_10k_snapshots", |b| {
+        b.iter(|| {
+            let root = Root::decode(&bytes).unwrap();
+            let candidates: Vec<_> = root.snapshots.iter().map(|s| candidate(s, None)).collect();
+            let health = policy_health(watched, &candidates, now);
+            let (_, doomed) = plan_all(&policy, &candidates, now);
+            let next = retention_root(&root, &doomed).unwrap().unwrap();
+            black_box((health.healthy, next.encode().len()))
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     kernels,
     plan_one_million_chunks,
-    retention_ten_thousand
+    retention_ten_thousand,
+    edge_watchdog_ten_thousand
 );
 criterion_main!(benches);

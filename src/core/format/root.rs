@@ -3,7 +3,7 @@
 //! generation is committed with a create-only put, so two writers can never
 //! both commit N; the loser re-reads and rebases.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -117,8 +117,11 @@ impl RootChange {
                 add_index_files,
                 ..
             } => {
-                remove_snapshots.iter().all(|n| root.snapshot(n).is_none())
-                    && add_index_files.iter().all(|f| root.index_files.contains(f))
+                let names: HashSet<&str> =
+                    root.snapshots.iter().map(|s| s.snapshot.as_str()).collect();
+                let files: HashSet<&Id> = root.index_files.iter().collect();
+                remove_snapshots.iter().all(|n| !names.contains(n.as_str()))
+                    && add_index_files.iter().all(|f| files.contains(f))
             }
             RootChange::Settings(s) => root.settings == *s,
         }
@@ -225,10 +228,8 @@ impl Root {
                 if self.snapshot(&summary.snapshot).is_some() {
                     return Err(RootConflict::DuplicateSnapshot(summary.snapshot.clone()));
                 }
-                if base_index_files
-                    .iter()
-                    .any(|f| !self.index_files.contains(f))
-                {
+                let present: HashSet<&Id> = self.index_files.iter().collect();
+                if base_index_files.iter().any(|f| !present.contains(f)) {
                     return Err(RootConflict::IndexRewritten);
                 }
                 next.snapshots.push(summary.clone());
@@ -244,23 +245,28 @@ impl Root {
                 add_index_files,
                 known_snapshots,
             } => {
+                // Sets, not list scans: retention removes thousands of
+                // snapshots from roots of tens of thousands at once.
+                let known: HashSet<&str> = known_snapshots.iter().map(String::as_str).collect();
                 if let Some(s) = self
                     .snapshots
                     .iter()
-                    .find(|s| !known_snapshots.contains(&s.uuid))
+                    .find(|s| !known.contains(s.uuid.as_str()))
                 {
                     return Err(RootConflict::SnapshotAdded(s.snapshot.clone()));
                 }
-                for f in remove_index_files {
-                    if !self.index_files.contains(f) {
-                        return Err(RootConflict::IndexFileGone(*f));
-                    }
+                let present: HashSet<&Id> = self.index_files.iter().collect();
+                if let Some(f) = remove_index_files.iter().find(|f| !present.contains(f)) {
+                    return Err(RootConflict::IndexFileGone(*f));
                 }
+                let doomed: HashSet<&str> = remove_snapshots.iter().map(String::as_str).collect();
                 next.snapshots
-                    .retain(|s| !remove_snapshots.contains(&s.snapshot));
-                next.index_files.retain(|f| !remove_index_files.contains(f));
+                    .retain(|s| !doomed.contains(s.snapshot.as_str()));
+                let removed: HashSet<&Id> = remove_index_files.iter().collect();
+                next.index_files.retain(|f| !removed.contains(f));
+                let mut kept: HashSet<Id> = next.index_files.iter().copied().collect();
                 for f in add_index_files {
-                    if !next.index_files.contains(f) {
+                    if kept.insert(*f) {
                         next.index_files.push(*f);
                     }
                 }
