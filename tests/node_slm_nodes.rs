@@ -16,6 +16,7 @@ use common::node::{start_with, Node};
 use common::s;
 use common::servers::Server;
 use serde_json::{json, Value};
+use snapkeep::core::seeded::Rng;
 
 /// How long the policy runs: one-second slots, so at least 60 of them.
 const WINDOW: Duration = Duration::from_secs(64);
@@ -171,8 +172,8 @@ fn setup(node: &Node, backend: &Backend) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// Three nodes, one policy of one-second slots for [`WINDOW`]; every 4 s
-/// one node (in turn) is killed with SIGKILL and started again 1.5 s
+/// Three nodes, one policy of one-second slots for [`WINDOW`]; every 2 to
+/// 6 s a random node is killed with SIGKILL and started again 0.5 to 3 s
 /// later, so nodes 0 and 1 (true clocks) are never down together.
 fn soak(backend: impl FnOnce(&Path) -> Backend) {
     let root = tempfile::tempdir().unwrap();
@@ -184,21 +185,27 @@ fn soak(backend: impl FnOnce(&Path) -> Backend) {
     for n in nodes.iter().flatten() {
         setup(n, &cluster.backend);
     }
+    // Random kills (seed printed, and fixed by SOAK_SEED to replay): one
+    // node at a time, so a true-clock node is always up.
+    let seed = std::env::var("SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::process::id() as u64 ^ now_ms() as u64);
+    eprintln!("soak seed {seed} (SOAK_SEED={seed} replays the kills)");
+    let mut rng = Rng::new(seed);
     let began = Instant::now();
-    let mut round = 0;
     // Every snapshot ever committed: retention deletes all but the newest
     // KEEP within seconds, and each lives for at least KEEP slots, so an
     // observation every 300 ms sees every one.
     let mut seen: BTreeMap<String, i64> = BTreeMap::new();
     while began.elapsed() < WINDOW {
-        cluster.watch(Duration::from_secs(4), &mut seen);
-        let victim = round % 3;
-        round += 1;
+        cluster.watch(Duration::from_millis(2000 + rng.below(4000)), &mut seen);
+        let victim = rng.below(3) as usize;
         if let Some(mut node) = nodes[victim].take() {
             node.child.kill().unwrap();
             node.child.wait().unwrap();
         }
-        cluster.watch(Duration::from_millis(1500), &mut seen);
+        cluster.watch(Duration::from_millis(500 + rng.below(2500)), &mut seen);
         nodes[victim] = Some(cluster.start(victim));
     }
     let window = began.elapsed().as_secs() as usize;
@@ -207,6 +214,7 @@ fn soak(backend: impl FnOnce(&Path) -> Backend) {
     }
     // Runs started before the stop end (or die with their node) meanwhile.
     cluster.watch(Duration::from_secs(5), &mut seen);
+    let decided = decided_slots(&nodes);
     drop(nodes);
     let left = cluster.observe(&mut seen);
 
@@ -236,6 +244,29 @@ fn soak(backend: impl FnOnce(&Path) -> Backend) {
     // machine nearly every slot gets its run (61 and 62 of 64 here); the
     // bound leaves room for a loaded CI machine, where runs take longer.
     assert!(seen.len() * 2 >= window, "{seen:?}");
+    // Nothing missed beyond the rules: every slot between the first and
+    // the last committed one was committed, or some node recorded what it
+    // decided for it (a skip under `missed`/`overlap`, a slot another
+    // node ran or committed first, a failed run). A kill mid-run leaves
+    // its slot to another node's takeover, which records one of those.
+    let (first, last) = (
+        *by_slot.keys().next().unwrap(),
+        *by_slot.keys().last().unwrap(),
+    );
+    let gaps: Vec<i64> = (0..)
+        .map(|i| first + i * 1000)
+        .take_while(|s| *s <= last)
+        .filter(|s| !by_slot.contains_key(s))
+        .collect();
+    eprintln!(
+        "{} slot(s) not run in between, each decided by a rule",
+        gaps.len()
+    );
+    let silent: Vec<&i64> = gaps.iter().filter(|s| !decided.contains(s)).collect();
+    assert!(
+        silent.is_empty(),
+        "slots neither run nor decided: {silent:?}"
+    );
     // Retention ran through the kills and deleted only what its plan
     // (`max_count`) gives up: the newest KEEP slots ever committed are all
     // still there, and the rest went.
@@ -254,6 +285,40 @@ fn soak(backend: impl FnOnce(&Path) -> Backend) {
     );
     // Exits non-zero on any problem.
     cluster.cli(&["repo", "check", "--read-data"]);
+}
+
+/// Every slot some node's history records a decision for: a run (its
+/// slot), or skipped slots (the newest, and the `count` before it that
+/// the reason names).
+fn decided_slots(nodes: &[Option<Node>]) -> BTreeSet<i64> {
+    let mut out = BTreeSet::new();
+    for n in nodes.iter().flatten() {
+        let h = n.get("/_slm/policy/tick/_history").json();
+        for e in h["history"].as_array().unwrap() {
+            let Some(slot) = e["slot"].as_i64() else {
+                continue;
+            };
+            let reason = e["reason"].as_str().unwrap_or("");
+            let count = if reason.starts_with("missed ") || reason.contains("due while a run") {
+                reason
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|w| !w.is_empty())
+                    .and_then(|w| w.parse::<i64>().ok())
+                    .unwrap_or(1)
+            } else {
+                1
+            };
+            out.extend((0..count).map(|i| slot - i * 1000));
+        }
+    }
+    out
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 #[test]
