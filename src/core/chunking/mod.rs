@@ -13,7 +13,13 @@
 pub mod detect;
 pub mod pages;
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
+
+use crate::core::chunker::ChunkerParams;
+use detect::detect;
+use pages::PageGroups;
 
 /// The page sizes `pages:` accepts.
 pub const PAGE_SIZES: [u32; 4] = [4096, 8192, 16384, 32768];
@@ -74,6 +80,59 @@ impl Chunking {
     }
 }
 
+/// How a writer cuts files: the repository's mode and limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutting {
+    pub params: ChunkerParams,
+    pub mode: Chunking,
+    /// Bytes per chunk of a paged file (whole pages).
+    pub page_group: u32,
+}
+
+/// How one file is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cutter {
+    Cdc(ChunkerParams),
+    Pages(PageGroups),
+}
+
+impl Cutting {
+    /// Content-defined chunking of every file (repositories made before
+    /// chunking modes).
+    pub fn cdc(params: ChunkerParams) -> Cutting {
+        Cutting {
+            params,
+            mode: Chunking::Cdc,
+            page_group: pages::DEFAULT_GROUP_BYTES,
+        }
+    }
+
+    /// How to cut a file of `size` bytes whose first bytes are `head` (at
+    /// least [`detect::HEAD_BYTES`] of it, or all of a shorter file).
+    pub fn for_file(&self, size: u64, head: &[u8]) -> Cutter {
+        let page_size = match self.mode {
+            Chunking::Cdc => None,
+            Chunking::Pages { page_size } => Some(page_size),
+            Chunking::Auto => detect(size, head).map(|p| p.page_size),
+        };
+        match page_size {
+            Some(p) => Cutter::Pages(PageGroups::new(p, self.page_group)),
+            None => Cutter::Cdc(self.params),
+        }
+    }
+}
+
+impl Cutter {
+    /// Finished chunks at the front of `window`, which starts at byte
+    /// `offset` of its file (see `ChunkerParams::split`).
+    pub fn split(&self, offset: u64, window: &[u8], eof: bool) -> Vec<Range<usize>> {
+        match self {
+            Cutter::Cdc(p) => p.split(window, eof),
+            Cutter::Pages(g) => g.split(offset, window, eof),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +164,31 @@ mod tests {
             Chunking::parse("fixed"),
             Err(ChunkingError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn auto_cuts_recognised_page_files_as_pages_and_the_rest_by_content() {
+        let auto = Cutting {
+            mode: Chunking::Auto,
+            ..Cutting::cdc(ChunkerParams::default())
+        };
+        let plain = crate::core::seeded::noise(4 * 8192, 1);
+        assert_eq!(auto.for_file(4 * 8192, &plain), Cutter::Cdc(auto.params));
+        let mut page = plain[..8192].to_vec();
+        // pd_lower 40, pd_upper 7936, pd_special 8192, 8 KiB layout 4.
+        page[12..20].copy_from_slice(&[40, 0, 0, 31, 0, 32, 4, 32]);
+        let paged = [page.clone(), page].concat();
+        assert_eq!(
+            auto.for_file(2 * 8192, &paged),
+            Cutter::Pages(PageGroups::new(8192, pages::DEFAULT_GROUP_BYTES))
+        );
+        let forced = Cutting {
+            mode: Chunking::Pages { page_size: 4096 },
+            ..auto
+        };
+        assert_eq!(
+            forced.for_file(4 * 8192, &plain),
+            Cutter::Pages(PageGroups::new(4096, pages::DEFAULT_GROUP_BYTES))
+        );
     }
 }
