@@ -448,3 +448,91 @@ fn copy_between_a_local_and_an_s3_repository() {
     ok(&["restore", s(&back), "s2", "--target", s(&dst)]);
     assert_same_tree(&src.join("idx"), &dst.join("idx"));
 }
+
+/// Bytes allocated to files below `dir` (staging folders included).
+fn allocated(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else {
+                total += m.blocks() * 512;
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn a_killed_subset_restore_resumes_the_same_subset() {
+    let (_t, src, repo, dst) = scene();
+    let size = 4 * MIB;
+    for i in 0..8 {
+        write(
+            &src.join(format!("idx/keep/f{i}")),
+            &noise(size, 300 + i as u64),
+        );
+    }
+    write(&src.join("idx/other/x"), &noise(size, 399));
+    let total = 8 * size as u64;
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let args = [
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--include",
+        "idx/keep/*",
+    ];
+
+    let mut child = Command::new(bin())
+        .args(args)
+        .args(["--max-restore-bytes-per-sec", "12MiB", "--concurrency", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while allocated(&dst) < total / 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restore made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The same command again continues where it stopped.
+    let v = json(&args);
+    let in_place = v["snapshot"]["plan"]["bytes_in_place"].as_u64().unwrap();
+    assert!(
+        in_place >= total / 4,
+        "the rerun kept what was written: {v}"
+    );
+    assert_eq!(v["snapshot"]["files"], 8);
+    assert_same_tree(&src.join("idx/keep"), &dst.join("idx/keep"));
+    assert!(!dst.join("idx/other").exists());
+    let staging = fs::read_dir(&dst)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".snapkeep-restore-")
+        })
+        .count();
+    assert_eq!(staging, 0);
+}
