@@ -152,6 +152,7 @@ fn plan_one_million_chunks(c: &mut Criterion) {
                 target: TargetState::default(),
                 max_gap: DEFAULT_MAX_GAP,
                 max_range: DEFAULT_MAX_RANGE,
+                include: None,
             },
             |req| black_box(plan_restore(&req).unwrap().summary.requests),
             BatchSize::LargeInput,

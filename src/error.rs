@@ -52,6 +52,10 @@ pub enum Error {
         recorded_ms: i64,
         recorded_epoch: u64,
     },
+    /// `snapshot copy` cannot copy into the destination (see
+    /// [`CopyError`](crate::core::plan::copy::CopyError)).
+    #[error("{0}")]
+    Copy(#[from] crate::core::plan::copy::CopyError),
     /// No snapshot of that name.
     #[error("snapshot [{0}] is missing")]
     SnapshotMissing(String),

@@ -212,6 +212,7 @@ pub async fn restore_plan(
             .map_err(crate::error::Error::from)?,
         rename,
         include_global_state: body.include_global_state,
+        include: None,
     };
     let prepared = prepare(reader, &choice).await?;
     let plan = prepared.plan(TargetState::default())?;

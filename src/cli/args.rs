@@ -319,6 +319,10 @@ pub struct InitArgs {
     /// Create the repository in a local folder that already holds other files.
     #[arg(long)]
     pub force: bool,
+    /// Take the chunker parameters of this repository (so `snapshot copy`
+    /// between them shares data); overrides the --chunk-* options.
+    #[arg(long, value_name = "REPO")]
+    pub copy_chunker_params_from: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -358,6 +362,80 @@ pub enum SnapshotCommand {
     Diff(DiffArgs),
     /// Delete snapshots (names or wildcards) and the data only they needed.
     Delete(DeleteArgs),
+    /// List the files, folders and links in a snapshot (recursively under PATH).
+    Ls(LsArgs),
+    /// Write one file of a snapshot to stdout (a folder as a tar stream).
+    Dump(DumpArgs),
+    /// Copy snapshots to another repository, moving only data it lacks.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "List the entries of a snapshot: type and mode, size, modification \
+    time and path, recursively (PATH itself included).\n\n\
+    Paths are relative to the data directory that was snapshotted: `logs/sub/a.log` is \
+    `sub/a.log` in index `logs`, and global-state entries go by their own names. With \
+    --index I, PATH is relative to index I (`_global_state` for the global state). \
+    A PATH the snapshot lacks exits with status 4."
+)]
+pub struct LsArgs {
+    /// Repository location.
+    pub repo: String,
+    pub snapshot: String,
+    /// Where to start: `index/sub/path` (default: the whole snapshot).
+    pub path: Option<String>,
+    /// PATH is relative to this index.
+    #[arg(long, value_name = "INDEX")]
+    pub index: Option<String>,
+    /// Print JSON ({"snapshot", "path", "entries": [...]}) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Write a file of a snapshot to stdout, every chunk checked against \
+    its SHA-256 before it is written, e.g. `snapkeep snapshot dump REPO nightly-2 \
+    logs/app.log > app.log`. A folder (or an index, or the global state) is written as a \
+    tar stream holding it and everything below. PATH is named as `snapshot ls` prints it, \
+    or relative to --index. A PATH the snapshot lacks exits with status 4."
+)]
+pub struct DumpArgs {
+    /// Repository location.
+    pub repo: String,
+    pub snapshot: String,
+    /// The file or folder: `index/sub/path`, or relative to --index.
+    pub path: String,
+    /// PATH is relative to this index.
+    #[arg(long, value_name = "INDEX")]
+    pub index: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Copy snapshots to another repository (an off-site copy, like restic \
+    copy): only the chunks and trees the destination's index lacks are read, checked \
+    against their SHA-256, compressed with the destination's settings and uploaded; the \
+    copy keeps the snapshot's name, uuid, times, state and metadata.\n\n\
+    A snapshot the destination already holds under the same name and uuid (an earlier \
+    copy) is skipped with a note, so a cron job can copy `nightly-*` every night; a \
+    different snapshot of that name in the destination refuses the whole copy before \
+    anything moves. Both repositories must cut files with the same chunker parameters \
+    (create the destination with `repo init DST --copy-chunker-params-from SRC`), or \
+    the copy would share no data with them."
+)]
+pub struct CopyArgs {
+    /// The repository to copy from.
+    pub source: String,
+    /// The repository to copy to.
+    pub destination: String,
+    /// Snapshot names or wildcard patterns, also as comma lists (`a,b-*`).
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -476,6 +554,12 @@ pub struct RestoreArgs {
     /// Also restore the global state (top-level files) into the target.
     #[arg(long)]
     pub include_global_state: bool,
+    /// Restore only paths matching this glob (repeatable), named as
+    /// `snapshot ls` prints them (`logs/**/*.json`, `logs/sub`); a matching
+    /// folder brings everything in it, and the folders leading to a match
+    /// are created. With --overwrite only what the globs cover is removed.
+    #[arg(long, value_name = "PATH_GLOB")]
+    pub include: Vec<String>,
     /// Parallel range reads from the repository (default: four per core, at least 8).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,

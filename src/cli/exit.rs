@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::api::ApiError;
+use crate::core::plan::copy::CopyError;
 use crate::core::policy::selection::SelectionError;
 use crate::error::Error;
 use crate::storage::StorageError;
@@ -31,7 +32,11 @@ pub const UNREACHABLE: u8 = 6;
 pub fn code(e: &Error) -> u8 {
     match e {
         Error::Partial { .. } => PARTIAL,
-        Error::Usage(_) | Error::BadLocation(_) | Error::BadPolicy { .. } | Error::Name(_) => USAGE,
+        Error::Usage(_)
+        | Error::BadLocation(_)
+        | Error::BadPolicy { .. }
+        | Error::Name(_)
+        | Error::Copy(CopyError::ChunkerMismatch { .. } | CopyError::NameTaken(_)) => USAGE,
         Error::Selection(SelectionError::NoSuchIndex(_) | SelectionError::NoMatch(_))
         | Error::Storage(StorageError::BucketMissing { .. }) => NOT_FOUND,
         Error::NodeUnreachable { .. } => UNREACHABLE,
@@ -62,6 +67,7 @@ fn api_error(e: &Error) -> ApiError {
             ApiError::new(404, "index_not_found_exception", "")
         }
         Error::Name(_)
+        | Error::Copy(CopyError::ChunkerMismatch { .. } | CopyError::NameTaken(_))
         | Error::Selection(_)
         | Error::Usage(_)
         | Error::BadPolicy { .. }

@@ -7,6 +7,7 @@ use super::args::RestoreArgs;
 use super::context::Ctx;
 use super::render::{bytes, print_json};
 use crate::core::plan::restore::RestorePlan;
+use crate::core::policy::include::PathFilter;
 use crate::core::policy::selection::Rename;
 use crate::native::error::{Error, Result};
 use crate::native::progress::ProgressMode;
@@ -14,6 +15,7 @@ use crate::native::repo::Repo;
 use crate::native::restore::{plan, restore, RestoreOptions, RestoreOutcome};
 
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
+    let opts = options(ctx, &a)?;
     let repo = ctx.open(&a.repo)?;
     // The command's limit wins over the repository's; 0 means none.
     let down = a
@@ -21,7 +23,6 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
         .or(repo.settings.max_restore_bytes_per_sec)
         .filter(|v| *v > 0);
     let repo = repo.with_limits(None, down);
-    let opts = options(ctx, &a)?;
     if a.dry_run || a.plan_out.is_some() {
         let plan = plan(&repo, &opts)?.plan;
         if let Some(path) = &a.plan_out {
@@ -52,6 +53,7 @@ fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
         selection: crate::cli::context::selection(a.indices.as_deref())?,
         rename,
         include_global_state: a.include_global_state,
+        include: include(&a.include)?,
         overwrite: a.overwrite,
         // -q silences progress in every form, JSON events included.
         progress: if ctx.quiet {
@@ -64,6 +66,16 @@ fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
         concurrency: a.concurrency,
         ..Default::default()
     })
+}
+
+/// `--include`'s globs, checked before the repository is read.
+fn include(patterns: &[String]) -> Result<Option<PathFilter>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    PathFilter::new(patterns)
+        .map(Some)
+        .map_err(|e| Error::Usage(e.to_string()))
 }
 
 /// Prints what the restore would do; fails if it would be refused.

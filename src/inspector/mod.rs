@@ -315,6 +315,7 @@ impl Inspector {
             selection: Selection::parse(selection).map_err(fail)?,
             rename,
             include_global_state,
+            include: None,
         };
         let prepared = prepare(&self.reader, &choice).await.map_err(fail)?;
         let plan = prepared.plan(TargetState::default()).map_err(fail)?;

@@ -3,11 +3,13 @@
 pub mod backup;
 pub mod check;
 pub mod clock;
+pub mod copy;
 pub mod cpu;
 pub mod decompressor;
 pub mod delete;
 pub mod dirfd;
 pub mod error;
+pub mod files;
 pub mod guard;
 pub mod hooks;
 pub mod inflight;

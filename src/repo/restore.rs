@@ -13,6 +13,7 @@ use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::plan::restore::{
     plan_restore, Declared, IndexToRestore, PlanError, PlanRequest, RestorePlan, TargetState,
 };
+use crate::core::policy::include::PathFilter;
 use crate::core::policy::selection::{rename_all, Rename, Selection};
 use crate::error::{Error, Result};
 use crate::repo::reader::RepoReader;
@@ -24,6 +25,8 @@ pub struct RestoreChoice {
     pub selection: Selection,
     pub rename: Option<Rename>,
     pub include_global_state: bool,
+    /// `--include`: only the paths this selects (see `core::plan::subset`).
+    pub include: Option<PathFilter>,
 }
 
 /// A snapshot's selected indices, renamed, with every tree they reach.
@@ -38,6 +41,7 @@ pub struct Prepared {
     pub global_declared: Declared,
     pub trees: HashMap<Id, Tree>,
     pub index: RepoIndex,
+    pub include: Option<PathFilter>,
 }
 
 pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prepared> {
@@ -87,6 +91,7 @@ pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prep
         global_state,
         trees,
         index,
+        include: choice.include.clone(),
     })
 }
 
@@ -102,10 +107,15 @@ impl Prepared {
             target,
             max_gap: DEFAULT_MAX_GAP,
             max_range: DEFAULT_MAX_RANGE,
+            include: self.include.as_ref(),
         };
         plan_restore(&request).map_err(|e| match e {
             PlanError::Unsafe { path, reason } => Error::UnsafePath { path, reason },
             e @ PlanError::RenameCollision { .. } => Error::Usage(e.to_string()),
+            PlanError::NothingIncluded(patterns) => Error::NotFound(format!(
+                "a path of snapshot [{}] matching --include {patterns}",
+                self.snapshot
+            )),
             other => Error::DamagedSnapshot {
                 snapshot: self.snapshot.clone(),
                 detail: other.to_string(),

@@ -14,7 +14,11 @@ use crate::native::location::Location;
 use crate::native::repo::Repo;
 
 pub fn run(ctx: &Ctx, a: InitArgs) -> Result<()> {
-    let config = config(&a)?;
+    let mut config = config(&a)?;
+    // restic's option: a repository that `snapshot copy` shares data with.
+    if let Some(from) = &a.copy_chunker_params_from {
+        config.chunker = ctx.open(from)?.config.chunker;
+    }
     let location = ctx.location(&a.repo)?;
     if let (Location::Local(path), false) = (&location, a.force) {
         refuse_occupied_folder(path)?;

@@ -17,6 +17,8 @@ use crate::core::format::index::RepoIndex;
 use crate::core::format::tree::{NodeType, Tree, UnsafeEntry};
 use crate::core::plan::read::{plan_reads, MissingBlob};
 use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
+use crate::core::plan::subset::{keep_included, source_of};
+use crate::core::policy::include::PathFilter;
 
 /// One index to restore, after selection and renaming.
 #[derive(Debug, Clone)]
@@ -95,6 +97,9 @@ pub struct PlanRequest<'a> {
     pub max_gap: u64,
     /// Longest coalesced range (see [`crate::core::plan::read`]).
     pub max_range: u64,
+    /// `--include`: restore only the paths it selects (paths in the
+    /// snapshot, before renaming), with the folders that lead to them.
+    pub include: Option<&'a PathFilter>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +124,9 @@ pub enum PlanError {
     },
     #[error("index [{index}]: {source}")]
     Shape { index: String, source: ShapeError },
+    /// `--include` selects no path of what the restore covers.
+    #[error("no path matches --include {0}")]
+    NothingIncluded(String),
 }
 
 /// Something in the target that stops the restore (nothing is written).
@@ -258,6 +266,9 @@ struct Builder<'a> {
     plan: RestorePlan,
     /// blob -> where it goes
     uses: IdMap<Vec<Placement>>,
+    /// Where the global state's entries start in the plan's dirs, files
+    /// and symlinks (everything before belongs to an index).
+    global_from: (usize, usize, usize),
 }
 
 impl Builder<'_> {
@@ -411,10 +422,15 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         trees: req.trees,
         plan: RestorePlan::default(),
         uses: IdMap::default(),
+        global_from: (0, 0, 0),
     };
     b.add_indices(req)?;
+    b.global_from = (b.plan.dirs.len(), b.plan.files.len(), b.plan.symlinks.len());
     if let Some(tree) = req.global_state {
         b.add_global_state(req, tree)?;
+    }
+    if let Some(filter) = req.include {
+        keep_included(&mut b.plan, req, b.global_from, filter)?;
     }
     let in_place = b.place_blobs(req)?;
     let copied = b.copy_local_blobs(req);
@@ -525,11 +541,13 @@ impl Builder<'_> {
             .chain(self.plan.files.iter().map(|f| f.path.as_str()))
             .chain(self.plan.symlinks.iter().map(|l| l.path.as_str()))
             .collect();
+        // A subset restore removes only what its filter covers.
+        let covered = |p: &str| req.include.is_none_or(|f| f.selects(&source_of(req, p)));
         let mut deletes: Vec<String> = req
             .target
             .existing_paths
             .iter()
-            .filter(|p| !wanted.contains(p.as_str()))
+            .filter(|p| !wanted.contains(p.as_str()) && covered(p))
             .cloned()
             .collect();
         deletes.sort_by(|a, b| b.cmp(a));
@@ -649,6 +667,7 @@ mod tests {
             target,
             max_gap: 1024,
             max_range: u64::MAX,
+            include: None,
         }
     }
 

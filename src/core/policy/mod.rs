@@ -17,12 +17,16 @@
 //! - [`inflight`]: in-flight markers, when one is live or stale, and when
 //!   an operation must not commit.
 //! - [`keep`]: which unreferenced objects cleanup keeps.
+//! - [`include`]: which paths of a snapshot `restore --include` restores.
+//! - [`snapshot_path`]: what a path given to `snapshot ls` / `snapshot
+//!   dump` names (an index and a path inside it).
 //! - [`hooks`]: which consistency hook applies to an index, and what a
 //!   failed hook (or any index failure) makes of a snapshot.
 
 pub mod delete;
 pub mod global_state;
 pub mod hooks;
+pub mod include;
 pub mod inflight;
 pub mod keep;
 pub mod listing;
@@ -30,3 +34,4 @@ pub mod parents;
 pub mod read_subset;
 pub mod revive;
 pub mod selection;
+pub mod snapshot_path;

@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::restore::{Conflict, PlanSummary, RestorePlan};
+use crate::core::policy::include::PathFilter;
 use crate::core::policy::selection::{Rename, Selection};
 use crate::native::dirfd::DirFd;
 use crate::native::error::{Error, Result};
@@ -40,6 +41,9 @@ pub struct RestoreOptions {
     pub selection: Selection,
     pub rename: Option<Rename>,
     pub include_global_state: bool,
+    /// `--include`: restore only the paths this selects, with the folders
+    /// leading to them.
+    pub include: Option<PathFilter>,
     /// Restore into existing index folders, reusing what they hold and
     /// removing what the snapshot does not have.
     pub overwrite: bool,
@@ -94,6 +98,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
         selection: opts.selection.clone(),
         rename: opts.rename.clone(),
         include_global_state: opts.include_global_state,
+        include: opts.include.clone(),
     };
     let prepared = block_on(prepare(repo.reader(), &choice))?;
     let targets: Vec<String> = prepared.renamed.iter().map(|(_, t)| t.clone()).collect();
@@ -103,6 +108,10 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
         snapshot_uuid: prepared.snapshot_uuid.clone(),
         indices: prepared.renamed.clone(),
         global_state: prepared.global_state.is_some(),
+        include: opts
+            .include
+            .as_ref()
+            .map_or_else(Vec::new, |f| f.patterns().to_vec()),
     };
     let taken = top_level_names(&prepared);
     let mut plan = prepared.plan(target.clone())?;

@@ -23,13 +23,16 @@ const MARKER: &str = "marker.json";
 /// Markers are a few hundred bytes; anything much larger is not one.
 const MARKER_MAX: u64 = 1 << 20;
 
-/// What identifies a restore: the same snapshot, indices and names, and
-/// global state or not.
+/// What identifies a restore: the same snapshot, indices and names,
+/// global state or not, and the same `--include` patterns (absent for a
+/// whole restore, so markers of earlier versions still match).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
     pub snapshot_uuid: String,
     pub indices: Vec<(String, String)>,
     pub global_state: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
 }
 
 /// The staging folder of one run.
@@ -112,6 +115,7 @@ mod tests {
             snapshot_uuid: uuid.into(),
             indices: vec![("a".into(), "a".into())],
             global_state: false,
+            include: Vec::new(),
         }
     }
 
