@@ -12,6 +12,7 @@
 //! so its `#[test]`s run under wasm-bindgen-test-runner.
 
 pub mod chunker;
+pub mod elapsed;
 pub mod error;
 pub mod es;
 pub mod format;

@@ -17,10 +17,12 @@
 //! - [`inflight`]: in-flight markers, when one is live or stale, and when
 //!   an operation must not commit.
 //! - [`keep`]: which unreferenced objects cleanup keeps.
+//! - [`exclude`]: which paths `snapshot create --exclude` leaves out.
 //! - [`hooks`]: which consistency hook applies to an index, and what a
 //!   failed hook (or any index failure) makes of a snapshot.
 
 pub mod delete;
+pub mod exclude;
 pub mod global_state;
 pub mod hooks;
 pub mod inflight;
