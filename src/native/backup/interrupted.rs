@@ -1,8 +1,9 @@
 //! A snapshot stopped before its commit (Ctrl-C, SIGTERM, the node's
-//! abort) keeps what it uploaded for its rerun: the packs it completed
-//! (and the blobs of its open packs, uploaded on the way out) are listed
-//! in an index file that a root change (`RootChange::KeepIndexFile`) adds
-//! to the newest root. A rerun then loads them with the rest of the index
+//! abort) keeps what it uploaded for its rerun: it waits for the uploads
+//! already running (packs not yet sent are dropped, so a stop waits for
+//! one pack's upload at most), and the packs stored are listed in an index
+//! file that a root change (`RootChange::KeepIndexFile`) adds to the
+//! newest root. A rerun then loads them with the rest of the index
 //! and uploads only what is still missing.
 //!
 //! Listing them in the root is what keeps them safe: cleanup never removes

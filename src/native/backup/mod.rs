@@ -407,7 +407,7 @@ impl Reading<'_> {
 /// A snapshot stopped before its commit: what it uploaded is kept for a
 /// rerun ([`interrupted`]), and it fails with `Error::Aborted`.
 fn stopped(repo: &Repo, packer: Packer, opts: &SnapshotOptions, what: &'static str) -> Error {
-    match packer.finish() {
+    match packer.abandon() {
         Ok(totals) => {
             let index_file = if totals.index.packs.is_empty() {
                 None
