@@ -57,7 +57,7 @@ fn ctrl_c_keeps_the_uploads_and_a_rerun_uploads_only_the_rest() {
     let full = uploaded(&create_args(&fresh, &src)[..6]);
 
     init(&repo);
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args(create_args(&repo, &src))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -159,4 +159,70 @@ fn kept_uploads_no_snapshot_uses_go_with_the_next_delete() {
     assert_eq!(pack_bytes(&repo), 0, "{:?}", pack_files(&repo));
     let check = ok(&["repo", "check", s(&repo)]);
     assert!(check.contains("no problems found"), "{check}");
+}
+
+/// A restore killed half-way and run again says it resumes and how far
+/// the first run got; its `--json` progress events carry elapsed time and
+/// percent besides the byte counts they always had.
+#[test]
+fn a_resumed_restore_says_how_far_the_first_run_got() {
+    let t = tempfile::tempdir().unwrap();
+    let (repo, src) = (t.path().join("repo"), t.path().join("src"));
+    for i in 0..6u64 {
+        write(
+            &src.join(format!("logs-0/big-{i}")),
+            &noise(8 * MIB as usize, i + 7),
+        );
+    }
+    for i in 0..20u64 {
+        write(
+            &src.join(format!("logs-0/small-{i}")),
+            &noise(100_000, i + 70),
+        );
+    }
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let target = t.path().join("target");
+    let mut first = Command::new(bin())
+        .args([
+            "restore",
+            s(&repo),
+            "s1",
+            "--target",
+            s(&target),
+            "--max-restore-bytes-per-sec",
+            "8MiB",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let out = Command::new(bin())
+        .args(["restore", s(&repo), "s1", "--target", s(&target), "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let resuming = events
+        .iter()
+        .find(|e| e["event"] == "resuming")
+        .unwrap_or_else(|| panic!("no resuming event: {err}"));
+    assert_eq!(resuming["files_total"], 26, "{resuming}");
+    assert!(
+        resuming["bytes_in_place"].as_u64().unwrap() > 0,
+        "{resuming}"
+    );
+    let done = events.iter().find(|e| e["event"] == "done").unwrap();
+    assert_eq!(done["percent"], 100.0, "{done}");
+    assert!(done["elapsed_secs"].as_f64().is_some(), "{done}");
+    assert!(done["bytes_done"].as_u64().is_some(), "{done}");
+    assert_same_tree(&src, &target);
 }

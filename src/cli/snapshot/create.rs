@@ -42,6 +42,7 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         exclude: excludes(&a.exclude, &a.exclude_file)?,
         one_file_system: a.one_file_system,
         abort,
+        keep_uploads_on_stop: true,
         status: Some(status.clone()),
         ..Default::default()
     };

@@ -1,5 +1,6 @@
-//! A snapshot stopped before its commit (Ctrl-C, SIGTERM, the node's
-//! abort) keeps what it uploaded for its rerun: it waits for the uploads
+//! A snapshot stopped before its commit with
+//! `SnapshotOptions::keep_uploads_on_stop` (the CLI's Ctrl-C and SIGTERM)
+//! keeps what it uploaded for its rerun: it waits for the uploads
 //! already running (packs not yet sent are dropped, so a stop waits for
 //! one pack's upload at most), and the packs stored are listed in an index
 //! file that a root change (`RootChange::KeepIndexFile`) adds to the

@@ -66,8 +66,14 @@ pub struct SnapshotOptions {
     /// Live status for observers on other threads (the node's `_status`).
     pub status: Option<Arc<SnapshotProgress>>,
     /// Stops the snapshot before it commits: it then fails with
-    /// `Error::Aborted`, leaving what it uploaded to `repo cleanup`.
+    /// `Error::Aborted`, leaving what it uploaded to `repo cleanup`, or
+    /// with `keep_uploads_on_stop` listed for its rerun.
     pub abort: Abort,
+    /// An aborted snapshot lists what it uploaded in the root, so a rerun
+    /// uploads only what is missing ([`interrupted`]): the CLI's Ctrl-C.
+    /// Off where an abort means "discard" (the node's DELETE of a running
+    /// snapshot).
+    pub keep_uploads_on_stop: bool,
     /// Consistency hooks run around each index's read ([`hooks`]).
     pub hooks: Option<Arc<dyn IndexHooks>>,
     /// A lifecycle policy's slot this snapshot runs (from the node's claim,
@@ -313,10 +319,13 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         own: &totals.index,
         base: &index,
     };
-    if let Err(Error::Aborted(what)) = opts.abort.check("snapshot") {
+    if let (Err(Error::Aborted(what)), true) =
+        (opts.abort.check("snapshot"), opts.keep_uploads_on_stop)
+    {
         let kept = interrupted::Uploaded::of(&totals, index_file);
         return Err(interrupted::keep(repo, kept, opts.status.as_deref(), what));
     }
+    opts.abort.check("snapshot")?;
     let root = commit.run(&manifest, change)?;
     Ok(SnapshotOutcome {
         manifest,
@@ -408,6 +417,7 @@ impl Reading<'_> {
 /// rerun ([`interrupted`]), and it fails with `Error::Aborted`.
 fn stopped(repo: &Repo, packer: Packer, opts: &SnapshotOptions, what: &'static str) -> Error {
     match packer.abandon() {
+        Ok(_) if !opts.keep_uploads_on_stop => Error::Aborted(what),
         Ok(totals) => {
             let index_file = if totals.index.packs.is_empty() {
                 None
