@@ -105,7 +105,7 @@ fn percent(done: u64, total: u64) -> f64 {
 
 /// At most this many characters of the current file are shown, its end
 /// (the name) kept.
-const CURRENT_MAX_CHARS: usize = 48;
+const CURRENT_MAX_CHARS: usize = 40;
 
 /// `path` cut to its last [`CURRENT_MAX_CHARS`] characters.
 fn shorten(path: &str) -> String {
@@ -252,13 +252,14 @@ impl Progress {
     }
 }
 
-/// `0:21 45% [=====>    ] 12 MiB/40 MiB 8 MiB/s eta 3s snapshot`, and for a
-/// run with files `1203/3000 files, 0 error(s) logs-1/current.log` after it.
+/// `0:21 snapshot [=====>    ] 45% 12 MiB/40 MiB 8 MiB/s eta 3s`, and for
+/// a run with files `1203/3000 files, 0 error(s) …/logs-1/current.log`
+/// after it.
 fn bar_style(files: Option<Arc<Files>>) -> ProgressStyle {
     let template = if files.is_some() {
-        "{clock} {percent:>3}% [{bar:25}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg} {files} {current}"
+        "{clock} {msg} [{bar:20}] {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {files} {current}"
     } else {
-        "{clock} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}"
+        "{clock} {msg} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
     };
     let (line, current) = (files.clone(), files);
     ProgressStyle::with_template(template)
@@ -322,5 +323,26 @@ impl crate::repo::progress::Progress for StepBar {
         if let Some(bar) = self.bar.get() {
             bar.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_path_keeps_its_end_and_short_ones_stay_whole() {
+        assert_eq!(shorten("logs-1/a.log"), "logs-1/a.log");
+        let long = format!("/srv/data/{}/current.log", "x".repeat(80));
+        let shown = shorten(&long);
+        assert_eq!(shown.chars().count(), CURRENT_MAX_CHARS);
+        assert!(shown.starts_with('…') && shown.ends_with("x/current.log"));
+    }
+
+    #[test]
+    fn percent_has_one_decimal_and_nothing_to_do_is_done() {
+        assert_eq!(percent(1, 3), 33.3);
+        assert_eq!(percent(3, 3), 100.0);
+        assert_eq!(percent(0, 0), 100.0);
     }
 }
