@@ -40,6 +40,13 @@ fn cleanup_removes_old_unreferenced_objects_and_nothing_else() {
     let dry = json(&["repo", "cleanup", s(&repo), "--dry-run"]);
     assert_eq!(dry["objects"], 3, "{dry}");
     assert_eq!(dry["kept_young"], 1, "{dry}");
+    // Written after the newest root: the rule that keeps it is named.
+    assert_eq!(dry["kept"]["after_newest_root"], 1, "{dry}");
+    let text = ok(&["repo", "cleanup", s(&repo), "--dry-run"]);
+    assert!(
+        text.contains("kept 1 written after the newest root"),
+        "{text}"
+    );
     assert!(
         orphans.iter().all(|p| p.exists()),
         "dry run deletes nothing"
@@ -217,6 +224,12 @@ fn a_killed_snapshot_blocks_nobody_and_its_uploads_are_reclaimed_after_the_grace
     // Its uploads survive cleanup while its marker could still be alive...
     let kept = json(&["repo", "cleanup", s(&repo), "--grace", "0s"]);
     assert_eq!(kept["objects"], 0, "{kept}");
+    assert!(
+        kept["kept"]["live_operation"].as_u64().unwrap() >= 1,
+        "{kept}"
+    );
+    let text = ok(&["repo", "cleanup", s(&repo), "--grace", "0s", "--dry-run"]);
+    assert!(text.contains("in-flight marker is live"), "{text}");
     // ...and go once the marker is stale (as it is 10 minutes after a kill).
     for e in fs::read_dir(repo.join("inflight")).unwrap() {
         let p = e.unwrap().path();

@@ -457,6 +457,18 @@ pub struct CreateArgs {
     /// Leave the global state out.
     #[arg(long)]
     pub no_global_state: bool,
+    /// Leave out paths matching this gitignore-style glob, relative to --source
+    /// (repeatable): `*.tmp` matches at any depth, `/MyIndex` or `logs-1/tmp/*` from
+    /// the source, `cache/` folders only, `**` any number of folders.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Read exclude patterns from FILE, one a line (`#` comments; repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Do not descend into folders on another file system than their index folder
+    /// (or the source, for global state); they are kept empty.
+    #[arg(long)]
+    pub one_file_system: bool,
     /// Commit files that could be read as a PARTIAL snapshot instead of failing.
     #[arg(long)]
     pub partial: bool,

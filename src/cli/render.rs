@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::cli::one_line;
+use crate::core::elapsed::clock_text;
 use crate::core::format::manifest::Manifest;
 use crate::native::check::CheckReport;
 pub use crate::repo::shapes::{iso_time, manifest_json};
@@ -42,12 +43,12 @@ pub fn json_printed() -> bool {
 pub fn manifest_text(m: &Manifest) -> String {
     let t = m.totals();
     let mut out = format!(
-        "snapshot {} ({})\n  state      {}\n  started    {}\n  duration   {} ms\n  files      {} ({} read, {} unchanged)\n  size       {}\n  new data   {} ({} stored)\n",
+        "snapshot {} ({})\n  state      {}\n  started    {}\n  duration   {}\n  files      {} ({} read, {} unchanged)\n  size       {}\n  new data   {} ({} stored)\n",
         m.snapshot,
         m.uuid,
         m.state.as_str(),
         iso_time(m.start_time_in_millis),
-        m.end_time_in_millis - m.start_time_in_millis,
+        clock_text((m.end_time_in_millis - m.start_time_in_millis).max(0) as u64),
         t.files,
         t.files_read,
         t.files - t.files_read,

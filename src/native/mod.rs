@@ -14,6 +14,7 @@ pub mod guard;
 pub mod hooks;
 pub mod inflight;
 pub mod inspect;
+pub mod interrupt;
 pub mod job;
 pub mod location;
 pub mod maintenance;

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+
+use crate::core::elapsed::clock_text;
 
 /// How a command reports progress.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -19,6 +21,40 @@ pub enum ProgressMode {
     Json,
 }
 
+/// A one-off line beside the progress, such as a restore saying it
+/// resumes: `text` on stderr for a bar (also when stderr is not a terminal:
+/// cron logs keep it), `event` as one JSON line in JSON mode, nothing when
+/// quiet.
+pub fn note(mode: ProgressMode, text: &str, event: serde_json::Value) {
+    match mode {
+        ProgressMode::Quiet => {}
+        ProgressMode::Bar => eprintln!("{text}"),
+        ProgressMode::Json => eprintln!("{event}"),
+    }
+}
+
+/// Files of a run that reads files (a snapshot): counted as they go, read
+/// only when a line is drawn or an event written.
+#[derive(Debug, Default)]
+struct Files {
+    total: u64,
+    done: AtomicU64,
+    errors: AtomicU64,
+    /// The file read last started, relative to the source.
+    current: Mutex<String>,
+}
+
+impl Files {
+    fn line(&self) -> String {
+        format!(
+            "{}/{} files, {} error(s)",
+            self.done.load(Ordering::Relaxed),
+            self.total,
+            self.errors.load(Ordering::Relaxed)
+        )
+    }
+}
+
 #[derive(Debug)]
 struct JsonState {
     label: String,
@@ -29,33 +65,63 @@ struct JsonState {
 }
 
 impl JsonState {
-    fn emit(&self, event: &str) {
+    fn emit(&self, event: &str, files: Option<&Files>) {
         let done = self.done.load(Ordering::Relaxed);
-        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let elapsed = self.started.elapsed();
+        let secs = elapsed.as_secs_f64().max(1e-3);
         let rate = done as f64 / secs;
         let eta = if rate > 0.0 {
             (self.total.saturating_sub(done)) as f64 / rate
         } else {
             0.0
         };
-        eprintln!(
-            "{}",
-            serde_json::json!({
-                "event": event,
-                "operation": self.label,
-                "bytes_done": done,
-                "bytes_total": self.total,
-                "bytes_per_sec": rate as u64,
-                "eta_secs": (eta * 10.0).round() / 10.0,
-            })
-        );
+        let mut event = serde_json::json!({
+            "event": event,
+            "operation": self.label,
+            "bytes_done": done,
+            "bytes_total": self.total,
+            "bytes_per_sec": rate as u64,
+            "eta_secs": (eta * 10.0).round() / 10.0,
+            "elapsed_secs": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            "percent": percent(done, self.total),
+        });
+        if let Some(f) = files {
+            event["files_done"] = f.done.load(Ordering::Relaxed).into();
+            event["files_total"] = f.total.into();
+            event["errors"] = f.errors.load(Ordering::Relaxed).into();
+            event["current"] = f.current.lock().unwrap().clone().into();
+        }
+        eprintln!("{event}");
     }
+}
+
+/// `done` of `total` in percent, one decimal (100 when there is nothing to do).
+fn percent(done: u64, total: u64) -> f64 {
+    if total == 0 {
+        return 100.0;
+    }
+    ((done as f64 / total as f64) * 1000.0).round() / 10.0
+}
+
+/// At most this many characters of the current file are shown, its end
+/// (the name) kept.
+const CURRENT_MAX_CHARS: usize = 40;
+
+/// `path` cut to its last [`CURRENT_MAX_CHARS`] characters.
+fn shorten(path: &str) -> String {
+    let count = path.chars().count();
+    if count <= CURRENT_MAX_CHARS {
+        return path.to_string();
+    }
+    let tail: String = path.chars().skip(count - CURRENT_MAX_CHARS + 1).collect();
+    format!("…{tail}")
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     bar: Option<ProgressBar>,
     json: Option<Arc<JsonState>>,
+    files: Option<Arc<Files>>,
 }
 
 impl Progress {
@@ -77,22 +143,40 @@ impl Progress {
     }
 
     pub fn with_mode(mode: ProgressMode, total: u64, message: &str) -> Progress {
+        Self::build(mode, total, message, None)
+    }
+
+    /// A line like restic's for a run that reads `files` files of `total`
+    /// bytes, `errors` of which already failed: elapsed time, percent, bar,
+    /// bytes, rate and eta, files done of total, errors so far, and the
+    /// file being read.
+    pub fn files(
+        mode: ProgressMode,
+        total: u64,
+        files: u64,
+        errors: u64,
+        message: &str,
+    ) -> Progress {
+        let files = Files {
+            total: files,
+            errors: AtomicU64::new(errors),
+            ..Files::default()
+        };
+        Self::build(mode, total, message, Some(Arc::new(files)))
+    }
+
+    fn build(mode: ProgressMode, total: u64, message: &str, files: Option<Arc<Files>>) -> Progress {
         match mode {
             ProgressMode::Quiet => Progress::default(),
             ProgressMode::Bar if !std::io::stderr().is_terminal() => Progress::default(),
             ProgressMode::Bar => {
                 let bar = ProgressBar::new(total);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                    )
-                    .expect("valid template")
-                    .progress_chars("=> "),
-                );
+                bar.set_style(bar_style(files.clone()));
                 bar.set_message(message.to_string());
                 Progress {
                     bar: Some(bar),
                     json: None,
+                    files,
                 }
             }
             ProgressMode::Json => {
@@ -104,10 +188,11 @@ impl Progress {
                     started: now,
                     last: Mutex::new(now),
                 };
-                state.emit("progress");
+                state.emit("progress", files.as_deref());
                 Progress {
                     bar: None,
                     json: Some(Arc::new(state)),
+                    files,
                 }
             }
         }
@@ -123,8 +208,30 @@ impl Progress {
             if last.elapsed() >= Duration::from_millis(500) {
                 *last = Instant::now();
                 drop(last);
-                j.emit("progress");
+                j.emit("progress", self.files.as_deref());
             }
+        }
+    }
+
+    /// A file starts to be read.
+    pub fn file_started(&self, path: &std::path::Path) {
+        if let Some(f) = &self.files {
+            let shown = shorten(&path.to_string_lossy());
+            *f.current.lock().unwrap() = shown;
+        }
+    }
+
+    /// A file was read.
+    pub fn file_done(&self) {
+        if let Some(f) = &self.files {
+            f.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A file could not be read.
+    pub fn file_failed(&self) {
+        if let Some(f) = &self.files {
+            f.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -133,13 +240,50 @@ impl Progress {
     /// bar's draws are rate-limited, so a fast run's last one may be far
     /// from the end).
     pub fn finish(&self) {
+        if let Some(f) = &self.files {
+            f.current.lock().unwrap().clear();
+        }
         if let Some(b) = &self.bar {
             b.finish();
         }
         if let Some(j) = &self.json {
-            j.emit("done");
+            j.emit("done", self.files.as_deref());
         }
     }
+}
+
+/// `0:21 snapshot [=====>    ] 45% 12 MiB/40 MiB 8 MiB/s eta 3s`, and for
+/// a run with files `1203/3000 files, 0 error(s) …/logs-1/current.log`
+/// after it.
+fn bar_style(files: Option<Arc<Files>>) -> ProgressStyle {
+    let template = if files.is_some() {
+        "{clock} {msg} [{bar:20}] {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {files} {current}"
+    } else {
+        "{clock} {msg} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    };
+    let (line, current) = (files.clone(), files);
+    ProgressStyle::with_template(template)
+        .expect("valid template")
+        .with_key("clock", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&clock_text(s.elapsed().as_millis() as u64));
+        })
+        .with_key(
+            "files",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                if let Some(f) = &line {
+                    let _ = w.write_str(&f.line());
+                }
+            },
+        )
+        .with_key(
+            "current",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                if let Some(f) = &current {
+                    let _ = w.write_str(&f.current.lock().unwrap());
+                }
+            },
+        )
+        .progress_chars("=> ")
 }
 
 /// The repository layer's progress of one step, drawn as a byte bar (or
@@ -179,5 +323,26 @@ impl crate::repo::progress::Progress for StepBar {
         if let Some(bar) = self.bar.get() {
             bar.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_path_keeps_its_end_and_short_ones_stay_whole() {
+        assert_eq!(shorten("logs-1/a.log"), "logs-1/a.log");
+        let long = format!("/srv/data/{}/current.log", "x".repeat(80));
+        let shown = shorten(&long);
+        assert_eq!(shown.chars().count(), CURRENT_MAX_CHARS);
+        assert!(shown.starts_with('…') && shown.ends_with("x/current.log"));
+    }
+
+    #[test]
+    fn percent_has_one_decimal_and_nothing_to_do_is_done() {
+        assert_eq!(percent(1, 3), 33.3);
+        assert_eq!(percent(3, 3), 100.0);
+        assert_eq!(percent(0, 0), 100.0);
     }
 }

@@ -13,7 +13,7 @@ use crate::core::format::index::IndexFile;
 use crate::core::format::keys;
 use crate::core::format::root::Root;
 use crate::core::policy::inflight::PREFIX as MARKER_PREFIX;
-use crate::core::policy::keep::{self, KeepRule, Unreferenced};
+use crate::core::policy::keep::{self, KeepReason, KeepRule, Unreferenced};
 use crate::error::{Error, Result};
 use crate::repo::inflight::scan;
 use crate::repo::RepoReader;
@@ -26,9 +26,36 @@ pub struct CleanupReport {
     pub objects: usize,
     pub bytes: u64,
     /// Unreferenced objects kept because they are younger than the grace
-    /// period or than the oldest running snapshot.
+    /// period or than the oldest running snapshot (all of `kept`).
     pub kept_young: usize,
+    /// The same objects by the reason they are kept.
+    pub kept: KeptCounts,
     pub keys: Vec<String>,
+}
+
+/// Unreferenced objects kept, by [`KeepReason`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeptCounts {
+    /// Younger than the grace period.
+    pub grace_period: usize,
+    /// Written since the oldest running snapshot or delete started (its
+    /// in-flight marker is live).
+    pub live_operation: usize,
+    /// Written after the newest root.
+    pub after_newest_root: usize,
+    /// Recent root generations.
+    pub recent_roots: usize,
+}
+
+impl KeptCounts {
+    fn count(&mut self, reason: KeepReason) {
+        match reason {
+            KeepReason::Grace => self.grace_period += 1,
+            KeepReason::LiveOperation => self.live_operation += 1,
+            KeepReason::AfterNewestRoot => self.after_newest_root += 1,
+            KeepReason::RecentRoot => self.recent_roots += 1,
+        }
+    }
 }
 
 impl CleanupReport {
@@ -101,8 +128,9 @@ pub async fn cleanup(
             is_root: keys::parse_root(&meta.key).is_some(),
             expired_marker: expired_markers.contains(meta.key.as_str()),
         };
-        if rule.keeps(&object) {
+        if let Some(reason) = rule.keep_reason(&object) {
             report.kept_young += 1;
+            report.kept.count(reason);
             continue;
         }
         if !dry_run {

@@ -1,15 +1,21 @@
 //! `snapkeep snapshot create`: snapshot a data directory into a repository.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::json;
 
 use crate::cli::args::CreateArgs;
 use crate::cli::context::Ctx;
-use crate::cli::render::{manifest_json, manifest_text, print_json};
+use crate::cli::render::{bytes, manifest_json, manifest_text, print_json};
 use crate::core::format::manifest::SnapshotState;
+use crate::core::policy::exclude::{patterns_of_file, Excludes};
+use crate::native::backup::interrupted::Kept;
+use crate::native::backup::status::SnapshotProgress;
 use crate::native::backup::{create_snapshot, SnapshotOptions};
 use crate::native::error::{Error, Result};
+use crate::native::interrupt::StopOnSignals;
+use crate::native::job::Abort;
 
 pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let repo = ctx.open(&a.repo)?;
@@ -21,6 +27,9 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let repo = repo.with_limits(up, None);
     refuse_empty_source(&a.source)?;
     let json = a.json;
+    let abort = Abort::new();
+    let status = Arc::new(SnapshotProgress::new());
+    let _signals = StopOnSignals::install(abort.clone(), "snapshot");
     let opts = SnapshotOptions {
         name: a.name,
         source: a.source,
@@ -30,9 +39,20 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         partial: a.partial,
         metadata: a.metadata.into_iter().collect::<BTreeMap<_, _>>(),
         progress: !json && !ctx.quiet,
+        exclude: excludes(&a.exclude, &a.exclude_file)?,
+        one_file_system: a.one_file_system,
+        abort,
+        keep_uploads_on_stop: true,
+        status: Some(status.clone()),
         ..Default::default()
     };
-    let out = create_snapshot(&repo, &opts)?;
+    let out = match create_snapshot(&repo, &opts) {
+        Err(e @ Error::Aborted(_)) => {
+            report_stop(ctx, &opts.name, status.kept());
+            return Err(e);
+        }
+        other => other?,
+    };
     for path in out.skipped.iter().filter(|_| !ctx.quiet) {
         eprintln!(
             "note: {} was left out: it is a snapkeep repository",
@@ -61,6 +81,41 @@ pub fn run(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Says what a stopped snapshot left behind (the error line follows).
+fn report_stop(ctx: &Ctx, name: &str, kept: Option<Kept>) {
+    let kept = kept.unwrap_or_default();
+    let detail = if kept.packs == 0 {
+        "nothing was uploaded yet".to_string()
+    } else if kept.listed {
+        format!(
+            "the {} pack(s) ({}) uploaded so far are kept: running the same command again uploads only the rest",
+            kept.packs,
+            bytes(kept.bytes)
+        )
+    } else {
+        format!(
+            "the {} pack(s) ({}) uploaded so far are left to `repo cleanup`",
+            kept.packs,
+            bytes(kept.bytes)
+        )
+    };
+    if !ctx.quiet {
+        eprintln!("stopped: snapshot [{name}] was not taken; {detail}");
+    }
+}
+
+/// `--exclude` patterns and those of every `--exclude-file`.
+fn excludes(patterns: &[String], files: &[std::path::PathBuf]) -> Result<Excludes> {
+    let mut all = patterns.to_vec();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::Usage(format!("cannot read exclude file {}: {e}", file.display()))
+        })?;
+        all.extend(patterns_of_file(&text));
+    }
+    Excludes::new(&all).map_err(|e| Error::Usage(e.to_string()))
 }
 
 /// A source folder with nothing in it is a mistake in a cron job (a mount

@@ -4,6 +4,7 @@ use super::get::in_progress_json;
 use crate::cli::args::ListArgs;
 use crate::cli::context::Ctx;
 use crate::cli::render::{bytes, iso_time, print_json};
+use crate::core::elapsed::clock_text;
 use crate::core::policy::listing::{list, ListParams, Page};
 use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
@@ -59,11 +60,11 @@ fn print_table(page: &Page, running: &[&Marker]) {
     }
     for s in &page.snapshots {
         println!(
-            "{:<28} {:<8} {:<24} {:>8}ms {:>7} {:>11} {:>11}",
+            "{:<28} {:<8} {:<24} {:>10} {:>7} {:>11} {:>11}",
             s.snapshot,
             s.state.as_str(),
             iso_time(s.start_time_in_millis),
-            s.duration_in_millis(),
+            clock_text(s.duration_in_millis().max(0) as u64),
             s.indices.len(),
             bytes(s.size_in_bytes),
             bytes(s.new_bytes)

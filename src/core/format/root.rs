@@ -102,6 +102,12 @@ pub enum RootChange {
     },
     /// New repository settings.
     Settings(RepoSettings),
+    /// The index file of packs a snapshot uploaded before it was stopped
+    /// (Ctrl-C, an abort): listed so that a rerun finds and reuses them
+    /// like any committed data. No snapshot needs them yet, so the next
+    /// delete's GC drops them unless one does by then. Always applies
+    /// (but to a read-only root): it only adds what no reader relies on.
+    KeepIndexFile(Id),
 }
 
 impl RootChange {
@@ -124,6 +130,7 @@ impl RootChange {
                     && add_index_files.iter().all(|f| files.contains(f))
             }
             RootChange::Settings(s) => root.settings == *s,
+            RootChange::KeepIndexFile(f) => root.index_files.contains(f),
         }
     }
 }
@@ -272,6 +279,11 @@ impl Root {
                 }
             }
             RootChange::Settings(s) => next.settings = s.clone(),
+            RootChange::KeepIndexFile(f) => {
+                if !next.index_files.contains(f) {
+                    next.index_files.push(*f);
+                }
+            }
         }
         Ok(next)
     }
@@ -399,6 +411,50 @@ mod tests {
             with_s2.apply(&stale_delete),
             Err(RootConflict::SnapshotAdded("s2".into()))
         );
+    }
+
+    /// An interrupted snapshot's index file joins the root without
+    /// disturbing a create or a delete that started from the root before.
+    #[test]
+    fn a_kept_index_file_leaves_concurrent_creates_and_deletes_applicable() {
+        let r1 = Root::empty()
+            .apply(&RootChange::AddSnapshot {
+                summary: summary("s1"),
+                index_file: Some(Id::of(b"i1")),
+                base_index_files: vec![],
+                slot: None,
+            })
+            .unwrap();
+        let keep = RootChange::KeepIndexFile(Id::of(b"kept"));
+        let r2 = r1.apply(&keep).unwrap();
+        assert_eq!(r2.index_files, vec![Id::of(b"i1"), Id::of(b"kept")]);
+        assert_eq!(r2.snapshots, r1.snapshots);
+        assert!(keep.is_applied_in(&r2) && !keep.is_applied_in(&r1));
+        let create = RootChange::AddSnapshot {
+            summary: summary("s2"),
+            index_file: Some(Id::of(b"i2")),
+            base_index_files: vec![Id::of(b"i1")],
+            slot: None,
+        };
+        assert_eq!(r2.apply(&create).unwrap().snapshots.len(), 2);
+        // A delete planned on r1 replaces i1 and keeps the kept file.
+        let delete = RootChange::Rewrite {
+            remove_snapshots: vec!["s1".into()],
+            remove_index_files: vec![Id::of(b"i1")],
+            add_index_files: vec![Id::of(b"i9")],
+            known_snapshots: vec!["uuid-s1".into()],
+        };
+        let r3 = r2.apply(&delete).unwrap();
+        assert_eq!(r3.index_files, vec![Id::of(b"kept"), Id::of(b"i9")]);
+        // Applying it twice lists the file once; a read-only root refuses.
+        assert_eq!(r2.apply(&keep).unwrap().index_files, r2.index_files);
+        let ro = r2
+            .apply(&RootChange::Settings(RepoSettings {
+                readonly: true,
+                ..Default::default()
+            }))
+            .unwrap();
+        assert_eq!(ro.apply(&keep), Err(RootConflict::ReadOnly));
     }
 
     #[test]

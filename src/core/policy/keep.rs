@@ -61,6 +61,22 @@ pub struct KeepRule {
     pub newest_root_ms: Option<i64>,
 }
 
+/// Why cleanup keeps an object the newest root does not reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepReason {
+    /// Written after the newest root (or in its millisecond): a lost
+    /// root's, or a commit's on its way.
+    AfterNewestRoot,
+    /// A root generation younger than [`ROOT_MIN_AGE`] and the grace period.
+    RecentRoot,
+    /// Younger than the grace period.
+    Grace,
+    /// Older than the grace period but written since the oldest live
+    /// snapshot or delete started (its in-flight marker): it may be one of
+    /// its uploads.
+    LiveOperation,
+}
+
 /// An object the newest root does not reference, as the listing shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreferenced {
@@ -90,6 +106,11 @@ impl KeepRule {
 
     /// Whether cleanup keeps an unreferenced object.
     pub fn keeps(&self, object: &Unreferenced) -> bool {
+        self.keep_reason(object).is_some()
+    }
+
+    /// Why cleanup keeps an unreferenced object, or `None` if it may go.
+    pub fn keep_reason(&self, object: &Unreferenced) -> Option<KeepReason> {
         let modified = object.modified_ms.map(latest_possible);
         // Nothing written after the newest root is garbage of a generation
         // cleanup knows: it may belong to a newer root that was lost, or to
@@ -100,26 +121,28 @@ impl KeepRule {
             .newest_root_ms
             .is_some_and(|r| modified.is_none_or(|m| m >= r))
         {
-            return true;
+            return Some(KeepReason::AfterNewestRoot);
         }
         if object.is_root && modified.is_none_or(|m| m >= self.young_root_since()) {
-            return true;
+            return Some(KeepReason::RecentRoot);
         }
-        let old = modified.map_or(self.grace.is_zero(), |m| m < self.cutoff());
-        !old && !object.expired_marker
+        if object.expired_marker {
+            return None;
+        }
+        let Some(m) = modified else {
+            return (!self.grace.is_zero()).then_some(KeepReason::Grace);
+        };
+        if m >= self.grace_start() {
+            return Some(KeepReason::Grace);
+        }
+        let live = self
+            .oldest_live_start_ms
+            .is_some_and(|start| m >= start - LIVE_START_MARGIN_MS);
+        live.then_some(KeepReason::LiveOperation)
     }
 
     fn grace_start(&self) -> i64 {
         self.now_ms - self.grace.as_millis() as i64
-    }
-
-    /// Objects modified before this are old enough to go.
-    fn cutoff(&self) -> i64 {
-        let grace = self.grace_start();
-        match self.oldest_live_start_ms {
-            Some(start) => grace.min(start - LIVE_START_MARGIN_MS),
-            None => grace,
-        }
     }
 
     fn young_root_since(&self) -> i64 {
@@ -165,6 +188,39 @@ mod tests {
             is_root: false,
             expired_marker: false,
         }
+    }
+
+    /// Cleanup names the rule that keeps an object, so an operator can
+    /// tell a live marker from the grace period.
+    #[test]
+    fn the_reason_names_the_rule_that_keeps_an_object() {
+        let r = KeepRule {
+            oldest_live_start_ms: Some(NOW - 120 * MIN),
+            ..rule(60)
+        };
+        assert_eq!(
+            r.keep_reason(&object(Some(NOW - 10 * MIN))),
+            Some(KeepReason::Grace)
+        );
+        assert_eq!(
+            r.keep_reason(&object(Some(NOW - 90 * MIN))),
+            Some(KeepReason::LiveOperation)
+        );
+        assert_eq!(r.keep_reason(&object(Some(NOW - 200 * MIN))), None);
+        assert_eq!(rule(60).keep_reason(&object(Some(NOW - 90 * MIN))), None);
+        let after_root = KeepRule {
+            newest_root_ms: Some(NOW - 300 * MIN),
+            ..r
+        };
+        assert_eq!(
+            after_root.keep_reason(&object(Some(NOW - 200 * MIN))),
+            Some(KeepReason::AfterNewestRoot)
+        );
+        let root = Unreferenced {
+            is_root: true,
+            ..object(Some(NOW - 5 * MIN))
+        };
+        assert_eq!(rule(0).keep_reason(&root), Some(KeepReason::RecentRoot));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! - [`inflight`]: in-flight markers, when one is live or stale, and when
 //!   an operation must not commit.
 //! - [`keep`]: which unreferenced objects cleanup keeps.
+//! - [`exclude`]: which paths `snapshot create --exclude` leaves out.
 //! - [`include`]: which paths of a snapshot `restore --include` restores.
 //! - [`snapshot_path`]: what a path given to `snapshot ls` / `snapshot
 //!   dump` names (an index and a path inside it).
@@ -24,6 +25,7 @@
 //!   failed hook (or any index failure) makes of a snapshot.
 
 pub mod delete;
+pub mod exclude;
 pub mod global_state;
 pub mod hooks;
 pub mod include;

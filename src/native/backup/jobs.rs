@@ -92,14 +92,21 @@ pub fn run_jobs(
         if abort.load(Ordering::Relaxed) {
             return (JobResult::Skipped, None);
         }
+        progress.file_started(&job.path);
         let out = match read_with_retry(job, params, packer, progress) {
             Ok((r, started)) => {
                 let racy = r.stamp.mtime_ns > started - RACY_WINDOW.as_nanos() as i64;
                 let mtime = r.stamp.mtime_ns;
                 on_read(i, job.size);
+                progress.file_done();
                 (JobResult::Read(r), racy.then_some(mtime))
             }
-            Err(e) => (e, None),
+            Err(e) => {
+                if matches!(e, JobResult::Failed(_)) {
+                    progress.file_failed();
+                }
+                (e, None)
+            }
         };
         if matches!(out.0, JobResult::Fatal(_))
             || (stop_on_failure && matches!(out.0, JobResult::Failed(_)))

@@ -5,7 +5,9 @@
 
 pub mod build;
 pub mod compressor;
+pub mod filter;
 pub mod hooks;
+pub mod interrupted;
 pub mod jobs;
 pub mod packer;
 pub mod read_error;
@@ -28,6 +30,7 @@ use crate::core::format::manifest::{Failure, IndexStats, Manifest, GLOBAL_STATE}
 use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict, SlotFence};
 use crate::core::format::tree::Tree;
+use crate::core::policy::exclude::Excludes;
 use crate::core::policy::global_state::is_global_state;
 use crate::core::policy::hooks::snapshot_state;
 use crate::core::policy::parents::parent_for;
@@ -36,10 +39,11 @@ use crate::native::error::{Error, Result};
 use crate::native::guard;
 use crate::native::inflight::{Activity, InFlight};
 use crate::native::job::Abort;
-use crate::native::progress::Progress;
+use crate::native::progress::{Progress, ProgressMode};
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use build::{TreeBuilder, ABORTED};
+use filter::Filter;
 use hooks::{Brackets, IndexHooks};
 use jobs::{run_jobs, JobResult};
 use packer::Packer;
@@ -62,8 +66,14 @@ pub struct SnapshotOptions {
     /// Live status for observers on other threads (the node's `_status`).
     pub status: Option<Arc<SnapshotProgress>>,
     /// Stops the snapshot before it commits: it then fails with
-    /// `Error::Aborted`, leaving what it uploaded to `repo cleanup`.
+    /// `Error::Aborted`, leaving what it uploaded to `repo cleanup`, or
+    /// with `keep_uploads_on_stop` listed for its rerun.
     pub abort: Abort,
+    /// An aborted snapshot lists what it uploaded in the root, so a rerun
+    /// uploads only what is missing ([`interrupted`]): the CLI's Ctrl-C.
+    /// Off where an abort means "discard" (the node's DELETE of a running
+    /// snapshot).
+    pub keep_uploads_on_stop: bool,
     /// Consistency hooks run around each index's read ([`hooks`]).
     pub hooks: Option<Arc<dyn IndexHooks>>,
     /// A lifecycle policy's slot this snapshot runs (from the node's claim,
@@ -71,6 +81,11 @@ pub struct SnapshotOptions {
     /// if the repository already records that slot or a newer one, so a
     /// slot commits once however many nodes ran it.
     pub slot: Option<SlotFence>,
+    /// `--exclude` / `--exclude-file`: paths left out (`core::policy::exclude`).
+    pub exclude: Excludes,
+    /// `--one-file-system`: folders on another file system than their
+    /// index folder (or the source, for global state) are kept empty.
+    pub one_file_system: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -100,8 +115,9 @@ fn is_global(name: &str, meta: &fs::Metadata) -> bool {
     is_global_state(name, meta.file_type().is_dir())
 }
 
-/// Index folders of `source`, sorted by name.
-fn discover_indices(source: &Path) -> Result<Vec<String>> {
+/// Index folders of `source` that no exclude pattern leaves out, sorted by
+/// name.
+fn discover_indices(source: &Path, exclude: &Excludes) -> Result<Vec<String>> {
     let src_err = |detail: String| Error::Source {
         path: source.to_path_buf(),
         detail,
@@ -123,7 +139,7 @@ fn discover_indices(source: &Path) -> Result<Vec<String>> {
             }
             continue; // a global-state file; the walk reports it
         };
-        if !is_global(&name, &m) {
+        if !is_global(&name, &m) && !exclude.excludes(&name, true) {
             names.push(name);
         }
     }
@@ -256,60 +272,22 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
     let (targets, mut skipped) = select_targets(opts, repo_dir)?;
 
     let packer = Packer::new(repo, &index).abort_on(opts.abort.clone());
-    let mut parents = Parents {
+    let read = Reading {
         repo,
+        opts,
         root: &root,
-        manifests: HashMap::new(),
-    };
-    let parent_trees: Vec<Option<Tree>> = targets
-        .iter()
-        .map(|t| parents.tree_for(&t.name, &index))
-        .collect();
-    // Declared before the walk so that every return below, aborts and
-    // errors included, runs the `after` hooks still due.
-    let mut brackets = Brackets::new(opts.hooks.clone());
-    let walk = Walk {
-        repo,
         index: &index,
         packer: &packer,
         repo_dir,
-        brackets: &brackets,
-        abort: &opts.abort,
+    }
+    .run(targets, &mut skipped);
+    let (built, state) = match read {
+        Err(Error::Aborted(what)) => return Err(stopped(repo, packer, opts, what)),
+        other => other?,
     };
-    let mut listed = walk.targets(targets, &parent_trees, opts.partial)?;
-    skipped.append(&mut listed.skipped);
-    brackets.expect_reads(
-        listed
-            .walked
-            .iter()
-            .filter(|w| !w.target.global)
-            .map(|w| (w.target.name.as_str(), w.jobs.clone())),
-    );
-    opts.abort.check("snapshot")?;
-    if let Some(s) = &opts.status {
-        report_listed(s, &listed);
+    if let Err(Error::Aborted(what)) = opts.abort.check("snapshot") {
+        return Err(stopped(repo, packer, opts, what));
     }
-    let results = read_files(&listed, repo, &packer, opts, &brackets)?;
-    let hook_failures = brackets.finish();
-    if let (false, Some(first)) = (opts.partial, hook_failures.first()) {
-        return Err(Error::Hook {
-            index: first.index.clone(),
-            reason: first.reason.clone(),
-        });
-    }
-    if let Some(s) = &opts.status {
-        s.set(RunState::Started, ShardStage::Finalize);
-    }
-    let mut built = build_trees(listed, results, &packer, &hook_failures)?;
-    built.failures.extend(hook_failures);
-    let state =
-        snapshot_state(opts.partial, &built.failures).map_err(|first| Error::Inconsistent {
-            count: built.failures.len(),
-            path: format!("{}/{}", first.index, first.path),
-            reason: first.reason.clone(),
-        })?;
-
-    opts.abort.check("snapshot")?;
     let totals = packer.finish()?;
     let index_file = if totals.index.packs.is_empty() {
         None
@@ -341,6 +319,12 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         own: &totals.index,
         base: &index,
     };
+    if let (Err(Error::Aborted(what)), true) =
+        (opts.abort.check("snapshot"), opts.keep_uploads_on_stop)
+    {
+        let kept = interrupted::Uploaded::of(&totals, index_file);
+        return Err(interrupted::keep(repo, kept, opts.status.as_deref(), what));
+    }
     opts.abort.check("snapshot")?;
     let root = commit.run(&manifest, change)?;
     Ok(SnapshotOutcome {
@@ -350,6 +334,105 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         bytes_uploaded: totals.bytes_uploaded,
         skipped,
     })
+}
+
+/// Everything a snapshot shares while it walks, reads and builds trees.
+struct Reading<'a> {
+    repo: &'a Repo,
+    opts: &'a SnapshotOptions,
+    root: &'a Root,
+    index: &'a RepoIndex,
+    packer: &'a Packer<'a>,
+    repo_dir: Option<guard::Identity>,
+}
+
+impl Reading<'_> {
+    /// Walks the targets, reads what changed and builds the trees: the
+    /// snapshot's content and state, all but the commit.
+    fn run(
+        &self,
+        targets: Vec<Target>,
+        skipped: &mut Vec<PathBuf>,
+    ) -> Result<(Built, crate::core::format::manifest::SnapshotState)> {
+        let (repo, opts, index, packer) = (self.repo, self.opts, self.index, self.packer);
+        let mut parents = Parents {
+            repo,
+            root: self.root,
+            manifests: HashMap::new(),
+        };
+        let parent_trees: Vec<Option<Tree>> = targets
+            .iter()
+            .map(|t| parents.tree_for(&t.name, index))
+            .collect();
+        // Declared before the walk so that every return below, aborts and
+        // errors included, runs the `after` hooks still due.
+        let mut brackets = Brackets::new(opts.hooks.clone());
+        let walk = Walk {
+            repo,
+            index,
+            packer,
+            repo_dir: self.repo_dir,
+            brackets: &brackets,
+            abort: &opts.abort,
+            exclude: &opts.exclude,
+            one_file_system: opts.one_file_system,
+        };
+        let mut listed = walk.targets(targets, &parent_trees, opts.partial)?;
+        skipped.append(&mut listed.skipped);
+        brackets.expect_reads(
+            listed
+                .walked
+                .iter()
+                .filter(|w| !w.target.global)
+                .map(|w| (w.target.name.as_str(), w.jobs.clone())),
+        );
+        opts.abort.check("snapshot")?;
+        if let Some(s) = &opts.status {
+            report_listed(s, &listed);
+        }
+        let results = read_files(&listed, repo, packer, opts, &brackets)?;
+        let hook_failures = brackets.finish();
+        if let (false, Some(first)) = (opts.partial, hook_failures.first()) {
+            return Err(Error::Hook {
+                index: first.index.clone(),
+                reason: first.reason.clone(),
+            });
+        }
+        if let Some(s) = &opts.status {
+            s.set(RunState::Started, ShardStage::Finalize);
+        }
+        let mut built = build_trees(listed, results, packer, &hook_failures)?;
+        built.failures.extend(hook_failures);
+        let state =
+            snapshot_state(opts.partial, &built.failures).map_err(|first| Error::Inconsistent {
+                count: built.failures.len(),
+                path: format!("{}/{}", first.index, first.path),
+                reason: first.reason.clone(),
+            })?;
+        Ok((built, state))
+    }
+}
+
+/// A snapshot stopped before its commit: what it uploaded is kept for a
+/// rerun ([`interrupted`]), and it fails with `Error::Aborted`.
+fn stopped(repo: &Repo, packer: Packer, opts: &SnapshotOptions, what: &'static str) -> Error {
+    match packer.abandon() {
+        Ok(_) if !opts.keep_uploads_on_stop => Error::Aborted(what),
+        Ok(totals) => {
+            let index_file = if totals.index.packs.is_empty() {
+                None
+            } else {
+                match repo.put_index_file(&totals.index) {
+                    Ok(f) => Some(f),
+                    Err(e) => return e,
+                }
+            };
+            let kept = interrupted::Uploaded::of(&totals, index_file);
+            interrupted::keep(repo, kept, opts.status.as_deref(), what)
+        }
+        // An upload failed: the rerun stores the data again.
+        Err(_) => Error::Aborted(what),
+    }
 }
 
 /// Refuses, before any data is read, a slot the root already records: the
@@ -374,10 +457,10 @@ fn select_targets(
     opts: &SnapshotOptions,
     repo_dir: Option<guard::Identity>,
 ) -> Result<(Vec<Target>, Vec<PathBuf>)> {
-    let available = discover_indices(&opts.source)?;
+    let available = discover_indices(&opts.source, &opts.exclude)?;
     let mut targets = Vec::new();
     for name in opts.selection.select(&available)? {
-        validate_name("index", name)?;
+        validate_index_folder(&opts.source, name)?;
         targets.push(Target {
             name: name.clone(),
             path: opts.source.join(name),
@@ -423,6 +506,19 @@ fn select_targets(
     Ok((targets, skipped))
 }
 
+/// A top-level folder is an index, so its name must be a valid index name;
+/// the refusal says how to leave the folder out instead.
+fn validate_index_folder(source: &Path, name: &str) -> Result<()> {
+    validate_name("index", name).map_err(|e| {
+        Error::Usage(format!(
+            "folder {} is not a valid index name ({e}): every top-level folder of the source \
+             is an index (names starting with '_' or '.' are global state); rename it, or leave \
+             it out with --exclude '/{name}'",
+            source.join(name).display()
+        ))
+    })
+}
+
 /// `--index NAME=PATH` must name a folder.
 fn check_extra_index(path: &Path) -> Result<()> {
     let detail = match fs::metadata(path) {
@@ -454,6 +550,8 @@ struct Walk<'a> {
     repo_dir: Option<guard::Identity>,
     brackets: &'a Brackets,
     abort: &'a Abort,
+    exclude: &'a Excludes,
+    one_file_system: bool,
 }
 
 impl Walk<'_> {
@@ -532,6 +630,8 @@ impl Walk<'_> {
     }
 
     fn one(&self, t: &Target, parent: Option<&Tree>) -> TargetWalk {
+        let prefix = if t.global { "" } else { t.name.as_str() };
+        let filter = Filter::new(self.exclude, prefix, &t.path, self.one_file_system);
         let mut walker = Walker {
             repo: self.repo,
             index: self.index,
@@ -541,6 +641,7 @@ impl Walk<'_> {
             skip_dir: self.repo_dir,
             skipped: Vec::new(),
             abort: self.abort,
+            filter: &filter,
         };
         let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
         let keep_all = |_: &str, _: &fs::Metadata| true;
@@ -562,7 +663,13 @@ fn read_files(
 ) -> Result<Vec<JobResult>> {
     let jobs = &listed.jobs;
     let total: u64 = jobs.iter().map(|j| j.size).sum();
-    let progress = Progress::bytes(opts.progress, total, "snapshot");
+    let mode = if opts.progress {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Quiet
+    };
+    let errors = listed.failures.len() as u64;
+    let progress = Progress::files(mode, total, jobs.len() as u64, errors, "snapshot");
     let doomed = !opts.partial && !listed.failures.is_empty();
     let mut results = if doomed {
         jobs.iter().map(|_| JobResult::Skipped).collect()

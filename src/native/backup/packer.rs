@@ -135,6 +135,18 @@ impl<'a> Packer<'a> {
         }
     }
 
+    /// Stops: waits for the uploads already running, drops the packs not
+    /// yet sent (the open ones included), and returns the index of what
+    /// was stored. A stopped snapshot keeps that for its rerun.
+    pub fn abandon(self) -> Result<PackerTotals> {
+        let done = self.uploader.abandon()?;
+        Ok(PackerTotals {
+            index: IndexFile { packs: done.packs },
+            packs_written: done.packs_written,
+            bytes_uploaded: done.bytes_uploaded,
+        })
+    }
+
     /// Uploads the partly filled packs and returns the index of everything
     /// this run stored (empty if nothing was new).
     pub fn finish(self) -> Result<PackerTotals> {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::core::es::status::{Counts, IndexStatus, RunState, ShardStage, SnapshotStatus};
+use crate::native::backup::interrupted::Kept;
 use crate::native::clock::now_millis;
 
 /// An index as the walk listed it.
@@ -48,6 +49,8 @@ pub struct SnapshotProgress {
     /// [`ShardStage`] of every index, as a number.
     stage: AtomicU8,
     indices: OnceLock<Vec<Tracked>>,
+    /// What a stopped snapshot kept for its rerun ([`super::interrupted`]).
+    kept: OnceLock<Kept>,
 }
 
 const STATES: [RunState; 5] = [
@@ -118,6 +121,16 @@ impl SnapshotProgress {
         ) {
             self.header.lock().unwrap().end_ms = Some(now_millis());
         }
+    }
+
+    /// The snapshot stopped before its commit and kept `kept`.
+    pub(crate) fn stopped(&self, kept: Kept) {
+        let _ = self.kept.set(kept);
+    }
+
+    /// What a stopped snapshot kept for its rerun, once it stopped.
+    pub fn kept(&self) -> Option<Kept> {
+        self.kept.get().copied()
     }
 
     /// Whether the snapshot has ended (committed, failed or aborted).

@@ -38,6 +38,9 @@ struct Shared {
     failure: OnceLock<(String, bool)>,
     /// Buffers of uploaded packs, for the next packs.
     spare: Mutex<Vec<Vec<u8>>>,
+    /// Set by [`Uploader::abandon`]: packs handed over from now on are
+    /// dropped unsent, so a stopping snapshot waits for no new upload.
+    discard: std::sync::atomic::AtomicBool,
 }
 
 /// Spare buffers kept: the packs in flight come back one at a time, and
@@ -80,7 +83,8 @@ impl Uploader {
                     .spawn(move || loop {
                         let next = rx.lock().unwrap().recv();
                         let Ok(pack) = next else { return };
-                        if shared.failure.get().is_some() {
+                        if shared.failure.get().is_some() || shared.discard.load(Ordering::Relaxed)
+                        {
                             continue;
                         }
                         let (id, buf, lead, entries) = pack.finish_in_buffer();
@@ -142,6 +146,13 @@ impl Uploader {
                 retryable: *retryable,
             }),
         }
+    }
+
+    /// Waits for the uploads already running and returns what was stored;
+    /// packs not yet being uploaded are dropped (a stopping snapshot).
+    pub fn abandon(self) -> Result<Uploaded> {
+        self.shared.discard.store(true, Ordering::Relaxed);
+        self.finish()
     }
 
     /// Waits for every upload and returns what was stored, or the first

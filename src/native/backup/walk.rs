@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::core::format::index::RepoIndex;
 use crate::core::format::manifest::Failure;
 use crate::core::format::tree::{Node, NodeType, Tree};
+use crate::native::backup::filter::Decision;
 use crate::native::backup::packer::Packer;
 use crate::native::backup::reader::Stamp;
 use crate::native::repo::Repo;
@@ -64,6 +65,8 @@ pub struct Walker<'a> {
     /// Checked at every folder, so an abort stops a walk of millions of
     /// files at once (the snapshot then checks it and ends as aborted).
     pub abort: &'a crate::native::job::Abort,
+    /// `--exclude` and `--one-file-system` ([`super::filter`]).
+    pub filter: &'a super::filter::Filter<'a>,
 }
 
 pub fn join_rel(rel: &str, name: &str) -> String {
@@ -142,6 +145,17 @@ impl<'a> Walker<'a> {
             };
             if !keep(name, &meta) {
                 continue;
+            }
+            match self.filter.decide(&child_rel, &meta) {
+                Decision::Walk => {}
+                Decision::Exclude => continue,
+                Decision::OtherFileSystem => {
+                    skel.entries.push(Entry::Dir {
+                        node: base_node(name, NodeType::Dir, &meta),
+                        dir: DirSkel::default(),
+                    });
+                    continue;
+                }
             }
             let ft = meta.file_type();
             if ft.is_file() {

@@ -32,7 +32,7 @@ use crate::core::plan::restore::RestorePlan;
 use crate::native::dirfd::{set_meta, split_parent, DirFd};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
-use crate::native::progress::Progress;
+use crate::native::progress::{note, Progress, ProgressMode};
 use crate::native::repo::{decode_verified, Repo};
 use crate::native::restore::staging::{self, temp_name, Staging};
 use crate::native::restore::status::RestoreProgress;
@@ -105,6 +105,24 @@ fn staging_for(planned: &Planned, target: &DirFd, path: &Path) -> Result<Staging
     staging::create(target, &planned.marker, &planned.taken, token).map_err(|e| Error::io(path, e))
 }
 
+/// Says that this run continues an interrupted one, and how far that got.
+fn note_resume(plan: &RestorePlan, mode: ProgressMode) {
+    let s = &plan.summary;
+    let text = format!(
+        "resuming: {} of {} files already in place ({} of {} bytes)",
+        s.files_unchanged, s.files, s.bytes_in_place, s.bytes
+    );
+    let event = serde_json::json!({
+        "event": "resuming",
+        "operation": "restore",
+        "files_in_place": s.files_unchanged,
+        "files_total": s.files,
+        "bytes_in_place": s.bytes_in_place,
+        "bytes_total": s.bytes,
+    });
+    note(mode, &text, event);
+}
+
 /// Who hears of the fetch's progress, and what may stop it.
 struct Watch<'a> {
     bar: Progress,
@@ -127,6 +145,9 @@ pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<
     std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     let root = DirFd::open(target).map_err(|e| Error::io(target, e))?;
     let staging = staging_for(planned, &root, target)?;
+    if planned.resumed.is_some() {
+        note_resume(plan, opts.progress);
+    }
     create_dirs(plan, &root, target)?;
     let temps = create_temps(plan, &staging, target)?;
 
