@@ -45,6 +45,7 @@ fn expectations(repo: &str, env: &[(String, String)], data: &Path, tmp: &Path) -
                 "snapshot": s["snapshot"],
                 "state": s["state"],
                 "size_in_bytes": s["stats"]["size_in_bytes"],
+                "start_time_in_millis": s["start_time_in_millis"],
             })
         })
         .collect();
