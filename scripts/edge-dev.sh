@@ -5,7 +5,8 @@
 # `wrangler dev --local` on 127.0.0.1:PORT, with a local R2 bucket kept in
 # $SNAPKEEP_EDGE_STATE (default .wrangler/state). Writes need the bearer
 # token in $SNAPKEEP_EDGE_TOKEN (without it the deployment is read-only);
-# reads are anonymous unless $SNAPKEEP_EDGE_READ_TOKEN is also set.
+# reads need it or $SNAPKEEP_EDGE_READ_TOKEN, unless
+# SNAPKEEP_EDGE_PUBLIC_READS=true makes them anonymous.
 # `--test-scheduled` lets a request to /__scheduled?cron=... run the Cron
 # Trigger (the watchdog) at once, as the tests do.
 # Installs what it needs (wasm32 target, wasm-bindgen-cli, worker-build,
@@ -24,6 +25,9 @@ if [ -n "${SNAPKEEP_EDGE_TOKEN:-}" ]; then
 fi
 if [ -n "${SNAPKEEP_EDGE_READ_TOKEN:-}" ]; then
   vars+=(--var "SNAPKEEP_READ_TOKEN:$SNAPKEEP_EDGE_READ_TOKEN")
+fi
+if [ "${SNAPKEEP_EDGE_PUBLIC_READS:-}" = true ]; then
+  vars+=(--var "SNAPKEEP_PUBLIC_READS:true")
 fi
 # SNAPKEEP_EDGE_INSPECTOR_PORT: the devtools port (wrangler's default, 9229,
 # is shared by every instance; the tests give each its own).

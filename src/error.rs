@@ -24,13 +24,13 @@ pub enum Error {
     #[error("{key}: {source}")]
     Format { key: String, source: FormatError },
     /// The location holds no repository config.
-    #[error("{0} is not a snapkeep repository (nothing was made there by `snapkeep repo init`)")]
+    #[error("no snapkeep repository at {0} (nothing was made there by `snapkeep repo init`)")]
     NotARepository(String),
     /// `repo init` on a location that already holds a repository.
     #[error("{0} is already a snapkeep repository")]
     AlreadyInitialised(String),
     /// A repository location no backend understands.
-    #[error("unsupported repository location {0:?}: use a path, a file:// URL, s3://, az://, gs:// or an https://HOST/api/repos/NAME edge URL")]
+    #[error("unsupported repository location {0:?}: use a path, a file:// URL, s3://, az://, azure://, gs://, an https://HOST/api/repos/NAME edge URL or @PROFILE")]
     BadLocation(String),
     /// A snapshot or index name that is not allowed.
     #[error("{0}")]

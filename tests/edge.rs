@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::servers::{edge, EDGE_READ_TOKEN, EDGE_WRITE_TOKEN};
+use common::servers::{edge, edge_with, EdgeReads, EDGE_READ_TOKEN, EDGE_WRITE_TOKEN};
 use common::*;
 use reqwest::StatusCode;
 use snapkeep::storage::edge::EdgeStore;
@@ -89,7 +89,8 @@ fn the_edge_worker_serves_repositories_to_the_cli_and_its_api() {
         &["snapshot", "create", &repo, "second", "--source", s(&src)],
     );
 
-    // Lists, pages and sorts from the root alone; anonymous reads work.
+    // Lists, pages and sorts from the root alone; anonymous reads work
+    // (this deployment sets SNAPKEEP_PUBLIC_READS=true).
     let api = &repo;
     let page1 = get_json(&format!("{api}/snapshots?size=1&sort=name&order=asc"));
     assert_eq!(page1["total"], 2);
@@ -388,4 +389,66 @@ fn a_read_token_guards_reads_and_cannot_write() {
     assert!(err.contains("permission denied"), "{err}");
     let err = fails(&["snapshot", "list", &repo]);
     assert!(err.contains("permission denied"), "{err}");
+}
+
+/// A deployment that says nothing about reads keeps them private: an
+/// anonymous request is refused, the write token reads, and no answer
+/// names the R2 binding (`REPOS`).
+#[test]
+fn reads_need_a_token_unless_the_deployment_makes_them_public() {
+    let server = edge_with(EdgeReads::Private);
+    let base = format!("http://127.0.0.1:{}/api/repos", server.port);
+    let repo = format!("{base}/private");
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("src/idx/f"), b"data");
+    ok_env(&write_env(), &["repo", "init", &repo]);
+    ok_env(
+        &write_env(),
+        &[
+            "snapshot",
+            "create",
+            &repo,
+            "s1",
+            "--source",
+            s(&t.path().join("src")),
+        ],
+    );
+    let list = format!("{repo}/snapshots");
+    let (status, _, body) = http(reqwest::Method::GET, &list, None, &[], None);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["type"], "security_exception", "{v}");
+    let (status, _, _) = http(
+        reqwest::Method::GET,
+        &format!("http://127.0.0.1:{}/api/health", server.port),
+        None,
+        &[],
+        None,
+    );
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let err = fails(&["snapshot", "list", &repo]);
+    assert!(err.contains("permission denied"), "{err}");
+    let (status, _, body) = http(
+        reqwest::Method::GET,
+        &list,
+        Some(EDGE_WRITE_TOKEN),
+        &[],
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["snapshots"][0]["snapshot"], "s1");
+
+    // A repository that is not there is named as clients address it.
+    let (status, _, body) = http(
+        reqwest::Method::GET,
+        &format!("{base}/nothing/snapshots"),
+        Some(EDGE_WRITE_TOKEN),
+        &[],
+        None,
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    assert!(text.contains("/api/repos/nothing"), "{text}");
+    assert!(!text.contains("REPOS") && !text.contains("r2://"), "{text}");
 }

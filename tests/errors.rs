@@ -10,9 +10,9 @@ use common::*;
 fn an_uninitialised_repository_is_named() {
     let t = tempfile::tempdir().unwrap();
     let err = fails(&["snapshot", "list", s(t.path())]);
-    assert!(err.contains("is not a snapkeep repository"), "{err}");
+    assert!(err.contains("no snapkeep repository at"), "{err}");
     let err = fails(&["snapshot", "list", s(&t.path().join("missing"))]);
-    assert!(err.contains("is not a snapkeep repository"), "{err}");
+    assert!(err.contains("no snapkeep repository at"), "{err}");
     let err = fails(&["snapshot", "list", "ftp://example/repo"]);
     assert!(err.contains("unsupported repository location"), "{err}");
 }

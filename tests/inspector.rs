@@ -45,6 +45,7 @@ fn expectations(repo: &str, env: &[(String, String)], data: &Path, tmp: &Path) -
                 "snapshot": s["snapshot"],
                 "state": s["state"],
                 "size_in_bytes": s["stats"]["size_in_bytes"],
+                "start_time_in_millis": s["start_time_in_millis"],
             })
         })
         .collect();
@@ -245,7 +246,7 @@ fn the_inspector_shows_what_the_cli_sees_from_the_edge_and_from_a_folder() {
     edge_config["targets"] =
         json!([{"name": "edge", "url": format!("{host}/?repo=/api/repos/demo")}]);
     edge_config["errors"] = json!([
-        {"url": format!("{host}/?repo=/api/repos/nothing"), "contains": "not a snapkeep repository"},
+        {"url": format!("{host}/?repo=/api/repos/nothing"), "contains": "no snapkeep repository"},
         {"url": format!("{host}/?repo=http://127.0.0.1:{}/api/repos/x", common::servers::free_port()), "contains": "unreachable"},
         {"url": format!("{host}/?repo=/api/repos/demo&token=wrong"), "contains": "token"},
     ]);
@@ -294,7 +295,7 @@ fn the_inspector_served_by_a_node_shows_what_the_cli_sees() {
     config["screenshots"] = json!(s(&shots.join("node")));
     config["targets"] = json!([{"name": "node", "url": format!("{host}/?repo=/api/repos/demo")}]);
     config["errors"] = json!([
-        {"url": format!("{host}/?repo=/api/repos/nothing"), "contains": "not a snapkeep repository"},
+        {"url": format!("{host}/?repo=/api/repos/nothing"), "contains": "no snapkeep repository"},
     ]);
     config["big"] = Value::Null;
     run_browser(&config, t.path(), "node");

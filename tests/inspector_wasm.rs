@@ -234,7 +234,7 @@ async fn clear_errors_for_bad_repositories() {
         .await
         .err()
         .unwrap();
-    assert!(message(not_repo).contains("is not a snapkeep repository"));
+    assert!(message(not_repo).contains("no snapkeep repository at"));
     let denied = Inspector::open(backend(&[], None, Some("Unauthorized")))
         .await
         .err()

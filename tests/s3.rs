@@ -72,7 +72,7 @@ fn bad_s3_setups_give_one_clear_line() {
     assert!(err.contains("does not exist"), "{err}");
     // An empty prefix is not a repository.
     let err = fails_env(&env, &["snapshot", "list", "s3://real/nothing-here"]);
-    assert!(err.contains("is not a snapkeep repository"), "{err}");
+    assert!(err.contains("no snapkeep repository at"), "{err}");
     // Unreachable endpoint.
     let mut dead = env.clone();
     let dead_endpoint = format!("127.0.0.1:{}", common::servers::free_port());

@@ -84,15 +84,15 @@ function partOfRepository(folder, top) {
  * then says what is missing).
  */
 function wrongFolder(folder, top, innerConfig) {
-  if (top.length === 0) return `the folder ${folder} is empty: it is not a snapkeep repository`;
+  if (top.length === 0) return `the folder ${folder} is empty: there is no snapkeep repository in it`;
   if (top.some((e) => !e.dir && e.name === 'config')) return null;
   if (innerConfig.length > 0) {
     const sub = innerConfig[0];
-    return `folder ${folder} is not a snapkeep repository (no config object), but its subfolder ${sub} may be: choose ${sub}`;
+    return `no snapkeep repository at ${folder}, but its subfolder ${sub} may hold one: choose ${sub}`;
   }
   const part = partOfRepository(folder, top);
   if (part) {
-    return `folder ${folder} is not a snapkeep repository (no config object): it looks like ${part} inside one; choose the repository folder itself (the one holding config, index/ and packs/)`;
+    return `no snapkeep repository at ${folder}: it looks like ${part} inside one; choose the repository folder itself (the one holding config, index/ and packs/)`;
   }
   return null;
 }

@@ -12,9 +12,14 @@ use clap::{Args, Parser, Subcommand};
     long_about = "snapkeep snapshots a data directory into a repository and restores all or part of it.\n\n\
         The immediate subdirectories of the data directory are its indices; everything else at the top \
         level (files, and folders starting with '_' or '.') is its global state.\n\n\
-                REPO is a folder path, a file:// URL, an object-storage URL (s3://bucket/prefix, \
-        az://container/prefix, gs://bucket/prefix), or a snapkeep edge repository \
-        (https://HOST/api/repos/NAME). A failure prints one line on stderr (with --json, also \
+        REPO is a folder path, a file:// URL, an object-storage URL (s3:// or s3a://bucket/prefix, \
+        also for Cloudflare R2 and other S3-compatible stores with --storage-option endpoint=URL; \
+        az://, azure://, abfs:// or abfss://container/prefix; gs://bucket/prefix), a snapkeep edge \
+        repository (https://HOST/api/repos/NAME; http:// on localhost only), or @PROFILE, a \
+        profile of the config file. It may be left out when --repo-file, --profile (or \
+        SNAPKEEP_PROFILE) or SNAPKEEP_REPOSITORY names it. Profiles live in \
+        $SNAPKEEP_CONFIG, else $XDG_CONFIG_HOME/snapkeep/config.toml, else \
+        ~/.config/snapkeep/config.toml. A failure prints one line on stderr (with --json, also \
         Elasticsearch's error object on stdout).\n\n\
         Exit status: 0 success, 1 failure, 2 usage, 3 snapshot PARTIAL (committed, with \
         failures), 4 not found (repository, bucket, snapshot, index, policy), 5 authentication \
@@ -39,6 +44,13 @@ pub struct Cli {
     /// defaults to $SNAPKEEP_TOKEN.
     #[arg(long, value_name = "TOKEN", global = true)]
     pub token: Option<String>,
+    /// Read the repository location from the first line of FILE when REPO is left out.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub repo_file: Option<PathBuf>,
+    /// Use a profile of the config file: its repository when REPO is left
+    /// out, and its storage options and credentials.
+    #[arg(long, value_name = "NAME", env = "SNAPKEEP_PROFILE", global = true)]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +74,26 @@ pub enum Command {
     Retention(RetentionCommand),
     /// Snapshot lifecycle policies on a running node (Elasticsearch's _slm API).
     Slm(SlmArgs),
+    /// Print a shell completion script to stdout, e.g.
+    /// `snapkeep completions bash > /etc/bash_completion.d/snapkeep`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, or write one page per
+    /// command into --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write snapkeep.1 and a page per subcommand (snapkeep-snapshot-create.1, ...) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `snapkeep slm`: the `_slm` API of a node, over HTTP.
@@ -103,16 +135,27 @@ pub struct SlmArgs {
 pub enum SlmCommand {
     /// Store a policy (PUT /_slm/policy/<id>); FILE holds its JSON body, - for stdin.
     Put {
+        /// The policy id.
         id: String,
+        /// The policy's JSON body (Elasticsearch's PUT /_slm/policy/<id>); - for stdin.
         #[arg(long, value_name = "FILE")]
         policy: std::path::PathBuf,
     },
     /// Show policies with their next run, last success and failure, and stats (all by default).
-    Get { ids: Vec<String> },
+    Get {
+        /// Policy ids (default: all).
+        ids: Vec<String>,
+    },
     /// Delete a policy (its snapshots stay).
-    Delete { id: String },
+    Delete {
+        /// The policy id.
+        id: String,
+    },
     /// Take the policy's snapshot now; prints the snapshot's name.
-    Execute { id: String },
+    Execute {
+        /// The policy id.
+        id: String,
+    },
     /// Run retention for every policy now.
     ExecuteRetention,
     /// Snapshot and retention counts, per policy and overall.
@@ -124,7 +167,10 @@ pub enum SlmCommand {
     /// Whether scheduling runs (RUNNING, STOPPING, STOPPED).
     Status,
     /// A policy's runs and retention deletions, newest first.
-    History { id: String },
+    History {
+        /// The policy id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,7 +192,7 @@ pub enum RetentionCommand {
 
 #[derive(Debug, Args)]
 pub struct RetentionPlanArgs {
-    /// Repository location.
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// The policy file (JSON, the body of PUT /_slm/policy/<id>).
     #[arg(long)]
@@ -252,7 +298,7 @@ pub enum RepoCommand {
 
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
-    /// Repository location.
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Refuse every write (snapshots, deletes, cleanup) until set to false.
     #[arg(long)]
@@ -270,7 +316,7 @@ pub struct SettingsArgs {
 
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
-    /// Repository location.
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Only report what would be deleted.
     #[arg(long)]
@@ -286,7 +332,7 @@ pub struct CleanupArgs {
 
 #[derive(Debug, Args)]
 pub struct RepoArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -295,7 +341,7 @@ pub struct RepoArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Smallest chunk (e.g. 256KiB). Chunk sizes are fixed for the repository's life.
     #[arg(long, value_parser = parse_size, default_value = "256KiB")]
@@ -330,13 +376,15 @@ pub struct InitArgs {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum CompressionArg {
+    /// zstd at level 3, per blob.
     Zstd,
+    /// Store blobs as they are (data that is already compressed).
     None,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Download every pack and re-hash every blob.
     #[arg(long, conflicts_with = "read_data_subset")]
@@ -440,7 +488,7 @@ pub struct CopyArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Snapshot name (lowercase; no spaces or \ / * ? " < > | , #; must not start with _ - +).
     pub name: String,
@@ -486,7 +534,7 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Sort key: name, start_time, duration, index_count or size.
     #[arg(long, default_value = "start_time")]
@@ -507,8 +555,9 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
+    /// The snapshot's name.
     pub name: String,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -517,9 +566,11 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
+    /// The older snapshot.
     pub from: String,
+    /// The newer snapshot.
     pub to: String,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -528,7 +579,7 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
     /// Snapshot names or wildcard patterns, also as comma lists (`a,b-*`).
     #[arg(required = true)]
@@ -547,8 +598,9 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Repository location (path or file:// URL).
+    /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
+    /// The snapshot to restore from.
     pub snapshot: String,
     /// Folder to restore into (index folders are created inside it).
     #[arg(long)]

@@ -104,8 +104,9 @@ pub fn error_json(e: &Error) -> Value {
             "type": kind, "reason": reason}, "status": status});
     }
     let a = api_error(e);
-    json!({"error": {"root_cause": [{"type": a.kind, "reason": a.reason}],
-        "type": a.kind, "reason": a.reason}, "status": a.status})
+    let reason = super::without_os_error_codes(&a.reason);
+    json!({"error": {"root_cause": [{"type": a.kind, "reason": reason}],
+        "type": a.kind, "reason": reason}, "status": a.status})
 }
 
 #[cfg(test)]

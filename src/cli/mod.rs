@@ -6,9 +6,12 @@
 
 pub mod args;
 mod context;
+mod default_repo;
 pub mod demo;
+mod docs;
 pub mod exit;
 mod node;
+mod profiles;
 pub mod render;
 mod repo;
 mod restore;
@@ -18,20 +21,19 @@ mod snapshot;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::native::error::{Error, Result};
 use args::{Cli, Command};
 use context::Ctx;
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => return usage_error(e),
-    };
     // Every command that has `--json` takes it as this exact flag, and a
     // command without one does not parse with it.
     let json = std::env::args_os().any(|a| a == "--json");
+    let cli = match default_repo::parse(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(default_repo::ParseFailure::Clap(e)) => return usage_error(e),
+        Err(default_repo::ParseFailure::Repository(e)) => return report(&e, json),
+    };
     match run(cli) {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(e) => report(&e, json),
@@ -43,15 +45,38 @@ pub fn main() -> ExitCode {
 /// (a PARTIAL snapshot, a dry run's conflicts).
 fn report(e: &Error, json: bool) -> ExitCode {
     let code = exit::code(e);
+    let message = one_line(&without_os_error_codes(&e.to_string()));
     if code == exit::PARTIAL {
-        eprintln!("warning: {}", one_line(&e.to_string()));
+        eprintln!("warning: {message}");
     } else {
         if json && !render::json_printed() {
             render::print_json(&exit::error_json(e));
         }
-        eprintln!("error: {}", one_line(&e.to_string()));
+        eprintln!("error: {message}");
     }
     ExitCode::from(code)
+}
+
+/// The operating system's error numbers (`No such file or directory (os
+/// error 2)`) say nothing the words before them do not.
+pub(crate) fn without_os_error_codes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(" (os error ") {
+        let tail = &rest[i + " (os error ".len()..];
+        let digits = tail
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        if digits > 0 && tail[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A message as one line: control characters (a newline in a file or
@@ -133,7 +158,7 @@ fn positional_hint(e: &clap::Error) -> Option<&'static str> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx::new(cli.quiet, cli.storage_options, cli.token.clone());
+    let ctx = Ctx::new(cli.quiet, cli.storage_options, cli.token, cli.profile);
     match cli.command {
         Command::Repo(c) => repo::run(&ctx, c),
         Command::Snapshot(c) => snapshot::run(&ctx, c),
@@ -142,5 +167,24 @@ fn run(cli: Cli) -> Result<()> {
         Command::Node(a) => node::run(a),
         Command::Retention(c) => retention::run(&ctx, c),
         Command::Slm(a) => slm::run(&ctx, a),
+        Command::Completions(a) => docs::completions(a.shell),
+        Command::Man(a) => docs::man(a.dir.as_deref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_error_numbers_are_dropped_and_nothing_else() {
+        assert_eq!(
+            without_os_error_codes("a: No such file or directory (os error 2); b (os error 13)"),
+            "a: No such file or directory; b"
+        );
+        assert_eq!(
+            without_os_error_codes("kept (os error x) and (os error 5"),
+            "kept (os error x) and (os error 5"
+        );
     }
 }

@@ -43,7 +43,7 @@ pub fn json_printed() -> bool {
 pub fn manifest_text(m: &Manifest) -> String {
     let t = m.totals();
     let mut out = format!(
-        "snapshot {} ({})\n  state      {}\n  started    {}\n  duration   {}\n  files      {} ({} read, {} unchanged)\n  size       {}\n  new data   {} ({} stored)\n",
+        "snapshot {} ({})\n  state      {}\n  started    {}\n  duration   {}\n  files      {} ({} read, {} unchanged)\n  size       {}\n  new data   {} logical, {} stored\n",
         m.snapshot,
         m.uuid,
         m.state.as_str(),
@@ -59,7 +59,7 @@ pub fn manifest_text(m: &Manifest) -> String {
     out.push_str("  indices:\n");
     for (name, s) in &m.indices {
         out.push_str(&format!(
-            "    {name:<24} {:>8} files {:>12}  new {:>12}\n",
+            "    {name:<24} {:>8} files {:>12}  new logical {:>12}\n",
             s.files,
             bytes(s.size_in_bytes),
             bytes(s.new_bytes)

@@ -1,7 +1,8 @@
 //! Bearer tokens from the Worker's secrets: `SNAPKEEP_WRITE_TOKEN` allows
-//! everything; `SNAPKEEP_READ_TOKEN`, when set, is required (or the write
-//! token) for reads, which are otherwise anonymous. Without a write token
-//! configured, nothing can be written.
+//! everything; `SNAPKEEP_READ_TOKEN` allows reads. Reads need one of them
+//! unless the deployment sets `SNAPKEEP_PUBLIC_READS=true`: a Worker
+//! deployed without thinking about it does not publish its backups.
+//! Without a write token configured, nothing can be written.
 
 use worker::{Env, Request};
 
@@ -48,6 +49,7 @@ fn bearer(header: &str) -> Option<String> {
 pub fn authorize(req: &Request, env: &Env, need: Access) -> ApiResult<()> {
     let write = configured(env, "SNAPKEEP_WRITE_TOKEN");
     let read = configured(env, "SNAPKEEP_READ_TOKEN");
+    let public_reads = configured(env, "SNAPKEEP_PUBLIC_READS").as_deref() == Some("true");
     let given = req
         .headers()
         .get("Authorization")
@@ -67,7 +69,7 @@ pub fn authorize(req: &Request, env: &Env, need: Access) -> ApiResult<()> {
     match need {
         Access::Read => match (&given, is_write || is_read) {
             (_, true) => Ok(()),
-            (None, _) if read.is_none() => Ok(()),
+            (None, _) if public_reads => Ok(()),
             (None, _) => Err(missing()),
             // A wrong token is an error, even where reads are anonymous.
             (Some(_), _) => Err(wrong()),

@@ -43,7 +43,7 @@ pub async fn serve(req: &Request, env: &Env) -> ApiResult<Response> {
     let mut statuses = Vec::new();
     let mut last_run: Option<i64> = None;
     for name in folders(&bucket).await.map_err(ApiError::from)? {
-        let store = R2Store::new(env.bucket(BUCKET_BINDING)?, BUCKET_BINDING, &name);
+        let store = R2Store::new(env.bucket(BUCKET_BINDING)?, &name);
         let entry = match Survey::read(store).await {
             Ok(None) => continue,
             Ok(Some(survey)) => {

@@ -80,7 +80,7 @@ async fn object_api(
     url: &Url,
     target: &RepoPath,
 ) -> ApiResult<Response> {
-    let store = R2Store::new(env.bucket(BUCKET_BINDING)?, BUCKET_BINDING, &target.name);
+    let store = R2Store::new(env.bucket(BUCKET_BINDING)?, &target.name);
     let method = req.method();
     let need = match method {
         Method::Get | Method::Head => Access::Read,
@@ -107,7 +107,7 @@ impl RepoLookup for BucketRepos<'_> {
     async fn reader(&self, name: &str) -> ApiResult<RepoReader> {
         let bucket = self.env.bucket(BUCKET_BINDING)?;
         authorize(self.req, self.env, Access::Read)?;
-        let store = R2Store::new(bucket, BUCKET_BINDING, name);
+        let store = R2Store::new(bucket, name);
         Ok(RepoReader::open(Arc::new(store), codec::ruzstd_decode).await?)
     }
 

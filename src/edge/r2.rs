@@ -21,7 +21,6 @@ const MAX_EXACT: u64 = (1 << 53) - 1;
 
 pub struct R2Store {
     bucket: Bucket,
-    binding: String,
     /// `<repository>/`
     prefix: String,
 }
@@ -33,10 +32,9 @@ impl fmt::Debug for R2Store {
 }
 
 impl R2Store {
-    pub fn new(bucket: Bucket, binding: &str, repository: &str) -> R2Store {
+    pub fn new(bucket: Bucket, repository: &str) -> R2Store {
         R2Store {
             bucket,
-            binding: binding.into(),
             prefix: format!("{repository}/"),
         }
     }
@@ -153,11 +151,9 @@ pub async fn folders(bucket: &Bucket) -> worker::Result<Vec<String>> {
 #[async_trait(?Send)]
 impl Storage for R2Store {
     fn location(&self) -> String {
-        format!(
-            "r2://{}/{}",
-            self.binding,
-            self.prefix.trim_end_matches('/')
-        )
+        // The repository as clients address it: the bucket binding's name
+        // is the deployment's business, not the answer's.
+        format!("/api/repos/{}", self.prefix.trim_end_matches('/'))
     }
 
     fn capabilities(&self) -> Capabilities {

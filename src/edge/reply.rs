@@ -7,9 +7,14 @@ use worker::{Headers, Request, Response, Url};
 pub use crate::api::{ApiError, ApiResult};
 use crate::api::{ApiRequest, ApiResponse};
 
+/// The runtime's errors name the R2 binding (`REPOS`), a deployment detail
+/// that answers leave out.
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> ApiError {
-        Self::new(500, "exception", e.to_string())
+        let reason = e
+            .to_string()
+            .replace(super::BUCKET_BINDING, "the repositories' bucket");
+        Self::new(500, "exception", reason)
     }
 }
 

@@ -45,7 +45,7 @@ pub fn now_ms() -> i64 {
 pub async fn run(env: &Env, cron: &str) -> worker::Result<()> {
     let bucket = env.bucket(BUCKET_BINDING)?;
     for name in folders(&bucket).await? {
-        let store = R2Store::new(env.bucket(BUCKET_BINDING)?, BUCKET_BINDING, &name);
+        let store = R2Store::new(env.bucket(BUCKET_BINDING)?, &name);
         match watch(store, cron).await {
             Ok(Some(report)) => console_log!(
                 "snapkeep watchdog: {name}: {:?}, {} policies",

@@ -109,7 +109,9 @@ pub enum StorageError {
         end: u64,
         size: u64,
     },
-    #[error("permission denied on {key}: {detail}")]
+    /// `key` is kept for code and tests; the message leaves the internal
+    /// object name out, since the user can do nothing with it.
+    #[error("permission denied by the storage: {detail}")]
     PermissionDenied { key: String, detail: String },
     #[error("storage unavailable: {detail}")]
     Unavailable { detail: String },

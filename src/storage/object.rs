@@ -221,6 +221,41 @@ impl http_body::Body for TimedBody {
 }
 
 /// Splits `scheme://bucket/prefix` into its parts.
+/// A refusal in the user's terms: the provider's error code says which
+/// credential is wrong, while the request line would only name an internal
+/// object.
+fn auth_reason(text: &str) -> &'static str {
+    const REASONS: [(&str, &str); 5] = [
+        (
+            "InvalidAccessKeyId",
+            "the access key id is not known (InvalidAccessKeyId)",
+        ),
+        (
+            "SignatureDoesNotMatch",
+            "the secret key does not match the access key id (SignatureDoesNotMatch)",
+        ),
+        (
+            "AuthenticationFailed",
+            "the account key or SAS token was refused (AuthenticationFailed)",
+        ),
+        (
+            "AccessDenied",
+            "these credentials may not do this here (AccessDenied)",
+        ),
+        (
+            "401 Unauthorized",
+            "authentication required (401 Unauthorized)",
+        ),
+    ];
+    REASONS
+        .iter()
+        .find(|(code, _)| text.contains(code))
+        .map_or("access denied (403 Forbidden)", |(_, reason)| reason)
+}
+
+/// The instance metadata address object_store falls back to for credentials.
+const METADATA_ENDPOINT: &str = "169.254.169.254";
+
 pub fn split_url(url: &str) -> Option<(Provider, String, String)> {
     let (scheme, rest) = url.split_once("://")?;
     let provider = Provider::from_scheme(scheme)?;
@@ -343,6 +378,14 @@ impl ObjectStorage {
         }
         let text = e.to_string();
         let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+        if text.contains(METADATA_ENDPOINT) {
+            // With no credentials configured, object_store asks the cloud's
+            // instance metadata service, and its refusal names that address.
+            return StorageError::PermissionDenied {
+                key: key.into(),
+                detail: format!("{}: no credentials were found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile's credentials)", self.url),
+            };
+        }
         if has(&[
             "NoSuchBucket",
             "ContainerNotFound",
@@ -362,7 +405,7 @@ impl ObjectStorage {
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => StorageError::PermissionDenied {
                 key: key.into(),
-                detail: first_line(&text),
+                detail: format!("{}: {}", self.url, auth_reason(&text)),
             },
             _ if has(&[
                 "AccessDenied",
@@ -375,7 +418,7 @@ impl ObjectStorage {
             {
                 StorageError::PermissionDenied {
                     key: key.into(),
-                    detail: first_line(&text),
+                    detail: format!("{}: {}", self.url, auth_reason(&text)),
                 }
             }
             _ if has(&[

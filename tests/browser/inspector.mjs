@@ -220,6 +220,23 @@ async function checkChart(page, t, expected) {
   }));
   await check(info.points === expected.length, `${t}: the chart plots ${expected.length} snapshots`, `it plots ${info.points}`);
   await check(info.title && info.desc && info.labelled && info.lines >= 2, `${t}: the chart has two lines, a title and a description`, JSON.stringify(info));
+
+  // Time ticks fall on round times, read differently, and the newest
+  // snapshot is named on the chart.
+  const ticks = await page.$$eval(`${sel('chart')} text.tick`, (es) => es.map((e) => ({ ms: Number(e.dataset.ms), label: e.textContent })));
+  const t0 = Math.min(...expected.map((s) => s.start_time_in_millis));
+  const t1 = Math.max(...expected.map((s) => s.start_time_in_millis));
+  if (t1 - t0 >= 10000) {
+    await check(ticks.length >= 2 && ticks.every((k) => k.ms % 1000 === 0), `${t}: time ticks fall on whole seconds or rounder`, JSON.stringify(ticks));
+  }
+  await check(new Set(ticks.map((k) => k.label)).size === ticks.length, `${t}: no two time ticks read the same`, JSON.stringify(ticks));
+  const named = await page.$eval(sel('chart'), (c) => c.querySelector('text.point-label')?.textContent || '');
+  if (expected.length) {
+    const newest = expected.filter((s) => s.start_time_in_millis === t1).map((s) => s.snapshot);
+    await check(newest.some((n) => named.startsWith(`${n}: `)), `${t}: the newest point is labelled with its snapshot (${newest.join(', ')})`, named);
+  }
+  const ratio = await page.$$eval(`${sel('stats')} dd`, (es) => es.map((e) => e.textContent).join(' | '));
+  await check(!/0\.00×/.test(ratio), `${t}: the statistics never show a 0.00× ratio`, ratio);
 }
 
 async function checkDetail(page, t, expected) {
@@ -331,6 +348,16 @@ async function checkPlan(page, t, plan) {
     if (values[key] === undefined || values[key] === '') await fail(`${t}: the plan summary has no ${key}`);
   }
   ok(`${t}: the plan summary shows files ${values.files}, bytes ${values.bytes}, to fetch ${values.bytes_to_fetch}, requests ${values.requests}, conflicts ${values.conflicts}`);
+
+  // The same restore as a CLI command, with the options asked for.
+  const command = await text(page, 'plan-command');
+  const wanted = ['snapkeep restore ', ` ${plan.snapshot} `, '--target TARGET'];
+  if (plan.indices && plan.indices !== '*') wanted.push('--indices ');
+  if (plan.rename_pattern) wanted.push('--rename-pattern ', '--rename-replacement ');
+  if (plan.include_global_state) wanted.push('--include-global-state');
+  for (const w of wanted) await check(command.includes(w), `${t}: the plan's CLI command has "${w}"`, command);
+  await check(await page.locator(sel('plan-copy')).isVisible(), `${t}: the plan has a "Copy as CLI command" button`);
+  ok(`${t}: the plan reads as ${command}`);
 }
 
 /** An error per target, for its screenshot: a wrong token, or a folder that is not a repository. */
@@ -342,7 +369,7 @@ async function checkTargetError(page, t, target, shots) {
     await page.setInputFiles(sel('folder-input'), dir);
     await waitFor(page, `${t}: picking a folder that is not a repository shows no error`, () => (document.querySelector('[data-testid="error"]')?.textContent || '').trim() !== '');
     const msg = await text(page, 'error');
-    await check(/not a snapkeep repository/i.test(msg), `${t}: a folder that is not a repository says so: "${msg}"`);
+    await check(/no snapkeep repository/i.test(msg), `${t}: a folder that is not a repository says so: "${msg}"`);
     fs.rmSync(dir, { recursive: true, force: true });
   } else {
     // A wrong token through the form; a server that checks no token opens
@@ -368,7 +395,7 @@ async function checkTargetError(page, t, target, shots) {
       await page.click(sel('open-button'));
       await waitFor(page, `${t}: a missing repository shows no error`, () => (document.querySelector('[data-testid="error"]')?.textContent || '').trim() !== '');
       msg = await text(page, 'error');
-      await check(/not a snapkeep repository/i.test(msg), `${t}: a missing repository says so: "${msg}"`);
+      await check(/no snapkeep repository/i.test(msg), `${t}: a missing repository says so: "${msg}"`);
     }
   }
   await screenshot(page, shots, t, 'error');

@@ -258,11 +258,31 @@ pub fn azure_env(port: u16) -> Vec<(String, String)> {
 pub const EDGE_WRITE_TOKEN: &str = "edge-write-secret";
 pub const EDGE_READ_TOKEN: &str = "edge-read-secret";
 
-/// snapkeep's Worker under `wrangler dev --local` (scripts/edge-dev.sh), with
-/// a fresh local R2 bucket. Writes need [`EDGE_WRITE_TOKEN`]; with
-/// `read_token`, reads need [`EDGE_READ_TOKEN`] (or the write token).
-/// The first start may build the Worker, hence the patience.
+/// Who may read from a test Worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeReads {
+    /// `SNAPKEEP_PUBLIC_READS=true`: anonymous reads.
+    Public,
+    /// `SNAPKEEP_READ_TOKEN` set: reads need it (or the write token).
+    ReadToken,
+    /// Neither: the default, reads need the write token.
+    Private,
+}
+
+/// [`edge_with`]: reads need [`EDGE_READ_TOKEN`] with `read_token`, and
+/// are public without it.
 pub fn edge(read_token: bool) -> Server {
+    edge_with(if read_token {
+        EdgeReads::ReadToken
+    } else {
+        EdgeReads::Public
+    })
+}
+
+/// snapkeep's Worker under `wrangler dev --local` (scripts/edge-dev.sh), with
+/// a fresh local R2 bucket. Writes need [`EDGE_WRITE_TOKEN`]; reads as
+/// `reads` says. The first start may build the Worker, hence the patience.
+pub fn edge_with(reads: EdgeReads) -> Server {
     use std::os::unix::process::CommandExt;
     let script = repo_root().join("scripts/edge-dev.sh");
     let log_dir = std::env::temp_dir();
@@ -274,12 +294,19 @@ pub fn edge(read_token: bool) -> Server {
             .env("SNAPKEEP_EDGE_TOKEN", EDGE_WRITE_TOKEN)
             .env("SNAPKEEP_EDGE_STATE", dir)
             .env_remove("SNAPKEEP_EDGE_READ_TOKEN")
+            .env_remove("SNAPKEEP_EDGE_PUBLIC_READS")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .process_group(0);
-        if read_token {
-            cmd.env("SNAPKEEP_EDGE_READ_TOKEN", EDGE_READ_TOKEN);
+        match reads {
+            EdgeReads::Public => {
+                cmd.env("SNAPKEEP_EDGE_PUBLIC_READS", "true");
+            }
+            EdgeReads::ReadToken => {
+                cmd.env("SNAPKEEP_EDGE_READ_TOKEN", EDGE_READ_TOKEN);
+            }
+            EdgeReads::Private => {}
         }
         // Each instance gets its own devtools port: on the default one, a
         // wrangler that rebuilds mid-test (its file watch) dies binding a

@@ -21,6 +21,8 @@ const errorEl = $('error');
 /** What the views share: the RPC, messages, the open repository's snapshots. */
 const app = {
   location: null,
+  /** REPO in the CLI commands the page shows: the edge URL, or null for a folder. */
+  cliRepo: null,
   /** Chart points for every snapshot, oldest first (from Inspector.chart). */
   points: [],
   /** Snapshot names, oldest first. */
@@ -139,6 +141,7 @@ function closeRepository() {
   const focusLost = $('views').contains(document.activeElement);
   shownRepo++;
   app.location = null;
+  app.cliRepo = null;
   app.points = [];
   app.names = [];
   for (const v of Object.values(views)) v.reset();
@@ -186,6 +189,9 @@ async function openRepository(source, label) {
     // meanwhile (that one replaces it in turn, or fails and leaves it).
     shownRepo++;
     applyInfo(info);
+    // REPO for CLI commands: the edge URL, absolute; a picked folder's
+    // path is unknown to the page.
+    app.cliRepo = source.kind === 'url' ? new URL(source.url, source.page).href.split(/[?#]/)[0] : null;
     for (const v of Object.values(views)) v.reset();
     await selectTab('snapshots');
     if (mine !== opening) return false;
@@ -245,7 +251,7 @@ folderInput.addEventListener('change', () => {
   const paths = files.map((f) => f.webkitRelativePath || f.name);
   folderInput.value = '';
   if (files.length === 0) {
-    app.fail(new Error('the chosen folder is empty: it is not a snapkeep repository'));
+    app.fail(new Error('the chosen folder is empty: there is no snapkeep repository in it'));
     return;
   }
   const name = (paths[0] || '').split('/')[0] || 'folder';

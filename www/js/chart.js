@@ -28,11 +28,50 @@ function byteTicks(max) {
   return { step, top: Math.ceil(max / step) * step };
 }
 
-function timeLabel(ms, span) {
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** Round steps between time ticks, each at most 2.5 times the one before. */
+const TIME_STEPS = [
+  1, 2, 5, 10, 20, 50, 100, 200, 500,
+  SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND, 15 * SECOND, 30 * SECOND,
+  MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
+  HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR,
+  DAY, 2 * DAY, 7 * DAY, 14 * DAY,
+];
+/** Beyond two weeks, steps are calendar months: ticks fall on the 1st. */
+const MONTH_STEPS = [1, 2, 3, 6, 12, 24, 60, 120];
+
+/**
+ * Tick times between t0 and t1 at whole multiples of a round step (UTC),
+ * at most `most` of them, and that step.
+ */
+export function timeTicks(t0, t1, most = 7) {
+  const span = t1 - t0;
+  const step = TIME_STEPS.find((s) => span / s <= most - 1);
+  const times = [];
+  if (step !== undefined) {
+    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) times.push(t);
+    return { times, step };
+  }
+  const months = MONTH_STEPS.find((m) => span / (m * 30.44 * DAY) <= most - 1) ?? 120;
+  const start = new Date(t0);
+  let index = start.getUTCFullYear() * 12 + start.getUTCMonth();
+  index = Math.ceil(index / months) * months;
+  for (let t = Date.UTC(Math.floor(index / 12), index % 12, 1); t <= t1; index += months, t = Date.UTC(Math.floor(index / 12), index % 12, 1)) {
+    if (t >= t0) times.push(t);
+  }
+  return { times, step: months * 30 * DAY };
+}
+
+/** A tick's label, as precise as its step needs: no two ticks read the same. */
+export function timeLabel(ms, step, span) {
   const iso = new Date(ms).toISOString();
-  if (span < 60000) return iso.slice(11, 23);
-  if (span < 2 * 86400000) return iso.slice(11, 19);
-  if (span < 300 * 86400000) return iso.slice(5, 10);
+  if (step < SECOND) return iso.slice(11, 23);
+  if (step < MINUTE) return iso.slice(11, 19);
+  if (step < DAY) return span >= DAY ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
+  if (span < 300 * DAY) return iso.slice(5, 10);
   return iso.slice(0, 10);
 }
 
@@ -81,13 +120,14 @@ export function createChart(app) {
     }
     const xAxis = svg('g', { class: 'axis' });
     xAxis.append(svg('line', { x1: M.left, x2: W - M.right, y1: M.top + ph, y2: M.top + ph }));
-    const ticks = n <= 1 ? 1 : Math.min(6, n);
-    for (let k = 0; k < ticks; k++) {
-      const ms = n <= 1 ? t0 : t0 + (span * k) / (ticks - 1);
-      const xx = n <= 1 ? M.left + pw / 2 : span > 0 ? M.left + (pw * k) / (ticks - 1) : x(points[Math.round(((n - 1) * k) / (ticks - 1))], Math.round(((n - 1) * k) / (ticks - 1)));
+    // Ticks at round times (whole hours, days, ...); with no time span,
+    // one tick at the snapshots' common time.
+    const { times: tickTimes, step: tickStep } = span > 0 ? timeTicks(t0, t1) : { times: n ? [t0] : [], step: SECOND };
+    for (const ms of tickTimes) {
+      const xx = span > 0 ? M.left + ((ms - t0) / span) * pw : M.left + pw / 2;
       xAxis.append(svg('line', { x1: xx, x2: xx, y1: M.top + ph, y2: M.top + ph + 5 }));
-      const label = svg('text', { x: xx, y: M.top + ph + 20, 'text-anchor': 'middle' });
-      label.textContent = timeLabel(ms, span);
+      const label = svg('text', { x: xx, y: M.top + ph + 20, 'text-anchor': 'middle', class: 'tick', 'data-ms': ms });
+      label.textContent = timeLabel(ms, tickStep, span);
       xAxis.append(label);
     }
     const xTitle = svg('text', { x: M.left + pw / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis-title' });
@@ -119,6 +159,12 @@ export function createChart(app) {
         series.append(svg('circle', { cx: x(p, i), cy: y(p.logical_bytes), r: 4, class: 'logical-dot' }, tip));
         series.append(svg('circle', { cx: x(p, i), cy: y(p.stored_bytes), r: 3.5, class: 'stored-dot' }, tip.cloneNode(true)));
       });
+    }
+    // The newest snapshot is named on the chart; the others in their tooltips.
+    if (n) {
+      const name = svg('text', { x: x(last, n - 1) - 6, y: y(last.logical_bytes) - 10, 'text-anchor': 'end', class: 'point-label' });
+      name.textContent = `${last.snapshot}: ${bytes(last.logical_bytes)}`;
+      series.append(name);
     }
     const chart = svg(
       'svg',
@@ -175,7 +221,8 @@ export function createChart(app) {
       ['snapshots', 'Snapshots', count],
       ['logical_bytes', 'Logical bytes (all snapshots)', bytes],
       ['stored_bytes', 'Bytes stored', bytes],
-      ['dedup_ratio', 'Dedup ratio', (v) => `${Number(v).toFixed(2)}×`],
+      // An empty repository has no ratio: 0.00× would read as a failure.
+      ['dedup_ratio', 'Dedup ratio', (v) => (s.stored_bytes > 0 && s.logical_bytes > 0 ? `${Number(v).toFixed(2)}×` : '— (nothing stored yet)')],
       ['pack_bytes', 'Bytes in packs', bytes],
       ['packs', 'Packs', count],
       ['blobs', 'Blobs', count],

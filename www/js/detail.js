@@ -104,7 +104,7 @@ export function createDetail(app) {
             el(
               'tr',
               {},
-              ...['Index', 'Files', 'Folders', 'Logical', 'New', 'Reused', 'New stored', 'Files read', 'New share'].map((h, i) =>
+              ...['Index', 'Files', 'Folders', 'Logical', 'New (logical)', 'Reused', 'New (stored)', 'Files read', 'New share'].map((h, i) =>
                 el('th', { scope: 'col', class: i > 0 && i < 8 ? 'num' : '' }, h),
               ),
             ),

@@ -70,7 +70,7 @@ export function collectDrop(dataTransfer) {
     const entry = entries[0];
     if (entry && entry.isDirectory) {
       const { files, paths } = await walkEntry(entry);
-      if (files.length === 0) throw new Error(`the folder ${entry.name} is empty: it is not a snapkeep repository`);
+      if (files.length === 0) throw new Error(`the folder ${entry.name} is empty: there is no snapkeep repository in it`);
       return { kind: 'files', name: entry.name, files, paths };
     }
     throw new Error('that is a file: drop the repository folder (the one holding config, index/ and packs/)');

@@ -31,7 +31,40 @@ export function createPlan(app) {
     return `${kind}: ${JSON.stringify(body)}`;
   }
 
-  function render(plan) {
+  /** A word as a POSIX shell reads it back. */
+  function shellWord(w) {
+    return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+  }
+
+  /** The `snapkeep restore` that does what the plan shows (TARGET to fill in). */
+  function cliCommand(plan, asked) {
+    const args = ['snapkeep', 'restore', app.cliRepo || 'REPO', plan.snapshot, '--target', 'TARGET'];
+    if (asked.indices && asked.indices !== '*') args.push('--indices', asked.indices);
+    if (asked.pattern) args.push('--rename-pattern', asked.pattern, '--rename-replacement', asked.replacement);
+    if (plan.global_state) args.push('--include-global-state');
+    return args.map((a, i) => (i < 2 || a === 'REPO' || a === 'TARGET' ? a : shellWord(a))).join(' ');
+  }
+
+  function commandBlock(command) {
+    const code = el('code', { dataset: { testid: 'plan-command' } }, command);
+    const button = el('button', { type: 'button', dataset: { testid: 'plan-copy' } }, 'Copy as CLI command');
+    button.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(command);
+        app.status('Copied the restore command; replace TARGET (and REPO for a folder) before running it.');
+      } catch {
+        // No clipboard permission: select the text for a manual copy.
+        const range = document.createRange();
+        range.selectNodeContents(code);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+        app.status('Select and copy the command shown.');
+      }
+    });
+    return el('div', { class: 'plan-command' }, el('h3', {}, 'As a CLI command'), el('pre', {}, code), button);
+  }
+
+  function render(plan, asked) {
     const s = plan.summary || {};
     const conflicts = plan.conflicts || [];
     const nConflicts = s.conflicts ?? conflicts.length;
@@ -64,6 +97,7 @@ export function createPlan(app) {
       conflicts.length
         ? el('ul', { class: 'conflicts' }, ...conflicts.map((c) => el('li', {}, conflictText(c))))
         : el('p', { class: 'muted' }, 'None: an empty target has nothing in the way.'),
+      commandBlock(cliCommand(plan, asked)),
     );
     out.dataset.snapshot = plan.snapshot;
   }
@@ -85,7 +119,7 @@ export function createPlan(app) {
         global.checked,
       );
       if (mine !== loading) return;
-      render(plan);
+      render(plan, { indices: indices.value.trim(), pattern: p, replacement: r });
       const s = plan.summary;
       const of = plan.snapshot ?? name;
       app.status(s ? `Restore plan for ${of}: ${count(s.files)} files, ${bytes(s.bytes_to_fetch)} to fetch.` : `Restore plan for ${of}.`);

@@ -11,7 +11,7 @@ const COLUMNS = [
   { field: 'duration', label: 'Duration', sort: 'duration', num: true },
   { field: 'indices', label: 'Indices', sort: 'index_count', num: true },
   { field: 'size', label: 'Logical size', sort: 'size', num: true },
-  { field: 'new', label: 'New data stored', num: true },
+  { field: 'new', label: 'New (stored)', num: true },
 ];
 
 export function createTable(app) {

@@ -11,7 +11,8 @@ use crate::native::repo::Repo;
 
 pub fn run(ctx: &Ctx, a: SettingsArgs) -> Result<()> {
     // Unguarded: a read-only repository must still be switchable back.
-    let repo = Repo::open_unguarded(ctx.location(&a.repo)?.open(false)?)?;
+    let repo = Repo::open_unguarded(ctx.location(&a.repo)?.open(false)?)
+        .map_err(|e| crate::cli::context::as_typed(e, &a.repo))?;
     let settings = changed(repo.settings.clone(), &a);
     if changes_anything(&a) {
         repo.commit(&RootChange::Settings(settings.clone()))?;

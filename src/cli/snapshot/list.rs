@@ -44,7 +44,7 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<()> {
 fn print_table(page: &Page, running: &[&Marker]) {
     println!(
         "{:<28} {:<8} {:<24} {:>10} {:>7} {:>11} {:>11}",
-        "snapshot", "state", "start_time", "duration", "indices", "size", "new"
+        "snapshot", "state", "start_time", "duration", "indices", "size", "new logical"
     );
     for m in running {
         println!(
