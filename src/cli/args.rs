@@ -430,6 +430,7 @@ pub enum SnapshotCommand {
 pub struct LsArgs {
     /// Repository location.
     pub repo: String,
+    /// The snapshot to list.
     pub snapshot: String,
     /// Where to start: `index/sub/path` (default: the whole snapshot).
     pub path: Option<String>,
@@ -452,6 +453,7 @@ pub struct LsArgs {
 pub struct DumpArgs {
     /// Repository location.
     pub repo: String,
+    /// The snapshot to read from.
     pub snapshot: String,
     /// The file or folder: `index/sub/path`, or relative to --index.
     pub path: String,
