@@ -1,7 +1,29 @@
 fn main() -> std::process::ExitCode {
     tune_allocator();
+    quiet_broken_pipes();
     snapkeep::cli::main()
 }
+
+/// Output piped into a reader that stops early (`snapkeep snapshot ls R S |
+/// head`) ends the command quietly, as it ends `ls` or `cat`: Rust ignores
+/// SIGPIPE, so the next write fails and `println!` panics. Socket writes
+/// are unaffected (std sends with `MSG_NOSIGNAL`). The node keeps SIGPIPE
+/// ignored: its hooks' pipes must never kill it.
+#[cfg(unix)]
+fn quiet_broken_pipes() {
+    if std::env::args().skip(1).any(|a| a == "node") {
+        return;
+    }
+    // SAFETY: restores the default action of one signal before any other
+    // thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_broken_pipes() {}
 
 /// glibc serves large blocks with mmap only above a threshold that it raises
 /// to the size of the largest such block freed (up to 32 MiB). snapkeep

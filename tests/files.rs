@@ -536,3 +536,42 @@ fn a_killed_subset_restore_resumes_the_same_subset() {
         .count();
     assert_eq!(staging, 0);
 }
+
+/// `snapshot ls R S | head`: the reader stops early and the command ends
+/// quietly (killed by SIGPIPE, as `ls` would be), not with a panic.
+#[test]
+fn output_cut_short_by_its_reader_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let (_t, src, repo, _) = scene();
+    for i in 0..3000 {
+        write(&src.join("idx").join(format!("a-rather-long-file-name-{i:05}")), b"x");
+    }
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src), "-q"]);
+    for json in [false, true] {
+        let mut args = vec!["snapshot", "ls", s(&repo), "s1"];
+        if json {
+            args.push("--json");
+        }
+        let mut child = Command::new(bin())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        const SIGPIPE: i32 = 13;
+        assert!(
+            out.status.success() || out.status.signal() == Some(SIGPIPE),
+            "{:?}: {err}",
+            out.status
+        );
+    }
+}
