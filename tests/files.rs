@@ -547,10 +547,22 @@ fn output_cut_short_by_its_reader_ends_quietly() {
 
     let (_t, src, repo, _) = scene();
     for i in 0..3000 {
-        write(&src.join("idx").join(format!("a-rather-long-file-name-{i:05}")), b"x");
+        write(
+            &src.join("idx")
+                .join(format!("a-rather-long-file-name-{i:05}")),
+            b"x",
+        );
     }
     init(&repo);
-    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src), "-q"]);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "s1",
+        "--source",
+        s(&src),
+        "-q",
+    ]);
     for json in [false, true] {
         let mut args = vec!["snapshot", "ls", s(&repo), "s1"];
         if json {

@@ -359,6 +359,18 @@ pub struct InitArgs {
     /// file.
     #[arg(long, default_value_t = crate::core::chunker::DEFAULT_NORMALIZATION)]
     pub chunk_normalization: u8,
+    /// How files are cut: `auto` cuts database files it recognises
+    /// (PostgreSQL, InnoDB, SQLite) at page-group boundaries, so a page
+    /// rewritten in place changes one chunk, and everything else into
+    /// content-defined chunks; `cdc` cuts every file by content;
+    /// `pages:8KiB` cuts every file at page groups (4KiB, 8KiB, 16KiB or
+    /// 32KiB pages).
+    #[arg(long, default_value = "auto", value_parser = parse_chunking, value_name = "MODE")]
+    pub chunking: crate::core::chunking::Chunking,
+    /// Bytes per chunk of a file cut as pages (whole pages): smaller stores
+    /// less after scattered page updates, for more index per byte.
+    #[arg(long, default_value = "64KiB", value_parser = parse_size, value_name = "SIZE")]
+    pub page_group: u32,
     /// Blob compression.
     #[arg(long, value_enum, default_value = "zstd")]
     pub compression: CompressionArg,
@@ -366,7 +378,8 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
     /// Take the chunker parameters of this repository (so `snapshot copy`
-    /// between them shares data); overrides the --chunk-* options.
+    /// between them shares data); overrides the --chunk-* options,
+    /// --chunking and --page-group.
     #[arg(long, value_name = "REPO")]
     pub copy_chunker_params_from: Option<String>,
     /// Print JSON instead of text.
@@ -658,6 +671,10 @@ pub struct DemoArgs {
 }
 
 /// Parses sizes like `4096`, `512KiB`, `1MiB`, `8M`.
+fn parse_chunking(s: &str) -> Result<crate::core::chunking::Chunking, String> {
+    crate::core::chunking::Chunking::parse(s).map_err(|e| e.to_string())
+}
+
 pub fn parse_size(s: &str) -> Result<u32, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -6,8 +6,9 @@ use crate::cli::args::{CompressionArg, InitArgs};
 use crate::cli::context::Ctx;
 use crate::cli::render::print_json;
 use crate::core::chunker::ChunkerParams;
+use crate::core::chunking::Chunking;
 use crate::core::format::codec::Compression;
-use crate::core::format::config::RepoConfig;
+use crate::core::format::config::{RepoConfig, PAGE_GROUP_RANGE};
 use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::location::Location;
@@ -17,7 +18,11 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> Result<()> {
     let mut config = config(&a)?;
     // restic's option: a repository that `snapshot copy` shares data with.
     if let Some(from) = &a.copy_chunker_params_from {
-        config.chunker = ctx.open(from)?.config.chunker;
+        let other = ctx.open(from)?.config;
+        config.chunker = other.chunker;
+        // A repository from before chunking modes cuts every file by content.
+        config.chunking = Some(other.chunking.unwrap_or(Chunking::Cdc));
+        config.page_group = Some(other.cutting().page_group);
     }
     let location = ctx.location(&a.repo)?;
     if let (Location::Local(path), false) = (&location, a.force) {
@@ -49,6 +54,14 @@ fn config(a: &InitArgs) -> Result<RepoConfig> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     let mut config = RepoConfig::new(uuid::Uuid::new_v4().to_string(), now_millis());
     config.chunker = chunker;
+    if !PAGE_GROUP_RANGE.contains(&a.page_group) {
+        return Err(Error::Usage(format!(
+            "--page-group {} is outside 4KiB..=8MiB",
+            a.page_group
+        )));
+    }
+    config.chunking = Some(a.chunking);
+    config.page_group = Some(a.page_group);
     config.compression = match a.compression {
         CompressionArg::Zstd => Compression::Zstd,
         CompressionArg::None => Compression::None,

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::chunker::ChunkerParams;
+use crate::core::chunking::pages::DEFAULT_GROUP_BYTES;
+use crate::core::chunking::{Chunking, Cutting};
 use crate::core::error::FormatError;
 use crate::core::format::codec::Compression;
 
@@ -23,7 +25,17 @@ pub struct RepoConfig {
     /// Target size of packs; a pack is closed once it reaches this size.
     pub pack_size: u64,
     pub created_in_millis: i64,
+    /// How files are cut (`repo init --chunking`); absent in repositories
+    /// made before the modes, which cut every file with FastCDC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunking: Option<Chunking>,
+    /// Bytes per chunk of a file cut as pages (whole pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_group: Option<u32>,
 }
+
+/// The page-group sizes a config may name.
+pub const PAGE_GROUP_RANGE: std::ops::RangeInclusive<u32> = 4096..=8 * 1024 * 1024;
 
 impl RepoConfig {
     pub fn new(id: String, created_in_millis: i64) -> RepoConfig {
@@ -35,6 +47,17 @@ impl RepoConfig {
             compression_level: DEFAULT_ZSTD_LEVEL,
             pack_size: DEFAULT_PACK_SIZE,
             created_in_millis,
+            chunking: Some(Chunking::Auto),
+            page_group: Some(DEFAULT_GROUP_BYTES),
+        }
+    }
+
+    /// How this repository's writers cut files.
+    pub fn cutting(&self) -> Cutting {
+        Cutting {
+            params: self.chunker,
+            mode: self.chunking.unwrap_or(Chunking::Cdc),
+            page_group: self.page_group.unwrap_or(DEFAULT_GROUP_BYTES),
         }
     }
 
@@ -55,6 +78,13 @@ impl RepoConfig {
             return Err(FormatError::Invalid(format!(
                 "pack_size {} is outside {MIN_PACK_SIZE}..={MAX_PACK_SIZE}",
                 c.pack_size
+            )));
+        }
+        if let Some(g) = c.page_group.filter(|g| !PAGE_GROUP_RANGE.contains(g)) {
+            return Err(FormatError::Invalid(format!(
+                "page_group {g} is outside {}..={}",
+                PAGE_GROUP_RANGE.start(),
+                PAGE_GROUP_RANGE.end()
             )));
         }
         Ok(c)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use crate::core::chunker::ChunkerParams;
+use crate::core::chunking::Cutting;
 use crate::native::backup::packer::{Added, Packer};
 use crate::native::backup::read_error::ReadError;
 use crate::native::backup::reader::{largest_window, read_file, FileRead};
@@ -33,7 +33,7 @@ pub enum JobResult {
 /// Reads a file, retrying once if it changed while being read.
 fn read_with_retry(
     job: &Job,
-    params: &ChunkerParams,
+    cutting: &Cutting,
     packer: &Packer,
     progress: &Progress,
 ) -> Result<(FileRead, i64), JobResult> {
@@ -45,7 +45,7 @@ fn read_with_retry(
     let mut walked = Some(job.stamp);
     loop {
         let started = now_ns();
-        match read_file(&job.path, walked.take(), params, packer, progress) {
+        match read_file(&job.path, walked.take(), cutting, packer, progress) {
             Ok(mut r) => {
                 r.added.plain += wasted.plain;
                 r.added.stored += wasted.stored;
@@ -79,7 +79,7 @@ fn read_with_retry(
 /// racy files left unverified because the run stopped.
 pub fn run_jobs(
     jobs: &[Job],
-    params: &ChunkerParams,
+    cutting: &Cutting,
     packer: &Packer,
     progress: &Progress,
     stop_on_failure: bool,
@@ -93,7 +93,7 @@ pub fn run_jobs(
             return (JobResult::Skipped, None);
         }
         progress.file_started(&job.path);
-        let out = match read_with_retry(job, params, packer, progress) {
+        let out = match read_with_retry(job, cutting, packer, progress) {
             Ok((r, started)) => {
                 let racy = r.stamp.mtime_ns > started - RACY_WINDOW.as_nanos() as i64;
                 let mtime = r.stamp.mtime_ns;
@@ -125,7 +125,7 @@ pub fn run_jobs(
     // Files longer than the largest window stream one at a time, each using
     // every core through its chunk queue, while the pool reads the other
     // files: two large files at once would only hold twice the buffers.
-    let window = largest_window(params) as u64;
+    let window = largest_window(&cutting.params) as u64;
     let (large, small): (Vec<usize>, Vec<usize>) =
         (0..jobs.len()).partition(|&i| jobs[i].size > window);
     let (large_done, small_done) = rayon::join(
@@ -158,7 +158,7 @@ pub fn run_jobs(
             let JobResult::Read(first) = &results[i] else {
                 unreachable!("racy entries are reads")
             };
-            let again = match read_with_retry(&jobs[i], params, packer, &Progress::hidden()) {
+            let again = match read_with_retry(&jobs[i], cutting, packer, &Progress::hidden()) {
                 Ok((r, _)) if r.stamp == first.stamp && r.chunks == first.chunks => {
                     JobResult::Read(r)
                 }

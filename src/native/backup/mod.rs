@@ -683,7 +683,7 @@ fn read_files(
         let on_settled = |job: usize| brackets.job_settled(job);
         run_jobs(
             jobs,
-            &repo.config.chunker,
+            &repo.config.cutting(),
             packer,
             &progress,
             stop,

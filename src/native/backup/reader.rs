@@ -8,6 +8,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::core::chunker::ChunkerParams;
+use crate::core::chunking::detect::HEAD_BYTES;
+use crate::core::chunking::Cutting;
 use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
@@ -75,15 +77,16 @@ pub fn window_len(params: &ChunkerParams) -> usize {
 pub fn read_file(
     path: &Path,
     walked: Option<Stamp>,
-    params: &ChunkerParams,
+    cutting: &Cutting,
     packer: &Packer,
     progress: &Progress,
 ) -> Result<FileRead, ReadError> {
     let (mut f, before) = open_regular(path, walked)?;
+    let params = &cutting.params;
     let (window, largest) = (window_len(params), largest_window(params));
     if (before.size as usize) < window {
         let (chunks, added, total) =
-            read_whole(&mut f, before.size as usize, params, packer, progress)?;
+            read_whole(&mut f, before.size as usize, cutting, packer, progress)?;
         return check_unchanged(&f, path, before, total)
             .map(|stamp| FileRead {
                 stamp,
@@ -99,6 +102,11 @@ pub fn read_file(
     // saves the `read` that would return end-of-file.
     let expected = before.size as usize;
     let windows = Windows::default();
+    // The cutter is chosen from the first window (it holds the file's
+    // head); `offset` is where each window starts in the file, which page
+    // groups cut by.
+    let mut cutter = None;
+    let mut offset = 0u64;
     let (chunks, added, total) = windows.run(packer, progress, |first, carry, buf| {
         let start = if first {
             first_len
@@ -109,10 +117,13 @@ pub fn read_file(
         buf[..carry.len()].copy_from_slice(carry);
         let limit = if first { expected } else { usize::MAX };
         let mut filled = carry.len() + read_full(&mut f, &mut buf[carry.len()..], limit)?;
+        let cut = *cutter
+            .get_or_insert_with(|| cutting.for_file(before.size, &buf[..filled.min(HEAD_BYTES)]));
         loop {
             let eof = filled < buf.len();
-            let cuts = params.split(&buf[..filled], eof);
+            let cuts = cut.split(offset, &buf[..filled], eof);
             if eof || !cuts.is_empty() || buf.len() >= largest {
+                offset += cuts.last().map_or(0, |r| r.end) as u64;
                 return Ok((filled, cuts));
             }
             // No cut yet: a chunk longer than the window, or a file longer
@@ -182,7 +193,7 @@ thread_local! {
 fn read_whole(
     f: &mut File,
     size: usize,
-    params: &ChunkerParams,
+    cutting: &Cutting,
     packer: &Packer,
     progress: &Progress,
 ) -> Result<(Vec<Id>, Added, u64), ReadError> {
@@ -197,7 +208,8 @@ fn read_whole(
         let data = &buf[..filled];
         let mut chunks = Vec::with_capacity(1);
         let mut added = Added::default();
-        for range in params.split(data, true) {
+        let cutter = cutting.for_file(filled as u64, &data[..filled.min(HEAD_BYTES)]);
+        for range in cutter.split(0, data, true) {
             let chunk = &data[range];
             let id = Id::of(chunk);
             let a = packer
@@ -294,7 +306,14 @@ mod tests {
             let bytes = data(len);
             let path = dir.path().join(format!("f{len}"));
             std::fs::write(&path, &bytes).unwrap();
-            let read = read_file(&path, None, &params, &packer, &Progress::hidden()).unwrap();
+            let read = read_file(
+                &path,
+                None,
+                &Cutting::cdc(params),
+                &packer,
+                &Progress::hidden(),
+            )
+            .unwrap();
             let want: Vec<Id> = params
                 .split_all(&bytes)
                 .into_iter()
@@ -332,7 +351,14 @@ mod tests {
         bytes[(13 << 20)..(15 << 20)].copy_from_slice(&data(2 << 20));
         let path = dir.path().join("zeros");
         std::fs::write(&path, &bytes).unwrap();
-        let read = read_file(&path, None, &params, &packer, &Progress::hidden()).unwrap();
+        let read = read_file(
+            &path,
+            None,
+            &Cutting::cdc(params),
+            &packer,
+            &Progress::hidden(),
+        )
+        .unwrap();
         let cuts = params.split_all(&bytes);
         assert!(
             cuts.iter().any(|r| r.len() > window_len(&params)),
@@ -356,7 +382,7 @@ mod tests {
         let err = read_file(
             &path,
             Some(walked),
-            &params(&repo),
+            &Cutting::cdc(params(&repo)),
             &packer,
             &Progress::hidden(),
         );
@@ -371,7 +397,13 @@ mod tests {
             let repo = repo(Arc::new(MemoryStore::new()));
             let index = RepoIndex::new();
             let packer = Packer::new(&repo, &index);
-            let out = read_file(&path, walked, &params(&repo), &packer, &Progress::hidden());
+            let out = read_file(
+                &path,
+                walked,
+                &Cutting::cdc(params(&repo)),
+                &packer,
+                &Progress::hidden(),
+            );
             let _ = tx.send(match out {
                 Ok(_) => "read".to_string(),
                 Err(ReadError::Changed(_)) => "changed".to_string(),
@@ -450,7 +482,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, data(8 << 20)).unwrap();
-        let err = read_file(&path, None, &params(&repo), &packer, &Progress::hidden()).unwrap_err();
+        let err = read_file(
+            &path,
+            None,
+            &Cutting::cdc(params(&repo)),
+            &packer,
+            &Progress::hidden(),
+        )
+        .unwrap_err();
         let ReadError::Store(e) = err else {
             panic!("{err:?}")
         };
