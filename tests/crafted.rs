@@ -34,6 +34,7 @@ fn node(name: &str, kind: NodeType) -> Node {
         chunks: vec![],
         subtree: None,
         target: None,
+        ..Default::default()
     }
 }
 
