@@ -222,6 +222,10 @@ fn hard_links_are_stored_once_and_restored_as_one_inode() {
         assert_eq!(meta(rel).ino(), a.ino(), "{rel}");
     }
     assert_eq!(fs::read(dst.join("idx/sub/c")).unwrap(), data);
+    assert_eq!(
+        read_from_snapshot(&repo, "idx", "sub/c", 1000..1100),
+        &data[1000..1100]
+    );
 
     // One index alone, renamed, then again: the rerun links again in place.
     let part = dst.with_file_name("part");
@@ -245,6 +249,29 @@ fn hard_links_are_stored_once_and_restored_as_one_inode() {
         assert_eq!(c.ino(), fs::metadata(part.join("copy/a")).unwrap().ino());
     }
     assert!(!part.join("other").exists());
+}
+
+/// Bytes of a file read from the snapshot's trees, as the node's and the
+/// Worker's file views read them.
+fn read_from_snapshot(
+    repo: &Path,
+    index: &str,
+    path: &str,
+    range: std::ops::Range<u64>,
+) -> Vec<u8> {
+    use snapkeep::native::location::Location;
+    use snapkeep::repo::views::{locate, manifest_named, read_file_range, Located};
+    let repo = snapkeep::native::repo::Repo::open(&Location::Local(repo.to_path_buf())).unwrap();
+    snapkeep::native::runtime::block_on(async {
+        let reader = repo.reader();
+        let (root, idx) = reader.root_and_index().await.unwrap();
+        let m = manifest_named(reader, &root, "s1").await.unwrap();
+        let Located::Entry(node) = locate(reader, &idx, &m, index, path).await.unwrap() else {
+            panic!("{path} is not a file");
+        };
+        assert_eq!(node.name, path.rsplit('/').next().unwrap());
+        read_file_range(reader, &idx, &node, range).await.unwrap()
+    })
 }
 
 #[test]
