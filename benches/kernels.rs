@@ -123,6 +123,7 @@ fn plan_one_million_chunks(c: &mut Criterion) {
             chunks,
             subtree: None,
             target: None,
+            ..Node::default()
         });
     }
     let tree = Tree::new(nodes);

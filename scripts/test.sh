@@ -16,6 +16,11 @@ if command -v rustup >/dev/null; then
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 fi
 command -v mkfifo >/dev/null || { echo "mkfifo (coreutils) is required by the tests"; exit 1; }
+# setfacl/getfacl (Debian's acl) for the ACL round trip of tests/metadata.rs
+# and for regenerating tests/data/golden-v2.
+if ! command -v setfacl >/dev/null && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends acl >/dev/null
+fi
 # A one-off run (CI on a fresh clone) gains nothing from incremental caches
 # but their gigabytes on disk.
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0

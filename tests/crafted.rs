@@ -34,6 +34,7 @@ fn node(name: &str, kind: NodeType) -> Node {
         chunks: vec![],
         subtree: None,
         target: None,
+        ..Default::default()
     }
 }
 
@@ -62,7 +63,8 @@ fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
     let nodes = nodes
         .into_iter()
         .map(|mut n| {
-            if n.kind == NodeType::File {
+            // A hard link (tree encoding 2) carries no chunks of its own.
+            if n.kind == NodeType::File && n.link.is_none() {
                 n.chunks = vec![Id::of(payload)];
                 n.size = payload.len() as u64;
             }
@@ -100,6 +102,9 @@ fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
             "evil".to_string(),
             IndexStats {
                 tree: Some(Id::of(&top_bytes)),
+                // Enough for every crafted tree: only its entries are wrong.
+                files: 10,
+                dirs: 10,
                 ..Default::default()
             },
         )]),
@@ -133,6 +138,11 @@ fn entries_that_escape_the_target_are_refused_and_nothing_is_written() {
     .unwrap();
     let mut link = node("link", NodeType::Symlink);
     link.target = Some("/".into());
+    let hard_link = |to: &str| {
+        let mut n = node("hard", NodeType::File);
+        n.link = Some(to.into());
+        n
+    };
     let cases: Vec<(&str, Vec<Node>, Vec<Node>, &str)> = vec![
         (
             "dotdot",
@@ -171,6 +181,32 @@ fn entries_that_escape_the_target_are_refused_and_nothing_is_written() {
             vec![node("no-subtree", NodeType::Dir)],
             vec![],
             "without a subtree",
+        ),
+        // Hard links (tree encoding 2) that would link to something outside
+        // the restored tree, or to what the restore does not write as a file.
+        (
+            "hard-link-dotdot",
+            vec![hard_link("../../etc/passwd"), node("ok", NodeType::File)],
+            vec![],
+            "hard link",
+        ),
+        (
+            "hard-link-absolute",
+            vec![hard_link("/etc/passwd")],
+            vec![],
+            "hard link",
+        ),
+        (
+            "hard-link-to-a-folder",
+            vec![hard_link("sub"), node("sub", NodeType::Dir)],
+            vec![],
+            "hard link",
+        ),
+        (
+            "hard-link-to-nothing",
+            vec![hard_link("missing")],
+            vec![],
+            "hard link",
         ),
     ];
     for (name, nodes, inner, why) in cases {

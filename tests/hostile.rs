@@ -47,6 +47,7 @@ fn file(name: &str) -> Node {
         chunks: vec![Id::of(PAYLOAD)],
         subtree: None,
         target: None,
+        ..Default::default()
     }
 }
 
@@ -61,6 +62,7 @@ fn dir(name: &str, sub: Id) -> Node {
         chunks: vec![],
         subtree: Some(sub),
         target: None,
+        ..Default::default()
     }
 }
 

@@ -110,11 +110,14 @@ fn print_outcome_json(repo: &Repo, out: &RestoreOutcome) {
         "renamed": out.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
         "global_state": out.global_state,
         "files": out.files, "dirs": out.dirs, "symlinks": out.symlinks, "size_in_bytes": out.bytes,
-        "plan": out.plan, "requests": repo.requests.stats(),
+        "plan": out.plan, "requests": repo.requests.stats(), "notes": out.notes,
     }}));
 }
 
 fn print_outcome_text(ctx: &Ctx, out: &RestoreOutcome) {
+    for note in &out.notes {
+        eprintln!("note: {note}");
+    }
     let names: Vec<String> = out
         .indices
         .iter()

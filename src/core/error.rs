@@ -12,6 +12,8 @@ pub enum FormatError {
     UnknownByte { what: &'static str, value: u8 },
     #[error("unsupported format version {0} (this snapkeep reads version 1)")]
     Version(u32),
+    #[error("tree encoding version {0} is not one this snapkeep reads (1 to 2): upgrade snapkeep to read this snapshot")]
+    TreeVersion(u32),
     #[error("malformed JSON in {what}: {detail}")]
     Json { what: &'static str, detail: String },
     #[error("{0}")]

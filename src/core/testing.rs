@@ -24,6 +24,7 @@ pub fn file(name: &str, chunks: &[&[u8]]) -> Node {
         chunks: chunks.iter().map(|c| Id::of(c)).collect(),
         subtree: None,
         target: None,
+        ..Default::default()
     }
 }
 
@@ -39,6 +40,7 @@ pub fn dir(name: &str, subtree: Id) -> Node {
         chunks: vec![],
         subtree: Some(subtree),
         target: None,
+        ..Default::default()
     }
 }
 

@@ -12,7 +12,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -261,6 +261,78 @@ impl DirFd {
     pub fn identity(&self) -> io::Result<(u64, u64)> {
         let st = rustix::fs::fstat(&self.0)?;
         Ok((st.st_dev, st.st_ino))
+    }
+}
+
+impl AsFd for DirFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// What a special file is, for [`DirFd::mknod`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    Fifo,
+    CharDevice,
+    BlockDevice,
+}
+
+impl DirFd {
+    /// Makes `name` a hard link to `from` in `src`, replacing what stood
+    /// at `name`. Neither name is followed if it is a link.
+    pub fn hard_link(&self, name: &str, src: &DirFd, from: &str) -> io::Result<()> {
+        self.remove(name)?;
+        Ok(rustix::fs::linkat(
+            &src.0,
+            from,
+            &self.0,
+            name,
+            AtFlags::empty(),
+        )?)
+    }
+
+    /// Creates the fifo or device `name` (private until its mode is set),
+    /// replacing what stood there.
+    pub fn mknod(&self, name: &str, kind: Special, rdev: u64) -> io::Result<()> {
+        self.remove(name)?;
+        let file_type = match kind {
+            Special::Fifo => FileType::Fifo,
+            Special::CharDevice => FileType::CharacterDevice,
+            Special::BlockDevice => FileType::BlockDevice,
+        };
+        let mode = Mode::from_raw_mode(0o600);
+        Ok(rustix::fs::mknodat(
+            &self.0, name, file_type, mode, rdev as _,
+        )?)
+    }
+
+    /// Sets the owner of `name` itself (a link is not followed).
+    pub fn chown_at(&self, name: &str, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+        let uid = uid.map(rustix::fs::Uid::from_raw);
+        let gid = gid.map(rustix::fs::Gid::from_raw);
+        Ok(rustix::fs::chownat(
+            &self.0,
+            name,
+            uid,
+            gid,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Sets the mode and mtime of `name`, which must not be a link: it is
+    /// opened as a path only (`O_PATH|O_NOFOLLOW`, which neither blocks on
+    /// a fifo nor opens a device) and changed through that handle.
+    pub fn set_meta_at(&self, name: &str, mode: u32, mtime_ns: i64) -> io::Result<()> {
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.0, name, flags, Mode::empty())?;
+        if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Symlink {
+            return Err(io::Error::other(format!("{name} became a link")));
+        }
+        let by_handle = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        rustix::fs::chmod(&by_handle, Mode::from_raw_mode(mode))?;
+        rustix::fs::utimensat(&self.0, name, &times(mtime_ns), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
     }
 }
 

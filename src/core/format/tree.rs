@@ -1,22 +1,69 @@
 //! Tree blobs: one directory level. Stored as canonical JSON (entries sorted
 //! by name, fields in a fixed order) so an unchanged directory always encodes
 //! to the same bytes and therefore the same id.
+//!
+//! Tree encoding versions: a tree whose nodes use nothing newer than
+//! version 1 (file, dir, symlink; name, mode, mtime, size, inode, chunks,
+//! subtree, target) is written exactly as version 1 wrote it,
+//! `{"nodes":[...]}`, so its id never changes. A tree with any member or
+//! node kind of version 2 (owners, extended attributes, hard links, special
+//! files, sparse files) starts with the bytes `{"version":2,"nodes":[`.
+//! Readers look at that prefix before anything else and refuse a version
+//! they do not know, naming it (see docs/FORMAT.md).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::FormatError;
 use crate::core::format::id::Id;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The newest tree encoding version this snapkeep reads and writes.
+pub const TREE_VERSION: u32 = 2;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeType {
+    #[default]
     File,
     Dir,
     Symlink,
+    /// A named pipe (tree encoding 2).
+    Fifo,
+    /// A Unix domain socket's name (tree encoding 2); restore skips it.
+    Socket,
+    /// A character device, `rdev` says which (tree encoding 2).
+    Chardev,
+    /// A block device, `rdev` says which (tree encoding 2).
+    Blockdev,
 }
 
-/// One entry of a directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl NodeType {
+    /// The name the tree encoding (and every view) uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeType::File => "file",
+            NodeType::Dir => "dir",
+            NodeType::Symlink => "symlink",
+            NodeType::Fifo => "fifo",
+            NodeType::Socket => "socket",
+            NodeType::Chardev => "chardev",
+            NodeType::Blockdev => "blockdev",
+        }
+    }
+
+    /// Fifos, sockets and devices: no contents, restored by `mknod`.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            NodeType::Fifo | NodeType::Socket | NodeType::Chardev | NodeType::Blockdev
+        )
+    }
+}
+
+/// One entry of a directory. Members after `target` belong to tree
+/// encoding 2 and are written only when present.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     pub name: String,
     #[serde(rename = "type")]
@@ -40,6 +87,35 @@ pub struct Node {
     /// Target of a symlink, as stored by the link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Owner's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Owner's group id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// Owner's user name where the snapshot's host knew one: restore as
+    /// root looks it up first and falls back to `uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Owner's group name, like `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Device number of a character or block device (`st_rdev`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdev: Option<u64>,
+    /// A hard link: the `/`-separated path, from the root of the same
+    /// index (or of the global state), of the file with the same inode that
+    /// holds the chunks. Such a node has no chunks of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The file had holes when it was read (fewer blocks than its size):
+    /// restore leaves its zero blocks unwritten.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sparse: bool,
+    /// Extended attributes (POSIX ACLs included): name to standard base64
+    /// of the value, sorted by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub xattrs: BTreeMap<String, String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -50,11 +126,66 @@ impl Node {
     pub fn is_dir(&self) -> bool {
         self.kind == NodeType::Dir
     }
+
+    /// The tree encoding version this node needs.
+    pub fn version(&self) -> u32 {
+        let v2 = self.kind.is_special()
+            || self.uid.is_some()
+            || self.gid.is_some()
+            || self.user.is_some()
+            || self.group.is_some()
+            || self.rdev.is_some()
+            || self.link.is_some()
+            || self.sparse
+            || !self.xattrs.is_empty();
+        if v2 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Counted as a file by manifests and shape checks: everything but
+    /// folders and symlinks.
+    pub fn is_file_like(&self) -> bool {
+        !matches!(self.kind, NodeType::Dir | NodeType::Symlink)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+}
+
+/// How a tree is written: `version` only from version 2 on, first.
+#[derive(Serialize)]
+struct Encoded<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    nodes: &'a [Node],
+}
+
+#[derive(Deserialize)]
+struct Decoded {
+    #[serde(default)]
+    version: Option<u32>,
+    nodes: Vec<Node>,
+}
+
+const VERSION_PREFIX: &[u8] = b"{\"version\":";
+
+/// The version a tree declares by its leading bytes (1 when it starts
+/// otherwise), read before the rest so a newer tree is refused by name
+/// even when it holds node kinds this reader has never heard of.
+fn declared_version(bytes: &[u8]) -> Result<u32, FormatError> {
+    let Some(rest) = bytes.strip_prefix(VERSION_PREFIX) else {
+        return Ok(1);
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits])
+        .ok()
+        .and_then(|d| d.parse::<u32>().ok())
+        .ok_or_else(|| FormatError::Invalid("tree has an unreadable version".into()))
 }
 
 /// A tree entry that must not be restored as written.
@@ -74,6 +205,10 @@ pub enum UnsafeEntry {
     BadTarget(String),
     #[error("entry {0:?} is out of canonical order")]
     Unsorted(String),
+    #[error("hard link {0:?} names no safe path, or also has chunks or is not a file")]
+    BadLink(String),
+    #[error("entry {0:?} has an extended attribute with a bad name or value")]
+    BadXattr(String),
 }
 
 /// A name is safe when it is exactly one path component.
@@ -91,16 +226,49 @@ impl Tree {
         Tree { nodes }
     }
 
+    /// The version this tree is written as: the newest any node needs.
+    pub fn version(&self) -> u32 {
+        self.nodes.iter().map(Node::version).max().unwrap_or(1)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("trees always serialize")
+        let version = self.version();
+        let encoded = Encoded {
+            version: (version > 1).then_some(version),
+            nodes: &self.nodes,
+        };
+        serde_json::to_vec(&encoded).expect("trees always serialize")
     }
 
     /// Decoded trees are held for a whole restore or snapshot (a node per
     /// file), so the slack that growing vectors leave is given back: one
     /// chunk id in a vector grown to four, and up to half the node list.
+    ///
+    /// A tree declaring a version this reader does not know is refused
+    /// before its nodes are parsed; one whose declared version differs
+    /// from what its nodes need is refused as not canonical (its id would
+    /// not be the one this encoder gives it).
     pub fn decode(bytes: &[u8]) -> Result<Tree, FormatError> {
-        let mut tree: Tree =
+        let declared = declared_version(bytes)?;
+        if declared > TREE_VERSION {
+            return Err(FormatError::TreeVersion(declared));
+        }
+        let decoded: Decoded =
             serde_json::from_slice(bytes).map_err(|e| FormatError::json("tree", e))?;
+        match decoded.version {
+            Some(v) if v > TREE_VERSION => return Err(FormatError::TreeVersion(v)),
+            _ => {}
+        }
+        let mut tree = Tree {
+            nodes: decoded.nodes,
+        };
+        let needed = tree.version();
+        if decoded.version != (needed > 1).then_some(needed) {
+            return Err(FormatError::Invalid(format!(
+                "tree declares encoding version {} but its entries need version {needed}",
+                decoded.version.unwrap_or(1)
+            )));
+        }
         tree.nodes.shrink_to_fit();
         for node in &mut tree.nodes {
             node.chunks.shrink_to_fit();
@@ -159,9 +327,30 @@ impl Tree {
                 }
                 _ => {}
             }
+            check_v2_members(n)?;
         }
         Ok(())
     }
+}
+
+/// A hard link names a safe path and holds no chunks; extended attribute
+/// names are non-empty, NUL-free and at most 255 bytes, values base64.
+fn check_v2_members(n: &Node) -> Result<(), UnsafeEntry> {
+    if let Some(link) = &n.link {
+        let safe = link.split('/').all(is_safe_name) && link.len() <= 4096;
+        if !safe || !n.chunks.is_empty() || n.kind != NodeType::File {
+            return Err(UnsafeEntry::BadLink(n.name.clone()));
+        }
+    }
+    use base64::Engine;
+    for (name, value) in &n.xattrs {
+        let bad_name = name.is_empty() || name.len() > 255 || name.contains('\0');
+        let engine = base64::engine::general_purpose::STANDARD;
+        if bad_name || engine.decode(value).is_err() {
+            return Err(UnsafeEntry::BadXattr(n.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -215,5 +404,110 @@ mod tests {
             nodes: vec![file("c"), file("b")],
         };
         assert!(matches!(unsorted.validate(), Err(UnsafeEntry::Unsorted(_))));
+    }
+
+    #[test]
+    fn trees_without_new_members_keep_their_version_1_bytes() {
+        let mut link = file("current");
+        link.kind = NodeType::Symlink;
+        link.chunks.clear();
+        link.size = 0;
+        link.target = Some("a".into());
+        let t = Tree::new(vec![file("a"), link]);
+        let want = format!(
+            "{{\"nodes\":[{{\"name\":\"a\",\"type\":\"file\",\"mode\":420,\"mtime_ns\":1,\"size\":3,\"inode\":7,\"chunks\":[\"{}\"]}},{{\"name\":\"current\",\"type\":\"symlink\",\"mode\":420,\"mtime_ns\":1,\"size\":0,\"inode\":7,\"target\":\"a\"}}]}}",
+            Id::of(b"abc").to_hex()
+        );
+        assert_eq!(String::from_utf8(t.encode()).unwrap(), want);
+        assert_eq!(t.version(), 1);
+        assert_eq!(Tree::decode(want.as_bytes()).unwrap(), t);
+    }
+
+    #[test]
+    fn new_members_make_a_version_2_tree_that_round_trips() {
+        let mut owned = file("a");
+        owned.uid = Some(1234);
+        owned.gid = Some(0);
+        owned.user = Some("pg".into());
+        owned.xattrs.insert("user.k".into(), "dg==".into());
+        let mut hard = file("b");
+        hard.chunks.clear();
+        hard.link = Some("a".into());
+        let mut dev = file("null");
+        dev.kind = NodeType::Chardev;
+        dev.chunks.clear();
+        dev.size = 0;
+        dev.rdev = Some(0x103);
+        let t = Tree::new(vec![owned, hard, dev]);
+        let bytes = t.encode();
+        assert!(
+            bytes.starts_with(b"{\"version\":2,\"nodes\":["),
+            "{bytes:?}"
+        );
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("\"type\":\"chardev\""), "{text}");
+        assert!(!text.contains("\"target\"") && text.contains("\"rdev\":259"));
+        assert_eq!(Tree::decode(&bytes).unwrap(), t);
+        t.validate().unwrap();
+        // One new member is enough.
+        let mut sparse = file("s");
+        sparse.sparse = true;
+        assert_eq!(Tree::new(vec![sparse]).version(), 2);
+    }
+
+    #[test]
+    fn a_newer_or_misdeclared_version_is_refused_by_name() {
+        let newer = br#"{"version":3,"nodes":[{"name":"x","type":"door","mode":1,"mtime_ns":0}]}"#;
+        assert_eq!(Tree::decode(newer), Err(FormatError::TreeVersion(3)));
+        assert!(FormatError::TreeVersion(3)
+            .to_string()
+            .contains("version 3"));
+        let spaced = br#"{"nodes":[],"version":9}"#;
+        assert_eq!(Tree::decode(spaced), Err(FormatError::TreeVersion(9)));
+        // v2 members without the declaration, or a declaration without them.
+        let undeclared = br#"{"nodes":[{"name":"x","type":"file","mode":1,"mtime_ns":0,"uid":5}]}"#;
+        assert!(matches!(
+            Tree::decode(undeclared),
+            Err(FormatError::Invalid(_))
+        ));
+        let needless =
+            br#"{"version":2,"nodes":[{"name":"x","type":"file","mode":1,"mtime_ns":0}]}"#;
+        assert!(matches!(
+            Tree::decode(needless),
+            Err(FormatError::Invalid(_))
+        ));
+        let explicit_1 = br#"{"version":1,"nodes":[]}"#;
+        assert!(matches!(
+            Tree::decode(explicit_1),
+            Err(FormatError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn unsafe_hard_links_and_attributes_are_refused() {
+        for bad in ["../x", "", "a//b", "/etc/passwd", "a/./b"] {
+            let mut n = file("l");
+            n.chunks.clear();
+            n.link = Some(bad.into());
+            let t = Tree::new(vec![n]);
+            assert!(
+                matches!(t.validate(), Err(UnsafeEntry::BadLink(_))),
+                "{bad:?}"
+            );
+        }
+        let mut with_chunks = file("l");
+        with_chunks.link = Some("a".into());
+        assert!(matches!(
+            Tree::new(vec![with_chunks]).validate(),
+            Err(UnsafeEntry::BadLink(_))
+        ));
+        for (name, value) in [("", "dg=="), ("user.x", "not base64!")] {
+            let mut n = file("x");
+            n.xattrs.insert(name.into(), value.into());
+            assert!(matches!(
+                Tree::new(vec![n]).validate(),
+                Err(UnsafeEntry::BadXattr(_))
+            ));
+        }
     }
 }

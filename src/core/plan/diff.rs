@@ -85,7 +85,11 @@ impl DiffBudget {
     ) -> Result<(), DiffBoundError> {
         for c in changes {
             let (left, what) = match c.kind {
-                NodeType::File => (&mut self.files, "files"),
+                NodeType::File
+                | NodeType::Fifo
+                | NodeType::Socket
+                | NodeType::Chardev
+                | NodeType::Blockdev => (&mut self.files, "files"),
                 NodeType::Dir => (&mut self.dirs, "folders"),
                 NodeType::Symlink => (&mut self.links, "links"),
             };
@@ -122,6 +126,14 @@ fn join(prefix: &str, name: &str) -> String {
     } else {
         format!("{prefix}/{name}")
     }
+}
+
+/// Owners and extended attributes, compared only when both sides record
+/// them (tree encoding 2), so a snapshot taken before they were recorded
+/// does not show every file as changed.
+fn attrs_differ(a: &Node, b: &Node) -> bool {
+    let recorded = a.version() > 1 && b.version() > 1;
+    recorded && (a.uid != b.uid || a.gid != b.gid || a.xattrs != b.xattrs)
 }
 
 fn size(n: &Node) -> Option<u64> {
@@ -197,8 +209,12 @@ pub fn diff_level(prefix: &str, old: &Tree, new: &Tree) -> (Vec<Change>, Vec<Des
                         });
                     }
                 } else {
-                    let content = a.chunks != b.chunks || a.size != b.size || a.target != b.target;
-                    let meta = a.mode != b.mode || a.mtime_ns != b.mtime_ns;
+                    let content = a.chunks != b.chunks
+                        || a.size != b.size
+                        || a.target != b.target
+                        || a.link != b.link
+                        || a.rdev != b.rdev;
+                    let meta = a.mode != b.mode || a.mtime_ns != b.mtime_ns || attrs_differ(a, b);
                     if content || meta {
                         changes.push(Change {
                             path,

@@ -7,14 +7,14 @@
 //! need it; neighbouring blobs of a pack are read in one range when the gap
 //! between them is small.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::format::blob::BlobEntry;
 use crate::core::format::id::{Id, IdMap};
 use crate::core::format::index::RepoIndex;
-use crate::core::format::tree::{NodeType, Tree, UnsafeEntry};
+use crate::core::format::tree::{Node, NodeType, Tree, UnsafeEntry};
 use crate::core::plan::read::{plan_reads, MissingBlob};
 use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
 use crate::core::plan::subset::{keep_included, source_of};
@@ -140,11 +140,40 @@ pub enum Conflict {
     GlobalStateExists { path: String },
 }
 
+/// Owner and extended attributes a restored entry gets (tree encoding 2);
+/// entries of older trees have none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EntryAttrs {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub xattrs: BTreeMap<String, String>,
+}
+
+impl EntryAttrs {
+    /// What `n` records, boxed (most plans hold one per entry), or `None`.
+    pub fn of(n: &Node) -> Option<Box<EntryAttrs>> {
+        let none = n.uid.is_none() && n.gid.is_none() && n.xattrs.is_empty();
+        (!none).then(|| {
+            Box::new(EntryAttrs {
+                uid: n.uid,
+                gid: n.gid,
+                user: n.user.clone(),
+                group: n.group.clone(),
+                xattrs: n.xattrs.clone(),
+            })
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedDir {
     pub path: String,
     pub mode: Option<u32>,
     pub mtime_ns: Option<i64>,
+    #[serde(skip)]
+    pub attrs: Option<Box<EntryAttrs>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,6 +191,11 @@ pub struct PlannedFile {
     /// The file's chunks, in order (where each comes from is in `reads`).
     #[serde(skip)]
     pub chunks: Vec<Id>,
+    /// The file had holes: its zero blocks are left unwritten.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sparse: bool,
+    #[serde(skip)]
+    pub attrs: Option<Box<EntryAttrs>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,6 +203,30 @@ pub struct PlannedLink {
     pub path: String,
     pub target: String,
     pub mtime_ns: i64,
+    #[serde(skip)]
+    pub attrs: Option<Box<EntryAttrs>>,
+}
+
+/// A second (or later) path of a restored file's inode: linked, not
+/// written. `to` is a file this plan restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedHardLink {
+    pub path: String,
+    pub to: String,
+}
+
+/// A fifo, socket or device, recreated with `mknod` (sockets are skipped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedSpecial {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: NodeType,
+    pub mode: u32,
+    pub mtime_ns: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdev: Option<u64>,
+    #[serde(skip)]
+    pub attrs: Option<Box<EntryAttrs>>,
 }
 
 /// Where one blob's bytes go: file number (into `files`) and offset.
@@ -210,6 +268,12 @@ pub struct PlanSummary {
     pub files: u64,
     pub dirs: u64,
     pub symlinks: u64,
+    /// Hard links to restored files (tree encoding 2).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hard_links: u64,
+    /// Fifos, sockets and devices (tree encoding 2).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub specials: u64,
     /// Plain bytes the restored files will hold.
     pub bytes: u64,
     /// Stored bytes to read from the repository (ranges, gaps included).
@@ -237,6 +301,10 @@ pub struct RestorePlan {
     pub dirs: Vec<PlannedDir>,
     pub files: Vec<PlannedFile>,
     pub symlinks: Vec<PlannedLink>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hard_links: Vec<PlannedHardLink>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub specials: Vec<PlannedSpecial>,
     pub reads: Vec<PlannedRead>,
     /// Blobs copied from files already in the target (with --overwrite).
     pub local_copies: Vec<LocalCopy>,
@@ -251,6 +319,10 @@ pub struct RestorePlan {
     #[serde(skip)]
     pub marker: String,
     pub summary: PlanSummary,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 fn join(base: &str, name: &str) -> String {
@@ -274,6 +346,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// Adds everything under `tree` at `base`, validating every level.
     fn walk(&mut self, tree: Id, base: &str) -> Result<(), PlanError> {
+        let root = base.to_string();
         let mut stack = vec![(tree, base.to_string())];
         while let Some((id, base)) = stack.pop() {
             let t = self.trees.get(&id).ok_or(PlanError::MissingTree(id))?;
@@ -293,6 +366,7 @@ impl Builder<'_> {
                             path: path.clone(),
                             mode: Some(n.mode),
                             mtime_ns: Some(n.mtime_ns),
+                            attrs: EntryAttrs::of(n),
                         });
                         stack.push((n.subtree.expect("validated"), path));
                     }
@@ -300,7 +374,22 @@ impl Builder<'_> {
                         path,
                         target: n.target.clone().expect("validated"),
                         mtime_ns: n.mtime_ns,
+                        attrs: EntryAttrs::of(n),
                     }),
+                    NodeType::File if n.link.is_some() => {
+                        let to = join(&root, n.link.as_deref().expect("matched"));
+                        self.plan.hard_links.push(PlannedHardLink { path, to });
+                    }
+                    NodeType::Fifo | NodeType::Socket | NodeType::Chardev | NodeType::Blockdev => {
+                        self.plan.specials.push(PlannedSpecial {
+                            path,
+                            kind: n.kind,
+                            mode: n.mode,
+                            mtime_ns: n.mtime_ns,
+                            rdev: n.rdev,
+                            attrs: EntryAttrs::of(n),
+                        })
+                    }
                     NodeType::File => {
                         self.plan.files.push(PlannedFile {
                             path,
@@ -310,6 +399,8 @@ impl Builder<'_> {
                             done: false,
                             resume: false,
                             chunks: n.chunks.clone(),
+                            sparse: n.sparse,
+                            attrs: EntryAttrs::of(n),
                         });
                     }
                 }
@@ -432,6 +523,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
     if let Some(filter) = req.include {
         keep_included(&mut b.plan, req, b.global_from, filter)?;
     }
+    b.plan.check_hard_links()?;
     let in_place = b.place_blobs(req)?;
     let copied = b.copy_local_blobs(req);
     if req.target.overwrite {
@@ -470,6 +562,7 @@ impl Builder<'_> {
                 path: ix.target.clone(),
                 mode: ix.mode,
                 mtime_ns: ix.mtime_ns,
+                attrs: None,
             });
             if let Some(tree) = ix.tree {
                 self.walk(tree, &ix.target)?;
@@ -540,6 +633,8 @@ impl Builder<'_> {
             .map(|d| d.path.as_str())
             .chain(self.plan.files.iter().map(|f| f.path.as_str()))
             .chain(self.plan.symlinks.iter().map(|l| l.path.as_str()))
+            .chain(self.plan.hard_links.iter().map(|l| l.path.as_str()))
+            .chain(self.plan.specials.iter().map(|l| l.path.as_str()))
             .collect();
         // A subset restore removes only what its filter covers.
         let covered = |p: &str| req.include.is_none_or(|f| f.selects(&source_of(req, p)));
@@ -580,12 +675,38 @@ impl Builder<'_> {
 }
 
 impl RestorePlan {
+    /// Every hard link must name a regular file this plan writes (in the
+    /// same index or global state: paths start at its root), so a link can
+    /// never reach outside the restored tree, nor at another link.
+    fn check_hard_links(&self) -> Result<(), PlanError> {
+        if self.hard_links.is_empty() {
+            return Ok(());
+        }
+        let files: HashSet<&str> = self.files.iter().map(|f| f.path.as_str()).collect();
+        match self
+            .hard_links
+            .iter()
+            .find(|l| !files.contains(l.to.as_str()))
+        {
+            None => Ok(()),
+            Some(l) => {
+                let (dir, name) = l.path.rsplit_once('/').unwrap_or(("", &l.path));
+                Err(PlanError::Unsafe {
+                    path: dir.to_string(),
+                    reason: UnsafeEntry::BadLink(name.to_string()),
+                })
+            }
+        }
+    }
+
     /// The plan's totals, from its parts and what planning measured.
     fn summarize(&self, blobs: u64, in_place: u64, copied: u64) -> PlanSummary {
         PlanSummary {
             files: self.files.len() as u64,
             dirs: self.dirs.len() as u64,
             symlinks: self.symlinks.len() as u64,
+            hard_links: self.hard_links.len() as u64,
+            specials: self.specials.len() as u64,
             bytes: self.files.iter().map(|f| f.size).sum(),
             bytes_to_fetch: self.reads.iter().map(|r| r.length).sum(),
             requests: self.reads.len() as u64,
@@ -860,5 +981,62 @@ mod tests {
         assert!(place["file"].as_u64().unwrap() < plan.files.len() as u64);
         assert!(place["offset"].is_u64());
         assert_eq!(v["files"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn hard_links_must_name_a_file_of_the_same_restore_and_specials_are_listed() {
+        let (mut trees, index, _, _) = fixture();
+        let link_to = |to: &str| {
+            let mut n = file("second", &[]);
+            n.link = Some(to.into());
+            n
+        };
+        let mut fifo = file("pipe", &[]);
+        fifo.kind = NodeType::Fifo;
+        fifo.mode = 0o640;
+        let sub = store(&mut trees, Tree::new(vec![link_to("x")]));
+        let top = store(
+            &mut trees,
+            Tree::new(vec![
+                file("x", &[b"aaaa", b"bbbb"]),
+                testing::dir("d", sub),
+                fifo,
+            ]),
+        );
+        let plan =
+            plan_restore(&request(&trees, &index, top, None, TargetState::default())).unwrap();
+        assert_eq!(
+            plan.hard_links,
+            vec![PlannedHardLink {
+                path: "restored/d/second".into(),
+                to: "restored/x".into()
+            }]
+        );
+        assert_eq!(plan.specials.len(), 1);
+        assert_eq!(plan.specials[0].path, "restored/pipe");
+        assert_eq!(plan.specials[0].kind, NodeType::Fifo);
+        assert_eq!((plan.summary.hard_links, plan.summary.specials), (1, 1));
+        assert_eq!(plan.summary.files, 1, "the link is not written");
+
+        // A link to nothing the restore writes (a folder, a missing path,
+        // or another index's file) is refused.
+        for to in ["d", "nope", "../logs/x", "d/second"] {
+            let sub = store(&mut trees, Tree::new(vec![link_to(to)]));
+            let top = store(
+                &mut trees,
+                Tree::new(vec![file("x", &[b"aaaa"]), testing::dir("d", sub)]),
+            );
+            let err = plan_restore(&request(&trees, &index, top, None, TargetState::default()));
+            assert!(
+                matches!(
+                    err,
+                    Err(PlanError::Unsafe {
+                        reason: UnsafeEntry::BadLink(_),
+                        ..
+                    })
+                ),
+                "{to}: {err:?}"
+            );
+        }
     }
 }

@@ -135,7 +135,9 @@ impl Shapes {
                 | UnsafeEntry::MissingTarget(n)
                 | UnsafeEntry::NameTooLong(n)
                 | UnsafeEntry::BadTarget(n)
-                | UnsafeEntry::Unsorted(n) => n.clone(),
+                | UnsafeEntry::Unsorted(n)
+                | UnsafeEntry::BadLink(n)
+                | UnsafeEntry::BadXattr(n) => n.clone(),
             };
             first(
                 Problem::Here {
@@ -149,6 +151,13 @@ impl Shapes {
             let name_len = n.name.len() as u64;
             s.longest_path = s.longest_path.max(name_len);
             match n.kind {
+                // Fifos, sockets and devices count as files, as their
+                // manifests count them; they hold no chunks.
+                NodeType::Fifo | NodeType::Socket | NodeType::Chardev | NodeType::Blockdev => {
+                    s.files = s.files.saturating_add(1)
+                }
+                // A hard link's bytes are its group's first file's.
+                NodeType::File if n.link.is_some() => s.files = s.files.saturating_add(1),
                 NodeType::File => {
                     s.files = s.files.saturating_add(1);
                     s.bytes = s.bytes.saturating_add(n.size);

@@ -7,9 +7,9 @@
 //! restore is checked and resumed like any other; an overwriting one
 //! removes only entries the filter covers (see `unwanted_paths`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::core::plan::restore::{Conflict, PlanError, PlanRequest, RestorePlan};
+use crate::core::plan::restore::{Conflict, PlanError, PlanRequest, PlannedFile, RestorePlan};
 use crate::core::policy::include::PathFilter;
 
 /// Where the global state's entries start in a plan's dirs, files and
@@ -55,6 +55,15 @@ pub(crate) fn keep_included(
         }
     };
     let mut global_kept = false;
+    // The first paths of hard-link groups, as planned before the cut: a
+    // link kept without its first path is restored as a file of its own.
+    let targets: HashSet<&str> = plan.hard_links.iter().map(|l| l.to.as_str()).collect();
+    let leaders: HashMap<String, PlannedFile> = plan
+        .files
+        .iter()
+        .filter(|f| targets.contains(f.path.as_str()))
+        .map(|f| (f.path.clone(), f.clone()))
+        .collect();
     let mut n = 0;
     plan.files.retain(|f| {
         let global = n >= files_g;
@@ -71,6 +80,25 @@ pub(crate) fn keep_included(
         global_kept |= keep && global;
         keep
     });
+    // Hard links and special files lie in indices (the global state is
+    // top-level files and folders of the data folder, walked the same way,
+    // but links and specials there are matched by their own names too).
+    let kept_files: HashSet<String> = plan.files.iter().map(|f| f.path.clone()).collect();
+    for l in std::mem::take(&mut plan.hard_links) {
+        if !filter.selects(&source(&l.path, false)) {
+            continue;
+        }
+        if kept_files.contains(&l.to) {
+            plan.hard_links.push(l);
+        } else if let Some(leader) = leaders.get(&l.to) {
+            plan.files.push(PlannedFile {
+                path: l.path,
+                ..leader.clone()
+            });
+        }
+    }
+    plan.specials
+        .retain(|sp| filter.selects(&source(&sp.path, false)));
     // Folders: selected ones, and every folder something kept lies in.
     let mut kept: HashSet<String> = HashSet::new();
     for (i, d) in plan.dirs.iter().enumerate() {
@@ -81,6 +109,8 @@ pub(crate) fn keep_included(
     }
     let leaves = plan.files.iter().map(|f| f.path.as_str());
     let leaves = leaves.chain(plan.symlinks.iter().map(|l| l.path.as_str()));
+    let leaves = leaves.chain(plan.hard_links.iter().map(|l| l.path.as_str()));
+    let leaves = leaves.chain(plan.specials.iter().map(|sp| sp.path.as_str()));
     let mut lead: Vec<String> = leaves
         .chain(kept.iter().map(String::as_str))
         .flat_map(parents)
@@ -95,7 +125,12 @@ pub(crate) fn keep_included(
     }
     kept.extend(lead);
     plan.dirs.retain(|d| kept.contains(&d.path));
-    if plan.dirs.is_empty() && plan.files.is_empty() && plan.symlinks.is_empty() {
+    let nothing = plan.dirs.is_empty()
+        && plan.files.is_empty()
+        && plan.symlinks.is_empty()
+        && plan.hard_links.is_empty()
+        && plan.specials.is_empty();
+    if nothing {
         return Err(PlanError::NothingIncluded(filter.patterns().join(",")));
     }
     plan.indices.retain(|(_, target)| kept.contains(target));

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
 use crate::core::format::manifest::{Failure, IndexStats};
-use crate::core::format::tree::{Node, NodeType, Tree};
+use crate::core::format::tree::{Node, Tree};
 use crate::native::backup::jobs::JobResult;
 use crate::native::backup::packer::Packer;
 use crate::native::backup::walk::{DirSkel, Entry, Job};
@@ -27,16 +27,48 @@ pub struct TreeBuilder<'a> {
 impl TreeBuilder<'_> {
     /// Stores the trees of one skeleton and returns the root tree's id.
     pub fn finish(&mut self, dir: DirSkel, index: &str, stats: &mut IndexStats) -> Result<Id> {
+        // Taken before any result is consumed: a hard link may come before
+        // or after the first path of its inode.
+        let stored: Vec<bool> = self
+            .results
+            .iter()
+            .map(|r| matches!(r, JobResult::Read(_)))
+            .collect();
+        self.finish_dir(dir, index, stats, &stored)
+    }
+
+    fn finish_dir(
+        &mut self,
+        dir: DirSkel,
+        index: &str,
+        stats: &mut IndexStats,
+        stored: &[bool],
+    ) -> Result<Id> {
         let mut nodes: Vec<Node> = Vec::with_capacity(dir.entries.len());
         for entry in dir.entries {
             match entry {
                 Entry::Done(node) => {
-                    if node.kind == NodeType::File {
+                    if node.is_file_like() {
                         stats.files += 1;
                         stats.size_in_bytes += node.size;
                     }
                     nodes.push(node);
                 }
+                // A hard link is left out with its group's first path.
+                Entry::Link { node, leader, rel } => match leader {
+                    Some(job) if !stored[job] => self.failures.push(Failure {
+                        index: index.to_string(),
+                        path: rel,
+                        reason: format!(
+                            "hard link to {}, which was not stored",
+                            self.jobs[job].rel(self.root)
+                        ),
+                    }),
+                    _ => {
+                        stats.files += 1;
+                        nodes.push(node);
+                    }
+                },
                 Entry::File { mut node, job } => {
                     match std::mem::replace(&mut self.results[job], JobResult::Skipped) {
                         JobResult::Read(r) => {
@@ -57,7 +89,7 @@ impl TreeBuilder<'_> {
                     }
                 }
                 Entry::Dir { mut node, dir } => {
-                    node.subtree = Some(self.finish(dir, index, stats)?);
+                    node.subtree = Some(self.finish_dir(dir, index, stats, stored)?);
                     stats.dirs += 1;
                     nodes.push(node);
                 }

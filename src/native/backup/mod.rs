@@ -3,7 +3,8 @@
 //! index file, the manifest and finally the new root generation. Nothing is
 //! visible to readers until that last create-only put succeeds.
 
-pub mod build;
+pub mod attrs;
+mod build;
 pub mod compressor;
 pub mod filter;
 pub mod hooks;
@@ -210,8 +211,9 @@ fn skel_counts(skel: &DirSkel) -> Counts {
     let mut c = Counts::default();
     for e in &skel.entries {
         let (files, bytes) = match e {
-            Entry::Done(n) if n.kind == crate::core::format::tree::NodeType::File => (1, n.size),
+            Entry::Done(n) if n.is_file_like() => (1, n.size),
             Entry::Done(_) => (0, 0),
+            Entry::Link { .. } => (1, 0),
             Entry::File { node, .. } => (1, node.size),
             Entry::Dir { dir, .. } => {
                 let sub = skel_counts(dir);
@@ -642,6 +644,7 @@ impl Walk<'_> {
             skipped: Vec::new(),
             abort: self.abort,
             filter: &filter,
+            attrs: Default::default(),
         };
         let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
         let keep_all = |_: &str, _: &fs::Metadata| true;

@@ -27,6 +27,14 @@ pub enum Entry {
         node: Node,
         dir: DirSkel,
     },
+    /// A hard link to an earlier path of the same inode; `leader` is that
+    /// path's read job, if it is read (the link fails with it).
+    Link {
+        node: Node,
+        leader: Option<usize>,
+        /// The link's own path within the walked folder, for its failure.
+        rel: String,
+    },
 }
 
 #[derive(Default)]
@@ -67,6 +75,8 @@ pub struct Walker<'a> {
     pub abort: &'a crate::native::job::Abort,
     /// `--exclude` and `--one-file-system` ([`super::filter`]).
     pub filter: &'a super::filter::Filter<'a>,
+    /// Owners, extended attributes and hard-link groups (tree encoding 2).
+    pub attrs: crate::native::backup::attrs::Attrs,
 }
 
 pub fn join_rel(rel: &str, name: &str) -> String {
@@ -88,6 +98,7 @@ fn base_node(name: &str, kind: NodeType, m: &fs::Metadata) -> Node {
         chunks: vec![],
         subtree: None,
         target: None,
+        ..Node::default()
     }
 }
 
@@ -98,6 +109,26 @@ impl<'a> Walker<'a> {
             path: rel.to_string(),
             reason: reason.into(),
         });
+    }
+
+    /// A node of `kind` for `path` with its owners and extended attributes;
+    /// `None` (and a failure) when they cannot be read.
+    fn node(
+        &mut self,
+        (index, rel): (&str, &str),
+        name: &str,
+        kind: NodeType,
+        meta: &fs::Metadata,
+        path: &Path,
+    ) -> Option<Node> {
+        let mut node = base_node(name, kind, meta);
+        match self.attrs.record(&mut node, meta, path) {
+            Ok(()) => Some(node),
+            Err(e) => {
+                self.fail(index, rel, format!("cannot read extended attributes: {e}"));
+                None
+            }
+        }
     }
 
     /// The parent snapshot's tree for a subdirectory, if it had one.
@@ -158,13 +189,24 @@ impl<'a> Walker<'a> {
                 }
             }
             let ft = meta.file_type();
+            let at = (index, child_rel.as_str());
             if ft.is_file() {
-                let mut node = base_node(name, NodeType::File, &meta);
+                let Some(mut node) = self.node(at, name, NodeType::File, &meta, &child) else {
+                    continue;
+                };
                 node.size = meta.len();
                 node.inode = meta.ino();
+                if let Some(leader) = self.attrs.leader_of(&meta) {
+                    node.link = Some(leader.rel.clone());
+                    let leader = leader.job;
+                    let rel = child_rel.clone();
+                    skel.entries.push(Entry::Link { node, leader, rel });
+                    continue;
+                }
                 let prev = parent.and_then(|p| p.get(name));
                 let unchanged = prev.is_some_and(|p| {
                     p.kind == NodeType::File
+                        && p.link.is_none()
                         && p.size == node.size
                         && p.mtime_ns == node.mtime_ns
                         && p.inode == node.inode
@@ -172,6 +214,7 @@ impl<'a> Walker<'a> {
                 });
                 if unchanged {
                     node.chunks = prev.unwrap().chunks.clone();
+                    self.attrs.note_leader(&meta, &child_rel, None);
                     skel.entries.push(Entry::Done(node));
                 } else {
                     self.jobs.push(Job {
@@ -179,10 +222,9 @@ impl<'a> Walker<'a> {
                         size: node.size,
                         stamp: Stamp::of(&meta),
                     });
-                    skel.entries.push(Entry::File {
-                        node,
-                        job: self.jobs.len() - 1,
-                    });
+                    let job = self.jobs.len() - 1;
+                    self.attrs.note_leader(&meta, &child_rel, Some(job));
+                    skel.entries.push(Entry::File { node, job });
                 }
             } else if ft.is_dir()
                 && (self.skip_dir == Some((meta.dev(), meta.ino()))
@@ -191,31 +233,34 @@ impl<'a> Walker<'a> {
                 self.skipped.push(child);
             } else if ft.is_dir() {
                 let sub_parent = self.parent_subtree(parent, name);
+                let Some(node) = self.node(at, name, NodeType::Dir, &meta, &child) else {
+                    continue;
+                };
                 match self.walk(index, &child, &child_rel, sub_parent.as_ref(), &|_, _| true) {
-                    Ok(dir) => skel.entries.push(Entry::Dir {
-                        node: base_node(name, NodeType::Dir, &meta),
-                        dir,
-                    }),
+                    Ok(dir) => skel.entries.push(Entry::Dir { node, dir }),
                     Err(e) => self.fail(index, &child_rel, format!("cannot list directory: {e}")),
                 }
             } else if ft.is_symlink() {
                 match fs::read_link(&child) {
                     Ok(t) => match t.to_str() {
                         Some(t) => {
-                            let mut node = base_node(name, NodeType::Symlink, &meta);
-                            node.target = Some(t.to_string());
-                            skel.entries.push(Entry::Done(node));
+                            let kind = NodeType::Symlink;
+                            if let Some(mut node) = self.node(at, name, kind, &meta, &child) {
+                                node.target = Some(t.to_string());
+                                skel.entries.push(Entry::Done(node));
+                            }
                         }
                         None => self.fail(index, &child_rel, "symlink target is not valid UTF-8"),
                     },
                     Err(e) => self.fail(index, &child_rel, e.to_string()),
                 }
+            } else if let Some(kind) = crate::native::backup::attrs::special_kind(ft) {
+                // Recorded as what it is, never opened.
+                if let Some(node) = self.node(at, name, kind, &meta, &child) {
+                    skel.entries.push(Entry::Done(node));
+                }
             } else {
-                self.fail(
-                    index,
-                    &child_rel,
-                    "unsupported file type (device, fifo or socket)",
-                );
+                self.fail(index, &child_rel, "unsupported file type");
             }
         }
         Ok(skel)

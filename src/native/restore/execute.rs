@@ -16,7 +16,9 @@
 //!    from the staging folder into its folder, opened without following
 //!    links; entries the snapshot lacks are removed, symlinks created,
 //!    folder modes and mtimes set deepest first, the staging folder
-//!    removed.
+//!    removed. Owners and extended attributes are set with modes (see
+//!    `attrs`); hard links are linked and fifos and devices created after
+//!    the files are in place.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -29,11 +31,12 @@ use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::id::Id;
 use crate::core::format::keys;
 use crate::core::plan::restore::RestorePlan;
-use crate::native::dirfd::{set_meta, split_parent, DirFd};
+use crate::native::dirfd::{split_parent, DirFd};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
 use crate::native::progress::{note, Progress, ProgressMode};
 use crate::native::repo::{decode_verified, Repo};
+use crate::native::restore::attrs::{self, write_leaving_holes, Finisher};
 use crate::native::restore::staging::{self, temp_name, Staging};
 use crate::native::restore::status::RestoreProgress;
 use crate::native::restore::{Planned, RestoreOptions};
@@ -48,6 +51,7 @@ struct Temps<'a> {
     /// truncate and a close.
     created_by_write: Vec<bool>,
     target: &'a Path,
+    fin: &'a Finisher,
 }
 
 impl Temps<'_> {
@@ -69,13 +73,19 @@ impl Temps<'_> {
                 .dir
                 .replace_with_new(name)
                 .map_err(|e| self.err(file, e))?;
-            // Zero runs stay holes.
+            // Zero runs stay holes, and so do zero blocks of sparse files.
             if zero {
                 out.set_len(f.size)
+            } else if f.sparse {
+                out.set_len(f.size)
+                    .and_then(|()| write_leaving_holes(&out, data, offset))
             } else {
                 out.write_all_at(data, offset)
             }
-            .and_then(|()| set_meta(&out, f.mode, f.mtime_ns))
+            .and_then(|()| {
+                let attrs = f.attrs.as_deref();
+                self.fin.apply(&out, &f.path, f.mode, f.mtime_ns, attrs)
+            })
             .map_err(|e| self.err(file, e))
         } else if zero {
             // The file was sized with set_len: the run is already a hole.
@@ -86,8 +96,12 @@ impl Temps<'_> {
                 .dir
                 .open_existing_for_write(name)
                 .map_err(|e| self.err(file, e))?;
-            out.write_all_at(data, offset)
-                .map_err(|e| self.err(file, e))
+            if f.sparse {
+                write_leaving_holes(&out, data, offset)
+            } else {
+                out.write_all_at(data, offset)
+            }
+            .map_err(|e| self.err(file, e))
         }
     }
 }
@@ -139,8 +153,9 @@ impl Watch<'_> {
     }
 }
 
-/// Executes a conflict-free plan into `opts.target`.
-pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<()> {
+/// Executes a conflict-free plan into `opts.target`; returns its notes
+/// (what it could not restore as recorded, and went on without).
+pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<Vec<String>> {
     let (target, plan) = (opts.target.as_path(), &planned.plan);
     std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     let root = DirFd::open(target).map_err(|e| Error::io(target, e))?;
@@ -149,7 +164,8 @@ pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<
         note_resume(plan, opts.progress);
     }
     create_dirs(plan, &root, target)?;
-    let temps = create_temps(plan, &staging, target)?;
+    let fin = Finisher::new();
+    let temps = create_temps(plan, &staging, target, &fin)?;
 
     // What this run writes: everything but the bytes already in place.
     let to_write = plan.summary.bytes - plan.summary.bytes_in_place;
@@ -181,16 +197,19 @@ pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<
             Err(_) => continue,
         }
     }
+    attrs::link_hard_links(plan, &root, target)?;
+    attrs::create_specials(plan, &root, target, &fin)?;
     for l in &plan.symlinks {
         let (parent, name) = split_parent(&l.path);
         let err = |e| Error::io(target.join(&l.path), e);
-        root.dir(parent)
-            .and_then(|dir| dir.symlink(name, &l.target, l.mtime_ns))
-            .map_err(err)?;
+        let dir = root.dir(parent).map_err(err)?;
+        dir.symlink(name, &l.target, l.mtime_ns).map_err(err)?;
+        fin.apply_at(&dir, name, &l.path, l.attrs.as_deref());
     }
-    set_dir_modes(plan, &root, target)?;
+    set_dir_modes(plan, &root, target, &fin)?;
     root.remove(&staging.name)
-        .map_err(|e| Error::io(target.join(&staging.name), e))
+        .map_err(|e| Error::io(target.join(&staging.name), e))?;
+    Ok(fin.into_notes())
 }
 
 /// Creates every planned folder, parents first.
@@ -213,6 +232,7 @@ fn create_temps<'a>(
     plan: &RestorePlan,
     staging: &'a Staging,
     target: &'a Path,
+    fin: &'a Finisher,
 ) -> Result<Temps<'a>> {
     let mut placements = vec![0u32; plan.files.len()];
     let all_places = plan
@@ -232,6 +252,7 @@ fn create_temps<'a>(
             .map(|(f, &n)| n == 1 && !f.resume && !f.done)
             .collect(),
         target,
+        fin,
     };
     (0..plan.files.len())
         .into_par_iter()
@@ -337,7 +358,11 @@ fn move_into_place(plan: &RestorePlan, root: &DirFd, temps: &Temps, target: &Pat
                         .dir
                         .open_existing_for_write(name)
                         .map_err(|e| temps.err(i, e))?;
-                    set_meta(&file, f.mode, f.mtime_ns).map_err(|e| temps.err(i, e))?;
+                    let attrs = f.attrs.as_deref();
+                    temps
+                        .fin
+                        .apply(&file, &f.path, f.mode, f.mtime_ns, attrs)
+                        .map_err(|e| temps.err(i, e))?;
                 }
                 let (_, final_name) = split_parent(&f.path);
                 let dest = target.join(&f.path);
@@ -366,15 +391,16 @@ fn rename_error(dest: &Path, e: std::io::Error) -> Error {
 }
 
 /// Sets folder modes and mtimes, deepest first, each on its handle.
-fn set_dir_modes(plan: &RestorePlan, root: &DirFd, target: &Path) -> Result<()> {
+fn set_dir_modes(plan: &RestorePlan, root: &DirFd, target: &Path, fin: &Finisher) -> Result<()> {
     let mut seen = HashSet::new();
     for d in plan.dirs.iter().rev() {
         if let (Some(mode), Some(mtime_ns)) = (d.mode, d.mtime_ns) {
             if !seen.insert(&d.path) {
                 continue;
             }
+            let attrs = d.attrs.as_deref();
             root.dir(&d.path)
-                .and_then(|dir| dir.set_meta(mode, mtime_ns))
+                .and_then(|dir| fin.apply(&dir, &d.path, mode, mtime_ns, attrs))
                 .map_err(|e| Error::io(target.join(&d.path), e))?;
         }
     }

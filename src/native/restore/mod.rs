@@ -7,6 +7,7 @@
 //! restore writes can land outside its target, whatever links the target
 //! or the snapshot holds.
 
+mod attrs;
 mod execute;
 mod scan;
 mod staging;
@@ -69,6 +70,11 @@ pub struct RestoreOutcome {
     pub symlinks: u64,
     pub bytes: u64,
     pub plan: PlanSummary,
+    /// What was not restored as recorded, and why (sockets, devices
+    /// without the right to create them, extended attributes the target
+    /// refused): the restore went on without them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A plan and what executing it needs besides.
@@ -199,7 +205,7 @@ fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
             threads,
             detail: e.to_string(),
         })?;
-    pool.install(|| execute::execute(repo, &planned, opts))?;
+    let notes = pool.install(|| execute::execute(repo, &planned, opts))?;
     Ok(RestoreOutcome {
         snapshot: opts.snapshot.clone(),
         indices: plan.indices.clone(),
@@ -209,5 +215,6 @@ fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
         symlinks: plan.summary.symlinks,
         bytes: plan.summary.bytes,
         plan: plan.summary.clone(),
+        notes,
     })
 }

@@ -1,0 +1,198 @@
+//! What a restore sets besides contents, modes and times (tree encoding
+//! 2): owners, extended attributes, hard links and special files.
+//!
+//! Owners are set only when the restore runs as root: by name first (the
+//! name is looked up on this host), by the recorded id when the name is
+//! unknown here or was not recorded. Without root they are left as the
+//! restoring user's, silently (the usual rule of `tar` and `cp -a`).
+//! Order on each entry: owner, then extended attributes (a `chown` clears
+//! `security.capability`), then mode (a `chown` clears set-id bits), then
+//! times. Attributes the target cannot take, sockets, and devices without
+//! the right to create them become notes: the restore goes on.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::core::format::tree::NodeType;
+use crate::core::plan::restore::{EntryAttrs, RestorePlan};
+use crate::native::dirfd::{set_meta, split_parent, DirFd, Special};
+use crate::native::error::{Error, Result};
+use crate::native::owners::{can_chown, Names};
+use crate::native::xattrs;
+
+/// Sets owners and attributes, and gathers notes, for one restore.
+pub struct Finisher {
+    /// Present when running as root.
+    names: Option<Mutex<Names>>,
+    notes: Mutex<Vec<String>>,
+}
+
+impl Finisher {
+    pub fn new() -> Finisher {
+        Finisher {
+            names: can_chown().then(|| Mutex::new(Names::default())),
+            notes: Mutex::default(),
+        }
+    }
+
+    pub fn note(&self, note: String) {
+        self.notes.lock().expect("notes lock").push(note);
+    }
+
+    pub fn into_notes(self) -> Vec<String> {
+        self.notes.into_inner().expect("notes lock")
+    }
+
+    /// The ids to give an entry: by name where the name is known here.
+    fn ids(&self, a: &EntryAttrs) -> Option<(Option<u32>, Option<u32>)> {
+        let mut names = self.names.as_ref()?.lock().expect("names lock");
+        let uid = a.user.as_deref().and_then(|u| names.uid_of(u)).or(a.uid);
+        let gid = a.group.as_deref().and_then(|g| names.gid_of(g)).or(a.gid);
+        Some((uid, gid))
+    }
+
+    fn note_xattrs(&self, path: &str, failed: Vec<String>) {
+        for f in failed {
+            self.note(format!("{path}: extended attribute not restored: {f}"));
+        }
+    }
+
+    /// Owner, attributes, mode and mtime of an open file or folder.
+    pub fn apply(
+        &self,
+        fd: impl AsFd,
+        path: &str,
+        mode: u32,
+        mtime_ns: i64,
+        attrs: Option<&EntryAttrs>,
+    ) -> io::Result<()> {
+        if let Some(a) = attrs {
+            if let Some((uid, gid)) = self.ids(a) {
+                let uid = uid.map(rustix::fs::Uid::from_raw);
+                let gid = gid.map(rustix::fs::Gid::from_raw);
+                rustix::fs::fchown(&fd, uid, gid)?;
+            }
+            self.note_xattrs(path, xattrs::set_on(&fd, &a.xattrs));
+        }
+        set_meta(&fd, mode, mtime_ns)
+    }
+
+    /// Owner and attributes of `name` in `dir` (a link or special file),
+    /// not following it.
+    pub fn apply_at(&self, dir: &DirFd, name: &str, path: &str, attrs: Option<&EntryAttrs>) {
+        let Some(a) = attrs else { return };
+        if let Some((uid, gid)) = self.ids(a) {
+            if let Err(e) = dir.chown_at(name, uid, gid) {
+                self.note(format!("{path}: owner not restored: {e}"));
+            }
+        }
+        self.note_xattrs(path, xattrs::set_at(dir, name, &a.xattrs));
+    }
+}
+
+/// Links every planned hard link to its file (already in place).
+pub fn link_hard_links(plan: &RestorePlan, root: &DirFd, target: &Path) -> Result<()> {
+    for l in &plan.hard_links {
+        let err = |e| Error::io(target.join(&l.path), e);
+        let (from_dir, from) = split_parent(&l.to);
+        let (dir, name) = split_parent(&l.path);
+        let src = root.dir(from_dir).map_err(err)?;
+        root.dir(dir)
+            .and_then(|d| d.hard_link(name, &src, from))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Creates fifos and devices; sockets, and devices this process may not
+/// create, are noted and skipped.
+pub fn create_specials(
+    plan: &RestorePlan,
+    root: &DirFd,
+    target: &Path,
+    fin: &Finisher,
+) -> Result<()> {
+    for s in &plan.specials {
+        let kind = match s.kind {
+            NodeType::Fifo => Special::Fifo,
+            NodeType::Chardev => Special::CharDevice,
+            NodeType::Blockdev => Special::BlockDevice,
+            _ => {
+                fin.note(format!(
+                    "{}: socket not recreated (its server creates it when it starts)",
+                    s.path
+                ));
+                continue;
+            }
+        };
+        let err = |e| Error::io(target.join(&s.path), e);
+        let (parent, name) = split_parent(&s.path);
+        let dir = root.dir(parent).map_err(err)?;
+        match dir.mknod(name, kind, s.rdev.unwrap_or(0)) {
+            Err(e) if kind != Special::Fifo && e.raw_os_error() == Some(libc::EPERM) => {
+                fin.note(format!("{}: device not recreated: {e}", s.path));
+                continue;
+            }
+            r => r.map_err(err)?,
+        }
+        fin.apply_at(&dir, name, &s.path, s.attrs.as_deref());
+        dir.set_meta_at(name, s.mode, s.mtime_ns).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Writes `data` at `offset` leaving every all-zero 4 KiB block (aligned
+/// in the file) unwritten: in a file sized beforehand, those stay holes.
+pub fn write_leaving_holes(out: &std::fs::File, data: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 4096;
+    let mut at = 0usize;
+    while at < data.len() {
+        let file_pos = offset + at as u64;
+        let block_end = ((file_pos / BLOCK + 1) * BLOCK - offset) as usize;
+        let end = block_end.min(data.len());
+        let start = at;
+        at = end;
+        if data[start..end].iter().all(|&b| b == 0) {
+            continue;
+        }
+        // Extend the run over following non-zero blocks: one write each run.
+        let mut run_end = end;
+        while run_end < data.len() {
+            let next = (run_end + BLOCK as usize).min(data.len());
+            if data[run_end..next].iter().all(|&b| b == 0) {
+                break;
+            }
+            run_end = next;
+        }
+        out.write_all_at(&data[start..run_end], offset + start as u64)?;
+        at = run_end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn zero_blocks_stay_holes_and_the_bytes_are_the_same() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("f");
+        let f = std::fs::File::create(&path).unwrap();
+        let mut data = vec![0u8; 1 << 20];
+        data[100] = 1; // first block
+        data[(512 << 10) + 5] = 2; // one block in the middle
+        data[(1 << 20) - 1] = 3; // the last block
+        f.set_len(data.len() as u64 + 3).unwrap();
+        write_leaving_holes(&f, &data, 3).unwrap();
+        drop(f);
+        let back = std::fs::read(&path).unwrap();
+        assert_eq!(&back[3..], &data[..]);
+        let blocks = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(blocks <= 64 << 10, "{blocks} bytes allocated");
+    }
+}
