@@ -249,6 +249,32 @@ fn hard_links_are_stored_once_and_restored_as_one_inode() {
         assert_eq!(c.ino(), fs::metadata(part.join("copy/a")).unwrap().ino());
     }
     assert!(!part.join("other").exists());
+
+    // A subset: links whose first path is left out come back as files of
+    // their own; with it, as links.
+    let only = dst.with_file_name("only");
+    ok(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&only),
+        "--include",
+        "idx/sub/**",
+    ]);
+    assert!(!only.join("idx/a").exists());
+    assert_eq!(fs::read(only.join("idx/sub/c")).unwrap(), data);
+    let both = dst.with_file_name("both");
+    let args = ["--include", "idx/a", "--include", "idx/sub/c"];
+    let mut all = vec!["restore", s(&repo), "s1", "--target", s(&both)];
+    all.extend(args);
+    ok(&all);
+    assert!(!both.join("idx/b").exists());
+    let c = fs::metadata(both.join("idx/sub/c")).unwrap();
+    assert_eq!(
+        (c.nlink(), c.ino()),
+        (2, fs::metadata(both.join("idx/a")).unwrap().ino())
+    );
 }
 
 /// Bytes of a file read from the snapshot's trees, as the node's and the
