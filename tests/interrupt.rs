@@ -63,9 +63,11 @@ fn ctrl_c_keeps_the_uploads_and_a_rerun_uploads_only_the_rest() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Stop once a few packs are stored.
+    // Stop once the first pack is stored: the uploads already in flight
+    // (a pack per upload thread) still land, and 48 MiB at 8 MiB/s leaves
+    // more than those behind.
     let started = Instant::now();
-    while pack_files(&repo).len() < 3 {
+    while pack_files(&repo).is_empty() {
         assert!(started.elapsed() < Duration::from_secs(60), "no packs");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -94,10 +96,7 @@ fn ctrl_c_keeps_the_uploads_and_a_rerun_uploads_only_the_rest() {
     let list = json(&["snapshot", "list", s(&repo)]);
     assert_eq!(list["snapshots"].as_array().unwrap().len(), 0, "{list}");
     let kept = pack_bytes(&repo);
-    assert!(
-        kept >= 3 * 8 * MIB / 2 && kept < full,
-        "kept {kept} of {full}"
-    );
+    assert!(kept >= 4 * MIB && kept < full, "kept {kept} of {full}");
 
     // The rerun uploads what is missing, not what the first run stored.
     let rest = uploaded(&create_args(&repo, &src));
