@@ -66,10 +66,10 @@ pub enum Error {
     #[error("source {path}: {detail}")]
     Source { path: PathBuf, detail: String },
     /// A restore would write into a non-empty index folder.
-    #[error("cannot restore index [{index}] into {path}: the folder exists and is not empty (delete it or restore with a rename)")]
+    #[error("cannot restore index [{index}] into {path}: the folder exists and is not empty (restore with --overwrite to replace what it holds, delete it, or restore with a rename)")]
     TargetNotEmpty { index: String, path: PathBuf },
     /// A restore of global state would overwrite an entry of the target.
-    #[error("cannot restore global state: {path} already exists in the target")]
+    #[error("cannot restore global state: {path} already exists in the target (restore with --overwrite to replace it)")]
     GlobalStateConflict { path: PathBuf },
     /// A planned restore finds conflicts in the target (`--dry-run`).
     #[error("{count} conflict(s): the restore would be refused")]

@@ -435,3 +435,66 @@ fn progress_bars_show_on_a_terminal_only() {
         String::from_utf8_lossy(&quiet.stderr)
     );
 }
+
+/// `--overwrite` says what it deletes: the refusal points at it, the dry
+/// run and the summary name the paths the snapshot does not have.
+#[test]
+fn overwrite_names_what_it_deletes() {
+    let (_t, src, repo, dst) = scene();
+    write(&src.join("a/f1"), b"1");
+    write(&src.join("a/f2"), b"2");
+    init(&repo);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "s1",
+        "--source",
+        s(&src),
+        "-q",
+    ]);
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst), "-q"]);
+    write(&dst.join("a/extra"), b"not in the snapshot");
+
+    let err = fails(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert!(err.contains("--overwrite"), "{err}");
+    let dry = ok(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+        "--dry-run",
+    ]);
+    assert!(
+        dry.contains("would delete 1 path(s) the snapshot does not have: a/extra"),
+        "{dry}"
+    );
+    let plan = json(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+        "--dry-run",
+    ]);
+    assert_eq!(plan["deletes"], serde_json::json!(["a/extra"]), "{plan}");
+    assert!(dst.join("a/extra").exists(), "a dry run deletes nothing");
+
+    let done = ok(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+    ]);
+    assert!(
+        done.contains("deleted 1 path(s) the snapshot does not have (--overwrite): a/extra"),
+        "{done}"
+    );
+    assert!(!dst.join("a/extra").exists());
+    assert_same_tree(&src, &dst);
+}

@@ -91,6 +91,13 @@ fn report_dry_run(ctx: &Ctx, opts: &RestoreOptions, plan: &RestorePlan, json: bo
             "restore of [{}] would write {} files ({}), {} folders and {} symlinks, fetching {} in {} range request(s) ({} blobs)",
             opts.snapshot, s.files, bytes(s.bytes), s.dirs, s.symlinks, bytes(s.bytes_to_fetch), s.requests, s.blobs
         ));
+        if !plan.deletes.is_empty() {
+            ctx.say(format!(
+                "  and would delete {} path(s) the snapshot does not have: {}",
+                plan.deletes.len(),
+                some_paths(&plan.deletes)
+            ));
+        }
         for c in &plan.conflicts {
             ctx.say(format!("  conflict: {}", serde_json::to_string(c).unwrap()));
         }
@@ -111,6 +118,7 @@ fn print_outcome_json(repo: &Repo, out: &RestoreOutcome) {
         "global_state": out.global_state,
         "files": out.files, "dirs": out.dirs, "symlinks": out.symlinks, "size_in_bytes": out.bytes,
         "plan": out.plan, "requests": repo.requests.stats(), "notes": out.notes,
+        "deleted": out.deleted,
     }}));
 }
 
@@ -143,4 +151,26 @@ fn print_outcome_text(ctx: &Ctx, out: &RestoreOutcome) {
             ""
         }
     ));
+    if !out.deleted.is_empty() {
+        ctx.say(format!(
+            "deleted {} path(s) the snapshot does not have (--overwrite): {}",
+            out.deleted.len(),
+            some_paths(&out.deleted)
+        ));
+    }
+}
+
+/// The first few of `paths`, and how many more.
+fn some_paths(paths: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = paths
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    text
 }

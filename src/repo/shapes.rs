@@ -133,14 +133,19 @@ pub fn page_json(page: &Page) -> Value {
 
 /// A restore plan's summary: what a restore would fetch, reuse and write.
 pub fn plan_summary_json(snapshot: &str, plan: &RestorePlan) -> Value {
-    json!({
+    let mut v = json!({
         "snapshot": snapshot,
         "dry_run": true,
         "indices": plan.indices.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
         "global_state": plan.global_state,
         "summary": plan.summary,
         "conflicts": plan.conflicts,
-    })
+    });
+    // What an overwriting restore removes, by name (only when it does).
+    if !plan.deletes.is_empty() {
+        v["deletes"] = json!(plan.deletes);
+    }
+    v
 }
 
 /// One folder level: name, type, size, mode (octal), mtime, and the

@@ -75,6 +75,10 @@ pub struct RestoreOutcome {
     /// refused): the restore went on without them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Paths the snapshot does not have, removed from the target
+    /// (`--overwrite`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
 }
 
 /// A plan and what executing it needs besides.
@@ -216,5 +220,6 @@ fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
         bytes: plan.summary.bytes,
         plan: plan.summary.clone(),
         notes,
+        deleted: plan.deletes.clone(),
     })
 }
