@@ -141,6 +141,7 @@ fn plan_one_million_chunks(c: &mut Criterion) {
                     tree: Some(top),
                     mode: None,
                     mtime_ns: None,
+                    attrs: None,
                     declared: Declared {
                         files: files as u64,
                         dirs: 0,

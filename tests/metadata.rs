@@ -99,6 +99,7 @@ fn owners_come_back_by_name_or_number_when_restoring_as_root() {
     chown(&idx.join("sub"), 1234, 5678);
     chown(&idx.join("sub/deep"), 4321, 0);
     chown(&idx.join("link"), 4321, 4321);
+    chown(&idx, 2345, 2345);
     fs::set_permissions(
         idx.join("numeric"),
         std::os::unix::fs::PermissionsExt::from_mode(0o4755),
@@ -107,14 +108,31 @@ fn owners_come_back_by_name_or_number_when_restoring_as_root() {
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
     ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
-    for rel in ["numeric", "named", "sub", "sub/deep", "link"] {
-        let (a, b) = (
-            fs::symlink_metadata(idx.join(rel)).unwrap(),
-            fs::symlink_metadata(dst.join("idx").join(rel)).unwrap(),
-        );
-        assert_eq!((a.uid(), a.gid()), (b.uid(), b.gid()), "{rel}");
-        assert_eq!(a.mode(), b.mode(), "{rel}: set-id bits survive the chown");
-    }
+    let same_owners = |dst: &Path| {
+        for rel in ["", "numeric", "named", "sub", "sub/deep", "link"] {
+            let (a, b) = (
+                fs::symlink_metadata(idx.join(rel)).unwrap(),
+                fs::symlink_metadata(dst.join("idx").join(rel)).unwrap(),
+            );
+            assert_eq!((a.uid(), a.gid()), (b.uid(), b.gid()), "{rel:?}");
+            assert_eq!(a.mode(), b.mode(), "{rel:?}: set-id bits survive the chown");
+        }
+    };
+    same_owners(&dst);
+
+    // A file whose contents are already in place (same size, mtime and
+    // mode: a chown changes none of them) still gets its owner back.
+    chown(&dst.join("idx/named"), 0, 0);
+    chown(&dst.join("idx"), 0, 0);
+    ok(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+    ]);
+    same_owners(&dst);
 }
 
 fn set_xattr(p: &Path, name: &str, value: &[u8]) -> bool {
@@ -164,14 +182,30 @@ fn extended_attributes_and_acls_round_trip() {
     } else {
         eprintln!("setfacl is not installed: ACLs are not checked");
     }
+    assert!(set_xattr(&src.join("idx"), "user.index.folder", b"own"));
     init(&repo);
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
     ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
-    for rel in ["idx/f", "idx/dir"] {
-        let (a, b) = (xattrs(&src.join(rel)), xattrs(&dst.join(rel)));
-        assert!(!a.is_empty());
-        assert_eq!(a, b, "{rel}");
-    }
+    let same_xattrs = || {
+        for rel in ["idx", "idx/f", "idx/dir"] {
+            let (a, b) = (xattrs(&src.join(rel)), xattrs(&dst.join(rel)));
+            assert!(!a.is_empty());
+            assert_eq!(a, b, "{rel}");
+        }
+    };
+    same_xattrs();
+    // Removing an attribute leaves size, mtime and mode alone: a restore
+    // over the folder keeps the contents and puts the attribute back.
+    rustix::fs::lremovexattr(dst.join("idx/f"), "user.snapkeep.test").unwrap();
+    ok(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+    ]);
+    same_xattrs();
     if acl {
         let names: Vec<String> = xattrs(&dst.join("idx/f"))
             .into_iter()

@@ -48,6 +48,26 @@ pub struct IndexStats {
     pub root_mode: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_mtime_ns: Option<i64>,
+    /// Owner and extended attributes of the index's own folder (written
+    /// since tree encoding 2; absent before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_attrs: Option<FolderAttrs>,
+}
+
+/// What a snapshot records of a folder besides its mode and mtime, with
+/// the meaning of the same fields of a tree node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderAttrs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub xattrs: BTreeMap<String, String>,
 }
 
 impl IndexStats {

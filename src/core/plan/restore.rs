@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::format::blob::BlobEntry;
 use crate::core::format::id::{Id, IdMap};
 use crate::core::format::index::RepoIndex;
+use crate::core::format::manifest::FolderAttrs;
 use crate::core::format::tree::{Node, NodeType, Tree, UnsafeEntry};
 use crate::core::plan::read::{plan_reads, MissingBlob};
 use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
@@ -28,6 +29,8 @@ pub struct IndexToRestore {
     pub tree: Option<Id>,
     pub mode: Option<u32>,
     pub mtime_ns: Option<i64>,
+    /// Owner and extended attributes of the index's own folder.
+    pub attrs: Option<Box<EntryAttrs>>,
     /// What the manifest declares of the index: its trees may expand to no
     /// more (see [`crate::core::plan::shape`]).
     pub declared: Declared,
@@ -152,6 +155,17 @@ pub struct EntryAttrs {
 }
 
 impl EntryAttrs {
+    /// What a manifest records of an index's own folder.
+    pub fn of_folder(a: &FolderAttrs) -> Box<EntryAttrs> {
+        Box::new(EntryAttrs {
+            uid: a.uid,
+            gid: a.gid,
+            user: a.user.clone(),
+            group: a.group.clone(),
+            xattrs: a.xattrs.clone(),
+        })
+    }
+
     /// What `n` records, boxed (most plans hold one per entry), or `None`.
     pub fn of(n: &Node) -> Option<Box<EntryAttrs>> {
         let none = n.uid.is_none() && n.gid.is_none() && n.xattrs.is_empty();
@@ -562,7 +576,7 @@ impl Builder<'_> {
                 path: ix.target.clone(),
                 mode: ix.mode,
                 mtime_ns: ix.mtime_ns,
-                attrs: None,
+                attrs: ix.attrs.clone(),
             });
             if let Some(tree) = ix.tree {
                 self.walk(tree, &ix.target)?;
@@ -773,6 +787,7 @@ mod tests {
                 tree: Some(top),
                 mode: Some(0o750),
                 mtime_ns: Some(9),
+                attrs: None,
                 declared: Declared {
                     files: 100,
                     dirs: 100,

@@ -227,6 +227,7 @@ mod tests {
                 tree: Some(f.top),
                 mode: None,
                 mtime_ns: None,
+                attrs: None,
                 declared: many,
             }],
             global_state: Some(f.global),

@@ -8,6 +8,7 @@ use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use crate::core::format::manifest::FolderAttrs;
 use crate::core::format::tree::{Node, NodeType};
 use crate::native::owners::Names;
 
@@ -45,6 +46,20 @@ pub fn special_kind(ft: std::fs::FileType) -> Option<NodeType> {
 /// size needs has holes.
 pub fn is_sparse(m: &Metadata) -> bool {
     m.is_file() && m.blocks().saturating_mul(512).saturating_add(4096) <= m.len()
+}
+
+/// The owner and extended attributes of an index's own folder. Attributes
+/// that cannot be read are left out: the folder's contents decide whether
+/// the snapshot succeeds.
+pub fn folder_attrs(m: &Metadata, path: &Path) -> FolderAttrs {
+    let mut names = Names::default();
+    FolderAttrs {
+        uid: Some(m.uid()),
+        gid: Some(m.gid()),
+        user: names.user(m.uid()),
+        group: names.group(m.gid()),
+        xattrs: crate::native::xattrs::read(path).unwrap_or_default(),
+    }
 }
 
 impl Attrs {

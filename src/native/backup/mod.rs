@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::core::es::status::{Counts, RunState, ShardStage};
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
-use crate::core::format::manifest::{Failure, IndexStats, Manifest, GLOBAL_STATE};
+use crate::core::format::manifest::{Failure, FolderAttrs, IndexStats, Manifest, GLOBAL_STATE};
 use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict, SlotFence};
 use crate::core::format::tree::Tree;
@@ -191,6 +191,7 @@ struct Walked {
     target: Target,
     skel: DirSkel,
     root_meta: Option<fs::Metadata>,
+    root_attrs: Option<FolderAttrs>,
     jobs: std::ops::Range<usize>,
 }
 
@@ -605,8 +606,10 @@ impl Walk<'_> {
             match skel {
                 Ok(skel) => {
                     let start = listed.jobs.len();
+                    let root_meta = fs::metadata(&t.path).ok();
                     listed.walked.push(Walked {
-                        root_meta: fs::metadata(&t.path).ok(),
+                        root_attrs: root_meta.as_ref().map(|m| attrs::folder_attrs(m, &t.path)),
+                        root_meta,
                         target: t,
                         skel,
                         jobs: start..start + jobs.len(),
@@ -792,6 +795,7 @@ fn build_target(
         let root_meta = w.root_meta.as_ref();
         stats.root_mode = root_meta.map(|m| m.permissions().mode() & 0o7777);
         stats.root_mtime_ns = root_meta.map(|m| Stamp::of(m).mtime_ns);
+        stats.root_attrs = w.root_attrs;
     }
     Ok((stats, builder.failures, builder.referenced))
 }

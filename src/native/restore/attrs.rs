@@ -37,6 +37,11 @@ impl Finisher {
         }
     }
 
+    /// Whether owners are set (the restore runs as root).
+    pub fn sets_owners(&self) -> bool {
+        self.names.is_some()
+    }
+
     pub fn note(&self, note: String) {
         self.notes.lock().expect("notes lock").push(note);
     }

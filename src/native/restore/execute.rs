@@ -183,6 +183,7 @@ pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<
     }
 
     move_into_place(plan, &root, &temps, target)?;
+    finish_unchanged(plan, &root, target, &fin)?;
     // What the snapshot lacks goes after the copies (it may have been a copy
     // source) and before folder modes are set (a read-only folder could not
     // be emptied, and removals would change its mtime).
@@ -378,6 +379,24 @@ fn move_into_place(plan: &RestorePlan, root: &DirFd, temps: &Temps, target: &Pat
                     .map_err(|e| rename_error(&dest, e))?;
             }
             Ok(())
+        })
+}
+
+/// Gives files already in place (same size, mtime and mode) the owner and
+/// extended attributes the snapshot recorded: the fast rule that kept their
+/// contents says nothing about those. Mode and mtime are set again after
+/// the owner, since a `chown` clears set-id bits.
+fn finish_unchanged(plan: &RestorePlan, root: &DirFd, target: &Path, fin: &Finisher) -> Result<()> {
+    plan.files
+        .par_iter()
+        .filter(|f| f.done)
+        .filter_map(|f| f.attrs.as_deref().map(|a| (f, a)))
+        .filter(|(_, a)| fin.sets_owners() || !a.xattrs.is_empty())
+        .try_for_each(|(f, a)| -> Result<()> {
+            let err = |e| Error::io(target.join(&f.path), e);
+            let file = root.open_path_for_read(&f.path).map_err(err)?;
+            fin.apply(&file, &f.path, f.mode, f.mtime_ns, Some(a))
+                .map_err(err)
         })
 }
 
