@@ -11,6 +11,7 @@
 //! `#[cfg(target_arch = "wasm32")] use wasm_bindgen_test::wasm_bindgen_test as test;`
 //! so its `#[test]`s run under wasm-bindgen-test-runner.
 
+pub mod ccr;
 pub mod chunker;
 pub mod chunking;
 pub mod elapsed;
