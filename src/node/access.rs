@@ -50,6 +50,7 @@ pub fn action(method: &Method, path: &str) -> String {
         (["_slm", "_execute_retention"], _, _) => "cluster:admin/slm/execute-retention",
         (["_slm", "start"], _, _) => "cluster:admin/slm/start",
         (["_slm", "stop"], _, _) => "cluster:admin/slm/stop",
+        (["_cluster", "settings"], true, _) => "cluster:admin/settings/update",
         ([_, "_close"], true, _) => "indices:admin/close",
         ([_, "_open"], true, _) => "indices:admin/open",
         ([index], _, true) if !index.starts_with('_') => "indices:admin/delete",

@@ -29,6 +29,7 @@ mod indices;
 mod media;
 mod open;
 mod recoveries;
+mod remotes;
 mod reply;
 mod repository_settings;
 mod restore_records;
@@ -68,6 +69,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
     let repositories = state.repositories()?;
     let closed = indices::read_closed(state.path())?;
     let slm = slm::Slm::load(state.path(), settings.test_clock_offset_ms)?;
+    let remotes = remotes::load(state.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("snapkeep-node")
         .enable_all()
@@ -87,6 +89,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         www,
         listing_readers: Default::default(),
         slm,
+        remotes: Mutex::new(remotes),
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -46,6 +46,9 @@ pub struct Node {
     pub listing_readers: crate::node::open::ListingReaders,
     /// Snapshot lifecycle management: policies, scheduler state, history.
     pub slm: crate::node::slm::Slm,
+    /// Remote clusters (`cluster.remote.*`), as `remotes.json` holds them;
+    /// held while a change is written.
+    pub remotes: Mutex<crate::core::ccr::remote::Remotes>,
 }
 
 pub type Shared = Arc<Node>;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
@@ -137,6 +138,25 @@ impl StateDir {
 /// file, synced, renamed over the old one, and the folder synced so the
 /// rename itself survives a crash.
 pub fn write_atomic<T: Serialize>(folder: &Path, name: &str, value: &T) -> Result<(), NodeError> {
+    write_atomic_mode(folder, name, value, 0o644)
+}
+
+/// As [`write_atomic`], for a file only the node's user may read (it holds
+/// credentials): created with mode 0600, never readable by others.
+pub fn write_atomic_private<T: Serialize>(
+    folder: &Path,
+    name: &str,
+    value: &T,
+) -> Result<(), NodeError> {
+    write_atomic_mode(folder, name, value, 0o600)
+}
+
+fn write_atomic_mode<T: Serialize>(
+    folder: &Path,
+    name: &str,
+    value: &T,
+    mode: u32,
+) -> Result<(), NodeError> {
     let target = folder.join(name);
     let temp = folder.join(format!(".{name}.tmp-{}", std::process::id()));
     let io = |path: &Path| {
@@ -147,7 +167,15 @@ pub fn write_atomic<T: Serialize>(folder: &Path, name: &str, value: &T) -> Resul
         path: target.clone(),
         detail: e.to_string(),
     })?;
-    let mut file = File::create(&temp).map_err(io(&temp))?;
+    // A leftover of a killed run keeps its mode: start from nothing.
+    let _ = std::fs::remove_file(&temp);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temp)
+        .map_err(io(&temp))?;
     file.write_all(&bytes).map_err(io(&temp))?;
     file.sync_all().map_err(io(&temp))?;
     drop(file);

@@ -19,5 +19,6 @@ pub mod checkpoint;
 pub mod follower;
 pub mod lease;
 pub mod lineage;
+pub mod remote;
 #[cfg(test)]
 mod simulation;

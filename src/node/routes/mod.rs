@@ -5,6 +5,7 @@ pub mod api;
 mod cat;
 mod cat_snapshots;
 mod clone_snapshot;
+mod cluster;
 pub(crate) mod create_snapshot;
 mod get_index;
 mod indices;
@@ -86,6 +87,12 @@ pub fn router() -> Router<Shared> {
         .route("/_slm/status", get(slm::status))
         .route("/_health_report", get(slm::health_report))
         .route("/_health_report/slm", get(slm::health_report))
+        // Cross-cluster replication: remote clusters.
+        .route(
+            "/_cluster/settings",
+            get(cluster::get_settings).put(cluster::put_settings),
+        )
+        .route("/_remote/info", get(cluster::remote_info))
 }
 
 /// The registration of repository `name`, or ES's 404 for a missing one
