@@ -1,6 +1,7 @@
 //! The native shell: files, threads and the storage runtime around the core.
 
 pub mod backup;
+pub mod ccr;
 pub mod check;
 pub mod clock;
 pub mod copy;

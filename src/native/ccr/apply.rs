@@ -1,0 +1,132 @@
+//! Applying a checkpoint over a follower folder.
+//!
+//! The next version is built beside the live folder: a hard-linked copy of
+//! it, brought to the checkpoint by a restore with `--overwrite` (which
+//! keeps files already right and replaces the others by renaming new files
+//! over them, so the live folder's inodes are never written), then swapped
+//! with the live folder in one exchange. Readers that open the folder see
+//! the old checkpoint or the new one, never a mix. Only chunks the folder
+//! lacks are read from the checkpoint repository.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::core::policy::selection::{Rename, Selection};
+use crate::native::ccr::switch::{exchange, link_tree};
+use crate::native::error::{Error, Result};
+use crate::native::job::Abort;
+use crate::native::progress::ProgressMode;
+use crate::native::repo::Repo;
+use crate::native::restore::{plan, restore, RestoreOptions};
+
+/// What to apply where.
+pub struct Follow<'a> {
+    /// The checkpoint repository, opened on any storage.
+    pub repo: &'a Repo,
+    pub leader_index: &'a str,
+    /// The follower node's data folder and the follower index in it.
+    pub data: &'a Path,
+    pub follower_index: &'a str,
+}
+
+/// What applying one checkpoint did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// Files of the checkpoint, and those that had to be written.
+    pub files: u64,
+    pub files_written: u64,
+    /// Bytes of the checkpoint, and those that were not already in place.
+    pub bytes: u64,
+    pub bytes_written: u64,
+    /// Stored bytes read from the checkpoint repository.
+    pub bytes_read: u64,
+    /// Paths the checkpoint no longer has, removed.
+    pub removed: usize,
+}
+
+impl Follow<'_> {
+    fn live(&self) -> PathBuf {
+        self.data.join(self.follower_index)
+    }
+
+    /// Where the next version is built: a hidden folder of the data folder
+    /// (the same file system, as the exchange needs).
+    fn stage(&self) -> PathBuf {
+        self.data.join(format!(".ccr-next-{}", self.follower_index))
+    }
+
+    fn options(&self, snapshot: &str, target: &Path, abort: Abort) -> Result<RestoreOptions> {
+        let selection = Selection::parse(self.leader_index)?;
+        let pattern = format!("^{}$", regex::escape(self.leader_index));
+        let rename = Rename::new(&pattern, &self.follower_index.replace('$', "$$"))?;
+        Ok(RestoreOptions {
+            snapshot: snapshot.to_string(),
+            target: target.to_path_buf(),
+            selection,
+            rename: Some(rename),
+            include_global_state: false,
+            include: None,
+            overwrite: true,
+            progress: ProgressMode::Quiet,
+            concurrency: None,
+            status: None,
+            abort,
+        })
+    }
+
+    /// Paths inside the follower folder that differ from checkpoint `held`
+    /// (the one it was last switched to): changed, added or removed since,
+    /// by the same size, mtime and mode rule restore reuses files by.
+    pub fn local_changes(&self, held: &str) -> Result<Vec<String>> {
+        let planned = plan(self.repo, &self.options(held, self.data, Abort::new())?)?;
+        let p = &planned.plan;
+        let prefix = format!("{}/", self.follower_index);
+        let inside = |path: &String| path.strip_prefix(&prefix).unwrap_or(path).to_string();
+        let mut changed: Vec<String> = p
+            .files
+            .iter()
+            .filter(|f| !f.done)
+            .map(|f| inside(&f.path))
+            .chain(p.deletes.iter().map(inside))
+            .collect();
+        changed.sort();
+        Ok(changed)
+    }
+
+    /// Brings the follower folder to checkpoint `snapshot` in one switch.
+    /// A run killed at any point leaves the live folder at its old
+    /// checkpoint; the next run starts its stage afresh.
+    pub fn apply(&self, snapshot: &str, abort: Abort) -> Result<Applied> {
+        let (live, stage) = (self.live(), self.stage());
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| Error::io(&p, e)
+        };
+        if stage.exists() {
+            std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
+        }
+        std::fs::create_dir(&stage).map_err(io(&stage))?;
+        let next = stage.join(self.follower_index);
+        if live.is_dir() {
+            link_tree(&live, &next).map_err(io(&live))?;
+        }
+        let outcome = restore(self.repo, &self.options(snapshot, &stage, abort)?)?;
+        if live.is_dir() {
+            exchange(&live, &next).map_err(io(&live))?;
+        } else {
+            std::fs::rename(&next, &live).map_err(io(&live))?;
+        }
+        // The stage now holds the old version.
+        std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
+        let s = &outcome.plan;
+        Ok(Applied {
+            files: outcome.files,
+            files_written: s.files.saturating_sub(s.files_unchanged),
+            bytes: outcome.bytes,
+            bytes_written: s.bytes.saturating_sub(s.bytes_in_place),
+            bytes_read: s.bytes_to_fetch,
+            removed: outcome.deleted.len(),
+        })
+    }
+}

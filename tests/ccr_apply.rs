@@ -1,0 +1,176 @@
+//! Applying checkpoints over a follower folder (`native::ccr::apply`):
+//! readers that open the folder always see one whole checkpoint while new
+//! ones are applied; only what changed is written; a local write into the
+//! follower folder is found and named.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use snapkeep::native::ccr::apply::Follow;
+use snapkeep::native::job::Abort;
+use snapkeep::native::location::Location;
+use snapkeep::native::repo::Repo;
+
+const FILES: usize = 12;
+
+/// Version `v` of the leader index: every file says which version it is.
+fn write_version(leader: &Path, v: u64) {
+    for i in 0..FILES {
+        let mut data = format!("version {v:08}\n").into_bytes();
+        // Two files change size between versions, the rest only content;
+        // one in three keeps a long shared tail.
+        data.extend(std::iter::repeat_n(
+            b'x',
+            1000 * i + (v as usize % 2) * 7 * (i % 2),
+        ));
+        write(&leader.join(format!("logs/f{i:02}")), &data);
+    }
+}
+
+/// The versions a reader sees through one handle on the folder.
+fn versions_seen(folder: &Path) -> Option<BTreeSet<String>> {
+    let dir = rustix::fs::open(
+        folder,
+        rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut seen = BTreeSet::new();
+    for i in 0..FILES {
+        let name = format!("f{i:02}");
+        let fd = rustix::fs::openat(
+            dir.as_fd(),
+            name.as_str(),
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        let mut head = [0u8; 16];
+        fs::File::from(fd).read_exact(&mut head).ok()?;
+        seen.insert(String::from_utf8_lossy(&head).into_owned());
+    }
+    Some(seen)
+}
+
+#[test]
+fn readers_see_one_whole_checkpoint_while_checkpoints_are_applied() {
+    let t = tempfile::tempdir().unwrap();
+    let (leader, repo_dir, data) = (
+        t.path().join("leader"),
+        t.path().join("repo"),
+        t.path().join("data"),
+    );
+    fs::create_dir_all(&data).unwrap();
+    init(&repo_dir);
+    let repo = Repo::open(&Location::Local(repo_dir.clone())).unwrap();
+    let follow = Follow {
+        repo: &repo,
+        leader_index: "logs",
+        data: &data,
+        follower_index: "logs-copy",
+    };
+    let live = data.join("logs-copy");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (whole, retired) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let reader = {
+        let (stop, whole, retired, live) =
+            (stop.clone(), whole.clone(), retired.clone(), live.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match versions_seen(&live) {
+                    Some(seen) => {
+                        assert_eq!(seen.len(), 1, "a reader saw a mix of checkpoints: {seen:?}");
+                        whole.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // The folder it opened was retired and removed meanwhile.
+                    None => {
+                        retired.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    for v in 1..=8u64 {
+        write_version(&leader, v);
+        let name = format!("c{v}");
+        ok(&[
+            "snapshot",
+            "create",
+            s(&repo_dir),
+            &name,
+            "--source",
+            s(&leader),
+            "--indices",
+            "logs",
+            "--no-global-state",
+        ]);
+        let applied = follow.apply(&name, Abort::new()).unwrap();
+        assert_eq!(applied.files, FILES as u64);
+        let on_disk = versions_seen(&live).unwrap();
+        assert_eq!(on_disk, BTreeSet::from([format!("version {v:08}")]));
+        assert!(!data.join(".ccr-next-logs-copy").exists());
+        assert!(follow.local_changes(&name).unwrap().is_empty());
+        if v > 1 {
+            // Every file changed its first line; unchanged tails came from
+            // the folder, not the repository.
+            assert!(applied.bytes_read < applied.bytes / 2, "{applied:?}");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    assert!(whole.load(Ordering::Relaxed) > 0);
+}
+
+#[test]
+fn a_local_write_into_the_follower_folder_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let (leader, repo_dir, data) = (
+        t.path().join("leader"),
+        t.path().join("repo"),
+        t.path().join("data"),
+    );
+    fs::create_dir_all(&data).unwrap();
+    init(&repo_dir);
+    let repo = Repo::open(&Location::Local(repo_dir.clone())).unwrap();
+    let follow = Follow {
+        repo: &repo,
+        leader_index: "logs",
+        data: &data,
+        follower_index: "copy",
+    };
+    write_version(&leader, 1);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo_dir),
+        "c1",
+        "--source",
+        s(&leader),
+        "--indices",
+        "logs",
+        "--no-global-state",
+    ]);
+    follow.apply("c1", Abort::new()).unwrap();
+    assert!(follow.local_changes("c1").unwrap().is_empty());
+    write(
+        &data.join("copy/f03"),
+        b"written by someone on the follower",
+    );
+    write(&data.join("copy/new-file"), b"also");
+    fs::remove_file(data.join("copy/f05")).unwrap();
+    let changed = follow.local_changes("c1").unwrap();
+    assert_eq!(
+        changed,
+        ["f03", "f05", "new-file"].map(String::from),
+        "{changed:?}"
+    );
+}
