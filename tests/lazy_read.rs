@@ -10,7 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{json, noise, ok, s, scene, write};
+use common::servers::{create_bucket, moto, s3_env, s3_options};
+use common::{noise, ok_env, s, scene, write};
 use snapkeep::core::format::index::RepoIndex;
 use snapkeep::core::format::tree::Node;
 use snapkeep::core::lazy::reader::ReadAhead;
@@ -19,6 +20,7 @@ use snapkeep::native::lazy::{DiskCache, LazyFile};
 use snapkeep::repo::views::{locate, Located};
 use snapkeep::repo::RepoReader;
 use snapkeep::storage::local::LocalStore;
+use snapkeep::storage::object::ObjectStorage;
 use snapkeep::storage::Storage;
 
 /// Largest chunk of the test repositories: the cache's slack.
@@ -28,35 +30,56 @@ const CHUNK_MAX: u64 = 256 * 1024;
 /// index `data`; between them `big.bin` changes in its middle only.
 /// Returns the source bytes of both versions.
 fn two_snapshots(src: &Path, repo: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    ok(&[
-        "repo",
-        "init",
-        s(repo),
-        "--chunking",
-        "cdc",
-        "--chunk-min",
-        "16KiB",
-        "--chunk-avg",
-        "64KiB",
-        "--chunk-max",
-        "256KiB",
-    ]);
+    two_snapshots_at(src, s(repo), &[])
+}
+
+/// [`two_snapshots`] in the repository at `url`, the binary run with `env`.
+fn two_snapshots_at(
+    src: &Path,
+    repo: &str,
+    env: &[(String, String)],
+) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    ok_env(
+        env,
+        &[
+            "repo",
+            "init",
+            repo,
+            "--chunking",
+            "cdc",
+            "--chunk-min",
+            "16KiB",
+            "--chunk-avg",
+            "64KiB",
+            "--chunk-max",
+            "256KiB",
+        ],
+    );
     let big = noise(3 * 1024 * 1024, 1);
     let text: Vec<u8> = (0..40_000)
         .flat_map(|i| format!("line {i} of a compressible log\n").into_bytes())
         .collect();
     write(&src.join("data/big.bin"), &big);
     write(&src.join("data/logs/text.log"), &text);
-    json(&["snapshot", "create", s(repo), "snap-1", "--source", s(src)]);
+    ok_env(
+        env,
+        &["snapshot", "create", repo, "snap-1", "--source", s(src)],
+    );
     let mut big2 = big.clone();
     big2[1_500_000..1_500_100].copy_from_slice(&[7u8; 100]);
     write(&src.join("data/big.bin"), &big2);
-    json(&["snapshot", "create", s(repo), "snap-2", "--source", s(src)]);
+    ok_env(
+        env,
+        &["snapshot", "create", repo, "snap-2", "--source", s(src)],
+    );
     (big, big2, text)
 }
 
 async fn open_repo(repo: &Path) -> (RepoReader, RepoIndex) {
-    let store: Arc<dyn Storage> = Arc::new(LocalStore::open(repo).unwrap());
+    open_store(Arc::new(LocalStore::open(repo).unwrap())).await
+}
+
+async fn open_store(store: Arc<dyn Storage>) -> (RepoReader, RepoIndex) {
     let reader = RepoReader::open(store, libzstd_decode).await.unwrap();
     let (_, index) = reader.root_and_index().await.unwrap();
     (reader, index)
@@ -230,6 +253,34 @@ async fn shared_chunks_are_cached_once_and_corrupt_entries_refetched() {
     assert_eq!(
         (stats.misses, stats.bytes_read_from_repository),
         (0, 0),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_repository_reads_lazily_through_the_cache() {
+    let server = moto();
+    create_bucket(server.port, "lazy");
+    let (_t, src, _, dst) = scene();
+    let url = "s3://lazy/repo";
+    let (big, _, text) = two_snapshots_at(&src, url, &s3_env(server.port));
+    let store = ObjectStorage::open(url, &s3_options(server.port)).unwrap();
+    let (reader, index) = open_store(Arc::new(store)).await;
+    let cache = Arc::new(DiskCache::open(&dst.join("cache"), 1024 * 1024, CHUNK_MAX).unwrap());
+    for (path, data) in [("big.bin", &big), ("logs/text.log", &text)] {
+        let n = node(&reader, &index, "snap-1", path).await;
+        let f = LazyFile::open(
+            reader.clone(),
+            cache.clone(),
+            &index,
+            &n,
+            ReadAhead::DEFAULT,
+        );
+        random_reads(&f.unwrap(), &cache, data, 3, 30).await;
+    }
+    let stats = cache.stats();
+    assert!(
+        stats.bytes_read_from_repository > 0 && stats.hits > 0,
         "{stats:?}"
     );
 }
