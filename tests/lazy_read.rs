@@ -230,6 +230,11 @@ async fn shared_chunks_are_cached_once_and_corrupt_entries_refetched() {
     assert_eq!(f1.read_at(0, big.len() as u64).await.unwrap(), big[..]);
     let third = cache.stats();
     assert_eq!(third.corrupt, 1, "{third:?}");
+    assert_eq!(
+        third.misses,
+        second.misses + 1,
+        "a corrupt entry reads as a miss"
+    );
     assert!(third.bytes_read_from_repository > second.bytes_read_from_repository);
     let repaired = fs::read(&path).unwrap();
     assert_ne!(repaired, bytes, "the corrupt entry was replaced");
@@ -255,6 +260,19 @@ async fn shared_chunks_are_cached_once_and_corrupt_entries_refetched() {
         (0, 0),
         "{stats:?}"
     );
+
+    // Opened with a smaller bound, it evicts down to it; cleared, it is
+    // empty (nothing is open).
+    drop((f, reopened));
+    let small = DiskCache::open(&dir, 512 * 1024, CHUNK_MAX).unwrap();
+    assert!(small.total() <= 512 * 1024 && small.total() > 0);
+    let on_disk: u64 = cache_files(&dir)
+        .iter()
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, small.total());
+    small.clear();
+    assert_eq!((small.total(), cache_files(&dir).len()), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,26 +105,27 @@ impl<S: ChunkStore> ChunkSource for Source<'_, S> {
         if let Some(b) = self.read.fresh.get(id) {
             return Some(b.clone());
         }
-        // Each chunk counts once per read, however many times it is asked.
-        let held = if self.read.counted.insert(*id) {
-            self.policy.lookup(id)
-        } else {
-            self.policy.contains(id)
-        };
-        if !held {
-            return None;
-        }
-        match self.store.load(id) {
-            Some(b) => {
-                self.read.fresh.insert(*id, b.clone());
-                Some(b)
-            }
-            None => {
+        // Each chunk counts once per read (a hit, or a miss when absent or
+        // corrupt), however many times the read asks for it.
+        let first_ask = self.read.counted.insert(*id);
+        let loaded = if self.policy.contains(id) {
+            let loaded = self.store.load(id);
+            if loaded.is_none() {
                 self.policy.corrupt(id);
                 self.store.remove(id);
-                None
             }
+            loaded
+        } else {
+            None
+        };
+        if first_ask {
+            self.policy.lookup(id);
+        } else if loaded.is_some() {
+            self.policy.touch(id);
         }
+        let b = loaded?;
+        self.read.fresh.insert(*id, b.clone());
+        Some(b)
     }
 }
 
