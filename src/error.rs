@@ -20,6 +20,10 @@ pub enum Error {
     /// may help).
     #[error("{0}")]
     Storage(#[from] StorageError),
+    /// A snapshot entry cannot be read lazily (not a file, or its chunks
+    /// disagree with its size).
+    #[error("{0}")]
+    Layout(#[from] crate::core::lazy::layout::LayoutError),
     /// A stored object (`key`) does not decode.
     #[error("{key}: {source}")]
     Format { key: String, source: FormatError },

@@ -18,6 +18,7 @@ pub mod elapsed;
 pub mod error;
 pub mod es;
 pub mod format;
+pub mod lazy;
 pub mod plan;
 pub mod policy;
 pub mod seeded;

@@ -17,6 +17,7 @@ pub mod inflight;
 pub mod inspect;
 pub mod interrupt;
 pub mod job;
+pub mod lazy;
 pub mod location;
 pub mod maintenance;
 pub mod owners;

@@ -48,9 +48,34 @@ pub fn plan_reads(
         }
     }
     located.sort_unstable_by_key(|(_, l)| (l.pack, l.offset));
+    let resolved = located.into_iter().map(|(id, l)| index.resolve(&id, l));
+    Ok(merge_sorted(resolved, max_gap, max_range))
+}
+
+/// Plans reads for blobs whose packs and entries are already known (a lazy
+/// reader keeps them per file), with the same coalescing as [`plan_reads`].
+/// Duplicates are fetched once.
+pub fn plan_located(
+    blobs: impl IntoIterator<Item = (Id, BlobEntry)>,
+    max_gap: u64,
+    max_range: u64,
+) -> Vec<PackRead> {
+    let mut located: Vec<(Id, BlobEntry)> = blobs.into_iter().collect();
+    located.sort_unstable_by_key(|(pack, e)| (*pack, e.offset, e.id));
+    located.dedup_by_key(|(pack, e)| (*pack, e.id));
+    merge_sorted(located, max_gap, max_range)
+}
+
+/// Joins blobs sorted by pack and offset into ranged reads: a blob joins the
+/// previous read of its pack when the gap is at most `max_gap` and the read
+/// stays within `max_range`.
+fn merge_sorted(
+    sorted: impl IntoIterator<Item = (Id, BlobEntry)>,
+    max_gap: u64,
+    max_range: u64,
+) -> Vec<PackRead> {
     let mut reads: Vec<PackRead> = Vec::new();
-    for (id, l) in located {
-        let (pack, e) = index.resolve(&id, l);
+    for (pack, e) in sorted {
         match reads.last_mut() {
             Some(r)
                 if r.pack == pack
@@ -68,7 +93,7 @@ pub fn plan_reads(
             }),
         }
     }
-    Ok(reads)
+    reads
 }
 
 #[cfg(test)]

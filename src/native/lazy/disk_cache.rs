@@ -1,0 +1,160 @@
+//! [`DiskCache`]: chunks kept in a folder, one file per chunk named by its
+//! id (`ab/abcdef…`), so the same chunk is cached once however many
+//! snapshots (or mounts) read it. Every entry is checked against its id
+//! when read: a corrupt one is dropped and fetched again. What to keep is
+//! the core's [`CachePolicy`]'s decision.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::core::format::id::Id;
+use crate::core::lazy::cache::{Admission, CachePolicy, CacheStats};
+use crate::core::lazy::serve::ChunkStore;
+use crate::error::{Error, Result};
+
+/// Suffix of a chunk being written; renamed into place once whole.
+const PARTIAL: &str = ".partial";
+
+/// A bounded cache of verified chunks in a folder.
+#[derive(Debug)]
+pub struct DiskCache {
+    dir: PathBuf,
+    state: Mutex<CacheState>,
+}
+
+/// The policy and the folder it decides for, locked together.
+#[derive(Debug)]
+pub(super) struct CacheState {
+    pub policy: CachePolicy,
+    pub store: ChunkFiles,
+}
+
+impl DiskCache {
+    /// Opens (creating) the cache folder `dir`, keeping at most `bound`
+    /// bytes (`bound + slack` while open files pin entries; give one pack).
+    /// Entries already there are taken in, oldest first, and leftovers of
+    /// interrupted writes removed; entries past the bound are evicted.
+    pub fn open(dir: &Path, bound: u64, slack: u64) -> Result<DiskCache> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut found = existing_entries(dir)?;
+        found.sort_by_key(|(_, _, mtime)| *mtime);
+        let mut state = CacheState {
+            policy: CachePolicy::new(bound, slack),
+            store: ChunkFiles {
+                dir: dir.to_path_buf(),
+            },
+        };
+        for (id, size, _) in found {
+            match state.policy.admit(id, size) {
+                Admission::Admitted { evict } => evict.iter().for_each(|v| state.store.remove(v)),
+                Admission::Refused => state.store.remove(&id),
+            }
+        }
+        Ok(DiskCache {
+            dir: dir.to_path_buf(),
+            state: Mutex::new(state),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Hits, misses, bytes from the cache and from the repository,
+    /// evictions.
+    pub fn stats(&self) -> CacheStats {
+        self.lock().policy.stats()
+    }
+
+    /// Bytes the cache holds.
+    pub fn total(&self) -> u64 {
+        self.lock().policy.total()
+    }
+
+    /// The most it may ever hold (its bound plus the slack).
+    pub fn limit(&self) -> u64 {
+        self.lock().policy.limit()
+    }
+
+    /// Removes every entry no open file pins (`cache/clear`).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        for id in state.policy.clear() {
+            state.store.remove(&id);
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The entries in `dir`: (id, size, mtime); partial writes are removed and
+/// files that are not entries left alone.
+fn existing_entries(dir: &Path) -> Result<Vec<(Id, u64, SystemTime)>> {
+    let mut found = Vec::new();
+    for sub in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let sub = sub.map_err(|e| Error::io(dir, e))?.path();
+        if !sub.is_dir() {
+            continue;
+        }
+        for f in fs::read_dir(&sub).map_err(|e| Error::io(&sub, e))? {
+            let f = f.map_err(|e| Error::io(&sub, e))?;
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(PARTIAL) {
+                let _ = fs::remove_file(f.path());
+                continue;
+            }
+            let (Ok(id), Ok(meta)) = (name.parse::<Id>(), f.metadata()) else {
+                continue;
+            };
+            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            found.push((id, meta.len(), mtime));
+        }
+    }
+    Ok(found)
+}
+
+/// The folder's files as the core's [`ChunkStore`]. Write failures (a full
+/// disk) are not errors: the entry then fails its check when read and is
+/// fetched again.
+#[derive(Debug)]
+pub(super) struct ChunkFiles {
+    dir: PathBuf,
+}
+
+impl ChunkFiles {
+    fn path(&self, id: &Id) -> PathBuf {
+        let hex = id.to_hex();
+        self.dir.join(&hex[..2]).join(hex)
+    }
+}
+
+impl ChunkStore for ChunkFiles {
+    fn load(&mut self, id: &Id) -> Option<Bytes> {
+        let bytes = fs::read(self.path(id)).ok()?;
+        (Id::of(&bytes) == *id).then(|| Bytes::from(bytes))
+    }
+
+    fn save(&mut self, id: &Id, bytes: &Bytes) {
+        let path = self.path(id);
+        let partial = path.with_extension(PARTIAL.trim_start_matches('.'));
+        let written = path
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|_| fs::write(&partial, bytes))
+            .and_then(|_| fs::rename(&partial, &path));
+        if written.is_err() {
+            let _ = fs::remove_file(&partial);
+        }
+    }
+
+    fn remove(&mut self, id: &Id) {
+        // Already gone is as good as removed.
+        let _ = fs::remove_file(self.path(id));
+    }
+}

@@ -1,0 +1,10 @@
+//! Lazy reads of snapshot files through a bounded disk cache (the shell
+//! around [`crate::core::lazy`]): [`DiskCache`] keeps verified chunks in a
+//! folder shared by every snapshot of a repository, [`LazyFile`] reads byte
+//! ranges of one snapshot file through it.
+
+mod disk_cache;
+mod lazy_file;
+
+pub use disk_cache::DiskCache;
+pub use lazy_file::LazyFile;
