@@ -95,3 +95,76 @@ fn page_chunking_options_are_checked_and_recorded() {
     );
     assert_eq!(out["config"]["page_group"], 131072);
 }
+
+/// How `snapshot ls --json` says each file of snapshot `name` was cut.
+fn recorded_chunking(repo: &Path, name: &str) -> Vec<(String, Option<String>)> {
+    let out = json(&["snapshot", "ls", s(repo), name]);
+    out["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}"))
+        .iter()
+        .filter(|e| e["type"] == "file")
+        .map(|e| {
+            let path = e["path"].as_str().unwrap().to_string();
+            (path, e["chunking"].as_str().map(str::to_string))
+        })
+        .collect()
+}
+
+#[test]
+fn each_file_records_how_it_was_cut_and_check_holds_it_to_the_config() {
+    let (t, src, repo, _) = scene();
+    write(&src.join("pg/16384"), &relation());
+    write(&src.join("pg/notes.txt"), &noise(300_000, 5));
+    ok(&["repo", "init", s(&repo), "-q"]);
+    let snap = |name: &str| {
+        ok(&[
+            "snapshot",
+            "create",
+            s(&repo),
+            name,
+            "--source",
+            s(&src),
+            "-q",
+        ])
+    };
+    snap("s1");
+    let want = vec![
+        ("pg/16384".to_string(), Some("pages:8KiB".to_string())),
+        ("pg/notes.txt".to_string(), None),
+    ];
+    assert_eq!(recorded_chunking(&repo, "s1"), want);
+    // Unchanged files are not read again and keep how they were cut.
+    write(&src.join("other/new.txt"), b"new");
+    snap("s2");
+    let s2 = recorded_chunking(&repo, "s2");
+    assert_eq!(&s2[1..], &want[..], "{s2:?}");
+
+    let report = json(&["repo", "check", s(&repo)]);
+    assert_eq!(
+        report["files_by_chunking"],
+        serde_json::json!({"cdc": 2, "pages:8KiB": 1}),
+        "{report}"
+    );
+
+    // A repository that cuts everything by content does not allow a file
+    // recorded as pages (here copied in from the auto repository).
+    let other = t.path().join("cdc");
+    ok(&["repo", "init", s(&other), "--chunking", "cdc", "-q"]);
+    ok(&["snapshot", "copy", s(&repo), s(&other), "s1"]);
+    let out = run(&["repo", "check", s(&other), "--json"]);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["kind"], "chunking_not_allowed");
+    assert_eq!(
+        findings[0]["files"],
+        serde_json::json!([{"snapshot": "s1", "index": "pg", "path": "16384"}])
+    );
+    let detail = findings[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("[pages:8KiB]") && detail.contains("chunking [cdc]"),
+        "{detail}"
+    );
+}

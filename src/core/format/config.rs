@@ -61,6 +61,17 @@ impl RepoConfig {
         }
     }
 
+    /// Whether this repository's writers may cut a file as `recorded`
+    /// (how its node says it was cut; `None` is by content).
+    pub fn allows_chunking(&self, recorded: Option<Chunking>) -> bool {
+        self.cutting().mode.allows(recorded)
+    }
+
+    /// The repository's chunking as `repo init` spells it.
+    pub fn chunking_name(&self) -> String {
+        self.cutting().mode.name()
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("configs always serialize")
     }

@@ -213,7 +213,10 @@ impl<'a> Walker<'a> {
                         && p.chunks.iter().all(|c| self.packer.is_known(c))
                 });
                 if unchanged {
-                    node.chunks = prev.unwrap().chunks.clone();
+                    let prev = prev.unwrap();
+                    node.chunks = prev.chunks.clone();
+                    // Cut as it was: the chunks are the parent's.
+                    node.chunking = prev.chunking;
                     self.attrs.note_leader(&meta, &child_rel, None);
                     skel.entries.push(Entry::Done(node));
                 } else {
