@@ -168,3 +168,67 @@ fn each_file_records_how_it_was_cut_and_check_holds_it_to_the_config() {
         "{detail}"
     );
 }
+
+#[test]
+fn chunking_rules_choose_the_mode_by_path_and_bad_ones_are_refused() {
+    let (_t, src, repo, dst) = scene();
+    // The same plain bytes under three names: only the rules tell them apart.
+    let plain = noise(3 * 65536, 9);
+    for path in ["app.sqlite", "base/1/data", "pg_wal/000001", "other.bin"] {
+        write(&src.join("db").join(path), &plain);
+    }
+    write(&src.join("db/base/1/pg_wal.sqlite"), &relation());
+    let out = json(&[
+        "repo",
+        "init",
+        s(&repo),
+        "--chunking",
+        "cdc",
+        "--chunking-rule",
+        "*.sqlite=pages:4KiB",
+        "--chunking-rule",
+        "base/**=pages:16KiB",
+        "--chunking-rule",
+        "pg_wal/**=auto",
+    ]);
+    assert_eq!(
+        out["config"]["chunking_rules"][0],
+        serde_json::json!({"pattern": "*.sqlite", "chunking": "pages:4KiB"})
+    );
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "s1",
+        "--source",
+        s(&src),
+        "-q",
+    ]);
+    let pages = |p: &str| Some(p.to_string());
+    assert_eq!(
+        recorded_chunking(&repo, "s1"),
+        vec![
+            ("db/app.sqlite".into(), pages("pages:4KiB")),
+            ("db/base/1/data".into(), pages("pages:16KiB")),
+            // The first matching rule wins over the later base/** one.
+            ("db/base/1/pg_wal.sqlite".into(), pages("pages:4KiB")),
+            ("db/other.bin".into(), None),
+            // auto finds no engine's pages in noise.
+            ("db/pg_wal/000001".into(), None),
+        ]
+    );
+    ok(&["repo", "check", s(&repo), "-q"]);
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst), "-q"]);
+    assert_same_tree(&src, &dst);
+
+    for (rule, says) in [
+        ("*.sqlite", "is not PATTERN=MODE"),
+        ("*.db=pages:3KiB", "4KiB, 8KiB, 16KiB, 32KiB"),
+        ("a[=cdc", "not a valid glob"),
+    ] {
+        let other = repo.with_file_name(format!("bad-{}", rule.len()));
+        let err = fails(&["repo", "init", s(&other), "--chunking-rule", rule]);
+        assert!(err.contains(says), "{rule}: {err}");
+        assert!(!other.exists(), "{rule}: no repository is made");
+    }
+}

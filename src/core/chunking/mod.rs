@@ -8,10 +8,12 @@
 //!  mod.rs     Chunking, the mode a repository or file is chunked with
 //!  pages.rs   PageGroups: cuts at fixed multiples of a page group
 //!  detect.rs  which engine's pages a file holds, from its first bytes
+//!  rules.rs   ChunkingRules: a mode per path pattern (`--chunking-rule`)
 //! ```
 
 pub mod detect;
 pub mod pages;
+pub mod rules;
 
 use std::ops::Range;
 
