@@ -371,6 +371,13 @@ pub struct InitArgs {
     /// less after scattered page updates, for more index per byte.
     #[arg(long, default_value = "64KiB", value_parser = parse_size, value_name = "SIZE")]
     pub page_group: u32,
+    /// Cut files whose path inside their index matches PATTERN with MODE
+    /// instead of --chunking (repeatable; the first matching rule wins):
+    /// `*.sqlite=pages:4KiB`, `base/**=pages:8KiB`, `pg_wal/**=cdc`. A
+    /// pattern without `/` matches a name at any depth, one with `/` is
+    /// anchored at the index folder; `*` never matches `/`, `**` does.
+    #[arg(long = "chunking-rule", value_parser = parse_chunking_rule, value_name = "PATTERN=MODE")]
+    pub chunking_rules: Vec<crate::core::chunking::rules::ChunkingRule>,
     /// Blob compression.
     #[arg(long, value_enum, default_value = "zstd")]
     pub compression: CompressionArg,
@@ -379,7 +386,7 @@ pub struct InitArgs {
     pub force: bool,
     /// Take the chunker parameters of this repository (so `snapshot copy`
     /// between them shares data); overrides the --chunk-* options,
-    /// --chunking and --page-group.
+    /// --chunking, --page-group and --chunking-rule.
     #[arg(long, value_name = "REPO")]
     pub copy_chunker_params_from: Option<String>,
     /// Print JSON instead of text.
@@ -671,6 +678,10 @@ pub struct DemoArgs {
 }
 
 /// Parses sizes like `4096`, `512KiB`, `1MiB`, `8M`.
+fn parse_chunking_rule(s: &str) -> Result<crate::core::chunking::rules::ChunkingRule, String> {
+    crate::core::chunking::rules::ChunkingRule::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_chunking(s: &str) -> Result<crate::core::chunking::Chunking, String> {
     crate::core::chunking::Chunking::parse(s).map_err(|e| e.to_string())
 }

@@ -35,6 +35,9 @@ pub struct Listed {
     pub mtime_ns: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// How a file was cut when not by content (`pages:8KiB`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunking: Option<String>,
 }
 
 impl Listed {
@@ -46,6 +49,7 @@ impl Listed {
             size: n.size,
             mtime_ns: n.mtime_ns,
             target: n.target.clone(),
+            chunking: n.chunking.map(|c| c.name()),
         }
     }
 }
@@ -130,6 +134,7 @@ impl<'a> SnapshotFiles<'a> {
                 size: 0,
                 mtime_ns: stats.root_mtime_ns.unwrap_or(0),
                 target: None,
+                chunking: None,
             }),
             node: None,
             tree: None,

@@ -38,6 +38,9 @@ pub enum FindingKind {
     TreeDamaged,
     /// A chunk is not in the repository index or its pack is missing.
     BlobMissing,
+    /// A file's node says it was cut in a way the repository's config
+    /// does not allow (`chunking` member, tree encoding 2).
+    ChunkingNotAllowed,
     /// A chunk does not decode, does not hash to its id, or lies outside
     /// its pack.
     BlobDamaged,

@@ -23,6 +23,7 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> Result<()> {
         // A repository from before chunking modes cuts every file by content.
         config.chunking = Some(other.chunking.unwrap_or(Chunking::Cdc));
         config.page_group = Some(other.cutting().page_group);
+        config.chunking_rules = other.chunking_rules;
     }
     let location = ctx.location(&a.repo)?;
     if let (Location::Local(path), false) = (&location, a.force) {
@@ -62,6 +63,7 @@ fn config(a: &InitArgs) -> Result<RepoConfig> {
     }
     config.chunking = Some(a.chunking);
     config.page_group = Some(a.page_group);
+    config.chunking_rules = a.chunking_rules.clone();
     config.compression = match a.compression {
         CompressionArg::Zstd => Compression::Zstd,
         CompressionArg::None => Compression::None,

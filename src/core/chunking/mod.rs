@@ -8,10 +8,12 @@
 //!  mod.rs     Chunking, the mode a repository or file is chunked with
 //!  pages.rs   PageGroups: cuts at fixed multiples of a page group
 //!  detect.rs  which engine's pages a file holds, from its first bytes
+//!  rules.rs   ChunkingRules: a mode per path pattern (`--chunking-rule`)
 //! ```
 
 pub mod detect;
 pub mod pages;
+pub mod rules;
 
 use std::ops::Range;
 
@@ -70,13 +72,67 @@ impl Chunking {
         }
     }
 
-    /// The mode as `--chunking` spells it.
+    /// The mode as `--chunking` spells it (a page size under 1 KiB, which
+    /// only `auto` finds in SQLite files, in bytes: `pages:512`).
     pub fn name(self) -> String {
         match self {
             Chunking::Cdc => "cdc".into(),
             Chunking::Auto => "auto".into(),
-            Chunking::Pages { page_size } => format!("pages:{}KiB", page_size / 1024),
+            Chunking::Pages { page_size } if page_size % 1024 == 0 => {
+                format!("pages:{}KiB", page_size / 1024)
+            }
+            Chunking::Pages { page_size } => format!("pages:{page_size}"),
         }
+    }
+
+    /// Parses how one file was cut, as its tree node records it: `cdc`, or
+    /// `pages:` with any page size `auto` can find (a power of two from
+    /// 512 bytes to 64 KiB). `auto` is a choice, not a way a file was cut.
+    pub fn parse_recorded(s: &str) -> Option<Chunking> {
+        if s == "cdc" {
+            return Some(Chunking::Cdc);
+        }
+        let size = s.strip_prefix("pages:")?;
+        let bytes = match size.strip_suffix("KiB") {
+            Some(k) => k.parse::<u32>().ok()?.checked_mul(1024)?,
+            None => size.parse::<u32>().ok()?,
+        };
+        let valid = bytes.is_power_of_two() && (512..=65536).contains(&bytes);
+        let page = Chunking::Pages { page_size: bytes };
+        // Only the canonical spelling, so a node re-encodes to its bytes.
+        (valid && page.name() == s).then_some(page)
+    }
+
+    /// Whether a repository whose mode is `self` cuts files as `recorded`
+    /// (how a file's node says it was cut; `None` is by content).
+    pub fn allows(self, recorded: Option<Chunking>) -> bool {
+        match (self, recorded.unwrap_or(Chunking::Cdc)) {
+            (_, Chunking::Auto) => false,
+            (Chunking::Auto, _) => true,
+            (mode, cut) => mode == cut,
+        }
+    }
+}
+
+/// The `chunking` member of a tree node: the recorded mode as its name.
+pub mod recorded {
+    use super::Chunking;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(mode: &Option<Chunking>, s: S) -> Result<S::Ok, S::Error> {
+        match mode {
+            Some(m) => s.serialize_str(&m.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Chunking>, D::Error> {
+        let Some(name) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        Chunking::parse_recorded(&name)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown chunking [{name}]")))
     }
 }
 
@@ -123,6 +179,16 @@ impl Cutting {
 }
 
 impl Cutter {
+    /// How a file cut by this is recorded in its node (`None`: by content).
+    pub fn recorded(&self) -> Option<Chunking> {
+        match self {
+            Cutter::Cdc(_) => None,
+            Cutter::Pages(g) => Some(Chunking::Pages {
+                page_size: g.page_size,
+            }),
+        }
+    }
+
     /// Finished chunks at the front of `window`, which starts at byte
     /// `offset` of its file (see `ChunkerParams::split`).
     pub fn split(&self, offset: u64, window: &[u8], eof: bool) -> Vec<Range<usize>> {
@@ -164,6 +230,41 @@ mod tests {
             Chunking::parse("fixed"),
             Err(ChunkingError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn recorded_modes_parse_only_in_their_canonical_spelling() {
+        for (text, mode) in [
+            ("cdc", Chunking::Cdc),
+            ("pages:8KiB", Chunking::Pages { page_size: 8192 }),
+            ("pages:512", Chunking::Pages { page_size: 512 }),
+            ("pages:64KiB", Chunking::Pages { page_size: 65536 }),
+        ] {
+            assert_eq!(Chunking::parse_recorded(text), Some(mode), "{text}");
+            assert_eq!(mode.name(), text);
+        }
+        for bad in [
+            "auto",
+            "pages:8192",
+            "pages:8kib",
+            "pages:3KiB",
+            "pages:128KiB",
+            "x",
+        ] {
+            assert_eq!(Chunking::parse_recorded(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_mode_allows_what_it_cuts() {
+        let pages = |page_size| Some(Chunking::Pages { page_size });
+        assert!(Chunking::Cdc.allows(None));
+        assert!(!Chunking::Cdc.allows(pages(8192)));
+        assert!(Chunking::Auto.allows(None) && Chunking::Auto.allows(pages(512)));
+        assert!(Chunking::Pages { page_size: 8192 }.allows(pages(8192)));
+        assert!(!Chunking::Pages { page_size: 8192 }.allows(pages(4096)));
+        assert!(!Chunking::Pages { page_size: 8192 }.allows(None));
+        assert!(!Chunking::Auto.allows(Some(Chunking::Auto)));
     }
 
     #[test]

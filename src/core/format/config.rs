@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::chunker::ChunkerParams;
 use crate::core::chunking::pages::DEFAULT_GROUP_BYTES;
+use crate::core::chunking::rules::{ChunkingRule, ChunkingRules};
 use crate::core::chunking::{Chunking, Cutting};
 use crate::core::error::FormatError;
 use crate::core::format::codec::Compression;
@@ -32,6 +33,10 @@ pub struct RepoConfig {
     /// Bytes per chunk of a file cut as pages (whole pages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_group: Option<u32>,
+    /// Modes by path pattern (`repo init --chunking-rule`), tried in order
+    /// before `chunking`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunking_rules: Vec<ChunkingRule>,
 }
 
 /// The page-group sizes a config may name.
@@ -49,6 +54,7 @@ impl RepoConfig {
             created_in_millis,
             chunking: Some(Chunking::Auto),
             page_group: Some(DEFAULT_GROUP_BYTES),
+            chunking_rules: Vec::new(),
         }
     }
 
@@ -59,6 +65,31 @@ impl RepoConfig {
             mode: self.chunking.unwrap_or(Chunking::Cdc),
             page_group: self.page_group.unwrap_or(DEFAULT_GROUP_BYTES),
         }
+    }
+
+    /// Whether this repository's writers may cut a file as `recorded`
+    /// (how its node says it was cut; `None` is by content).
+    /// A file may be cut as the repository's mode or as any rule's.
+    pub fn allows_chunking(&self, recorded: Option<Chunking>) -> bool {
+        std::iter::once(self.cutting().mode)
+            .chain(self.chunking_rules.iter().map(|r| r.chunking))
+            .any(|mode| mode.allows(recorded))
+    }
+
+    /// The repository's chunking as `repo init` spells it, with its rules.
+    pub fn chunking_name(&self) -> String {
+        let rules = self
+            .chunking_rules
+            .iter()
+            .map(|r| format!(", {}={}", r.pattern, r.chunking.name()));
+        std::iter::once(self.cutting().mode.name())
+            .chain(rules)
+            .collect()
+    }
+
+    /// The compiled chunking rules (`decode` has checked they compile).
+    pub fn rules(&self) -> Result<ChunkingRules, FormatError> {
+        ChunkingRules::new(&self.chunking_rules).map_err(|e| FormatError::Invalid(e.to_string()))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -87,6 +118,7 @@ impl RepoConfig {
                 PAGE_GROUP_RANGE.end()
             )));
         }
+        c.rules()?;
         Ok(c)
     }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::chunking::Chunking;
 use crate::core::error::FormatError;
 use crate::core::format::id::Id;
 
@@ -116,6 +117,14 @@ pub struct Node {
     /// of the value, sorted by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub xattrs: BTreeMap<String, String>,
+    /// How the file was cut into `chunks` when not by content
+    /// (`pages:8KiB`); `None` for FastCDC and for nodes without contents.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::core::chunking::recorded"
+    )]
+    pub chunking: Option<Chunking>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -137,7 +146,8 @@ impl Node {
             || self.rdev.is_some()
             || self.link.is_some()
             || self.sparse
-            || !self.xattrs.is_empty();
+            || !self.xattrs.is_empty()
+            || self.chunking.is_some();
         if v2 {
             2
         } else {
@@ -453,6 +463,27 @@ mod tests {
         let mut sparse = file("s");
         sparse.sparse = true;
         assert_eq!(Tree::new(vec![sparse]).version(), 2);
+    }
+
+    #[test]
+    fn a_paged_file_records_its_chunking_last_as_a_name() {
+        let mut paged = file("16384");
+        paged.uid = Some(26);
+        paged.chunking = Some(Chunking::Pages { page_size: 8192 });
+        let t = Tree::new(vec![paged, file("plain")]);
+        let text = String::from_utf8(t.encode()).unwrap();
+        assert!(text.starts_with("{\"version\":2,"), "{text}");
+        assert!(
+            text.contains("\"uid\":26,\"chunking\":\"pages:8KiB\"}"),
+            "{text}"
+        );
+        assert_eq!(text.matches("chunking").count(), 1, "{text}");
+        assert_eq!(Tree::decode(text.as_bytes()).unwrap(), t);
+        let auto = text.replace("pages:8KiB", "auto");
+        assert!(matches!(
+            Tree::decode(auto.as_bytes()),
+            Err(FormatError::Json { .. })
+        ));
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl TreeBuilder<'_> {
                     match std::mem::replace(&mut self.results[job], JobResult::Skipped) {
                         JobResult::Read(r) => {
                             node.chunks = r.chunks;
+                            node.chunking = r.chunking;
                             node.size = r.stamp.size;
                             node.mtime_ns = r.stamp.mtime_ns;
                             node.inode = r.stamp.inode;

@@ -43,6 +43,15 @@ fn read_with_retry(
     let mut wasted = Added::default();
     // The first read trusts the walk's stamp; a retry takes a fresh one.
     let mut walked = Some(job.stamp);
+    // A chunking rule that matched the file's path overrides the mode.
+    let ruled;
+    let cutting = match job.chunking {
+        Some(mode) => {
+            ruled = Cutting { mode, ..*cutting };
+            &ruled
+        }
+        None => cutting,
+    };
     loop {
         let started = now_ns();
         match read_file(&job.path, walked.take(), cutting, packer, progress) {

@@ -379,6 +379,10 @@ impl Reading<'_> {
             abort: &opts.abort,
             exclude: &opts.exclude,
             one_file_system: opts.one_file_system,
+            rules: &repo
+                .config
+                .rules()
+                .map_err(|e| Error::format("config", e))?,
         };
         let mut listed = walk.targets(targets, &parent_trees, opts.partial)?;
         skipped.append(&mut listed.skipped);
@@ -555,6 +559,7 @@ struct Walk<'a> {
     abort: &'a Abort,
     exclude: &'a Excludes,
     one_file_system: bool,
+    rules: &'a crate::core::chunking::rules::ChunkingRules,
 }
 
 impl Walk<'_> {
@@ -648,6 +653,7 @@ impl Walk<'_> {
             abort: self.abort,
             filter: &filter,
             attrs: Default::default(),
+            rules: self.rules,
         };
         let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
         let keep_all = |_: &str, _: &fs::Metadata| true;

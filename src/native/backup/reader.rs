@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::core::chunker::ChunkerParams;
 use crate::core::chunking::detect::HEAD_BYTES;
-use crate::core::chunking::Cutting;
+use crate::core::chunking::{Chunking, Cutting};
 use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
@@ -44,6 +44,8 @@ pub struct FileRead {
     pub stamp: Stamp,
     pub chunks: Vec<Id>,
     pub added: Added,
+    /// How the file was cut, as its node records it (`None`: by content).
+    pub chunking: Option<Chunking>,
 }
 
 /// The longest read window: longer than the largest chunk, so it always
@@ -85,13 +87,14 @@ pub fn read_file(
     let params = &cutting.params;
     let (window, largest) = (window_len(params), largest_window(params));
     if (before.size as usize) < window {
-        let (chunks, added, total) =
+        let (chunks, added, total, chunking) =
             read_whole(&mut f, before.size as usize, cutting, packer, progress)?;
         return check_unchanged(&f, path, before, total)
             .map(|stamp| FileRead {
                 stamp,
                 chunks,
                 added,
+                chunking,
             })
             .map_err(|e| e.with_added(added));
     }
@@ -138,6 +141,7 @@ pub fn read_file(
         stamp,
         chunks,
         added,
+        chunking: cutter.and_then(|c| c.recorded()),
     })
 }
 
@@ -196,7 +200,7 @@ fn read_whole(
     cutting: &Cutting,
     packer: &Packer,
     progress: &Progress,
-) -> Result<(Vec<Id>, Added, u64), ReadError> {
+) -> Result<(Vec<Id>, Added, u64, Option<Chunking>), ReadError> {
     SMALL.with(|cell| {
         let mut buf = cell.borrow_mut();
         // Exactly the stated size: a file that grew or shrank meanwhile
@@ -220,7 +224,7 @@ fn read_whole(
             added.stored += a.stored;
             chunks.push(id);
         }
-        Ok((chunks, added, filled as u64))
+        Ok((chunks, added, filled as u64, cutter.recorded()))
     })
 }
 

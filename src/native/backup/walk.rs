@@ -7,6 +7,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::core::chunking::rules::ChunkingRules;
+use crate::core::chunking::Chunking;
 use crate::core::format::index::RepoIndex;
 use crate::core::format::manifest::Failure;
 use crate::core::format::tree::{Node, NodeType, Tree};
@@ -50,6 +52,9 @@ pub struct Job {
     pub size: u64,
     /// The walk's `lstat` of the file: the first read's "before" stamp.
     pub stamp: Stamp,
+    /// The mode of the first chunking rule its path matches, which cuts it
+    /// instead of the repository's mode.
+    pub chunking: Option<Chunking>,
 }
 
 impl Job {
@@ -77,6 +82,9 @@ pub struct Walker<'a> {
     pub filter: &'a super::filter::Filter<'a>,
     /// Owners, extended attributes and hard-link groups (tree encoding 2).
     pub attrs: crate::native::backup::attrs::Attrs,
+    /// The repository's chunking rules, matched against paths inside the
+    /// index.
+    pub rules: &'a ChunkingRules,
 }
 
 pub fn join_rel(rel: &str, name: &str) -> String {
@@ -213,7 +221,10 @@ impl<'a> Walker<'a> {
                         && p.chunks.iter().all(|c| self.packer.is_known(c))
                 });
                 if unchanged {
-                    node.chunks = prev.unwrap().chunks.clone();
+                    let prev = prev.unwrap();
+                    node.chunks = prev.chunks.clone();
+                    // Cut as it was: the chunks are the parent's.
+                    node.chunking = prev.chunking;
                     self.attrs.note_leader(&meta, &child_rel, None);
                     skel.entries.push(Entry::Done(node));
                 } else {
@@ -221,6 +232,7 @@ impl<'a> Walker<'a> {
                         path: child,
                         size: node.size,
                         stamp: Stamp::of(&meta),
+                        chunking: self.rules.mode_for(&child_rel),
                     });
                     let job = self.jobs.len() - 1;
                     self.attrs.note_leader(&meta, &child_rel, Some(job));

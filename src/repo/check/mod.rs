@@ -8,11 +8,12 @@
 //! shell blocks on it once (`native::check`). Re-hashing runs on the
 //! [`Cpu`] given, off the executor's threads.
 
+mod chunking;
 mod damage;
 mod read_data;
 mod steps;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -40,6 +41,11 @@ pub struct CheckReport {
     pub bytes_read: u64,
     /// Packs on storage that no index lists (left by interrupted work).
     pub unindexed_packs: usize,
+    /// File entries of the distinct trees checked, by how their nodes say
+    /// they were cut (`cdc`, `pages:8KiB`, ...). A file in a folder that
+    /// did not change between snapshots sits in one shared tree and counts
+    /// once.
+    pub files_by_chunking: BTreeMap<String, u64>,
     /// Everything found wrong, in the order found.
     pub findings: Vec<Finding>,
 }
@@ -108,6 +114,7 @@ impl Check<'_> {
         c.load_manifests(&root).await;
         c.load_trees().await;
         c.check_shapes();
+        c.check_chunking();
         if self.read_data != ReadData::None {
             c.read_packs(self).await;
         }

@@ -33,7 +33,7 @@ pub(super) struct Checker<'a> {
     /// Blobs found missing or damaged, and why.
     pub(super) bad_blobs: HashMap<Id, BadBlob>,
     pub(super) manifests: Vec<Manifest>,
-    trees: HashMap<Id, Tree>,
+    pub(super) trees: HashMap<Id, Tree>,
     unreadable: HashSet<Id>,
     /// Snapshots whose trees a restore would refuse (not expanded).
     pub(super) misshapen: HashSet<String>,
