@@ -52,6 +52,9 @@ fn print_text(ctx: &Ctx, report: &CheckReport, read_data: ReadData) {
             report.unindexed_packs
         ));
     }
+    for note in &report.notes {
+        ctx.say(format!("  note: {}", note.detail));
+    }
     for line in check_lines(report) {
         eprintln!("{line}");
     }

@@ -45,14 +45,14 @@ impl Checker<'_> {
             let files = paths.remove(&(tree, name.clone())).unwrap_or_default();
             let snapshots: BTreeSet<String> = files.iter().map(|f| f.snapshot.clone()).collect();
             let detail = format!(
-                "file [{name}] in tree {} is recorded as cut [{}], which this repository's chunking [{allowed}] does not allow",
+                "file [{name}] in tree {} is recorded as cut [{}], which this repository's chunking [{allowed}] does not make: it restores as it is, but new snapshots of it will not share its chunks",
                 tree.short(),
                 mode.name()
             );
             let finding = Finding::new(FindingKind::ChunkingNotAllowed, tree.to_hex(), detail)
                 .in_snapshots(snapshots)
                 .at_files(files);
-            self.report.findings.push(finding);
+            self.report.notes.push(finding);
         }
     }
 

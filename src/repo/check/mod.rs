@@ -48,6 +48,11 @@ pub struct CheckReport {
     pub files_by_chunking: BTreeMap<String, u64>,
     /// Everything found wrong, in the order found.
     pub findings: Vec<Finding>,
+    /// What is worth knowing but harms no data (files cut in a way this
+    /// repository's chunking does not make, e.g. copied in from another
+    /// repository): reported, and the check still passes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Finding>,
 }
 
 impl CheckReport {
