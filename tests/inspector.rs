@@ -300,3 +300,126 @@ fn the_inspector_served_by_a_node_shows_what_the_cli_sees() {
     config["big"] = Value::Null;
     run_browser(&config, t.path(), "node");
 }
+
+/// On a 420 px screen, served by a node: nothing scrolls sideways, long
+/// index, snapshot and file names show whole in every view, the chart's
+/// tick labels keep apart, and the restore command the copy button gives
+/// restores, through the CLI, what the snapshot holds. An empty repository
+/// shows no 0.00× ratio.
+#[test]
+fn the_inspector_on_a_narrow_screen_keeps_long_names_whole() {
+    use common::node::{start, Dirs};
+    let browser = chromium();
+    let dirs = Dirs::new();
+    let t = tempfile::tempdir().unwrap();
+    let shots = repo_root().join("target/inspector-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // Underscores only: no hyphen or space to break the names at.
+    let index = "application_logs_of_the_primary_cluster_in_frankfurt";
+    let other = "metrics_of_the_secondary_cluster_replicated_from_paris";
+    let folder = "requests_received_during_the_night_before_the_upgrade";
+    let file = "checkout_service_request_log_written_before_the_upgrade_0001.log";
+    let snaps = [
+        "nightly_snapshot_of_the_production_cluster_before_the_upgrade_0001",
+        "nightly_snapshot_of_the_production_cluster_before_the_upgrade_0002",
+    ];
+    let repo = dirs.backups().join("long");
+    let data = t.path().join("data");
+    let path = data.join(index).join(folder).join(file);
+    write(&path, &b"GET /checkout 200\n".repeat(5_000));
+    write(&data.join(other).join("series.bin"), &noise(100_000, 7));
+    init(&repo);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        snaps[0],
+        "--source",
+        s(&data),
+    ]);
+    let mut more = std::fs::read(&path).unwrap();
+    more.extend_from_slice(&b"POST /checkout 201\n".repeat(300));
+    write(&path, &more);
+    ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        snaps[1],
+        "--source",
+        s(&data),
+    ]);
+    let empty = dirs.backups().join("empty");
+    init(&empty);
+
+    let node = start(&dirs, &["--www", s(&repo_root().join("www"))]);
+    for (name, location) in [("long", &repo), ("empty", &empty)] {
+        let registered = node.send(
+            "PUT",
+            &format!("/_snapshot/{name}"),
+            &json!({"type": "fs", "settings": {"location": location}}).to_string(),
+        );
+        assert_eq!(registered.status, 200, "{}", registered.text());
+    }
+    let host = format!("http://127.0.0.1:{}", node.port);
+    let command_out = t.path().join("copied-command");
+    let config = json!({
+        "chromium": browser,
+        "screenshots": s(&shots.join("narrow")),
+        "narrow": {
+            "url": format!("{host}/?repo=/api/repos/long"),
+            "width": 420, "height": 900,
+            "snapshots": snaps,
+            "indices": [index, other],
+            "files": [folder, file],
+            "file": {
+                "snapshot": snaps[1], "index": index, "path": format!("{folder}/{file}"),
+                "sha256": hex::encode(Sha256::digest(&more)),
+            },
+            "plan": {
+                "snapshot": snaps[1], "indices": index,
+                "rename_pattern": "(.+)", "rename_replacement": "restored_$1",
+            },
+            "command_out": s(&command_out),
+        },
+        "empty": {"url": format!("{host}/?repo=/api/repos/empty"), "width": 420},
+    });
+    run_browser(&config, t.path(), "narrow");
+
+    // The copied command, run as a shell would, with TARGET filled in.
+    let command = std::fs::read_to_string(&command_out).unwrap();
+    let target = t.path().join("restored");
+    assert!(
+        command.starts_with("snapkeep restore ") && command.contains(" --target TARGET"),
+        "{command}"
+    );
+    let command = command.replace(" --target TARGET", &format!(" --target '{}'", s(&target)));
+    let path_dir = t.path().join("bin");
+    std::fs::create_dir_all(&path_dir).unwrap();
+    std::os::unix::fs::symlink(common::bin(), path_dir.join("snapkeep")).unwrap();
+    let path = format!(
+        "{}:{}",
+        s(&path_dir),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{command} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = target
+        .join(format!("restored_{index}"))
+        .join(folder)
+        .join(file);
+    assert_eq!(std::fs::read(&restored).unwrap(), more, "{command}");
+    assert!(
+        !target.join(other).exists() && !target.join(format!("restored_{other}")).exists(),
+        "only the index asked for is restored"
+    );
+}

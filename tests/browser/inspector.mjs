@@ -5,8 +5,12 @@
 //   node tests/browser/inspector.mjs CONFIG.json
 //
 // CONFIG: {chromium, screenshots, targets: [{name, url, folder?}], snapshots,
-// diff, plan, file, errors, big}. A target may carry its own `snapshots`,
+// diff, plan, file, errors, big, narrow, empty}. A target may carry its own `snapshots`,
 // `diff`, `plan` or `file`, which then replace the top-level ones for it.
+// `narrow` opens one repository at {width, height} and checks that the names
+// it lists (snapshots, indices, files) show whole in every view; it writes
+// the command the plan's copy button copies to `command_out`. `empty` opens
+// a repository without snapshots and checks its statistics.
 // Prints one line per check; exits 1 at the first failure, saying what differed.
 
 import fs from 'node:fs';
@@ -554,6 +558,219 @@ async function runBig(big, cfg) {
   await context.close();
 }
 
+
+// ---- A narrow screen ----
+
+/**
+ * Whether each element holding one of `names` shows it whole: the innermost
+ * element whose text holds the name is visible, nothing of it is cut by an
+ * ellipsis or hidden by an ancestor that clips (or scrolls) sideways, it
+ * lies within the viewport, and it stays inside its row. Returns the
+ * problems found and how many elements were checked.
+ */
+async function namesWhole(page, names) {
+  return page.evaluate((names) => {
+    const problems = [];
+    let checked = 0;
+    const vw = document.documentElement.clientWidth;
+    const inner = (name) => {
+      const found = [];
+      const walk = (e) => {
+        if (!(e.textContent || '').includes(name)) return;
+        const kids = [...e.children].filter((c) => (c.textContent || '').includes(name));
+        if (kids.length === 0) found.push(e);
+        else kids.forEach(walk);
+      };
+      walk(document.body);
+      return found;
+    };
+    // A select shows its chosen name whole (it wraps in its box).
+    for (const e of document.querySelectorAll('select')) {
+      const chosen = e.selectedOptions[0]?.textContent || '';
+      if (!names.some((n) => chosen.includes(n)) || !e.checkVisibility()) continue;
+      checked++;
+      const r = e.getBoundingClientRect();
+      // A native select cuts what does not fit on one line, without saying
+      // so in scrollWidth: a name wider than the box must take more lines.
+      const cs = getComputedStyle(e);
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+      const room = e.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 16;
+      const lines = Math.ceil(ctx.measureText(chosen).width / room);
+      const line = parseFloat(cs.lineHeight) || parseFloat(cs.fontSize) * 1.2;
+      const tall = e.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+      if (tall < lines * line * 0.9 || e.scrollWidth > e.clientWidth + 1 || r.left < -1 || r.right > vw + 1) {
+        problems.push(`select#${e.id} cuts "${chosen.slice(0, 24)}…" (${lines} lines of ${Math.round(line)} px needed, ${Math.round(tall)} px tall)`);
+      }
+    }
+    for (const name of names) {
+      for (const e of inner(name)) {
+        if (e.closest('title, desc, option, select, script, [hidden], .visually-hidden, details:not([open]) > :not(summary)')) continue;
+        if (!e.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue;
+        checked++;
+        const what = `${e.tagName.toLowerCase()}${e.dataset.testid ? `[${e.dataset.testid}]` : ''} "${name.slice(0, 24)}…"`;
+        const r = e.getBoundingClientRect();
+        if (r.left < -1 || r.right > vw + 1) problems.push(`${what} lies outside the viewport (${Math.round(r.left)}..${Math.round(r.right)} of ${vw})`);
+        const cs = getComputedStyle(e);
+        if (!(e instanceof SVGElement) && cs.display !== 'inline' && e.scrollWidth > e.clientWidth + 1) {
+          problems.push(`${what} is clipped: scrollWidth ${e.scrollWidth} > clientWidth ${e.clientWidth}`);
+        }
+        for (let a = e; a && a !== document.documentElement; a = a.parentElement) {
+          const s = getComputedStyle(a);
+          if (s.textOverflow === 'ellipsis' && s.overflowX !== 'visible' && s.whiteSpace === 'nowrap') {
+            problems.push(`${what}: ${a.tagName.toLowerCase()}.${a.className} cuts it with an ellipsis`);
+          }
+          if (a !== e && s.overflowX !== 'visible') {
+            const ar = a.getBoundingClientRect();
+            if (r.left < ar.left - 1 || r.right > ar.right + 1) problems.push(`${what} sticks out of ${a.tagName.toLowerCase()}.${a.className}, which clips it`);
+            if (a.scrollWidth > a.clientWidth + 1 && a.tagName !== 'svg') problems.push(`${what}: ${a.tagName.toLowerCase()}.${a.className} scrolls sideways (${a.scrollWidth} > ${a.clientWidth})`);
+          }
+          if (a instanceof SVGSVGElement) {
+            const ar = a.getBoundingClientRect();
+            if (r.left < ar.left - 1 || r.right > ar.right + 1 || r.top < ar.top - 1) problems.push(`${what} sticks out of the chart`);
+          }
+        }
+        const row = e.closest('[role=row], tr');
+        if (row && row !== e) {
+          const rr = row.getBoundingClientRect();
+          if (r.top < rr.top - 1 || r.bottom > rr.bottom + 1) problems.push(`${what} overflows its row (${Math.round(r.top)}..${Math.round(r.bottom)} in ${Math.round(rr.top)}..${Math.round(rr.bottom)})`);
+        }
+      }
+    }
+    return { problems, checked };
+  }, names);
+}
+
+async function checkNarrowView(page, n, view, names, atLeast) {
+  const width = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  const wide = await page.evaluate((w) => [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > w + 1 || e.getBoundingClientRect().left + e.scrollWidth > w + 1)
+    .slice(0, 12)
+    .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ends at ${Math.round(e.getBoundingClientRect().right)}, scrolls to ${Math.round(e.getBoundingClientRect().left + e.scrollWidth)}`), n.width);
+  await check(width <= n.width, `narrow ${view}: the page does not scroll sideways (${width} px wide)`, `scrollWidth ${width} > ${n.width}: ${wide.join('; ')}`);
+  const { problems, checked } = await namesWhole(page, names);
+  await check(problems.length === 0, `narrow ${view}: ${checked} name elements show their names whole`, problems.slice(0, 6).join('; '));
+  await check(checked >= atLeast, `narrow ${view}: at least ${atLeast} names are shown`, `only ${checked}`);
+  await screenshot(page, n.screenshots, 'narrow', view);
+}
+
+async function runNarrow(n, cfg) {
+  n.screenshots = cfg.screenshots;
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: n.width, height: n.height } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(n.url).origin });
+  const page = await newPage(context);
+  await page.goto(n.url);
+  await waitOpen(page, 'narrow');
+  const all = [...n.snapshots, ...n.indices, ...n.files];
+
+  // The snapshot table, as cards.
+  await waitFor(page, 'narrow: the snapshot table has no rows', (k) => document.querySelectorAll('[data-testid="snapshot-row"]').length === k, n.snapshots.length);
+  const listed = await page.$$eval('[data-testid="snapshot-row"] [data-field="snapshot"]', (es) => es.map((e) => e.textContent));
+  await check(JSON.stringify([...listed].sort()) === JSON.stringify([...n.snapshots].sort()), 'narrow: the table lists each snapshot by its full name', listed.join(', '));
+  await checkNarrowView(page, n, 'snapshots', all, n.snapshots.length);
+
+  // The chart: drawn at the screen's width, ticks apart, the newest named whole.
+  await tab(page, 'chart');
+  await waitFor(page, 'narrow: the chart did not draw', () => document.querySelector('[data-testid="chart"] svg') && document.querySelector('[data-testid="stats"] dd'));
+  const chart = await page.$eval(sel('chart'), (c) => {
+    const svg = c.querySelector('svg');
+    const sr = svg.getBoundingClientRect();
+    const ticks = [...c.querySelectorAll('text.tick')].map((t) => {
+      const r = t.getBoundingClientRect();
+      return { label: t.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom, size: parseFloat(getComputedStyle(t).fontSize) * (sr.width / svg.viewBox.baseVal.width) };
+    });
+    return { width: sr.width, left: sr.left, right: sr.right, ticks, named: c.querySelector('text.point-label')?.textContent || '' };
+  });
+  await check(chart.right <= n.width && chart.left >= 0, `narrow: the chart fits the screen (${Math.round(chart.width)} px wide)`, JSON.stringify(chart));
+  await check(chart.ticks.length >= 1, `narrow: the chart has ${chart.ticks.length} time ticks`, JSON.stringify(chart.ticks));
+  await check(chart.ticks.every((k) => k.size >= 11), 'narrow: tick labels are drawn at 11 px or more', JSON.stringify(chart.ticks.map((k) => k.size)));
+  const sorted = [...chart.ticks].sort((a, b) => a.left - b.left);
+  const overlaps = sorted.filter((k, i) => i > 0 && k.left < sorted[i - 1].right);
+  await check(overlaps.length === 0, `narrow: no two tick labels overlap (${sorted.map((k) => k.label).join(' | ')})`, JSON.stringify(sorted));
+  await check(chart.ticks.every((k) => k.left >= chart.left - 1 && k.right <= chart.right + 1), 'narrow: every tick label lies inside the chart', JSON.stringify(sorted));
+  const newest = n.snapshots[n.snapshots.length - 1];
+  await check(chart.named.startsWith(`${newest}: `), `narrow: the newest point is labelled with its whole name`, chart.named);
+  await checkNarrowView(page, n, 'chart', [newest], 1);
+
+  // The detail of the newest snapshot: its name and its indices' names.
+  await tab(page, 'snapshots');
+  await page.click(`[data-testid="snapshot-row"][data-snapshot="${attr(newest)}"] button`);
+  await waitFor(page, 'narrow: the detail did not show', (s) => document.querySelector('[data-testid="detail"]')?.dataset.snapshot === s && !document.querySelector('[data-testid="detail"]').hasAttribute('aria-busy'), newest);
+  await checkNarrowView(page, n, 'detail', all, 1 + n.indices.length);
+
+  // The files: breadcrumbs and rows.
+  const f = n.file;
+  await tab(page, 'tree');
+  await page.selectOption(sel('tree-snapshot'), f.snapshot);
+  await waitFor(page, `narrow: index ${f.index} is not offered`, (i) => [...document.querySelector('[data-testid="tree-index"]').options].some((o) => o.value === i), f.index);
+  await page.selectOption(sel('tree-index'), f.index);
+  const parts = f.path.split('/');
+  const folder = parts.slice(0, -1).join('/');
+  await waitFor(page, 'narrow: the index root did not show', (i) => document.querySelector('[data-testid="tree"]').dataset.index === i && document.querySelector('[data-testid="tree"]').dataset.path === '', f.index);
+  if (folder) {
+    await page.click(`[data-testid="tree-row"][data-name="${attr(parts[0])}"] button`);
+    await waitFor(page, `narrow: ${folder} did not open`, (p) => document.querySelector('[data-testid="tree"]').dataset.path === p && !document.querySelector('[data-testid="tree"]').hasAttribute('aria-busy'), folder);
+  }
+  await checkNarrowView(page, n, 'tree', all, parts.length + 1);
+  const row = `[data-testid="tree-row"][data-name="${attr(parts[parts.length - 1])}"]`;
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT }), page.click(`${row} [data-testid="download"]`)]);
+  const saved = fs.readFileSync(await download.path());
+  await check(sha256(saved) === f.sha256 && download.suggestedFilename() === parts[parts.length - 1], 'narrow: the download button of the long-named file gives it whole, under its name', download.suggestedFilename());
+
+  // Compare: the changed paths, whole.
+  await tab(page, 'diff');
+  await page.selectOption(sel('diff-from'), n.snapshots[0]);
+  await page.selectOption(sel('diff-to'), newest);
+  await page.click(sel('diff-run'));
+  await waitFor(page, 'narrow: the diff did not show', () => {
+    const l = document.querySelector('[data-testid="diff-list"]');
+    return l.dataset.count !== undefined && !l.hasAttribute('aria-busy');
+  });
+  await checkNarrowView(page, n, 'diff', all, 1);
+
+  // The restore plan, and its command through the clipboard.
+  const p = n.plan;
+  await tab(page, 'plan');
+  await page.selectOption(sel('plan-snapshot'), p.snapshot);
+  await page.fill(sel('plan-indices'), p.indices);
+  await page.fill(sel('plan-rename-pattern'), p.rename_pattern);
+  await page.fill(sel('plan-rename-replacement'), p.rename_replacement);
+  await page.click(sel('plan-run'));
+  await waitFor(page, 'narrow: the restore plan did not show', (s) => {
+    const e = document.querySelector('[data-testid="plan-summary"]');
+    return e.dataset.snapshot === s && !e.hasAttribute('aria-busy') && e.querySelector('[data-testid="plan-copy"]');
+  }, p.snapshot);
+  await checkNarrowView(page, n, 'plan', all, 2);
+  const copy = page.locator(sel('plan-copy'));
+  const box = await copy.boundingBox();
+  await check(box && box.x >= 0 && box.x + box.width <= n.width, 'narrow: the copy button lies on the screen', JSON.stringify(box));
+  await page.evaluate(() => navigator.clipboard.writeText(''));
+  await copy.click();
+  await waitFor(page, 'narrow: the copy button put nothing on the clipboard', () => navigator.clipboard.readText().then((t) => t.length > 0));
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  await check(copied === (await text(page, 'plan-command')), 'narrow: the copy button copies the command shown', copied);
+  fs.writeFileSync(n.command_out, copied);
+  ok(`narrow: copied "${copied}" (run by the test through the CLI)`);
+  await checkCsp(page, 'narrow');
+  await context.close();
+}
+
+/** A repository without snapshots: its statistics never read 0.00×. */
+async function runEmpty(e, cfg) {
+  const context = await browser.newContext({ viewport: { width: e.width || 1366, height: 900 } });
+  const page = await newPage(context);
+  await page.goto(e.url);
+  await waitOpen(page, 'empty');
+  await tab(page, 'chart');
+  await waitFor(page, 'empty: the statistics did not show', () => document.querySelector('[data-testid="stats"] dd'));
+  const shown = await page.$eval('#panel-chart', (p) => p.innerText);
+  await check(!shown.includes('0.00×') && !/NaN|Infinity/.test(shown), 'empty: the chart view shows no 0.00× (nor NaN)', shown);
+  await check(/Dedup ratio\s*—/.test(shown), 'empty: the dedup ratio reads "—"', shown);
+  await check(shown.includes('No snapshots yet'), 'empty: the chart says there is nothing to chart', shown);
+  await screenshot(page, cfg.screenshots, 'empty', 'chart');
+  await context.close();
+}
+
 async function main() {
   const configPath = process.argv[2];
   if (!configPath) {
@@ -568,6 +785,8 @@ async function main() {
   ok(`Chromium ${browser.version()} started`);
   for (const target of cfg.targets) await runTarget(target, cfg);
   for (const [i, entry] of (cfg.errors || []).entries()) await runError(entry, i + 1, cfg);
+  if (cfg.narrow) await runNarrow(cfg.narrow, cfg);
+  if (cfg.empty) await runEmpty(cfg.empty, cfg);
   if (cfg.big) await runBig(cfg.big, cfg);
   else console.log('     big: not configured, skipped');
   await browser.close();

@@ -1,12 +1,40 @@
 // The dedup story as an SVG line chart: each snapshot's logical size
 // against the bytes the repository actually stores (cumulative), over time.
 
-import { bytes, count, time, el } from './format.js';
+import { bytes, count, time, el, labelCells } from './format.js';
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 900;
+/** The drawing's width on a wide screen; a narrower box is drawn at its own width (text stays 12 px). */
+const W_WIDE = 900;
+const W_LEAST = 280;
 const H = 380;
 const M = { top: 20, right: 24, bottom: 56, left: 84 };
+/** Room kept between two tick labels, and the height of a line of a wrapped label. */
+const LABEL_GAP = 12;
+const LINE = 15;
+
+let measurer = null;
+/** The width of `text` in the chart's 12 px labels (font from `box`). */
+function textWidth(text, box) {
+  if (!measurer) measurer = document.createElement('canvas').getContext('2d');
+  measurer.font = `12px ${getComputedStyle(box).fontFamily}`;
+  return measurer.measureText(text).width;
+}
+
+/** `text` cut into lines of at most `width`, at any character (none is lost). */
+function wrapText(text, width, box) {
+  const lines = [];
+  let line = '';
+  for (const ch of text) {
+    if (line && textWidth(line + ch, box) > width) {
+      lines.push(line);
+      line = '';
+    }
+    line += ch;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
 
 function svg(tag, attrs = {}, ...children) {
   const e = document.createElementNS(NS, tag);
@@ -84,8 +112,41 @@ export function createChart(app) {
   /** Whether the statistics are shown; they are asked for again after a failure. */
   let statsShown = false;
   let loading = 0;
+  /** The width drawn at: the chart is drawn again when its box narrows or widens. */
+  let drawnWidth = 0;
+  new ResizeObserver(() => {
+    const w = Math.min(W_WIDE, box.clientWidth);
+    if (drawn && app.points.length && w > 0 && w !== drawnWidth) draw(app.points);
+  }).observe(box);
+
+  /**
+   * A tick label at `x`: centred on its tick, unless that would stick out
+   * of the drawing (`width` wide); then it ends (or starts) at its tick.
+   */
+  function placeLabel(ms, x, label, width) {
+    const w = textWidth(label, box);
+    const anchor = x + w / 2 > width ? 'end' : x - w / 2 < 0 ? 'start' : 'middle';
+    const left = anchor === 'end' ? x - w : anchor === 'start' ? x : x - w / 2;
+    return { ms, x, label, anchor, left, right: left + w };
+  }
+
+  /** The time ticks: as many as fit the plot without two labels touching. */
+  function fitTicks(t0, t1, pw, width) {
+    const span = t1 - t0;
+    for (let most = 7; most >= 2; most--) {
+      const { times, step } = timeTicks(t0, t1, most);
+      const labels = times.map((ms) => placeLabel(ms, M.left + ((ms - t0) / span) * pw, timeLabel(ms, step, span), width));
+      const fits = labels.every((l, k) => k === 0 || labels[k - 1].right + LABEL_GAP <= l.left);
+      // Two ticks that still touch: the first alone.
+      if (fits) return labels;
+      if (most === 2) return labels.slice(0, 1);
+    }
+    return [];
+  }
 
   function draw(points) {
+    const W = Math.max(W_LEAST, Math.min(W_WIDE, box.clientWidth || W_WIDE));
+    drawnWidth = Math.min(W_WIDE, box.clientWidth);
     const pw = W - M.left - M.right;
     const ph = H - M.top - M.bottom;
     const n = points.length;
@@ -122,12 +183,11 @@ export function createChart(app) {
     xAxis.append(svg('line', { x1: M.left, x2: W - M.right, y1: M.top + ph, y2: M.top + ph }));
     // Ticks at round times (whole hours, days, ...); with no time span,
     // one tick at the snapshots' common time.
-    const { times: tickTimes, step: tickStep } = span > 0 ? timeTicks(t0, t1) : { times: n ? [t0] : [], step: SECOND };
-    for (const ms of tickTimes) {
-      const xx = span > 0 ? M.left + ((ms - t0) / span) * pw : M.left + pw / 2;
+    const ticks = span > 0 ? fitTicks(t0, t1, pw, W) : n ? [placeLabel(t0, M.left + pw / 2, timeLabel(t0, SECOND, 0), W)] : [];
+    for (const { ms, x: xx, label: text, anchor } of ticks) {
       xAxis.append(svg('line', { x1: xx, x2: xx, y1: M.top + ph, y2: M.top + ph + 5 }));
-      const label = svg('text', { x: xx, y: M.top + ph + 20, 'text-anchor': 'middle', class: 'tick', 'data-ms': ms });
-      label.textContent = timeLabel(ms, tickStep, span);
+      const label = svg('text', { x: xx, y: M.top + ph + 20, 'text-anchor': anchor, class: 'tick', 'data-ms': ms });
+      label.textContent = text;
       xAxis.append(label);
     }
     const xTitle = svg('text', { x: M.left + pw / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis-title' });
@@ -161,9 +221,17 @@ export function createChart(app) {
       });
     }
     // The newest snapshot is named on the chart; the others in their tooltips.
+    // A name too long for the room left of the point wraps, whole, onto more lines.
     if (n) {
-      const name = svg('text', { x: x(last, n - 1) - 6, y: y(last.logical_bytes) - 10, 'text-anchor': 'end', class: 'point-label' });
-      name.textContent = `${last.snapshot}: ${bytes(last.logical_bytes)}`;
+      const right = x(last, n - 1) - 6;
+      const lines = wrapText(`${last.snapshot}: ${bytes(last.logical_bytes)}`, Math.max(60, right - M.left), box);
+      const top = Math.max(14, y(last.logical_bytes) - 10 - (lines.length - 1) * LINE);
+      const name = svg('text', { x: right, y: top, 'text-anchor': 'end', class: 'point-label' });
+      lines.forEach((l, k) => {
+        const line = svg('tspan', { x: right, dy: k ? LINE : 0 });
+        line.textContent = l;
+        name.append(line);
+      });
       series.append(name);
     }
     const chart = svg(
@@ -178,9 +246,9 @@ export function createChart(app) {
       series,
     );
 
-    const table = el(
+    const table = labelCells(el(
       'table',
-      { class: 'data compact' },
+      { class: 'data compact cards' },
       el('caption', {}, 'Chart data'),
       el(
         'thead',
@@ -202,7 +270,7 @@ export function createChart(app) {
           ),
         ),
       ),
-    );
+    ));
     box.replaceChildren(chart);
     tableBox.replaceChildren(el('details', { class: 'chart-data' }, el('summary', {}, 'Show the numbers as a table'), table));
     box.dataset.points = String(n);

@@ -1,7 +1,7 @@
 // One snapshot in detail: its summary, per-index files and bytes (new vs
 // reused), global state, metadata and, for a PARTIAL snapshot, failures.
 
-import { bytes, count, duration, time, el, fillSelect } from './format.js';
+import { bytes, count, duration, time, el, fillSelect, labelCells } from './format.js';
 
 export function createDetail(app) {
   const select = document.getElementById('detail-snapshot');
@@ -94,9 +94,9 @@ export function createDetail(app) {
       el(
         'div',
         { class: 'table-wrap' },
-        el(
+        labelCells(el(
           'table',
-          { class: 'data', dataset: { testid: 'detail-indices' } },
+          { class: 'data cards', dataset: { testid: 'detail-indices' } },
           el('caption', { class: 'visually-hidden' }, `Indices of ${m.snapshot}`),
           el(
             'thead',
@@ -110,7 +110,7 @@ export function createDetail(app) {
             ),
           ),
           el('tbody', {}, ...rows),
-        ),
+        )),
       ),
     );
     const failures = m.failures || [];

@@ -81,3 +81,17 @@ export function fillSelect(select, values, { keep = true, labels = {} } = {}) {
   select.replaceChildren(...values.map((v) => el('option', { value: v }, labels[v] ?? v)));
   if (keep && values.includes(old)) select.value = old;
 }
+
+/**
+ * Labels each body cell with its column's header (data-label), which a
+ * narrow screen shows when the table becomes one card per row.
+ */
+export function labelCells(table) {
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.dataset.label || th.textContent.trim());
+  for (const tr of table.querySelectorAll('tbody tr')) {
+    [...tr.children].forEach((cell, k) => {
+      if (cell.tagName === 'TD' && heads[k] && !cell.hasAttribute('colspan')) cell.dataset.label = heads[k];
+    });
+  }
+  return table;
+}

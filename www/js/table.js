@@ -2,7 +2,7 @@
 // filtered and paged in the worker with Elasticsearch's `after` cursor), so
 // a thousand snapshots never mean a thousand rows.
 
-import { bytes, count, duration, time, el } from './format.js';
+import { bytes, count, duration, time, el, labelCells } from './format.js';
 
 const COLUMNS = [
   { field: 'snapshot', label: 'Name', sort: 'name' },
@@ -40,7 +40,7 @@ export function createTable(app) {
   function buildHead() {
     head.replaceChildren(
       ...COLUMNS.map((c) => {
-        const th = el('th', { scope: 'col', class: c.num ? 'num' : '' });
+        const th = el('th', { scope: 'col', class: c.num ? 'num' : '', dataset: { label: c.label } });
         if (!c.sort) {
           th.textContent = c.label;
           return th;
@@ -153,6 +153,7 @@ export function createTable(app) {
     renderHead();
     const rows = page.snapshots || [];
     body.replaceChildren(...rows.map(row));
+    labelCells(body.closest('table'));
     if (rows.length === 0) {
       body.append(
         el('tr', {}, el('td', { colspan: COLUMNS.length, class: 'empty' }, filter ? `No snapshot matches “${filter}”.` : 'This repository has no snapshots yet.')),
