@@ -13,6 +13,7 @@
 
 pub mod chunker;
 pub mod chunking;
+pub mod crypto;
 pub mod elapsed;
 pub mod error;
 pub mod es;
