@@ -19,6 +19,7 @@ pub mod job;
 pub mod location;
 pub mod maintenance;
 pub mod owners;
+pub mod password;
 pub mod progress;
 pub mod repo;
 pub mod reserve;
