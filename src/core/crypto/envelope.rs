@@ -105,6 +105,21 @@ impl fmt::Display for ObjectKind {
 /// objects' confidentiality and authenticity.
 pub fn seal(key: &DataKey, kind: ObjectKind, nonce: &[u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+    seal_append(key, kind, nonce, plaintext, &mut out);
+    out
+}
+
+/// [`seal`], appending the envelope to `out` (a pack being filled, say)
+/// instead of allocating one.
+pub fn seal_append(
+    key: &DataKey,
+    kind: ObjectKind,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    out.reserve(OVERHEAD + plaintext.len());
     out.push(VERSION);
     out.extend_from_slice(nonce);
     out.extend_from_slice(plaintext);
@@ -112,11 +127,10 @@ pub fn seal(key: &DataKey, kind: ObjectKind, nonce: &[u8; NONCE_LEN], plaintext:
         .encrypt_in_place_detached(
             XNonce::from_slice(nonce),
             &kind.associated_data(),
-            &mut out[HEADER_LEN..],
+            &mut out[start + HEADER_LEN..],
         )
         .expect("XChaCha20 encrypts up to 256 GiB per nonce; objects are far smaller");
     out.extend_from_slice(&tag);
-    out
 }
 
 /// The plaintext of an envelope of `kind`, or the error naming why there
@@ -190,6 +204,39 @@ mod tests {
         // the data key of master key 00 01 .. 1f, AD = e1 "manifest".
         let sealed = seal(&key(), ObjectKind::Manifest, &NONCE, b"snapkeep");
         assert_eq!(hex::encode(&sealed), "e124242424242424242424242424242424242424242424242467cb85f26452e14276140f42a3b07b923cc89e11c2dfe9c9");
+    }
+
+    #[test]
+    fn appended_envelopes_open_from_their_ranges() {
+        let mut pack = b"PACK".to_vec();
+        seal_append(
+            &key(),
+            ObjectKind::DataBlob,
+            &[1; NONCE_LEN],
+            b"first",
+            &mut pack,
+        );
+        let second_at = pack.len();
+        seal_append(
+            &key(),
+            ObjectKind::TreeBlob,
+            &[2; NONCE_LEN],
+            b"second",
+            &mut pack,
+        );
+        assert_eq!(&pack[..4], b"PACK");
+        assert_eq!(
+            &pack[4..second_at],
+            seal(&key(), ObjectKind::DataBlob, &[1; NONCE_LEN], b"first")
+        );
+        assert_eq!(
+            open(&key(), ObjectKind::DataBlob, &pack[4..second_at]).unwrap(),
+            b"first"
+        );
+        assert_eq!(
+            open(&key(), ObjectKind::TreeBlob, &pack[second_at..]).unwrap(),
+            b"second"
+        );
     }
 
     #[test]
