@@ -14,6 +14,7 @@
 pub mod ccr;
 pub mod chunker;
 pub mod chunking;
+pub mod crypto;
 pub mod elapsed;
 pub mod error;
 pub mod es;

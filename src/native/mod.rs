@@ -21,6 +21,7 @@ pub mod lazy;
 pub mod location;
 pub mod maintenance;
 pub mod owners;
+pub mod password;
 pub mod progress;
 pub mod repo;
 pub mod reserve;

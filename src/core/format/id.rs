@@ -66,13 +66,7 @@ impl Id {
     /// (docs/PERFORMANCE.md); on data in cache it costs one load in 64.
     pub fn of(data: &[u8]) -> Id {
         let mut hasher = Sha256::new();
-        let mut touched = 0u8;
-        for piece in data.chunks(PREFETCH_PIECE) {
-            touched ^= piece.iter().step_by(CACHE_LINE).fold(0, |a, b| a ^ b);
-            hasher.update(piece);
-        }
-        // Keeps the loads: without a use of their result they are dead code.
-        std::hint::black_box(touched);
+        update_prefetched(&mut hasher, data);
         Id(hasher.finalize().into())
     }
 
@@ -92,6 +86,19 @@ impl Id {
     pub fn short(&self) -> String {
         hex::encode(&self.0[..4])
     }
+}
+
+/// Feeds `data` to a SHA-256-based hasher (plain, or the HMAC of keyed
+/// ids) a piece at a time, each piece first loaded one byte per cache line:
+/// see [`Id::of`].
+pub(crate) fn update_prefetched(hasher: &mut impl sha2::digest::Update, data: &[u8]) {
+    let mut touched = 0u8;
+    for piece in data.chunks(PREFETCH_PIECE) {
+        touched ^= piece.iter().step_by(CACHE_LINE).fold(0, |a, b| a ^ b);
+        hasher.update(piece);
+    }
+    // Keeps the loads: without a use of their result they are dead code.
+    std::hint::black_box(touched);
 }
 
 /// An id string that is not 64 hex digits.
