@@ -174,3 +174,118 @@ fn a_local_write_into_the_follower_folder_is_named() {
         "{changed:?}"
     );
 }
+
+/// The folder's files and their bytes.
+fn contents(folder: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(folder)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_follower_keeps_in_step_with_a_leader_through_a_shared_repository() {
+    use snapkeep::core::ccr::follower::{decide, FollowParams, Step, Tracker, View};
+    use snapkeep::core::ccr::lineage::{relate, History, Relation};
+    use snapkeep::native::ccr::checkpoint::Leader;
+
+    let t = tempfile::tempdir().unwrap();
+    let (leader_data, repo_dir, follower_data) = (
+        t.path().join("a"),
+        t.path().join("ckpt"),
+        t.path().join("b"),
+    );
+    fs::create_dir_all(&follower_data).unwrap();
+    init(&repo_dir);
+    let repo = Repo::open(&Location::Local(repo_dir.clone())).unwrap();
+    let lineage = "0123456789abcdef";
+    let history = History::start(lineage).unwrap();
+    let leader = Leader {
+        repo: &repo,
+        data: &leader_data,
+        index: "logs",
+    };
+    let follow = Follow {
+        repo: &repo,
+        leader_index: "logs",
+        data: &follower_data,
+        follower_index: "logs",
+    };
+    let mut tracker = Tracker::default();
+
+    for v in 1..=4u64 {
+        write_version(&leader_data, v);
+        let taken = leader
+            .checkpoint(lineage, Abort::new())
+            .unwrap()
+            .expect("the index changed");
+        assert_eq!(taken.point.seq, v);
+        // Nothing changed since: no new checkpoint.
+        assert_eq!(leader.checkpoint(lineage, Abort::new()).unwrap(), None);
+
+        let head = leader.head(lineage).unwrap().unwrap();
+        tracker.read_ok(Some((head.point.clone(), head.time_ms)), 0);
+        let held = tracker.held.as_ref().map(|(p, _)| p.clone());
+        let view = View {
+            history: &history,
+            head: Some(&head.point),
+        };
+        let step = decide(held.as_ref(), view, &[], FollowParams::default(), 0);
+        assert_eq!(
+            step,
+            Step::Apply {
+                point: head.point.clone(),
+                resync: false
+            }
+        );
+        let applied = follow.apply(&head.snapshot, Abort::new()).unwrap();
+        tracker.applied(
+            (head.point.clone(), head.time_ms),
+            applied.bytes_read,
+            applied.bytes_written,
+            applied.files_written,
+        );
+        assert_eq!(
+            contents(&follower_data.join("logs")),
+            contents(&leader_data.join("logs"))
+        );
+        assert_eq!(tracker.lag(&history), (0, 0));
+    }
+
+    // A local write on the follower pauses it with the paths named.
+    let held = tracker.held.clone().unwrap().0;
+    write(&follower_data.join("logs/f01"), b"local");
+    let changed = follow
+        .local_changes(&leader.head(lineage).unwrap().unwrap().snapshot)
+        .unwrap();
+    let view = View {
+        history: &history,
+        head: Some(&held),
+    };
+    let Step::Pause(reason) = decide(Some(&held), view, &changed, FollowParams::default(), 0)
+    else {
+        panic!("a local write must pause the follower");
+    };
+    assert!(reason.describe().contains("f01"), "{}", reason.describe());
+
+    // Failover: the follower is promoted at what it holds; the old leader
+    // writes once more and is then diverged from the promoted history.
+    let promoted = history.fork(&held, "fedcba9876543210").unwrap();
+    write_version(&leader_data, 5);
+    let extra = leader.checkpoint(lineage, Abort::new()).unwrap().unwrap();
+    assert_eq!(
+        relate(&promoted, None, Some(&extra.point)),
+        Relation::Diverged {
+            common: Some(held),
+            local_after: 1
+        }
+    );
+}

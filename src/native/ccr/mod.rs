@@ -4,4 +4,5 @@
 //! Decisions (what to apply, when) are `core::ccr`'s.
 
 pub mod apply;
+pub mod checkpoint;
 mod switch;
