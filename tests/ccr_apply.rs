@@ -60,17 +60,45 @@ fn versions_seen(folder: &Path) -> Option<BTreeSet<String>> {
     Some(seen)
 }
 
+/// A leader folder, a checkpoint repository and a follower data folder.
+struct Scene {
+    _t: tempfile::TempDir,
+    leader: std::path::PathBuf,
+    repo_dir: std::path::PathBuf,
+    data: std::path::PathBuf,
+    repo: Repo,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let t = tempfile::tempdir().unwrap();
+        let (leader, repo_dir, data) = (
+            t.path().join("leader"),
+            t.path().join("repo"),
+            t.path().join("data"),
+        );
+        fs::create_dir_all(&data).unwrap();
+        init(&repo_dir);
+        let repo = Repo::open(&Location::Local(repo_dir.clone())).unwrap();
+        Scene {
+            _t: t,
+            leader,
+            repo_dir,
+            data,
+            repo,
+        }
+    }
+}
+
 #[test]
 fn readers_see_one_whole_checkpoint_while_checkpoints_are_applied() {
-    let t = tempfile::tempdir().unwrap();
-    let (leader, repo_dir, data) = (
-        t.path().join("leader"),
-        t.path().join("repo"),
-        t.path().join("data"),
-    );
-    fs::create_dir_all(&data).unwrap();
-    init(&repo_dir);
-    let repo = Repo::open(&Location::Local(repo_dir.clone())).unwrap();
+    let Scene {
+        _t,
+        leader,
+        repo_dir,
+        data,
+        repo,
+    } = Scene::new();
     let follow = Follow {
         repo: &repo,
         leader_index: "logs",
@@ -132,15 +160,13 @@ fn readers_see_one_whole_checkpoint_while_checkpoints_are_applied() {
 
 #[test]
 fn a_local_write_into_the_follower_folder_is_named() {
-    let t = tempfile::tempdir().unwrap();
-    let (leader, repo_dir, data) = (
-        t.path().join("leader"),
-        t.path().join("repo"),
-        t.path().join("data"),
-    );
-    fs::create_dir_all(&data).unwrap();
-    init(&repo_dir);
-    let repo = Repo::open(&Location::Local(repo_dir.clone())).unwrap();
+    let Scene {
+        _t,
+        leader,
+        repo_dir,
+        data,
+        repo,
+    } = Scene::new();
     let follow = Follow {
         repo: &repo,
         leader_index: "logs",
