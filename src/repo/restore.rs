@@ -11,8 +11,7 @@ use crate::core::format::naming::validate_name;
 use crate::core::format::tree::Tree;
 use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::plan::restore::{
-    plan_restore, Declared, EntryAttrs, IndexToRestore, PlanError, PlanRequest, RestorePlan,
-    TargetState,
+    plan_restore, Declared, IndexToRestore, PlanError, PlanRequest, RestorePlan, TargetState,
 };
 use crate::core::policy::include::PathFilter;
 use crate::core::policy::selection::{rename_all, Rename, Selection};
@@ -64,7 +63,7 @@ pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prep
             tree: s.tree,
             mode: s.root_mode,
             mtime_ns: s.root_mtime_ns,
-            attrs: s.root_attrs.as_ref().map(EntryAttrs::of_folder),
+            attrs: s.root_attrs.clone().map(Box::new),
             declared: declared(s),
         });
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::error::FormatError;
 use crate::core::format::id::Id;
 use crate::core::format::naming::validate_name;
+use crate::core::format::tree::Node;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -51,13 +52,15 @@ pub struct IndexStats {
     /// Owner and extended attributes of the index's own folder (written
     /// since tree encoding 2; absent before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root_attrs: Option<FolderAttrs>,
+    pub root_attrs: Option<EntryAttrs>,
 }
 
-/// What a snapshot records of a folder besides its mode and mtime, with
-/// the meaning of the same fields of a tree node.
+/// Owner and extended attributes of an entry besides its mode and mtime,
+/// with the meaning of the same fields of a tree node: what a manifest
+/// records of an index's own folder, and what a restore plan gives each
+/// entry (entries of trees before encoding 2 have none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FolderAttrs {
+pub struct EntryAttrs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +71,22 @@ pub struct FolderAttrs {
     pub group: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub xattrs: BTreeMap<String, String>,
+}
+
+impl EntryAttrs {
+    /// What `n` records, boxed (most plans hold one per entry), or `None`.
+    pub fn of(n: &Node) -> Option<Box<EntryAttrs>> {
+        let none = n.uid.is_none() && n.gid.is_none() && n.xattrs.is_empty();
+        (!none).then(|| {
+            Box::new(EntryAttrs {
+                uid: n.uid,
+                gid: n.gid,
+                user: n.user.clone(),
+                group: n.group.clone(),
+                xattrs: n.xattrs.clone(),
+            })
+        })
+    }
 }
 
 impl IndexStats {

@@ -7,15 +7,15 @@
 //! need it; neighbouring blobs of a pack are read in one range when the gap
 //! between them is small.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::format::blob::BlobEntry;
 use crate::core::format::id::{Id, IdMap};
 use crate::core::format::index::RepoIndex;
-use crate::core::format::manifest::FolderAttrs;
-use crate::core::format::tree::{Node, NodeType, Tree, UnsafeEntry};
+pub use crate::core::format::manifest::EntryAttrs;
+use crate::core::format::tree::{NodeType, Tree, UnsafeEntry};
 use crate::core::plan::read::{plan_reads, MissingBlob};
 use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
 use crate::core::plan::subset::{keep_included, source_of};
@@ -141,44 +141,6 @@ pub enum Conflict {
     /// A global-state entry exists in the target, or an index is restored
     /// under a global-state entry's name.
     GlobalStateExists { path: String },
-}
-
-/// Owner and extended attributes a restored entry gets (tree encoding 2);
-/// entries of older trees have none.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct EntryAttrs {
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub xattrs: BTreeMap<String, String>,
-}
-
-impl EntryAttrs {
-    /// What a manifest records of an index's own folder.
-    pub fn of_folder(a: &FolderAttrs) -> Box<EntryAttrs> {
-        Box::new(EntryAttrs {
-            uid: a.uid,
-            gid: a.gid,
-            user: a.user.clone(),
-            group: a.group.clone(),
-            xattrs: a.xattrs.clone(),
-        })
-    }
-
-    /// What `n` records, boxed (most plans hold one per entry), or `None`.
-    pub fn of(n: &Node) -> Option<Box<EntryAttrs>> {
-        let none = n.uid.is_none() && n.gid.is_none() && n.xattrs.is_empty();
-        (!none).then(|| {
-            Box::new(EntryAttrs {
-                uid: n.uid,
-                gid: n.gid,
-                user: n.user.clone(),
-                group: n.group.clone(),
-                xattrs: n.xattrs.clone(),
-            })
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

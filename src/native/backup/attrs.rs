@@ -8,7 +8,7 @@ use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use crate::core::format::manifest::FolderAttrs;
+use crate::core::format::manifest::EntryAttrs;
 use crate::core::format::tree::{Node, NodeType};
 use crate::native::owners::Names;
 
@@ -51,9 +51,9 @@ pub fn is_sparse(m: &Metadata) -> bool {
 /// The owner and extended attributes of an index's own folder. Attributes
 /// that cannot be read are left out: the folder's contents decide whether
 /// the snapshot succeeds.
-pub fn folder_attrs(m: &Metadata, path: &Path) -> FolderAttrs {
+pub fn folder_attrs(m: &Metadata, path: &Path) -> EntryAttrs {
     let mut names = Names::default();
-    FolderAttrs {
+    EntryAttrs {
         uid: Some(m.uid()),
         gid: Some(m.gid()),
         user: names.user(m.uid()),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::core::es::status::{Counts, RunState, ShardStage};
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
-use crate::core::format::manifest::{Failure, FolderAttrs, IndexStats, Manifest, GLOBAL_STATE};
+use crate::core::format::manifest::{EntryAttrs, Failure, IndexStats, Manifest, GLOBAL_STATE};
 use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict, SlotFence};
 use crate::core::format::tree::Tree;
@@ -191,7 +191,7 @@ struct Walked {
     target: Target,
     skel: DirSkel,
     root_meta: Option<fs::Metadata>,
-    root_attrs: Option<FolderAttrs>,
+    root_attrs: Option<EntryAttrs>,
     jobs: std::ops::Range<usize>,
 }
 
