@@ -63,6 +63,9 @@ pub enum Error {
     /// No snapshot of that name.
     #[error("snapshot [{0}] is missing")]
     SnapshotMissing(String),
+    /// A live mount pins the snapshot (`core::policy::pins`).
+    #[error("snapshot [{snapshot}] is in use: {by}; unmount it first (a killed mount's pin expires 10 minutes after its last heartbeat)")]
+    SnapshotPinned { snapshot: String, by: String },
     /// An index or path inside a snapshot that does not exist.
     #[error("{0} does not exist")]
     NotFound(String),

@@ -86,6 +86,9 @@ impl From<Error> for ApiError {
             Error::NotARepository(_) => Self::new(404, "repository_missing_exception", reason),
             Error::SnapshotMissing(_) => Self::new(404, "snapshot_missing_exception", reason),
             Error::NotFound(_) => Self::not_found(reason),
+            Error::SnapshotPinned { .. } => {
+                Self::new(409, "snapshot_in_use_deletion_exception", reason)
+            }
             Error::Name(_)
             | Error::Selection(_)
             | Error::Usage(_)

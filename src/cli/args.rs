@@ -65,6 +65,8 @@ pub enum Command {
     Snapshot(SnapshotCommand),
     /// Restore indices (and optionally global state) from a snapshot.
     Restore(RestoreArgs),
+    /// Mount a snapshot as a read-only folder, read lazily through a bounded cache.
+    Mount(crate::cli::mount::MountArgs),
     /// Run the whole cycle on built-in sample data: snapshot, change, snapshot, restore, verify.
     Demo(DemoArgs),
     /// Run a long-lived node serving Elasticsearch's snapshot REST API.

@@ -63,6 +63,9 @@ fn api_error(e: &Error) -> ApiError {
         Error::NotARepository(_) => ApiError::new(404, "repository_missing_exception", ""),
         Error::SnapshotMissing(_) => ApiError::new(404, "snapshot_missing_exception", ""),
         Error::NotFound(_) => ApiError::not_found(""),
+        Error::SnapshotPinned { .. } => {
+            ApiError::new(409, "snapshot_in_use_deletion_exception", "")
+        }
         Error::Selection(SelectionError::NoSuchIndex(_) | SelectionError::NoMatch(_)) => {
             ApiError::new(404, "index_not_found_exception", "")
         }

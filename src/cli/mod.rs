@@ -10,6 +10,7 @@ mod default_repo;
 pub mod demo;
 mod docs;
 pub mod exit;
+mod mount;
 mod node;
 mod profiles;
 pub mod render;
@@ -163,6 +164,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Repo(c) => repo::run(&ctx, c),
         Command::Snapshot(c) => snapshot::run(&ctx, c),
         Command::Restore(a) => restore::run(&ctx, a),
+        Command::Mount(a) => mount::run(&ctx, a),
         Command::Demo(a) => demo::run(a.dir),
         Command::Node(a) => node::run(a),
         Command::Retention(c) => retention::run(&ctx, c),

@@ -20,6 +20,7 @@ pub mod job;
 pub mod lazy;
 pub mod location;
 pub mod maintenance;
+pub mod mount;
 pub mod owners;
 pub mod password;
 pub mod progress;

@@ -14,8 +14,10 @@ use crate::core::format::keys;
 use crate::core::format::root::Root;
 use crate::core::policy::inflight::PREFIX as MARKER_PREFIX;
 use crate::core::policy::keep::{self, KeepReason, KeepRule, Unreferenced};
+use crate::core::policy::pins::PREFIX as PIN_PREFIX;
 use crate::error::{Error, Result};
 use crate::repo::inflight::scan;
+use crate::repo::pins;
 use crate::repo::RepoReader;
 use crate::storage::{ObjectMeta, StorageError};
 
@@ -109,12 +111,14 @@ pub async fn cleanup(
     // Owned keys: a set of borrowed ones held across the awaits below
     // would make this future Send for one lifetime only, which a server's
     // spawned task cannot use.
-    let expired_markers: HashSet<String> = markers
+    let mut expired_markers: HashSet<String> = markers
         .stale
         .iter()
         .filter(|(_, beat)| rule.marker_expired(*beat))
         .map(|(k, _)| k.clone())
         .collect();
+    // Pins of killed mounts block nothing once stale; they go at once.
+    expired_markers.extend(pins::scan(reader.store.as_ref(), now).await?.stale);
     let mut report = CleanupReport {
         dry_run,
         ..Default::default()
@@ -174,7 +178,7 @@ impl Referenced {
         if key == keys::CONFIG || key == keys::LATEST {
             return true;
         }
-        if key.starts_with(MARKER_PREFIX) {
+        if key.starts_with(MARKER_PREFIX) || key.starts_with(PIN_PREFIX) {
             return !expired_markers.contains(key);
         }
         if let Some(n) = keys::parse_root(key) {

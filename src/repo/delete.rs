@@ -9,7 +9,7 @@
 //! deleted only after the new root is committed, so a crash leaves at worst
 //! unreferenced objects, never a root that points at missing data.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -25,9 +25,11 @@ use crate::core::format::root::{RootChange, RootConflict};
 use crate::core::plan::gc::{plan_gc, GcPlan};
 use crate::core::policy::delete::{select_for_delete, DeleteSelectionError};
 use crate::core::policy::inflight::Activity;
+use crate::core::policy::pins::blocking;
 use crate::error::{Error, Result};
 use crate::repo::clock::{Clock, Sleep};
 use crate::repo::inflight::{scan, with_marker, InFlight};
+use crate::repo::pins;
 use crate::repo::{RepoReader, RepoWriter};
 use crate::storage::{Storage, StorageError};
 
@@ -128,6 +130,7 @@ impl Delete<'_> {
         reader.refuse_lost_root(root.generation)?;
         let doomed = select_for_delete(&root.snapshots, self.patterns)
             .map_err(|DeleteSelectionError::Missing(name)| Error::SnapshotMissing(name))?;
+        self.refuse_pinned(&doomed).await?;
         let mut index = RepoIndex::new();
         for (_, f) in &files {
             index.merge(f);
@@ -184,6 +187,9 @@ impl Delete<'_> {
             Some(self.writer.put_index_file(&new_index).await?)
         };
 
+        // Again just before the commit: a mount may have pinned one of
+        // them while the repack ran.
+        self.refuse_pinned(&doomed).await?;
         let old_files: Vec<Id> = files
             .iter()
             .map(|(id, _)| *id)
@@ -234,6 +240,19 @@ impl Delete<'_> {
             bytes_freed: plan.reclaim_bytes,
             deferred_to_cleanup: deferred,
         })
+    }
+
+    /// Fails if a live mount pins one of `doomed`.
+    async fn refuse_pinned(&self, doomed: &BTreeSet<String>) -> Result<()> {
+        let store = self.writer.reader().store.as_ref();
+        let found = pins::scan(store, self.clock.now_ms()).await?;
+        match blocking(&found.live, doomed) {
+            Some(p) => Err(Error::SnapshotPinned {
+                snapshot: p.snapshot.clone(),
+                by: p.describe(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Copies the live blobs of mostly-dead packs into new packs, one kind

@@ -20,6 +20,7 @@ pub mod delete;
 pub mod findings;
 pub mod http_range;
 pub mod inflight;
+pub mod pins;
 pub mod progress;
 pub mod reader;
 pub mod restore;

@@ -4,6 +4,7 @@
 //! downloads).
 //!
 //! ```text
+//!  Inodes          the entries a mount shows, numbered, hard links resolved
 //!  FileLayout      a file's chunks: where each sits in the file and in its pack
 //!  LazyReader      read(offset, len) -> Ready(bytes) | Need(pack reads), with read-ahead
 //!  CachePolicy     which chunks a bounded cache keeps (LRU, pins, stats)
@@ -16,6 +17,7 @@
 //! policy what to evict) and asks again.
 
 pub mod cache;
+pub mod inodes;
 pub mod layout;
 pub mod reader;
 pub mod serve;

@@ -33,6 +33,7 @@ pub mod inflight;
 pub mod keep;
 pub mod listing;
 pub mod parents;
+pub mod pins;
 pub mod read_subset;
 pub mod revive;
 pub mod selection;

@@ -1,0 +1,126 @@
+//! `snapkeep mount`: a snapshot as a read-only folder, read lazily through
+//! a bounded cache, until unmounted or interrupted.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::context::Ctx;
+use super::render::{bytes, print_json};
+use crate::native::error::Result;
+use crate::native::mount::{mount, MountOptions, MountStorage};
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Mount a snapshot as a read-only FUSE filesystem. The selected indices appear as \
+    folders (with exactly one --index, its content is the mount point itself), with the \
+    snapshot's modes, owners, mtimes, sizes, symlinks, hard links and extended attributes.\n\n\
+    Reads are lazy: a read fetches only the chunks that cover it (sequential reads fetch ahead), \
+    verifies each chunk's hash and keeps it in a disk cache shared by every mount of the \
+    repository, bounded by --cache-size (plus at most one pack while files are open).\n\n\
+    While the mount lives the snapshot is pinned: `snapshot delete`, retention and cleanup \
+    refuse to remove it and name the mount. The pin is refreshed every minute; a killed \
+    mount's pin stops counting 10 minutes after its last refresh.\n\n\
+    Runs in the foreground until the folder is unmounted (`umount DIR` or `fusermount3 -u DIR`) \
+    or the process gets SIGINT/SIGTERM, then unmounts and prints the cache's figures. Needs \
+    /dev/fuse; as a user other than root, Debian's fuse3 package (fusermount3)."
+)]
+pub struct MountArgs {
+    /// Repository location (see REPO in `snapkeep --help`).
+    pub repo: String,
+    /// The snapshot to mount.
+    pub snapshot: String,
+    /// An existing empty folder to mount on.
+    pub mountpoint: PathBuf,
+    /// Show only this index (repeatable; default: every index of the snapshot).
+    #[arg(long = "index", value_name = "NAME")]
+    pub indices: Vec<String>,
+    /// Folder of the chunk cache [default: ~/.cache/snapkeep/chunks/<repository id>].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Most bytes the cache keeps (e.g. 10GiB).
+    #[arg(long, value_name = "SIZE", default_value = "10GiB", value_parser = parse_bytes)]
+    pub cache_size: u64,
+    /// shared_cache: only the bounded cache; full_copy: copy every chunk into the
+    /// cache in the background, after which reads never touch the repository.
+    #[arg(long, value_enum, default_value_t = MountStorage::SharedCache)]
+    pub storage: MountStorage,
+    /// Fill the cache in the background up to its bound.
+    #[arg(long)]
+    pub prewarm: bool,
+    /// Let other users read the mount (e.g. a service's own account).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Print JSON lines instead of text (mounted, then the summary).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
+    let repo = ctx.open(&a.repo)?;
+    let cache_dir = a
+        .cache
+        .clone()
+        .unwrap_or_else(|| default_cache(&repo.config.id));
+    let opts = MountOptions {
+        snapshot: a.snapshot.clone(),
+        mountpoint: a.mountpoint.clone(),
+        indices: a.indices.clone(),
+        cache_dir,
+        cache_size: a.cache_size,
+        storage: a.storage,
+        prewarm: a.prewarm,
+        allow_other: a.allow_other,
+    };
+    let json = a.json;
+    let summary = mount(&repo, &opts, |entries| {
+        if json {
+            println!(
+                "{}",
+                json!({"mounted": opts.mountpoint, "snapshot": opts.snapshot, "entries": entries})
+            );
+        } else {
+            ctx.say(format!(
+                "mounted snapshot [{}] at {} ({entries} entries); unmount with `umount {}` or Ctrl-C",
+                opts.snapshot,
+                opts.mountpoint.display(),
+                opts.mountpoint.display()
+            ));
+        }
+    })?;
+    if json {
+        print_json(&json!({ "unmounted": summary }));
+    } else {
+        let c = &summary.cache;
+        ctx.say(format!(
+            "unmounted {}: {} hits, {} misses, {} from the cache, {} from the repository, {} evictions, {} failed reads",
+            summary.mountpoint.display(),
+            c.hits,
+            c.misses,
+            bytes(c.bytes_read_from_cache),
+            bytes(c.bytes_read_from_repository),
+            c.evictions,
+            summary.failed_reads
+        ));
+    }
+    Ok(())
+}
+
+/// `$XDG_CACHE_HOME` or `~/.cache`, then `snapkeep/chunks/<repository id>`.
+fn default_cache(repo_id: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("snapkeep").join("chunks").join(repo_id)
+}
+
+/// Sizes like `512MiB`, `10GiB`, `4096`.
+fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    match super::args::parse_limit(s) {
+        Ok(0) => Err(format!("the cache size must be above 0, got {s:?}")),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.replace("rate", "size")),
+    }
+}
