@@ -125,7 +125,7 @@ pub fn mount(repo: &Repo, opts: &MountOptions, ready: impl FnOnce(usize)) -> Res
     } else {
         let _ = session.join();
     }
-    pin.finish();
+    drop(pin);
     Ok(MountSummary {
         snapshot: manifest.snapshot,
         mountpoint: opts.mountpoint.clone(),

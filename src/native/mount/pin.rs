@@ -51,9 +51,11 @@ impl PinGuard {
         });
         Ok(PinGuard { store, uuid, beat })
     }
+}
 
-    /// Stops the heartbeat and removes the pin.
-    pub fn finish(self) {
+/// Stops the heartbeat and removes the pin, also when the mount failed.
+impl Drop for PinGuard {
+    fn drop(&mut self) {
         self.beat.abort();
         block_on(pins::remove(self.store.as_ref(), &self.uuid));
     }
