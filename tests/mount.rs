@@ -419,3 +419,99 @@ fn bad_mounts_fail_with_one_clear_line() {
         0
     );
 }
+
+#[test]
+fn a_writable_mount_takes_changes_and_a_service_while_the_repository_stays_untouched() {
+    let (_t, src, repo, dst) = scene();
+    let db = src.join("db");
+    fs::create_dir_all(&db).unwrap();
+    sqlite(
+        &db.join("app.db"),
+        "create table t(k integer primary key, v text);\
+         with recursive n(i) as (select 1 union all select i + 1 from n where i < 50000) \
+         insert into t(v) select 'row ' || i from n;",
+    );
+    write(&db.join("keep.txt"), b"kept\n");
+    write(&db.join("gone.txt"), b"to be deleted\n");
+    write(&db.join("edit.txt"), b"before\n");
+    repo_with(&src, s(&repo), &[]);
+    ok(&["snapshot", "create", s(&repo), "s2", "--source", s(&src)]);
+    let (mnt, upper, cache) = (
+        _t.path().join("mnt"),
+        _t.path().join("upper"),
+        _t.path().join("cache"),
+    );
+    let args = [
+        s(&repo),
+        "s1",
+        "--index",
+        "db",
+        "--cache",
+        s(&cache),
+        "--writable",
+        "--upper",
+        s(&upper),
+    ];
+    let m = Mounted::start(&[], &args, &mnt);
+    // The service starts on the backup and writes.
+    let out = sqlite(
+        &mnt.join("app.db"),
+        "insert into t(v) values ('written on the mount'); select count(*) from t;",
+    );
+    assert_eq!(out.trim(), "50001");
+    write(&mnt.join("new.txt"), b"created\n");
+    fs::write(mnt.join("edit.txt"), b"after\n").unwrap();
+    fs::remove_file(mnt.join("gone.txt")).unwrap();
+    assert_eq!(fs::read(mnt.join("keep.txt")).unwrap(), b"kept\n");
+    m.stop();
+
+    // Changes carry over to the next writable mount of the same snapshot.
+    let m = Mounted::start(&[], &args, &mnt);
+    assert_eq!(fs::read(mnt.join("edit.txt")).unwrap(), b"after\n");
+    assert!(!mnt.join("gone.txt").exists());
+    let out = sqlite(&mnt.join("app.db"), "select v from t where k = 50001;");
+    assert_eq!(out.trim(), "written on the mount");
+    m.stop();
+    // ... but not to another snapshot's.
+    let other = [
+        s(&repo),
+        "s2",
+        "--index",
+        "db",
+        "--cache",
+        s(&cache),
+        "--writable",
+        "--upper",
+        s(&upper),
+    ];
+    fs::create_dir_all(&mnt).unwrap();
+    let err = fails(&[&["mount"], &other[..], &[s(&mnt)]].concat());
+    assert!(err.contains("holds changes over another snapshot"), "{err}");
+
+    // The repository never saw any of it.
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+    ok(&["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert_same_tree(&db, &dst.join("db"));
+}
+
+/// Runs `sql` on the SQLite database `db` with Python's sqlite3 module
+/// (a real engine, in every Python); prints the last statement's rows.
+fn sqlite(db: &Path, sql: &str) -> String {
+    let script = "import sqlite3, sys\n\
+        c = sqlite3.connect(sys.argv[1])\n\
+        stmts = [x for x in sys.argv[2].split(';') if x.strip()]\n\
+        for x in stmts[:-1]: c.execute(x)\n\
+        rows = c.execute(stmts[-1]).fetchall()\n\
+        c.commit()\n\
+        print('\\n'.join('|'.join(str(v) for v in r) for r in rows))\n";
+    let out = Command::new("python3")
+        .args(["-c", script, s(db), sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

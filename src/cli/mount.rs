@@ -52,6 +52,14 @@ pub struct MountArgs {
     /// Let other users read the mount (e.g. a service's own account).
     #[arg(long)]
     pub allow_other: bool,
+    /// Put a writable layer (Linux overlayfs) over the mount: changes go to
+    /// DIR (kept after unmount, reused by the next writable mount of the same
+    /// snapshot); the repository is never written. Needs root.
+    #[arg(long, requires = "upper")]
+    pub writable: bool,
+    /// Folder for the writable layer's changes (with --writable).
+    #[arg(long, value_name = "DIR", requires = "writable")]
+    pub upper: Option<PathBuf>,
     /// Print JSON lines instead of text (mounted, then the summary).
     #[arg(long)]
     pub json: bool,
@@ -72,6 +80,7 @@ pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
         storage: a.storage,
         prewarm: a.prewarm,
         allow_other: a.allow_other,
+        upper: a.upper.clone(),
     };
     let json = a.json;
     let summary = mount(&repo, &opts, |entries| {

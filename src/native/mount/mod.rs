@@ -5,6 +5,7 @@
 //! unmounted (`umount`, `fusermount3 -u`) or interrupted.
 
 mod fs;
+mod overlay;
 mod pin;
 mod prewarm;
 
@@ -53,6 +54,8 @@ pub struct MountOptions {
     pub prewarm: bool,
     /// Let other users (a service's own account) read the mount.
     pub allow_other: bool,
+    /// A writable layer (overlayfs) whose changes go to this folder.
+    pub upper: Option<PathBuf>,
 }
 
 /// How a mount went, said when it ends.
@@ -106,17 +109,32 @@ pub fn mount(repo: &Repo, opts: &MountOptions, ready: impl FnOnce(usize)) -> Res
         handle().handle().clone(),
     );
     let failed = fs.failed_reads.clone();
+    let layers = match &opts.upper {
+        Some(dir) => Some(overlay::Layers::prepare(
+            dir,
+            &manifest.uuid,
+            &manifest.snapshot,
+        )?),
+        None => None,
+    };
+    let fuse_at = layers.as_ref().map_or(&opts.mountpoint, |l| &l.lower);
     // Before the mount: a signal from then on unmounts cleanly.
     let mut signals = Signals::install()?;
-    let session = fuser::spawn_mount(fs, &opts.mountpoint, &config(opts))
-        .map_err(|e| Error::io(&opts.mountpoint, e))?;
+    let session =
+        fuser::spawn_mount(fs, fuse_at, &config(opts)).map_err(|e| Error::io(fuse_at, e))?;
+    // Dropped before the session: the overlay goes first.
+    let writable = match &layers {
+        Some(l) => Some(overlay::Overlay::mount(l, &opts.mountpoint)?),
+        None => None,
+    };
     ready(inodes.len());
     let warm = (opts.prewarm || opts.storage == MountStorage::FullCopy)
         .then(|| prewarm::start(repo.reader().clone(), cache.clone(), index, inodes.clone()));
-    let signalled = block_on(signals.wait_for_end(&session));
+    let signalled = block_on(signals.wait_for_end(&session, writable.as_ref()));
     if let Some(w) = warm {
         w.abort();
     }
+    drop(writable);
     if signalled {
         // Lazily detached: files still open keep working until closed.
         session
@@ -176,7 +194,9 @@ fn config(opts: &MountOptions) -> fuser::Config {
         // The kernel checks modes and owners as the snapshot recorded them.
         fuser::MountOption::DefaultPermissions,
     ];
-    if opts.allow_other {
+    // Through a writable layer the service's own account reads the lower
+    // folder too.
+    if opts.allow_other || opts.upper.is_some() {
         config.acl = fuser::SessionACL::All;
     }
     config
@@ -201,7 +221,11 @@ impl Signals {
 
     /// Waits until SIGINT or SIGTERM (true) or until the filesystem was
     /// unmounted from outside (false).
-    async fn wait_for_end(&mut self, session: &fuser::BackgroundSession) -> bool {
+    async fn wait_for_end(
+        &mut self,
+        session: &fuser::BackgroundSession,
+        overlay: Option<&overlay::Overlay>,
+    ) -> bool {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
@@ -210,6 +234,11 @@ impl Signals {
                 _ = tick.tick() => {
                     if session.guard.is_finished() {
                         return false;
+                    }
+                    // The overlay unmounted from outside: the lower mount
+                    // has no more use.
+                    if overlay.is_some_and(|o| !o.is_mounted()) {
+                        return true;
                     }
                 }
             }
