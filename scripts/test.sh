@@ -21,6 +21,12 @@ command -v mkfifo >/dev/null || { echo "mkfifo (coreutils) is required by the te
 if ! command -v setfacl >/dev/null && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends acl >/dev/null
 fi
+# tests/mount.rs mounts snapshots through /dev/fuse (as root the mount
+# needs no helper; fuse3 gives fusermount3 for users and for unmounting).
+if ! command -v fusermount3 >/dev/null && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends fuse3 >/dev/null
+fi
+[ -e /dev/fuse ] || { echo "/dev/fuse is required by tests/mount.rs"; exit 1; }
 # A one-off run (CI on a fresh clone) gains nothing from incremental caches
 # but their gigabytes on disk.
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
