@@ -22,6 +22,8 @@ use crate::native::error::{Error, Result};
 use crate::native::lazy::DiskCache;
 use crate::native::repo::Repo;
 use crate::native::runtime::{block_on, handle};
+use crate::repo::RepoReader;
+use crate::storage::Storage;
 use fs::SnapshotFs;
 use pin::PinGuard;
 
@@ -68,89 +70,180 @@ pub struct MountSummary {
     pub failed_reads: u64,
 }
 
-/// Mounts, serves until unmounted or signalled, unmounts, and says how it
-/// went. `ready` is called once the filesystem answers.
-pub fn mount(repo: &Repo, opts: &MountOptions, ready: impl FnOnce(usize)) -> Result<MountSummary> {
-    check_mountpoint(&opts.mountpoint)?;
-    // The pin goes first: a delete that has not seen it yet may still
-    // remove the snapshot, which the reads below then report.
-    let pin = PinGuard::start(repo, &opts.snapshot, &opts.mountpoint)?;
-    let (root, index) = repo.root_and_index()?;
-    let manifest = block_on(crate::repo::views::manifest_named(
-        repo.reader(),
-        &root,
-        &opts.snapshot,
-    ))?;
-    let indices = selected(&manifest, &opts.indices)?;
-    let roots: Vec<_> = indices
-        .iter()
-        .filter_map(|i| manifest.indices.get(i).and_then(|s| s.tree))
-        .collect();
-    let trees = block_on(repo.reader().load_trees(&index, &roots))?;
-    let inodes = Inodes::build(&manifest, &indices, &trees, opts.indices.len() == 1)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    drop(trees);
-    let inodes = Arc::new(inodes);
+/// Where a mount reads from: the repository's reader, the store its pin
+/// goes to (below any rate limit), and its pack size (the cache's slack).
+#[derive(Clone)]
+pub struct Source {
+    pub reader: RepoReader,
+    pub control: Arc<dyn Storage>,
+}
+
+impl Source {
+    pub fn of(repo: &Repo) -> Source {
+        Source {
+            reader: repo.reader().clone(),
+            control: repo.control_store(),
+        }
+    }
+}
+
+/// The cache folder and bound `opts` ask for (`full_copy`: no bound).
+pub fn open_cache(source: &Source, opts: &MountOptions) -> Result<Arc<DiskCache>> {
     let bound = match opts.storage {
         MountStorage::SharedCache => opts.cache_size,
         MountStorage::FullCopy => u64::MAX / 2,
     };
-    let cache = Arc::new(DiskCache::open(
+    Ok(Arc::new(DiskCache::open(
         &opts.cache_dir,
         bound,
-        repo.config.pack_size,
-    )?);
-    let index = Arc::new(index);
-    let fs = SnapshotFs::new(
-        inodes.clone(),
-        repo.reader().clone(),
-        index.clone(),
-        cache.clone(),
-        handle().handle().clone(),
-    );
-    let failed = fs.failed_reads.clone();
-    let layers = match &opts.upper {
-        Some(dir) => Some(overlay::Layers::prepare(
-            dir,
-            &manifest.uuid,
-            &manifest.snapshot,
-        )?),
-        None => None,
-    };
-    let fuse_at = layers.as_ref().map_or(&opts.mountpoint, |l| &l.lower);
+        source.reader.config.pack_size,
+    )?))
+}
+
+/// A live mount: the FUSE session, its optional writable layer, its
+/// prewarm and its pin.
+pub struct Mounted {
+    // Dropped in this order: the overlay before the session under it.
+    writable: Option<overlay::Overlay>,
+    session: fuser::BackgroundSession,
+    warm: Option<tokio::task::JoinHandle<()>>,
+    pin: PinGuard,
+    inodes: Arc<Inodes>,
+    cache: Arc<DiskCache>,
+    failed: Arc<std::sync::atomic::AtomicU64>,
+    snapshot: String,
+    mountpoint: PathBuf,
+}
+
+impl Mounted {
+    /// Pins the snapshot, builds its inode table and mounts it, reading
+    /// through `cache`. Works from async code (the node) and, through
+    /// `block_on`, from the CLI.
+    pub async fn start(
+        source: &Source,
+        opts: &MountOptions,
+        cache: Arc<DiskCache>,
+    ) -> Result<Mounted> {
+        check_mountpoint(&opts.mountpoint)?;
+        // The pin goes first: a delete that has not seen it yet may still
+        // remove the snapshot, which the reads below then report.
+        let pin = PinGuard::start(source.control.clone(), &opts.snapshot, &opts.mountpoint).await?;
+        let reader = &source.reader;
+        let (root, index) = reader.root_and_index().await?;
+        let manifest = crate::repo::views::manifest_named(reader, &root, &opts.snapshot).await?;
+        let indices = selected(&manifest, &opts.indices)?;
+        let roots: Vec<_> = indices
+            .iter()
+            .filter_map(|i| manifest.indices.get(i).and_then(|s| s.tree))
+            .collect();
+        let trees = reader.load_trees(&index, &roots).await?;
+        let inodes = Inodes::build(&manifest, &indices, &trees, opts.indices.len() == 1)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        drop(trees);
+        let inodes = Arc::new(inodes);
+        let index = Arc::new(index);
+        let fs = SnapshotFs::new(
+            inodes.clone(),
+            reader.clone(),
+            index.clone(),
+            cache.clone(),
+            handle().handle().clone(),
+        );
+        let failed = fs.failed_reads.clone();
+        let layers = match &opts.upper {
+            Some(dir) => Some(overlay::Layers::prepare(
+                dir,
+                &manifest.uuid,
+                &manifest.snapshot,
+            )?),
+            None => None,
+        };
+        let fuse_at = layers.as_ref().map_or(&opts.mountpoint, |l| &l.lower);
+        let session =
+            fuser::spawn_mount(fs, fuse_at, &config(opts)).map_err(|e| Error::io(fuse_at, e))?;
+        let writable = match &layers {
+            Some(l) => Some(overlay::Overlay::mount(l, &opts.mountpoint)?),
+            None => None,
+        };
+        let warm = (opts.prewarm || opts.storage == MountStorage::FullCopy)
+            .then(|| prewarm::start(reader.clone(), cache.clone(), index, inodes.clone()));
+        Ok(Mounted {
+            writable,
+            session,
+            warm,
+            pin,
+            inodes,
+            cache,
+            failed,
+            snapshot: manifest.snapshot,
+            mountpoint: opts.mountpoint.clone(),
+        })
+    }
+
+    /// Entries the mount shows.
+    pub fn entries(&self) -> usize {
+        self.inodes.len()
+    }
+
+    pub fn cache(&self) -> &Arc<DiskCache> {
+        &self.cache
+    }
+
+    /// Whether it was unmounted from outside (`umount`).
+    pub fn gone(&self) -> bool {
+        self.session.guard.is_finished() || self.writable.as_ref().is_some_and(|o| !o.is_mounted())
+    }
+
+    /// The figures so far.
+    pub fn summary(&self) -> MountSummary {
+        MountSummary {
+            snapshot: self.snapshot.clone(),
+            mountpoint: self.mountpoint.clone(),
+            entries: self.inodes.len(),
+            cache: self.cache.stats(),
+            failed_reads: self.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Unmounts (lazily: files still open keep working until closed, and
+    /// this waits for them), removes the pin and says how it went.
+    /// Blocking: from async code, call it on a blocking thread.
+    pub fn stop(self) -> Result<MountSummary> {
+        let summary = self.summary();
+        let Mounted {
+            writable,
+            session,
+            warm,
+            pin,
+            ..
+        } = self;
+        if let Some(w) = warm {
+            w.abort();
+        }
+        drop(writable);
+        let unmounted = if session.guard.is_finished() {
+            session.join()
+        } else {
+            session.umount_and_join()
+        };
+        pin.finish();
+        unmounted.map_err(|e| Error::io(&summary.mountpoint, e))?;
+        Ok(summary)
+    }
+}
+
+/// Mounts, serves until unmounted or signalled, unmounts, and says how it
+/// went (the CLI's foreground mount). `ready` is called once the
+/// filesystem answers.
+pub fn mount(repo: &Repo, opts: &MountOptions, ready: impl FnOnce(usize)) -> Result<MountSummary> {
+    let source = Source::of(repo);
+    let cache = open_cache(&source, opts)?;
     // Before the mount: a signal from then on unmounts cleanly.
     let mut signals = Signals::install()?;
-    let session =
-        fuser::spawn_mount(fs, fuse_at, &config(opts)).map_err(|e| Error::io(fuse_at, e))?;
-    // Dropped before the session: the overlay goes first.
-    let writable = match &layers {
-        Some(l) => Some(overlay::Overlay::mount(l, &opts.mountpoint)?),
-        None => None,
-    };
-    ready(inodes.len());
-    let warm = (opts.prewarm || opts.storage == MountStorage::FullCopy)
-        .then(|| prewarm::start(repo.reader().clone(), cache.clone(), index, inodes.clone()));
-    let signalled = block_on(signals.wait_for_end(&session, writable.as_ref()));
-    if let Some(w) = warm {
-        w.abort();
-    }
-    drop(writable);
-    if signalled {
-        // Lazily detached: files still open keep working until closed.
-        session
-            .umount_and_join()
-            .map_err(|e| Error::io(&opts.mountpoint, e))?;
-    } else {
-        let _ = session.join();
-    }
-    drop(pin);
-    Ok(MountSummary {
-        snapshot: manifest.snapshot,
-        mountpoint: opts.mountpoint.clone(),
-        entries: inodes.len(),
-        cache: cache.stats(),
-        failed_reads: failed.load(Ordering::Relaxed),
-    })
+    let mounted = block_on(Mounted::start(&source, opts, cache))?;
+    ready(mounted.entries());
+    block_on(signals.wait_for_end(&mounted));
+    mounted.stop()
 }
 
 fn check_mountpoint(path: &Path) -> Result<()> {
@@ -219,26 +312,17 @@ impl Signals {
         })
     }
 
-    /// Waits until SIGINT or SIGTERM (true) or until the filesystem was
-    /// unmounted from outside (false).
-    async fn wait_for_end(
-        &mut self,
-        session: &fuser::BackgroundSession,
-        overlay: Option<&overlay::Overlay>,
-    ) -> bool {
+    /// Waits until SIGINT or SIGTERM, or until the mount was unmounted
+    /// from outside.
+    async fn wait_for_end(&mut self, mounted: &Mounted) {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
-                _ = self.int.recv() => return true,
-                _ = self.term.recv() => return true,
+                _ = self.int.recv() => return,
+                _ = self.term.recv() => return,
                 _ = tick.tick() => {
-                    if session.guard.is_finished() {
-                        return false;
-                    }
-                    // The overlay unmounted from outside: the lower mount
-                    // has no more use.
-                    if overlay.is_some_and(|o| !o.is_mounted()) {
-                        return true;
+                    if mounted.gone() {
+                        return;
                     }
                 }
             }

@@ -7,22 +7,25 @@ use std::path::Path;
 use crate::core::policy::pins::{Pin, HEARTBEAT};
 use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
-use crate::native::repo::Repo;
-use crate::native::runtime::{block_on, handle};
+use crate::native::runtime::handle;
 use crate::repo::pins;
 use crate::storage::Storage;
 
 pub struct PinGuard {
     store: std::sync::Arc<dyn Storage>,
     uuid: String,
-    beat: tokio::task::JoinHandle<()>,
+    /// `None` once finished.
+    beat: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl PinGuard {
     /// Writes the pin of `snapshot` mounted at `mountpoint`; a repository
     /// that refuses the write refuses the mount.
-    pub fn start(repo: &Repo, snapshot: &str, mountpoint: &Path) -> Result<PinGuard> {
-        let store = repo.control_store();
+    pub async fn start(
+        store: std::sync::Arc<dyn Storage>,
+        snapshot: &str,
+        mountpoint: &Path,
+    ) -> Result<PinGuard> {
         let now = now_millis();
         let where_ = std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.into());
         let mut pin = Pin {
@@ -33,7 +36,7 @@ impl PinGuard {
             started_ms: now,
             heartbeat_ms: now,
         };
-        block_on(pins::write(store.as_ref(), &pin)).map_err(|e| {
+        pins::write(store.as_ref(), &pin).await.map_err(|e| {
             Error::Usage(format!(
                 "cannot pin snapshot [{snapshot}] in the repository (a mount writes a pin so \
                  that the snapshot is not deleted under it): {e}"
@@ -49,15 +52,36 @@ impl PinGuard {
                 let _ = pins::write(beating.as_ref(), &pin).await;
             }
         });
-        Ok(PinGuard { store, uuid, beat })
+        Ok(PinGuard {
+            store,
+            uuid,
+            beat: Some(beat),
+        })
+    }
+
+    /// Stops the heartbeat and removes the pin, waiting for the removal.
+    /// Blocking: from async code, call it on a blocking thread.
+    pub fn finish(mut self) {
+        self.remove();
+    }
+
+    fn remove(&mut self) {
+        let Some(beat) = self.beat.take() else { return };
+        beat.abort();
+        let (store, uuid) = (self.store.clone(), self.uuid.clone());
+        // On the shell's runtime from a thread of its own: this works from
+        // any thread, a runtime's included.
+        let _ = std::thread::spawn(move || {
+            handle().block_on(pins::remove(store.as_ref(), &uuid));
+        })
+        .join();
     }
 }
 
-/// Stops the heartbeat and removes the pin, also when the mount failed.
+/// A mount that failed half-way removes its pin too.
 impl Drop for PinGuard {
     fn drop(&mut self) {
-        self.beat.abort();
-        block_on(pins::remove(self.store.as_ref(), &self.uuid));
+        self.remove();
     }
 }
 
