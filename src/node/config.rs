@@ -25,6 +25,8 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 pub const DEFAULT_SLM_MINIMUM_INTERVAL: &str = "15m";
 /// Elasticsearch's `slm.retention_schedule` default: 01:30 UTC daily.
 pub const DEFAULT_SLM_RETENTION_SCHEDULE: &str = "0 30 1 * * ?";
+/// Bound of the shared cache of `shared_cache` mounts.
+pub const DEFAULT_SEARCHABLE_CACHE_SIZE: &str = "10gb";
 
 /// The config file as written: every key optional, unknown keys refused.
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +47,8 @@ pub struct FileConfig {
     pub auth: AuthSection,
     #[serde(default)]
     pub slm: SlmSection,
+    #[serde(default)]
+    pub searchable_snapshots: SearchableSection,
     /// Settings for tests only (a shifted clock); not documented for users.
     #[serde(default)]
     pub test: TestSection,
@@ -85,6 +89,14 @@ pub struct SlmSection {
     pub minimum_interval: Option<String>,
     /// When retention runs (`0 30 1 * * ?`).
     pub retention_schedule: Option<String>,
+}
+
+/// `searchable_snapshots.*`: mounted indices.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchableSection {
+    /// Bound of the shared cache of `shared_cache` mounts (`10gb`).
+    pub cache_size: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +164,8 @@ pub struct Settings {
     pub slm_retention_schedule: String,
     /// `test.clock_offset_ms`: added to the lifecycle scheduler's clock.
     pub test_clock_offset_ms: i64,
+    /// `searchable_snapshots.cache_size`: the shared cache's bound.
+    pub searchable_cache_size: u64,
 }
 
 /// Reads and parses the config file.
@@ -252,6 +266,20 @@ pub fn settings(file: FileConfig, flags: Overrides) -> Result<Settings, NodeErro
         key: "slm.retention_schedule",
         detail: e.to_string(),
     })?;
+    let cache_text = file
+        .searchable_snapshots
+        .cache_size
+        .unwrap_or_else(|| DEFAULT_SEARCHABLE_CACHE_SIZE.to_string());
+    let searchable_cache_size = crate::core::es::repository_request::parse_byte_size(
+        "searchable_snapshots.cache_size",
+        &cache_text,
+    )
+    .ok()
+    .flatten()
+    .ok_or_else(|| NodeError::BadSetting {
+        key: "searchable_snapshots.cache_size",
+        detail: format!("[{cache_text}] is not a size above 0 (e.g. 10gb)"),
+    })?;
     Ok(Settings {
         data,
         listen,
@@ -275,6 +303,7 @@ pub fn settings(file: FileConfig, flags: Overrides) -> Result<Settings, NodeErro
             .test_clock_offset_ms
             .or(file.test.clock_offset_ms)
             .unwrap_or(0),
+        searchable_cache_size,
     })
 }
 

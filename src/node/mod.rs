@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 mod indices;
 mod media;
+mod mounts;
 mod open;
 mod recoveries;
 mod remotes;
@@ -90,6 +91,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         listing_readers: Default::default(),
         slm,
         remotes: Mutex::new(remotes),
+        mounts: Default::default(),
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -101,6 +103,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         // Before serving, so a new restore over a resumed one's indices
         // is refused.
         restore_run::resume_all(&node).await;
+        routes::searchable::remount_all(&node).await;
         tokio::spawn(restore_run::abort_on_stop(node.clone()));
         tokio::spawn(slm::scheduler::schedule_loop(node.clone()));
         tokio::spawn(slm::scheduler::retention_loop(node.clone()));
@@ -112,6 +115,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
             println!("no credentials configured: every request is allowed (loopback only)");
         }
         let app = server::app(node.clone());
+        let shutdown_node = node.clone();
         let stopper = tokio::spawn(stop_snapshots(node, grace));
         let served = match tls {
             Some(config) => {
@@ -127,6 +131,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
             }
             Err(_) => stopper.abort(),
         }
+        routes::searchable::unmount_all(&shutdown_node).await;
         served
     });
     // Abandoned requests must not hold the process open.

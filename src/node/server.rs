@@ -49,6 +49,8 @@ pub struct Node {
     /// Remote clusters (`cluster.remote.*`), as `remotes.json` holds them;
     /// held while a change is written.
     pub remotes: Mutex<crate::core::ccr::remote::Remotes>,
+    /// Mounted indices (searchable snapshots).
+    pub mounts: crate::node::mounts::Mounts,
 }
 
 pub type Shared = Arc<Node>;

@@ -12,6 +12,7 @@ pub mod create_request;
 pub mod date_math;
 pub mod errors;
 pub mod get_snapshots;
+pub mod mount_request;
 pub mod names;
 pub mod params;
 pub mod patterns;

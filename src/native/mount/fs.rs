@@ -39,8 +39,18 @@ pub struct SnapshotFs {
     pub runtime: tokio::runtime::Handle,
     open: Mutex<HashMap<u64, Arc<LazyFile>>>,
     next_fh: AtomicU64,
+    pub counters: Arc<Counters>,
+}
+
+/// What a mount's readers did (`_searchable_snapshots/stats`).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Counters {
+    pub open_count: AtomicU64,
+    pub close_count: AtomicU64,
+    pub read_count: AtomicU64,
+    pub read_bytes: AtomicU64,
     /// Reads that failed (each also said on stderr).
-    pub failed_reads: Arc<AtomicU64>,
+    pub failed_reads: AtomicU64,
 }
 
 impl SnapshotFs {
@@ -61,7 +71,7 @@ impl SnapshotFs {
             runtime,
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
-            failed_reads: Arc::new(AtomicU64::new(0)),
+            counters: Arc::default(),
         }
     }
 
@@ -142,6 +152,7 @@ impl Filesystem for SnapshotFs {
         ) {
             Ok(file) => {
                 let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+                self.counters.open_count.fetch_add(1, Ordering::Relaxed);
                 self.open.lock().unwrap().insert(fh, Arc::new(file));
                 // The bytes behind an inode never change: the kernel's page
                 // cache stays valid across opens.
@@ -149,7 +160,7 @@ impl Filesystem for SnapshotFs {
             }
             Err(err) => {
                 eprintln!("snapkeep mount: cannot open {}: {err}", e.node.name);
-                self.failed_reads.fetch_add(1, Ordering::Relaxed);
+                self.counters.failed_reads.fetch_add(1, Ordering::Relaxed);
                 reply.error(Errno::EIO);
             }
         }
@@ -170,16 +181,22 @@ impl Filesystem for SnapshotFs {
             return reply.error(Errno::EBADF);
         };
         let name = self.inodes.get(ino.0).map(|e| e.node.name.clone());
-        let failed = self.failed_reads.clone();
+        let counters = self.counters.clone();
         self.runtime.spawn(async move {
             match file.read_at(offset, u64::from(size)).await {
-                Ok(bytes) => reply.data(&bytes),
+                Ok(bytes) => {
+                    counters.read_count.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .read_bytes
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    reply.data(&bytes)
+                }
                 Err(err) => {
                     eprintln!(
                         "snapkeep mount: reading {} at {offset}: {err}",
                         name.unwrap_or_default()
                     );
-                    failed.fetch_add(1, Ordering::Relaxed);
+                    counters.failed_reads.fetch_add(1, Ordering::Relaxed);
                     reply.error(Errno::EIO);
                 }
             }
@@ -196,7 +213,9 @@ impl Filesystem for SnapshotFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.open.lock().unwrap().remove(&fh.0);
+        if self.open.lock().unwrap().remove(&fh.0).is_some() {
+            self.counters.close_count.fetch_add(1, Ordering::Relaxed);
+        }
         reply.ok();
     }
 

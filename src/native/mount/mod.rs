@@ -4,7 +4,7 @@
 //! mount lives, and the mount runs in the foreground until it is
 //! unmounted (`umount`, `fusermount3 -u`) or interrupted.
 
-mod fs;
+pub mod fs;
 mod overlay;
 mod pin;
 mod prewarm;
@@ -28,7 +28,9 @@ use fs::SnapshotFs;
 use pin::PinGuard;
 
 /// Elasticsearch's two storage options of a mounted index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MountStorage {
     /// Only the bounded cache: reads fetch what they miss.
@@ -110,7 +112,7 @@ pub struct Mounted {
     pin: PinGuard,
     inodes: Arc<Inodes>,
     cache: Arc<DiskCache>,
-    failed: Arc<std::sync::atomic::AtomicU64>,
+    counters: Arc<fs::Counters>,
     snapshot: String,
     mountpoint: PathBuf,
 }
@@ -149,7 +151,7 @@ impl Mounted {
             cache.clone(),
             handle().handle().clone(),
         );
-        let failed = fs.failed_reads.clone();
+        let counters = fs.counters.clone();
         let layers = match &opts.upper {
             Some(dir) => Some(overlay::Layers::prepare(
                 dir,
@@ -174,7 +176,7 @@ impl Mounted {
             pin,
             inodes,
             cache,
-            failed,
+            counters,
             snapshot: manifest.snapshot,
             mountpoint: opts.mountpoint.clone(),
         })
@@ -183,6 +185,11 @@ impl Mounted {
     /// Entries the mount shows.
     pub fn entries(&self) -> usize {
         self.inodes.len()
+    }
+
+    /// What its readers did.
+    pub fn counters(&self) -> &fs::Counters {
+        &self.counters
     }
 
     pub fn cache(&self) -> &Arc<DiskCache> {
@@ -201,7 +208,7 @@ impl Mounted {
             mountpoint: self.mountpoint.clone(),
             entries: self.inodes.len(),
             cache: self.cache.stats(),
-            failed_reads: self.failed.load(Ordering::Relaxed),
+            failed_reads: self.counters.failed_reads.load(Ordering::Relaxed),
         }
     }
 

@@ -137,6 +137,8 @@ async fn delete_inner(
         )));
     }
     for name in &names {
+        // A mounted index: unmounted first, then its empty folder goes.
+        super::searchable::unmount(&node, name).await?;
         std::fs::remove_dir_all(node.settings.data.join(name))
             .map_err(|e| internal(format!("cannot delete index [{name}]: {e}")))?;
         node.recoveries.forget(name);

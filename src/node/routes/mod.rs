@@ -12,6 +12,7 @@ mod indices;
 mod repositories;
 mod restore;
 mod root;
+pub(crate) mod searchable;
 mod slm;
 pub(crate) mod snapshots;
 mod status;
@@ -53,6 +54,20 @@ pub fn router() -> Router<Shared> {
         .route("/_snapshot/{repo}/_status", get(status::running))
         .route("/_snapshot/{repo}/{snap}/_status", get(status::named))
         .route("/_cat/indices", get(indices::cat_indices))
+        .route("/_snapshot/{repo}/{snap}/_mount", post(searchable::mount))
+        .route("/_searchable_snapshots/stats", get(searchable::stats))
+        .route(
+            "/{index}/_searchable_snapshots/stats",
+            get(searchable::stats),
+        )
+        .route(
+            "/_searchable_snapshots/cache/stats",
+            get(searchable::cache_stats),
+        )
+        .route(
+            "/_searchable_snapshots/cache/clear",
+            post(searchable::cache_clear),
+        )
         .route("/_cat/recovery", get(indices::cat_recovery))
         .route("/_recovery", get(indices::recovery))
         .route("/{index}", get(get_index::get).delete(indices::delete))

@@ -181,6 +181,9 @@ pub async fn delete_snapshots(
     let reader = registered_reader(node, &repo).await?;
     let failed = |e: Error| match e {
         Error::SnapshotMissing(name) => EsError::snapshot_missing(&repo, &name),
+        e @ Error::SnapshotPinned { .. } => {
+            EsError::new(400, "snapshot_in_use_deletion_exception", e.to_string())
+        }
         other => EsError::repository(&repo, &other.to_string()),
     };
     let running = node.running.of(Some(&repo));
