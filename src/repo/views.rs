@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::core::format::id::Id;
@@ -13,8 +14,9 @@ use crate::core::format::keys;
 use crate::core::format::manifest::{Manifest, GLOBAL_STATE};
 use crate::core::format::root::Root;
 use crate::core::format::tree::{Node, NodeType, Tree};
+use crate::core::lazy::layout::FileLayout;
+use crate::core::lazy::reader::{ChunkSource, LazyReader, ReadAhead, ReadAnswer};
 use crate::core::plan::diff::{diff_level, Change, ChangeKind, Descend, DiffBudget};
-use crate::core::plan::read::{plan_reads, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::error::{Error, Result};
 use crate::repo::reader::RepoReader;
 
@@ -231,7 +233,9 @@ async fn walk_path(
 }
 
 /// Bytes `range` of a file (cut to its size), assembled from just the chunks
-/// that overlap it, each read by range and verified before use.
+/// that overlap it, each read by range and verified before use: the core's
+/// [`LazyReader`] without a cache, the same reads a mount makes (used by
+/// the node's and the Worker's file views and the inspector's downloads).
 pub async fn read_file_range(
     reader: &RepoReader,
     index: &RepoIndex,
@@ -239,58 +243,61 @@ pub async fn read_file_range(
     range: Range<u64>,
 ) -> Result<Vec<u8>> {
     let start = range.start.min(file.size);
-    let range = start..range.end.clamp(start, file.size);
-    // (chunk, its offset in the file) for chunks overlapping the range.
-    let mut wanted: Vec<(Id, u64)> = Vec::new();
-    let mut at = 0u64;
-    for c in &file.chunks {
-        let len = index
-            .get(c)
-            .ok_or(Error::BlobMissing {
-                kind: "chunk",
-                id: *c,
-            })?
-            .raw_len as u64;
-        if at < range.end && at + len > range.start {
-            wanted.push((*c, at));
-        }
-        at += len;
-    }
-    let ids: Vec<Id> = wanted.iter().map(|(c, _)| *c).collect();
-    let reads = plan_reads(&ids, index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
-        Error::BlobMissing {
-            kind: "chunk",
-            id: e.0,
-        }
-    })?;
-    let mut plain: std::collections::HashMap<Id, Vec<u8>> = Default::default();
-    for r in reads {
-        let bytes = reader
-            .store
-            .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length))
-            .await?;
-        for e in &r.blobs {
-            let at = (e.offset - r.offset) as usize;
-            let stored =
-                bytes
-                    .get(at..at + e.stored_len as usize)
-                    .ok_or_else(|| Error::Integrity {
-                        id: e.id,
-                        detail: format!("pack {} is shorter than its index says", r.pack.short()),
-                    })?;
-            plain.insert(e.id, reader.decode_verified(e, stored)?);
-        }
-    }
+    let len = range.end.clamp(start, file.size) - start;
     let mut out = Vec::new();
-    out.try_reserve_exact((range.end - range.start) as usize)
-        .map_err(|_| Error::OutOfMemory {
-            bytes: range.end - range.start,
-        })?;
-    for (c, offset) in wanted {
-        let data = &plain[&c];
-        let from = range.start.saturating_sub(offset) as usize;
-        let to = ((range.end - offset) as usize).min(data.len());
-        out.extend_from_slice(&data[from..to]);
+    out.try_reserve_exact(len as usize)
+        .map_err(|_| Error::OutOfMemory { bytes: len })?;
+    let mut lazy = LazyReader::new(FileLayout::of(file, index)?, ReadAhead::NONE);
+    let mut held = Held::default();
+    // The second answer is always ready: the first fetch brought every
+    // chunk the range needs.
+    for _ in 0..2 {
+        match lazy.read(start, len, &mut held) {
+            ReadAnswer::Ready(bytes) => {
+                out.extend_from_slice(&bytes);
+                return Ok(out);
+            }
+            ReadAnswer::Need(reads) => {
+                for r in reads {
+                    let bytes = reader
+                        .store
+                        .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length))
+                        .await?;
+                    for e in &r.blobs {
+                        let at = (e.offset - r.offset) as usize;
+                        let stored =
+                            bytes.get(at..at + e.stored_len as usize).ok_or_else(|| {
+                                Error::Integrity {
+                                    id: e.id,
+                                    detail: format!(
+                                        "pack {} is shorter than its index says",
+                                        r.pack.short()
+                                    ),
+                                }
+                            })?;
+                        held.0
+                            .insert(e.id, Bytes::from(reader.decode_verified(e, stored)?));
+                    }
+                }
+            }
+        }
     }
-    Ok(out)
+    Err(Error::Integrity {
+        id: file.chunks.first().copied().unwrap_or(Id([0; 32])),
+        detail: format!("bytes {start}+{len} still missing after fetching them"),
+    })
+}
+
+/// The chunks one read fetched, held only while it is answered.
+#[derive(Default)]
+struct Held(std::collections::HashMap<Id, Bytes>);
+
+impl ChunkSource for Held {
+    fn contains(&self, id: &Id) -> bool {
+        self.0.contains_key(id)
+    }
+
+    fn chunk(&mut self, id: &Id) -> Option<Bytes> {
+        self.0.get(id).cloned()
+    }
 }
