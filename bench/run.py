@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import datasets  # noqa: E402
+import mount  # noqa: E402
 import node  # noqa: E402
 from tools import Borg, Restic, Rustic, Snapkeep  # noqa: E402
 
@@ -306,8 +307,9 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scale", type=float, default=1.0, help="data set size factor")
     ap.add_argument("--quick", action="store_true", help="tiny data sets (a smoke run)")
-    ap.add_argument("--datasets", default="mixed,versions,db,node",
-                    help="comma list; `node` is the node section (bench/node.py) on the mixed data")
+    ap.add_argument("--datasets", default="mixed,versions,db,node,mount",
+                    help="comma list; `node` is the node section (bench/node.py) on the mixed "
+                    "data, `mount` the mounted snapshots' (bench/mount.py, as root)")
     ap.add_argument("--kernel-bound", help="path to the kernel_bound example binary")
     ap.add_argument("--many-snapshots", help="path to the many_snapshots example binary "
                     "(needed by the node section)")
@@ -367,6 +369,11 @@ def main():
         node_figures = node.bench_node(args.snapkeep, args.many_snapshots,
                                        os.path.join(args.work, "mixed-src"),
                                        os.path.join(args.work, "node"), runs, count, requests)
+    mount_figures = None
+    if "mount" in wanted and os.path.exists("/dev/fuse") and os.geteuid() == 0:
+        print("mount", flush=True)
+        mount_figures = mount.bench_mount(args.snapkeep, os.path.join(args.work, "mount"),
+                                          scale, runs, args.quick)
     if rec.rows:
         data, table = report(rec, tools, meta)
     else:  # the node section alone
@@ -374,6 +381,9 @@ def main():
     if node_figures:
         data["node"] = node_figures[0]
         table += "\n".join(node_figures[1]) + "\n"
+    if mount_figures:
+        data["mount"] = mount_figures[0]
+        table += "\n".join(mount_figures[1]) + "\n"
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(data, f, indent=2)

@@ -46,6 +46,7 @@ impl DiskCache {
             policy: CachePolicy::new(bound, slack),
             store: ChunkFiles {
                 dir: dir.to_path_buf(),
+                hot: HotChunks::default(),
             },
         };
         for (id, size, _) in found {
@@ -125,6 +126,59 @@ fn existing_entries(dir: &Path) -> Result<Vec<(Id, u64, SystemTime)>> {
 #[derive(Debug)]
 pub(super) struct ChunkFiles {
     dir: PathBuf,
+    /// The last chunks verified, in memory: a file read in 128 KiB
+    /// requests would otherwise read and hash each chunk once per request.
+    hot: HotChunks,
+}
+
+/// Bytes of verified chunks kept in memory.
+const HOT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A small LRU of verified chunks (a few dozen: a linear scan finds the
+/// oldest).
+#[derive(Debug, Default)]
+struct HotChunks {
+    chunks: std::collections::HashMap<Id, (Bytes, u64)>,
+    bytes: u64,
+    tick: u64,
+}
+
+impl HotChunks {
+    fn get(&mut self, id: &Id) -> Option<Bytes> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.chunks.get_mut(id).map(|(b, used)| {
+            *used = tick;
+            b.clone()
+        })
+    }
+
+    fn put(&mut self, id: Id, bytes: Bytes) {
+        if bytes.len() as u64 > HOT_BYTES / 4 {
+            return;
+        }
+        self.remove(&id);
+        self.tick += 1;
+        self.bytes += bytes.len() as u64;
+        self.chunks.insert(id, (bytes, self.tick));
+        while self.bytes > HOT_BYTES {
+            let Some(oldest) = self
+                .chunks
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, id: &Id) {
+        if let Some((b, _)) = self.chunks.remove(id) {
+            self.bytes -= b.len() as u64;
+        }
+    }
 }
 
 impl ChunkFiles {
@@ -136,11 +190,17 @@ impl ChunkFiles {
 
 impl ChunkStore for ChunkFiles {
     fn load(&mut self, id: &Id) -> Option<Bytes> {
+        if let Some(b) = self.hot.get(id) {
+            return Some(b);
+        }
         let bytes = fs::read(self.path(id)).ok()?;
-        (Id::of(&bytes) == *id).then(|| Bytes::from(bytes))
+        let bytes = (Id::of(&bytes) == *id).then(|| Bytes::from(bytes))?;
+        self.hot.put(*id, bytes.clone());
+        Some(bytes)
     }
 
     fn save(&mut self, id: &Id, bytes: &Bytes) {
+        self.hot.put(*id, bytes.clone());
         let path = self.path(id);
         let partial = path.with_extension(PARTIAL.trim_start_matches('.'));
         let written = path
@@ -154,6 +214,7 @@ impl ChunkStore for ChunkFiles {
     }
 
     fn remove(&mut self, id: &Id) {
+        self.hot.remove(id);
         // Already gone is as good as removed.
         let _ = fs::remove_file(self.path(id));
     }

@@ -111,7 +111,21 @@ impl SnapshotFs {
     }
 }
 
+/// Largest read the kernel is asked to send (and to read ahead).
+const MAX_READ: u32 = 1024 * 1024;
+
 impl Filesystem for SnapshotFs {
+    fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> std::io::Result<()> {
+        // Larger requests and read-ahead: fewer round trips through the
+        // kernel on sequential reads. Where the kernel offers less, its
+        // most is taken.
+        if let Err(most) = config.set_max_readahead(MAX_READ) {
+            let _ = config.set_max_readahead(most);
+        }
+        let _ = config.set_max_background(64);
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let found = name
             .to_str()

@@ -66,7 +66,19 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// Mounts the overlay; its root takes the lower root's owner and mode
+    /// (overlayfs shows the upper folder's, and a service such as
+    /// PostgreSQL refuses a data folder it does not own).
     pub fn mount(layers: &Layers, target: &Path) -> Result<Overlay> {
+        let lower = fs::metadata(&layers.lower).map_err(|e| Error::io(&layers.lower, e))?;
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let upper = &layers.upper;
+            std::os::unix::fs::chown(upper, Some(lower.uid()), Some(lower.gid()))
+                .map_err(|e| Error::io(upper, e))?;
+            fs::set_permissions(upper, fs::Permissions::from_mode(lower.mode() & 0o7777))
+                .map_err(|e| Error::io(upper, e))?;
+        }
         let options = format!(
             "lowerdir={},upperdir={},workdir={}",
             layers.lower.display(),
