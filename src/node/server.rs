@@ -49,6 +49,8 @@ pub struct Node {
     /// Remote clusters (`cluster.remote.*`), as `remotes.json` holds them;
     /// held while a change is written.
     pub remotes: Mutex<crate::core::ccr::remote::Remotes>,
+    /// Cross-cluster replication: led and following indices (`node::ccr`).
+    pub ccr: crate::node::ccr::Ccr,
 }
 
 pub type Shared = Arc<Node>;

@@ -4,6 +4,7 @@ mod analyze;
 pub mod api;
 mod cat;
 mod cat_snapshots;
+mod ccr;
 mod clone_snapshot;
 mod cluster;
 pub(crate) mod create_snapshot;
@@ -93,6 +94,15 @@ pub fn router() -> Router<Shared> {
             get(cluster::get_settings).put(cluster::put_settings),
         )
         .route("/_remote/info", get(cluster::remote_info))
+        // Cross-cluster replication: leader feed and follower indices.
+        .route("/{index}/_ccr/changes", get(ccr::changes))
+        .route("/{index}/_ccr/follow", put(ccr::follow))
+        .route("/{index}/_ccr/pause_follow", post(ccr::pause))
+        .route("/{index}/_ccr/resume_follow", post(ccr::resume))
+        .route("/{index}/_ccr/unfollow", post(ccr::unfollow))
+        .route("/{index}/_ccr/stats", get(ccr::index_stats))
+        .route("/{index}/_ccr/info", get(ccr::info))
+        .route("/_ccr/stats", get(ccr::all_stats))
 }
 
 /// The registration of repository `name`, or ES's 404 for a missing one

@@ -1,0 +1,271 @@
+//! The loop of one follower index: a long-poll read of the leader's
+//! changes, then `core::ccr::follower::decide` over what the folder holds
+//! (its checkpoint and any local writes since), then the step it chose:
+//! wait (the next read is the wait), apply the leader's newest checkpoint
+//! with `native::ccr::apply::Follow` (read through the leader's object
+//! API with the remote's credentials), or pause with the reason. Failed
+//! reads are retried after `retry_delay_ms`, never given up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::core::ccr::checkpoint::{snapshot_name, Point};
+use crate::core::ccr::follower::{decide, retry_delay_ms, FollowParams, PauseReason, Step, View};
+use crate::core::ccr::remote::RemoteCluster;
+use crate::native::ccr::apply::{Applied, Follow};
+use crate::native::clock::now_millis;
+use crate::native::job::Abort;
+use crate::native::location::Location;
+use crate::native::repo::Repo;
+use crate::node::ccr::blocking;
+use crate::node::ccr::follows::Follower;
+use crate::node::ccr::leader::{Changes, Checkpoint};
+use crate::node::server::Shared;
+
+/// How long connecting to the leader may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much longer than the poll timeout a read may take before it is
+/// counted failed (the leader may be taking a checkpoint).
+const READ_SLACK: Duration = Duration::from_secs(60);
+
+/// Starts the loop of follower `f`.
+pub fn start(node: &Shared, f: Arc<Follower>) {
+    tokio::spawn(run(node.clone(), f));
+}
+
+/// Starts the loops of the followers the node was started with.
+pub fn start_all(node: &Shared) {
+    for f in node.ccr.follows.list() {
+        start(node, f);
+    }
+}
+
+fn save(node: &Shared) {
+    if let Err(e) = node.ccr.follows.save(&node.state_folder) {
+        eprintln!("snapkeep node: cannot record the follower indices: {e}");
+    }
+}
+
+async fn run(node: Shared, f: Arc<Follower>) {
+    let client = match reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            f.record()
+                .tracker
+                .failed(format!("cannot make an HTTP client: {e}"));
+            return;
+        }
+    };
+    loop {
+        if f.is_stopped() {
+            return;
+        }
+        let rec = f.record().clone();
+        if rec.tracker.paused.is_some() {
+            f.wake.notified().await;
+            continue;
+        }
+        let params = rec.parameters.follow_params();
+        let held = rec.tracker.held.as_ref().map(|(p, _)| p.clone());
+        let read = tokio::select! {
+            r = read(&node, &client, &f.index, &rec.remote_cluster, &rec.leader_index, held.as_ref(), params) => r,
+            _ = f.wake.notified() => continue,
+        };
+        let outcome = match read {
+            Ok((changes, remote)) => {
+                {
+                    let mut r = f.record();
+                    let head = changes.head.as_ref().map(|h| (h.point.clone(), h.time_ms));
+                    r.tracker.read_ok(head, now_millis());
+                    r.history = Some(changes.history.clone());
+                    r.successful_reads += 1;
+                }
+                if f.is_stopped() || f.record().tracker.paused.is_some() {
+                    continue;
+                }
+                let job = Job {
+                    location: checkpoint_location(&remote, &changes.repository),
+                    data: node.settings.data.clone(),
+                    leader_index: rec.leader_index.clone(),
+                    follower_index: f.index.clone(),
+                    held,
+                    changes,
+                    params,
+                };
+                blocking(move || job.step()).await.and_then(|r| r)
+            }
+            Err(reason) => Err(reason),
+        };
+        let failures = {
+            let mut r = f.record();
+            match outcome {
+                Ok(Outcome::Wait) => {}
+                Ok(Outcome::Applied(c, a)) => r.tracker.applied(
+                    (c.point, c.time_ms),
+                    a.bytes_read,
+                    a.bytes_written,
+                    a.files_written,
+                ),
+                Ok(Outcome::Paused(reason)) => r.tracker.paused = Some(reason),
+                Err(e) => r.tracker.failed(e),
+            }
+            r.tracker.consecutive_failures
+        };
+        save(&node);
+        if failures > 0 {
+            let wait = Duration::from_millis(retry_delay_ms(failures, params) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = f.wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// The leader's checkpoint repository on its object API, with the
+/// remote's credentials.
+fn checkpoint_location(remote: &RemoteCluster, repository: &str) -> Location {
+    Location::Edge {
+        base: format!("http://{}/api/repos/{repository}", remote.proxy_address),
+        token: remote.credentials.clone(),
+        options: Vec::new(),
+    }
+}
+
+/// One long-poll read of the leader's changes; the reason on failure, in
+/// the user's terms.
+async fn read(
+    node: &Shared,
+    client: &reqwest::Client,
+    index: &str,
+    alias: &str,
+    leader_index: &str,
+    held: Option<&Point>,
+    params: FollowParams,
+) -> Result<(Changes, RemoteCluster), String> {
+    let remote = node
+        .remotes
+        .lock()
+        .await
+        .get(alias)
+        .cloned()
+        .ok_or_else(|| format!("no such remote cluster: [{alias}]"))?;
+    let addr = &remote.proxy_address;
+    let timeout = params.read_poll_timeout_ms.max(0);
+    let url = reqwest::Url::parse_with_params(
+        &format!("http://{addr}/{leader_index}/_ccr/changes"),
+        &[
+            ("after", held.map(|p| p.to_string()).unwrap_or_default()),
+            ("follower", format!("{}:{index}", node.identity.id)),
+            ("timeout", format!("{timeout}ms")),
+        ],
+    )
+    .map_err(|e| format!("bad leader address [{addr}]: {e}"))?;
+    let mut request = client
+        .get(url)
+        .timeout(Duration::from_millis(timeout as u64) + READ_SLACK);
+    if let Some(token) = &remote.credentials {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!("no answer from the leader at [{addr}] in time")
+        } else {
+            format!("cannot connect to the leader at [{addr}]: {e}")
+        }
+    })?;
+    let status = response.status().as_u16();
+    if status == 200 {
+        let changes: Changes = response
+            .json()
+            .await
+            .map_err(|e| format!("the leader at [{addr}] answered a read with no changes: {e}"))?;
+        return Ok((changes, remote));
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let reason = body["error"]["reason"].as_str().unwrap_or("").to_string();
+    Err(match status {
+        401 => format!(
+            "the leader at [{addr}] refused the credentials of cluster.remote.{alias} ({reason})"
+        ),
+        403 => format!(
+            "the credentials of cluster.remote.{alias} may not read the leader at [{addr}] ({reason})"
+        ),
+        404 => format!("the leader at [{addr}] has no index [{leader_index}] ({reason})"),
+        s => format!("the leader at [{addr}] answered HTTP {s}: {reason}"),
+    })
+}
+
+/// What a step did.
+enum Outcome {
+    Wait,
+    Applied(Checkpoint, Applied),
+    Paused(PauseReason),
+}
+
+/// One step's inputs, moved to its thread.
+struct Job {
+    location: Location,
+    data: PathBuf,
+    leader_index: String,
+    follower_index: String,
+    held: Option<Point>,
+    changes: Changes,
+    params: FollowParams,
+}
+
+impl Job {
+    /// Checks the folder for local writes since the checkpoint it holds,
+    /// decides, and applies the leader's newest checkpoint when that is
+    /// the step. A held checkpoint the leader no longer has (its lease
+    /// expired) cannot be compared with: the apply replaces whatever
+    /// differs, as a delta.
+    fn step(self) -> Result<Outcome, String> {
+        let failed = |e: crate::error::Error| e.to_string();
+        let store = self.location.open(false).map_err(failed)?;
+        let repo = Repo::open_in(store).map_err(failed)?;
+        let follow = Follow {
+            repo: &repo,
+            leader_index: &self.leader_index,
+            data: &self.data,
+            follower_index: &self.follower_index,
+        };
+        let local = match &self.held {
+            Some(p) => {
+                let name = snapshot_name(&self.leader_index, p);
+                let kept = repo
+                    .root()
+                    .map_err(failed)?
+                    .snapshots
+                    .iter()
+                    .any(|s| s.snapshot == name);
+                if kept {
+                    follow.local_changes(&name).map_err(failed)?
+                } else {
+                    Vec::new()
+                }
+            }
+            None => Vec::new(),
+        };
+        let head = self.changes.head.as_ref();
+        let view = View {
+            history: &self.changes.history,
+            head: head.map(|h| &h.point),
+        };
+        match decide(self.held.as_ref(), view, &local, self.params, 0) {
+            Step::Wait { .. } => Ok(Outcome::Wait),
+            Step::Pause(reason) => Ok(Outcome::Paused(reason)),
+            Step::Apply { point, .. } => {
+                let head = head
+                    .filter(|h| h.point == point)
+                    .ok_or("the leader's answer has no checkpoint to apply")?;
+                let applied = follow.apply(&head.snapshot, Abort::new()).map_err(failed)?;
+                Ok(Outcome::Applied(head.clone(), applied))
+            }
+        }
+    }
+}

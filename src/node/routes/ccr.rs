@@ -1,0 +1,379 @@
+//! Cross-cluster replication (`node::ccr`): the leader's changes feed, and
+//! a follower index's follow, pause, resume, unfollow, stats and info.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::core::es::params::Params;
+use crate::core::es::repository_request::parse_byte_size;
+use crate::core::es::units::parse_time_value;
+use crate::core::format::naming::validate_name;
+use crate::native::clock::now_millis;
+use crate::node::ccr::follows::{FollowRecord, Follower, Parameters};
+use crate::node::ccr::leader::{self, parse_point, Ask, DEFAULT_POLL_MS, MAX_POLL_MS};
+use crate::node::ccr::{run, stats};
+use crate::node::reply::{internal, ok, EsError};
+use crate::node::server::Shared;
+use crate::node::{body, indices};
+
+type Pairs = Vec<(String, String)>;
+
+fn answer(r: Result<Response, EsError>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /<index>/_ccr/changes?after=&follower=&timeout=`: a follower's
+/// long-poll read (`leader::changes`).
+pub async fn changes(
+    State(node): State<Shared>,
+    Path(index): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<Pairs>,
+) -> Response {
+    answer(changes_inner(node, index, uri.path(), q).await)
+}
+
+async fn changes_inner(
+    node: Shared,
+    index: String,
+    path: &str,
+    q: Pairs,
+) -> Result<Response, EsError> {
+    let p = Params(&q);
+    p.check_known(path, &["after", "follower", "timeout"])?;
+    let after = match p.get("after").filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(parse_point(a).ok_or_else(|| {
+            EsError::illegal_argument(format!(
+                "[after] must be a checkpoint as lineage:seq, not [{a}]"
+            ))
+        })?),
+    };
+    let follower = p.get("follower").filter(|f| !f.is_empty()).ok_or_else(|| {
+        EsError::action_request_validation(&["[follower] is missing: who reads holds the lease"])
+    })?;
+    let timeout_ms = match p.time("timeout")? {
+        None => DEFAULT_POLL_MS,
+        Some(t) if t < 0 => MAX_POLL_MS,
+        Some(t) => t.min(MAX_POLL_MS),
+    };
+    let ask = Ask {
+        index,
+        after,
+        follower: follower.to_string(),
+        timeout_ms,
+    };
+    let changes = leader::changes(&node, ask).await?;
+    Ok(ok(
+        serde_json::to_value(changes).map_err(|e| internal(e.to_string()))?
+    ))
+}
+
+/// The members a follow request may have (Elasticsearch's, and
+/// snapkeep's `reuse_existing`); the write-side ones are accepted and
+/// have no use here, since a checkpoint is applied whole.
+const FOLLOW_FIELDS: &[&str] = &[
+    "remote_cluster",
+    "leader_index",
+    "settings",
+    "data_stream_name",
+    "max_read_request_operation_count",
+    "max_outstanding_read_requests",
+    "max_read_request_size",
+    "max_write_request_operation_count",
+    "max_write_request_size",
+    "max_outstanding_write_requests",
+    "max_write_buffer_count",
+    "max_write_buffer_size",
+    "max_retry_delay",
+    "read_poll_timeout",
+    "reuse_existing",
+];
+
+/// `PUT /<follower>/_ccr/follow`.
+pub async fn follow(
+    State(node): State<Shared>,
+    Path(index): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<Pairs>,
+    body: Body,
+) -> Response {
+    answer(follow_inner(node, index, uri.path(), q, body).await)
+}
+
+fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, EsError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(EsError::illegal_argument(format!(
+            "[{name}] must be a string, not {other}"
+        ))),
+    }
+}
+
+fn time_field(obj: &Map<String, Value>, name: &str, default: i64) -> Result<i64, EsError> {
+    match string_field(obj, name)? {
+        None => Ok(default),
+        Some(v) => parse_time_value(&v).filter(|ms| *ms >= 0).ok_or_else(|| {
+            EsError::parse(format!(
+                "failed to parse setting [{name}] with value [{v}] as a time value"
+            ))
+        }),
+    }
+}
+
+/// The follow request's body as parameters, with the leader it names.
+fn parse_follow(bytes: &[u8]) -> Result<(String, String, Parameters), EsError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(EsError::body_required());
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| EsError::from_json_error(&e))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| EsError::parse("a follow request's body is a JSON object"))?;
+    if let Some(k) = obj.keys().find(|k| !FOLLOW_FIELDS.contains(&k.as_str())) {
+        return Err(EsError::new(
+            400,
+            "x_content_parse_exception",
+            format!("[put_follow_request] unknown field [{k}]"),
+        ));
+    }
+    let remote = string_field(obj, "remote_cluster")?;
+    let leader = string_field(obj, "leader_index")?;
+    let (Some(remote), Some(leader)) = (remote, leader) else {
+        let mut missing = Vec::new();
+        if obj.get("remote_cluster").is_none() {
+            missing.push("remote_cluster is missing");
+        }
+        if obj.get("leader_index").is_none() {
+            missing.push("leader_index is missing");
+        }
+        return Err(EsError::action_request_validation(&missing));
+    };
+    let size = string_field(obj, "max_read_request_size")?;
+    if let Some(s) = &size {
+        parse_byte_size("max_read_request_size", s)?;
+    }
+    let outstanding = match obj.get("max_outstanding_read_requests") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+            EsError::illegal_argument("[max_outstanding_read_requests] must be a positive number")
+        })?),
+    };
+    let reuse_existing = match obj.get("reuse_existing") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(EsError::illegal_argument(
+                "[reuse_existing] must be a boolean",
+            ))
+        }
+    };
+    let parameters = Parameters {
+        read_poll_timeout_ms: time_field(obj, "read_poll_timeout", DEFAULT_POLL_MS)?
+            .min(MAX_POLL_MS),
+        max_retry_delay_ms: time_field(obj, "max_retry_delay", 500)?,
+        max_read_request_size: size,
+        max_outstanding_read_requests: outstanding,
+        reuse_existing,
+    };
+    Ok((remote, leader, parameters))
+}
+
+async fn follow_inner(
+    node: Shared,
+    index: String,
+    path: &str,
+    q: Pairs,
+    body: Body,
+) -> Result<Response, EsError> {
+    Params(&q).check_known(path, &["wait_for_active_shards", "master_timeout"])?;
+    validate_name("index", &index)
+        .map_err(|e| EsError::new(400, "invalid_index_name_exception", e.to_string()))?;
+    let bytes = body::read(body, node.settings.max_body_bytes).await?;
+    let (remote_cluster, leader_index, parameters) = parse_follow(&bytes)?;
+    let remote = node
+        .remotes
+        .lock()
+        .await
+        .get(&remote_cluster)
+        .cloned()
+        .ok_or_else(|| {
+            EsError::new(
+                404,
+                "no_such_remote_cluster_exception",
+                format!("no such remote cluster: [{remote_cluster}]"),
+            )
+        })?;
+    if let Some(f) = node.ccr.follows.get(&index) {
+        let r = f.record();
+        return Err(EsError::illegal_argument(format!(
+            "index [{index}] already follows [{}:{}]",
+            r.remote_cluster, r.leader_index
+        )));
+    }
+    if node.settings.data.join(&index).exists() && !parameters.reuse_existing {
+        return Err(EsError::new(
+            400,
+            "resource_already_exists_exception",
+            format!(
+                "index [{index}] already exists; follow into it with \"reuse_existing\": true \
+                 to keep its files as the base of the first checkpoint"
+            ),
+        )
+        .with_field("index", json!(index)));
+    }
+    if leader_missing(
+        &remote.proxy_address,
+        remote.credentials.as_deref(),
+        &leader_index,
+    )
+    .await
+    {
+        return Err(EsError::index_not_found(&leader_index));
+    }
+    let record = FollowRecord {
+        remote_cluster,
+        leader_index,
+        parameters,
+        tracker: Default::default(),
+        history: None,
+        successful_reads: 0,
+    };
+    let f = Arc::new(Follower::new(&index, record));
+    if !node.ccr.follows.insert(f.clone()) {
+        return Err(EsError::illegal_argument(format!(
+            "index [{index}] already follows"
+        )));
+    }
+    if let Err(e) = node.ccr.follows.save(&node.state_folder) {
+        node.ccr.follows.remove(&index);
+        return Err(internal(e.to_string()));
+    }
+    run::start(&node, f);
+    Ok(ok(json!({
+        "follow_index_created": true,
+        "follow_index_shards_acked": true,
+        "index_following_started": true,
+    })))
+}
+
+/// Whether the leader node says it has no such index. Any other failure
+/// (unreachable, credentials refused) is the follower loop's to retry and
+/// report in `_ccr/stats`, as a failure that may pass.
+async fn leader_missing(addr: &str, token: Option<&str>, index: &str) -> bool {
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+    else {
+        return false;
+    };
+    let mut request = client.get(format!("http://{addr}/{index}"));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    matches!(request.send().await, Ok(r) if r.status().as_u16() == 404)
+}
+
+/// The follower of `index`, or Elasticsearch's refusal for an index that
+/// is not one.
+fn follower(node: &Shared, index: &str) -> Result<Arc<Follower>, EsError> {
+    node.ccr.follows.get(index).ok_or_else(|| {
+        EsError::illegal_argument(format!("follow index [{index}] does not have ccr metadata"))
+    })
+}
+
+fn saved(node: &Shared) -> Result<Response, EsError> {
+    node.ccr
+        .follows
+        .save(&node.state_folder)
+        .map_err(|e| internal(e.to_string()))?;
+    Ok(ok(json!({"acknowledged": true})))
+}
+
+/// `POST /<follower>/_ccr/pause_follow`: a pause for another reason is
+/// kept (its reason stays in the stats).
+pub async fn pause(State(node): State<Shared>, Path(index): Path<String>) -> Response {
+    answer((|| {
+        let f = follower(&node, &index)?;
+        f.record()
+            .tracker
+            .paused
+            .get_or_insert(crate::core::ccr::follower::PauseReason::Requested);
+        f.wake.notify_one();
+        saved(&node)
+    })())
+}
+
+/// `POST /<follower>/_ccr/resume_follow`: the loop checks the folder
+/// again first, so a follower paused by a local write pauses again until
+/// the folder is back at its checkpoint.
+pub async fn resume(State(node): State<Shared>, Path(index): Path<String>) -> Response {
+    answer((|| {
+        let f = follower(&node, &index)?;
+        if f.record().tracker.paused.take().is_none() {
+            return Err(EsError::illegal_argument(format!(
+                "follower index [{index}] is not paused"
+            )));
+        }
+        f.wake.notify_one();
+        saved(&node)
+    })())
+}
+
+/// `POST /<follower>/_ccr/unfollow`: the folder stays as a normal index.
+pub async fn unfollow(State(node): State<Shared>, Path(index): Path<String>) -> Response {
+    answer((|| {
+        let f = follower(&node, &index)?;
+        if f.record().tracker.paused.is_none() {
+            return Err(EsError::new(
+                400,
+                "illegal_state_exception",
+                format!(
+                    "cannot convert the follower index [{index}] to a non-follower, because it \
+                     has not been paused"
+                ),
+            ));
+        }
+        node.ccr.follows.remove(&index);
+        f.stop();
+        saved(&node)
+    })())
+}
+
+/// `GET /<index>/_ccr/stats`.
+pub async fn index_stats(State(node): State<Shared>, Path(index): Path<String>) -> Response {
+    match node.ccr.follows.get(&index) {
+        Some(f) => ok(json!({"indices": [stats::index(&index, &f.record(), now_millis())]})),
+        None => EsError::resource_not_found(format!(
+            "No shard follow tasks for follower indices [{index}]"
+        ))
+        .into_response(),
+    }
+}
+
+/// `GET /_ccr/stats`.
+pub async fn all_stats(State(node): State<Shared>) -> Response {
+    let now = now_millis();
+    let indices = node
+        .ccr
+        .follows
+        .list()
+        .iter()
+        .map(|f| stats::index(&f.index, &f.record(), now))
+        .collect();
+    ok(stats::all(indices))
+}
+
+/// `GET /<index>/_ccr/info`: empty for an index that follows nothing.
+pub async fn info(State(node): State<Shared>, Path(index): Path<String>) -> Response {
+    match node.ccr.follows.get(&index) {
+        Some(f) => ok(json!({"follower_indices": [stats::info(&index, &f.record())]})),
+        None if indices::exists(&node.settings.data, &index) => ok(json!({"follower_indices": []})),
+        None => EsError::index_not_found(&index).into_response(),
+    }
+}

@@ -1,0 +1,309 @@
+//! Cross-cluster replication between two real node processes on
+//! 127.0.0.1: a follower index follows a leader index over the leader's
+//! HTTP API with the remote's credentials and converges byte-identical
+//! through adds, rewrites, deletes and renames; it survives a restart of
+//! the follower node; pause and resume; a local write into the follower
+//! folder pauses it with the reason in `_ccr/stats`; unfollow leaves a
+//! normal folder; wrong credentials and bad requests are refused with
+//! their reasons.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::node::{start, start_with, Dirs, Node};
+use common::{noise, write};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "leader-token-c41e";
+
+/// Every file and folder under `root` (relative paths), with file bytes.
+fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                pending.push(p);
+                out.insert(rel, None);
+            } else {
+                out.insert(rel, Some(fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn converges(node: &Node, leader: &Dirs, follower: &Dirs, index: &str) {
+    let (l, f) = (leader.data().join("logs"), follower.data().join(index));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tree(&l) != tree(&f) {
+        if Instant::now() > deadline {
+            let (a, b) = (tree(&l), tree(&f));
+            let names =
+                |t: &BTreeMap<String, Option<Vec<u8>>>| t.keys().cloned().collect::<Vec<_>>();
+            panic!(
+                "no convergence: leader {:?} follower {:?}; {}",
+                names(&a),
+                names(&b),
+                node.get("/_ccr/stats").text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stats(node: &Node, index: &str) -> Value {
+    let r = node.get(&format!("/{index}/_ccr/stats"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["indices"][0]["shards"][0].clone()
+}
+
+fn post(node: &Node, path: &str) -> (u16, Value) {
+    let r = node.send("POST", path, "");
+    (r.status, r.json())
+}
+
+fn add_remotes(follower: &Node, leader: &Node) {
+    let addr = format!("127.0.0.1:{}", leader.port);
+    let r = follower.send(
+        "PUT",
+        "/_cluster/settings",
+        &json!({"persistent": {"cluster": {"remote": {
+            "leader": {"mode": "proxy", "proxy_address": addr, "credentials": TOKEN},
+            "wrong": {"mode": "proxy", "proxy_address": addr, "credentials": "not-it"},
+        }}}})
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn follow(node: &Node, index: &str, body: Value) -> (u16, Value) {
+    let r = node.send("PUT", &format!("/{index}/_ccr/follow"), &body.to_string());
+    (r.status, r.json())
+}
+
+#[test]
+fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
+    let (ld, fd) = (Dirs::new(), Dirs::new());
+    let logs = ld.data().join("logs");
+    write(&logs.join("small"), b"one");
+    write(&logs.join("big"), &noise(3 << 20, 1));
+    write(&logs.join("sub/deep/rotated.1"), &noise(70_000, 2));
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let mut follower = start(&fd, &[]);
+    add_remotes(&follower, &leader);
+
+    let (status, body) = follow(
+        &follower,
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s",
+               "max_read_request_size": "32mb", "max_outstanding_read_requests": 12}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["index_following_started"], true);
+    converges(&follower, &ld, &fd, "copy");
+
+    // Adds, rewrites (the big file only in its middle), deletes, renames.
+    let mut big = noise(3 << 20, 1);
+    big[1 << 20..(1 << 20) + 5000].copy_from_slice(&noise(5000, 3));
+    write(&logs.join("big"), &big);
+    write(&logs.join("small"), b"one, then two");
+    write(&logs.join("sub/new"), b"added");
+    fs::rename(logs.join("sub/deep/rotated.1"), logs.join("sub/rotated.2")).unwrap();
+    write(&logs.join("gone"), b"soon deleted");
+    converges(&follower, &ld, &fd, "copy");
+    fs::remove_file(logs.join("gone")).unwrap();
+    converges(&follower, &ld, &fd, "copy");
+
+    let s = stats(&follower, "copy");
+    assert_eq!(s["leader_checkpoint"], s["follower_checkpoint"], "{s}");
+    assert_eq!(s["remote_cluster"], "leader");
+    assert!(s["checkpoints_applied"].as_u64().unwrap() >= 3, "{s}");
+    assert!(
+        s["time_since_last_read_millis"].as_i64().unwrap() >= 0,
+        "{s}"
+    );
+    assert!(s.get("fatal_exception").is_none(), "{s}");
+    // Only the changed chunks travelled after the first checkpoint.
+    assert!(s["bytes_read"].as_u64().unwrap() < (3 << 20) * 2, "{s}");
+    let info = follower.get("/copy/_ccr/info").json();
+    let entry = &info["follower_indices"][0];
+    assert_eq!(entry["status"], "active", "{info}");
+    assert_eq!(entry["parameters"]["read_poll_timeout"], "1s", "{info}");
+    assert_eq!(entry["leader_index"], "logs");
+
+    // The follow survives a restart of the follower node.
+    follower.signal("TERM");
+    write(
+        &logs.join("while-down"),
+        b"written while the follower was down",
+    );
+    let follower = start(&fd, &[]);
+    converges(&follower, &ld, &fd, "copy");
+
+    // Paused, the follower stays where it was; resumed, it catches up.
+    assert_eq!(post(&follower, "/copy/_ccr/pause_follow").0, 200);
+    assert_eq!(
+        follower.get("/copy/_ccr/info").json()["follower_indices"][0]["status"],
+        "paused"
+    );
+    let before = tree(&fd.data().join("copy"));
+    write(&logs.join("during-pause"), b"x");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(tree(&fd.data().join("copy")), before);
+    assert_eq!(post(&follower, "/copy/_ccr/resume_follow").0, 200);
+    converges(&follower, &ld, &fd, "copy");
+
+    // A local write pauses the follower, with the path named.
+    write(
+        &fd.data().join("copy/local-note"),
+        b"written on the follower",
+    );
+    wait_for("the pause for a local write", || {
+        stats(&follower, "copy").get("fatal_exception").is_some()
+    });
+    let s = stats(&follower, "copy");
+    let reason = s["fatal_exception"]["reason"].as_str().unwrap();
+    assert!(reason.contains("local-note"), "{reason}");
+    assert_eq!(
+        follower.get("/copy/_ccr/info").json()["follower_indices"][0]["status"],
+        "paused"
+    );
+    write(&logs.join("after-local-write"), b"not followed");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!fd.data().join("copy/after-local-write").exists());
+
+    // Unfollow: the folder stays, as a normal index that follows nothing.
+    let (status, body) = post(&follower, "/copy/_ccr/unfollow");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(follower.get("/copy/_ccr/stats").status, 404);
+    assert_eq!(
+        follower.get("/copy/_ccr/info").json(),
+        json!({"follower_indices": []})
+    );
+    assert_eq!(
+        follower.get("/_ccr/stats").json()["follow_stats"]["indices"],
+        json!([])
+    );
+    write(&logs.join("after-unfollow"), b"not followed either");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(fd.data().join("copy/local-note").exists());
+    assert!(!fd.data().join("copy/after-unfollow").exists());
+    let r = follower.get("/copy");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn wrong_credentials_and_bad_requests_are_refused_with_reasons() {
+    let (ld, fd) = (Dirs::new(), Dirs::new());
+    write(&ld.data().join("logs/a"), b"a");
+    fs::create_dir_all(fd.data().join("taken")).unwrap();
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let follower = start(&fd, &[]);
+    add_remotes(&follower, &leader);
+
+    let refused = |index: &str, body: Value, status: u16, kind: &str, says: &str| {
+        let (got, reply) = follow(&follower, index, body.clone());
+        assert_eq!(got, status, "{body}: {reply}");
+        assert_eq!(reply["error"]["type"], kind, "{reply}");
+        let reason = reply["error"]["reason"].as_str().unwrap();
+        assert!(reason.contains(says), "{body}: {reason}");
+    };
+    refused(
+        "copy",
+        json!({"remote_cluster": "nope", "leader_index": "logs"}),
+        404,
+        "no_such_remote_cluster_exception",
+        "[nope]",
+    );
+    refused(
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "missing"}),
+        404,
+        "index_not_found_exception",
+        "[missing]",
+    );
+    refused(
+        "copy",
+        json!({"leader_index": "logs"}),
+        400,
+        "action_request_validation_exception",
+        "remote_cluster is missing",
+    );
+    refused(
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "logs", "colour": "red"}),
+        400,
+        "x_content_parse_exception",
+        "[colour]",
+    );
+    refused(
+        "taken",
+        json!({"remote_cluster": "leader", "leader_index": "logs"}),
+        400,
+        "resource_already_exists_exception",
+        "reuse_existing",
+    );
+    let (status, reply) = post(&follower, "/taken/_ccr/pause_follow");
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ccr metadata"));
+    let (status, reply) = post(&follower, "/nothing/_ccr/unfollow");
+    assert_eq!(status, 400, "{reply}");
+
+    // The leader refuses wrong credentials; the follower says so and
+    // keeps retrying, holding nothing.
+    let (status, body) = follow(
+        &follower,
+        "copy",
+        json!({"remote_cluster": "wrong", "leader_index": "logs", "read_poll_timeout": "1s"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for("failed reads", || {
+        stats(&follower, "copy")["failed_read_requests"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    });
+    let s = stats(&follower, "copy");
+    let reason = s["read_exceptions"][0]["exception"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("refused the credentials of cluster.remote.wrong"),
+        "{s}"
+    );
+    assert_eq!(s["follower_checkpoint"], Value::Null, "{s}");
+    assert!(!fd.data().join("copy").exists());
+    // Following twice is refused.
+    refused(
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "logs"}),
+        400,
+        "illegal_argument_exception",
+        "already follows",
+    );
+    // Unfollowing an active follower needs a pause first.
+    let (status, reply) = post(&follower, "/copy/_ccr/unfollow");
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["error"]["type"], "illegal_state_exception");
+}
