@@ -119,6 +119,13 @@ fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["index_following_started"], true);
     converges(&follower, &ld, &fd, "copy");
+    // One small change shows on the follower within a read's wait.
+    let t0 = Instant::now();
+    write(&logs.join("tick"), b"tick");
+    wait_for("one change", || fd.data().join("copy/tick").exists());
+    let lag = t0.elapsed();
+    eprintln!("one change reached the follower in {lag:?}");
+    assert!(lag < Duration::from_secs(5), "{lag:?}");
 
     // Adds, rewrites (the big file only in its middle), deletes, renames.
     let mut big = noise(3 << 20, 1);
@@ -208,6 +215,16 @@ fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
     assert!(!fd.data().join("copy/after-unfollow").exists());
     let r = follower.get("/copy");
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // Of the ten or so checkpoints taken, the leader kept only the newest
+    // and the leased ones.
+    let kept = common::json(&[
+        "snapshot",
+        "list",
+        common::s(&ld.state().join("ccr-checkpoints")),
+    ]);
+    let total = kept["total"].as_u64().unwrap();
+    assert!((1..=4).contains(&total), "{kept}");
 }
 
 #[test]

@@ -377,3 +377,73 @@ pub async fn info(State(node): State<Shared>, Path(index): Path<String>) -> Resp
         None => EsError::index_not_found(&index).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follow_body_gives_its_leader_and_parameters() {
+        let body = br#"{"remote_cluster": "a", "leader_index": "logs", "read_poll_timeout": "2s",
+                        "max_retry_delay": "1s", "max_read_request_size": "32mb",
+                        "max_outstanding_read_requests": 4, "reuse_existing": true}"#;
+        let (remote, leader, p) = parse_follow(body).unwrap();
+        assert_eq!((remote.as_str(), leader.as_str()), ("a", "logs"));
+        assert_eq!(
+            (p.read_poll_timeout_ms, p.max_retry_delay_ms),
+            (2_000, 1_000)
+        );
+        assert_eq!(p.max_read_request_size.as_deref(), Some("32mb"));
+        assert_eq!(p.max_outstanding_read_requests, Some(4));
+        assert!(p.reuse_existing);
+        let (_, _, d) = parse_follow(br#"{"remote_cluster": "a", "leader_index": "l"}"#).unwrap();
+        assert_eq!(
+            (d.read_poll_timeout_ms, d.reuse_existing),
+            (DEFAULT_POLL_MS, false)
+        );
+    }
+
+    #[test]
+    fn bad_follow_bodies_are_refused_with_the_member_named() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "request body is required"),
+            (b"[]", "JSON object"),
+            (br#"{"leader_index": "l"}"#, "remote_cluster is missing"),
+            (
+                br#"{"remote_cluster": "a", "leader_index": "l", "x": 1}"#,
+                "[x]",
+            ),
+            (
+                br#"{"remote_cluster": "a", "leader_index": "l", "read_poll_timeout": "soon"}"#,
+                "[read_poll_timeout]",
+            ),
+            (
+                br#"{"remote_cluster": "a", "leader_index": "l", "reuse_existing": "yes"}"#,
+                "[reuse_existing]",
+            ),
+        ];
+        for (body, says) in cases {
+            let e = parse_follow(body).unwrap_err();
+            assert!(
+                e.reason.contains(says),
+                "{}: {}",
+                String::from_utf8_lossy(body),
+                e.reason
+            );
+        }
+    }
+
+    #[test]
+    fn points_are_lineage_colon_seq() {
+        let p = parse_point("0123456789abcdef:7").unwrap();
+        assert_eq!(p.to_string(), "0123456789abcdef:7");
+        for bad in [
+            "0123456789abcdef:0",
+            "xyz:1",
+            "0123456789abcdef",
+            "0123456789abcdef:-1",
+        ] {
+            assert_eq!(parse_point(bad), None, "{bad}");
+        }
+    }
+}
