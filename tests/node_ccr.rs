@@ -324,3 +324,39 @@ fn wrong_credentials_and_bad_requests_are_refused_with_reasons() {
     assert_eq!(status, 400, "{reply}");
     assert_eq!(reply["error"]["type"], "illegal_state_exception");
 }
+
+#[test]
+fn reuse_existing_follows_into_a_folder_fetching_only_what_differs() {
+    let (ld, fd) = (Dirs::new(), Dirs::new());
+    let (logs, copy) = (ld.data().join("logs"), fd.data().join("copy"));
+    let big = noise(4 << 20, 7);
+    write(&logs.join("big"), &big);
+    write(&logs.join("small"), b"leader's");
+    // The follower folder already holds most of it (copied, so other
+    // mtimes), one file that differs and one the leader lacks.
+    let mut near = big.clone();
+    near[..4096].copy_from_slice(&noise(4096, 8));
+    write(&copy.join("big"), &near);
+    write(&copy.join("small"), b"follower's");
+    write(&copy.join("stale"), b"only here");
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let follower = start(&fd, &[]);
+    add_remotes(&follower, &leader);
+
+    let (status, body) = follow(
+        &follower,
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s",
+               "reuse_existing": true}),
+    );
+    assert_eq!(status, 200, "{body}");
+    converges(&follower, &ld, &fd, "copy");
+    let s = stats(&follower, "copy");
+    let read = s["bytes_read"].as_u64().unwrap();
+    eprintln!(
+        "reuse_existing fetched {read} bytes of a {} byte index",
+        big.len() + 8
+    );
+    assert!(read < (big.len() / 4) as u64, "{s}");
+    assert_eq!(s["checkpoints_applied"], 1, "{s}");
+}

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,11 @@ pub struct Followed {
 #[derive(Debug, Default)]
 pub struct Leaders {
     indices: Mutex<BTreeMap<String, Followed>>,
+    /// Held by the thread that takes or prunes checkpoints, for as long as
+    /// it runs: a poll dropped mid-checkpoint (its follower paused or
+    /// went away) releases `indices` while its thread goes on, and the
+    /// next checkpoint must not be taken beside it under the same name.
+    on_disk: Arc<std::sync::Mutex<()>>,
 }
 
 impl Leaders {
@@ -78,6 +84,7 @@ impl Leaders {
         };
         Ok(Leaders {
             indices: Mutex::new(indices),
+            on_disk: Arc::default(),
         })
     }
 }
@@ -199,10 +206,14 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
             .clone();
         let lineage = followed.history.current().to_string();
         let (f, d, i) = (folder.clone(), data.clone(), ask.index.clone());
-        let (listed, head) = blocking(move || scan(&f, &d, &i, &lineage))
-            .await
-            .map_err(internal)?
-            .map_err(|e| internal(format!("checkpoint of [{}]: {e}", ask.index)))?;
+        let one = node.ccr.leaders.on_disk.clone();
+        let (listed, head) = blocking(move || {
+            let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+            scan(&f, &d, &i, &lineage)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(|e| internal(format!("checkpoint of [{}]: {e}", ask.index)))?;
         let head: Option<Checkpoint> = head.map(Checkpoint::from);
         let changed = head.as_ref().map(|h| &h.point) != ask.after.as_ref();
         if !changed && Instant::now() < deadline {
@@ -226,11 +237,14 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
             .iter()
             .map(|p| snapshot_name(&ask.index, p))
             .collect();
-        let f = folder.clone();
-        blocking(move || prune(&f, names))
-            .await
-            .map_err(internal)?
-            .map_err(|e| internal(format!("pruning checkpoints of [{}]: {e}", ask.index)))?;
+        let (f, one) = (folder.clone(), node.ccr.leaders.on_disk.clone());
+        blocking(move || {
+            let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+            prune(&f, names)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(|e| internal(format!("pruning checkpoints of [{}]: {e}", ask.index)))?;
         let kept = Followed {
             history: followed.history.clone(),
             leases,
@@ -249,13 +263,11 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
 
 /// Opens the checkpoint repository for the object API (read-only), or
 /// `None` before any checkpoint was taken.
-pub fn object_store(state: &Path) -> Option<std::sync::Arc<dyn crate::storage::Storage>> {
+pub fn object_store(state: &Path) -> Option<Arc<dyn crate::storage::Storage>> {
     let folder = repo_folder(state);
     if !folder.is_dir() {
         return None;
     }
     let store = Location::Local(folder).open(false).ok()?;
-    Some(std::sync::Arc::new(
-        crate::storage::guard::ReadOnlyStore::new(store),
-    ))
+    Some(Arc::new(crate::storage::guard::ReadOnlyStore::new(store)))
 }
