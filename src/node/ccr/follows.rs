@@ -67,6 +67,9 @@ pub struct Follower {
     record: Mutex<FollowRecord>,
     pub wake: Notify,
     stopped: AtomicBool,
+    /// Held by the follower's loop for its whole life: whoever must know
+    /// that no apply of this follower still runs (unfollow) takes it.
+    pub alive: tokio::sync::Mutex<()>,
 }
 
 impl Follower {
@@ -76,6 +79,7 @@ impl Follower {
             record: Mutex::new(record),
             wake: Notify::new(),
             stopped: AtomicBool::new(false),
+            alive: tokio::sync::Mutex::new(()),
         }
     }
 

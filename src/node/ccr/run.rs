@@ -48,6 +48,7 @@ fn save(node: &Shared) {
 }
 
 async fn run(node: Shared, f: Arc<Follower>) {
+    let _alive = f.alive.lock().await;
     let client = match reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .build()

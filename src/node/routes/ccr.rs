@@ -325,24 +325,42 @@ pub async fn resume(State(node): State<Shared>, Path(index): Path<String>) -> Re
     })())
 }
 
+/// How long unfollow waits for an apply in progress to end.
+const UNFOLLOW_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `POST /<follower>/_ccr/unfollow`: the folder stays as a normal index.
+/// Answers once the follower's loop has ended, so no apply of it runs
+/// any more (a new follow of the same index then starts clean).
 pub async fn unfollow(State(node): State<Shared>, Path(index): Path<String>) -> Response {
-    answer((|| {
-        let f = follower(&node, &index)?;
-        if f.record().tracker.paused.is_none() {
-            return Err(EsError::new(
-                400,
-                "illegal_state_exception",
-                format!(
-                    "cannot convert the follower index [{index}] to a non-follower, because it \
-                     has not been paused"
-                ),
-            ));
-        }
-        node.ccr.follows.remove(&index);
-        f.stop();
-        saved(&node)
-    })())
+    let f = match follower(&node, &index) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    if f.record().tracker.paused.is_none() {
+        return EsError::new(
+            400,
+            "illegal_state_exception",
+            format!(
+                "cannot convert the follower index [{index}] to a non-follower, because it has \
+                 not been paused"
+            ),
+        )
+        .into_response();
+    }
+    node.ccr.follows.remove(&index);
+    f.stop();
+    if tokio::time::timeout(UNFOLLOW_WAIT, f.alive.lock())
+        .await
+        .is_err()
+    {
+        eprintln!("snapkeep node: the follower loop of [{index}] is still ending");
+    }
+    // What a killed apply may have left beside the folder.
+    let stage = node.settings.data.join(format!(".ccr-next-{index}"));
+    if stage.is_dir() {
+        let _ = std::fs::remove_dir_all(&stage);
+    }
+    answer(saved(&node))
 }
 
 /// `GET /<index>/_ccr/stats`.
