@@ -360,3 +360,61 @@ fn reuse_existing_follows_into_a_folder_fetching_only_what_differs() {
     assert!(read < (big.len() / 4) as u64, "{s}");
     assert_eq!(s["checkpoints_applied"], 1, "{s}");
 }
+
+/// kill -9 of the follower node while it applies, and of the leader node
+/// while it takes a checkpoint: after restarts the follower converges,
+/// and nothing is reported as a local write.
+#[test]
+fn kills_during_apply_and_checkpoint_lose_nothing() {
+    let (ld, fd) = (Dirs::new(), Dirs::new());
+    let logs = ld.data().join("logs");
+    for i in 0..8u64 {
+        write(&logs.join(format!("part-{i}")), &noise(2 << 20, 20 + i));
+    }
+    let mut leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let mut follower = start(&fd, &[]);
+    add_remotes(&follower, &leader);
+    let (status, body) = follow(
+        &follower,
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    converges(&follower, &ld, &fd, "copy");
+
+    for round in 0..3u64 {
+        // Every file rewritten: the apply fetches and writes 16 MB.
+        for i in 0..8u64 {
+            write(
+                &logs.join(format!("part-{i}")),
+                &noise(2 << 20, 100 * round + i),
+            );
+        }
+        // Killed as soon as the apply's stage appears, then a little later.
+        let stage = fd.data().join(".ccr-next-copy");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !stage.exists() {
+            assert!(Instant::now() < deadline, "no apply started");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(15 * round));
+        follower.signal("KILL");
+        follower = start(&fd, &[]);
+        converges(&follower, &ld, &fd, "copy");
+        let s = stats(&follower, "copy");
+        assert!(s.get("fatal_exception").is_none(), "{s}");
+    }
+
+    // The leader killed while it takes a checkpoint of a large change.
+    for i in 0..8u64 {
+        write(&logs.join(format!("part-{i}")), &noise(2 << 20, 900 + i));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    leader.signal("KILL");
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    add_remotes(&follower, &leader);
+    converges(&follower, &ld, &fd, "copy");
+    let s = stats(&follower, "copy");
+    assert!(s.get("fatal_exception").is_none(), "{s}");
+    assert!(!fd.data().join(".ccr-next-copy").exists());
+}

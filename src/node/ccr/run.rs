@@ -253,6 +253,19 @@ impl Job {
             None => Vec::new(),
         };
         let head = self.changes.head.as_ref();
+        // A node killed between an apply's switch and recording it holds
+        // the head already: its folder differs from the recorded
+        // checkpoint but not from the head, which it is then known to hold.
+        if let Some(h) = head.filter(|h| !local.is_empty() && Some(&h.point) != self.held.as_ref())
+        {
+            if follow
+                .local_changes(&h.snapshot)
+                .map_err(failed)?
+                .is_empty()
+            {
+                return Ok(Outcome::Applied(h.clone(), Applied::default()));
+            }
+        }
         let view = View {
             history: &self.changes.history,
             head: head.map(|h| &h.point),
