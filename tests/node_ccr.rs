@@ -175,8 +175,20 @@ fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
     write(&logs.join("during-pause"), b"x");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(tree(&fd.data().join("copy")), before);
-    assert_eq!(post(&follower, "/copy/_ccr/resume_follow").0, 200);
+    let r = follower.send(
+        "POST",
+        "/copy/_ccr/resume_follow",
+        &json!({"read_poll_timeout": "2s"}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
     converges(&follower, &ld, &fd, "copy");
+    let info = follower.get("/copy/_ccr/info").json();
+    assert_eq!(
+        info["follower_indices"][0]["parameters"]["read_poll_timeout"], "2s",
+        "{info}"
+    );
+    let (status, reply) = post(&follower, "/copy/_ccr/resume_follow");
+    assert_eq!(status, 400, "resuming an active follower: {reply}");
 
     // A local write pauses the follower, with the path named.
     write(

@@ -126,34 +126,32 @@ fn time_field(obj: &Map<String, Value>, name: &str, default: i64) -> Result<i64,
     }
 }
 
-/// The follow request's body as parameters, with the leader it names.
-fn parse_follow(bytes: &[u8]) -> Result<(String, String, Parameters), EsError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(EsError::body_required());
-    }
+/// A request body as a JSON object of `allowed` members; `request` names
+/// it in a refusal as Elasticsearch does.
+fn parse_object(
+    bytes: &[u8],
+    request: &str,
+    allowed: &[&str],
+) -> Result<Map<String, Value>, EsError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| EsError::from_json_error(&e))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| EsError::parse("a follow request's body is a JSON object"))?;
-    if let Some(k) = obj.keys().find(|k| !FOLLOW_FIELDS.contains(&k.as_str())) {
+    let Value::Object(obj) = value else {
+        return Err(EsError::parse(format!(
+            "a {request}'s body is a JSON object"
+        )));
+    };
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(EsError::new(
             400,
             "x_content_parse_exception",
-            format!("[put_follow_request] unknown field [{k}]"),
+            format!("[{request}] unknown field [{k}]"),
         ));
     }
-    let remote = string_field(obj, "remote_cluster")?;
-    let leader = string_field(obj, "leader_index")?;
-    let (Some(remote), Some(leader)) = (remote, leader) else {
-        let mut missing = Vec::new();
-        if obj.get("remote_cluster").is_none() {
-            missing.push("remote_cluster is missing");
-        }
-        if obj.get("leader_index").is_none() {
-            missing.push("leader_index is missing");
-        }
-        return Err(EsError::action_request_validation(&missing));
-    };
+    Ok(obj)
+}
+
+/// The follow parameters of a follow or resume body (defaults for those
+/// it leaves out).
+fn parse_parameters(obj: &Map<String, Value>) -> Result<Parameters, EsError> {
     let size = string_field(obj, "max_read_request_size")?;
     if let Some(s) = &size {
         parse_byte_size("max_read_request_size", s)?;
@@ -173,15 +171,59 @@ fn parse_follow(bytes: &[u8]) -> Result<(String, String, Parameters), EsError> {
             ))
         }
     };
-    let parameters = Parameters {
+    Ok(Parameters {
         read_poll_timeout_ms: time_field(obj, "read_poll_timeout", DEFAULT_POLL_MS)?
             .min(MAX_POLL_MS),
         max_retry_delay_ms: time_field(obj, "max_retry_delay", 500)?,
         max_read_request_size: size,
         max_outstanding_read_requests: outstanding,
         reuse_existing,
+    })
+}
+
+/// The follow request's body as parameters, with the leader it names.
+fn parse_follow(bytes: &[u8]) -> Result<(String, String, Parameters), EsError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(EsError::body_required());
+    }
+    let obj = parse_object(bytes, "put_follow_request", FOLLOW_FIELDS)?;
+    let remote = string_field(&obj, "remote_cluster")?;
+    let leader = string_field(&obj, "leader_index")?;
+    let (Some(remote), Some(leader)) = (remote, leader) else {
+        let mut missing = Vec::new();
+        if obj.get("remote_cluster").is_none() {
+            missing.push("remote_cluster is missing");
+        }
+        if obj.get("leader_index").is_none() {
+            missing.push("leader_index is missing");
+        }
+        return Err(EsError::action_request_validation(&missing));
     };
-    Ok((remote, leader, parameters))
+    Ok((remote, leader, parse_parameters(&obj)?))
+}
+
+/// A resume body's parameters: `None` without a body (the follower's
+/// are kept), else the body's with defaults for the rest, as
+/// Elasticsearch's resume sets them.
+fn parse_resume(bytes: &[u8]) -> Result<Option<Parameters>, EsError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let allowed: Vec<&str> = FOLLOW_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| {
+            ![
+                "remote_cluster",
+                "leader_index",
+                "settings",
+                "data_stream_name",
+            ]
+            .contains(f)
+        })
+        .collect();
+    let obj = parse_object(bytes, "resume_follow_request", &allowed)?;
+    parse_parameters(&obj).map(Some)
 }
 
 async fn follow_inner(
@@ -309,16 +351,29 @@ pub async fn pause(State(node): State<Shared>, Path(index): Path<String>) -> Res
     })())
 }
 
-/// `POST /<follower>/_ccr/resume_follow`: the loop checks the folder
-/// again first, so a follower paused by a local write pauses again until
-/// the folder is back at its checkpoint.
-pub async fn resume(State(node): State<Shared>, Path(index): Path<String>) -> Response {
+/// `POST /<follower>/_ccr/resume_follow`, with new parameters in an
+/// optional body (`reuse_existing` among them, to resync a follower
+/// paused as diverged). The loop checks the folder again first, so a
+/// follower paused by a local write pauses again until the folder is back
+/// at its checkpoint.
+pub async fn resume(State(node): State<Shared>, Path(index): Path<String>, body: Body) -> Response {
+    let bytes = match body::read(body, node.settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     answer((|| {
         let f = follower(&node, &index)?;
-        if f.record().tracker.paused.take().is_none() {
-            return Err(EsError::illegal_argument(format!(
-                "follower index [{index}] is not paused"
-            )));
+        let parameters = parse_resume(&bytes)?;
+        {
+            let mut r = f.record();
+            if r.tracker.paused.take().is_none() {
+                return Err(EsError::illegal_argument(format!(
+                    "follower index [{index}] is not paused"
+                )));
+            }
+            if let Some(p) = parameters {
+                r.parameters = p;
+            }
         }
         f.wake.notify_one();
         saved(&node)
@@ -423,9 +478,10 @@ mod tests {
 
     #[test]
     fn bad_follow_bodies_are_refused_with_the_member_named() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 7] = [
             (b"", "request body is required"),
             (b"[]", "JSON object"),
+            (br#"{"remote_cluster": "a", "leader_index": "l", "max_outstanding_read_requests": 0}"#, "[max_outstanding_read_requests]"),
             (br#"{"leader_index": "l"}"#, "remote_cluster is missing"),
             (
                 br#"{"remote_cluster": "a", "leader_index": "l", "x": 1}"#,
@@ -449,6 +505,17 @@ mod tests {
                 e.reason
             );
         }
+    }
+
+    #[test]
+    fn a_resume_body_replaces_the_parameters_or_keeps_them() {
+        assert_eq!(parse_resume(b"").unwrap(), None);
+        let p = parse_resume(br#"{"read_poll_timeout": "3s", "reuse_existing": true}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!((p.read_poll_timeout_ms, p.reuse_existing), (3_000, true));
+        let e = parse_resume(br#"{"leader_index": "other"}"#).unwrap_err();
+        assert!(e.reason.contains("[leader_index]"), "{}", e.reason);
     }
 
     #[test]
