@@ -271,3 +271,22 @@ pub fn object_store(state: &Path) -> Option<Arc<dyn crate::storage::Storage>> {
     let store = Location::Local(folder).open(false).ok()?;
     Some(Arc::new(crate::storage::guard::ReadOnlyStore::new(store)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_lineage_colon_seq() {
+        let p = parse_point("0123456789abcdef:7").unwrap();
+        assert_eq!(p.to_string(), "0123456789abcdef:7");
+        for bad in [
+            "0123456789abcdef:0",
+            "xyz:1",
+            "0123456789abcdef",
+            "0123456789abcdef:-1",
+        ] {
+            assert_eq!(parse_point(bad), None, "{bad}");
+        }
+    }
+}

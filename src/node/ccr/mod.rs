@@ -4,12 +4,14 @@
 //! ```text
 //!  leader.rs    checkpoints of followed indices, taken on a follower's long poll
 //!  follows.rs   this node's follower indices, persisted in `ccr_follows.json`
+//!  request.rs   the follow and resume bodies as parameters
 //!  run.rs       the loop of one follower index: read, decide, apply or pause
 //!  stats.rs     `_ccr/stats` and `_ccr/info` in Elasticsearch's shapes
 //! ```
 
 pub mod follows;
 pub mod leader;
+pub mod request;
 pub mod run;
 pub mod stats;
 
