@@ -228,6 +228,31 @@ fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
     let r = follower.get("/copy");
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // The leader forgets the follower's leases when told to.
+    let leases = || -> usize {
+        let text = fs::read(ld.state().join("ccr_leader.json")).unwrap();
+        let v: Value = serde_json::from_slice(&text).unwrap();
+        v["logs"]["leases"].as_array().unwrap().len()
+    };
+    assert_eq!(leases(), 2, "one on the head, one on the held checkpoint");
+    let follower_id = follower.get("/").json()["cluster_uuid"].clone();
+    let r = leader.call(
+        "POST",
+        "/logs/_ccr/forget_follower",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &format!("Bearer {TOKEN}")),
+        ],
+        Some(
+            json!({"follower_cluster": follower_id, "follower_index": "copy",
+                    "leader_remote_cluster": "leader"})
+            .to_string()
+            .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(leases(), 0);
+
     // Of the ten or so checkpoints taken, the leader kept only the newest
     // and the leased ones.
     let kept = common::json(&[

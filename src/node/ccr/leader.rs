@@ -261,6 +261,24 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
     }
 }
 
+/// Drops the leases of follower `follower` (its node id and index, as
+/// its reads name it) on `index`: its checkpoints are then kept only as
+/// long as the newest ones are. Returns how many leases went.
+pub async fn forget(node: &Shared, index: &str, follower: &str) -> Result<usize, EsError> {
+    let mut all = node.ccr.leaders.indices.lock().await;
+    let Some(followed) = all.get_mut(index) else {
+        return Ok(0);
+    };
+    let held = format!("{follower}#held");
+    let before = followed.leases.len();
+    followed
+        .leases
+        .retain(|l| l.follower != follower && l.follower != held);
+    let gone = before - followed.leases.len();
+    write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))?;
+    Ok(gone)
+}
+
 /// Opens the checkpoint repository for the object API (read-only), or
 /// `None` before any checkpoint was taken.
 pub fn object_store(state: &Path) -> Option<Arc<dyn crate::storage::Storage>> {

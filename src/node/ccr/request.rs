@@ -151,6 +151,29 @@ pub fn parse_resume(bytes: &[u8]) -> Result<Option<Parameters>, EsError> {
     parse_parameters(&obj).map(Some)
 }
 
+/// A forget-follower body: the follower's cluster (its node id) and index.
+pub fn parse_forget(bytes: &[u8]) -> Result<(String, String), EsError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(EsError::body_required());
+    }
+    let allowed = [
+        "follower_cluster",
+        "follower_index",
+        "follower_index_uuid",
+        "leader_remote_cluster",
+    ];
+    let obj = parse_object(bytes, "forget_follower_request", &allowed)?;
+    match (
+        string_field(&obj, "follower_cluster")?,
+        string_field(&obj, "follower_index")?,
+    ) {
+        (Some(c), Some(i)) => Ok((c, i)),
+        _ => Err(EsError::action_request_validation(&[
+            "follower_cluster and follower_index are required",
+        ])),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

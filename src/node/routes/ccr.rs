@@ -13,7 +13,7 @@ use crate::core::format::naming::validate_name;
 use crate::native::clock::now_millis;
 use crate::node::ccr::follows::{FollowRecord, Follower};
 use crate::node::ccr::leader::{self, parse_point, Ask, DEFAULT_POLL_MS, MAX_POLL_MS};
-use crate::node::ccr::request::{parse_follow, parse_resume};
+use crate::node::ccr::request::{parse_follow, parse_forget, parse_resume};
 use crate::node::ccr::{run, stats};
 use crate::node::reply::{internal, ok, EsError};
 use crate::node::server::Shared;
@@ -273,6 +273,29 @@ pub async fn unfollow(State(node): State<Shared>, Path(index): Path<String>) -> 
         let _ = std::fs::remove_dir_all(&stage);
     }
     answer(saved(&node))
+}
+
+/// `POST /<leader>/_ccr/forget_follower`: body `follower_cluster` (the
+/// follower node's `cluster_uuid`, its id) and `follower_index`; ES's
+/// `follower_index_uuid` and `leader_remote_cluster` are accepted.
+pub async fn forget_follower(
+    State(node): State<Shared>,
+    Path(index): Path<String>,
+    body: Body,
+) -> Response {
+    answer(forget_inner(node, index, body).await)
+}
+
+async fn forget_inner(node: Shared, index: String, body: Body) -> Result<Response, EsError> {
+    if !indices::exists(&node.settings.data, &index) {
+        return Err(EsError::index_not_found(&index));
+    }
+    let bytes = body::read(body, node.settings.max_body_bytes).await?;
+    let (cluster, follower_index) = parse_forget(&bytes)?;
+    leader::forget(&node, &index, &format!("{cluster}:{follower_index}")).await?;
+    Ok(ok(
+        json!({"_shards": {"total": 1, "successful": 1, "failed": 0}}),
+    ))
 }
 
 /// `GET /<index>/_ccr/stats`.

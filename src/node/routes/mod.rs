@@ -102,6 +102,7 @@ pub fn router() -> Router<Shared> {
         .route("/{index}/_ccr/unfollow", post(ccr::unfollow))
         .route("/{index}/_ccr/stats", get(ccr::index_stats))
         .route("/{index}/_ccr/info", get(ccr::info))
+        .route("/{index}/_ccr/forget_follower", post(ccr::forget_follower))
         .route("/_ccr/stats", get(ccr::all_stats))
 }
 
