@@ -455,3 +455,30 @@ fn kills_during_apply_and_checkpoint_lose_nothing() {
     assert!(s.get("fatal_exception").is_none(), "{s}");
     assert!(!fd.data().join(".ccr-next-copy").exists());
 }
+
+/// `max_bytes_per_sec` throttles what the follower reads from the leader.
+#[test]
+fn reads_keep_to_max_bytes_per_sec() {
+    let (ld, fd) = (Dirs::new(), Dirs::new());
+    write(&ld.data().join("logs/noise"), &noise(2 << 20, 5));
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let follower = start(&fd, &[]);
+    add_remotes(&follower, &leader);
+    let t0 = Instant::now();
+    let (status, body) = follow(
+        &follower,
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s",
+               "max_bytes_per_sec": "1mb"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    converges(&follower, &ld, &fd, "copy");
+    let took = t0.elapsed();
+    eprintln!("2 MiB at 1mb/s took {took:?}");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+    let info = follower.get("/copy/_ccr/info").json();
+    assert_eq!(
+        info["follower_indices"][0]["parameters"]["max_bytes_per_sec"],
+        "1mb"
+    );
+}

@@ -31,6 +31,21 @@ pub struct Parameters {
     pub max_outstanding_read_requests: Option<u64>,
     #[serde(default)]
     pub reuse_existing: bool,
+    /// The most bytes per second read from the leader (as given, e.g.
+    /// `40mb`; none: unlimited).
+    #[serde(default)]
+    pub max_bytes_per_sec: Option<String>,
+}
+
+impl Parameters {
+    /// `max_bytes_per_sec` in bytes (checked when the request was taken).
+    pub fn read_limit(&self) -> Option<u64> {
+        self.max_bytes_per_sec.as_deref().and_then(|v| {
+            crate::core::es::repository_request::parse_byte_size("max_bytes_per_sec", v)
+                .ok()
+                .flatten()
+        })
+    }
 }
 
 impl Parameters {

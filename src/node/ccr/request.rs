@@ -28,6 +28,7 @@ pub const FOLLOW_FIELDS: &[&str] = &[
     "max_retry_delay",
     "read_poll_timeout",
     "reuse_existing",
+    "max_bytes_per_sec",
 ];
 
 fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, EsError> {
@@ -81,6 +82,10 @@ fn parse_parameters(obj: &Map<String, Value>) -> Result<Parameters, EsError> {
     if let Some(s) = &size {
         parse_byte_size("max_read_request_size", s)?;
     }
+    let rate = string_field(obj, "max_bytes_per_sec")?;
+    if let Some(r) = &rate {
+        parse_byte_size("max_bytes_per_sec", r)?;
+    }
     let outstanding = match obj.get("max_outstanding_read_requests") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
@@ -103,6 +108,7 @@ fn parse_parameters(obj: &Map<String, Value>) -> Result<Parameters, EsError> {
         max_read_request_size: size,
         max_outstanding_read_requests: outstanding,
         reuse_existing,
+        max_bytes_per_sec: rate,
     })
 }
 
@@ -201,9 +207,10 @@ mod tests {
 
     #[test]
     fn bad_follow_bodies_are_refused_with_the_member_named() {
-        let cases: [(&[u8], &str); 7] = [
+        let cases: [(&[u8], &str); 8] = [
             (b"", "request body is required"),
             (b"[]", "JSON object"),
+            (br#"{"remote_cluster": "a", "leader_index": "l", "max_bytes_per_sec": "fast"}"#, "max_bytes_per_sec"),
             (br#"{"remote_cluster": "a", "leader_index": "l", "max_outstanding_read_requests": 0}"#, "[max_outstanding_read_requests]"),
             (br#"{"leader_index": "l"}"#, "remote_cluster is missing"),
             (
@@ -233,10 +240,13 @@ mod tests {
     #[test]
     fn a_resume_body_replaces_the_parameters_or_keeps_them() {
         assert_eq!(parse_resume(b"").unwrap(), None);
-        let p = parse_resume(br#"{"read_poll_timeout": "3s", "reuse_existing": true}"#)
-            .unwrap()
-            .unwrap();
+        let p = parse_resume(
+            br#"{"read_poll_timeout": "3s", "reuse_existing": true, "max_bytes_per_sec": "2mb"}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((p.read_poll_timeout_ms, p.reuse_existing), (3_000, true));
+        assert_eq!(p.read_limit(), Some(2 << 20));
         let e = parse_resume(br#"{"leader_index": "other"}"#).unwrap_err();
         assert!(e.reason.contains("[leader_index]"), "{}", e.reason);
     }

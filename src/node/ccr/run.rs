@@ -96,6 +96,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                     held,
                     changes,
                     params,
+                    read_limit: rec.parameters.read_limit(),
                 };
                 blocking(move || job.step()).await.and_then(|r| r)
             }
@@ -217,6 +218,8 @@ struct Job {
     held: Option<Point>,
     changes: Changes,
     params: FollowParams,
+    /// `max_bytes_per_sec`: reads from the leader are throttled to it.
+    read_limit: Option<u64>,
 }
 
 impl Job {
@@ -228,7 +231,9 @@ impl Job {
     fn step(self) -> Result<Outcome, String> {
         let failed = |e: crate::error::Error| e.to_string();
         let store = self.location.open(false).map_err(failed)?;
-        let repo = Repo::open_in(store).map_err(failed)?;
+        let repo = Repo::open_in(store)
+            .map_err(failed)?
+            .with_limits(None, self.read_limit);
         let follow = Follow {
             repo: &repo,
             leader_index: &self.leader_index,

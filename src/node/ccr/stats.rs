@@ -108,6 +108,9 @@ pub fn info(index: &str, rec: &FollowRecord) -> Value {
     if let Some(size) = &p.max_read_request_size {
         parameters["max_read_request_size"] = json!(size);
     }
+    if let Some(rate) = &p.max_bytes_per_sec {
+        parameters["max_bytes_per_sec"] = json!(rate);
+    }
     if let Some(n) = p.max_outstanding_read_requests {
         parameters["max_outstanding_read_requests"] = json!(n);
     }
