@@ -102,22 +102,35 @@ async fn run(node: Shared, f: Arc<Follower>) {
             }
             Err(reason) => Err(reason),
         };
-        let failures = {
+        // Recorded on disk when what the folder holds or the pause
+        // changed (the restart point); the read figures live in memory.
+        let (failures, changed) = {
             let mut r = f.record();
-            match outcome {
-                Ok(Outcome::Wait) => {}
-                Ok(Outcome::Applied(c, a)) => r.tracker.applied(
-                    (c.point, c.time_ms),
-                    a.bytes_read,
-                    a.bytes_written,
-                    a.files_written,
-                ),
-                Ok(Outcome::Paused(reason)) => r.tracker.paused = Some(reason),
-                Err(e) => r.tracker.failed(e),
-            }
-            r.tracker.consecutive_failures
+            let changed = match outcome {
+                Ok(Outcome::Wait) => false,
+                Ok(Outcome::Applied(c, a)) => {
+                    r.tracker.applied(
+                        (c.point, c.time_ms),
+                        a.bytes_read,
+                        a.bytes_written,
+                        a.files_written,
+                    );
+                    true
+                }
+                Ok(Outcome::Paused(reason)) => {
+                    r.tracker.paused = Some(reason);
+                    true
+                }
+                Err(e) => {
+                    r.tracker.failed(e);
+                    false
+                }
+            };
+            (r.tracker.consecutive_failures, changed)
         };
-        save(&node);
+        if changed {
+            save(&node);
+        }
         if failures > 0 {
             let wait = Duration::from_millis(retry_delay_ms(failures, params) as u64);
             tokio::select! {
