@@ -51,11 +51,20 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn converges(node: &Node, leader: &Dirs, follower: &Dirs, index: &str) {
-    let (l, f) = (leader.data().join("logs"), follower.data().join(index));
+    same_in_time(
+        node,
+        &leader.data().join("logs"),
+        &follower.data().join(index),
+    );
+}
+
+/// Waits until folders `l` and `f` hold the same tree; `node`'s stats
+/// explain a failure.
+fn same_in_time(node: &Node, l: &Path, f: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tree(&l) != tree(&f) {
+    while tree(l) != tree(f) {
         if Instant::now() > deadline {
-            let (a, b) = (tree(&l), tree(&f));
+            let (a, b) = (tree(l), tree(f));
             let names =
                 |t: &BTreeMap<String, Option<Vec<u8>>>| t.keys().cloned().collect::<Vec<_>>();
             panic!(
@@ -481,4 +490,101 @@ fn reads_keep_to_max_bytes_per_sec() {
         info["follower_indices"][0]["parameters"]["max_bytes_per_sec"],
         "1mb"
     );
+}
+
+/// Failover and failback: the follower is promoted and written to; the
+/// old leader then follows it with `reuse_existing`. Had the old leader
+/// written nothing since, it fast-forwards; had it kept writing, the
+/// split brain is reported in its stats. Either way only what differs
+/// travels.
+#[test]
+fn promote_then_failback_fast_forwards_or_reports_split_brain() {
+    for old_leader_kept_writing in [false, true] {
+        let (ad, bd) = (Dirs::new(), Dirs::new());
+        let logs = ad.data().join("logs");
+        for i in 0..4u64 {
+            write(&logs.join(format!("f{i}")), &noise(1 << 20, 40 + i));
+        }
+        let a = start_with(&ad, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+        let b = start(&bd, &[]);
+        add_remotes(&b, &a);
+        let (status, body) = follow(
+            &b,
+            "copy",
+            json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s"}),
+        );
+        assert_eq!(status, 200, "{body}");
+        converges(&b, &ad, &bd, "copy");
+
+        let (status, promoted) = post(&b, "/copy/_ccr/promote");
+        assert_eq!(status, 200, "{promoted}");
+        let forked_from = promoted["forked_from"].as_str().unwrap().to_string();
+        assert_eq!(
+            b.get("/copy/_ccr/info").json(),
+            json!({"follower_indices": []})
+        );
+        // The promoted index is written to: a new file and a changed one.
+        let copy = bd.data().join("copy");
+        write(&copy.join("after-promote"), b"written on the new leader");
+        let mut f1 = noise(1 << 20, 41);
+        f1[..1000].copy_from_slice(&noise(1000, 99));
+        write(&copy.join("f1"), &f1);
+        if old_leader_kept_writing {
+            write(
+                &logs.join("split"),
+                b"written on the old leader after the failover",
+            );
+        }
+
+        // Failback: the old leader follows the promoted index.
+        let r = a.call(
+            "PUT",
+            "/_cluster/settings",
+            &[("Content-Type", "application/json"), ("Authorization", &format!("Bearer {TOKEN}"))],
+            Some(
+                json!({"persistent": {"cluster.remote.b.proxy_address": format!("127.0.0.1:{}", b.port)}})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = a.call(
+            "PUT",
+            "/logs/_ccr/follow",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", &format!("Bearer {TOKEN}")),
+            ],
+            Some(
+                json!({"remote_cluster": "b", "leader_index": "copy", "read_poll_timeout": "1s",
+                       "reuse_existing": true})
+                .to_string()
+                .as_bytes(),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        same_in_time(&a, &copy, &logs);
+        let stats = a.call(
+            "GET",
+            "/logs/_ccr/stats",
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+            None,
+        );
+        let s = stats.json()["indices"][0]["shards"][0].clone();
+        let read = s["bytes_read"].as_u64().unwrap();
+        eprintln!(
+            "failback (old leader kept writing: {old_leader_kept_writing}) fetched {read} bytes"
+        );
+        assert!(read < 1 << 20, "only what diverged travels: {s}");
+        let note = s.get("split_brain_resync").and_then(Value::as_str);
+        if old_leader_kept_writing {
+            let note = note.unwrap_or_else(|| panic!("split brain must be reported: {s}"));
+            assert!(
+                note.contains(&format!("1 checkpoint(s) after {forked_from}")),
+                "{note}"
+            );
+        } else {
+            assert_eq!(note, None, "{s}");
+        }
+    }
 }

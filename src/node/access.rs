@@ -56,6 +56,7 @@ pub fn action(method: &Method, path: &str) -> String {
         ([_, "_ccr", "resume_follow"], true, _) => "indices:admin/xpack/ccr/resume_follow",
         ([_, "_ccr", "unfollow"], true, _) => "indices:admin/xpack/ccr/unfollow",
         ([_, "_ccr", "forget_follower"], true, _) => "indices:admin/xpack/ccr/forget_follower",
+        ([_, "_ccr", "promote"], true, _) => "indices:admin/snapkeep/ccr/promote",
         ([_, "_close"], true, _) => "indices:admin/close",
         ([_, "_open"], true, _) => "indices:admin/open",
         ([index], _, true) if !index.starts_with('_') => "indices:admin/delete",

@@ -72,6 +72,11 @@ pub struct FollowRecord {
     /// Reads that got an answer.
     #[serde(default)]
     pub successful_reads: u64,
+    /// Set when `reuse_existing` replaced checkpoints of the folder that
+    /// the leader's history does not have (split brain): what was
+    /// replaced, so it is reported rather than merged unseen.
+    #[serde(default)]
+    pub resynced: Option<String>,
 }
 
 /// A follower index while the node runs: its record, and a wake-up for

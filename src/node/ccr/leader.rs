@@ -181,7 +181,7 @@ fn prune(folder: &Path, names: Vec<String>) -> crate::error::Result<()> {
 }
 
 /// A new lineage id: 16 lowercase hexadecimal digits.
-fn new_lineage() -> String {
+pub fn new_lineage() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
 }
 
@@ -259,6 +259,51 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
             head,
         });
     }
+}
+
+/// Makes this node the leader of `index` with `history`: a promoted
+/// follower's, forked at the checkpoint it held, so its next checkpoint
+/// starts the new lineage.
+pub async fn adopt(node: &Shared, index: &str, history: History) -> Result<(), EsError> {
+    let mut all = node.ccr.leaders.indices.lock().await;
+    all.insert(
+        index.to_string(),
+        Followed {
+            history,
+            leases: Vec::new(),
+        },
+    );
+    write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))
+}
+
+/// Ends this node's leadership of `index` (it is about to follow another
+/// index into the same folder) and gives what the folder holds as a
+/// checkpoint of its history: taken now if it changed since the newest,
+/// so that writes made since count when the follower compares histories
+/// (an old leader that kept writing after a failover is diverged, not
+/// silently fast-forwarded). `None` if this node does not lead `index`.
+pub async fn hand_over(node: &Shared, index: &str) -> Result<Option<Checkpoint>, EsError> {
+    let mut all = node.ccr.leaders.indices.lock().await;
+    let Some(followed) = all.get(index).cloned() else {
+        return Ok(None);
+    };
+    let lineage = followed.history.current().to_string();
+    let (f, d, i) = (
+        repo_folder(&node.state_folder),
+        node.settings.data.clone(),
+        index.to_string(),
+    );
+    let one = node.ccr.leaders.on_disk.clone();
+    let (_, head) = blocking(move || {
+        let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+        scan(&f, &d, &i, &lineage)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|e| internal(format!("checkpoint of [{index}]: {e}")))?;
+    all.remove(index);
+    write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))?;
+    Ok(head.map(Checkpoint::from))
 }
 
 /// Drops the leases of follower `follower` (its node id and index, as

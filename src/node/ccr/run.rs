@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::core::ccr::checkpoint::{snapshot_name, Point};
 use crate::core::ccr::follower::{decide, retry_delay_ms, FollowParams, PauseReason, Step, View};
+use crate::core::ccr::lineage::{relate, Relation};
 use crate::core::ccr::remote::RemoteCluster;
 use crate::native::ccr::apply::{Applied, Follow};
 use crate::native::clock::now_millis;
@@ -108,7 +109,11 @@ async fn run(node: Shared, f: Arc<Follower>) {
             let mut r = f.record();
             let changed = match outcome {
                 Ok(Outcome::Wait) => false,
-                Ok(Outcome::Applied(c, a)) => {
+                Ok(Outcome::Applied(c, a, note)) => {
+                    if let Some(note) = note {
+                        eprintln!("snapkeep node: follower index [{}]: {note}", f.index);
+                        r.resynced = Some(note);
+                    }
                     r.tracker.applied(
                         (c.point, c.time_ms),
                         a.bytes_read,
@@ -218,7 +223,8 @@ async fn read(
 /// What a step did.
 enum Outcome {
     Wait,
-    Applied(Checkpoint, Applied),
+    /// With, for a resync over a diverged folder, what it replaced.
+    Applied(Checkpoint, Applied, Option<String>),
     Paused(PauseReason),
 }
 
@@ -236,6 +242,23 @@ struct Job {
 }
 
 impl Job {
+    /// What a resync to `point` replaces, in the user's terms.
+    fn split_brain(&self, point: &Point) -> String {
+        let relation = relate(&self.changes.history, Some(point), self.held.as_ref());
+        let (common, after) = match relation {
+            Relation::Diverged {
+                common,
+                local_after,
+            } => (common, local_after),
+            _ => (None, 0),
+        };
+        let since = common.map_or("the start".to_string(), |c| c.to_string());
+        format!(
+            "split brain: the folder held {after} checkpoint(s) after {since} that the leader's \
+             history does not have; reuse_existing replaced them with the leader's {point}"
+        )
+    }
+
     /// Checks the folder for local writes since the checkpoint it holds,
     /// decides, and applies the leader's newest checkpoint when that is
     /// the step. A held checkpoint the leader no longer has (its lease
@@ -281,7 +304,7 @@ impl Job {
                 .map_err(failed)?
                 .is_empty()
             {
-                return Ok(Outcome::Applied(h.clone(), Applied::default()));
+                return Ok(Outcome::Applied(h.clone(), Applied::default(), None));
             }
         }
         let view = View {
@@ -291,12 +314,13 @@ impl Job {
         match decide(self.held.as_ref(), view, &local, self.params, 0) {
             Step::Wait { .. } => Ok(Outcome::Wait),
             Step::Pause(reason) => Ok(Outcome::Paused(reason)),
-            Step::Apply { point, .. } => {
+            Step::Apply { point, resync } => {
                 let head = head
                     .filter(|h| h.point == point)
                     .ok_or("the leader's answer has no checkpoint to apply")?;
+                let note = resync.then(|| self.split_brain(&point));
                 let applied = follow.apply(&head.snapshot, Abort::new()).map_err(failed)?;
-                Ok(Outcome::Applied(head.clone(), applied))
+                Ok(Outcome::Applied(head.clone(), applied, note))
             }
         }
     }

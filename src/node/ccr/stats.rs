@@ -63,6 +63,9 @@ pub fn shard(index: &str, rec: &FollowRecord, now_ms: i64) -> Value {
         "files_written": t.files_written,
         "last_error": t.last_error,
     });
+    if let Some(note) = &rec.resynced {
+        out["split_brain_resync"] = json!(note);
+    }
     if let Some(reason) = t.paused.as_ref().filter(|r| **r != PauseReason::Requested) {
         out["fatal_exception"] = json!({
             "type": "illegal_state_exception",

@@ -8,6 +8,7 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::core::ccr::follower::{PauseReason, Tracker};
 use crate::core::es::params::Params;
 use crate::core::format::naming::validate_name;
 use crate::native::clock::now_millis;
@@ -135,13 +136,22 @@ async fn follow_inner(
     {
         return Err(EsError::index_not_found(&leader_index));
     }
+    // Into a folder this node leads (a failback): what it holds is a
+    // checkpoint of its own history, which the leader's is compared with.
+    let mut tracker = Tracker::default();
+    if parameters.reuse_existing {
+        if let Some(own) = leader::hand_over(&node, &index).await? {
+            tracker.held = Some((own.point, own.time_ms));
+        }
+    }
     let record = FollowRecord {
         remote_cluster,
         leader_index,
         parameters,
-        tracker: Default::default(),
+        tracker,
         history: None,
         successful_reads: 0,
+        resynced: None,
     };
     let f = Arc::new(Follower::new(&index, record));
     if !node.ccr.follows.insert(f.clone()) {
@@ -259,7 +269,13 @@ pub async fn unfollow(State(node): State<Shared>, Path(index): Path<String>) -> 
         )
         .into_response();
     }
-    node.ccr.follows.remove(&index);
+    stop_following(&node, &index, &f).await;
+    answer(saved(&node))
+}
+
+/// Removes follower `f` of `index` and waits for its loop to end.
+async fn stop_following(node: &Shared, index: &str, f: &Follower) {
+    node.ccr.follows.remove(index);
     f.stop();
     if tokio::time::timeout(UNFOLLOW_WAIT, f.alive.lock())
         .await
@@ -272,7 +288,48 @@ pub async fn unfollow(State(node): State<Shared>, Path(index): Path<String>) -> 
     if stage.is_dir() {
         let _ = std::fs::remove_dir_all(&stage);
     }
-    answer(saved(&node))
+}
+
+/// `POST /<follower>/_ccr/promote` (snapkeep's failover in one call):
+/// stops following and makes this node the index's leader, with a new
+/// lineage forked at the checkpoint the folder holds. The old leader, if
+/// it returns and follows this index, is compared with that history: a
+/// fast-forward if it wrote nothing since, split brain otherwise.
+pub async fn promote(State(node): State<Shared>, Path(index): Path<String>) -> Response {
+    answer(promote_inner(node, index).await)
+}
+
+async fn promote_inner(node: Shared, index: String) -> Result<Response, EsError> {
+    let f = follower(&node, &index)?;
+    let (held, history) = {
+        let r = f.record();
+        (r.tracker.held.clone(), r.history.clone())
+    };
+    let (Some((held, _)), Some(history)) = (held, history) else {
+        return Err(EsError::new(
+            400,
+            "illegal_state_exception",
+            format!(
+                "follower index [{index}] holds no checkpoint yet: there is nothing to promote"
+            ),
+        ));
+    };
+    let lineage = leader::new_lineage();
+    let forked = history
+        .fork(&held, &lineage)
+        .map_err(|e| EsError::new(400, "illegal_state_exception", e.to_string()))?;
+    f.record()
+        .tracker
+        .paused
+        .get_or_insert(PauseReason::Requested);
+    stop_following(&node, &index, &f).await;
+    leader::adopt(&node, &index, forked).await?;
+    saved(&node)?;
+    Ok(ok(json!({
+        "acknowledged": true,
+        "lineage": lineage,
+        "forked_from": held.to_string(),
+    })))
 }
 
 /// `POST /<leader>/_ccr/forget_follower`: body `follower_cluster` (the

@@ -103,6 +103,7 @@ pub fn router() -> Router<Shared> {
         .route("/{index}/_ccr/stats", get(ccr::index_stats))
         .route("/{index}/_ccr/info", get(ccr::info))
         .route("/{index}/_ccr/forget_follower", post(ccr::forget_follower))
+        .route("/{index}/_ccr/promote", post(ccr::promote))
         .route("/_ccr/stats", get(ccr::all_stats))
 }
 
