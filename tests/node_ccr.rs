@@ -588,3 +588,75 @@ fn promote_then_failback_fast_forwards_or_reports_split_brain() {
         }
     }
 }
+
+/// An auto-follow pattern follows the leader indices that appear after
+/// it, within seconds, under its follower names; exclusions, pause,
+/// resume and delete work as Elasticsearch's.
+#[test]
+fn auto_follow_patterns_follow_new_leader_indices() {
+    let (ld, fd) = (Dirs::new(), Dirs::new());
+    write(&ld.data().join("logs-old/a"), b"there before the pattern");
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let follower = start(&fd, &[]);
+    add_remotes(&follower, &leader);
+    let pattern = json!({"remote_cluster": "leader", "leader_index_patterns": ["logs-*"],
+                         "leader_index_exclusion_patterns": ["logs-tmp*"],
+                         "follow_index_pattern": "{{leader_index}}-copy",
+                         "read_poll_timeout": "1s"});
+    let r = follower.send("PUT", "/_ccr/auto_follow/logs", &pattern.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shown = follower.get("/_ccr/auto_follow/logs").json();
+    assert_eq!(shown["patterns"][0]["pattern"]["active"], true, "{shown}");
+    assert_eq!(
+        shown["patterns"][0]["pattern"]["read_poll_timeout"], "1s",
+        "{shown}"
+    );
+
+    write(&ld.data().join("logs-new/b"), b"made after the pattern");
+    write(&ld.data().join("logs-tmp1/c"), b"excluded");
+    same_in_time(
+        &follower,
+        &ld.data().join("logs-new"),
+        &fd.data().join("logs-new-copy"),
+    );
+    let info = follower.get("/logs-new-copy/_ccr/info").json();
+    assert_eq!(
+        info["follower_indices"][0]["leader_index"], "logs-new",
+        "{info}"
+    );
+
+    // Paused, a new index waits; resumed, it is followed.
+    assert_eq!(post(&follower, "/_ccr/auto_follow/logs/pause").0, 200);
+    write(&ld.data().join("logs-later/d"), b"made during the pause");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!fd.data().join("logs-later-copy").exists());
+    assert_eq!(post(&follower, "/_ccr/auto_follow/logs/resume").0, 200);
+    same_in_time(
+        &follower,
+        &ld.data().join("logs-later"),
+        &fd.data().join("logs-later-copy"),
+    );
+    assert!(!fd.data().join("logs-old-copy").exists());
+    assert!(!fd.data().join("logs-tmp1-copy").exists());
+    let stats = follower.get("/_ccr/stats").json();
+    let auto = &stats["auto_follow_stats"];
+    assert_eq!(auto["number_of_successful_follow_indices"], 2, "{stats}");
+    assert_eq!(
+        stats["follow_stats"]["indices"].as_array().unwrap().len(),
+        2
+    );
+
+    let r = follower.send("DELETE", "/_ccr/auto_follow/logs", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(follower.get("/_ccr/auto_follow/logs").status, 404);
+    assert_eq!(
+        follower.get("/_ccr/auto_follow").json(),
+        json!({"patterns": []})
+    );
+    let r = follower.send(
+        "PUT",
+        "/_ccr/auto_follow/x",
+        &json!({"remote_cluster": "nope", "leader_index_patterns": ["*"]}).to_string(),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+}

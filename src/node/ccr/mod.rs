@@ -3,12 +3,16 @@
 //!
 //! ```text
 //!  leader.rs    checkpoints of followed indices, taken on a follower's long poll
+//!  auto_follow.rs  patterns that start followers for new leader indices
+//!  begin.rs     starting a follower: the shared checks, record and loop
 //!  follows.rs   this node's follower indices, persisted in `ccr_follows.json`
 //!  request.rs   the follow and resume bodies as parameters
 //!  run.rs       the loop of one follower index: read, decide, apply or pause
 //!  stats.rs     `_ccr/stats` and `_ccr/info` in Elasticsearch's shapes
 //! ```
 
+pub mod auto_follow;
+pub mod begin;
 pub mod follows;
 pub mod leader;
 pub mod request;
@@ -26,6 +30,7 @@ use crate::node::error::NodeError;
 pub struct Ccr {
     pub leaders: leader::Leaders,
     pub follows: follows::Follows,
+    pub auto_follows: auto_follow::AutoFollows,
 }
 
 impl Ccr {
@@ -33,6 +38,7 @@ impl Ccr {
         Ok(Ccr {
             leaders: leader::Leaders::load(state)?,
             follows: follows::Follows::load(state)?,
+            auto_follows: auto_follow::AutoFollows::load(state)?,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::core::ccr::auto_follow::{Pattern, LEADER_INDEX};
 use crate::core::es::repository_request::parse_byte_size;
 use crate::core::es::units::parse_time_value;
 use crate::node::ccr::follows::Parameters;
@@ -180,6 +181,58 @@ pub fn parse_forget(bytes: &[u8]) -> Result<(String, String), EsError> {
     }
 }
 
+/// An auto-follow pattern's body: the pattern and the parameters of the
+/// follows it starts.
+pub fn parse_auto_follow(bytes: &[u8]) -> Result<(Pattern, Parameters), EsError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(EsError::body_required());
+    }
+    let mut allowed: Vec<&str> = FOLLOW_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| *f != "leader_index" && *f != "data_stream_name")
+        .collect();
+    allowed.extend([
+        "leader_index_patterns",
+        "leader_index_exclusion_patterns",
+        "follow_index_pattern",
+    ]);
+    let obj = parse_object(bytes, "put_auto_follow_pattern_request", &allowed)?;
+    let list = |name: &str| -> Result<Vec<String>, EsError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_string()).collect()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        EsError::illegal_argument(format!("[{name}] must hold strings"))
+                    })
+                })
+                .collect(),
+            Some(_) => Err(EsError::illegal_argument(format!(
+                "[{name}] must be a list of index patterns"
+            ))),
+        }
+    };
+    let Some(remote_cluster) = string_field(&obj, "remote_cluster")? else {
+        return Err(EsError::action_request_validation(&[
+            "[remote_cluster] is missing",
+        ]));
+    };
+    let pattern = Pattern {
+        remote_cluster,
+        leader_index_patterns: list("leader_index_patterns")?,
+        leader_index_exclusion_patterns: list("leader_index_exclusion_patterns")?,
+        follow_index_pattern: string_field(&obj, "follow_index_pattern")?
+            .unwrap_or_else(|| LEADER_INDEX.to_string()),
+    };
+    pattern
+        .check()
+        .map_err(|e| EsError::action_request_validation(&[e.to_string()]))?;
+    Ok((pattern, parse_parameters(&obj)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +288,24 @@ mod tests {
                 e.reason
             );
         }
+    }
+
+    #[test]
+    fn an_auto_follow_body_gives_its_pattern() {
+        let (p, params) = parse_auto_follow(
+            br#"{"remote_cluster": "a", "leader_index_patterns": ["logs-*"],
+                 "leader_index_exclusion_patterns": "logs-tmp*",
+                 "follow_index_pattern": "{{leader_index}}-copy", "read_poll_timeout": "1s"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.follower_name("logs-1"), "logs-1-copy");
+        assert_eq!(p.leader_index_exclusion_patterns, ["logs-tmp*"]);
+        assert_eq!(params.read_poll_timeout_ms, 1_000);
+        let e = parse_auto_follow(br#"{"remote_cluster": "a", "leader_index_patterns": []}"#)
+            .unwrap_err();
+        assert!(e.reason.contains("leader_index_patterns"), "{}", e.reason);
+        let e = parse_auto_follow(br#"{"leader_index_patterns": ["x"]}"#).unwrap_err();
+        assert!(e.reason.contains("remote_cluster"), "{}", e.reason);
     }
 
     #[test]

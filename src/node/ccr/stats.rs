@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::core::ccr::follower::PauseReason;
 use crate::core::es::units::time_value;
-use crate::node::ccr::follows::FollowRecord;
+use crate::node::ccr::follows::{FollowRecord, Parameters};
 
 fn seq(p: Option<&crate::core::ccr::checkpoint::Point>) -> i64 {
     p.map_or(-1, |p| p.seq as i64)
@@ -86,23 +86,27 @@ pub fn index(index: &str, rec: &FollowRecord, now_ms: i64) -> Value {
     })
 }
 
-/// `GET /_ccr/stats`: no auto-follow patterns yet, so their stats are zero.
-pub fn all(indices: Vec<Value>) -> Value {
+/// `GET /_ccr/stats`.
+pub fn all(auto_follow_stats: Value, indices: Vec<Value>) -> Value {
     json!({
-        "auto_follow_stats": {
-            "number_of_failed_follow_indices": 0,
-            "number_of_failed_remote_cluster_state_requests": 0,
-            "number_of_successful_follow_indices": 0,
-            "recent_auto_follow_errors": [],
-            "auto_followed_clusters": [],
-        },
+        "auto_follow_stats": auto_follow_stats,
         "follow_stats": {"indices": indices},
     })
 }
 
 /// One entry of `_ccr/info`'s `follower_indices`.
 pub fn info(index: &str, rec: &FollowRecord) -> Value {
-    let p = &rec.parameters;
+    json!({
+        "follower_index": index,
+        "remote_cluster": rec.remote_cluster,
+        "leader_index": rec.leader_index,
+        "status": if rec.tracker.paused.is_some() { "paused" } else { "active" },
+        "parameters": parameters(&rec.parameters),
+    })
+}
+
+/// Follow parameters as `_ccr/info` and auto-follow patterns show them.
+pub fn parameters(p: &Parameters) -> Value {
     let mut parameters = json!({
         "read_poll_timeout": time_value(p.read_poll_timeout_ms),
         "max_retry_delay": time_value(p.max_retry_delay_ms),
@@ -117,11 +121,5 @@ pub fn info(index: &str, rec: &FollowRecord) -> Value {
     if let Some(n) = p.max_outstanding_read_requests {
         parameters["max_outstanding_read_requests"] = json!(n);
     }
-    json!({
-        "follower_index": index,
-        "remote_cluster": rec.remote_cluster,
-        "leader_index": rec.leader_index,
-        "status": if rec.tracker.paused.is_some() { "paused" } else { "active" },
-        "parameters": parameters,
-    })
+    parameters
 }

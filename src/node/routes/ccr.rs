@@ -8,14 +8,15 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::core::ccr::follower::{PauseReason, Tracker};
+use crate::core::ccr::follower::PauseReason;
 use crate::core::es::params::Params;
 use crate::core::format::naming::validate_name;
 use crate::native::clock::now_millis;
-use crate::node::ccr::follows::{FollowRecord, Follower};
+use crate::node::ccr::begin::begin;
+use crate::node::ccr::follows::Follower;
 use crate::node::ccr::leader::{self, parse_point, Ask, DEFAULT_POLL_MS, MAX_POLL_MS};
 use crate::node::ccr::request::{parse_follow, parse_forget, parse_resume};
-use crate::node::ccr::{run, stats};
+use crate::node::ccr::stats;
 use crate::node::reply::{internal, ok, EsError};
 use crate::node::server::Shared;
 use crate::node::{body, indices};
@@ -96,96 +97,12 @@ async fn follow_inner(
         .map_err(|e| EsError::new(400, "invalid_index_name_exception", e.to_string()))?;
     let bytes = body::read(body, node.settings.max_body_bytes).await?;
     let (remote_cluster, leader_index, parameters) = parse_follow(&bytes)?;
-    let remote = node
-        .remotes
-        .lock()
-        .await
-        .get(&remote_cluster)
-        .cloned()
-        .ok_or_else(|| {
-            EsError::new(
-                404,
-                "no_such_remote_cluster_exception",
-                format!("no such remote cluster: [{remote_cluster}]"),
-            )
-        })?;
-    if let Some(f) = node.ccr.follows.get(&index) {
-        let r = f.record();
-        return Err(EsError::illegal_argument(format!(
-            "index [{index}] already follows [{}:{}]",
-            r.remote_cluster, r.leader_index
-        )));
-    }
-    if node.settings.data.join(&index).exists() && !parameters.reuse_existing {
-        return Err(EsError::new(
-            400,
-            "resource_already_exists_exception",
-            format!(
-                "index [{index}] already exists; follow into it with \"reuse_existing\": true \
-                 to keep its files as the base of the first checkpoint"
-            ),
-        )
-        .with_field("index", json!(index)));
-    }
-    if leader_missing(
-        &remote.proxy_address,
-        remote.credentials.as_deref(),
-        &leader_index,
-    )
-    .await
-    {
-        return Err(EsError::index_not_found(&leader_index));
-    }
-    // Into a folder this node leads (a failback): what it holds is a
-    // checkpoint of its own history, which the leader's is compared with.
-    let mut tracker = Tracker::default();
-    if parameters.reuse_existing {
-        if let Some(own) = leader::hand_over(&node, &index).await? {
-            tracker.held = Some((own.point, own.time_ms));
-        }
-    }
-    let record = FollowRecord {
-        remote_cluster,
-        leader_index,
-        parameters,
-        tracker,
-        history: None,
-        successful_reads: 0,
-        resynced: None,
-    };
-    let f = Arc::new(Follower::new(&index, record));
-    if !node.ccr.follows.insert(f.clone()) {
-        return Err(EsError::illegal_argument(format!(
-            "index [{index}] already follows"
-        )));
-    }
-    if let Err(e) = node.ccr.follows.save(&node.state_folder) {
-        node.ccr.follows.remove(&index);
-        return Err(internal(e.to_string()));
-    }
-    run::start(&node, f);
+    begin(&node, &index, remote_cluster, leader_index, parameters).await?;
     Ok(ok(json!({
         "follow_index_created": true,
         "follow_index_shards_acked": true,
         "index_following_started": true,
     })))
-}
-
-/// Whether the leader node says it has no such index. Any other failure
-/// (unreachable, credentials refused) is the follower loop's to retry and
-/// report in `_ccr/stats`, as a failure that may pass.
-async fn leader_missing(addr: &str, token: Option<&str>, index: &str) -> bool {
-    let Ok(client) = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-    else {
-        return false;
-    };
-    let mut request = client.get(format!("http://{addr}/{index}"));
-    if let Some(t) = token {
-        request = request.bearer_auth(t);
-    }
-    matches!(request.send().await, Ok(r) if r.status().as_u16() == 404)
 }
 
 /// The follower of `index`, or Elasticsearch's refusal for an index that
@@ -376,7 +293,7 @@ pub async fn all_stats(State(node): State<Shared>) -> Response {
         .iter()
         .map(|f| stats::index(&f.index, &f.record(), now))
         .collect();
-    ok(stats::all(indices))
+    ok(stats::all(node.ccr.auto_follows.stats(), indices))
 }
 
 /// `GET /<index>/_ccr/info`: empty for an index that follows nothing.

@@ -5,6 +5,7 @@ pub mod api;
 mod cat;
 mod cat_snapshots;
 mod ccr;
+mod ccr_auto_follow;
 mod clone_snapshot;
 mod cluster;
 pub(crate) mod create_snapshot;
@@ -105,6 +106,21 @@ pub fn router() -> Router<Shared> {
         .route("/{index}/_ccr/forget_follower", post(ccr::forget_follower))
         .route("/{index}/_ccr/promote", post(ccr::promote))
         .route("/_ccr/stats", get(ccr::all_stats))
+        .route("/_ccr/auto_follow", get(ccr_auto_follow::get_all))
+        .route(
+            "/_ccr/auto_follow/{name}",
+            get(ccr_auto_follow::get)
+                .put(ccr_auto_follow::put)
+                .delete(ccr_auto_follow::delete),
+        )
+        .route(
+            "/_ccr/auto_follow/{name}/pause",
+            post(ccr_auto_follow::pause),
+        )
+        .route(
+            "/_ccr/auto_follow/{name}/resume",
+            post(ccr_auto_follow::resume),
+        )
 }
 
 /// The registration of repository `name`, or ES's 404 for a missing one
