@@ -18,6 +18,8 @@ use crate::node::error::NodeError;
 use crate::node::state::write_atomic;
 
 pub const FOLLOWS_FILE: &str = "ccr_follows.json";
+/// The shortest wait of a read, whatever `read_poll_timeout` says.
+pub const MIN_POLL_MS: i64 = 100;
 
 /// The parameters a follow request gave (Elasticsearch's names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +53,9 @@ impl Parameters {
 impl Parameters {
     pub fn follow_params(&self) -> FollowParams {
         FollowParams {
-            read_poll_timeout_ms: self.read_poll_timeout_ms,
+            // A leader answers a poll at once when nothing changed only at
+            // its timeout: a zero one would make the loop spin.
+            read_poll_timeout_ms: self.read_poll_timeout_ms.max(MIN_POLL_MS),
             max_retry_delay_ms: self.max_retry_delay_ms,
             reuse_existing: self.reuse_existing,
         }
