@@ -2,10 +2,11 @@
 //!
 //! A follower's read is a long poll (`GET /<index>/_ccr/changes`). While
 //! it waits, the index is compared with its newest checkpoint every
-//! [`SCAN_EVERY`] (the restore plan's size, mtime and mode rule: a stat
-//! walk); when it differs, the next checkpoint is taken into the node's
-//! checkpoint repository (`ccr-checkpoints` in the state folder) and the
-//! poll answers. A leader that nobody follows does no work.
+//! [`SCAN_EVERY`], or less often when a comparison is slow (the restore
+//! plan's size, mtime and mode rule: a stat walk); when it differs, the
+//! next checkpoint is taken into the node's checkpoint repository
+//! (`ccr-checkpoints` in the state folder) and the poll answers. A leader
+//! that nobody follows does no work.
 //!
 //! Each read renews two leases of its follower (`core::ccr::lease`): one
 //! on the checkpoint it is about to apply and one on the checkpoint it
@@ -44,8 +45,12 @@ use crate::node::state::write_atomic;
 pub const CHECKPOINT_REPO: &str = ".ccr-checkpoints";
 pub const LEADER_FILE: &str = "ccr_leader.json";
 const REPO_FOLDER: &str = "ccr-checkpoints";
-/// How often a waiting poll compares the index with its newest checkpoint.
+/// How often a waiting poll compares the index with its newest checkpoint,
+/// at most: a comparison that took longer waits [`SCAN_SHARE`] times its
+/// own time before the next, so a large index waited on costs at most
+/// about a fifth of a core.
 const SCAN_EVERY: Duration = Duration::from_millis(200);
+const SCAN_SHARE: u32 = 4;
 /// The longest a poll may wait (`timeout`), and the wait without one
 /// (Elasticsearch's `read_poll_timeout` default).
 pub const MAX_POLL_MS: i64 = 300_000;
@@ -207,6 +212,7 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
         let lineage = followed.history.current().to_string();
         let (f, d, i) = (folder.clone(), data.clone(), ask.index.clone());
         let one = node.ccr.leaders.on_disk.clone();
+        let scan_started = Instant::now();
         let (listed, head) = blocking(move || {
             let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
             scan(&f, &d, &i, &lineage)
@@ -219,7 +225,8 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
         if !changed && Instant::now() < deadline {
             drop(all);
             let left = deadline.saturating_duration_since(Instant::now());
-            tokio::time::sleep(left.min(SCAN_EVERY)).await;
+            let pause = SCAN_EVERY.max(scan_started.elapsed() * SCAN_SHARE);
+            tokio::time::sleep(left.min(pause)).await;
             continue;
         }
         let now = now_millis();
