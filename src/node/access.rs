@@ -51,6 +51,12 @@ pub fn action(method: &Method, path: &str) -> String {
         (["_slm", "start"], _, _) => "cluster:admin/slm/start",
         (["_slm", "stop"], _, _) => "cluster:admin/slm/stop",
         (["_cluster", "settings"], true, _) => "cluster:admin/settings/update",
+        ([_, "_ccr", "follow"], true, _) => "indices:admin/xpack/ccr/put_follow",
+        ([_, "_ccr", "pause_follow"], true, _) => "indices:admin/xpack/ccr/pause_follow",
+        ([_, "_ccr", "resume_follow"], true, _) => "indices:admin/xpack/ccr/resume_follow",
+        ([_, "_ccr", "unfollow"], true, _) => "indices:admin/xpack/ccr/unfollow",
+        ([_, "_ccr", "forget_follower"], true, _) => "indices:admin/xpack/ccr/forget_follower",
+        ([_, "_ccr", "promote"], true, _) => "indices:admin/snapkeep/ccr/promote",
         ([_, "_close"], true, _) => "indices:admin/close",
         ([_, "_open"], true, _) => "indices:admin/open",
         ([index], _, true) if !index.starts_with('_') => "indices:admin/delete",
@@ -110,6 +116,18 @@ mod tests {
             "cluster:admin/slm/execute"
         );
         assert_eq!(action(&Method::POST, "/logs/_close"), "indices:admin/close");
+        assert_eq!(
+            action(&Method::PUT, "/copy/_ccr/follow"),
+            "indices:admin/xpack/ccr/put_follow"
+        );
+        assert_eq!(
+            required_role(&Method::PUT, "/copy/_ccr/follow"),
+            Role::Manage
+        );
+        assert_eq!(
+            required_role(&Method::GET, "/logs/_ccr/changes"),
+            Role::Monitor
+        );
         assert_eq!(
             action(&Method::POST, "/_snapshot/r/s"),
             "cluster:admin/snapshot/create"

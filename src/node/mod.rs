@@ -15,6 +15,7 @@
 //!  running.rs  the snapshots being taken now: live status, abort, shutdown
 //!  routes/api.rs  `/api/repos/...`: the transport-neutral `crate::api`
 //!  slm/        snapshot lifecycle: policies, scheduler, runs, retention, history
+//!  ccr/        cross-cluster replication: leader checkpoints, follower loops
 //! ```
 //!
 //! The server runs on its own tokio runtime and awaits the repository
@@ -23,6 +24,7 @@
 mod access;
 pub mod auth;
 mod body;
+mod ccr;
 pub mod config;
 pub mod error;
 mod indices;
@@ -71,6 +73,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
     let closed = indices::read_closed(state.path())?;
     let slm = slm::Slm::load(state.path(), settings.test_clock_offset_ms)?;
     let remotes = remotes::load(state.path())?;
+    let ccr = ccr::Ccr::load(state.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("snapkeep-node")
         .enable_all()
@@ -92,6 +95,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         slm,
         remotes: Mutex::new(remotes),
         mounts: Default::default(),
+        ccr,
     });
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -108,6 +112,8 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         tokio::spawn(slm::scheduler::schedule_loop(node.clone()));
         tokio::spawn(slm::scheduler::retention_loop(node.clone()));
         tokio::spawn(slm::follow::follow_loop(node.clone()));
+        ccr::run::start_all(&node);
+        tokio::spawn(ccr::auto_follow::auto_follow_loop(node.clone()));
         let bound = listener.local_addr().unwrap_or(listen);
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("snapkeep node listening on {scheme}://{bound}");

@@ -51,6 +51,8 @@ pub struct Node {
     pub remotes: Mutex<crate::core::ccr::remote::Remotes>,
     /// Mounted indices (searchable snapshots).
     pub mounts: crate::node::mounts::Mounts,
+    /// Cross-cluster replication: led and following indices (`node::ccr`).
+    pub ccr: crate::node::ccr::Ccr,
 }
 
 pub type Shared = Arc<Node>;

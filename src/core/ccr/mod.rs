@@ -15,6 +15,7 @@
 //! Everything here is a value: times are milliseconds passed in, and the
 //! node's shells do the reading, applying and waiting.
 
+pub mod auto_follow;
 pub mod checkpoint;
 pub mod follower;
 pub mod lease;

@@ -10,6 +10,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{self, missing, ApiRequest, ApiResponse, ApiResult, RepoLookup};
+use crate::native::decompressor::libzstd_decode;
+use crate::node::ccr::leader::{object_store, CHECKPOINT_REPO};
 use crate::node::reply::{EsError, OwnContentType};
 use crate::node::server::Shared;
 use crate::node::{body, open};
@@ -23,6 +25,12 @@ struct Registered(Shared);
 #[async_trait]
 impl RepoLookup for Registered {
     async fn reader(&self, name: &str) -> ApiResult<RepoReader> {
+        // The checkpoint repository followers read (`node::ccr::leader`):
+        // not a registration, and only readable.
+        if name == CHECKPOINT_REPO {
+            let store = object_store(&self.0.state_folder).ok_or_else(|| missing(name))?;
+            return Ok(RepoReader::open(store, libzstd_decode).await?);
+        }
         let reg = self
             .0
             .repositories

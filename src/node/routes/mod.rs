@@ -4,6 +4,8 @@ mod analyze;
 pub mod api;
 mod cat;
 mod cat_snapshots;
+mod ccr;
+mod ccr_auto_follow;
 mod clone_snapshot;
 mod cluster;
 pub(crate) mod create_snapshot;
@@ -108,6 +110,32 @@ pub fn router() -> Router<Shared> {
             get(cluster::get_settings).put(cluster::put_settings),
         )
         .route("/_remote/info", get(cluster::remote_info))
+        // Cross-cluster replication: leader feed and follower indices.
+        .route("/{index}/_ccr/changes", get(ccr::changes))
+        .route("/{index}/_ccr/follow", put(ccr::follow))
+        .route("/{index}/_ccr/pause_follow", post(ccr::pause))
+        .route("/{index}/_ccr/resume_follow", post(ccr::resume))
+        .route("/{index}/_ccr/unfollow", post(ccr::unfollow))
+        .route("/{index}/_ccr/stats", get(ccr::index_stats))
+        .route("/{index}/_ccr/info", get(ccr::info))
+        .route("/{index}/_ccr/forget_follower", post(ccr::forget_follower))
+        .route("/{index}/_ccr/promote", post(ccr::promote))
+        .route("/_ccr/stats", get(ccr::all_stats))
+        .route("/_ccr/auto_follow", get(ccr_auto_follow::get_all))
+        .route(
+            "/_ccr/auto_follow/{name}",
+            get(ccr_auto_follow::get)
+                .put(ccr_auto_follow::put)
+                .delete(ccr_auto_follow::delete),
+        )
+        .route(
+            "/_ccr/auto_follow/{name}/pause",
+            post(ccr_auto_follow::pause),
+        )
+        .route(
+            "/_ccr/auto_follow/{name}/resume",
+            post(ccr_auto_follow::resume),
+        )
 }
 
 /// The registration of repository `name`, or ES's 404 for a missing one

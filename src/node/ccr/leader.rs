@@ -1,0 +1,362 @@
+//! The leader side: checkpoints of a followed index, taken on demand.
+//!
+//! A follower's read is a long poll (`GET /<index>/_ccr/changes`). While
+//! it waits, the index is compared with its newest checkpoint every
+//! [`SCAN_EVERY`], or less often when a comparison is slow (the restore
+//! plan's size, mtime and mode rule: a stat walk); when it differs, the
+//! next checkpoint is taken into the node's checkpoint repository
+//! (`ccr-checkpoints` in the state folder) and the poll answers. A leader
+//! that nobody follows does no work.
+//!
+//! Each read renews two leases of its follower (`core::ccr::lease`): one
+//! on the checkpoint it is about to apply and one on the checkpoint it
+//! holds (which it compares its folder with for local writes). Then the
+//! checkpoints that are neither among the newest nor leased are deleted.
+//! The index's history and the leases are kept in `ccr_leader.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::core::ccr::checkpoint::{snapshot_name, Point};
+use crate::core::ccr::lease::{self, Lease, Retention};
+use crate::core::ccr::lineage::History;
+use crate::core::format::config::RepoConfig;
+use crate::error::Error;
+use crate::native::ccr::checkpoint::{Leader, Listed};
+use crate::native::clock::now_millis;
+use crate::native::delete::delete_snapshots;
+use crate::native::job::Abort;
+use crate::native::location::Location;
+use crate::native::repo::Repo;
+use crate::node::ccr::blocking;
+use crate::node::error::NodeError;
+use crate::node::indices;
+use crate::node::reply::{internal, EsError};
+use crate::node::server::Shared;
+use crate::node::state::write_atomic;
+
+/// The checkpoint repository's name on the node's object API
+/// (`/api/repos/.ccr-checkpoints/objects/...`), which followers read it by.
+pub const CHECKPOINT_REPO: &str = ".ccr-checkpoints";
+pub const LEADER_FILE: &str = "ccr_leader.json";
+const REPO_FOLDER: &str = "ccr-checkpoints";
+/// How often a waiting poll compares the index with its newest checkpoint,
+/// at most: a comparison that took longer waits [`SCAN_SHARE`] times its
+/// own time before the next, so a large index waited on costs at most
+/// about a fifth of a core.
+const SCAN_EVERY: Duration = Duration::from_millis(200);
+const SCAN_SHARE: u32 = 4;
+/// The longest a poll may wait (`timeout`), and the wait without one
+/// (Elasticsearch's `read_poll_timeout` default).
+pub const MAX_POLL_MS: i64 = 300_000;
+pub const DEFAULT_POLL_MS: i64 = 60_000;
+
+/// One followed index: its history and its followers' leases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Followed {
+    pub history: History,
+    #[serde(default)]
+    pub leases: Vec<Lease>,
+}
+
+/// The indices followers have read, as `ccr_leader.json` holds them; held
+/// while a checkpoint is taken, so checkpoints are taken one at a time.
+#[derive(Debug, Default)]
+pub struct Leaders {
+    indices: Mutex<BTreeMap<String, Followed>>,
+    /// Held by the thread that takes or prunes checkpoints, for as long as
+    /// it runs: a poll dropped mid-checkpoint (its follower paused or
+    /// went away) releases `indices` while its thread goes on, and the
+    /// next checkpoint must not be taken beside it under the same name.
+    on_disk: Arc<std::sync::Mutex<()>>,
+}
+
+impl Leaders {
+    pub fn load(state: &Path) -> Result<Leaders, NodeError> {
+        let path = state.join(LEADER_FILE);
+        let indices = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::BadState {
+                path,
+                detail: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(source) => return Err(NodeError::Io { path, source }),
+        };
+        Ok(Leaders {
+            indices: Mutex::new(indices),
+            on_disk: Arc::default(),
+        })
+    }
+}
+
+/// The checkpoint repository's folder in the state folder.
+pub fn repo_folder(state: &Path) -> PathBuf {
+    state.join(REPO_FOLDER)
+}
+
+/// Opens the checkpoint repository, creating it on first use.
+fn open_repo(folder: &Path) -> crate::error::Result<Repo> {
+    let location = Location::Local(folder.to_path_buf());
+    match Repo::open(&location) {
+        Err(Error::NotARepository(_)) => {
+            let config = RepoConfig::new(uuid::Uuid::new_v4().to_string(), now_millis());
+            Repo::init(&location, config)
+        }
+        other => other,
+    }
+}
+
+/// A checkpoint as a read answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub point: Point,
+    /// Its snapshot in the checkpoint repository.
+    pub snapshot: String,
+    /// When it was taken, on the leader's clock.
+    pub time_ms: i64,
+}
+
+impl From<Listed> for Checkpoint {
+    fn from(l: Listed) -> Checkpoint {
+        Checkpoint {
+            point: l.point,
+            snapshot: l.snapshot,
+            time_ms: l.time_ms,
+        }
+    }
+}
+
+/// The answer to a read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Changes {
+    pub index: String,
+    /// The repository (on the leader's object API) the checkpoint is in.
+    pub repository: String,
+    pub history: History,
+    pub head: Option<Checkpoint>,
+}
+
+/// A follower's read.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub index: String,
+    /// The checkpoint the follower holds.
+    pub after: Option<Point>,
+    /// Who reads: the lease holder's name.
+    pub follower: String,
+    pub timeout_ms: i64,
+}
+
+/// `lineage:seq` (a point as `Display` writes it).
+pub fn parse_point(text: &str) -> Option<Point> {
+    let (lineage, seq) = text.split_once(':')?;
+    let seq: u64 = seq.parse().ok()?;
+    (crate::core::ccr::checkpoint::is_lineage_id(lineage) && seq > 0)
+        .then(|| Point::new(lineage, seq))
+}
+
+/// Takes a checkpoint of `index` when it changed; gives its checkpoints
+/// of every lineage and the newest of `lineage`.
+fn scan(
+    folder: &Path,
+    data: &Path,
+    index: &str,
+    lineage: &str,
+) -> crate::error::Result<(Vec<Listed>, Option<Listed>)> {
+    let repo = open_repo(folder)?;
+    let leader = Leader {
+        repo: &repo,
+        data,
+        index,
+    };
+    leader.checkpoint(lineage, Abort::new())?;
+    Ok((leader.checkpoints()?, leader.head(lineage)?))
+}
+
+fn prune(folder: &Path, names: Vec<String>) -> crate::error::Result<()> {
+    if !names.is_empty() {
+        delete_snapshots(&open_repo(folder)?, &names)?;
+    }
+    Ok(())
+}
+
+/// A new lineage id: 16 lowercase hexadecimal digits.
+pub fn new_lineage() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
+}
+
+/// Answers a follower's read: at once when the index's newest checkpoint
+/// (taken now if the index changed) is not what the follower holds, else
+/// when that happens or at the timeout.
+pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
+    let data = node.settings.data.clone();
+    if !indices::exists(&data, &ask.index) {
+        return Err(EsError::index_not_found(&ask.index));
+    }
+    let folder = repo_folder(&node.state_folder);
+    let deadline = Instant::now() + Duration::from_millis(ask.timeout_ms.max(0) as u64);
+    loop {
+        let mut all = node.ccr.leaders.indices.lock().await;
+        let followed = all
+            .entry(ask.index.clone())
+            .or_insert_with(|| Followed {
+                history: History::start(&new_lineage()).expect("a fresh lineage id is valid"),
+                leases: Vec::new(),
+            })
+            .clone();
+        let lineage = followed.history.current().to_string();
+        let (f, d, i) = (folder.clone(), data.clone(), ask.index.clone());
+        let one = node.ccr.leaders.on_disk.clone();
+        let scan_started = Instant::now();
+        let (listed, head) = blocking(move || {
+            let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+            scan(&f, &d, &i, &lineage)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(|e| internal(format!("checkpoint of [{}]: {e}", ask.index)))?;
+        let head: Option<Checkpoint> = head.map(Checkpoint::from);
+        let changed = head.as_ref().map(|h| &h.point) != ask.after.as_ref();
+        if !changed && Instant::now() < deadline {
+            drop(all);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let pause = SCAN_EVERY.max(scan_started.elapsed() * SCAN_SHARE);
+            tokio::time::sleep(left.min(pause)).await;
+            continue;
+        }
+        let now = now_millis();
+        let r = Retention::default();
+        let mut leases = followed.leases.clone();
+        if let Some(h) = &head {
+            leases = lease::renew(&leases, &ask.follower, &h.point, now);
+        }
+        if let Some(held) = &ask.after {
+            leases = lease::renew(&leases, &format!("{}#held", ask.follower), held, now);
+        }
+        leases.retain(|l| l.is_live(now, r.lease_ms));
+        let points: Vec<Point> = listed.into_iter().map(|l| l.point).collect();
+        let names = lease::prunable(&points, followed.history.current(), &leases, now, r)
+            .iter()
+            .map(|p| snapshot_name(&ask.index, p))
+            .collect();
+        let (f, one) = (folder.clone(), node.ccr.leaders.on_disk.clone());
+        blocking(move || {
+            let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+            prune(&f, names)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(|e| internal(format!("pruning checkpoints of [{}]: {e}", ask.index)))?;
+        let kept = Followed {
+            history: followed.history.clone(),
+            leases,
+        };
+        all.insert(ask.index.clone(), kept);
+        write_atomic(&node.state_folder, LEADER_FILE, &*all)
+            .map_err(|e| internal(e.to_string()))?;
+        return Ok(Changes {
+            index: ask.index,
+            repository: CHECKPOINT_REPO.to_string(),
+            history: followed.history,
+            head,
+        });
+    }
+}
+
+/// Makes this node the leader of `index` with `history`: a promoted
+/// follower's, forked at the checkpoint it held, so its next checkpoint
+/// starts the new lineage.
+pub async fn adopt(node: &Shared, index: &str, history: History) -> Result<(), EsError> {
+    let mut all = node.ccr.leaders.indices.lock().await;
+    all.insert(
+        index.to_string(),
+        Followed {
+            history,
+            leases: Vec::new(),
+        },
+    );
+    write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))
+}
+
+/// Ends this node's leadership of `index` (it is about to follow another
+/// index into the same folder) and gives what the folder holds as a
+/// checkpoint of its history: taken now if it changed since the newest,
+/// so that writes made since count when the follower compares histories
+/// (an old leader that kept writing after a failover is diverged, not
+/// silently fast-forwarded). `None` if this node does not lead `index`.
+pub async fn hand_over(node: &Shared, index: &str) -> Result<Option<Checkpoint>, EsError> {
+    let mut all = node.ccr.leaders.indices.lock().await;
+    let Some(followed) = all.get(index).cloned() else {
+        return Ok(None);
+    };
+    let lineage = followed.history.current().to_string();
+    let (f, d, i) = (
+        repo_folder(&node.state_folder),
+        node.settings.data.clone(),
+        index.to_string(),
+    );
+    let one = node.ccr.leaders.on_disk.clone();
+    let (_, head) = blocking(move || {
+        let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+        scan(&f, &d, &i, &lineage)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|e| internal(format!("checkpoint of [{index}]: {e}")))?;
+    all.remove(index);
+    write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))?;
+    Ok(head.map(Checkpoint::from))
+}
+
+/// Drops the leases of follower `follower` (its node id and index, as
+/// its reads name it) on `index`: its checkpoints are then kept only as
+/// long as the newest ones are. Returns how many leases went.
+pub async fn forget(node: &Shared, index: &str, follower: &str) -> Result<usize, EsError> {
+    let mut all = node.ccr.leaders.indices.lock().await;
+    let Some(followed) = all.get_mut(index) else {
+        return Ok(0);
+    };
+    let held = format!("{follower}#held");
+    let before = followed.leases.len();
+    followed
+        .leases
+        .retain(|l| l.follower != follower && l.follower != held);
+    let gone = before - followed.leases.len();
+    write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))?;
+    Ok(gone)
+}
+
+/// Opens the checkpoint repository for the object API (read-only), or
+/// `None` before any checkpoint was taken.
+pub fn object_store(state: &Path) -> Option<Arc<dyn crate::storage::Storage>> {
+    let folder = repo_folder(state);
+    if !folder.is_dir() {
+        return None;
+    }
+    let store = Location::Local(folder).open(false).ok()?;
+    Some(Arc::new(crate::storage::guard::ReadOnlyStore::new(store)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_lineage_colon_seq() {
+        let p = parse_point("0123456789abcdef:7").unwrap();
+        assert_eq!(p.to_string(), "0123456789abcdef:7");
+        for bad in [
+            "0123456789abcdef:0",
+            "xyz:1",
+            "0123456789abcdef",
+            "0123456789abcdef:-1",
+        ] {
+            assert_eq!(parse_point(bad), None, "{bad}");
+        }
+    }
+}

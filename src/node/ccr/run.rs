@@ -1,0 +1,327 @@
+//! The loop of one follower index: a long-poll read of the leader's
+//! changes, then `core::ccr::follower::decide` over what the folder holds
+//! (its checkpoint and any local writes since), then the step it chose:
+//! wait (the next read is the wait), apply the leader's newest checkpoint
+//! with `native::ccr::apply::Follow` (read through the leader's object
+//! API with the remote's credentials), or pause with the reason. Failed
+//! reads are retried after `retry_delay_ms`, never given up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::core::ccr::checkpoint::{snapshot_name, Point};
+use crate::core::ccr::follower::{decide, retry_delay_ms, FollowParams, PauseReason, Step, View};
+use crate::core::ccr::lineage::{relate, Relation};
+use crate::core::ccr::remote::RemoteCluster;
+use crate::native::ccr::apply::{Applied, Follow};
+use crate::native::clock::now_millis;
+use crate::native::job::Abort;
+use crate::native::location::Location;
+use crate::native::repo::Repo;
+use crate::node::ccr::blocking;
+use crate::node::ccr::follows::Follower;
+use crate::node::ccr::leader::{Changes, Checkpoint};
+use crate::node::server::Shared;
+
+/// How long connecting to the leader may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much longer than the poll timeout a read may take before it is
+/// counted failed (the leader may be taking a checkpoint).
+const READ_SLACK: Duration = Duration::from_secs(60);
+
+/// Starts the loop of follower `f`.
+pub fn start(node: &Shared, f: Arc<Follower>) {
+    tokio::spawn(run(node.clone(), f));
+}
+
+/// Starts the loops of the followers the node was started with.
+pub fn start_all(node: &Shared) {
+    for f in node.ccr.follows.list() {
+        start(node, f);
+    }
+}
+
+fn save(node: &Shared) {
+    if let Err(e) = node.ccr.follows.save(&node.state_folder) {
+        eprintln!("snapkeep node: cannot record the follower indices: {e}");
+    }
+}
+
+async fn run(node: Shared, f: Arc<Follower>) {
+    let _alive = f.alive.lock().await;
+    let client = match reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            f.record()
+                .tracker
+                .failed(format!("cannot make an HTTP client: {e}"));
+            return;
+        }
+    };
+    loop {
+        if f.is_stopped() {
+            return;
+        }
+        let rec = f.record().clone();
+        if rec.tracker.paused.is_some() {
+            f.wake.notified().await;
+            continue;
+        }
+        let params = rec.parameters.follow_params();
+        let held = rec.tracker.held.as_ref().map(|(p, _)| p.clone());
+        let read = tokio::select! {
+            r = read(&node, &client, &f.index, &rec.remote_cluster, &rec.leader_index, held.as_ref(), params) => r,
+            _ = f.wake.notified() => continue,
+        };
+        let outcome = match read {
+            Ok((changes, remote)) => {
+                {
+                    let mut r = f.record();
+                    let head = changes.head.as_ref().map(|h| (h.point.clone(), h.time_ms));
+                    r.tracker.read_ok(head, now_millis());
+                    r.history = Some(changes.history.clone());
+                    r.successful_reads += 1;
+                }
+                if f.is_stopped() || f.record().tracker.paused.is_some() {
+                    continue;
+                }
+                let job = Job {
+                    location: checkpoint_location(&remote, &changes.repository),
+                    data: node.settings.data.clone(),
+                    leader_index: rec.leader_index.clone(),
+                    follower_index: f.index.clone(),
+                    held,
+                    changes,
+                    params,
+                    read_limit: rec.parameters.read_limit(),
+                };
+                blocking(move || job.step()).await.and_then(|r| r)
+            }
+            Err(reason) => Err(reason),
+        };
+        // Recorded on disk when what the folder holds or the pause
+        // changed (the restart point); the read figures live in memory.
+        let (failures, changed) = {
+            let mut r = f.record();
+            let changed = match outcome {
+                Ok(Outcome::Wait) => false,
+                Ok(Outcome::Applied(c, a, note)) => {
+                    if let Some(note) = note {
+                        eprintln!("snapkeep node: follower index [{}]: {note}", f.index);
+                        r.resynced = Some(note);
+                    }
+                    r.tracker.applied(
+                        (c.point, c.time_ms),
+                        a.bytes_read,
+                        a.bytes_written,
+                        a.files_written,
+                    );
+                    true
+                }
+                Ok(Outcome::Paused(reason)) => {
+                    r.tracker.paused = Some(reason);
+                    true
+                }
+                Err(e) => {
+                    r.tracker.failed(e);
+                    false
+                }
+            };
+            (r.tracker.consecutive_failures, changed)
+        };
+        if changed {
+            save(&node);
+        }
+        if failures > 0 {
+            let wait = Duration::from_millis(retry_delay_ms(failures, params) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = f.wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// The leader's checkpoint repository on its object API, with the
+/// remote's credentials.
+fn checkpoint_location(remote: &RemoteCluster, repository: &str) -> Location {
+    Location::Edge {
+        base: format!("http://{}/api/repos/{repository}", remote.proxy_address),
+        token: remote.credentials.clone(),
+        options: Vec::new(),
+    }
+}
+
+/// One long-poll read of the leader's changes; the reason on failure, in
+/// the user's terms.
+async fn read(
+    node: &Shared,
+    client: &reqwest::Client,
+    index: &str,
+    alias: &str,
+    leader_index: &str,
+    held: Option<&Point>,
+    params: FollowParams,
+) -> Result<(Changes, RemoteCluster), String> {
+    let remote = node
+        .remotes
+        .lock()
+        .await
+        .get(alias)
+        .cloned()
+        .ok_or_else(|| format!("no such remote cluster: [{alias}]"))?;
+    let addr = &remote.proxy_address;
+    let timeout = params.read_poll_timeout_ms.max(0);
+    let url = reqwest::Url::parse_with_params(
+        &format!("http://{addr}/{leader_index}/_ccr/changes"),
+        &[
+            ("after", held.map(|p| p.to_string()).unwrap_or_default()),
+            ("follower", format!("{}:{index}", node.identity.id)),
+            ("timeout", format!("{timeout}ms")),
+        ],
+    )
+    .map_err(|e| format!("bad leader address [{addr}]: {e}"))?;
+    let mut request = client
+        .get(url)
+        .timeout(Duration::from_millis(timeout as u64) + READ_SLACK);
+    if let Some(token) = &remote.credentials {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!("no answer from the leader at [{addr}] in time")
+        } else {
+            format!("cannot connect to the leader at [{addr}]: {e}")
+        }
+    })?;
+    let status = response.status().as_u16();
+    if status == 200 {
+        let changes: Changes = response
+            .json()
+            .await
+            .map_err(|e| format!("the leader at [{addr}] answered a read with no changes: {e}"))?;
+        return Ok((changes, remote));
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let reason = body["error"]["reason"].as_str().unwrap_or("").to_string();
+    Err(match status {
+        401 => format!(
+            "the leader at [{addr}] refused the credentials of cluster.remote.{alias} ({reason})"
+        ),
+        403 => format!(
+            "the credentials of cluster.remote.{alias} may not read the leader at [{addr}] ({reason})"
+        ),
+        404 => format!("the leader at [{addr}] has no index [{leader_index}] ({reason})"),
+        s => format!("the leader at [{addr}] answered HTTP {s}: {reason}"),
+    })
+}
+
+/// What a step did.
+enum Outcome {
+    Wait,
+    /// With, for a resync over a diverged folder, what it replaced.
+    Applied(Checkpoint, Applied, Option<String>),
+    Paused(PauseReason),
+}
+
+/// One step's inputs, moved to its thread.
+struct Job {
+    location: Location,
+    data: PathBuf,
+    leader_index: String,
+    follower_index: String,
+    held: Option<Point>,
+    changes: Changes,
+    params: FollowParams,
+    /// `max_bytes_per_sec`: reads from the leader are throttled to it.
+    read_limit: Option<u64>,
+}
+
+impl Job {
+    /// What a resync to `point` replaces, in the user's terms.
+    fn split_brain(&self, point: &Point) -> String {
+        let relation = relate(&self.changes.history, Some(point), self.held.as_ref());
+        let (common, after) = match relation {
+            Relation::Diverged {
+                common,
+                local_after,
+            } => (common, local_after),
+            _ => (None, 0),
+        };
+        let since = common.map_or("the start".to_string(), |c| c.to_string());
+        format!(
+            "split brain: the folder held {after} checkpoint(s) after {since} that the leader's \
+             history does not have; reuse_existing replaced them with the leader's {point}"
+        )
+    }
+
+    /// Checks the folder for local writes since the checkpoint it holds,
+    /// decides, and applies the leader's newest checkpoint when that is
+    /// the step. A held checkpoint the leader no longer has (its lease
+    /// expired) cannot be compared with: the apply replaces whatever
+    /// differs, as a delta.
+    fn step(self) -> Result<Outcome, String> {
+        let failed = |e: crate::error::Error| e.to_string();
+        let store = self.location.open(false).map_err(failed)?;
+        let repo = Repo::open_in(store)
+            .map_err(failed)?
+            .with_limits(None, self.read_limit);
+        let follow = Follow {
+            repo: &repo,
+            leader_index: &self.leader_index,
+            data: &self.data,
+            follower_index: &self.follower_index,
+        };
+        let local = match &self.held {
+            Some(p) => {
+                let name = snapshot_name(&self.leader_index, p);
+                let kept = repo
+                    .root()
+                    .map_err(failed)?
+                    .snapshots
+                    .iter()
+                    .any(|s| s.snapshot == name);
+                if kept {
+                    follow.local_changes(&name).map_err(failed)?
+                } else {
+                    Vec::new()
+                }
+            }
+            None => Vec::new(),
+        };
+        let head = self.changes.head.as_ref();
+        // A node killed between an apply's switch and recording it holds
+        // the head already: its folder differs from the recorded
+        // checkpoint but not from the head, which it is then known to hold.
+        if let Some(h) = head.filter(|h| !local.is_empty() && Some(&h.point) != self.held.as_ref())
+        {
+            if follow
+                .local_changes(&h.snapshot)
+                .map_err(failed)?
+                .is_empty()
+            {
+                return Ok(Outcome::Applied(h.clone(), Applied::default(), None));
+            }
+        }
+        let view = View {
+            history: &self.changes.history,
+            head: head.map(|h| &h.point),
+        };
+        match decide(self.held.as_ref(), view, &local, self.params, 0) {
+            Step::Wait { .. } => Ok(Outcome::Wait),
+            Step::Pause(reason) => Ok(Outcome::Paused(reason)),
+            Step::Apply { point, resync } => {
+                let head = head
+                    .filter(|h| h.point == point)
+                    .ok_or("the leader's answer has no checkpoint to apply")?;
+                let note = resync.then(|| self.split_brain(&point));
+                let applied = follow.apply(&head.snapshot, Abort::new()).map_err(failed)?;
+                Ok(Outcome::Applied(head.clone(), applied, note))
+            }
+        }
+    }
+}
