@@ -221,26 +221,34 @@ async fn shared_chunks_are_cached_once_and_corrupt_entries_refetched() {
     assert!(second.hits > first.hits);
     assert!(cache_files(&dir).len() <= entries + 2);
 
-    // A cache entry damaged on disk: detected, dropped, fetched again.
+    // A cache entry damaged on disk: detected, dropped, fetched again (by
+    // a cache opened anew, as a new mount opens it: an open cache keeps
+    // the chunks it verified last in memory).
     let victim = n1.chunks[n1.chunks.len() / 2].to_hex();
     let path = dir.join(&victim[..2]).join(&victim);
     let mut bytes = fs::read(&path).unwrap();
     bytes[10] ^= 0xff;
     fs::write(&path, &bytes).unwrap();
+    drop((f1, f2));
+    let cache = Arc::new(DiskCache::open(&dir, 64 * 1024 * 1024, CHUNK_MAX).unwrap());
+    let f1 = LazyFile::open(
+        reader.clone(),
+        cache.clone(),
+        &index,
+        &n1,
+        ReadAhead::DEFAULT,
+    )
+    .unwrap();
     assert_eq!(f1.read_at(0, big.len() as u64).await.unwrap(), big[..]);
     let third = cache.stats();
     assert_eq!(third.corrupt, 1, "{third:?}");
-    assert_eq!(
-        third.misses,
-        second.misses + 1,
-        "a corrupt entry reads as a miss"
-    );
-    assert!(third.bytes_read_from_repository > second.bytes_read_from_repository);
+    assert_eq!(third.misses, 1, "a corrupt entry reads as a miss");
+    assert!(third.bytes_read_from_repository > 0);
     let repaired = fs::read(&path).unwrap();
     assert_ne!(repaired, bytes, "the corrupt entry was replaced");
 
     // A cache opened again on the folder serves from it without fetching.
-    drop((f1, f2));
+    drop(f1);
     let reopened = Arc::new(DiskCache::open(&dir, 64 * 1024 * 1024, CHUNK_MAX).unwrap());
     let f = LazyFile::open(
         reader.clone(),

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use crate::core::format::id::IdSet;
 use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
 use crate::core::format::tree::Node;
@@ -27,9 +28,17 @@ const FETCH_CONCURRENCY: usize = 8;
 pub struct LazyFile {
     repo: RepoReader,
     cache: Arc<DiskCache>,
-    reader: tokio::sync::Mutex<LazyReader>,
+    state: tokio::sync::Mutex<Reading>,
     /// The chunks of the last read, pinned until the next read or close.
     hold: Mutex<Hold>,
+}
+
+/// A file's read state: the core's reader, and the read-ahead fetch
+/// running in the background, if any.
+#[derive(Debug)]
+struct Reading {
+    reader: LazyReader,
+    ahead: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl LazyFile {
@@ -47,41 +56,66 @@ impl LazyFile {
         Ok(LazyFile {
             repo,
             cache,
-            reader: tokio::sync::Mutex::new(LazyReader::new(layout, read_ahead)),
+            state: tokio::sync::Mutex::new(Reading {
+                reader: LazyReader::new(layout, read_ahead),
+                ahead: None,
+            }),
             hold: Mutex::new(Hold::default()),
         })
     }
 
     /// The file's size.
     pub async fn size(&self) -> u64 {
-        self.reader.lock().await.size()
+        self.state.lock().await.reader.size()
     }
 
     /// Bytes `offset..offset + len`, cut to the file's size.
+    ///
+    /// A miss fetches the chunks the read needs and answers; the chunks
+    /// the reader wants fetched ahead come in the background, into the
+    /// cache, while the next reads are answered from what is there. A miss
+    /// while that fetch runs waits for it first (its chunk is most likely
+    /// on the way) instead of fetching the same bytes twice.
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes> {
-        let mut reader = self.reader.lock().await;
-        let covering = reader.covering(offset, len);
+        let mut state = self.state.lock().await;
+        let covering = state.reader.covering(offset, len);
         let mut read = CachedRead::new(&covering);
-        // The second answer is always ready: the first's fetch delivered
-        // every chunk the range needs, and a read keeps what it was handed.
-        for _ in 0..2 {
+        // At most: one wait for the read-ahead, one fetch, one answer.
+        for _ in 0..3 {
             let answer = {
                 let mut guard = self.cache.lock();
-                let state = &mut *guard;
-                reader.read(
+                let cache = &mut *guard;
+                state.reader.read(
                     offset,
                     len,
-                    &mut read.source(&mut state.policy, &mut state.store),
+                    &mut read.source(&mut cache.policy, &mut cache.store),
                 )
             };
-            match answer {
+            let reads = match answer {
                 ReadAnswer::Ready(bytes) => {
-                    let mut state = self.cache.lock();
+                    let mut cache = self.cache.lock();
                     let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
-                    hold.replace(&mut state.policy, covering);
+                    hold.replace(&mut cache.policy, covering);
                     return Ok(bytes);
                 }
-                ReadAnswer::Need(reads) => self.fetch(&reads, &mut read).await?,
+                ReadAnswer::Need(reads) => reads,
+            };
+            if let Some(ahead) = state.ahead.take() {
+                let _ = ahead.await;
+                continue;
+            }
+            let wanted: IdSet = covering.iter().copied().collect();
+            let (now, later): (Vec<PackRead>, Vec<PackRead>) = reads
+                .into_iter()
+                .partition(|r| r.blobs.iter().any(|b| wanted.contains(&b.id)));
+            fetch(&self.repo, &self.cache, &now, &mut read).await?;
+            if !later.is_empty() {
+                let (repo, cache) = (self.repo.clone(), self.cache.clone());
+                state.ahead = Some(tokio::spawn(async move {
+                    // Failures here only cost the read that needs the
+                    // chunk a fetch of its own.
+                    let _ = fetch(&repo, &cache, &later, &mut CachedRead::new(&[])).await;
+                }));
             }
         }
         Err(Error::Integrity {
@@ -89,50 +123,51 @@ impl LazyFile {
             detail: format!("bytes {offset}+{len} still missing after fetching them"),
         })
     }
+}
 
-    /// Fetches `reads`, verifies each blob and hands it to the read (and
-    /// the cache).
-    async fn fetch(&self, reads: &[PackRead], read: &mut CachedRead) -> Result<()> {
-        let keys: Vec<String> = reads.iter().map(|r| keys::pack(&r.pack)).collect();
-        let requests: Vec<_> = reads
-            .iter()
-            .zip(&keys)
-            .map(|(r, key)| {
-                self.repo
-                    .store
-                    .get(key, Some(r.offset..r.offset + r.length))
-            })
-            .collect();
-        let fetched: Vec<Bytes> = stream::iter(requests)
-            .buffered(FETCH_CONCURRENCY)
-            .map_err(Error::from)
-            .try_collect()
-            .await?;
-        for (r, bytes) in reads.iter().zip(fetched) {
-            for e in &r.blobs {
-                let at = (e.offset - r.offset) as usize;
-                let stored =
-                    bytes
-                        .get(at..at + e.stored_len as usize)
-                        .ok_or_else(|| Error::Integrity {
-                            id: e.id,
-                            detail: format!(
-                                "pack {} is shorter than its index says",
-                                r.pack.short()
-                            ),
-                        })?;
-                let plain = Bytes::from(self.repo.decode_verified(e, stored)?);
-                let mut guard = self.cache.lock();
-                let state = &mut *guard;
-                read.deliver(&mut state.policy, &mut state.store, e.id, plain);
-            }
+/// Fetches `reads`, verifies each blob and hands it to the read (and the
+/// cache).
+async fn fetch(
+    repo: &RepoReader,
+    cache: &DiskCache,
+    reads: &[PackRead],
+    read: &mut CachedRead,
+) -> Result<()> {
+    let keys: Vec<String> = reads.iter().map(|r| keys::pack(&r.pack)).collect();
+    let requests: Vec<_> = reads
+        .iter()
+        .zip(&keys)
+        .map(|(r, key)| repo.store.get(key, Some(r.offset..r.offset + r.length)))
+        .collect();
+    let fetched: Vec<Bytes> = stream::iter(requests)
+        .buffered(FETCH_CONCURRENCY)
+        .map_err(Error::from)
+        .try_collect()
+        .await?;
+    for (r, bytes) in reads.iter().zip(fetched) {
+        for e in &r.blobs {
+            let at = (e.offset - r.offset) as usize;
+            let stored =
+                bytes
+                    .get(at..at + e.stored_len as usize)
+                    .ok_or_else(|| Error::Integrity {
+                        id: e.id,
+                        detail: format!("pack {} is shorter than its index says", r.pack.short()),
+                    })?;
+            let plain = Bytes::from(repo.decode_verified(e, stored)?);
+            let mut guard = cache.lock();
+            let state = &mut *guard;
+            read.deliver(&mut state.policy, &mut state.store, e.id, plain);
         }
-        Ok(())
     }
+    Ok(())
 }
 
 impl Drop for LazyFile {
     fn drop(&mut self) {
+        if let Some(ahead) = self.state.get_mut().ahead.take() {
+            ahead.abort();
+        }
         let mut state = self.cache.lock();
         let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
         hold.release(&mut state.policy);
