@@ -6,7 +6,8 @@
 #   --work DIR       scratch folder (default /tmp/snapkeep-bench)
 #   --baseline BIN   also measure an earlier snapkeep build, interleaved with
 #                    this one, and print this build against it
-#   --datasets LIST  mixed,versions,db,node,mount (default all; node: bench/node.py,
+#   --datasets LIST  mixed,versions,db,pg,sqlite,node,mount (default all; pg and
+#                    sqlite: bench/engines.py, pg as root with Debian's postgresql; node: bench/node.py,
 #                    mount: bench/mount.py, as root with /dev/fuse)
 # Installs restic and borgbackup from Debian when missing; rustic (a long
 # build) only with --with-rustic. Builds snapkeep in release mode (or uses
