@@ -1,7 +1,8 @@
 """Real database engines' data folders for the benchmark (issue 21).
 
-- `pg`: a PostgreSQL cluster (Debian's postgresql) after `pgbench -i`,
-  then a short pgbench workload between snapshots;
+- `pg` and `pg_long`: a PostgreSQL cluster (Debian's postgresql) after
+  `pgbench -i`, then a short (600 transactions) or a longer (6,000)
+  pgbench workload between snapshots;
 - `sqlite`: a SQLite database (Python's sqlite3) of a few million rows,
   then random updates, deletes and inserts.
 

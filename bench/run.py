@@ -270,7 +270,7 @@ SPEED_TARGETS = {"initial": 1.5, "unchanged": 2.0, "changed": 1.5, "restore": 1.
 # Real database engines' data sets (issue 21): the incremental at least 2x
 # the fastest peer, and its new stored bytes at most half the smallest
 # peer's.
-ENGINE_DATASETS = ("pg", "sqlite")
+ENGINE_DATASETS = ("pg", "pg_long", "sqlite")
 ENGINE_SPEED_TARGETS = {"initial": 1.5, "changed": 2.0}
 ENGINE_NEW_BYTES_TARGET = 0.5
 
@@ -403,8 +403,12 @@ def main():
             engines.pg(src, scale)
         meta["pg_bytes"] = datasets.tree_bytes(src)
         print(f"pg: {meta['pg_bytes'] / 2**20:.0f} MiB", flush=True)
-        bench_snapshots(rec, "pg", src, tools, runs, args.work, engines.pg_change,
-                        smoke=engines.pg_smoke)
+        # A short and a longer workload between the snapshots.
+        for ds, transactions in (("pg", 600), ("pg_long", 6000)):
+            n = max(50, int(transactions * min(1.0, scale)))
+            bench_snapshots(rec, ds, src, tools, runs, args.work,
+                            lambda state, n=n: engines.pg_change(state, n),
+                            smoke=engines.pg_smoke)
     if "sqlite" in wanted:
         src = os.path.join(args.work, "sqlite-src")
         if not os.path.exists(src):
