@@ -13,6 +13,8 @@ pub const HEAD_BYTES: usize = 64 * 1024;
 pub enum Engine {
     /// PostgreSQL heap and index relation files (`base/`, `global/`).
     Postgres,
+    /// PostgreSQL write-ahead log segments (`pg_wal/`).
+    PostgresWal,
     /// MySQL/MariaDB InnoDB tablespaces (`.ibd`, `ibdata*`).
     InnoDb,
     /// SQLite database files.
@@ -30,6 +32,7 @@ pub struct Paged {
 pub fn detect(size: u64, head: &[u8]) -> Option<Paged> {
     sqlite(size, head)
         .or_else(|| postgres(size, head))
+        .or_else(|| postgres_wal(size, head))
         .or_else(|| innodb(size, head))
 }
 
@@ -39,6 +42,14 @@ fn be16(b: &[u8], at: usize) -> u16 {
 
 fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"))
 }
 
 fn be32(b: &[u8], at: usize) -> u32 {
@@ -97,6 +108,42 @@ fn postgres(size: u64, head: &[u8]) -> Option<Paged> {
     (seen && !first_only).then_some(Paged {
         engine: Engine::Postgres,
         page_size,
+    })
+}
+
+/// A PostgreSQL WAL segment: its first page has the long header
+/// (`XLogLongPageHeaderData`, little-endian): `xlp_magic` (0xDxxx, one per
+/// major version) at 0, `xlp_info` with `XLP_LONG_HEADER` at 2,
+/// `xlp_pageaddr` at 8 (a multiple of the segment size), `xlp_seg_size` at
+/// 32 (the file's size) and `xlp_xlog_blcksz` at 36 (its page size). The
+/// next page, when the head holds it, has the same magic and the next
+/// address.
+fn postgres_wal(size: u64, head: &[u8]) -> Option<Paged> {
+    const LONG_HEADER: u16 = 0x0002;
+    if head.len() < 40 || le16(head, 0) & 0xf000 != 0xd000 || le16(head, 2) & LONG_HEADER == 0 {
+        return None;
+    }
+    let (addr, seg, page) = (le64(head, 8), le32(head, 32), le32(head, 36));
+    let sizes_ok = seg.is_power_of_two()
+        && (1 << 20..=1 << 30).contains(&seg)
+        && u64::from(seg) == size
+        && page.is_power_of_two()
+        && (1024..=65536).contains(&page)
+        && addr % u64::from(seg) == 0;
+    if !sizes_ok {
+        return None;
+    }
+    if let Some(next) = head.get(page as usize..page as usize + 16) {
+        // The same magic (a recycled segment's later pages still hold the
+        // old segment's addresses), or zeros (a fresh segment).
+        let same_magic = le16(next, 0) == le16(head, 0);
+        if !same_magic && next.iter().any(|&b| b != 0) {
+            return None;
+        }
+    }
+    Some(Paged {
+        engine: Engine::PostgresWal,
+        page_size: page,
     })
 }
 
@@ -177,6 +224,40 @@ mod tests {
         assert_eq!(detect(3 * 8192, &bad), None);
         // A file of zeros says nothing.
         assert_eq!(detect(3 * 8192, &vec![0u8; 3 * 8192]), None);
+    }
+
+    fn wal_page(magic: u16, info: u16, addr: u64, long: bool) -> Vec<u8> {
+        let mut p = noise(8192, addr);
+        p[0..2].copy_from_slice(&magic.to_le_bytes());
+        p[2..4].copy_from_slice(&info.to_le_bytes());
+        p[8..16].copy_from_slice(&addr.to_le_bytes());
+        if long {
+            p[32..36].copy_from_slice(&(16u32 << 20).to_le_bytes());
+            p[36..40].copy_from_slice(&8192u32.to_le_bytes());
+        }
+        p
+    }
+
+    #[test]
+    fn postgres_wal_segments_are_recognised_by_their_long_header() {
+        let seg = 16u64 << 20;
+        let first = 3 * seg;
+        let mut head = wal_page(0xd110, 0x0002, first, true);
+        head.extend(wal_page(0xd110, 0, first + 8192, false));
+        let found = detect(seg, &head).unwrap();
+        assert_eq!((found.engine, found.page_size), (Engine::PostgresWal, 8192));
+        // The file must be one whole segment, at a segment's address.
+        assert_eq!(detect(seg - 8192, &head), None);
+        let mut shifted = head.clone();
+        shifted[8..16].copy_from_slice(&(first + 8192).to_le_bytes());
+        assert_eq!(detect(seg, &shifted), None);
+        // No long header, or another magic on the next page: not WAL.
+        let mut short = head.clone();
+        short[2] = 0;
+        assert_eq!(detect(seg, &short), None);
+        let mut other = head.clone();
+        other[8192..8194].copy_from_slice(&0x1234u16.to_le_bytes());
+        assert_eq!(detect(seg, &other), None);
     }
 
     #[test]
