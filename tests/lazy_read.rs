@@ -100,11 +100,16 @@ async fn node(reader: &RepoReader, index: &RepoIndex, snapshot: &str, path: &str
     }
 }
 
+/// The cache's entries (not their block-sum files, which the bound
+/// leaves room for).
 fn cache_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for sub in fs::read_dir(dir).unwrap() {
         for f in fs::read_dir(sub.unwrap().path()).unwrap() {
-            files.push(f.unwrap().path());
+            let path = f.unwrap().path();
+            if path.extension().is_none() {
+                files.push(path);
+            }
         }
     }
     files

@@ -263,13 +263,15 @@ fn the_cache_stays_bounded_with_files_held_open_and_a_corrupt_entry_is_fetched_a
         "{summary}"
     );
 
-    // Flip a byte in every cached entry: the next mount notices, drops
+    // Flip the last byte of every cached entry (and block-sum file): the
+    // next mount notices, drops
     // them and fetches again.
     let entries = cache_entries(&cache);
     assert!(!entries.is_empty());
     for e in &entries {
         let mut bytes = fs::read(e).unwrap();
-        bytes[0] ^= 0xff;
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
         fs::write(e, bytes).unwrap();
     }
     let m = Mounted::start(

@@ -23,6 +23,13 @@ pub trait ChunkSource {
     fn contains(&self, id: &Id) -> bool;
     /// The chunk's plain bytes, or `None` if it is not (or no longer) held.
     fn chunk(&mut self, id: &Id) -> Option<Bytes>;
+    /// Bytes `start..start + len` of the chunk (a source that can check
+    /// part of a chunk reads only that part).
+    fn chunk_range(&mut self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
+        let b = self.chunk(id)?;
+        let end = start.checked_add(len)?;
+        (end <= b.len() as u64).then(|| b.slice(start as usize..end as usize))
+    }
 }
 
 /// How far sequential reads fetch ahead.
@@ -116,8 +123,11 @@ impl LazyReader {
         let mut pieces = Vec::with_capacity(spans.len());
         let mut missing = Vec::new();
         for span in spans {
-            match source.chunk(&span.id()) {
-                Some(b) if b.len() as u64 == span.len() => pieces.push(b),
+            // Only the part of each chunk the read covers.
+            let from = offset.max(span.offset) - span.offset;
+            let to = end.min(span.end()) - span.offset;
+            match source.chunk_range(&span.id(), from, to - from) {
+                Some(b) if b.len() as u64 == to - from => pieces.push(b),
                 _ => missing.push(*span),
             }
         }
@@ -138,7 +148,7 @@ impl LazyReader {
             self.window = 0;
         }
         self.next_offset = Some(end);
-        ReadAnswer::Ready(assemble(spans, &pieces, offset, end))
+        ReadAnswer::Ready(assemble(pieces, end - offset))
     }
 
     /// The chunks after span `from` that start before `end + window` and are
@@ -154,17 +164,15 @@ impl LazyReader {
     }
 }
 
-/// Cuts `offset..end` out of the chunks `spans` (whose bytes are `pieces`).
-fn assemble(spans: &[ChunkSpan], pieces: &[Bytes], offset: u64, end: u64) -> Bytes {
-    if let ([span], [piece]) = (spans, pieces) {
+/// The read's bytes from the covered parts of its chunks, in order.
+fn assemble(mut pieces: Vec<Bytes>, len: u64) -> Bytes {
+    if pieces.len() == 1 {
         // Within one chunk: a slice of it, no copy.
-        return piece.slice((offset - span.offset) as usize..(end - span.offset) as usize);
+        return pieces.pop().expect("one piece");
     }
-    let mut out = Vec::with_capacity((end - offset) as usize);
-    for (span, piece) in spans.iter().zip(pieces) {
-        let from = offset.max(span.offset) - span.offset;
-        let to = end.min(span.end()) - span.offset;
-        out.extend_from_slice(&piece[from as usize..to as usize]);
+    let mut out = Vec::with_capacity(len as usize);
+    for piece in &pieces {
+        out.extend_from_slice(piece);
     }
     Bytes::from(out)
 }

@@ -26,6 +26,13 @@ pub trait ChunkStore {
     /// The chunk's plain bytes, verified against its id; `None` when it is
     /// missing or corrupt (the caller then forgets and refetches it).
     fn load(&mut self, id: &Id) -> Option<Bytes>;
+    /// Bytes `start..start + len` of the chunk, verified as far as the
+    /// store can check a part (by default: the whole chunk is loaded).
+    fn load_range(&mut self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
+        let b = self.load(id)?;
+        let end = start.checked_add(len)?;
+        (end <= b.len() as u64).then(|| b.slice(start as usize..end as usize))
+    }
     /// Keeps a verified chunk the policy admitted.
     fn save(&mut self, id: &Id, bytes: &Bytes);
     /// Drops a chunk the policy evicted or found corrupt.
@@ -40,6 +47,9 @@ pub trait ChunkStore {
 pub struct CachedRead {
     covering: IdSet,
     fresh: IdMap<Bytes>,
+    /// Parts of chunks loaded from the cache (id, start, len), kept like
+    /// `fresh` for the rest of the read.
+    parts: std::collections::HashMap<(Id, u64, u64), Bytes>,
     counted: IdSet,
 }
 
@@ -105,11 +115,37 @@ impl<S: ChunkStore> ChunkSource for Source<'_, S> {
         if let Some(b) = self.read.fresh.get(id) {
             return Some(b.clone());
         }
+        self.counted_load(id, true, |store| store.load(id))
+    }
+
+    fn chunk_range(&mut self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
+        if let Some(b) = self.read.fresh.get(id) {
+            let end = start.checked_add(len)?;
+            return (end <= b.len() as u64).then(|| b.slice(start as usize..end as usize));
+        }
+        if let Some(b) = self.read.parts.get(&(*id, start, len)) {
+            return Some(b.clone());
+        }
+        let b = self.counted_load(id, false, |store| store.load_range(id, start, len))?;
+        self.read.parts.insert((*id, start, len), b.clone());
+        Some(b)
+    }
+}
+
+impl<S: ChunkStore> Source<'_, S> {
+    /// A load from the store with the policy's bookkeeping; a `whole`
+    /// chunk is kept for the rest of the read.
+    fn counted_load(
+        &mut self,
+        id: &Id,
+        whole: bool,
+        load: impl FnOnce(&mut S) -> Option<Bytes>,
+    ) -> Option<Bytes> {
         // Each chunk counts once per read (a hit, or a miss when absent or
         // corrupt), however many times the read asks for it.
         let first_ask = self.read.counted.insert(*id);
         let loaded = if self.policy.contains(id) {
-            let loaded = self.store.load(id);
+            let loaded = load(self.store);
             if loaded.is_none() {
                 self.policy.corrupt(id);
                 self.store.remove(id);
@@ -124,7 +160,9 @@ impl<S: ChunkStore> ChunkSource for Source<'_, S> {
             self.policy.touch(id);
         }
         let b = loaded?;
-        self.read.fresh.insert(*id, b.clone());
+        if whole {
+            self.read.fresh.insert(*id, b.clone());
+        }
         Some(b)
     }
 }

@@ -42,8 +42,11 @@ impl DiskCache {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut found = existing_entries(dir)?;
         found.sort_by_key(|(_, _, mtime)| *mtime);
+        // Block sums take at most 1/1024 of what they cover (32 bytes per
+        // 64 KiB block, only for chunks of more than one block): the policy
+        // keeps that much of the bound free for them.
         let mut state = CacheState {
-            policy: CachePolicy::new(bound, slack),
+            policy: CachePolicy::new(bound - bound / 1024, slack - slack / 1024),
             store: ChunkFiles {
                 dir: dir.to_path_buf(),
                 hot: HotChunks::default(),
@@ -186,6 +189,52 @@ impl ChunkFiles {
         let hex = id.to_hex();
         self.dir.join(&hex[..2]).join(hex)
     }
+
+    /// The entry's block sums: the SHA-256 of each [`BLOCK`] of the chunk,
+    /// written when the chunk is stored (after its id was checked), so a
+    /// read of part of a chunk loads and checks only the blocks it covers.
+    fn sums_path(&self, id: &Id) -> PathBuf {
+        self.path(id).with_extension(SUMS)
+    }
+
+    /// Bytes `start..start + len` of the entry, each covering block checked
+    /// against its sum; `None` when the entry, its sums or a block is not
+    /// right.
+    fn read_part(&self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let sums = fs::read(self.sums_path(id)).ok()?;
+        let file = fs::File::open(self.path(id)).ok()?;
+        let size = file.metadata().ok()?.len();
+        let end = start.checked_add(len).filter(|e| *e <= size)?;
+        if sums.len() as u64 != size.div_ceil(BLOCK) * 32 || len == 0 {
+            return None;
+        }
+        let (first, last) = (start / BLOCK, (end - 1) / BLOCK);
+        let from = first * BLOCK;
+        let to = ((last + 1) * BLOCK).min(size);
+        let mut blocks = vec![0u8; (to - from) as usize];
+        file.read_exact_at(&mut blocks, from).ok()?;
+        for (i, block) in blocks.chunks(BLOCK as usize).enumerate() {
+            let at = (first as usize + i) * 32;
+            if Id::of(block).0[..] != sums[at..at + 32] {
+                return None;
+            }
+        }
+        let blocks = Bytes::from(blocks);
+        Some(blocks.slice((start - from) as usize..(end - from) as usize))
+    }
+}
+
+/// Sidecar of an entry's block sums.
+const SUMS: &str = "sums";
+/// Bytes per summed block.
+const BLOCK: u64 = 64 * 1024;
+
+fn block_sums(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .chunks(BLOCK as usize)
+        .flat_map(|b| Id::of(b).0)
+        .collect()
 }
 
 impl ChunkStore for ChunkFiles {
@@ -203,19 +252,45 @@ impl ChunkStore for ChunkFiles {
         self.hot.put(*id, bytes.clone());
         let path = self.path(id);
         let partial = path.with_extension(PARTIAL.trim_start_matches('.'));
+        let sums = self.sums_path(id);
+        let sums_partial = path.with_extension(format!("{SUMS}{PARTIAL}"));
+        // The sums land after the chunk: an entry without them is read
+        // whole and checked against its id.
         let written = path
             .parent()
             .map_or(Ok(()), fs::create_dir_all)
             .and_then(|_| fs::write(&partial, bytes))
-            .and_then(|_| fs::rename(&partial, &path));
+            .and_then(|_| fs::rename(&partial, &path))
+            .and_then(|_| {
+                // A chunk of one block is read whole anyway.
+                if bytes.len() as u64 <= BLOCK {
+                    return Ok(());
+                }
+                fs::write(&sums_partial, block_sums(bytes))?;
+                fs::rename(&sums_partial, &sums)
+            });
         if written.is_err() {
             let _ = fs::remove_file(&partial);
+            let _ = fs::remove_file(&sums_partial);
         }
+    }
+
+    fn load_range(&mut self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
+        let end = start.checked_add(len)?;
+        if let Some(b) = self.hot.get(id) {
+            return (end <= b.len() as u64).then(|| b.slice(start as usize..end as usize));
+        }
+        // Without sums (or with a bad block) the whole entry is checked.
+        self.read_part(id, start, len).or_else(|| {
+            let b = self.load(id)?;
+            (end <= b.len() as u64).then(|| b.slice(start as usize..end as usize))
+        })
     }
 
     fn remove(&mut self, id: &Id) {
         self.hot.remove(id);
         // Already gone is as good as removed.
+        let _ = fs::remove_file(self.sums_path(id));
         let _ = fs::remove_file(self.path(id));
     }
 }
