@@ -17,7 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::watch;
 
@@ -30,12 +30,17 @@ const QUIET: Duration = Duration::from_millis(20);
 const QUIET_AT_MOST: Duration = Duration::from_millis(100);
 
 type Counters = Arc<Mutex<BTreeMap<String, watch::Sender<u64>>>>;
+/// Indices whose folder itself was removed or renamed away (a restore
+/// over it, say): the watch is on the old folder, so the next read
+/// watches the folder now at the path.
+type Stale = Arc<Mutex<BTreeSet<String>>>;
 
 /// The node's one watcher over the indices followers read.
 #[derive(Default)]
 pub struct Watches {
     inner: Mutex<Inner>,
     counters: Counters,
+    stale: Stale,
 }
 
 #[derive(Default)]
@@ -76,9 +81,22 @@ fn index_of(data: &Path, path: &Path) -> Option<String> {
     }
 }
 
+/// Whether `event` removes or renames the folder of an index itself.
+fn gone_folder(data: &Path, event: &Event) -> Option<String> {
+    let moved = matches!(
+        event.kind,
+        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+    );
+    let root = event.paths.iter().find(|p| p.parent() == Some(data))?;
+    moved.then(|| index_of(data, root)).flatten()
+}
+
 /// Counts `event` for the index it is in; an error (the kernel's queue
 /// overflowed: events were lost) counts for every index.
-fn on_event(data: &Path, counters: &Counters, event: notify::Result<Event>) {
+fn on_event(data: &Path, counters: &Counters, stale: &Stale, event: notify::Result<Event>) {
+    if let Some(index) = event.as_ref().ok().and_then(|e| gone_folder(data, e)) {
+        lock(stale).insert(index);
+    }
     let all = lock(counters);
     let bump = |index: &str| {
         if let Some(tx) = all.get(index) {
@@ -109,16 +127,25 @@ impl Watches {
             .entry(index.to_string())
             .or_insert_with(|| watch::channel(0).0)
             .subscribe();
+        let folder: PathBuf = data.join(index);
         let mut inner = self.inner();
+        if lock(&self.stale).remove(index) && inner.watched.remove(index) {
+            if let Some(Ok(w)) = inner.watcher.as_mut() {
+                let _ = w.unwatch(&folder);
+            }
+        }
         if inner.watched.contains(index) {
             return Some(rx);
         }
-        let (counters, root) = (self.counters.clone(), data.to_path_buf());
+        let (counters, stale, root) = (
+            self.counters.clone(),
+            self.stale.clone(),
+            data.to_path_buf(),
+        );
         let watcher = inner.watcher.get_or_insert_with(|| {
-            notify::recommended_watcher(move |e| on_event(&root, &counters, e))
+            notify::recommended_watcher(move |e| on_event(&root, &counters, &stale, e))
                 .map_err(|e| e.to_string())
         });
-        let folder: PathBuf = data.join(index);
         let started = match watcher {
             Ok(w) => w
                 .watch(&folder, RecursiveMode::Recursive)
@@ -230,6 +257,15 @@ mod tests {
             let _ = std::fs::read(dir.path().join("logs/sub/new")).unwrap();
             let _ = std::fs::read_dir(dir.path().join("logs")).unwrap().count();
             assert!(!changed_within(Some(&mut rx), Duration::from_millis(150)).await);
+            // The folder replaced by another (a restore over it): the next
+            // subscription watches the new one.
+            let logs = dir.path().join("logs");
+            std::fs::rename(&logs, dir.path().join("old-logs")).unwrap();
+            std::fs::create_dir(&logs).unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut rx = w.subscribe(dir.path(), "logs").unwrap();
+            std::fs::write(logs.join("in-the-new-folder"), b"x").unwrap();
+            assert!(changed_within(Some(&mut rx), Duration::from_secs(5)).await);
         });
     }
 }
