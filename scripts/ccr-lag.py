@@ -8,9 +8,9 @@ it. Prints p50, p90 and max over the rounds.
 
 --files fills the leader index first (the leader compares the whole index
 on each rescan, so a larger index shows the cost of the periodic rescan).
-Stops its two nodes by pid at the end.
+Stops its nodes by pid and removes its temporary folder at the end.
 """
-import argparse, json, os, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
 
 
 def free_port():
@@ -94,6 +94,13 @@ def main():
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, f"f{i}"), "wb") as f:
             f.write(os.urandom(1024))
+    try:
+        measure(a, tmp, lroot, froot, logs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(a, tmp, lroot, froot, logs):
     lport, fport = free_port(), free_port()
     if a.leader_only:
         node = start(a.bin, lroot, lport)
