@@ -76,6 +76,10 @@ pub enum Command {
     Retention(RetentionCommand),
     /// Snapshot lifecycle policies on a running node (Elasticsearch's _slm API).
     Slm(SlmArgs),
+    /// Cross-cluster replication on a running node: follow, pause, resume,
+    /// promote, stats (Elasticsearch's _ccr API).
+    #[command(long_about = crate::cli::ccr::LONG_ABOUT)]
+    Ccr(crate::cli::ccr::CcrArgs),
     /// Print a shell completion script to stdout, e.g.
     /// `snapkeep completions bash > /etc/bash_completion.d/snapkeep`.
     Completions(CompletionsArgs),

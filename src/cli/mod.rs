@@ -2,9 +2,12 @@
 //! prints results. Errors end the process with one line on stderr and a
 //! non-zero exit status. Each command lives in its own module (`repo/`,
 //! `snapshot/`, `restore.rs`, `demo.rs`, `node.rs`, `retention.rs`,
-//! `slm.rs`); `run` only dispatches.
+//! `slm.rs`, `ccr.rs`, the last two over
+//! `node_client.rs`); `run` only dispatches.
 
 pub mod args;
+mod ccr;
+mod ccr_text;
 mod context;
 mod default_repo;
 pub mod demo;
@@ -12,6 +15,7 @@ mod docs;
 pub mod exit;
 mod mount;
 mod node;
+mod node_client;
 mod profiles;
 pub mod render;
 mod repo;
@@ -169,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Node(a) => node::run(a),
         Command::Retention(c) => retention::run(&ctx, c),
         Command::Slm(a) => slm::run(&ctx, a),
+        Command::Ccr(a) => ccr::run(&ctx, a),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(a.dir.as_deref()),
     }

@@ -4,27 +4,23 @@
 //! they are with `--json`, summarised otherwise) and turns its error
 //! objects into one line and a non-zero exit.
 
-use std::time::Duration;
-
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::cli::args::{SlmArgs, SlmCommand};
 use crate::cli::context::Ctx;
+use crate::cli::node_client::{segment, Client};
 use crate::cli::render::print_json;
 use crate::native::error::{Error, Result};
 use crate::native::runtime::block_on;
 
-/// The node a command talks to, and how it authenticates.
-struct Client {
-    base: String,
-    http: reqwest::Client,
-    token: Option<String>,
-    user: Option<(String, String)>,
-}
-
 pub fn run(ctx: &Ctx, a: SlmArgs) -> Result<()> {
-    let client = Client::new(&a)?;
+    let client = Client::new(
+        &a.node,
+        a.node_token.as_deref(),
+        a.user.as_deref(),
+        a.cacert.as_deref(),
+    )?;
     let (method, path, body) = request(&a.command)?;
     let answer = block_on(client.send(method, &path, body))?;
     if a.json {
@@ -85,127 +81,6 @@ fn request(c: &SlmCommand) -> Result<(Method, String, Option<Vec<u8>>)> {
             None,
         ),
     })
-}
-
-/// A path segment: everything but unreserved characters escaped, so an id
-/// can never reach another path.
-fn segment(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
-impl Client {
-    fn new(a: &SlmArgs) -> Result<Client> {
-        let base = a.node.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Usage(format!(
-                "--node {base}: give the node's URL, e.g. http://127.0.0.1:9200"
-            )));
-        }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120));
-        if let Some(path) = &a.cacert {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::Usage(format!("cannot read --cacert {}: {e}", path.display()))
-            })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                Error::Usage(format!(
-                    "--cacert {}: not a PEM certificate: {e}",
-                    path.display()
-                ))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let user = match &a.user {
-            Some(u) => Some(
-                u.split_once(':')
-                    .map(|(n, p)| (n.to_string(), p.to_string()))
-                    .ok_or_else(|| Error::Usage("--user takes NAME:PASSWORD".into()))?,
-            ),
-            None => None,
-        };
-        Ok(Client {
-            base,
-            http: builder
-                .build()
-                .map_err(|e| Error::Usage(format!("cannot make an HTTP client: {e}")))?,
-            token: a.node_token.clone(),
-            user,
-        })
-    }
-
-    /// Sends one request; the answer's JSON, or the node's error as
-    /// [`Error::NodeRequest`].
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let mut r = self.http.request(method.clone(), &url);
-        if let Some(t) = &self.token {
-            r = r.bearer_auth(t);
-        } else if let Some((name, password)) = &self.user {
-            r = r.basic_auth(name, Some(password));
-        }
-        if let Some(b) = body {
-            r = r
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b);
-        }
-        let unreachable = |e: reqwest::Error| Error::NodeUnreachable {
-            url: self.base.clone(),
-            reason: innermost(&e),
-        };
-        let reply = r.send().await.map_err(unreachable)?;
-        let status = reply.status();
-        let bytes = reply.bytes().await.map_err(unreachable)?;
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|_| Error::NodeRequest {
-                status: status.as_u16(),
-                kind: "invalid_response".into(),
-                reason: format!(
-                    "{method} {path}: the answer is not JSON: {}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                ),
-                body: Value::Null,
-            })?
-        };
-        if status.is_success() {
-            return Ok(value);
-        }
-        Err(node_error(status, value))
-    }
-}
-
-/// The node's error object as an error: its type and reason, and the
-/// whole object for `--json`.
-fn node_error(status: StatusCode, body: Value) -> Error {
-    let error = &body["error"];
-    let (kind, reason) = match error {
-        Value::Object(_) => (
-            error["type"].as_str().unwrap_or("error").to_string(),
-            error["reason"].as_str().unwrap_or("").to_string(),
-        ),
-        Value::String(s) => ("error".to_string(), s.clone()),
-        _ => ("error".to_string(), body.to_string()),
-    };
-    Error::NodeRequest {
-        status: status.as_u16(),
-        kind,
-        reason,
-        body,
-    }
-}
-
-/// The innermost cause of a transport error (reqwest's own message only
-/// says that sending failed).
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// What a command prints without `--json`.
@@ -276,28 +151,6 @@ fn policy_table(answer: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_stay_one_path_segment() {
-        assert_eq!(segment("nightly"), "nightly");
-        assert_eq!(segment("../_slm/stop"), "..%2F_slm%2Fstop");
-        assert_eq!(segment("a b?c"), "a%20b%3Fc");
-    }
-
-    #[test]
-    fn an_error_object_becomes_its_type_and_reason() {
-        let body = serde_json::json!({"error": {"root_cause": [], "type": "resource_not_found_exception",
-            "reason": "snapshot lifecycle policy or policies [x] not found"}, "status": 404});
-        let e = node_error(StatusCode::NOT_FOUND, body.clone());
-        assert_eq!(
-            e.to_string(),
-            "node answered 404 resource_not_found_exception: snapshot lifecycle policy or policies [x] not found"
-        );
-        match e {
-            Error::NodeRequest { body: b, .. } => assert_eq!(b, body),
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn the_policy_table_shows_one_line_per_policy() {

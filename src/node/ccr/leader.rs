@@ -1,7 +1,8 @@
 //! The leader side: checkpoints of a followed index, taken on demand.
 //!
 //! A follower's read is a long poll (`GET /<index>/_ccr/changes`). While
-//! it waits, the index is compared with its newest checkpoint every
+//! it waits, the index is compared with its newest checkpoint when a
+//! change notification wakes it (`watch.rs`), and in any case every
 //! [`SCAN_EVERY`], or less often when a comparison is slow (the restore
 //! plan's size, mtime and mode rule: a stat walk); when it differs, the
 //! next checkpoint is taken into the node's checkpoint repository
@@ -34,6 +35,7 @@ use crate::native::job::Abort;
 use crate::native::location::Location;
 use crate::native::repo::Repo;
 use crate::node::ccr::blocking;
+use crate::node::ccr::watch::{changed_within, Watches};
 use crate::node::error::NodeError;
 use crate::node::indices;
 use crate::node::reply::{internal, EsError};
@@ -74,6 +76,8 @@ pub struct Leaders {
     /// went away) releases `indices` while its thread goes on, and the
     /// next checkpoint must not be taken beside it under the same name.
     on_disk: Arc<std::sync::Mutex<()>>,
+    /// Change notification of the indices followers read.
+    pub watches: Watches,
 }
 
 impl Leaders {
@@ -90,6 +94,7 @@ impl Leaders {
         Ok(Leaders {
             indices: Mutex::new(indices),
             on_disk: Arc::default(),
+            watches: Watches::default(),
         })
     }
 }
@@ -200,6 +205,10 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
     }
     let folder = repo_folder(&node.state_folder);
     let deadline = Instant::now() + Duration::from_millis(ask.timeout_ms.max(0) as u64);
+    // Subscribed before the first comparison: a change made after it
+    // wakes the wait below.
+    let mut events = node.ccr.leaders.watches.subscribe(&data, &ask.index);
+    let mut woken = false;
     loop {
         let mut all = node.ccr.leaders.indices.lock().await;
         let followed = all
@@ -225,8 +234,20 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
         if !changed && Instant::now() < deadline {
             drop(all);
             let left = deadline.saturating_duration_since(Instant::now());
-            let pause = SCAN_EVERY.max(scan_started.elapsed() * SCAN_SHARE);
-            tokio::time::sleep(left.min(pause)).await;
+            let pause = left.min(SCAN_EVERY.max(scan_started.elapsed() * SCAN_SHARE));
+            // A wake-up whose comparison found nothing (a change the
+            // checkpoint does not see, an atime update) is not followed by
+            // another at once: the next wait is the rescan's, so spurious
+            // events cost no more than the rescan does.
+            woken = if woken {
+                tokio::time::sleep(pause).await;
+                if let Some(rx) = events.as_mut() {
+                    rx.borrow_and_update();
+                }
+                false
+            } else {
+                changed_within(events.as_mut(), pause).await
+            };
             continue;
         }
         let now = now_millis();
@@ -310,6 +331,7 @@ pub async fn hand_over(node: &Shared, index: &str) -> Result<Option<Checkpoint>,
     .map_err(|e| internal(format!("checkpoint of [{index}]: {e}")))?;
     all.remove(index);
     write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))?;
+    node.ccr.leaders.watches.forget(&node.settings.data, index);
     Ok(head.map(Checkpoint::from))
 }
 

@@ -9,6 +9,7 @@
 //!  request.rs   the follow and resume bodies as parameters
 //!  run.rs       the loop of one follower index: read, decide, apply or pause
 //!  stats.rs     `_ccr/stats` and `_ccr/info` in Elasticsearch's shapes
+//!  watch.rs     change notification that wakes a leader's waiting reads
 //! ```
 
 pub mod auto_follow;
@@ -18,6 +19,7 @@ pub mod leader;
 pub mod request;
 pub mod run;
 pub mod stats;
+pub mod watch;
 
 use std::path::Path;
 
