@@ -66,6 +66,7 @@ pub enum Command {
     /// Restore indices (and optionally global state) from a snapshot.
     Restore(RestoreArgs),
     /// Mount a snapshot as a read-only folder, read lazily through a bounded cache.
+    #[command(long_about = crate::cli::mount::LONG_ABOUT)]
     Mount(crate::cli::mount::MountArgs),
     /// Run the whole cycle on built-in sample data: snapshot, change, snapshot, restore, verify.
     Demo(DemoArgs),
@@ -75,6 +76,7 @@ pub enum Command {
     #[command(subcommand)]
     Retention(RetentionCommand),
     /// Snapshot lifecycle policies on a running node (Elasticsearch's _slm API).
+    #[command(long_about = SLM_LONG_ABOUT)]
     Slm(SlmArgs),
     /// Cross-cluster replication on a running node: follow, pause, resume,
     /// promote, stats (Elasticsearch's _ccr API).
@@ -102,15 +104,16 @@ pub struct ManArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// `snapkeep slm`: the `_slm` API of a node, over HTTP.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Manage a running node's snapshot lifecycle policies through \
+/// `snapkeep slm --help` (on the variant: clap shows a variant's own doc
+/// line otherwise).
+const SLM_LONG_ABOUT: &str = "Manage a running node's snapshot lifecycle policies through \
     Elasticsearch's _slm API: store, list and delete policies, run one now, run retention, \
     see statistics and history, and stop or start scheduling.\n\n\
     Errors are the node's, on one line (with --json, its error object on stdout too); the \
-    exit status is non-zero."
-)]
+    exit status is non-zero.";
+
+/// `snapkeep slm`: the `_slm` API of a node, over HTTP.
+#[derive(Debug, Args)]
 pub struct SlmArgs {
     /// The node's URL.
     #[arg(

@@ -11,9 +11,10 @@ use super::render::{bytes, print_json};
 use crate::native::error::Result;
 use crate::native::mount::{mount, MountOptions, MountStorage};
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Mount a snapshot as a read-only FUSE filesystem. The selected indices appear as \
+/// `snapkeep mount --help`: on the command's variant in `args.rs`, since
+/// clap shows a variant's own doc line otherwise.
+pub const LONG_ABOUT: &str =
+    "Mount a snapshot as a read-only FUSE filesystem. The selected indices appear as \
     folders (with exactly one --index, its content is the mount point itself), with the \
     snapshot's modes, owners, mtimes, sizes, symlinks, hard links and extended attributes.\n\n\
     Reads are lazy: a read fetches only the chunks that cover it (sequential reads fetch ahead), \
@@ -24,8 +25,9 @@ use crate::native::mount::{mount, MountOptions, MountStorage};
     mount's pin stops counting 10 minutes after its last refresh.\n\n\
     Runs in the foreground until the folder is unmounted (`umount DIR` or `fusermount3 -u DIR`) \
     or the process gets SIGINT/SIGTERM, then unmounts and prints the cache's figures. Needs \
-    /dev/fuse; as a user other than root, Debian's fuse3 package (fusermount3)."
-)]
+    /dev/fuse; as a user other than root, Debian's fuse3 package (fusermount3).";
+
+#[derive(Debug, Args)]
 pub struct MountArgs {
     /// Repository location (see REPO in `snapkeep --help`).
     pub repo: String,
