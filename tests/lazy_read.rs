@@ -39,22 +39,7 @@ fn two_snapshots_at(
     repo: &str,
     env: &[(String, String)],
 ) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    ok_env(
-        env,
-        &[
-            "repo",
-            "init",
-            repo,
-            "--chunking",
-            "cdc",
-            "--chunk-min",
-            "16KiB",
-            "--chunk-avg",
-            "64KiB",
-            "--chunk-max",
-            "256KiB",
-        ],
-    );
+    common::init_small_chunks(env, repo);
     let big = noise(3 * 1024 * 1024, 1);
     let text: Vec<u8> = (0..40_000)
         .flat_map(|i| format!("line {i} of a compressible log\n").into_bytes())

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::servers::{create_bucket, moto, s3_env};
-use common::{assert_same_tree, bin, fails, noise, ok, ok_env, s, scene, write};
+use common::{assert_same_tree, bin, fails, is_mounted, noise, ok, ok_env, s, scene, write};
 
 /// A running `snapkeep mount`; unmounts (and kills) when dropped.
 struct Mounted {
@@ -85,33 +85,10 @@ impl Drop for Mounted {
     }
 }
 
-fn is_mounted(at: &Path) -> bool {
-    let at = fs::canonicalize(at).unwrap_or_else(|_| at.to_path_buf());
-    fs::read_to_string("/proc/self/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == Some(at.to_str().unwrap()))
-}
-
 /// A repository with small chunks (many per file) holding snapshot `s1` of
 /// `src` with indices `data` and `logs`.
 fn repo_with(src: &Path, repo: &str, env: &[(String, String)]) {
-    ok_env(
-        env,
-        &[
-            "repo",
-            "init",
-            repo,
-            "--chunking",
-            "cdc",
-            "--chunk-min",
-            "16KiB",
-            "--chunk-avg",
-            "64KiB",
-            "--chunk-max",
-            "256KiB",
-        ],
-    );
+    common::init_small_chunks(env, repo);
     ok_env(env, &["snapshot", "create", repo, "s1", "--source", s(src)]);
 }
 

@@ -11,16 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::node::{start, Dirs, Node};
-use common::{assert_same_tree, noise, write};
+use common::{assert_same_tree, is_mounted, noise, write};
 use serde_json::json;
-
-fn is_mounted(at: &Path) -> bool {
-    let at = std::fs::canonicalize(at).unwrap_or_else(|_| at.to_path_buf());
-    std::fs::read_to_string("/proc/self/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == Some(at.to_str().unwrap()))
-}
 
 /// Kills the node with SIGTERM (it unmounts), or detaches what a failed
 /// test left mounted.

@@ -234,6 +234,36 @@ pub fn init(repo: &Path) {
 
 /// Runs with extra environment variables; requires success; returns stdout.
 #[track_caller]
+/// Whether something is mounted at `at` (as /proc/self/mounts names it).
+pub fn is_mounted(at: &Path) -> bool {
+    let at = fs::canonicalize(at).unwrap_or_else(|_| at.to_path_buf());
+    fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(1) == at.to_str())
+}
+
+/// `repo init` of a repository with small chunks (16/64/256 KiB, FastCDC),
+/// so that a few MiB make many chunks.
+pub fn init_small_chunks(env: &[(String, String)], repo: &str) {
+    ok_env(
+        env,
+        &[
+            "repo",
+            "init",
+            repo,
+            "--chunking",
+            "cdc",
+            "--chunk-min",
+            "16KiB",
+            "--chunk-avg",
+            "64KiB",
+            "--chunk-max",
+            "256KiB",
+        ],
+    );
+}
+
 pub fn ok_env(env: &[(String, String)], args: &[&str]) -> String {
     let out = run_env(env, args);
     assert!(
