@@ -39,6 +39,17 @@ def _own(path):
     subprocess.run(["chown", "-R", "postgres:postgres", path], check=True)
 
 
+def _traversable(path):
+    """Lets the postgres user pass through every folder above `path` (a
+    `mktemp -d` work folder is root's and 0700)."""
+    up = os.path.dirname(os.path.abspath(path))
+    while up != os.path.dirname(up):
+        mode = os.stat(up).st_mode
+        if mode & 0o001 == 0:
+            os.chmod(up, mode | 0o011)
+        up = os.path.dirname(up)
+
+
 def _sock(root):
     sock = os.path.join(os.path.dirname(os.path.abspath(root)), "pg-sock")
     os.makedirs(sock, exist_ok=True)
@@ -60,6 +71,7 @@ def pg(root, scale=1.0):
     `scale` (about 550 MiB at 1), stopped cleanly."""
     pgdata = os.path.join(root, "pgdata")
     os.makedirs(root, exist_ok=True)
+    _traversable(root)
     _own(root)
     _as_postgres(f"{_pg('initdb')} -D {pgdata} -A trust >/dev/null")
     sock = _sock(root)
@@ -75,6 +87,7 @@ def pg(root, scale=1.0):
 def pg_change(root, transactions=600):
     """A short pgbench workload (TPC-B-like updates), then a clean stop."""
     pgdata = os.path.join(root, "pgdata")
+    _traversable(root)
     _own(root)
     sock = _sock(root)
     _start(pgdata, sock)
@@ -94,10 +107,7 @@ def pg_smoke(target):
     pgdata = found[0]
     # A tool may restore its target folder 0700 and root's: the postgres
     # user must pass through the folders above the data folder.
-    up = os.path.dirname(pgdata)
-    while len(up) >= len(os.path.abspath(target)):
-        os.chmod(up, os.stat(up).st_mode | 0o011)
-        up = os.path.dirname(up)
+    _traversable(pgdata)
     _own(pgdata)
     os.chmod(pgdata, 0o700)
     sock = _sock(target)
