@@ -45,31 +45,6 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Rows as columns padded to their widest cell, two spaces apart.
-fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|r| {
-            r.iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// A shard's status: paused with its reason, paused on request, active.
 fn status(shard: &Value) -> String {
     if let Some(reason) = shard["fatal_exception"]["reason"].as_str() {
@@ -127,7 +102,7 @@ fn stats_text(answer: &Value) -> String {
                 text(&s["last_error"]),
             ]);
         }
-        table(&rows)
+        crate::cli::render::columns(&rows)
     };
     let auto = &answer["auto_follow_stats"];
     if auto.is_object() {
@@ -211,7 +186,7 @@ fn auto_follow_text(c: &AutoFollowCommand, answer: &Value) -> String {
                     text(&a["follow_index_pattern"]),
                 ]);
             }
-            table(&rows)
+            crate::cli::render::columns(&rows)
         }
     }
 }
@@ -239,7 +214,7 @@ fn remote_text(c: &RemoteCommand, answer: &Value) -> String {
                     text(&r["reason"]),
                 ]);
             }
-            table(&rows)
+            crate::cli::render::columns(&rows)
         }
     }
 }

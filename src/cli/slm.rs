@@ -131,21 +131,8 @@ fn policy_table(answer: &Value) -> String {
             text(&p["last_failure"]["snapshot_name"]),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    rows.iter()
-        .map(|r| {
-            r.iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    crate::cli::render::columns(&rows)
 }
 
 #[cfg(test)]

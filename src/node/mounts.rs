@@ -113,15 +113,7 @@ fn options(state: &Path, name: &str, bound: u64, storage: MountStorage) -> Mount
 
 /// `mounts.json`'s records; none when the file is absent.
 pub fn read_records(state: &Path) -> Result<BTreeMap<String, MountRecord>, NodeError> {
-    let path = state.join(MOUNTS_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::Config {
-            path,
-            detail: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(source) => Err(NodeError::Io { path, source }),
-    }
+    Ok(crate::node::state::read_json(state, MOUNTS_FILE)?.unwrap_or_default())
 }
 
 pub fn write_records(

@@ -16,15 +16,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The remotes of the state folder (none before the first put).
 pub fn load(state: &Path) -> Result<Remotes, NodeError> {
-    let path = state.join(REMOTES_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::BadState {
-            path,
-            detail: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Remotes::new()),
-        Err(source) => Err(NodeError::Io { path, source }),
-    }
+    Ok(crate::node::state::read_json(state, REMOTES_FILE)?.unwrap_or_else(Remotes::new))
 }
 
 pub fn save(state: &Path, remotes: &Remotes) -> Result<(), NodeError> {

@@ -119,19 +119,25 @@ impl StateDir {
     }
 
     fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, NodeError> {
-        let path = self.path.join(name);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(NodeError::Io { path, source: e }),
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| NodeError::BadState {
-                path,
-                detail: e.to_string(),
-            })
+        read_json(&self.path, name)
     }
+}
+
+/// `folder/name` as JSON; `None` when the file is absent (nothing was
+/// written yet).
+pub fn read_json<T: DeserializeOwned>(folder: &Path, name: &str) -> Result<Option<T>, NodeError> {
+    let path = folder.join(name);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(NodeError::Io { path, source: e }),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| NodeError::BadState {
+            path,
+            detail: e.to_string(),
+        })
 }
 
 /// Replaces `folder/name` with `value` as JSON: written to a temporary

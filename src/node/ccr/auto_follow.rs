@@ -55,15 +55,7 @@ pub struct AutoFollows {
 
 impl AutoFollows {
     pub fn load(state: &Path) -> Result<AutoFollows, NodeError> {
-        let path = state.join(AUTO_FOLLOW_FILE);
-        let all = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::BadState {
-                path,
-                detail: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => return Err(NodeError::Io { path, source }),
-        };
+        let all = crate::node::state::read_json(state, AUTO_FOLLOW_FILE)?.unwrap_or_default();
         Ok(AutoFollows {
             all: Mutex::new(all),
             counters: Default::default(),

@@ -132,15 +132,8 @@ pub struct Follows {
 
 impl Follows {
     pub fn load(state: &Path) -> Result<Follows, NodeError> {
-        let path = state.join(FOLLOWS_FILE);
-        let records: BTreeMap<String, FollowRecord> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::BadState {
-                path,
-                detail: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => return Err(NodeError::Io { path, source }),
-        };
+        let records: BTreeMap<String, FollowRecord> =
+            crate::node::state::read_json(state, FOLLOWS_FILE)?.unwrap_or_default();
         let all = records
             .into_iter()
             .map(|(k, r)| (k.clone(), Arc::new(Follower::new(&k, r))))

@@ -82,15 +82,7 @@ pub struct Leaders {
 
 impl Leaders {
     pub fn load(state: &Path) -> Result<Leaders, NodeError> {
-        let path = state.join(LEADER_FILE);
-        let indices = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::BadState {
-                path,
-                detail: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => return Err(NodeError::Io { path, source }),
-        };
+        let indices = crate::node::state::read_json(state, LEADER_FILE)?.unwrap_or_default();
         Ok(Leaders {
             indices: Mutex::new(indices),
             on_disk: Arc::default(),
