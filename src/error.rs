@@ -30,6 +30,30 @@ pub enum Error {
     /// The location holds no repository config.
     #[error("no snapkeep repository at {0} (nothing was made there by `snapkeep repo init`)")]
     NotARepository(String),
+    /// An encrypted repository opened by a shell that was given no way to
+    /// unlock it.
+    #[error("the repository at {0} is encrypted: give its password (SNAPKEEP_PASSWORD, SNAPKEEP_PASSWORD_FILE, --password-command, or a terminal prompt)")]
+    Encrypted(String),
+    /// No key slot of an encrypted repository opens with the password.
+    #[error(
+        "wrong password for the repository at {location} (no key slot of {slots} opens with it)"
+    )]
+    WrongPassword { location: String, slots: usize },
+    /// An encrypted repository whose `keys/` holds no readable slot.
+    #[error(
+        "the encrypted repository at {0} has no readable key slot under keys/: it cannot be opened"
+    )]
+    NoKeySlots(String),
+    /// `repo key remove` of the only key slot.
+    #[error("key slot {0} is the repository's last: removing it would lock the repository for good (add another password first)")]
+    LastKeySlot(String),
+    /// Getting the password failed (a file, a command, the terminal).
+    #[error("{0}")]
+    Password(String),
+    /// A shell with no source of random nonces asked to write to an
+    /// encrypted repository.
+    #[error("this program cannot encrypt (it has no random source): the encrypted repository is read-only here")]
+    CannotEncrypt,
     /// `repo init` on a location that already holds a repository.
     #[error("{0} is already a snapkeep repository")]
     AlreadyInitialised(String),

@@ -84,7 +84,7 @@ fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
         &top_bytes,
         top_bytes.len() as u32,
     );
-    let (pid, bytes, entries) = pb.finish();
+    let (pid, bytes, entries) = pb.finish(None);
     repo.put_pack(&pid, bytes).unwrap();
     let file = repo
         .put_index_file(&IndexFile {

@@ -82,7 +82,7 @@ fn craft(repo: &Repo, name: &str, trees: &[Tree], top: Id, files: u64, dirs: u64
         let b = t.encode();
         pb.add(Id::of(&b), BlobKind::Tree, Codec::Raw, &b, b.len() as u32);
     }
-    let (pid, bytes, entries) = pb.finish();
+    let (pid, bytes, entries) = pb.finish(None);
     repo.put_pack(&pid, bytes).unwrap();
     let file = repo
         .put_index_file(&IndexFile {

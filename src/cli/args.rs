@@ -51,6 +51,12 @@ pub struct Cli {
     /// out, and its storage options and credentials.
     #[arg(long, value_name = "NAME", env = "SNAPKEEP_PROFILE", global = true)]
     pub profile: Option<String>,
+    /// Run `sh -c COMMAND` for an encrypted repository's password (its
+    /// output less one trailing newline). Without it: $SNAPKEEP_PASSWORD_FILE,
+    /// then $SNAPKEEP_PASSWORD, then a prompt on a terminal. Asked only
+    /// when a repository is encrypted.
+    #[arg(long, value_name = "COMMAND", global = true)]
+    pub password_command: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -291,6 +297,9 @@ pub enum RepoCommand {
     Init(InitArgs),
     /// Show logical vs stored bytes, the dedup ratio, packs and blobs.
     Stats(RepoArgs),
+    /// List, add, remove or change the passwords of an encrypted repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Verify the repository's structure; with --read-data also re-hash every blob.
     Check(CheckArgs),
     /// Write, read, list and delete a probe object.
@@ -390,6 +399,14 @@ pub struct InitArgs {
     /// Blob compression.
     #[arg(long, value_enum, default_value = "zstd")]
     pub compression: CompressionArg,
+    /// Encrypt the repository (format v2): every object but the key slots
+    /// and a minimal config is sealed with XChaCha20-Poly1305, and blobs are
+    /// named by keyed hashes. The password comes from --password-command,
+    /// $SNAPKEEP_PASSWORD_FILE, $SNAPKEEP_PASSWORD or a prompt (asked twice).
+    /// A lost password cannot be recovered: add a second one with
+    /// `repo key add`.
+    #[arg(long)]
+    pub encryption: bool,
     /// Create the repository in a local folder that already holds other files.
     #[arg(long)]
     pub force: bool,
@@ -398,6 +415,45 @@ pub struct InitArgs {
     /// --chunking, --page-group and --chunking-rule.
     #[arg(long, value_name = "REPO")]
     pub copy_chunker_params_from: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the key slots (one per password) of an encrypted repository.
+    List(RepoArgs),
+    /// Add a password: a new key slot around the same master key (no data
+    /// object changes). The new password comes from --new-password-file,
+    /// $SNAPKEEP_NEW_PASSWORD or a prompt (asked twice).
+    Add(NewKeyArgs),
+    /// Remove a key slot by id (see `repo key list`); the last one is never
+    /// removed.
+    Remove(RemoveKeyArgs),
+    /// Change the password that opens the repository: adds a slot for the
+    /// new password, then removes the slot the current one opened.
+    Passwd(NewKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    /// Repository location (see REPO in `snapkeep --help`).
+    pub repo: String,
+    /// Read the new password from FILE (less one trailing newline).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveKeyArgs {
+    /// Repository location (see REPO in `snapkeep --help`).
+    pub repo: String,
+    /// The slot's id, as `repo key list` shows it.
+    pub id: String,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -77,6 +77,10 @@ fn api_error(e: &Error) -> ApiError {
         | Error::UnsafePath { .. }
         | Error::BadLocation(_) => ApiError::bad_request(""),
         Error::NodeUnreachable { .. } => ApiError::new(503, "connect_exception", ""),
+        Error::WrongPassword { .. } | Error::Encrypted(_) | Error::Password(_) => {
+            ApiError::new(401, "security_exception", "")
+        }
+        Error::LastKeySlot(_) => ApiError::bad_request(""),
         _ => ApiError::new(500, "snapkeep_exception", ""),
     };
     let mapped = match e {

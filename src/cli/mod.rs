@@ -163,6 +163,7 @@ fn positional_hint(e: &clap::Error) -> Option<&'static str> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    crate::native::password::set_command(cli.password_command);
     let ctx = Ctx::new(cli.quiet, cli.storage_options, cli.token, cli.profile);
     match cli.command {
         Command::Repo(c) => repo::run(&ctx, c),

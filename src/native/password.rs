@@ -1,21 +1,27 @@
 //! Where a repository password comes from, in the order restic users
 //! expect: `--password-command`, then `SNAPKEEP_PASSWORD_FILE`, then
 //! `SNAPKEEP_PASSWORD`, then a prompt when standard input is a terminal.
-//! Not yet used by any command: the encrypted repositories of format v2
-//! (docs/FORMAT.md) will open with it.
+//! Asked for only when a command opens an encrypted repository (format
+//! v2, docs/FORMAT.md), once per process.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use std::sync::{Mutex, OnceLock};
+
 use zeroize::Zeroizing;
+
+use crate::repo::keyring::Unlock;
+use crate::repo::sealing::NonceSource;
 
 pub const PASSWORD_ENV: &str = "SNAPKEEP_PASSWORD";
 pub const PASSWORD_FILE_ENV: &str = "SNAPKEEP_PASSWORD_FILE";
+/// The new password of `repo key add` and `repo key passwd`.
+pub const NEW_PASSWORD_ENV: &str = "SNAPKEEP_NEW_PASSWORD";
 
-/// A password's bytes, wiped when dropped.
-pub type Password = Zeroizing<Vec<u8>>;
+pub use crate::repo::keyring::Password;
 
 /// One place a password is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +59,10 @@ pub enum PasswordError {
     Prompt(std::io::Error),
     #[error("the password from {0} is empty")]
     Empty(&'static str),
+    #[error("the two passwords typed differ; nothing was changed")]
+    Mismatch,
+    #[error("no new password given: pass --new-password-file, set SNAPKEEP_NEW_PASSWORD, or run on a terminal to be asked")]
+    NoNewSource,
 }
 
 /// The source a command uses, from its `--password-command`, the
@@ -83,6 +93,101 @@ pub fn choose_source(
         (None, None, None) if stdin_is_terminal => Ok(PasswordSource::Prompt),
         (None, None, None) => Err(PasswordError::NoSource),
     }
+}
+
+/// `--password-command`, set once by the CLI before any repository opens.
+static COMMAND: OnceLock<Option<String>> = OnceLock::new();
+/// The password once read, so a process that opens several repositories
+/// (or one twice) asks once.
+static CACHED: Mutex<Option<Password>> = Mutex::new(None);
+
+/// Records the command line's `--password-command`.
+pub fn set_command(command: Option<String>) {
+    let _ = COMMAND.set(command);
+}
+
+/// The process's password, read on first use.
+pub fn process_password() -> Result<Password, PasswordError> {
+    let mut cached = CACHED.lock().unwrap();
+    if let Some(p) = cached.as_ref() {
+        return Ok(p.clone());
+    }
+    let command = COMMAND.get().and_then(|c| c.as_deref());
+    let p = password(command)?;
+    *cached = Some(p.clone());
+    Ok(p)
+}
+
+/// Fills `out` from the operating system's random source (getrandom).
+pub fn os_random(out: &mut [u8]) {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    OsRng.fill_bytes(out);
+}
+
+/// How native shells unlock encrypted repositories: the process's
+/// password, nonces from the OS.
+pub struct NativeUnlock;
+
+impl Unlock for NativeUnlock {
+    fn password(&self, location: &str) -> crate::error::Result<Password> {
+        process_password().map_err(|e| match e {
+            PasswordError::NoSource => crate::error::Error::Encrypted(location.to_string()),
+            e => crate::error::Error::Password(e.to_string()),
+        })
+    }
+    fn nonces(&self) -> Option<NonceSource> {
+        Some(os_random)
+    }
+}
+
+/// A password being set (`repo init --encryption`, `repo key add`):
+/// `--new-password-file` (`file`), then `env_name`, then the process's
+/// own sources when `env_name` is `SNAPKEEP_PASSWORD`, then a prompt typed
+/// twice. `repo init` records it as the process's password.
+pub fn new_password(
+    file: Option<&std::path::Path>,
+    env_name: &str,
+    what: &str,
+) -> crate::error::Result<Password> {
+    let fail = |e: PasswordError| crate::error::Error::Password(e.to_string());
+    let on_terminal = std::io::stdin().is_terminal();
+    let source = if let Some(path) = file {
+        PasswordSource::File(path.to_path_buf())
+    } else if env_name == PASSWORD_ENV {
+        let command = COMMAND.get().and_then(|c| c.as_deref());
+        choose_source(command, |n| std::env::var_os(n), on_terminal).map_err(fail)?
+    } else if let Some(v) = std::env::var_os(env_name) {
+        PasswordSource::Env(v)
+    } else if on_terminal {
+        PasswordSource::Prompt
+    } else {
+        return Err(fail(PasswordError::NoNewSource));
+    };
+    let password = match source {
+        PasswordSource::Prompt => prompt_twice(what).map_err(fail)?,
+        other => read(&other).map_err(fail)?,
+    };
+    if env_name == PASSWORD_ENV {
+        *CACHED.lock().unwrap() = Some(password.clone());
+    }
+    Ok(password)
+}
+
+fn prompt_twice(what: &str) -> Result<Password, PasswordError> {
+    let ask = |prompt: String| {
+        rpassword::prompt_password(prompt)
+            .map(|t| Zeroizing::new(t.into_bytes()))
+            .map_err(PasswordError::Prompt)
+    };
+    let first = ask(format!("New {what}: "))?;
+    let again = ask(format!("New {what} again: "))?;
+    if first != again {
+        return Err(PasswordError::Mismatch);
+    }
+    if first.is_empty() {
+        return Err(PasswordError::Empty("the prompt"));
+    }
+    Ok(first)
 }
 
 /// The password of this process: [`choose_source`] over the real

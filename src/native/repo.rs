@@ -23,13 +23,13 @@ use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
 use crate::storage::Storage;
 
+use crate::core::crypto::keys::{MasterKey, KEY_LEN};
+use crate::core::crypto::slot::Argon2Params;
 use crate::core::format::blob::BlobEntry;
 use crate::native::decompressor::libzstd_decode;
-
-/// Decodes a stored blob with libzstd and checks that it hashes to its id.
-pub fn decode_verified(e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
-    crate::repo::reader::decode_verified(e, stored, libzstd_decode)
-}
+use crate::native::password::{os_random, NativeUnlock};
+use crate::repo::sealing::Sealing;
+use zeroize::Zeroize;
 
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -55,7 +55,10 @@ fn counted(store: Arc<dyn Storage>) -> (Arc<dyn Storage>, Arc<RequestCounter>) {
 }
 
 impl Repo {
-    fn new(store: Arc<dyn Storage>, requests: Arc<RequestCounter>, reader: RepoReader) -> Repo {
+    /// `reader`'s storage is the repository's: counted, and in an
+    /// encrypted repository sealed on top.
+    fn new(requests: Arc<RequestCounter>, reader: RepoReader) -> Repo {
+        let store = reader.store.clone();
         Repo {
             control: store.clone(),
             config: reader.config.clone(),
@@ -78,8 +81,37 @@ impl Repo {
 
     pub fn init_in(store: Arc<dyn Storage>, config: RepoConfig) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let reader = block_on(writer::init(store.clone(), config, libzstd_decode))?;
-        Ok(Repo::new(store, requests, reader))
+        let reader = block_on(writer::init(store, config, libzstd_decode))?;
+        Ok(Repo::new(requests, reader))
+    }
+
+    /// Creates an encrypted repository whose first key slot wraps a fresh
+    /// master key under `password`.
+    pub fn init_encrypted(
+        location: &Location,
+        config: RepoConfig,
+        password: &[u8],
+        params: Argon2Params,
+    ) -> Result<Repo> {
+        let (store, requests) = counted(location.open(true)?);
+        let mut raw = [0u8; KEY_LEN];
+        os_random(&mut raw);
+        let master = MasterKey::from_bytes(raw);
+        raw.zeroize();
+        let init = writer::init_encrypted(
+            store,
+            config,
+            libzstd_decode,
+            &master,
+            password,
+            params,
+            os_random,
+        );
+        let repo = Repo::new(requests, block_on(init)?);
+        if let Some(root) = crate::native::guard::local_root(&repo) {
+            crate::native::reserve::ensure(&root);
+        }
+        Ok(repo)
     }
 
     pub fn open(location: &Location) -> Result<Repo> {
@@ -92,9 +124,9 @@ impl Repo {
     pub fn open_in(store: Arc<dyn Storage>) -> Result<Repo> {
         let repo = Self::open_unguarded(store)?;
         if repo.settings.readonly {
-            let guarded: Arc<dyn Storage> = Arc::new(ReadOnlyStore::new(repo.store.clone()));
-            let mut repo = repo.with_store(guarded.clone());
-            repo.control = guarded;
+            let guarded: Arc<dyn Storage> = Arc::new(ReadOnlyStore::new(repo.raw_store()));
+            let mut repo = repo.with_store(guarded);
+            repo.control = repo.store.clone();
             return Ok(repo);
         }
         Ok(repo)
@@ -104,20 +136,36 @@ impl Repo {
     /// changing the settings themselves.
     pub fn open_unguarded(store: Arc<dyn Storage>) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let reader = block_on(RepoReader::open(store.clone(), libzstd_decode))?;
-        let mut repo = Repo::new(store, requests, reader);
+        let reader = block_on(RepoReader::open_with(store, libzstd_decode, &NativeUnlock))?;
+        let mut repo = Repo::new(requests, reader);
         repo.settings = repo.root()?.settings;
         Ok(repo)
     }
 
-    /// The same repository over another wrapping of its storage.
+    /// The same repository over another wrapping of its storage (which
+    /// the reader seals again in an encrypted repository).
     fn with_store(&self, store: Arc<dyn Storage>) -> Repo {
-        let reader = self.writer.reader().with_store(store.clone());
+        let reader = self.writer.reader().with_store(store);
         Repo {
+            store: reader.store.clone(),
             writer: RepoWriter::new(reader, Arc::new(TokioSleep)),
-            store,
             ..self.clone()
         }
+    }
+
+    /// The counted storage under any sealing, for wrapping it again.
+    fn raw_store(&self) -> Arc<dyn Storage> {
+        self.reader().unsealed_store()
+    }
+
+    /// How this repository seals objects and names blobs.
+    pub fn sealing(&self) -> &Sealing {
+        self.reader().sealing()
+    }
+
+    /// Decodes a stored blob with libzstd and checks that it has its id.
+    pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
+        self.reader().decode_verified(e, stored)
     }
 
     /// The same repository with transfer rate limits (bytes per second).
@@ -125,7 +173,7 @@ impl Repo {
         if uploads.is_none() && downloads.is_none() {
             return self.clone();
         }
-        let throttled = ThrottledStore::new(self.store.clone(), uploads, downloads);
+        let throttled = ThrottledStore::new(self.raw_store(), uploads, downloads);
         self.with_store(Arc::new(throttled))
     }
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::native::clock::now_millis;
 use crate::native::decompressor::libzstd_decode;
 use crate::native::location::Location;
+use crate::native::password::NativeUnlock;
 use crate::node::state::Registration;
 use crate::repo::{writer, RepoReader};
 use crate::storage::guard::ReadOnlyStore;
@@ -30,7 +31,7 @@ pub fn store(reg: &Registration, create: bool) -> Result<Arc<dyn Storage>> {
 
 /// Opens the registration's repository.
 pub async fn reader(reg: &Registration) -> Result<RepoReader> {
-    RepoReader::open(store(reg, false)?, libzstd_decode).await
+    RepoReader::open_with(store(reg, false)?, libzstd_decode, &NativeUnlock).await
 }
 
 /// Opens the repository, creating it (as `snapkeep repo init` does, with
@@ -39,7 +40,7 @@ pub async fn reader(reg: &Registration) -> Result<RepoReader> {
 /// location is how Elasticsearch users make one.
 pub async fn reader_or_init(reg: &Registration) -> Result<RepoReader> {
     let store = store(reg, true)?;
-    match RepoReader::open(store.clone(), libzstd_decode).await {
+    match RepoReader::open_with(store.clone(), libzstd_decode, &NativeUnlock).await {
         Err(Error::NotARepository(_)) if !reg.readonly => {
             let config = RepoConfig::new(uuid::Uuid::new_v4().to_string(), now_millis());
             writer::init(store, config, libzstd_decode).await

@@ -287,7 +287,8 @@ impl Delete<'_> {
 
     async fn flush(&self, b: PackBuilder, out: &mut Vec<(Id, Vec<BlobEntry>)>) -> Result<()> {
         if !b.is_empty() {
-            let (id, bytes, entries) = b.finish();
+            let sealing = self.writer.reader().sealing();
+            let (id, bytes, entries) = b.finish(sealing.table_seal()?);
             self.writer.put_pack(&id, Bytes::from(bytes)).await?;
             out.push((id, entries));
         }

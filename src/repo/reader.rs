@@ -16,8 +16,12 @@ use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::keys;
 use crate::core::format::manifest::{Manifest, SnapshotSummary};
 use crate::core::format::root::Root;
+use crate::core::format::sealed_config::{EncryptedConfig, StoredConfig};
 use crate::core::format::tree::Tree;
 use crate::error::{Error, Result};
+use crate::repo::keyring::{self, Locked, Unlock};
+use crate::repo::sealed_store::SealedStore;
+use crate::repo::sealing::Sealing;
 use crate::storage::{Storage, StorageError};
 
 /// Objects fetched at once when loading many (index files, manifests).
@@ -50,20 +54,62 @@ pub struct RepoReader {
     /// Decodes zstd blobs: the shell's choice (the native shell's libzstd,
     /// the wasm shells' `codec::ruzstd_decode`).
     zstd: ZstdDecoder,
+    /// Plain, or the keys of an encrypted repository (whose `store` is
+    /// then a [`SealedStore`] over `unsealed`).
+    sealing: Sealing,
+    unsealed: Arc<dyn Storage>,
 }
 
 impl RepoReader {
     /// Reads the repository's config; a location without one is not a
     /// repository. Blobs stored as zstd frames are decoded with `zstd`.
+    /// An encrypted repository is refused ([`Error::Encrypted`]): shells
+    /// that can unlock one call [`RepoReader::open_with`].
     pub async fn open(store: Arc<dyn Storage>, zstd: ZstdDecoder) -> Result<RepoReader> {
+        Self::open_with(store, zstd, &Locked).await
+    }
+
+    /// Opens a plain repository, or an encrypted one with the password
+    /// `unlock` gives (asked for only then). The reader's storage then
+    /// seals and opens whole objects ([`SealedStore`]).
+    pub async fn open_with(
+        store: Arc<dyn Storage>,
+        zstd: ZstdDecoder,
+        unlock: &dyn Unlock,
+    ) -> Result<RepoReader> {
         let bytes = match store.get(keys::CONFIG, None).await {
             Err(StorageError::NotFound { .. }) => {
                 return Err(Error::NotARepository(store.location()))
             }
             r => r?,
         };
-        let config = RepoConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
-        Ok(Self::with_config(store, config, zstd))
+        let stored = StoredConfig::decode(&bytes).map_err(|e| Error::format(keys::CONFIG, e))?;
+        match stored {
+            StoredConfig::Plain(config) => Ok(Self::with_config(store, config, zstd)),
+            StoredConfig::Encrypted(encrypted) => {
+                let (master, _) = keyring::unlock(store.as_ref(), unlock).await?;
+                let sealing = Sealing::encrypted(&master, unlock.nonces());
+                Self::sealed(store, &encrypted, sealing, zstd)
+            }
+        }
+    }
+
+    /// A reader of an encrypted repository whose keys are known.
+    pub fn sealed(
+        store: Arc<dyn Storage>,
+        encrypted: &EncryptedConfig,
+        sealing: Sealing,
+        zstd: ZstdDecoder,
+    ) -> Result<RepoReader> {
+        let key = sealing.data_key().expect("an encrypted sealing has a key");
+        let config = encrypted
+            .open(key)
+            .map_err(|e| Error::format(keys::CONFIG, e))?;
+        let sealed = SealedStore::over(store.clone(), sealing.clone());
+        let mut reader = Self::with_config(sealed, config, zstd);
+        reader.sealing = sealing;
+        reader.unsealed = store;
+        Ok(reader)
     }
 
     /// A reader for a repository whose config is already known (just
@@ -74,22 +120,43 @@ impl RepoReader {
         zstd: ZstdDecoder,
     ) -> RepoReader {
         RepoReader {
+            unsealed: store.clone(),
             store,
             config,
             last_root: Default::default(),
             tree_packs: Default::default(),
             lost_generation: Default::default(),
             zstd,
+            sealing: Sealing::plain(),
         }
     }
 
     /// The same reader over another wrapping of the same storage (rate
-    /// limits, read-only), sharing the caches.
+    /// limits, read-only), sharing the caches. An encrypted repository's
+    /// sealing goes on top of the new wrapping.
     pub fn with_store(&self, store: Arc<dyn Storage>) -> RepoReader {
+        let sealed: Arc<dyn Storage> = if self.sealing.is_encrypted() {
+            SealedStore::over(store.clone(), self.sealing.clone())
+        } else {
+            store.clone()
+        };
         RepoReader {
-            store,
+            store: sealed,
+            unsealed: store,
             ..self.clone()
         }
+    }
+
+    /// The storage under the sealing (the same as `store` in a plain
+    /// repository): for objects that are not sealed whole and for
+    /// wrapping the storage again.
+    pub fn unsealed_store(&self) -> Arc<dyn Storage> {
+        self.unsealed.clone()
+    }
+
+    /// How this repository seals objects and names blobs.
+    pub fn sealing(&self) -> &Sealing {
+        &self.sealing
     }
 
     pub fn location(&self) -> String {
@@ -105,7 +172,7 @@ impl RepoReader {
     /// Decodes a stored blob with this reader's zstd decoder and checks
     /// that it hashes to its id.
     pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
-        decode_verified(e, stored, self.zstd)
+        decode_verified(e, stored, self.zstd, &self.sealing)
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes> {
@@ -427,19 +494,26 @@ fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEnt
     index.entry(id).ok_or(Error::BlobMissing { kind, id: *id })
 }
 
-/// Decodes a stored blob (zstd frames with `zstd`) and checks that it
-/// hashes to its id.
-pub fn decode_verified(e: &BlobEntry, stored: &[u8], zstd: ZstdDecoder) -> Result<Vec<u8>> {
-    let plain =
-        codec::decode(e.codec, stored, e.raw_len, zstd).map_err(|err| Error::Integrity {
-            id: e.id,
-            detail: err.to_string(),
-        })?;
-    if Id::of(&plain) != e.id {
-        return Err(Error::Integrity {
-            id: e.id,
-            detail: "content does not match its SHA-256".into(),
-        });
+/// Opens a stored blob (an envelope in an encrypted repository), decodes
+/// it (zstd frames with `zstd`) and checks that it has its id.
+pub fn decode_verified(
+    e: &BlobEntry,
+    stored: &[u8],
+    zstd: ZstdDecoder,
+    sealing: &Sealing,
+) -> Result<Vec<u8>> {
+    let integrity = |detail: String| Error::Integrity { id: e.id, detail };
+    let opened = sealing
+        .open_blob(e.kind, stored)
+        .map_err(|err| integrity(err.to_string()))?;
+    let plain = codec::decode(e.codec, &opened, e.raw_len, zstd)
+        .map_err(|err| integrity(err.to_string()))?;
+    if sealing.id_of(&plain) != e.id {
+        return Err(integrity(if sealing.is_encrypted() {
+            "content does not match its keyed id".into()
+        } else {
+            "content does not match its SHA-256".into()
+        }));
     }
     Ok(plain)
 }

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::core::crypto::keys::MasterKey;
+use crate::core::crypto::slot::Argon2Params;
 use crate::core::format::codec::ZstdDecoder;
 use crate::core::format::config::RepoConfig;
 use crate::core::format::id::Id;
@@ -22,9 +24,12 @@ use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::keys;
 use crate::core::format::manifest::Manifest;
 use crate::core::format::root::{Root, RootChange, RootConflict};
+use crate::core::format::sealed_config::{EncryptedConfig, ENCRYPTED_VERSION};
 use crate::core::policy::revive::revive_set;
 use crate::error::{Error, Result};
 use crate::repo::clock::Sleep;
+use crate::repo::keyring;
+use crate::repo::sealing::{NonceSource, Sealing};
 use crate::repo::RepoReader;
 use crate::storage::{PutMode, Storage, StorageError};
 
@@ -49,6 +54,45 @@ pub async fn init(
         Err(StorageError::AlreadyExists { .. }) => Err(Error::AlreadyInitialised(store.location())),
         Err(e) => Err(e.into()),
         Ok(()) => Ok(RepoReader::with_config(store, config, zstd)),
+    }
+}
+
+/// Creates an encrypted repository (format v2): the first key slot, which
+/// wraps `master` under `password`, then the config with the settings
+/// sealed. The config's create-only put decides: on a location that
+/// already holds a repository the slot just written is removed again.
+pub async fn init_encrypted(
+    store: Arc<dyn Storage>,
+    mut config: RepoConfig,
+    zstd: ZstdDecoder,
+    master: &MasterKey,
+    password: &[u8],
+    params: Argon2Params,
+    nonces: NonceSource,
+) -> Result<RepoReader> {
+    if store.head(keys::CONFIG).await.is_ok() {
+        return Err(Error::AlreadyInitialised(store.location()));
+    }
+    config.version = ENCRYPTED_VERSION;
+    let slot = keyring::wrap(master, password, params, nonces)?;
+    let slot_id = keyring::put_slot(store.as_ref(), &slot, nonces).await?;
+    let sealing = Sealing::encrypted(master, Some(nonces));
+    let key = sealing.data_key().expect("encrypted");
+    let encrypted = EncryptedConfig::seal(&config, key, &sealing.nonce()?);
+    let put = store
+        .put(
+            keys::CONFIG,
+            Bytes::from(encrypted.encode()),
+            PutMode::Create,
+        )
+        .await;
+    match put {
+        Err(StorageError::AlreadyExists { .. }) => {
+            let _ = store.delete(&keys::key_slot(&slot_id)).await;
+            Err(Error::AlreadyInitialised(store.location()))
+        }
+        Err(e) => Err(e.into()),
+        Ok(()) => RepoReader::sealed(store, &encrypted, sealing, zstd),
     }
 }
 

@@ -123,6 +123,10 @@ pub enum StorageError {
     ReadOnly { location: String },
     #[error("storage error on {key}: {detail}")]
     Io { key: String, detail: String },
+    /// An encrypted repository's object that does not open (altered,
+    /// truncated, another kind or key), or that cannot be sealed here.
+    #[error("{key}: {detail}")]
+    Sealed { key: String, detail: String },
     /// A request outlived a time limit: `what` names the endpoint, the
     /// request and the limit; `option` is the storage option that sets it.
     /// The retry wrapper fills in the attempts made and the time they took.

@@ -7,11 +7,13 @@ use crate::cli::context::Ctx;
 use crate::cli::render::print_json;
 use crate::core::chunker::ChunkerParams;
 use crate::core::chunking::Chunking;
+use crate::core::crypto::slot::Argon2Params;
 use crate::core::format::codec::Compression;
 use crate::core::format::config::{RepoConfig, PAGE_GROUP_RANGE};
 use crate::native::clock::now_millis;
 use crate::native::error::{Error, Result};
 use crate::native::location::Location;
+use crate::native::password::{new_password, PASSWORD_ENV};
 use crate::native::repo::Repo;
 
 pub fn run(ctx: &Ctx, a: InitArgs) -> Result<()> {
@@ -29,12 +31,19 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> Result<()> {
     if let (Location::Local(path), false) = (&location, a.force) {
         refuse_occupied_folder(path)?;
     }
-    let repo = Repo::init(&location, config)?;
+    let repo = if a.encryption {
+        let password = new_password(None, PASSWORD_ENV, "password")?;
+        Repo::init_encrypted(&location, config, &password, Argon2Params::DEFAULT)?
+    } else {
+        Repo::init(&location, config)?
+    };
+    let encrypted = repo.sealing().is_encrypted();
     if a.json {
-        print_json(&json!({"acknowledged": true, "config": repo.config}));
+        print_json(&json!({"acknowledged": true, "encrypted": encrypted, "config": repo.config}));
     } else {
         ctx.say(format!(
-            "initialised repository {} ({})",
+            "initialised {}repository {} ({})",
+            if encrypted { "encrypted " } else { "" },
             repo.store.location(),
             repo.config.id
         ));

@@ -4,6 +4,7 @@ mod analyze;
 mod check;
 mod cleanup;
 mod init;
+mod key;
 mod settings;
 mod stats;
 mod verify;
@@ -16,6 +17,7 @@ pub fn run(ctx: &Ctx, command: RepoCommand) -> Result<()> {
     match command {
         RepoCommand::Init(a) => init::run(ctx, a),
         RepoCommand::Stats(a) => stats::run(ctx, a),
+        RepoCommand::Key(c) => key::run(ctx, c),
         RepoCommand::Check(a) => check::run(ctx, a),
         RepoCommand::Verify(a) => verify::run(ctx, a),
         RepoCommand::Cleanup(a) => cleanup::run(ctx, a),

@@ -52,10 +52,15 @@ pub enum ObjectKind {
     Root,
     /// The newest-root hint (`index.latest`).
     LatestHint,
+    /// The sealed part of an encrypted repository's `config`.
+    Config,
+    /// Coordination records: in-flight markers, pins, lifecycle policies,
+    /// slot claims and watchdog reports.
+    Control,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 7] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::DataBlob,
         ObjectKind::TreeBlob,
         ObjectKind::Pack,
@@ -63,6 +68,8 @@ impl ObjectKind {
         ObjectKind::Manifest,
         ObjectKind::Root,
         ObjectKind::LatestHint,
+        ObjectKind::Config,
+        ObjectKind::Control,
     ];
 
     /// The ASCII label in the associated data; part of format v2.
@@ -75,6 +82,8 @@ impl ObjectKind {
             ObjectKind::Manifest => "manifest",
             ObjectKind::Root => "root",
             ObjectKind::LatestHint => "latest",
+            ObjectKind::Config => "config",
+            ObjectKind::Control => "control",
         }
     }
 
@@ -96,6 +105,8 @@ impl fmt::Display for ObjectKind {
             ObjectKind::Manifest => "snapshot manifest",
             ObjectKind::Root => "root",
             ObjectKind::LatestHint => "index.latest hint",
+            ObjectKind::Config => "config",
+            ObjectKind::Control => "control record",
         })
     }
 }

@@ -96,10 +96,22 @@ impl RepoConfig {
         serde_json::to_vec_pretty(self).expect("configs always serialize")
     }
 
+    /// A format v1 (plain) config.
     pub fn decode(bytes: &[u8]) -> Result<RepoConfig, FormatError> {
+        Self::decode_version(bytes, FORMAT_VERSION)
+    }
+
+    /// Whether the repository is encrypted (format v2).
+    pub fn is_encrypted(&self) -> bool {
+        self.version == crate::core::format::sealed_config::ENCRYPTED_VERSION
+    }
+
+    /// A config that must say `version` (2 inside an encrypted
+    /// repository's sealed config).
+    pub fn decode_version(bytes: &[u8], version: u32) -> Result<RepoConfig, FormatError> {
         let c: RepoConfig =
             serde_json::from_slice(bytes).map_err(|e| FormatError::json("config", e))?;
-        if c.version != FORMAT_VERSION {
+        if c.version != version {
             return Err(FormatError::Version(c.version));
         }
         c.chunker

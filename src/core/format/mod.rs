@@ -11,4 +11,5 @@ pub mod manifest;
 pub mod naming;
 pub mod pack;
 pub mod root;
+pub mod sealed_config;
 pub mod tree;

@@ -101,7 +101,7 @@ impl TreeBuilder<'_> {
                 .extend(n.chunks.iter().copied().chain(n.subtree));
         }
         let bytes = Tree::new(nodes).encode();
-        let id = Id::of(&bytes);
+        let id = self.packer.id_of(&bytes);
         self.referenced.insert(id);
         let added = self.packer.add(id, BlobKind::Tree, &bytes)?;
         stats.new_stored_bytes += added.stored;

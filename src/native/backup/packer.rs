@@ -69,6 +69,7 @@ impl<'a> Packer<'a> {
             trees: Mutex::new(PackBuilder::new()),
             uploader: Uploader::start(
                 repo.store.clone(),
+                repo.sealing().clone(),
                 Uploader::threads_for(repo.store.as_ref()),
             ),
             abort: Abort::default(),
@@ -82,13 +83,19 @@ impl<'a> Packer<'a> {
         self
     }
 
+    /// The id of the blob whose plain bytes are `plain`: SHA-256, or the
+    /// keyed id in an encrypted repository.
+    pub fn id_of(&self, plain: &[u8]) -> Id {
+        self.repo.sealing().id_of(plain)
+    }
+
     /// True if the blob is stored already or claimed by this run.
     pub fn is_known(&self, id: &Id) -> bool {
         self.index.contains(id) || self.seen.lock().unwrap().contains(id)
     }
 
     /// Stores `plain` under `id` unless it is known. The caller guarantees
-    /// `id == Id::of(plain)`.
+    /// `id == self.id_of(plain)`.
     pub fn add(&self, id: Id, kind: BlobKind, plain: &[u8]) -> Result<Added> {
         self.abort.check("snapshot")?;
         if self.index.contains(&id) || !self.seen.lock().unwrap().insert(id) {
@@ -99,16 +106,22 @@ impl<'a> Packer<'a> {
             BlobKind::Data => &self.data,
             BlobKind::Tree => &self.trees,
         };
+        let sealing = self.repo.sealing();
+        let nonce = sealing.blob_nonce()?;
         let (stored_len, full) = with_encoded(
             cfg.compression,
             cfg.compression_level,
             plain,
             |codec, stored| {
                 let mut b = builder.lock().unwrap();
-                b.add(id, kind, codec, stored, plain.len() as u32);
+                let before = b.len();
+                b.add_with(id, kind, codec, plain.len() as u32, |buf| {
+                    sealing.seal_blob_into(kind, stored, nonce, buf)
+                });
+                let stored_len = (b.len() - before) as u64;
                 let full = (b.len() as u64 >= cfg.pack_size)
                     .then(|| std::mem::replace(&mut *b, self.fresh_builder(kind)));
-                (stored.len() as u64, full)
+                (stored_len, full)
             },
         );
         if let Some(pack) = full {

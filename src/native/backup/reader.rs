@@ -215,7 +215,7 @@ fn read_whole(
         let cutter = cutting.for_file(filled as u64, &data[..filled.min(HEAD_BYTES)]);
         for range in cutter.split(0, data, true) {
             let chunk = &data[range];
-            let id = Id::of(chunk);
+            let id = packer.id_of(chunk);
             let a = packer
                 .add(id, BlobKind::Data, chunk)
                 .map_err(ReadError::Store)?;

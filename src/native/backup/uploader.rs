@@ -23,6 +23,7 @@ use crate::core::format::id::Id;
 use crate::core::format::pack::PackBuilder;
 use crate::native::error::{Error, Result};
 use crate::native::repo::put_pack_into;
+use crate::repo::sealing::Sealing;
 use crate::storage::Storage;
 
 #[derive(Default)]
@@ -71,13 +72,15 @@ impl Uploader {
         }
     }
 
-    pub fn start(store: Arc<dyn Storage>, threads: usize) -> Uploader {
+    /// Packs' tables are sealed with `sealing` (an encrypted repository's).
+    pub fn start(store: Arc<dyn Storage>, sealing: Sealing, threads: usize) -> Uploader {
         let (tx, rx) = sync_channel::<PackBuilder>(0);
         let rx = Arc::new(Mutex::new(rx));
         let shared = Arc::new(Shared::default());
         let threads = (0..threads.max(1))
             .map(|n| {
                 let (rx, store, shared) = (rx.clone(), store.clone(), shared.clone());
+                let sealing = sealing.clone();
                 std::thread::Builder::new()
                     .name(format!("snapkeep-upload-{n}"))
                     .spawn(move || loop {
@@ -87,7 +90,17 @@ impl Uploader {
                         {
                             continue;
                         }
-                        let (id, buf, lead, entries) = pack.finish_in_buffer();
+                        let seal = match sealing.table_seal() {
+                            Ok(seal) => seal,
+                            Err(e) => {
+                                let seen = (e.to_string(), false);
+                                if shared.failure.set(seen).is_ok() {
+                                    *shared.failed.lock().unwrap() = Some(e);
+                                }
+                                continue;
+                            }
+                        };
+                        let (id, buf, lead, entries) = pack.finish_in_buffer(seal);
                         let len = (buf.len() - lead) as u64;
                         let bytes = Bytes::from(buf).slice(lead..);
                         match put_pack_into(store.as_ref(), &id, bytes.clone()) {
@@ -232,7 +245,7 @@ mod tests {
     #[test]
     fn a_buffer_the_store_still_holds_is_never_reused() {
         let store = Arc::new(MemoryStore::new());
-        let up = Uploader::start(store.clone(), 1);
+        let up = Uploader::start(store.clone(), Sealing::plain(), 1);
         for n in 0..6 {
             let buf = up.recycled();
             assert!(buf.is_none(), "pack {n} got back a buffer the store holds");
@@ -252,7 +265,7 @@ mod tests {
     fn a_local_store_returns_buffers_and_reused_ones_store_intact_packs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(LocalStore::open(dir.path()).unwrap());
-        let up = Uploader::start(store.clone(), 1);
+        let up = Uploader::start(store.clone(), Sealing::plain(), 1);
         let mut reused = 0;
         for n in 0..6 {
             // The previous pack's upload may still be running.

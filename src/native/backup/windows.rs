@@ -230,7 +230,7 @@ impl Windows {
         let failed = self.state.lock().unwrap().failed.is_some();
         if !failed {
             let chunk = &window[range];
-            let id = Id::of(chunk);
+            let id = packer.id_of(chunk);
             let result = packer.add(id, BlobKind::Data, chunk);
             progress.inc(chunk.len() as u64);
             let mut st = self.state.lock().unwrap();

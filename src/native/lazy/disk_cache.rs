@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::Id;
 use crate::core::lazy::cache::{Admission, CachePolicy, CacheStats};
 use crate::core::lazy::serve::ChunkStore;
@@ -38,6 +39,13 @@ impl DiskCache {
     /// bytes (`bound + slack` while open files pin entries; give one pack).
     /// Entries already there are taken in, oldest first, and leftovers of
     /// interrupted writes removed; entries past the bound are evicted.
+    /// Entries are checked against chunk ids computed as `ids` does: an
+    /// encrypted repository's keyed ids (see [`DiskCache::keyed_by`]).
+    pub fn keyed_by(self, ids: IdScheme) -> DiskCache {
+        self.state.lock().unwrap().store.ids = ids;
+        self
+    }
+
     pub fn open(dir: &Path, bound: u64, slack: u64) -> Result<DiskCache> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut found = existing_entries(dir)?;
@@ -50,6 +58,7 @@ impl DiskCache {
             store: ChunkFiles {
                 dir: dir.to_path_buf(),
                 hot: HotChunks::default(),
+                ids: IdScheme::Plain,
             },
         };
         for (id, size, _) in found {
@@ -132,6 +141,9 @@ pub(super) struct ChunkFiles {
     /// The last chunks verified, in memory: a file read in 128 KiB
     /// requests would otherwise read and hash each chunk once per request.
     hot: HotChunks,
+    /// How the repository names chunks, to verify entries against their
+    /// names (keyed in an encrypted repository).
+    ids: IdScheme,
 }
 
 /// Bytes of verified chunks kept in memory.
@@ -243,7 +255,7 @@ impl ChunkStore for ChunkFiles {
             return Some(b);
         }
         let bytes = fs::read(self.path(id)).ok()?;
-        let bytes = (Id::of(&bytes) == *id).then(|| Bytes::from(bytes))?;
+        let bytes = (self.ids.id_of(&bytes) == *id).then(|| Bytes::from(bytes))?;
         self.hot.put(*id, bytes.clone());
         Some(bytes)
     }

@@ -95,11 +95,8 @@ pub fn open_cache(source: &Source, opts: &MountOptions) -> Result<Arc<DiskCache>
         MountStorage::SharedCache => opts.cache_size,
         MountStorage::FullCopy => u64::MAX / 2,
     };
-    Ok(Arc::new(DiskCache::open(
-        &opts.cache_dir,
-        bound,
-        source.reader.config.pack_size,
-    )?))
+    let cache = DiskCache::open(&opts.cache_dir, bound, source.reader.config.pack_size)?;
+    Ok(Arc::new(cache.keyed_by(source.reader.sealing().ids())))
 }
 
 /// A live mount: the FUSE session, its optional writable layer, its

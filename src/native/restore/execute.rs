@@ -28,14 +28,13 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::core::es::recovery::RecoveryStage;
-use crate::core::format::id::Id;
 use crate::core::format::keys;
 use crate::core::plan::restore::RestorePlan;
 use crate::native::dirfd::{split_parent, DirFd};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
 use crate::native::progress::{note, Progress, ProgressMode};
-use crate::native::repo::{decode_verified, Repo};
+use crate::native::repo::Repo;
 use crate::native::restore::attrs::{self, write_leaving_holes, Finisher};
 use crate::native::restore::staging::{self, temp_name, Staging};
 use crate::native::restore::status::RestoreProgress;
@@ -175,7 +174,7 @@ pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<
         abort: &opts.abort,
     };
     fetch(repo, plan, &temps, &watch)?;
-    copy_local(plan, &root, &temps, target, &watch.bar)?;
+    copy_local(repo, plan, &root, &temps, target, &watch.bar)?;
     watch.bar.finish();
     opts.abort.check("restore")?;
     if let Some(s) = watch.status {
@@ -291,7 +290,7 @@ fn fetch(repo: &Repo, plan: &RestorePlan, temps: &Temps, watch: &Watch) -> Resul
                     id: b.id,
                     detail: format!("pack {} is shorter than its index says", r.pack.short()),
                 })?;
-            let plain = decode_verified(&b.entry, stored)?;
+            let plain = repo.decode_verified(&b.entry, stored)?;
             for place in &b.places {
                 temps.write(plan, place.file as usize, &plain, place.offset)?;
                 watch.wrote(place.file as usize, plain.len() as u64);
@@ -305,6 +304,7 @@ fn fetch(repo: &Repo, plan: &RestorePlan, temps: &Temps, watch: &Watch) -> Resul
 /// changed since it was scanned). Sources are opened without following
 /// links and must be regular files.
 fn copy_local(
+    repo: &Repo,
     plan: &RestorePlan,
     root: &DirFd,
     temps: &Temps,
@@ -320,7 +320,7 @@ fn copy_local(
             let mut data = vec![0u8; c.length as usize];
             f.read_exact_at(&mut data, c.from_offset)
                 .map_err(|e| Error::io(&src, e))?;
-            if Id::of(&data) != c.id {
+            if repo.sealing().id_of(&data) != c.id {
                 return Err(changed());
             }
             for place in &c.places {

@@ -134,14 +134,16 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
     // without --overwrite.
     let resumed = dir.as_ref().and_then(|d| staging::find(d, &marker, &taken));
     if let (Some(dir), true) = (&dir, resumed.is_some() || opts.overwrite) {
+        let ids = repo.sealing().ids();
         target.resuming = resumed.is_some();
         target.overwrite = opts.overwrite;
         if let Some(s) = &resumed {
-            scan::scan_interrupted(&plan, &prepared.index, dir, s, &mut target);
+            scan::scan_interrupted(&plan, &prepared.index, &ids, dir, s, &mut target);
         }
         if opts.overwrite {
             let params = &repo.config.chunker;
-            scan::scan_existing(&plan, dir, &opts.target, params, &taken, &mut target)?;
+            let (target_path, state) = (&opts.target, &mut target);
+            scan::scan_existing(&plan, dir, target_path, params, &ids, &taken, state)?;
         }
         plan = prepared.plan(target)?;
     }

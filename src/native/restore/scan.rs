@@ -9,6 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::core::chunker::ChunkerParams;
+use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::restore::{FileFacts, PlannedFile, RestorePlan, TargetState};
@@ -94,6 +95,7 @@ pub fn target_state(target: &Path, index_targets: &[String]) -> Result<TargetSta
 pub fn scan_interrupted(
     plan: &RestorePlan,
     index: &RepoIndex,
+    ids: &IdScheme,
     target: &DirFd,
     staging: &Staging,
     state: &mut TargetState,
@@ -110,21 +112,26 @@ pub fn scan_interrupted(
             continue;
         };
         state.partial_files.insert(f.path.clone());
-        for offset in verified_placements(&file, f, index) {
+        for offset in verified_placements(&file, f, index, ids) {
             state.written.insert((f.path.clone(), offset));
         }
     }
 }
 
 /// Offsets of `f`'s chunks that `file` already holds.
-fn verified_placements(file: &File, f: &PlannedFile, index: &RepoIndex) -> Vec<u64> {
+fn verified_placements(
+    file: &File,
+    f: &PlannedFile,
+    index: &RepoIndex,
+    ids: &IdScheme,
+) -> Vec<u64> {
     let mut out = Vec::new();
     let mut offset = 0u64;
     let mut buf = Vec::new();
     for c in &f.chunks {
         let len = index.get(c).map_or(0, |l| l.raw_len as u64);
         buf.resize(len as usize, 0);
-        if file.read_exact_at(&mut buf, offset).is_ok() && Id::of(&buf) == *c {
+        if file.read_exact_at(&mut buf, offset).is_ok() && ids.id_of(&buf) == *c {
             out.push(offset);
         }
         offset += len;
@@ -133,7 +140,11 @@ fn verified_placements(file: &File, f: &PlannedFile, index: &RepoIndex) -> Vec<u
 }
 
 /// Chunk ids of a file, with the repository's chunker: (id, offset).
-fn chunk_file(mut f: &File, params: &ChunkerParams) -> std::io::Result<Vec<(Id, u64)>> {
+fn chunk_file(
+    mut f: &File,
+    params: &ChunkerParams,
+    ids: &IdScheme,
+) -> std::io::Result<Vec<(Id, u64)>> {
     use std::io::Read;
     let window = (params.max as usize * 2).max(1 << 20);
     let mut buf = vec![0u8; window];
@@ -148,7 +159,7 @@ fn chunk_file(mut f: &File, params: &ChunkerParams) -> std::io::Result<Vec<(Id, 
         }
         let ranges = params.split(&buf[..filled], eof);
         for r in &ranges {
-            out.push((Id::of(&buf[r.clone()]), base + r.start as u64));
+            out.push((ids.id_of(&buf[r.clone()]), base + r.start as u64));
         }
         let used = ranges.last().map_or(0, |r| r.end);
         buf.copy_within(used..filled, 0);
@@ -169,6 +180,7 @@ pub fn scan_existing(
     target: &DirFd,
     target_path: &Path,
     params: &ChunkerParams,
+    ids: &IdScheme,
     taken: &HashSet<String>,
     state: &mut TargetState,
 ) -> Result<()> {
@@ -221,7 +233,9 @@ pub fn scan_existing(
                 let Ok(file) = target.open_path_for_read(&rel) else {
                     continue;
                 };
-                for (id, offset) in chunk_file(&file, params).map_err(|e| Error::io(&path, e))? {
+                for (id, offset) in
+                    chunk_file(&file, params, ids).map_err(|e| Error::io(&path, e))?
+                {
                     state
                         .local_blobs
                         .entry(id)

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::{self, missing, ApiRequest, ApiResponse, ApiResult, RepoLookup};
 use crate::native::decompressor::libzstd_decode;
+use crate::native::password::NativeUnlock;
 use crate::node::ccr::leader::{object_store, CHECKPOINT_REPO};
 use crate::node::reply::{EsError, OwnContentType};
 use crate::node::server::Shared;
@@ -29,7 +30,7 @@ impl RepoLookup for Registered {
         // not a registration, and only readable.
         if name == CHECKPOINT_REPO {
             let store = object_store(&self.0.state_folder).ok_or_else(|| missing(name))?;
-            return Ok(RepoReader::open(store, libzstd_decode).await?);
+            return Ok(RepoReader::open_with(store, libzstd_decode, &NativeUnlock).await?);
         }
         let reg = self
             .0

@@ -13,6 +13,7 @@ use crate::core::policy::read_subset::choose_subset;
 use crate::repo::cpu;
 use crate::repo::findings::{Finding, FindingKind};
 use crate::repo::reader::decode_verified;
+use crate::repo::sealing::Sealing;
 
 use super::steps::{damaged, BadBlob, Checker};
 use super::{Check, ReadData};
@@ -77,28 +78,37 @@ impl Checker<'_> {
         };
         how.progress.advance(bytes.len() as u64);
         let entries = entries.to_vec();
-        let zstd = self.reader.zstd();
-        cpu::run(how.cpu, move || rehash(pack, &bytes, &entries, zstd)).await
+        let (zstd, sealing) = (self.reader.zstd(), self.reader.sealing().clone());
+        cpu::run(how.cpu, move || {
+            rehash(pack, &bytes, &entries, zstd, &sealing)
+        })
+        .await
     }
 }
 
 /// Checks a downloaded pack against its name and format, and every blob in
 /// it against its id.
-fn rehash(pack: Id, bytes: &Bytes, entries: &[BlobEntry], zstd: ZstdDecoder) -> PackCheck {
+fn rehash(
+    pack: Id,
+    bytes: &Bytes,
+    entries: &[BlobEntry],
+    zstd: ZstdDecoder,
+    sealing: &Sealing,
+) -> PackCheck {
     let key = keys::pack(&pack);
     let mut problems = Vec::new();
     if Id::of(bytes) != pack {
         let detail = format!("pack {} does not match its SHA-256", pack.short());
         problems.push(Finding::new(FindingKind::PackHashMismatch, &key, detail));
     }
-    if let Err(e) = parse_pack(bytes) {
+    if let Err(e) = parse_pack(bytes, sealing.data_key()) {
         let detail = format!("pack {}: {e}", pack.short());
         problems.push(Finding::new(FindingKind::PackUnreadable, &key, detail));
     }
     let mut bad = Vec::new();
     for e in entries {
         let stored = bytes.get(e.offset as usize..e.end() as usize);
-        match stored.map(|s| decode_verified(e, s, zstd)) {
+        match stored.map(|s| decode_verified(e, s, zstd, sealing)) {
             Some(Ok(_)) => {}
             Some(Err(err)) => bad.push((e.id, (damaged(e), err.to_string()))),
             None => bad.push((e.id, (damaged(e), "lies outside its pack".into()))),

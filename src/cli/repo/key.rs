@@ -1,0 +1,110 @@
+//! `snapkeep repo key list|add|remove|passwd`: the passwords of an
+//! encrypted repository. Each password is one key slot wrapping the same
+//! master key, so adding, removing or changing one touches no other object.
+
+use serde_json::json;
+
+use crate::cli::args::{KeyCommand, NewKeyArgs, RemoveKeyArgs, RepoArgs};
+use crate::cli::context::Ctx;
+use crate::cli::render::print_json;
+use crate::core::crypto::slot::Argon2Params;
+use crate::native::error::{Error, Result};
+use crate::native::password::{new_password, os_random, NativeUnlock, NEW_PASSWORD_ENV};
+use crate::native::repo::Repo;
+use crate::native::runtime::block_on;
+use crate::repo::keyring;
+
+pub fn run(ctx: &Ctx, command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::List(a) => list(ctx, a),
+        KeyCommand::Add(a) => add(ctx, a, false),
+        KeyCommand::Passwd(a) => add(ctx, a, true),
+        KeyCommand::Remove(a) => remove(ctx, a),
+    }
+}
+
+/// Opens the repository (which proves the password) and refuses a plain one.
+fn open_encrypted(ctx: &Ctx, repo: &str) -> Result<Repo> {
+    let repo = ctx.open(repo)?;
+    if !repo.sealing().is_encrypted() {
+        return Err(Error::Usage(format!(
+            "the repository at {} is not encrypted: it has no keys (create an encrypted one with `repo init --encryption`)",
+            repo.store.location()
+        )));
+    }
+    Ok(repo)
+}
+
+fn list(ctx: &Ctx, a: RepoArgs) -> Result<()> {
+    let repo = open_encrypted(ctx, &a.repo)?;
+    let store = repo.reader().unsealed_store();
+    let (slots, unreadable) = block_on(keyring::slots(store.as_ref()))?;
+    let (_, opened) = block_on(keyring::unlock(store.as_ref(), &NativeUnlock))?;
+    let rows: Vec<_> = slots
+        .iter()
+        .map(|s| {
+            let p = s.slot.params();
+            json!({
+                "id": s.id,
+                "current": s.id == opened,
+                "kdf": "argon2id",
+                "memory_kib": p.memory_kib,
+                "iterations": p.iterations,
+                "parallelism": p.parallelism,
+                "modified_millis": s.modified_ms,
+            })
+        })
+        .collect();
+    if a.json {
+        print_json(&json!({"keys": rows, "unreadable": unreadable}));
+        return Ok(());
+    }
+    for s in &slots {
+        let p = s.slot.params();
+        println!(
+            "{} {}  argon2id m={} KiB t={} p={}",
+            if s.id == opened { "*" } else { " " },
+            s.id,
+            p.memory_kib,
+            p.iterations,
+            p.parallelism
+        );
+    }
+    if unreadable > 0 {
+        ctx.say(format!("{unreadable} unreadable key slot(s) under keys/"));
+    }
+    Ok(())
+}
+
+fn add(ctx: &Ctx, a: NewKeyArgs, replace: bool) -> Result<()> {
+    let repo = open_encrypted(ctx, &a.repo)?;
+    let store = repo.reader().unsealed_store();
+    let (master, opened) = block_on(keyring::unlock(store.as_ref(), &NativeUnlock))?;
+    let password = new_password(a.new_password_file.as_deref(), NEW_PASSWORD_ENV, "password")?;
+    let slot = keyring::wrap(&master, &password, Argon2Params::DEFAULT, os_random)?;
+    let id = block_on(keyring::put_slot(store.as_ref(), &slot, os_random))?;
+    if replace {
+        block_on(keyring::remove_slot(store.as_ref(), &opened))?;
+    }
+    if a.json {
+        let removed = replace.then_some(&opened);
+        print_json(&json!({"acknowledged": true, "added": id, "removed": removed}));
+    } else if replace {
+        ctx.say(format!("password changed: key slot {id} replaces {opened}"));
+    } else {
+        ctx.say(format!("added key slot {id}"));
+    }
+    Ok(())
+}
+
+fn remove(ctx: &Ctx, a: RemoveKeyArgs) -> Result<()> {
+    let repo = open_encrypted(ctx, &a.repo)?;
+    let store = repo.reader().unsealed_store();
+    block_on(keyring::remove_slot(store.as_ref(), &a.id))?;
+    if a.json {
+        print_json(&json!({"acknowledged": true, "removed": a.id}));
+    } else {
+        ctx.say(format!("removed key slot {}", a.id));
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The `config` of an encrypted repository (format v2): a minimal plain
+//! part, enough to know that the repository is encrypted and where its key
+//! slots are, and the whole [`RepoConfig`] sealed under the data key.
+//!
+//! ```json
+//! {"version":2,"id":"…","encryption":{"cipher":"xchacha20-poly1305",
+//!  "content_ids":"hmac-sha256","key_slots":"keys/"},"sealed":"e1…"}
+//! ```
+//!
+//! The sealed config says `"version": 2` too. Readers of format v1 refuse
+//! the object by its version, so an old binary never writes plaintext into
+//! an encrypted repository.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::crypto::envelope::{self, ObjectKind, NONCE_LEN};
+use crate::core::crypto::keys::DataKey;
+use crate::core::error::FormatError;
+use crate::core::format::config::RepoConfig;
+
+/// The format version of encrypted repositories.
+pub const ENCRYPTED_VERSION: u32 = 2;
+pub const CIPHER: &str = "xchacha20-poly1305";
+pub const CONTENT_IDS: &str = "hmac-sha256";
+/// Where key slots are stored: `keys/<id>.json`.
+pub const KEY_SLOTS: &str = "keys/";
+
+/// The `config` object, either form.
+#[derive(Debug, Clone)]
+pub enum StoredConfig {
+    /// Format v1: the config itself, in plain JSON.
+    Plain(RepoConfig),
+    /// Format v2: opened with the repository's data key.
+    Encrypted(EncryptedConfig),
+}
+
+/// The plain part of an encrypted repository's config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedConfig {
+    pub version: u32,
+    pub id: String,
+    pub encryption: Encryption,
+    /// The envelope (kind config) of the whole config's JSON, in hex.
+    #[serde(with = "hex::serde")]
+    pub sealed: Vec<u8>,
+}
+
+/// How the repository is encrypted; readers refuse other values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    pub cipher: String,
+    pub content_ids: String,
+    pub key_slots: String,
+}
+
+impl Default for Encryption {
+    fn default() -> Self {
+        Encryption {
+            cipher: CIPHER.into(),
+            content_ids: CONTENT_IDS.into(),
+            key_slots: KEY_SLOTS.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
+impl StoredConfig {
+    pub fn decode(bytes: &[u8]) -> Result<StoredConfig, FormatError> {
+        let v: VersionOnly =
+            serde_json::from_slice(bytes).map_err(|e| FormatError::json("config", e))?;
+        if v.version != ENCRYPTED_VERSION {
+            return RepoConfig::decode(bytes).map(StoredConfig::Plain);
+        }
+        let c: EncryptedConfig =
+            serde_json::from_slice(bytes).map_err(|e| FormatError::json("config", e))?;
+        if c.encryption != Encryption::default() {
+            return Err(FormatError::Invalid(format!(
+                "encryption {:?} / ids {:?} / slots {:?}: this snapkeep reads {CIPHER}, {CONTENT_IDS}, {KEY_SLOTS}",
+                c.encryption.cipher, c.encryption.content_ids, c.encryption.key_slots
+            )));
+        }
+        Ok(StoredConfig::Encrypted(c))
+    }
+
+    /// The repository's id, readable without a key.
+    pub fn id(&self) -> &str {
+        match self {
+            StoredConfig::Plain(c) => &c.id,
+            StoredConfig::Encrypted(c) => &c.id,
+        }
+    }
+}
+
+impl EncryptedConfig {
+    /// `config` sealed under `key` (`config.version` must be 2).
+    pub fn seal(config: &RepoConfig, key: &DataKey, nonce: &[u8; NONCE_LEN]) -> EncryptedConfig {
+        debug_assert_eq!(config.version, ENCRYPTED_VERSION);
+        EncryptedConfig {
+            version: ENCRYPTED_VERSION,
+            id: config.id.clone(),
+            encryption: Encryption::default(),
+            sealed: envelope::seal(key, ObjectKind::Config, nonce, &config.encode()),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("configs always serialize")
+    }
+
+    /// The whole config; fails if `key` is not this repository's or the
+    /// object was altered.
+    pub fn open(&self, key: &DataKey) -> Result<RepoConfig, FormatError> {
+        let plain = envelope::open(key, ObjectKind::Config, &self.sealed)
+            .map_err(|e| FormatError::Invalid(e.to_string()))?;
+        let config = RepoConfig::decode_version(&plain, ENCRYPTED_VERSION)?;
+        if config.id != self.id {
+            return Err(FormatError::Invalid(format!(
+                "sealed config names repository {} but the plain part {}",
+                config.id, self.id
+            )));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::crypto::keys::MasterKey;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn encrypted() -> RepoConfig {
+        let mut c = RepoConfig::new("r1".into(), 5);
+        c.version = ENCRYPTED_VERSION;
+        c
+    }
+
+    #[test]
+    fn round_trips_and_hides_the_settings() {
+        let key = MasterKey::from_bytes([1; 32]).data_key();
+        let stored = EncryptedConfig::seal(&encrypted(), &key, &[9; NONCE_LEN]).encode();
+        let text = String::from_utf8(stored.clone()).unwrap();
+        assert!(!text.contains("chunker") && !text.contains("pack_size"));
+        let StoredConfig::Encrypted(c) = StoredConfig::decode(&stored).unwrap() else {
+            panic!("plain")
+        };
+        assert_eq!(c.id, "r1");
+        assert_eq!(c.open(&key).unwrap(), encrypted());
+        let other = MasterKey::from_bytes([2; 32]).data_key();
+        assert!(c.open(&other).is_err());
+    }
+
+    #[test]
+    fn v1_configs_stay_plain_and_v1_readers_refuse_v2() {
+        let plain = RepoConfig::new("r0".into(), 1).encode();
+        assert!(matches!(
+            StoredConfig::decode(&plain),
+            Ok(StoredConfig::Plain(_))
+        ));
+        let key = MasterKey::from_bytes([1; 32]).data_key();
+        let v2 = EncryptedConfig::seal(&encrypted(), &key, &[9; NONCE_LEN]).encode();
+        assert!(RepoConfig::decode(&v2).is_err());
+        let odd = String::from_utf8(v2).unwrap().replace(CIPHER, "aes-gcm");
+        assert!(StoredConfig::decode(odd.as_bytes()).is_err());
+    }
+}
