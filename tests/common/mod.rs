@@ -303,12 +303,19 @@ pub fn fails_env(env: &[(String, String)], args: &[&str]) -> String {
 /// The whole cycle against a repository URL (used for every backend):
 /// init, two snapshots, list, diff, restore byte-identical, check, delete.
 pub fn end_to_end(env: &[(String, String)], url: &str, tmp: &Path) {
+    end_to_end_init(env, url, tmp, &[]);
+}
+
+/// [`end_to_end`] with more `repo init` options (`--encryption`).
+pub fn end_to_end_init(env: &[(String, String)], url: &str, tmp: &Path, init: &[&str]) {
     let src = tmp.join("src");
     write(&src.join("logs/a.log"), &b"log line\n".repeat(5000));
     write(&src.join("logs/empty"), b"");
     write(&src.join("data/blob.bin"), &noise(3 << 20, 3));
     write(&src.join("settings.json"), b"{}");
-    ok_env(env, &["repo", "init", url]);
+    let mut init_args = vec!["repo", "init", url];
+    init_args.extend_from_slice(init);
+    ok_env(env, &init_args);
     ok_env(
         env,
         &["snapshot", "create", url, "one", "--source", s(&src)],
