@@ -429,3 +429,28 @@ fn concurrent_writers_share_an_encrypted_repository() {
         assert_same_tree(&src.join("idx"), &dst.join("idx"));
     }
 }
+
+#[test]
+fn a_node_serves_an_encrypted_repository_with_the_password_it_was_given() {
+    use common::node::{start, start_with, Dirs};
+    let dirs = Dirs::new();
+    let repo = dirs.backups().join("sealed");
+    ok_env(&env(), &["repo", "init", s(&repo), "--encryption"]);
+    write(&dirs.data().join("orders/part-0"), &noise(400_000, 3));
+    let register = serde_json::json!({"type": "fs", "settings": {"location": repo}}).to_string();
+
+    let locked = start(&dirs, &[]);
+    let refused = locked.send("PUT", "/_snapshot/sealed", &register);
+    assert_ne!(refused.status, 200);
+    assert!(refused.text().contains("encrypted"), "{}", refused.text());
+    drop(locked);
+
+    let node = start_with(&dirs, &[], &[("SNAPKEEP_PASSWORD", PASSWORD)]);
+    assert_eq!(node.send("PUT", "/_snapshot/sealed", &register).status, 200);
+    let taken = node.send("PUT", "/_snapshot/sealed/s1?wait_for_completion=true", "{}");
+    assert_eq!(taken.status, 200, "{}", taken.text());
+    assert_eq!(node.get("/_snapshot/sealed/_all").json()["total"], 1);
+    let dst = dirs.backups().join("restored");
+    ok_env(&env(), &["restore", s(&repo), "s1", "--target", s(&dst)]);
+    assert_same_tree(&dirs.data().join("orders"), &dst.join("orders"));
+}
