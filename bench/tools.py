@@ -79,6 +79,8 @@ class Tool:
 class Snapkeep(Tool):
     name = "snapkeep"
     notes = "zstd level 3 per blob; no encryption (v1)"
+    env = None
+    init_args = []
 
     def stored(self, repo):
         # The `reserve` file is allocated free space kept for deletes on a
@@ -97,20 +99,32 @@ class Snapkeep(Tool):
         return os.path.exists(self.binary)
 
     def init(self, repo):
-        return run([self.binary, "repo", "init", repo, "-q"])
+        return run([self.binary, "repo", "init", repo, "-q"] + self.init_args, env=self.env)
 
     def backup(self, repo, src, name):
-        return run([self.binary, "snapshot", "create", repo, name, "--source", src, "-q"])
+        return run([self.binary, "snapshot", "create", repo, name, "--source", src, "-q"],
+                   env=self.env)
 
     def restore(self, repo, name, target, over=False):
         cmd = [self.binary, "restore", repo, name, "--target", target, "-q",
                "--include-global-state"]
         if over:
             cmd.append("--overwrite")
-        return run(cmd)
+        return run(cmd, env=self.env)
 
     def check(self, repo):
-        return run([self.binary, "repo", "check", repo, "--read-data", "-q"])
+        return run([self.binary, "repo", "check", repo, "--read-data", "-q"], env=self.env)
+
+
+class SnapkeepEncrypted(Snapkeep):
+    """The same binary on an encrypted repository (`repo init --encryption`)."""
+    name = "snapkeep-enc"
+    notes = "zstd level 3 per blob; XChaCha20-Poly1305 and keyed ids (encrypted)"
+    env = {"SNAPKEEP_PASSWORD": PASSWORD}
+    init_args = ["--encryption"]
+
+    def __init__(self, binary):
+        super().__init__(binary, name=self.name)
 
 
 class Restic(Tool):

@@ -454,3 +454,63 @@ fn a_node_serves_an_encrypted_repository_with_the_password_it_was_given() {
     ok_env(&env(), &["restore", s(&repo), "s1", "--target", s(&dst)]);
     assert_same_tree(&dirs.data().join("orders"), &dst.join("orders"));
 }
+
+#[test]
+fn snapshots_copy_between_plain_and_encrypted_repositories() {
+    let t = tempfile::tempdir().unwrap();
+    let (sealed, src) = repo_with_snapshots(t.path());
+    let plain = t.path().join("plain");
+    let other = t.path().join("other");
+    let chunker = ["--copy-chunker-params-from", s(&sealed)];
+    ok_env(
+        &env(),
+        &[&["repo", "init", s(&plain)][..], &chunker].concat(),
+    );
+    let other_env = env_with("another password");
+    // Encrypted to plain, plain to another encrypted repository (its own
+    // keys), and back into the first: each restores what was taken.
+    ok_env(&env(), &["snapshot", "copy", s(&sealed), s(&plain), "*"]);
+    let again: Value = serde_json::from_str(&ok_env(
+        &env(),
+        &["snapshot", "copy", s(&sealed), s(&plain), "*", "--json"],
+    ))
+    .unwrap();
+    assert!(again.to_string().contains("skipped"), "{again}");
+    ok_env(
+        &other_env,
+        &[
+            "repo",
+            "init",
+            s(&other),
+            "--encryption",
+            "--copy-chunker-params-from",
+            s(&plain),
+        ],
+    );
+    ok_env(
+        &other_env,
+        &["snapshot", "copy", s(&plain), s(&other), "second"],
+    );
+    for (repo, env) in [(&plain, env()), (&other, other_env.clone())] {
+        ok_env(&env, &["repo", "check", s(repo), "--read-data"]);
+        let dst = t.path().join(format!(
+            "from-{}",
+            repo.file_name().unwrap().to_str().unwrap()
+        ));
+        ok_env(&env, &["restore", s(repo), "second", "--target", s(&dst)]);
+        assert_same_tree(&src.join("idx"), &dst.join("idx"));
+    }
+    let plain_text = digests(&plain)
+        .into_keys()
+        .any(|p| contains(&fs::read(plain.join(p)).unwrap(), b"the quarterly numbers"));
+    assert!(
+        plain_text,
+        "the plain copy holds the data in the clear (the test's control)"
+    );
+    for p in digests(&other).into_keys() {
+        assert!(!contains(
+            &fs::read(other.join(&p)).unwrap(),
+            b"the quarterly numbers"
+        ));
+    }
+}

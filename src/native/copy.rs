@@ -1,9 +1,13 @@
 //! `snapshot copy`: snapshots from one repository into another, moving only
 //! the blobs the destination's index lacks (`core::plan::copy`). Each moved
-//! blob is decoded and checked against its SHA-256 before it is packed
-//! again with the destination's compression and pack size; then the
-//! destination gets an index file, the manifest (the source's, unchanged:
-//! name, uuid, times, state, metadata) and a root naming it.
+//! blob is decoded and checked against its id before it is packed
+//! again with the destination's compression, pack size and encryption;
+//! between repositories that name blobs differently (either one
+//! encrypted: ids are keyed per repository) every blob moves, named again
+//! by the destination, and the trees and the manifest's roots are
+//! rewritten to match (`core::plan::rekey`). Then the
+//! destination gets an index file, the manifest (the source's: the same
+//! name, uuid, times, state and metadata) and a root naming it.
 //!
 //! The copy runs under an in-flight marker in the destination, written
 //! before its root is read: a delete there leaves the packs the copy reuses
@@ -12,17 +16,22 @@
 //! for a snapshot (`RepoWriter::commit_snapshot` indexes reused blobs
 //! again, or fails cleanly).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
+use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
 use crate::core::format::manifest::{Manifest, SnapshotSummary};
 use crate::core::format::root::RootChange;
+use crate::core::format::tree::Tree;
 use crate::core::plan::copy::{check_chunkers, plan_copy, reachable, triage, CopyPlan};
 use crate::core::plan::read::{PackRead, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
+use crate::core::plan::rekey::rekey_trees;
 use crate::core::policy::delete::{select_for_delete, DeleteSelectionError};
 use crate::native::backup::packer::Packer;
 use crate::native::error::{Error, Result};
@@ -62,13 +71,6 @@ pub fn copy_snapshots(
     patterns: &[String],
 ) -> Result<Vec<Copied>> {
     check_chunkers(&source.config.chunker, &destination.config.chunker)?;
-    if source.sealing().is_encrypted() || destination.sealing().is_encrypted() {
-        // Blob ids are keyed per repository: moving blobs would need every
-        // tree rewritten under the destination's ids.
-        return Err(Error::Usage(
-            "snapshot copy does not copy to or from an encrypted repository yet: restore the snapshot and take it again in the destination".into(),
-        ));
-    }
     let src_root = source.root()?;
     let names = select_for_delete(&src_root.snapshots, patterns)
         .map_err(|DeleteSelectionError::Missing(name)| Error::SnapshotMissing(name))?;
@@ -112,11 +114,15 @@ fn copy_one(
     let roots: Vec<Id> = manifest.roots().into_iter().map(|(_, id)| id).collect();
     let trees = block_on(source.reader().load_trees(&src_index, &roots))?;
     let (dst_root, dst_index) = destination.root_and_index()?;
+    // Blob ids are keyed per encrypted repository: every blob is read and
+    // named again by the destination, and the trees rewritten.
+    let rekey = source.sealing().is_encrypted() || destination.sealing().is_encrypted();
+    let nothing = RepoIndex::new();
     let plan = plan_copy(
         &trees,
         &roots,
         &src_index,
-        &dst_index,
+        if rekey { &nothing } else { &dst_index },
         DEFAULT_MAX_GAP,
         DEFAULT_MAX_RANGE,
     )
@@ -124,14 +130,21 @@ fn copy_one(
         snapshot: summary.snapshot.clone(),
         detail: e.to_string(),
     })?;
-    let referenced: HashSet<Id> = reachable(&trees, &roots)?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
     let packer = Packer::new(destination, &dst_index);
+    let renamed = rekey.then(Mutex::default);
     plan.reads
         .par_iter()
-        .try_for_each(|r| move_blobs(source, &packer, r))?;
+        .try_for_each(|r| move_blobs(source, &packer, r, renamed.as_ref()))?;
+    let (manifest, referenced) = match renamed {
+        Some(chunks) => {
+            let chunks = chunks.into_inner().unwrap();
+            rekeyed(&packer, &trees, &roots, &chunks, manifest)?
+        }
+        None => {
+            let referenced = reachable(&trees, &roots)?;
+            (manifest, referenced.into_iter().map(|(id, _)| id).collect())
+        }
+    };
     let totals = packer.finish()?;
     let index_file = if totals.index.packs.is_empty() {
         None
@@ -189,7 +202,48 @@ fn copied(
 
 /// Reads one range of a source pack and packs every blob in it for the
 /// destination, each checked against its id first.
-fn move_blobs(source: &Repo, packer: &Packer, r: &PackRead) -> Result<()> {
+/// Adds the snapshot's trees renamed for the destination (see
+/// `core::plan::rekey`) and returns the manifest naming the new roots,
+/// with every blob it references.
+fn rekeyed(
+    packer: &Packer,
+    trees: &HashMap<Id, Tree>,
+    roots: &[Id],
+    chunks: &HashMap<Id, Id>,
+    mut manifest: Manifest,
+) -> Result<(Manifest, HashSet<Id>)> {
+    let ids = packer.ids();
+    let out = rekey_trees(trees, roots, chunks, &ids).map_err(|e| Error::DamagedSnapshot {
+        snapshot: manifest.snapshot.clone(),
+        detail: e.to_string(),
+    })?;
+    for (id, bytes) in &out.trees {
+        packer.add(*id, BlobKind::Tree, bytes)?;
+    }
+    let stats = manifest
+        .indices
+        .values_mut()
+        .chain(manifest.global_state.iter_mut());
+    for s in stats {
+        s.tree = s.tree.map(|t| out.renamed[&t]);
+    }
+    let referenced = chunks
+        .values()
+        .chain(out.renamed.values())
+        .copied()
+        .collect();
+    Ok((manifest, referenced))
+}
+
+/// Moves the blobs of one pack range; with `renamed` (a copy between
+/// repositories whose ids differ), data blobs are named again by the
+/// destination and recorded there, and tree blobs are left to [`rekeyed`].
+fn move_blobs(
+    source: &Repo,
+    packer: &Packer,
+    r: &PackRead,
+    renamed: Option<&Mutex<HashMap<Id, Id>>>,
+) -> Result<()> {
     let key = keys::pack(&r.pack);
     let bytes = block_on(source.store.get(&key, Some(r.offset..r.offset + r.length)))?;
     for e in &r.blobs {
@@ -200,8 +254,17 @@ fn move_blobs(source: &Repo, packer: &Packer, r: &PackRead) -> Result<()> {
                 id: e.id,
                 detail: format!("pack {} is shorter than its index says", r.pack.short()),
             })?;
+        if renamed.is_some() && e.kind == BlobKind::Tree {
+            continue;
+        }
         let plain = source.reader().decode_verified(e, stored)?;
-        packer.add(e.id, e.kind, &plain)?;
+        let Some(renamed) = renamed else {
+            packer.add(e.id, e.kind, &plain)?;
+            continue;
+        };
+        let id = packer.id_of(&plain);
+        packer.add(id, BlobKind::Data, &plain)?;
+        renamed.lock().unwrap().insert(e.id, id);
     }
     Ok(())
 }

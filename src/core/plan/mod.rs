@@ -5,6 +5,7 @@ pub mod copy;
 pub mod diff;
 pub mod gc;
 pub mod read;
+pub mod rekey;
 pub mod restore;
 pub mod shape;
 pub mod subset;

@@ -7,6 +7,7 @@
 
 use std::sync::Mutex;
 
+use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::blob::BlobKind;
 use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::{IndexFile, RepoIndex};
@@ -87,6 +88,11 @@ impl<'a> Packer<'a> {
     /// keyed id in an encrypted repository.
     pub fn id_of(&self, plain: &[u8]) -> Id {
         self.repo.sealing().id_of(plain)
+    }
+
+    /// How the destination names blobs.
+    pub fn ids(&self) -> IdScheme {
+        self.repo.sealing().ids()
     }
 
     /// True if the blob is stored already or claimed by this run.
