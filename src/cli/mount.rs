@@ -119,7 +119,7 @@ pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
 }
 
 /// `$XDG_CACHE_HOME` or `~/.cache`, then `snapkeep/chunks/<repository id>`.
-fn default_cache(repo_id: &str) -> PathBuf {
+pub(super) fn default_cache(repo_id: &str) -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
