@@ -169,3 +169,117 @@ fn restore_refuses_a_cache_folder_that_does_not_exist() {
         "{err}"
     );
 }
+
+#[test]
+fn materialize_gives_the_folder_a_writable_mount_showed() {
+    let (_t, src, repo, dst) = scene();
+    let db = src.join("db");
+    write(&db.join("big.bin"), &noise(2 * 1024 * 1024 + 5, 7));
+    write(&db.join("keep.txt"), b"kept\n");
+    write(&db.join("gone.txt"), b"to be deleted\n");
+    write(&db.join("edit.txt"), b"before\n");
+    write(&db.join("sub/a.txt"), b"a\n");
+    write(&db.join("sub/deeper/b.txt"), b"b\n");
+    write(&db.join("olddir/x.txt"), b"x\n");
+    std::os::unix::fs::symlink("keep.txt", db.join("link")).unwrap();
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = (
+        _t.path().join("mnt"),
+        _t.path().join("upper"),
+        _t.path().join("cache"),
+    );
+    let args = [
+        s(&repo),
+        "s1",
+        "--index",
+        "db",
+        "--cache",
+        s(&cache),
+        "--writable",
+        "--upper",
+        s(&upper),
+    ];
+    let m = Mounted::start(&[], &args, &mnt);
+    // A service reads a large file lazily (it lands in the cache) and
+    // changes the folder in every way overlayfs records.
+    assert_eq!(
+        fs::read(mnt.join("big.bin")).unwrap(),
+        fs::read(db.join("big.bin")).unwrap()
+    );
+    write(&mnt.join("new.txt"), b"created\n");
+    write(&mnt.join("newdir/inner/n.txt"), b"nested\n");
+    fs::write(mnt.join("edit.txt"), b"after\n").unwrap();
+    fs::remove_file(mnt.join("gone.txt")).unwrap();
+    fs::remove_dir_all(mnt.join("olddir")).unwrap();
+    // Deleted and made again: an opaque folder, nothing of the old one shows.
+    fs::remove_dir_all(mnt.join("sub")).unwrap();
+    write(&mnt.join("sub/c.txt"), b"c\n");
+    fs::remove_file(mnt.join("link")).unwrap();
+    std::os::unix::fs::symlink("new.txt", mnt.join("link")).unwrap();
+    fs::set_permissions(
+        mnt.join("keep.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let shown = common::snapshot_of(&mnt);
+    assert!(!shown.contains_key(Path::new("sub/a.txt")));
+    m.stop();
+
+    let out = json(&[
+        "materialize",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--upper",
+        s(&upper),
+        "--index",
+        "db",
+        "--cache",
+        s(&cache),
+    ])["materialized"]
+        .clone();
+    let got = common::snapshot_of(&dst.join("db"));
+    assert_eq!(
+        shown.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{out}"
+    );
+    for (path, entry) in &shown {
+        assert!(entry == &got[path], "{} differs", path.display());
+    }
+    let layer = &out["layer"];
+    assert_eq!(layer["deleted"], 2, "gone.txt and olddir: {out}");
+    assert_eq!(layer["replaced_dirs"], 1, "sub: {out}");
+    // big.bin came from the cache the mount filled.
+    let cached = out["restore"]["cache"]["bytes"].as_u64().unwrap();
+    assert!(cached >= 2 * 1024 * 1024, "{out}");
+    assert_eq!(out["restore"]["cache"]["refetched"], 0);
+
+    // The layer is left as it was: the next writable mount still shows it.
+    let m = Mounted::start(&[], &args, &mnt);
+    assert_eq!(fs::read(mnt.join("edit.txt")).unwrap(), b"after\n");
+    m.stop();
+}
+
+#[test]
+fn materialize_refuses_a_folder_that_holds_no_writable_layer() {
+    let (_t, src, repo, dst) = scene();
+    write(&src.join("data/x"), b"x");
+    common::init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let empty = _t.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let err = common::fails(&[
+        "materialize",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--upper",
+        s(&empty),
+    ]);
+    assert!(err.contains("holds no writable layer"), "{err}");
+    assert!(!dst.exists(), "nothing was restored");
+}

@@ -74,6 +74,9 @@ pub enum Command {
     /// Mount a snapshot as a read-only folder, read lazily through a bounded cache.
     #[command(long_about = crate::cli::mount::LONG_ABOUT)]
     Mount(crate::cli::mount::MountArgs),
+    /// Turn a writable mount's folder (snapshot plus changes) into a plain local folder.
+    #[command(long_about = crate::cli::materialize::LONG_ABOUT)]
+    Materialize(crate::cli::materialize::MaterializeArgs),
     /// Run the whole cycle on built-in sample data: snapshot, change, snapshot, restore, verify.
     Demo(DemoArgs),
     /// Run a long-lived node serving Elasticsearch's snapshot REST API.

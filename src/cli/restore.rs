@@ -17,7 +17,7 @@ use crate::native::restore::{plan, restore, RestoreOptions, RestoreOutcome};
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
     let mut opts = options(ctx, &a)?;
     let repo = ctx.open(&a.repo)?;
-    opts.cache = cache_dir(&a, &repo)?;
+    opts.cache = cache_dir(a.cache.as_ref(), a.no_cache, &repo)?;
     // The command's limit wins over the repository's; 0 means none.
     let down = a
         .max_restore_bytes_per_sec
@@ -71,11 +71,15 @@ fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
 
 /// The chunk cache to take chunks from: `--cache` (which must exist), or
 /// the mounts' default cache of the repository if there is one.
-pub(super) fn cache_dir(a: &RestoreArgs, repo: &Repo) -> Result<Option<std::path::PathBuf>> {
-    if a.no_cache {
+pub(super) fn cache_dir(
+    cache: Option<&std::path::PathBuf>,
+    no_cache: bool,
+    repo: &Repo,
+) -> Result<Option<std::path::PathBuf>> {
+    if no_cache {
         return Ok(None);
     }
-    match &a.cache {
+    match cache {
         Some(dir) if !dir.is_dir() => Err(Error::Usage(format!(
             "--cache {}: no such folder (give a mount's --cache folder)",
             dir.display()
