@@ -15,6 +15,7 @@ mod docs;
 pub mod exit;
 mod materialize;
 mod mount;
+mod mount_daemon;
 mod node;
 mod node_client;
 mod profiles;
