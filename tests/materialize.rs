@@ -7,6 +7,7 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::mounted::Mounted;
 use common::{assert_same_tree, json, noise, ok, s, scene, write};
@@ -181,6 +182,7 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
     write(&db.join("sub/a.txt"), b"a\n");
     write(&db.join("sub/deeper/b.txt"), b"b\n");
     write(&db.join("olddir/x.txt"), b"x\n");
+    write(&db.join("moved/m.txt"), b"m\n");
     std::os::unix::fs::symlink("keep.txt", db.join("link")).unwrap();
     common::init_small_chunks(&[], s(&repo));
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
@@ -215,6 +217,14 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
     // Deleted and made again: an opaque folder, nothing of the old one shows.
     fs::remove_dir_all(mnt.join("sub")).unwrap();
     write(&mnt.join("sub/c.txt"), b"c\n");
+    // A folder of the snapshot renamed: the overlay refuses the rename
+    // (no redirects), so `mv` copies it and deletes the old one.
+    let mv = Command::new("mv")
+        .arg(mnt.join("moved"))
+        .arg(mnt.join("renamed"))
+        .status()
+        .unwrap();
+    assert!(mv.success());
     fs::remove_file(mnt.join("link")).unwrap();
     std::os::unix::fs::symlink("new.txt", mnt.join("link")).unwrap();
     fs::set_permissions(
@@ -250,7 +260,7 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
         assert!(entry == &got[path], "{} differs", path.display());
     }
     let layer = &out["layer"];
-    assert_eq!(layer["deleted"], 2, "gone.txt and olddir: {out}");
+    assert_eq!(layer["deleted"], 3, "gone.txt, olddir and moved: {out}");
     assert_eq!(layer["replaced_dirs"], 1, "sub: {out}");
     // big.bin came from the cache the mount filled.
     let cached = out["restore"]["cache"]["bytes"].as_u64().unwrap();

@@ -23,8 +23,9 @@ pub const LONG_ABOUT: &str =
     Give the same --index options as the mount: with exactly one, the mount showed that \
     index's content at its root, and the changes go over --target/INDEX; otherwise over \
     --target. The layer's folder is only read: it still works for the next writable mount. \
-    Folders renamed through the mount (overlayfs redirects) are refused before anything is \
-    written. Needs root to read the layer's overlayfs attributes.";
+    A layer holding overlayfs redirects or metadata-only copies (made by another overlay \
+    mount; snapkeep's turns both off) is refused before anything is written. Needs root to \
+    read the layer's overlayfs attributes.";
 
 #[derive(Debug, Args)]
 pub struct MaterializeArgs {

@@ -16,8 +16,9 @@
 //! after their contents. Everything in the target is reached through
 //! folder handles that follow no link. Renamed folders
 //! (`trusted.overlay.redirect`) and metadata-only copies
-//! (`trusted.overlay.metacopy`) need the lower layer to resolve: the
-//! layer is checked for them before anything is written, and refused.
+//! (`trusted.overlay.metacopy`) need the lower layer to resolve: snapkeep's
+//! writable mount turns both off, and a layer holding them (from another
+//! overlay mount) is refused before anything is written.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -97,8 +97,13 @@ impl Overlay {
             fs::set_permissions(upper, fs::Permissions::from_mode(lower.mode() & 0o7777))
                 .map_err(|e| Error::io(upper, e))?;
         }
+        // No redirects or metadata-only copies, whatever the kernel's
+        // defaults: both point into the lower layer, so `materialize`
+        // could not lay the upper folder over a restore (a folder renamed
+        // through the mount is then copied, as `mv` does across file
+        // systems).
         let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off",
             layers.lower.display(),
             layers.upper.display(),
             layers.work.display()
