@@ -234,6 +234,20 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
     .unwrap();
     let shown = common::snapshot_of(&mnt);
     assert!(!shown.contains_key(Path::new("sub/a.txt")));
+    // Not while the layer is in use.
+    let err = common::fails(&[
+        "materialize",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--upper",
+        s(&upper),
+        "--index",
+        "db",
+    ]);
+    assert!(err.contains("is still mounted at"), "{err}");
+    assert!(!dst.exists());
     m.stop();
 
     let out = json(&[
@@ -292,4 +306,57 @@ fn materialize_refuses_a_folder_that_holds_no_writable_layer() {
     ]);
     assert!(err.contains("holds no writable layer"), "{err}");
     assert!(!dst.exists(), "nothing was restored");
+}
+
+#[test]
+fn materialize_of_a_mount_of_every_index_lays_the_layer_over_the_target() {
+    let (_t, src, repo, dst) = scene();
+    generated_tree(&src);
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = (
+        _t.path().join("mnt"),
+        _t.path().join("upper"),
+        _t.path().join("cache"),
+    );
+    let args = [
+        s(&repo),
+        "s1",
+        "--cache",
+        s(&cache),
+        "--writable",
+        "--upper",
+        s(&upper),
+    ];
+    let m = Mounted::start(&[], &args, &mnt);
+    write(&mnt.join("data/a/b/added.txt"), b"added\n");
+    fs::remove_dir_all(mnt.join("logs")).unwrap();
+    let shown = common::snapshot_of(&mnt);
+    m.stop();
+
+    let out = json(&[
+        "materialize",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--upper",
+        s(&upper),
+        "--cache",
+        s(&cache),
+    ])["materialized"]
+        .clone();
+    let got = common::snapshot_of(&dst);
+    assert_eq!(
+        shown.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{out}"
+    );
+    for (path, entry) in &shown {
+        assert!(entry == &got[path], "{} differs", path.display());
+    }
+    assert!(
+        !dst.join("logs").exists(),
+        "the index deleted through the mount"
+    );
 }

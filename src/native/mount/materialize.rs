@@ -86,6 +86,13 @@ pub fn materialize(repo: &Repo, opts: &MaterializeOptions) -> Result<Materialize
     })?;
     check_stamp(&opts.upper, &manifest.uuid, &manifest.snapshot)?;
     let layer = Layers::at(&opts.upper).upper;
+    if let Some(at) = mounted_over(&layer) {
+        return Err(Error::Usage(format!(
+            "the writable layer in {} is still mounted at {at}: stop the service and \
+             `umount {at}` first (overlayfs's upper folder must not change while it is read)",
+            opts.upper.display()
+        )));
+    }
     check_layer(&layer)?;
     let restored = restore(repo, &opts.restore)?;
     let base = match &opts.single_index {
@@ -100,6 +107,28 @@ pub fn materialize(repo: &Repo, opts: &MaterializeOptions) -> Result<Materialize
         restore: restored,
         layer: applied,
     })
+}
+
+/// Where an overlay with upper folder `layer` is mounted, if one is.
+fn mounted_over(layer: &Path) -> Option<String> {
+    let layer = fs::canonicalize(layer).ok()?;
+    // /proc/self/mounts escapes spaces, tabs, newlines and backslashes.
+    let escaped = layer
+        .to_string_lossy()
+        .replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012");
+    let wanted = format!("upperdir={escaped}");
+    let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts
+        .lines()
+        .filter(|l| l.starts_with("overlay "))
+        .find(|l| {
+            let options = l.split(' ').nth(3).unwrap_or_default();
+            options.split(',').any(|o| o == wanted)
+        })
+        .and_then(|l| l.split(' ').nth(1).map(str::to_string))
 }
 
 /// Refuses a layer with entries that point into the lower layer, or
