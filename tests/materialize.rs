@@ -403,3 +403,35 @@ fn an_encrypted_repository_restores_from_its_mount_cache_by_keyed_ids() {
     assert_eq!(out["cache"]["refetched"], 0, "{out}");
     assert_eq!(out["cache"]["bytes"], out["size_in_bytes"], "{out}");
 }
+
+#[test]
+fn restore_uses_the_mounts_default_cache_unless_told_not_to() {
+    let (_t, src, repo, dst) = scene();
+    generated_tree(&src);
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let home = _t.path().join("xdg-cache");
+    let env = vec![("XDG_CACHE_HOME".to_string(), s(&home).to_string())];
+    let mnt = _t.path().join("mnt");
+    let m = Mounted::start(&env, &[s(&repo), "s1", "--index", "data"], &mnt);
+    assert_same_tree(&src.join("data"), &mnt);
+    m.stop();
+    assert!(home.join("snapkeep/chunks").is_dir());
+
+    let restore = |target: &Path, extra: &[&str]| -> serde_json::Value {
+        let args = [
+            &["restore", s(&repo), "s1", "--target", s(target), "--json"][..],
+            extra,
+        ]
+        .concat();
+        let text = common::ok_env(&env, &args);
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["snapshot"].clone()
+    };
+    let out = restore(&dst, &[]);
+    assert_same_tree(&src, &dst);
+    assert!(out["cache"]["chunks"].as_u64().unwrap() > 0, "{out}");
+    let other = _t.path().join("other");
+    let out = restore(&other, &["--no-cache"]);
+    assert!(out["cache"].is_null(), "{out}");
+    assert_eq!(out["plan"]["blobs_from_cache"], serde_json::Value::Null);
+}

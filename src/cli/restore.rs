@@ -85,7 +85,10 @@ pub(super) fn cache_dir(
             dir.display()
         ))),
         Some(dir) => Ok(Some(dir.clone())),
-        None => Ok(Some(super::mount::default_cache(&repo.config.id)).filter(|d| d.is_dir())),
+        // The default is a help, never a failure: a folder this user
+        // cannot list is left out.
+        None => Ok(Some(super::mount::default_cache(&repo.config.id))
+            .filter(|d| std::fs::read_dir(d).is_ok())),
     }
 }
 
