@@ -210,6 +210,7 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
         fs::read(db.join("big.bin")).unwrap()
     );
     write(&mnt.join("new.txt"), b"created\n");
+    fs::hard_link(mnt.join("new.txt"), mnt.join("new-link.txt")).unwrap();
     write(&mnt.join("newdir/inner/n.txt"), b"nested\n");
     fs::write(mnt.join("edit.txt"), b"after\n").unwrap();
     fs::remove_file(mnt.join("gone.txt")).unwrap();
@@ -273,7 +274,11 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
     for (path, entry) in &shown {
         assert!(entry == &got[path], "{} differs", path.display());
     }
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| fs::metadata(dst.join("db").join(p)).unwrap().ino();
+    assert_eq!(ino("new.txt"), ino("new-link.txt"), "hard links stay links");
     let layer = &out["layer"];
+    assert_eq!(layer["hard_links"], 1, "{out}");
     assert_eq!(layer["deleted"], 3, "gone.txt, olddir and moved: {out}");
     assert_eq!(layer["replaced_dirs"], 1, "sub: {out}");
     // big.bin came from the cache the mount filled.

@@ -11,7 +11,8 @@
 //!   deleted and made again through the mount) replaces the folder whole;
 //! - a whiteout (a character device 0/0) deletes the path.
 //!
-//! Each entry keeps the layer's owner, mode, mtime and extended attributes
+//! A file the layer holds under several names (hard links) is copied once
+//! and linked at its other names. Each entry keeps the layer's owner, mode, mtime and extended attributes
 //! (overlayfs's own `trusted.overlay.*` left out); folders get theirs
 //! after their contents. Everything in the target is reached through
 //! folder handles that follow no link. Renamed folders
@@ -20,7 +21,7 @@
 //! writable mount turns both off, and a layer holding them (from another
 //! overlay mount) is refused before anything is written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -60,6 +61,8 @@ pub struct LayerApplied {
     pub files: u64,
     pub dirs: u64,
     pub symlinks: u64,
+    /// Further names of a file the layer holds under several (hard links).
+    pub hard_links: u64,
     pub specials: u64,
     /// Paths a whiteout deleted.
     pub deleted: u64,
@@ -101,7 +104,7 @@ pub fn materialize(repo: &Repo, opts: &MaterializeOptions) -> Result<Materialize
     };
     let dir = DirFd::open(&base).map_err(|e| Error::io(&base, e))?;
     let mut applied = LayerApplied::default();
-    apply_dir(&layer, &dir, &base, &mut applied)?;
+    apply_dir(&layer, &dir, &base, &mut applied, &mut HashMap::new())?;
     finish(&layer, Entry::Open(dir.as_fd()), &base, &mut applied)?;
     Ok(Materialized {
         restore: restored,
@@ -165,9 +168,19 @@ fn is_whiteout(meta: &fs::Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
+/// The first target place of each layer file with more than one link,
+/// by (device, inode): its other names are linked to it, as they were.
+type Linked = HashMap<(u64, u64), (DirFd, String)>;
+
 /// Lays the layer's folder `from` over the target folder `to` (at
 /// `to_path`, for messages).
-fn apply_dir(from: &Path, to: &DirFd, to_path: &Path, applied: &mut LayerApplied) -> Result<()> {
+fn apply_dir(
+    from: &Path,
+    to: &DirFd,
+    to_path: &Path,
+    applied: &mut LayerApplied,
+    linked: &mut Linked,
+) -> Result<()> {
     let mut names: Vec<_> = fs::read_dir(from)
         .map_err(|e| Error::io(from, e))?
         .map(|e| e.map(|e| e.file_name()))
@@ -192,10 +205,17 @@ fn apply_dir(from: &Path, to: &DirFd, to_path: &Path, applied: &mut LayerApplied
             }
             to.ensure_dir(name, 0o700).map_err(err)?;
             let child = to.child_dir(name).map_err(err)?;
-            apply_dir(&src, &child, &dest, applied)?;
+            apply_dir(&src, &child, &dest, applied, linked)?;
             finish(&src, Entry::Open(child.as_fd()), &dest, applied)?;
             applied.dirs += 1;
+        } else if let Some((dir, first)) = linked.get(&(meta.dev(), meta.ino())) {
+            to.hard_link(name, dir, first).map_err(err)?;
+            applied.hard_links += 1;
         } else if kind.is_file() {
+            if meta.nlink() > 1 {
+                let here = to.dir("").map_err(err)?;
+                linked.insert((meta.dev(), meta.ino()), (here, name.to_string()));
+            }
             let mut input = fs::File::open(&src).map_err(|e| Error::io(&src, e))?;
             let mut out = to.replace_with_new(name).map_err(err)?;
             std::io::copy(&mut input, &mut out).map_err(err)?;
