@@ -28,7 +28,9 @@ pub const LONG_ABOUT: &str =
     or the process gets SIGINT/SIGTERM, then unmounts and prints the cache's figures. With \
     --daemon it runs in the background instead: the command returns once the mount is live \
     (printing the background process's pid and its log, where the figures go at the end), or \
-    fails with the mount's own error and exit status; `umount DIR` or `kill PID` ends it. Needs \
+    fails with the mount's own error and exit status; `umount DIR` or `kill PID` ends it. The \
+    background process has no terminal: an encrypted repository's password must come from \
+    --password-command, SNAPKEEP_PASSWORD_FILE or SNAPKEEP_PASSWORD. Needs \
     /dev/fuse; as a user other than root, Debian's fuse3 package (fusermount3).";
 
 #[derive(Debug, Args)]
