@@ -90,6 +90,14 @@ pub enum Error {
     /// A live mount pins the snapshot (`core::policy::pins`).
     #[error("snapshot [{snapshot}] is in use: {by}; unmount it first (a killed mount's pin expires 10 minutes after its last heartbeat)")]
     SnapshotPinned { snapshot: String, by: String },
+    /// `materialize --upper DIR`: DIR is no `mount --writable --upper`
+    /// folder.
+    #[error("{} holds no writable layer (no {}/snapshot): give the folder a `mount --writable --upper` used", dir.display(), dir.display())]
+    NoWritableLayer { dir: PathBuf },
+    /// A writable layer's entry `materialize` cannot apply (an overlayfs
+    /// renamed folder or metadata-only copy, a name that is not UTF-8).
+    #[error("{}: {what}", path.display())]
+    UnsupportedLayer { path: PathBuf, what: String },
     /// An index or path inside a snapshot that does not exist.
     #[error("{0} does not exist")]
     NotFound(String),

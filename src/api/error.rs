@@ -91,6 +91,8 @@ impl From<Error> for ApiError {
             }
             Error::Name(_)
             | Error::Selection(_)
+            | Error::NoWritableLayer { .. }
+            | Error::UnsupportedLayer { .. }
             | Error::Usage(_)
             | Error::OutOfMemory { .. }
             | Error::UnsafePath { .. }

@@ -74,6 +74,9 @@ pub enum Command {
     /// Mount a snapshot as a read-only folder, read lazily through a bounded cache.
     #[command(long_about = crate::cli::mount::LONG_ABOUT)]
     Mount(crate::cli::mount::MountArgs),
+    /// Turn a writable mount's folder (snapshot plus changes) into a plain local folder.
+    #[command(long_about = crate::cli::materialize::LONG_ABOUT)]
+    Materialize(crate::cli::materialize::MaterializeArgs),
     /// Run the whole cycle on built-in sample data: snapshot, change, snapshot, restore, verify.
     Demo(DemoArgs),
     /// Run a long-lived node serving Elasticsearch's snapshot REST API.
@@ -719,6 +722,15 @@ pub struct RestoreArgs {
     /// files the snapshot does not have are removed.
     #[arg(long)]
     pub overwrite: bool,
+    /// Take chunks from this chunk cache folder (a mount's `--cache`) instead of
+    /// fetching them; each is checked against its id, and a missing or corrupt one
+    /// is fetched [default: the mounts' default cache of the repository, when it
+    /// exists].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
+    /// Fetch every chunk from the repository, even those a mount's cache holds.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Only compute the restore plan: files, bytes to fetch, requests and
     /// conflicts; nothing is written.
     #[arg(long)]

@@ -33,6 +33,8 @@ pub fn code(e: &Error) -> u8 {
     match e {
         Error::Partial { .. } => PARTIAL,
         Error::Usage(_)
+        | Error::NoWritableLayer { .. }
+        | Error::UnsupportedLayer { .. }
         | Error::BadLocation(_)
         | Error::BadPolicy { .. }
         | Error::Name(_)

@@ -13,7 +13,9 @@ mod default_repo;
 pub mod demo;
 mod docs;
 pub mod exit;
+mod materialize;
 mod mount;
+mod mount_daemon;
 mod node;
 mod node_client;
 mod profiles;
@@ -170,6 +172,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Snapshot(c) => snapshot::run(&ctx, c),
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Mount(a) => mount::run(&ctx, a),
+        Command::Materialize(a) => materialize::run(&ctx, a),
         Command::Demo(a) => demo::run(a.dir),
         Command::Node(a) => node::run(a),
         Command::Retention(c) => retention::run(&ctx, c),

@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::context::Ctx;
+use super::mount_daemon;
 use super::render::{bytes, print_json};
 use crate::native::error::Result;
 use crate::native::mount::{mount, MountOptions, MountStorage};
@@ -24,7 +25,12 @@ pub const LONG_ABOUT: &str =
     refuse to remove it and name the mount. The pin is refreshed every minute; a killed \
     mount's pin stops counting 10 minutes after its last refresh.\n\n\
     Runs in the foreground until the folder is unmounted (`umount DIR` or `fusermount3 -u DIR`) \
-    or the process gets SIGINT/SIGTERM, then unmounts and prints the cache's figures. Needs \
+    or the process gets SIGINT/SIGTERM, then unmounts and prints the cache's figures. With \
+    --daemon it runs in the background instead: the command returns once the mount is live \
+    (printing the background process's pid and its log, where the figures go at the end), or \
+    fails with the mount's own error and exit status; `umount DIR` or `kill PID` ends it. The \
+    background process has no terminal: an encrypted repository's password must come from \
+    --password-command, SNAPKEEP_PASSWORD_FILE or SNAPKEEP_PASSWORD. Needs \
     /dev/fuse; as a user other than root, Debian's fuse3 package (fusermount3).";
 
 #[derive(Debug, Args)]
@@ -62,12 +68,33 @@ pub struct MountArgs {
     /// Folder for the writable layer's changes (with --writable).
     #[arg(long, value_name = "DIR", requires = "writable")]
     pub upper: Option<PathBuf>,
+    /// Run in the background: return once the mount is live, printing its
+    /// pid (errors before that are this command's, with its exit status).
+    #[arg(long)]
+    pub daemon: bool,
+    /// The background mount's log (with --daemon)
+    /// [default: ~/.cache/snapkeep/logs/mount<mount point>.log].
+    #[arg(long, value_name = "FILE", requires = "daemon")]
+    pub log: Option<PathBuf>,
     /// Print JSON lines instead of text (mounted, then the summary).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
+    let background = a.daemon && mount_daemon::is_child();
+    if a.daemon && !background {
+        return mount_daemon::start(ctx, &a.mountpoint, a.log.as_deref(), a.json);
+    }
+    // The background process writes only to its log (stderr) once it has
+    // said it is ready.
+    let say = |text: String| {
+        if background {
+            eprintln!("{text}");
+        } else {
+            ctx.say(text);
+        }
+    };
     let repo = ctx.open(&a.repo)?;
     let cache_dir = a
         .cache
@@ -86,13 +113,15 @@ pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
     };
     let json = a.json;
     let summary = mount(&repo, &opts, |entries| {
+        if background {
+            mount_daemon::say_ready(&opts.mountpoint, &opts.snapshot, entries);
+        }
         if json {
-            println!(
-                "{}",
-                json!({"mounted": opts.mountpoint, "snapshot": opts.snapshot, "entries": entries})
-            );
+            let line =
+                json!({"mounted": opts.mountpoint, "snapshot": opts.snapshot, "entries": entries});
+            say(line.to_string());
         } else {
-            ctx.say(format!(
+            say(format!(
                 "mounted snapshot [{}] at {} ({entries} entries); unmount with `umount {}` or Ctrl-C",
                 opts.snapshot,
                 opts.mountpoint.display(),
@@ -100,11 +129,13 @@ pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
             ));
         }
     })?;
-    if json {
+    if json && !background {
         print_json(&json!({ "unmounted": summary }));
+    } else if json {
+        say(json!({ "unmounted": summary }).to_string());
     } else {
         let c = &summary.cache;
-        ctx.say(format!(
+        say(format!(
             "unmounted {}: {} hits, {} misses, {} from the cache, {} from the repository, {} evictions, {} failed reads",
             summary.mountpoint.display(),
             c.hits,
@@ -119,7 +150,7 @@ pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
 }
 
 /// `$XDG_CACHE_HOME` or `~/.cache`, then `snapkeep/chunks/<repository id>`.
-fn default_cache(repo_id: &str) -> PathBuf {
+pub(super) fn default_cache(repo_id: &str) -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))

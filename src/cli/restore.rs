@@ -15,8 +15,9 @@ use crate::native::repo::Repo;
 use crate::native::restore::{plan, restore, RestoreOptions, RestoreOutcome};
 
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
-    let opts = options(ctx, &a)?;
+    let mut opts = options(ctx, &a)?;
     let repo = ctx.open(&a.repo)?;
+    opts.cache = cache_dir(a.cache.as_ref(), a.no_cache, &repo)?;
     // The command's limit wins over the repository's; 0 means none.
     let down = a
         .max_restore_bytes_per_sec
@@ -68,6 +69,29 @@ fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
     })
 }
 
+/// The chunk cache to take chunks from: `--cache` (which must exist), or
+/// the mounts' default cache of the repository if there is one.
+pub(super) fn cache_dir(
+    cache: Option<&std::path::PathBuf>,
+    no_cache: bool,
+    repo: &Repo,
+) -> Result<Option<std::path::PathBuf>> {
+    if no_cache {
+        return Ok(None);
+    }
+    match cache {
+        Some(dir) if !dir.is_dir() => Err(Error::Usage(format!(
+            "--cache {}: no such folder (give a mount's --cache folder)",
+            dir.display()
+        ))),
+        Some(dir) => Ok(Some(dir.clone())),
+        // The default is a help, never a failure: a folder this user
+        // cannot list is left out.
+        None => Ok(Some(super::mount::default_cache(&repo.config.id))
+            .filter(|d| std::fs::read_dir(d).is_ok())),
+    }
+}
+
 /// `--include`'s globs, checked before the repository is read.
 fn include(patterns: &[String]) -> Result<Option<PathFilter>> {
     if patterns.is_empty() {
@@ -91,6 +115,13 @@ fn report_dry_run(ctx: &Ctx, opts: &RestoreOptions, plan: &RestorePlan, json: bo
             "restore of [{}] would write {} files ({}), {} folders and {} symlinks, fetching {} in {} range request(s) ({} blobs)",
             opts.snapshot, s.files, bytes(s.bytes), s.dirs, s.symlinks, bytes(s.bytes_to_fetch), s.requests, s.blobs
         ));
+        if s.bytes_from_cache > 0 {
+            ctx.say(format!(
+                "  and would take {} ({} chunks) from the chunk cache",
+                bytes(s.bytes_from_cache),
+                s.blobs_from_cache
+            ));
+        }
         if !plan.deletes.is_empty() {
             ctx.say(format!(
                 "  and would delete {} path(s) the snapshot does not have: {}",
@@ -118,7 +149,7 @@ fn print_outcome_json(repo: &Repo, out: &RestoreOutcome) {
         "global_state": out.global_state,
         "files": out.files, "dirs": out.dirs, "symlinks": out.symlinks, "size_in_bytes": out.bytes,
         "plan": out.plan, "requests": repo.requests.stats(), "notes": out.notes,
-        "deleted": out.deleted,
+        "deleted": out.deleted, "cache": out.cache,
     }}));
 }
 
@@ -151,6 +182,19 @@ fn print_outcome_text(ctx: &Ctx, out: &RestoreOutcome) {
             ""
         }
     ));
+    if let Some(c) = &out.cache {
+        ctx.say(format!(
+            "took {} ({} chunks) from the chunk cache {}{}",
+            bytes(c.bytes),
+            c.chunks,
+            c.dir.display(),
+            if c.refetched > 0 {
+                format!("; {} missing or corrupt there were fetched", c.refetched)
+            } else {
+                String::new()
+            }
+        ));
+    }
     if !out.deleted.is_empty() {
         ctx.say(format!(
             "deleted {} path(s) the snapshot does not have (--overwrite): {}",

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::core::format::blob::BlobEntry;
-use crate::core::format::id::{Id, IdMap};
+use crate::core::format::id::{Id, IdMap, IdSet};
 use crate::core::format::index::RepoIndex;
 pub use crate::core::format::manifest::EntryAttrs;
 use crate::core::format::tree::{NodeType, Tree, UnsafeEntry};
@@ -67,6 +67,11 @@ pub struct TargetState {
     pub overwrite: bool,
     /// Blobs found in files already in the target: id -> (path, offset).
     pub local_blobs: HashMap<Id, (String, u64)>,
+    /// Blobs a local chunk cache holds (a mount's, `restore --cache`):
+    /// taken from it instead of fetched. The shell checks each against its
+    /// id when it reads it and fetches any that fail (see
+    /// [`reads_for`]).
+    pub cached_blobs: IdSet,
     /// Every path under the overwritten folders (and, with global state,
     /// the target's top level), to find what the snapshot does not have.
     pub existing_paths: Vec<String>,
@@ -230,6 +235,15 @@ pub struct LocalCopy {
     pub places: Vec<Placement>,
 }
 
+/// A blob taken from a local chunk cache instead of fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CachedCopy {
+    pub id: Id,
+    /// Plain bytes.
+    pub length: u64,
+    pub places: Vec<Placement>,
+}
+
 /// One ranged read of a pack and what to do with the blobs it yields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedRead {
@@ -265,6 +279,12 @@ pub struct PlanSummary {
     pub bytes_in_place: u64,
     /// Plain bytes copied from other places in the target.
     pub bytes_copied_locally: u64,
+    /// Plain bytes taken from a local chunk cache, and how many blobs
+    /// (each counted once, however many places it goes).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bytes_from_cache: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blobs_from_cache: u64,
     pub deletes: u64,
 }
 
@@ -284,6 +304,9 @@ pub struct RestorePlan {
     pub reads: Vec<PlannedRead>,
     /// Blobs copied from files already in the target (with --overwrite).
     pub local_copies: Vec<LocalCopy>,
+    /// Blobs taken from a local chunk cache (with a cache).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cached_copies: Vec<CachedCopy>,
     /// Paths in the target the snapshot does not have (with --overwrite),
     /// removed at the end.
     pub deletes: Vec<String>,
@@ -502,6 +525,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
     b.plan.check_hard_links()?;
     let in_place = b.place_blobs(req)?;
     let copied = b.copy_local_blobs(req);
+    b.take_cached_blobs(req);
     if req.target.overwrite {
         b.plan.deletes = b.unwanted_paths(req);
     }
@@ -599,6 +623,24 @@ impl Builder<'_> {
         copied
     }
 
+    /// Blobs a local cache holds (and the target does not) are read from
+    /// it, not fetched: moves them from `uses` to cached copies.
+    fn take_cached_blobs(&mut self, req: &PlanRequest) {
+        let mut cached: Vec<(Id, u64)> = self
+            .uses
+            .keys()
+            .filter(|id| req.target.cached_blobs.contains(*id))
+            .filter_map(|id| req.index.get(id).map(|l| (*id, l.raw_len as u64)))
+            .collect();
+        cached.sort_unstable();
+        for (id, length) in cached {
+            let places = self.uses.remove(&id).expect("listed above");
+            self.plan
+                .cached_copies
+                .push(CachedCopy { id, length, places });
+        }
+    }
+
     /// What an overwriting restore removes: every existing path the plan
     /// does not write, children before their folders.
     fn unwanted_paths(&self, req: &PlanRequest) -> Vec<String> {
@@ -650,6 +692,35 @@ impl Builder<'_> {
     }
 }
 
+/// The pack reads that fetch `copies` (cached copies whose cache entry
+/// turned out missing or corrupt), coalesced as a plan's reads are.
+pub fn reads_for(
+    copies: &[&CachedCopy],
+    index: &RepoIndex,
+    max_gap: u64,
+    max_range: u64,
+) -> Result<Vec<PlannedRead>, MissingBlob> {
+    let places: IdMap<&Vec<Placement>> = copies.iter().map(|c| (c.id, &c.places)).collect();
+    let ids: Vec<Id> = copies.iter().map(|c| c.id).collect();
+    Ok(plan_reads(&ids, index, max_gap, max_range)?
+        .into_iter()
+        .map(|r| PlannedRead {
+            pack: r.pack,
+            offset: r.offset,
+            length: r.length,
+            blobs: r
+                .blobs
+                .iter()
+                .map(|e| PlannedBlob {
+                    entry: *e,
+                    id: e.id,
+                    places: places.get(&e.id).map_or_else(Vec::new, |p| (*p).clone()),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
 impl RestorePlan {
     /// Every hard link must name a regular file this plan writes (in the
     /// same index or global state: paths start at its root), so a link can
@@ -691,6 +762,12 @@ impl RestorePlan {
             files_unchanged: self.files.iter().filter(|f| f.done).count() as u64,
             bytes_in_place: in_place,
             bytes_copied_locally: copied,
+            bytes_from_cache: self
+                .cached_copies
+                .iter()
+                .map(|c| c.length * c.places.len() as u64)
+                .sum(),
+            blobs_from_cache: self.cached_copies.len() as u64,
             deletes: self.deletes.len() as u64,
         }
     }
@@ -909,6 +986,34 @@ mod tests {
         assert!(fetched.contains(&Id::of(b"bbbb")));
         let x = plan.files.iter().find(|f| f.path == "restored/x").unwrap();
         assert!(x.resume && !x.done);
+    }
+
+    #[test]
+    fn cached_blobs_are_not_fetched_and_a_failed_one_is_fetched_alone() {
+        let (trees, index, top, _) = fixture();
+        let (a, c) = (Id::of(b"aaaa"), Id::of(b"cccc"));
+        let target = TargetState {
+            cached_blobs: [a, c].into_iter().collect(),
+            ..Default::default()
+        };
+        let plan = plan_restore(&request(&trees, &index, top, None, target)).unwrap();
+        let fetched: Vec<Id> = plan
+            .reads
+            .iter()
+            .flat_map(|r| r.blobs.iter().map(|b| b.id))
+            .collect();
+        assert_eq!(fetched, vec![Id::of(b"bbbb")], "only b is fetched");
+        assert_eq!(plan.summary.requests, 1, "c's far range is not requested");
+        assert_eq!(plan.summary.blobs_from_cache, 2);
+        // a goes to x and twice to sub/copy; c to y.
+        assert_eq!(plan.summary.bytes_from_cache, 3 * 4 + 4);
+        let copy_a = plan.cached_copies.iter().find(|c| c.id == a).unwrap();
+        assert_eq!(copy_a.places.len(), 3);
+        // The cache's a turns out corrupt: a read of a alone, to its places.
+        let again = reads_for(&[copy_a], &index, 1 << 20, 8 << 20).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].blobs.len(), 1);
+        assert_eq!(again[0].blobs[0].places, copy_a.places);
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl Follow<'_> {
             progress: ProgressMode::Quiet,
             concurrency: None,
             status: None,
+            cache: None,
             abort,
         })
     }

@@ -196,10 +196,15 @@ impl HotChunks {
     }
 }
 
+/// Where entry `id` of the cache folder `dir` is kept.
+pub(super) fn entry_path(dir: &Path, id: &Id) -> PathBuf {
+    let hex = id.to_hex();
+    dir.join(&hex[..2]).join(hex)
+}
+
 impl ChunkFiles {
     fn path(&self, id: &Id) -> PathBuf {
-        let hex = id.to_hex();
-        self.dir.join(&hex[..2]).join(hex)
+        entry_path(&self.dir, id)
     }
 
     /// The entry's block sums: the SHA-256 of each [`BLOCK`] of the chunk,

@@ -5,6 +5,7 @@
 //! unmounted (`umount`, `fusermount3 -u`) or interrupted.
 
 pub mod fs;
+pub mod materialize;
 mod overlay;
 mod pin;
 mod prewarm;

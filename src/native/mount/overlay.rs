@@ -20,11 +20,20 @@ const STAMP: &str = "snapshot";
 #[derive(Debug, Clone)]
 pub struct Layers {
     pub lower: PathBuf,
-    upper: PathBuf,
+    pub upper: PathBuf,
     work: PathBuf,
 }
 
 impl Layers {
+    /// The folders of a writable mount over `dir` (not created).
+    pub fn at(dir: &Path) -> Layers {
+        Layers {
+            lower: dir.join("lower"),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        }
+    }
+
     /// Creates (or reuses) the folders in `dir` for changes over snapshot
     /// `uuid` (`name` for messages); refuses a `dir` that holds changes
     /// over another snapshot.
@@ -35,27 +44,36 @@ impl Layers {
                 "--upper {text}: overlayfs cannot take a path with ',' or ':'"
             )));
         }
-        let layers = Layers {
-            lower: dir.join("lower"),
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-        };
+        let layers = Layers::at(dir);
         for d in [&layers.lower, &layers.upper, &layers.work] {
             fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
         let stamp = dir.join(STAMP);
-        match fs::read_to_string(&stamp) {
-            Ok(held) if held.trim() != uuid => {
-                return Err(Error::Usage(format!(
-                    "--upper {text} holds changes over another snapshot (uuid {}), not [{name}]: \
-                     give another folder, or remove it to start afresh",
-                    held.trim()
-                )))
+        match check_stamp(dir, uuid, name) {
+            Err(Error::NoWritableLayer { .. }) => {
+                fs::write(&stamp, uuid).map_err(|e| Error::io(&stamp, e))?
             }
-            Ok(_) => {}
-            Err(_) => fs::write(&stamp, uuid).map_err(|e| Error::io(&stamp, e))?,
+            other => other?,
         }
         Ok(layers)
+    }
+}
+
+/// Whether `dir` holds a writable layer's changes over snapshot `uuid`
+/// (`name` for messages): `NoWritableLayer` when it holds none, `Usage`
+/// when they are over another snapshot.
+pub fn check_stamp(dir: &Path, uuid: &str, name: &str) -> Result<()> {
+    let text = dir.display();
+    match fs::read_to_string(dir.join(STAMP)) {
+        Ok(held) if held.trim() != uuid => Err(Error::Usage(format!(
+            "--upper {text} holds changes over another snapshot (uuid {}), not [{name}]: \
+             give another folder, or remove it to start afresh",
+            held.trim()
+        ))),
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::NoWritableLayer {
+            dir: dir.to_path_buf(),
+        }),
     }
 }
 
@@ -79,8 +97,13 @@ impl Overlay {
             fs::set_permissions(upper, fs::Permissions::from_mode(lower.mode() & 0o7777))
                 .map_err(|e| Error::io(upper, e))?;
         }
+        // No redirects or metadata-only copies, whatever the kernel's
+        // defaults: both point into the lower layer, so `materialize`
+        // could not lay the upper folder over a restore (a folder renamed
+        // through the mount is then copied, as `mv` does across file
+        // systems).
         let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off",
             layers.lower.display(),
             layers.upper.display(),
             layers.work.display()

@@ -11,7 +11,9 @@
 //! 3. the plan's pack ranges are read in parallel; every blob is decoded
 //!    and its SHA-256 checked, then written at each of its places
 //!    (positioned writes, any order; all-zero blobs are skipped, leaving
-//!    holes); blobs the target already holds are copied (checked again);
+//!    holes); blobs a chunk cache holds are read from it first (checked
+//!    against their ids; a missing or corrupt one is fetched instead);
+//!    blobs the target already holds are copied (checked again);
 //! 4. each temporary gets its mode and mtime on its handle and is renamed
 //!    from the staging folder into its folder, opened without following
 //!    links; entries the snapshot lacks are removed, symlinks created,
@@ -29,16 +31,18 @@ use rayon::prelude::*;
 
 use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::keys;
-use crate::core::plan::restore::RestorePlan;
+use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
+use crate::core::plan::restore::{reads_for, CachedCopy, PlannedRead, RestorePlan};
 use crate::native::dirfd::{split_parent, DirFd};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
+use crate::native::lazy::CacheFolder;
 use crate::native::progress::{note, Progress, ProgressMode};
 use crate::native::repo::Repo;
 use crate::native::restore::attrs::{self, write_leaving_holes, Finisher};
 use crate::native::restore::staging::{self, temp_name, Staging};
 use crate::native::restore::status::RestoreProgress;
-use crate::native::restore::{Planned, RestoreOptions};
+use crate::native::restore::{CacheUse, Planned, RestoreOptions};
 use crate::native::runtime::block_on;
 
 /// Where each planned file is written while the restore runs.
@@ -153,8 +157,13 @@ impl Watch<'_> {
 }
 
 /// Executes a conflict-free plan into `opts.target`; returns its notes
-/// (what it could not restore as recorded, and went on without).
-pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<Vec<String>> {
+/// (what it could not restore as recorded, and went on without) and what
+/// the chunk cache gave.
+pub fn execute(
+    repo: &Repo,
+    planned: &Planned,
+    opts: &RestoreOptions,
+) -> Result<(Vec<String>, Option<CacheUse>)> {
     let (target, plan) = (opts.target.as_path(), &planned.plan);
     std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     let root = DirFd::open(target).map_err(|e| Error::io(target, e))?;
@@ -173,7 +182,11 @@ pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<
         status: opts.status.as_deref(),
         abort: &opts.abort,
     };
-    fetch(repo, plan, &temps, &watch)?;
+    let cache_use = match &planned.cache {
+        Some(cache) => Some(from_cache(repo, planned, cache, &temps, &watch)?),
+        None => None,
+    };
+    fetch(repo, plan, &plan.reads, &temps, &watch)?;
     copy_local(repo, plan, &root, &temps, target, &watch.bar)?;
     watch.bar.finish();
     opts.abort.check("restore")?;
@@ -209,7 +222,7 @@ pub fn execute(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<
     set_dir_modes(plan, &root, target, &fin)?;
     root.remove(&staging.name)
         .map_err(|e| Error::io(target.join(&staging.name), e))?;
-    Ok(fin.into_notes())
+    Ok((fin.into_notes(), cache_use))
 }
 
 /// Creates every planned folder, parents first.
@@ -239,7 +252,9 @@ fn create_temps<'a>(
         .reads
         .iter()
         .flat_map(|r| r.blobs.iter().flat_map(|b| &b.places));
-    for p in all_places.chain(plan.local_copies.iter().flat_map(|c| &c.places)) {
+    let copied = plan.local_copies.iter().flat_map(|c| &c.places);
+    let cached = plan.cached_copies.iter().flat_map(|c| &c.places);
+    for p in all_places.chain(copied).chain(cached) {
         placements[p.file as usize] += 1;
     }
     let temps = Temps {
@@ -271,9 +286,63 @@ fn create_temps<'a>(
     Ok(temps)
 }
 
-/// Reads the plan's pack ranges and writes their verified blobs.
-fn fetch(repo: &Repo, plan: &RestorePlan, temps: &Temps, watch: &Watch) -> Result<()> {
-    plan.reads.par_iter().try_for_each(|r| -> Result<()> {
+/// Writes the blobs the plan takes from the chunk cache, each checked
+/// against its id; those missing or corrupt there are fetched from the
+/// repository instead.
+fn from_cache(
+    repo: &Repo,
+    planned: &Planned,
+    cache: &CacheFolder,
+    temps: &Temps,
+    watch: &Watch,
+) -> Result<CacheUse> {
+    let plan = &planned.plan;
+    let failed: Vec<&CachedCopy> = plan
+        .cached_copies
+        .par_iter()
+        .map(|c| -> Result<Option<&CachedCopy>> {
+            watch.abort.check("restore")?;
+            let Some(plain) = cache.read(&c.id) else {
+                return Ok(Some(c));
+            };
+            for place in &c.places {
+                temps.write(plan, place.file as usize, &plain, place.offset)?;
+                watch.wrote(place.file as usize, plain.len() as u64);
+            }
+            Ok(None)
+        })
+        .filter_map(|r| r.transpose())
+        .collect::<Result<_>>()?;
+    let reads =
+        reads_for(&failed, &planned.index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
+            Error::Integrity {
+                id: e.0,
+                detail: "a cached chunk the index does not know".into(),
+            }
+        })?;
+    fetch(repo, plan, &reads, temps, watch)?;
+    let failed_bytes: u64 = failed
+        .iter()
+        .map(|c| c.length * c.places.len() as u64)
+        .sum();
+    Ok(CacheUse {
+        dir: cache.dir().to_path_buf(),
+        entries: cache.ids().len() as u64,
+        chunks: (plan.cached_copies.len() - failed.len()) as u64,
+        bytes: plan.summary.bytes_from_cache - failed_bytes,
+        refetched: failed.len() as u64,
+    })
+}
+
+/// Reads pack ranges `reads` (of `plan`) and writes their verified blobs.
+fn fetch(
+    repo: &Repo,
+    plan: &RestorePlan,
+    reads: &[PlannedRead],
+    temps: &Temps,
+    watch: &Watch,
+) -> Result<()> {
+    reads.par_iter().try_for_each(|r| -> Result<()> {
         watch.abort.check("restore")?;
         let bytes = block_on(
             repo.store

@@ -27,6 +27,7 @@ use crate::core::policy::selection::{Rename, Selection};
 use crate::native::dirfd::DirFd;
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
+use crate::native::lazy::CacheFolder;
 use crate::native::progress::ProgressMode;
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
@@ -53,6 +54,10 @@ pub struct RestoreOptions {
     pub concurrency: Option<usize>,
     /// Live status for observers on other threads (the node's `_recovery`).
     pub status: Option<Arc<RestoreProgress>>,
+    /// A chunk cache folder (a mount's): chunks it holds are read from it
+    /// (each checked against its id) instead of fetched; a missing or
+    /// corrupt entry is fetched from the repository.
+    pub cache: Option<PathBuf>,
     /// Stops the restore between pack reads: it then fails with
     /// `Error::Aborted`, leaving its staging folder for a later run of the
     /// same restore to resume.
@@ -79,6 +84,24 @@ pub struct RestoreOutcome {
     /// (`--overwrite`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<String>,
+    /// What the chunk cache gave (with a cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheUse>,
+}
+
+/// What a restore took from a chunk cache.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CacheUse {
+    pub dir: PathBuf,
+    /// Entries the folder held when the restore planned.
+    pub entries: u64,
+    /// Chunks read from it and found right.
+    pub chunks: u64,
+    /// Plain bytes written from them (a chunk at two places counts twice).
+    pub bytes: u64,
+    /// Chunks planned from the cache but missing or corrupt there, fetched
+    /// from the repository instead.
+    pub refetched: u64,
 }
 
 /// A plan and what executing it needs besides.
@@ -90,6 +113,8 @@ pub struct Planned {
     taken: HashSet<String>,
     /// The staging folder of the interrupted run this one continues.
     resumed: Option<String>,
+    /// The chunk cache the plan takes chunks from.
+    cache: Option<CacheFolder>,
 }
 
 /// Top-level names a restore of `prepared` writes into its target.
@@ -114,6 +139,13 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
     let targets: Vec<String> = prepared.renamed.iter().map(|(_, t)| t.clone()).collect();
     crate::native::guard::check_restore_target(repo, &opts.target, &targets)?;
     let mut target = scan::target_state(&opts.target, &targets)?;
+    let cache = match &opts.cache {
+        Some(dir) => Some(CacheFolder::open(dir, repo.reader().sealing().ids())?),
+        None => None,
+    };
+    if let Some(c) = &cache {
+        target.cached_blobs = c.ids().clone();
+    }
     let marker = staging::Marker {
         snapshot_uuid: prepared.snapshot_uuid.clone(),
         indices: prepared.renamed.clone(),
@@ -154,6 +186,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
         marker,
         taken,
         resumed: resumed.map(|s| s.name),
+        cache,
     })
 }
 
@@ -211,7 +244,7 @@ fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
             threads,
             detail: e.to_string(),
         })?;
-    let notes = pool.install(|| execute::execute(repo, &planned, opts))?;
+    let (notes, cache) = pool.install(|| execute::execute(repo, &planned, opts))?;
     Ok(RestoreOutcome {
         snapshot: opts.snapshot.clone(),
         indices: plan.indices.clone(),
@@ -223,5 +256,6 @@ fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
         plan: plan.summary.clone(),
         notes,
         deleted: plan.deletes.clone(),
+        cache,
     })
 }

@@ -1,0 +1,66 @@
+//! [`CacheFolder`]: a read-only look at a [`super::DiskCache`]'s folder
+//! from outside its mounts, so a restore takes the chunks a mount already
+//! fetched instead of fetching them again. It never writes, evicts or
+//! removes anything: a mount may be using the folder at the same time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::core::crypto::content_ids::IdScheme;
+use crate::core::format::id::{Id, IdSet};
+use crate::error::{Error, Result};
+
+use super::disk_cache::entry_path;
+
+/// The entries a cache folder held when it was opened.
+#[derive(Debug)]
+pub struct CacheFolder {
+    dir: PathBuf,
+    ids: IdSet,
+    /// How the repository names chunks (keyed ids when encrypted): what
+    /// entries are checked against.
+    scheme: IdScheme,
+}
+
+impl CacheFolder {
+    /// Lists the entries of `dir` (named by their id; partial writes and
+    /// block sums are not entries), to be checked against ids computed as
+    /// `scheme` does.
+    pub fn open(dir: &Path, scheme: IdScheme) -> Result<CacheFolder> {
+        let mut ids = IdSet::default();
+        for sub in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let sub = sub.map_err(|e| Error::io(dir, e))?.path();
+            if !sub.is_dir() {
+                continue;
+            }
+            for f in fs::read_dir(&sub).map_err(|e| Error::io(&sub, e))? {
+                let f = f.map_err(|e| Error::io(&sub, e))?;
+                if let Ok(id) = f.file_name().to_string_lossy().parse::<Id>() {
+                    ids.insert(id);
+                }
+            }
+        }
+        Ok(CacheFolder {
+            dir: dir.to_path_buf(),
+            ids,
+            scheme,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The ids of the entries found (not yet checked).
+    pub fn ids(&self) -> &IdSet {
+        &self.ids
+    }
+
+    /// Entry `id`'s bytes if the entry is there and its id is `id`;
+    /// `None` when it is missing (evicted since) or corrupt: the caller
+    /// then fetches the chunk from the repository.
+    pub fn read(&self, id: &Id) -> Option<Vec<u8>> {
+        let bytes = fs::read(entry_path(&self.dir, id)).ok()?;
+        (self.scheme.id_of(&bytes) == *id).then_some(bytes)
+    }
+}
