@@ -434,6 +434,11 @@ pub enum KeyCommand {
     /// Change the password that opens the repository: adds a slot for the
     /// new password, then removes the slot the current one opened.
     Passwd(NewKeyArgs),
+    /// Print the master key in hex, for the edge Worker's secret
+    /// SNAPKEEP_READ_KEY (its JSON views of the repository). Needs the
+    /// password. The key opens the whole repository, and changing passwords
+    /// does not change it: keep it as secret as the data.
+    Export(RepoArgs),
 }
 
 #[derive(Debug, Args)]
