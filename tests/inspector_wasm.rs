@@ -84,13 +84,18 @@ fn expected() -> Value {
 }
 
 async fn open() -> Inspector {
-    Inspector::open(backend(&[], None, None))
+    Inspector::open(backend(&[], None, None), None)
         .await
-        .unwrap_or_else(|e| panic!("{:?}", JsValue::from(e)))
+        .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn message(e: JsError) -> String {
-    js_sys::Error::from(JsValue::from(e)).message().into()
+    open_message(JsValue::from(e))
+}
+
+/// The message of an error `Inspector::open` rejects with.
+fn open_message(e: JsValue) -> String {
+    js_sys::Error::from(e).message().into()
 }
 
 #[wasm_bindgen_test]
@@ -230,21 +235,21 @@ async fn diffs_and_plans_like_the_cli() {
 
 #[wasm_bindgen_test]
 async fn clear_errors_for_bad_repositories() {
-    let not_repo = Inspector::open(backend(&["config"], None, None))
+    let not_repo = Inspector::open(backend(&["config"], None, None), None)
         .await
         .err()
         .unwrap();
-    assert!(message(not_repo).contains("no snapkeep repository at"));
-    let denied = Inspector::open(backend(&[], None, Some("Unauthorized")))
+    assert!(open_message(not_repo).contains("no snapkeep repository at"));
+    let denied = Inspector::open(backend(&[], None, Some("Unauthorized")), None)
         .await
         .err()
         .unwrap();
-    assert!(message(denied).contains("permission denied"));
-    let down = Inspector::open(backend(&[], None, Some("Unavailable")))
+    assert!(open_message(denied).contains("permission denied"));
+    let down = Inspector::open(backend(&[], None, Some("Unavailable")), None)
         .await
         .err()
         .unwrap();
-    assert!(message(down).contains("unavailable"));
+    assert!(open_message(down).contains("unavailable"));
     // A damaged pack is reported when its data is read, never returned.
     let pack = GOLDEN
         .iter()
@@ -252,7 +257,7 @@ async fn clear_errors_for_bad_repositories() {
         .filter(|k| k.starts_with("packs/"))
         .max_by_key(|k| GOLDEN.iter().find(|(x, _)| x == k).unwrap().1.len())
         .unwrap();
-    let insp = Inspector::open(backend(&[], Some(pack), None))
+    let insp = Inspector::open(backend(&[], Some(pack), None), None)
         .await
         .unwrap();
     let mut damaged = 0;
