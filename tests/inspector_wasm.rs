@@ -275,3 +275,65 @@ async fn clear_errors_for_bad_repositories() {
     }
     assert!(damaged >= 1, "the damaged pack holds file data");
 }
+
+/// A new encrypted repository (a key slot for `password` and the sealed
+/// config, no snapshot yet), made with the core as `repo init --encryption`
+/// makes one, with cheap argon2 parameters.
+fn encrypted_backend(password: &str) -> JsValue {
+    use snapkeep::core::crypto::keys::MasterKey;
+    use snapkeep::core::crypto::slot::{Argon2Params, KeySlot};
+    use snapkeep::core::format::config::RepoConfig;
+    use snapkeep::core::format::sealed_config::{EncryptedConfig, ENCRYPTED_VERSION};
+    let master = MasterKey::from_bytes([7; 32]);
+    let cheap = Argon2Params {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let slot = KeySlot::wrap(&master, password.as_bytes(), cheap, [1; 16], [2; 24]).unwrap();
+    let mut config = RepoConfig::new("enc".into(), 1);
+    config.version = ENCRYPTED_VERSION;
+    let sealed = EncryptedConfig::seal(&config, &master.data_key(), &[3; 24]);
+    let entries = js_sys::Array::new();
+    for (key, bytes) in [
+        ("config", sealed.encode()),
+        ("keys/0123456789abcdef.json", slot.to_json()),
+    ] {
+        let pair = js_sys::Array::new();
+        pair.push(&JsValue::from_str(key));
+        pair.push(&js_sys::Uint8Array::from(bytes.as_slice()));
+        entries.push(&pair);
+    }
+    memory_backend(entries, JsValue::UNDEFINED)
+}
+
+fn code(e: &JsValue) -> Option<String> {
+    js_sys::Reflect::get(e, &"code".into()).ok()?.as_string()
+}
+
+#[wasm_bindgen_test]
+async fn an_encrypted_repository_asks_for_its_password_and_opens_with_it() {
+    let pw = "in the page only";
+    let e = Inspector::open(encrypted_backend(pw), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e).as_deref(), Some("Encrypted"));
+    assert!(open_message(e).contains("is encrypted"));
+    let e = Inspector::open(encrypted_backend(pw), Some("not it".into()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e).as_deref(), Some("WrongPassword"));
+    assert!(open_message(e).contains("wrong password"));
+    let insp = Inspector::open(encrypted_backend(pw), Some(pw.into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(json(insp.config().unwrap())["config"]["id"], "enc");
+    // Other failures carry no such code: the page shows them as errors.
+    let e = Inspector::open(backend(&["config"], None, None), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e), None);
+}
