@@ -228,6 +228,32 @@ fn an_encrypted_repository_at_the_edge_serves_sealed_objects_and_keyed_views() {
     assert!(reason.contains("read key does not open"), "{reason}");
     assert!(!reason.contains(&read_key), "{reason}");
 
+    // Plain repositories are read as ever beside the key; the health
+    // report reads the keyed repository and names the other's problem.
+    let plain = t.path().join("plain");
+    ok(&["repo", "init", s(&plain)]);
+    ok(&["snapshot", "create", s(&plain), "p1", "--source", s(&src)]);
+    upload(&plain, &format!("{host}/api/repos/plain"));
+    let (status, body) = get(&format!("{host}/api/repos/plain/snapshots"));
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["snapshots"][0]["snapshot"], "p1");
+    let (status, body) = get(&format!("{host}/api/health"));
+    assert_eq!(status, StatusCode::OK);
+    let health = json(&body);
+    let entry = |name: &str| {
+        health["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["repository"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing: {health}"))
+    };
+    assert_eq!(entry("enc")["status"], "green", "{health}");
+    assert_eq!(entry("plain")["status"], "green", "{health}");
+    let problem = entry("other")["problems"][0].as_str().unwrap().to_string();
+    assert!(problem.contains("read key does not open"), "{problem}");
+
     // The objects are still served as stored.
     let (key, path) = &keys[keys.len() / 2];
     let (status, body) = get(&format!("{api}/objects/{key}"));
