@@ -297,7 +297,8 @@ pub enum RepoCommand {
     Init(InitArgs),
     /// Show logical vs stored bytes, the dedup ratio, packs and blobs.
     Stats(RepoArgs),
-    /// List, add, remove or change the passwords of an encrypted repository.
+    /// List, add, remove or change the passwords of an encrypted repository, or
+    /// export its master key (the edge Worker's read key).
     #[command(subcommand)]
     Key(KeyCommand),
     /// Verify the repository's structure; with --read-data also re-hash every blob.
