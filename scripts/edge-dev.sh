@@ -6,7 +6,8 @@
 # $SNAPKEEP_EDGE_STATE (default .wrangler/state). Writes need the bearer
 # token in $SNAPKEEP_EDGE_TOKEN (without it the deployment is read-only);
 # reads need it or $SNAPKEEP_EDGE_READ_TOKEN, unless
-# SNAPKEEP_EDGE_PUBLIC_READS=true makes them anonymous.
+# SNAPKEEP_EDGE_PUBLIC_READS=true makes them anonymous; the JSON views of
+# an encrypted repository need its read key in $SNAPKEEP_EDGE_READ_KEY.
 # `--test-scheduled` lets a request to /__scheduled?cron=... run the Cron
 # Trigger (the watchdog) at once, as the tests do.
 # Installs what it needs (wasm32 target, wasm-bindgen-cli, worker-build,
@@ -25,6 +26,11 @@ if [ -n "${SNAPKEEP_EDGE_TOKEN:-}" ]; then
 fi
 if [ -n "${SNAPKEEP_EDGE_READ_TOKEN:-}" ]; then
   vars+=(--var "SNAPKEEP_READ_TOKEN:$SNAPKEEP_EDGE_READ_TOKEN")
+fi
+# SNAPKEEP_EDGE_READ_KEY: an encrypted repository's master key in hex
+# (`snapkeep repo key export`), for the JSON views of encrypted repositories.
+if [ -n "${SNAPKEEP_EDGE_READ_KEY:-}" ]; then
+  vars+=(--var "SNAPKEEP_READ_KEY:$SNAPKEEP_EDGE_READ_KEY")
 fi
 if [ "${SNAPKEEP_EDGE_PUBLIC_READS:-}" = true ]; then
   vars+=(--var "SNAPKEEP_PUBLIC_READS:true")

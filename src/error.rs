@@ -39,6 +39,10 @@ pub enum Error {
         "wrong password for the repository at {location} (no key slot of {slots} opens with it)"
     )]
     WrongPassword { location: String, slots: usize },
+    /// A master key given directly (the edge Worker's read key) that does
+    /// not open the repository's sealed config.
+    #[error("the read key does not open the repository at {0}: it is not this repository's master key (export it with `snapkeep repo key export`), or the config was altered")]
+    WrongReadKey(String),
     /// An encrypted repository whose `keys/` holds no readable slot.
     #[error(
         "the encrypted repository at {0} has no readable key slot under keys/: it cannot be opened"

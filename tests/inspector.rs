@@ -90,6 +90,11 @@ fn expectations(repo: &str, env: &[(String, String)], data: &Path, tmp: &Path) -
 
 /// Sample data in two states, snapshotted as snap-1 and snap-2 into `repo`.
 fn two_snapshots(repo: &str, env: &[(String, String)], data: &Path) {
+    two_snapshots_in(repo, env, data, &[]);
+}
+
+/// [`two_snapshots`] into a repository made by `repo init` with `init_args`.
+fn two_snapshots_in(repo: &str, env: &[(String, String)], data: &Path, init_args: &[&str]) {
     write(
         &data.join("logs/app.log"),
         &b"GET /index.html 200\n".repeat(20_000),
@@ -99,7 +104,9 @@ fn two_snapshots(repo: &str, env: &[(String, String)], data: &Path) {
     write(&data.join("users/docs/001.json"), br#"{"name":"ada"}"#);
     write(&data.join("users/docs/002.json"), br#"{"name":"grace"}"#);
     write(&data.join("cluster.json"), br#"{"cluster":"demo"}"#);
-    ok_env(env, &["repo", "init", repo]);
+    let mut init = vec!["repo", "init", repo];
+    init.extend_from_slice(init_args);
+    ok_env(env, &init);
     ok_env(
         env,
         &["snapshot", "create", repo, "snap-1", "--source", s(data)],
@@ -422,4 +429,42 @@ fn the_inspector_on_a_narrow_screen_keeps_long_names_whole() {
         !target.join(other).exists() && !target.join(format!("restored_{other}")).exists(),
         "only the index asked for is restored"
     );
+}
+
+/// An encrypted repository (issue #19), from the edge and from a folder:
+/// the page asks for the password, refuses a wrong one, then lists the
+/// snapshots the CLI lists and downloads a file whose bytes match, all
+/// decrypted in the page, sending the password nowhere.
+#[test]
+fn the_inspector_unlocks_an_encrypted_repository_with_its_password() {
+    let browser = chromium();
+    let server = edge(false);
+    let host = format!("http://127.0.0.1:{}", server.port);
+    let t = tempfile::tempdir().unwrap();
+    let shots = repo_root().join("target/inspector-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let password = "inspector-secret-passphrase";
+    let env = vec![("SNAPKEEP_PASSWORD".to_string(), password.to_string())];
+    let local = t.path().join("secret");
+    let data = t.path().join("data");
+    two_snapshots_in(s(&local), &env, &data, &["--encryption"]);
+    upload(&local, &format!("{host}/api/repos/secret"));
+    let expected = expectations(s(&local), &env, &data, t.path());
+
+    let target = |name: &str, url: String, folder: Option<&Path>| {
+        json!({
+            "name": name, "url": url, "folder": folder.map(s), "password": password,
+            "snapshots": expected["snapshots"], "file": expected["file"],
+        })
+    };
+    let config = json!({
+        "chromium": browser,
+        "screenshots": s(&shots.join("encrypted")),
+        "encrypted": [
+            target("encrypted-edge", format!("{host}/?repo=/api/repos/secret"), None),
+            target("encrypted-folder", format!("{host}/"), Some(&local)),
+        ],
+    });
+    run_browser(&config, t.path(), "encrypted");
 }

@@ -1,6 +1,7 @@
 //! The inspector's wasm bindings, run in wasm (Node.js, through
-//! wasm-bindgen-test-runner) against the golden format-v1 repository served
-//! by an in-memory JavaScript backend:
+//! wasm-bindgen-test-runner) against the golden format-v1 repository (and
+//! the golden encrypted one, unlocked in wasm) served by an in-memory
+//! JavaScript backend:
 //! `cargo test --target wasm32-unknown-unknown --no-default-features --features inspector --test inspector_wasm`.
 #![cfg(all(target_arch = "wasm32", feature = "inspector"))]
 
@@ -25,6 +26,26 @@ const GOLDEN: &[(&str, &[u8])] = &[
     ("snapshots/1c06fa7b-4515-4418-a4f1-2976ed95bcd2.json", include_bytes!("data/golden-v1/repo/snapshots/1c06fa7b-4515-4418-a4f1-2976ed95bcd2.json")),
     ("snapshots/bf49e021-6d1c-4c6d-9538-c3c654f7351d.json", include_bytes!("data/golden-v1/repo/snapshots/bf49e021-6d1c-4c6d-9538-c3c654f7351d.json")),
 ];
+
+/// Every object of tests/data/golden-encrypted/repo (format v2, made by
+/// tests/golden.rs with the password [`GOLDEN_PASSWORD`]).
+#[rustfmt::skip]
+const GOLDEN_ENCRYPTED: &[(&str, &[u8])] = &[
+    ("config", include_bytes!("data/golden-encrypted/repo/config")),
+    ("index-1", include_bytes!("data/golden-encrypted/repo/index-1")),
+    ("index-2", include_bytes!("data/golden-encrypted/repo/index-2")),
+    ("index.latest", include_bytes!("data/golden-encrypted/repo/index.latest")),
+    ("index/9e2f0ccef32f334d3f6fd423bf47c5843031bdc7d7114c416352cfd5f2e8d4dd", include_bytes!("data/golden-encrypted/repo/index/9e2f0ccef32f334d3f6fd423bf47c5843031bdc7d7114c416352cfd5f2e8d4dd")),
+    ("index/d8b221b46c0c26f4037a08ab5b78b0ec10af68f6d8f8d3764b2ef31ff5bc53fa", include_bytes!("data/golden-encrypted/repo/index/d8b221b46c0c26f4037a08ab5b78b0ec10af68f6d8f8d3764b2ef31ff5bc53fa")),
+    ("keys/b1f22f2826aa1f8e.json", include_bytes!("data/golden-encrypted/repo/keys/b1f22f2826aa1f8e.json")),
+    ("packs/07/074bef8bebb998e1e583275a70f344fa1d5632fa357ef7468bd7218624e36f98", include_bytes!("data/golden-encrypted/repo/packs/07/074bef8bebb998e1e583275a70f344fa1d5632fa357ef7468bd7218624e36f98")),
+    ("packs/32/3218e6e0d5b45a0620d76efe893e23fea90e9c5f187d576f5d058af3b5f8d21d", include_bytes!("data/golden-encrypted/repo/packs/32/3218e6e0d5b45a0620d76efe893e23fea90e9c5f187d576f5d058af3b5f8d21d")),
+    ("packs/34/342931e306d918f40af52df543d72dba94b9df7e22359fa1ccd4d97e27d7a61b", include_bytes!("data/golden-encrypted/repo/packs/34/342931e306d918f40af52df543d72dba94b9df7e22359fa1ccd4d97e27d7a61b")),
+    ("packs/c0/c0722d36e6c5c1429add8272bce79cd87ba4141283e87dca8f4e529ef2b1023a", include_bytes!("data/golden-encrypted/repo/packs/c0/c0722d36e6c5c1429add8272bce79cd87ba4141283e87dca8f4e529ef2b1023a")),
+    ("snapshots/f6693ae7-4497-4275-80e2-094f47b00fd3.json", include_bytes!("data/golden-encrypted/repo/snapshots/f6693ae7-4497-4275-80e2-094f47b00fd3.json")),
+    ("snapshots/fd869ad6-861c-4916-9a50-b87276211989.json", include_bytes!("data/golden-encrypted/repo/snapshots/fd869ad6-861c-4916-9a50-b87276211989.json")),
+];
+const GOLDEN_PASSWORD: &str = "golden password";
 
 #[wasm_bindgen(inline_js = r#"
 export function memoryBackend(entries, failing) {
@@ -57,8 +78,17 @@ extern "C" {
 }
 
 fn backend(except: &[&str], damage: Option<&str>, failing: Option<&str>) -> JsValue {
+    backend_of(GOLDEN, except, damage, failing)
+}
+
+fn backend_of(
+    objects: &[(&str, &[u8])],
+    except: &[&str],
+    damage: Option<&str>,
+    failing: Option<&str>,
+) -> JsValue {
     let entries = js_sys::Array::new();
-    for (key, bytes) in GOLDEN.iter().filter(|(k, _)| !except.contains(k)) {
+    for (key, bytes) in objects.iter().filter(|(k, _)| !except.contains(k)) {
         let mut data = bytes.to_vec();
         if Some(*key) == damage {
             let mid = data.len() / 2;
@@ -84,13 +114,18 @@ fn expected() -> Value {
 }
 
 async fn open() -> Inspector {
-    Inspector::open(backend(&[], None, None))
+    Inspector::open(backend(&[], None, None), None)
         .await
-        .unwrap_or_else(|e| panic!("{:?}", JsValue::from(e)))
+        .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn message(e: JsError) -> String {
-    js_sys::Error::from(JsValue::from(e)).message().into()
+    open_message(JsValue::from(e))
+}
+
+/// The message of an error `Inspector::open` rejects with.
+fn open_message(e: JsValue) -> String {
+    js_sys::Error::from(e).message().into()
 }
 
 #[wasm_bindgen_test]
@@ -230,21 +265,21 @@ async fn diffs_and_plans_like_the_cli() {
 
 #[wasm_bindgen_test]
 async fn clear_errors_for_bad_repositories() {
-    let not_repo = Inspector::open(backend(&["config"], None, None))
+    let not_repo = Inspector::open(backend(&["config"], None, None), None)
         .await
         .err()
         .unwrap();
-    assert!(message(not_repo).contains("no snapkeep repository at"));
-    let denied = Inspector::open(backend(&[], None, Some("Unauthorized")))
+    assert!(open_message(not_repo).contains("no snapkeep repository at"));
+    let denied = Inspector::open(backend(&[], None, Some("Unauthorized")), None)
         .await
         .err()
         .unwrap();
-    assert!(message(denied).contains("permission denied"));
-    let down = Inspector::open(backend(&[], None, Some("Unavailable")))
+    assert!(open_message(denied).contains("permission denied"));
+    let down = Inspector::open(backend(&[], None, Some("Unavailable")), None)
         .await
         .err()
         .unwrap();
-    assert!(message(down).contains("unavailable"));
+    assert!(open_message(down).contains("unavailable"));
     // A damaged pack is reported when its data is read, never returned.
     let pack = GOLDEN
         .iter()
@@ -252,7 +287,7 @@ async fn clear_errors_for_bad_repositories() {
         .filter(|k| k.starts_with("packs/"))
         .max_by_key(|k| GOLDEN.iter().find(|(x, _)| x == k).unwrap().1.len())
         .unwrap();
-    let insp = Inspector::open(backend(&[], Some(pack), None))
+    let insp = Inspector::open(backend(&[], Some(pack), None), None)
         .await
         .unwrap();
     let mut damaged = 0;
@@ -269,4 +304,102 @@ async fn clear_errors_for_bad_repositories() {
         damaged += 1;
     }
     assert!(damaged >= 1, "the damaged pack holds file data");
+}
+
+/// A new encrypted repository (a key slot for `password` and the sealed
+/// config, no snapshot yet), made with the core as `repo init --encryption`
+/// makes one, with cheap argon2 parameters.
+fn encrypted_backend(password: &str) -> JsValue {
+    use snapkeep::core::crypto::keys::MasterKey;
+    use snapkeep::core::crypto::slot::{Argon2Params, KeySlot};
+    use snapkeep::core::format::config::RepoConfig;
+    use snapkeep::core::format::sealed_config::{EncryptedConfig, ENCRYPTED_VERSION};
+    let master = MasterKey::from_bytes([7; 32]);
+    let cheap = Argon2Params {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let slot = KeySlot::wrap(&master, password.as_bytes(), cheap, [1; 16], [2; 24]).unwrap();
+    let mut config = RepoConfig::new("enc".into(), 1);
+    config.version = ENCRYPTED_VERSION;
+    let sealed = EncryptedConfig::seal(&config, &master.data_key(), &[3; 24]);
+    let entries = js_sys::Array::new();
+    for (key, bytes) in [
+        ("config", sealed.encode()),
+        ("keys/0123456789abcdef.json", slot.to_json()),
+    ] {
+        let pair = js_sys::Array::new();
+        pair.push(&JsValue::from_str(key));
+        pair.push(&js_sys::Uint8Array::from(bytes.as_slice()));
+        entries.push(&pair);
+    }
+    memory_backend(entries, JsValue::UNDEFINED)
+}
+
+fn code(e: &JsValue) -> Option<String> {
+    js_sys::Reflect::get(e, &"code".into()).ok()?.as_string()
+}
+
+#[wasm_bindgen_test]
+async fn an_encrypted_repository_asks_for_its_password_and_opens_with_it() {
+    let pw = "in the page only";
+    let e = Inspector::open(encrypted_backend(pw), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e).as_deref(), Some("Encrypted"));
+    assert!(open_message(e).contains("is encrypted"));
+    let e = Inspector::open(encrypted_backend(pw), Some("not it".into()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e).as_deref(), Some("WrongPassword"));
+    assert!(open_message(e).contains("wrong password"));
+    let insp = Inspector::open(encrypted_backend(pw), Some(pw.into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(json(insp.config().unwrap())["config"]["id"], "enc");
+    // Other failures carry no such code: the page shows them as errors.
+    let e = Inspector::open(backend(&["config"], None, None), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e), None);
+}
+
+/// The golden encrypted repository opens in the page with its password
+/// (and only with it), and every file reads back with its recorded digest.
+#[wasm_bindgen_test]
+async fn the_golden_encrypted_repository_opens_with_its_password() {
+    let golden = || backend_of(GOLDEN_ENCRYPTED, &[], None, None);
+    let e = Inspector::open(golden(), None).await.err().unwrap();
+    assert_eq!(code(&e).as_deref(), Some("Encrypted"));
+    let e = Inspector::open(golden(), Some("not it".into()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e).as_deref(), Some("WrongPassword"));
+    let insp = Inspector::open(golden(), Some(GOLDEN_PASSWORD.into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let want: Value =
+        serde_json::from_str(include_str!("data/golden-encrypted/expected.json")).unwrap();
+    let mut read = 0;
+    for (snap, files) in want.as_object().unwrap() {
+        for (path, e) in files.as_object().unwrap() {
+            if e["type"] != "file" || !path.contains('/') {
+                continue;
+            }
+            let (index, rel) = path.split_once('/').unwrap();
+            let bytes = insp.read_file(snap, index, rel).await.unwrap().to_vec();
+            assert_eq!(
+                hex::encode(Sha256::digest(&bytes)),
+                e["sha256"].as_str().unwrap(),
+                "{snap}: {path}"
+            );
+            read += 1;
+        }
+    }
+    assert!(read >= 8, "{read} files read");
 }

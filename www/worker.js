@@ -170,11 +170,13 @@ async function backendFor(source) {
  * switching to it: the page commits once it has everything, so a failure
  * at any step leaves the repository shown before in place in both.
  */
-async function open(source) {
+async function open(source, password) {
   const mine = ++generation;
   await loadWasm();
   const backend = await backendFor(source);
-  const opened = await Inspector.open(backend);
+  // An encrypted repository's password is used here only, to open a key
+  // slot in the wasm core; it is never sent anywhere.
+  const opened = await Inspector.open(backend, password || undefined);
   if (mine !== generation) {
     release(opened);
     throw new Error('another repository was opened meanwhile');
@@ -337,7 +339,7 @@ async function download(snapshot, index, path) {
 }
 
 const OPS = {
-  open: async (source) => ({ value: await open(source) }),
+  open: async (source, password) => ({ value: await open(source, password) }),
   commit: async (token) => ({ value: commit(token) }),
   discard: async (token) => ({ value: discard(token) }),
   refresh: async () => ({ value: await refresh() }),

@@ -84,6 +84,11 @@ impl From<Error> for ApiError {
         match e {
             Error::Storage(s) => s.into(),
             Error::NotARepository(_) => Self::new(404, "repository_missing_exception", reason),
+            // The shell serving the views cannot open the repository: no
+            // token changes that, so not a 401.
+            Error::Encrypted(_) | Error::WrongReadKey(_) => {
+                Self::new(403, "repository_encrypted_exception", reason)
+            }
             Error::SnapshotMissing(_) => Self::new(404, "snapshot_missing_exception", reason),
             Error::NotFound(_) => Self::not_found(reason),
             Error::SnapshotPinned { .. } => {

@@ -300,7 +300,8 @@ pub enum RepoCommand {
     Init(InitArgs),
     /// Show logical vs stored bytes, the dedup ratio, packs and blobs.
     Stats(RepoArgs),
-    /// List, add, remove or change the passwords of an encrypted repository.
+    /// List, add, remove or change the passwords of an encrypted repository, or
+    /// export its master key (the edge Worker's read key).
     #[command(subcommand)]
     Key(KeyCommand),
     /// Verify the repository's structure; with --read-data also re-hash every blob.
@@ -437,6 +438,11 @@ pub enum KeyCommand {
     /// Change the password that opens the repository: adds a slot for the
     /// new password, then removes the slot the current one opened.
     Passwd(NewKeyArgs),
+    /// Print the master key in hex, for the edge Worker's secret
+    /// SNAPKEEP_READ_KEY (its JSON views of the repository). Needs the
+    /// password. The key opens the whole repository, and changing passwords
+    /// does not change it: keep it as secret as the data.
+    Export(RepoArgs),
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,8 @@ pub enum Access {
     Write,
 }
 
-fn configured(env: &Env, name: &str) -> Option<String> {
+/// A secret or var of the deployment; empty counts as unset.
+pub(super) fn configured(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))

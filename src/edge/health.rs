@@ -20,6 +20,7 @@ use crate::core::slm::watchdog::{repository_status, WATCHDOG_FORMAT, WATCHDOG_RE
 
 use super::auth::{authorize, Access};
 use super::r2::{folders, R2Store};
+use super::read_key::{describe, EdgeUnlock};
 use super::reply::{json_response, ApiError, ApiResult};
 use super::survey::Survey;
 use super::watchdog::now_ms;
@@ -39,12 +40,13 @@ pub async fn serve(req: &Request, env: &Env) -> ApiResult<Response> {
     }
     let now = now_ms();
     let bucket = env.bucket(BUCKET_BINDING)?;
+    let unlock = EdgeUnlock::from_env(env)?;
     let mut repositories = Vec::new();
     let mut statuses = Vec::new();
     let mut last_run: Option<i64> = None;
     for name in folders(&bucket).await.map_err(ApiError::from)? {
         let store = R2Store::new(env.bucket(BUCKET_BINDING)?, &name);
-        let entry = match Survey::read(store).await {
+        let entry = match Survey::read(store, &unlock).await {
             Ok(None) => continue,
             Ok(Some(survey)) => {
                 let policies = survey.health(now);
@@ -70,7 +72,7 @@ pub async fn serve(req: &Request, env: &Env) -> ApiResult<Response> {
                     "repository": name,
                     "status": Status::Yellow,
                     "policies": [],
-                    "problems": [e.to_string()],
+                    "problems": [describe(e).reason],
                     "watchdog": Value::Null,
                 })
             }

@@ -14,6 +14,9 @@
 //!  /api/repos/NAME/objects/KEY                   GET HEAD PUT DELETE
 //! ```
 //!
+//! Encrypted repositories ([`read_key`]): objects are served as stored;
+//! the views open them only with the secret `SNAPKEEP_READ_KEY`.
+//!
 //! A Cron Trigger (wrangler.toml) runs the [`watchdog`]: policy health and,
 //! where a repository asks for it, retention, with no node running.
 
@@ -21,6 +24,7 @@ mod auth;
 mod health;
 mod objects;
 mod r2;
+mod read_key;
 mod reply;
 mod survey;
 mod watchdog;
@@ -38,6 +42,7 @@ use crate::core::format::codec;
 use crate::repo::RepoReader;
 use auth::{authorize, Access};
 use r2::R2Store;
+use read_key::EdgeUnlock;
 use reply::{api_request, error_response, to_worker, ApiError, ApiResult};
 
 /// The R2 binding that holds repositories (see wrangler.toml).
@@ -108,7 +113,10 @@ impl RepoLookup for BucketRepos<'_> {
         let bucket = self.env.bucket(BUCKET_BINDING)?;
         authorize(self.req, self.env, Access::Read)?;
         let store = R2Store::new(bucket, name);
-        Ok(RepoReader::open(Arc::new(store), codec::ruzstd_decode).await?)
+        let unlock = EdgeUnlock::from_env(self.env)?;
+        RepoReader::open_with(Arc::new(store), codec::ruzstd_decode, &unlock)
+            .await
+            .map_err(read_key::describe)
     }
 
     async fn names(&self) -> ApiResult<Option<Vec<String>>> {

@@ -11,6 +11,7 @@ use crate::core::slm::health::{policy_health, PolicyHealth, Watched};
 use crate::core::slm::retention::Candidate;
 use crate::core::slm::stored::{parse_policy_key, StoredPolicy, POLICY_PREFIX};
 use crate::error::{Error, Result};
+use crate::repo::keyring::Unlock;
 use crate::repo::RepoReader;
 use crate::storage::Storage;
 
@@ -29,14 +30,16 @@ pub struct Survey {
 
 impl Survey {
     /// Reads `store`'s repository; `None` when the folder holds no
-    /// repository (no config).
-    pub async fn read(store: R2Store) -> Result<Option<Survey>> {
+    /// repository (no config). An encrypted one needs the read key in
+    /// `unlock`.
+    pub async fn read(store: R2Store, unlock: &dyn Unlock) -> Result<Option<Survey>> {
         let store: Arc<dyn Storage> = Arc::new(store);
-        let reader = match RepoReader::open(store.clone(), codec::ruzstd_decode).await {
+        let reader = match RepoReader::open_with(store, codec::ruzstd_decode, unlock).await {
             Err(Error::NotARepository(_)) => return Ok(None),
             r => r?,
         };
-        let (policies, problems) = read_policies(store.as_ref()).await?;
+        // Through the reader's storage: sealed in an encrypted repository.
+        let (policies, problems) = read_policies(reader.store.as_ref()).await?;
         let root = reader.root().await?;
         let snapshots = candidates(&reader, &root).await?;
         Ok(Some(Survey {

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::storage::{PutMode, StorageError};
 
 use super::r2::{folders, R2Store};
+use super::read_key::EdgeUnlock;
 use super::survey::Survey;
 use super::BUCKET_BINDING;
 
@@ -44,9 +45,14 @@ pub fn now_ms() -> i64 {
 /// the others still run.
 pub async fn run(env: &Env, cron: &str) -> worker::Result<()> {
     let bucket = env.bucket(BUCKET_BINDING)?;
+    // A read key that does not parse still lets plain repositories run.
+    let unlock = EdgeUnlock::from_env(env).unwrap_or_else(|e| {
+        console_error!("snapkeep watchdog: {}", e.reason);
+        EdgeUnlock::without_key()
+    });
     for name in folders(&bucket).await? {
         let store = R2Store::new(env.bucket(BUCKET_BINDING)?, &name);
-        match watch(store, cron).await {
+        match watch(store, &unlock, cron).await {
             Ok(Some(report)) => console_log!(
                 "snapkeep watchdog: {name}: {:?}, {} policies",
                 report.status,
@@ -60,8 +66,8 @@ pub async fn run(env: &Env, cron: &str) -> worker::Result<()> {
 }
 
 /// One repository's run; `None` when the folder is no repository.
-async fn watch(store: R2Store, cron: &str) -> Result<Option<WatchdogReport>> {
-    let Some(mut survey) = Survey::read(store).await? else {
+async fn watch(store: R2Store, unlock: &EdgeUnlock, cron: &str) -> Result<Option<WatchdogReport>> {
+    let Some(mut survey) = Survey::read(store, unlock).await? else {
         return Ok(None);
     };
     let started = now_ms();

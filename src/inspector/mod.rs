@@ -22,15 +22,34 @@ use crate::core::plan::restore::TargetState;
 use crate::core::policy::listing::{list, ListParams};
 use crate::core::policy::selection::{wildcard_match, Rename, Selection};
 use crate::error::Error;
+use crate::repo::keyring::Given;
 use crate::repo::restore::{prepare, RestoreChoice};
 use crate::repo::shapes::{manifest_json, page_json, plan_summary_json, tree_entries_json};
 use crate::repo::views::{self, locate, read_file_range, Located};
 use crate::repo::RepoReader;
 use backend::JsBackend;
+use zeroize::Zeroizing;
 
 /// Every error reaches the page as one line saying what failed.
 fn fail(e: impl Into<Error>) -> JsError {
     JsError::new(&e.into().to_string())
+}
+
+/// [`fail`], with a `code` on the failures of opening that the page
+/// answers by asking for the password: `Encrypted`, `WrongPassword`.
+fn locked(e: impl Into<Error>) -> JsValue {
+    let e = e.into();
+    let code = match e {
+        Error::Encrypted(_) => Some("Encrypted"),
+        Error::WrongPassword { .. } => Some("WrongPassword"),
+        _ => None,
+    };
+    let js = js_sys::Error::new(&e.to_string());
+    if let Some(code) = code {
+        // Setting a property on a fresh Error object cannot fail.
+        let _ = js_sys::Reflect::set(&js, &"code".into(), &code.into());
+    }
+    js.into()
 }
 
 /// Values go to the page as parsed JSON: plain objects and numbers (a
@@ -82,12 +101,26 @@ pub struct Inspector {
 #[wasm_bindgen]
 impl Inspector {
     /// Opens the repository behind `backend` (see the module docs): reads
-    /// its config, newest root and index.
-    pub async fn open(backend: JsValue) -> Result<Inspector, JsError> {
-        let store = JsBackend::new(backend).map_err(fail)?;
-        let reader = RepoReader::open(Arc::new(store), codec::ruzstd_decode)
-            .await
-            .map_err(fail)?;
+    /// its config, newest root and index. An encrypted repository needs
+    /// `password`: without one the error's `code` is `Encrypted`, with a
+    /// wrong one `WrongPassword`, so the page knows to ask (again). The
+    /// password opens a key slot here, in the page's wasm, and the
+    /// repository is decrypted here: neither it nor a key is ever sent.
+    pub async fn open(backend: JsValue, password: Option<String>) -> Result<Inspector, JsValue> {
+        let store = JsBackend::new(backend).map_err(locked)?;
+        let store = Arc::new(store);
+        let opened = match password {
+            None => RepoReader::open(store, codec::ruzstd_decode).await,
+            Some(p) => {
+                // Wiped when dropped; the JS string it came from cannot be.
+                let given = Given {
+                    password: Zeroizing::new(p.into_bytes()),
+                    nonces: None,
+                };
+                RepoReader::open_with(store, codec::ruzstd_decode, &given).await
+            }
+        };
+        let reader = opened.map_err(locked)?;
         let state = reader.root_and_index().await.map_err(fail)?;
         Ok(Inspector {
             reader,

@@ -26,7 +26,18 @@ pub trait Unlock: MaybeSendSync {
     fn password(&self, location: &str) -> Result<Password>;
     /// Random bytes for nonces, or none in a shell that only reads.
     fn nonces(&self) -> Option<NonceSource>;
+    /// The master key itself, where a shell was given it instead of a
+    /// password (the edge Worker's read key: no argon2 derivation per
+    /// request). Used before any slot is read; [`crate::repo::RepoReader`]
+    /// proves it by opening the sealed config ([`Error::WrongReadKey`]).
+    fn master_key(&self) -> Option<MasterKey> {
+        None
+    }
 }
+
+/// What [`unlock`] returns as the slot id when the shell gave the master
+/// key itself: no slot opened it.
+pub const GIVEN_KEY: &str = "(given master key)";
 
 /// A shell with no password: encrypted repositories are refused.
 pub struct Locked;
@@ -92,8 +103,13 @@ fn slot_id(key: &str) -> Option<&str> {
 }
 
 /// The master key, and the id of the slot that opened it. Each slot costs
-/// one argon2id derivation; the password is asked for once.
+/// one argon2id derivation; the password is asked for once. A master key
+/// the shell was given is returned as it is, with the id [`GIVEN_KEY`],
+/// unchecked (the caller proves it on the sealed config).
 pub async fn unlock(store: &dyn Storage, unlock: &dyn Unlock) -> Result<(MasterKey, String)> {
+    if let Some(master) = unlock.master_key() {
+        return Ok((master, GIVEN_KEY.to_string()));
+    }
     let (slots, _) = slots(store).await?;
     if slots.is_empty() {
         return Err(Error::NoKeySlots(store.location()));

@@ -89,7 +89,15 @@ impl RepoReader {
             StoredConfig::Encrypted(encrypted) => {
                 let (master, _) = keyring::unlock(store.as_ref(), unlock).await?;
                 let sealing = Sealing::encrypted(&master, unlock.nonces());
-                Self::sealed(store, &encrypted, sealing, zstd)
+                let given = unlock.master_key().is_some();
+                match Self::sealed(store.clone(), &encrypted, sealing, zstd) {
+                    // A key no slot vouched for is proved here: the sealed
+                    // config opens only under this repository's key.
+                    Err(Error::Format { .. }) if given => {
+                        Err(Error::WrongReadKey(store.location()))
+                    }
+                    r => r,
+                }
             }
         }
     }

@@ -10,7 +10,8 @@
 // `narrow` opens one repository at {width, height} and checks that the names
 // it lists (snapshots, indices, files) show whole in every view; it writes
 // the command the plan's copy button copies to `command_out`. `empty` opens
-// a repository without snapshots and checks its statistics.
+// a repository without snapshots and checks its statistics. `encrypted`
+// lists encrypted repositories to unlock with their password (runEncrypted).
 // Prints one line per check; exits 1 at the first failure, saying what differed.
 
 import fs from 'node:fs';
@@ -771,6 +772,50 @@ async function runEmpty(e, cfg) {
   await context.close();
 }
 
+/**
+ * An encrypted repository: the page asks for its password in the page,
+ * refuses a wrong one and asks again, then opens it with the right one and
+ * decrypts in the page; the password is in no request the page makes.
+ * `enc`: {name, url, folder?, password, snapshots?, file}.
+ */
+async function runEncrypted(enc, cfg) {
+  const t = enc.name;
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
+  const page = await newPage(context);
+  const sent = [];
+  page.on('request', (r) => sent.push(`${r.url()} ${JSON.stringify(r.headers())} ${r.postData() || ''}`));
+  context.on('request', (r) => sent.push(`${r.url()} ${JSON.stringify(r.headers())} ${r.postData() || ''}`));
+  await page.goto(enc.url);
+  if (enc.folder) await page.setInputFiles(sel('folder-input'), enc.folder);
+  const asked = () => !document.querySelector('[data-testid="unlock-form"]').hidden;
+  await waitFor(page, `${t}: the page did not ask for the password`, asked, null, OPEN_TIMEOUT);
+  const why = await text(page, 'unlock-why');
+  await check(/encrypted/i.test(why), `${t}: the page says the repository is encrypted: "${why}"`);
+  await check((await text(page, 'error')) === '', `${t}: asking for the password is no error`, await text(page, 'error'));
+  await screenshot(page, cfg.screenshots, t, 'password');
+
+  await page.fill(sel('repo-password'), `${enc.password}-wrong`);
+  await page.click(sel('unlock-button'));
+  await waitFor(page, `${t}: a wrong password shows no error`, () => /wrong password/i.test(document.querySelector('[data-testid="error"]')?.textContent || ''), null, OPEN_TIMEOUT);
+  ok(`${t}: a wrong password says so: "${await text(page, 'error')}"`);
+  await check(await page.evaluate(asked), `${t}: after a wrong password the page asks again`);
+  await check((await page.inputValue(sel('repo-password'))) === '', `${t}: the wrong password is cleared from the field`);
+
+  const started = Date.now();
+  await page.fill(sel('repo-password'), enc.password);
+  await page.click(sel('unlock-button'));
+  await waitOpen(page, t);
+  ok(`${t}: unlocked and opened in ${Date.now() - started} ms`);
+  await check(!(await page.evaluate(asked)), `${t}: the password form is gone once open`);
+  if (enc.snapshots) await checkSnapshots(page, t, enc.snapshots);
+  await checkTree(page, t, enc.file);
+  await screenshot(page, cfg.screenshots, t, 'tree');
+  await checkCsp(page, t);
+  const leaked = sent.filter((r) => r.includes(enc.password));
+  await check(sent.length > 0 && leaked.length === 0, `${t}: the password is in none of the ${sent.length} requests the page made`, leaked.slice(0, 2).join('; '));
+  await context.close();
+}
+
 async function main() {
   const configPath = process.argv[2];
   if (!configPath) {
@@ -785,6 +830,7 @@ async function main() {
   ok(`Chromium ${browser.version()} started`);
   for (const target of cfg.targets) await runTarget(target, cfg);
   for (const [i, entry] of (cfg.errors || []).entries()) await runError(entry, i + 1, cfg);
+  for (const enc of cfg.encrypted || []) await runEncrypted(enc, cfg);
   if (cfg.narrow) await runNarrow(cfg.narrow, cfg);
   if (cfg.empty) await runEmpty(cfg.empty, cfg);
   if (cfg.big) await runBig(cfg.big, cfg);

@@ -283,6 +283,12 @@ pub fn edge(read_token: bool) -> Server {
 /// a fresh local R2 bucket. Writes need [`EDGE_WRITE_TOKEN`]; reads as
 /// `reads` says. The first start may build the Worker, hence the patience.
 pub fn edge_with(reads: EdgeReads) -> Server {
+    edge_keyed(reads, None)
+}
+
+/// [`edge_with`], and with `read_key` as the secret `SNAPKEEP_READ_KEY`
+/// (an encrypted repository's master key in hex: its JSON views).
+pub fn edge_keyed(reads: EdgeReads, read_key: Option<&str>) -> Server {
     use std::os::unix::process::CommandExt;
     let script = repo_root().join("scripts/edge-dev.sh");
     let log_dir = std::env::temp_dir();
@@ -295,6 +301,7 @@ pub fn edge_with(reads: EdgeReads) -> Server {
             .env("SNAPKEEP_EDGE_STATE", dir)
             .env_remove("SNAPKEEP_EDGE_READ_TOKEN")
             .env_remove("SNAPKEEP_EDGE_PUBLIC_READS")
+            .env_remove("SNAPKEEP_EDGE_READ_KEY")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -307,6 +314,9 @@ pub fn edge_with(reads: EdgeReads) -> Server {
                 cmd.env("SNAPKEEP_EDGE_READ_TOKEN", EDGE_READ_TOKEN);
             }
             EdgeReads::Private => {}
+        }
+        if let Some(key) = read_key {
+            cmd.env("SNAPKEEP_EDGE_READ_KEY", key);
         }
         // Each instance gets its own devtools port: on the default one, a
         // wrangler that rebuilds mid-test (its file watch) dies binding a

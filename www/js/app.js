@@ -169,17 +169,55 @@ function restarted(reason) {
 
 let opening = 0;
 
-async function openRepository(source, label) {
+// ---- Encrypted repositories: the password form ----
+
+/** The source waiting for its password: {source, label}, or null. */
+let locked = null;
+const unlockForm = $('unlock-form');
+const passwordInput = $('repo-password');
+
+/** Asks for the password of `source` (after `why`: Encrypted or WrongPassword). */
+function askPassword(source, label, code) {
+  locked = { source, label };
+  $('unlock-why').textContent =
+    code === 'WrongPassword'
+      ? `That password does not open ${label}: try again.`
+      : `${label} is encrypted: enter its password to open it in this page.`;
+  unlockForm.hidden = false;
+  passwordInput.value = '';
+  passwordInput.focus();
+}
+
+function hidePassword() {
+  locked = null;
+  unlockForm.hidden = true;
+  passwordInput.value = '';
+}
+
+unlockForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!locked) return;
+  const { source, label } = locked;
+  const password = passwordInput.value;
+  passwordInput.value = '';
+  if (!password) return;
+  await openRepository(source, label, password);
+});
+
+async function openRepository(source, label, password) {
   const mine = ++opening;
   document.body.dataset.ready = '0';
   app.clearError();
-  app.status(`Opening ${label}…`);
+  // A key derivation of 64 MiB takes a second or two in wasm.
+  app.status(password ? `Unlocking ${label}…` : `Opening ${label}…`);
   document.body.classList.add('opening');
+  if (!password) hidePassword();
   try {
     // The worker opens the repository and reads its snapshots without
     // switching to it; it switches on commit, when the page does. Until
     // then a failure leaves the repository shown before in place in both.
-    const info = await rpc.request('open', source);
+    const info = await rpc.request('open', source, password);
+    if (mine === opening) hidePassword();
     if (mine !== opening) {
       rpc.request('discard', info.token).catch(() => {});
       return false;
@@ -200,6 +238,13 @@ async function openRepository(source, label) {
     document.body.dataset.ready = '1';
     return true;
   } catch (e) {
+    if (mine === opening && (e.code === 'Encrypted' || e.code === 'WrongPassword')) {
+      askPassword(source, label, e.code);
+      if (e.code === 'WrongPassword') app.fail(e, 'Could not unlock the repository');
+      else app.status('');
+      if (app.location) document.body.dataset.ready = '1';
+      return false;
+    }
     if (mine === opening) {
       app.fail(e, 'Could not open the repository');
       // The repository open before, if any, is still open and shown.

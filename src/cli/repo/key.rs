@@ -1,6 +1,7 @@
 //! `snapkeep repo key list|add|remove|passwd`: the passwords of an
 //! encrypted repository. Each password is one key slot wrapping the same
 //! master key, so adding, removing or changing one touches no other object.
+//! `export` prints that master key, the edge Worker's read key.
 
 use serde_json::json;
 
@@ -14,12 +15,16 @@ use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::repo::keyring;
 
+/// The edge Worker's secret for the read key (src/edge/read_key.rs).
+const READ_KEY_SECRET: &str = "SNAPKEEP_READ_KEY";
+
 pub fn run(ctx: &Ctx, command: KeyCommand) -> Result<()> {
     match command {
         KeyCommand::List(a) => list(ctx, a),
         KeyCommand::Add(a) => add(ctx, a, false),
         KeyCommand::Passwd(a) => add(ctx, a, true),
         KeyCommand::Remove(a) => remove(ctx, a),
+        KeyCommand::Export(a) => export(ctx, a),
     }
 }
 
@@ -105,6 +110,26 @@ fn remove(ctx: &Ctx, a: RemoveKeyArgs) -> Result<()> {
         print_json(&json!({"acknowledged": true, "removed": a.id}));
     } else {
         ctx.say(format!("removed key slot {}", a.id));
+    }
+    Ok(())
+}
+
+/// Prints the master key (hex) on stdout, and on stderr what it is: the
+/// warning is never silenced by --quiet or --json, since the key opens
+/// every object whatever the passwords.
+fn export(ctx: &Ctx, a: RepoArgs) -> Result<()> {
+    let repo = open_encrypted(ctx, &a.repo)?;
+    let store = repo.reader().unsealed_store();
+    let (master, _) = block_on(keyring::unlock(store.as_ref(), &NativeUnlock))?;
+    let key = master.to_hex();
+    eprintln!(
+        "warning: this is the master key of {}: it opens the whole repository, and changing or removing passwords does not change it; give it only to what may read everything (the edge Worker's secret {READ_KEY_SECRET})",
+        store.location()
+    );
+    if a.json {
+        print_json(&json!({"master_key": key.as_str(), "secret": READ_KEY_SECRET}));
+    } else {
+        println!("{}", key.as_str());
     }
     Ok(())
 }

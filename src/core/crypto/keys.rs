@@ -11,7 +11,7 @@ use std::fmt;
 
 use hkdf::Hkdf;
 use sha2::Sha256;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 pub const KEY_LEN: usize = 32;
 
@@ -48,6 +48,25 @@ impl MasterKey {
         MasterKey(bytes)
     }
 
+    /// The key in lowercase hex (64 digits): the edge Worker's read key
+    /// (`snapkeep repo key export`). Wiped when dropped.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0))
+    }
+
+    /// A key given as [`MasterKey::to_hex`] prints it (surrounding
+    /// whitespace ignored, either case). Says nothing of the bytes it
+    /// read: a wrong key must not end up in a log.
+    pub fn from_hex(text: &str) -> Result<MasterKey, KeyHexError> {
+        let text = text.trim();
+        if text.len() != 2 * KEY_LEN {
+            return Err(KeyHexError::Length(text.len()));
+        }
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        hex::decode_to_slice(text, bytes.as_mut()).map_err(|_| KeyHexError::NotHex)?;
+        Ok(MasterKey(*bytes))
+    }
+
     /// The raw bytes, for wrapping into a key slot.
     pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
@@ -71,6 +90,15 @@ impl MasterKey {
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         out
     }
+}
+
+/// Why a hex master key does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyHexError {
+    #[error("a master key is 64 hex digits, not {0}")]
+    Length(usize),
+    #[error("a master key is hex digits only (0-9, a-f)")]
+    NotHex,
 }
 
 impl PartialEq for MasterKey {
@@ -175,6 +203,25 @@ mod tests {
             master().content_id_key().bytes(),
             other.content_id_key().bytes()
         );
+    }
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_a_key() {
+        let m = master();
+        let text = m.to_hex();
+        assert_eq!(text.len(), 64);
+        assert_eq!(&text[..6], "000102");
+        assert!(MasterKey::from_hex(&text).unwrap() == m);
+        let padded = format!("  {}\n", text.to_uppercase());
+        assert!(MasterKey::from_hex(&padded).unwrap() == m);
+        assert_eq!(
+            MasterKey::from_hex(&text[..62]).unwrap_err(),
+            KeyHexError::Length(62)
+        );
+        let bad = format!("zz{}", &text[2..]);
+        let err = MasterKey::from_hex(&bad).unwrap_err();
+        assert_eq!(err, KeyHexError::NotHex);
+        assert!(!err.to_string().contains(&text[2..10]));
     }
 
     #[test]
