@@ -11,6 +11,7 @@ use std::process::Command;
 
 use common::mounted::Mounted;
 use common::{assert_same_tree, json, noise, ok, s, scene, write};
+use serde_json::Value;
 
 /// Files over many small chunks: `data` (read through the mount) and
 /// `logs` (never read).
@@ -39,6 +40,17 @@ fn warmed(src: &Path, repo: &Path, cache: &Path, mnt: &Path) {
 }
 
 /// The cache's entries (chunk files, not their block sums).
+/// `restore REPO s1 --target TARGET --json EXTRA...`: its `snapshot` object.
+fn restore(env: &[(String, String)], repo: &Path, target: &Path, extra: &[&str]) -> Value {
+    let args = [
+        &["restore", s(repo), "s1", "--target", s(target), "--json"][..],
+        extra,
+    ]
+    .concat();
+    let text = common::ok_env(env, &args);
+    serde_json::from_str::<Value>(&text).unwrap()["snapshot"].clone()
+}
+
 fn entries(cache: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = fs::read_dir(cache)
         .unwrap()
@@ -57,29 +69,13 @@ fn a_restore_takes_the_chunks_a_mount_read_from_its_cache() {
     warmed(&src, &repo, &cache, &mnt);
 
     let cold = _t.path().join("cold");
-    let from_repo = json(&[
-        "restore",
-        s(&repo),
-        "s1",
-        "--target",
-        s(&cold),
-        "--indices",
-        "data",
-        "--no-cache",
-    ])["snapshot"]
-        .clone();
-    let warm = json(&[
-        "restore",
-        s(&repo),
-        "s1",
-        "--target",
-        s(&dst),
-        "--indices",
-        "data",
-        "--cache",
-        s(&cache),
-    ])["snapshot"]
-        .clone();
+    let from_repo = restore(&[], &repo, &cold, &["--indices", "data", "--no-cache"]);
+    let warm = restore(
+        &[],
+        &repo,
+        &dst,
+        &["--indices", "data", "--cache", s(&cache)],
+    );
     assert_same_tree(&src.join("data"), &dst.join("data"));
     assert_same_tree(&src.join("data"), &cold.join("data"));
 
@@ -99,16 +95,7 @@ fn a_restore_takes_the_chunks_a_mount_read_from_its_cache() {
 
     // `logs` was never read through the mount: fetched, not cached.
     let both = _t.path().join("both");
-    let out = json(&[
-        "restore",
-        s(&repo),
-        "s1",
-        "--target",
-        s(&both),
-        "--cache",
-        s(&cache),
-    ])["snapshot"]
-        .clone();
+    let out = restore(&[], &repo, &both, &["--cache", s(&cache)]);
     assert_same_tree(&src, &both);
     assert!(out["plan"]["requests"].as_u64().unwrap() > 0, "{out}");
     assert_eq!(out["cache"]["chunks"], c["chunks"]);
@@ -130,18 +117,12 @@ fn a_corrupt_or_missing_cache_entry_is_fetched_from_the_repository() {
     // A stray file in the cache folder is no entry.
     write(&cache.join("zz/not-a-chunk"), b"x");
 
-    let out = json(&[
-        "restore",
-        s(&repo),
-        "s1",
-        "--target",
-        s(&dst),
-        "--indices",
-        "data",
-        "--cache",
-        s(&cache),
-    ])["snapshot"]
-        .clone();
+    let out = restore(
+        &[],
+        &repo,
+        &dst,
+        &["--indices", "data", "--cache", s(&cache)],
+    );
     assert_same_tree(&src.join("data"), &dst.join("data"));
     // The flipped entry was planned from the cache, failed its check and
     // was fetched; the removed one was never planned from it.
@@ -386,21 +367,7 @@ fn an_encrypted_repository_restores_from_its_mount_cache_by_keyed_ids() {
     assert_same_tree(&src.join("data"), &mnt);
     m.stop();
 
-    let text = common::ok_env(
-        &env,
-        &[
-            "restore",
-            s(&repo),
-            "s1",
-            "--target",
-            s(&dst),
-            "--cache",
-            s(&cache),
-            "--json",
-        ],
-    );
-    let out: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let out = &out["snapshot"];
+    let out = &restore(&env, &repo, &dst, &["--cache", s(&cache)]);
     assert_same_tree(&src.join("data"), &dst.join("data"));
     // Entries are named and checked by the repository's keyed ids: all
     // of them pass.
@@ -423,20 +390,11 @@ fn restore_uses_the_mounts_default_cache_unless_told_not_to() {
     m.stop();
     assert!(home.join("snapkeep/chunks").is_dir());
 
-    let restore = |target: &Path, extra: &[&str]| -> serde_json::Value {
-        let args = [
-            &["restore", s(&repo), "s1", "--target", s(target), "--json"][..],
-            extra,
-        ]
-        .concat();
-        let text = common::ok_env(&env, &args);
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()["snapshot"].clone()
-    };
-    let out = restore(&dst, &[]);
+    let out = restore(&env, &repo, &dst, &[]);
     assert_same_tree(&src, &dst);
     assert!(out["cache"]["chunks"].as_u64().unwrap() > 0, "{out}");
     let other = _t.path().join("other");
-    let out = restore(&other, &["--no-cache"]);
+    let out = restore(&env, &repo, &other, &["--no-cache"]);
     assert!(out["cache"].is_null(), "{out}");
     assert_eq!(out["plan"]["blobs_from_cache"], serde_json::Value::Null);
 }
