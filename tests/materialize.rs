@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::mounted::Mounted;
+use common::mounted::{writable_args, writable_dirs, Mounted};
 use common::{assert_same_tree, json, noise, ok, s, scene, write};
 use serde_json::Value;
 
@@ -167,22 +167,8 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
     std::os::unix::fs::symlink("keep.txt", db.join("link")).unwrap();
     common::init_small_chunks(&[], s(&repo));
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
-    let (mnt, upper, cache) = (
-        _t.path().join("mnt"),
-        _t.path().join("upper"),
-        _t.path().join("cache"),
-    );
-    let args = [
-        s(&repo),
-        "s1",
-        "--index",
-        "db",
-        "--cache",
-        s(&cache),
-        "--writable",
-        "--upper",
-        s(&upper),
-    ];
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
     let m = Mounted::start(&[], &args, &mnt);
     // A service reads a large file lazily (it lands in the cache) and
     // changes the folder in every way overlayfs records.
@@ -300,20 +286,8 @@ fn materialize_of_a_mount_of_every_index_lays_the_layer_over_the_target() {
     generated_tree(&src);
     common::init_small_chunks(&[], s(&repo));
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
-    let (mnt, upper, cache) = (
-        _t.path().join("mnt"),
-        _t.path().join("upper"),
-        _t.path().join("cache"),
-    );
-    let args = [
-        s(&repo),
-        "s1",
-        "--cache",
-        s(&cache),
-        "--writable",
-        "--upper",
-        s(&upper),
-    ];
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", None, s(&cache), s(&upper));
     let m = Mounted::start(&[], &args, &mnt);
     write(&mnt.join("data/a/b/added.txt"), b"added\n");
     fs::remove_dir_all(mnt.join("logs")).unwrap();

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::mounted::Mounted;
+use common::mounted::{writable_args, writable_dirs, Mounted};
 use common::servers::{create_bucket, moto, s3_env};
 use common::{assert_same_tree, fails, is_mounted, noise, ok, ok_env, s, scene, write};
 
@@ -350,22 +350,8 @@ fn a_writable_mount_takes_changes_and_a_service_while_the_repository_stays_untou
     write(&db.join("edit.txt"), b"before\n");
     repo_with(&src, s(&repo), &[]);
     ok(&["snapshot", "create", s(&repo), "s2", "--source", s(&src)]);
-    let (mnt, upper, cache) = (
-        _t.path().join("mnt"),
-        _t.path().join("upper"),
-        _t.path().join("cache"),
-    );
-    let args = [
-        s(&repo),
-        "s1",
-        "--index",
-        "db",
-        "--cache",
-        s(&cache),
-        "--writable",
-        "--upper",
-        s(&upper),
-    ];
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
     let m = Mounted::start(&[], &args, &mnt);
     // The service starts on the backup and writes.
     let out = sqlite(
@@ -387,17 +373,7 @@ fn a_writable_mount_takes_changes_and_a_service_while_the_repository_stays_untou
     assert_eq!(out.trim(), "written on the mount");
     m.stop();
     // ... but not to another snapshot's.
-    let other = [
-        s(&repo),
-        "s2",
-        "--index",
-        "db",
-        "--cache",
-        s(&cache),
-        "--writable",
-        "--upper",
-        s(&upper),
-    ];
+    let other = writable_args(s(&repo), "s2", Some("db"), s(&cache), s(&upper));
     fs::create_dir_all(&mnt).unwrap();
     let err = fails(&[&["mount"], &other[..], &[s(&mnt)]].concat());
     assert!(err.contains("holds changes over another snapshot"), "{err}");

@@ -8,6 +8,28 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use super::{bin, is_mounted};
 
+/// Under `t`: a writable mount's mount point, upper folder and cache.
+pub fn writable_dirs(t: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (t.join("mnt"), t.join("upper"), t.join("cache"))
+}
+
+/// `mount`'s arguments for a writable mount of `snapshot` (of one index,
+/// or of every index), through `cache`, its changes in `upper`.
+pub fn writable_args<'a>(
+    repo: &'a str,
+    snapshot: &'a str,
+    index: Option<&'a str>,
+    cache: &'a str,
+    upper: &'a str,
+) -> Vec<&'a str> {
+    let mut args = vec![repo, snapshot];
+    if let Some(index) = index {
+        args.extend(["--index", index]);
+    }
+    args.extend(["--cache", cache, "--writable", "--upper", upper]);
+    args
+}
+
 /// A running `snapkeep mount`; unmounts (and kills) when dropped.
 pub struct Mounted {
     pub child: Child,
