@@ -6,39 +6,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::servers::{edge, edge_with, EdgeReads, EDGE_READ_TOKEN, EDGE_WRITE_TOKEN};
+use common::servers::{edge, edge_with, http, EdgeReads, EDGE_READ_TOKEN, EDGE_WRITE_TOKEN};
 use common::*;
 use reqwest::StatusCode;
 use snapkeep::storage::edge::EdgeStore;
 
 fn write_env() -> Vec<(String, String)> {
     vec![("SNAPKEEP_TOKEN".into(), EDGE_WRITE_TOKEN.into())]
-}
-
-/// One HTTP request to the Worker; returns status, headers and body.
-fn http(
-    method: reqwest::Method,
-    url: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Option<Vec<u8>>,
-) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let mut r = reqwest::Client::new().request(method, url);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        if let Some(b) = body {
-            r = r.body(b);
-        }
-        let resp = r.send().await.unwrap();
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        (status, headers, resp.bytes().await.unwrap().to_vec())
-    })
 }
 
 fn get_json(url: &str) -> serde_json::Value {

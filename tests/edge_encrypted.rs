@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::servers::{edge_keyed, EdgeReads, EDGE_WRITE_TOKEN};
+use common::servers::{edge_keyed, http, EdgeReads, EDGE_WRITE_TOKEN};
 use common::*;
 use reqwest::StatusCode;
 
@@ -23,33 +23,9 @@ fn env_with(password: Option<&str>) -> Vec<(String, String)> {
     env
 }
 
-fn http(
-    method: reqwest::Method,
-    url: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Option<Vec<u8>>,
-) -> (StatusCode, Vec<u8>) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let mut r = reqwest::Client::new().request(method, url);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        if let Some(b) = body {
-            r = r.body(b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.bytes().await.unwrap().to_vec())
-    })
-}
-
 fn get(url: &str) -> (StatusCode, Vec<u8>) {
-    http(reqwest::Method::GET, url, None, &[], None)
+    let (status, _, body) = http(reqwest::Method::GET, url, None, &[], None);
+    (status, body)
 }
 
 fn json(body: &[u8]) -> serde_json::Value {
@@ -78,7 +54,7 @@ fn keys_under(dir: &Path) -> Vec<(String, PathBuf)> {
 /// Uploads a local repository's files through the object API as they are.
 fn upload(local: &Path, api: &str) {
     for (key, path) in keys_under(local) {
-        let (status, body) = http(
+        let (status, _, body) = http(
             reqwest::Method::PUT,
             &format!("{api}/objects/{key}"),
             Some(EDGE_WRITE_TOKEN),
@@ -206,7 +182,7 @@ fn an_encrypted_repository_at_the_edge_serves_sealed_objects_and_keyed_views() {
     let (status, body) = get(&file);
     assert_eq!(status, StatusCode::OK);
     assert!(body == big, "the file's bytes differ");
-    let (status, body) = http(
+    let (status, _, body) = http(
         reqwest::Method::GET,
         &file,
         None,
