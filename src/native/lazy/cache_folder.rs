@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::{Id, IdSet};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-use super::disk_cache::entry_path;
+use super::disk_cache::{entry_files, entry_path};
 
 /// The entries a cache folder held when it was opened.
 #[derive(Debug)]
@@ -27,19 +27,10 @@ impl CacheFolder {
     /// block sums are not entries), to be checked against ids computed as
     /// `scheme` does.
     pub fn open(dir: &Path, scheme: IdScheme) -> Result<CacheFolder> {
-        let mut ids = IdSet::default();
-        for sub in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-            let sub = sub.map_err(|e| Error::io(dir, e))?.path();
-            if !sub.is_dir() {
-                continue;
-            }
-            for f in fs::read_dir(&sub).map_err(|e| Error::io(&sub, e))? {
-                let f = f.map_err(|e| Error::io(&sub, e))?;
-                if let Ok(id) = f.file_name().to_string_lossy().parse::<Id>() {
-                    ids.insert(id);
-                }
-            }
-        }
+        let ids = entry_files(dir)?
+            .into_iter()
+            .filter_map(|(name, _)| name.parse::<Id>().ok())
+            .collect();
         Ok(CacheFolder {
             dir: dir.to_path_buf(),
             ids,

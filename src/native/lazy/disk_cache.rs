@@ -106,10 +106,10 @@ impl DiskCache {
     }
 }
 
-/// The entries in `dir`: (id, size, mtime); partial writes are removed and
-/// files that are not entries left alone.
-fn existing_entries(dir: &Path) -> Result<Vec<(Id, u64, SystemTime)>> {
-    let mut found = Vec::new();
+/// The files one level below `dir`'s subfolders (where entries, partial
+/// writes and block sums live), with their names.
+pub(super) fn entry_files(dir: &Path) -> Result<Vec<(String, fs::DirEntry)>> {
+    let mut out = Vec::new();
     for sub in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let sub = sub.map_err(|e| Error::io(dir, e))?.path();
         if !sub.is_dir() {
@@ -117,17 +117,26 @@ fn existing_entries(dir: &Path) -> Result<Vec<(Id, u64, SystemTime)>> {
         }
         for f in fs::read_dir(&sub).map_err(|e| Error::io(&sub, e))? {
             let f = f.map_err(|e| Error::io(&sub, e))?;
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.ends_with(PARTIAL) {
-                let _ = fs::remove_file(f.path());
-                continue;
-            }
-            let (Ok(id), Ok(meta)) = (name.parse::<Id>(), f.metadata()) else {
-                continue;
-            };
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            found.push((id, meta.len(), mtime));
+            out.push((f.file_name().to_string_lossy().into_owned(), f));
         }
+    }
+    Ok(out)
+}
+
+/// The entries in `dir`: (id, size, mtime); partial writes are removed and
+/// files that are not entries left alone.
+fn existing_entries(dir: &Path) -> Result<Vec<(Id, u64, SystemTime)>> {
+    let mut found = Vec::new();
+    for (name, f) in entry_files(dir)? {
+        if name.ends_with(PARTIAL) {
+            let _ = fs::remove_file(f.path());
+            continue;
+        }
+        let (Ok(id), Ok(meta)) = (name.parse::<Id>(), f.metadata()) else {
+            continue;
+        };
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        found.push((id, meta.len(), mtime));
     }
     Ok(found)
 }
