@@ -8,7 +8,6 @@ use bytes::Bytes;
 use zeroize::Zeroizing;
 
 use crate::core::crypto::envelope::NONCE_LEN;
-use crate::core::crypto::error::CryptoError;
 use crate::core::crypto::keys::MasterKey;
 use crate::core::crypto::slot::{Argon2Params, KeySlot, SALT_LEN};
 use crate::core::format::keys;
@@ -123,10 +122,11 @@ pub async fn unlock(store: &dyn Storage, unlock: &dyn Unlock) -> Result<(MasterK
 
 /// The master key from the first slot `password` opens.
 pub fn open_any(slots: &[StoredSlot], password: &[u8]) -> Option<(MasterKey, String)> {
-    slots.iter().find_map(|s| match s.slot.open(password) {
-        Ok(master) => Some((master, s.id.clone())),
-        Err(CryptoError::WrongPassword) | Err(_) => None,
-    })
+    // A slot that does not open (wrong password, or parameters out of
+    // range) is passed over like a wrong one.
+    slots
+        .iter()
+        .find_map(|s| Some((s.slot.open(password).ok()?, s.id.clone())))
 }
 
 /// A new slot wrapping `master` under `password`, with fresh random salt

@@ -87,8 +87,8 @@ impl RepoReader {
         match stored {
             StoredConfig::Plain(config) => Ok(Self::with_config(store, config, zstd)),
             StoredConfig::Encrypted(encrypted) => {
-                let (master, _) = keyring::unlock(store.as_ref(), unlock).await?;
-                let sealing = Sealing::encrypted(&master, unlock.nonces());
+                let (master, slot) = keyring::unlock(store.as_ref(), unlock).await?;
+                let sealing = Sealing::encrypted(&master, &slot, unlock.nonces());
                 let given = unlock.master_key().is_some();
                 match Self::sealed(store.clone(), &encrypted, sealing, zstd) {
                     // A key no slot vouched for is proved here: the sealed

@@ -30,6 +30,11 @@ pub type NonceSource = fn(&mut [u8]);
 pub struct Sealing(Option<Arc<Keys>>);
 
 struct Keys {
+    /// Kept for `repo key add|passwd|export`, which wrap or show it.
+    master: MasterKey,
+    /// The key slot that opened the repository (`keyring::GIVEN_KEY` when
+    /// the master key itself was given).
+    opened_by: String,
     data: DataKey,
     ids: IdScheme,
     nonces: Option<NonceSource>,
@@ -59,10 +64,13 @@ impl Sealing {
         Sealing(None)
     }
 
-    /// An encrypted repository's sealing under `master`; without `nonces`
-    /// it opens objects but refuses to seal any.
-    pub fn encrypted(master: &MasterKey, nonces: Option<NonceSource>) -> Sealing {
+    /// An encrypted repository's sealing under `master`, opened by key
+    /// slot `opened_by`; without `nonces` it opens objects but refuses to
+    /// seal any.
+    pub fn encrypted(master: &MasterKey, opened_by: &str, nonces: Option<NonceSource>) -> Sealing {
         Sealing(Some(Arc::new(Keys {
+            master: master.clone(),
+            opened_by: opened_by.to_string(),
             data: master.data_key(),
             ids: IdScheme::keyed(&master.content_id_key()),
             nonces,
@@ -71,6 +79,12 @@ impl Sealing {
 
     pub fn is_encrypted(&self) -> bool {
         self.0.is_some()
+    }
+
+    /// The master key and the slot that opened it, in an encrypted
+    /// repository.
+    pub fn master_key(&self) -> Option<(&MasterKey, &str)> {
+        self.0.as_ref().map(|k| (&k.master, k.opened_by.as_str()))
     }
 
     /// The data key, in an encrypted repository.

@@ -76,7 +76,7 @@ pub async fn init_encrypted(
     config.version = ENCRYPTED_VERSION;
     let slot = keyring::wrap(master, password, params, nonces)?;
     let slot_id = keyring::put_slot(store.as_ref(), &slot, nonces).await?;
-    let sealing = Sealing::encrypted(master, Some(nonces));
+    let sealing = Sealing::encrypted(master, &slot_id, Some(nonces));
     let key = sealing.data_key().expect("encrypted");
     let encrypted = EncryptedConfig::seal(&config, key, &sealing.nonce()?);
     let put = store

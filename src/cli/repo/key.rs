@@ -8,9 +8,10 @@ use serde_json::json;
 use crate::cli::args::{KeyCommand, NewKeyArgs, RemoveKeyArgs, RepoArgs};
 use crate::cli::context::Ctx;
 use crate::cli::render::print_json;
+use crate::core::crypto::keys::MasterKey;
 use crate::core::crypto::slot::Argon2Params;
 use crate::native::error::{Error, Result};
-use crate::native::password::{new_password, os_random, NativeUnlock, NEW_PASSWORD_ENV};
+use crate::native::password::{new_password, os_random, NEW_PASSWORD_ENV};
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::repo::keyring;
@@ -28,23 +29,25 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> Result<()> {
     }
 }
 
-/// Opens the repository (which proves the password) and refuses a plain one.
-fn open_encrypted(ctx: &Ctx, repo: &str) -> Result<Repo> {
+/// Opens the repository (which proves the password) and refuses a plain
+/// one; with the master key and the slot that opened it (one key
+/// derivation in all).
+fn open_encrypted(ctx: &Ctx, repo: &str) -> Result<(Repo, MasterKey, String)> {
     let repo = ctx.open(repo)?;
-    if !repo.sealing().is_encrypted() {
+    let Some((master, opened)) = repo.sealing().master_key() else {
         return Err(Error::Usage(format!(
             "the repository at {} is not encrypted: it has no keys (create an encrypted one with `repo init --encryption`)",
             repo.store.location()
         )));
-    }
-    Ok(repo)
+    };
+    let (master, opened) = (master.clone(), opened.to_string());
+    Ok((repo, master, opened))
 }
 
 fn list(ctx: &Ctx, a: RepoArgs) -> Result<()> {
-    let repo = open_encrypted(ctx, &a.repo)?;
+    let (repo, _, opened) = open_encrypted(ctx, &a.repo)?;
     let store = repo.reader().unsealed_store();
     let (slots, unreadable) = block_on(keyring::slots(store.as_ref()))?;
-    let (_, opened) = block_on(keyring::unlock(store.as_ref(), &NativeUnlock))?;
     let rows: Vec<_> = slots
         .iter()
         .map(|s| {
@@ -82,9 +85,8 @@ fn list(ctx: &Ctx, a: RepoArgs) -> Result<()> {
 }
 
 fn add(ctx: &Ctx, a: NewKeyArgs, replace: bool) -> Result<()> {
-    let repo = open_encrypted(ctx, &a.repo)?;
+    let (repo, master, opened) = open_encrypted(ctx, &a.repo)?;
     let store = repo.reader().unsealed_store();
-    let (master, opened) = block_on(keyring::unlock(store.as_ref(), &NativeUnlock))?;
     let password = new_password(a.new_password_file.as_deref(), NEW_PASSWORD_ENV, "password")?;
     let slot = keyring::wrap(&master, &password, Argon2Params::DEFAULT, os_random)?;
     let id = block_on(keyring::put_slot(store.as_ref(), &slot, os_random))?;
@@ -103,7 +105,7 @@ fn add(ctx: &Ctx, a: NewKeyArgs, replace: bool) -> Result<()> {
 }
 
 fn remove(ctx: &Ctx, a: RemoveKeyArgs) -> Result<()> {
-    let repo = open_encrypted(ctx, &a.repo)?;
+    let (repo, _, _) = open_encrypted(ctx, &a.repo)?;
     let store = repo.reader().unsealed_store();
     block_on(keyring::remove_slot(store.as_ref(), &a.id))?;
     if a.json {
@@ -118,9 +120,8 @@ fn remove(ctx: &Ctx, a: RemoveKeyArgs) -> Result<()> {
 /// warning is never silenced by --quiet or --json, since the key opens
 /// every object whatever the passwords.
 fn export(ctx: &Ctx, a: RepoArgs) -> Result<()> {
-    let repo = open_encrypted(ctx, &a.repo)?;
+    let (repo, master, _) = open_encrypted(ctx, &a.repo)?;
     let store = repo.reader().unsealed_store();
-    let (master, _) = block_on(keyring::unlock(store.as_ref(), &NativeUnlock))?;
     let key = master.to_hex();
     eprintln!(
         "warning: this is the master key of {}: it opens the whole repository, and changing or removing passwords does not change it; give it only to what may read everything (the edge Worker's secret {READ_KEY_SECRET})",
