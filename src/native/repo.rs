@@ -72,11 +72,15 @@ impl Repo {
     /// Creates a repository. Refuses a location that already holds one.
     pub fn init(location: &Location, config: RepoConfig) -> Result<Repo> {
         let store = location.open(true)?;
-        let repo = Self::init_in(store, config)?;
-        if let Some(root) = crate::native::guard::local_root(&repo) {
+        Ok(Self::init_in(store, config)?.with_reserve())
+    }
+
+    /// A new local repository keeps room for deletes on a full disk.
+    fn with_reserve(self) -> Repo {
+        if let Some(root) = crate::native::guard::local_root(&self) {
             crate::native::reserve::ensure(&root);
         }
-        Ok(repo)
+        self
     }
 
     pub fn init_in(store: Arc<dyn Storage>, config: RepoConfig) -> Result<Repo> {
@@ -107,11 +111,7 @@ impl Repo {
             params,
             os_random,
         );
-        let repo = Repo::new(requests, block_on(init)?);
-        if let Some(root) = crate::native::guard::local_root(&repo) {
-            crate::native::reserve::ensure(&root);
-        }
-        Ok(repo)
+        Ok(Repo::new(requests, block_on(init)?).with_reserve())
     }
 
     pub fn open(location: &Location) -> Result<Repo> {
