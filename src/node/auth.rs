@@ -2,8 +2,8 @@
 //! with one role. With no credential configured (allowed on loopback only)
 //! every request is let through.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::{PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use serde::Deserialize;
 
@@ -187,18 +187,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// An argon2id PHC string for `password`, with a fresh random salt.
 pub fn hash_password(password: &str) -> Result<String, NodeError> {
     let mut salt = [0u8; 16];
-    getrandom_salt(&mut salt);
-    let salt =
-        SaltString::encode_b64(&salt).map_err(|e| NodeError::BadCredential(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| NodeError::BadCredential(e.to_string()))
-}
-
-/// Salt bytes from a v4 UUID (the OS random source behind `uuid`).
-fn getrandom_salt(out: &mut [u8; 16]) {
-    *out = *uuid::Uuid::new_v4().as_bytes();
+    crate::native::password::os_random(&mut salt);
+    let hash: PasswordHash = Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map_err(|e| NodeError::BadCredential(e.to_string()))?;
+    Ok(hash.to_string())
 }
 
 #[cfg(test)]

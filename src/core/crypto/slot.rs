@@ -42,15 +42,17 @@ pub struct Argon2Params {
     pub memory_kib: u32,
     /// Passes over the memory (argon2's `t`).
     pub iterations: u32,
-    /// Lanes (argon2's `p`); computed one after another, so they change
-    /// the result, not the time, in this implementation.
+    /// Lanes (argon2's `p`): native builds derive them on rayon's threads
+    /// (argon2's `parallel` feature), wasm32 one after another; the result
+    /// is the same either way.
     pub parallelism: u32,
 }
 
 impl Argon2Params {
     /// 64 MiB, 3 passes, 4 lanes: RFC 9106's second recommended setting.
-    /// 0.14 to 0.31 s per derivation on this project's 2-core machines
-    /// while other builds ran (`cargo run --release --example crypto_costs`).
+    /// About 0.09 s per derivation on this project's 2-core machines with
+    /// the lanes on two threads, 0.12 s on one (`cargo run --release
+    /// --example crypto_costs`).
     pub const DEFAULT: Argon2Params = Argon2Params {
         memory_kib: 64 * 1024,
         iterations: 3,
