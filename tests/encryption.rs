@@ -513,4 +513,38 @@ fn snapshots_copy_between_plain_and_encrypted_repositories() {
             b"the quarterly numbers"
         ));
     }
+
+    // Between two encrypted repositories with different passwords: the
+    // source's comes from --from-password-* or SNAPKEEP_FROM_PASSWORD*.
+    let third = t.path().join("third");
+    let init = ["repo", "init", s(&third), "--encryption"];
+    ok_env(&env(), &[&init[..], &chunker].concat());
+    let copy = ["snapshot", "copy", s(&other), s(&third), "second"];
+    let err = fails_env(&env(), &copy);
+    assert!(
+        err.contains("wrong password") && err.contains("other"),
+        "{err}"
+    );
+    let wrong_file = t.path().join("wrong-password");
+    fs::write(&wrong_file, "not it\n").unwrap();
+    let out = run_env(
+        &env(),
+        &[&copy[..], &["--from-password-file", s(&wrong_file)]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let both = [&copy[..], &["--from-password-file", s(&wrong_file)]].concat();
+    let mut conflicting = env();
+    conflicting.push(("SNAPKEEP_FROM_PASSWORD".into(), "another password".into()));
+    let err = fails_env(&conflicting, &both);
+    assert!(err.contains("give one password source"), "{err}");
+    let mut from_env = env();
+    from_env.push(("SNAPKEEP_FROM_PASSWORD".into(), "another password".into()));
+    ok_env(&from_env, &copy);
+    let dst = t.path().join("from-third");
+    ok_env(
+        &env(),
+        &["restore", s(&third), "second", "--target", s(&dst)],
+    );
+    assert_same_tree(&src.join("idx"), &dst.join("idx"));
+    ok_env(&env(), &["repo", "check", s(&third), "--read-data"]);
 }

@@ -577,6 +577,16 @@ pub struct CopyArgs {
     /// Snapshot names or wildcard patterns, also as comma lists (`a,b-*`).
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// The source repository's password is this command's output, when it
+    /// differs from the destination's (also SNAPKEEP_FROM_PASSWORD or
+    /// SNAPKEEP_FROM_PASSWORD_FILE). Without any, both open with the
+    /// password of --password-command, SNAPKEEP_PASSWORD_FILE,
+    /// SNAPKEEP_PASSWORD or the prompt.
+    #[arg(long, value_name = "COMMAND")]
+    pub from_password_command: Option<String>,
+    /// The source repository's password is this file's content.
+    #[arg(long, value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

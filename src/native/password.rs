@@ -20,6 +20,10 @@ pub const PASSWORD_ENV: &str = "SNAPKEEP_PASSWORD";
 pub const PASSWORD_FILE_ENV: &str = "SNAPKEEP_PASSWORD_FILE";
 /// The new password of `repo key add` and `repo key passwd`.
 pub const NEW_PASSWORD_ENV: &str = "SNAPKEEP_NEW_PASSWORD";
+/// The source repository's password of `snapshot copy`, as restic's
+/// `RESTIC_FROM_PASSWORD` and `RESTIC_FROM_PASSWORD_FILE`.
+pub const FROM_PASSWORD_ENV: &str = "SNAPKEEP_FROM_PASSWORD";
+pub const FROM_PASSWORD_FILE_ENV: &str = "SNAPKEEP_FROM_PASSWORD_FILE";
 
 pub use crate::repo::keyring::Password;
 
@@ -120,8 +124,9 @@ pub fn process_password() -> Result<Password, PasswordError> {
 
 /// Fills `out` from the operating system's random source (getrandom).
 pub fn os_random(out: &mut [u8]) {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    OsRng.fill_bytes(out);
+    // Without the OS's random source no key, salt or nonce can be made
+    // safely; there is nothing sensible to fall back to.
+    getrandom::fill(out).expect("the operating system's random source answers");
 }
 
 /// How native shells unlock encrypted repositories: the process's
@@ -134,6 +139,65 @@ impl Unlock for NativeUnlock {
             PasswordError::NoSource => crate::error::Error::Encrypted(location.to_string()),
             e => crate::error::Error::Password(e.to_string()),
         })
+    }
+    fn nonces(&self) -> Option<NonceSource> {
+        Some(os_random)
+    }
+}
+
+/// The password of the repository `snapshot copy` reads from, when it is
+/// not the process's own: `--from-password-command`,
+/// `--from-password-file`, `SNAPKEEP_FROM_PASSWORD_FILE` or
+/// `SNAPKEEP_FROM_PASSWORD` (one of them). With none, both repositories
+/// open with the process's password.
+pub struct FromUnlock {
+    source: Option<PasswordSource>,
+}
+
+impl FromUnlock {
+    pub fn new(
+        command: Option<String>,
+        file: Option<PathBuf>,
+    ) -> Result<FromUnlock, PasswordError> {
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        Self::choose(command, file, env)
+    }
+
+    fn choose(
+        command: Option<String>,
+        file: Option<PathBuf>,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<FromUnlock, PasswordError> {
+        let given: Vec<(&'static str, PasswordSource)> = [
+            command.map(|c| ("--from-password-command", PasswordSource::Command(c))),
+            file.map(|f| ("--from-password-file", PasswordSource::File(f))),
+            env(FROM_PASSWORD_FILE_ENV).map(|f| {
+                (
+                    FROM_PASSWORD_FILE_ENV,
+                    PasswordSource::File(PathBuf::from(f)),
+                )
+            }),
+            env(FROM_PASSWORD_ENV).map(|v| (FROM_PASSWORD_ENV, PasswordSource::Env(v))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match given.as_slice() {
+            [] => Ok(FromUnlock { source: None }),
+            [(_, source)] => Ok(FromUnlock {
+                source: Some(source.clone()),
+            }),
+            [(a, _), (b, _), ..] => Err(PasswordError::Conflicting(a, b)),
+        }
+    }
+}
+
+impl Unlock for FromUnlock {
+    fn password(&self, location: &str) -> crate::error::Result<Password> {
+        match &self.source {
+            None => NativeUnlock.password(location),
+            Some(source) => read(source).map_err(|e| crate::error::Error::Password(e.to_string())),
+        }
     }
     fn nonces(&self) -> Option<NonceSource> {
         Some(os_random)
@@ -271,6 +335,40 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| OsString::from(v))
         }
+    }
+
+    #[test]
+    fn copy_source_password_is_one_source_or_the_process_password() {
+        let chosen = |c: Option<&str>, f: Option<&str>, vars| {
+            FromUnlock::choose(c.map(Into::into), f.map(Into::into), env(vars)).map(|u| u.source)
+        };
+        assert_eq!(chosen(None, None, &[(PASSWORD_ENV, "dst")]).unwrap(), None);
+        assert_eq!(
+            chosen(Some("pass src"), None, &[(PASSWORD_ENV, "dst")]).unwrap(),
+            Some(PasswordSource::Command("pass src".into()))
+        );
+        assert_eq!(
+            chosen(None, None, &[(FROM_PASSWORD_ENV, "src")]).unwrap(),
+            Some(PasswordSource::Env("src".into()))
+        );
+        assert_eq!(
+            chosen(None, None, &[(FROM_PASSWORD_FILE_ENV, "/k")]).unwrap(),
+            Some(PasswordSource::File("/k".into()))
+        );
+        assert!(matches!(
+            chosen(Some("c"), Some("/k"), &[]),
+            Err(PasswordError::Conflicting(
+                "--from-password-command",
+                "--from-password-file"
+            ))
+        ));
+        assert!(matches!(
+            chosen(None, Some("/k"), &[(FROM_PASSWORD_ENV, "src")]),
+            Err(PasswordError::Conflicting(
+                "--from-password-file",
+                FROM_PASSWORD_ENV
+            ))
+        ));
     }
 
     #[test]

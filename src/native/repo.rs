@@ -18,6 +18,7 @@ use crate::native::clock::TokioSleep;
 use crate::native::error::Result;
 use crate::native::location::Location;
 use crate::native::runtime::block_on;
+use crate::repo::keyring::Unlock;
 use crate::repo::{writer, RepoReader, RepoWriter};
 use crate::storage::counting::{CountingStore, RequestCounter};
 use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
@@ -119,10 +120,20 @@ impl Repo {
         Self::open_in(store)
     }
 
+    /// Opens a repository whose password `unlock` gives instead of the
+    /// process's own sources (the source of `snapshot copy --from-password-*`).
+    pub fn open_unlocked_by(location: &Location, unlock: &dyn Unlock) -> Result<Repo> {
+        let store = location.open(false)?;
+        Self::guarded(Self::open_by(store, unlock)?)
+    }
+
     /// Opens a repository, enforcing its settings (a read-only repository
     /// refuses every write).
     pub fn open_in(store: Arc<dyn Storage>) -> Result<Repo> {
-        let repo = Self::open_unguarded(store)?;
+        Self::guarded(Self::open_unguarded(store)?)
+    }
+
+    fn guarded(repo: Repo) -> Result<Repo> {
         if repo.settings.readonly {
             let guarded: Arc<dyn Storage> = Arc::new(ReadOnlyStore::new(repo.raw_store()));
             let mut repo = repo.with_store(guarded);
@@ -135,8 +146,12 @@ impl Repo {
     /// Opens a repository without enforcing read-only mode: only for
     /// changing the settings themselves.
     pub fn open_unguarded(store: Arc<dyn Storage>) -> Result<Repo> {
+        Self::open_by(store, &NativeUnlock)
+    }
+
+    fn open_by(store: Arc<dyn Storage>, unlock: &dyn Unlock) -> Result<Repo> {
         let (store, requests) = counted(store);
-        let reader = block_on(RepoReader::open_with(store, libzstd_decode, &NativeUnlock))?;
+        let reader = block_on(RepoReader::open_with(store, libzstd_decode, unlock))?;
         let mut repo = Repo::new(requests, reader);
         repo.settings = repo.root()?.settings;
         Ok(repo)

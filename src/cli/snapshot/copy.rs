@@ -4,10 +4,12 @@
 use serde_json::json;
 
 use crate::cli::args::CopyArgs;
-use crate::cli::context::Ctx;
+use crate::cli::context::{as_typed, Ctx};
 use crate::cli::render::{bytes, print_json};
 use crate::native::copy::{copy_snapshots, Copied};
 use crate::native::error::{Error, Result};
+use crate::native::password::FromUnlock;
+use crate::native::repo::Repo;
 
 pub fn run(ctx: &Ctx, a: CopyArgs) -> Result<()> {
     let names: Vec<String> = a
@@ -20,7 +22,10 @@ pub fn run(ctx: &Ctx, a: CopyArgs) -> Result<()> {
     if names.is_empty() {
         return Err(Error::Usage("no snapshot names given".into()));
     }
-    let source = ctx.open(&a.source)?;
+    let from = FromUnlock::new(a.from_password_command, a.from_password_file)
+        .map_err(|e| Error::Password(e.to_string()))?;
+    let source = Repo::open_unlocked_by(&ctx.location(&a.source)?, &from)
+        .map_err(|e| as_typed(e, &a.source))?;
     let destination = ctx.open(&a.destination)?;
     let copied = copy_snapshots(&source, &destination, &names)?;
     if a.json {
