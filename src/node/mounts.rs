@@ -51,7 +51,8 @@ impl std::fmt::Debug for Mounts {
 }
 
 impl Mounts {
-    /// The shared cache, opened on first use.
+    /// The shared cache, opened on first use; it also accepts the chunk
+    /// ids of `source`'s repository (keyed per encrypted repository).
     pub fn shared_cache(
         &self,
         state: &Path,
@@ -60,6 +61,7 @@ impl Mounts {
     ) -> crate::error::Result<Arc<DiskCache>> {
         let mut shared = self.shared.lock().unwrap();
         if let Some(c) = shared.as_ref() {
+            c.accept(source.reader.sealing().ids());
             return Ok(c.clone());
         }
         let cache = open_cache(

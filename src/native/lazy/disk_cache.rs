@@ -39,11 +39,26 @@ impl DiskCache {
     /// bytes (`bound + slack` while open files pin entries; give one pack).
     /// Entries already there are taken in, oldest first, and leftovers of
     /// interrupted writes removed; entries past the bound are evicted.
-    /// Entries are checked against chunk ids computed as `ids` does: an
-    /// encrypted repository's keyed ids (see [`DiskCache::keyed_by`]).
+    /// Entries are checked against chunk ids computed as `ids` does (an
+    /// encrypted repository's keyed ids) instead of format v1's plain
+    /// SHA-256, which [`DiskCache::open`] starts with.
     pub fn keyed_by(self, ids: IdScheme) -> DiskCache {
-        self.state.lock().unwrap().store.ids = ids;
+        self.lock().store.ids.clear();
+        self.accept(ids);
         self
+    }
+
+    /// Also accepts entries named by `ids` (a cache shared by mounts of
+    /// repositories with different keys, as the node's is). Safe to mix:
+    /// an entry is served only if one scheme names its bytes exactly as
+    /// the file is named, which no one can arrange for a scheme's name of
+    /// other bytes.
+    pub fn accept(&self, ids: IdScheme) {
+        let schemes = &mut self.lock().store.ids;
+        let probe = ids.id_of(SCHEME_PROBE);
+        if !schemes.iter().any(|(p, _)| *p == probe) {
+            schemes.push((probe, ids));
+        }
     }
 
     pub fn open(dir: &Path, bound: u64, slack: u64) -> Result<DiskCache> {
@@ -58,7 +73,7 @@ impl DiskCache {
             store: ChunkFiles {
                 dir: dir.to_path_buf(),
                 hot: HotChunks::default(),
-                ids: IdScheme::Plain,
+                ids: vec![(IdScheme::Plain.id_of(SCHEME_PROBE), IdScheme::Plain)],
             },
         };
         for (id, size, _) in found {
@@ -150,10 +165,16 @@ pub(super) struct ChunkFiles {
     /// The last chunks verified, in memory: a file read in 128 KiB
     /// requests would otherwise read and hash each chunk once per request.
     hot: HotChunks,
-    /// How the repository names chunks, to verify entries against their
-    /// names (keyed in an encrypted repository).
-    ids: IdScheme,
+    /// How the repositories reading through this cache name chunks, to
+    /// verify entries against their names (keyed in an encrypted
+    /// repository), each with its id of [`SCHEME_PROBE`] that tells
+    /// schemes apart; the one that matched last comes first.
+    ids: Vec<(Id, IdScheme)>,
 }
+
+/// Bytes whose id tells one id scheme from another (two schemes that name
+/// them alike name everything alike).
+const SCHEME_PROBE: &[u8] = b"snapkeep cache: which id scheme is this";
 
 /// Bytes of verified chunks kept in memory.
 const HOT_BYTES: u64 = 64 * 1024 * 1024;
@@ -269,7 +290,12 @@ impl ChunkStore for ChunkFiles {
             return Some(b);
         }
         let bytes = fs::read(self.path(id)).ok()?;
-        let bytes = (self.ids.id_of(&bytes) == *id).then(|| Bytes::from(bytes))?;
+        let scheme = self.ids.iter().position(|(_, s)| s.id_of(&bytes) == *id)?;
+        if scheme > 0 {
+            let matched = self.ids.remove(scheme);
+            self.ids.insert(0, matched);
+        }
+        let bytes = Bytes::from(bytes);
         self.hot.put(*id, bytes.clone());
         Some(bytes)
     }
@@ -318,5 +344,50 @@ impl ChunkStore for ChunkFiles {
         // Already gone is as good as removed.
         let _ = fs::remove_file(self.sums_path(id));
         let _ = fs::remove_file(self.path(id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::crypto::keys::MasterKey;
+    use crate::core::lazy::serve::ChunkStore;
+
+    fn keyed(byte: u8) -> IdScheme {
+        IdScheme::keyed(&MasterKey::from_bytes([byte; 32]).content_id_key())
+    }
+
+    #[test]
+    fn a_shared_cache_serves_each_accepted_scheme_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path(), 1 << 20, 1 << 20)
+            .unwrap()
+            .keyed_by(keyed(1));
+        cache.accept(keyed(2));
+        cache.accept(keyed(2));
+        assert_eq!(cache.lock().store.ids.len(), 2, "one entry per scheme");
+        let (a, b) = (
+            Bytes::from_static(b"chunk of a"),
+            Bytes::from_static(b"chunk of b"),
+        );
+        let (id_a, id_b) = (keyed(1).id_of(&a), keyed(2).id_of(&b));
+        let plain = IdScheme::Plain.id_of(&a);
+        {
+            let store = &mut cache.lock().store;
+            store.save(&id_a, &a);
+            store.save(&id_b, &b);
+            // Named by a scheme no mount accepted: never served.
+            store.save(&plain, &a);
+            store.hot = HotChunks::default();
+        }
+        let store = &mut cache.lock().store;
+        assert_eq!(store.load(&id_a), Some(a.clone()));
+        assert_eq!(store.load(&id_b), Some(b));
+        assert_eq!(store.load(&plain), None);
+        // Bytes under another chunk's name fail every scheme.
+        fs::copy(store.path(&id_a), store.path(&id_b)).unwrap();
+        store.hot = HotChunks::default();
+        assert_eq!(store.load(&id_b), None);
+        assert_eq!(store.load(&id_a), Some(a));
     }
 }
