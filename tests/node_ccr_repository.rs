@@ -205,7 +205,13 @@ fn a_follower_reads_a_leader_it_cannot_reach_through_one_bucket() {
     fs::remove_file(logs.join("gone")).unwrap();
     converges(&follower, &logs, &copy);
 
-    let s = stats(&follower, "copy");
+    // The switch comes before its record: the stats catch up at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = stats(&follower, "copy");
+    while s["leader_checkpoint"] != s["follower_checkpoint"] && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        s = stats(&follower, "copy");
+    }
     assert_eq!(s["leader_checkpoint"], s["follower_checkpoint"], "{s}");
     assert_eq!(s["remote_cluster"], "far");
     assert!(s["checkpoints_applied"].as_u64().unwrap() >= 3, "{s}");
