@@ -4,11 +4,13 @@
 //! publishes an index into it (`_ccr/publish`); the follower's remote in
 //! `repository` mode reads the feed and the checkpoints there, and
 //! converges byte-identical through adds, rewrites, deletes and renames
-//! and over a restart of the leader; the follower's lease object keeps
+//! and over a kill -9 of the leader while it publishes; the follower's lease object keeps
 //! what it reads while older checkpoints are pruned; a remote whose
 //! repository is not registered is refused, one that cannot be read is
 //! reported with the reason, and a follow of an index that is not
-//! published is refused with what to do.
+//! published is refused with what to do; another node's index of the
+//! same name does not overwrite the feed; auto-follow picks up an index
+//! published later.
 
 mod common;
 
@@ -243,8 +245,55 @@ fn a_follower_reads_a_leader_it_cannot_reach_through_one_bucket() {
     let kept = listed["snapshots"].as_array().unwrap().len() as u64;
     assert!(kept <= published - pruned, "{listed}");
 
-    // The publisher restarts with the leader node.
-    leader.signal("TERM");
+    // Another node's index of the same name is not published over the
+    // leader's feed: refused with the reason, the feed left alone.
+    write(
+        &fd.data().join("logs/other"),
+        b"the follower node's own logs",
+    );
+    let (status, body) = send(
+        &follower,
+        "PUT",
+        "/logs/_ccr/publish",
+        json!({"repository": "shared"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["published"], false, "{body}");
+    let reason = body["last_error"].as_str().unwrap();
+    assert!(reason.contains("from another leader"), "{reason}");
+    assert_eq!(
+        follower.send("DELETE", "/logs/_ccr/publish", "").status,
+        200
+    );
+
+    // Auto-follow through the repository: an index published after the
+    // pattern was put is followed.
+    let (status, body) = send(
+        &follower,
+        "PUT",
+        "/_ccr/auto_follow/metrics",
+        json!({"remote_cluster": "far", "leader_index_patterns": ["metrics-*"],
+               "follow_index_pattern": "{{leader_index}}-copy", "read_poll_timeout": "1s"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let metrics = ld.data().join("metrics-1");
+    write(&metrics.join("cpu"), &noise(100_000, 4));
+    let (status, body) = send(
+        &leader,
+        "PUT",
+        "/metrics-1/_ccr/publish",
+        json!({"repository": "shared"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    converges(&follower, &metrics, &fd.data().join("metrics-1-copy"));
+
+    // The leader killed (-9) while it publishes a large change: the
+    // publisher restarts with the node and nothing is lost.
+    for i in 0..4u64 {
+        write(&logs.join(format!("part-{i}")), &noise(2 << 20, 900 + i));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    leader.signal("KILL");
     write(
         &logs.join("while-down"),
         b"written while the leader was down",
@@ -253,6 +302,7 @@ fn a_follower_reads_a_leader_it_cannot_reach_through_one_bucket() {
     converges(&follower, &logs, &copy);
     let s = stats(&follower, "copy");
     assert!(s.get("fatal_exception").is_none(), "{s}");
+    assert!(!fd.data().join(".ccr-next-copy").exists());
 
     // Stopped, the publisher takes no more checkpoints.
     let r = leader.send("DELETE", "/logs/_ccr/publish", "");

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::ccr::checkpoint::Point;
 use crate::core::ccr::lease::Lease;
+use crate::core::ccr::lineage::History;
 
 /// Every object of following through a repository is under this prefix.
 pub const PREFIX: &str = "ccr/";
@@ -114,6 +115,19 @@ pub fn expired_objects(
         .collect()
 }
 
+/// Whether a publisher of an index with `history` may replace the feed
+/// in place, whose newest checkpoint is `in_place`: only when that
+/// checkpoint is part of its history (its own earlier feed, or the
+/// leader's it was promoted from). A feed of another line is left alone
+/// and the publisher reports it: another node's index of the same name,
+/// or the feed of a follower promoted after a failover, which an old
+/// leader that comes back must not overwrite (its followers would be
+/// switched back to a diverged line). Checked before the publisher's
+/// first checkpoint, so a refused one leaves nothing in the repository.
+pub fn may_replace(history: &History, in_place: Option<&Point>) -> bool {
+    in_place.is_none_or(|p| history.contains(p))
+}
+
 /// How often a follower looks at the feed while it waits: a tenth of its
 /// `read_poll_timeout`, between 100 ms (the store's request rate) and 1 s
 /// (the lag a waiting follower adds).
@@ -176,6 +190,24 @@ mod tests {
             expired_objects(&objects, 1_100, 1_000),
             [objects[0].0.clone()]
         );
+    }
+
+    #[test]
+    fn only_a_feed_of_the_publishers_own_history_is_replaced() {
+        const B: &str = "bbbbbbbbbbbbbbbb";
+        let ours = History::start(A).unwrap();
+        // Its own earlier feed, or none.
+        assert!(may_replace(&ours, Some(&Point::new(A, 3))));
+        assert!(may_replace(&ours, None));
+        // Another node's index of the same name.
+        assert!(!may_replace(&ours, Some(&Point::new(B, 1))));
+        // A follower promoted at A:4 publishes B:2: the old leader, back,
+        // must not overwrite it; the promoted one may replace the old
+        // leader's A:3, but not a feed the old leader wrote past the fork.
+        let promoted = ours.fork(&Point::new(A, 4), B).unwrap();
+        assert!(!may_replace(&ours, Some(&Point::new(B, 2))));
+        assert!(may_replace(&promoted, Some(&Point::new(A, 3))));
+        assert!(!may_replace(&promoted, Some(&Point::new(A, 6))));
     }
 
     #[test]

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::core::ccr::checkpoint::{snapshot_name, Point};
-use crate::core::ccr::feed::{expired_objects, feed_key, lease_prefix, leases_of, LeaseFile};
+use crate::core::ccr::feed::{
+    expired_objects, feed_key, lease_prefix, leases_of, may_replace, LeaseFile,
+};
 use crate::core::ccr::lease::{self, Retention};
 use crate::core::ccr::lineage::History;
 use crate::native::ccr::checkpoint::{Leader, Listed};
@@ -260,6 +262,27 @@ async fn round(
         .cloned()
         .ok_or_else(|| format!("repository [{name}] is no longer registered on this node"))?;
     let history = leader::history(node, &index).await?;
+    if published.is_none() {
+        // The run's first round: the feed in place must be of this
+        // index's own history.
+        let store = crate::node::open::store(&reg, false)
+            .map_err(|e| format!("cannot open repository [{name}]: {e}"))?;
+        let in_place = crate::node::ccr::feed::fetch(store.as_ref(), &index).await?;
+        let theirs = in_place
+            .as_ref()
+            .and_then(|f| f.head.as_ref())
+            .map(|h| &h.point);
+        if !may_replace(&history, theirs) {
+            return Err(format!(
+                "repository [{name}] holds a feed of [{index}] from another leader (its \
+                 newest checkpoint {} is not in this node's history of [{index}]: a \
+                 promoted follower's, or another node's index of the same name): left \
+                 alone; delete {} from the repository to publish this one there",
+                theirs.map_or("-".to_string(), |p| p.to_string()),
+                feed_key(&index)
+            ));
+        }
+    }
     let lineage = history.current().to_string();
     let (r, d, i, one) = (
         reg.clone(),
