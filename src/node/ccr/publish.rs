@@ -4,7 +4,9 @@
 //!
 //! No follower's poll wakes a publisher, so it watches the index itself:
 //! when `watch.rs` signals a change, and at the rescan interval as the
-//! fallback (longer when a comparison is slow, as for a waiting poll), it
+//! fallback (5 s with a working watch, since each comparison costs
+//! object-store requests; 200 ms without; longer when a comparison is
+//! slow, as for a waiting poll), it
 //! compares the index with its newest checkpoint and, once it differs,
 //! takes the next checkpoint into the registered repository, then
 //! replaces `ccr/<index>/feed.json` (history and head: a checkpoint the
@@ -47,9 +49,16 @@ use crate::storage::{PutMode, Storage};
 pub const PUBLISH_FILE: &str = "ccr_publish.json";
 /// How often an unchanged index is compared with its newest checkpoint
 /// at most, and the share of a slow comparison's time waited after it
-/// (as a waiting poll of `leader.rs` does).
+/// (as a waiting poll of `leader.rs` does) ...
 const SCAN_EVERY: Duration = Duration::from_millis(200);
 const SCAN_SHARE: u32 = 4;
+/// ... but when change notification works, the rescan is only the safety
+/// net for a lost event (an overflow of the kernel's queue is signalled
+/// and wakes it), and each comparison costs object-store requests (a
+/// probe for a newer root, the checkpoint's manifest and index: about
+/// four), so it comes this seldom: measured on moto, an idle published
+/// 2,000-file index cost 22 requests a second at 200 ms.
+const RESCAN_WATCHED: Duration = Duration::from_secs(5);
 /// Retries after failures back off to this.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
@@ -184,10 +193,7 @@ pub fn start_all(node: &Shared) {
 async fn run(node: Shared, p: Arc<Publisher>) {
     let _alive = p.alive.lock().await;
     let data = node.settings.data.clone();
-    // The head the feed was last written with in this run (`None` before
-    // the first write, which every run makes: the history may have
-    // changed while the node was down).
-    let mut published: Option<Option<Point>> = None;
+    let mut kept = Kept::default();
     let mut woken = false;
     loop {
         if p.is_stopped() {
@@ -197,11 +203,17 @@ async fn run(node: Shared, p: Arc<Publisher>) {
         // the wait below at once.
         let mut events = node.ccr.leaders.watches.subscribe(&data, &p.index);
         let started = Instant::now();
-        let result = round(&node, &p, &mut published).await;
+        let result = round(&node, &p, &mut kept).await;
+        if result.is_err() {
+            // Opened again at the next round (its registration, or the
+            // storage under it, may have been fixed).
+            kept.repo = None;
+        }
+        let changed = matches!(result, Ok(true));
         let failures = {
             let mut s = p.status();
             match result {
-                Ok(()) => {
+                Ok(_) => {
                     s.consecutive_failures = 0;
                     s.last_error = None;
                 }
@@ -212,18 +224,24 @@ async fn run(node: Shared, p: Arc<Publisher>) {
             }
             s.consecutive_failures
         };
+        let quiet = SCAN_EVERY.max(started.elapsed() * SCAN_SHARE);
         let pause = if failures > 0 {
             let backoff = Duration::from_millis(100) * 2u32.saturating_pow(failures.min(10));
             backoff.min(MAX_RETRY)
+        } else if events.is_some() {
+            RESCAN_WATCHED.max(quiet)
         } else {
-            SCAN_EVERY.max(started.elapsed() * SCAN_SHARE)
+            quiet
         };
         // A wake-up whose comparison found nothing is followed by a plain
-        // rescan wait, so spurious events cost no more than the rescan.
+        // wait of the short rescan interval (not the long one: a real
+        // change may come next), so spurious events cost no more than the
+        // 200 ms rescan does.
+        let spurious = woken && !changed && failures == 0;
         woken = tokio::select! {
             w = async {
-                if woken {
-                    tokio::time::sleep(pause).await;
+                if spurious {
+                    tokio::time::sleep(quiet).await;
                     if let Some(rx) = events.as_mut() {
                         rx.borrow_and_update();
                     }
@@ -242,13 +260,33 @@ fn open_registered(reg: &Registration) -> crate::error::Result<Repo> {
     Repo::open_in(crate::node::open::store(reg, false)?)
 }
 
+/// What a publisher keeps between rounds.
+#[derive(Default)]
+struct Kept {
+    /// The head the feed was last written with in this run (`None` before
+    /// the first write, which every run makes: the history may have
+    /// changed while the node was down).
+    published: Option<Option<Point>>,
+    /// The repository as last opened, for this registration: its reader
+    /// keeps the newest root (a comparison then only probes for a newer
+    /// one, two small requests) and the tree packs a comparison reads,
+    /// instead of fetching them from object storage every round.
+    repo: Option<(Registration, Repo)>,
+}
+
+impl Kept {
+    fn repo_for(&self, reg: &Registration) -> Option<Repo> {
+        self.repo
+            .as_ref()
+            .filter(|(r, _)| r == reg)
+            .map(|(_, repo)| repo.clone())
+    }
+}
+
 /// One comparison: a checkpoint if the index changed, then the feed and
-/// pruning when the head moved (or on the run's first round).
-async fn round(
-    node: &Shared,
-    p: &Publisher,
-    published: &mut Option<Option<Point>>,
-) -> Result<(), String> {
+/// pruning when the head moved (or on the run's first round). Whether
+/// it did either.
+async fn round(node: &Shared, p: &Publisher, kept: &mut Kept) -> Result<bool, String> {
     let index = p.index.clone();
     let name = &p.record.repository;
     if !indices::exists(&node.settings.data, &index) {
@@ -262,7 +300,7 @@ async fn round(
         .cloned()
         .ok_or_else(|| format!("repository [{name}] is no longer registered on this node"))?;
     let history = leader::history(node, &index).await?;
-    if published.is_none() {
+    if kept.published.is_none() {
         // The run's first round: the feed in place must be of this
         // index's own history.
         let store = crate::node::open::store(&reg, false)
@@ -290,23 +328,29 @@ async fn round(
         index.clone(),
         node.ccr.leaders.on_disk(),
     );
-    let (listed, head, taken) = blocking(move || -> crate::error::Result<_> {
+    let cached = kept.repo_for(&reg);
+    let (listed, head, taken, repo) = blocking(move || -> crate::error::Result<_> {
         let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
-        let repo = open_registered(&r)?;
+        let repo = match cached {
+            Some(repo) => repo,
+            None => open_registered(&r)?,
+        };
         let l = Leader {
             repo: &repo,
             data: &d,
             index: &i,
         };
         let taken = l.checkpoint(&lineage, Abort::new())?;
-        Ok((l.checkpoints()?, l.head(&lineage)?, taken.is_some()))
+        let (listed, head) = (l.checkpoints()?, l.head(&lineage)?);
+        Ok((listed, head, taken.is_some(), repo))
     })
     .await?
     .map_err(|e| format!("checkpoint of [{index}] into repository [{name}]: {e}"))?;
+    kept.repo = Some((reg.clone(), repo.clone()));
     let head: Option<Checkpoint> = head.map(Checkpoint::from);
     let head_point = head.as_ref().map(|h| h.point.clone());
-    if published.as_ref() == Some(&head_point) {
-        return Ok(());
+    if kept.published.as_ref() == Some(&head_point) {
+        return Ok(taken);
     }
     let store = crate::node::open::store(&reg, false)
         .map_err(|e| format!("cannot open repository [{name}]: {e}"))?;
@@ -321,14 +365,15 @@ async fn round(
         .put(&feed_key(&index), Bytes::from(body), PutMode::Overwrite)
         .await
         .map_err(|e| format!("cannot write the feed of [{index}] into repository [{name}]: {e}"))?;
-    *published = Some(head_point);
+    kept.published = Some(head_point);
     {
         let mut s = p.status();
         s.checkpoints_published += u64::from(taken);
         s.last_published_ms = Some(now_millis());
         s.head = head;
     }
-    prune(node, p, &reg, store, &history, listed).await
+    prune(node, p, repo, store, &history, listed).await?;
+    Ok(true)
 }
 
 /// Deletes the checkpoints that are neither among the newest nor held by
@@ -336,7 +381,7 @@ async fn round(
 async fn prune(
     node: &Shared,
     p: &Publisher,
-    reg: &Registration,
+    repo: Repo,
     store: Arc<dyn Storage>,
     history: &History,
     listed: Vec<Listed>,
@@ -367,10 +412,10 @@ async fn prune(
         .collect();
     let pruned = names.len() as u64;
     if !names.is_empty() {
-        let (reg, one) = (reg.clone(), node.ccr.leaders.on_disk());
+        let one = node.ccr.leaders.on_disk();
         blocking(move || {
             let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
-            delete_snapshots(&open_registered(&reg)?, &names)
+            delete_snapshots(&repo, &names)
         })
         .await?
         .map_err(|e| format!("pruning checkpoints of [{index}]: {e}"))?;
