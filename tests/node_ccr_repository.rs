@@ -4,10 +4,11 @@
 //! publishes an index into it (`_ccr/publish`); the follower's remote in
 //! `repository` mode reads the feed and the checkpoints there, and
 //! converges byte-identical through adds, rewrites, deletes and renames
-//! and over a kill -9 of the leader while it publishes; the follower's lease object keeps
-//! what it reads while older checkpoints are pruned; a remote whose
-//! repository is not registered is refused, one that cannot be read is
-//! reported with the reason, and a follow of an index that is not
+//! and over a kill -9 of the leader while it publishes; the follower's
+//! lease object keeps what it reads while older checkpoints are pruned.
+//! A remote whose repository is not registered is refused; one that
+//! cannot be read is reported by `_remote/info` and in the stats of a
+//! follow through it, with the reason; a follow of an index that is not
 //! published is refused with what to do; another node's index of the
 //! same name does not overwrite the feed; auto-follow picks up an index
 //! published later.
@@ -139,6 +140,34 @@ fn a_follower_reads_a_leader_it_cannot_reach_through_one_bucket() {
     assert_eq!(info["lost"]["connected"], false, "{info}");
     let reason = info["lost"]["reason"].as_str().unwrap();
     assert!(reason.contains("cannot read repository [lost]"), "{reason}");
+
+    // A follow through the unreadable one is taken (as one of an
+    // unreachable leader node is) and its reads fail with the reason.
+    let (status, body) = send(
+        &follower,
+        "PUT",
+        "/lost-copy/_ccr/follow",
+        json!({"remote_cluster": "lost", "leader_index": "logs"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = stats(&follower, "lost-copy");
+        if let Some(e) = s["last_error"].as_str() {
+            assert!(
+                e.contains("cannot open repository [lost]") && e.contains("no snapkeep repository"),
+                "{s}"
+            );
+            assert!(s["failed_read_requests"].as_u64().unwrap() >= 1, "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for action in ["pause_follow", "unfollow"] {
+        let r = follower.send("POST", &format!("/lost-copy/_ccr/{action}"), "");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
 
     // Not published yet: the follow is refused with what to do.
     let follow =
