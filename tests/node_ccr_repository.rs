@@ -315,6 +315,14 @@ fn a_follower_reads_a_leader_it_cannot_reach_through_one_bucket() {
     );
     assert_eq!(status, 200, "{body}");
     converges(&follower, &metrics, &fd.data().join("metrics-1-copy"));
+    let all = leader.get("/_ccr/publish").json();
+    let names: Vec<&str> = all["publishers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["index"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["logs", "metrics-1"], "{all}");
 
     // The leader killed (-9) while it publishes a large change: the
     // publisher restarts with the node and nothing is lost.

@@ -117,9 +117,26 @@ fn acknowledged(index: &str, repository: &str) -> serde_json::Value {
 
 /// `GET /<index>/_ccr/publish`: what the publisher did.
 pub async fn get(State(node): State<Shared>, Path(index): Path<String>) -> Response {
-    let Some(p) = node.ccr.publishers.get(&index) else {
-        return not_published(&index).into_response();
-    };
+    match node.ccr.publishers.get(&index) {
+        Some(p) => ok(shown(&p)),
+        None => not_published(&index).into_response(),
+    }
+}
+
+/// `GET /_ccr/publish`: every publisher of the node.
+pub async fn get_all(State(node): State<Shared>) -> Response {
+    let all: Vec<serde_json::Value> = node
+        .ccr
+        .publishers
+        .list()
+        .iter()
+        .map(|p| shown(p))
+        .collect();
+    ok(json!({"publishers": all}))
+}
+
+fn shown(p: &Publisher) -> serde_json::Value {
+    let index = &p.index;
     let s = p.status().clone();
     let mut v = json!({
         "index": index,
@@ -139,7 +156,7 @@ pub async fn get(State(node): State<Shared>, Path(index): Path<String>) -> Respo
     if let Some(e) = &s.last_error {
         v["last_error"] = e.clone().into();
     }
-    ok(v)
+    v
 }
 
 /// `DELETE /<index>/_ccr/publish`: stops publishing (what was published

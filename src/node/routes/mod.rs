@@ -128,6 +128,7 @@ pub fn router() -> Router<Shared> {
                 .delete(ccr_publish::delete),
         )
         .route("/_ccr/stats", get(ccr::all_stats))
+        .route("/_ccr/publish", get(ccr_publish::get_all))
         .route("/_ccr/auto_follow", get(ccr_auto_follow::get_all))
         .route(
             "/_ccr/auto_follow/{name}",
