@@ -148,7 +148,13 @@ fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
     fs::remove_file(logs.join("gone")).unwrap();
     converges(&follower, &ld, &fd, "copy");
 
-    let s = stats(&follower, "copy");
+    // The switch comes before its record: the stats catch up at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = stats(&follower, "copy");
+    while s["leader_checkpoint"] != s["follower_checkpoint"] && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        s = stats(&follower, "copy");
+    }
     assert_eq!(s["leader_checkpoint"], s["follower_checkpoint"], "{s}");
     assert_eq!(s["remote_cluster"], "leader");
     assert!(s["checkpoints_applied"].as_u64().unwrap() >= 3, "{s}");

@@ -28,6 +28,10 @@ pub const LONG_ABOUT: &str =
     checkpoints, lag and last error; `ccr pause`, `ccr resume` and `ccr unfollow` control it; \
     `ccr promote` fails over in one call (the follower becomes a writable leader of a new \
     lineage). `ccr auto-follow` follows new leader indices that match patterns.\n\n\
+    Nodes with no connection to each other follow through a repository both have \
+    registered (S3, Azure, GCS, a shared folder): `ccr publish INDEX --repository NAME` on \
+    the leader node, `ccr remote put ALIAS --repository NAME` on the follower node, then \
+    `ccr follow` as usual.\n\n\
     Every command is one HTTP request to --node. Errors are the node's, on one line (with \
     --json, its error object on stdout too); the exit status says their class (see \
     `snapkeep --help`).";
@@ -153,6 +157,21 @@ pub enum CcrCommand {
         #[arg(long, value_name = "NAME")]
         follower_index: String,
     },
+    /// On a leader: publish an index into a registered repository for followers
+    /// that cannot reach this node (PUT /<index>/_ccr/publish); without
+    /// --repository, show what its publisher did.
+    Publish {
+        /// The leader index.
+        index: String,
+        /// The registered repository its checkpoints and feed go to.
+        #[arg(long, value_name = "NAME")]
+        repository: Option<String>,
+    },
+    /// On a leader: stop publishing an index (what was published stays).
+    Unpublish {
+        /// The leader index.
+        index: String,
+    },
     /// Patterns that follow new leader indices by themselves.
     #[command(subcommand)]
     AutoFollow(AutoFollowCommand),
@@ -213,13 +232,23 @@ pub enum AutoFollowCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
-    /// Add or change a remote: a leader node's address and a token it accepts.
+    /// Add or change a remote: a leader node's address and a token it accepts,
+    /// or a registered repository its leader publishes into.
     Put {
         /// The remote's alias (what `ccr follow --remote` names).
         alias: String,
         /// The leader node's HTTP address, HOST:PORT.
-        #[arg(long, value_name = "HOST:PORT")]
-        proxy_address: String,
+        #[arg(
+            long,
+            value_name = "HOST:PORT",
+            required_unless_present = "repository",
+            conflicts_with = "repository"
+        )]
+        proxy_address: Option<String>,
+        /// A repository registered on this node that the leader node publishes
+        /// into (`ccr publish` there): for nodes with no connection between them.
+        #[arg(long, value_name = "NAME", conflicts_with = "credentials_file")]
+        repository: Option<String>,
         /// A file whose first line is a token the leader node accepts (kept
         /// off the command line, where other users could see it).
         #[arg(long, value_name = "FILE")]
@@ -286,6 +315,19 @@ fn request(c: &CcrCommand) -> Result<(Method, String, Option<Value>)> {
             index(leader, "forget_follower"),
             Some(json!({"follower_cluster": follower_cluster, "follower_index": follower_index})),
         ),
+        CcrCommand::Publish {
+            index: i,
+            repository: Some(r),
+        } => (
+            Method::PUT,
+            index(i, "publish"),
+            Some(json!({"repository": r})),
+        ),
+        CcrCommand::Publish {
+            index: i,
+            repository: None,
+        } => (Method::GET, index(i, "publish"), None),
+        CcrCommand::Unpublish { index: i } => (Method::DELETE, index(i, "publish"), None),
         CcrCommand::AutoFollow(a) => auto_follow_request(a),
         CcrCommand::Remote(r) => remote_request(r)?,
     })
@@ -331,9 +373,25 @@ fn remote_request(c: &RemoteCommand) -> Result<(Method, String, Option<Value>)> 
         RemoteCommand::Put {
             alias,
             proxy_address,
+            repository: Some(repository),
+            ..
+        } if proxy_address.is_none() => (
+            Method::PUT,
+            "/_cluster/settings".into(),
+            Some(settings(
+                alias,
+                json!({"mode": "repository", "repository": repository,
+                       "proxy_address": null, "credentials": null}),
+            )),
+        ),
+        RemoteCommand::Put {
+            alias,
+            proxy_address,
             credentials_file,
+            ..
         } => {
-            let mut remote = json!({"mode": "proxy", "proxy_address": proxy_address});
+            let mut remote = json!({"mode": "proxy", "proxy_address": proxy_address,
+                                    "repository": null});
             if let Some(file) = credentials_file {
                 remote["credentials"] = json!(first_line(file)?);
             }
@@ -348,7 +406,8 @@ fn remote_request(c: &RemoteCommand) -> Result<(Method, String, Option<Value>)> 
             "/_cluster/settings".into(),
             Some(settings(
                 alias,
-                json!({"mode": null, "proxy_address": null, "credentials": null}),
+                json!({"mode": null, "proxy_address": null, "repository": null,
+                       "credentials": null}),
             )),
         ),
         RemoteCommand::Info => (Method::GET, "/_remote/info".into(), None),
@@ -408,6 +467,38 @@ mod tests {
         assert_eq!(
             body.unwrap()["persistent"]["cluster"]["remote"]["a"]["proxy_address"],
             Value::Null
+        );
+    }
+
+    #[test]
+    fn publish_and_a_repository_remote_send_their_requests() {
+        let publish = CcrCommand::Publish {
+            index: "logs".into(),
+            repository: Some("shared".into()),
+        };
+        let (m, path, body) = request(&publish).unwrap();
+        assert_eq!((m, path.as_str()), (Method::PUT, "/logs/_ccr/publish"));
+        assert_eq!(body.unwrap(), json!({"repository": "shared"}));
+        let status = CcrCommand::Publish {
+            index: "logs".into(),
+            repository: None,
+        };
+        assert_eq!(request(&status).unwrap().0, Method::GET);
+        let stop = CcrCommand::Unpublish {
+            index: "logs".into(),
+        };
+        assert_eq!(request(&stop).unwrap().0, Method::DELETE);
+        let (_, _, body) = remote_request(&RemoteCommand::Put {
+            alias: "far".into(),
+            proxy_address: None,
+            repository: Some("shared".into()),
+            credentials_file: None,
+        })
+        .unwrap();
+        assert_eq!(
+            body.unwrap()["persistent"]["cluster"]["remote"]["far"],
+            json!({"mode": "repository", "repository": "shared", "proxy_address": null,
+                   "credentials": null})
         );
     }
 }

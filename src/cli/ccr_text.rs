@@ -32,9 +32,31 @@ pub fn summary(c: &CcrCommand, answer: &Value) -> String {
             follower_cluster,
             follower_index,
         } => format!("[{leader}] forgot follower [{follower_cluster}:{follower_index}]"),
+        CcrCommand::Publish {
+            index,
+            repository: Some(r),
+        } => format!("[{index}] is published into repository [{r}]"),
+        CcrCommand::Publish { index, .. } => publish_text(index, answer),
+        CcrCommand::Unpublish { index } => format!("[{index}] is no longer published"),
         CcrCommand::AutoFollow(a) => auto_follow_text(a, answer),
         CcrCommand::Remote(r) => remote_text(r, answer),
     }
+}
+
+/// A publisher's figures on one line, with its last error.
+fn publish_text(index: &str, a: &Value) -> String {
+    let mut line = format!(
+        "[{index}] into [{}]: head {}, {} checkpoint(s) published, {} pruned, {} lease object(s)",
+        text(&a["repository"]),
+        text(&a["head"]["checkpoint"]),
+        text(&a["checkpoints_published"]),
+        text(&a["checkpoints_pruned"]),
+        text(&a["lease_objects"]),
+    );
+    if let Some(e) = a["last_error"].as_str() {
+        line.push_str(&format!("; failing: {e}"));
+    }
+    line
 }
 
 fn text(v: &Value) -> String {
@@ -195,9 +217,15 @@ fn remote_text(c: &RemoteCommand, answer: &Value) -> String {
     match c {
         RemoteCommand::Put {
             alias,
-            proxy_address,
+            proxy_address: Some(addr),
             ..
-        } => format!("remote [{alias}] is {proxy_address}"),
+        } => format!("remote [{alias}] is {addr}"),
+        RemoteCommand::Put {
+            alias, repository, ..
+        } => format!(
+            "remote [{alias}] is read through repository [{}]",
+            repository.as_deref().unwrap_or("")
+        ),
         RemoteCommand::Delete { alias } => format!("remote [{alias}] removed"),
         RemoteCommand::Info => {
             let Some(all) = answer.as_object().filter(|m| !m.is_empty()) else {
@@ -209,7 +237,10 @@ fn remote_text(c: &RemoteCommand, answer: &Value) -> String {
             for (alias, r) in all {
                 rows.push(vec![
                     alias.clone(),
-                    text(&r["proxy_address"]),
+                    match r["repository"].as_str() {
+                        Some(name) => format!("repository:{name}"),
+                        None => text(&r["proxy_address"]),
+                    },
                     text(&r["connected"]),
                     text(&r["reason"]),
                 ]);

@@ -57,6 +57,8 @@ pub fn action(method: &Method, path: &str) -> String {
         ([_, "_ccr", "unfollow"], true, _) => "indices:admin/xpack/ccr/unfollow",
         ([_, "_ccr", "forget_follower"], true, _) => "indices:admin/xpack/ccr/forget_follower",
         ([_, "_ccr", "promote"], true, _) => "indices:admin/snapkeep/ccr/promote",
+        ([_, "_ccr", "publish"], true, _) => "indices:admin/snapkeep/ccr/publish",
+        ([_, "_ccr", "publish"], _, true) => "indices:admin/snapkeep/ccr/unpublish",
         ([_, "_close"], true, _) => "indices:admin/close",
         ([_, "_open"], true, _) => "indices:admin/open",
         ([index], _, true) if !index.starts_with('_') => "indices:admin/delete",

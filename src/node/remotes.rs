@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::core::ccr::remote::{Reach, RemoteCluster, Remotes};
+use crate::core::ccr::remote::{Reach, RemoteCluster, Remotes, Via};
 use crate::node::error::NodeError;
+use crate::node::server::Shared;
 use crate::node::state::write_atomic_private;
 
 pub const REMOTES_FILE: &str = "remotes.json";
@@ -23,10 +24,34 @@ pub fn save(state: &Path, remotes: &Remotes) -> Result<(), NodeError> {
     write_atomic_private(state, REMOTES_FILE, remotes)
 }
 
-/// Whether the remote answers as a snapkeep node that accepts its
-/// credentials, and if not, why, in the user's terms.
-pub async fn reach(alias: &str, r: &RemoteCluster) -> Reach {
-    let addr = &r.proxy_address;
+/// Whether the remote can be read, and if not, why, in the user's terms:
+/// a proxy remote answers as a snapkeep node that accepts its
+/// credentials; a repository remote's repository is registered here and
+/// opens as a repository.
+pub async fn reach(node: &Shared, alias: &str, r: &RemoteCluster) -> Reach {
+    match r.via() {
+        Via::Proxy(addr) => reach_node(alias, addr, r).await,
+        Via::Repository(name) => reach_repository(node, alias, name).await,
+    }
+}
+
+async fn reach_repository(node: &Shared, alias: &str, name: &str) -> Reach {
+    let reg = match crate::node::ccr::feed::registration(node, alias, name).await {
+        Ok(reg) => reg,
+        Err(reason) => return Reach::Failed(reason),
+    };
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT * 2, crate::node::open::reader(&reg)).await;
+    match opened {
+        Ok(Ok(_)) => Reach::Connected,
+        Ok(Err(e)) => Reach::Failed(format!("cannot read repository [{name}]: {e}")),
+        Err(_) => Reach::Failed(format!(
+            "repository [{name}] did not answer within {}s",
+            (CONNECT_TIMEOUT * 2).as_secs()
+        )),
+    }
+}
+
+async fn reach_node(alias: &str, addr: &str, r: &RemoteCluster) -> Reach {
     let client = match reqwest::Client::builder().timeout(CONNECT_TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => return Reach::Failed(format!("cannot make an HTTP client: {e}")),

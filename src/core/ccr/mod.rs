@@ -17,6 +17,7 @@
 
 pub mod auto_follow;
 pub mod checkpoint;
+pub mod feed;
 pub mod follower;
 pub mod lease;
 pub mod lineage;

@@ -2,10 +2,13 @@
 //! `PUT /_cluster/settings`, checked and applied as values, and the shapes
 //! of `GET /_cluster/settings` and `GET /_remote/info`.
 //!
-//! snapkeep nodes connect in Elasticsearch's `proxy` mode only: a remote is
-//! the `host:port` of another node's HTTP API. The token it accepts
+//! snapkeep nodes connect in Elasticsearch's `proxy` mode: a remote is the
+//! `host:port` of another node's HTTP API. The token it accepts
 //! (Elasticsearch keeps it in the keystore) is given as `credentials` in the
-//! same request and is never shown again.
+//! same request and is never shown again. snapkeep adds `repository` mode
+//! (no connection between the nodes at all): the remote is a repository
+//! registered on this node that the leader node publishes checkpoints
+//! into (`core::ccr::feed`); it is read with that registration's own access.
 
 use std::collections::BTreeMap;
 
@@ -15,14 +18,48 @@ use serde_json::{json, Map, Value};
 /// Shown where credentials are set, as Elasticsearch redacts them.
 pub const REDACTED: &str = "::es_redacted::";
 
-/// One remote cluster.
+/// One remote cluster: exactly one of `proxy_address` (non-empty, proxy
+/// mode) and `repository` (repository mode) is set, as [`apply_settings`]
+/// makes them; [`RemoteCluster::via`] tells which.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteCluster {
+    /// `host:port` of the leader node; empty in repository mode.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub proxy_address: String,
+    /// The repository registered on this node that the leader publishes
+    /// into (repository mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<String>,
     #[serde(default)]
     pub skip_unavailable: bool,
+}
+
+/// How a remote is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via<'a> {
+    /// Over the leader node's HTTP API at this `host:port`.
+    Proxy(&'a str),
+    /// Through this registered repository, which the leader publishes into.
+    Repository(&'a str),
+}
+
+impl RemoteCluster {
+    pub fn via(&self) -> Via<'_> {
+        match &self.repository {
+            Some(name) => Via::Repository(name),
+            None => Via::Proxy(&self.proxy_address),
+        }
+    }
+
+    /// Where it is, for messages: `host:port` or `repository [name]`.
+    pub fn whereabouts(&self) -> String {
+        match self.via() {
+            Via::Proxy(addr) => addr.to_string(),
+            Via::Repository(name) => format!("repository [{name}]"),
+        }
+    }
 }
 
 pub type Remotes = BTreeMap<String, RemoteCluster>;
@@ -42,10 +79,18 @@ pub enum RemoteSettingsError {
         expected: &'static str,
         got: String,
     },
-    #[error("remote cluster [{alias}] mode [{mode}] is not supported: snapkeep nodes connect in [proxy] mode (the other node's HTTP address as proxy_address)")]
+    #[error("remote cluster [{alias}] mode [{mode}] is not supported: snapkeep nodes connect in [proxy] mode (the other node's HTTP address as proxy_address) or [repository] mode (a registered repository the leader publishes into)")]
     Mode { alias: String, mode: String },
     #[error("remote cluster [{0}] needs [cluster.remote.{0}.proxy_address] (host:port of the leader node)")]
     NoAddress(String),
+    #[error("remote cluster [{0}] in repository mode needs [cluster.remote.{0}.repository] (a repository registered on this node)")]
+    NoRepository(String),
+    #[error("remote cluster [{alias}] in {mode} mode cannot have [cluster.remote.{alias}.{setting}] (set it to null)")]
+    NotInMode {
+        alias: String,
+        mode: &'static str,
+        setting: &'static str,
+    },
 }
 
 /// The remotes after applying the `cluster.remote.*` settings of `body`
@@ -77,13 +122,24 @@ pub fn apply_settings(remotes: &Remotes, body: &Value) -> Result<Remotes, Remote
     }
     draft
         .into_iter()
-        // Removing an existing remote's address removes the remote.
-        .filter(|(alias, s)| s.contains_key("proxy_address") || !remotes.contains_key(alias))
+        // Removing an existing remote's address (or repository) removes
+        // the remote.
+        .filter(|(alias, s)| {
+            s.contains_key("proxy_address")
+                || s.contains_key("repository")
+                || !remotes.contains_key(alias)
+        })
         .map(|(alias, s)| Ok((alias.clone(), remote_of(&alias, &s)?)))
         .collect()
 }
 
-const NAMES: &[&str] = &["mode", "proxy_address", "credentials", "skip_unavailable"];
+const NAMES: &[&str] = &[
+    "mode",
+    "proxy_address",
+    "repository",
+    "credentials",
+    "skip_unavailable",
+];
 
 /// The alias and setting name of a `cluster.remote.<alias>.<name>` key.
 fn remote_key<'k>(
@@ -129,8 +185,16 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
 
 fn as_settings(r: &RemoteCluster) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("mode".into(), "proxy".into());
-    m.insert("proxy_address".into(), r.proxy_address.clone().into());
+    match r.via() {
+        Via::Proxy(addr) => {
+            m.insert("mode".into(), "proxy".into());
+            m.insert("proxy_address".into(), addr.into());
+        }
+        Via::Repository(name) => {
+            m.insert("mode".into(), "repository".into());
+            m.insert("repository".into(), name.into());
+        }
+    }
     if let Some(c) = &r.credentials {
         m.insert("credentials".into(), c.clone().into());
     }
@@ -151,13 +215,54 @@ fn remote_of(alias: &str, s: &Map<String, Value>) -> Result<RemoteCluster, Remot
             other => other.to_string(),
         },
     };
-    if let Some(mode) = s.get("mode") {
-        let mode = mode.as_str().ok_or_else(|| bad("mode", "a string", mode))?;
-        if mode != "proxy" {
+    let skip_unavailable = match s.get("skip_unavailable") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(t)) if t == "true" || t == "false" => t == "true",
+        Some(other) => return Err(bad("skip_unavailable", "true or false", other)),
+    };
+    // Without a mode, the one whose setting is there (proxy by default).
+    let mode = match s.get("mode") {
+        Some(mode) => mode.as_str().ok_or_else(|| bad("mode", "a string", mode))?,
+        None if s.contains_key("repository") && !s.contains_key("proxy_address") => "repository",
+        None => "proxy",
+    };
+    let not_in = |mode: &'static str, setting: &'static str| RemoteSettingsError::NotInMode {
+        alias: alias.into(),
+        mode,
+        setting,
+    };
+    match mode {
+        "proxy" if s.contains_key("repository") => return Err(not_in("proxy", "repository")),
+        "proxy" => {}
+        "repository" => {
+            if s.contains_key("proxy_address") {
+                return Err(not_in("repository", "proxy_address"));
+            }
+            // The repository's own registration says how it is read.
+            if s.contains_key("credentials") {
+                return Err(not_in("repository", "credentials"));
+            }
+            let name = s
+                .get("repository")
+                .ok_or_else(|| RemoteSettingsError::NoRepository(alias.into()))?;
+            let repository = name
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| bad("repository", "a repository name", name))?
+                .to_string();
+            return Ok(RemoteCluster {
+                proxy_address: String::new(),
+                repository: Some(repository),
+                credentials: None,
+                skip_unavailable,
+            });
+        }
+        other => {
             return Err(RemoteSettingsError::Mode {
                 alias: alias.into(),
-                mode: mode.into(),
-            });
+                mode: other.into(),
+            })
         }
     }
     let address = s
@@ -173,14 +278,9 @@ fn remote_of(alias: &str, s: &Map<String, Value>) -> Result<RemoteCluster, Remot
         Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
         Some(other) => return Err(bad("credentials", "a non-empty string", other)),
     };
-    let skip_unavailable = match s.get("skip_unavailable") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(t)) if t == "true" || t == "false" => t == "true",
-        Some(other) => return Err(bad("skip_unavailable", "true or false", other)),
-    };
     Ok(RemoteCluster {
         proxy_address,
+        repository: None,
         credentials,
         skip_unavailable,
     })
@@ -211,11 +311,11 @@ pub fn is_host_port(a: &str) -> bool {
 
 /// One remote as settings show it: credentials redacted.
 fn shown(r: &RemoteCluster) -> Value {
-    let mut v = json!({
-        "mode": "proxy",
-        "proxy_address": r.proxy_address,
-        "skip_unavailable": r.skip_unavailable.to_string(),
-    });
+    let mut v = match r.via() {
+        Via::Proxy(addr) => json!({"mode": "proxy", "proxy_address": addr}),
+        Via::Repository(name) => json!({"mode": "repository", "repository": name}),
+    };
+    v["skip_unavailable"] = r.skip_unavailable.to_string().into();
     if r.credentials.is_some() {
         v["credentials"] = REDACTED.into();
     }
@@ -245,6 +345,18 @@ pub enum Reach {
 /// mode and a `reason` (snapkeep's) when not connected.
 pub fn info_json(r: &RemoteCluster, reach: &Reach) -> Value {
     let connected = *reach == Reach::Connected;
+    if let Via::Repository(name) = r.via() {
+        let mut v = json!({
+            "connected": connected,
+            "mode": "repository",
+            "repository": name,
+            "skip_unavailable": r.skip_unavailable,
+        });
+        if let Reach::Failed(reason) = reach {
+            v["reason"] = reason.clone().into();
+        }
+        return v;
+    }
     let mut v = json!({
         "connected": connected,
         "mode": "proxy",
@@ -367,6 +479,78 @@ mod tests {
         ];
         for (body, expected) in cases {
             let e = put(&none, body.clone()).unwrap_err().to_string();
+            assert!(e.contains(expected), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_repository_remote_names_a_registered_repository_and_no_address() {
+        let r = put(
+            &Remotes::new(),
+            json!({"persistent": {"cluster.remote.far.mode": "repository",
+                                  "cluster.remote.far.repository": "shared"}}),
+        )
+        .unwrap();
+        assert_eq!(r["far"].via(), Via::Repository("shared"));
+        let shown = settings_json(&r);
+        assert_eq!(
+            shown["persistent"]["cluster"]["remote"]["far"],
+            json!({"mode": "repository", "repository": "shared", "skip_unavailable": "false"})
+        );
+        let info = info_json(&r["far"], &Reach::Failed("unreadable".into()));
+        assert_eq!(info["mode"], "repository");
+        assert_eq!(info["connected"], false);
+        assert_eq!(info["reason"], "unreadable");
+        // Switching to proxy mode: the repository goes, the address comes.
+        let p = put(
+            &r,
+            json!({"persistent": {"cluster.remote.far.mode": "proxy",
+                                  "cluster.remote.far.repository": null,
+                                  "cluster.remote.far.proxy_address": "h:1"}}),
+        )
+        .unwrap();
+        assert_eq!(p["far"].via(), Via::Proxy("h:1"));
+        // Removing the repository removes the remote.
+        let gone = put(
+            &r,
+            json!({"persistent": {"cluster.remote.far.repository": null, "cluster.remote.far.mode": null}}),
+        )
+        .unwrap();
+        assert!(gone.is_empty());
+        // The mode follows from the setting given.
+        let inferred = put(
+            &Remotes::new(),
+            json!({"persistent": {"cluster.remote.x.repository": "r"}}),
+        )
+        .unwrap();
+        assert_eq!(inferred["x"].via(), Via::Repository("r"));
+        let cases = [
+            (
+                json!({"persistent": {"cluster.remote.a.mode": "repository"}}),
+                "needs [cluster.remote.a.repository]",
+            ),
+            (
+                json!({"persistent": {"cluster.remote.a.mode": "repository",
+                    "cluster.remote.a.repository": "r", "cluster.remote.a.proxy_address": "h:1"}}),
+                "cannot have [cluster.remote.a.proxy_address]",
+            ),
+            (
+                json!({"persistent": {"cluster.remote.a.mode": "repository",
+                    "cluster.remote.a.repository": "r", "cluster.remote.a.credentials": "t"}}),
+                "cannot have [cluster.remote.a.credentials]",
+            ),
+            (
+                json!({"persistent": {"cluster.remote.a.mode": "proxy",
+                    "cluster.remote.a.repository": "r", "cluster.remote.a.proxy_address": "h:1"}}),
+                "cannot have [cluster.remote.a.repository]",
+            ),
+            (
+                json!({"persistent": {"cluster.remote.a.repository": ""}}),
+                "must be a repository name",
+            ),
+        ];
+        for (body, expected) in cases {
+            let e = put(&Remotes::new(), body.clone()).unwrap_err().to_string();
             assert!(e.contains(expected), "{body}: {e}");
         }
     }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use crate::core::ccr::auto_follow::Pattern;
-use crate::core::ccr::remote::RemoteCluster;
+use crate::core::ccr::remote::{RemoteCluster, Via};
 use crate::node::ccr::begin::begin;
 use crate::node::ccr::follows::Parameters;
 use crate::node::error::NodeError;
@@ -97,9 +97,17 @@ pub fn save(state: &Path, all: &BTreeMap<String, AutoFollow>) -> Result<(), Node
     write_atomic(state, AUTO_FOLLOW_FILE, all)
 }
 
-/// The remote's index names.
-pub async fn list_remote(remote: &RemoteCluster) -> Result<Vec<String>, String> {
-    let addr = &remote.proxy_address;
+/// The remote's index names: a repository remote's are the indices
+/// published into it.
+pub async fn list_remote(
+    node: &Shared,
+    alias: &str,
+    remote: &RemoteCluster,
+) -> Result<Vec<String>, String> {
+    let addr = match remote.via() {
+        Via::Proxy(addr) => addr,
+        Via::Repository(name) => return list_published(node, alias, name).await,
+    };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -128,6 +136,20 @@ pub async fn list_remote(remote: &RemoteCluster) -> Result<Vec<String>, String> 
         .collect())
 }
 
+async fn list_published(node: &Shared, alias: &str, name: &str) -> Result<Vec<String>, String> {
+    let reg = crate::node::ccr::feed::registration(node, alias, name).await?;
+    let store = crate::node::open::store(&reg, false)
+        .map_err(|e| format!("cannot open repository [{name}]: {e}"))?;
+    let keys: Vec<String> = store
+        .list(crate::core::ccr::feed::PREFIX)
+        .await
+        .map_err(|e| format!("cannot list the indices published into [{name}]: {e}"))?
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    Ok(crate::core::ccr::feed::published(&keys))
+}
+
 pub async fn auto_follow_loop(node: Shared) {
     loop {
         tokio::time::sleep(EVERY).await;
@@ -142,7 +164,7 @@ async fn round(node: &Shared) {
         let alias = &auto.pattern.remote_cluster;
         let remote = node.remotes.lock().await.get(alias).cloned();
         let listed = match remote {
-            Some(r) => list_remote(&r).await,
+            Some(r) => list_remote(node, alias, &r).await,
             None => Err(format!("no such remote cluster: [{alias}]")),
         };
         let listed = match listed {

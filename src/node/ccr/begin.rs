@@ -6,8 +6,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::core::ccr::follower::Tracker;
+use crate::core::ccr::remote::Via;
 use crate::node::ccr::follows::{FollowRecord, Follower, Parameters};
-use crate::node::ccr::{leader, run};
+use crate::node::ccr::{feed, leader, run};
 use crate::node::reply::{internal, EsError};
 use crate::node::server::Shared;
 
@@ -53,14 +54,18 @@ pub async fn begin(
         )
         .with_field("index", json!(index)));
     }
-    if leader_missing(
-        &remote.proxy_address,
-        remote.credentials.as_deref(),
-        &leader_index,
-    )
-    .await
-    {
-        return Err(EsError::index_not_found(&leader_index));
+    if node.ccr.publishers.get(index).is_some() {
+        return Err(EsError::illegal_argument(format!(
+            "index [{index}] is published: DELETE /{index}/_ccr/publish before it follows              another index"
+        )));
+    }
+    match remote.via() {
+        Via::Proxy(addr) => {
+            if leader_missing(addr, remote.credentials.as_deref(), &leader_index).await {
+                return Err(EsError::index_not_found(&leader_index));
+            }
+        }
+        Via::Repository(name) => published(node, &remote_cluster, name, &leader_index).await?,
     }
     // Into a folder this node leads (a failback): what it holds is a
     // checkpoint of its own history, which the leader's is compared with.
@@ -108,4 +113,29 @@ async fn leader_missing(addr: &str, token: Option<&str>, index: &str) -> bool {
         request = request.bearer_auth(t);
     }
     matches!(request.send().await, Ok(r) if r.status().as_u16() == 404)
+}
+
+/// Refuses a follow through repository `name` when it is not registered
+/// here or holds no feed of `leader_index`. A repository that cannot be
+/// read now is the follower loop's to retry and report.
+async fn published(
+    node: &Shared,
+    alias: &str,
+    name: &str,
+    leader_index: &str,
+) -> Result<(), EsError> {
+    let reg = feed::registration(node, alias, name)
+        .await
+        .map_err(|reason| EsError::new(404, "repository_missing_exception", reason))?;
+    let Ok(store) = crate::node::open::store(&reg, false) else {
+        return Ok(());
+    };
+    match feed::fetch(store.as_ref(), leader_index).await {
+        Ok(None) => {
+            let mut e = EsError::index_not_found(leader_index);
+            e.reason = feed::not_published(leader_index, name);
+            Err(e)
+        }
+        _ => Ok(()),
+    }
 }

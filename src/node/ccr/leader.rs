@@ -91,6 +91,34 @@ impl Leaders {
     }
 }
 
+impl Leaders {
+    /// The lock every thread that takes or prunes checkpoints holds, in
+    /// any repository (one index's checkpoints are numbered by what the
+    /// repository holds, so two at once could take the same name).
+    pub fn on_disk(&self) -> Arc<std::sync::Mutex<()>> {
+        self.on_disk.clone()
+    }
+}
+
+/// The history of `index` as this node leads it, started (with a new
+/// lineage, recorded before any checkpoint of it is taken) if it has none.
+pub async fn history(node: &Shared, index: &str) -> Result<History, String> {
+    let mut all = node.ccr.leaders.indices.lock().await;
+    if let Some(f) = all.get(index) {
+        return Ok(f.history.clone());
+    }
+    let history = History::start(&new_lineage()).expect("a fresh lineage id is valid");
+    all.insert(
+        index.to_string(),
+        Followed {
+            history: history.clone(),
+            leases: Vec::new(),
+        },
+    );
+    write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| e.to_string())?;
+    Ok(history)
+}
+
 /// The checkpoint repository's folder in the state folder.
 pub fn repo_folder(state: &Path) -> PathBuf {
     state.join(REPO_FOLDER)

@@ -3,6 +3,8 @@
 //!
 //! ```text
 //!  leader.rs    checkpoints of followed indices, taken on a follower's long poll
+//!  publish.rs   checkpoints and a feed published into a shared repository
+//!  feed.rs      a follower's read of such a feed, and its lease objects
 //!  auto_follow.rs  patterns that start followers for new leader indices
 //!  begin.rs     starting a follower: the shared checks, record and loop
 //!  follows.rs   this node's follower indices, persisted in `ccr_follows.json`
@@ -14,8 +16,10 @@
 
 pub mod auto_follow;
 pub mod begin;
+pub mod feed;
 pub mod follows;
 pub mod leader;
+pub mod publish;
 pub mod request;
 pub mod run;
 pub mod stats;
@@ -33,6 +37,7 @@ pub struct Ccr {
     pub leaders: leader::Leaders,
     pub follows: follows::Follows,
     pub auto_follows: auto_follow::AutoFollows,
+    pub publishers: publish::Publishers,
 }
 
 impl Ccr {
@@ -41,6 +46,7 @@ impl Ccr {
             leaders: leader::Leaders::load(state)?,
             follows: follows::Follows::load(state)?,
             auto_follows: auto_follow::AutoFollows::load(state)?,
+            publishers: publish::Publishers::load(state)?,
         })
     }
 }

@@ -134,6 +134,17 @@ pub fn parse_follow(bytes: &[u8]) -> Result<(String, String, Parameters), EsErro
     Ok((remote, leader, parse_parameters(&obj)?))
 }
 
+/// The publish request's body: the registered repository to publish into.
+pub fn parse_publish(bytes: &[u8]) -> Result<String, EsError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(EsError::body_required());
+    }
+    let obj = parse_object(bytes, "put_publish_request", &["repository"])?;
+    string_field(&obj, "repository")?
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| EsError::action_request_validation(&["repository is missing"]))
+}
+
 /// A resume body's parameters: `None` without a body (the follower's
 /// are kept), else the body's with defaults for the rest, as
 /// Elasticsearch's resume sets them.

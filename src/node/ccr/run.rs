@@ -1,5 +1,6 @@
 //! The loop of one follower index: a long-poll read of the leader's
-//! changes, then `core::ccr::follower::decide` over what the folder holds
+//! changes (or, for a remote in repository mode, a poll of the feed the
+//! leader publishes there: `feed.rs`), then `core::ccr::follower::decide` over what the folder holds
 //! (its checkpoint and any local writes since), then the step it chose:
 //! wait (the next read is the wait), apply the leader's newest checkpoint
 //! with `native::ccr::apply::Follow` (read through the leader's object
@@ -13,15 +14,15 @@ use std::time::Duration;
 use crate::core::ccr::checkpoint::{snapshot_name, Point};
 use crate::core::ccr::follower::{decide, retry_delay_ms, FollowParams, PauseReason, Step, View};
 use crate::core::ccr::lineage::{relate, Relation};
-use crate::core::ccr::remote::RemoteCluster;
+use crate::core::ccr::remote::{RemoteCluster, Via};
 use crate::native::ccr::apply::{Applied, Follow};
 use crate::native::clock::now_millis;
 use crate::native::job::Abort;
 use crate::native::location::Location;
 use crate::native::repo::Repo;
-use crate::node::ccr::blocking;
 use crate::node::ccr::follows::Follower;
 use crate::node::ccr::leader::{Changes, Checkpoint};
+use crate::node::ccr::{blocking, feed};
 use crate::node::server::Shared;
 
 /// How long connecting to the leader may take.
@@ -78,7 +79,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
             _ = f.wake.notified() => continue,
         };
         let outcome = match read {
-            Ok((changes, remote)) => {
+            Ok((changes, location)) => {
                 {
                     let mut r = f.record();
                     let head = changes.head.as_ref().map(|h| (h.point.clone(), h.time_ms));
@@ -90,7 +91,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                     continue;
                 }
                 let job = Job {
-                    location: checkpoint_location(&remote, &changes.repository),
+                    location,
                     data: node.settings.data.clone(),
                     leader_index: rec.leader_index.clone(),
                     follower_index: f.index.clone(),
@@ -156,8 +157,8 @@ fn checkpoint_location(remote: &RemoteCluster, repository: &str) -> Location {
     }
 }
 
-/// One long-poll read of the leader's changes; the reason on failure, in
-/// the user's terms.
+/// One read of the leader's changes, and where its checkpoint is read
+/// from; the reason on failure, in the user's terms.
 async fn read(
     node: &Shared,
     client: &reqwest::Client,
@@ -166,7 +167,7 @@ async fn read(
     leader_index: &str,
     held: Option<&Point>,
     params: FollowParams,
-) -> Result<(Changes, RemoteCluster), String> {
+) -> Result<(Changes, Location), String> {
     let remote = node
         .remotes
         .lock()
@@ -174,13 +175,45 @@ async fn read(
         .get(alias)
         .cloned()
         .ok_or_else(|| format!("no such remote cluster: [{alias}]"))?;
+    let follower = format!("{}:{index}", node.identity.id);
+    match remote.via() {
+        Via::Repository(name) => {
+            feed::read(node, alias, name, &follower, leader_index, held, params).await
+        }
+        Via::Proxy(_) => {
+            let changes = poll(
+                client,
+                &remote,
+                alias,
+                &follower,
+                leader_index,
+                held,
+                params,
+            )
+            .await?;
+            let location = checkpoint_location(&remote, &changes.repository);
+            Ok((changes, location))
+        }
+    }
+}
+
+/// One long-poll read of the leader node's `_ccr/changes`.
+async fn poll(
+    client: &reqwest::Client,
+    remote: &RemoteCluster,
+    alias: &str,
+    follower: &str,
+    leader_index: &str,
+    held: Option<&Point>,
+    params: FollowParams,
+) -> Result<Changes, String> {
     let addr = &remote.proxy_address;
     let timeout = params.read_poll_timeout_ms.max(0);
     let url = reqwest::Url::parse_with_params(
         &format!("http://{addr}/{leader_index}/_ccr/changes"),
         &[
             ("after", held.map(|p| p.to_string()).unwrap_or_default()),
-            ("follower", format!("{}:{index}", node.identity.id)),
+            ("follower", follower.to_string()),
             ("timeout", format!("{timeout}ms")),
         ],
     )
@@ -204,7 +237,7 @@ async fn read(
             .json()
             .await
             .map_err(|e| format!("the leader at [{addr}] answered a read with no changes: {e}"))?;
-        return Ok((changes, remote));
+        return Ok(changes);
     }
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     let reason = body["error"]["reason"].as_str().unwrap_or("").to_string();

@@ -123,6 +123,8 @@ impl Watches {
     /// now on; `None` where no watch can be set up (the read then relies
     /// on its rescan).
     pub fn subscribe(&self, data: &Path, index: &str) -> Option<watch::Receiver<u64>> {
+        // Events name absolute paths: a relative `--data` would match none.
+        let data = &absolute(data);
         let rx = lock(&self.counters)
             .entry(index.to_string())
             .or_insert_with(|| watch::channel(0).0)
@@ -171,6 +173,7 @@ impl Watches {
     /// may be swapped by a follower's apply, and the next read, if it
     /// leads again, watches the folder then in place).
     pub fn forget(&self, data: &Path, index: &str) {
+        let data = &absolute(data);
         let mut inner = self.inner();
         if inner.watched.remove(index) {
             if let Some(Ok(w)) = inner.watcher.as_mut() {
@@ -178,6 +181,10 @@ impl Watches {
             }
         }
     }
+}
+
+fn absolute(data: &Path) -> PathBuf {
+    std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf())
 }
 
 /// Waits up to `wait` for a change signalled on `rx` (then for the burst

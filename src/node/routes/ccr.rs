@@ -266,7 +266,11 @@ async fn forget_inner(node: Shared, index: String, body: Body) -> Result<Respons
     }
     let bytes = body::read(body, node.settings.max_body_bytes).await?;
     let (cluster, follower_index) = parse_forget(&bytes)?;
-    leader::forget(&node, &index, &format!("{cluster}:{follower_index}")).await?;
+    let follower = format!("{cluster}:{follower_index}");
+    leader::forget(&node, &index, &follower).await?;
+    crate::node::ccr::publish::forget(&node, &index, &follower)
+        .await
+        .map_err(internal)?;
     Ok(ok(
         json!({"_shards": {"total": 1, "successful": 1, "failed": 0}}),
     ))

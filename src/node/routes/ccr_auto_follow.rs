@@ -59,7 +59,7 @@ async fn put_inner(node: Shared, name: String, body: Body) -> Result<Response, E
                 format!("no such remote cluster: [{alias}]"),
             )
         })?;
-    let listed = list_remote(&remote).await.map_err(|reason| {
+    let listed = list_remote(&node, alias, &remote).await.map_err(|reason| {
         EsError::illegal_argument(format!(
             "cannot list the indices of remote cluster [{alias}]: {reason}"
         ))

@@ -5,7 +5,7 @@ use axum::extract::{OriginalUri, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use crate::core::ccr::remote::{apply_settings, info_json, settings_json};
+use crate::core::ccr::remote::{apply_settings, info_json, settings_json, Via};
 use crate::core::es::params::Params;
 use crate::node::body;
 use crate::node::remotes;
@@ -61,6 +61,19 @@ async fn put_inner(node: Shared, path: &str, q: Pairs, body: Body) -> Result<Res
     let mut remotes = node.remotes.lock().await;
     let next = apply_settings(&remotes, &value)
         .map_err(|e| EsError::new(400, "illegal_argument_exception", e.to_string()))?;
+    // A repository remote must name a repository registered here (one
+    // deleted since is reported by `_remote/info` and the followers).
+    let registered = node.repositories.lock().await.clone();
+    for (alias, r) in &next {
+        if let Via::Repository(name) = r.via() {
+            if remotes.get(alias) != Some(r) && !registered.contains_key(name) {
+                return Err(EsError::illegal_argument(format!(
+                    "repository [{name}] of cluster.remote.{alias}.repository is not registered \
+                     on this node: register it first (PUT /_snapshot/{name})"
+                )));
+            }
+        }
+    }
     remotes::save(&node.state_folder, &next).map_err(|e| internal(e.to_string()))?;
     *remotes = next;
     let mut answer = settings_json(&remotes);
@@ -73,8 +86,9 @@ pub async fn remote_info(State(node): State<Shared>) -> Response {
     let remotes = node.remotes.lock().await.clone();
     let mut checks = tokio::task::JoinSet::new();
     for (alias, r) in remotes {
+        let node = node.clone();
         checks.spawn(async move {
-            let reach = remotes::reach(&alias, &r).await;
+            let reach = remotes::reach(&node, &alias, &r).await;
             (alias, info_json(&r, &reach))
         });
     }

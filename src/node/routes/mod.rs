@@ -6,6 +6,7 @@ mod cat;
 mod cat_snapshots;
 mod ccr;
 mod ccr_auto_follow;
+mod ccr_publish;
 mod clone_snapshot;
 mod cluster;
 pub(crate) mod create_snapshot;
@@ -120,7 +121,14 @@ pub fn router() -> Router<Shared> {
         .route("/{index}/_ccr/info", get(ccr::info))
         .route("/{index}/_ccr/forget_follower", post(ccr::forget_follower))
         .route("/{index}/_ccr/promote", post(ccr::promote))
+        .route(
+            "/{index}/_ccr/publish",
+            get(ccr_publish::get)
+                .put(ccr_publish::put)
+                .delete(ccr_publish::delete),
+        )
         .route("/_ccr/stats", get(ccr::all_stats))
+        .route("/_ccr/publish", get(ccr_publish::get_all))
         .route("/_ccr/auto_follow", get(ccr_auto_follow::get_all))
         .route(
             "/_ccr/auto_follow/{name}",
