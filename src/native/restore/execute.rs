@@ -65,8 +65,18 @@ impl Temps<'_> {
         )
     }
 
-    /// Writes `data` at `offset` of file `file` (of `plan`).
-    fn write(&self, plan: &RestorePlan, file: usize, data: &[u8], offset: u64) -> Result<()> {
+    /// Writes `data` at `offset` of file `file` (of `plan`). `last` keeps
+    /// the file last opened for writing by this caller: a pack range's
+    /// blobs mostly go to one file, which is then opened once, not once
+    /// per blob.
+    fn write(
+        &self,
+        plan: &RestorePlan,
+        file: usize,
+        data: &[u8],
+        offset: u64,
+        last: &mut Option<(usize, File)>,
+    ) -> Result<()> {
         let name = &self.names[file];
         let f = &plan.files[file];
         let zero = data.iter().all(|&x| x == 0);
@@ -94,11 +104,17 @@ impl Temps<'_> {
             // The file was sized with set_len: the run is already a hole.
             Ok(())
         } else {
-            let out = self
-                .staging
-                .dir
-                .open_existing_for_write(name)
-                .map_err(|e| self.err(file, e))?;
+            let out = match last {
+                Some((open, out)) if *open == file => out,
+                _ => {
+                    let out = self
+                        .staging
+                        .dir
+                        .open_existing_for_write(name)
+                        .map_err(|e| self.err(file, e))?;
+                    &last.insert((file, out)).1
+                }
+            };
             if f.sparse {
                 write_leaving_holes(&out, data, offset)
             } else {
@@ -305,8 +321,9 @@ fn from_cache(
             let Some(plain) = cache.read(&c.id) else {
                 return Ok(Some(c));
             };
+            let mut last = None;
             for place in &c.places {
-                temps.write(plan, place.file as usize, &plain, place.offset)?;
+                temps.write(plan, place.file as usize, &plain, place.offset, &mut last)?;
                 watch.wrote(place.file as usize, plain.len() as u64);
             }
             Ok(None)
@@ -348,6 +365,7 @@ fn fetch(
             repo.store
                 .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length)),
         )?;
+        let mut last = None;
         for b in &r.blobs {
             let at = (b.entry.offset - r.offset) as usize;
             let span = at
@@ -361,7 +379,7 @@ fn fetch(
                 })?;
             let plain = repo.decode_verified(&b.entry, stored)?;
             for place in &b.places {
-                temps.write(plan, place.file as usize, &plain, place.offset)?;
+                temps.write(plan, place.file as usize, &plain, place.offset, &mut last)?;
                 watch.wrote(place.file as usize, plain.len() as u64);
             }
         }
@@ -392,8 +410,9 @@ fn copy_local(
             if repo.sealing().id_of(&data) != c.id {
                 return Err(changed());
             }
+            let mut last = None;
             for place in &c.places {
-                temps.write(plan, place.file as usize, &data, place.offset)?;
+                temps.write(plan, place.file as usize, &data, place.offset, &mut last)?;
                 bar.inc(data.len() as u64);
             }
             Ok(())
