@@ -21,7 +21,7 @@ import datasets  # noqa: E402
 import engines  # noqa: E402
 import mount  # noqa: E402
 import node  # noqa: E402
-from tools import Borg, Restic, Rustic, Snapkeep, SnapkeepEncrypted  # noqa: E402
+from tools import Borg, Restic, Rustic, Snapkeep, SnapkeepEncrypted, run  # noqa: E402
 
 OPERATIONS = [
     ("initial", "initial snapshot"),
@@ -46,6 +46,13 @@ def fresh(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
 
 
+def settle():
+    """Writes back every dirty page before a timed operation (untimed): a
+    restore of 1 GiB otherwise leaves the next tool's run competing with its
+    write-back, which spread restores by up to 2x on this VM's disk."""
+    os.sync()
+
+
 def median(xs):
     return statistics.median(xs) if xs else None
 
@@ -55,6 +62,8 @@ class Recorder:
         self.rows = {}  # (dataset, op, tool) -> {"times": [], "rss": [], "stored": None}
         # dataset -> [(kernel_bound output, snapkeep's initial snapshot seconds)], one per run
         self.bounds = {}
+        # Seconds opening an encrypted repository adds to a command.
+        self.key_derivation = None
 
     def add(self, dataset, op, tool, seconds, rss, stored=None):
         r = self.rows.setdefault((dataset, op, tool), {"times": [], "rss": [], "stored": []})
@@ -97,12 +106,14 @@ def bench_snapshots(rec, ds, src, all_tools, runs, work, change, restore_ops=Tru
         for tool in tools:
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
             bound = kernel_bound(kernels, state) if kernels and tool.name == "snapkeep" else None
+            settle()
             s, rss = tool.backup(repo, state, "s1")
             rec.add(ds, "initial", tool.name, s, rss, tool.stored(repo))
             if bound:
                 rec.bounds.setdefault(ds, []).append((bound, s))
         for tool in tools:
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
+            settle()
             s, rss = tool.backup(repo, state, "s2")
             rec.add(ds, "unchanged", tool.name, s, rss)
         change(state)
@@ -111,6 +122,7 @@ def bench_snapshots(rec, ds, src, all_tools, runs, work, change, restore_ops=Tru
         time.sleep(1)
         for tool in tools:
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
+            settle()
             s, rss = tool.backup(repo, state, "s3")
             rec.add(ds, "changed", tool.name, s, rss, tool.stored(repo))
         if not restore_ops:
@@ -119,6 +131,7 @@ def bench_snapshots(rec, ds, src, all_tools, runs, work, change, restore_ops=Tru
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
             target = os.path.join(work, "restore", tool.name)
             fresh(target)
+            settle()
             s, rss = tool.restore(repo, "s3", target)
             rec.add(ds, "restore", tool.name, s, rss)
             if smoke:
@@ -129,12 +142,14 @@ def bench_snapshots(rec, ds, src, all_tools, runs, work, change, restore_ops=Tru
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
             target = os.path.join(work, "restore", tool.name)
             drift(target)
+            settle()
             s, rss = tool.restore(repo, "s3", target, over=True)
             rec.add(ds, "restore_over", tool.name, s, rss)
             if smoke:
                 smoke(target)
         for tool in tools:
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
+            settle()
             s, rss = tool.check(repo)
             rec.add(ds, "check", tool.name, s, rss)
 
@@ -165,6 +180,7 @@ def bench_versions(rec, all_tools, runs, work, quick):
             time.sleep(1)
             for tool in tools:
                 repo = os.path.join(work, "repos", f"{tool.name}-versions")
+                settle()
                 s, rss = tool.backup(repo, src, f"v{i}")
                 total[tool.name][0] += s
                 total[tool.name][1] = max(total[tool.name][1], rss)
@@ -283,27 +299,58 @@ ENGINE_NEW_BYTES_TARGET = 0.5
 # move every byte; the other operations are shown without a target, since
 # the password's key derivation, a fixed ~0.2 s, is most of an unchanged
 # re-snapshot), and at least 2x restic (which always encrypts) on both.
-ENCRYPTED_OF_PLAIN = {"initial": 0.9, "restore": 0.9}
+ENCRYPTED_OF_PLAIN = {"initial": 0.9, "restore": 0.9, "five_versions": 0.9}
 ENCRYPTED_OVER_RESTIC = {"initial": 2.0, "restore": 2.0}
+# Commands an operation runs (each opens the repository once).
+COMMANDS = {"five_versions": 5}
+
+
+def key_derivation_cost(plain, encrypted, work, times=7):
+    """What opening an encrypted repository adds to every command (its
+    argon2id derivation and slot read): `snapshot list` of an empty
+    encrypted repository against a plain one, alternated, median
+    difference."""
+    repos = {}
+    for tool in (plain, encrypted):
+        repos[tool.name] = os.path.join(work, "repos", f"{tool.name}-open")
+        fresh(repos[tool.name])
+        tool.init(repos[tool.name])
+    spent = {plain.name: [], encrypted.name: []}
+    for _ in range(times):
+        for tool in (plain, encrypted):
+            cmd = [tool.binary, "snapshot", "list", repos[tool.name], "-q"]
+            spent[tool.name].append(run(cmd, env=tool.env)[0])
+    return max(0.0, median(spent[encrypted.name]) - median(spent[plain.name]))
 
 
 def encryption_targets(rec, ops):
-    """The encrypted repository against plain snapkeep and restic."""
+    """The encrypted repository against plain snapkeep and restic. Issue 19
+    sets two budgets: throughput (at least 0.9 of plain) and key derivation
+    (under 1 s per command). Both are shown: "of plain" is the command's
+    wall time, "throughput" the same less the key derivations it made
+    (measured in this run); the throughput target is judged on the latter."""
     keys = sorted({(d, o) for d, o, t in rec.rows if t == ENCRYPTED},
                   key=lambda k: (k[0], list(ops).index(k[1])))
     if not keys:
         return []
+    kdf = rec.key_derivation or 0.0
     lines = ["", "Encrypted repositories (snapkeep-enc) against plain snapkeep and restic "
-             "in this run (speed ratios, above 1 is faster):", "",
-             "| data set | operation | encrypted (s) | plain (s) | of plain | target | met "
-             "| restic (s) | over restic | target | met |",
-             "|---|---|---:|---:|---:|---|---|---:|---:|---|---|"]
+             "in this run (speed ratios, above 1 is faster). Opening an encrypted repository "
+             f"(key derivation) cost {kdf:.3f} s per command in this run; \"throughput\" is "
+             "the ratio without it:", "",
+             "| data set | operation | encrypted (s) | plain (s) | of plain | throughput "
+             "| target | met | restic (s) | over restic | target | met |",
+             "|---|---|---:|---:|---:|---:|---|---|---:|---:|---|---|"]
     for ds, op in keys:
         enc, plain = rec.rows[(ds, op, ENCRYPTED)], rec.rows.get((ds, op, "snapkeep"))
         if op == "check" or not plain:
             continue
         t, p = median(enc["times"]), median(plain["times"])
         share = p / t
+        rest = t - COMMANDS.get(op, 1) * kdf
+        # Where the key derivation is most of the time (tiny data sets), the
+        # difference is noise: judge the wall time instead.
+        net = p / rest if rest >= t / 2 else share
         restic = rec.rows.get((ds, op, "restic"))
         over, goal = "", ENCRYPTED_OVER_RESTIC.get(op)
         cells = "| | | |"
@@ -312,8 +359,9 @@ def encryption_targets(rec, ops):
             cells = (f"| {median(restic['times']):.2f} | {over:.2f}x | >= {goal}x | "
                      f"{'yes' if over >= goal else 'no'} |")
         floor = ENCRYPTED_OF_PLAIN.get(op)
-        met = "" if floor is None else ("yes" if share >= floor else "no")
+        met = "" if floor is None else ("yes" if net >= floor else "no")
         lines.append(f"| {ds} | {ops[op]} | {t:.2f} | {p:.2f} | {share:.2f} | "
+                     f"{f'{net:.2f}' if rest >= t / 2 else '-'} | "
                      f"{'' if floor is None else f'>= {floor}'} | {met} {cells}")
     return lines
 
@@ -411,12 +459,17 @@ def main():
     print("tools:", ", ".join(f"{t.name} {t.version}" for t in tools), flush=True)
     rec = Recorder()
     os.makedirs(args.work, exist_ok=True)
+    by_name = {t.name: t for t in tools}
+    if ENCRYPTED in by_name:
+        rec.key_derivation = key_derivation_cost(by_name["snapkeep"], by_name[ENCRYPTED],
+                                                 args.work)
+        print(f"key derivation: {rec.key_derivation:.3f} s per command", flush=True)
     wanted = args.datasets.split(",")
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB",
-        "runs": runs, "scale": scale,
+        "runs": runs, "scale": scale, "key_derivation_seconds": rec.key_derivation,
     }
     if "mixed" in wanted or "node" in wanted:
         src = os.path.join(args.work, "mixed-src")
