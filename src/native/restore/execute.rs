@@ -116,7 +116,7 @@ impl Temps<'_> {
                 }
             };
             if f.sparse {
-                write_leaving_holes(&out, data, offset)
+                write_leaving_holes(out, data, offset)
             } else {
                 out.write_all_at(data, offset)
             }
