@@ -11,7 +11,8 @@
 //! follow through it, with the reason; a follow of an index that is not
 //! published is refused with what to do; another node's index of the
 //! same name does not overwrite the feed; auto-follow picks up an index
-//! published later.
+//! published later. Through an encrypted repository the feed and lease
+//! objects are sealed.
 
 mod common;
 
@@ -348,4 +349,73 @@ fn a_follower_reads_a_leader_it_cannot_reach_through_one_bucket() {
     write(&logs.join("after-unpublish"), b"not followed");
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!copy.join("after-unpublish").exists());
+}
+
+/// Through an encrypted repository (one folder both nodes reach): the
+/// follower converges, and the feed and lease objects are sealed like the
+/// repository's other control records, so the storage sees neither index
+/// names nor checkpoints.
+#[test]
+fn a_follow_through_an_encrypted_repository_keeps_its_feed_and_leases_sealed() {
+    let password = [("SNAPKEEP_PASSWORD", "ccr through a sealed bucket")];
+    let (ld, fd) = (Dirs::new(), Dirs::new());
+    let shared_dir = ld.backups().join("sealed");
+    let init = common::run_env(
+        &[(password[0].0.to_string(), password[0].1.to_string())],
+        &["repo", "init", shared_dir.to_str().unwrap(), "--encryption"],
+    );
+    assert!(init.status.success(), "{init:?}");
+    let logs = ld.data().join("logs");
+    write(&logs.join("small"), b"one");
+    write(&logs.join("big"), &noise(1 << 20, 4));
+    let leader = start_with(&ld, &[], &password);
+    // The follower's path.repo also allows the leader's folder (a shared
+    // file system both mount).
+    let also = ld.backups();
+    let follower = start_with(&fd, &["--path-repo", also.to_str().unwrap()], &password);
+    let shared = json!({"type": "fs", "settings": {"location": shared_dir}});
+    for node in [&leader, &follower] {
+        let (status, body) = send(node, "PUT", "/_snapshot/shared", shared.clone());
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = send(
+        &follower,
+        "PUT",
+        "/_cluster/settings",
+        json!({"persistent": {"cluster.remote.far.mode": "repository",
+                              "cluster.remote.far.repository": "shared"}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        &leader,
+        "PUT",
+        "/logs/_ccr/publish",
+        json!({"repository": "shared"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let follow =
+        json!({"remote_cluster": "far", "leader_index": "logs", "read_poll_timeout": "1s"});
+    let (status, body) = send(&follower, "PUT", "/copy/_ccr/follow", follow);
+    assert_eq!(status, 200, "{body}");
+    let copy = fd.data().join("copy");
+    converges(&follower, &logs, &copy);
+    write(&logs.join("small"), b"one, then two");
+    converges(&follower, &logs, &copy);
+
+    let ccr = shared_dir.join("ccr").join("logs");
+    let feed = fs::read(ccr.join("feed.json")).unwrap();
+    let leases: Vec<_> = fs::read_dir(ccr.join("leases"))
+        .unwrap()
+        .map(|e| fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(!leases.is_empty());
+    for (what, bytes) in std::iter::once(("feed", &feed)).chain(leases.iter().map(|l| ("lease", l)))
+    {
+        assert!(
+            serde_json::from_slice::<Value>(bytes).is_err()
+                && !bytes.windows(4).any(|w| w == b"logs"),
+            "the {what} object is readable in the storage: {}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
 }

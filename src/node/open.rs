@@ -29,6 +29,14 @@ pub fn store(reg: &Registration, create: bool) -> Result<Arc<dyn Storage>> {
     })
 }
 
+/// The registration's storage as the repository layer sees it: in an
+/// encrypted repository, objects outside the format's own (the CCR feed
+/// and leases) are sealed and opened like its control records. Costs an
+/// open (one key derivation when encrypted); nothing else is read.
+pub async fn sealed_store(reg: &Registration) -> Result<Arc<dyn Storage>> {
+    Ok(reader(reg).await?.store.clone())
+}
+
 /// Opens the registration's repository.
 pub async fn reader(reg: &Registration) -> Result<RepoReader> {
     RepoReader::open_with(store(reg, false)?, libzstd_decode, &NativeUnlock).await

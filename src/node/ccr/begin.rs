@@ -127,7 +127,7 @@ async fn published(
     let reg = feed::registration(node, alias, name)
         .await
         .map_err(|reason| EsError::new(404, "repository_missing_exception", reason))?;
-    let Ok(store) = crate::node::open::store(&reg, false) else {
+    let Ok(store) = crate::node::open::sealed_store(&reg).await else {
         return Ok(());
     };
     match feed::fetch(store.as_ref(), leader_index).await {

@@ -69,7 +69,8 @@ pub async fn read(
     let reg = registration(node, alias, name).await?;
     let location = Location::parse_with(&reg.location, &reg.options)
         .map_err(|e| format!("repository [{name}]: {e}"))?;
-    let store: Arc<dyn Storage> = crate::node::open::store(&reg, false)
+    let store: Arc<dyn Storage> = crate::node::open::sealed_store(&reg)
+        .await
         .map_err(|e| format!("cannot open repository [{name}]: {e}"))?;
     let deadline =
         Instant::now() + Duration::from_millis(params.read_poll_timeout_ms.max(0) as u64);

@@ -303,7 +303,8 @@ async fn round(node: &Shared, p: &Publisher, kept: &mut Kept) -> Result<bool, St
     if kept.published.is_none() {
         // The run's first round: the feed in place must be of this
         // index's own history.
-        let store = crate::node::open::store(&reg, false)
+        let store = crate::node::open::sealed_store(&reg)
+            .await
             .map_err(|e| format!("cannot open repository [{name}]: {e}"))?;
         let in_place = crate::node::ccr::feed::fetch(store.as_ref(), &index).await?;
         let theirs = in_place
@@ -352,8 +353,8 @@ async fn round(node: &Shared, p: &Publisher, kept: &mut Kept) -> Result<bool, St
     if kept.published.as_ref() == Some(&head_point) {
         return Ok(taken);
     }
-    let store = crate::node::open::store(&reg, false)
-        .map_err(|e| format!("cannot open repository [{name}]: {e}"))?;
+    // The repository's own storage: sealed in an encrypted repository.
+    let store = repo.store.clone();
     let feed = Changes {
         index: index.clone(),
         repository: name.clone(),
@@ -450,7 +451,9 @@ pub async fn forget(node: &Shared, index: &str, follower: &str) -> Result<(), St
     else {
         return Ok(());
     };
-    let store = crate::node::open::store(&reg, false).map_err(|e| e.to_string())?;
+    let store = crate::node::open::sealed_store(&reg)
+        .await
+        .map_err(|e| e.to_string())?;
     let key = crate::core::ccr::feed::lease_key(index, follower);
     match store.delete(&key).await {
         Err(e) if !e.is_not_found() => Err(e.to_string()),
