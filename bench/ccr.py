@@ -50,6 +50,7 @@ LAG_P50_TARGET_S = 1.0
 LAG_P99_TARGET_S = 2.0
 FAILBACK_RATIO_TARGET = 1.1
 IDLE_CPU_TARGET_S = 0.2
+IDLE_FILES = 50_000
 POLL_S = 0.02
 HEADER = b"tick %010d\n"
 
@@ -61,7 +62,7 @@ def plan(scale, quick):
                 "idle_files": 1000, "idle_seconds": 2}
     return {"files": max(100, int(10_000 * scale)), "bytes": int((2 << 30) * scale),
             "rate": int(20e6 * scale), "lag_seconds": 60 if scale >= 1 else 30,
-            "idle_files": max(1000, int(50_000 * min(1.0, scale))), "idle_seconds": 10}
+            "idle_files": max(1000, int(IDLE_FILES * min(1.0, scale))), "idle_seconds": 10}
 
 
 def make_index(root, files, total, seed):
@@ -491,7 +492,8 @@ def table(out, p, size, have_rsync, runs):
                  f"{p['rate'] / 1e6:.1f} MB/s for {p['lag_seconds']} s | "
                  f"{lag['p50_s']:.2f} / {lag['p99_s']:.2f} | | | "
                  f"<= {LAG_P50_TARGET_S:.0f} / <= {LAG_P99_TARGET_S:.0f} s | "
-                 f"{verdict(lag['p50_s'] <= LAG_P50_TARGET_S and lag['p99_s'] <= LAG_P99_TARGET_S)} |")
+                 f"{verdict(lag['p50_s'] <= LAG_P50_TARGET_S and lag['p99_s'] <= LAG_P99_TARGET_S)}"
+                 " |")
     cu = out["catch_up"]
     mine_s = statistics.median(c["snapkeep"][0] for c in cu)
     mine_b = statistics.median(c["snapkeep"][1] for c in cu)
@@ -516,9 +518,12 @@ def table(out, p, size, have_rsync, runs):
                  f"{fb['fetched_bytes'] / 2**20:.2f} / {fb['diverged_bytes'] / 2**20:.2f} MiB "
                  f"= {fb['ratio']:.3f} | | | <= {FAILBACK_RATIO_TARGET} | "
                  f"{verdict(fb['ratio'] <= FAILBACK_RATIO_TARGET)} |")
+    # The target is set for 50,000 files; a smaller index is shown, not judged.
+    met = (verdict(idle["cpu_seconds"] < IDLE_CPU_TARGET_S) if idle["files"] >= IDLE_FILES
+           else f"not judged ({idle['files']} files)")
     lines.append(f"| leader CPU, one comparison of an unchanged {idle['files']}-file index (s) | "
-                 f"{idle['cpu_seconds']:.3f} | | | < {IDLE_CPU_TARGET_S} s at 50000 files | "
-                 f"{verdict(idle['cpu_seconds'] < IDLE_CPU_TARGET_S)} |")
+                 f"{idle['cpu_seconds']:.3f} | | | < {IDLE_CPU_TARGET_S} s at {IDLE_FILES} files | "
+                 f"{met} |")
     lines += ["", f"Lag: {lag['superseded']} writes replaced again before the follower showed "
               f"them, {lag['unseen']} never seen; max {lag['max_s']:.2f} s. Catch-up change: "
               f"{changed / 2**20:.1f} MiB written. Failback: {fb['diverged_files']} files "
