@@ -106,9 +106,11 @@ struct Seen {
 /// Reads the follower folder until `stop`; the first torn or missing
 /// pair ends it with the reason.
 fn reader(live: PathBuf, stop: Arc<AtomicBool>, seen: Arc<Seen>) -> Result<(), String> {
+    let mut there = false;
     while !stop.load(Ordering::Relaxed) {
         match look(&live) {
             Look::Pair(a, b) if a == b => {
+                there = true;
                 seen.pairs.fetch_add(1, Ordering::Relaxed);
                 seen.generations.lock().unwrap().insert(a);
             }
@@ -119,6 +121,8 @@ fn reader(live: PathBuf, stop: Arc<AtomicBool>, seen: Arc<Seen>) -> Result<(), S
             Look::Retired => {
                 seen.retired.fetch_add(1, Ordering::Relaxed);
             }
+            // The exchange keeps a folder at the live path throughout.
+            Look::Absent if there => return Err("the follower folder vanished".into()),
             Look::Absent => std::thread::sleep(Duration::from_millis(5)),
         }
     }
