@@ -235,11 +235,14 @@ fn checkpoints(repo: &Path) -> std::collections::BTreeMap<String, u64> {
 ///
 /// The bound: while the follower is paused nobody polls the leader, so it
 /// takes no checkpoint; the resumed follower's first read makes it take
-/// exactly one, of the whole change, and that checkpoint's
-/// `new_stored_bytes` is the stored (compressed) size of every chunk (and
-/// tree) the change added to the repository, which is what the follower
-/// lacks. The changed files are mostly random data (stored as is), with
-/// text files beside that compress.
+/// one, of the whole change, and that checkpoint's `new_stored_bytes` is
+/// the stored (compressed) size of every chunk (and tree) the change added
+/// to the repository, which is what the follower lacks. (Should a scan
+/// of the read the pause cut short, slowed by a loaded machine, still
+/// catch the start of the change, its checkpoint is kept too, as one of
+/// the two newest, and the sum over both is what the change stored.) The
+/// changed files are mostly random data (stored as is), with text files
+/// beside that compress.
 #[test]
 fn a_resume_after_many_changes_fetches_about_the_changed_chunks() {
     let (ld, fd) = (Dirs::new(), Dirs::new());
@@ -269,7 +272,7 @@ fn a_resume_after_many_changes_fetches_about_the_changed_chunks() {
     post_ok(&follower, "/copy/_ccr/pause_follow");
     // A poll the pause cut short may still be waiting on the leader (up to
     // read_poll_timeout): past it, the leader takes no checkpoint.
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     let repo = ld.state().join("ccr-checkpoints");
     let before = checkpoints(&repo);
     let read_before = bytes_read(&follower, &[], "copy");
@@ -314,12 +317,11 @@ fn a_resume_after_many_changes_fetches_about_the_changed_chunks() {
         .iter()
         .filter(|(name, _)| !before.contains_key(*name))
         .collect();
-    assert_eq!(
-        taken.len(),
-        1,
+    assert!(
+        (1..=2).contains(&taken.len()),
         "one checkpoint of the whole change: {after:?}"
     );
-    let changed_stored = *taken[0].1;
+    let changed_stored: u64 = taken.iter().map(|(_, bytes)| **bytes).sum();
     let fetched = bytes_read(&follower, &[], "copy") - read_before;
     eprintln!(
         "resume: fetched {fetched} bytes for {changed_stored} stored bytes of changed chunks ({:.3}x)",
