@@ -32,6 +32,7 @@ as between two hosts; a local-path rsync would copy whole files).
   < 0.2 s), and its CPU per second while a follower waits on that index.
 """
 
+import json
 import os
 import random
 import re
@@ -96,7 +97,7 @@ class Pair:
     """A leader node and a follower node, their folders under `work`."""
 
     def __init__(self, binary, work):
-        self.work = work
+        self.binary, self.work = binary, work
         self.leader_data = os.path.join(work, "leader", "data")
         self.follower_data = os.path.join(work, "follower", "data")
         self.leader = Node(binary, self.leader_data, os.path.join(work, "leader", "state"),
@@ -308,6 +309,16 @@ def change(root, paths, rng, work):
     return [r for r in paths if r not in gone] + added, written
 
 
+def newest_checkpoint_seconds(pair):
+    """How long the leader's newest checkpoint took (its snapshot's
+    duration in the leader's checkpoint repository)."""
+    repo = os.path.join(pair.work, "leader", "state", "ccr-checkpoints")
+    out = subprocess.run([pair.binary, "snapshot", "list", repo, "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    newest = max(json.loads(out)["snapshots"], key=lambda s: s["start_time_in_millis"])
+    return newest["duration_in_millis"] / 1000
+
+
 def catch_up(pair, rsyncd, index, copy, paths, runs):
     """Pause, change, then the resumed follower and rsync, alternating which
     goes first; per run {snapkeep: (s, bytes), rsync: (s, bytes)}."""
@@ -339,6 +350,7 @@ def catch_up(pair, rsyncd, index, copy, paths, runs):
                 wait_applied(pair.follower, copy, held)
                 seconds = time.monotonic() - start
                 figures["snapkeep_loopback"] = loopback_bytes() - wire
+                figures["snapkeep_checkpoint_s"] = newest_checkpoint_seconds(pair)
                 moved = stats(pair.follower, copy)["bytes_read"] - read_before
                 figures["snapkeep"] = (seconds, moved)
         same(live, follower)
@@ -496,6 +508,7 @@ def table(out, p, size, have_rsync, runs):
                  " |")
     cu = out["catch_up"]
     mine_s = statistics.median(c["snapkeep"][0] for c in cu)
+    checkpoint_s = statistics.median(c["snapkeep_checkpoint_s"] for c in cu)
     mine_b = statistics.median(c["snapkeep"][1] for c in cu)
     changed = statistics.median(c["changed_bytes"] for c in cu)
     if have_rsync:
@@ -526,7 +539,8 @@ def table(out, p, size, have_rsync, runs):
                  f"{met} |")
     lines += ["", f"Lag: {lag['superseded']} writes replaced again before the follower showed "
               f"them, {lag['unseen']} never seen; max {lag['max_s']:.2f} s. Catch-up change: "
-              f"{changed / 2**20:.1f} MiB written. Failback: {fb['diverged_files']} files "
+              f"{changed / 2**20:.1f} MiB written; of snapkeep's time, the leader's checkpoint of "
+              f"it took {checkpoint_s:.2f} s (its snapshot's duration). Failback: {fb['diverged_files']} files "
               f"rewritten on the promoted follower, resynced in {fb['seconds']:.2f} s. "
               f"Leader overhead: wall {idle['wall_seconds']:.3f} s per comparison, first "
               f"checkpoint {idle['first_checkpoint_seconds']:.2f} s, "
