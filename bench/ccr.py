@@ -103,12 +103,22 @@ class Pair:
         self.leader = Node(binary, self.leader_data, os.path.join(work, "leader", "state"),
                            os.path.join(work, "leader", "repos"), os.path.join(work, "leader.log"),
                            token=TOKEN)
-        self.follower = Node(binary, self.follower_data, os.path.join(work, "follower", "state"),
-                             os.path.join(work, "follower", "repos"),
-                             os.path.join(work, "follower.log"))
-        self.follower.ok("PUT", "/_cluster/settings", {"persistent": {"cluster.remote.leader": {
-            "mode": "proxy", "proxy_address": f"127.0.0.1:{self.leader.port}",
-            "credentials": TOKEN}}})
+        try:
+            self.follower = Node(binary, self.follower_data,
+                                 os.path.join(work, "follower", "state"),
+                                 os.path.join(work, "follower", "repos"),
+                                 os.path.join(work, "follower.log"))
+        except Exception:
+            self.leader.stop()
+            raise
+        try:
+            self.follower.ok("PUT", "/_cluster/settings", {"persistent": {
+                "cluster.remote.leader": {"mode": "proxy",
+                                          "proxy_address": f"127.0.0.1:{self.leader.port}",
+                                          "credentials": TOKEN}}})
+        except Exception:
+            self.stop()
+            raise
 
     def stop(self):
         stop_all([self.leader, self.follower])
