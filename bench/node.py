@@ -35,13 +35,21 @@ CLIENTS = 16
 class Node:
     """One `snapkeep node` process on a free port, stopped by `stop`."""
 
-    def __init__(self, binary, data, state, path_repo, log):
+    def __init__(self, binary, data, state, path_repo, log, token=None):
+        """With `token`, the node accepts only requests that bear it (its
+        SNAPKEEP_NODE_TOKEN), and this client sends it."""
         os.makedirs(data, exist_ok=True)
         self.log = open(log, "ab")
+        env = dict(os.environ)
+        env.pop("SNAPKEEP_NODE_TOKEN", None)
+        self.auth = {}
+        if token:
+            env["SNAPKEEP_NODE_TOKEN"] = token
+            self.auth = {"Authorization": f"Bearer {token}"}
         self.proc = subprocess.Popen(
             [binary, "node", "--data", data, "--state", state, "--path-repo", path_repo,
              "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
+            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         line = self.proc.stdout.readline()
         if "listening on http://" not in line:
             self.stop()
@@ -52,6 +60,7 @@ class Node:
         """(status, body bytes); `conn` reuses a keep-alive connection."""
         c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=3600)
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers.update(self.auth)
         c.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
         r = c.getresponse()
         data = r.read()

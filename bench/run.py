@@ -17,6 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import ccr  # noqa: E402
 import datasets  # noqa: E402
 import engines  # noqa: E402
 import mount  # noqa: E402
@@ -434,9 +435,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scale", type=float, default=1.0, help="data set size factor")
     ap.add_argument("--quick", action="store_true", help="tiny data sets (a smoke run)")
-    ap.add_argument("--datasets", default="mixed,versions,db,pg,sqlite,node,mount",
+    ap.add_argument("--datasets", default="mixed,versions,db,pg,sqlite,node,mount,ccr",
                     help="comma list; `node` is the node section (bench/node.py) on the mixed "
-                    "data, `mount` the mounted snapshots' (bench/mount.py, as root)")
+                    "data, `mount` the mounted snapshots' (bench/mount.py, as root), `ccr` "
+                    "cross-cluster replication against rsync (bench/ccr.py)")
     ap.add_argument("--kernel-bound", help="path to the kernel_bound example binary")
     ap.add_argument("--many-snapshots", help="path to the many_snapshots example binary "
                     "(needed by the node section)")
@@ -531,9 +533,14 @@ def main():
         print("mount", flush=True)
         mount_figures = mount.bench_mount(args.snapkeep, os.path.join(args.work, "mount"),
                                           scale, runs, args.quick)
+    ccr_figures = None
+    if "ccr" in wanted:
+        print("ccr", flush=True)
+        ccr_figures = ccr.bench_ccr(args.snapkeep, os.path.join(args.work, "ccr"), scale, runs,
+                                    args.quick)
     if rec.rows:
         data, table = report(rec, tools, meta)
-    else:  # the node section alone
+    else:  # the node, mount or ccr sections alone
         data, table = {"meta": meta}, f"Measured {meta['date']} on {meta['machine']}.\n"
     if node_figures:
         data["node"] = node_figures[0]
@@ -541,6 +548,9 @@ def main():
     if mount_figures:
         data["mount"] = mount_figures[0]
         table += "\n".join(mount_figures[1]) + "\n"
+    if ccr_figures:
+        data["ccr"] = ccr_figures[0]
+        table += "\n".join(ccr_figures[1]) + "\n"
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(data, f, indent=2)

@@ -6,10 +6,10 @@
 #   --work DIR       scratch folder (default /tmp/snapkeep-bench)
 #   --baseline BIN   also measure an earlier snapkeep build, interleaved with
 #                    this one, and print this build against it
-#   --datasets LIST  mixed,versions,db,pg,sqlite,node,mount (default all; pg and
+#   --datasets LIST  mixed,versions,db,pg,sqlite,node,mount,ccr (default all; pg and
 #                    sqlite: bench/engines.py, pg as root with Debian's postgresql; node: bench/node.py,
-#                    mount: bench/mount.py, as root with /dev/fuse)
-# Installs restic and borgbackup from Debian when missing; rustic (a long
+#                    mount: bench/mount.py, as root with /dev/fuse; ccr: bench/ccr.py, against rsync)
+# Installs restic, borgbackup and rsync from Debian when missing; rustic (a long
 # build) only with --with-rustic. Builds snapkeep in release mode (or uses
 # $SNAPKEEP_BIN).
 set -euo pipefail
@@ -25,6 +25,7 @@ done
 missing=()
 command -v restic >/dev/null || missing+=(restic)
 command -v borg >/dev/null || missing+=(borgbackup)
+command -v rsync >/dev/null || missing+=(rsync)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -2,6 +2,7 @@
 //! compare directory trees.
 #![allow(dead_code)]
 
+pub mod ccr;
 pub mod mounted;
 pub mod node;
 mod scene;

@@ -1,0 +1,103 @@
+//! Helpers for cross-cluster replication tests between two node
+//! processes: the leader's token, a remote, a follow, the follower's
+//! stats, and waiting for two folders to hold the same tree.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::node::Node;
+
+/// The token the leader nodes of these tests accept.
+pub const TOKEN: &str = "leader-token-c41e";
+
+/// Every file and folder under `root` (relative paths), with file bytes.
+pub fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                pending.push(p);
+                out.insert(rel, None);
+            } else {
+                out.insert(rel, Some(fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Waits until folders `l` and `f` hold the same tree; `node`'s stats
+/// (over `auth`, when the node wants a token) explain a failure.
+pub fn same_in_time(node: &Node, auth: &[(&str, &str)], l: &Path, f: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tree(l) != tree(f) {
+        if Instant::now() > deadline {
+            let names = |t: BTreeMap<String, Option<Vec<u8>>>| t.into_keys().collect::<Vec<_>>();
+            panic!(
+                "no convergence: leader {:?} follower {:?}; {}",
+                names(tree(l)),
+                names(tree(f)),
+                node.call("GET", "/_ccr/stats", auth, None).text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The one shard of follower `index` in `GET /<index>/_ccr/stats`.
+pub fn shard_stats(node: &Node, auth: &[(&str, &str)], index: &str) -> Value {
+    let r = node.call("GET", &format!("/{index}/_ccr/stats"), auth, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["indices"][0]["shards"][0].clone()
+}
+
+/// Bytes the follower read from checkpoint repositories so far.
+pub fn bytes_read(node: &Node, auth: &[(&str, &str)], index: &str) -> u64 {
+    let s = shard_stats(node, auth, index);
+    s["bytes_read"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no bytes_read: {s}"))
+}
+
+/// Makes `leader` the remote `leader` of `follower`, with [`TOKEN`].
+pub fn add_remote(follower: &Node, leader: &Node) {
+    let addr = format!("127.0.0.1:{}", leader.port);
+    let r = follower.send(
+        "PUT",
+        "/_cluster/settings",
+        &json!({"persistent": {"cluster": {"remote": {
+            "leader": {"mode": "proxy", "proxy_address": addr, "credentials": TOKEN},
+        }}}})
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// `PUT /<index>/_ccr/follow` with `body`, expected to succeed.
+pub fn follow(node: &Node, auth: &[(&str, &str)], index: &str, body: Value) {
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend_from_slice(auth);
+    let r = node.call(
+        "PUT",
+        &format!("/{index}/_ccr/follow"),
+        &headers,
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// `POST <path>` with no body, expected to succeed.
+pub fn post_ok(node: &Node, path: &str) {
+    let r = node.send("POST", path, "");
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+}
