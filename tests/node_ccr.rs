@@ -14,33 +14,12 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::ccr::tree;
 use common::node::{start, start_with, Dirs, Node};
 use common::{noise, write};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "leader-token-c41e";
-
-/// Every file and folder under `root` (relative paths), with file bytes.
-fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                pending.push(p);
-                out.insert(rel, None);
-            } else {
-                out.insert(rel, Some(fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -16,7 +16,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,43 +25,9 @@ use common::servers::{create_bucket, moto, s3_env};
 use common::{noise, write};
 use serde_json::{json, Value};
 
-/// Every file and folder under `root` (relative paths), with file bytes.
-fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                pending.push(p);
-                out.insert(rel, None);
-            } else {
-                out.insert(rel, Some(fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
 /// Waits until the follower folder holds the leader's tree.
 fn converges(follower: &Node, l: &Path, f: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tree(l) != tree(f) {
-        if Instant::now() > deadline {
-            let names = |t: BTreeMap<String, Option<Vec<u8>>>| t.into_keys().collect::<Vec<_>>();
-            panic!(
-                "no convergence: leader {:?} follower {:?}; {}",
-                names(tree(l)),
-                names(tree(f)),
-                follower.get("/_ccr/stats").text()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::ccr::same_in_time(follower, &[], l, f);
 }
 
 fn stats(node: &Node, index: &str) -> Value {
