@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
-use crate::core::format::id::IdSet;
+use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
 use crate::core::format::tree::Node;
@@ -93,9 +93,12 @@ impl LazyFile {
             };
             let reads = match answer {
                 ReadAnswer::Ready(bytes) => {
-                    let mut cache = self.cache.lock();
-                    let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
-                    hold.replace(&mut cache.policy, covering);
+                    {
+                        let mut cache = self.cache.lock();
+                        let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+                        hold.replace(&mut cache.policy, covering);
+                    }
+                    self.refill(&mut state);
                     return Ok(bytes);
                 }
                 ReadAnswer::Need(reads) => reads,
@@ -110,12 +113,7 @@ impl LazyFile {
                 .partition(|r| r.blobs.iter().any(|b| wanted.contains(&b.id)));
             fetch(&self.repo, &self.cache, &now, &mut read).await?;
             if !later.is_empty() {
-                let (repo, cache) = (self.repo.clone(), self.cache.clone());
-                state.ahead = Some(tokio::spawn(async move {
-                    // Failures here only cost the read that needs the
-                    // chunk a fetch of its own.
-                    let _ = fetch(&repo, &cache, &later, &mut CachedRead::new(&[])).await;
-                }));
+                state.ahead = Some(self.fetch_ahead(later));
             }
         }
         Err(Error::Integrity {
@@ -125,27 +123,78 @@ impl LazyFile {
     }
 }
 
+impl LazyFile {
+    /// Starts the next read-ahead fetch when a sequential reader has used
+    /// half its window and no fetch is on the way, so the reader finds the
+    /// chunks in hand instead of waiting at each window's end.
+    fn refill(&self, state: &mut Reading) {
+        if state.ahead.as_ref().is_some_and(|a| !a.is_finished()) {
+            return;
+        }
+        let reads = {
+            let mut guard = self.cache.lock();
+            let cache = &mut *guard;
+            let mut none = CachedRead::new(&[]);
+            let source = none.source(&mut cache.policy, &mut cache.store);
+            state.reader.refill(&source)
+        };
+        if let Some(reads) = reads.filter(|r| !r.is_empty()) {
+            state.ahead = Some(self.fetch_ahead(reads));
+        }
+    }
+
+    /// Fetches `reads` into the cache in the background.
+    fn fetch_ahead(&self, reads: Vec<PackRead>) -> tokio::task::JoinHandle<()> {
+        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        tokio::spawn(async move {
+            // Failures here only cost the read that needs the chunk a
+            // fetch of its own.
+            let _ = fetch(&repo, &cache, &reads, &mut CachedRead::new(&[])).await;
+        })
+    }
+}
+
 /// Fetches `reads`, verifies each blob and hands it to the read (and the
-/// cache).
+/// cache). The ranges are requested concurrently and decoded on blocking
+/// threads as they arrive (in parallel, as restore decodes), each handed
+/// over as soon as it is verified.
 async fn fetch(
     repo: &RepoReader,
     cache: &DiskCache,
     reads: &[PackRead],
     read: &mut CachedRead,
 ) -> Result<()> {
-    let keys: Vec<String> = reads.iter().map(|r| keys::pack(&r.pack)).collect();
-    let requests: Vec<_> = reads
+    let jobs: Vec<_> = reads
         .iter()
-        .zip(&keys)
-        .map(|(r, key)| repo.store.get(key, Some(r.offset..r.offset + r.length)))
+        .map(|r| {
+            let (repo, r) = (repo.clone(), r.clone());
+            async move {
+                let key = keys::pack(&r.pack);
+                let range = Some(r.offset..r.offset + r.length);
+                let bytes = repo.store.get(&key, range).await?;
+                tokio::task::spawn_blocking(move || decode_range(&repo, &r, &bytes))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            }
+        })
         .collect();
-    let fetched: Vec<Bytes> = stream::iter(requests)
-        .buffered(FETCH_CONCURRENCY)
-        .map_err(Error::from)
-        .try_collect()
-        .await?;
-    for (r, bytes) in reads.iter().zip(fetched) {
-        for e in &r.blobs {
+    let mut decoded = stream::iter(jobs).buffered(FETCH_CONCURRENCY);
+    while let Some(blobs) = decoded.next().await {
+        let blobs = blobs?;
+        let mut guard = cache.lock();
+        let state = &mut *guard;
+        for (id, plain) in blobs {
+            read.deliver(&mut state.policy, &mut state.store, id, plain);
+        }
+    }
+    Ok(())
+}
+
+/// The verified plain blobs of one fetched pack range.
+fn decode_range(repo: &RepoReader, r: &PackRead, bytes: &Bytes) -> Result<Vec<(Id, Bytes)>> {
+    r.blobs
+        .iter()
+        .map(|e| {
             let at = (e.offset - r.offset) as usize;
             let stored =
                 bytes
@@ -154,13 +203,9 @@ async fn fetch(
                         id: e.id,
                         detail: format!("pack {} is shorter than its index says", r.pack.short()),
                     })?;
-            let plain = Bytes::from(repo.decode_verified(e, stored)?);
-            let mut guard = cache.lock();
-            let state = &mut *guard;
-            read.deliver(&mut state.policy, &mut state.store, e.id, plain);
-        }
-    }
-    Ok(())
+            Ok((e.id, Bytes::from(repo.decode_verified(e, stored)?)))
+        })
+        .collect()
 }
 
 impl Drop for LazyFile {
