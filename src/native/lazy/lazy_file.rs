@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
+use tokio::sync::Notify;
 
 use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::RepoIndex;
@@ -31,6 +32,8 @@ pub struct LazyFile {
     state: tokio::sync::Mutex<Reading>,
     /// The chunks of the last read, pinned until the next read or close.
     hold: Mutex<Hold>,
+    /// Woken each time a fetch has handed over a pack range's chunks.
+    delivered: Arc<Notify>,
 }
 
 /// A file's read state: the core's reader, and the read-ahead fetch
@@ -61,6 +64,7 @@ impl LazyFile {
                 ahead: None,
             }),
             hold: Mutex::new(Hold::default()),
+            delivered: Arc::new(Notify::new()),
         })
     }
 
@@ -74,14 +78,18 @@ impl LazyFile {
     /// A miss fetches the chunks the read needs and answers; the chunks
     /// the reader wants fetched ahead come in the background, into the
     /// cache, while the next reads are answered from what is there. A miss
-    /// while that fetch runs waits for it first (its chunk is most likely
-    /// on the way) instead of fetching the same bytes twice.
+    /// while that fetch runs waits for it (its chunk is most likely on the
+    /// way) instead of fetching the same bytes twice, and is answered as
+    /// soon as a range it delivers holds the chunk, not when it is done.
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes> {
         let mut state = self.state.lock().await;
         let covering = state.reader.covering(offset, len);
         let mut read = CachedRead::new(&covering);
-        // At most: one wait for the read-ahead, one fetch, one answer.
-        for _ in 0..3 {
+        // Waits for the read-ahead end with it; then one fetch, one answer.
+        let mut fetched = false;
+        loop {
+            // Asked before looking, so a delivery in between is not missed.
+            let delivered = self.delivered.notified();
             let answer = {
                 let mut guard = self.cache.lock();
                 let cache = &mut *guard;
@@ -103,15 +111,26 @@ impl LazyFile {
                 }
                 ReadAnswer::Need(reads) => reads,
             };
-            if let Some(ahead) = state.ahead.take() {
-                let _ = ahead.await;
+            if let Some(ahead) = state.ahead.as_mut() {
+                if ahead.is_finished() {
+                    state.ahead = None;
+                } else {
+                    tokio::select! {
+                        _ = delivered => {}
+                        _ = ahead => state.ahead = None,
+                    }
+                }
                 continue;
             }
+            if fetched {
+                break;
+            }
+            fetched = true;
             let wanted: IdSet = covering.iter().copied().collect();
             let (now, later): (Vec<PackRead>, Vec<PackRead>) = reads
                 .into_iter()
                 .partition(|r| r.blobs.iter().any(|b| wanted.contains(&b.id)));
-            fetch(&self.repo, &self.cache, &now, &mut read).await?;
+            fetch(&self.repo, &self.cache, &self.delivered, &now, &mut read).await?;
             if !later.is_empty() {
                 state.ahead = Some(self.fetch_ahead(later));
             }
@@ -146,10 +165,12 @@ impl LazyFile {
     /// Fetches `reads` into the cache in the background.
     fn fetch_ahead(&self, reads: Vec<PackRead>) -> tokio::task::JoinHandle<()> {
         let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        let delivered = self.delivered.clone();
         tokio::spawn(async move {
             // Failures here only cost the read that needs the chunk a
             // fetch of its own.
-            let _ = fetch(&repo, &cache, &reads, &mut CachedRead::new(&[])).await;
+            let mut none = CachedRead::new(&[]);
+            let _ = fetch(&repo, &cache, &delivered, &reads, &mut none).await;
         })
     }
 }
@@ -161,6 +182,7 @@ impl LazyFile {
 async fn fetch(
     repo: &RepoReader,
     cache: &DiskCache,
+    delivered: &Notify,
     reads: &[PackRead],
     read: &mut CachedRead,
 ) -> Result<()> {
@@ -186,6 +208,8 @@ async fn fetch(
         for (id, plain) in blobs {
             read.deliver(&mut state.policy, &mut state.store, id, plain);
         }
+        drop(guard);
+        delivered.notify_waiters();
     }
     Ok(())
 }
