@@ -15,13 +15,19 @@ use crate::core::format::tree::Node;
 use crate::core::lazy::layout::FileLayout;
 use crate::core::lazy::reader::{LazyReader, ReadAhead, ReadAnswer};
 use crate::core::lazy::serve::{CachedRead, Hold};
-use crate::core::plan::read::PackRead;
+use crate::core::plan::read::{PackRead, DEFAULT_MAX_GAP};
 use crate::error::{Error, Result};
 use crate::native::lazy::DiskCache;
 use crate::repo::RepoReader;
 
 /// Pack ranges of one read fetched at once.
 const FETCH_CONCURRENCY: usize = 8;
+
+/// Largest pack range one request fetches (restore's are 8 MiB): each
+/// range is decoded on a thread of its own and handed over whole, so
+/// smaller ones keep every core decoding a read-ahead window and let a
+/// reader waiting on the window go on sooner.
+const FETCH_RANGE: u64 = 2 * 1024 * 1024;
 
 /// One open snapshot file. Reads of one file are answered one at a time
 /// (they share its read-ahead state); files share their cache.
@@ -60,7 +66,8 @@ impl LazyFile {
             repo,
             cache,
             state: tokio::sync::Mutex::new(Reading {
-                reader: LazyReader::new(layout, read_ahead),
+                reader: LazyReader::new(layout, read_ahead)
+                    .with_coalescing(DEFAULT_MAX_GAP, FETCH_RANGE),
                 ahead: None,
             }),
             hold: Mutex::new(Hold::default()),
