@@ -216,3 +216,53 @@ pub(super) fn block_sums(bytes: &[u8]) -> Vec<u8> {
         .flat_map(|b| Id::of(b).0)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_chunks_are_served_written_or_dropped_when_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = CacheWriter::start();
+        let chunks: Vec<(Id, Bytes, PathBuf)> = (0..40u8)
+            .map(|n| {
+                let bytes = Bytes::from(vec![n; 3 * BLOCK as usize + n as usize]);
+                let id = Id::of(&bytes);
+                let path = dir.path().join(format!("sub{}", n % 4)).join(id.to_hex());
+                (id, bytes, path)
+            })
+            .collect();
+        for (id, bytes, path) in &chunks {
+            writer.write(*id, bytes.clone(), path.clone());
+        }
+        // Every other chunk removed again: written and then removed by
+        // the caller, or never written.
+        for (id, _, path) in chunks.iter().step_by(2) {
+            writer.cancel(id);
+            let _ = fs::remove_file(path);
+            let _ = fs::remove_file(path.with_extension(SUMS));
+            assert_eq!(writer.get(id), None);
+        }
+        writer.flush();
+        for (n, (id, bytes, path)) in chunks.iter().enumerate() {
+            let kept = n % 2 == 1;
+            assert_eq!(fs::read(path).ok(), kept.then(|| bytes.to_vec()), "{n}");
+            let sums = fs::read(path.with_extension(SUMS)).ok();
+            assert_eq!(sums, kept.then(|| block_sums(bytes)), "{n}");
+            assert_eq!(writer.get(id), None, "written chunks leave memory");
+        }
+        let leftovers = (0..4)
+            .flat_map(|k| fs::read_dir(dir.path().join(format!("sub{k}"))).unwrap())
+            .filter(|f| {
+                f.as_ref()
+                    .unwrap()
+                    .path()
+                    .to_string_lossy()
+                    .ends_with(PARTIAL)
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+        assert_eq!(writer.shared.lock().bytes, 0);
+    }
+}
