@@ -165,6 +165,9 @@ async fn random_reads_through_a_small_cache_return_the_source_bytes() {
     let stats = cache.stats();
     assert!(stats.evictions > 0 && stats.hits > 0, "{stats:?}");
     assert!(stats.bytes_read_from_repository > 0, "{stats:?}");
+    // Chunks are written in the background: what the folder holds once
+    // they are.
+    cache.flush();
     let on_disk: u64 = cache_files(&dst.join("cache"))
         .iter()
         .map(|f| f.metadata().unwrap().len())
@@ -191,6 +194,7 @@ async fn shared_chunks_are_cached_once_and_corrupt_entries_refetched() {
     assert_eq!(f1.read_at(0, big.len() as u64).await.unwrap(), big[..]);
     let first = cache.stats();
     assert!(first.bytes_read_from_repository >= big.len() as u64 / 2);
+    cache.flush();
     let entries = cache_files(&dir).len();
 
     // The second snapshot's file differs in one place: only the chunks
@@ -209,6 +213,7 @@ async fn shared_chunks_are_cached_once_and_corrupt_entries_refetched() {
     let fetched = second.bytes_read_from_repository - first.bytes_read_from_repository;
     assert!(fetched > 0 && fetched <= 2 * CHUNK_MAX, "fetched {fetched}");
     assert!(second.hits > first.hits);
+    cache.flush();
     assert!(cache_files(&dir).len() <= entries + 2);
 
     // A cache entry damaged on disk: detected, dropped, fetched again (by
@@ -234,6 +239,7 @@ async fn shared_chunks_are_cached_once_and_corrupt_entries_refetched() {
     assert_eq!(third.corrupt, 1, "{third:?}");
     assert_eq!(third.misses, 1, "a corrupt entry reads as a miss");
     assert!(third.bytes_read_from_repository > 0);
+    cache.flush();
     let repaired = fs::read(&path).unwrap();
     assert_ne!(repaired, bytes, "the corrupt entry was replaced");
 

@@ -151,6 +151,37 @@ impl LazyReader {
         ReadAnswer::Ready(assemble(pieces, end - offset))
     }
 
+    /// After a sequential read answered from what was in hand, the pack
+    /// ranges to fetch next, so the following fetch starts before the
+    /// reader reaches the end of the last one: `None` unless the reader is
+    /// sequential and less than half its window past the last read is in
+    /// hand. The window doubles (up to `ReadAhead::max`) as at a miss, and
+    /// the chunks not in hand up to its end are named. A shell calls this
+    /// when no fetch of its own is on the way (a chunk being fetched is not
+    /// in hand yet and would be named again).
+    pub fn refill(&mut self, source: &impl ChunkSource) -> Option<Vec<PackRead>> {
+        let end = self.next_offset?;
+        if self.window == 0 || end >= self.layout.size() {
+            return None;
+        }
+        let from = self.layout.covering(end, 1).start;
+        let spans = &self.layout.spans()[from..];
+        let first_missing = spans
+            .iter()
+            .take_while(|s| s.offset < end.saturating_add(self.window))
+            .find(|s| !source.contains(&s.id()))?;
+        if first_missing.offset.saturating_sub(end) >= self.window / 2 {
+            return None;
+        }
+        self.window = (self.window * 2).min(self.read_ahead.max);
+        let ahead = self.ahead(from, end, source);
+        Some(plan_located(
+            ahead.iter().map(|s| (s.pack, s.entry)),
+            self.max_gap,
+            self.max_range,
+        ))
+    }
+
     /// The chunks after span `from` that start before `end + window` and are
     /// not in hand.
     fn ahead(&self, from: usize, end: u64, source: &impl ChunkSource) -> Vec<ChunkSpan> {
@@ -324,6 +355,56 @@ mod tests {
             });
             assert_eq!(ahead.count(), 0);
         }
+    }
+
+    #[test]
+    fn a_sequential_reader_refills_before_its_window_runs_out() {
+        let data = noise(64 * 1024, 4);
+        let cuts: Vec<usize> = (1..64).map(|i| i * 1024).collect();
+        let (mut r, all) = stored(&data, &cuts, 8);
+        r.read_ahead = ReadAhead {
+            initial: 4096,
+            max: 16 * 1024,
+        };
+        let mut held = Held::default();
+        // Random so far: nothing to refill.
+        read_fetching(&mut r, &mut held, &all, 0, 1024);
+        assert_eq!(r.refill(&held), None);
+        // A sequential miss fetches 4 KiB ahead (chunks 2..6 in hand).
+        read_fetching(&mut r, &mut held, &all, 1024, 1024);
+        assert_eq!(r.refill(&held), None, "the whole window is in hand");
+        read_fetching(&mut r, &mut held, &all, 2048, 1024);
+        read_fetching(&mut r, &mut held, &all, 3072, 1024);
+        assert_eq!(r.refill(&held), None, "half the window is in hand");
+        read_fetching(&mut r, &mut held, &all, 4096, 1024);
+        // 1 KiB of the 4 KiB window past offset 5120 in hand: refill, with
+        // the window doubled to 8 KiB, naming only chunks not in hand.
+        let reads = r.refill(&held).expect("half the window is left");
+        let mut ids: Vec<Id> = reads
+            .iter()
+            .flat_map(|r| r.blobs.iter().map(|b| b.id))
+            .collect();
+        ids.sort();
+        let mut want: Vec<Id> = (6..13)
+            .map(|k| Id::of(&data[k * 1024..(k + 1) * 1024]))
+            .collect();
+        want.sort();
+        assert_eq!(ids, want);
+        for id in ids {
+            held.0.insert(id, all[&id].clone());
+        }
+        assert_eq!(r.refill(&held), None);
+        // The reads that follow are answered from what was refilled.
+        for at in (5..13).map(|k| k * 1024) {
+            let (b, rounds) = read_fetching(&mut r, &mut held, &all, at, 1024);
+            assert_eq!(
+                (&b[..], rounds),
+                (&data[at as usize..at as usize + 1024], 0)
+            );
+        }
+        // A random read stops refills.
+        read_fetching(&mut r, &mut held, &all, 40 * 1024, 10);
+        assert_eq!(r.refill(&held), None);
     }
 
     #[test]

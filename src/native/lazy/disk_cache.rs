@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -17,8 +17,7 @@ use crate::core::lazy::cache::{Admission, CachePolicy, CacheStats};
 use crate::core::lazy::serve::ChunkStore;
 use crate::error::{Error, Result};
 
-/// Suffix of a chunk being written; renamed into place once whole.
-const PARTIAL: &str = ".partial";
+use super::cache_writer::{CacheWriter, BLOCK, PARTIAL, SUMS};
 
 /// A bounded cache of verified chunks in a folder.
 #[derive(Debug)]
@@ -73,6 +72,7 @@ impl DiskCache {
             store: ChunkFiles {
                 dir: dir.to_path_buf(),
                 hot: HotChunks::default(),
+                writer: Arc::new(CacheWriter::start()),
                 ids: vec![(IdScheme::Plain.id_of(SCHEME_PROBE), IdScheme::Plain)],
             },
         };
@@ -106,6 +106,14 @@ impl DiskCache {
     /// The most it may ever hold (its bound plus the slack).
     pub fn limit(&self) -> u64 {
         self.lock().policy.limit()
+    }
+
+    /// Waits until every admitted chunk is in the folder (they are
+    /// written in the background; until then they are served from memory).
+    pub fn flush(&self) {
+        // Not under the cache lock: the writer never takes it.
+        let writer = self.lock().store.writer.clone();
+        writer.flush();
     }
 
     /// Removes every entry no open file pins (`cache/clear`).
@@ -165,6 +173,8 @@ pub(super) struct ChunkFiles {
     /// The last chunks verified, in memory: a file read in 128 KiB
     /// requests would otherwise read and hash each chunk once per request.
     hot: HotChunks,
+    /// Writes admitted chunks to the folder off the read path.
+    writer: Arc<CacheWriter>,
     /// How the repositories reading through this cache name chunks, to
     /// verify entries against their names (keyed in an encrypted
     /// repository), each with its id of [`SCHEME_PROBE`] that tells
@@ -272,21 +282,9 @@ impl ChunkFiles {
     }
 }
 
-/// Sidecar of an entry's block sums.
-const SUMS: &str = "sums";
-/// Bytes per summed block.
-const BLOCK: u64 = 64 * 1024;
-
-fn block_sums(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .chunks(BLOCK as usize)
-        .flat_map(|b| Id::of(b).0)
-        .collect()
-}
-
 impl ChunkStore for ChunkFiles {
     fn load(&mut self, id: &Id) -> Option<Bytes> {
-        if let Some(b) = self.hot.get(id) {
+        if let Some(b) = self.hot.get(id).or_else(|| self.writer.get(id)) {
             return Some(b);
         }
         let bytes = fs::read(self.path(id)).ok()?;
@@ -302,34 +300,12 @@ impl ChunkStore for ChunkFiles {
 
     fn save(&mut self, id: &Id, bytes: &Bytes) {
         self.hot.put(*id, bytes.clone());
-        let path = self.path(id);
-        let partial = path.with_extension(PARTIAL.trim_start_matches('.'));
-        let sums = self.sums_path(id);
-        let sums_partial = path.with_extension(format!("{SUMS}{PARTIAL}"));
-        // The sums land after the chunk: an entry without them is read
-        // whole and checked against its id.
-        let written = path
-            .parent()
-            .map_or(Ok(()), fs::create_dir_all)
-            .and_then(|_| fs::write(&partial, bytes))
-            .and_then(|_| fs::rename(&partial, &path))
-            .and_then(|_| {
-                // A chunk of one block is read whole anyway.
-                if bytes.len() as u64 <= BLOCK {
-                    return Ok(());
-                }
-                fs::write(&sums_partial, block_sums(bytes))?;
-                fs::rename(&sums_partial, &sums)
-            });
-        if written.is_err() {
-            let _ = fs::remove_file(&partial);
-            let _ = fs::remove_file(&sums_partial);
-        }
+        self.writer.write(*id, bytes.clone(), self.path(id));
     }
 
     fn load_range(&mut self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
         let end = start.checked_add(len)?;
-        if let Some(b) = self.hot.get(id) {
+        if let Some(b) = self.hot.get(id).or_else(|| self.writer.get(id)) {
             return (end <= b.len() as u64).then(|| b.slice(start as usize..end as usize));
         }
         // Without sums (or with a bad block) the whole entry is checked.
@@ -341,6 +317,8 @@ impl ChunkStore for ChunkFiles {
 
     fn remove(&mut self, id: &Id) {
         self.hot.remove(id);
+        // Unwritten, or (when being written) in place before it is removed.
+        self.writer.cancel(id);
         // Already gone is as good as removed.
         let _ = fs::remove_file(self.sums_path(id));
         let _ = fs::remove_file(self.path(id));
@@ -378,6 +356,7 @@ mod tests {
             store.save(&id_b, &b);
             // Named by a scheme no mount accepted: never served.
             store.save(&plain, &a);
+            store.writer.flush();
             store.hot = HotChunks::default();
         }
         let store = &mut cache.lock().store;

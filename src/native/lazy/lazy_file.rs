@@ -5,22 +5,29 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
+use tokio::sync::Notify;
 
-use crate::core::format::id::IdSet;
+use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
 use crate::core::format::tree::Node;
 use crate::core::lazy::layout::FileLayout;
 use crate::core::lazy::reader::{LazyReader, ReadAhead, ReadAnswer};
 use crate::core::lazy::serve::{CachedRead, Hold};
-use crate::core::plan::read::PackRead;
+use crate::core::plan::read::{PackRead, DEFAULT_MAX_GAP};
 use crate::error::{Error, Result};
 use crate::native::lazy::DiskCache;
 use crate::repo::RepoReader;
 
 /// Pack ranges of one read fetched at once.
 const FETCH_CONCURRENCY: usize = 8;
+
+/// Largest pack range one request fetches (restore's are 8 MiB): each
+/// range is decoded on a thread of its own and handed over whole, so
+/// smaller ones keep every core decoding a read-ahead window and let a
+/// reader waiting on the window go on sooner.
+const FETCH_RANGE: u64 = 2 * 1024 * 1024;
 
 /// One open snapshot file. Reads of one file are answered one at a time
 /// (they share its read-ahead state); files share their cache.
@@ -31,6 +38,8 @@ pub struct LazyFile {
     state: tokio::sync::Mutex<Reading>,
     /// The chunks of the last read, pinned until the next read or close.
     hold: Mutex<Hold>,
+    /// Woken each time a fetch has handed over a pack range's chunks.
+    delivered: Arc<Notify>,
 }
 
 /// A file's read state: the core's reader, and the read-ahead fetch
@@ -57,10 +66,12 @@ impl LazyFile {
             repo,
             cache,
             state: tokio::sync::Mutex::new(Reading {
-                reader: LazyReader::new(layout, read_ahead),
+                reader: LazyReader::new(layout, read_ahead)
+                    .with_coalescing(DEFAULT_MAX_GAP, FETCH_RANGE),
                 ahead: None,
             }),
             hold: Mutex::new(Hold::default()),
+            delivered: Arc::new(Notify::new()),
         })
     }
 
@@ -74,14 +85,18 @@ impl LazyFile {
     /// A miss fetches the chunks the read needs and answers; the chunks
     /// the reader wants fetched ahead come in the background, into the
     /// cache, while the next reads are answered from what is there. A miss
-    /// while that fetch runs waits for it first (its chunk is most likely
-    /// on the way) instead of fetching the same bytes twice.
+    /// while that fetch runs waits for it (its chunk is most likely on the
+    /// way) instead of fetching the same bytes twice, and is answered as
+    /// soon as a range it delivers holds the chunk, not when it is done.
     pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes> {
         let mut state = self.state.lock().await;
         let covering = state.reader.covering(offset, len);
         let mut read = CachedRead::new(&covering);
-        // At most: one wait for the read-ahead, one fetch, one answer.
-        for _ in 0..3 {
+        // Waits for the read-ahead end with it; then one fetch, one answer.
+        let mut fetched = false;
+        loop {
+            // Asked before looking, so a delivery in between is not missed.
+            let delivered = self.delivered.notified();
             let answer = {
                 let mut guard = self.cache.lock();
                 let cache = &mut *guard;
@@ -93,29 +108,38 @@ impl LazyFile {
             };
             let reads = match answer {
                 ReadAnswer::Ready(bytes) => {
-                    let mut cache = self.cache.lock();
-                    let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
-                    hold.replace(&mut cache.policy, covering);
+                    {
+                        let mut cache = self.cache.lock();
+                        let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+                        hold.replace(&mut cache.policy, covering);
+                    }
+                    self.refill(&mut state);
                     return Ok(bytes);
                 }
                 ReadAnswer::Need(reads) => reads,
             };
-            if let Some(ahead) = state.ahead.take() {
-                let _ = ahead.await;
+            if let Some(ahead) = state.ahead.as_mut() {
+                if ahead.is_finished() {
+                    state.ahead = None;
+                } else {
+                    tokio::select! {
+                        _ = delivered => {}
+                        _ = ahead => state.ahead = None,
+                    }
+                }
                 continue;
             }
+            if fetched {
+                break;
+            }
+            fetched = true;
             let wanted: IdSet = covering.iter().copied().collect();
             let (now, later): (Vec<PackRead>, Vec<PackRead>) = reads
                 .into_iter()
                 .partition(|r| r.blobs.iter().any(|b| wanted.contains(&b.id)));
-            fetch(&self.repo, &self.cache, &now, &mut read).await?;
+            fetch(&self.repo, &self.cache, &self.delivered, &now, &mut read).await?;
             if !later.is_empty() {
-                let (repo, cache) = (self.repo.clone(), self.cache.clone());
-                state.ahead = Some(tokio::spawn(async move {
-                    // Failures here only cost the read that needs the
-                    // chunk a fetch of its own.
-                    let _ = fetch(&repo, &cache, &later, &mut CachedRead::new(&[])).await;
-                }));
+                state.ahead = Some(self.fetch_ahead(later));
             }
         }
         Err(Error::Integrity {
@@ -125,27 +149,83 @@ impl LazyFile {
     }
 }
 
+impl LazyFile {
+    /// Starts the next read-ahead fetch when a sequential reader has used
+    /// half its window and no fetch is on the way, so the reader finds the
+    /// chunks in hand instead of waiting at each window's end.
+    fn refill(&self, state: &mut Reading) {
+        if state.ahead.as_ref().is_some_and(|a| !a.is_finished()) {
+            return;
+        }
+        let reads = {
+            let mut guard = self.cache.lock();
+            let cache = &mut *guard;
+            let mut none = CachedRead::new(&[]);
+            let source = none.source(&mut cache.policy, &mut cache.store);
+            state.reader.refill(&source)
+        };
+        if let Some(reads) = reads.filter(|r| !r.is_empty()) {
+            state.ahead = Some(self.fetch_ahead(reads));
+        }
+    }
+
+    /// Fetches `reads` into the cache in the background.
+    fn fetch_ahead(&self, reads: Vec<PackRead>) -> tokio::task::JoinHandle<()> {
+        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        let delivered = self.delivered.clone();
+        tokio::spawn(async move {
+            // Failures here only cost the read that needs the chunk a
+            // fetch of its own.
+            let mut none = CachedRead::new(&[]);
+            let _ = fetch(&repo, &cache, &delivered, &reads, &mut none).await;
+        })
+    }
+}
+
 /// Fetches `reads`, verifies each blob and hands it to the read (and the
-/// cache).
+/// cache). The ranges are requested concurrently and decoded on blocking
+/// threads as they arrive (in parallel, as restore decodes), each handed
+/// over as soon as it is verified.
 async fn fetch(
     repo: &RepoReader,
     cache: &DiskCache,
+    delivered: &Notify,
     reads: &[PackRead],
     read: &mut CachedRead,
 ) -> Result<()> {
-    let keys: Vec<String> = reads.iter().map(|r| keys::pack(&r.pack)).collect();
-    let requests: Vec<_> = reads
+    let jobs: Vec<_> = reads
         .iter()
-        .zip(&keys)
-        .map(|(r, key)| repo.store.get(key, Some(r.offset..r.offset + r.length)))
+        .map(|r| {
+            let (repo, r) = (repo.clone(), r.clone());
+            async move {
+                let key = keys::pack(&r.pack);
+                let range = Some(r.offset..r.offset + r.length);
+                let bytes = repo.store.get(&key, range).await?;
+                tokio::task::spawn_blocking(move || decode_range(&repo, &r, &bytes))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            }
+        })
         .collect();
-    let fetched: Vec<Bytes> = stream::iter(requests)
-        .buffered(FETCH_CONCURRENCY)
-        .map_err(Error::from)
-        .try_collect()
-        .await?;
-    for (r, bytes) in reads.iter().zip(fetched) {
-        for e in &r.blobs {
+    let mut decoded = stream::iter(jobs).buffered(FETCH_CONCURRENCY);
+    while let Some(blobs) = decoded.next().await {
+        let blobs = blobs?;
+        let mut guard = cache.lock();
+        let state = &mut *guard;
+        for (id, plain) in blobs {
+            read.deliver(&mut state.policy, &mut state.store, id, plain);
+        }
+        drop(guard);
+        delivered.notify_waiters();
+    }
+    Ok(())
+}
+
+/// The verified plain blobs of one fetched pack range.
+fn decode_range(repo: &RepoReader, r: &PackRead, bytes: &Bytes) -> Result<Vec<(Id, Bytes)>> {
+    r.blobs
+        .iter()
+        .map(|e| {
             let at = (e.offset - r.offset) as usize;
             let stored =
                 bytes
@@ -154,13 +234,9 @@ async fn fetch(
                         id: e.id,
                         detail: format!("pack {} is shorter than its index says", r.pack.short()),
                     })?;
-            let plain = Bytes::from(repo.decode_verified(e, stored)?);
-            let mut guard = cache.lock();
-            let state = &mut *guard;
-            read.deliver(&mut state.policy, &mut state.store, e.id, plain);
-        }
-    }
-    Ok(())
+            Ok((e.id, Bytes::from(repo.decode_verified(e, stored)?)))
+        })
+        .collect()
 }
 
 impl Drop for LazyFile {

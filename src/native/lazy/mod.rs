@@ -5,6 +5,7 @@
 //! restore take the chunks a cache folder holds.
 
 mod cache_folder;
+mod cache_writer;
 mod disk_cache;
 mod lazy_file;
 

@@ -220,6 +220,7 @@ impl Mounted {
             session,
             warm,
             pin,
+            cache,
             ..
         } = self;
         if let Some(w) = warm {
@@ -232,6 +233,8 @@ impl Mounted {
             session.umount_and_join()
         };
         pin.finish();
+        // Chunks still queued for the folder: the next mount finds them.
+        cache.flush();
         unmounted.map_err(|e| Error::io(&summary.mountpoint, e))?;
         Ok(summary)
     }
