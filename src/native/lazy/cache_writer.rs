@@ -252,8 +252,13 @@ mod tests {
             assert_eq!(sums, kept.then(|| block_sums(bytes)), "{n}");
             assert_eq!(writer.get(id), None, "written chunks leave memory");
         }
+        // A folder only cancelled chunks went to may never have been made.
         let leftovers = (0..4)
-            .flat_map(|k| fs::read_dir(dir.path().join(format!("sub{k}"))).unwrap())
+            .flat_map(|k| {
+                fs::read_dir(dir.path().join(format!("sub{k}")))
+                    .into_iter()
+                    .flatten()
+            })
             .filter(|f| {
                 f.as_ref()
                     .unwrap()
