@@ -200,11 +200,13 @@ async fn stop_following(node: &Shared, index: &str, f: &Follower) {
     {
         eprintln!("snapkeep node: the follower loop of [{index}] is still ending");
     }
-    // What a killed apply may have left beside the folder.
+    // What a killed apply may have left beside the folder, and old
+    // versions still being removed (a removal racing another is harmless).
     let stage = node.settings.data.join(format!(".ccr-next-{index}"));
     if stage.is_dir() {
         let _ = std::fs::remove_dir_all(&stage);
     }
+    crate::native::ccr::apply::remove_old_versions(&node.settings.data, index, None);
 }
 
 /// `POST /<follower>/_ccr/promote` (snapkeep's failover in one call):
