@@ -127,6 +127,14 @@ fn readers_see_one_whole_checkpoint_while_checkpoints_are_applied() {
             }
         })
     };
+    // Old versions a killed process left (another run's name) go at the
+    // next apply; another index's (whose name extends this one's) stay.
+    let left = data.join(".ccr-old-logs-copy-1234-0");
+    let other = data.join(".ccr-old-logs-copy-2-1234-0");
+    for d in [&left, &other] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/f"), b"old").unwrap();
+    }
     for v in 1..=8u64 {
         write_version(&leader, v);
         let name = format!("c{v}");
@@ -156,6 +164,25 @@ fn readers_see_one_whole_checkpoint_while_checkpoints_are_applied() {
     stop.store(true, Ordering::Relaxed);
     reader.join().unwrap();
     assert!(whole.load(Ordering::Relaxed) > 0);
+    assert!(!left.exists());
+    assert!(other.join("sub/f").exists());
+    // This run's old versions are removed in the background.
+    let olds = || {
+        std::fs::read_dir(&data)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".ccr-old-logs-copy-1")
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while olds() > 0 {
+        assert!(std::time::Instant::now() < deadline, "old versions stay");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -306,3 +306,45 @@ async fn an_s3_repository_reads_lazily_through_the_cache() {
         "{stats:?}"
     );
 }
+
+/// Issue 18's first-byte target: once the mount has loaded the index and
+/// the trees, the first byte of a file (at its start or in its middle)
+/// costs at most 2 storage round trips over a cold cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_byte_takes_at_most_two_round_trips() {
+    use snapkeep::storage::counting::{CountingStore, RequestCounter};
+    let (_t, src, repo, dst) = scene();
+    let (big, _, text) = two_snapshots(&src, &repo);
+    let counter = Arc::new(RequestCounter::default());
+    let local: Arc<dyn Storage> = Arc::new(LocalStore::open(&repo).unwrap());
+    let (reader, index) = open_store(Arc::new(CountingStore::new(local, counter.clone()))).await;
+    for (n, (path, data, at)) in [
+        ("big.bin", &big, 0u64),
+        ("big.bin", &big, big.len() as u64 / 2 + 12_345),
+        ("logs/text.log", &text, 10),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cache = Arc::new(
+            DiskCache::open(&dst.join(format!("cache-{n}")), 64 << 20, CHUNK_MAX).unwrap(),
+        );
+        let file_node = node(&reader, &index, "snap-1", path).await;
+        let before = counter.stats();
+        let file = LazyFile::open(
+            reader.clone(),
+            cache,
+            &index,
+            &file_node,
+            ReadAhead::DEFAULT,
+        )
+        .unwrap();
+        let byte = file.read_at(at, 1).await.unwrap();
+        assert_eq!(byte[..], data[at as usize..at as usize + 1]);
+        let trips = counter.stats().total() - before.total();
+        assert!(
+            (1..=2).contains(&trips),
+            "{path} at {at}: {trips} round trips"
+        );
+    }
+}

@@ -645,3 +645,61 @@ fn auto_follow_patterns_follow_new_leader_indices() {
     );
     assert_eq!(r.status, 404, "{}", r.text());
 }
+
+/// A leader answers a read of a watched index whose watch saw no change
+/// since its last comparison from that comparison (no stat walk of the
+/// index); any change event (even one that changes nothing a checkpoint
+/// sees) makes the next read compare again, and a real change still
+/// makes a checkpoint.
+#[test]
+fn an_unchanged_watched_index_is_not_compared_again() {
+    let ld = Dirs::new();
+    for i in 0..20u64 {
+        write(&ld.data().join(format!("logs/f{i}")), &noise(1000, i));
+    }
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let bearer = format!("Bearer {TOKEN}");
+    let read = |after: Option<&str>| -> Value {
+        let mut path = "/logs/_ccr/changes?follower=t&timeout=0ms".to_string();
+        if let Some(after) = after {
+            path += &format!("&after={after}");
+        }
+        let r = leader.call("GET", &path, &[("Authorization", &bearer)], None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    let point = |v: &Value| {
+        let p = &v["head"]["point"];
+        format!("{}:{}", p["lineage"].as_str().unwrap(), p["seq"])
+    };
+    let first = read(None);
+    assert_eq!(first["compared"], true, "{first}");
+    let head = point(&first);
+    for _ in 0..3 {
+        let again = read(Some(&head));
+        assert!(again.get("compared").is_none(), "{again}");
+        assert_eq!(point(&again), head);
+    }
+
+    // The same mtime set again: an event, and nothing a checkpoint sees.
+    let f3 = ld.data().join("logs/f3");
+    let mtime = fs::metadata(&f3).unwrap().modified().unwrap();
+    let file = fs::File::options().write(true).open(&f3).unwrap();
+    file.set_modified(mtime).unwrap();
+    let mut compared = Value::Null;
+    wait_for("a read that compares after the event", || {
+        compared = read(Some(&head));
+        compared.get("compared").is_some()
+    });
+    assert_eq!(point(&compared), head, "nothing changed: {compared}");
+    assert!(read(Some(&head)).get("compared").is_none());
+
+    // A real change: compared, and a new checkpoint.
+    write(&ld.data().join("logs/new"), b"a change");
+    let mut changed = Value::Null;
+    wait_for("a new checkpoint", || {
+        changed = read(Some(&head));
+        point(&changed) != head
+    });
+    assert_eq!(changed["compared"], true, "{changed}");
+}

@@ -290,6 +290,49 @@ fn a_follower_reads_a_leader_it_cannot_reach_through_one_bucket() {
         .collect();
     assert_eq!(names, ["logs", "metrics-1"], "{all}");
 
+    // forget_follower on the publisher deletes a paused follower's lease
+    // object; resumed, the follower leases again and catches up.
+    let publish_leases = || leader.get("/logs/_ccr/publish").json()["lease_objects"].clone();
+    let r = follower.send("POST", "/copy/_ccr/pause_follow", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    std::thread::sleep(Duration::from_millis(1500));
+    let follower_id = follower.get("/").json()["cluster_uuid"].clone();
+    let (status, body) = send(
+        &leader,
+        "POST",
+        "/logs/_ccr/forget_follower",
+        json!({"follower_cluster": follower_id, "follower_index": "copy",
+               "leader_remote_cluster": "far"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in 0.. {
+        // Each change makes the publisher take a checkpoint and count the
+        // lease objects again.
+        write(&logs.join(format!("forgotten-{n}")), b"while paused");
+        std::thread::sleep(Duration::from_millis(500));
+        if publish_leases() == json!(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            leader.get("/logs/_ccr/publish").text()
+        );
+    }
+    let r = follower.send("POST", "/copy/_ccr/resume_follow", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    converges(&follower, &logs, &copy);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while publish_leases() == json!(0) {
+        assert!(
+            Instant::now() < deadline,
+            "the resumed follower took no lease"
+        );
+        write(&logs.join("after-resume"), &noise(1000, 7));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     // The leader killed (-9) while it publishes a large change: the
     // publisher restarts with the node and nothing is lost.
     for i in 0..4u64 {

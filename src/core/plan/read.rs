@@ -13,6 +13,13 @@ pub const DEFAULT_MAX_GAP: u64 = 256 * 1024;
 /// Coalesced ranges stop growing at this length (a single larger blob is
 /// still read whole): it bounds what one read holds in memory.
 pub const DEFAULT_MAX_RANGE: u64 = 8 * 1024 * 1024;
+/// Coalesced ranges also stop growing once their blobs decode to this many
+/// bytes (a single larger blob is still read whole). A read is one unit of
+/// parallel work (fetch, decode, verify, write): well-compressed data (a
+/// database's pages shrink 20x) would otherwise pack a gigabyte of work
+/// into a handful of reads, and the last of them would run on one core
+/// while the others wait.
+pub const MAX_RAW_PER_READ: u64 = 16 * 1024 * 1024;
 
 /// One ranged read of a pack and the blobs it yields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,30 +74,38 @@ pub fn plan_located(
 }
 
 /// Joins blobs sorted by pack and offset into ranged reads: a blob joins the
-/// previous read of its pack when the gap is at most `max_gap` and the read
-/// stays within `max_range`.
+/// previous read of its pack when the gap is at most `max_gap`, the read
+/// stays within `max_range` and its blobs within [`MAX_RAW_PER_READ`]
+/// decoded bytes.
 fn merge_sorted(
     sorted: impl IntoIterator<Item = (Id, BlobEntry)>,
     max_gap: u64,
     max_range: u64,
 ) -> Vec<PackRead> {
     let mut reads: Vec<PackRead> = Vec::new();
+    // Decoded bytes of the last read's blobs.
+    let mut raw = 0u64;
     for (pack, e) in sorted {
         match reads.last_mut() {
             Some(r)
                 if r.pack == pack
                     && e.offset <= r.offset + r.length + max_gap
-                    && e.end() - r.offset <= max_range =>
+                    && e.end() - r.offset <= max_range
+                    && raw + e.raw_len as u64 <= MAX_RAW_PER_READ =>
             {
                 r.length = r.length.max(e.end() - r.offset);
+                raw += e.raw_len as u64;
                 r.blobs.push(e);
             }
-            _ => reads.push(PackRead {
-                pack,
-                offset: e.offset,
-                length: e.stored_len as u64,
-                blobs: vec![e],
-            }),
+            _ => {
+                raw = e.raw_len as u64;
+                reads.push(PackRead {
+                    pack,
+                    offset: e.offset,
+                    length: e.stored_len as u64,
+                    blobs: vec![e],
+                })
+            }
         }
     }
     reads
@@ -158,5 +173,33 @@ mod tests {
         assert_eq!(p1, [(8, 100), (108, 100), (10_000, 50)]);
         let tiny = plan_reads(&ids, &idx, 20_000, 1).unwrap();
         assert!(tiny.iter().all(|r| r.blobs.len() == 1));
+    }
+
+    #[test]
+    fn well_compressed_runs_split_by_decoded_bytes() {
+        // 40 neighbouring blobs of 100 stored bytes that each decode to
+        // 1 MiB: one read by stored length, but 40 MiB of work.
+        let blobs: Vec<BlobEntry> = (0..40u64)
+            .map(|i| BlobEntry {
+                raw_len: 1 << 20,
+                ..entry(&format!("z{i}"), 8 + i * 100, 100)
+            })
+            .collect();
+        let reads = plan_located(
+            blobs.iter().map(|e| (Id::of(b"p"), *e)),
+            DEFAULT_MAX_GAP,
+            DEFAULT_MAX_RANGE,
+        );
+        let per_read = (MAX_RAW_PER_READ >> 20) as usize;
+        let counts: Vec<usize> = reads.iter().map(|r| r.blobs.len()).collect();
+        assert_eq!(counts, [per_read, per_read, 40 - 2 * per_read]);
+        // Contiguous: together they still cover the run exactly once.
+        assert_eq!(reads.iter().map(|r| r.length).sum::<u64>(), 4_000);
+        // One blob larger than the bound is still one read.
+        let big = BlobEntry {
+            raw_len: (MAX_RAW_PER_READ * 2) as u32,
+            ..entry("big", 8, 100)
+        };
+        assert_eq!(plan_located([(Id::of(b"p"), big)], 0, u64::MAX).len(), 1);
     }
 }

@@ -11,6 +11,8 @@
 //! rebuilt from the ones they replace instead.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -22,6 +24,21 @@ use crate::native::job::Abort;
 use crate::native::progress::ProgressMode;
 use crate::native::repo::Repo;
 use crate::native::restore::{plan, restore, restore_planned, RestoreOptions, RestoreOutcome};
+
+/// Numbers this process's old versions awaiting removal.
+static OLD_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// This process among others that used the same data folder: the time it
+/// first switched a folder, in nanoseconds (a pid repeats across restarts,
+/// in a container always).
+fn this_run() -> u128 {
+    static RUN: OnceLock<u128> = OnceLock::new();
+    *RUN.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    })
+}
 
 /// What to apply where.
 pub struct Follow<'a> {
@@ -66,6 +83,23 @@ impl Follow<'_> {
     fn delta_cache(&self) -> PathBuf {
         self.data
             .join(format!(".ccr-deltas-{}", self.follower_index))
+    }
+
+    /// Old versions are moved to `.ccr-old-<index>-<run>-<n>` after a
+    /// switch and removed in the background; `<run>` names this process.
+    fn old_prefix(&self) -> String {
+        format!("{}{}-", self.old_of_index(), this_run())
+    }
+
+    fn old_of_index(&self) -> String {
+        format!(".ccr-old-{}-", self.follower_index)
+    }
+
+    /// Removes old versions an earlier process (killed, say) left before
+    /// its background removal was done; this process's own are being
+    /// removed by their threads.
+    fn remove_old_of_other_runs(&self) {
+        remove_old_versions(self.data, self.follower_index, Some(&self.old_prefix()));
     }
 
     fn options(&self, snapshot: &str, target: &Path, abort: Abort) -> Result<RestoreOptions> {
@@ -153,6 +187,7 @@ impl Follow<'_> {
         if stage.exists() {
             std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
         }
+        self.remove_old_of_other_runs();
         std::fs::create_dir(&stage).map_err(io(&stage))?;
         let next = stage.join(self.follower_index);
         if live.is_dir() {
@@ -168,8 +203,18 @@ impl Follow<'_> {
         } else {
             std::fs::rename(&next, &live).map_err(io(&live))?;
         }
-        // The stage now holds the old version.
-        std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
+        // The stage now holds the old version: moved out of the way in one
+        // rename and removed on a thread of its own, so the next read of
+        // the leader does not wait for thousands of unlinks.
+        let old = self.data.join(format!(
+            "{}{}",
+            self.old_prefix(),
+            OLD_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::rename(&stage, &old).map_err(io(&stage))?;
+        std::thread::spawn(move || {
+            let _ = std::fs::remove_dir_all(&old);
+        });
         let s = &outcome.plan;
         Ok(Applied {
             files: outcome.files,
@@ -180,5 +225,24 @@ impl Follow<'_> {
             removed: outcome.deleted.len(),
             deltas: used,
         })
+    }
+}
+
+/// Removes the old versions of follower index `index` left in `data`
+/// (`.ccr-old-<index>-<run>-<n>`), but for those starting with `keep`.
+pub fn remove_old_versions(data: &Path, index: &str, keep: Option<&str>) {
+    let any = format!(".ccr-old-{index}-");
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name.strip_prefix(&any).is_some_and(|rest| {
+            // Another index's name may extend this one's: `<run>-<n>`.
+            rest.split('-').count() == 2 && !keep.is_some_and(|k| name.starts_with(k))
+        });
+        if ours {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }

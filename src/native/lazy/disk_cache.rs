@@ -17,7 +17,7 @@ use crate::core::lazy::cache::{Admission, CachePolicy, CacheStats};
 use crate::core::lazy::serve::ChunkStore;
 use crate::error::{Error, Result};
 
-use super::cache_writer::{CacheWriter, BLOCK, PARTIAL, SUMS};
+use super::cache_writer::{block_sum, CacheWriter, BLOCK, OLD_SUMS, PARTIAL, SUMS, SUM_BYTES};
 
 /// A bounded cache of verified chunks in a folder.
 #[derive(Debug)]
@@ -64,9 +64,9 @@ impl DiskCache {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut found = existing_entries(dir)?;
         found.sort_by_key(|(_, _, mtime)| *mtime);
-        // Block sums take at most 1/1024 of what they cover (32 bytes per
+        // Block sums take at most 1/4096 of what they cover (16 bytes per
         // 64 KiB block, only for chunks of more than one block): the policy
-        // keeps that much of the bound free for them.
+        // keeps 1/1024 of the bound free for them.
         let mut state = CacheState {
             policy: CachePolicy::new(bound - bound / 1024, slack - slack / 1024),
             store: ChunkFiles {
@@ -146,12 +146,13 @@ pub(super) fn entry_files(dir: &Path) -> Result<Vec<(String, fs::DirEntry)>> {
     Ok(out)
 }
 
-/// The entries in `dir`: (id, size, mtime); partial writes are removed and
-/// files that are not entries left alone.
+/// The entries in `dir`: (id, size, mtime); partial writes and an older
+/// version's block sums are removed, and files that are not entries left
+/// alone.
 fn existing_entries(dir: &Path) -> Result<Vec<(Id, u64, SystemTime)>> {
     let mut found = Vec::new();
     for (name, f) in entry_files(dir)? {
-        if name.ends_with(PARTIAL) {
+        if name.ends_with(PARTIAL) || name.ends_with(OLD_SUMS) {
             let _ = fs::remove_file(f.path());
             continue;
         }
@@ -247,7 +248,7 @@ impl ChunkFiles {
         entry_path(&self.dir, id)
     }
 
-    /// The entry's block sums: the SHA-256 of each [`BLOCK`] of the chunk,
+    /// The entry's block sums: the XXH3-128 of each [`BLOCK`] of the chunk,
     /// written when the chunk is stored (after its id was checked), so a
     /// read of part of a chunk loads and checks only the blocks it covers.
     fn sums_path(&self, id: &Id) -> PathBuf {
@@ -263,7 +264,7 @@ impl ChunkFiles {
         let file = fs::File::open(self.path(id)).ok()?;
         let size = file.metadata().ok()?.len();
         let end = start.checked_add(len).filter(|e| *e <= size)?;
-        if sums.len() as u64 != size.div_ceil(BLOCK) * 32 || len == 0 {
+        if sums.len() as u64 != size.div_ceil(BLOCK) * SUM_BYTES as u64 || len == 0 {
             return None;
         }
         let (first, last) = (start / BLOCK, (end - 1) / BLOCK);
@@ -272,8 +273,8 @@ impl ChunkFiles {
         let mut blocks = vec![0u8; (to - from) as usize];
         file.read_exact_at(&mut blocks, from).ok()?;
         for (i, block) in blocks.chunks(BLOCK as usize).enumerate() {
-            let at = (first as usize + i) * 32;
-            if Id::of(block).0[..] != sums[at..at + 32] {
+            let at = (first as usize + i) * SUM_BYTES;
+            if block_sum(block)[..] != sums[at..at + SUM_BYTES] {
                 return None;
             }
         }
@@ -368,5 +369,49 @@ mod tests {
         store.hot = HotChunks::default();
         assert_eq!(store.load(&id_b), None);
         assert_eq!(store.load(&id_a), Some(a));
+    }
+
+    #[test]
+    fn a_range_is_checked_by_its_blocks_and_old_sidecars_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunk: Bytes = (0..3 * BLOCK as usize + 100)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let id = IdScheme::Plain.id_of(&chunk);
+        let store_of = |cache: &DiskCache| -> PathBuf {
+            let store = &mut cache.lock().store;
+            store.writer.flush();
+            store.hot = HotChunks::default();
+            store.path(&id)
+        };
+        let cache = DiskCache::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        cache.lock().store.save(&id, &chunk);
+        let path = store_of(&cache);
+        let sums = fs::read(path.with_extension(SUMS)).unwrap();
+        assert_eq!(sums.len(), 4 * SUM_BYTES);
+        {
+            let store = &mut cache.lock().store;
+            let at = BLOCK + 10;
+            let want = chunk.slice(at as usize..at as usize + 5000);
+            assert_eq!(store.read_part(&id, at, 5000), Some(want));
+            // A flipped byte in the second block fails that block's sum, and
+            // the whole-entry check behind it (the id) refuses the entry too.
+            let mut bad = chunk.to_vec();
+            bad[BLOCK as usize + 20] ^= 1;
+            fs::write(&path, &bad).unwrap();
+            assert_eq!(store.read_part(&id, at, 5000), None);
+            assert_eq!(store.load_range(&id, at, 5000), None);
+            // The first block is still right on its own.
+            assert_eq!(store.read_part(&id, 0, 100), Some(chunk.slice(0..100)));
+        }
+        drop(cache);
+
+        // A sidecar of an older cache (SHA-256 sums) goes when it opens.
+        let old = path.with_extension(OLD_SUMS.trim_start_matches('.'));
+        fs::write(&old, [0u8; 128]).unwrap();
+        let _cache = DiskCache::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        assert!(!old.exists());
+        assert!(path.exists());
     }
 }

@@ -14,6 +14,13 @@
 //! holds (which it compares its folder with for local writes). Then the
 //! checkpoints that are neither among the newest nor leased are deleted.
 //! The index's history and the leases are kept in `ccr_leader.json`.
+//!
+//! A watched index whose watch has seen no change since a comparison
+//! found it equal to its newest checkpoint is not compared again (the
+//! comparison of 50,000 files costs about half a CPU second): the read is
+//! answered from that comparison, for at most [`TRUST_WATCH`], after which
+//! the index is compared anyway, in case a change escaped the watch (a
+//! write through a memory map, a folder mounted inside the index).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +60,9 @@ const REPO_FOLDER: &str = "ccr-checkpoints";
 /// about a fifth of a core.
 const SCAN_EVERY: Duration = Duration::from_millis(200);
 const SCAN_SHARE: u32 = 4;
+/// How long a comparison of a watched index that found no change stands
+/// while its watch reports none.
+const TRUST_WATCH: Duration = Duration::from_secs(30);
 /// The longest a poll may wait (`timeout`), and the wait without one
 /// (Elasticsearch's `read_poll_timeout` default).
 pub const MAX_POLL_MS: i64 = 300_000;
@@ -78,6 +88,39 @@ pub struct Leaders {
     on_disk: Arc<std::sync::Mutex<()>>,
     /// Change notification of the indices followers read.
     pub watches: Watches,
+    /// Per index, the last comparison that found it unchanged.
+    clean: std::sync::Mutex<BTreeMap<String, Clean>>,
+}
+
+/// A comparison's outcome, and the watch's change count when it started:
+/// while the count stays, the index is as that comparison found it.
+#[derive(Debug, Clone)]
+struct Clean {
+    events: u64,
+    lineage: String,
+    at: Instant,
+    listed: Vec<Listed>,
+    head: Option<Listed>,
+}
+
+impl Leaders {
+    fn clean(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Clean>> {
+        self.clean.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The comparison of `index` (in `lineage`) that still stands when
+    /// its watch counts `events`, if one does.
+    fn still_clean(
+        &self,
+        index: &str,
+        events: u64,
+        lineage: &str,
+    ) -> Option<(Vec<Listed>, Option<Listed>)> {
+        let clean = self.clean();
+        let c = clean.get(index)?;
+        (c.events == events && c.lineage == lineage && c.at.elapsed() < TRUST_WATCH)
+            .then(|| (c.listed.clone(), c.head.clone()))
+    }
 }
 
 impl Leaders {
@@ -87,6 +130,7 @@ impl Leaders {
             indices: Mutex::new(indices),
             on_disk: Arc::default(),
             watches: Watches::default(),
+            clean: Default::default(),
         })
     }
 }
@@ -164,6 +208,10 @@ pub struct Changes {
     pub repository: String,
     pub history: History,
     pub head: Option<Checkpoint>,
+    /// Whether this read compared the index with its newest checkpoint
+    /// (false: its watch saw no change since a comparison that did).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compared: bool,
 }
 
 /// A follower's read.
@@ -229,6 +277,7 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
     // wakes the wait below.
     let mut events = node.ccr.leaders.watches.subscribe(&data, &ask.index);
     let mut woken = false;
+    let mut compared = false;
     loop {
         let mut all = node.ccr.leaders.indices.lock().await;
         let followed = all
@@ -239,16 +288,28 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
             })
             .clone();
         let lineage = followed.history.current().to_string();
-        let (f, d, i) = (folder.clone(), data.clone(), ask.index.clone());
-        let one = node.ccr.leaders.on_disk.clone();
+        let events_now = events.as_ref().map(|rx| *rx.borrow());
         let scan_started = Instant::now();
-        let (listed, head) = blocking(move || {
-            let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
-            scan(&f, &d, &i, &lineage)
-        })
-        .await
-        .map_err(internal)?
-        .map_err(|e| internal(format!("checkpoint of [{}]: {e}", ask.index)))?;
+        let leaders = &node.ccr.leaders;
+        let stands = events_now.and_then(|n| leaders.still_clean(&ask.index, n, &lineage));
+        compared = compared || stands.is_none();
+        let (listed, head) = match stands {
+            Some(known) => known,
+            None => {
+                let found = compare(&folder, &data, &ask.index, &lineage, node).await?;
+                if let Some(n) = events_now {
+                    let clean = Clean {
+                        events: n,
+                        lineage: lineage.clone(),
+                        at: scan_started,
+                        listed: found.0.clone(),
+                        head: found.1.clone(),
+                    };
+                    leaders.clean().insert(ask.index.clone(), clean);
+                }
+                found
+            }
+        };
         let head: Option<Checkpoint> = head.map(Checkpoint::from);
         let changed = head.as_ref().map(|h| &h.point) != ask.after.as_ref();
         if !changed && Instant::now() < deadline {
@@ -281,10 +342,15 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
         }
         leases.retain(|l| l.is_live(now, r.lease_ms));
         let points: Vec<Point> = listed.into_iter().map(|l| l.point).collect();
-        let names = lease::prunable(&points, followed.history.current(), &leases, now, r)
-            .iter()
-            .map(|p| snapshot_name(&ask.index, p))
-            .collect();
+        let names: Vec<String> =
+            lease::prunable(&points, followed.history.current(), &leases, now, r)
+                .iter()
+                .map(|p| snapshot_name(&ask.index, p))
+                .collect();
+        if !names.is_empty() {
+            // The comparison's list of checkpoints loses these.
+            node.ccr.leaders.clean().remove(&ask.index);
+        }
         let (f, one) = (folder.clone(), node.ccr.leaders.on_disk.clone());
         blocking(move || {
             let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
@@ -305,8 +371,34 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
             repository: CHECKPOINT_REPO.to_string(),
             history: followed.history,
             head,
+            compared,
         });
     }
+}
+
+/// Compares `index` with its newest checkpoint of `lineage`, taking the
+/// next one when it differs: its checkpoints, and the newest.
+async fn compare(
+    folder: &Path,
+    data: &Path,
+    index: &str,
+    lineage: &str,
+    node: &Shared,
+) -> Result<(Vec<Listed>, Option<Listed>), EsError> {
+    let (f, d, i, l) = (
+        folder.to_path_buf(),
+        data.to_path_buf(),
+        index.to_string(),
+        lineage.to_string(),
+    );
+    let one = node.ccr.leaders.on_disk.clone();
+    blocking(move || {
+        let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+        scan(&f, &d, &i, &l)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|e| internal(format!("checkpoint of [{index}]: {e}")))
 }
 
 /// Makes this node the leader of `index` with `history`: a promoted

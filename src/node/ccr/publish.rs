@@ -360,6 +360,7 @@ async fn round(node: &Shared, p: &Publisher, kept: &mut Kept) -> Result<bool, St
         repository: name.clone(),
         history: history.clone(),
         head: head.clone(),
+        compared: false,
     };
     let body = serde_json::to_vec(&feed).map_err(|e| e.to_string())?;
     store

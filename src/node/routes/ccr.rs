@@ -239,13 +239,15 @@ async fn stop_following(node: &Shared, index: &str, f: &Follower) {
     {
         eprintln!("snapkeep node: the follower loop of [{index}] is still ending");
     }
-    // What a killed apply may have left beside the folder.
+    // What a killed apply may have left beside the folder, and old
+    // versions still being removed (a removal racing another is harmless).
     for left in [format!(".ccr-next-{index}"), format!(".ccr-deltas-{index}")] {
         let left = node.settings.data.join(left);
         if left.is_dir() {
             let _ = std::fs::remove_dir_all(&left);
         }
     }
+    crate::native::ccr::apply::remove_old_versions(&node.settings.data, index, None);
 }
 
 /// `POST /<follower>/_ccr/promote` (snapkeep's failover in one call):
