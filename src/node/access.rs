@@ -22,6 +22,9 @@ pub fn required_role(method: &Method, path: &str) -> Role {
     match segments(path).as_slice() {
         // The read API: a restore plan is a POST that changes nothing.
         ["api", ..] => Role::Monitor,
+        // A follower's delta asks read the checkpoint repository, which
+        // `monitor` reads through `/api` anyway.
+        [_, "_ccr", "deltas"] => Role::Monitor,
         ["_snapshot", _, snap] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, snap, "_restore"] if !snap.starts_with('_') => Role::Snapshot,
         ["_snapshot", _, _, "_clone", _] => Role::Snapshot,
@@ -52,6 +55,7 @@ pub fn action(method: &Method, path: &str) -> String {
         (["_slm", "stop"], _, _) => "cluster:admin/slm/stop",
         (["_cluster", "settings"], true, _) => "cluster:admin/settings/update",
         ([_, "_ccr", "follow"], true, _) => "indices:admin/xpack/ccr/put_follow",
+        ([_, "_ccr", "deltas"], true, _) => "indices:data/read/snapkeep/ccr/deltas",
         ([_, "_ccr", "pause_follow"], true, _) => "indices:admin/xpack/ccr/pause_follow",
         ([_, "_ccr", "resume_follow"], true, _) => "indices:admin/xpack/ccr/resume_follow",
         ([_, "_ccr", "unfollow"], true, _) => "indices:admin/xpack/ccr/unfollow",
@@ -128,6 +132,10 @@ mod tests {
         );
         assert_eq!(
             required_role(&Method::GET, "/logs/_ccr/changes"),
+            Role::Monitor
+        );
+        assert_eq!(
+            required_role(&Method::POST, "/logs/_ccr/deltas"),
             Role::Monitor
         );
         assert_eq!(

@@ -17,6 +17,7 @@
 
 pub mod auto_follow;
 pub mod checkpoint;
+pub mod delta;
 pub mod feed;
 pub mod follower;
 pub mod lease;

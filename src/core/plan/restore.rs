@@ -722,6 +722,46 @@ pub fn reads_for(
 }
 
 impl RestorePlan {
+    /// Takes the fetched blobs in `ids` from a chunk cache filled after
+    /// this plan was made, as a plan made with `cached_blobs: ids` would:
+    /// they become cached copies, and the reads of the rest are planned
+    /// again (with the gap and range limits the plan was made with).
+    pub fn take_cached(
+        &mut self,
+        ids: &IdSet,
+        index: &RepoIndex,
+        max_gap: u64,
+        max_range: u64,
+    ) -> Result<(), MissingBlob> {
+        let mut rest = Vec::new();
+        let fetched = std::mem::take(&mut self.reads);
+        for b in fetched.into_iter().flat_map(|r| r.blobs) {
+            let copy = CachedCopy {
+                id: b.id,
+                length: u64::from(b.entry.raw_len),
+                places: b.places,
+            };
+            if ids.contains(&copy.id) {
+                self.cached_copies.push(copy);
+            } else {
+                rest.push(copy);
+            }
+        }
+        self.cached_copies.sort_unstable_by_key(|c| c.id);
+        self.reads = reads_for(&rest.iter().collect::<Vec<_>>(), index, max_gap, max_range)?;
+        let s = &mut self.summary;
+        s.bytes_to_fetch = self.reads.iter().map(|r| r.length).sum();
+        s.requests = self.reads.len() as u64;
+        s.blobs = rest.len() as u64;
+        s.bytes_from_cache = self
+            .cached_copies
+            .iter()
+            .map(|c| c.length * c.places.len() as u64)
+            .sum();
+        s.blobs_from_cache = self.cached_copies.len() as u64;
+        Ok(())
+    }
+
     /// Every hard link must name a regular file this plan writes (in the
     /// same index or global state: paths start at its root), so a link can
     /// never reach outside the restored tree, nor at another link.
@@ -1014,6 +1054,28 @@ mod tests {
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].blobs.len(), 1);
         assert_eq!(again[0].blobs[0].places, copy_a.places);
+    }
+
+    #[test]
+    fn a_cache_filled_after_planning_gives_the_plan_a_cache_gives() {
+        let (trees, index, top, _) = fixture();
+        for cached in [
+            vec![Id::of(b"aaaa"), Id::of(b"cccc")],
+            vec![Id::of(b"bbbb")],
+            vec![Id::of(b"aaaa"), Id::of(b"bbbb"), Id::of(b"cccc")],
+            vec![],
+        ] {
+            let ids: IdSet = cached.into_iter().collect();
+            let target = TargetState {
+                cached_blobs: ids.clone(),
+                ..Default::default()
+            };
+            let with = plan_restore(&request(&trees, &index, top, None, target)).unwrap();
+            let mut after =
+                plan_restore(&request(&trees, &index, top, None, TargetState::default())).unwrap();
+            after.take_cached(&ids, &index, 1024, u64::MAX).unwrap();
+            assert_eq!(after, with, "cached {ids:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! over them, so the live folder's inodes are never written), then swapped
 //! with the live folder in one exchange. Readers that open the folder see
 //! the old checkpoint or the new one, never a mix. Only chunks the folder
-//! lacks are read from the checkpoint repository.
+//! lacks are read from the checkpoint repository, and with a leader that
+//! answers chunk deltas (`delta.rs`) most chunks edited in place are
+//! rebuilt from the ones they replace instead.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,12 +17,13 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::core::policy::selection::{Rename, Selection};
+use crate::native::ccr::delta::{prefetch, DeltaUse, Deltas, TempCache};
 use crate::native::ccr::switch::{exchange, link_tree};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
 use crate::native::progress::ProgressMode;
 use crate::native::repo::Repo;
-use crate::native::restore::{plan, restore, RestoreOptions};
+use crate::native::restore::{plan, restore, restore_planned, RestoreOptions, RestoreOutcome};
 
 /// Numbers this process's old versions awaiting removal.
 static OLD_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -56,10 +59,13 @@ pub struct Applied {
     /// Bytes of the checkpoint, and those that were not already in place.
     pub bytes: u64,
     pub bytes_written: u64,
-    /// Stored bytes read from the checkpoint repository.
+    /// Bytes read from the leader: stored bytes of the checkpoint
+    /// repository's packs, and the answers of delta requests.
     pub bytes_read: u64,
     /// Paths the checkpoint no longer has, removed.
     pub removed: usize,
+    /// What chunk deltas gave (with a leader that answers them).
+    pub deltas: Option<DeltaUse>,
 }
 
 impl Follow<'_> {
@@ -71,6 +77,12 @@ impl Follow<'_> {
     /// (the same file system, as the exchange needs).
     fn stage(&self) -> PathBuf {
         self.data.join(format!(".ccr-next-{}", self.follower_index))
+    }
+
+    /// Where chunks rebuilt from deltas wait for the apply's restore.
+    fn delta_cache(&self) -> PathBuf {
+        self.data
+            .join(format!(".ccr-deltas-{}", self.follower_index))
     }
 
     /// Old versions are moved to `.ccr-old-<index>-<run>-<n>` after a
@@ -129,10 +141,44 @@ impl Follow<'_> {
         Ok(changed)
     }
 
+    /// The restore `opts` with the chunks `deltas` rebuild taken from a
+    /// temporary cache instead of fetched.
+    fn restore_with_deltas(
+        &self,
+        deltas: &Deltas,
+        opts: &RestoreOptions,
+    ) -> Result<(RestoreOutcome, Option<DeltaUse>)> {
+        let mut planned = plan(self.repo, opts)?;
+        let path = self.delta_cache();
+        let cache = TempCache::create(path.clone()).map_err(|e| Error::io(&path, e))?;
+        let used = match prefetch(self.repo, deltas, &planned.plan, opts, self.data, &cache.0) {
+            Err(e @ Error::Aborted(_)) => return Err(e),
+            // Whatever else went wrong is the restore's to meet or not:
+            // the chunks are fetched as without deltas.
+            r => r.unwrap_or_default(),
+        };
+        if used.chunks > 0 {
+            planned.use_cache(self.repo, &cache.0)?;
+        }
+        let outcome = restore_planned(self.repo, &planned, opts)?;
+        Ok((outcome, Some(used)))
+    }
+
     /// Brings the follower folder to checkpoint `snapshot` in one switch.
     /// A run killed at any point leaves the live folder at its old
     /// checkpoint; the next run starts its stage afresh.
     pub fn apply(&self, snapshot: &str, abort: Abort) -> Result<Applied> {
+        self.apply_with(snapshot, None, abort)
+    }
+
+    /// [`Follow::apply`], asking for chunk deltas first when `deltas` is
+    /// given and the live folder exists (it holds the bases).
+    pub fn apply_with(
+        &self,
+        snapshot: &str,
+        deltas: Option<&Deltas>,
+        abort: Abort,
+    ) -> Result<Applied> {
         let (live, stage) = (self.live(), self.stage());
         let io = |p: &Path| {
             let p = p.to_path_buf();
@@ -147,7 +193,11 @@ impl Follow<'_> {
         if live.is_dir() {
             link_tree(&live, &next).map_err(io(&live))?;
         }
-        let outcome = restore(self.repo, &self.options(snapshot, &stage, abort)?)?;
+        let opts = self.options(snapshot, &stage, abort)?;
+        let (outcome, used) = match deltas.filter(|_| live.is_dir()) {
+            Some(d) => self.restore_with_deltas(d, &opts)?,
+            None => (restore(self.repo, &opts)?, None),
+        };
         if live.is_dir() {
             exchange(&live, &next).map_err(io(&live))?;
         } else {
@@ -171,8 +221,9 @@ impl Follow<'_> {
             files_written: s.files.saturating_sub(s.files_unchanged),
             bytes: outcome.bytes,
             bytes_written: s.bytes.saturating_sub(s.bytes_in_place),
-            bytes_read: s.bytes_to_fetch,
+            bytes_read: s.bytes_to_fetch + used.as_ref().map_or(0, |u| u.bytes_received),
             removed: outcome.deleted.len(),
+            deltas: used,
         })
     }
 }

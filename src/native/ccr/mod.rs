@@ -5,4 +5,5 @@
 
 pub mod apply;
 pub mod checkpoint;
+pub mod delta;
 mod switch;

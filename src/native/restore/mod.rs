@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::index::RepoIndex;
+use crate::core::plan::read::DEFAULT_MAX_RANGE;
 use crate::core::plan::restore::{Conflict, PlanSummary, RestorePlan};
 use crate::core::policy::include::PathFilter;
 use crate::core::policy::selection::{Rename, Selection};
@@ -190,6 +191,27 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
     })
 }
 
+impl Planned {
+    /// Takes the chunks of the cache folder `dir`, filled after this plan
+    /// was made, as a plan made with `cache: Some(dir)` would (`plan`
+    /// reads the folder then), so a caller that fills a cache from what
+    /// the plan says it fetches plans once, not twice. Except that the
+    /// reads of the rest bridge no gap: the gaps are then mostly the
+    /// chunks the cache was filled with (they lay among the fetched ones),
+    /// which a bridged gap would fetch after all.
+    pub fn use_cache(&mut self, repo: &Repo, dir: &Path) -> Result<()> {
+        let cache = CacheFolder::open(dir, repo.reader().sealing().ids())?;
+        self.plan
+            .take_cached(cache.ids(), &self.index, 0, DEFAULT_MAX_RANGE)
+            .map_err(|e| Error::Integrity {
+                id: e.0,
+                detail: "a planned chunk the index does not know".into(),
+            })?;
+        self.cache = Some(cache);
+        Ok(())
+    }
+}
+
 fn refuse(plan: &RestorePlan, target: &Path) -> Result<()> {
     match plan.conflicts.first() {
         None => Ok(()),
@@ -204,10 +226,27 @@ fn refuse(plan: &RestorePlan, target: &Path) -> Result<()> {
 }
 
 pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
+    with_status(opts, || run(repo, &plan(repo, opts)?, opts))
+}
+
+/// [`restore`] with `planned`, made by [`plan`] with the same options
+/// (and perhaps given a cache since: [`Planned::use_cache`]).
+pub fn restore_planned(
+    repo: &Repo,
+    planned: &Planned,
+    opts: &RestoreOptions,
+) -> Result<RestoreOutcome> {
+    with_status(opts, || run(repo, planned, opts))
+}
+
+fn with_status(
+    opts: &RestoreOptions,
+    f: impl FnOnce() -> Result<RestoreOutcome>,
+) -> Result<RestoreOutcome> {
     if let Some(s) = &opts.status {
         s.begin(&opts.snapshot);
     }
-    let out = run(repo, opts);
+    let out = f();
     if let Some(s) = &opts.status {
         if out.is_ok() {
             s.set_stage(RecoveryStage::Done);
@@ -217,8 +256,7 @@ pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
     out
 }
 
-fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
-    let planned = plan(repo, opts)?;
+fn run(repo: &Repo, planned: &Planned, opts: &RestoreOptions) -> Result<RestoreOutcome> {
     let plan = &planned.plan;
     refuse(plan, &opts.target)?;
     opts.abort.check("restore")?;
@@ -244,7 +282,7 @@ fn run(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
             threads,
             detail: e.to_string(),
         })?;
-    let (notes, cache) = pool.install(|| execute::execute(repo, &planned, opts))?;
+    let (notes, cache) = pool.install(|| execute::execute(repo, planned, opts))?;
     Ok(RestoreOutcome {
         snapshot: opts.snapshot.clone(),
         indices: plan.indices.clone(),

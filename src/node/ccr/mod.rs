@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  leader.rs    checkpoints of followed indices, taken on a follower's long poll
+//!  deltas.rs    chunk deltas: the leader's answers, the follower's requests
 //!  publish.rs   checkpoints and a feed published into a shared repository
 //!  feed.rs      a follower's read of such a feed, and its lease objects
 //!  auto_follow.rs  patterns that start followers for new leader indices
@@ -16,6 +17,7 @@
 
 pub mod auto_follow;
 pub mod begin;
+pub mod deltas;
 pub mod feed;
 pub mod follows;
 pub mod leader;

@@ -4,8 +4,9 @@
 //! (its checkpoint and any local writes since), then the step it chose:
 //! wait (the next read is the wait), apply the leader's newest checkpoint
 //! with `native::ccr::apply::Follow` (read through the leader's object
-//! API with the remote's credentials), or pause with the reason. Failed
-//! reads are retried after `retry_delay_ms`, never given up.
+//! API with the remote's credentials, asking the leader for chunk deltas
+//! first: `deltas.rs`), or pause with the reason. Failed reads are retried
+//! after `retry_delay_ms`, never given up.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,10 +17,12 @@ use crate::core::ccr::follower::{decide, retry_delay_ms, FollowParams, PauseReas
 use crate::core::ccr::lineage::{relate, Relation};
 use crate::core::ccr::remote::{RemoteCluster, Via};
 use crate::native::ccr::apply::{Applied, Follow};
+use crate::native::ccr::delta::Deltas;
 use crate::native::clock::now_millis;
 use crate::native::job::Abort;
 use crate::native::location::Location;
 use crate::native::repo::Repo;
+use crate::node::ccr::deltas::LeaderLink;
 use crate::node::ccr::follows::Follower;
 use crate::node::ccr::leader::{Changes, Checkpoint};
 use crate::node::ccr::{blocking, feed};
@@ -79,7 +82,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
             _ = f.wake.notified() => continue,
         };
         let outcome = match read {
-            Ok((changes, location)) => {
+            Ok((changes, location, leader)) => {
                 {
                     let mut r = f.record();
                     let head = changes.head.as_ref().map(|h| (h.point.clone(), h.time_ms));
@@ -92,6 +95,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                 }
                 let job = Job {
                     location,
+                    leader,
                     data: node.settings.data.clone(),
                     leader_index: rec.leader_index.clone(),
                     follower_index: f.index.clone(),
@@ -157,8 +161,13 @@ fn checkpoint_location(remote: &RemoteCluster, repository: &str) -> Location {
     }
 }
 
-/// One read of the leader's changes, and where its checkpoint is read
-/// from; the reason on failure, in the user's terms.
+/// The leader node's address and the remote's credentials, for a remote
+/// in proxy mode (a direct HTTP connection, which chunk deltas need).
+type LeaderAddress = (String, Option<String>);
+
+/// One read of the leader's changes, where its checkpoint is read from,
+/// and the leader node when there is a direct connection to it; the
+/// reason on failure, in the user's terms.
 async fn read(
     node: &Shared,
     client: &reqwest::Client,
@@ -167,7 +176,7 @@ async fn read(
     leader_index: &str,
     held: Option<&Point>,
     params: FollowParams,
-) -> Result<(Changes, Location), String> {
+) -> Result<(Changes, Location, Option<LeaderAddress>), String> {
     let remote = node
         .remotes
         .lock()
@@ -178,7 +187,9 @@ async fn read(
     let follower = format!("{}:{index}", node.identity.id);
     match remote.via() {
         Via::Repository(name) => {
-            feed::read(node, alias, name, &follower, leader_index, held, params).await
+            let (changes, location) =
+                feed::read(node, alias, name, &follower, leader_index, held, params).await?;
+            Ok((changes, location, None))
         }
         Via::Proxy(_) => {
             let changes = poll(
@@ -192,7 +203,8 @@ async fn read(
             )
             .await?;
             let location = checkpoint_location(&remote, &changes.repository);
-            Ok((changes, location))
+            let leader = (remote.proxy_address.clone(), remote.credentials.clone());
+            Ok((changes, location, Some(leader)))
         }
     }
 }
@@ -264,6 +276,8 @@ enum Outcome {
 /// One step's inputs, moved to its thread.
 struct Job {
     location: Location,
+    /// The leader node, to ask for chunk deltas (proxy mode only).
+    leader: Option<LeaderAddress>,
     data: PathBuf,
     leader_index: String,
     follower_index: String,
@@ -309,21 +323,21 @@ impl Job {
             data: &self.data,
             follower_index: &self.follower_index,
         };
-        let local = match &self.held {
+        // The held checkpoint, if the leader still has it: what the folder
+        // is compared with, and the base of chunk deltas.
+        let held = match &self.held {
             Some(p) => {
                 let name = snapshot_name(&self.leader_index, p);
-                let kept = repo
-                    .root()
-                    .map_err(failed)?
-                    .snapshots
+                let root = repo.root().map_err(failed)?;
+                root.snapshots
                     .iter()
-                    .any(|s| s.snapshot == name);
-                if kept {
-                    follow.local_changes(&name).map_err(failed)?
-                } else {
-                    Vec::new()
-                }
+                    .any(|s| s.snapshot == name)
+                    .then_some(name)
             }
+            None => None,
+        };
+        let local = match &held {
+            Some(name) => follow.local_changes(name).map_err(failed)?,
             None => Vec::new(),
         };
         let head = self.changes.head.as_ref();
@@ -352,7 +366,16 @@ impl Job {
                     .filter(|h| h.point == point)
                     .ok_or("the leader's answer has no checkpoint to apply")?;
                 let note = resync.then(|| self.split_brain(&point));
-                let applied = follow.apply(&head.snapshot, Abort::new()).map_err(failed)?;
+                let link = self.leader.as_ref().and_then(|(address, token)| {
+                    LeaderLink::new(address, token.clone(), &self.leader_index)
+                });
+                let deltas = match (&link, &held) {
+                    (Some(source), Some(held)) => Some(Deltas { source, held }),
+                    _ => None,
+                };
+                let applied = follow
+                    .apply_with(&head.snapshot, deltas.as_ref(), Abort::new())
+                    .map_err(failed)?;
                 Ok(Outcome::Applied(head.clone(), applied, note))
             }
         }

@@ -5,19 +5,22 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::core::ccr::delta::{encode_batch, Ask as DeltaAsk, MAX_ASKS};
 use crate::core::ccr::follower::PauseReason;
 use crate::core::es::params::Params;
 use crate::core::format::naming::validate_name;
 use crate::native::clock::now_millis;
 use crate::node::ccr::begin::begin;
+use crate::node::ccr::blocking;
 use crate::node::ccr::follows::Follower;
 use crate::node::ccr::leader::{self, parse_point, Ask, DEFAULT_POLL_MS, MAX_POLL_MS};
 use crate::node::ccr::request::{parse_follow, parse_forget, parse_resume};
 use crate::node::ccr::stats;
-use crate::node::reply::{internal, ok, EsError};
+use crate::node::reply::{internal, ok, EsError, OwnContentType};
 use crate::node::server::Shared;
 use crate::node::{body, indices};
 
@@ -72,6 +75,42 @@ async fn changes_inner(
     Ok(ok(
         serde_json::to_value(changes).map_err(|e| internal(e.to_string()))?
     ))
+}
+
+/// `POST /<index>/_ccr/deltas`: a follower's asks (a JSON list of
+/// `{"id", "base"}` chunk ids, at most `MAX_ASKS`), answered as
+/// `core::ccr::delta`'s binary batch (`ccr::deltas::answer`).
+pub async fn deltas(State(node): State<Shared>, Path(index): Path<String>, body: Body) -> Response {
+    answer(deltas_inner(node, index, body).await)
+}
+
+async fn deltas_inner(node: Shared, index: String, body: Body) -> Result<Response, EsError> {
+    if !indices::exists(&node.settings.data, &index) {
+        return Err(EsError::index_not_found(&index));
+    }
+    let bytes = body::read(body, node.settings.max_body_bytes).await?;
+    let asks: Vec<DeltaAsk> = serde_json::from_slice(&bytes).map_err(|e| {
+        EsError::illegal_argument(format!(
+            "the body must be a list of {{\"id\", \"base\"}} chunk ids: {e}"
+        ))
+    })?;
+    if asks.len() > MAX_ASKS {
+        return Err(EsError::illegal_argument(format!(
+            "at most {MAX_ASKS} chunks per request, not {}",
+            asks.len()
+        )));
+    }
+    let state = node.state_folder.clone();
+    let entries = blocking(move || crate::node::ccr::deltas::answer(&state, &asks))
+        .await
+        .map_err(internal)?;
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        encode_batch(&entries),
+    )
+        .into_response();
+    response.extensions_mut().insert(OwnContentType);
+    Ok(response)
 }
 
 /// `PUT /<follower>/_ccr/follow`.
@@ -202,9 +241,11 @@ async fn stop_following(node: &Shared, index: &str, f: &Follower) {
     }
     // What a killed apply may have left beside the folder, and old
     // versions still being removed (a removal racing another is harmless).
-    let stage = node.settings.data.join(format!(".ccr-next-{index}"));
-    if stage.is_dir() {
-        let _ = std::fs::remove_dir_all(&stage);
+    for left in [format!(".ccr-next-{index}"), format!(".ccr-deltas-{index}")] {
+        let left = node.settings.data.join(left);
+        if left.is_dir() {
+            let _ = std::fs::remove_dir_all(&left);
+        }
     }
     crate::native::ccr::apply::remove_old_versions(&node.settings.data, index, None);
 }

@@ -113,6 +113,7 @@ pub fn router() -> Router<Shared> {
         .route("/_remote/info", get(cluster::remote_info))
         // Cross-cluster replication: leader feed and follower indices.
         .route("/{index}/_ccr/changes", get(ccr::changes))
+        .route("/{index}/_ccr/deltas", post(ccr::deltas))
         .route("/{index}/_ccr/follow", put(ccr::follow))
         .route("/{index}/_ccr/pause_follow", post(ccr::pause))
         .route("/{index}/_ccr/resume_follow", post(ccr::resume))

@@ -1,0 +1,91 @@
+//! Chunk deltas between the two nodes (`core::ccr::delta`): the leader's
+//! answer to `POST /<leader_index>/_ccr/deltas`, and the follower's side
+//! of it, [`LeaderLink`], which its applies ask through.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::core::ccr::delta::{encode, saves_enough, Ask, Delta, MAX_ANSWER_MIDDLE};
+use crate::native::ccr::delta::DeltaSource;
+use crate::native::repo::Repo;
+use crate::native::runtime::block_on;
+use crate::node::ccr::leader::object_store;
+
+/// How long one delta request may take before its chunks are fetched
+/// the usual way instead.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The leader's answers to `asks` from its checkpoint repository (in the
+/// node's state folder `state`), in their order: `None` for a chunk or
+/// base it does not have (pruned since), one whose delta saves too little,
+/// and those past [`MAX_ANSWER_MIDDLE`] bytes of middles.
+pub fn answer(state: &Path, asks: &[Ask]) -> Vec<Option<Delta>> {
+    let opened = object_store(state).and_then(|store| {
+        let repo = Repo::open_in(store).ok()?;
+        let (_, index) = repo.root_and_index().ok()?;
+        Some((repo, index))
+    });
+    let Some((repo, index)) = opened else {
+        return vec![None; asks.len()];
+    };
+    let mut budget = MAX_ANSWER_MIDDLE;
+    asks.iter()
+        .map(|a| {
+            let new = repo.read_blob(&index, &a.id).ok()?;
+            let base = repo.read_blob(&index, &a.base).ok()?;
+            let d = encode(&base, &new);
+            let fits = saves_enough(&d, new.len()) && d.middle.len() <= budget;
+            fits.then(|| {
+                budget -= d.middle.len();
+                d
+            })
+        })
+        .collect()
+}
+
+/// The follower's way to the leader node's delta endpoint (a remote in
+/// proxy mode), with the remote's credentials.
+pub struct LeaderLink {
+    client: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+impl LeaderLink {
+    /// A link to `leader_index` on the node at `address` (host:port).
+    /// Made on the thread that uses it: its requests run on the native
+    /// runtime, not the node's.
+    pub fn new(address: &str, token: Option<String>, leader_index: &str) -> Option<LeaderLink> {
+        let client = block_on(async {
+            reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+        })
+        .ok()?;
+        Some(LeaderLink {
+            client,
+            url: format!("http://{address}/{leader_index}/_ccr/deltas"),
+            token,
+        })
+    }
+}
+
+impl DeltaSource for LeaderLink {
+    fn deltas(&self, asks: &[Ask]) -> Result<Vec<u8>, String> {
+        block_on(async {
+            let mut request = self.client.post(&self.url).json(asks);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(format!("the leader answered HTTP {status}"));
+            }
+            let body = response.bytes().await.map_err(|e| e.to_string())?;
+            Ok(body.to_vec())
+        })
+    }
+}

@@ -1,0 +1,271 @@
+//! Applying a checkpoint with chunk deltas (`native::ccr::delta`): chunks
+//! edited in the middle are rebuilt from the ones they replace, and only
+//! the edits travel; a source that fails or lies changes nothing but the
+//! bytes read.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::*;
+use snapkeep::core::ccr::delta::{encode, encode_batch, saves_enough, Ask, Delta};
+use snapkeep::native::ccr::apply::{Applied, Follow};
+use snapkeep::native::ccr::delta::{DeltaSource, Deltas};
+use snapkeep::native::job::Abort;
+use snapkeep::native::location::Location;
+use snapkeep::native::repo::Repo;
+
+/// Files of about 200 KiB (one chunk each: under the chunker's minimum)
+/// and two of 1 MiB, of random data.
+const SMALL: u64 = 12;
+const EDIT: usize = 64 << 10;
+
+/// The leader's answers, computed from the checkpoint repository as the
+/// leader node computes them; `tamper` may change each delta first.
+struct FromRepo<'a> {
+    repo: &'a Repo,
+    tamper: fn(&mut Delta),
+    requests: AtomicU64,
+}
+
+impl DeltaSource for FromRepo<'_> {
+    fn deltas(&self, asks: &[Ask]) -> Result<Vec<u8>, String> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let (_, index) = self.repo.root_and_index().map_err(|e| e.to_string())?;
+        let entries: Vec<Option<Delta>> = asks
+            .iter()
+            .map(|a| {
+                let new = self.repo.read_blob(&index, &a.id).ok()?;
+                let base = self.repo.read_blob(&index, &a.base).ok()?;
+                let mut d = encode(&base, &new);
+                (self.tamper)(&mut d);
+                saves_enough(&d, new.len()).then_some(d)
+            })
+            .collect();
+        Ok(encode_batch(&entries))
+    }
+}
+
+/// A leader that cannot be reached.
+struct Unreachable;
+
+impl DeltaSource for Unreachable {
+    fn deltas(&self, _: &[Ask]) -> Result<Vec<u8>, String> {
+        Err("connection refused".into())
+    }
+}
+
+struct Scene {
+    _t: tempfile::TempDir,
+    leader: PathBuf,
+    repo_dir: PathBuf,
+    data: PathBuf,
+    repo: Repo,
+}
+
+impl Scene {
+    /// Checkpoint `c1` of the leader index, applied to the follower.
+    fn new() -> Scene {
+        let t = tempfile::tempdir().unwrap();
+        let (leader, repo_dir, data) = (
+            t.path().join("leader"),
+            t.path().join("repo"),
+            t.path().join("data"),
+        );
+        fs::create_dir_all(&data).unwrap();
+        init(&repo_dir);
+        let repo = Repo::open(&Location::Local(repo_dir.clone())).unwrap();
+        for i in 0..SMALL {
+            write(&leader.join(format!("logs/s{i:02}")), &noise(200 << 10, i));
+        }
+        for i in 0..2u64 {
+            write(
+                &leader.join(format!("logs/big{i}")),
+                &noise(1 << 20, 50 + i),
+            );
+        }
+        let scene = Scene {
+            _t: t,
+            leader,
+            repo_dir,
+            data,
+            repo,
+        };
+        scene.checkpoint("c1");
+        scene.follow().apply("c1", Abort::new()).unwrap();
+        scene
+    }
+
+    fn follow(&self) -> Follow<'_> {
+        Follow {
+            repo: &self.repo,
+            leader_index: "logs",
+            data: &self.data,
+            follower_index: "copy",
+        }
+    }
+
+    fn checkpoint(&self, name: &str) {
+        ok(&[
+            "snapshot",
+            "create",
+            s(&self.repo_dir),
+            name,
+            "--source",
+            s(&self.leader),
+            "--indices",
+            "logs",
+            "--no-global-state",
+        ]);
+    }
+
+    /// Overwrites 64 KiB in the middle of half the small files and in the
+    /// first chunk of a big one (below the chunker's 256 KiB minimum, so
+    /// no chunk boundary moves), with random data; rewrites two small
+    /// files whole (s01 and s03: in the new pack, around the edited s02,
+    /// so a read that bridged gaps would fetch s02's chunk after all);
+    /// adds a file; takes checkpoint `c2`. Returns the bytes edited in
+    /// place.
+    fn edit(&self) -> u64 {
+        for i in [1u64, 3] {
+            let path = self.leader.join(format!("logs/s{i:02}"));
+            write(&path, &noise(200 << 10, 800 + i));
+        }
+        let mut edited = 0;
+        let files = (0..SMALL)
+            .step_by(2)
+            .map(|i| (format!("s{i:02}"), 70 << 10))
+            .chain([("big1".to_string(), 150 << 10)]);
+        for (n, (name, at)) in files.enumerate() {
+            let path = self.leader.join("logs").join(name);
+            let mut data = fs::read(&path).unwrap();
+            data[at..at + EDIT].copy_from_slice(&noise(EDIT, 900 + n as u64));
+            write(&path, &data);
+            edited += EDIT as u64;
+        }
+        write(&self.leader.join("logs/added"), &noise(100 << 10, 999));
+        self.checkpoint("c2");
+        edited
+    }
+
+    fn apply_with(&self, source: &dyn DeltaSource) -> Applied {
+        let deltas = Deltas { source, held: "c1" };
+        self.follow()
+            .apply_with("c2", Some(&deltas), Abort::new())
+            .unwrap()
+    }
+
+    fn assert_converged(&self) {
+        assert_same_tree(&self.leader.join("logs"), &self.data.join("copy"));
+        assert!(!self.data.join(".ccr-deltas-copy").exists());
+        assert!(!self.data.join(".ccr-next-copy").exists());
+    }
+}
+
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).unwrap().len()
+}
+
+#[test]
+fn edits_in_the_middle_travel_as_deltas() {
+    let scene = Scene::new();
+    let edited = scene.edit();
+    let source = FromRepo {
+        repo: &scene.repo,
+        tamper: |_| {},
+        requests: AtomicU64::new(0),
+    };
+    let applied = scene.apply_with(&source);
+    scene.assert_converged();
+    let used = applied.deltas.clone().expect("deltas were asked for");
+    // Seven edited files: six one-chunk files and one chunk of a big one;
+    // the two rewritten files are asked for too, and answered "no delta"
+    // (the added file has no base).
+    assert_eq!((used.asked, used.chunks), (9, 7), "{applied:?}");
+    assert_eq!(used.failed_requests, 0, "{applied:?}");
+    assert_eq!(source.requests.load(Ordering::Relaxed), 1);
+    // The added and rewritten files are fetched whole; the edits travel
+    // as about their own size, not as the chunks around them.
+    let whole: u64 = ["added", "s01", "s03"]
+        .iter()
+        .map(|f| file_len(&scene.leader.join("logs").join(f)))
+        .sum();
+    let bound = whole + edited * 11 / 10 + (16 << 10);
+    eprintln!(
+        "read {} bytes ({} of delta answers) for {edited} edited bytes and {whole} bytes of whole files",
+        applied.bytes_read, used.bytes_received
+    );
+    assert!(
+        applied.bytes_read <= bound,
+        "read {} for {edited} edited bytes and {whole} bytes of whole files: {applied:?}",
+        applied.bytes_read
+    );
+    assert!(used.bytes_received >= edited, "{applied:?}");
+}
+
+#[test]
+fn an_unreachable_leader_fetches_the_chunks_as_usual() {
+    let scene = Scene::new();
+    scene.edit();
+    let applied = scene.apply_with(&Unreachable);
+    scene.assert_converged();
+    let used = applied.deltas.clone().unwrap();
+    assert_eq!((used.chunks, used.bytes_received), (0, 0), "{applied:?}");
+    assert!(used.failed_requests > 0, "{applied:?}");
+    // Whole chunks: at least the six small files and the added one.
+    assert!(applied.bytes_read > 7 * (100 << 10), "{applied:?}");
+}
+
+#[test]
+fn a_wrong_delta_is_caught_by_the_chunk_id_and_fetched() {
+    let scene = Scene::new();
+    scene.edit();
+    let source = FromRepo {
+        repo: &scene.repo,
+        // One byte changed (or, with nothing between prefix and suffix,
+        // one added): the rebuilt chunk is not the one asked for.
+        tamper: |d| {
+            if d.middle.is_empty() {
+                d.middle.push(0);
+            } else {
+                d.middle[0] ^= 1;
+            }
+        },
+        requests: AtomicU64::new(0),
+    };
+    let applied = scene.apply_with(&source);
+    scene.assert_converged();
+    let used = applied.deltas.clone().unwrap();
+    assert_eq!(used.chunks, 0, "{applied:?}");
+    assert!(used.bytes_received > 0, "{applied:?}");
+}
+
+#[test]
+fn a_base_changed_in_the_follower_folder_is_not_used() {
+    let scene = Scene::new();
+    scene.edit();
+    // Every held file differs from its checkpoint in every 64 KiB now: no
+    // chunk rebuilt from them can have the right id. (The node pauses a
+    // follower for such a write before applying; the apply itself must
+    // stay right regardless.)
+    for e in fs::read_dir(scene.data.join("copy")).unwrap() {
+        let path = e.unwrap().path();
+        let mut data = fs::read(&path).unwrap();
+        for at in (0..data.len()).step_by(64 << 10) {
+            data[at] ^= 0xff;
+        }
+        write(&path, &data);
+    }
+    let source = FromRepo {
+        repo: &scene.repo,
+        tamper: |_| {},
+        requests: AtomicU64::new(0),
+    };
+    let applied = scene.apply_with(&source);
+    scene.assert_converged();
+    let used = applied.deltas.clone().unwrap();
+    assert!(used.bytes_received > 0, "{applied:?}");
+    assert_eq!(used.chunks, 0, "{applied:?}");
+}
