@@ -30,6 +30,17 @@ struct FromRepo<'a> {
     requests: AtomicU64,
 }
 
+impl<'a> FromRepo<'a> {
+    /// A leader that answers every delta as it is.
+    fn honest(repo: &'a Repo) -> FromRepo<'a> {
+        FromRepo {
+            repo,
+            tamper: |_| {},
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
 impl DeltaSource for FromRepo<'_> {
     fn deltas(&self, asks: &[Ask]) -> Result<Vec<u8>, String> {
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -172,11 +183,7 @@ fn file_len(p: &Path) -> u64 {
 fn edits_in_the_middle_travel_as_deltas() {
     let scene = Scene::new();
     let edited = scene.edit();
-    let source = FromRepo {
-        repo: &scene.repo,
-        tamper: |_| {},
-        requests: AtomicU64::new(0),
-    };
+    let source = FromRepo::honest(&scene.repo);
     let applied = scene.apply_with(&source);
     scene.assert_converged();
     let used = applied.deltas.clone().expect("deltas were asked for");
@@ -258,11 +265,7 @@ fn a_base_changed_in_the_follower_folder_is_not_used() {
         }
         write(&path, &data);
     }
-    let source = FromRepo {
-        repo: &scene.repo,
-        tamper: |_| {},
-        requests: AtomicU64::new(0),
-    };
+    let source = FromRepo::honest(&scene.repo);
     let applied = scene.apply_with(&source);
     scene.assert_converged();
     let used = applied.deltas.clone().unwrap();

@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::ccr::{add_remote, bytes_read, follow, post_ok, same_in_time, shard_stats, TOKEN};
+use common::ccr::{
+    add_remote, bytes_read, follow, followed_then_paused, post_ok, same_in_time, shard_stats, TOKEN,
+};
 use common::node::{start, start_with, Dirs};
 use common::{noise, write};
 use serde_json::{json, Value};
@@ -257,22 +259,8 @@ fn a_resume_after_many_changes_fetches_about_the_changed_chunks() {
         let text = format!("{{\"doc\": {i}, \"body\": \"{}\"}}\n", "word ".repeat(200));
         write(&logs.join(format!("docs/{i:03}.json")), text.as_bytes());
     }
-    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
-    let follower = start(&fd, &[]);
-    add_remote(&follower, &leader);
-    follow(
-        &follower,
-        &[],
-        "copy",
-        json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s"}),
-    );
+    let (_leader, follower) = followed_then_paused(&ld, &fd);
     let copy = fd.data().join("copy");
-    same_in_time(&follower, &[], &logs, &copy);
-
-    post_ok(&follower, "/copy/_ccr/pause_follow");
-    // A poll the pause cut short may still be waiting on the leader (up to
-    // read_poll_timeout): past it, the leader takes no checkpoint.
-    std::thread::sleep(Duration::from_millis(2500));
     let repo = ld.state().join("ccr-checkpoints");
     let before = checkpoints(&repo);
     let read_before = bytes_read(&follower, &[], "copy");

@@ -7,10 +7,9 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
 
-use common::ccr::{add_remote, bytes_read, follow, post_ok, same_in_time, TOKEN};
-use common::node::{start, start_with, Dirs};
+use common::ccr::{bytes_read, followed_then_paused, post_ok, same_in_time, TOKEN};
+use common::node::{start_with, Dirs};
 use common::{noise, write};
 use serde_json::json;
 
@@ -27,22 +26,8 @@ fn a_resume_after_edits_in_the_middle_reads_about_the_edits() {
     for i in 0..3u64 {
         write(&logs.join(format!("big{i}")), &noise(1 << 20, 100 + i));
     }
-    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
-    let follower = start(&fd, &[]);
-    add_remote(&follower, &leader);
-    follow(
-        &follower,
-        &[],
-        "copy",
-        json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s"}),
-    );
+    let (_leader, follower) = followed_then_paused(&ld, &fd);
     let copy = fd.data().join("copy");
-    same_in_time(&follower, &[], &logs, &copy);
-
-    post_ok(&follower, "/copy/_ccr/pause_follow");
-    // A poll the pause cut short may still be waiting on the leader (up to
-    // read_poll_timeout): past it, the leader takes no checkpoint.
-    std::thread::sleep(Duration::from_millis(2500));
     let before = bytes_read(&follower, &[], "copy");
 
     // The big files are edited below the chunker's minimum chunk size

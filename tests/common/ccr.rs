@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::node::Node;
+use super::node::{start, start_with, Dirs, Node};
 
 /// The token the leader nodes of these tests accept.
 pub const TOKEN: &str = "leader-token-c41e";
@@ -100,4 +100,30 @@ pub fn follow(node: &Node, auth: &[(&str, &str)], index: &str, body: Value) {
 pub fn post_ok(node: &Node, path: &str) {
     let r = node.send("POST", path, "");
     assert_eq!(r.status, 200, "{path}: {}", r.text());
+}
+
+/// Starts a leader node (with [`TOKEN`]) on `ld` and a follower node on
+/// `fd`, makes follower index `copy` follow leader index `logs` (already
+/// written) until it holds it, then pauses it, past any poll the pause
+/// cut short (up to `read_poll_timeout`, after which the leader takes no
+/// checkpoint). Returns (leader, follower).
+pub fn followed_then_paused(ld: &Dirs, fd: &Dirs) -> (Node, Node) {
+    let leader = start_with(ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let follower = start(fd, &[]);
+    add_remote(&follower, &leader);
+    follow(
+        &follower,
+        &[],
+        "copy",
+        json!({"remote_cluster": "leader", "leader_index": "logs", "read_poll_timeout": "1s"}),
+    );
+    same_in_time(
+        &follower,
+        &[],
+        &ld.data().join("logs"),
+        &fd.data().join("copy"),
+    );
+    post_ok(&follower, "/copy/_ccr/pause_follow");
+    std::thread::sleep(Duration::from_millis(2500));
+    (leader, follower)
 }
