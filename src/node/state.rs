@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{flock, FlockOperation};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -157,6 +158,10 @@ pub fn write_atomic_private<T: Serialize>(
     write_atomic_mode(folder, name, value, 0o600)
 }
 
+/// Numbers temporary files within the process, so two threads saving the
+/// same file never write through one temporary name.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
 fn write_atomic_mode<T: Serialize>(
     folder: &Path,
     name: &str,
@@ -164,7 +169,8 @@ fn write_atomic_mode<T: Serialize>(
     mode: u32,
 ) -> Result<(), NodeError> {
     let target = folder.join(name);
-    let temp = folder.join(format!(".{name}.tmp-{}", std::process::id()));
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = folder.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |e| NodeError::Io { path, source: e }

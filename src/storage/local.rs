@@ -39,8 +39,13 @@ pub struct LocalStore {
 #[derive(Debug)]
 struct Inner {
     root: PathBuf,
-    counter: AtomicU64,
 }
+
+/// Numbers temporary files for the whole process, not per store: two
+/// stores opened on one folder (the node opens a repository more than once)
+/// must never pick the same temporary name, or one would remove the other's
+/// file before it is linked.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn io_err(key: &str, e: io::Error) -> StorageError {
     match e.kind() {
@@ -80,7 +85,6 @@ impl LocalStore {
         Ok(LocalStore {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),
-                counter: AtomicU64::new(0),
             }),
         })
     }
@@ -109,7 +113,7 @@ impl Inner {
     }
 
     fn temp_path(&self, dir: &Path) -> PathBuf {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -125,13 +129,17 @@ impl Inner {
             return Err(StorageError::AlreadyExists { key: key.into() });
         }
         let tmp = self.temp_path(dir);
-        let result = (|| {
-            super::direct::create_synced(&tmp, data)?;
-            match mode {
-                PutMode::Overwrite => fs::rename(&tmp, &dest),
-                PutMode::Create => fs::hard_link(&tmp, &dest),
+        // Only a temporary file this call created is ever removed.
+        super::direct::create_synced(&tmp, data).map_err(|e| {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                let _ = fs::remove_file(&tmp);
             }
-        })();
+            io_err(key, e)
+        })?;
+        let result = match mode {
+            PutMode::Overwrite => fs::rename(&tmp, &dest),
+            PutMode::Create => fs::hard_link(&tmp, &dest),
+        };
         let _ = fs::remove_file(&tmp);
         result.map_err(|e| io_err(key, e))?;
         // Make the new directory entry durable too.
@@ -395,6 +403,27 @@ mod tests {
         store.remove_leftover("packs/ab/.tmp-1-0-2").await.unwrap();
         assert!(store.leftovers(now_ms() + 60_000).await.unwrap().is_empty());
         assert!(store.head("packs/ab/obj").await.is_ok());
+    }
+
+    /// Two stores on one folder in one process (the node opens a
+    /// repository more than once) never share a temporary name, whatever
+    /// the clock says: the part before the time differs.
+    #[test]
+    fn stores_on_one_folder_never_share_a_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            LocalStore::open(dir.path()).unwrap(),
+            LocalStore::open(dir.path()).unwrap(),
+        );
+        let without_time = |p: PathBuf| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name[..name.rfind('-').unwrap()].to_string()
+        };
+        let names: std::collections::BTreeSet<_> = (0..100)
+            .flat_map(|_| [a.inner.temp_path(dir.path()), b.inner.temp_path(dir.path())])
+            .map(without_time)
+            .collect();
+        assert_eq!(names.len(), 200);
     }
 
     /// Markers come and go while cleanup lists: a listing never fails
