@@ -124,6 +124,13 @@ fn owners_come_back_by_name_or_number_when_restoring_as_root() {
     // mode: a chown changes none of them) still gets its owner back.
     chown(&dst.join("idx/named"), 0, 0);
     chown(&dst.join("idx"), 0, 0);
+    // Those whose owner is right are not touched at all: a chown, even to
+    // the same owner, would move their ctime.
+    let ctime = |rel: &str| {
+        let m = fs::symlink_metadata(dst.join("idx").join(rel)).unwrap();
+        (m.ctime(), m.ctime_nsec())
+    };
+    let before = [ctime("numeric"), ctime("sub/deep"), ctime("named")];
     ok(&[
         "restore",
         s(&repo),
@@ -133,6 +140,8 @@ fn owners_come_back_by_name_or_number_when_restoring_as_root() {
         "--overwrite",
     ]);
     same_owners(&dst);
+    assert_eq!(before[..2], [ctime("numeric"), ctime("sub/deep")]);
+    assert_ne!(before[2], ctime("named"));
 }
 
 fn set_xattr(p: &Path, name: &str, value: &[u8]) -> bool {

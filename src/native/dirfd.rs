@@ -40,6 +40,8 @@ pub struct Meta {
     pub mtime_ns: i64,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 fn kind_of(t: FileType) -> Kind {
@@ -132,6 +134,8 @@ impl DirFd {
                 size: st.st_size as u64,
                 mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec as i64,
                 mode: st.st_mode & 0o7777,
+                uid: st.st_uid,
+                gid: st.st_gid,
             })),
             Err(rustix::io::Errno::NOENT) => Ok(None),
             Err(e) => Err(e.into()),

@@ -83,6 +83,8 @@ pub struct FileFacts {
     pub size: u64,
     pub mtime_ns: i64,
     pub mode: u32,
+    /// The file's owner and group ids, where the shell read them.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl FileFacts {
@@ -166,6 +168,10 @@ pub struct PlannedFile {
     /// Already complete in the target: left untouched.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub done: bool,
+    /// For a done file, the owner and group ids it has (as the target's
+    /// facts said): the shell need not set them again.
+    #[serde(skip)]
+    pub found_owner: Option<(u32, u32)>,
     /// Continue the partial temporary file of an interrupted run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resume: bool,
@@ -396,6 +402,7 @@ impl Builder<'_> {
                             mode: n.mode,
                             mtime_ns: n.mtime_ns,
                             done: false,
+                            found_owner: None,
                             resume: false,
                             chunks: n.chunks.clone(),
                             sparse: n.sparse,
@@ -414,11 +421,9 @@ impl Builder<'_> {
         let mut in_place = 0u64;
         for file in 0..self.plan.files.len() {
             let planned = &self.plan.files[file];
-            let done = req
-                .target
-                .files
-                .get(&planned.path)
-                .is_some_and(|f| f.matches(planned.size, planned.mtime_ns, planned.mode));
+            let found = req.target.files.get(&planned.path);
+            let done =
+                found.is_some_and(|f| f.matches(planned.size, planned.mtime_ns, planned.mode));
             let resume = !done && req.target.partial_files.contains(&planned.path);
             let mut offset = 0u64;
             for c in &planned.chunks {
@@ -442,8 +447,10 @@ impl Builder<'_> {
                     size: planned.size,
                 });
             }
+            let owner = found.and_then(|f| f.owner).filter(|_| done);
             let f = &mut self.plan.files[file];
             f.done = done;
+            f.found_owner = owner;
             f.resume = resume;
         }
         Ok(in_place)
@@ -972,6 +979,7 @@ mod tests {
             size,
             mtime_ns: 5,
             mode: 0o644,
+            owner: None,
         };
         [
             ("restored/y".to_string(), facts(4)),

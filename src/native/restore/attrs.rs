@@ -58,6 +58,15 @@ impl Finisher {
         Some((uid, gid))
     }
 
+    /// Whether `found` (a file's owner and group ids) already is what
+    /// `a` gives it.
+    pub fn owner_is(&self, a: &EntryAttrs, found: Option<(u32, u32)>) -> bool {
+        let (Some((uid, gid)), Some(wanted)) = (found, self.ids(a)) else {
+            return false;
+        };
+        wanted.0.is_none_or(|u| u == uid) && wanted.1.is_none_or(|g| g == gid)
+    }
+
     fn note_xattrs(&self, path: &str, failed: Vec<String>) {
         for f in failed {
             self.note(format!("{path}: extended attribute not restored: {f}"));

@@ -473,13 +473,17 @@ fn move_into_place(plan: &RestorePlan, root: &DirFd, temps: &Temps, target: &Pat
 /// Gives files already in place (same size, mtime and mode) the owner and
 /// extended attributes the snapshot recorded: the fast rule that kept their
 /// contents says nothing about those. Mode and mtime are set again after
-/// the owner, since a `chown` clears set-id bits.
+/// the owner, since a `chown` clears set-id bits. A file with no extended
+/// attributes to set whose owner is already right is left alone (a
+/// follower's apply keeps thousands of them each time).
 fn finish_unchanged(plan: &RestorePlan, root: &DirFd, target: &Path, fin: &Finisher) -> Result<()> {
     plan.files
         .par_iter()
         .filter(|f| f.done)
         .filter_map(|f| f.attrs.as_deref().map(|a| (f, a)))
-        .filter(|(_, a)| fin.sets_owners() || !a.xattrs.is_empty())
+        .filter(|(f, a)| {
+            !a.xattrs.is_empty() || (fin.sets_owners() && !fin.owner_is(a, f.found_owner))
+        })
         .try_for_each(|(f, a)| -> Result<()> {
             let err = |e| Error::io(target.join(&f.path), e);
             let file = root.open_path_for_read(&f.path).map_err(err)?;

@@ -23,6 +23,7 @@ fn facts(m: &Meta) -> FileFacts {
         size: m.size,
         mtime_ns: m.mtime_ns,
         mode: m.mode,
+        owner: Some((m.uid, m.gid)),
     }
 }
 
