@@ -703,3 +703,84 @@ fn an_unchanged_watched_index_is_not_compared_again() {
     });
     assert_eq!(changed["compared"], true, "{changed}");
 }
+
+/// A follower reads the leader again while it applies the checkpoint it
+/// was given (`after` the one it applies, `held` the one its folder still
+/// holds), so the leader's next checkpoint is taken during the apply. The
+/// held checkpoint keeps its lease and is not pruned; the one being
+/// applied is not pruned either; the rest are, after the reads answered.
+#[test]
+fn a_read_made_during_an_apply_keeps_what_the_folder_holds() {
+    let ld = Dirs::new();
+    write(&ld.data().join("logs/a"), b"first");
+    let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
+    let bearer = format!("Bearer {TOKEN}");
+    let read = |query: &str| -> Value {
+        let path = format!("/logs/_ccr/changes?follower=t&timeout=0ms{query}");
+        let r = leader.call("GET", &path, &[("Authorization", &bearer)], None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    let point = |v: &Value| {
+        let p = &v["head"]["point"];
+        format!("{}:{}", p["lineage"].as_str().unwrap(), p["seq"])
+    };
+    // Checkpoints 1 to 4, each read made "during the apply" of the last.
+    let held = point(&read(""));
+    let mut applying = held.clone();
+    for i in 2..=4 {
+        write(&ld.data().join("logs/a"), format!("version {i}").as_bytes());
+        let mut answer = Value::Null;
+        wait_for("the next checkpoint", || {
+            answer = read(&format!("&after={applying}&held={held}"));
+            point(&answer) != applying
+        });
+        applying = point(&answer);
+    }
+    let leases: Value = {
+        let text = fs::read(ld.state().join("ccr_leader.json")).unwrap();
+        serde_json::from_slice::<Value>(&text).unwrap()["logs"]["leases"].clone()
+    };
+    let leased = |who: &str| -> String {
+        let all = leases.as_array().unwrap();
+        let l = all.iter().find(|l| l["follower"] == who);
+        let p = &l.unwrap_or_else(|| panic!("{leases}"))["point"];
+        format!("{}:{}", p["lineage"].as_str().unwrap(), p["seq"])
+    };
+    assert_eq!(leased("t#held"), held, "{leases}");
+    assert_eq!(leased("t"), applying, "{leases}");
+    // Pruning runs after the answer: wait for it, then the first (held),
+    // third and fourth are there, the second (neither newest nor leased)
+    // is not.
+    let names = || -> Vec<String> {
+        let listed = common::json(&[
+            "snapshot",
+            "list",
+            common::s(&ld.state().join("ccr-checkpoints")),
+        ]);
+        let mut n: Vec<String> = listed["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["snapshot"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    wait_for("the prune", || names().len() == 3);
+    let seqs: Vec<u64> = names()
+        .iter()
+        .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 3, 4]);
+
+    // A malformed `held` is named.
+    let r = leader.call(
+        "GET",
+        "/logs/_ccr/changes?follower=t&timeout=0ms&held=nope",
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("[held]"), "{}", r.text());
+}

@@ -218,8 +218,12 @@ pub struct Changes {
 #[derive(Debug, Clone)]
 pub struct Ask {
     pub index: String,
-    /// The checkpoint the follower holds.
+    /// The checkpoint the follower has: the read answers when the head
+    /// is another.
     pub after: Option<Point>,
+    /// The checkpoint its folder holds: `after`, but for a read made while
+    /// it applies `after`.
+    pub held: Option<Point>,
     /// Who reads: the lease holder's name.
     pub follower: String,
     pub timeout_ms: i64,
@@ -251,11 +255,69 @@ fn scan(
     Ok((leader.checkpoints()?, leader.head(lineage)?))
 }
 
-fn prune(folder: &Path, names: Vec<String>) -> crate::error::Result<()> {
+/// Deletes the checkpoints `names` that are still there (a comparison
+/// made while an earlier prune ran may have listed them again).
+fn prune(folder: &Path, mut names: Vec<String>) -> crate::error::Result<()> {
+    let repo = open_repo(folder)?;
+    let root = repo.root()?;
+    names.retain(|n| root.snapshots.iter().any(|s| &s.snapshot == n));
     if !names.is_empty() {
-        delete_snapshots(&open_repo(folder)?, &names)?;
+        delete_snapshots(&repo, &names)?;
     }
     Ok(())
+}
+
+/// The leases of `index` after read `ask` answered `head`, and the names of
+/// the checkpoints in `listed` they no longer keep.
+fn settle_leases(
+    followed: &Followed,
+    ask: &Ask,
+    head: Option<&Checkpoint>,
+    listed: Vec<Listed>,
+) -> (Vec<Lease>, Vec<String>) {
+    let now = now_millis();
+    let r = Retention::default();
+    let mut leases = followed.leases.clone();
+    if let Some(h) = head {
+        leases = lease::renew(&leases, &ask.follower, &h.point, now);
+    }
+    if let Some(held) = &ask.held {
+        leases = lease::renew(&leases, &format!("{}#held", ask.follower), held, now);
+    }
+    leases.retain(|l| l.is_live(now, r.lease_ms));
+    // A read made while the follower applies `after` keeps that too, for
+    // this prune (the follower's next read names it as held).
+    let mut keep = leases.clone();
+    if let Some(next) = ask.after.as_ref().filter(|a| Some(*a) != ask.held.as_ref()) {
+        keep = lease::renew(&keep, &format!("{}#next", ask.follower), next, now);
+    }
+    let points: Vec<Point> = listed.into_iter().map(|l| l.point).collect();
+    let names = lease::prunable(&points, followed.history.current(), &keep, now, r)
+        .iter()
+        .map(|p| snapshot_name(&ask.index, p))
+        .collect();
+    (leases, names)
+}
+
+/// Prunes checkpoints `names` of `index` after the read that chose them
+/// has answered: a follower never waits for the deletion.
+fn prune_later(node: &Shared, folder: &Path, index: &str, names: Vec<String>) {
+    let (node, folder, index) = (node.clone(), folder.to_path_buf(), index.to_string());
+    tokio::spawn(async move {
+        let one = node.ccr.leaders.on_disk.clone();
+        let done = blocking(move || {
+            let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
+            prune(&folder, names)
+        })
+        .await;
+        // A comparison made meanwhile may have listed them.
+        node.ccr.leaders.clean().remove(&index);
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("snapkeep node: pruning checkpoints of [{index}]: {e}"),
+            Err(e) => eprintln!("snapkeep node: pruning checkpoints of [{index}]: {e}"),
+        }
+    });
 }
 
 /// A new lineage id: 16 lowercase hexadecimal digits.
@@ -331,34 +393,12 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
             };
             continue;
         }
-        let now = now_millis();
-        let r = Retention::default();
-        let mut leases = followed.leases.clone();
-        if let Some(h) = &head {
-            leases = lease::renew(&leases, &ask.follower, &h.point, now);
-        }
-        if let Some(held) = &ask.after {
-            leases = lease::renew(&leases, &format!("{}#held", ask.follower), held, now);
-        }
-        leases.retain(|l| l.is_live(now, r.lease_ms));
-        let points: Vec<Point> = listed.into_iter().map(|l| l.point).collect();
-        let names: Vec<String> =
-            lease::prunable(&points, followed.history.current(), &leases, now, r)
-                .iter()
-                .map(|p| snapshot_name(&ask.index, p))
-                .collect();
+        let (leases, names) = settle_leases(&followed, &ask, head.as_ref(), listed);
         if !names.is_empty() {
             // The comparison's list of checkpoints loses these.
             node.ccr.leaders.clean().remove(&ask.index);
+            prune_later(node, &folder, &ask.index, names);
         }
-        let (f, one) = (folder.clone(), node.ccr.leaders.on_disk.clone());
-        blocking(move || {
-            let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
-            prune(&f, names)
-        })
-        .await
-        .map_err(internal)?
-        .map_err(|e| internal(format!("pruning checkpoints of [{}]: {e}", ask.index)))?;
         let kept = Followed {
             history: followed.history.clone(),
             leases,

@@ -66,20 +66,44 @@ async fn run(node: Shared, f: Arc<Follower>) {
             return;
         }
     };
+    let mut ahead: Option<ReadAhead> = None;
     loop {
         if f.is_stopped() {
             return;
         }
         let rec = f.record().clone();
         if rec.tracker.paused.is_some() {
+            ahead = None;
             f.wake.notified().await;
             continue;
         }
         let params = rec.parameters.follow_params();
         let held = rec.tracker.held.as_ref().map(|(p, _)| p.clone());
-        let read = tokio::select! {
-            r = read(&node, &client, &f.index, &rec.remote_cluster, &rec.leader_index, held.as_ref(), params) => r,
-            _ = f.wake.notified() => continue,
+        let ask = Asked {
+            node: node.clone(),
+            client: client.clone(),
+            index: f.index.clone(),
+            alias: rec.remote_cluster.clone(),
+            leader_index: rec.leader_index.clone(),
+            params,
+        };
+        // A read made during the last apply stands when that apply gave
+        // the folder what the read was made after (dropped, it is
+        // aborted); one that failed is made again the ordinary way, which
+        // reports its own failure.
+        let early = match ahead.take().filter(|a| Some(&a.after) == held.as_ref()) {
+            Some(mut a) => tokio::select! {
+                r = &mut a.task => r.ok().and_then(|r| r.ok()),
+                _ = f.wake.notified() => continue,
+            },
+            None => None,
+        };
+        let read = match early {
+            Some(answer) => Ok(answer),
+            None => tokio::select! {
+                r = ask.read(held.as_ref(), held.as_ref()) => r,
+                _ = f.wake.notified() => continue,
+            },
         };
         let outcome = match read {
             Ok((changes, location, leader)) => {
@@ -93,6 +117,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                 if f.is_stopped() || f.record().tracker.paused.is_some() {
                     continue;
                 }
+                ahead = ReadAhead::start(&ask, &changes, leader.as_ref(), held.as_ref());
                 let job = Job {
                     location,
                     leader,
@@ -165,48 +190,107 @@ fn checkpoint_location(remote: &RemoteCluster, repository: &str) -> Location {
 /// in proxy mode (a direct HTTP connection, which chunk deltas need).
 type LeaderAddress = (String, Option<String>);
 
-/// One read of the leader's changes, where its checkpoint is read from,
-/// and the leader node when there is a direct connection to it; the
-/// reason on failure, in the user's terms.
-async fn read(
-    node: &Shared,
-    client: &reqwest::Client,
-    index: &str,
-    alias: &str,
-    leader_index: &str,
-    held: Option<&Point>,
+/// What a read of the leader needs, owned, so that a read can run on a
+/// task of its own while an apply runs.
+#[derive(Clone)]
+struct Asked {
+    node: Shared,
+    client: reqwest::Client,
+    index: String,
+    alias: String,
+    leader_index: String,
     params: FollowParams,
-) -> Result<(Changes, Location, Option<LeaderAddress>), String> {
-    let remote = node
-        .remotes
-        .lock()
-        .await
-        .get(alias)
-        .cloned()
-        .ok_or_else(|| format!("no such remote cluster: [{alias}]"))?;
-    let follower = format!("{}:{index}", node.identity.id);
-    match remote.via() {
-        Via::Repository(name) => {
-            let (changes, location) =
-                feed::read(node, alias, name, &follower, leader_index, held, params).await?;
-            Ok((changes, location, None))
+}
+
+type ReadResult = Result<(Changes, Location, Option<LeaderAddress>), String>;
+
+/// A read of the leader made while the follower applies checkpoint `after`
+/// (proxy mode), so that the leader compares its index and takes the next
+/// checkpoint during the apply instead of after it. Aborted when dropped.
+struct ReadAhead {
+    after: Point,
+    task: tokio::task::JoinHandle<ReadResult>,
+}
+
+impl ReadAhead {
+    /// A read after the head of `changes` when a step may apply it (it is
+    /// not what the folder holds), for a remote in proxy mode.
+    fn start(
+        ask: &Asked,
+        changes: &Changes,
+        leader: Option<&LeaderAddress>,
+        held: Option<&Point>,
+    ) -> Option<ReadAhead> {
+        leader?;
+        let after = changes.head.as_ref().map(|h| h.point.clone())?;
+        if Some(&after) == held {
+            return None;
         }
-        Via::Proxy(_) => {
-            let changes = poll(
-                client,
-                &remote,
-                alias,
-                &follower,
-                leader_index,
-                held,
-                params,
-            )
-            .await?;
-            let location = checkpoint_location(&remote, &changes.repository);
-            let leader = (remote.proxy_address.clone(), remote.credentials.clone());
-            Ok((changes, location, Some(leader)))
+        let (ask, next, held) = (ask.clone(), after.clone(), held.cloned());
+        let task = tokio::spawn(async move { ask.read(Some(&next), held.as_ref()).await });
+        Some(ReadAhead { after, task })
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Asked {
+    /// One read of the leader's changes after checkpoint `after` (for a
+    /// folder that holds `held`), where its checkpoint is read from, and
+    /// the leader node when there is a direct connection to it; the reason
+    /// on failure, in the user's terms.
+    async fn read(&self, after: Option<&Point>, held: Option<&Point>) -> ReadResult {
+        let (node, alias) = (&self.node, self.alias.as_str());
+        let remote = node
+            .remotes
+            .lock()
+            .await
+            .get(alias)
+            .cloned()
+            .ok_or_else(|| format!("no such remote cluster: [{alias}]"))?;
+        let follower = format!("{}:{}", node.identity.id, self.index);
+        match remote.via() {
+            Via::Repository(name) => {
+                let (changes, location) = feed::read(
+                    node,
+                    alias,
+                    name,
+                    &follower,
+                    &self.leader_index,
+                    after,
+                    self.params,
+                )
+                .await?;
+                Ok((changes, location, None))
+            }
+            Via::Proxy(_) => {
+                let asked = Poll {
+                    follower: &follower,
+                    leader_index: &self.leader_index,
+                    after,
+                    held,
+                    params: self.params,
+                };
+                let changes = poll(&self.client, &remote, alias, asked).await?;
+                let location = checkpoint_location(&remote, &changes.repository);
+                let leader = (remote.proxy_address.clone(), remote.credentials.clone());
+                Ok((changes, location, Some(leader)))
+            }
         }
     }
+}
+
+/// One long-poll read's question.
+struct Poll<'a> {
+    follower: &'a str,
+    leader_index: &'a str,
+    after: Option<&'a Point>,
+    held: Option<&'a Point>,
+    params: FollowParams,
 }
 
 /// One long-poll read of the leader node's `_ccr/changes`.
@@ -214,22 +298,24 @@ async fn poll(
     client: &reqwest::Client,
     remote: &RemoteCluster,
     alias: &str,
-    follower: &str,
-    leader_index: &str,
-    held: Option<&Point>,
-    params: FollowParams,
+    asked: Poll<'_>,
 ) -> Result<Changes, String> {
     let addr = &remote.proxy_address;
-    let timeout = params.read_poll_timeout_ms.max(0);
-    let url = reqwest::Url::parse_with_params(
+    let leader_index = asked.leader_index;
+    let timeout = asked.params.read_poll_timeout_ms.max(0);
+    let text = |p: Option<&Point>| p.map(|p| p.to_string()).unwrap_or_default();
+    let mut url = reqwest::Url::parse_with_params(
         &format!("http://{addr}/{leader_index}/_ccr/changes"),
         &[
-            ("after", held.map(|p| p.to_string()).unwrap_or_default()),
-            ("follower", follower.to_string()),
+            ("after", text(asked.after)),
+            ("follower", asked.follower.to_string()),
             ("timeout", format!("{timeout}ms")),
         ],
     )
     .map_err(|e| format!("bad leader address [{addr}]: {e}"))?;
+    if asked.held != asked.after {
+        url.query_pairs_mut().append_pair("held", &text(asked.held));
+    }
     let mut request = client
         .get(url)
         .timeout(Duration::from_millis(timeout as u64) + READ_SLACK);

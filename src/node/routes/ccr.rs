@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::core::ccr::checkpoint::Point;
 use crate::core::ccr::delta::{encode_batch, Ask as DeltaAsk, MAX_ASKS};
 use crate::core::ccr::follower::PauseReason;
 use crate::core::es::params::Params;
@@ -48,15 +49,21 @@ async fn changes_inner(
     q: Pairs,
 ) -> Result<Response, EsError> {
     let p = Params(&q);
-    p.check_known(path, &["after", "follower", "timeout"])?;
-    let after = match p.get("after").filter(|a| !a.is_empty()) {
-        None => None,
-        Some(a) => Some(parse_point(a).ok_or_else(|| {
-            EsError::illegal_argument(format!(
-                "[after] must be a checkpoint as lineage:seq, not [{a}]"
-            ))
-        })?),
+    p.check_known(path, &["after", "held", "follower", "timeout"])?;
+    let point = |name: &str| -> Result<Option<Point>, EsError> {
+        match p.get(name).filter(|a| !a.is_empty()) {
+            None => Ok(None),
+            Some(a) => Ok(Some(parse_point(a).ok_or_else(|| {
+                EsError::illegal_argument(format!(
+                    "[{name}] must be a checkpoint as lineage:seq, not [{a}]"
+                ))
+            })?)),
+        }
     };
+    let after = point("after")?;
+    // A read made while the follower applies `after` names what it still
+    // holds, so the lease that keeps its delta bases stays on that.
+    let held = point("held")?.or_else(|| after.clone());
     let follower = p.get("follower").filter(|f| !f.is_empty()).ok_or_else(|| {
         EsError::action_request_validation(&["[follower] is missing: who reads holds the lease"])
     })?;
@@ -68,6 +75,7 @@ async fn changes_inner(
     let ask = Ask {
         index,
         after,
+        held,
         follower: follower.to_string(),
         timeout_ms,
     };
