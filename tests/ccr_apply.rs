@@ -228,6 +228,74 @@ fn a_local_write_into_the_follower_folder_is_named() {
     );
 }
 
+/// An apply planned over the walk its local-write check made writes the
+/// checkpoint as one that walks again would; a local write made between
+/// the two is kept (the walk said the file was in place) and the next
+/// comparison names it, so it is never silently replaced.
+#[test]
+fn an_apply_over_the_checks_walk_matches_and_loses_no_local_write() {
+    let Scene {
+        _t,
+        leader,
+        repo_dir,
+        data,
+        repo,
+    } = Scene::new();
+    let follow = Follow {
+        repo: &repo,
+        leader_index: "logs",
+        data: &data,
+        follower_index: "copy",
+    };
+    let checkpoint = |name: &str| {
+        ok(&[
+            "snapshot",
+            "create",
+            s(&repo_dir),
+            name,
+            "--source",
+            s(&leader),
+            "--indices",
+            "logs",
+            "--no-global-state",
+        ])
+    };
+    write_version(&leader, 1);
+    checkpoint("c1");
+    follow.apply("c1", Abort::new()).unwrap();
+    write_version(&leader, 2);
+    write(&leader.join("logs/added"), b"new on the leader");
+    checkpoint("c2");
+    let seen = follow.examine("c1").unwrap();
+    assert!(seen.changes.is_empty(), "{:?}", seen.changes);
+    let walked = seen.walked.expect("an overwriting plan walks");
+    assert!(walked.files.contains_key("copy/f00"), "{:?}", walked.paths);
+    let applied = follow
+        .apply_with("c2", None, Some(walked), Abort::new())
+        .unwrap();
+    assert_eq!(applied.files_written, FILES as u64 + 1);
+    assert_eq!(contents(&data.join("copy")), contents(&leader.join("logs")));
+
+    // A file the leader leaves alone, written locally after the walk.
+    write(&leader.join("logs/added"), b"changed on the leader");
+    checkpoint("c3");
+    let seen = follow.examine("c2").unwrap();
+    assert!(seen.changes.is_empty(), "{:?}", seen.changes);
+    let f04 = data.join("copy/f04");
+    let mut local = fs::read(&f04).unwrap();
+    local[0] ^= 1;
+    fs::write(&f04, &local).unwrap();
+    follow
+        .apply_with("c3", None, seen.walked, Abort::new())
+        .unwrap();
+    assert_eq!(
+        fs::read(data.join("copy/added")).unwrap(),
+        b"changed on the leader"
+    );
+    assert_eq!(fs::read(&f04).unwrap(), local, "kept, not replaced");
+    assert_eq!(follow.local_changes("c3").unwrap(), ["f04"]);
+}
+
 /// The folder's files and their bytes.
 fn contents(folder: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(folder)

@@ -164,7 +164,7 @@ impl Scene {
     fn apply_with(&self, source: &dyn DeltaSource) -> Applied {
         let deltas = Deltas { source, held: "c1" };
         self.follow()
-            .apply_with("c2", Some(&deltas), Abort::new())
+            .apply_with("c2", Some(&deltas), None, Abort::new())
             .unwrap()
     }
 

@@ -23,7 +23,9 @@ use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
 use crate::native::progress::ProgressMode;
 use crate::native::repo::Repo;
-use crate::native::restore::{plan, restore, restore_planned, RestoreOptions, RestoreOutcome};
+use crate::native::restore::{
+    plan, plan_over, restore_planned, Planned, RestoreOptions, RestoreOutcome, Walked,
+};
 
 /// Numbers this process's old versions awaiting removal.
 static OLD_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -48,6 +50,14 @@ pub struct Follow<'a> {
     /// The follower node's data folder and the follower index in it.
     pub data: &'a Path,
     pub follower_index: &'a str,
+}
+
+/// What [`Follow::examine`] found.
+pub struct Examined {
+    /// Paths that differ from the held checkpoint (local writes).
+    pub changes: Vec<String>,
+    /// The walk of the folder the comparison made.
+    pub walked: Option<Walked>,
 }
 
 /// What applying one checkpoint did.
@@ -126,6 +136,15 @@ impl Follow<'_> {
     /// (the one it was last switched to): changed, added or removed since,
     /// by the same size, mtime and mode rule restore reuses files by.
     pub fn local_changes(&self, held: &str) -> Result<Vec<String>> {
+        Ok(self.examine(held)?.changes)
+    }
+
+    /// [`Follow::local_changes`], with the walk of the folder it made: an
+    /// apply that follows at once plans over it instead of walking the
+    /// folder's linked copy again (its files are the same inodes). A local
+    /// write made between the two is then kept, not replaced, and the next
+    /// comparison finds it.
+    pub fn examine(&self, held: &str) -> Result<Examined> {
         let planned = plan(self.repo, &self.options(held, self.data, Abort::new())?)?;
         let p = &planned.plan;
         let prefix = format!("{}/", self.follower_index);
@@ -138,7 +157,10 @@ impl Follow<'_> {
             .chain(p.deletes.iter().map(inside))
             .collect();
         changed.sort();
-        Ok(changed)
+        Ok(Examined {
+            changes: changed,
+            walked: planned.walked,
+        })
     }
 
     /// The restore `opts` with the chunks `deltas` rebuild taken from a
@@ -146,9 +168,9 @@ impl Follow<'_> {
     fn restore_with_deltas(
         &self,
         deltas: &Deltas,
+        mut planned: Planned,
         opts: &RestoreOptions,
     ) -> Result<(RestoreOutcome, Option<DeltaUse>)> {
-        let mut planned = plan(self.repo, opts)?;
         let path = self.delta_cache();
         let cache = TempCache::create(path.clone()).map_err(|e| Error::io(&path, e))?;
         let used = match prefetch(self.repo, deltas, &planned.plan, opts, self.data, &cache.0) {
@@ -168,15 +190,18 @@ impl Follow<'_> {
     /// A run killed at any point leaves the live folder at its old
     /// checkpoint; the next run starts its stage afresh.
     pub fn apply(&self, snapshot: &str, abort: Abort) -> Result<Applied> {
-        self.apply_with(snapshot, None, abort)
+        self.apply_with(snapshot, None, None, abort)
     }
 
     /// [`Follow::apply`], asking for chunk deltas first when `deltas` is
-    /// given and the live folder exists (it holds the bases).
+    /// given and the live folder exists (it holds the bases), and planning
+    /// over `walked` (the live folder's walk by [`Follow::examine`] just
+    /// before) when given.
     pub fn apply_with(
         &self,
         snapshot: &str,
         deltas: Option<&Deltas>,
+        walked: Option<Walked>,
         abort: Abort,
     ) -> Result<Applied> {
         let (live, stage) = (self.live(), self.stage());
@@ -194,9 +219,11 @@ impl Follow<'_> {
             link_tree(&live, &next).map_err(io(&live))?;
         }
         let opts = self.options(snapshot, &stage, abort)?;
+        let walked = walked.filter(|_| live.is_dir());
+        let planned = plan_over(self.repo, &opts, walked)?;
         let (outcome, used) = match deltas.filter(|_| live.is_dir()) {
-            Some(d) => self.restore_with_deltas(d, &opts)?,
-            None => (restore(self.repo, &opts)?, None),
+            Some(d) => self.restore_with_deltas(d, planned, &opts)?,
+            None => (restore_planned(self.repo, &planned, &opts)?, None),
         };
         if live.is_dir() {
             exchange(&live, &next).map_err(io(&live))?;

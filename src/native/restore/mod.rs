@@ -34,6 +34,7 @@ use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::repo::restore::{prepare, Prepared, RestoreChoice};
 
+pub use scan::Walked;
 pub use staging::STAGING_PREFIX;
 use status::RestoreProgress;
 
@@ -116,6 +117,8 @@ pub struct Planned {
     resumed: Option<String>,
     /// The chunk cache the plan takes chunks from.
     cache: Option<CacheFolder>,
+    /// What the walk of an overwritten target found (or was given).
+    pub walked: Option<Walked>,
 }
 
 /// Top-level names a restore of `prepared` writes into its target.
@@ -129,6 +132,12 @@ fn top_level_names(prepared: &Prepared) -> HashSet<String> {
 
 /// Computes the plan for a restore without writing anything.
 pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
+    plan_over(repo, opts, None)
+}
+
+/// [`plan`], taking what the target holds from `walked` (an earlier walk
+/// of the same files, see [`scan::Walked`]) instead of walking it again.
+pub fn plan_over(repo: &Repo, opts: &RestoreOptions, walked: Option<Walked>) -> Result<Planned> {
     let choice = RestoreChoice {
         snapshot: opts.snapshot.clone(),
         selection: opts.selection.clone(),
@@ -166,6 +175,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
     // An interrupted run of this same restore is continued, with or
     // without --overwrite.
     let resumed = dir.as_ref().and_then(|d| staging::find(d, &marker, &taken));
+    let mut walked_now = None;
     if let (Some(dir), true) = (&dir, resumed.is_some() || opts.overwrite) {
         let ids = repo.sealing().ids();
         target.resuming = resumed.is_some();
@@ -174,9 +184,13 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
             scan::scan_interrupted(&plan, &prepared.index, &ids, dir, s, &mut target);
         }
         if opts.overwrite {
-            let params = &repo.config.chunker;
-            let (target_path, state) = (&opts.target, &mut target);
-            scan::scan_existing(&plan, dir, target_path, params, &ids, &taken, state)?;
+            let found = match walked {
+                Some(w) => w,
+                None => scan::walk_existing(&plan, dir, &opts.target, &taken, &target)?,
+            };
+            let chunking = (&repo.config.chunker, &ids);
+            scan::scan_existing(&plan, &found, dir, &opts.target, chunking, &mut target)?;
+            walked_now = Some(found);
         }
         plan = prepared.plan(target)?;
     }
@@ -188,6 +202,7 @@ pub fn plan(repo: &Repo, opts: &RestoreOptions) -> Result<Planned> {
         taken,
         resumed: resumed.map(|s| s.name),
         cache,
+        walked: walked_now,
     })
 }
 

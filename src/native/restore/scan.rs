@@ -172,24 +172,26 @@ fn chunk_file(
     }
 }
 
-/// For --overwrite: what the target holds under the folders being restored.
-/// Files that already match the snapshot are not read; others are chunked
-/// so their blobs can be copied instead of fetched. Staging folders are the
-/// restores' own files, not data.
-pub fn scan_existing(
+/// What a stat walk found under the folders an overwriting restore
+/// writes: every path, and the facts of every file. A follower's apply
+/// plans twice over the same files (its held checkpoint against the live
+/// folder, the next one against a hard-linked copy of it, whose files are
+/// the same inodes) and walks once.
+#[derive(Debug, Clone, Default)]
+pub struct Walked {
+    pub paths: Vec<String>,
+    pub files: HashMap<String, FileFacts>,
+}
+
+/// For --overwrite: walks what the target holds under the folders being
+/// restored. Staging folders are the restores' own files, not data.
+pub fn walk_existing(
     plan: &RestorePlan,
     target: &DirFd,
     target_path: &Path,
-    params: &ChunkerParams,
-    ids: &IdScheme,
     taken: &HashSet<String>,
-    state: &mut TargetState,
-) -> Result<()> {
-    let planned: HashMap<&str, &PlannedFile> =
-        plan.files.iter().map(|f| (f.path.as_str(), f)).collect();
-    // A file where the snapshot has a folder is removed before blobs are
-    // copied, so it cannot be a copy source.
-    let planned_dirs: HashSet<&str> = plan.dirs.iter().map(|d| d.path.as_str()).collect();
+    state: &TargetState,
+) -> Result<Walked> {
     let mut roots: Vec<String> = plan.indices.iter().map(|(_, t)| t.clone()).collect();
     if plan.global_state {
         // The target's global state is what the core's rule calls so
@@ -206,44 +208,67 @@ pub fn scan_existing(
             .collect();
         roots.extend(global);
     }
+    let mut walked = Walked::default();
     let mut stack: Vec<String> = roots;
     let mut parents = Parents::new(target);
     while let Some(rel) = stack.pop() {
         let Some(m) = parents.meta(&rel) else {
             continue;
         };
-        state.existing_paths.push(rel.clone());
-        let path = target_path.join(&rel);
+        walked.paths.push(rel.clone());
         match m.kind {
             Kind::Dir => {
+                let path = target_path.join(&rel);
                 let dir = target.dir(&rel).map_err(|e| Error::io(&path, e))?;
                 for name in dir.names().map_err(|e| Error::io(&path, e))? {
                     stack.push(format!("{rel}/{}", name.to_string_lossy()));
                 }
             }
             Kind::File => {
-                let facts = facts(&m);
-                state.files.insert(rel.clone(), facts);
-                let in_place = planned
-                    .get(rel.as_str())
-                    .is_some_and(|f| facts.matches(f.size, f.mtime_ns, f.mode));
-                if in_place || planned_dirs.contains(rel.as_str()) {
-                    continue;
-                }
-                // Replaced by something else since the stat: not a source.
-                let Ok(file) = target.open_path_for_read(&rel) else {
-                    continue;
-                };
-                for (id, offset) in
-                    chunk_file(&file, params, ids).map_err(|e| Error::io(&path, e))?
-                {
-                    state
-                        .local_blobs
-                        .entry(id)
-                        .or_insert_with(|| (rel.clone(), offset));
-                }
+                walked.files.insert(rel, facts(&m));
             }
             Kind::Symlink | Kind::Other => {}
+        }
+    }
+    Ok(walked)
+}
+
+/// For --overwrite: records what `walked` found in `state`. Files that
+/// already match the snapshot are not read; others are chunked so their
+/// blobs can be copied instead of fetched.
+pub fn scan_existing(
+    plan: &RestorePlan,
+    walked: &Walked,
+    target: &DirFd,
+    target_path: &Path,
+    chunking: (&ChunkerParams, &IdScheme),
+    state: &mut TargetState,
+) -> Result<()> {
+    let (params, ids) = chunking;
+    let planned: HashMap<&str, &PlannedFile> =
+        plan.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    // A file where the snapshot has a folder is removed before blobs are
+    // copied, so it cannot be a copy source.
+    let planned_dirs: HashSet<&str> = plan.dirs.iter().map(|d| d.path.as_str()).collect();
+    state.existing_paths.extend(walked.paths.iter().cloned());
+    for (rel, facts) in &walked.files {
+        state.files.insert(rel.clone(), *facts);
+        let in_place = planned
+            .get(rel.as_str())
+            .is_some_and(|f| facts.matches(f.size, f.mtime_ns, f.mode));
+        if in_place || planned_dirs.contains(rel.as_str()) {
+            continue;
+        }
+        // Replaced by something else since the stat: not a source.
+        let Ok(file) = target.open_path_for_read(rel) else {
+            continue;
+        };
+        let path = target_path.join(rel);
+        for (id, offset) in chunk_file(&file, params, ids).map_err(|e| Error::io(&path, e))? {
+            state
+                .local_blobs
+                .entry(id)
+                .or_insert_with(|| (rel.clone(), offset));
         }
     }
     Ok(())

@@ -422,9 +422,12 @@ impl Job {
             }
             None => None,
         };
-        let local = match &held {
-            Some(name) => follow.local_changes(name).map_err(failed)?,
-            None => Vec::new(),
+        let (local, walked) = match &held {
+            Some(name) => {
+                let seen = follow.examine(name).map_err(failed)?;
+                (seen.changes, seen.walked)
+            }
+            None => (Vec::new(), None),
         };
         let head = self.changes.head.as_ref();
         // A node killed between an apply's switch and recording it holds
@@ -460,7 +463,7 @@ impl Job {
                     _ => None,
                 };
                 let applied = follow
-                    .apply_with(&head.snapshot, deltas.as_ref(), Abort::new())
+                    .apply_with(&head.snapshot, deltas.as_ref(), walked, Abort::new())
                     .map_err(failed)?;
                 Ok(Outcome::Applied(head.clone(), applied, note))
             }
