@@ -349,8 +349,10 @@ fn a_follower_keeps_in_step_with_a_leader_through_a_shared_repository() {
             .unwrap()
             .expect("the index changed");
         assert_eq!(taken.point.seq, v);
-        // Nothing changed since: no new checkpoint.
+        // Nothing changed since: no new checkpoint, and nothing committed
+        // by the snapshot that found so.
         assert_eq!(leader.checkpoint(lineage, Abort::new()).unwrap(), None);
+        assert_eq!(leader.checkpoints().unwrap().len(), v as usize);
 
         let head = leader.head(lineage).unwrap().unwrap();
         tracker.read_ok(Some((head.point.clone(), head.time_ms)), 0);

@@ -56,6 +56,10 @@ use walk::{DirSkel, Entry, Job, Walker};
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotOptions {
     pub name: String,
+    /// Commit nothing when the snapshot would hold exactly this
+    /// snapshot's trees (a leader's next checkpoint, taken without
+    /// comparing first): the outcome says `unchanged`.
+    pub unless_same_as: Option<String>,
     pub source: PathBuf,
     pub selection: Selection,
     /// `--index NAME=PATH`: folders outside the source added as indices.
@@ -97,6 +101,9 @@ pub struct SnapshotOutcome {
     pub bytes_uploaded: u64,
     /// Folders left out because they are repositories.
     pub skipped: Vec<PathBuf>,
+    /// With [`SnapshotOptions::unless_same_as`]: nothing differed, and
+    /// nothing was committed (`manifest` is what would have been).
+    pub unchanged: bool,
 }
 
 use crate::native::clock::now_millis;
@@ -309,6 +316,18 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         metadata: opts.metadata.clone(),
         failures: built.failures,
     };
+    if let Some(parent) = &opts.unless_same_as {
+        if same_trees(repo, &root, parent, &manifest)? {
+            return Ok(SnapshotOutcome {
+                manifest,
+                generation: root.generation,
+                packs_written: totals.packs_written,
+                bytes_uploaded: totals.bytes_uploaded,
+                skipped,
+                unchanged: true,
+            });
+        }
+    }
     let change = RootChange::AddSnapshot {
         summary: manifest.summary(),
         index_file,
@@ -336,7 +355,30 @@ fn create(repo: &Repo, opts: &SnapshotOptions) -> Result<SnapshotOutcome> {
         packs_written: totals.packs_written,
         bytes_uploaded: totals.bytes_uploaded,
         skipped,
+        unchanged: false,
     })
+}
+
+/// Whether `manifest` (complete, with no failures) holds exactly the
+/// trees of snapshot `name`: its indices and global state, folder by
+/// folder and file by file (trees are content-addressed and record every
+/// entry's size, mtime and mode, the rule a comparison would use).
+fn same_trees(repo: &Repo, root: &Root, name: &str, manifest: &Manifest) -> Result<bool> {
+    let Some(summary) = root.snapshot(name) else {
+        return Ok(false);
+    };
+    if !manifest.failures.is_empty()
+        || manifest.state != crate::core::format::manifest::SnapshotState::Success
+    {
+        return Ok(false);
+    }
+    let parent = repo.manifest(summary)?;
+    let trees = |m: &Manifest| -> Vec<(String, Option<Id>)> {
+        let indices = m.indices.iter().map(|(k, s)| (k.clone(), s.tree));
+        let global = m.global_state.iter().map(|g| (String::new(), g.tree));
+        indices.chain(global).collect()
+    };
+    Ok(trees(manifest) == trees(&parent))
 }
 
 /// Everything a snapshot shares while it walks, reads and builds trees.

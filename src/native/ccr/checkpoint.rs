@@ -7,7 +7,6 @@ use crate::core::ccr::checkpoint::{parse_snapshot_name, snapshot_name, Point};
 use crate::core::format::manifest::SnapshotState;
 use crate::core::policy::selection::Selection;
 use crate::native::backup::{create_snapshot, SnapshotOptions};
-use crate::native::ccr::apply::Follow;
 use crate::native::error::Result;
 use crate::native::job::Abort;
 use crate::native::repo::Repo;
@@ -60,32 +59,28 @@ impl Leader<'_> {
     }
 
     /// Takes the next checkpoint of `lineage` if the index differs from
-    /// the newest one (by the size, mtime and mode rule restore reuses
-    /// files by), or returns `None` when nothing changed.
+    /// the newest one, or returns `None` when nothing changed. There is no
+    /// comparison before it: the snapshot itself walks the index against
+    /// the newest checkpoint (reading only what changed) and is not
+    /// committed when its trees come out the same, which records each
+    /// entry's size, mtime and mode (the rule restore reuses files by).
     pub fn checkpoint(&self, lineage: &str, abort: Abort) -> Result<Option<Listed>> {
         let head = self.head(lineage)?;
-        if let Some(head) = &head {
-            let same_folder = Follow {
-                repo: self.repo,
-                leader_index: self.index,
-                data: self.data,
-                follower_index: self.index,
-            };
-            if same_folder.local_changes(&head.snapshot)?.is_empty() {
-                return Ok(None);
-            }
-        }
-        let point = Point::new(lineage, head.map_or(1, |h| h.point.seq + 1));
+        let point = Point::new(lineage, head.as_ref().map_or(1, |h| h.point.seq + 1));
         let name = snapshot_name(self.index, &point);
         let opts = SnapshotOptions {
             name: name.clone(),
             source: self.data.to_path_buf(),
             selection: Selection::parse(self.index)?,
             include_global_state: false,
+            unless_same_as: head.map(|h| h.snapshot),
             abort,
             ..SnapshotOptions::default()
         };
         let outcome = create_snapshot(self.repo, &opts)?;
+        if outcome.unchanged {
+            return Ok(None);
+        }
         Ok(Some(Listed {
             point,
             snapshot: name,
