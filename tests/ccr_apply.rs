@@ -88,6 +88,31 @@ impl Scene {
             repo,
         }
     }
+
+    /// The leader's `logs` followed as `follower_index` in the data folder.
+    fn follow<'a>(&'a self, follower_index: &'a str) -> Follow<'a> {
+        Follow {
+            repo: &self.repo,
+            leader_index: "logs",
+            data: &self.data,
+            follower_index,
+        }
+    }
+
+    /// A checkpoint `name` of the leader's `logs`.
+    fn checkpoint(&self, name: &str) {
+        ok(&[
+            "snapshot",
+            "create",
+            s(&self.repo_dir),
+            name,
+            "--source",
+            s(&self.leader),
+            "--indices",
+            "logs",
+            "--no-global-state",
+        ]);
+    }
 }
 
 #[test]
@@ -187,31 +212,11 @@ fn readers_see_one_whole_checkpoint_while_checkpoints_are_applied() {
 
 #[test]
 fn a_local_write_into_the_follower_folder_is_named() {
-    let Scene {
-        _t,
-        leader,
-        repo_dir,
-        data,
-        repo,
-    } = Scene::new();
-    let follow = Follow {
-        repo: &repo,
-        leader_index: "logs",
-        data: &data,
-        follower_index: "copy",
-    };
-    write_version(&leader, 1);
-    ok(&[
-        "snapshot",
-        "create",
-        s(&repo_dir),
-        "c1",
-        "--source",
-        s(&leader),
-        "--indices",
-        "logs",
-        "--no-global-state",
-    ]);
+    let scene = Scene::new();
+    let (leader, data) = (&scene.leader, &scene.data);
+    let follow = scene.follow("copy");
+    write_version(leader, 1);
+    scene.checkpoint("c1");
     follow.apply("c1", Abort::new()).unwrap();
     assert!(follow.local_changes("c1").unwrap().is_empty());
     write(
@@ -234,36 +239,14 @@ fn a_local_write_into_the_follower_folder_is_named() {
 /// comparison names it, so it is never silently replaced.
 #[test]
 fn an_apply_over_the_checks_walk_matches_and_loses_no_local_write() {
-    let Scene {
-        _t,
-        leader,
-        repo_dir,
-        data,
-        repo,
-    } = Scene::new();
-    let follow = Follow {
-        repo: &repo,
-        leader_index: "logs",
-        data: &data,
-        follower_index: "copy",
-    };
-    let checkpoint = |name: &str| {
-        ok(&[
-            "snapshot",
-            "create",
-            s(&repo_dir),
-            name,
-            "--source",
-            s(&leader),
-            "--indices",
-            "logs",
-            "--no-global-state",
-        ])
-    };
-    write_version(&leader, 1);
+    let scene = Scene::new();
+    let (leader, data) = (&scene.leader, &scene.data);
+    let follow = scene.follow("copy");
+    let checkpoint = |name: &str| scene.checkpoint(name);
+    write_version(leader, 1);
     checkpoint("c1");
     follow.apply("c1", Abort::new()).unwrap();
-    write_version(&leader, 2);
+    write_version(leader, 2);
     write(&leader.join("logs/added"), b"new on the leader");
     checkpoint("c2");
     let seen = follow.examine("c1").unwrap();

@@ -651,6 +651,21 @@ fn auto_follow_patterns_follow_new_leader_indices() {
 /// index); any change event (even one that changes nothing a checkpoint
 /// sees) makes the next read compare again, and a real change still
 /// makes a checkpoint.
+/// A leader node's `_ccr/changes` as a follower `t` reads it, at once
+/// (`query` appended), and the head point of an answer as `lineage:seq`.
+fn changes(leader: &Node, query: &str) -> Value {
+    let path = format!("/logs/_ccr/changes?follower=t&timeout=0ms{query}");
+    let bearer = format!("Bearer {TOKEN}");
+    let r = leader.call("GET", &path, &[("Authorization", &bearer)], None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn head_point(v: &Value) -> String {
+    let p = &v["head"]["point"];
+    format!("{}:{}", p["lineage"].as_str().unwrap(), p["seq"])
+}
+
 #[test]
 fn an_unchanged_watched_index_is_not_compared_again() {
     let ld = Dirs::new();
@@ -658,20 +673,13 @@ fn an_unchanged_watched_index_is_not_compared_again() {
         write(&ld.data().join(format!("logs/f{i}")), &noise(1000, i));
     }
     let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
-    let bearer = format!("Bearer {TOKEN}");
     let read = |after: Option<&str>| -> Value {
-        let mut path = "/logs/_ccr/changes?follower=t&timeout=0ms".to_string();
-        if let Some(after) = after {
-            path += &format!("&after={after}");
-        }
-        let r = leader.call("GET", &path, &[("Authorization", &bearer)], None);
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.json()
+        changes(
+            &leader,
+            &after.map(|a| format!("&after={a}")).unwrap_or_default(),
+        )
     };
-    let point = |v: &Value| {
-        let p = &v["head"]["point"];
-        format!("{}:{}", p["lineage"].as_str().unwrap(), p["seq"])
-    };
+    let point = head_point;
     let first = read(None);
     assert_eq!(first["compared"], true, "{first}");
     let head = point(&first);
@@ -714,17 +722,8 @@ fn a_read_made_during_an_apply_keeps_what_the_folder_holds() {
     let ld = Dirs::new();
     write(&ld.data().join("logs/a"), b"first");
     let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
-    let bearer = format!("Bearer {TOKEN}");
-    let read = |query: &str| -> Value {
-        let path = format!("/logs/_ccr/changes?follower=t&timeout=0ms{query}");
-        let r = leader.call("GET", &path, &[("Authorization", &bearer)], None);
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.json()
-    };
-    let point = |v: &Value| {
-        let p = &v["head"]["point"];
-        format!("{}:{}", p["lineage"].as_str().unwrap(), p["seq"])
-    };
+    let read = |query: &str| changes(&leader, query);
+    let point = head_point;
     // Checkpoints 1 to 4, each read made "during the apply" of the last.
     let held = point(&read(""));
     let mut applying = held.clone();
@@ -775,6 +774,7 @@ fn a_read_made_during_an_apply_keeps_what_the_folder_holds() {
     assert_eq!(seqs, [1, 3, 4]);
 
     // A malformed `held` is named.
+    let bearer = format!("Bearer {TOKEN}");
     let r = leader.call(
         "GET",
         "/logs/_ccr/changes?follower=t&timeout=0ms&held=nope",
