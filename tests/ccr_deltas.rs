@@ -161,8 +161,28 @@ impl Scene {
         edited
     }
 
+    /// The apply as a follower node makes it: after its local-write check,
+    /// whose plan of the held checkpoint and walk the apply takes over
+    /// (what the check found is for the node to judge, not the apply).
     fn apply_with(&self, source: &dyn DeltaSource) -> Applied {
-        let deltas = Deltas { source, held: "c1" };
+        let seen = self.follow().examine("c1").unwrap();
+        let deltas = Deltas {
+            source,
+            held: "c1",
+            planned: Some(&seen.planned),
+        };
+        self.follow()
+            .apply_with("c2", Some(&deltas), seen.walked, Abort::new())
+            .unwrap()
+    }
+
+    /// The apply with nothing planned before it.
+    fn apply_alone(&self, source: &dyn DeltaSource) -> Applied {
+        let deltas = Deltas {
+            source,
+            held: "c1",
+            planned: None,
+        };
         self.follow()
             .apply_with("c2", Some(&deltas), None, Abort::new())
             .unwrap()
@@ -177,6 +197,19 @@ impl Scene {
 
 fn file_len(p: &Path) -> u64 {
     fs::metadata(p).unwrap().len()
+}
+
+/// Without the local-write check's plan, the apply plans the held
+/// checkpoint itself and asks for the same deltas.
+#[test]
+fn deltas_need_no_plan_made_before() {
+    let scene = Scene::new();
+    scene.edit();
+    let source = FromRepo::honest(&scene.repo);
+    let applied = scene.apply_alone(&source);
+    scene.assert_converged();
+    let used = applied.deltas.expect("deltas were asked for");
+    assert_eq!((used.asked, used.chunks), (9, 7));
 }
 
 #[test]

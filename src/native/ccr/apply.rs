@@ -58,6 +58,8 @@ pub struct Examined {
     pub changes: Vec<String>,
     /// The walk of the folder the comparison made.
     pub walked: Option<Walked>,
+    /// The comparison's plan of the held checkpoint (for chunk deltas).
+    pub planned: Planned,
 }
 
 /// What applying one checkpoint did.
@@ -145,7 +147,8 @@ impl Follow<'_> {
     /// write made between the two is then kept, not replaced, and the next
     /// comparison finds it.
     pub fn examine(&self, held: &str) -> Result<Examined> {
-        let planned = plan(self.repo, &self.options(held, self.data, Abort::new())?)?;
+        let mut planned = plan(self.repo, &self.options(held, self.data, Abort::new())?)?;
+        let walked = planned.walked.take();
         let p = &planned.plan;
         let prefix = format!("{}/", self.follower_index);
         let inside = |path: &String| path.strip_prefix(&prefix).unwrap_or(path).to_string();
@@ -159,7 +162,8 @@ impl Follow<'_> {
         changed.sort();
         Ok(Examined {
             changes: changed,
-            walked: planned.walked,
+            walked,
+            planned,
         })
     }
 

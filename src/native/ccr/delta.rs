@@ -26,7 +26,7 @@ use crate::core::plan::restore::{RestorePlan, TargetState};
 use crate::native::error::{Error, Result};
 use crate::native::lazy::put_entry;
 use crate::native::repo::Repo;
-use crate::native::restore::RestoreOptions;
+use crate::native::restore::{Planned, RestoreOptions};
 use crate::native::runtime::block_on;
 use crate::repo::restore::{prepare, RestoreChoice};
 
@@ -52,6 +52,10 @@ pub struct Deltas<'a> {
     /// The snapshot, in the checkpoint repository, of the checkpoint the
     /// follower folder was last switched to.
     pub held: &'a str,
+    /// That checkpoint's plan over the folder, when the local-write check
+    /// has just made it (`Follow::examine`): its files are not planned
+    /// again.
+    pub planned: Option<&'a Planned>,
 }
 
 /// What deltas gave one apply.
@@ -143,15 +147,20 @@ pub fn prefetch(
     data: &Path,
     cache: &Path,
 ) -> Result<DeltaUse> {
-    let choice = RestoreChoice {
-        snapshot: deltas.held.to_string(),
-        selection: opts.selection.clone(),
-        rename: opts.rename.clone(),
-        include_global_state: false,
-        include: None,
+    let held = match deltas.planned {
+        Some(p) => held_files(&p.plan, &p.index),
+        None => {
+            let choice = RestoreChoice {
+                snapshot: deltas.held.to_string(),
+                selection: opts.selection.clone(),
+                rename: opts.rename.clone(),
+                include_global_state: false,
+                include: None,
+            };
+            let prepared = block_on(prepare(repo.reader(), &choice))?;
+            held_files(&prepared.plan(TargetState::default())?, &prepared.index)
+        }
     };
-    let prepared = block_on(prepare(repo.reader(), &choice))?;
-    let held = held_files(&prepared.plan(TargetState::default())?, &prepared.index);
     let todo = wanted(next, &held);
     let requests = batched(&todo);
     let (taken, abort, source) = (AtomicUsize::new(0), &opts.abort, deltas.source);

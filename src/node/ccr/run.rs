@@ -422,12 +422,12 @@ impl Job {
             }
             None => None,
         };
-        let (local, walked) = match &held {
+        let (local, walked, held_plan) = match &held {
             Some(name) => {
                 let seen = follow.examine(name).map_err(failed)?;
-                (seen.changes, seen.walked)
+                (seen.changes, seen.walked, Some(seen.planned))
             }
-            None => (Vec::new(), None),
+            None => (Vec::new(), None, None),
         };
         let head = self.changes.head.as_ref();
         // A node killed between an apply's switch and recording it holds
@@ -459,7 +459,11 @@ impl Job {
                     LeaderLink::new(address, token.clone(), &self.leader_index)
                 });
                 let deltas = match (&link, &held) {
-                    (Some(source), Some(held)) => Some(Deltas { source, held }),
+                    (Some(source), Some(held)) => Some(Deltas {
+                        source,
+                        held,
+                        planned: held_plan.as_ref(),
+                    }),
                     _ => None,
                 };
                 let applied = follow
