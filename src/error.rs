@@ -150,9 +150,6 @@ pub enum Error {
     /// line (`core::policy::hooks::HookFailure`).
     #[error("snapshot failed, nothing was committed: index [{index}]: {reason} (a partial snapshot would leave the index out and commit the rest as PARTIAL)")]
     Hook { index: String, reason: String },
-    /// A file already in the restore target changed while it was copied.
-    #[error("{} changed during the restore; run it again", path.display())]
-    ChangedDuringRestore { path: PathBuf },
     /// A restored file cannot be renamed into place because its folder is on
     /// another filesystem than the target.
     #[error("cannot move the restored file into {}: its folder is on another filesystem than the target folder (restore each mounted folder as its own target)", path.display())]
@@ -290,8 +287,7 @@ impl Error {
             Error::CommitContention(_)
             | Error::Stalled { .. }
             | Error::ReusedDataRemoved { .. }
-            | Error::Inconsistent { .. }
-            | Error::ChangedDuringRestore { .. } => true,
+            | Error::Inconsistent { .. } => true,
             _ => false,
         }
     }
@@ -335,7 +331,6 @@ mod tests {
                 path: "a".into(),
                 reason: "changed while read".into(),
             },
-            Error::ChangedDuringRestore { path: "t/a".into() },
             storage(StorageError::Unavailable {
                 detail: "503".into(),
             }),

@@ -148,7 +148,10 @@ impl Follow<'_> {
     /// comparison finds it.
     pub fn examine(&self, held: &str) -> Result<Examined> {
         let mut planned = plan(self.repo, &self.options(held, self.data, Abort::new())?)?;
-        let walked = planned.walked.take();
+        let mut walked = planned.walked.take();
+        if let Some(w) = walked.as_mut() {
+            w.know(&planned.plan, &planned.index);
+        }
         let p = &planned.plan;
         let prefix = format!("{}/", self.follower_index);
         let inside = |path: &String| path.strip_prefix(&prefix).unwrap_or(path).to_string();

@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::keys;
 use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
-use crate::core::plan::restore::{reads_for, CachedCopy, PlannedRead, RestorePlan};
+use crate::core::plan::restore::{reads_for, CachedCopy, LocalCopy, PlannedRead, RestorePlan};
 use crate::native::dirfd::{split_parent, DirFd};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
@@ -203,7 +203,7 @@ pub fn execute(
         None => None,
     };
     fetch(repo, plan, &plan.reads, &temps, &watch)?;
-    copy_local(repo, plan, &root, &temps, target, &watch.bar)?;
+    copy_local(repo, planned, &root, &temps, &watch.bar)?;
     watch.bar.finish();
     opts.abort.check("restore")?;
     if let Some(s) = watch.status {
@@ -387,29 +387,27 @@ fn fetch(
     })
 }
 
-/// Copies blobs already in the target (checked again: the target may have
-/// changed since it was scanned). Sources are opened without following
-/// links and must be regular files.
+/// Copies blobs already in the target. Each is checked against its id
+/// (the target may have changed since it was scanned, or behind the size,
+/// mtime and mode that let a plan know a file's chunks without reading
+/// it); one that fails, or whose source is gone, is fetched from the
+/// repository instead. Sources are opened without following links and
+/// must be regular files.
 fn copy_local(
     repo: &Repo,
-    plan: &RestorePlan,
+    planned: &Planned,
     root: &DirFd,
     temps: &Temps,
-    target: &Path,
     bar: &Progress,
 ) -> Result<()> {
+    let plan = &planned.plan;
     plan.local_copies
         .par_iter()
         .try_for_each(|c| -> Result<()> {
-            let src = target.join(&c.from);
-            let changed = || Error::ChangedDuringRestore { path: src.clone() };
-            let f: File = root.open_path_for_read(&c.from).map_err(|_| changed())?;
-            let mut data = vec![0u8; c.length as usize];
-            f.read_exact_at(&mut data, c.from_offset)
-                .map_err(|e| Error::io(&src, e))?;
-            if repo.sealing().id_of(&data) != c.id {
-                return Err(changed());
-            }
+            let data = match local_bytes(repo, root, c) {
+                Some(data) => data,
+                None => repo.read_blob(&planned.index, &c.id)?,
+            };
             let mut last = None;
             for place in &c.places {
                 temps.write(plan, place.file as usize, &data, place.offset, &mut last)?;
@@ -417,6 +415,15 @@ fn copy_local(
             }
             Ok(())
         })
+}
+
+/// Copy `c`'s bytes as its source in the target holds them, if they still
+/// have its id.
+fn local_bytes(repo: &Repo, root: &DirFd, c: &LocalCopy) -> Option<Vec<u8>> {
+    let f: File = root.open_path_for_read(&c.from).ok()?;
+    let mut data = vec![0u8; usize::try_from(c.length).ok()?];
+    f.read_exact_at(&mut data, c.from_offset).ok()?;
+    (repo.sealing().id_of(&data) == c.id).then_some(data)
 }
 
 /// Gives each temporary its mode and mtime and renames it into its folder;

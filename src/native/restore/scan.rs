@@ -8,6 +8,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::core::chunker::ChunkerParams;
 use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::Id;
@@ -181,6 +183,49 @@ fn chunk_file(
 pub struct Walked {
     pub paths: Vec<String>,
     pub files: HashMap<String, FileFacts>,
+    /// Files whose chunks are known without reading them (see
+    /// [`Walked::know`]).
+    pub known: HashMap<String, Known>,
+}
+
+/// A file's chunks as a snapshot holds it, known to be what the file
+/// holds while its size, mtime and mode stay these.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub mode: u32,
+    /// Each chunk and its offset in the file.
+    pub chunks: Vec<(Id, u64)>,
+}
+
+impl Walked {
+    /// Records the chunks of the files `plan` found complete in the target
+    /// (by the same size, mtime and mode rule that lets a restore leave
+    /// them alone): a later plan over this walk takes them as local
+    /// sources without reading and hashing them. The restore still checks
+    /// each copied chunk against its id, so a file changed behind the
+    /// facts fails the restore instead of giving wrong bytes.
+    pub fn know(&mut self, plan: &RestorePlan, index: &RepoIndex) {
+        'files: for f in plan.files.iter().filter(|f| f.done) {
+            let mut at = 0u64;
+            let mut chunks = Vec::with_capacity(f.chunks.len());
+            for id in &f.chunks {
+                let Some(l) = index.get(id) else {
+                    continue 'files;
+                };
+                chunks.push((*id, at));
+                at += u64::from(l.raw_len);
+            }
+            let known = Known {
+                size: f.size,
+                mtime_ns: f.mtime_ns,
+                mode: f.mode,
+                chunks,
+            };
+            self.known.insert(f.path.clone(), known);
+        }
+    }
 }
 
 /// For --overwrite: walks what the target holds under the folders being
@@ -251,6 +296,7 @@ pub fn scan_existing(
     // copied, so it cannot be a copy source.
     let planned_dirs: HashSet<&str> = plan.dirs.iter().map(|d| d.path.as_str()).collect();
     state.existing_paths.extend(walked.paths.iter().cloned());
+    let mut to_read = Vec::new();
     for (rel, facts) in &walked.files {
         state.files.insert(rel.clone(), *facts);
         let in_place = planned
@@ -259,12 +305,32 @@ pub fn scan_existing(
         if in_place || planned_dirs.contains(rel.as_str()) {
             continue;
         }
-        // Replaced by something else since the stat: not a source.
-        let Ok(file) = target.open_path_for_read(rel) else {
-            continue;
-        };
-        let path = target_path.join(rel);
-        for (id, offset) in chunk_file(&file, params, ids).map_err(|e| Error::io(&path, e))? {
+        match walked.known.get(rel) {
+            Some(k) if facts.matches(k.size, k.mtime_ns, k.mode) => {
+                for (id, offset) in &k.chunks {
+                    state
+                        .local_blobs
+                        .entry(*id)
+                        .or_insert_with(|| (rel.clone(), *offset));
+                }
+            }
+            _ => to_read.push(rel),
+        }
+    }
+    let read: Vec<(&String, Vec<(Id, u64)>)> = to_read
+        .par_iter()
+        .map(|rel| -> Result<(&String, Vec<(Id, u64)>)> {
+            // Replaced by something else since the stat: not a source.
+            let Ok(file) = target.open_path_for_read(rel) else {
+                return Ok((*rel, Vec::new()));
+            };
+            let chunks =
+                chunk_file(&file, params, ids).map_err(|e| Error::io(target_path.join(rel), e))?;
+            Ok((*rel, chunks))
+        })
+        .collect::<Result<_>>()?;
+    for (rel, chunks) in read {
+        for (id, offset) in chunks {
             state
                 .local_blobs
                 .entry(id)
