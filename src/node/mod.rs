@@ -114,6 +114,7 @@ pub fn run(settings: Settings) -> Result<(), NodeError> {
         tokio::spawn(slm::follow::follow_loop(node.clone()));
         ccr::run::start_all(&node);
         ccr::publish::start_all(&node);
+        ccr::keeper::keep_all(&node).await;
         tokio::spawn(ccr::auto_follow::auto_follow_loop(node.clone()));
         let bound = listener.local_addr().unwrap_or(listen);
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -1,4 +1,6 @@
-//! The leader side: checkpoints of a followed index, taken on demand.
+//! The leader side: checkpoints of a followed index, taken when a
+//! follower's read finds it changed (and, by `keeper.rs`, when it changes
+//! with no read waiting).
 //!
 //! A follower's read is a long poll (`GET /<index>/_ccr/changes`). While
 //! it waits, the index is compared with its newest checkpoint when a
@@ -11,8 +13,10 @@
 //!
 //! Each read renews two leases of its follower (`core::ccr::lease`): one
 //! on the checkpoint it is about to apply and one on the checkpoint it
-//! holds (which it compares its folder with for local writes). Then the
-//! checkpoints that are neither among the newest nor leased are deleted.
+//! holds (which it compares its folder with for local writes), and a read
+//! made during an apply a third, on the checkpoint being applied, until
+//! the next read. Then the checkpoints that are neither among the newest
+//! nor leased are deleted.
 //! The index's history and the leases are kept in `ccr_leader.json`.
 //!
 //! A watched index whose watch has seen no change since a comparison
@@ -22,7 +26,7 @@
 //! the index is compared anyway, in case a change escaped the watch (a
 //! write through a memory map, a folder mounted inside the index).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,6 +94,8 @@ pub struct Leaders {
     pub watches: Watches,
     /// Per index, the last comparison that found it unchanged.
     clean: std::sync::Mutex<BTreeMap<String, Clean>>,
+    /// The indices whose keeper runs (`keeper.rs`).
+    keepers: std::sync::Mutex<BTreeSet<String>>,
 }
 
 /// A comparison's outcome, and the watch's change count when it started:
@@ -131,6 +137,7 @@ impl Leaders {
             on_disk: Arc::default(),
             watches: Watches::default(),
             clean: Default::default(),
+            keepers: Default::default(),
         })
     }
 }
@@ -141,6 +148,25 @@ impl Leaders {
     /// repository holds, so two at once could take the same name).
     pub fn on_disk(&self) -> Arc<std::sync::Mutex<()>> {
         self.on_disk.clone()
+    }
+
+    /// Records that a keeper of `index` starts; false if one runs.
+    pub fn start_keeper(&self, index: &str) -> bool {
+        let mut k = self.keepers.lock().unwrap_or_else(|e| e.into_inner());
+        k.insert(index.to_string())
+    }
+
+    pub fn keeper_stopped(&self, index: &str) {
+        let mut k = self.keepers.lock().unwrap_or_else(|e| e.into_inner());
+        k.remove(index);
+    }
+
+    /// Drops the checkpoints `names` from the standing comparison of
+    /// `index`, once they are pruned.
+    fn forget_listed(&self, index: &str, names: &[String]) {
+        if let Some(c) = self.clean().get_mut(index) {
+            c.listed.retain(|l| !names.contains(&l.snapshot));
+        }
     }
 }
 
@@ -284,15 +310,17 @@ fn settle_leases(
     if let Some(held) = &ask.held {
         leases = lease::renew(&leases, &format!("{}#held", ask.follower), held, now);
     }
-    leases.retain(|l| l.is_live(now, r.lease_ms));
-    // A read made while the follower applies `after` keeps that too, for
-    // this prune (the follower's next read names it as held).
-    let mut keep = leases.clone();
-    if let Some(next) = ask.after.as_ref().filter(|a| Some(*a) != ask.held.as_ref()) {
-        keep = lease::renew(&keep, &format!("{}#next", ask.follower), next, now);
+    // A read made while the follower applies `after` keeps that too, until
+    // its next read (which names it as held): a checkpoint taken meanwhile
+    // must not push it out of the newest while the apply reads it.
+    let next_holder = format!("{}#next", ask.follower);
+    match ask.after.as_ref().filter(|a| Some(*a) != ask.held.as_ref()) {
+        Some(next) => leases = lease::renew(&leases, &next_holder, next, now),
+        None => leases.retain(|l| l.follower != next_holder),
     }
+    leases.retain(|l| l.is_live(now, r.lease_ms));
     let points: Vec<Point> = listed.into_iter().map(|l| l.point).collect();
-    let names = lease::prunable(&points, followed.history.current(), &keep, now, r)
+    let names = lease::prunable(&points, followed.history.current(), &leases, now, r)
         .iter()
         .map(|p| snapshot_name(&ask.index, p))
         .collect();
@@ -305,13 +333,14 @@ fn prune_later(node: &Shared, folder: &Path, index: &str, names: Vec<String>) {
     let (node, folder, index) = (node.clone(), folder.to_path_buf(), index.to_string());
     tokio::spawn(async move {
         let one = node.ccr.leaders.on_disk.clone();
+        let pruned = names.clone();
         let done = blocking(move || {
             let _alone = one.lock().unwrap_or_else(|e| e.into_inner());
-            prune(&folder, names)
+            prune(&folder, pruned)
         })
         .await;
         // A comparison made meanwhile may have listed them.
-        node.ccr.leaders.clean().remove(&index);
+        node.ccr.leaders.forget_listed(&index, &names);
         match done {
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("snapkeep node: pruning checkpoints of [{index}]: {e}"),
@@ -338,6 +367,9 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
     // Subscribed before the first comparison: a change made after it
     // wakes the wait below.
     let mut events = node.ccr.leaders.watches.subscribe(&data, &ask.index);
+    if events.is_some() {
+        crate::node::ccr::keeper::keep(node, &ask.index);
+    }
     let mut woken = false;
     let mut compared = false;
     loop {
@@ -396,7 +428,7 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
         let (leases, names) = settle_leases(&followed, &ask, head.as_ref(), listed);
         if !names.is_empty() {
             // The comparison's list of checkpoints loses these.
-            node.ccr.leaders.clean().remove(&ask.index);
+            node.ccr.leaders.forget_listed(&ask.index, &names);
             prune_later(node, &folder, &ask.index, names);
         }
         let kept = Followed {
@@ -414,6 +446,79 @@ pub async fn changes(node: &Shared, ask: Ask) -> Result<Changes, EsError> {
             compared,
         });
     }
+}
+
+/// Whether `index` is there and a follower holds a live lease on it.
+pub async fn is_followed(node: &Shared, index: &str) -> bool {
+    let now = now_millis();
+    let lease_ms = Retention::default().lease_ms;
+    let all = node.ccr.leaders.indices.lock().await;
+    let leased = all
+        .get(index)
+        .is_some_and(|f| f.leases.iter().any(|l| l.is_live(now, lease_ms)));
+    leased && indices::exists(&node.settings.data, index)
+}
+
+/// The indices this node leads with a live lease.
+pub async fn followed_indices(node: &Shared) -> Vec<String> {
+    let names: Vec<String> = node
+        .ccr
+        .leaders
+        .indices
+        .lock()
+        .await
+        .keys()
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    for index in names {
+        if is_followed(node, &index).await {
+            out.push(index);
+        }
+    }
+    out
+}
+
+/// The keeper's step: compares `index` with its newest checkpoint, taking
+/// the next when it differs, unless a comparison made since its watch
+/// counted `events` stands; then prunes what no lease keeps. The outcome
+/// stands for the reads that come while the watch stays at `events`.
+pub async fn keep_up(node: &Shared, index: &str, events: u64) -> Result<(), String> {
+    let folder = repo_folder(&node.state_folder);
+    let all = node.ccr.leaders.indices.lock().await;
+    let Some(followed) = all.get(index).cloned() else {
+        return Ok(());
+    };
+    let lineage = followed.history.current().to_string();
+    let leaders = &node.ccr.leaders;
+    if leaders.still_clean(index, events, &lineage).is_some() {
+        return Ok(());
+    }
+    let at = Instant::now();
+    let data = node.settings.data.clone();
+    let (mut listed, head) = compare(&folder, &data, index, &lineage, node)
+        .await
+        .map_err(|e| e.reason)?;
+    let now = now_millis();
+    let r = Retention::default();
+    let points: Vec<Point> = listed.iter().map(|l| l.point.clone()).collect();
+    let names: Vec<String> = lease::prunable(&points, &lineage, &followed.leases, now, r)
+        .iter()
+        .map(|p| snapshot_name(index, p))
+        .collect();
+    listed.retain(|l| !names.contains(&l.snapshot));
+    let clean = Clean {
+        events,
+        lineage,
+        at,
+        listed,
+        head,
+    };
+    leaders.clean().insert(index.to_string(), clean);
+    if !names.is_empty() {
+        prune_later(node, &folder, index, names);
+    }
+    Ok(())
 }
 
 /// Compares `index` with its newest checkpoint of `lineage`, taking the
@@ -495,11 +600,13 @@ pub async fn forget(node: &Shared, index: &str, follower: &str) -> Result<usize,
     let Some(followed) = all.get_mut(index) else {
         return Ok(0);
     };
-    let held = format!("{follower}#held");
+    let own = [
+        follower.to_string(),
+        format!("{follower}#held"),
+        format!("{follower}#next"),
+    ];
     let before = followed.leases.len();
-    followed
-        .leases
-        .retain(|l| l.follower != follower && l.follower != held);
+    followed.leases.retain(|l| !own.contains(&l.follower));
     let gone = before - followed.leases.len();
     write_atomic(&node.state_folder, LEADER_FILE, &*all).map_err(|e| internal(e.to_string()))?;
     Ok(gone)

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  leader.rs    checkpoints of followed indices, taken on a follower's long poll
+//!  keeper.rs    ... and when a followed index changes, with no read waiting
 //!  deltas.rs    chunk deltas: the leader's answers, the follower's requests
 //!  publish.rs   checkpoints and a feed published into a shared repository
 //!  feed.rs      a follower's read of such a feed, and its lease objects
@@ -20,6 +21,7 @@ pub mod begin;
 pub mod deltas;
 pub mod feed;
 pub mod follows;
+pub mod keeper;
 pub mod leader;
 pub mod publish;
 pub mod request;
