@@ -273,6 +273,11 @@ impl Repo {
         block_on(self.reader().read_blob(index, id))
     }
 
+    /// See [`crate::repo::reader::RepoReader::read_blob_unchecked`].
+    pub fn read_blob_unchecked(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
+        block_on(self.reader().read_blob_unchecked(index, id))
+    }
+
     pub fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
         block_on(self.reader().tree(index, id))
     }
