@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use snapkeep::native::ccr::apply::Follow;
+use snapkeep::native::ccr::apply::{Follow, Prepared};
 use snapkeep::native::job::Abort;
 use snapkeep::native::location::Location;
 use snapkeep::native::repo::Repo;
@@ -254,7 +254,14 @@ fn an_apply_over_the_checks_walk_matches_and_loses_no_local_write() {
     let walked = seen.walked.expect("an overwriting plan walks");
     assert!(walked.files.contains_key("copy/f00"), "{:?}", walked.paths);
     let applied = follow
-        .apply_with("c2", None, Some(walked), Abort::new())
+        .apply_with(
+            "c2",
+            Prepared {
+                walked: Some(walked),
+                ..Prepared::default()
+            },
+            Abort::new(),
+        )
         .unwrap();
     assert_eq!(applied.files_written, FILES as u64 + 1);
     assert_eq!(contents(&data.join("copy")), contents(&leader.join("logs")));
@@ -264,12 +271,23 @@ fn an_apply_over_the_checks_walk_matches_and_loses_no_local_write() {
     checkpoint("c3");
     let seen = follow.examine("c2").unwrap();
     assert!(seen.changes.is_empty(), "{:?}", seen.changes);
+    // The stage linked before the write, as the follower links it beside
+    // its check.
+    let staged = follow.link_stage().unwrap();
     let f04 = data.join("copy/f04");
     let mut local = fs::read(&f04).unwrap();
     local[0] ^= 1;
     fs::write(&f04, &local).unwrap();
     follow
-        .apply_with("c3", None, seen.walked, Abort::new())
+        .apply_with(
+            "c3",
+            Prepared {
+                walked: seen.walked,
+                staged: Some(staged),
+                deltas: None,
+            },
+            Abort::new(),
+        )
         .unwrap();
     assert_eq!(
         fs::read(data.join("copy/added")).unwrap(),
@@ -326,7 +344,14 @@ fn chunks_known_from_the_held_checkpoint_are_checked_when_copied() {
     assert!(seen.changes.is_empty(), "{:?}", seen.changes);
 
     let applied = follow
-        .apply_with("c2", None, seen.walked, Abort::new())
+        .apply_with(
+            "c2",
+            Prepared {
+                walked: seen.walked,
+                ..Prepared::default()
+            },
+            Abort::new(),
+        )
         .unwrap();
     assert_eq!(contents(&data.join("copy")), contents(&leader.join("logs")));
     // Planned as a local copy of the held chunk (a plan that read the

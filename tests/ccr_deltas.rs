@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::*;
 use snapkeep::core::ccr::delta::{encode, encode_batch, saves_enough, Ask, Delta};
-use snapkeep::native::ccr::apply::{Applied, Follow};
+use snapkeep::native::ccr::apply::{Applied, Follow, Prepared};
 use snapkeep::native::ccr::delta::{DeltaSource, Deltas};
 use snapkeep::native::job::Abort;
 use snapkeep::native::location::Location;
@@ -172,7 +172,15 @@ impl Scene {
             planned: Some(&seen.planned),
         };
         self.follow()
-            .apply_with("c2", Some(&deltas), seen.walked, Abort::new())
+            .apply_with(
+                "c2",
+                Prepared {
+                    deltas: Some(&deltas),
+                    walked: seen.walked,
+                    staged: None,
+                },
+                Abort::new(),
+            )
             .unwrap()
     }
 
@@ -184,7 +192,14 @@ impl Scene {
             planned: None,
         };
         self.follow()
-            .apply_with("c2", Some(&deltas), None, Abort::new())
+            .apply_with(
+                "c2",
+                Prepared {
+                    deltas: Some(&deltas),
+                    ..Prepared::default()
+                },
+                Abort::new(),
+            )
             .unwrap()
     }
 

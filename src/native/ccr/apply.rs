@@ -62,6 +62,24 @@ pub struct Examined {
     pub planned: Planned,
 }
 
+/// What an apply can start from, made beforehand: all optional.
+#[derive(Default)]
+pub struct Prepared<'a> {
+    /// Chunk deltas to ask for (with a leader that answers them).
+    pub deltas: Option<&'a Deltas<'a>>,
+    /// The live folder's walk by [`Follow::examine`] just before: the
+    /// apply plans over it instead of walking the linked copy again.
+    pub walked: Option<Walked>,
+    /// The stage, linked by [`Follow::link_stage`] (beside the examine,
+    /// say).
+    pub staged: Option<Staged>,
+}
+
+/// A stage made by [`Follow::link_stage`]: the live folder's hard-linked
+/// copy, or an empty stage where there is no live folder yet.
+#[derive(Debug)]
+pub struct Staged(());
+
 /// What applying one checkpoint did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Applied {
@@ -197,20 +215,16 @@ impl Follow<'_> {
     /// A run killed at any point leaves the live folder at its old
     /// checkpoint; the next run starts its stage afresh.
     pub fn apply(&self, snapshot: &str, abort: Abort) -> Result<Applied> {
-        self.apply_with(snapshot, None, None, abort)
+        self.apply_with(snapshot, Prepared::default(), abort)
     }
 
-    /// [`Follow::apply`], asking for chunk deltas first when `deltas` is
-    /// given and the live folder exists (it holds the bases), and planning
-    /// over `walked` (the live folder's walk by [`Follow::examine`] just
-    /// before) when given.
-    pub fn apply_with(
-        &self,
-        snapshot: &str,
-        deltas: Option<&Deltas>,
-        walked: Option<Walked>,
-        abort: Abort,
-    ) -> Result<Applied> {
+    /// Makes the stage of the next apply afresh: the live folder's
+    /// hard-linked copy (what a killed run left there is removed first).
+    /// It only reads the live folder, so it can run beside
+    /// [`Follow::examine`]: a file replaced between the two is either
+    /// found by the examine or kept by the apply and found by the next
+    /// one, as a write after the examine is.
+    pub fn link_stage(&self) -> Result<Staged> {
         let (live, stage) = (self.live(), self.stage());
         let io = |p: &Path| {
             let p = p.to_path_buf();
@@ -221,10 +235,31 @@ impl Follow<'_> {
         }
         self.remove_old_of_other_runs();
         std::fs::create_dir(&stage).map_err(io(&stage))?;
-        let next = stage.join(self.follower_index);
         if live.is_dir() {
-            link_tree(&live, &next).map_err(io(&live))?;
+            link_tree(&live, &stage.join(self.follower_index)).map_err(io(&live))?;
         }
+        Ok(Staged(()))
+    }
+
+    /// [`Follow::apply`] from what `prepared` holds: asking for chunk
+    /// deltas first when it has them and the live folder exists (it holds
+    /// the bases), planning over its walk, and taking its stage instead of
+    /// linking one.
+    pub fn apply_with(&self, snapshot: &str, prepared: Prepared, abort: Abort) -> Result<Applied> {
+        let (live, stage) = (self.live(), self.stage());
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| Error::io(&p, e)
+        };
+        let Prepared {
+            deltas,
+            walked,
+            staged,
+        } = prepared;
+        if staged.is_none() {
+            self.link_stage()?;
+        }
+        let next = stage.join(self.follower_index);
         let opts = self.options(snapshot, &stage, abort)?;
         let walked = walked.filter(|_| live.is_dir());
         let planned = plan_over(self.repo, &opts, walked)?;

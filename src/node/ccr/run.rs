@@ -16,7 +16,7 @@ use crate::core::ccr::checkpoint::{snapshot_name, Point};
 use crate::core::ccr::follower::{decide, retry_delay_ms, FollowParams, PauseReason, Step, View};
 use crate::core::ccr::lineage::{relate, Relation};
 use crate::core::ccr::remote::{RemoteCluster, Via};
-use crate::native::ccr::apply::{Applied, Follow};
+use crate::native::ccr::apply::{Applied, Follow, Prepared};
 use crate::native::ccr::delta::Deltas;
 use crate::native::clock::now_millis;
 use crate::native::job::Abort;
@@ -422,14 +422,20 @@ impl Job {
             }
             None => None,
         };
-        let (local, walked, held_plan) = match &held {
-            Some(name) => {
-                let seen = follow.examine(name).map_err(failed)?;
-                (seen.changes, seen.walked, Some(seen.planned))
-            }
+        let head = self.changes.head.as_ref();
+        // The stage is linked beside the local-write check when an apply
+        // is likely (the leader has a checkpoint the folder does not).
+        let likely = head.is_some_and(|h| Some(&h.point) != self.held.as_ref());
+        let (seen, staged) = std::thread::scope(|s| {
+            let linking = likely.then(|| s.spawn(|| follow.link_stage()));
+            let seen = held.as_ref().map(|name| follow.examine(name));
+            let staged = linking.map(|l| l.join().expect("the stage's thread panicked"));
+            (seen, staged)
+        });
+        let (local, walked, held_plan) = match seen.transpose().map_err(failed)? {
+            Some(seen) => (seen.changes, seen.walked, Some(seen.planned)),
             None => (Vec::new(), None, None),
         };
-        let head = self.changes.head.as_ref();
         // A node killed between an apply's switch and recording it holds
         // the head already: its folder differs from the recorded
         // checkpoint but not from the head, which it is then known to hold.
@@ -466,8 +472,13 @@ impl Job {
                     }),
                     _ => None,
                 };
+                let prepared = Prepared {
+                    deltas: deltas.as_ref(),
+                    walked,
+                    staged: staged.transpose().map_err(failed)?,
+                };
                 let applied = follow
-                    .apply_with(&head.snapshot, deltas.as_ref(), walked, Abort::new())
+                    .apply_with(&head.snapshot, prepared, Abort::new())
                     .map_err(failed)?;
                 Ok(Outcome::Applied(head.clone(), applied, note))
             }
