@@ -20,7 +20,9 @@ as between two hosts; a local-path rsync would copy whole files).
   resumed follower against `rsync -a --delete` of the same change: time
   and bytes moved (snapkeep's `bytes_read` in `_ccr/stats`, the pack
   ranges it fetched; rsync's bytes sent plus received) (targets: faster,
-  fewer bytes);
+  fewer bytes). The leader checkpoints a followed index when it changes,
+  so its checkpoint of the change is usually taken during the second the
+  change settles, before the resume: printed beside;
 - failback: the follower promoted and 1% of the index's bytes rewritten
   on it (whole files of random data, so the diverged bytes are exactly
   what was written and compression plays no part), then the old leader
@@ -323,14 +325,16 @@ def change(root, paths, rng, work):
     return [r for r in paths if r not in gone] + added, written
 
 
-def newest_checkpoint_seconds(pair):
+def newest_checkpoint(pair):
     """How long the leader's newest checkpoint took (its snapshot's
-    duration in the leader's checkpoint repository)."""
+    duration in the leader's checkpoint repository), and when it ended
+    (milliseconds since the epoch, the leader's clock: this machine's)."""
     repo = os.path.join(pair.work, "leader", "state", "ccr-checkpoints")
     out = subprocess.run([pair.binary, "snapshot", "list", repo, "--json"], check=True,
                          capture_output=True, text=True).stdout
     newest = max(json.loads(out)["snapshots"], key=lambda s: s["start_time_in_millis"])
-    return newest["duration_in_millis"] / 1000
+    return (newest["duration_in_millis"] / 1000,
+            newest["start_time_in_millis"] + newest["duration_in_millis"])
 
 
 def catch_up(pair, rsyncd, index, copy, paths, runs):
@@ -359,12 +363,14 @@ def catch_up(pair, rsyncd, index, copy, paths, runs):
                 figures["rsync"] = rsyncd.pull(index, rsync_copy)
                 figures["rsync_loopback"] = loopback_bytes() - wire
             elif tool == "snapkeep":
-                start = time.monotonic()
+                start, resumed_ms = time.monotonic(), time.time() * 1000
                 pair.follower.ok("POST", f"/{copy}/_ccr/resume_follow")
                 wait_applied(pair.follower, copy, held)
                 seconds = time.monotonic() - start
                 figures["snapkeep_loopback"] = loopback_bytes() - wire
-                figures["snapkeep_checkpoint_s"] = newest_checkpoint_seconds(pair)
+                took, ended_ms = newest_checkpoint(pair)
+                figures["snapkeep_checkpoint_s"] = took
+                figures["snapkeep_checkpoint_before_resume"] = ended_ms <= resumed_ms
                 moved = stats(pair.follower, copy)["bytes_read"] - read_before
                 figures["snapkeep"] = (seconds, moved)
         same(live, follower)
@@ -538,6 +544,7 @@ def table(out, p, size, have_rsync, runs):
     cu = out["catch_up"]
     mine_s = statistics.median(c["snapkeep"][0] for c in cu)
     checkpoint_s = statistics.median(c["snapkeep_checkpoint_s"] for c in cu)
+    before = sum(1 for c in cu if c.get("snapkeep_checkpoint_before_resume"))
     mine_b = statistics.median(c["snapkeep"][1] for c in cu)
     changed = statistics.median(c["changed_bytes"] for c in cu)
     if have_rsync:
@@ -570,8 +577,10 @@ def table(out, p, size, have_rsync, runs):
                  f"comparison (s) | {idle['compare_cpu_seconds']:.3f} | | | | |")
     lines += ["", f"Lag: {lag['superseded']} writes replaced again before the follower showed "
               f"them, {lag['unseen']} never seen; max {lag['max_s']:.2f} s. Catch-up change: "
-              f"{changed / 2**20:.1f} MiB written; of snapkeep's time, the leader's checkpoint of "
-              f"it took {checkpoint_s:.2f} s (its snapshot's duration). Failback: {fb['diverged_files']} files "
+              f"{changed / 2**20:.1f} MiB written; the leader's checkpoint of it took "
+              f"{checkpoint_s:.2f} s (its snapshot's duration) and, taken by the leader when the "
+              f"index changed, was done before the resume in {before} of {len(cu)} runs "
+              f"(otherwise it is part of snapkeep's time). Failback: {fb['diverged_files']} files "
               f"rewritten on the promoted follower, resynced in {fb['seconds']:.2f} s. "
               f"Leader overhead: {idle['watched_compared']} of 7 reads of the unchanged index "
               f"compared it ({idle['forced_compared']} of 7 after an event); wall "
