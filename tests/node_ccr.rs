@@ -663,6 +663,24 @@ fn changes(leader: &Node, query: &str) -> Value {
     r.json()
 }
 
+/// The sequence numbers of the leader's checkpoints, in order.
+fn checkpoint_seqs(ld: &Dirs) -> Vec<u64> {
+    let listed = common::json(&[
+        "snapshot",
+        "list",
+        common::s(&ld.state().join("ccr-checkpoints")),
+    ]);
+    let mut n: Vec<u64> = listed["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["snapshot"].as_str().unwrap())
+        .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    n.sort();
+    n
+}
+
 fn head_point(v: &Value) -> String {
     let p = &v["head"]["point"];
     format!("{}:{}", p["lineage"].as_str().unwrap(), p["seq"])
@@ -719,22 +737,7 @@ fn a_followed_index_is_checkpointed_when_it_changes_without_a_read() {
     let leader = start_with(&ld, &[], &[("SNAPKEEP_NODE_TOKEN", TOKEN)]);
     let point = head_point;
     let held = point(&changes(&leader, ""));
-    let seqs = || -> Vec<u64> {
-        let listed = common::json(&[
-            "snapshot",
-            "list",
-            common::s(&ld.state().join("ccr-checkpoints")),
-        ]);
-        let mut n: Vec<u64> = listed["snapshots"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["snapshot"].as_str().unwrap())
-            .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
-            .collect();
-        n.sort();
-        n
-    };
+    let seqs = || checkpoint_seqs(&ld);
     assert_eq!(seqs(), [1]);
     for i in 2..=5u64 {
         write(&ld.data().join("logs/a"), format!("version {i}").as_bytes());
@@ -792,27 +795,8 @@ fn a_read_made_during_an_apply_keeps_what_the_folder_holds() {
     // Pruning runs after the answer: wait for it, then the first (held),
     // third and fourth are there, the second (neither newest nor leased)
     // is not.
-    let names = || -> Vec<String> {
-        let listed = common::json(&[
-            "snapshot",
-            "list",
-            common::s(&ld.state().join("ccr-checkpoints")),
-        ]);
-        let mut n: Vec<String> = listed["snapshots"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["snapshot"].as_str().unwrap().to_string())
-            .collect();
-        n.sort();
-        n
-    };
-    wait_for("the prune", || names().len() == 3);
-    let seqs: Vec<u64> = names()
-        .iter()
-        .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(seqs, [1, 3, 4]);
+    wait_for("the prune", || checkpoint_seqs(&ld).len() == 3);
+    assert_eq!(checkpoint_seqs(&ld), [1, 3, 4]);
 
     // A malformed `held` is named.
     let bearer = format!("Bearer {TOKEN}");

@@ -408,11 +408,7 @@ impl RepoReader {
 
     /// Reads one blob by range and checks its hash.
     pub async fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        let (pack, e) = locate(index, id, "blob")?;
-        let stored = self
-            .store
-            .get(&keys::pack(&pack), Some(e.offset..e.end()))
-            .await?;
+        let (e, stored) = self.stored_blob(index, id).await?;
         self.decode_verified(&e, &stored)
     }
 
@@ -421,12 +417,18 @@ impl RepoReader {
     /// leader's chunk deltas, each rebuilt chunk of which its follower
     /// checks), since the check is most of a read's CPU.
     pub async fn read_blob_unchecked(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
+        let (e, stored) = self.stored_blob(index, id).await?;
+        decode_unchecked(&e, &stored, self.zstd, &self.sealing)
+    }
+
+    /// A blob's index entry and its stored bytes, read by range.
+    async fn stored_blob(&self, index: &RepoIndex, id: &Id) -> Result<(BlobEntry, Bytes)> {
         let (pack, e) = locate(index, id, "blob")?;
         let stored = self
             .store
             .get(&keys::pack(&pack), Some(e.offset..e.end()))
             .await?;
-        decode_unchecked(&e, &stored, self.zstd, &self.sealing)
+        Ok((e, stored))
     }
 
     pub async fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {
