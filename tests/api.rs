@@ -244,6 +244,6 @@ fn a_www_folder_loads_only_with_the_built_inspector() {
         ]
     );
     let page = assets.serve(&get("/", None)).unwrap();
-    assert_eq!(page.body, b"<!doctype html>");
+    assert_eq!(&page.body[..], b"<!doctype html>");
     assert!(assets.serve(&get("/.dev.vars", None)).is_none());
 }

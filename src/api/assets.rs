@@ -170,7 +170,7 @@ mod tests {
     fn the_root_serves_the_page_and_files_their_types() {
         let a = site();
         let page = a.serve(&ApiRequest::new("GET", "/", None)).unwrap();
-        assert_eq!(page.body, b"<html>");
+        assert_eq!(&page.body[..], b"<html>");
         assert_eq!(
             page.header("Content-Type"),
             Some("text/html; charset=utf-8")

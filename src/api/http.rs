@@ -2,6 +2,7 @@
 //! edge Worker from `worker::Request`, a native server from its HTTP
 //! library's types. Nothing here knows either.
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
@@ -90,7 +91,8 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 pub struct ApiResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// Shared, not copied: an object's bytes go out as the store gave them.
+    pub body: Bytes,
 }
 
 impl ApiResponse {
@@ -103,11 +105,11 @@ impl ApiResponse {
     }
 
     /// `body` with `status` and a content type.
-    pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> ApiResponse {
+    pub fn bytes(status: u16, content_type: &str, body: impl Into<Bytes>) -> ApiResponse {
         ApiResponse {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
-            body,
+            body: body.into(),
         }
     }
 

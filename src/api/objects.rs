@@ -59,8 +59,9 @@ async fn get(store: &dyn Storage, req: &ApiRequest, key: &str) -> ApiResult<ApiR
     let wanted = req.header("Range").and_then(ranges::parse);
     let Some(wanted) = wanted else {
         let body = store.get(key, None).await?;
-        return Ok(ApiResponse::bytes(200, OCTET_STREAM, body.to_vec())
-            .with_header("Accept-Ranges", "bytes"));
+        return Ok(
+            ApiResponse::bytes(200, OCTET_STREAM, body).with_header("Accept-Ranges", "bytes")
+        );
     };
     let size = store.head(key).await?.size;
     let Some(range) = wanted.resolve(size) else {
@@ -74,7 +75,7 @@ async fn get(store: &dyn Storage, req: &ApiRequest, key: &str) -> ApiResult<ApiR
             .with_header("Content-Range", &format!("bytes */{size}")));
     };
     let body = store.get(key, Some(range.clone())).await?;
-    Ok(ApiResponse::bytes(206, OCTET_STREAM, body.to_vec())
+    Ok(ApiResponse::bytes(206, OCTET_STREAM, body)
         .with_header("Accept-Ranges", "bytes")
         .with_header(
             "Content-Range",

@@ -41,7 +41,7 @@ pub fn to_worker(response: ApiResponse) -> worker::Result<Response> {
     Ok(Response::builder()
         .with_status(response.status)
         .with_headers(headers)
-        .fixed(response.body))
+        .fixed(response.body.to_vec()))
 }
 
 /// An error as its JSON response.
