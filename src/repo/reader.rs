@@ -517,8 +517,6 @@ fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEnt
     index.entry(id).ok_or(Error::BlobMissing { kind, id: *id })
 }
 
-/// Opens a stored blob (an envelope in an encrypted repository), decodes
-/// it (zstd frames with `zstd`) and checks that it has its id.
 /// A stored blob opened (authenticated, when sealed) and decoded, not
 /// checked against its id.
 fn decode_unchecked(
@@ -534,6 +532,8 @@ fn decode_unchecked(
     codec::decode(e.codec, &opened, e.raw_len, zstd).map_err(|err| integrity(err.to_string()))
 }
 
+/// Opens a stored blob (an envelope in an encrypted repository), decodes
+/// it (zstd frames with `zstd`) and checks that it has its id.
 pub fn decode_verified(
     e: &BlobEntry,
     stored: &[u8],

@@ -26,7 +26,7 @@ use crate::core::plan::restore::{RestorePlan, TargetState};
 use crate::native::error::{Error, Result};
 use crate::native::lazy::put_entry;
 use crate::native::repo::Repo;
-use crate::native::restore::{Planned, RestoreOptions};
+use crate::native::restore::{chunk_spans, Planned, RestoreOptions};
 use crate::native::runtime::block_on;
 use crate::repo::restore::{prepare, RestoreChoice};
 
@@ -94,18 +94,11 @@ struct HeldFile {
 /// index does not know are left out.
 fn held_files(plan: &RestorePlan, index: &RepoIndex) -> HashMap<String, HeldFile> {
     let mut out = HashMap::new();
-    'files: for f in &plan.files {
-        let mut at = 0;
-        let mut spans = Vec::with_capacity(f.chunks.len());
-        for id in &f.chunks {
-            let Some(l) = index.get(id) else {
-                continue 'files;
-            };
-            spans.push((at, u64::from(l.raw_len)));
-            at += u64::from(l.raw_len);
+    for f in &plan.files {
+        if let Some(spans) = chunk_spans(&f.chunks, index) {
+            let ids = f.chunks.clone();
+            out.insert(f.path.clone(), HeldFile { ids, spans });
         }
-        let ids = f.chunks.clone();
-        out.insert(f.path.clone(), HeldFile { ids, spans });
     }
     out
 }

@@ -34,7 +34,7 @@ use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::repo::restore::{prepare, Prepared, RestoreChoice};
 
-pub use scan::Walked;
+pub use scan::{chunk_spans, Walked};
 pub use staging::STAGING_PREFIX;
 use status::RestoreProgress;
 

@@ -205,27 +205,40 @@ impl Walked {
     /// them alone): a later plan over this walk takes them as local
     /// sources without reading and hashing them. The restore still checks
     /// each copied chunk against its id, so a file changed behind the
-    /// facts fails the restore instead of giving wrong bytes.
+    /// facts costs a fetch instead of giving wrong bytes.
     pub fn know(&mut self, plan: &RestorePlan, index: &RepoIndex) {
-        'files: for f in plan.files.iter().filter(|f| f.done) {
-            let mut at = 0u64;
-            let mut chunks = Vec::with_capacity(f.chunks.len());
-            for id in &f.chunks {
-                let Some(l) = index.get(id) else {
-                    continue 'files;
-                };
-                chunks.push((*id, at));
-                at += u64::from(l.raw_len);
-            }
+        for f in plan.files.iter().filter(|f| f.done) {
+            let Some(spans) = chunk_spans(&f.chunks, index) else {
+                continue;
+            };
             let known = Known {
                 size: f.size,
                 mtime_ns: f.mtime_ns,
                 mode: f.mode,
-                chunks,
+                chunks: f
+                    .chunks
+                    .iter()
+                    .zip(spans)
+                    .map(|(id, (at, _))| (*id, at))
+                    .collect(),
             };
             self.known.insert(f.path.clone(), known);
         }
     }
+}
+
+/// The (offset, length) of each of a file's `chunks`, in order; `None` if
+/// `index` lacks one.
+pub fn chunk_spans(chunks: &[Id], index: &RepoIndex) -> Option<Vec<(u64, u64)>> {
+    let mut at = 0u64;
+    chunks
+        .iter()
+        .map(|id| {
+            let len = u64::from(index.get(id)?.raw_len);
+            at += len;
+            Some((at - len, len))
+        })
+        .collect()
 }
 
 /// For --overwrite: walks what the target holds under the folders being
