@@ -1,32 +1,38 @@
 //! Applying a checkpoint with chunk deltas (`native::ccr::delta`): chunks
 //! edited in the middle are rebuilt from the ones they replace, and only
-//! the edits travel; a source that fails or lies changes nothing but the
+//! the edits travel; chunks no delta saves enough on come whole in the
+//! same answers; a source that fails or lies changes nothing but the
 //! bytes read.
 
 mod common;
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use common::*;
-use snapkeep::core::ccr::delta::{encode, encode_batch, saves_enough, Ask, Delta};
+use snapkeep::core::ccr::delta::{encode_batch, Answer, Ask};
+use snapkeep::core::format::id::Id;
 use snapkeep::native::ccr::apply::{Applied, Follow, Prepared};
-use snapkeep::native::ccr::delta::{DeltaSource, Deltas};
+use snapkeep::native::ccr::delta::{answer, DeltaSource, Deltas};
 use snapkeep::native::job::Abort;
 use snapkeep::native::location::Location;
 use snapkeep::native::repo::Repo;
+use snapkeep::native::restore::{plan, RestoreOptions};
 
 /// Files of about 200 KiB (one chunk each: under the chunker's minimum)
 /// and two of 1 MiB, of random data.
 const SMALL: u64 = 12;
 const EDIT: usize = 64 << 10;
 
-/// The leader's answers, computed from the checkpoint repository as the
-/// leader node computes them; `tamper` may change each delta first.
+/// The leader's answers, computed from the checkpoint repository by the
+/// leader node's own function (asked `whole`, as followers ask); `tamper`
+/// may change each answer first.
 struct FromRepo<'a> {
     repo: &'a Repo,
-    tamper: fn(&mut Delta),
+    tamper: fn(&mut Answer),
     requests: AtomicU64,
 }
 
@@ -42,20 +48,12 @@ impl<'a> FromRepo<'a> {
 }
 
 impl DeltaSource for FromRepo<'_> {
-    fn deltas(&self, asks: &[Ask]) -> Result<Vec<u8>, String> {
+    fn deltas(&self, asks: &[Ask]) -> Result<Bytes, String> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let (_, index) = self.repo.root_and_index().map_err(|e| e.to_string())?;
-        let entries: Vec<Option<Delta>> = asks
-            .iter()
-            .map(|a| {
-                let new = self.repo.read_blob(&index, &a.id).ok()?;
-                let base = self.repo.read_blob(&index, &a.base).ok()?;
-                let mut d = encode(&base, &new);
-                (self.tamper)(&mut d);
-                saves_enough(&d, new.len()).then_some(d)
-            })
-            .collect();
-        Ok(encode_batch(&entries))
+        let mut answers = answer(self.repo, &index, asks, true);
+        answers.iter_mut().for_each(self.tamper);
+        Ok(encode_batch(&answers).into())
     }
 }
 
@@ -63,7 +61,7 @@ impl DeltaSource for FromRepo<'_> {
 struct Unreachable;
 
 impl DeltaSource for Unreachable {
-    fn deltas(&self, _: &[Ask]) -> Result<Vec<u8>, String> {
+    fn deltas(&self, _: &[Ask]) -> Result<Bytes, String> {
         Err("connection refused".into())
     }
 }
@@ -203,6 +201,23 @@ impl Scene {
             .unwrap()
     }
 
+    /// The chunks of each file of checkpoint `snapshot`, by path.
+    fn chunks_of(&self, snapshot: &str) -> HashMap<String, Vec<Id>> {
+        let empty = tempfile::tempdir().unwrap();
+        let opts = RestoreOptions {
+            snapshot: snapshot.into(),
+            target: empty.path().to_path_buf(),
+            ..Default::default()
+        };
+        let planned = plan(&self.repo, &opts).unwrap();
+        planned
+            .plan
+            .files
+            .into_iter()
+            .map(|f| (f.path, f.chunks))
+            .collect()
+    }
+
     fn assert_converged(&self) {
         assert_same_tree(&self.leader.join("logs"), &self.data.join("copy"));
         assert!(!self.data.join(".ccr-deltas-copy").exists());
@@ -224,7 +239,7 @@ fn deltas_need_no_plan_made_before() {
     let applied = scene.apply_alone(&source);
     scene.assert_converged();
     let used = applied.deltas.expect("deltas were asked for");
-    assert_eq!((used.asked, used.chunks), (9, 7));
+    assert_eq!((used.asked, used.chunks, used.whole), (9, 7, 2));
 }
 
 #[test]
@@ -236,13 +251,17 @@ fn edits_in_the_middle_travel_as_deltas() {
     scene.assert_converged();
     let used = applied.deltas.clone().expect("deltas were asked for");
     // Seven edited files: six one-chunk files and one chunk of a big one;
-    // the two rewritten files are asked for too, and answered "no delta"
-    // (the added file has no base).
-    assert_eq!((used.asked, used.chunks), (9, 7), "{applied:?}");
+    // the two rewritten files are asked for too, and come whole in the
+    // same answer (the added file has no base: it is fetched).
+    assert_eq!(
+        (used.asked, used.chunks, used.whole),
+        (9, 7, 2),
+        "{applied:?}"
+    );
     assert_eq!(used.failed_requests, 0, "{applied:?}");
     assert_eq!(source.requests.load(Ordering::Relaxed), 1);
-    // The added and rewritten files are fetched whole; the edits travel
-    // as about their own size, not as the chunks around them.
+    // The added and rewritten files travel whole; the edits travel as
+    // about their own size, not as the chunks around them.
     let whole: u64 = ["added", "s01", "s03"]
         .iter()
         .map(|f| file_len(&scene.leader.join("logs").join(f)))
@@ -258,6 +277,29 @@ fn edits_in_the_middle_travel_as_deltas() {
         applied.bytes_read
     );
     assert!(used.bytes_received >= edited, "{applied:?}");
+}
+
+/// What a follower before whole answers asks (no `whole`): rewrites are
+/// answered "no delta", edits as deltas.
+#[test]
+fn without_whole_rewrites_get_no_answer() {
+    let scene = Scene::new();
+    scene.edit();
+    let (c1, c2) = (scene.chunks_of("c1"), scene.chunks_of("c2"));
+    let asks: Vec<Ask> = ["logs/s01", "logs/s02"]
+        .iter()
+        .map(|f| Ask {
+            id: c2[*f][0],
+            base: c1[*f][0],
+        })
+        .collect();
+    let (_, index) = scene.repo.root_and_index().unwrap();
+    let plain = answer(&scene.repo, &index, &asks, false);
+    assert!(matches!(plain[0], Answer::None), "a rewrite: {plain:?}");
+    assert!(matches!(plain[1], Answer::Delta(_)), "an edit");
+    let whole = answer(&scene.repo, &index, &asks, true);
+    assert!(matches!(whole[0], Answer::Stored(_)), "a rewrite, whole");
+    assert!(matches!(whole[1], Answer::Delta(_)), "an edit, whole");
 }
 
 #[test]
@@ -280,20 +322,24 @@ fn a_wrong_delta_is_caught_by_the_chunk_id_and_fetched() {
     let source = FromRepo {
         repo: &scene.repo,
         // One byte changed (or, with nothing between prefix and suffix,
-        // one added): the rebuilt chunk is not the one asked for.
-        tamper: |d| {
-            if d.middle.is_empty() {
-                d.middle.push(0);
-            } else {
-                d.middle[0] ^= 1;
+        // one added): the rebuilt chunk, or the whole one, is not the one
+        // asked for.
+        tamper: |a| match a {
+            Answer::Delta(d) if d.middle.is_empty() => d.middle.push(0),
+            Answer::Delta(d) => d.middle[0] ^= 1,
+            Answer::Stored(s) => {
+                let mut v = s.to_vec();
+                v[0] ^= 1;
+                *s = v.into();
             }
+            Answer::None => {}
         },
         requests: AtomicU64::new(0),
     };
     let applied = scene.apply_with(&source);
     scene.assert_converged();
     let used = applied.deltas.clone().unwrap();
-    assert_eq!(used.chunks, 0, "{applied:?}");
+    assert_eq!((used.chunks, used.whole), (0, 0), "{applied:?}");
     assert!(used.bytes_received > 0, "{applied:?}");
 }
 

@@ -184,10 +184,12 @@ fn print_outcome_text(ctx: &Ctx, out: &RestoreOutcome) {
     ));
     if let Some(c) = &out.cache {
         ctx.say(format!(
-            "took {} ({} chunks) from the chunk cache {}{}",
+            "took {} ({} chunks) from the chunk cache{}{}",
             bytes(c.bytes),
             c.chunks,
-            c.dir.display(),
+            c.dir
+                .as_ref()
+                .map_or_else(String::new, |d| format!(" {}", d.display())),
             if c.refetched > 0 {
                 format!("; {} missing or corrupt there were fetched", c.refetched)
             } else {

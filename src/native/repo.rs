@@ -183,6 +183,15 @@ impl Repo {
         self.reader().decode_verified(e, stored)
     }
 
+    /// See [`crate::repo::reader::RepoReader::decode_checked`].
+    pub fn decode_checked<'a>(
+        &self,
+        e: &BlobEntry,
+        stored: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>> {
+        self.reader().decode_checked(e, stored)
+    }
+
     /// The same repository with transfer rate limits (bytes per second).
     pub fn with_limits(&self, uploads: Option<u64>, downloads: Option<u64>) -> Repo {
         if uploads.is_none() && downloads.is_none() {
@@ -276,6 +285,11 @@ impl Repo {
     /// See [`crate::repo::reader::RepoReader::read_blob_unchecked`].
     pub fn read_blob_unchecked(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
         block_on(self.reader().read_blob_unchecked(index, id))
+    }
+
+    /// See [`crate::repo::reader::RepoReader::stored_blob`].
+    pub fn stored_blob(&self, index: &RepoIndex, id: &Id) -> Result<(BlobEntry, Bytes)> {
+        block_on(self.reader().stored_blob(index, id))
     }
 
     pub fn tree(&self, index: &RepoIndex, id: &Id) -> Result<Tree> {

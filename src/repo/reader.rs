@@ -1,6 +1,7 @@
 //! [`RepoReader`]: the config, the newest root, index files, manifests,
 //! trees and blobs of one repository, each verified before use.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +10,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::core::error::FormatError;
 use crate::core::format::blob::BlobEntry;
-use crate::core::format::codec::{self, ZstdDecoder};
+use crate::core::format::codec::{self, Codec, ZstdDecoder};
 use crate::core::format::config::RepoConfig;
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
@@ -180,6 +181,12 @@ impl RepoReader {
     /// Decodes a stored blob with this reader's zstd decoder and checks
     /// that it hashes to its id.
     pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
+        self.decode_checked(e, stored).map(Cow::into_owned)
+    }
+
+    /// [`RepoReader::decode_verified`], borrowing `stored` where the blob
+    /// is stored raw in a plain repository instead of copying it.
+    pub fn decode_checked<'a>(&self, e: &BlobEntry, stored: &'a [u8]) -> Result<Cow<'a, [u8]>> {
         decode_verified(e, stored, self.zstd, &self.sealing)
     }
 
@@ -418,11 +425,18 @@ impl RepoReader {
     /// checks), since the check is most of a read's CPU.
     pub async fn read_blob_unchecked(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
         let (e, stored) = self.stored_blob(index, id).await?;
-        decode_unchecked(&e, &stored, self.zstd, &self.sealing)
+        self.decode_unchecked(&e, &stored).map(Cow::into_owned)
+    }
+
+    /// [`RepoReader::read_blob_unchecked`] of a blob already read,
+    /// borrowing `stored` where the blob is stored raw in a plain
+    /// repository.
+    pub fn decode_unchecked<'a>(&self, e: &BlobEntry, stored: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+        decode_unchecked(e, stored, self.zstd, &self.sealing)
     }
 
     /// A blob's index entry and its stored bytes, read by range.
-    async fn stored_blob(&self, index: &RepoIndex, id: &Id) -> Result<(BlobEntry, Bytes)> {
+    pub async fn stored_blob(&self, index: &RepoIndex, id: &Id) -> Result<(BlobEntry, Bytes)> {
         let (pack, e) = locate(index, id, "blob")?;
         let stored = self
             .store
@@ -518,28 +532,35 @@ fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEnt
 }
 
 /// A stored blob opened (authenticated, when sealed) and decoded, not
-/// checked against its id.
-fn decode_unchecked(
+/// checked against its id. A blob stored raw in a plain repository is its
+/// stored bytes: borrowed, not copied.
+fn decode_unchecked<'a>(
     e: &BlobEntry,
-    stored: &[u8],
+    stored: &'a [u8],
     zstd: ZstdDecoder,
     sealing: &Sealing,
-) -> Result<Vec<u8>> {
+) -> Result<Cow<'a, [u8]>> {
     let integrity = |detail: String| Error::Integrity { id: e.id, detail };
     let opened = sealing
         .open_blob(e.kind, stored)
         .map_err(|err| integrity(err.to_string()))?;
-    codec::decode(e.codec, &opened, e.raw_len, zstd).map_err(|err| integrity(err.to_string()))
+    if e.codec == Codec::Raw {
+        return Ok(opened);
+    }
+    codec::decode(e.codec, &opened, e.raw_len, zstd)
+        .map(Cow::Owned)
+        .map_err(|err| integrity(err.to_string()))
 }
 
 /// Opens a stored blob (an envelope in an encrypted repository), decodes
-/// it (zstd frames with `zstd`) and checks that it has its id.
-pub fn decode_verified(
+/// it (zstd frames with `zstd`) and checks that it has its id. Borrowed
+/// as [`decode_unchecked`] is.
+pub fn decode_verified<'a>(
     e: &BlobEntry,
-    stored: &[u8],
+    stored: &'a [u8],
     zstd: ZstdDecoder,
     sealing: &Sealing,
-) -> Result<Vec<u8>> {
+) -> Result<Cow<'a, [u8]>> {
     let integrity = |detail: String| Error::Integrity { id: e.id, detail };
     let plain = decode_unchecked(e, stored, zstd, sealing)?;
     if sealing.id_of(&plain) != e.id {

@@ -20,24 +20,34 @@
 //! batch = "SKD1" · count u32 · entry × count
 //! entry = 0x00                                            no delta: fetch the chunk
 //!       | 0x01 · base_len u32 · prefix u32 · suffix u32 · middle_len u32 · middle
+//!       | 0x02 · stored_len u32 · stored                   the chunk as stored
 //! ```
 //!
 //! The middle is sent raw: what a catch-up edits is mostly incompressible,
 //! and the core has no zstd encoder; a later tag may carry a codec.
+//!
+//! A follower that asks with `whole` (`?whole=true`) takes the chunk
+//! itself when no delta saves enough: the blob as the checkpoint
+//! repository stores it (compressed, and sealed when it is encrypted),
+//! which the follower opens and checks as it would a fetched one. The
+//! leader has read it to compare anyway, and the follower then needs no
+//! second request for it. Followers before that tag never ask for it.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::core::format::id::Id;
 
 /// The most asks one request may carry.
 pub const MAX_ASKS: usize = 256;
-/// The most middle bytes one answer carries: asks past it are answered
-/// "no delta" (the follower fetches those chunks as usual).
+/// The most middle and stored bytes one answer carries: asks past it are
+/// answered "no delta" (the follower fetches those chunks as usual).
 pub const MAX_ANSWER_MIDDLE: usize = 16 << 20;
 
 const MAGIC: &[u8; 4] = b"SKD1";
 const TAG_NONE: u8 = 0;
 const TAG_RAW: u8 = 1;
+const TAG_STORED: u8 = 2;
 
 /// One ask: chunk `id` as a delta from chunk `base`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +65,28 @@ pub struct Delta {
     pub prefix: u32,
     pub suffix: u32,
     pub middle: Vec<u8>,
+}
+
+/// The leader's answer to one ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Nothing: the follower fetches the chunk as usual.
+    None,
+    Delta(Delta),
+    /// The chunk as its repository stores it (only to a `whole` ask).
+    /// Shared, not copied, with the bytes it was read from or into.
+    Stored(Bytes),
+}
+
+impl Answer {
+    /// The bytes it puts on the wire besides its header.
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Answer::None => 0,
+            Answer::Delta(d) => d.middle.len(),
+            Answer::Stored(s) => s.len(),
+        }
+    }
 }
 
 /// Why a delta or a batch cannot be used.
@@ -152,28 +184,35 @@ pub fn best_base(start: u64, len: u64, held: &[(u64, u64)]) -> Option<usize> {
 }
 
 /// A batch answer's bytes.
-pub fn encode_batch(entries: &[Option<Delta>]) -> Vec<u8> {
-    let middles: usize = entries.iter().flatten().map(|d| d.middle.len()).sum();
-    let mut out = Vec::with_capacity(8 + entries.len() * 17 + middles);
+pub fn encode_batch(entries: &[Answer]) -> Vec<u8> {
+    let payload: usize = entries.iter().map(Answer::payload_len).sum();
+    let mut out = Vec::with_capacity(8 + entries.len() * 17 + payload);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&len32(entries.len()).to_le_bytes());
     for e in entries {
         match e {
-            None => out.push(TAG_NONE),
-            Some(d) => {
+            Answer::None => out.push(TAG_NONE),
+            Answer::Delta(d) => {
                 out.push(TAG_RAW);
                 for n in [d.base_len, d.prefix, d.suffix, len32(d.middle.len())] {
                     out.extend_from_slice(&n.to_le_bytes());
                 }
                 out.extend_from_slice(&d.middle);
             }
+            Answer::Stored(stored) => {
+                out.push(TAG_STORED);
+                out.extend_from_slice(&len32(stored.len()).to_le_bytes());
+                out.extend_from_slice(stored);
+            }
         }
     }
     out
 }
 
-/// Reads a batch answer to `expected` asks.
-pub fn decode_batch(bytes: &[u8], expected: usize) -> Result<Vec<Option<Delta>>, DeltaError> {
+/// Reads a batch answer to `expected` asks; stored chunks are slices of
+/// `batch`, not copies.
+pub fn decode_batch(batch: &Bytes, expected: usize) -> Result<Vec<Answer>, DeltaError> {
+    let bytes = batch.as_ref();
     if bytes.get(..4) != Some(MAGIC.as_slice()) {
         return Err(DeltaError::BadMagic(
             bytes.iter().take(4).copied().collect(),
@@ -192,19 +231,24 @@ pub fn decode_batch(bytes: &[u8], expected: usize) -> Result<Vec<Option<Delta>>,
         let cut = || DeltaError::Truncated { entry };
         let tag = r.take(1).ok_or_else(cut)?[0];
         match tag {
-            TAG_NONE => out.push(None),
+            TAG_NONE => out.push(Answer::None),
             TAG_RAW => {
                 let mut n = [0u32; 4];
                 for v in &mut n {
                     *v = r.u32().ok_or_else(cut)?;
                 }
                 let middle = r.take(n[3] as usize).ok_or_else(cut)?.to_vec();
-                out.push(Some(Delta {
+                out.push(Answer::Delta(Delta {
                     base_len: n[0],
                     prefix: n[1],
                     suffix: n[2],
                     middle,
                 }));
+            }
+            TAG_STORED => {
+                let len = r.u32().ok_or_else(cut)?;
+                let stored = r.take(len as usize).ok_or_else(cut)?;
+                out.push(Answer::Stored(batch.slice_ref(stored)));
             }
             tag => return Err(DeltaError::UnknownTag { entry, tag }),
         }
@@ -362,19 +406,25 @@ mod tests {
     #[test]
     fn batches_round_trip_in_order() {
         let entries = vec![
-            None,
-            Some(encode(b"0123456789", b"0123xx6789")),
-            Some(encode(&[], &[])),
-            None,
+            Answer::None,
+            Answer::Delta(encode(b"0123456789", b"0123xx6789")),
+            Answer::Stored(Bytes::from_static(b"stored bytes")),
+            Answer::Delta(encode(&[], &[])),
+            Answer::Stored(Bytes::new()),
+            Answer::None,
         ];
-        let bytes = encode_batch(&entries);
-        assert_eq!(decode_batch(&bytes, 4).unwrap(), entries);
-        assert_eq!(decode_batch(&encode_batch(&[]), 0).unwrap(), vec![]);
+        let bytes = Bytes::from(encode_batch(&entries));
+        assert_eq!(decode_batch(&bytes, 6).unwrap(), entries);
+        let empty = Bytes::from(encode_batch(&[]));
+        assert_eq!(decode_batch(&empty, 0).unwrap(), vec![]);
     }
 
     #[test]
     fn malformed_batches_are_refused() {
-        let bytes = encode_batch(&[Some(encode(b"abcdef", b"abXXef")), None]);
+        let bytes = Bytes::from(encode_batch(&[
+            Answer::Delta(encode(b"abcdef", b"abXXef")),
+            Answer::None,
+        ]));
         assert_eq!(
             decode_batch(&bytes, 3),
             Err(DeltaError::Count {
@@ -385,30 +435,39 @@ mod tests {
         for cut in [5, 9, 20, bytes.len() - 1] {
             assert!(
                 matches!(
-                    decode_batch(&bytes[..cut], 2),
+                    decode_batch(&bytes.slice(..cut), 2),
                     Err(DeltaError::Truncated { .. })
                 ),
                 "cut at {cut}"
             );
         }
-        let mut trailing = bytes.clone();
+        let mut trailing = bytes.to_vec();
         trailing.push(0);
-        assert_eq!(decode_batch(&trailing, 2), Err(DeltaError::Trailing(1)));
-        let mut tagged = bytes.clone();
+        assert_eq!(
+            decode_batch(&trailing.into(), 2),
+            Err(DeltaError::Trailing(1))
+        );
+        let mut tagged = bytes.to_vec();
         tagged[8] = 7;
         assert_eq!(
-            decode_batch(&tagged, 2),
+            decode_batch(&tagged.into(), 2),
             Err(DeltaError::UnknownTag { entry: 0, tag: 7 })
         );
         assert!(matches!(
-            decode_batch(b"HTTP/1.1", 0),
+            decode_batch(&Bytes::from_static(b"HTTP/1.1"), 0),
             Err(DeltaError::BadMagic(_))
         ));
         // A middle length past the end is a truncation, not a huge read.
-        let mut long = encode_batch(&[Some(encode(b"ab", b"aXb"))]);
+        let mut long = encode_batch(&[Answer::Delta(encode(b"ab", b"aXb"))]);
         long[21..25].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
-            decode_batch(&long, 1),
+            decode_batch(&long.into(), 1),
+            Err(DeltaError::Truncated { entry: 0 })
+        ));
+        let mut stored = encode_batch(&[Answer::Stored(Bytes::from_static(b"abc"))]);
+        stored[9..13].copy_from_slice(&4u32.to_le_bytes());
+        assert!(matches!(
+            decode_batch(&stored.into(), 1),
             Err(DeltaError::Truncated { entry: 0 })
         ));
     }
@@ -431,8 +490,9 @@ mod tests {
             let d = encode(&base, &new);
             prop_assert_eq!(apply(&base, &d).unwrap(), new.clone());
             prop_assert!(d.middle.len() <= insert);
-            let batch = encode_batch(&[Some(d.clone()), None]);
-            prop_assert_eq!(decode_batch(&batch, 2).unwrap(), vec![Some(d), None]);
+            let answers = vec![Answer::Delta(d), Answer::None, Answer::Stored(new.into())];
+            let batch = Bytes::from(encode_batch(&answers));
+            prop_assert_eq!(decode_batch(&batch, 3).unwrap(), answers);
         }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::core::policy::selection::{Rename, Selection};
-use crate::native::ccr::delta::{prefetch, DeltaUse, Deltas, TempCache};
+use crate::native::ccr::delta::{self, DeltaUse, Deltas};
 use crate::native::ccr::switch::{exchange, link_tree};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
@@ -109,8 +109,10 @@ impl Follow<'_> {
         self.data.join(format!(".ccr-next-{}", self.follower_index))
     }
 
-    /// Where chunks rebuilt from deltas wait for the apply's restore.
-    fn delta_cache(&self) -> PathBuf {
+    /// Where versions before 2026-12-07 kept chunks rebuilt from deltas
+    /// during an apply (they are held in memory now): a node of such a
+    /// version killed mid-apply left it behind.
+    fn old_delta_cache(&self) -> PathBuf {
         self.data
             .join(format!(".ccr-deltas-{}", self.follower_index))
     }
@@ -188,27 +190,39 @@ impl Follow<'_> {
         })
     }
 
-    /// The restore `opts` with the chunks `deltas` rebuild taken from a
-    /// temporary cache instead of fetched.
+    /// The restore `opts` with the chunks the leader gives (`deltas`) taken
+    /// from it instead of fetched: asked for on a thread of their own
+    /// while the restore fetches and copies the rest.
     fn restore_with_deltas(
         &self,
         deltas: &Deltas,
         mut planned: Planned,
         opts: &RestoreOptions,
     ) -> Result<(RestoreOutcome, Option<DeltaUse>)> {
-        let path = self.delta_cache();
-        let cache = TempCache::create(path.clone()).map_err(|e| Error::io(&path, e))?;
-        let used = match prefetch(self.repo, deltas, &planned.plan, opts, self.data, &cache.0) {
-            Err(e @ Error::Aborted(_)) => return Err(e),
-            // Whatever else went wrong is the restore's to meet or not:
-            // the chunks are fetched as without deltas.
-            r => r.unwrap_or_default(),
-        };
-        if used.chunks > 0 {
-            planned.use_cache(self.repo, &cache.0)?;
-        }
-        let outcome = restore_planned(self.repo, &planned, opts)?;
-        Ok((outcome, Some(used)))
+        let asks = delta::asks(self.repo, deltas, &planned.plan, opts)?;
+        let (send, receive) = std::sync::mpsc::sync_channel(delta::AHEAD);
+        planned.expect_held(&asks.ids(), receive)?;
+        std::thread::scope(|s| {
+            let getting = s.spawn(|| {
+                delta::get(
+                    self.repo,
+                    deltas.source,
+                    &asks,
+                    self.data,
+                    &opts.abort,
+                    send,
+                )
+            });
+            let outcome = restore_planned(self.repo, &planned, opts);
+            planned.stop_expecting();
+            // What went wrong with the deltas was the restore's to meet:
+            // it fetched the chunks (an abort is its to report too).
+            let used = getting
+                .join()
+                .expect("the delta thread panicked")
+                .unwrap_or_default();
+            Ok((outcome?, Some(used)))
+        })
     }
 
     /// Brings the follower folder to checkpoint `snapshot` in one switch.
@@ -233,6 +247,7 @@ impl Follow<'_> {
         if stage.exists() {
             std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
         }
+        let _ = std::fs::remove_dir_all(self.old_delta_cache());
         self.remove_old_of_other_runs();
         std::fs::create_dir(&stage).map_err(io(&stage))?;
         if live.is_dir() {
@@ -290,7 +305,9 @@ impl Follow<'_> {
             files_written: s.files.saturating_sub(s.files_unchanged),
             bytes: outcome.bytes,
             bytes_written: s.bytes.saturating_sub(s.bytes_in_place),
-            bytes_read: s.bytes_to_fetch + used.as_ref().map_or(0, |u| u.bytes_received),
+            bytes_read: s.bytes_to_fetch
+                + outcome.cache.as_ref().map_or(0, |c| c.refetched_bytes)
+                + used.as_ref().map_or(0, |u| u.bytes_received),
             removed: outcome.deleted.len(),
             deltas: used,
         })

@@ -5,28 +5,36 @@
 //! of the same file that lies most over the same offsets (its *base*),
 //! the leader is asked for deltas in batches (two requests in flight),
 //! and each chunk is rebuilt from its base as the live folder holds it,
-//! checked against its id and written into a chunk cache folder that the
-//! restore, its plan updated (`Planned::use_cache`), then reads. What
-//! gets no delta (a refused or failed request, a pruned base, a base the
-//! folder no longer holds as it was, too little saved) is fetched by the
-//! restore as usual: deltas never make an apply fail.
+//! checked against its id and held in memory for the restore, its plan
+//! updated (`Planned::expect_held`), to write once everything else is
+//! written: the restore fetches the rest meanwhile. What gets no delta (a refused
+//! or failed request, a pruned base, a base the folder no longer holds as
+//! it was) is fetched by the restore as usual: deltas never make an apply
+//! fail.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
 
+use bytes::Bytes;
 use serde::Serialize;
 
-use crate::core::ccr::delta::{apply, best_base, decode_batch, Ask, Delta, MAX_ASKS};
-use crate::core::format::id::Id;
+use crate::core::ccr::delta::{
+    apply, best_base, decode_batch, encode, saves_enough, Answer, Ask, Delta, MAX_ANSWER_MIDDLE,
+    MAX_ASKS,
+};
+use crate::core::format::blob::BlobEntry;
+use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::restore::{RestorePlan, TargetState};
-use crate::native::error::{Error, Result};
-use crate::native::lazy::put_entry;
+use crate::native::error::Result;
+use crate::native::job::Abort;
 use crate::native::repo::Repo;
-use crate::native::restore::{chunk_spans, Planned, RestoreOptions};
+use crate::native::restore::{chunk_spans, HeldChunks, Planned, RestoreOptions};
 use crate::native::runtime::block_on;
 use crate::repo::restore::{prepare, RestoreChoice};
 
@@ -36,13 +44,59 @@ const BATCH_BYTES: u64 = 8 << 20;
 /// Requests in flight at once: the leader reads and compares chunks while
 /// the follower rebuilds the answer before.
 const IN_FLIGHT: usize = 2;
+/// Answers rebuilt and not yet written that the requests may run ahead of
+/// the restore by (each at most about [`BATCH_BYTES`] of chunks).
+pub const AHEAD: usize = 2;
 
 /// Where chunk deltas come from: the leader node, over HTTP. Asked from
-/// [`IN_FLIGHT`] threads at once.
+/// [`IN_FLIGHT`] threads at once, always with `whole` (see
+/// `core::ccr::delta`).
 pub trait DeltaSource: Sync {
     /// The leader's batch answer to `asks` (`core::ccr::delta`'s framing),
     /// or why there is none.
-    fn deltas(&self, asks: &[Ask]) -> std::result::Result<Vec<u8>, String>;
+    fn deltas(&self, asks: &[Ask]) -> std::result::Result<Bytes, String>;
+}
+
+/// The leader's answers to `asks` from its checkpoint repository `repo`
+/// (whose index is `index`), in their order: a delta where one saves
+/// enough, else with `whole` the chunk as stored, else nothing. Nothing
+/// too for a chunk it does not have (pruned since) and past
+/// [`MAX_ANSWER_MIDDLE`] bytes of payload.
+pub fn answer(repo: &Repo, index: &RepoIndex, asks: &[Ask], whole: bool) -> Vec<Answer> {
+    let mut budget = MAX_ANSWER_MIDDLE;
+    asks.iter()
+        .map(|a| {
+            let answer = answer_one(repo, index, a, whole);
+            match budget.checked_sub(answer.payload_len()) {
+                Some(left) => {
+                    budget = left;
+                    answer
+                }
+                None => Answer::None,
+            }
+        })
+        .collect()
+}
+
+fn answer_one(repo: &Repo, index: &RepoIndex, ask: &Ask, whole: bool) -> Answer {
+    let Ok((entry, stored)) = repo.stored_blob(index, &ask.id) else {
+        return Answer::None;
+    };
+    // Unchecked: the follower checks each chunk it rebuilds or takes.
+    let reader = repo.reader();
+    let delta = reader
+        .decode_unchecked(&entry, &stored)
+        .ok()
+        .and_then(|new| {
+            let base = repo.read_blob_unchecked(index, &ask.base).ok()?;
+            let d = encode(&base, &new);
+            saves_enough(&d, new.len()).then_some(d)
+        });
+    match delta {
+        Some(d) => Answer::Delta(d),
+        None if whole => Answer::Stored(stored),
+        None => Answer::None,
+    }
 }
 
 /// Deltas for one apply: whom to ask, and the checkpoint whose chunks the
@@ -64,9 +118,12 @@ pub struct DeltaUse {
     /// Chunks the restore would fetch for which a base was found, and
     /// asked for.
     pub asked: u64,
-    /// Chunks rebuilt and found right (the restore takes them from the
-    /// cache instead of fetching them).
+    /// Chunks rebuilt and found right (the restore writes them instead of
+    /// fetching them).
     pub chunks: u64,
+    /// Chunks no delta saved enough on, sent whole by the leader and
+    /// found right (not fetched again either).
+    pub whole: u64,
     /// Bytes of the leader's answers.
     pub bytes_received: u64,
     /// Requests that failed or were refused (their chunks are fetched).
@@ -76,6 +133,8 @@ pub struct DeltaUse {
 /// A chunk to ask for, and where its base lies in the live folder.
 struct Wanted {
     ask: Ask,
+    /// The chunk's index entry (how a whole answer is opened).
+    entry: BlobEntry,
     len: u64,
     /// The base's file (relative to the data folder), offset and length.
     path: String,
@@ -119,6 +178,7 @@ fn wanted(next: &RestorePlan, held: &HashMap<String, HeldFile>) -> Vec<Wanted> {
         if let Some((path, base, (offset, base_len))) = found {
             out.push(Wanted {
                 ask: Ask { id: blob.id, base },
+                entry: blob.entry,
                 len,
                 path,
                 offset,
@@ -129,17 +189,25 @@ fn wanted(next: &RestorePlan, held: &HashMap<String, HeldFile>) -> Vec<Wanted> {
     out
 }
 
-/// Asks for deltas of the chunks that `next`, the plan of restore `opts`
-/// (over a stage linked from the live folder in `data`), fetches, and
-/// writes those rebuilt into the cache folder `cache`.
-pub fn prefetch(
+/// The chunks to ask for: those `next`, the plan of restore `opts`, fetches
+/// that have a base in the held checkpoint.
+pub struct Asks(Vec<Wanted>);
+
+impl Asks {
+    /// The chunks asked for (each may come rebuilt, whole, or not at all).
+    pub fn ids(&self) -> IdSet {
+        self.0.iter().map(|w| w.ask.id).collect()
+    }
+}
+
+/// What to ask the leader for before restore `opts`, whose plan is
+/// `next`.
+pub fn asks(
     repo: &Repo,
     deltas: &Deltas,
     next: &RestorePlan,
     opts: &RestoreOptions,
-    data: &Path,
-    cache: &Path,
-) -> Result<DeltaUse> {
+) -> Result<Asks> {
     let held = match deltas.planned {
         Some(p) => held_files(&p.plan, &p.index),
         None => {
@@ -154,18 +222,37 @@ pub fn prefetch(
             held_files(&prepared.plan(TargetState::default())?, &prepared.index)
         }
     };
-    let todo = wanted(next, &held);
-    let requests = batched(&todo);
-    let (taken, abort, source) = (AtomicUsize::new(0), &opts.abort, deltas.source);
+    Ok(Asks(wanted(next, &held)))
+}
+
+/// Asks the leader (`source`) for `asks` and sends the chunks it gives,
+/// rebuilt from their bases in the live folder `data` or whole, on `out`
+/// a request's worth at a time; stops when nobody receives them.
+pub fn get(
+    repo: &Repo,
+    source: &dyn DeltaSource,
+    asks: &Asks,
+    data: &Path,
+    abort: &Abort,
+    out: SyncSender<HeldChunks>,
+) -> Result<DeltaUse> {
+    let requests = batched(&asks.0);
+    let taken = AtomicUsize::new(0);
     let workers = IN_FLIGHT.min(requests.len());
     let outcomes: Vec<Result<DeltaUse>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                s.spawn(|| -> Result<DeltaUse> {
+                let out = out.clone();
+                let (taken, requests) = (&taken, &requests);
+                s.spawn(move || -> Result<DeltaUse> {
                     let mut used = DeltaUse::default();
                     while let Some(b) = requests.get(taken.fetch_add(1, Ordering::Relaxed)) {
                         abort.check("restore")?;
-                        one_batch(repo, source, b, data, cache, &mut used)?;
+                        let mut chunks = HeldChunks::default();
+                        one_batch(repo, source, b, data, &mut chunks, &mut used);
+                        if !chunks.is_empty() && out.send(chunks).is_err() {
+                            break;
+                        }
                     }
                     Ok(used)
                 })
@@ -177,10 +264,11 @@ pub fn prefetch(
             .collect()
     });
     let mut used = DeltaUse::default();
-    for u in outcomes {
-        let u = u?;
+    for outcome in outcomes {
+        let u = outcome?;
         used.asked += u.asked;
         used.chunks += u.chunks;
+        used.whole += u.whole;
         used.bytes_received += u.bytes_received;
         used.failed_requests += u.failed_requests;
     }
@@ -206,37 +294,50 @@ fn batched(todo: &[Wanted]) -> Vec<&[Wanted]> {
     out
 }
 
-/// One request, and the chunks its answer rebuilds.
+/// One request, and the chunks its answer rebuilds, into `chunks`.
 fn one_batch(
     repo: &Repo,
     source: &dyn DeltaSource,
     batch: &[Wanted],
     data: &Path,
-    cache: &Path,
+    chunks: &mut HeldChunks,
     used: &mut DeltaUse,
-) -> Result<()> {
+) {
     let asks: Vec<Ask> = batch.iter().map(|w| w.ask).collect();
     used.asked += asks.len() as u64;
     let answer = match source.deltas(&asks) {
         Ok(a) => a,
         Err(_) => {
             used.failed_requests += 1;
-            return Ok(());
+            return;
         }
     };
     used.bytes_received += answer.len() as u64;
     let Ok(entries) = decode_batch(&answer, asks.len()) else {
         used.failed_requests += 1;
-        return Ok(());
+        return;
     };
-    for (w, d) in batch.iter().zip(entries) {
-        let Some(chunk) = d.and_then(|d| rebuild(repo, w, &d, data)) else {
-            continue;
-        };
-        put_entry(cache, &w.ask.id, &chunk).map_err(|e| Error::io(cache, e))?;
-        used.chunks += 1;
+    for (w, answer) in batch.iter().zip(entries) {
+        match answer {
+            Answer::None => {}
+            Answer::Delta(d) => {
+                if let Some(chunk) = rebuild(repo, w, &d, data) {
+                    chunks.put(w.ask.id, Bytes::from(chunk));
+                    used.chunks += 1;
+                }
+            }
+            Answer::Stored(stored) => {
+                if let Ok(chunk) = repo.decode_checked(&w.entry, &stored) {
+                    let chunk = match chunk {
+                        Cow::Borrowed(plain) => stored.slice_ref(plain),
+                        Cow::Owned(plain) => Bytes::from(plain),
+                    };
+                    chunks.put(w.ask.id, chunk);
+                    used.whole += 1;
+                }
+            }
+        }
     }
-    Ok(())
 }
 
 /// Chunk `w` from delta `d` and its base as the live folder holds it;
@@ -249,28 +350,6 @@ fn rebuild(repo: &Repo, w: &Wanted, d: &Delta, data: &Path) -> Option<Vec<u8>> {
     (chunk.len() as u64 == w.len && repo.sealing().id_of(&chunk) == w.ask.id).then_some(chunk)
 }
 
-/// The temporary chunk cache of one apply: removed when dropped, however
-/// the apply ends.
-pub struct TempCache(pub PathBuf);
-
-impl TempCache {
-    /// A new, empty folder at `path` (what a killed run left there is
-    /// removed first).
-    pub fn create(path: PathBuf) -> std::io::Result<TempCache> {
-        if path.exists() {
-            std::fs::remove_dir_all(&path)?;
-        }
-        std::fs::create_dir(&path)?;
-        Ok(TempCache(path))
-    }
-}
-
-impl Drop for TempCache {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +358,14 @@ mod tests {
         let id = Id([0; 32]);
         Wanted {
             ask: Ask { id, base: id },
+            entry: BlobEntry {
+                id,
+                offset: 0,
+                stored_len: 0,
+                raw_len: 0,
+                kind: crate::core::format::blob::BlobKind::Data,
+                codec: crate::core::format::codec::Codec::Raw,
+            },
             len,
             path: String::new(),
             offset: 0,

@@ -30,6 +30,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::core::es::recovery::RecoveryStage;
+use crate::core::format::id::{IdMap, IdSet};
 use crate::core::format::keys;
 use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::plan::restore::{reads_for, CachedCopy, LocalCopy, PlannedRead, RestorePlan};
@@ -40,6 +41,7 @@ use crate::native::lazy::CacheFolder;
 use crate::native::progress::{note, Progress, ProgressMode};
 use crate::native::repo::Repo;
 use crate::native::restore::attrs::{self, write_leaving_holes, Finisher};
+use crate::native::restore::cached::Coming;
 use crate::native::restore::staging::{self, temp_name, Staging};
 use crate::native::restore::status::RestoreProgress;
 use crate::native::restore::{CacheUse, Planned, RestoreOptions};
@@ -202,8 +204,21 @@ pub fn execute(
         Some(cache) => Some(from_cache(repo, planned, cache, &temps, &watch)?),
         None => None,
     };
-    fetch(repo, plan, &plan.reads, &temps, &watch)?;
-    copy_local(repo, planned, &root, &temps, &watch.bar)?;
+    let (done, came) = std::thread::scope(|s| {
+        let writing = planned
+            .coming
+            .as_ref()
+            .map(|c| s.spawn(|| write_coming(repo, planned, c, &temps, &watch)));
+        let done = fetch(repo, plan, &plan.reads, &temps, &watch)
+            .and_then(|()| copy_local(repo, planned, &root, &temps, &watch.bar));
+        let came = writing.map(|w| w.join().expect("the thread writing chunks panicked"));
+        (done, came)
+    });
+    done?;
+    let cache_use = match came {
+        Some(came) => Some(came?),
+        None => cache_use,
+    };
     watch.bar.finish();
     opts.abort.check("restore")?;
     if let Some(s) = watch.status {
@@ -338,16 +353,68 @@ fn from_cache(
             }
         })?;
     fetch(repo, plan, &reads, temps, watch)?;
+    let refetched_bytes = reads.iter().map(|r| r.length).sum();
     let failed_bytes: u64 = failed
         .iter()
         .map(|c| c.length * c.places.len() as u64)
         .sum();
     Ok(CacheUse {
-        dir: cache.dir().to_path_buf(),
+        dir: Some(cache.dir().to_path_buf()),
         entries: cache.ids().len() as u64,
         chunks: (plan.cached_copies.len() - failed.len()) as u64,
         bytes: plan.summary.bytes_from_cache - failed_bytes,
         refetched: failed.len() as u64,
+        refetched_bytes,
+    })
+}
+
+/// Writes the chunks a caller sends as they come ([`Coming`]), then
+/// fetches those it never sent.
+fn write_coming(
+    repo: &Repo,
+    planned: &Planned,
+    coming: &Coming,
+    temps: &Temps,
+    watch: &Watch,
+) -> Result<CacheUse> {
+    let plan = &planned.plan;
+    let by_id: IdMap<&CachedCopy> = plan.cached_copies.iter().map(|c| (c.id, c)).collect();
+    let mut written = IdSet::default();
+    let mut bytes = 0;
+    while let Some(batch) = coming.next() {
+        watch.abort.check("restore")?;
+        for (id, plain) in batch.into_chunks() {
+            let Some(c) = by_id.get(&id).filter(|_| written.insert(id)) else {
+                continue;
+            };
+            let mut last = None;
+            for place in &c.places {
+                temps.write(plan, place.file as usize, &plain, place.offset, &mut last)?;
+                watch.wrote(place.file as usize, plain.len() as u64);
+                bytes += plain.len() as u64;
+            }
+        }
+    }
+    let missing: Vec<&CachedCopy> = plan
+        .cached_copies
+        .iter()
+        .filter(|c| !written.contains(&c.id))
+        .collect();
+    let reads =
+        reads_for(&missing, &planned.index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
+            Error::Integrity {
+                id: e.0,
+                detail: "an expected chunk the index does not know".into(),
+            }
+        })?;
+    fetch(repo, plan, &reads, temps, watch)?;
+    Ok(CacheUse {
+        dir: None,
+        entries: written.len() as u64,
+        chunks: written.len() as u64,
+        bytes,
+        refetched: missing.len() as u64,
+        refetched_bytes: reads.iter().map(|r| r.length).sum(),
     })
 }
 
@@ -377,7 +444,7 @@ fn fetch(
                     id: b.id,
                     detail: format!("pack {} is shorter than its index says", r.pack.short()),
                 })?;
-            let plain = repo.decode_verified(&b.entry, stored)?;
+            let plain = repo.decode_checked(&b.entry, stored)?;
             for place in &b.places {
                 temps.write(plan, place.file as usize, &plain, place.offset, &mut last)?;
                 watch.wrote(place.file as usize, plain.len() as u64);

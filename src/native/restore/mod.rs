@@ -8,6 +8,7 @@
 //! or the snapshot holds.
 
 mod attrs;
+mod cached;
 mod execute;
 mod scan;
 mod staging;
@@ -15,11 +16,13 @@ pub mod status;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::core::es::recovery::RecoveryStage;
+use crate::core::format::id::IdSet;
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::read::DEFAULT_MAX_RANGE;
 use crate::core::plan::restore::{Conflict, PlanSummary, RestorePlan};
@@ -34,6 +37,8 @@ use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::repo::restore::{prepare, Prepared, RestoreChoice};
 
+use cached::Coming;
+pub use cached::HeldChunks;
 pub use scan::{chunk_spans, Walked};
 pub use staging::STAGING_PREFIX;
 use status::RestoreProgress;
@@ -94,7 +99,9 @@ pub struct RestoreOutcome {
 /// What a restore took from a chunk cache.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CacheUse {
-    pub dir: PathBuf,
+    /// The cache folder (none for chunks held in memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
     /// Entries the folder held when the restore planned.
     pub entries: u64,
     /// Chunks read from it and found right.
@@ -104,6 +111,8 @@ pub struct CacheUse {
     /// Chunks planned from the cache but missing or corrupt there, fetched
     /// from the repository instead.
     pub refetched: u64,
+    /// Stored bytes read from the repository for those.
+    pub refetched_bytes: u64,
 }
 
 /// A plan and what executing it needs besides.
@@ -117,6 +126,8 @@ pub struct Planned {
     resumed: Option<String>,
     /// The chunk cache the plan takes chunks from.
     cache: Option<CacheFolder>,
+    /// Chunks the plan takes from a caller still getting them.
+    coming: Option<Coming>,
     /// What the walk of an overwritten target found (or was given).
     pub walked: Option<Walked>,
 }
@@ -202,28 +213,35 @@ pub fn plan_over(repo: &Repo, opts: &RestoreOptions, walked: Option<Walked>) -> 
         taken,
         resumed: resumed.map(|s| s.name),
         cache,
+        coming: None,
         walked: walked_now,
     })
 }
 
 impl Planned {
-    /// Takes the chunks of the cache folder `dir`, filled after this plan
-    /// was made, as a plan made with `cache: Some(dir)` would (`plan`
-    /// reads the folder then), so a caller that fills a cache from what
-    /// the plan says it fetches plans once, not twice. Except that the
-    /// reads of the rest bridge no gap: the gaps are then mostly the
-    /// chunks the cache was filled with (they lay among the fetched ones),
-    /// which a bridged gap would fetch after all.
-    pub fn use_cache(&mut self, repo: &Repo, dir: &Path) -> Result<()> {
-        let cache = CacheFolder::open(dir, repo.reader().sealing().ids())?;
+    /// Takes chunks `ids`, which a caller is still getting after this plan
+    /// was made (each checked against its id) and sends on `held` in
+    /// batches, instead of fetching them; any it does not send are fetched
+    /// once its senders are gone. The restore writes them as they come,
+    /// beside everything else. The reads of the rest bridge no gap: the
+    /// gaps are then mostly the chunks expected (they lay among the
+    /// fetched ones), which a bridged gap would fetch after all. A caller whose restore has returned
+    /// calls [`Planned::stop_expecting`], so that its senders fail instead
+    /// of waiting on a bounded channel nobody reads.
+    pub fn expect_held(&mut self, ids: &IdSet, held: Receiver<HeldChunks>) -> Result<()> {
         self.plan
-            .take_cached(cache.ids(), &self.index, 0, DEFAULT_MAX_RANGE)
+            .take_cached(ids, &self.index, 0, DEFAULT_MAX_RANGE)
             .map_err(|e| Error::Integrity {
                 id: e.0,
                 detail: "a planned chunk the index does not know".into(),
             })?;
-        self.cache = Some(cache);
+        self.coming = Some(Coming(Mutex::new(held)));
         Ok(())
+    }
+
+    /// Drops the receiver [`Planned::expect_held`] was given.
+    pub fn stop_expecting(&mut self) {
+        self.coming = None;
     }
 }
 
@@ -245,7 +263,7 @@ pub fn restore(repo: &Repo, opts: &RestoreOptions) -> Result<RestoreOutcome> {
 }
 
 /// [`restore`] with `planned`, made by [`plan`] with the same options
-/// (and perhaps given a cache since: [`Planned::use_cache`]).
+/// (and perhaps expecting chunks since: [`Planned::expect_held`]).
 pub fn restore_planned(
     repo: &Repo,
     planned: &Planned,

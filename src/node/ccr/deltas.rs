@@ -5,8 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::core::ccr::delta::{encode, saves_enough, Ask, Delta, MAX_ANSWER_MIDDLE};
-use crate::native::ccr::delta::DeltaSource;
+use bytes::Bytes;
+
+use crate::core::ccr::delta::{Answer, Ask};
+use crate::native::ccr::delta::{self, DeltaSource};
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::node::ccr::leader::object_store;
@@ -17,32 +19,18 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The leader's answers to `asks` from its checkpoint repository (in the
-/// node's state folder `state`), in their order: `None` for a chunk or
-/// base it does not have (pruned since), one whose delta saves too little,
-/// and those past [`MAX_ANSWER_MIDDLE`] bytes of middles.
-pub fn answer(state: &Path, asks: &[Ask]) -> Vec<Option<Delta>> {
+/// node's state folder `state`), as `native::ccr::delta::answer` makes
+/// them; nothing at all when the repository cannot be opened.
+pub fn answer(state: &Path, asks: &[Ask], whole: bool) -> Vec<Answer> {
     let opened = object_store(state).and_then(|store| {
         let repo = Repo::open_in(store).ok()?;
         let (_, index) = repo.root_and_index().ok()?;
         Some((repo, index))
     });
-    let Some((repo, index)) = opened else {
-        return vec![None; asks.len()];
-    };
-    let mut budget = MAX_ANSWER_MIDDLE;
-    asks.iter()
-        .map(|a| {
-            // Unchecked: the follower checks each chunk it rebuilds.
-            let new = repo.read_blob_unchecked(&index, &a.id).ok()?;
-            let base = repo.read_blob_unchecked(&index, &a.base).ok()?;
-            let d = encode(&base, &new);
-            let fits = saves_enough(&d, new.len()) && d.middle.len() <= budget;
-            fits.then(|| {
-                budget -= d.middle.len();
-                d
-            })
-        })
-        .collect()
+    match opened {
+        Some((repo, index)) => delta::answer(&repo, &index, asks, whole),
+        None => vec![Answer::None; asks.len()],
+    }
 }
 
 /// The follower's way to the leader node's delta endpoint (a remote in
@@ -67,14 +55,14 @@ impl LeaderLink {
         .ok()?;
         Some(LeaderLink {
             client,
-            url: format!("http://{address}/{leader_index}/_ccr/deltas"),
+            url: format!("http://{address}/{leader_index}/_ccr/deltas?whole=true"),
             token,
         })
     }
 }
 
 impl DeltaSource for LeaderLink {
-    fn deltas(&self, asks: &[Ask]) -> Result<Vec<u8>, String> {
+    fn deltas(&self, asks: &[Ask]) -> Result<Bytes, String> {
         block_on(async {
             let mut request = self.client.post(&self.url).json(asks);
             if let Some(token) = &self.token {
@@ -85,8 +73,7 @@ impl DeltaSource for LeaderLink {
             if !status.is_success() {
                 return Err(format!("the leader answered HTTP {status}"));
             }
-            let body = response.bytes().await.map_err(|e| e.to_string())?;
-            Ok(body.to_vec())
+            response.bytes().await.map_err(|e| e.to_string())
         })
     }
 }

@@ -85,14 +85,30 @@ async fn changes_inner(
     ))
 }
 
-/// `POST /<index>/_ccr/deltas`: a follower's asks (a JSON list of
-/// `{"id", "base"}` chunk ids, at most `MAX_ASKS`), answered as
-/// `core::ccr::delta`'s binary batch (`ccr::deltas::answer`).
-pub async fn deltas(State(node): State<Shared>, Path(index): Path<String>, body: Body) -> Response {
-    answer(deltas_inner(node, index, body).await)
+/// `POST /<index>/_ccr/deltas[?whole=true]`: a follower's asks (a JSON
+/// list of `{"id", "base"}` chunk ids, at most `MAX_ASKS`), answered as
+/// `core::ccr::delta`'s binary batch (`ccr::deltas::answer`); with
+/// `whole`, a chunk no delta saves enough on is sent as stored.
+pub async fn deltas(
+    State(node): State<Shared>,
+    Path(index): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<Pairs>,
+    body: Body,
+) -> Response {
+    answer(deltas_inner(node, index, uri.path(), q, body).await)
 }
 
-async fn deltas_inner(node: Shared, index: String, body: Body) -> Result<Response, EsError> {
+async fn deltas_inner(
+    node: Shared,
+    index: String,
+    path: &str,
+    q: Pairs,
+    body: Body,
+) -> Result<Response, EsError> {
+    let params = Params(&q);
+    params.check_known(path, &["whole"])?;
+    let whole = params.bool("whole", false)?;
     if !indices::exists(&node.settings.data, &index) {
         return Err(EsError::index_not_found(&index));
     }
@@ -109,7 +125,7 @@ async fn deltas_inner(node: Shared, index: String, body: Body) -> Result<Respons
         )));
     }
     let state = node.state_folder.clone();
-    let entries = blocking(move || crate::node::ccr::deltas::answer(&state, &asks))
+    let entries = blocking(move || crate::node::ccr::deltas::answer(&state, &asks, whole))
         .await
         .map_err(internal)?;
     let mut response = (
