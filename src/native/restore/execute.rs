@@ -345,15 +345,7 @@ fn from_cache(
         })
         .filter_map(|r| r.transpose())
         .collect::<Result<_>>()?;
-    let reads =
-        reads_for(&failed, &planned.index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
-            Error::Integrity {
-                id: e.0,
-                detail: "a cached chunk the index does not know".into(),
-            }
-        })?;
-    fetch(repo, plan, &reads, temps, watch)?;
-    let refetched_bytes = reads.iter().map(|r| r.length).sum();
+    let refetched_bytes = fetch_missing(repo, planned, &failed, temps, watch)?;
     let failed_bytes: u64 = failed
         .iter()
         .map(|c| c.length * c.places.len() as u64)
@@ -400,22 +392,35 @@ fn write_coming(
         .iter()
         .filter(|c| !written.contains(&c.id))
         .collect();
-    let reads =
-        reads_for(&missing, &planned.index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
-            Error::Integrity {
-                id: e.0,
-                detail: "an expected chunk the index does not know".into(),
-            }
-        })?;
-    fetch(repo, plan, &reads, temps, watch)?;
+    let refetched_bytes = fetch_missing(repo, planned, &missing, temps, watch)?;
     Ok(CacheUse {
         dir: None,
         entries: written.len() as u64,
         chunks: written.len() as u64,
         bytes,
         refetched: missing.len() as u64,
-        refetched_bytes: reads.iter().map(|r| r.length).sum(),
+        refetched_bytes,
     })
+}
+
+/// Fetches the chunks a cache or a caller was to give and did not
+/// (`missing`) from the repository; the stored bytes it read.
+fn fetch_missing(
+    repo: &Repo,
+    planned: &Planned,
+    missing: &[&CachedCopy],
+    temps: &Temps,
+    watch: &Watch,
+) -> Result<u64> {
+    let reads =
+        reads_for(missing, &planned.index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(|e| {
+            Error::Integrity {
+                id: e.0,
+                detail: "a cached chunk the index does not know".into(),
+            }
+        })?;
+    fetch(repo, &planned.plan, &reads, temps, watch)?;
+    Ok(reads.iter().map(|r| r.length).sum())
 }
 
 /// Reads pack ranges `reads` (of `plan`) and writes their verified blobs.
