@@ -42,7 +42,7 @@ use crate::core::format::id::Id;
 pub const MAX_ASKS: usize = 256;
 /// The most middle and stored bytes one answer carries: asks past it are
 /// answered "no delta" (the follower fetches those chunks as usual).
-pub const MAX_ANSWER_MIDDLE: usize = 16 << 20;
+pub const MAX_ANSWER_PAYLOAD: usize = 16 << 20;
 
 const MAGIC: &[u8; 4] = b"SKD1";
 const TAG_NONE: u8 = 0;

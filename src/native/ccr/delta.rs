@@ -5,12 +5,13 @@
 //! of the same file that lies most over the same offsets (its *base*),
 //! the leader is asked for deltas in batches (two requests in flight),
 //! and each chunk is rebuilt from its base as the live folder holds it,
-//! checked against its id and held in memory for the restore, its plan
-//! updated (`Planned::expect_held`), to write once everything else is
-//! written: the restore fetches the rest meanwhile. What gets no delta (a refused
-//! or failed request, a pruned base, a base the folder no longer holds as
-//! it was) is fetched by the restore as usual: deltas never make an apply
-//! fail.
+//! checked against its id and sent, an answer's chunks at a time, to the
+//! restore (its plan updated by `Planned::expect_held`), which writes them
+//! as they come while it fetches the rest. A leader asked `whole` sends
+//! the chunks no delta saves enough on as stored. What comes neither way
+//! (a refused or failed request, a pruned chunk, a base the folder no
+//! longer holds as it was) is fetched by the restore as usual: deltas
+//! never make an apply fail.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -24,7 +25,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::core::ccr::delta::{
-    apply, best_base, decode_batch, encode, saves_enough, Answer, Ask, Delta, MAX_ANSWER_MIDDLE,
+    apply, best_base, decode_batch, encode, saves_enough, Answer, Ask, Delta, MAX_ANSWER_PAYLOAD,
     MAX_ASKS,
 };
 use crate::core::format::blob::BlobEntry;
@@ -61,9 +62,9 @@ pub trait DeltaSource: Sync {
 /// (whose index is `index`), in their order: a delta where one saves
 /// enough, else with `whole` the chunk as stored, else nothing. Nothing
 /// too for a chunk it does not have (pruned since) and past
-/// [`MAX_ANSWER_MIDDLE`] bytes of payload.
+/// [`MAX_ANSWER_PAYLOAD`] bytes of payload.
 pub fn answer(repo: &Repo, index: &RepoIndex, asks: &[Ask], whole: bool) -> Vec<Answer> {
-    let mut budget = MAX_ANSWER_MIDDLE;
+    let mut budget = MAX_ANSWER_PAYLOAD;
     asks.iter()
         .map(|a| {
             let answer = answer_one(repo, index, a, whole);

@@ -2,8 +2,6 @@
 //! from outside its mounts, so a restore takes the chunks a mount already
 //! fetched instead of fetching them again. It never writes, evicts or
 //! removes anything: a mount may be using the folder at the same time.
-//! [`put_entry`] fills a folder of one's own in the same layout (a
-//! follower's chunks rebuilt from deltas, for its restore to take).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,17 +11,6 @@ use crate::core::format::id::{Id, IdSet};
 use crate::error::Result;
 
 use super::disk_cache::{entry_files, entry_path};
-
-/// Writes chunk `id` (`bytes`, whose id the caller checked) as an entry of
-/// the cache folder `dir`, which nobody else writes. A reader checks the
-/// entry against its id again, so a torn write is only a missing entry.
-pub fn put_entry(dir: &Path, id: &Id, bytes: &[u8]) -> std::io::Result<()> {
-    let path = entry_path(dir, id);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    fs::write(path, bytes)
-}
 
 /// The entries a cache folder held when it was opened.
 #[derive(Debug)]

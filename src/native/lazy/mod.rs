@@ -9,6 +9,6 @@ mod cache_writer;
 mod disk_cache;
 mod lazy_file;
 
-pub use cache_folder::{put_entry, CacheFolder};
+pub use cache_folder::CacheFolder;
 pub use disk_cache::DiskCache;
 pub use lazy_file::LazyFile;

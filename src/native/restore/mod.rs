@@ -225,9 +225,10 @@ impl Planned {
     /// once its senders are gone. The restore writes them as they come,
     /// beside everything else. The reads of the rest bridge no gap: the
     /// gaps are then mostly the chunks expected (they lay among the
-    /// fetched ones), which a bridged gap would fetch after all. A caller whose restore has returned
-    /// calls [`Planned::stop_expecting`], so that its senders fail instead
-    /// of waiting on a bounded channel nobody reads.
+    /// fetched ones), which a bridged gap would fetch after all. A caller
+    /// whose restore has returned calls [`Planned::stop_expecting`], so
+    /// that its senders fail instead of waiting on a bounded channel
+    /// nobody reads.
     pub fn expect_held(&mut self, ids: &IdSet, held: Receiver<HeldChunks>) -> Result<()> {
         self.plan
             .take_cached(ids, &self.index, 0, DEFAULT_MAX_RANGE)
