@@ -94,6 +94,43 @@ fn global_state_is_restored_only_when_asked() {
     assert_eq!(got["snapshots"][0]["include_global_state"], false);
 }
 
+/// A follower node's stage is a linked copy of an index beside it: a
+/// snapshot of the data folder is not to take it for global state, and a
+/// restore of global state over such a folder is not to remove it.
+#[test]
+fn a_follower_nodes_work_folders_are_not_global_state() {
+    let (_t, src, repo, dst) = scene();
+    write(&src.join("logs/a.log"), b"live");
+    write(&src.join("settings.json"), b"{}");
+    write(&src.join(".ccr-next-logs/logs/a.log"), b"staged");
+    write(&src.join(".ccr-old-logs-1-0/a.log"), b"old");
+    write(&src.join(".hidden/kept"), b"global");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let paths = ok(&["snapshot", "ls", s(&repo), "s1"]);
+    assert!(paths.contains("kept"), "{paths}");
+    assert!(!paths.contains(".ccr-"), "{paths}");
+
+    write(&dst.join(".ccr-next-logs/logs/a.log"), b"the stage here");
+    write(&dst.join("stale.json"), b"{}");
+    ok(&[
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--include-global-state",
+        "--overwrite",
+    ]);
+    assert!(!dst.join("stale.json").exists(), "global state is replaced");
+    assert_eq!(fs::read(dst.join(".hidden/kept")).unwrap(), b"global");
+    assert_eq!(
+        fs::read(dst.join(".ccr-next-logs/logs/a.log")).unwrap(),
+        b"the stage here"
+    );
+    assert!(!dst.join(".ccr-old-logs-1-0").exists());
+}
+
 #[test]
 fn indices_select_with_wildcards_exclusions_and_extra_paths() {
     let t = tempfile::tempdir().unwrap();

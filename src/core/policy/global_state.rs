@@ -16,6 +16,19 @@ pub fn is_global_state(name: &str, is_dir: bool) -> bool {
     !is_dir || name.starts_with('_') || name.starts_with('.')
 }
 
+/// Top-level folders a follower node keeps beside its follower indices
+/// while it works (the stage of the next version, and those of earlier
+/// versions' layouts), by the start of their names.
+pub const FOLLOWER_WORK_PREFIXES: [&str; 3] = [".ccr-next-", ".ccr-old-", ".ccr-deltas-"];
+
+/// Whether a top-level entry is a follower node's work folder: neither an
+/// index nor global state. A snapshot leaves it out (it is a second,
+/// linked copy of an index at some earlier checkpoint) and a restore of
+/// global state neither removes nor replaces it.
+pub fn is_follower_work(name: &str, is_dir: bool) -> bool {
+    is_dir && FOLLOWER_WORK_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,6 +46,17 @@ mod tests {
         assert!(is_global_state("_state", true));
         assert!(is_global_state(".lock", true));
         assert!(is_global_state(GLOBAL_STATE, true));
+    }
+
+    #[test]
+    fn a_follower_nodes_work_folders_are_neither_indices_nor_data() {
+        for name in [".ccr-next-logs", ".ccr-old-logs-17-0", ".ccr-deltas-logs"] {
+            assert!(is_follower_work(name, true), "{name}");
+            assert!(!is_follower_work(name, false), "a file named like one");
+        }
+        for name in [".ccr-checkpoints", ".lock", "ccr-next-logs", "_state"] {
+            assert!(!is_follower_work(name, true), "{name}");
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::core::format::naming::validate_name;
 use crate::core::format::root::{Root, RootChange, RootConflict, SlotFence};
 use crate::core::format::tree::Tree;
 use crate::core::policy::exclude::Excludes;
-use crate::core::policy::global_state::is_global_state;
+use crate::core::policy::global_state::{is_follower_work, is_global_state};
 use crate::core::policy::hooks::snapshot_state;
 use crate::core::policy::parents::parent_for;
 use crate::core::policy::selection::Selection;
@@ -697,7 +697,9 @@ impl Walk<'_> {
             attrs: Default::default(),
             rules: self.rules,
         };
-        let keep_global = |name: &str, m: &fs::Metadata| is_global(name, m);
+        let keep_global = |name: &str, m: &fs::Metadata| {
+            is_global(name, m) && !is_follower_work(name, m.file_type().is_dir())
+        };
         let keep_all = |_: &str, _: &fs::Metadata| true;
         let keep: &(dyn Fn(&str, &fs::Metadata) -> bool + Sync) =
             if t.global { &keep_global } else { &keep_all };

@@ -15,7 +15,7 @@ use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::restore::{FileFacts, PlannedFile, RestorePlan, TargetState};
-use crate::core::policy::global_state::is_global_state;
+use crate::core::policy::global_state::{is_follower_work, is_global_state};
 use crate::native::dirfd::{split_parent, DirFd, Kind, Meta};
 use crate::native::error::{Error, Result};
 use crate::native::restore::staging::{is_staging, temp_name, Staging};
@@ -260,7 +260,7 @@ pub fn walk_existing(
             .filter(|n| !roots.contains(n) && (taken.contains(*n) || !is_staging(target, n)))
             .filter(|n| {
                 let is_dir = target.kind(n.as_str()).ok().flatten() == Some(Kind::Dir);
-                is_global_state(n, is_dir)
+                is_global_state(n, is_dir) && !is_follower_work(n, is_dir)
             })
             .cloned()
             .collect();
