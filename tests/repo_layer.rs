@@ -603,3 +603,50 @@ async fn verify_and_analyze_report_a_store_that_keeps_deleted_objects() {
     // probe sees the kept object.
     assert_eq!(failed, vec![("delete", "object still there after delete")]);
 }
+
+/// A reader kept across reads (a follower's between applies, a leader's
+/// between delta requests) merges a root's index once: with the index
+/// files gone, the same root still reads from it, where a new reader
+/// cannot. A commit that adds an index file is read with its blobs.
+#[test]
+fn a_kept_reader_merges_each_roots_index_once() {
+    use snapkeep::native::location::Location;
+    use snapkeep::native::repo::Repo;
+
+    let (_t, src, repo_dir, _) = common::scene();
+    common::write(&src.join("logs/a"), &common::noise(300_000, 1));
+    common::init(&repo_dir);
+    let snapshot = |name: &str| {
+        common::ok(&[
+            "snapshot",
+            "create",
+            common::s(&repo_dir),
+            name,
+            "--source",
+            common::s(&src),
+        ])
+    };
+    snapshot("s1");
+    let location = Location::Local(repo_dir.clone());
+    let kept = Repo::open(&location).unwrap();
+    let (_, first) = kept.root_and_index().unwrap();
+
+    let (index, aside) = (repo_dir.join("index"), repo_dir.join("index-aside"));
+    std::fs::rename(&index, &aside).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    let (_, again) = kept.root_and_index().unwrap();
+    assert_eq!(again.blob_count(), first.blob_count());
+    let fresh = Repo::open(&location).unwrap();
+    assert!(
+        fresh.root_and_index().is_err(),
+        "the index files are needed"
+    );
+    std::fs::remove_dir(&index).unwrap();
+    std::fs::rename(&aside, &index).unwrap();
+
+    common::write(&src.join("logs/b"), &common::noise(300_000, 2));
+    snapshot("s2");
+    let (root, after) = kept.root_and_index().unwrap();
+    assert!(after.blob_count() > first.blob_count());
+    assert_eq!(root.snapshots.len(), 2);
+}

@@ -36,6 +36,9 @@ const TREE_PACK_CACHE_MAX: u64 = 64 * 1024 * 1024;
 /// long-lived reader, such as the browser's, must not grow without bound).
 const TREE_CACHE_BUDGET: usize = 512 * 1024 * 1024;
 
+/// A merged index and the ids of the index files it was merged from.
+type MergedIndex = (Vec<Id>, RepoIndex);
+
 /// Read access to one repository. Clones share their caches.
 #[derive(Debug, Clone)]
 pub struct RepoReader {
@@ -48,6 +51,11 @@ pub struct RepoReader {
     /// Whole tree packs, fetched once: loading a snapshot's trees then costs
     /// one request per tree pack instead of one per directory.
     tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
+    /// The merged index of the index files loaded last, by their ids
+    /// (content hashes, so the same list is the same index): a reader
+    /// kept across reads of an unchanged root (a follower's between
+    /// applies, a leader's between delta requests) merges it once.
+    merged_index: Arc<Mutex<Option<MergedIndex>>>,
     /// A generation `index.latest` named at the last [`RepoReader::root`]
     /// that does not exist although it is newer than the newest root: a
     /// lost root object.
@@ -134,6 +142,7 @@ impl RepoReader {
             config,
             last_root: Default::default(),
             tree_packs: Default::default(),
+            merged_index: Default::default(),
             lost_generation: Default::default(),
             zstd,
             sealing: Sealing::plain(),
@@ -387,7 +396,12 @@ impl RepoReader {
     /// file that vanishes mid-read was removed by a delete that committed a
     /// newer root: that root is read and loading starts again.
     pub async fn root_and_index_files(&self) -> Result<(Root, Vec<(Id, IndexFile)>)> {
-        let mut root = self.root().await?;
+        let root = self.root().await?;
+        self.index_files_from(root).await
+    }
+
+    /// [`RepoReader::root_and_index_files`] from `root`, read just before.
+    async fn index_files_from(&self, mut root: Root) -> Result<(Root, Vec<(Id, IndexFile)>)> {
         for _ in 0..READ_ATTEMPTS {
             match self.index_files(&root).await {
                 Err(Error::Storage(StorageError::NotFound { key })) => {
@@ -405,12 +419,34 @@ impl RepoReader {
 
     /// The newest root and its merged index (see `root_and_index_files`).
     pub async fn root_and_index(&self) -> Result<(Root, RepoIndex)> {
-        let (root, files) = self.root_and_index_files().await?;
-        Ok((root, merged(&files)))
+        let root = self.root().await?;
+        if let Some(index) = self.cached_index(&root.index_files) {
+            return Ok((root, index));
+        }
+        let (root, files) = self.index_files_from(root).await?;
+        Ok((root, self.merge_and_keep(&files)))
     }
 
     pub async fn index(&self, root: &Root) -> Result<RepoIndex> {
-        Ok(merged(&self.index_files(root).await?))
+        if let Some(index) = self.cached_index(&root.index_files) {
+            return Ok(index);
+        }
+        Ok(self.merge_and_keep(&self.index_files(root).await?))
+    }
+
+    fn cached_index(&self, files: &[Id]) -> Option<RepoIndex> {
+        let cached = self.merged_index.lock().unwrap();
+        cached
+            .as_ref()
+            .filter(|(ids, _)| ids.as_slice() == files)
+            .map(|(_, index)| index.clone())
+    }
+
+    fn merge_and_keep(&self, files: &[(Id, IndexFile)]) -> RepoIndex {
+        let index = merged(files);
+        let ids = files.iter().map(|(id, _)| *id).collect();
+        *self.merged_index.lock().unwrap() = Some((ids, index.clone()));
+        index
     }
 
     /// Reads one blob by range and checks its hash.

@@ -2,7 +2,8 @@
 //! answer to `POST /<leader_index>/_ccr/deltas`, and the follower's side
 //! of it, [`LeaderLink`], which its applies ask through.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,8 +23,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// node's state folder `state`), as `native::ccr::delta::answer` makes
 /// them; nothing at all when the repository cannot be opened.
 pub fn answer(state: &Path, asks: &[Ask], whole: bool) -> Vec<Answer> {
-    let opened = object_store(state).and_then(|store| {
-        let repo = Repo::open_in(store).ok()?;
+    let opened = checkpoint_repo(state).and_then(|repo| {
         let (_, index) = repo.root_and_index().ok()?;
         Some((repo, index))
     });
@@ -31,6 +31,22 @@ pub fn answer(state: &Path, asks: &[Ask], whole: bool) -> Vec<Answer> {
         Some((repo, index)) => delta::answer(&repo, &index, asks, whole),
         None => vec![Answer::None; asks.len()],
     }
+}
+
+/// The checkpoint repository in the state folder `state`, opened once
+/// and kept: a catch-up asks in many requests, and a kept reader
+/// merges the index once per checkpoint instead of once per request (it
+/// still reads the newest root each time). The repository is never
+/// removed or recreated while the node runs.
+fn checkpoint_repo(state: &Path) -> Option<Repo> {
+    static OPENED: Mutex<Option<(PathBuf, Repo)>> = Mutex::new(None);
+    let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, repo)) = opened.as_ref().filter(|(at, _)| at == state) {
+        return Some(repo.clone());
+    }
+    let repo = Repo::open_in(object_store(state)?).ok()?;
+    *opened = Some((state.to_path_buf(), repo.clone()));
+    Some(repo)
 }
 
 /// The follower's way to the leader node's delta endpoint (a remote in

@@ -9,7 +9,7 @@
 //! after `retry_delay_ms`, never given up.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::core::ccr::checkpoint::{snapshot_name, Point};
@@ -67,6 +67,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
         }
     };
     let mut ahead: Option<ReadAhead> = None;
+    let kept = KeptRepo::default();
     loop {
         if f.is_stopped() {
             return;
@@ -128,6 +129,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                     changes,
                     params,
                     read_limit: rec.parameters.read_limit(),
+                    kept: kept.clone(),
                 };
                 blocking(move || job.step()).await.and_then(|r| r)
             }
@@ -158,6 +160,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                 }
                 Err(e) => {
                     r.tracker.failed(e);
+                    kept.lock().unwrap_or_else(|e| e.into_inner()).take();
                     false
                 }
             };
@@ -360,8 +363,16 @@ enum Outcome {
 }
 
 /// One step's inputs, moved to its thread.
+/// The checkpoint repository a follower's steps read, opened once and
+/// kept while its location stays: its reader's caches then hold the
+/// index and trees of the checkpoint the folder holds from one apply to
+/// the next. A failed step drops it (the repository may have been
+/// replaced), so the next step opens it afresh.
+type KeptRepo = Arc<Mutex<Option<(Location, Repo)>>>;
+
 struct Job {
     location: Location,
+    kept: KeptRepo,
     /// The leader node, to ask for chunk deltas (proxy mode only).
     leader: Option<LeaderAddress>,
     data: PathBuf,
@@ -375,6 +386,21 @@ struct Job {
 }
 
 impl Job {
+    /// The checkpoint repository, from [`KeptRepo`] where it is the one
+    /// kept, with this step's read limit.
+    fn repo(&self) -> crate::error::Result<Repo> {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = match kept.as_ref().filter(|(at, _)| *at == self.location) {
+            Some((_, repo)) => repo.clone(),
+            None => {
+                let repo = Repo::open_in(self.location.open(false)?)?;
+                *kept = Some((self.location.clone(), repo.clone()));
+                repo
+            }
+        };
+        Ok(repo.with_limits(None, self.read_limit))
+    }
+
     /// What a resync to `point` replaces, in the user's terms.
     fn split_brain(&self, point: &Point) -> String {
         let relation = relate(&self.changes.history, Some(point), self.held.as_ref());
@@ -399,10 +425,7 @@ impl Job {
     /// differs, as a delta.
     fn step(self) -> Result<Outcome, String> {
         let failed = |e: crate::error::Error| e.to_string();
-        let store = self.location.open(false).map_err(failed)?;
-        let repo = Repo::open_in(store)
-            .map_err(failed)?
-            .with_limits(None, self.read_limit);
+        let repo = self.repo().map_err(failed)?;
         let follow = Follow {
             repo: &repo,
             leader_index: &self.leader_index,
