@@ -472,6 +472,18 @@ fn reads_keep_to_max_bytes_per_sec() {
     let took = t0.elapsed();
     eprintln!("2 MiB at 1mb/s took {took:?}");
     assert!(took >= Duration::from_millis(1500), "{took:?}");
+
+    // A rewrite comes whole in the leader's answer to the follower's delta
+    // asks, not through the repository: the same budget holds it.
+    let read_before = stats(&follower, "copy")["bytes_read"].as_u64().unwrap();
+    let t1 = Instant::now();
+    write(&ld.data().join("logs/noise"), &noise(2 << 20, 6));
+    converges(&follower, &ld, &fd, "copy");
+    let took = t1.elapsed();
+    let read = stats(&follower, "copy")["bytes_read"].as_u64().unwrap() - read_before;
+    eprintln!("a 2 MiB rewrite at 1mb/s took {took:?}, {read} bytes read");
+    assert!(read >= 2 << 20, "{read}");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
     let info = follower.get("/copy/_ccr/info").json();
     assert_eq!(
         info["follower_indices"][0]["parameters"]["max_bytes_per_sec"],

@@ -21,7 +21,7 @@ use crate::native::runtime::block_on;
 use crate::repo::keyring::Unlock;
 use crate::repo::{writer, RepoReader, RepoWriter};
 use crate::storage::counting::{CountingStore, RequestCounter};
-use crate::storage::guard::{ReadOnlyStore, ThrottledStore};
+use crate::storage::guard::{Limiter, ReadOnlyStore, ThrottledStore};
 use crate::storage::Storage;
 
 use crate::core::crypto::keys::{MasterKey, KEY_LEN};
@@ -198,6 +198,13 @@ impl Repo {
             return self.clone();
         }
         let throttled = ThrottledStore::new(self.raw_store(), uploads, downloads);
+        self.with_store(Arc::new(throttled))
+    }
+
+    /// The same repository with its downloads counted against `limiter`,
+    /// a budget that other reads may share.
+    pub fn with_download_limiter(&self, limiter: Arc<Limiter>) -> Repo {
+        let throttled = ThrottledStore::sharing(self.raw_store(), None, Some(limiter));
         self.with_store(Arc::new(throttled))
     }
 

@@ -95,8 +95,8 @@ impl Limiter {
 #[derive(Debug)]
 pub struct ThrottledStore {
     inner: Arc<dyn Storage>,
-    uploads: Option<Limiter>,
-    downloads: Option<Limiter>,
+    uploads: Option<Arc<Limiter>>,
+    downloads: Option<Arc<Limiter>>,
 }
 
 impl ThrottledStore {
@@ -105,10 +105,24 @@ impl ThrottledStore {
         upload_bytes_per_sec: Option<u64>,
         download_bytes_per_sec: Option<u64>,
     ) -> ThrottledStore {
+        Self::sharing(
+            inner,
+            upload_bytes_per_sec.map(|n| Arc::new(Limiter::new(n))),
+            download_bytes_per_sec.map(|n| Arc::new(Limiter::new(n))),
+        )
+    }
+
+    /// A store whose transfers count against budgets that others share
+    /// too (a follower's chunk deltas, which come another way, say).
+    pub fn sharing(
+        inner: Arc<dyn Storage>,
+        uploads: Option<Arc<Limiter>>,
+        downloads: Option<Arc<Limiter>>,
+    ) -> ThrottledStore {
         ThrottledStore {
             inner,
-            uploads: upload_bytes_per_sec.map(Limiter::new),
-            downloads: download_bytes_per_sec.map(Limiter::new),
+            uploads,
+            downloads,
         }
     }
 }

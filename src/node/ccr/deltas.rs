@@ -3,7 +3,7 @@
 //! of it, [`LeaderLink`], which its applies ask through.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use crate::native::ccr::delta::{self, DeltaSource};
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
 use crate::node::ccr::leader::object_store;
+use crate::storage::guard::Limiter;
 
 /// How long one delta request may take before its chunks are fetched
 /// the usual way instead.
@@ -55,13 +56,21 @@ pub struct LeaderLink {
     client: reqwest::Client,
     url: String,
     token: Option<String>,
+    /// The follower's `max_bytes_per_sec`, shared with its other reads
+    /// from the leader: each answer's bytes count against it.
+    limit: Option<Arc<Limiter>>,
 }
 
 impl LeaderLink {
     /// A link to `leader_index` on the node at `address` (host:port).
     /// Made on the thread that uses it: its requests run on the native
     /// runtime, not the node's.
-    pub fn new(address: &str, token: Option<String>, leader_index: &str) -> Option<LeaderLink> {
+    pub fn new(
+        address: &str,
+        token: Option<String>,
+        leader_index: &str,
+        limit: Option<Arc<Limiter>>,
+    ) -> Option<LeaderLink> {
         let client = block_on(async {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -73,6 +82,7 @@ impl LeaderLink {
             client,
             url: format!("http://{address}/{leader_index}/_ccr/deltas?whole=true"),
             token,
+            limit,
         })
     }
 }
@@ -89,7 +99,11 @@ impl DeltaSource for LeaderLink {
             if !status.is_success() {
                 return Err(format!("the leader answered HTTP {status}"));
             }
-            response.bytes().await.map_err(|e| e.to_string())
+            let answer = response.bytes().await.map_err(|e| e.to_string())?;
+            if let Some(limit) = &self.limit {
+                limit.take(answer.len() as u64).await;
+            }
+            Ok(answer)
         })
     }
 }

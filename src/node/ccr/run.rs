@@ -27,6 +27,7 @@ use crate::node::ccr::follows::Follower;
 use crate::node::ccr::leader::{Changes, Checkpoint};
 use crate::node::ccr::{blocking, feed};
 use crate::node::server::Shared;
+use crate::storage::guard::Limiter;
 
 /// How long connecting to the leader may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -387,8 +388,8 @@ struct Job {
 
 impl Job {
     /// The checkpoint repository, from [`KeptRepo`] where it is the one
-    /// kept, with this step's read limit.
-    fn repo(&self) -> crate::error::Result<Repo> {
+    /// kept, its reads counted against `limit` (`max_bytes_per_sec`).
+    fn repo(&self, limit: Option<&Arc<Limiter>>) -> crate::error::Result<Repo> {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let repo = match kept.as_ref().filter(|(at, _)| *at == self.location) {
             Some((_, repo)) => repo.clone(),
@@ -398,7 +399,10 @@ impl Job {
                 repo
             }
         };
-        Ok(repo.with_limits(None, self.read_limit))
+        Ok(match limit {
+            Some(l) => repo.with_download_limiter(l.clone()),
+            None => repo,
+        })
     }
 
     /// What a resync to `point` replaces, in the user's terms.
@@ -425,7 +429,10 @@ impl Job {
     /// differs, as a delta.
     fn step(self) -> Result<Outcome, String> {
         let failed = |e: crate::error::Error| e.to_string();
-        let repo = self.repo().map_err(failed)?;
+        // One budget for the step's reads from the leader: the repository's
+        // and the chunk deltas'.
+        let limit = self.read_limit.map(|n| Arc::new(Limiter::new(n)));
+        let repo = self.repo(limit.as_ref()).map_err(failed)?;
         let follow = Follow {
             repo: &repo,
             leader_index: &self.leader_index,
@@ -485,7 +492,7 @@ impl Job {
                     .ok_or("the leader's answer has no checkpoint to apply")?;
                 let note = resync.then(|| self.split_brain(&point));
                 let link = self.leader.as_ref().and_then(|(address, token)| {
-                    LeaderLink::new(address, token.clone(), &self.leader_index)
+                    LeaderLink::new(address, token.clone(), &self.leader_index, limit.clone())
                 });
                 let deltas = match (&link, &held) {
                     (Some(source), Some(held)) => Some(Deltas {
