@@ -660,6 +660,70 @@ fn auto_follow_patterns_follow_new_leader_indices() {
     assert_eq!(r.status, 404, "{}", r.text());
 }
 
+/// Bi-directional replication as Elasticsearch documents it: each node
+/// follows the other's indices through an auto-follow pattern, and the
+/// exclusion pattern keeps a follower index from being followed back.
+#[test]
+fn two_nodes_follow_each_others_indices() {
+    let (ed, wd) = (Dirs::new(), Dirs::new());
+    // Both nodes lead, so both want the token, from each other and here.
+    let env = [("SNAPKEEP_NODE_TOKEN", TOKEN)];
+    let (east, west) = (start_with(&ed, &[], &env), start_with(&wd, &[], &env));
+    let bearer = format!("Bearer {TOKEN}");
+    let authed = |node: &Node, method: &str, path: &str, body: Value| {
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Authorization", bearer.as_str()),
+        ];
+        let r = node.call(method, path, &headers, Some(body.to_string().as_bytes()));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()
+    };
+    let pattern = json!({"remote_cluster": "other", "leader_index_patterns": ["*"],
+                         "leader_index_exclusion_patterns": ["*-replica"],
+                         "follow_index_pattern": "{{leader_index}}-replica",
+                         "read_poll_timeout": "1s"});
+    for (node, other) in [(&east, &west), (&west, &east)] {
+        let remote = json!({"persistent": {"cluster": {"remote": {"other": {
+            "mode": "proxy", "proxy_address": format!("127.0.0.1:{}", other.port),
+            "credentials": TOKEN}}}}});
+        authed(node, "PUT", "/_cluster/settings", remote);
+        authed(node, "PUT", "/_ccr/auto_follow/other", pattern.clone());
+    }
+    // Indices made after the patterns (as in Elasticsearch, those already
+    // there are not followed).
+    let (east_logs, west_logs) = (ed.data().join("east-logs"), wd.data().join("west-logs"));
+    write(&east_logs.join("a"), b"written in the east");
+    write(&west_logs.join("b"), b"written in the west");
+    let (east_copy, west_copy) = (
+        wd.data().join("east-logs-replica"),
+        ed.data().join("west-logs-replica"),
+    );
+    same_in_time(&west, &east_logs, &east_copy);
+    same_in_time(&east, &west_logs, &west_copy);
+
+    // Writes on either side reach the other.
+    write(&east_logs.join("a2"), b"later in the east");
+    write(&west_logs.join("b2"), b"later in the west");
+    same_in_time(&west, &east_logs, &east_copy);
+    same_in_time(&east, &west_logs, &west_copy);
+
+    // Neither follower index is followed back: each node follows one.
+    std::thread::sleep(Duration::from_millis(2500));
+    for (node, data) in [(&east, &ed), (&west, &wd)] {
+        let names: Vec<String> = std::fs::read_dir(data.data())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with("-replica-replica"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+        let stats = authed(node, "GET", "/_ccr/stats", json!({}));
+        let followed = stats["follow_stats"]["indices"].as_array().unwrap().len();
+        assert_eq!(followed, 1, "{stats}");
+    }
+}
+
 /// A leader answers a read of a watched index whose watch saw no change
 /// since its last comparison from that comparison (no stat walk of the
 /// index); any change event (even one that changes nothing a checkpoint
