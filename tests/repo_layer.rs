@@ -604,10 +604,11 @@ async fn verify_and_analyze_report_a_store_that_keeps_deleted_objects() {
     assert_eq!(failed, vec![("delete", "object still there after delete")]);
 }
 
-/// A reader kept across reads (a follower's between applies, a leader's
+/// A reader keeping its index (a follower's between applies, a leader's
 /// between delta requests) merges a root's index once: with the index
-/// files gone, the same root still reads from it, where a new reader
-/// cannot. A commit that adds an index file is read with its blobs.
+/// files gone, the same root still reads from it, where a reader that
+/// does not keep it cannot. A commit that adds an index file is read
+/// with its blobs.
 #[test]
 fn a_kept_reader_merges_each_roots_index_once() {
     use snapkeep::native::location::Location;
@@ -628,17 +629,19 @@ fn a_kept_reader_merges_each_roots_index_once() {
     };
     snapshot("s1");
     let location = Location::Local(repo_dir.clone());
-    let kept = Repo::open(&location).unwrap();
+    let kept = Repo::open(&location).unwrap().keeping_index();
+    let plain = Repo::open(&location).unwrap();
     let (_, first) = kept.root_and_index().unwrap();
+    plain.root_and_index().unwrap();
 
     let (index, aside) = (repo_dir.join("index"), repo_dir.join("index-aside"));
     std::fs::rename(&index, &aside).unwrap();
     std::fs::create_dir(&index).unwrap();
     let (_, again) = kept.root_and_index().unwrap();
     assert_eq!(again.blob_count(), first.blob_count());
-    let fresh = Repo::open(&location).unwrap();
+    // A reader that does not keep it (the default) reads them again.
     assert!(
-        fresh.root_and_index().is_err(),
+        plain.root_and_index().is_err(),
         "the index files are needed"
     );
     std::fs::remove_dir(&index).unwrap();

@@ -168,6 +168,17 @@ impl Repo {
         }
     }
 
+    /// The same repository, its reader keeping the merged index of the
+    /// root it read last ([`RepoReader::keeping_index`]): for a handle
+    /// kept across many reads (a follower's, a leader's delta answers).
+    pub fn keeping_index(&self) -> Repo {
+        let reader = self.writer.reader().clone().keeping_index();
+        Repo {
+            writer: RepoWriter::new(reader, Arc::new(TokioSleep)),
+            ..self.clone()
+        }
+    }
+
     /// The counted storage under any sealing, for wrapping it again.
     fn raw_store(&self) -> Arc<dyn Storage> {
         self.reader().unsealed_store()

@@ -51,11 +51,14 @@ pub struct RepoReader {
     /// Whole tree packs, fetched once: loading a snapshot's trees then costs
     /// one request per tree pack instead of one per directory.
     tree_packs: Arc<Mutex<HashMap<Id, Bytes>>>,
-    /// The merged index of the index files loaded last, by their ids
-    /// (content hashes, so the same list is the same index): a reader
-    /// kept across reads of an unchanged root (a follower's between
-    /// applies, a leader's between delta requests) merges it once.
-    merged_index: Arc<Mutex<Option<MergedIndex>>>,
+    /// With [`RepoReader::keeping_index`]: the merged index of the index
+    /// files loaded last, by their ids (content hashes, so the same list
+    /// is the same index). A reader kept across reads of an unchanged root
+    /// (a follower's between applies, a leader's between delta requests)
+    /// then merges it once. Off by default: it holds a second copy of the
+    /// index, which a one-off command reading a large repository once
+    /// should not pay for.
+    merged_index: Option<Arc<Mutex<Option<MergedIndex>>>>,
     /// A generation `index.latest` named at the last [`RepoReader::root`]
     /// that does not exist although it is newer than the newest root: a
     /// lost root object.
@@ -142,7 +145,7 @@ impl RepoReader {
             config,
             last_root: Default::default(),
             tree_packs: Default::default(),
-            merged_index: Default::default(),
+            merged_index: None,
             lost_generation: Default::default(),
             zstd,
             sealing: Sealing::plain(),
@@ -434,8 +437,15 @@ impl RepoReader {
         Ok(self.merge_and_keep(&self.index_files(root).await?))
     }
 
+    /// The same reader (its clones too) keeping the merged index of the
+    /// root it read last, for readers kept across many reads.
+    pub fn keeping_index(mut self) -> RepoReader {
+        self.merged_index = Some(Default::default());
+        self
+    }
+
     fn cached_index(&self, files: &[Id]) -> Option<RepoIndex> {
-        let cached = self.merged_index.lock().unwrap();
+        let cached = self.merged_index.as_ref()?.lock().unwrap();
         cached
             .as_ref()
             .filter(|(ids, _)| ids.as_slice() == files)
@@ -444,8 +454,10 @@ impl RepoReader {
 
     fn merge_and_keep(&self, files: &[(Id, IndexFile)]) -> RepoIndex {
         let index = merged(files);
-        let ids = files.iter().map(|(id, _)| *id).collect();
-        *self.merged_index.lock().unwrap() = Some((ids, index.clone()));
+        if let Some(kept) = &self.merged_index {
+            let ids = files.iter().map(|(id, _)| *id).collect();
+            *kept.lock().unwrap() = Some((ids, index.clone()));
+        }
         index
     }
 

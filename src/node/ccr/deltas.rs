@@ -45,7 +45,7 @@ fn checkpoint_repo(state: &Path) -> Option<Repo> {
     if let Some((_, repo)) = opened.as_ref().filter(|(at, _)| at == state) {
         return Some(repo.clone());
     }
-    let repo = Repo::open_in(object_store(state)?).ok()?;
+    let repo = Repo::open_in(object_store(state)?).ok()?.keeping_index();
     *opened = Some((state.to_path_buf(), repo.clone()));
     Some(repo)
 }

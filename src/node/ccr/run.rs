@@ -363,14 +363,14 @@ enum Outcome {
     Paused(PauseReason),
 }
 
-/// One step's inputs, moved to its thread.
 /// The checkpoint repository a follower's steps read, opened once and
 /// kept while its location stays: its reader's caches then hold the
-/// index and trees of the checkpoint the folder holds from one apply to
-/// the next. A failed step drops it (the repository may have been
-/// replaced), so the next step opens it afresh.
+/// index and tree packs of the checkpoint the folder holds from one
+/// apply to the next. A failed step drops it (the repository may have
+/// been replaced), so the next step opens it afresh.
 type KeptRepo = Arc<Mutex<Option<(Location, Repo)>>>;
 
+/// One step's inputs, moved to its thread.
 struct Job {
     location: Location,
     kept: KeptRepo,
@@ -394,7 +394,7 @@ impl Job {
         let repo = match kept.as_ref().filter(|(at, _)| *at == self.location) {
             Some((_, repo)) => repo.clone(),
             None => {
-                let repo = Repo::open_in(self.location.open(false)?)?;
+                let repo = Repo::open_in(self.location.open(false)?)?.keeping_index();
                 *kept = Some((self.location.clone(), repo.clone()));
                 repo
             }
