@@ -305,6 +305,16 @@ impl Repo {
         block_on(self.reader().read_blob_unchecked(index, id))
     }
 
+    /// See [`crate::repo::reader::RepoReader::raw_blob_range`].
+    pub fn raw_blob_range(
+        &self,
+        index: &RepoIndex,
+        id: &Id,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<Bytes>> {
+        block_on(self.reader().raw_blob_range(index, id, range))
+    }
+
     /// See [`crate::repo::reader::RepoReader::stored_blob`].
     pub fn stored_blob(&self, index: &RepoIndex, id: &Id) -> Result<(BlobEntry, Bytes)> {
         block_on(self.reader().stored_blob(index, id))

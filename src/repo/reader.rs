@@ -483,6 +483,30 @@ impl RepoReader {
         decode_unchecked(e, stored, self.zstd, &self.sealing)
     }
 
+    /// Bytes `range` of a blob's plain bytes, read straight from its pack,
+    /// when it is stored as it is (raw, in a plain repository); `None`
+    /// when it is compressed or sealed (only a whole read opens those).
+    /// Unchecked, as [`RepoReader::read_blob_unchecked`] is.
+    pub async fn raw_blob_range(
+        &self,
+        index: &RepoIndex,
+        id: &Id,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<Bytes>> {
+        let (pack, e) = locate(index, id, "blob")?;
+        if e.codec != Codec::Raw || self.sealing.is_encrypted() {
+            return Ok(None);
+        }
+        if range.start > range.end || range.end > u64::from(e.stored_len) {
+            return Err(Error::Integrity {
+                id: e.id,
+                detail: format!("bytes {range:?} of a {}-byte blob", e.stored_len),
+            });
+        }
+        let at = e.offset + range.start..e.offset + range.end;
+        Ok(Some(self.store.get(&keys::pack(&pack), Some(at)).await?))
+    }
+
     /// A blob's index entry and its stored bytes, read by range.
     pub async fn stored_blob(&self, index: &RepoIndex, id: &Id) -> Result<(BlobEntry, Bytes)> {
         let (pack, e) = locate(index, id, "blob")?;

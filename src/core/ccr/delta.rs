@@ -167,6 +167,32 @@ pub fn saves_enough(d: &Delta, new_len: usize) -> bool {
     d.middle.len() as u64 * 4 <= new_len as u64 * 3
 }
 
+/// The most bytes of each end of a base that [`ends_rule_out`] compares.
+const END_PROBE: usize = 4 << 10;
+
+/// How many bytes of each end of the base [`ends_rule_out`] takes for a
+/// new chunk of `new_len` bytes: at most an eighth of it, so that ends
+/// differing within them leave a middle over three quarters of it.
+pub fn end_len(new_len: usize) -> usize {
+    (new_len / 8).min(END_PROBE)
+}
+
+/// Whether no delta of `new` from a base whose first and last
+/// [`end_len`] bytes are `head` and `tail` can be worth sending, as
+/// [`saves_enough`] judges it: `new` differs from both within them, so
+/// its common prefix and suffix with the base are each under
+/// [`end_len`], together under a quarter of `new`. The leader then need
+/// not read the whole base (a rewritten file's chunk, say). `false` when
+/// it cannot tell.
+pub fn ends_rule_out(new: &[u8], head: &[u8], tail: &[u8]) -> bool {
+    let n = end_len(new.len());
+    n > 0
+        && head.len() == n
+        && tail.len() == n
+        && head != &new[..n]
+        && tail != &new[new.len() - n..]
+}
+
 /// Of the `held` spans (offset, length) of the file the follower holds,
 /// the one that overlaps `start..start + len` (a new chunk's place in the
 /// new version of the file) the most; `None` when none overlaps. The
@@ -183,30 +209,41 @@ pub fn best_base(start: u64, len: u64, held: &[(u64, u64)]) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
-/// A batch answer's bytes.
-pub fn encode_batch(entries: &[Answer]) -> Vec<u8> {
-    let payload: usize = entries.iter().map(Answer::payload_len).sum();
-    let mut out = Vec::with_capacity(8 + entries.len() * 17 + payload);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&len32(entries.len()).to_le_bytes());
+/// A batch answer's bytes as pieces to send one after another: each
+/// stored chunk is its own piece, shared with the bytes it was read into
+/// rather than copied (the batch is [`encode_batch`]'s, piece by piece).
+pub fn encode_batch_parts(entries: &[Answer]) -> Vec<Bytes> {
+    let mut parts = Vec::new();
+    let mut head = Vec::with_capacity(8 + entries.len() * 17);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&len32(entries.len()).to_le_bytes());
     for e in entries {
         match e {
-            Answer::None => out.push(TAG_NONE),
+            Answer::None => head.push(TAG_NONE),
             Answer::Delta(d) => {
-                out.push(TAG_RAW);
+                head.push(TAG_RAW);
                 for n in [d.base_len, d.prefix, d.suffix, len32(d.middle.len())] {
-                    out.extend_from_slice(&n.to_le_bytes());
+                    head.extend_from_slice(&n.to_le_bytes());
                 }
-                out.extend_from_slice(&d.middle);
+                head.extend_from_slice(&d.middle);
             }
             Answer::Stored(stored) => {
-                out.push(TAG_STORED);
-                out.extend_from_slice(&len32(stored.len()).to_le_bytes());
-                out.extend_from_slice(stored);
+                head.push(TAG_STORED);
+                head.extend_from_slice(&len32(stored.len()).to_le_bytes());
+                parts.push(Bytes::from(std::mem::take(&mut head)));
+                parts.push(stored.clone());
             }
         }
     }
-    out
+    if !head.is_empty() {
+        parts.push(Bytes::from(head));
+    }
+    parts
+}
+
+/// A batch answer's bytes.
+pub fn encode_batch(entries: &[Answer]) -> Vec<u8> {
+    encode_batch_parts(entries).concat()
 }
 
 /// Reads a batch answer to `expected` asks; stored chunks are slices of
@@ -474,6 +511,62 @@ mod tests {
 
     // proptest is a native dev-dependency: these run natively only.
     #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn ends_that_differ_rule_out_any_delta_worth_sending() {
+        let len = 200_000;
+        let new = noise(len, 7);
+        let n = end_len(len);
+        assert_eq!(n, 4096);
+        let ends = |base: &[u8]| (base[..n].to_vec(), base[base.len() - n..].to_vec());
+        // A rewrite: nothing in common.
+        let rewrite = noise(len, 8);
+        let (head, tail) = ends(&rewrite);
+        assert!(ends_rule_out(&new, &head, &tail));
+        assert!(!saves_enough(&encode(&rewrite, &new), len));
+        // Common ends just short of the probe on both sides: still ruled
+        // out, and rightly.
+        let mut near = noise(len, 9);
+        near[..n - 1].copy_from_slice(&new[..n - 1]);
+        near[len - n + 1..].copy_from_slice(&new[len - n + 1..]);
+        near[n - 1] = new[n - 1] ^ 1;
+        near[len - n] = new[len - n] ^ 1;
+        let (head, tail) = ends(&near);
+        assert!(ends_rule_out(&new, &head, &tail));
+        assert!(!saves_enough(&encode(&near, &new), len));
+        // An edit in the middle, or one end in common: the whole base is
+        // needed to tell.
+        let mut edit = new.clone();
+        edit[90_000..110_000].iter_mut().for_each(|b| *b ^= 1);
+        let (head, tail) = ends(&edit);
+        assert!(!ends_rule_out(&new, &head, &tail));
+        let mut front = noise(len, 10);
+        front[..n].copy_from_slice(&new[..n]);
+        let (head, tail) = ends(&front);
+        assert!(!ends_rule_out(&new, &head, &tail));
+        // Ends of the wrong length, or a chunk too small to probe.
+        assert!(!ends_rule_out(&new, &head[1..], &tail));
+        assert!(!ends_rule_out(&new[..7], &[], &[]));
+    }
+
+    #[test]
+    fn batch_parts_share_stored_chunks_and_make_the_batch() {
+        let stored = Bytes::from(noise(10_000, 4));
+        let d = encode(&noise(3000, 5), &noise(3000, 6));
+        let answers = vec![
+            Answer::None,
+            Answer::Stored(stored.clone()),
+            Answer::Delta(d),
+            Answer::Stored(stored.slice(5..9)),
+        ];
+        let parts = encode_batch_parts(&answers);
+        assert_eq!(parts.len(), 4);
+        assert_eq!(parts[1].as_ptr(), stored.as_ptr());
+        assert_eq!(parts[3].as_ptr(), stored[5..].as_ptr());
+        let batch = Bytes::from(parts.concat());
+        assert_eq!(decode_batch(&batch, 4).unwrap(), answers);
+        assert_eq!(encode_batch(&[]), encode_batch_parts(&[]).concat());
+    }
+
     proptest! {
         #[test]
         fn any_edit_round_trips_and_sends_at_most_the_new_chunk(

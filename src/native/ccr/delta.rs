@@ -25,8 +25,8 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::core::ccr::delta::{
-    apply, best_base, decode_batch, encode, saves_enough, Answer, Ask, Delta, MAX_ANSWER_PAYLOAD,
-    MAX_ASKS,
+    apply, best_base, decode_batch, encode, end_len, ends_rule_out, saves_enough, Answer, Ask,
+    Delta, MAX_ANSWER_PAYLOAD, MAX_ASKS,
 };
 use crate::core::format::blob::BlobEntry;
 use crate::core::format::id::{Id, IdSet};
@@ -88,6 +88,7 @@ fn answer_one(repo: &Repo, index: &RepoIndex, ask: &Ask, whole: bool) -> Answer 
     let delta = reader
         .decode_unchecked(&entry, &stored)
         .ok()
+        .filter(|new| !base_ends_rule_out(repo, index, &ask.base, new))
         .and_then(|new| {
             let base = repo.read_blob_unchecked(index, &ask.base).ok()?;
             let d = encode(&base, &new);
@@ -97,6 +98,25 @@ fn answer_one(repo: &Repo, index: &RepoIndex, ask: &Ask, whole: bool) -> Answer 
         Some(d) => Answer::Delta(d),
         None if whole => Answer::Stored(stored),
         None => Answer::None,
+    }
+}
+
+/// Whether the ends of `base` alone show that no delta of `new` from it
+/// is worth sending (`core::ccr::delta::ends_rule_out`), read by range
+/// where the base is stored raw; a rewritten file's chunk then costs its
+/// base's ends, not its whole.
+fn base_ends_rule_out(repo: &Repo, index: &RepoIndex, base: &Id, new: &[u8]) -> bool {
+    let n = end_len(new.len()) as u64;
+    let Some(len) = index.get(base).map(|l| u64::from(l.raw_len)) else {
+        return false;
+    };
+    if n == 0 || len < n {
+        return false;
+    }
+    let read = |range| repo.raw_blob_range(index, base, range).ok().flatten();
+    match (read(0..n), read(len - n..len)) {
+        (Some(head), Some(tail)) => ends_rule_out(new, &head, &tail),
+        _ => false,
     }
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::core::ccr::checkpoint::Point;
-use crate::core::ccr::delta::{encode_batch, Ask as DeltaAsk, MAX_ASKS};
+use crate::core::ccr::delta::{encode_batch_parts, Ask as DeltaAsk, MAX_ASKS};
 use crate::core::ccr::follower::PauseReason;
 use crate::core::es::params::Params;
 use crate::core::format::naming::validate_name;
@@ -128,9 +128,17 @@ async fn deltas_inner(
     let entries = blocking(move || crate::node::ccr::deltas::answer(&state, &asks, whole))
         .await
         .map_err(internal)?;
+    // Sent piece by piece: the stored chunks go out from the buffers they
+    // were read into, not copied into one batch first.
+    let parts = encode_batch_parts(&entries);
+    let length: usize = parts.iter().map(|p| p.len()).sum();
+    let stream = futures::stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>));
     let mut response = (
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        encode_batch(&entries),
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, length.to_string()),
+        ],
+        Body::from_stream(stream),
     )
         .into_response();
     response.extensions_mut().insert(OwnContentType);
