@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::ccr::tree;
+use common::ccr::{stage_is_linked, stage_is_linked_or_absent, tree};
 use common::node::{start, start_with, Dirs, Node};
 use common::{noise, write};
 use serde_json::{json, Value};
@@ -159,7 +159,9 @@ fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
     let follower = start(&fd, &[]);
     converges(&follower, &ld, &fd, "copy");
 
-    // Paused, the follower stays where it was; resumed, it catches up.
+    // Paused, the follower stays where it was; resumed, it catches up
+    // (taking the stage it linked ahead after its last apply).
+    stage_is_linked(&fd.data(), "copy");
     assert_eq!(post(&follower, "/copy/_ccr/pause_follow").0, 200);
     assert_eq!(
         follower.get("/copy/_ccr/info").json()["follower_indices"][0]["status"],
@@ -219,6 +221,7 @@ fn a_follower_index_keeps_in_step_pauses_and_unfollows() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(fd.data().join("copy/local-note").exists());
     assert!(!fd.data().join("copy/after-unfollow").exists());
+    assert!(!fd.data().join(".ccr-next-copy").exists());
     let r = follower.get("/copy");
     assert_eq!(r.status, 200, "{}", r.text());
 
@@ -423,10 +426,20 @@ fn kills_during_apply_and_checkpoint_lose_nothing() {
                 &noise(2 << 20, 100 * round + i),
             );
         }
-        // Killed as soon as the apply's stage appears, then a little later.
+        // Killed as soon as the apply's restore starts in its stage (a
+        // stage linked ahead is there before), then a little later.
         let stage = fd.data().join(".ccr-next-copy");
+        let restoring = || {
+            fs::read_dir(&stage).is_ok_and(|d| {
+                d.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".snapkeep-restore-")
+                })
+            })
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !stage.exists() {
+        while !restoring() {
             assert!(Instant::now() < deadline, "no apply started");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -449,7 +462,7 @@ fn kills_during_apply_and_checkpoint_lose_nothing() {
     converges(&follower, &ld, &fd, "copy");
     let s = stats(&follower, "copy");
     assert!(s.get("fatal_exception").is_none(), "{s}");
-    assert!(!fd.data().join(".ccr-next-copy").exists());
+    stage_is_linked_or_absent(&fd.data(), "copy");
 }
 
 /// `max_bytes_per_sec` throttles what the follower reads from the leader.

@@ -55,6 +55,66 @@ pub fn same_in_time(node: &Node, auth: &[(&str, &str)], l: &Path, f: &Path) {
 }
 
 /// The one shard of follower `index` in `GET /<index>/_ccr/stats`.
+/// Waits for what an apply leaves beside follower index `index` in the
+/// data folder `data` after it switched: nothing, or the next apply's stage
+/// linked ahead from the live folder (each file the live one's inode, no
+/// restore's staging folder in it). A killed apply's stage is never left.
+pub fn stage_is_linked_or_absent(data: &Path, index: &str) {
+    wait_for_stage(data, index, false);
+}
+
+/// [`stage_is_linked_or_absent`], with the stage required: a follower
+/// node links it ahead after each apply.
+pub fn stage_is_linked(data: &Path, index: &str) {
+    wait_for_stage(data, index, true);
+}
+
+fn wait_for_stage(data: &Path, index: &str, required: bool) {
+    let (live, stage) = (data.join(index), data.join(format!(".ccr-next-{index}")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries: Vec<String> = fs::read_dir(&stage)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let linked = entries == [index.to_string()] && inodes(&stage.join(index)) == inodes(&live);
+        if linked || (!required && !stage.exists()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stage beside [{index}] is not the live folder's linked copy: {entries:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each path under `root` with its inode (0 for what is not a file).
+fn inodes(root: &Path) -> BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut walk = vec![root.to_path_buf()];
+    while let Some(dir) = walk.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            if meta.is_dir() {
+                walk.push(e.path());
+            }
+            out.insert(rel, if meta.is_file() { meta.ino() } else { 0 });
+        }
+    }
+    out
+}
+
 pub fn shard_stats(node: &Node, auth: &[(&str, &str)], index: &str) -> Value {
     let r = node.call("GET", &format!("/{index}/_ccr/stats"), auth, None);
     assert_eq!(r.status, 200, "{}", r.text());

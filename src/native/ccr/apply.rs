@@ -80,6 +80,32 @@ pub struct Prepared<'a> {
 #[derive(Debug)]
 pub struct Staged(());
 
+/// The next apply's stage, being linked on a thread of its own from the
+/// folder a switch has just made live ([`Follow::link_stage_ahead`]), so
+/// that the next apply does not wait for thousands of links. It is that
+/// apply's stage only while the live folder is unchanged since: whoever
+/// takes it checks the folder first (`Follow::examine` finding no local
+/// write), as a stage linked beside that check is taken. Dropped, it
+/// waits for its thread: nobody removes a stage still being linked.
+#[derive(Debug)]
+pub struct StageAhead(Option<std::thread::JoinHandle<Result<Staged>>>);
+
+impl StageAhead {
+    /// Waits for the linking: the stage, or why there is none.
+    pub fn finish(mut self) -> Result<Staged> {
+        let thread = self.0.take().expect("a stage ahead is finished once");
+        thread.join().expect("the stage's thread panicked")
+    }
+}
+
+impl Drop for StageAhead {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// What applying one checkpoint did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Applied {
@@ -99,39 +125,12 @@ pub struct Applied {
 }
 
 impl Follow<'_> {
-    fn live(&self) -> PathBuf {
-        self.data.join(self.follower_index)
-    }
-
-    /// Where the next version is built: a hidden folder of the data folder
-    /// (the same file system, as the exchange needs).
-    fn stage(&self) -> PathBuf {
-        self.data.join(format!(".ccr-next-{}", self.follower_index))
-    }
-
-    /// Where versions before 2026-12-07 kept chunks rebuilt from deltas
-    /// during an apply (they are held in memory now): a node of such a
-    /// version killed mid-apply left it behind.
-    fn old_delta_cache(&self) -> PathBuf {
-        self.data
-            .join(format!(".ccr-deltas-{}", self.follower_index))
-    }
-
-    /// Old versions are moved to `.ccr-old-<index>-<run>-<n>` after a
-    /// switch and removed in the background; `<run>` names this process.
-    fn old_prefix(&self) -> String {
-        format!("{}{}-", self.old_of_index(), this_run())
-    }
-
-    fn old_of_index(&self) -> String {
-        format!(".ccr-old-{}-", self.follower_index)
-    }
-
-    /// Removes old versions an earlier process (killed, say) left before
-    /// its background removal was done; this process's own are being
-    /// removed by their threads.
-    fn remove_old_of_other_runs(&self) {
-        remove_old_versions(self.data, self.follower_index, Some(&self.old_prefix()));
+    /// Where this follower index's folders are.
+    fn place(&self) -> Place {
+        Place {
+            data: self.data.to_path_buf(),
+            follower_index: self.follower_index.to_string(),
+        }
     }
 
     fn options(&self, snapshot: &str, target: &Path, abort: Abort) -> Result<RestoreOptions> {
@@ -239,21 +238,14 @@ impl Follow<'_> {
     /// found by the examine or kept by the apply and found by the next
     /// one, as a write after the examine is.
     pub fn link_stage(&self) -> Result<Staged> {
-        let (live, stage) = (self.live(), self.stage());
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |e| Error::io(&p, e)
-        };
-        if stage.exists() {
-            std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
-        }
-        let _ = std::fs::remove_dir_all(self.old_delta_cache());
-        self.remove_old_of_other_runs();
-        std::fs::create_dir(&stage).map_err(io(&stage))?;
-        if live.is_dir() {
-            link_tree(&live, &stage.join(self.follower_index)).map_err(io(&live))?;
-        }
-        Ok(Staged(()))
+        self.place().link_stage()
+    }
+
+    /// [`Follow::link_stage`] on a thread of its own, for the apply after
+    /// the next local-write check (see [`StageAhead`]).
+    pub fn link_stage_ahead(&self) -> StageAhead {
+        let place = self.place();
+        StageAhead(Some(std::thread::spawn(move || place.link_stage())))
     }
 
     /// [`Follow::apply`] from what `prepared` holds: asking for chunk
@@ -261,7 +253,8 @@ impl Follow<'_> {
     /// the bases), planning over its walk, and taking its stage instead of
     /// linking one.
     pub fn apply_with(&self, snapshot: &str, prepared: Prepared, abort: Abort) -> Result<Applied> {
-        let (live, stage) = (self.live(), self.stage());
+        let place = self.place();
+        let (live, stage) = (place.live(), place.stage());
         let io = |p: &Path| {
             let p = p.to_path_buf();
             move |e| Error::io(&p, e)
@@ -292,7 +285,7 @@ impl Follow<'_> {
         // the leader does not wait for thousands of unlinks.
         let old = self.data.join(format!(
             "{}{}",
-            self.old_prefix(),
+            place.old_prefix(),
             OLD_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::rename(&stage, &old).map_err(io(&stage))?;
@@ -311,6 +304,69 @@ impl Follow<'_> {
             removed: outcome.deleted.len(),
             deltas: used,
         })
+    }
+}
+
+/// Where a follower index's folders are, owned (a stage linked ahead
+/// outlives the [`Follow`] that started it).
+struct Place {
+    data: PathBuf,
+    follower_index: String,
+}
+
+impl Place {
+    fn live(&self) -> PathBuf {
+        self.data.join(&self.follower_index)
+    }
+
+    /// Where the next version is built: a hidden folder of the data folder
+    /// (the same file system, as the exchange needs).
+    fn stage(&self) -> PathBuf {
+        self.data.join(format!(".ccr-next-{}", self.follower_index))
+    }
+
+    /// Where versions before 2026-12-07 kept chunks rebuilt from deltas
+    /// during an apply (they are held in memory now): a node of such a
+    /// version killed mid-apply left it behind.
+    fn old_delta_cache(&self) -> PathBuf {
+        self.data
+            .join(format!(".ccr-deltas-{}", self.follower_index))
+    }
+
+    /// Old versions are moved to `.ccr-old-<index>-<run>-<n>` after a
+    /// switch and removed in the background; `<run>` names this process.
+    fn old_prefix(&self) -> String {
+        format!("{}{}-", self.old_of_index(), this_run())
+    }
+
+    fn old_of_index(&self) -> String {
+        format!(".ccr-old-{}-", self.follower_index)
+    }
+
+    /// Removes old versions an earlier process (killed, say) left before
+    /// its background removal was done; this process's own are being
+    /// removed by their threads.
+    fn remove_old_of_other_runs(&self) {
+        remove_old_versions(&self.data, &self.follower_index, Some(&self.old_prefix()));
+    }
+
+    /// See [`Follow::link_stage`].
+    fn link_stage(&self) -> Result<Staged> {
+        let (live, stage) = (self.live(), self.stage());
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| Error::io(&p, e)
+        };
+        if stage.exists() {
+            std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
+        }
+        let _ = std::fs::remove_dir_all(self.old_delta_cache());
+        self.remove_old_of_other_runs();
+        std::fs::create_dir(&stage).map_err(io(&stage))?;
+        if live.is_dir() {
+            link_tree(&live, &stage.join(&self.follower_index)).map_err(io(&live))?;
+        }
+        Ok(Staged(()))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::core::ccr::checkpoint::{snapshot_name, Point};
 use crate::core::ccr::follower::{decide, retry_delay_ms, FollowParams, PauseReason, Step, View};
 use crate::core::ccr::lineage::{relate, Relation};
 use crate::core::ccr::remote::{RemoteCluster, Via};
-use crate::native::ccr::apply::{Applied, Follow, Prepared};
+use crate::native::ccr::apply::{Applied, Follow, Prepared, StageAhead};
 use crate::native::ccr::delta::Deltas;
 use crate::native::clock::now_millis;
 use crate::native::job::Abort;
@@ -69,6 +69,9 @@ async fn run(node: Shared, f: Arc<Follower>) {
     };
     let mut ahead: Option<ReadAhead> = None;
     let kept = KeptRepo::default();
+    // Declared after `_alive`, so dropped (its linking waited for) before
+    // an unfollow waiting on `alive` removes the stage.
+    let stage = NextStage::default();
     loop {
         if f.is_stopped() {
             return;
@@ -131,6 +134,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                     params,
                     read_limit: rec.parameters.read_limit(),
                     kept: kept.clone(),
+                    stage: stage.clone(),
                 };
                 blocking(move || job.step()).await.and_then(|r| r)
             }
@@ -355,6 +359,10 @@ async fn poll(
     })
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What a step did.
 enum Outcome {
     Wait,
@@ -370,10 +378,15 @@ enum Outcome {
 /// been replaced), so the next step opens it afresh.
 type KeptRepo = Arc<Mutex<Option<(Location, Repo)>>>;
 
+/// The next apply's stage, linked ahead right after an apply switched the
+/// folder to the checkpoint named (`native::ccr::apply::StageAhead`).
+type NextStage = Arc<Mutex<Option<(Point, StageAhead)>>>;
+
 /// One step's inputs, moved to its thread.
 struct Job {
     location: Location,
     kept: KeptRepo,
+    stage: NextStage,
     /// The leader node, to ask for chunk deltas (proxy mode only).
     leader: Option<LeaderAddress>,
     data: PathBuf,
@@ -456,8 +469,27 @@ impl Job {
         // The stage is linked beside the local-write check when an apply
         // is likely (the leader has a checkpoint the folder does not).
         let likely = head.is_some_and(|h| Some(&h.point) != self.held.as_ref());
+        // A stage linked ahead from the folder at what it holds is taken
+        // when the check below finds no local write (else the step
+        // pauses); one linked at another checkpoint is waited for and
+        // dropped.
+        let ahead = lock(&self.stage)
+            .take()
+            .filter(|(at, _)| Some(at) == self.held.as_ref());
+        let ahead = match ahead {
+            Some((at, a)) if !likely => {
+                *lock(&self.stage) = Some((at, a));
+                None
+            }
+            a => a.map(|(_, a)| a),
+        };
         let (seen, staged) = std::thread::scope(|s| {
-            let linking = likely.then(|| s.spawn(|| follow.link_stage()));
+            let linking = likely.then(|| {
+                s.spawn(|| match ahead {
+                    Some(a) => a.finish(),
+                    None => follow.link_stage(),
+                })
+            });
             let seen = held.as_ref().map(|name| follow.examine(name));
             let staged = linking.map(|l| l.join().expect("the stage's thread panicked"));
             (seen, staged)
@@ -510,6 +542,7 @@ impl Job {
                 let applied = follow
                     .apply_with(&head.snapshot, prepared, Abort::new())
                     .map_err(failed)?;
+                *lock(&self.stage) = Some((head.point.clone(), follow.link_stage_ahead()));
                 Ok(Outcome::Applied(head.clone(), applied, note))
             }
         }
