@@ -509,8 +509,6 @@ mod tests {
         ));
     }
 
-    // proptest is a native dev-dependency: these run natively only.
-    #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn ends_that_differ_rule_out_any_delta_worth_sending() {
         let len = 200_000;
@@ -567,6 +565,8 @@ mod tests {
         assert_eq!(encode_batch(&[]), encode_batch_parts(&[]).concat());
     }
 
+    // proptest is a native dev-dependency: these run natively only.
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #[test]
         fn any_edit_round_trips_and_sends_at_most_the_new_chunk(
