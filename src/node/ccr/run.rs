@@ -165,7 +165,7 @@ async fn run(node: Shared, f: Arc<Follower>) {
                 }
                 Err(e) => {
                     r.tracker.failed(e);
-                    kept.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    lock(&kept).take();
                     false
                 }
             };
@@ -403,7 +403,7 @@ impl Job {
     /// The checkpoint repository, from [`KeptRepo`] where it is the one
     /// kept, its reads counted against `limit` (`max_bytes_per_sec`).
     fn repo(&self, limit: Option<&Arc<Limiter>>) -> crate::error::Result<Repo> {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = lock(&self.kept);
         let repo = match kept.as_ref().filter(|(at, _)| *at == self.location) {
             Some((_, repo)) => repo.clone(),
             None => {
@@ -472,17 +472,12 @@ impl Job {
         // A stage linked ahead from the folder at what it holds is taken
         // when the check below finds no local write (else the step
         // pauses); one linked at another checkpoint is waited for and
-        // dropped.
-        let ahead = lock(&self.stage)
-            .take()
-            .filter(|(at, _)| Some(at) == self.held.as_ref());
-        let ahead = match ahead {
-            Some((at, a)) if !likely => {
-                *lock(&self.stage) = Some((at, a));
-                None
-            }
-            a => a.map(|(_, a)| a),
-        };
+        // dropped. A step that applies nothing leaves it for the next.
+        let ahead = likely
+            .then(|| lock(&self.stage).take())
+            .flatten()
+            .filter(|(at, _)| Some(at) == self.held.as_ref())
+            .map(|(_, a)| a);
         let (seen, staged) = std::thread::scope(|s| {
             let linking = likely.then(|| {
                 s.spawn(|| match ahead {
