@@ -291,6 +291,49 @@ fn a_flipped_bit_in_any_kind_of_object_is_named_never_decrypted_into_wrong_bytes
     assert!(err.contains("wrong password"), "{err}");
 }
 
+/// Two blobs of one length, their envelopes swapped inside the pack:
+/// each is authentic, but not as the blob its index entry names. Readers
+/// no longer hash blobs whose envelope binds their id, so the envelope
+/// must refuse it: no restore, read or check takes one blob for another.
+#[test]
+fn a_blob_swapped_for_another_is_refused_by_its_envelope() {
+    let t = tempfile::tempdir().unwrap();
+    let (repo, src) = (t.path().join("repo"), t.path().join("src"));
+    write(&src.join("idx/a.bin"), &noise(4096, 1));
+    write(&src.join("idx/b.bin"), &noise(4096, 2));
+    ok_env(&env(), &["repo", "init", s(&repo), "--encryption"]);
+    ok_env(
+        &env(),
+        &["snapshot", "create", s(&repo), "snap", "--source", s(&src)],
+    );
+    let data_pack = repo.join(packs_by_size(&repo).last().unwrap());
+    let mut pack = fs::read(&data_pack).unwrap();
+    let n = pack.len();
+    let table_len = u32::from_le_bytes(pack[n - 12..n - 8].try_into().unwrap()) as usize;
+    let blobs = 8..n - 12 - table_len;
+    assert_eq!(blobs.len() % 2, 0, "two envelopes of one length");
+    let half = blobs.len() / 2;
+    let (first, second) = (blobs.start, blobs.start + half);
+    assert_eq!((pack[first], pack[second]), (0xE2, 0xE2), "bound envelopes");
+    let swapped = [&pack[second..blobs.end], &pack[first..second]].concat();
+    pack[blobs].copy_from_slice(&swapped);
+    fs::write(&data_pack, pack).unwrap();
+
+    let dst = t.path().join("restored");
+    let err = fails_env(&env(), &["restore", s(&repo), "snap", "--target", s(&dst)]);
+    assert!(err.contains("failed authentication"), "{err}");
+    for name in ["idx/a.bin", "idx/b.bin"] {
+        if let Ok(got) = fs::read(dst.join(name)) {
+            assert_eq!(got, fs::read(src.join(name)).unwrap(), "{name}");
+        }
+    }
+    let out = run_env(&env(), &["repo", "check", s(&repo), "--read-data"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("failed authentication"), "{text}");
+}
+
 #[test]
 fn key_slots_are_added_changed_and_removed_without_touching_data() {
     let t = tempfile::tempdir().unwrap();

@@ -47,6 +47,25 @@ const GOLDEN_ENCRYPTED: &[(&str, &[u8])] = &[
 ];
 const GOLDEN_PASSWORD: &str = "golden password";
 
+/// Every object of tests/data/golden-encrypted-bound/repo (blobs in
+/// envelopes bound to their ids, made by tests/golden.rs).
+#[rustfmt::skip]
+const GOLDEN_BOUND: &[(&str, &[u8])] = &[
+    ("config", include_bytes!("data/golden-encrypted-bound/repo/config")),
+    ("index-1", include_bytes!("data/golden-encrypted-bound/repo/index-1")),
+    ("index-2", include_bytes!("data/golden-encrypted-bound/repo/index-2")),
+    ("index.latest", include_bytes!("data/golden-encrypted-bound/repo/index.latest")),
+    ("index/568ba24075a3cebc3de73cfa005f4316317de96239ed60b837fde63dfa86cd5e", include_bytes!("data/golden-encrypted-bound/repo/index/568ba24075a3cebc3de73cfa005f4316317de96239ed60b837fde63dfa86cd5e")),
+    ("index/b43d6286635827d535608c251de1645ad78b3c0b6c0d59268cdca5e5652a8371", include_bytes!("data/golden-encrypted-bound/repo/index/b43d6286635827d535608c251de1645ad78b3c0b6c0d59268cdca5e5652a8371")),
+    ("keys/7fd49d746b4bf639.json", include_bytes!("data/golden-encrypted-bound/repo/keys/7fd49d746b4bf639.json")),
+    ("packs/2f/2f0da61cae5d19523334350ec8d179459383fbe7fd686f91cb7460bbf4114c58", include_bytes!("data/golden-encrypted-bound/repo/packs/2f/2f0da61cae5d19523334350ec8d179459383fbe7fd686f91cb7460bbf4114c58")),
+    ("packs/55/55a8e55565b65a5d2c2900e981c8ddc2474343459904bc951f3e0e015ab25c19", include_bytes!("data/golden-encrypted-bound/repo/packs/55/55a8e55565b65a5d2c2900e981c8ddc2474343459904bc951f3e0e015ab25c19")),
+    ("packs/f0/f0ab6a44d7b737575f35d5d67574037894b17c7e6154a9c632351764536785a7", include_bytes!("data/golden-encrypted-bound/repo/packs/f0/f0ab6a44d7b737575f35d5d67574037894b17c7e6154a9c632351764536785a7")),
+    ("packs/f8/f8d652a1158efe4c2874f04e8de5d67a4adf2e96cd9203d9691d18141cf26096", include_bytes!("data/golden-encrypted-bound/repo/packs/f8/f8d652a1158efe4c2874f04e8de5d67a4adf2e96cd9203d9691d18141cf26096")),
+    ("snapshots/e9aac977-a190-4f24-b6a4-26a94c3fd6fd.json", include_bytes!("data/golden-encrypted-bound/repo/snapshots/e9aac977-a190-4f24-b6a4-26a94c3fd6fd.json")),
+    ("snapshots/f732614a-325d-414f-8c7e-aec6925ed867.json", include_bytes!("data/golden-encrypted-bound/repo/snapshots/f732614a-325d-414f-8c7e-aec6925ed867.json")),
+];
+
 #[wasm_bindgen(inline_js = r#"
 export function memoryBackend(entries, failing) {
   const objects = new Map(entries);
@@ -383,8 +402,28 @@ async fn the_golden_encrypted_repository_opens_with_its_password() {
     let insp = Inspector::open(golden(), Some(GOLDEN_PASSWORD.into()))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let want: Value =
-        serde_json::from_str(include_str!("data/golden-encrypted/expected.json")).unwrap();
+    let want = include_str!("data/golden-encrypted/expected.json");
+    read_every_file(&insp, want).await;
+}
+
+/// Blobs bound to their ids open in wasm too, unhashed.
+#[wasm_bindgen_test]
+async fn the_golden_bound_repository_opens_and_reads_in_wasm() {
+    let golden = backend_of(GOLDEN_BOUND, &[], None, None);
+    let insp = Inspector::open(golden, Some(GOLDEN_PASSWORD.into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    read_every_file(
+        &insp,
+        include_str!("data/golden-encrypted-bound/expected.json"),
+    )
+    .await;
+}
+
+/// Reads every file `expected` (a golden's expected.json) lists in an
+/// index and compares its SHA-256.
+async fn read_every_file(insp: &Inspector, expected: &str) {
+    let want: Value = serde_json::from_str(expected).unwrap();
     let mut read = 0;
     for (snap, files) in want.as_object().unwrap() {
         for (path, e) in files.as_object().unwrap() {

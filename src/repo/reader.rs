@@ -612,35 +612,69 @@ fn decode_unchecked<'a>(
     zstd: ZstdDecoder,
     sealing: &Sealing,
 ) -> Result<Cow<'a, [u8]>> {
+    decode_opened(e, stored, zstd, sealing).map(|(plain, _)| plain)
+}
+
+/// [`decode_unchecked`], and whether the envelope bound the bytes to the
+/// entry's id.
+fn decode_opened<'a>(
+    e: &BlobEntry,
+    stored: &'a [u8],
+    zstd: ZstdDecoder,
+    sealing: &Sealing,
+) -> Result<(Cow<'a, [u8]>, bool)> {
     let integrity = |detail: String| Error::Integrity { id: e.id, detail };
     let opened = sealing
-        .open_blob(e.kind, stored)
+        .open_blob(e.kind, &e.id, stored)
         .map_err(|err| integrity(err.to_string()))?;
     if e.codec == Codec::Raw {
-        return Ok(opened);
+        return Ok((opened.bytes, opened.id_bound));
     }
-    codec::decode(e.codec, &opened, e.raw_len, zstd)
-        .map(Cow::Owned)
+    codec::decode(e.codec, &opened.bytes, e.raw_len, zstd)
+        .map(|plain| (Cow::Owned(plain), opened.id_bound))
         .map_err(|err| integrity(err.to_string()))
 }
 
 /// Opens a stored blob (an envelope in an encrypted repository), decodes
-/// it (zstd frames with `zstd`) and checks that it has its id. Borrowed
-/// as [`decode_unchecked`] is.
+/// it (zstd frames with `zstd`) and makes sure it is the blob of its id:
+/// by its envelope where that binds the id (layout 2), else by hashing
+/// the content. Borrowed as [`decode_unchecked`] is.
 pub fn decode_verified<'a>(
     e: &BlobEntry,
     stored: &'a [u8],
     zstd: ZstdDecoder,
     sealing: &Sealing,
 ) -> Result<Cow<'a, [u8]>> {
-    let integrity = |detail: String| Error::Integrity { id: e.id, detail };
-    let plain = decode_unchecked(e, stored, zstd, sealing)?;
-    if sealing.id_of(&plain) != e.id {
-        return Err(integrity(if sealing.is_encrypted() {
-            "content does not match its keyed id".into()
-        } else {
-            "content does not match its SHA-256".into()
-        }));
+    let (plain, id_bound) = decode_opened(e, stored, zstd, sealing)?;
+    if !id_bound {
+        check_id(e, &plain, sealing)?;
     }
     Ok(plain)
+}
+
+/// [`decode_verified`] that also hashes a blob its envelope bound, so a
+/// writer that named a blob wrongly is caught too (`check --read-data`).
+pub fn decode_rehashed<'a>(
+    e: &BlobEntry,
+    stored: &'a [u8],
+    zstd: ZstdDecoder,
+    sealing: &Sealing,
+) -> Result<Cow<'a, [u8]>> {
+    let plain = decode_unchecked(e, stored, zstd, sealing)?;
+    check_id(e, &plain, sealing)?;
+    Ok(plain)
+}
+
+fn check_id(e: &BlobEntry, plain: &[u8], sealing: &Sealing) -> Result<()> {
+    if sealing.id_of(plain) != e.id {
+        return Err(Error::Integrity {
+            id: e.id,
+            detail: if sealing.is_encrypted() {
+                "content does not match its keyed id".into()
+            } else {
+                "content does not match its SHA-256".into()
+            },
+        });
+    }
+    Ok(())
 }

@@ -50,6 +50,15 @@ impl fmt::Debug for Sealing {
     }
 }
 
+/// A blob's stored bytes as opened.
+pub struct OpenedBlob<'a> {
+    /// Compressed or raw, as the blob's codec says.
+    pub bytes: Cow<'a, [u8]>,
+    /// Its envelope authenticated it as the blob of the id asked for
+    /// (layout 2): hashing the content again proves nothing more.
+    pub id_bound: bool,
+}
+
 /// The envelope kind of a blob of `kind`.
 pub fn blob_object(kind: BlobKind) -> ObjectKind {
     match kind {
@@ -119,34 +128,45 @@ impl Sealing {
         self.0.as_ref().map(|_| self.nonce()).transpose()
     }
 
-    /// Appends a blob's stored form to `out` (a pack being filled):
-    /// `stored` itself in a plain repository, its envelope under `nonce`
-    /// (from [`Sealing::blob_nonce`]) here.
+    /// Appends blob `id`'s stored form to `out` (a pack being filled):
+    /// `stored` itself in a plain repository, its envelope bound to `id`
+    /// under `nonce` (from [`Sealing::blob_nonce`]) here.
     pub fn seal_blob_into(
         &self,
         kind: BlobKind,
+        id: &Id,
         stored: &[u8],
         nonce: Option<[u8; NONCE_LEN]>,
         out: &mut Vec<u8>,
     ) {
         match (&self.0, nonce) {
             (Some(k), Some(nonce)) => {
-                envelope::seal_append(&k.data, blob_object(kind), &nonce, stored, out)
+                envelope::seal_blob_append(&k.data, blob_object(kind), id, &nonce, stored, out)
             }
             (None, _) => out.extend_from_slice(stored),
             (Some(_), None) => unreachable!("blob_nonce gives an encrypted repository a nonce"),
         }
     }
 
-    /// The compressed bytes of a blob from its stored form.
+    /// The compressed bytes of blob `id` from its stored form.
     pub fn open_blob<'a>(
         &self,
         kind: BlobKind,
+        id: &Id,
         stored: &'a [u8],
-    ) -> std::result::Result<Cow<'a, [u8]>, CryptoError> {
+    ) -> std::result::Result<OpenedBlob<'a>, CryptoError> {
         match &self.0 {
-            None => Ok(Cow::Borrowed(stored)),
-            Some(k) => envelope::open(&k.data, blob_object(kind), stored).map(Cow::Owned),
+            None => Ok(OpenedBlob {
+                bytes: Cow::Borrowed(stored),
+                id_bound: false,
+            }),
+            Some(k) => {
+                let opened = envelope::open_blob(&k.data, blob_object(kind), id, stored)?;
+                Ok(OpenedBlob {
+                    bytes: Cow::Owned(opened.plain),
+                    id_bound: opened.id_bound,
+                })
+            }
         }
     }
 

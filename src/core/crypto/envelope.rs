@@ -18,6 +18,15 @@
 //! is checked before any byte is decrypted: a flipped bit anywhere yields
 //! [`CryptoError::Tampered`] (or, in the version byte,
 //! [`CryptoError::UnknownEnvelope`]), never wrong plaintext.
+//!
+//! Blobs are sealed in layout 2 ([`VERSION_BOUND`], `0xE2`): the same
+//! bytes, with the blob's 32-byte id appended to the associated data. An
+//! envelope that opens under an id was sealed for that id by a holder of
+//! the key, who named the blob by its content; so a reader that opened it
+//! need not hash the content again to know it is the blob the index names
+//! ([`OpenedBlob::id_bound`]). A blob swapped for another, or its version
+//! byte turned back to `0xE1`, fails authentication. Blobs of layout 1,
+//! written before, still open, and their readers check the id by hashing.
 
 use std::fmt;
 
@@ -26,9 +35,12 @@ use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 
 use crate::core::crypto::error::CryptoError;
 use crate::core::crypto::keys::DataKey;
+use crate::core::format::id::Id;
 
 /// The first byte of every envelope of layout 1.
 pub const VERSION: u8 = 0xE1;
+/// The first byte of a blob's envelope of layout 2, bound to its id.
+pub const VERSION_BOUND: u8 = 0xE2;
 pub const NONCE_LEN: usize = 24;
 pub const TAG_LEN: usize = 16;
 pub const HEADER_LEN: usize = 1 + NONCE_LEN;
@@ -87,10 +99,13 @@ impl ObjectKind {
         }
     }
 
-    fn associated_data(self) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(1 + self.label().len());
-        ad.push(VERSION);
+    /// The version byte, the label and, in layout 2, the blob's id.
+    fn associated_data(self, version: u8, id: Option<&Id>) -> Vec<u8> {
+        let id = id.map_or(&[][..], |id| &id.0[..]);
+        let mut ad = Vec::with_capacity(1 + self.label().len() + id.len());
+        ad.push(version);
         ad.extend_from_slice(self.label().as_bytes());
+        ad.extend_from_slice(id);
         ad
     }
 }
@@ -129,24 +144,87 @@ pub fn seal_append(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) {
+    let ad = kind.associated_data(VERSION, None);
+    seal_with(key, VERSION, &ad, nonce, plaintext, out);
+}
+
+/// A blob's envelope of layout 2, bound to `id` (the id its writer
+/// computed from the blob's plain bytes), appended to `out`.
+pub fn seal_blob_append(
+    key: &DataKey,
+    kind: ObjectKind,
+    id: &Id,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let ad = kind.associated_data(VERSION_BOUND, Some(id));
+    seal_with(key, VERSION_BOUND, &ad, nonce, plaintext, out);
+}
+
+fn seal_with(
+    key: &DataKey,
+    version: u8,
+    ad: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
     let start = out.len();
     out.reserve(OVERHEAD + plaintext.len());
-    out.push(VERSION);
+    out.push(version);
     out.extend_from_slice(nonce);
     out.extend_from_slice(plaintext);
     let tag = cipher(key)
         .encrypt_in_place_detached(
             XNonce::from_slice(nonce),
-            &kind.associated_data(),
+            ad,
             &mut out[start + HEADER_LEN..],
         )
         .expect("XChaCha20 encrypts up to 256 GiB per nonce; objects are far smaller");
     out.extend_from_slice(&tag);
 }
 
-/// The plaintext of an envelope of `kind`, or the error naming why there
-/// is none. Nothing is decrypted unless the tag verifies.
+/// The plaintext of an envelope of `kind` (layout 1), or the error naming
+/// why there is none. Nothing is decrypted unless the tag verifies.
 pub fn open(key: &DataKey, kind: ObjectKind, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    check_shape(kind, sealed)?;
+    if sealed[0] != VERSION {
+        return Err(CryptoError::UnknownEnvelope {
+            kind,
+            byte: sealed[0],
+        });
+    }
+    open_with(key, kind, &kind.associated_data(VERSION, None), sealed)
+}
+
+/// A blob's opened bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedBlob {
+    pub plain: Vec<u8>,
+    /// The envelope was of layout 2 and opened under the id asked for:
+    /// the bytes are the blob of that id, as its writer named it.
+    pub id_bound: bool,
+}
+
+/// The plaintext of blob `id`'s envelope of `kind`, of either layout.
+pub fn open_blob(
+    key: &DataKey,
+    kind: ObjectKind,
+    id: &Id,
+    sealed: &[u8],
+) -> Result<OpenedBlob, CryptoError> {
+    check_shape(kind, sealed)?;
+    let (ad, id_bound) = match sealed[0] {
+        VERSION => (kind.associated_data(VERSION, None), false),
+        VERSION_BOUND => (kind.associated_data(VERSION_BOUND, Some(id)), true),
+        byte => return Err(CryptoError::UnknownEnvelope { kind, byte }),
+    };
+    let plain = open_with(key, kind, &ad, sealed)?;
+    Ok(OpenedBlob { plain, id_bound })
+}
+
+fn check_shape(kind: ObjectKind, sealed: &[u8]) -> Result<(), CryptoError> {
     if sealed.len() < OVERHEAD {
         return Err(CryptoError::Truncated {
             kind,
@@ -154,19 +232,22 @@ pub fn open(key: &DataKey, kind: ObjectKind, sealed: &[u8]) -> Result<Vec<u8>, C
             min: OVERHEAD,
         });
     }
-    if sealed[0] != VERSION {
-        return Err(CryptoError::UnknownEnvelope {
-            kind,
-            byte: sealed[0],
-        });
-    }
+    Ok(())
+}
+
+fn open_with(
+    key: &DataKey,
+    kind: ObjectKind,
+    ad: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let (nonce, rest) = sealed[1..].split_at(NONCE_LEN);
     let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
     let mut plain = ciphertext.to_vec();
     cipher(key)
         .decrypt_in_place_detached(
             XNonce::from_slice(nonce),
-            &kind.associated_data(),
+            ad,
             &mut plain,
             Tag::from_slice(tag),
         )
@@ -334,6 +415,109 @@ mod tests {
                 kind: ObjectKind::Root
             })
         );
+    }
+
+    const BLOB: Id = Id([0xab; 32]);
+
+    #[test]
+    fn bound_blob_matches_fixed_vector() {
+        // As above, with AD = e2 "data-blob" followed by the id ab x 32.
+        let mut sealed = Vec::new();
+        seal_blob_append(
+            &key(),
+            ObjectKind::DataBlob,
+            &BLOB,
+            &NONCE,
+            b"snapkeep",
+            &mut sealed,
+        );
+        assert_eq!(hex::encode(&sealed), "e224242424242424242424242424242424242424242424242467cb85f26452e1421a1d2b118c2fd4c27df3169c77c11e1c");
+    }
+
+    fn bound(kind: ObjectKind, id: &Id, plain: &[u8]) -> Vec<u8> {
+        let mut sealed = Vec::new();
+        seal_blob_append(&key(), kind, id, &NONCE, plain, &mut sealed);
+        sealed
+    }
+
+    #[test]
+    fn bound_blobs_open_only_under_their_id_and_kind() {
+        let sealed = bound(ObjectKind::TreeBlob, &BLOB, b"tree");
+        assert_eq!(sealed.len(), 4 + OVERHEAD);
+        let opened = open_blob(&key(), ObjectKind::TreeBlob, &BLOB, &sealed).unwrap();
+        assert_eq!(
+            (opened.plain.as_slice(), opened.id_bound),
+            (&b"tree"[..], true)
+        );
+        let tampered = Err(CryptoError::Tampered {
+            kind: ObjectKind::TreeBlob,
+        });
+        let other = Id([0xac; 32]);
+        assert_eq!(
+            open_blob(&key(), ObjectKind::TreeBlob, &other, &sealed),
+            tampered
+        );
+        assert_eq!(
+            open_blob(&key(), ObjectKind::DataBlob, &BLOB, &sealed),
+            Err(CryptoError::Tampered {
+                kind: ObjectKind::DataBlob
+            })
+        );
+        // Whole objects are layout 1 only.
+        assert_eq!(
+            open(&key(), ObjectKind::TreeBlob, &sealed),
+            Err(CryptoError::UnknownEnvelope {
+                kind: ObjectKind::TreeBlob,
+                byte: VERSION_BOUND
+            })
+        );
+        // Turned back to layout 1, it no longer authenticates: a reader
+        // cannot be led into taking an unbound blob for a bound one or back.
+        let mut downgraded = sealed.clone();
+        downgraded[0] = VERSION;
+        assert_eq!(
+            open_blob(&key(), ObjectKind::TreeBlob, &BLOB, &downgraded),
+            tampered
+        );
+    }
+
+    #[test]
+    fn layout_1_blobs_still_open_unbound() {
+        let sealed = seal(&key(), ObjectKind::DataBlob, &NONCE, b"old blob");
+        let opened = open_blob(&key(), ObjectKind::DataBlob, &BLOB, &sealed).unwrap();
+        assert_eq!(
+            (opened.plain.as_slice(), opened.id_bound),
+            (&b"old blob"[..], false)
+        );
+        let mut upgraded = sealed.clone();
+        upgraded[0] = VERSION_BOUND;
+        assert_eq!(
+            open_blob(&key(), ObjectKind::DataBlob, &BLOB, &upgraded),
+            Err(CryptoError::Tampered {
+                kind: ObjectKind::DataBlob
+            })
+        );
+    }
+
+    #[test]
+    fn every_flipped_bit_of_a_bound_blob_is_a_named_error() {
+        let kind = ObjectKind::DataBlob;
+        let sealed = bound(kind, &BLOB, b"hello, world");
+        for at in 0..sealed.len() {
+            for bit in 0..8 {
+                let mut bad = sealed.clone();
+                bad[at] ^= 1 << bit;
+                let got = open_blob(&key(), kind, &BLOB, &bad);
+                let want = match bad[0] {
+                    VERSION | VERSION_BOUND => CryptoError::Tampered { kind },
+                    byte => CryptoError::UnknownEnvelope { kind, byte },
+                };
+                assert_eq!(got, Err(want), "byte {at} bit {bit}");
+            }
+        }
+        for len in 0..sealed.len() {
+            assert!(open_blob(&key(), kind, &BLOB, &sealed[..len]).is_err());
+        }
     }
 
     #[test]

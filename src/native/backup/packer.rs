@@ -122,7 +122,7 @@ impl<'a> Packer<'a> {
                 let mut b = builder.lock().unwrap();
                 let before = b.len();
                 b.add_with(id, kind, codec, plain.len() as u32, |buf| {
-                    sealing.seal_blob_into(kind, stored, nonce, buf)
+                    sealing.seal_blob_into(kind, &id, stored, nonce, buf)
                 });
                 let stored_len = (b.len() - before) as u64;
                 let full = (b.len() as u64 >= cfg.pack_size)

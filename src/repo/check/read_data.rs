@@ -12,7 +12,7 @@ use crate::core::format::pack::parse_pack;
 use crate::core::policy::read_subset::choose_subset;
 use crate::repo::cpu;
 use crate::repo::findings::{Finding, FindingKind};
-use crate::repo::reader::decode_verified;
+use crate::repo::reader::decode_rehashed;
 use crate::repo::sealing::Sealing;
 
 use super::steps::{damaged, BadBlob, Checker};
@@ -108,7 +108,7 @@ fn rehash(
     let mut bad = Vec::new();
     for e in entries {
         let stored = bytes.get(e.offset as usize..e.end() as usize);
-        match stored.map(|s| decode_verified(e, s, zstd, sealing)) {
+        match stored.map(|s| decode_rehashed(e, s, zstd, sealing)) {
             Some(Ok(_)) => {}
             Some(Err(err)) => bad.push((e.id, (damaged(e), err.to_string()))),
             None => bad.push((e.id, (damaged(e), "lies outside its pack".into()))),
