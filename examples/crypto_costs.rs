@@ -1,13 +1,14 @@
 //! What client-side encryption costs on this machine, one thread: the key
 //! slot's argon2id derivation with the default parameters (the time a
 //! password takes to open a repository), and the throughput of the envelope
-//! (XChaCha20-Poly1305) and of keyed against plain content ids.
+//! (XChaCha20-Poly1305) and of keyed (HMAC-SHA256, BLAKE3) against plain
+//! content ids, over 1 MiB chunks.
 //!
 //! `cargo run --release --example crypto_costs` prints one JSON line.
 
 use std::time::Instant;
 
-use snapkeep::core::crypto::content_ids::IdScheme;
+use snapkeep::core::crypto::content_ids::{IdScheme, KeyedIdKind};
 use snapkeep::core::crypto::envelope::{open, seal, ObjectKind};
 use snapkeep::core::crypto::keys::MasterKey;
 use snapkeep::core::crypto::slot::{Argon2Params, KeySlot};
@@ -32,18 +33,28 @@ fn main() {
     let open_data_secs = median(|| {
         open(&key, ObjectKind::DataBlob, &sealed).expect("opens");
     });
-    let keyed = IdScheme::keyed(&master.content_id_key());
-    let keyed_secs = median(|| {
-        std::hint::black_box(keyed.id_of(&data));
-    });
-    let plain_secs = median(|| {
-        std::hint::black_box(IdScheme::Plain.id_of(&data));
-    });
+    let ids_secs = |scheme: IdScheme| {
+        median(|| {
+            for chunk in data.chunks(1 << 20) {
+                std::hint::black_box(scheme.id_of(chunk));
+            }
+        })
+    };
+    let keyed_secs = ids_secs(IdScheme::keyed(
+        KeyedIdKind::HmacSha256,
+        &master.content_id_key(),
+    ));
+    let blake3_secs = ids_secs(IdScheme::keyed(
+        KeyedIdKind::Blake3,
+        &master.content_id_key(),
+    ));
+    let plain_secs = ids_secs(IdScheme::Plain);
 
     let mbps = |secs: f64| DATA_LEN as f64 / secs / 1e6;
     println!(
         "{{\"argon2id\":{{\"memory_kib\":{},\"iterations\":{},\"parallelism\":{},\"open_seconds\":{:.3}}},\
-         \"seal_mb_s\":{:.0},\"open_mb_s\":{:.0},\"keyed_id_mb_s\":{:.0},\"plain_id_mb_s\":{:.0}}}",
+         \"seal_mb_s\":{:.0},\"open_mb_s\":{:.0},\"hmac_id_mb_s\":{:.0},\"blake3_id_mb_s\":{:.0},\
+         \"plain_id_mb_s\":{:.0}}}",
         params.memory_kib,
         params.iterations,
         params.parallelism,
@@ -51,6 +62,7 @@ fn main() {
         mbps(seal_secs),
         mbps(open_data_secs),
         mbps(keyed_secs),
+        mbps(blake3_secs),
         mbps(plain_secs),
     );
 }

@@ -133,13 +133,10 @@ fn regenerate_golden_repository() {
     make_golden(&golden_dir(), "v1", &[], &[]);
 }
 
-#[test]
-#[ignore = "rewrites the checked-in encrypted golden repository"]
-fn regenerate_golden_encrypted_repository() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-encrypted");
-    make_golden(&dir, "enc", &["--encryption"], &password_env());
-}
-
+/// tests/data/golden-encrypted was written on 2026-12-04 (blob ids by
+/// HMAC-SHA256, blobs in envelopes of layout 1); today's writer would
+/// write tests/data/golden-encrypted-bound's format, so it is never
+/// regenerated. This writes the newest encrypted format.
 #[test]
 #[ignore = "rewrites the checked-in encrypted golden repository with bound blobs"]
 fn regenerate_golden_bound_repository() {
@@ -220,8 +217,82 @@ fn encrypted_golden_repository_still_reads() {
     let wrong = [("SNAPKEEP_PASSWORD".to_string(), "not it".to_string())];
     let err = fails_env(&wrong, &["snapshot", "list", s(&repo)]);
     assert!(err.contains("wrong password"), "{err}");
-    // Its blobs are of envelope layout 1, checked by hashing.
+    // Its blobs are of envelope layout 1, checked by hashing, and named
+    // by HMAC-SHA256.
     assert_eq!(first_blob_layouts(&repo), [0xE1].into());
+    assert_eq!(content_ids(&repo), "hmac-sha256");
+}
+
+/// The keyed hash an encrypted repository's config names.
+fn content_ids(repo: &Path) -> String {
+    let config: Value = serde_json::from_slice(&fs::read(repo.join("config")).unwrap()).unwrap();
+    config["encryption"]["content_ids"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Today's writer adds to the first encrypted repository in its own way
+/// (blobs bound to HMAC-SHA256 ids): both kinds of blob then read, check
+/// and dedup side by side.
+#[test]
+fn the_first_encrypted_golden_repository_takes_new_snapshots() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-encrypted");
+    let t = tempfile::tempdir().unwrap();
+    let (repo, src, dst) = (
+        t.path().join("repo"),
+        t.path().join("src"),
+        t.path().join("dst"),
+    );
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(golden.join("repo"))
+        .arg(&repo)
+        .status();
+    assert!(copied.unwrap().success());
+    source(&src, true);
+    fs::write(
+        src.join("logs/new.log"),
+        "written by a later snapkeep\n".repeat(500),
+    )
+    .unwrap();
+    let env = password_env();
+    let create = [
+        "snapshot",
+        "create",
+        s(&repo),
+        "later",
+        "--source",
+        s(&src),
+        "--json",
+    ];
+    let made: Value = serde_json::from_str(&ok_env(&env, &create)).unwrap();
+    // Only the new file's bytes are new: the rest was found under the
+    // repository's HMAC-SHA256 ids.
+    let indices = made["snapshot"]["index_details"].as_object().unwrap();
+    let sum = |field: &str| {
+        indices
+            .values()
+            .map(|i| i[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert!(sum("new_bytes") <= 14_000, "{indices:?}");
+    assert!(sum("size_in_bytes") > 14_000 + 40_000, "{indices:?}");
+    assert_eq!(first_blob_layouts(&repo), [0xE1, 0xE2].into());
+    assert_eq!(content_ids(&repo), "hmac-sha256");
+    ok_env(&env, &["repo", "check", s(&repo), "--read-data"]);
+    ok_env(
+        &env,
+        &[
+            "restore",
+            s(&repo),
+            "later",
+            "--target",
+            s(&dst),
+            "--include-global-state",
+        ],
+    );
+    assert_eq!(describe(&dst), describe(&src));
 }
 
 /// Encrypted blobs bound to their ids (envelope layout 2, `0xE2`).
@@ -230,4 +301,5 @@ fn bound_encrypted_golden_repository_still_reads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-encrypted-bound");
     golden_still_reads(&dir, "bound", &password_env());
     assert_eq!(first_blob_layouts(&dir.join("repo")), [0xE2].into());
+    assert_eq!(content_ids(&dir.join("repo")), "blake3-keyed");
 }

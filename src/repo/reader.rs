@@ -100,7 +100,7 @@ impl RepoReader {
             StoredConfig::Plain(config) => Ok(Self::with_config(store, config, zstd)),
             StoredConfig::Encrypted(encrypted) => {
                 let (master, slot) = keyring::unlock(store.as_ref(), unlock).await?;
-                let sealing = Sealing::encrypted(&master, &slot, unlock.nonces());
+                let sealing = Sealing::encrypted(&master, &slot, encrypted.ids(), unlock.nonces());
                 let given = unlock.master_key().is_some();
                 match Self::sealed(store.clone(), &encrypted, sealing, zstd) {
                     // A key no slot vouched for is proved here: the sealed

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::core::crypto::content_ids::IdScheme;
+use crate::core::crypto::content_ids::{IdScheme, KeyedIdKind};
 use crate::core::crypto::envelope::{self, ObjectKind, NONCE_LEN};
 use crate::core::crypto::error::CryptoError;
 use crate::core::crypto::keys::{DataKey, MasterKey};
@@ -74,14 +74,19 @@ impl Sealing {
     }
 
     /// An encrypted repository's sealing under `master`, opened by key
-    /// slot `opened_by`; without `nonces` it opens objects but refuses to
-    /// seal any.
-    pub fn encrypted(master: &MasterKey, opened_by: &str, nonces: Option<NonceSource>) -> Sealing {
+    /// slot `opened_by`, naming blobs by keyed hashes of kind `ids`;
+    /// without `nonces` it opens objects but refuses to seal any.
+    pub fn encrypted(
+        master: &MasterKey,
+        opened_by: &str,
+        ids: KeyedIdKind,
+        nonces: Option<NonceSource>,
+    ) -> Sealing {
         Sealing(Some(Arc::new(Keys {
             master: master.clone(),
             opened_by: opened_by.to_string(),
             data: master.data_key(),
-            ids: IdScheme::keyed(&master.content_id_key()),
+            ids: IdScheme::keyed(ids, &master.content_id_key()),
             nonces,
         })))
     }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::core::crypto::content_ids::KeyedIdKind;
 use crate::core::crypto::keys::MasterKey;
 use crate::core::crypto::slot::Argon2Params;
 use crate::core::format::codec::ZstdDecoder;
@@ -74,9 +75,10 @@ pub async fn init_encrypted(
         return Err(Error::AlreadyInitialised(store.location()));
     }
     config.version = ENCRYPTED_VERSION;
+    config.content_ids = Some(KeyedIdKind::NEWEST.name().into());
     let slot = keyring::wrap(master, password, params, nonces)?;
     let slot_id = keyring::put_slot(store.as_ref(), &slot, nonces).await?;
-    let sealing = Sealing::encrypted(master, &slot_id, Some(nonces));
+    let sealing = Sealing::encrypted(master, &slot_id, KeyedIdKind::NEWEST, Some(nonces));
     let key = sealing.data_key().expect("encrypted");
     let encrypted = EncryptedConfig::seal(&config, key, &sealing.nonce()?);
     let put = store

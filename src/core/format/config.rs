@@ -37,6 +37,12 @@ pub struct RepoConfig {
     /// before `chunking`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunking_rules: Vec<ChunkingRule>,
+    /// An encrypted repository's keyed hash for blob ids, sealed here so
+    /// that the config's plain part cannot change it unnoticed; absent in
+    /// plain repositories and in encrypted ones made before it was
+    /// recorded (`hmac-sha256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_ids: Option<String>,
 }
 
 /// The page-group sizes a config may name.
@@ -55,6 +61,7 @@ impl RepoConfig {
             chunking: Some(Chunking::Auto),
             page_group: Some(DEFAULT_GROUP_BYTES),
             chunking_rules: Vec::new(),
+            content_ids: None,
         }
     }
 

@@ -4,8 +4,13 @@
 //!
 //! ```json
 //! {"version":2,"id":"…","encryption":{"cipher":"xchacha20-poly1305",
-//!  "content_ids":"hmac-sha256","key_slots":"keys/"},"sealed":"e1…"}
+//!  "content_ids":"blake3-keyed","key_slots":"keys/"},"sealed":"e1…"}
 //! ```
+//!
+//! `content_ids` names the keyed hash of blob ids ([`KeyedIdKind`]); the
+//! sealed config repeats it (absent there: `hmac-sha256`, repositories made
+//! before it was recorded) and readers refuse a config whose two parts
+//! differ, so the plain part cannot be changed unnoticed.
 //!
 //! The sealed config says `"version": 2` too. Readers of format v1 refuse
 //! the object by its version, so an old binary never writes plaintext into
@@ -13,6 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::crypto::content_ids::KeyedIdKind;
 use crate::core::crypto::envelope::{self, ObjectKind, NONCE_LEN};
 use crate::core::crypto::keys::DataKey;
 use crate::core::error::FormatError;
@@ -21,7 +27,6 @@ use crate::core::format::config::RepoConfig;
 /// The format version of encrypted repositories.
 pub const ENCRYPTED_VERSION: u32 = 2;
 pub const CIPHER: &str = "xchacha20-poly1305";
-pub const CONTENT_IDS: &str = "hmac-sha256";
 /// Where key slots are stored: `keys/<id>.json`.
 pub const KEY_SLOTS: &str = "keys/";
 
@@ -53,13 +58,19 @@ pub struct Encryption {
     pub key_slots: String,
 }
 
-impl Default for Encryption {
-    fn default() -> Self {
+impl Encryption {
+    /// The encryption of a repository whose blob ids are of `ids`.
+    pub fn with_ids(ids: KeyedIdKind) -> Encryption {
         Encryption {
             cipher: CIPHER.into(),
-            content_ids: CONTENT_IDS.into(),
+            content_ids: ids.name().into(),
             key_slots: KEY_SLOTS.into(),
         }
+    }
+
+    /// The keyed hash of blob ids, if this snapkeep knows it.
+    pub fn ids(&self) -> Option<KeyedIdKind> {
+        KeyedIdKind::parse(&self.content_ids)
     }
 }
 
@@ -77,10 +88,15 @@ impl StoredConfig {
         }
         let c: EncryptedConfig =
             serde_json::from_slice(bytes).map_err(|e| FormatError::json("config", e))?;
-        if c.encryption != Encryption::default() {
+        let known = c.encryption.ids().map(Encryption::with_ids);
+        if known.as_ref() != Some(&c.encryption) {
             return Err(FormatError::Invalid(format!(
-                "encryption {:?} / ids {:?} / slots {:?}: this snapkeep reads {CIPHER}, {CONTENT_IDS}, {KEY_SLOTS}",
-                c.encryption.cipher, c.encryption.content_ids, c.encryption.key_slots
+                "encryption {:?} / ids {:?} / slots {:?}: this snapkeep reads {CIPHER}, {} or {}, {KEY_SLOTS}",
+                c.encryption.cipher,
+                c.encryption.content_ids,
+                c.encryption.key_slots,
+                KeyedIdKind::Blake3.name(),
+                KeyedIdKind::HmacSha256.name(),
             )));
         }
         Ok(StoredConfig::Encrypted(c))
@@ -97,12 +113,14 @@ impl StoredConfig {
 
 impl EncryptedConfig {
     /// `config` sealed under `key` (`config.version` must be 2).
+    /// `config` sealed under `key` (`config.version` must be 2); its
+    /// `content_ids` names the keyed hash (absent: `hmac-sha256`).
     pub fn seal(config: &RepoConfig, key: &DataKey, nonce: &[u8; NONCE_LEN]) -> EncryptedConfig {
         debug_assert_eq!(config.version, ENCRYPTED_VERSION);
         EncryptedConfig {
             version: ENCRYPTED_VERSION,
             id: config.id.clone(),
-            encryption: Encryption::default(),
+            encryption: Encryption::with_ids(sealed_ids(config)),
             sealed: envelope::seal(key, ObjectKind::Config, nonce, &config.encode()),
         }
     }
@@ -123,8 +141,30 @@ impl EncryptedConfig {
                 config.id, self.id
             )));
         }
+        let sealed = config.content_ids.as_deref().unwrap_or(HMAC);
+        if sealed != self.encryption.content_ids {
+            return Err(FormatError::Invalid(format!(
+                "sealed config names blob ids {sealed} but the plain part {}",
+                self.encryption.content_ids
+            )));
+        }
         Ok(config)
     }
+
+    /// The keyed hash of blob ids (decoding refused any other).
+    pub fn ids(&self) -> KeyedIdKind {
+        self.encryption
+            .ids()
+            .expect("StoredConfig::decode refuses unknown content_ids")
+    }
+}
+
+const HMAC: &str = KeyedIdKind::HmacSha256.name();
+
+/// The keyed hash a config to be sealed names.
+fn sealed_ids(config: &RepoConfig) -> KeyedIdKind {
+    let name = config.content_ids.as_deref().unwrap_or(HMAC);
+    KeyedIdKind::parse(name).expect("writers name a keyed hash this snapkeep knows")
 }
 
 #[cfg(test)]
@@ -166,6 +206,34 @@ mod tests {
         let v2 = EncryptedConfig::seal(&encrypted(), &key, &[9; NONCE_LEN]).encode();
         assert!(RepoConfig::decode(&v2).is_err());
         let odd = String::from_utf8(v2).unwrap().replace(CIPHER, "aes-gcm");
+        assert!(StoredConfig::decode(odd.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_keyed_hash_is_named_in_both_parts_and_they_must_agree() {
+        let key = MasterKey::from_bytes([1; 32]).data_key();
+        let open = |stored: &[u8]| match StoredConfig::decode(stored)? {
+            StoredConfig::Encrypted(c) => c.open(&key).map(|_| c.ids()),
+            StoredConfig::Plain(_) => panic!("plain"),
+        };
+        // Made before the name was sealed: HMAC-SHA256.
+        let old = EncryptedConfig::seal(&encrypted(), &key, &[9; NONCE_LEN]).encode();
+        assert_eq!(open(&old), Ok(KeyedIdKind::HmacSha256));
+        let mut config = encrypted();
+        config.content_ids = Some("blake3-keyed".into());
+        let new = EncryptedConfig::seal(&config, &key, &[9; NONCE_LEN]).encode();
+        assert!(String::from_utf8_lossy(&new).contains("\"content_ids\": \"blake3-keyed\""));
+        assert_eq!(open(&new), Ok(KeyedIdKind::Blake3));
+        // The plain part changed alone: refused, naming both.
+        let swapped = String::from_utf8(new)
+            .unwrap()
+            .replace("blake3-keyed", "hmac-sha256");
+        let err = open(swapped.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("blake3-keyed") && err.contains("hmac-sha256"),
+            "{err}"
+        );
+        let odd = swapped.replace("hmac-sha256", "sha1");
         assert!(StoredConfig::decode(odd.as_bytes()).is_err());
     }
 }

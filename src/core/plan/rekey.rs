@@ -80,7 +80,10 @@ mod tests {
             file("g", &[b"a"]),
         ]);
         let top_id = store(&mut trees, top);
-        let ids = IdScheme::keyed(&MasterKey::from_bytes([5; 32]).content_id_key());
+        let ids = IdScheme::keyed(
+            crate::core::crypto::content_ids::KeyedIdKind::NEWEST,
+            &MasterKey::from_bytes([5; 32]).content_id_key(),
+        );
         let chunks: HashMap<Id, Id> = [a, b].iter().map(|c| (*c, Id::of(&c.0))).collect();
         let out = rekey_trees(&trees, &[top_id], &chunks, &ids).unwrap();
         assert_eq!(out.trees.len(), 2, "the shared leaf is encoded once");

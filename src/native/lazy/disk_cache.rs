@@ -333,7 +333,10 @@ mod tests {
     use crate::core::lazy::serve::ChunkStore;
 
     fn keyed(byte: u8) -> IdScheme {
-        IdScheme::keyed(&MasterKey::from_bytes([byte; 32]).content_id_key())
+        IdScheme::keyed(
+            crate::core::crypto::content_ids::KeyedIdKind::NEWEST,
+            &MasterKey::from_bytes([byte; 32]).content_id_key(),
+        )
     }
 
     #[test]
