@@ -10,6 +10,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::core::error::FormatError;
 use crate::core::format::blob::{BlobEntry, BlobKind};
@@ -85,19 +86,20 @@ impl IndexFile {
     }
 }
 
-/// The merged in-memory index.
+/// The merged in-memory index. Clones share its tables (a reader keeping
+/// the index hands one out per request); the first change to a clone
+/// copies them.
 #[derive(Debug, Default, Clone)]
-pub struct RepoIndex {
+pub struct RepoIndex(Arc<Tables>);
+
+#[derive(Debug, Default, Clone)]
+struct Tables {
     packs: Vec<Id>,
     pack_numbers: IdMap<u32>,
     blobs: IdMap<Location>,
 }
 
-impl RepoIndex {
-    pub fn new() -> RepoIndex {
-        RepoIndex::default()
-    }
-
+impl Tables {
     fn intern(&mut self, pack: Id) -> u32 {
         if let Some(&n) = self.pack_numbers.get(&pack) {
             return n;
@@ -107,13 +109,20 @@ impl RepoIndex {
         self.pack_numbers.insert(pack, n);
         n
     }
+}
+
+impl RepoIndex {
+    pub fn new() -> RepoIndex {
+        RepoIndex::default()
+    }
 
     /// Adds a pack's blobs. A blob already indexed keeps its first location:
     /// any copy is as good as another, since ids are content hashes.
     pub fn add_pack(&mut self, pack: Id, entries: &[BlobEntry]) {
-        let n = self.intern(pack);
+        let t = Arc::make_mut(&mut self.0);
+        let n = t.intern(pack);
         for e in entries {
-            self.blobs.entry(e.id).or_insert(Location {
+            t.blobs.entry(e.id).or_insert(Location {
                 pack: n,
                 offset: e.offset,
                 stored_len: e.stored_len,
@@ -131,38 +140,38 @@ impl RepoIndex {
     }
 
     pub fn get(&self, id: &Id) -> Option<&Location> {
-        self.blobs.get(id)
+        self.0.blobs.get(id)
     }
 
     pub fn contains(&self, id: &Id) -> bool {
-        self.blobs.contains_key(id)
+        self.0.blobs.contains_key(id)
     }
 
     pub fn pack_id(&self, n: u32) -> Id {
-        self.packs[n as usize]
+        self.0.packs[n as usize]
     }
 
     pub fn blob_count(&self) -> usize {
-        self.blobs.len()
+        self.0.blobs.len()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Id, &Location)> {
-        self.blobs.iter()
+        self.0.blobs.iter()
     }
 
     /// Every pack that holds at least one indexed blob.
     pub fn packs(&self) -> impl Iterator<Item = &Id> {
-        self.packs.iter()
+        self.0.packs.iter()
     }
 
     pub fn entry(&self, id: &Id) -> Option<(Id, BlobEntry)> {
-        self.blobs.get(id).map(|l| self.resolve(id, l))
+        self.0.blobs.get(id).map(|l| self.resolve(id, l))
     }
 
     /// The pack id and blob entry of a location this index gave for `id`.
     pub fn resolve(&self, id: &Id, l: &Location) -> (Id, BlobEntry) {
         (
-            self.packs[l.pack as usize],
+            self.0.packs[l.pack as usize],
             BlobEntry {
                 id: *id,
                 offset: l.offset,
@@ -178,15 +187,15 @@ impl RepoIndex {
     /// encode to equal bytes).
     pub fn to_file(&self) -> IndexFile {
         let mut by_pack: HashMap<u32, Vec<BlobEntry>> = HashMap::new();
-        for id in self.blobs.keys() {
+        for id in self.0.blobs.keys() {
             let (_, e) = self.entry(id).unwrap();
-            by_pack.entry(self.blobs[id].pack).or_default().push(e);
+            by_pack.entry(self.0.blobs[id].pack).or_default().push(e);
         }
         let mut packs: Vec<(Id, Vec<BlobEntry>)> = by_pack
             .into_iter()
             .map(|(n, mut es)| {
                 es.sort_by_key(|e| e.offset);
-                (self.packs[n as usize], es)
+                (self.0.packs[n as usize], es)
             })
             .collect();
         packs.sort_by_key(|(p, _)| *p);
@@ -200,6 +209,20 @@ mod tests {
     use crate::core::testing::entry;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn clones_share_tables_until_one_changes() {
+        let mut index = RepoIndex::new();
+        index.add_pack(Id::of(b"p1"), &[entry(b"a", 8)]);
+        let kept = index.clone();
+        assert!(Arc::ptr_eq(&kept.0, &index.0), "a clone copies nothing");
+        let mut changed = kept.clone();
+        changed.add_pack(Id::of(b"p2"), &[entry(b"b", 8)]);
+        assert!(!Arc::ptr_eq(&kept.0, &changed.0));
+        assert_eq!((kept.blob_count(), changed.blob_count()), (1, 2));
+        assert!(!kept.contains(&Id::of(b"b")) && changed.contains(&Id::of(b"b")));
+        assert_eq!(index.packs().count(), 1);
+    }
 
     #[test]
     fn index_file_round_trip_and_merge() {
