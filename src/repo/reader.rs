@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use crate::core::crypto::envelope::BlobBinding;
 use crate::core::error::FormatError;
 use crate::core::format::blob::BlobEntry;
 use crate::core::format::codec::{self, Codec, ZstdDecoder};
@@ -190,8 +191,8 @@ impl RepoReader {
         self.zstd
     }
 
-    /// Decodes a stored blob with this reader's zstd decoder and checks
-    /// that it hashes to its id.
+    /// Decodes a stored blob with this reader's zstd decoder and makes
+    /// sure it is the blob of its id (see [`decode_verified`]).
     pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
         self.decode_checked(e, stored).map(Cow::into_owned)
     }
@@ -461,7 +462,7 @@ impl RepoReader {
         index
     }
 
-    /// Reads one blob by range and checks its hash.
+    /// Reads one blob by range and makes sure it is the blob of its id.
     pub async fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
         let (e, stored) = self.stored_blob(index, id).await?;
         self.decode_verified(&e, &stored)
@@ -624,10 +625,22 @@ fn decode_opened<'a>(
     sealing: &Sealing,
 ) -> Result<(Cow<'a, [u8]>, bool)> {
     let integrity = |detail: String| Error::Integrity { id: e.id, detail };
+    let binding = BlobBinding {
+        id: e.id,
+        codec: e.codec,
+        raw_len: e.raw_len,
+    };
     let opened = sealing
-        .open_blob(e.kind, &e.id, stored)
+        .open_blob(e.kind, &binding, stored)
         .map_err(|err| integrity(err.to_string()))?;
     if e.codec == Codec::Raw {
+        if opened.bytes.len() as u64 != u64::from(e.raw_len) {
+            return Err(integrity(format!(
+                "raw blob holds {} bytes, its entry says {}",
+                opened.bytes.len(),
+                e.raw_len
+            )));
+        }
         return Ok((opened.bytes, opened.id_bound));
     }
     codec::decode(e.codec, &opened.bytes, e.raw_len, zstd)
@@ -677,4 +690,78 @@ fn check_id(e: &BlobEntry, plain: &[u8], sealing: &Sealing) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::core::crypto::content_ids::KeyedIdKind;
+    use crate::core::crypto::keys::MasterKey;
+    use crate::core::format::blob::BlobKind;
+    use crate::core::format::codec::ruzstd_decode;
+
+    fn nonces(out: &mut [u8]) {
+        out.fill(7);
+    }
+
+    fn sealing() -> Sealing {
+        let master = MasterKey::from_bytes([3; 32]);
+        Sealing::encrypted(&master, "test", KeyedIdKind::NEWEST, Some(nonces))
+    }
+
+    /// `plain` sealed raw, as a key holder would, under the entry `id`.
+    fn sealed_as(sealing: &Sealing, id: Id, plain: &[u8]) -> (BlobEntry, Vec<u8>) {
+        let raw_len = plain.len() as u32;
+        let binding = BlobBinding {
+            id,
+            codec: Codec::Raw,
+            raw_len,
+        };
+        let mut stored = Vec::new();
+        let nonce = sealing.blob_nonce().unwrap();
+        sealing.seal_blob_into(BlobKind::Data, &binding, plain, nonce, &mut stored);
+        let entry = BlobEntry {
+            id,
+            offset: 0,
+            stored_len: stored.len() as u32,
+            raw_len,
+            kind: BlobKind::Data,
+            codec: Codec::Raw,
+        };
+        (entry, stored)
+    }
+
+    #[test]
+    fn bound_blobs_are_taken_on_their_envelope_and_rehashed_by_check() {
+        let s = sealing();
+        let plain = b"the bytes of a chunk";
+        let (e, stored) = sealed_as(&s, s.id_of(plain), plain);
+        let verified = decode_verified(&e, &stored, ruzstd_decode, &s).unwrap();
+        assert_eq!(verified.as_ref(), plain);
+        assert!(decode_rehashed(&e, &stored, ruzstd_decode, &s).is_ok());
+        // A writer that named the blob wrongly: its envelope vouches for
+        // the name, so reads take it unhashed; only check's rehash sees it.
+        let (e, stored) = sealed_as(&s, Id([9; 32]), plain);
+        assert!(decode_verified(&e, &stored, ruzstd_decode, &s).is_ok());
+        let err = decode_rehashed(&e, &stored, ruzstd_decode, &s).unwrap_err();
+        assert!(err.to_string().contains("keyed id"), "{err}");
+    }
+
+    #[test]
+    fn a_raw_blob_of_another_length_than_its_entry_is_refused() {
+        let plain = b"twelve bytes";
+        let e = BlobEntry {
+            id: Id::of(plain),
+            offset: 0,
+            stored_len: 12,
+            raw_len: 13,
+            kind: BlobKind::Data,
+            codec: Codec::Raw,
+        };
+        let err = decode_verified(&e, plain, ruzstd_decode, &Sealing::plain()).unwrap_err();
+        assert!(err.to_string().contains("12 bytes"), "{err}");
+    }
 }

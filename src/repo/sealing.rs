@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::core::crypto::content_ids::{IdScheme, KeyedIdKind};
-use crate::core::crypto::envelope::{self, ObjectKind, NONCE_LEN};
+use crate::core::crypto::envelope::{self, BlobBinding, ObjectKind, NONCE_LEN};
 use crate::core::crypto::error::CryptoError;
 use crate::core::crypto::keys::{DataKey, MasterKey};
 use crate::core::format::blob::BlobKind;
@@ -54,8 +54,9 @@ impl fmt::Debug for Sealing {
 pub struct OpenedBlob<'a> {
     /// Compressed or raw, as the blob's codec says.
     pub bytes: Cow<'a, [u8]>,
-    /// Its envelope authenticated it as the blob of the id asked for
-    /// (layout 2): hashing the content again proves nothing more.
+    /// Its envelope authenticated it as the blob of the id, codec and
+    /// length asked for (layout 2): hashing the content again proves
+    /// nothing more.
     pub id_bound: bool,
 }
 
@@ -133,31 +134,32 @@ impl Sealing {
         self.0.as_ref().map(|_| self.nonce()).transpose()
     }
 
-    /// Appends blob `id`'s stored form to `out` (a pack being filled):
-    /// `stored` itself in a plain repository, its envelope bound to `id`
+    /// Appends a blob's stored form to `out` (a pack being filled):
+    /// `stored` itself in a plain repository, its envelope bound to `blob`
     /// under `nonce` (from [`Sealing::blob_nonce`]) here.
     pub fn seal_blob_into(
         &self,
         kind: BlobKind,
-        id: &Id,
+        blob: &BlobBinding,
         stored: &[u8],
         nonce: Option<[u8; NONCE_LEN]>,
         out: &mut Vec<u8>,
     ) {
         match (&self.0, nonce) {
             (Some(k), Some(nonce)) => {
-                envelope::seal_blob_append(&k.data, blob_object(kind), id, &nonce, stored, out)
+                envelope::seal_blob_append(&k.data, blob_object(kind), blob, &nonce, stored, out)
             }
             (None, _) => out.extend_from_slice(stored),
             (Some(_), None) => unreachable!("blob_nonce gives an encrypted repository a nonce"),
         }
     }
 
-    /// The compressed bytes of blob `id` from its stored form.
+    /// The compressed bytes of the blob `blob` describes, from its stored
+    /// form.
     pub fn open_blob<'a>(
         &self,
         kind: BlobKind,
-        id: &Id,
+        blob: &BlobBinding,
         stored: &'a [u8],
     ) -> std::result::Result<OpenedBlob<'a>, CryptoError> {
         match &self.0 {
@@ -166,7 +168,7 @@ impl Sealing {
                 id_bound: false,
             }),
             Some(k) => {
-                let opened = envelope::open_blob(&k.data, blob_object(kind), id, stored)?;
+                let opened = envelope::open_blob(&k.data, blob_object(kind), blob, stored)?;
                 Ok(OpenedBlob {
                     bytes: Cow::Owned(opened.plain),
                     id_bound: opened.id_bound,

@@ -60,22 +60,25 @@ pub enum IdScheme {
 /// The keyed hash, ready: the HMAC is keyed once and each id clones its
 /// state, so the key's two padding blocks are not hashed again per blob.
 /// Either state determines every keyed id, so it is as secret as the key:
-/// its `Debug` shows nothing.
+/// private, its `Debug` shows nothing, and BLAKE3's key is zeroed on drop.
 #[derive(Clone)]
-pub enum KeyedIds {
+pub struct KeyedIds(Keyed);
+
+#[derive(Clone)]
+enum Keyed {
     Hmac(Hmac<Sha256>),
-    Blake3([u8; 32]),
+    Blake3(ContentIdKey),
 }
 
 impl IdScheme {
     /// Keyed ids of `kind` under `key`.
     pub fn keyed(kind: KeyedIdKind, key: &ContentIdKey) -> IdScheme {
-        IdScheme::Keyed(match kind {
-            KeyedIdKind::HmacSha256 => KeyedIds::Hmac(
+        IdScheme::Keyed(KeyedIds(match kind {
+            KeyedIdKind::HmacSha256 => Keyed::Hmac(
                 Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes keys of any length"),
             ),
-            KeyedIdKind::Blake3 => KeyedIds::Blake3(*key.bytes()),
-        })
+            KeyedIdKind::Blake3 => Keyed::Blake3(key.clone()),
+        }))
     }
 
     /// The id of the blob whose plain (uncompressed, unencrypted) bytes
@@ -83,12 +86,14 @@ impl IdScheme {
     pub fn id_of(&self, data: &[u8]) -> Id {
         match self {
             IdScheme::Plain => Id::of(data),
-            IdScheme::Keyed(KeyedIds::Hmac(keyed)) => {
+            IdScheme::Keyed(KeyedIds(Keyed::Hmac(keyed))) => {
                 let mut mac = keyed.clone();
                 update_prefetched(&mut mac, data);
                 Id(mac.finalize().into_bytes().into())
             }
-            IdScheme::Keyed(KeyedIds::Blake3(key)) => Id(*blake3::keyed_hash(key, data).as_bytes()),
+            IdScheme::Keyed(KeyedIds(Keyed::Blake3(key))) => {
+                Id(*blake3::keyed_hash(key.bytes(), data).as_bytes())
+            }
         }
     }
 

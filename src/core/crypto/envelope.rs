@@ -20,13 +20,15 @@
 //! [`CryptoError::UnknownEnvelope`]), never wrong plaintext.
 //!
 //! Blobs are sealed in layout 2 ([`VERSION_BOUND`], `0xE2`): the same
-//! bytes, with the blob's 32-byte id appended to the associated data. An
-//! envelope that opens under an id was sealed for that id by a holder of
-//! the key, who named the blob by its content; so a reader that opened it
-//! need not hash the content again to know it is the blob the index names
-//! ([`OpenedBlob::id_bound`]). A blob swapped for another, or its version
-//! byte turned back to `0xE1`, fails authentication. Blobs of layout 1,
-//! written before, still open, and their readers check the id by hashing.
+//! bytes, with what the blob's index entry says of it ([`BlobBinding`]:
+//! its 32-byte id, codec and plain length) appended to the associated
+//! data. An envelope that opens under an entry was sealed for that entry
+//! by a holder of the key, who named the blob by its content; so a reader
+//! that opened it need not hash the content again to know it is the blob
+//! the index names ([`OpenedBlob::id_bound`]). A blob swapped for another,
+//! read as another codec or length, or its version byte turned back to
+//! `0xE1`, fails authentication. Blobs of layout 1, written before, still
+//! open, and their readers check the id by hashing.
 
 use std::fmt;
 
@@ -35,6 +37,7 @@ use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 
 use crate::core::crypto::error::CryptoError;
 use crate::core::crypto::keys::DataKey;
+use crate::core::format::codec::Codec;
 use crate::core::format::id::Id;
 
 /// The first byte of every envelope of layout 1.
@@ -99,15 +102,34 @@ impl ObjectKind {
         }
     }
 
-    /// The version byte, the label and, in layout 2, the blob's id.
-    fn associated_data(self, version: u8, id: Option<&Id>) -> Vec<u8> {
-        let id = id.map_or(&[][..], |id| &id.0[..]);
-        let mut ad = Vec::with_capacity(1 + self.label().len() + id.len());
+    /// The version byte, the label and, in layout 2, the blob's binding.
+    fn associated_data(self, version: u8, blob: Option<&BlobBinding>) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(1 + self.label().len() + BlobBinding::LEN);
         ad.push(version);
         ad.extend_from_slice(self.label().as_bytes());
-        ad.extend_from_slice(id);
+        if let Some(b) = blob {
+            ad.extend_from_slice(&b.id.0);
+            ad.push(b.codec as u8);
+            ad.extend_from_slice(&b.raw_len.to_le_bytes());
+        }
         ad
     }
+}
+
+/// What a blob's envelope of layout 2 binds it to: what its index entry
+/// says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobBinding {
+    pub id: Id,
+    /// How the opened bytes decode.
+    pub codec: Codec,
+    /// Length of the plain (decoded) bytes.
+    pub raw_len: u32,
+}
+
+impl BlobBinding {
+    /// Bytes it adds to the associated data: id, codec byte, u32 LE.
+    const LEN: usize = 32 + 1 + 4;
 }
 
 impl fmt::Display for ObjectKind {
@@ -148,17 +170,18 @@ pub fn seal_append(
     seal_with(key, VERSION, &ad, nonce, plaintext, out);
 }
 
-/// A blob's envelope of layout 2, bound to `id` (the id its writer
-/// computed from the blob's plain bytes), appended to `out`.
+/// A blob's envelope of layout 2, bound to `blob` (the id its writer
+/// computed from the blob's plain bytes, the codec and plain length of
+/// `plaintext`), appended to `out`.
 pub fn seal_blob_append(
     key: &DataKey,
     kind: ObjectKind,
-    id: &Id,
+    blob: &BlobBinding,
     nonce: &[u8; NONCE_LEN],
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) {
-    let ad = kind.associated_data(VERSION_BOUND, Some(id));
+    let ad = kind.associated_data(VERSION_BOUND, Some(blob));
     seal_with(key, VERSION_BOUND, &ad, nonce, plaintext, out);
 }
 
@@ -202,22 +225,24 @@ pub fn open(key: &DataKey, kind: ObjectKind, sealed: &[u8]) -> Result<Vec<u8>, C
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenedBlob {
     pub plain: Vec<u8>,
-    /// The envelope was of layout 2 and opened under the id asked for:
-    /// the bytes are the blob of that id, as its writer named it.
+    /// The envelope was of layout 2 and opened under the binding asked
+    /// for: the bytes are the blob of that id, codec and length, as its
+    /// writer named it.
     pub id_bound: bool,
 }
 
-/// The plaintext of blob `id`'s envelope of `kind`, of either layout.
+/// The plaintext of the envelope of `kind` of the blob `blob` describes,
+/// of either layout (layout 1 binds none of it).
 pub fn open_blob(
     key: &DataKey,
     kind: ObjectKind,
-    id: &Id,
+    blob: &BlobBinding,
     sealed: &[u8],
 ) -> Result<OpenedBlob, CryptoError> {
     check_shape(kind, sealed)?;
     let (ad, id_bound) = match sealed[0] {
         VERSION => (kind.associated_data(VERSION, None), false),
-        VERSION_BOUND => (kind.associated_data(VERSION_BOUND, Some(id)), true),
+        VERSION_BOUND => (kind.associated_data(VERSION_BOUND, Some(blob)), true),
         byte => return Err(CryptoError::UnknownEnvelope { kind, byte }),
     };
     let plain = open_with(key, kind, &ad, sealed)?;
@@ -417,11 +442,16 @@ mod tests {
         );
     }
 
-    const BLOB: Id = Id([0xab; 32]);
+    const BLOB: BlobBinding = BlobBinding {
+        id: Id([0xab; 32]),
+        codec: Codec::Raw,
+        raw_len: 8,
+    };
 
     #[test]
     fn bound_blob_matches_fixed_vector() {
-        // As above, with AD = e2 "data-blob" followed by the id ab x 32.
+        // As above, with AD = e2 "data-blob", the id ab x 32, codec 00 (raw)
+        // and the plain length 8 as u32 LE.
         let mut sealed = Vec::new();
         seal_blob_append(
             &key(),
@@ -431,20 +461,21 @@ mod tests {
             b"snapkeep",
             &mut sealed,
         );
-        assert_eq!(hex::encode(&sealed), "e224242424242424242424242424242424242424242424242467cb85f26452e1421a1d2b118c2fd4c27df3169c77c11e1c");
+        assert_eq!(hex::encode(&sealed), "e224242424242424242424242424242424242424242424242467cb85f26452e142effe8e8fa5e8485c64814d5f8963d50c");
     }
 
-    fn bound(kind: ObjectKind, id: &Id, plain: &[u8]) -> Vec<u8> {
+    fn bound(kind: ObjectKind, blob: &BlobBinding, plain: &[u8]) -> Vec<u8> {
         let mut sealed = Vec::new();
-        seal_blob_append(&key(), kind, id, &NONCE, plain, &mut sealed);
+        seal_blob_append(&key(), kind, blob, &NONCE, plain, &mut sealed);
         sealed
     }
 
     #[test]
-    fn bound_blobs_open_only_under_their_id_and_kind() {
-        let sealed = bound(ObjectKind::TreeBlob, &BLOB, b"tree");
+    fn bound_blobs_open_only_under_their_binding_and_kind() {
+        let blob = BlobBinding { raw_len: 4, ..BLOB };
+        let sealed = bound(ObjectKind::TreeBlob, &blob, b"tree");
         assert_eq!(sealed.len(), 4 + OVERHEAD);
-        let opened = open_blob(&key(), ObjectKind::TreeBlob, &BLOB, &sealed).unwrap();
+        let opened = open_blob(&key(), ObjectKind::TreeBlob, &blob, &sealed).unwrap();
         assert_eq!(
             (opened.plain.as_slice(), opened.id_bound),
             (&b"tree"[..], true)
@@ -452,13 +483,25 @@ mod tests {
         let tampered = Err(CryptoError::Tampered {
             kind: ObjectKind::TreeBlob,
         });
-        let other = Id([0xac; 32]);
+        for other in [
+            BlobBinding {
+                id: Id([0xac; 32]),
+                ..blob
+            },
+            BlobBinding {
+                codec: Codec::Zstd,
+                ..blob
+            },
+            BlobBinding { raw_len: 5, ..blob },
+        ] {
+            assert_eq!(
+                open_blob(&key(), ObjectKind::TreeBlob, &other, &sealed),
+                tampered,
+                "{other:?}"
+            );
+        }
         assert_eq!(
-            open_blob(&key(), ObjectKind::TreeBlob, &other, &sealed),
-            tampered
-        );
-        assert_eq!(
-            open_blob(&key(), ObjectKind::DataBlob, &BLOB, &sealed),
+            open_blob(&key(), ObjectKind::DataBlob, &blob, &sealed),
             Err(CryptoError::Tampered {
                 kind: ObjectKind::DataBlob
             })
@@ -476,7 +519,7 @@ mod tests {
         let mut downgraded = sealed.clone();
         downgraded[0] = VERSION;
         assert_eq!(
-            open_blob(&key(), ObjectKind::TreeBlob, &BLOB, &downgraded),
+            open_blob(&key(), ObjectKind::TreeBlob, &blob, &downgraded),
             tampered
         );
     }
@@ -502,12 +545,16 @@ mod tests {
     #[test]
     fn every_flipped_bit_of_a_bound_blob_is_a_named_error() {
         let kind = ObjectKind::DataBlob;
-        let sealed = bound(kind, &BLOB, b"hello, world");
+        let blob = BlobBinding {
+            raw_len: 12,
+            ..BLOB
+        };
+        let sealed = bound(kind, &blob, b"hello, world");
         for at in 0..sealed.len() {
             for bit in 0..8 {
                 let mut bad = sealed.clone();
                 bad[at] ^= 1 << bit;
-                let got = open_blob(&key(), kind, &BLOB, &bad);
+                let got = open_blob(&key(), kind, &blob, &bad);
                 let want = match bad[0] {
                     VERSION | VERSION_BOUND => CryptoError::Tampered { kind },
                     byte => CryptoError::UnknownEnvelope { kind, byte },
@@ -516,7 +563,7 @@ mod tests {
             }
         }
         for len in 0..sealed.len() {
-            assert!(open_blob(&key(), kind, &BLOB, &sealed[..len]).is_err());
+            assert!(open_blob(&key(), kind, &blob, &sealed[..len]).is_err());
         }
     }
 

@@ -112,7 +112,6 @@ impl StoredConfig {
 }
 
 impl EncryptedConfig {
-    /// `config` sealed under `key` (`config.version` must be 2).
     /// `config` sealed under `key` (`config.version` must be 2); its
     /// `content_ids` names the keyed hash (absent: `hmac-sha256`).
     pub fn seal(config: &RepoConfig, key: &DataKey, nonce: &[u8; NONCE_LEN]) -> EncryptedConfig {
@@ -235,5 +234,10 @@ mod tests {
         );
         let odd = swapped.replace("hmac-sha256", "sha1");
         assert!(StoredConfig::decode(odd.as_bytes()).is_err());
+        // A repository made before the name was sealed, claimed BLAKE3.
+        let claimed = String::from_utf8(old)
+            .unwrap()
+            .replace("hmac-sha256", "blake3-keyed");
+        assert!(open(claimed.as_bytes()).is_err());
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Mutex;
 
 use crate::core::crypto::content_ids::IdScheme;
+use crate::core::crypto::envelope::BlobBinding;
 use crate::core::format::blob::BlobKind;
 use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::{IndexFile, RepoIndex};
@@ -121,8 +122,10 @@ impl<'a> Packer<'a> {
             |codec, stored| {
                 let mut b = builder.lock().unwrap();
                 let before = b.len();
-                b.add_with(id, kind, codec, plain.len() as u32, |buf| {
-                    sealing.seal_blob_into(kind, &id, stored, nonce, buf)
+                let raw_len = plain.len() as u32;
+                let binding = BlobBinding { id, codec, raw_len };
+                b.add_with(id, kind, codec, raw_len, |buf| {
+                    sealing.seal_blob_into(kind, &binding, stored, nonce, buf)
                 });
                 let stored_len = (b.len() - before) as u64;
                 let full = (b.len() as u64 >= cfg.pack_size)
