@@ -7,6 +7,7 @@ each peer. Start it with bench/run.sh, which installs the peers.
 """
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ import datasets  # noqa: E402
 import engines  # noqa: E402
 import mount  # noqa: E402
 import node  # noqa: E402
+import scratch  # noqa: E402
 from tools import Borg, Restic, Rustic, Snapkeep, SnapkeepEncrypted, run  # noqa: E402
 
 OPERATIONS = [
@@ -200,6 +202,8 @@ def report(rec, tools, meta):
     lines = [
         f"Measured {meta['date']} on {meta['machine']}; median of {meta['runs']} runs "
         "(times and stored bytes; peak RSS is the largest).",
+        "",
+        meta["work_fs"] + ".",
         "",
         "| data set | operation | tool | time (s) | peak RSS (MiB) | stored (MiB) | snapkeep speed vs this tool |",
         "|---|---|---|---:|---:|---:|---:|",
@@ -472,7 +476,9 @@ def main():
     tools = [t for t in tools + [Rustic(), Restic(), Borg()] if t.available()]
     print("tools:", ", ".join(f"{t.name} {t.version}" for t in tools), flush=True)
     rec = Recorder()
-    os.makedirs(args.work, exist_ok=True)
+    work_fs, unmount = scratch.prepare(args.work, args.quick)
+    atexit.register(unmount)
+    print(work_fs, flush=True)
     by_name = {t.name: t for t in tools}
     if ENCRYPTED in by_name:
         rec.key_derivation = key_derivation_cost(by_name["snapkeep"], by_name[ENCRYPTED],
@@ -484,6 +490,7 @@ def main():
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB",
         "runs": runs, "scale": scale, "key_derivation_seconds": rec.key_derivation,
+        "work_fs": work_fs,
     }
     if "mixed" in wanted or "node" in wanted:
         src = os.path.join(args.work, "mixed-src")

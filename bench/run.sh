@@ -3,7 +3,9 @@
 #   --quick          tiny data sets, one run (a smoke test of the harness)
 #   --runs N         runs per measurement (median; default 3)
 #   --scale F        data set size factor (default 1: ~1 GiB mixed, 512 MiB db)
-#   --work DIR       scratch folder (default /tmp/snapkeep-bench)
+#   --work DIR       scratch folder (default /tmp/snapkeep-bench; on an ext4 without a
+#                    journal, as root, a journaled ext4 image DIR.ext4 is mounted there:
+#                    see bench/scratch.py)
 #   --baseline BIN   also measure an earlier snapkeep build, interleaved with
 #                    this one, and print this build against it
 #   --datasets LIST  mixed,versions,db,pg,sqlite,node,mount,ccr (default all; pg and

@@ -535,3 +535,74 @@ fn overwrite_names_what_it_deletes() {
     assert!(!dst.join("a/extra").exists());
     assert_same_tree(&src, &dst);
 }
+
+/// Files are moved into place as soon as they are complete, while others
+/// are still fetched. A file that cannot be moved (its folder is immutable
+/// here, which needs root) stops the restore with that file's error, no
+/// file stands half-written under its name, and a rerun, once the folder
+/// takes files again, finishes the restore.
+#[test]
+fn a_file_that_cannot_be_moved_into_place_stops_the_restore_and_a_rerun_finishes() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "an immutable folder needs root"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let (src, repo, dst) = (
+        t.path().join("src"),
+        t.path().join("repo"),
+        t.path().join("dst"),
+    );
+    for i in 0..200u64 {
+        write(
+            &src.join(format!("logs/a/f{i:03}")),
+            &noise(3000 + i as usize, i),
+        );
+    }
+    write(&src.join("logs/b/x"), b"the file that cannot go in");
+    init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    fs::create_dir_all(dst.join("logs/b")).unwrap();
+    let chattr = |flag: &str| {
+        let done = std::process::Command::new("chattr")
+            .args([flag, s(&dst.join("logs/b"))])
+            .status()
+            .unwrap();
+        assert!(done.success(), "chattr {flag}");
+    };
+    chattr("+i");
+    let restore = [
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+    ];
+    let err = fails(&restore);
+    chattr("-i");
+    assert!(err.contains("logs/b/x"), "{err}");
+    for entry in fs::read_dir(dst.join("logs/a")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.strip_prefix(&dst).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), fs::read(src.join(name)).unwrap());
+    }
+    let staged = |dst: &Path| {
+        fs::read_dir(dst)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".snapkeep-restore-")
+            })
+            .count()
+    };
+    assert_eq!(
+        staged(&dst),
+        1,
+        "the run's staging folder is kept for a rerun"
+    );
+
+    ok(&restore);
+    assert_same_tree(&src, &dst);
+    assert_eq!(staged(&dst), 0);
+}

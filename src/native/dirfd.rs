@@ -145,16 +145,36 @@ impl DirFd {
     /// Creates `name` as a new, empty regular file (mode 0600 until its
     /// metadata is set). Fails if anything stands there, a link included.
     pub fn create_new(&self, name: &str) -> io::Result<File> {
+        self.create_new_with_mode(name, 0o600)
+    }
+
+    /// Creates `name` as a new, empty regular file with `mode` (less the
+    /// umask). Fails if anything stands there, a link included.
+    pub fn create_new_with_mode(&self, name: &str, mode: u32) -> io::Result<File> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.0, name, flags, Mode::from_raw_mode(0o600))?;
+        let fd = rustix::fs::openat(&self.0, name, flags, Mode::from_raw_mode(mode))?;
         Ok(File::from(fd))
     }
 
-    /// Removes whatever stands at `name`, then creates a new regular file.
+    /// Creates `name` as a new regular file (mode 0600), removing whatever
+    /// stood there first.
     pub fn replace_with_new(&self, name: &str) -> io::Result<File> {
-        self.remove(name)?;
-        self.create_new(name)
+        self.replace_with_new_with_mode(name, 0o600)
+    }
+
+    /// Creates `name` as a new regular file with `mode` (less the umask),
+    /// removing whatever stood there first. The create is tried first: it
+    /// fails on anything standing there (`O_EXCL`, a link included), and
+    /// most names are new.
+    pub fn replace_with_new_with_mode(&self, name: &str, mode: u32) -> io::Result<File> {
+        match self.create_new_with_mode(name, mode) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.remove(name)?;
+                self.create_new_with_mode(name, mode)
+            }
+            r => r,
+        }
     }
 
     /// Opens the existing regular file `name` for writing; a link, FIFO or
@@ -245,6 +265,26 @@ impl DirFd {
     /// link there (never following it).
     pub fn rename_to(&self, from: &str, dest: &DirFd, to: &str) -> io::Result<()> {
         Ok(rustix::fs::renameat(&self.0, from, &dest.0, to)?)
+    }
+
+    /// Moves the file `from` (in this folder) to `to` in `dest`, replacing
+    /// whatever stands there: a file or link by the rename itself, a
+    /// folder (with everything in it) removed first. The rename is tried
+    /// first: a file cannot replace a folder (`EISDIR`), and most names
+    /// are new or files.
+    pub fn move_file_to(&self, from: &str, dest: &DirFd, to: &str) -> io::Result<()> {
+        match self.rename_to(from, dest, to) {
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+                dest.remove(to)?;
+                self.rename_to(from, dest, to)
+            }
+            r => r,
+        }
+    }
+
+    /// The group id this folder has.
+    pub fn group(&self) -> io::Result<u32> {
+        Ok(rustix::fs::fstat(&self.0)?.st_gid)
     }
 
     /// Creates the symbolic link `name` pointing at `target`, replacing
@@ -358,8 +398,12 @@ fn require_regular(fd: OwnedFd) -> io::Result<File> {
 /// Sets the mode and mtime of an open file or folder.
 pub fn set_meta(fd: impl AsFd, mode: u32, mtime_ns: i64) -> io::Result<()> {
     rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
-    rustix::fs::futimens(&fd, &times(mtime_ns))?;
-    Ok(())
+    set_mtime(fd, mtime_ns)
+}
+
+/// Sets the mtime (and atime) of an open file or folder.
+pub fn set_mtime(fd: impl AsFd, mtime_ns: i64) -> io::Result<()> {
+    Ok(rustix::fs::futimens(&fd, &times(mtime_ns))?)
 }
 
 /// Whether `path` exists (without following a final link), for callers
@@ -372,6 +416,7 @@ pub fn exists_nofollow(path: &Path) -> bool {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn links_on_the_way_are_refused_and_links_in_place_replaced() {
@@ -403,6 +448,47 @@ mod tests {
             outside.join("secret").exists(),
             "removing a link keeps its target"
         );
+    }
+
+    #[test]
+    fn a_moved_file_replaces_a_file_a_link_or_a_whole_folder_there() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret"), b"keep").unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("stage")).unwrap();
+        std::fs::write(root.join("file"), b"old").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), root.join("link")).unwrap();
+        std::fs::create_dir_all(root.join("folder/deeper")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("folder/deeper/out")).unwrap();
+        let d = DirFd::open(&root).unwrap();
+        let stage = d.child_dir("stage").unwrap();
+        for name in ["file", "link", "folder", "new"] {
+            let mut f = stage.replace_with_new_with_mode("temp", 0o640).unwrap();
+            f.write_all(name.as_bytes()).unwrap();
+            stage.move_file_to("temp", &d, name).unwrap();
+            let path = root.join(name);
+            assert!(!path.is_symlink() && path.is_file(), "{name}");
+            assert_eq!(std::fs::read(&path).unwrap(), name.as_bytes());
+        }
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"keep");
+        assert!(stage.names().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_new_file_replaces_what_stood_there_with_the_mode_asked() {
+        let t = tempfile::tempdir().unwrap();
+        let d = DirFd::open(t.path()).unwrap();
+        std::fs::create_dir_all(t.path().join("was-a-folder/inside")).unwrap();
+        std::fs::write(t.path().join("was-a-file"), b"old").unwrap();
+        let umask = crate::native::owners::umask().unwrap();
+        for name in ["was-a-folder", "was-a-file", "new"] {
+            let f = d.replace_with_new_with_mode(name, 0o640).unwrap();
+            let mode = f.metadata().unwrap().permissions().mode() & 0o7777;
+            assert_eq!(mode, 0o640 & !umask, "{name}");
+            assert_eq!(f.metadata().unwrap().len(), 0);
+        }
     }
 
     #[test]

@@ -59,9 +59,26 @@ pub fn can_chown() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// This process's umask, read without changing it (`umask(2)` can only be
+/// read by setting it, which would race with other threads creating
+/// files); `None` where the kernel does not say (before Linux 4.7).
+pub fn umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_umask_read_is_the_one_in_force() {
+        let read = umask().expect("Linux says the umask in /proc/self/status");
+        // Set it to what was read: a no-op, which returns the mask in force.
+        let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(read));
+        assert_eq!(old.bits(), read);
+    }
 
     #[test]
     fn root_is_found_both_ways_and_unknown_ids_are_none() {

@@ -17,9 +17,9 @@ use std::sync::Mutex;
 
 use crate::core::format::tree::NodeType;
 use crate::core::plan::restore::{EntryAttrs, RestorePlan};
-use crate::native::dirfd::{set_meta, split_parent, DirFd, Special};
+use crate::native::dirfd::{set_meta, set_mtime, split_parent, DirFd, Special};
 use crate::native::error::{Error, Result};
-use crate::native::owners::{can_chown, Names};
+use crate::native::owners::{can_chown, umask, Names};
 use crate::native::xattrs;
 
 /// Sets owners and attributes, and gathers notes, for one restore.
@@ -27,13 +27,56 @@ pub struct Finisher {
     /// Present when running as root.
     names: Option<Mutex<Names>>,
     notes: Mutex<Vec<String>>,
+    /// What a file created in the staging folder starts with; `None` when
+    /// that is not known for sure.
+    created: Option<Created>,
+}
+
+/// The owner, group and umask a regular file this process creates in the
+/// staging folder starts with.
+#[derive(Debug, Clone, Copy)]
+struct Created {
+    uid: u32,
+    gid: u32,
+    umask: u32,
+}
+
+impl Created {
+    /// A new file's owner is the effective uid. Its group is the effective
+    /// gid, or the folder's own (set-group-id folders, `grpid` mounts):
+    /// known only where the two agree.
+    fn in_folder(folder: &DirFd) -> Option<Created> {
+        let gid = rustix::process::getegid().as_raw();
+        (folder.group().ok()? == gid).then_some(())?;
+        Some(Created {
+            uid: rustix::process::geteuid().as_raw(),
+            gid,
+            umask: umask()?,
+        })
+    }
 }
 
 impl Finisher {
-    pub fn new() -> Finisher {
+    /// The finisher of a restore whose files are created in `staging`.
+    pub fn new(staging: &DirFd) -> Finisher {
         Finisher {
             names: can_chown().then(|| Mutex::new(Names::default())),
             notes: Mutex::default(),
+            created: Created::in_folder(staging),
+        }
+    }
+
+    /// The mode to create a file of recorded mode `mode` with: `mode`
+    /// itself where creation gives exactly that (plain permission bits the
+    /// umask keeps) and its owner may still read and write it (a rerun
+    /// after an interruption reads its temporary back and resumes it),
+    /// else 0600 until its metadata is set. A file is unreachable in the
+    /// private staging folder until complete either way.
+    pub fn create_mode(&self, mode: u32) -> u32 {
+        let plain = mode & !0o777 == 0 && mode & 0o600 == 0o600;
+        match self.created {
+            Some(c) if plain && mode & c.umask == 0 => mode,
+            _ => 0o600,
         }
     }
 
@@ -82,15 +125,55 @@ impl Finisher {
         mtime_ns: i64,
         attrs: Option<&EntryAttrs>,
     ) -> io::Result<()> {
+        self.finish(fd, path, mode, mtime_ns, attrs, false)
+    }
+
+    /// [`Finisher::apply`] for a file this restore created in the staging
+    /// folder with [`Finisher::create_mode`]`(mode)` and has only written
+    /// to since: the owner and the mode are set only where creation did not
+    /// already give them (most files of a restore by their owner).
+    pub fn apply_created(
+        &self,
+        fd: impl AsFd,
+        path: &str,
+        mode: u32,
+        mtime_ns: i64,
+        attrs: Option<&EntryAttrs>,
+    ) -> io::Result<()> {
+        self.finish(fd, path, mode, mtime_ns, attrs, true)
+    }
+
+    fn finish(
+        &self,
+        fd: impl AsFd,
+        path: &str,
+        mode: u32,
+        mtime_ns: i64,
+        attrs: Option<&EntryAttrs>,
+        created: bool,
+    ) -> io::Result<()> {
+        let mut chowned = false;
         if let Some(a) = attrs {
             if let Some((uid, gid)) = self.ids(a) {
-                let uid = uid.map(rustix::fs::Uid::from_raw);
-                let gid = gid.map(rustix::fs::Gid::from_raw);
-                rustix::fs::fchown(&fd, uid, gid)?;
+                let given = created
+                    && self.created.is_some_and(|c| {
+                        uid.is_none_or(|u| u == c.uid) && gid.is_none_or(|g| g == c.gid)
+                    });
+                if !given {
+                    let uid = uid.map(rustix::fs::Uid::from_raw);
+                    let gid = gid.map(rustix::fs::Gid::from_raw);
+                    rustix::fs::fchown(&fd, uid, gid)?;
+                    chowned = true;
+                }
             }
             self.note_xattrs(path, xattrs::set_on(&fd, &a.xattrs));
         }
-        set_meta(&fd, mode, mtime_ns)
+        // A chown clears set-id bits: the mode goes after it.
+        if !created || chowned || self.create_mode(mode) != mode {
+            set_meta(fd, mode, mtime_ns)
+        } else {
+            set_mtime(fd, mtime_ns)
+        }
     }
 
     /// Owner and attributes of `name` in `dir` (a link or special file),
@@ -191,6 +274,76 @@ pub fn write_leaving_holes(out: &std::fs::File, data: &[u8], offset: u64) -> io:
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    fn mode_and_mtime(path: &Path) -> (u32, i64) {
+        let m = std::fs::symlink_metadata(path).unwrap();
+        (
+            m.mode() & 0o7777,
+            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        )
+    }
+
+    #[test]
+    fn files_are_created_with_their_mode_only_where_creation_gives_it() {
+        let t = tempfile::tempdir().unwrap();
+        let fin = Finisher::new(&DirFd::open(t.path()).unwrap());
+        let umask = umask().unwrap();
+        // Bits the umask would take, set-id bits, and modes their owner
+        // could not read back or resume all start private.
+        for mode in [
+            0o644, 0o600, 0o755, 0o700, 0o666, 0o777, 0o4755, 0o1777, 0o444, 0o200,
+        ] {
+            let plain = mode & !0o777 == 0 && mode & 0o600 == 0o600 && mode & umask == 0;
+            let want = if plain { mode } else { 0o600 };
+            assert_eq!(
+                fin.create_mode(mode),
+                want,
+                "{mode:o} under umask {umask:o}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_created_file_ends_with_its_recorded_mode_time_and_owner() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = DirFd::open(t.path()).unwrap();
+        let fin = Finisher::new(&dir);
+        let me = rustix::process::geteuid().as_raw();
+        let mine = EntryAttrs {
+            uid: Some(me),
+            gid: Some(rustix::process::getegid().as_raw()),
+            ..EntryAttrs::default()
+        };
+        let given = EntryAttrs {
+            uid: Some(4242),
+            gid: Some(4343),
+            ..EntryAttrs::default()
+        };
+        let cases = [
+            ("plain", 0o644, Some(&mine)),
+            ("group-writable", 0o666, Some(&mine)),
+            ("read-only", 0o444, None),
+            ("set-uid", 0o4755, Some(&mine)),
+            ("given-away", 0o4755, Some(&given)),
+        ];
+        for (i, (name, mode, attrs)) in cases.into_iter().enumerate() {
+            let f = dir
+                .replace_with_new_with_mode(name, fin.create_mode(mode))
+                .unwrap();
+            std::io::Write::write_all(&mut &f, b"bytes").unwrap();
+            let mtime_ns = 1_600_000_000_123_456_789 + i as i64;
+            fin.apply_created(&f, name, mode, mtime_ns, attrs).unwrap();
+            let path = t.path().join(name);
+            assert_eq!(mode_and_mtime(&path), (mode, mtime_ns), "{name}");
+            let m = std::fs::metadata(&path).unwrap();
+            let owner = if fin.sets_owners() && name == "given-away" {
+                (4242, 4343)
+            } else {
+                (me, rustix::process::getegid().as_raw())
+            };
+            assert_eq!((m.uid(), m.gid()), owner, "{name}");
+        }
+    }
 
     #[test]
     fn zero_blocks_stay_holes_and_the_bytes_are_the_same() {

@@ -16,7 +16,10 @@
 //!    blobs the target already holds are copied (checked again);
 //! 4. each temporary gets its mode and mtime on its handle and is renamed
 //!    from the staging folder into its folder, opened without following
-//!    links; entries the snapshot lacks are removed, symlinks created,
+//!    links: a file written by one placement as soon as it is complete
+//!    (by one mover thread, while the fetch goes on), unless the target's
+//!    files are copy sources; the others after the fetch. Then entries
+//!    the snapshot lacks are removed, symlinks created,
 //!    folder modes and mtimes set deepest first, the staging folder
 //!    removed. Owners and extended attributes are set with modes (see
 //!    `attrs`); hard links are linked and fifos and devices created after
@@ -26,6 +29,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -57,6 +62,10 @@ struct Temps<'a> {
     created_by_write: Vec<bool>,
     target: &'a Path,
     fin: &'a Finisher,
+    /// Where files written by a single placement are sent once complete,
+    /// to be moved into place while others are still fetched; `None` when
+    /// they wait for the end (a target whose files are copy sources).
+    complete: Mutex<Option<Sender<usize>>>,
 }
 
 impl Temps<'_> {
@@ -86,7 +95,7 @@ impl Temps<'_> {
             let out = self
                 .staging
                 .dir
-                .replace_with_new(name)
+                .replace_with_new_with_mode(name, self.fin.create_mode(f.mode))
                 .map_err(|e| self.err(file, e))?;
             // Zero runs stay holes, and so do zero blocks of sparse files.
             if zero {
@@ -99,9 +108,19 @@ impl Temps<'_> {
             }
             .and_then(|()| {
                 let attrs = f.attrs.as_deref();
-                self.fin.apply(&out, &f.path, f.mode, f.mtime_ns, attrs)
+                self.fin
+                    .apply_created(&out, &f.path, f.mode, f.mtime_ns, attrs)
             })
-            .map_err(|e| self.err(file, e))
+            .map_err(|e| self.err(file, e))?;
+            match self.complete.lock().expect("complete lock").as_ref() {
+                // The mover stops only on an error, which it reports when
+                // joined; the fetch stops too.
+                Some(tx) if tx.send(file).is_err() => {
+                    let stopped = std::io::Error::other("moving files into place failed");
+                    Err(self.err(file, stopped))
+                }
+                _ => Ok(()),
+            }
         } else if zero {
             // The file was sized with set_len: the run is already a hole.
             Ok(())
@@ -190,8 +209,12 @@ pub fn execute(
         note_resume(plan, opts.progress);
     }
     create_dirs(plan, &root, target)?;
-    let fin = Finisher::new();
-    let temps = create_temps(plan, &staging, target, &fin)?;
+    let fin = Finisher::new(&staging.dir);
+    let (complete, completed) = std::sync::mpsc::channel();
+    // Files of the target may be copy sources until the copies are done:
+    // then nothing is moved over them before.
+    let early = plan.local_copies.is_empty().then_some(complete);
+    let temps = create_temps(plan, &staging, target, &fin, early)?;
 
     // What this run writes: everything but the bytes already in place.
     let to_write = plan.summary.bytes - plan.summary.bytes_in_place;
@@ -204,7 +227,8 @@ pub fn execute(
         Some(cache) => Some(from_cache(repo, planned, cache, &temps, &watch)?),
         None => None,
     };
-    let (done, came) = std::thread::scope(|s| {
+    let (done, came, moved) = std::thread::scope(|s| {
+        let moving = s.spawn(|| move_when_complete(completed, plan, &root, &temps, target));
         let writing = planned
             .coming
             .as_ref()
@@ -212,8 +236,13 @@ pub fn execute(
         let done = fetch(repo, plan, &plan.reads, &temps, &watch)
             .and_then(|()| copy_local(repo, planned, &root, &temps, &watch.bar));
         let came = writing.map(|w| w.join().expect("the thread writing chunks panicked"));
-        (done, came)
+        // Every write is over: the mover ends with the channel.
+        temps.complete.lock().expect("complete lock").take();
+        let moved = moving.join().expect("the thread moving files panicked");
+        (done, came, moved)
     });
+    // A failed move stops the fetch: its error is the cause.
+    let moved = moved?;
     done?;
     let cache_use = match came {
         Some(came) => Some(came?),
@@ -225,7 +254,7 @@ pub fn execute(
         s.set_stage(RecoveryStage::Finalize);
     }
 
-    move_into_place(plan, &root, &temps, target)?;
+    move_into_place(plan, &root, &temps, &moved, target)?;
     finish_unchanged(plan, &root, target, &fin)?;
     // What the snapshot lacks goes after the copies (it may have been a copy
     // source) and before folder modes are set (a read-only folder could not
@@ -277,6 +306,7 @@ fn create_temps<'a>(
     staging: &'a Staging,
     target: &'a Path,
     fin: &'a Finisher,
+    complete: Option<Sender<usize>>,
 ) -> Result<Temps<'a>> {
     let mut placements = vec![0u32; plan.files.len()];
     let all_places = plan
@@ -299,6 +329,7 @@ fn create_temps<'a>(
             .collect(),
         target,
         fin,
+        complete: Mutex::new(complete),
     };
     (0..plan.files.len())
         .into_par_iter()
@@ -498,12 +529,53 @@ fn local_bytes(repo: &Repo, root: &DirFd, c: &LocalCopy) -> Option<Vec<u8>> {
     (repo.sealing().id_of(&data) == c.id).then_some(data)
 }
 
-/// Gives each temporary its mode and mtime and renames it into its folder;
-/// a folder where the file goes is removed first.
-fn move_into_place(plan: &RestorePlan, root: &DirFd, temps: &Temps, target: &Path) -> Result<()> {
+/// Moves each complete file `completed` names into its folder as it comes
+/// (one thread, so renames never wait on each other, while the fetch goes
+/// on); says which files it moved. Files come mostly folder by folder, so
+/// the last folder opened is kept.
+fn move_when_complete(
+    completed: Receiver<usize>,
+    plan: &RestorePlan,
+    root: &DirFd,
+    temps: &Temps,
+    target: &Path,
+) -> Result<Vec<bool>> {
+    let mut moved = vec![false; plan.files.len()];
+    let mut folder: Option<(&str, DirFd)> = None;
+    for i in completed {
+        let path = &plan.files[i].path;
+        let (parent, name) = split_parent(path);
+        let dir = match folder {
+            Some((open, ref dir)) if open == parent => dir,
+            _ => {
+                let dir = root
+                    .dir(parent)
+                    .map_err(|e| Error::io(target.join(parent), e))?;
+                &folder.insert((parent, dir)).1
+            }
+        };
+        temps
+            .staging
+            .dir
+            .move_file_to(&temps.names[i], dir, name)
+            .map_err(|e| rename_error(&target.join(path), e))?;
+        moved[i] = true;
+    }
+    Ok(moved)
+}
+
+/// Gives each temporary not `moved` yet its mode and mtime and renames it
+/// into its folder; a folder where the file goes is removed first.
+fn move_into_place(
+    plan: &RestorePlan,
+    root: &DirFd,
+    temps: &Temps,
+    moved: &[bool],
+    target: &Path,
+) -> Result<()> {
     let mut by_parent: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, f) in plan.files.iter().enumerate() {
-        if !f.done {
+        if !f.done && !moved[i] {
             by_parent
                 .entry(split_parent(&f.path).0)
                 .or_default()
@@ -533,17 +605,11 @@ fn move_into_place(plan: &RestorePlan, root: &DirFd, temps: &Temps, target: &Pat
                         .map_err(|e| temps.err(i, e))?;
                 }
                 let (_, final_name) = split_parent(&f.path);
-                let dest = target.join(&f.path);
-                if dir.kind(final_name).map_err(|e| Error::io(&dest, e))?
-                    == Some(crate::native::dirfd::Kind::Dir)
-                {
-                    dir.remove(final_name).map_err(|e| Error::io(&dest, e))?;
-                }
                 temps
                     .staging
                     .dir
-                    .rename_to(name, &dir, final_name)
-                    .map_err(|e| rename_error(&dest, e))?;
+                    .move_file_to(name, &dir, final_name)
+                    .map_err(|e| rename_error(&target.join(&f.path), e))?;
             }
             Ok(())
         })
