@@ -102,15 +102,14 @@ impl RepoReader {
             StoredConfig::Encrypted(encrypted) => {
                 let (master, slot) = keyring::unlock(store.as_ref(), unlock).await?;
                 let sealing = Sealing::encrypted(&master, &slot, encrypted.ids(), unlock.nonces());
-                let given = unlock.master_key().is_some();
-                match Self::sealed(store.clone(), &encrypted, sealing, zstd) {
-                    // A key no slot vouched for is proved here: the sealed
-                    // config opens only under this repository's key.
-                    Err(Error::Format { .. }) if given => {
-                        Err(Error::WrongReadKey(store.location()))
-                    }
-                    r => r,
+                // A key no slot vouched for is proved here: the sealed
+                // config opens only under this repository's key. What the
+                // config says is then judged apart (a format error).
+                let key = sealing.data_key().expect("an encrypted sealing has a key");
+                if unlock.master_key().is_some() && !encrypted.authenticates(key) {
+                    return Err(Error::WrongReadKey(store.location()));
                 }
+                Self::sealed(store, &encrypted, sealing, zstd)
             }
         }
     }
@@ -748,6 +747,56 @@ mod tests {
         assert!(decode_verified(&e, &stored, ruzstd_decode, &s).is_ok());
         let err = decode_rehashed(&e, &stored, ruzstd_decode, &s).unwrap_err();
         assert!(err.to_string().contains("keyed id"), "{err}");
+    }
+
+    /// A shell that gives the master key itself (the Worker's read key).
+    struct Given(MasterKey);
+
+    impl Unlock for Given {
+        fn password(&self, location: &str) -> Result<crate::repo::keyring::Password> {
+            Err(Error::Encrypted(location.to_string()))
+        }
+        fn nonces(&self) -> Option<crate::repo::sealing::NonceSource> {
+            None
+        }
+        fn master_key(&self) -> Option<MasterKey> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn a_read_key_is_proved_apart_from_what_the_config_says() {
+        use futures::FutureExt;
+        let master = MasterKey::from_bytes([3; 32]);
+        let mut config = RepoConfig::new("r1".into(), 5);
+        config.version = 2;
+        config.content_ids = Some(KeyedIdKind::Blake3.name().into());
+        let sealed = EncryptedConfig::seal(&config, &master.data_key(), &[1; 24]);
+        // The plain part altered to claim the other keyed hash.
+        let text = String::from_utf8(sealed.encode()).unwrap();
+        let altered = text.replace(KeyedIdKind::Blake3.name(), KeyedIdKind::HmacSha256.name());
+        assert_ne!(altered, text);
+        let open = |bytes: &str, key: MasterKey| {
+            let store = Arc::new(crate::storage::memory::MemoryStore::new());
+            let put = store.put(
+                keys::CONFIG,
+                bytes.to_string().into(),
+                crate::storage::PutMode::Create,
+            );
+            put.now_or_never().unwrap().unwrap();
+            let given = Given(key);
+            let reader = RepoReader::open_with(store, ruzstd_decode, &given);
+            reader
+                .now_or_never()
+                .expect("a memory store is ready at once")
+        };
+        assert!(open(&text, master.clone()).is_ok());
+        let other = MasterKey::from_bytes([4; 32]);
+        let wrong = open(&text, other).err().unwrap();
+        assert!(matches!(wrong, Error::WrongReadKey(_)), "{wrong}");
+        let err = open(&altered, master).err().unwrap();
+        assert!(matches!(err, Error::Format { .. }), "{err}");
+        assert!(err.to_string().contains("blob ids"), "{err}");
     }
 
     #[test]

@@ -128,6 +128,13 @@ impl EncryptedConfig {
         serde_json::to_vec_pretty(self).expect("configs always serialize")
     }
 
+    /// Whether the sealed part opens under `key`: a key given without a
+    /// slot vouching for it (a read key) is proved by this, apart from
+    /// what the config then says.
+    pub fn authenticates(&self, key: &DataKey) -> bool {
+        envelope::open(key, ObjectKind::Config, &self.sealed).is_ok()
+    }
+
     /// The whole config; fails if `key` is not this repository's or the
     /// object was altered.
     pub fn open(&self, key: &DataKey) -> Result<RepoConfig, FormatError> {
@@ -140,7 +147,7 @@ impl EncryptedConfig {
                 config.id, self.id
             )));
         }
-        let sealed = config.content_ids.as_deref().unwrap_or(HMAC);
+        let sealed = sealed_ids_name(&config);
         if sealed != self.encryption.content_ids {
             return Err(FormatError::Invalid(format!(
                 "sealed config names blob ids {sealed} but the plain part {}",
@@ -158,12 +165,16 @@ impl EncryptedConfig {
     }
 }
 
-const HMAC: &str = KeyedIdKind::HmacSha256.name();
+/// The keyed hash a sealed config names: repositories from before
+/// `content_ids` have HMAC-SHA256 ids.
+fn sealed_ids_name(config: &RepoConfig) -> &str {
+    (config.content_ids.as_deref()).unwrap_or(KeyedIdKind::HmacSha256.name())
+}
 
 /// The keyed hash a config to be sealed names.
 fn sealed_ids(config: &RepoConfig) -> KeyedIdKind {
-    let name = config.content_ids.as_deref().unwrap_or(HMAC);
-    KeyedIdKind::parse(name).expect("writers name a keyed hash this snapkeep knows")
+    KeyedIdKind::parse(sealed_ids_name(config))
+        .expect("writers name a keyed hash this snapkeep knows")
 }
 
 #[cfg(test)]
