@@ -49,11 +49,29 @@ def fresh(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
 
 
-def settle():
+def settle(source=None):
     """Writes back every dirty page before a timed operation (untimed): a
     restore of 1 GiB otherwise leaves the next tool's run competing with its
-    write-back, which spread restores by up to 2x on this VM's disk."""
+    write-back, which spread restores by up to 2x on this VM's disk.
+
+    With `source` (what a snapshot reads), also reads it back into the page
+    cache, so every tool starts from the same warm source: borg drops the
+    pages of each file it reads (`posix_fadvise(DONTNEED)`), and the tool
+    after it read mixed from disk, 2-3x slower (the rotation gave that seat
+    to plain snapkeep in two runs of three)."""
     os.sync()
+    if source:
+        warm(source)
+
+
+def warm(root):
+    for d, _, names in os.walk(root):
+        for n in names:
+            path = os.path.join(d, n)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb", buffering=0) as f:
+                    while f.read(1 << 20):
+                        pass
 
 
 def median(xs):
@@ -109,14 +127,14 @@ def bench_snapshots(rec, ds, src, all_tools, runs, work, change, restore_ops=Tru
         for tool in tools:
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
             bound = kernel_bound(kernels, state) if kernels and tool.name == "snapkeep" else None
-            settle()
+            settle(state)
             s, rss = tool.backup(repo, state, "s1")
             rec.add(ds, "initial", tool.name, s, rss, tool.stored(repo))
             if bound:
                 rec.bounds.setdefault(ds, []).append((bound, s))
         for tool in tools:
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
-            settle()
+            settle(state)
             s, rss = tool.backup(repo, state, "s2")
             rec.add(ds, "unchanged", tool.name, s, rss)
         change(state)
@@ -125,7 +143,7 @@ def bench_snapshots(rec, ds, src, all_tools, runs, work, change, restore_ops=Tru
         time.sleep(1)
         for tool in tools:
             repo = os.path.join(work, "repos", f"{tool.name}-{ds}")
-            settle()
+            settle(state)
             s, rss = tool.backup(repo, state, "s3")
             rec.add(ds, "changed", tool.name, s, rss, tool.stored(repo))
         if not restore_ops:
@@ -183,7 +201,7 @@ def bench_versions(rec, all_tools, runs, work, quick):
             time.sleep(1)
             for tool in tools:
                 repo = os.path.join(work, "repos", f"{tool.name}-versions")
-                settle()
+                settle(src)
                 s, rss = tool.backup(repo, src, f"v{i}")
                 total[tool.name][0] += s
                 total[tool.name][1] = max(total[tool.name][1], rss)
