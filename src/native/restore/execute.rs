@@ -38,7 +38,9 @@ use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::id::{IdMap, IdSet};
 use crate::core::format::keys;
 use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
-use crate::core::plan::restore::{reads_for, CachedCopy, LocalCopy, PlannedRead, RestorePlan};
+use crate::core::plan::restore::{
+    reads_for, CachedCopy, LocalCopy, PlannedFile, PlannedRead, RestorePlan,
+};
 use crate::native::dirfd::{split_parent, DirFd};
 use crate::native::error::{Error, Result};
 use crate::native::job::Abort;
@@ -55,7 +57,9 @@ use crate::native::runtime::block_on;
 /// Where each planned file is written while the restore runs.
 struct Temps<'a> {
     staging: &'a Staging,
-    names: Vec<String>,
+    /// The plan's files: a temporary's name is derived from its path when
+    /// needed (50,000 names held at once were 5 MB of a restore's peak).
+    files: &'a [PlannedFile],
     /// Files written by a single placement (most files: one chunk): created
     /// by that write, which also sets their metadata, saving an open, a
     /// truncate and a close.
@@ -69,9 +73,14 @@ struct Temps<'a> {
 }
 
 impl Temps<'_> {
+    /// The name of file `file`'s temporary in the staging folder.
+    fn name(&self, file: usize) -> String {
+        temp_name(&self.files[file].path)
+    }
+
     fn err(&self, file: usize, e: std::io::Error) -> Error {
         Error::io(
-            self.target.join(&self.staging.name).join(&self.names[file]),
+            self.target.join(&self.staging.name).join(self.name(file)),
             e,
         )
     }
@@ -88,14 +97,13 @@ impl Temps<'_> {
         offset: u64,
         last: &mut Option<(usize, File)>,
     ) -> Result<()> {
-        let name = &self.names[file];
         let f = &plan.files[file];
         let zero = data.iter().all(|&x| x == 0);
         if self.created_by_write[file] {
             let out = self
                 .staging
                 .dir
-                .replace_with_new_with_mode(name, self.fin.create_mode(f.mode))
+                .replace_with_new_with_mode(&self.name(file), self.fin.create_mode(f.mode))
                 .map_err(|e| self.err(file, e))?;
             // Zero runs stay holes, and so do zero blocks of sparse files.
             if zero {
@@ -131,7 +139,7 @@ impl Temps<'_> {
                     let out = self
                         .staging
                         .dir
-                        .open_existing_for_write(name)
+                        .open_existing_for_write(&self.name(file))
                         .map_err(|e| self.err(file, e))?;
                     &last.insert((file, out)).1
                 }
@@ -302,7 +310,7 @@ fn create_dirs(plan: &RestorePlan, root: &DirFd, target: &Path) -> Result<()> {
 /// Creates the sized temporary files of files written by more than one
 /// placement; continues those the plan resumes.
 fn create_temps<'a>(
-    plan: &RestorePlan,
+    plan: &'a RestorePlan,
     staging: &'a Staging,
     target: &'a Path,
     fin: &'a Finisher,
@@ -320,7 +328,7 @@ fn create_temps<'a>(
     }
     let temps = Temps {
         staging,
-        names: plan.files.iter().map(|f| temp_name(&f.path)).collect(),
+        files: &plan.files,
         created_by_write: plan
             .files
             .iter()
@@ -336,11 +344,11 @@ fn create_temps<'a>(
         .filter(|&i| !plan.files[i].done && !temps.created_by_write[i])
         .try_for_each(|i| -> Result<()> {
             let f = &plan.files[i];
-            let name = &temps.names[i];
+            let name = temps.name(i);
             let file = if f.resume {
-                staging.dir.open_existing_for_write(name)
+                staging.dir.open_existing_for_write(&name)
             } else {
-                staging.dir.replace_with_new(name)
+                staging.dir.replace_with_new(&name)
             };
             file.and_then(|file| file.set_len(f.size))
                 .map_err(|e| temps.err(i, e))
@@ -557,7 +565,7 @@ fn move_when_complete(
         temps
             .staging
             .dir
-            .move_file_to(&temps.names[i], dir, name)
+            .move_file_to(&temps.name(i), dir, name)
             .map_err(|e| rename_error(&target.join(path), e))?;
         moved[i] = true;
     }
@@ -591,12 +599,12 @@ fn move_into_place(
                 .map_err(|e| Error::io(target.join(parent), e))?;
             for &i in files {
                 let f = &plan.files[i];
-                let name = &temps.names[i];
+                let name = temps.name(i);
                 if !temps.created_by_write[i] {
                     let file = temps
                         .staging
                         .dir
-                        .open_existing_for_write(name)
+                        .open_existing_for_write(&name)
                         .map_err(|e| temps.err(i, e))?;
                     let attrs = f.attrs.as_deref();
                     temps
@@ -608,7 +616,7 @@ fn move_into_place(
                 temps
                     .staging
                     .dir
-                    .move_file_to(name, &dir, final_name)
+                    .move_file_to(&name, &dir, final_name)
                     .map_err(|e| rename_error(&target.join(&f.path), e))?;
             }
             Ok(())

@@ -203,6 +203,9 @@ pub fn plan_over(repo: &Repo, opts: &RestoreOptions, walked: Option<Walked>) -> 
             scan::scan_existing(&plan, &found, dir, &opts.target, chunking, &mut target)?;
             walked_now = Some(found);
         }
+        // The first plan goes before the second is made: two plans of a
+        // large snapshot at once were a restore's peak memory.
+        drop(std::mem::take(&mut plan));
         plan = prepared.plan(target)?;
     }
     plan.marker = serde_json::to_string(&marker).expect("markers serialize");
