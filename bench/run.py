@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -496,6 +497,8 @@ def main():
     rec = Recorder()
     work_fs, unmount = scratch.prepare(args.work, args.quick)
     atexit.register(unmount)
+    # A terminated run unmounts too (atexit runs on sys.exit, not on signals).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(work_fs, flush=True)
     by_name = {t.name: t for t in tools}
     if ENCRYPTED in by_name:

@@ -57,28 +57,39 @@ def prepare(work, quick):
         return f"work folder: {_describe(work)} (mounted before the run)", lambda: None
     if quick or not has_no_journal(work):
         return f"work folder: {_describe(work)}", lambda: None
+    exposed = "ext4 without a journal ({}): restores of many files vary widely after deletions"
     if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
-        return ("work folder: ext4 without a journal (not root, so kept): restores of many "
-                "files vary widely after deletions"), lambda: None
+        return "work folder: " + exposed.format("not root, so kept"), lambda: None
+    if os.listdir(work):
+        # Never mounted over: what the folder holds is not ours to hide.
+        why = "not empty, so kept: empty it or pass another --work to run on a journaled image"
+        return "work folder: " + exposed.format(why), lambda: None
     image = os.path.realpath(work).rstrip("/") + ".ext4"
     if not os.path.exists(image):
         free = shutil.disk_usage(os.path.dirname(image)).free
-        # Sparse: only what the run writes is allocated.
-        with open(image, "wb") as f:
+        # Sparse: only what the run writes is allocated. Formatted under
+        # another name, so an interrupted run leaves no unformatted image.
+        with open(image + ".new", "wb") as f:
             f.truncate(min(int(free * 0.8), 200 << 30))
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "has_journal", image], check=True)
-    if os.listdir(work):
-        shutil.rmtree(work)
-        os.makedirs(work)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "has_journal", image + ".new"],
+                       check=True)
+        os.rename(image + ".new", image)
     device = subprocess.run(["losetup", "--direct-io=on", "-f", "--show", image], check=True,
                             capture_output=True, text=True).stdout.strip()
-    subprocess.run(["mount", "-o", "discard", device, work], check=True)
+    try:
+        subprocess.run(["mount", "-o", "discard", device, work], check=True)
+    except subprocess.CalledProcessError:
+        subprocess.run(["losetup", "-d", device], check=False)
+        raise
     # Space freed inside before it was mounted with `discard` goes back too.
     if shutil.which("fstrim"):
         subprocess.run(["fstrim", work], check=False)
 
     def unmount():
-        subprocess.run(["umount", work], check=False)
+        # A folder still in use (a tool's process left behind) is
+        # unmounted once it is free.
+        if subprocess.run(["umount", work], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", work], check=False)
         subprocess.run(["losetup", "-d", device], check=False)
 
     line = (f"work folder: a journaled ext4 image ({image}, loop with direct I/O), since "

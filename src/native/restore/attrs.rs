@@ -44,15 +44,28 @@ struct Created {
 impl Created {
     /// A new file's owner is the effective uid. Its group is the effective
     /// gid, or the folder's own (set-group-id folders, `grpid` mounts):
-    /// known only where the two agree.
+    /// known only where the two agree. Its mode is the one asked less the
+    /// umask, unless the folder has a default ACL (inherited from the
+    /// target), which then masks it instead: not known.
     fn in_folder(folder: &DirFd) -> Option<Created> {
         let gid = rustix::process::getegid().as_raw();
         (folder.group().ok()? == gid).then_some(())?;
+        match rustix::fs::fgetxattr_query(folder, "system.posix_acl_default") {
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => {}
+            _ => return None,
+        }
         Some(Created {
             uid: rustix::process::geteuid().as_raw(),
             gid,
             umask: umask()?,
         })
+    }
+
+    /// Whether a file created with `mode` gets exactly `mode`, and its
+    /// owner may still read and write it (a rerun after an interruption
+    /// reads its temporary back and resumes it).
+    fn keeps(&self, mode: u32) -> bool {
+        mode & !0o777 == 0 && mode & 0o600 == 0o600 && mode & self.umask == 0
     }
 }
 
@@ -67,17 +80,19 @@ impl Finisher {
     }
 
     /// The mode to create a file of recorded mode `mode` with: `mode`
-    /// itself where creation gives exactly that (plain permission bits the
-    /// umask keeps) and its owner may still read and write it (a rerun
-    /// after an interruption reads its temporary back and resumes it),
-    /// else 0600 until its metadata is set. A file is unreachable in the
-    /// private staging folder until complete either way.
+    /// itself where creation gives exactly that ([`Created::keeps`]), else
+    /// 0600 until its metadata is set. A file is unreachable in the private
+    /// staging folder until complete either way.
     pub fn create_mode(&self, mode: u32) -> u32 {
-        let plain = mode & !0o777 == 0 && mode & 0o600 == 0o600;
-        match self.created {
-            Some(c) if plain && mode & c.umask == 0 => mode,
-            _ => 0o600,
+        if self.creation_keeps(mode) {
+            mode
+        } else {
+            0o600
         }
+    }
+
+    fn creation_keeps(&self, mode: u32) -> bool {
+        self.created.is_some_and(|c| c.keeps(mode))
     }
 
     /// Whether owners are set (the restore runs as root).
@@ -169,7 +184,7 @@ impl Finisher {
             self.note_xattrs(path, xattrs::set_on(&fd, &a.xattrs));
         }
         // A chown clears set-id bits: the mode goes after it.
-        if !created || chowned || self.create_mode(mode) != mode {
+        if !created || chowned || !self.creation_keeps(mode) {
             set_meta(fd, mode, mtime_ns)
         } else {
             set_mtime(fd, mtime_ns)
@@ -301,6 +316,36 @@ mod tests {
                 "{mode:o} under umask {umask:o}"
             );
         }
+        // A umask that takes the owner's bits: nothing is created as is,
+        // 0600 included; nor where creation is not known.
+        let strict = Created {
+            umask: 0o277,
+            ..fin.created.unwrap()
+        };
+        assert!(!strict.keeps(0o600) && !strict.keeps(0o644));
+        let unknown = Finisher {
+            created: None,
+            ..Finisher::new(&DirFd::open(t.path()).unwrap())
+        };
+        assert!(!unknown.creation_keeps(0o600));
+    }
+
+    #[test]
+    fn a_default_acl_on_the_staging_folder_makes_every_mode_set_explicitly() {
+        let t = tempfile::tempdir().unwrap();
+        let set = std::process::Command::new("setfacl")
+            .args(["-d", "-m", "u::rwx,g::---,o::---"])
+            .arg(t.path())
+            .status();
+        assert!(set.is_ok_and(|s| s.success()), "setfacl -d");
+        let dir = DirFd::open(t.path()).unwrap();
+        let fin = Finisher::new(&dir);
+        assert_eq!(fin.create_mode(0o644), 0o600);
+        let f = dir
+            .replace_with_new_with_mode("f", fin.create_mode(0o644))
+            .unwrap();
+        fin.apply_created(&f, "f", 0o644, 5, None).unwrap();
+        assert_eq!(mode_and_mtime(&t.path().join("f")).0, 0o644);
     }
 
     #[test]

@@ -29,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Mutex;
 
@@ -70,6 +71,18 @@ struct Temps<'a> {
     /// to be moved into place while others are still fetched; `None` when
     /// they wait for the end (a target whose files are copy sources).
     complete: Mutex<Option<Sender<usize>>>,
+    /// Set when the mover failed: every write then stops the fetch.
+    mover_failed: AtomicBool,
+}
+
+/// Closes the mover's channel when dropped, on the way out of the fetch or
+/// of a panic in it, so that the mover ends and can be joined.
+struct Closing<'a>(&'a Mutex<Option<Sender<usize>>>);
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
 }
 
 impl Temps<'_> {
@@ -97,6 +110,10 @@ impl Temps<'_> {
         offset: u64,
         last: &mut Option<(usize, File)>,
     ) -> Result<()> {
+        if self.mover_failed.load(Ordering::Relaxed) {
+            let stopped = std::io::Error::other("moving files into place failed");
+            return Err(self.err(file, stopped));
+        }
         let f = &plan.files[file];
         let zero = data.iter().all(|&x| x == 0);
         if self.created_by_write[file] {
@@ -236,16 +253,26 @@ pub fn execute(
         None => None,
     };
     let (done, came, moved) = std::thread::scope(|s| {
-        let moving = s.spawn(|| move_when_complete(completed, plan, &root, &temps, target));
-        let writing = planned
-            .coming
-            .as_ref()
-            .map(|c| s.spawn(|| write_coming(repo, planned, c, &temps, &watch)));
-        let done = fetch(repo, plan, &plan.reads, &temps, &watch)
-            .and_then(|()| copy_local(repo, planned, &root, &temps, &watch.bar));
-        let came = writing.map(|w| w.join().expect("the thread writing chunks panicked"));
-        // Every write is over: the mover ends with the channel.
-        temps.complete.lock().expect("complete lock").take();
+        let moving = s.spawn(|| {
+            let moved = move_when_complete(completed, plan, &root, &temps, target);
+            if moved.is_err() {
+                temps.mover_failed.store(true, Ordering::Relaxed);
+            }
+            moved
+        });
+        let (done, came) = {
+            // Every write is over when this goes: the mover ends with the
+            // channel.
+            let _closing = Closing(&temps.complete);
+            let writing = planned
+                .coming
+                .as_ref()
+                .map(|c| s.spawn(|| write_coming(repo, planned, c, &temps, &watch)));
+            let done = fetch(repo, plan, &plan.reads, &temps, &watch)
+                .and_then(|()| copy_local(repo, planned, &root, &temps, &watch.bar));
+            let came = writing.map(|w| w.join().expect("the thread writing chunks panicked"));
+            (done, came)
+        };
         let moved = moving.join().expect("the thread moving files panicked");
         (done, came, moved)
     });
@@ -338,10 +365,14 @@ fn create_temps<'a>(
         target,
         fin,
         complete: Mutex::new(complete),
+        mover_failed: AtomicBool::new(false),
     };
     (0..plan.files.len())
         .into_par_iter()
+        // A resumed temporary with nothing left to write is complete (and
+        // may have its final, read-only mode already).
         .filter(|&i| !plan.files[i].done && !temps.created_by_write[i])
+        .filter(|&i| !(plan.files[i].resume && placements[i] == 0))
         .try_for_each(|i| -> Result<()> {
             let f = &plan.files[i];
             let name = temps.name(i);
@@ -601,10 +632,13 @@ fn move_into_place(
                 let f = &plan.files[i];
                 let name = temps.name(i);
                 if !temps.created_by_write[i] {
+                    // Metadata is set on a handle opened for reading: a
+                    // temporary an interrupted run finished may already
+                    // have a mode its owner cannot write.
                     let file = temps
                         .staging
                         .dir
-                        .open_existing_for_write(&name)
+                        .open_for_read(&name)
                         .map_err(|e| temps.err(i, e))?;
                     let attrs = f.attrs.as_deref();
                     temps
