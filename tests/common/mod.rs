@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ccr;
+pub mod listener;
 pub mod mounted;
 pub mod node;
 mod scene;

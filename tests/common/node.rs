@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::listener::tree_listens_on;
 use super::servers::free_port;
 
 /// Folders a node runs over; kept across restarts of the node.
@@ -115,7 +116,6 @@ fn try_start(dirs: &Dirs, args: &[&str], env: &[(&str, &str)]) -> Result<Node, S
         port,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut answered = None;
     while Instant::now() < deadline {
         let child = &mut node.child;
         if let Some(status) = child.try_wait().unwrap() {
@@ -128,14 +128,8 @@ fn try_start(dirs: &Dirs, args: &[&str], env: &[(&str, &str)]) -> Result<Node, S
                 .unwrap();
             return Err(format!("the node exited ({status}): {err}"));
         }
-        match answered {
-            Some(at) if Instant::now().duration_since(at) > Duration::from_millis(300) => {
-                return Ok(node);
-            }
-            None if TcpStream::connect(("127.0.0.1", port)).is_ok() => {
-                answered = Some(Instant::now());
-            }
-            _ => {}
+        if tree_listens_on(child.id(), port) {
+            return Ok(node);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -83,10 +83,8 @@ fn wait_for(port: u16, child: &mut Child, patience: Duration) -> bool {
         if child.try_wait().ok().flatten().is_some() {
             return false;
         }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            // Still ours a moment later (a loser of a port race exits).
-            std::thread::sleep(Duration::from_millis(200));
-            return child.try_wait().ok().flatten().is_none();
+        if super::listener::tree_listens_on(child.id(), port) {
+            return true;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
