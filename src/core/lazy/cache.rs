@@ -124,14 +124,15 @@ impl CachePolicy {
         self.entries.get(id).map(|e| e.size)
     }
 
-    /// A read looks `id` up: a hit makes it the most recent and counts its
-    /// bytes as read from the cache; a miss is counted.
-    pub fn lookup(&mut self, id: &Id) -> bool {
+    /// A read of up to `bytes` of chunk `id` looks it up: a hit makes it
+    /// the most recent and counts the bytes read (at most the chunk's) as
+    /// read from the cache; a miss is counted.
+    pub fn lookup(&mut self, id: &Id, bytes: u64) -> bool {
         match self.entries.get(id).map(|e| e.size) {
             Some(size) => {
                 self.touch(id);
                 self.stats.hits += 1;
-                self.stats.bytes_read_from_cache += size;
+                self.stats.bytes_read_from_cache += size.min(bytes);
                 true
             }
             None => {
@@ -272,7 +273,7 @@ mod tests {
         for n in 1..=3 {
             assert_eq!(p.admit(id(n), 10), Admission::Admitted { evict: vec![] });
         }
-        assert!(p.lookup(&id(1)));
+        assert!(p.lookup(&id(1), 4));
         assert_eq!(
             p.admit(id(4), 10),
             Admission::Admitted { evict: vec![id(2)] }
@@ -283,12 +284,14 @@ mod tests {
                 evict: vec![id(3), id(1)]
             }
         );
-        assert!(!p.lookup(&id(2)));
+        assert!(!p.lookup(&id(2), u64::MAX));
         let s = p.stats();
         assert_eq!(
             (s.hits, s.misses, s.evictions, s.evicted_bytes),
             (1, 1, 3, 30)
         );
+        // The hit read 4 bytes of its 10-byte chunk.
+        assert_eq!(s.bytes_read_from_cache, 4);
         assert_eq!(p.total(), 30);
     }
 

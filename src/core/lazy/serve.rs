@@ -115,7 +115,7 @@ impl<S: ChunkStore> ChunkSource for Source<'_, S> {
         if let Some(b) = self.read.fresh.get(id) {
             return Some(b.clone());
         }
-        self.counted_load(id, true, |store| store.load(id))
+        self.counted_load(id, None, |store| store.load(id))
     }
 
     fn chunk_range(&mut self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
@@ -126,19 +126,20 @@ impl<S: ChunkStore> ChunkSource for Source<'_, S> {
         if let Some(b) = self.read.parts.get(&(*id, start, len)) {
             return Some(b.clone());
         }
-        let b = self.counted_load(id, false, |store| store.load_range(id, start, len))?;
+        let b = self.counted_load(id, Some(len), |store| store.load_range(id, start, len))?;
         self.read.parts.insert((*id, start, len), b.clone());
         Some(b)
     }
 }
 
 impl<S: ChunkStore> Source<'_, S> {
-    /// A load from the store with the policy's bookkeeping; a `whole`
-    /// chunk is kept for the rest of the read.
+    /// A load from the store with the policy's bookkeeping, of `part`
+    /// bytes of the chunk or of all of it (`None`); a whole chunk is kept
+    /// for the rest of the read.
     fn counted_load(
         &mut self,
         id: &Id,
-        whole: bool,
+        part: Option<u64>,
         load: impl FnOnce(&mut S) -> Option<Bytes>,
     ) -> Option<Bytes> {
         // Each chunk counts once per read (a hit, or a miss when absent or
@@ -155,12 +156,12 @@ impl<S: ChunkStore> Source<'_, S> {
             None
         };
         if first_ask {
-            self.policy.lookup(id);
+            self.policy.lookup(id, part.unwrap_or(u64::MAX));
         } else if loaded.is_some() {
             self.policy.touch(id);
         }
         let b = loaded?;
-        if whole {
+        if part.is_none() {
             self.read.fresh.insert(*id, b.clone());
         }
         Some(b)

@@ -117,6 +117,7 @@ fn bounded_cache_serves_exact_bytes_with_files_held_open() {
     let mut store = MemoryStore::default();
     let mut open: Vec<Open> = Vec::new();
     let mut over_bound = 0;
+    let mut served = 0u64;
     let mut corrupted = 0;
     for step in 0..20_000 {
         match rng.below(20) {
@@ -183,6 +184,7 @@ fn bounded_cache_serves_exact_bytes_with_files_held_open() {
                 let from = (offset as usize).min(data.len());
                 let to = ((offset + len) as usize).min(data.len());
                 assert_eq!(&bytes[..], &data[from..to], "step {step}");
+                served += (to - from) as u64;
                 f.next = to as u64;
                 f.hold.replace(&mut policy, f.reader.covering(offset, len));
                 check_bound(&policy, &store, limit);
@@ -202,4 +204,10 @@ fn bounded_cache_serves_exact_bytes_with_files_held_open() {
     assert!(corrupted > 100 && stats.corrupt > 0, "{stats:?}");
     assert_eq!(stats.corrupt, store.loads_refused);
     assert!(stats.bytes_read_from_cache > 0 && stats.bytes_read_from_repository > 0);
+    // The cache is credited with bytes the reads took from it, never more
+    // than they were answered.
+    assert!(
+        stats.bytes_read_from_cache <= served,
+        "{stats:?}, {served} served"
+    );
 }
