@@ -44,7 +44,7 @@ pub struct ReadAhead {
 impl ReadAhead {
     pub const DEFAULT: ReadAhead = ReadAhead {
         initial: 1024 * 1024,
-        max: 16 * 1024 * 1024,
+        max: 32 * 1024 * 1024,
     };
     /// No read-ahead at all.
     pub const NONE: ReadAhead = ReadAhead { initial: 0, max: 0 };
@@ -109,6 +109,16 @@ impl LazyReader {
             .iter()
             .map(ChunkSpan::id)
             .collect()
+    }
+
+    /// Whether `source` holds every chunk bytes `offset..offset + len`
+    /// need, without reading any or changing the reader: a shell may then
+    /// answer the read where it stands instead of on a task of its own.
+    pub fn in_hand(&self, offset: u64, len: u64, source: &impl ChunkSource) -> bool {
+        let range = self.layout.covering(offset, len);
+        self.layout.spans()[range]
+            .iter()
+            .all(|s| source.contains(&s.id()))
     }
 
     /// Bytes `offset..offset + len` of the file (clamped to its size) from
@@ -313,6 +323,35 @@ mod tests {
         );
         assert_eq!(r.read(95, 20, &mut held).clone(), r.read(95, 20, &mut held));
         assert_eq!(r.read(100, 5, &mut held), ReadAnswer::Ready(Bytes::new()));
+    }
+
+    #[test]
+    fn in_hand_answers_for_every_chunk_a_read_covers_and_changes_nothing() {
+        let data = noise(100, 3);
+        let (mut r, all) = stored(&data, &[10, 20, 30, 40, 50, 60, 70, 80, 90], 5);
+        let mut held = Held::default();
+        let id = |k: usize| Id::of(&data[k * 10..(k + 1) * 10]);
+        held.0.insert(id(1), all[&id(1)].clone());
+        held.0.insert(id(3), all[&id(3)].clone());
+        assert!(r.in_hand(12, 5, &held));
+        assert!(r.in_hand(100, 5, &held), "nothing to read past the end");
+        // Bytes 15..35 need chunk 2, which is missing.
+        assert!(!r.in_hand(15, 20, &held));
+        held.0.insert(id(2), all[&id(2)].clone());
+        assert!(r.in_hand(15, 20, &held));
+        // Asking moves no read-ahead state: the reader still takes a read
+        // at 35 as random, its first, and fetches that chunk alone.
+        let before = r.clone();
+        assert!(!r.in_hand(35, 10, &held));
+        assert_eq!(
+            (r.next_offset, r.window),
+            (before.next_offset, before.window)
+        );
+        let ReadAnswer::Need(reads) = r.read(35, 10, &mut held) else {
+            panic!("chunks 3 and 4 are not both held");
+        };
+        let ids: Vec<Id> = reads.iter().flat_map(|r| &r.blobs).map(|b| b.id).collect();
+        assert_eq!(ids, vec![id(4)]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! [`DiskCache`], fetching only the pack ranges the core's
 //! [`LazyReader`] names (each blob verified before use).
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -108,12 +109,7 @@ impl LazyFile {
             };
             let reads = match answer {
                 ReadAnswer::Ready(bytes) => {
-                    {
-                        let mut cache = self.cache.lock();
-                        let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
-                        hold.replace(&mut cache.policy, covering);
-                    }
-                    self.refill(&mut state);
+                    self.answered(&mut state, covering);
                     return Ok(bytes);
                 }
                 ReadAnswer::Need(reads) => reads,
@@ -150,6 +146,47 @@ impl LazyFile {
 }
 
 impl LazyFile {
+    /// Bytes `offset..offset + len` when every chunk they need is in hand
+    /// and no other read of the file runs; `None` when the read must wait
+    /// or fetch (then [`LazyFile::read_at`]). Answers on the caller's
+    /// thread: a sequential reader's reads are nearly all of this kind, and
+    /// each saves a hand-over to a task and back. A read-ahead it starts
+    /// is spawned, so the caller must be inside the runtime.
+    pub fn read_ready(&self, offset: u64, len: u64) -> Option<Bytes> {
+        let mut state = self.state.try_lock().ok()?;
+        let covering = state.reader.covering(offset, len);
+        let mut read = CachedRead::new(&covering);
+        let answer = {
+            let mut guard = self.cache.lock();
+            let cache = &mut *guard;
+            let mut source = read.source(&mut cache.policy, &mut cache.store);
+            if !state.reader.in_hand(offset, len, &source) {
+                return None;
+            }
+            // A held chunk that cannot be loaded (a corrupt entry) makes
+            // this a miss after all; `read_at` then fetches it.
+            state.reader.read(offset, len, &mut source)
+        };
+        match answer {
+            ReadAnswer::Ready(bytes) => {
+                self.answered(&mut state, covering);
+                Some(bytes)
+            }
+            ReadAnswer::Need(_) => None,
+        }
+    }
+
+    /// After a read was answered: its chunks pinned until the next, and
+    /// the read-ahead topped up.
+    fn answered(&self, state: &mut Reading, covering: Vec<Id>) {
+        {
+            let mut cache = self.cache.lock();
+            let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+            hold.replace(&mut cache.policy, covering);
+        }
+        self.refill(state);
+    }
+
     /// Starts the next read-ahead fetch when a sequential reader has used
     /// half its window and no fetch is on the way, so the reader finds the
     /// chunks in hand instead of waiting at each window's end.
@@ -234,10 +271,23 @@ fn decode_range(repo: &RepoReader, r: &PackRead, bytes: &Bytes) -> Result<Vec<(I
                         id: e.id,
                         detail: format!("pack {} is shorter than its index says", r.pack.short()),
                     })?;
-            Ok((e.id, Bytes::from(repo.decode_verified(e, stored)?)))
+            let plain = match repo.decode_checked(e, stored)? {
+                // Stored raw: a view of the fetched range, not a copy, as
+                // long as the blob is a large part of it (a view keeps the
+                // whole range in memory while the chunk is held).
+                Cow::Borrowed(raw) if raw.len() as u64 * SHARE_AT_MOST >= bytes.len() as u64 => {
+                    bytes.slice_ref(raw)
+                }
+                plain => Bytes::from(plain.into_owned()),
+            };
+            Ok((e.id, plain))
         })
         .collect()
 }
+
+/// A raw blob is handed out as a view of its fetched range only when the
+/// range is at most this many times its size.
+const SHARE_AT_MOST: u64 = 4;
 
 impl Drop for LazyFile {
     fn drop(&mut self) {

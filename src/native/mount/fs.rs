@@ -194,17 +194,26 @@ impl Filesystem for SnapshotFs {
         let Some(file) = self.file(fh) else {
             return reply.error(Errno::EBADF);
         };
+        let counters = self.counters.clone();
+        let answered = move |bytes: &[u8], reply: ReplyData| {
+            counters.read_count.fetch_add(1, Ordering::Relaxed);
+            counters
+                .read_bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            reply.data(bytes)
+        };
+        let ready = {
+            let _runtime = self.runtime.enter();
+            file.read_ready(offset, u64::from(size))
+        };
+        if let Some(bytes) = ready {
+            return answered(&bytes, reply);
+        }
         let name = self.inodes.get(ino.0).map(|e| e.node.name.clone());
         let counters = self.counters.clone();
         self.runtime.spawn(async move {
             match file.read_at(offset, u64::from(size)).await {
-                Ok(bytes) => {
-                    counters.read_count.fetch_add(1, Ordering::Relaxed);
-                    counters
-                        .read_bytes
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    reply.data(&bytes)
-                }
+                Ok(bytes) => answered(&bytes, reply),
                 Err(err) => {
                     eprintln!(
                         "snapkeep mount: reading {} at {offset}: {err}",
