@@ -3,6 +3,7 @@
 //! same way; the native one then adds what its target folder holds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
@@ -63,7 +64,7 @@ pub async fn prepare(reader: &RepoReader, choice: &RestoreChoice) -> Result<Prep
             tree: s.tree,
             mode: s.root_mode,
             mtime_ns: s.root_mtime_ns,
-            attrs: s.root_attrs.clone().map(Box::new),
+            attrs: s.root_attrs.clone().map(Arc::new),
             declared: declared(s),
         });
     }

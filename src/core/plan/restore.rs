@@ -8,6 +8,7 @@
 //! between them is small.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,7 @@ use crate::core::format::blob::BlobEntry;
 use crate::core::format::id::{Id, IdMap, IdSet};
 use crate::core::format::index::RepoIndex;
 pub use crate::core::format::manifest::EntryAttrs;
+use crate::core::format::manifest::SharedAttrs;
 use crate::core::format::tree::{NodeType, Tree, UnsafeEntry};
 use crate::core::plan::read::{plan_reads, MissingBlob};
 use crate::core::plan::shape::{check_declared, EntryProblem, ShapeError, Shapes};
@@ -30,7 +32,7 @@ pub struct IndexToRestore {
     pub mode: Option<u32>,
     pub mtime_ns: Option<i64>,
     /// Owner and extended attributes of the index's own folder.
-    pub attrs: Option<Box<EntryAttrs>>,
+    pub attrs: Option<Arc<EntryAttrs>>,
     /// What the manifest declares of the index: its trees may expand to no
     /// more (see [`crate::core::plan::shape`]).
     pub declared: Declared,
@@ -156,7 +158,7 @@ pub struct PlannedDir {
     pub mode: Option<u32>,
     pub mtime_ns: Option<i64>,
     #[serde(skip)]
-    pub attrs: Option<Box<EntryAttrs>>,
+    pub attrs: Option<Arc<EntryAttrs>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -182,7 +184,7 @@ pub struct PlannedFile {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sparse: bool,
     #[serde(skip)]
-    pub attrs: Option<Box<EntryAttrs>>,
+    pub attrs: Option<Arc<EntryAttrs>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,7 +193,7 @@ pub struct PlannedLink {
     pub target: String,
     pub mtime_ns: i64,
     #[serde(skip)]
-    pub attrs: Option<Box<EntryAttrs>>,
+    pub attrs: Option<Arc<EntryAttrs>>,
 }
 
 /// A second (or later) path of a restored file's inode: linked, not
@@ -213,7 +215,7 @@ pub struct PlannedSpecial {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rdev: Option<u64>,
     #[serde(skip)]
-    pub attrs: Option<Box<EntryAttrs>>,
+    pub attrs: Option<Arc<EntryAttrs>>,
 }
 
 /// Where one blob's bytes go: file number (into `files`) and offset.
@@ -346,6 +348,7 @@ struct Builder<'a> {
     /// Where the global state's entries start in the plan's dirs, files
     /// and symlinks (everything before belongs to an index).
     global_from: (usize, usize, usize),
+    attrs: SharedAttrs,
 }
 
 impl Builder<'_> {
@@ -371,7 +374,7 @@ impl Builder<'_> {
                             path: path.clone(),
                             mode: Some(n.mode),
                             mtime_ns: Some(n.mtime_ns),
-                            attrs: EntryAttrs::of(n),
+                            attrs: self.attrs.of(n),
                         });
                         stack.push((n.subtree.expect("validated"), path));
                     }
@@ -379,7 +382,7 @@ impl Builder<'_> {
                         path,
                         target: n.target.clone().expect("validated"),
                         mtime_ns: n.mtime_ns,
-                        attrs: EntryAttrs::of(n),
+                        attrs: self.attrs.of(n),
                     }),
                     NodeType::File if n.link.is_some() => {
                         let to = join(&root, n.link.as_deref().expect("matched"));
@@ -392,7 +395,7 @@ impl Builder<'_> {
                             mode: n.mode,
                             mtime_ns: n.mtime_ns,
                             rdev: n.rdev,
-                            attrs: EntryAttrs::of(n),
+                            attrs: self.attrs.of(n),
                         })
                     }
                     NodeType::File => {
@@ -406,7 +409,7 @@ impl Builder<'_> {
                             resume: false,
                             chunks: n.chunks.clone(),
                             sparse: n.sparse,
-                            attrs: EntryAttrs::of(n),
+                            attrs: self.attrs.of(n),
                         });
                     }
                 }
@@ -520,6 +523,7 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         plan: RestorePlan::default(),
         uses: IdMap::default(),
         global_from: (0, 0, 0),
+        attrs: SharedAttrs::default(),
     };
     b.add_indices(req)?;
     b.global_from = (b.plan.dirs.len(), b.plan.files.len(), b.plan.symlinks.len());
