@@ -78,7 +78,12 @@ pub struct EntryAttrs {
 /// entries of a tree share one owner and have no xattrs, and a plan of
 /// 50,000 files held a box and two owner names for each (8 MB).
 #[derive(Debug, Default)]
-pub struct SharedAttrs(HashSet<Arc<EntryAttrs>>);
+pub struct SharedAttrs {
+    held: HashSet<Arc<EntryAttrs>>,
+    /// The record handed out last: entries of a folder mostly follow one
+    /// another with the same owner, and a match here copies nothing.
+    last: Option<Arc<EntryAttrs>>,
+}
 
 impl SharedAttrs {
     /// What `n` records, shared with every entry that records the same,
@@ -87,23 +92,37 @@ impl SharedAttrs {
         if n.uid.is_none() && n.gid.is_none() && n.xattrs.is_empty() {
             return None;
         }
-        Some(self.share(EntryAttrs {
+        if let Some(last) = self.last.as_ref().filter(|a| a.recorded_by(n)) {
+            return Some(last.clone());
+        }
+        let attrs = EntryAttrs {
             uid: n.uid,
             gid: n.gid,
             user: n.user.clone(),
             group: n.group.clone(),
             xattrs: n.xattrs.clone(),
-        }))
+        };
+        let shared = match self.held.get(&attrs) {
+            Some(held) => held.clone(),
+            None => {
+                let attrs = Arc::new(attrs);
+                self.held.insert(attrs.clone());
+                attrs
+            }
+        };
+        self.last = Some(shared.clone());
+        Some(shared)
     }
+}
 
-    /// `attrs`, or the equal copy already held.
-    pub fn share(&mut self, attrs: EntryAttrs) -> Arc<EntryAttrs> {
-        if let Some(held) = self.0.get(&attrs) {
-            return held.clone();
-        }
-        let attrs = Arc::new(attrs);
-        self.0.insert(attrs.clone());
-        attrs
+impl EntryAttrs {
+    /// Whether `n` records exactly these attributes.
+    fn recorded_by(&self, n: &Node) -> bool {
+        self.uid == n.uid
+            && self.gid == n.gid
+            && self.user == n.user
+            && self.group == n.group
+            && self.xattrs == n.xattrs
     }
 }
 
@@ -315,8 +334,11 @@ mod tests {
         let d = shared.of(&owned("d", "ann", Some("v"))).unwrap();
         assert!(!Arc::ptr_eq(&a, &c) && !Arc::ptr_eq(&a, &d));
         assert_eq!(d.xattrs.get("user.note").map(String::as_str), Some("v"));
+        // Back to an earlier record after others: still the one copy.
+        let e = shared.of(&owned("e", "ann", None)).unwrap();
+        assert!(Arc::ptr_eq(&a, &e));
         // A node that records none of them gets none.
-        assert_eq!(shared.of(&file("e", &[b"x"])), None);
-        assert_eq!(shared.0.len(), 3);
+        assert_eq!(shared.of(&file("f", &[b"x"])), None);
+        assert_eq!(shared.held.len(), 3);
     }
 }
