@@ -89,6 +89,7 @@ fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
     let file = repo
         .put_index_file(&IndexFile {
             packs: vec![(pid, entries)],
+            bases: vec![],
         })
         .unwrap();
     let manifest = Manifest {

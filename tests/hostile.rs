@@ -87,6 +87,7 @@ fn craft(repo: &Repo, name: &str, trees: &[Tree], top: Id, files: u64, dirs: u64
     let file = repo
         .put_index_file(&IndexFile {
             packs: vec![(pid, entries)],
+            bases: vec![],
         })
         .unwrap();
     let manifest = Manifest {

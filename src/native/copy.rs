@@ -134,7 +134,7 @@ fn copy_one(
     let renamed = rekey.then(Mutex::default);
     plan.reads
         .par_iter()
-        .try_for_each(|r| move_blobs(source, &packer, r, renamed.as_ref()))?;
+        .try_for_each(|r| move_blobs(source, &src_index, &packer, r, renamed.as_ref()))?;
     let (manifest, referenced) = match renamed {
         Some(chunks) => {
             let chunks = chunks.into_inner().unwrap();
@@ -240,12 +240,16 @@ fn rekeyed(
 /// destination and recorded there, and tree blobs are left to [`rekeyed`].
 fn move_blobs(
     source: &Repo,
+    index: &RepoIndex,
     packer: &Packer,
     r: &PackRead,
     renamed: Option<&Mutex<HashMap<Id, Id>>>,
 ) -> Result<()> {
     let key = keys::pack(&r.pack);
     let bytes = block_on(source.store.get(&key, Some(r.offset..r.offset + r.length)))?;
+    // A patch blob is stored whole in the destination: its base may not
+    // be copied.
+    let bases = source.bases(index, r.blobs.iter().map(|e| &e.id))?;
     for e in &r.blobs {
         let at = (e.offset - r.offset) as usize;
         let stored = bytes
@@ -257,7 +261,7 @@ fn move_blobs(
         if renamed.is_some() && e.kind == BlobKind::Tree {
             continue;
         }
-        let plain = source.reader().decode_verified(e, stored)?;
+        let plain = source.reader().decode_verified(e, stored, &bases)?;
         let Some(renamed) = renamed else {
             packer.add(e.id, e.kind, &plain)?;
             continue;

@@ -29,6 +29,7 @@ use crate::core::crypto::slot::Argon2Params;
 use crate::core::format::blob::BlobEntry;
 use crate::native::decompressor::libzstd_decode;
 use crate::native::password::{os_random, NativeUnlock};
+use crate::repo::reader::Bases;
 use crate::repo::sealing::Sealing;
 use zeroize::Zeroize;
 
@@ -189,9 +190,10 @@ impl Repo {
         self.reader().sealing()
     }
 
-    /// Decodes a stored blob with libzstd and checks that it has its id.
-    pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
-        self.reader().decode_verified(e, stored)
+    /// Decodes a stored blob with libzstd and checks that it has its id;
+    /// a patch blob over its base in `bases` ([`Repo::bases`]).
+    pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8], bases: &Bases) -> Result<Vec<u8>> {
+        self.reader().decode_verified(e, stored, bases)
     }
 
     /// See [`crate::repo::reader::RepoReader::decode_checked`].
@@ -199,8 +201,26 @@ impl Repo {
         &self,
         e: &BlobEntry,
         stored: &'a [u8],
+        bases: &Bases,
     ) -> Result<std::borrow::Cow<'a, [u8]>> {
-        self.reader().decode_checked(e, stored)
+        self.reader().decode_checked(e, stored, bases)
+    }
+
+    /// See [`crate::repo::reader::RepoReader::bases`]; a batch without
+    /// patch blobs costs a lookup per id.
+    pub fn bases<'a>(
+        &self,
+        index: &RepoIndex,
+        ids: impl IntoIterator<Item = &'a Id> + Clone,
+    ) -> Result<Bases> {
+        if !ids
+            .clone()
+            .into_iter()
+            .any(|id| index.base_of(id).is_some())
+        {
+            return Ok(Bases::none());
+        }
+        block_on(self.reader().bases(index, ids))
     }
 
     /// The same repository with transfer rate limits (bytes per second).

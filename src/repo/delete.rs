@@ -9,13 +9,14 @@
 //! deleted only after the new root is committed, so a crash leaves at worst
 //! unreferenced objects, never a root that points at missing data.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
 
 use crate::core::format::blob::{BlobEntry, BlobKind};
+use crate::core::format::codec::Codec;
 use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::keys;
@@ -54,6 +55,7 @@ pub struct DeleteOutcome {
 struct Planned {
     root: crate::core::format::root::Root,
     files: Vec<(Id, IndexFile)>,
+    index: RepoIndex,
     doomed: std::collections::BTreeSet<String>,
     gc: GcPlan,
 }
@@ -143,7 +145,8 @@ impl Delete<'_> {
         {
             manifests.push(reader.manifest(s).await?);
         }
-        let live = live_blobs(reader, &index, &manifests).await?;
+        let mut live = live_blobs(reader, &index, &manifests).await?;
+        keep_bases(&mut live, &files);
         let packs: Vec<(Id, Vec<BlobEntry>)> = files
             .iter()
             .flat_map(|(_, f)| f.packs.iter().cloned())
@@ -160,6 +163,7 @@ impl Delete<'_> {
         Ok(Planned {
             root,
             files,
+            index,
             doomed,
             gc,
         })
@@ -170,17 +174,20 @@ impl Delete<'_> {
         let Planned {
             root,
             files,
+            index,
             doomed,
             gc: plan,
         } = self.plan().await?;
 
-        let repacked = self.repack(&plan).await?;
+        let repacked = self.repack(&plan, &index).await?;
         let mut new_index = IndexFile {
             packs: plan.keep.clone(),
+            bases: Vec::new(),
         };
         let packs_written = repacked.len();
         new_index.packs.extend(repacked);
         new_index.packs.sort_by_key(|(id, _)| *id);
+        new_index.bases = bases_of_patches(&new_index.packs, &files);
         let new_file = if new_index.packs.is_empty() {
             None
         } else {
@@ -257,13 +264,14 @@ impl Delete<'_> {
 
     /// Copies the live blobs of mostly-dead packs into new packs, one kind
     /// per pack, and returns the new packs' tables.
-    async fn repack(&self, plan: &GcPlan) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
+    async fn repack(&self, plan: &GcPlan, index: &RepoIndex) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
         let reader = self.writer.reader();
         let pack_size = reader.config.pack_size;
         let mut out = Vec::new();
         let mut builders = [PackBuilder::new(), PackBuilder::new()];
         for (pack, entries) in &plan.repack {
             let bytes = reader.store.get(&keys::pack(pack), None).await?;
+            let bases = reader.bases(index, entries.iter().map(|e| &e.id)).await?;
             for e in entries {
                 let stored = bytes
                     .get(e.offset as usize..e.end() as usize)
@@ -271,7 +279,7 @@ impl Delete<'_> {
                         id: e.id,
                         detail: format!("lies outside pack {}", pack.short()),
                     })?;
-                reader.decode_verified(e, stored)?;
+                reader.decode_verified(e, stored, &bases)?;
                 let b = &mut builders[usize::from(e.kind == BlobKind::Tree)];
                 b.add(e.id, e.kind, e.codec, stored, e.raw_len);
                 if b.len() as u64 >= pack_size {
@@ -298,6 +306,38 @@ impl Delete<'_> {
 
 /// Every blob (trees and data) the given manifests need. Fails if any tree
 /// cannot be read, so callers never mistake an unreadable tree for garbage.
+/// Adds to `live` the base of every live patch blob: a patch is kept
+/// with the blob it decodes over. Bases come from every index file, not
+/// only the copy the merged index reads, so whichever copy cleanup keeps
+/// can be decoded.
+fn keep_bases(live: &mut HashSet<Id>, files: &[(Id, IndexFile)]) {
+    let bases: Vec<Id> = files
+        .iter()
+        .flat_map(|(_, f)| f.bases.iter())
+        .filter(|(id, _)| live.contains(id))
+        .map(|(_, base)| *base)
+        .collect();
+    live.extend(bases);
+}
+
+/// The bases section for an index file listing `packs`: the base of each
+/// patch blob, as the index files it came from name it.
+fn bases_of_patches(packs: &[(Id, Vec<BlobEntry>)], files: &[(Id, IndexFile)]) -> Vec<(Id, Id)> {
+    let known: HashMap<Id, Id> = files
+        .iter()
+        .flat_map(|(_, f)| f.bases.iter().copied())
+        .collect();
+    let mut bases: Vec<(Id, Id)> = packs
+        .iter()
+        .flat_map(|(_, es)| es.iter())
+        .filter(|e| e.codec == Codec::Patch)
+        .filter_map(|e| Some((e.id, *known.get(&e.id)?)))
+        .collect();
+    bases.sort();
+    bases.dedup();
+    bases
+}
+
 pub async fn live_blobs(
     reader: &RepoReader,
     index: &RepoIndex,

@@ -17,6 +17,7 @@ use crate::core::format::id::Id;
 use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::keys;
 use crate::core::format::manifest::{Manifest, SnapshotSummary};
+use crate::core::format::patch;
 use crate::core::format::root::Root;
 use crate::core::format::sealed_config::{EncryptedConfig, StoredConfig};
 use crate::core::format::tree::Tree;
@@ -192,14 +193,61 @@ impl RepoReader {
 
     /// Decodes a stored blob with this reader's zstd decoder and makes
     /// sure it is the blob of its id (see [`decode_verified`]).
-    pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>> {
-        self.decode_checked(e, stored).map(Cow::into_owned)
+    /// A patch blob decodes over its base, which `bases` must hold.
+    pub fn decode_verified(&self, e: &BlobEntry, stored: &[u8], bases: &Bases) -> Result<Vec<u8>> {
+        self.decode_checked(e, stored, bases).map(Cow::into_owned)
     }
 
     /// [`RepoReader::decode_verified`], borrowing `stored` where the blob
     /// is stored raw in a plain repository instead of copying it.
-    pub fn decode_checked<'a>(&self, e: &BlobEntry, stored: &'a [u8]) -> Result<Cow<'a, [u8]>> {
-        decode_verified(e, stored, self.zstd, &self.sealing)
+    pub fn decode_checked<'a>(
+        &self,
+        e: &BlobEntry,
+        stored: &'a [u8],
+        bases: &Bases,
+    ) -> Result<Cow<'a, [u8]>> {
+        decode_verified(e, stored, self.zstd, &self.sealing, bases)
+    }
+
+    /// The plain bytes of the bases the patch blobs among `ids` decode
+    /// over (none when no blob is a patch), each read once and checked
+    /// against its id.
+    pub async fn bases<'a>(
+        &self,
+        index: &RepoIndex,
+        ids: impl IntoIterator<Item = &'a Id>,
+    ) -> Result<Bases> {
+        let mut wanted: Vec<Id> = ids.into_iter().filter_map(|id| index.base_of(id)).collect();
+        wanted.sort();
+        wanted.dedup();
+        // Built before awaiting: a closure inside the stream would keep
+        // callers' futures from being `Send` (see check's read_data).
+        let reads: Vec<_> = wanted
+            .iter()
+            .map(|base| self.read_base(index, base))
+            .collect();
+        let plains: Vec<Bytes> = stream::iter(reads)
+            .buffered(BASE_READS_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(Bases(wanted.into_iter().zip(plains).collect()))
+    }
+
+    /// A base blob's plain bytes. A base is always stored whole: a patch
+    /// over a patch is refused, so no chain is ever longer than one.
+    async fn read_base(&self, index: &RepoIndex, id: &Id) -> Result<Bytes> {
+        let (e, stored) = self.stored_blob(index, id).await?;
+        if e.codec == Codec::Patch {
+            return Err(Error::Integrity {
+                id: e.id,
+                detail: "a patch blob's base is itself a patch".into(),
+            });
+        }
+        Ok(Bytes::from(self.decode_verified(
+            &e,
+            &stored,
+            &Bases::none(),
+        )?))
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes> {
@@ -464,7 +512,8 @@ impl RepoReader {
     /// Reads one blob by range and makes sure it is the blob of its id.
     pub async fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
         let (e, stored) = self.stored_blob(index, id).await?;
-        self.decode_verified(&e, &stored)
+        let bases = self.bases(index, [id]).await?;
+        self.decode_verified(&e, &stored, &bases)
     }
 
     /// A blob's plain bytes, opened and decoded but not checked against
@@ -473,14 +522,21 @@ impl RepoReader {
     /// checks), since the check is most of a read's CPU.
     pub async fn read_blob_unchecked(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
         let (e, stored) = self.stored_blob(index, id).await?;
-        self.decode_unchecked(&e, &stored).map(Cow::into_owned)
+        let bases = self.bases(index, [id]).await?;
+        self.decode_unchecked(&e, &stored, &bases)
+            .map(Cow::into_owned)
     }
 
     /// [`RepoReader::read_blob_unchecked`] of a blob already read,
     /// borrowing `stored` where the blob is stored raw in a plain
     /// repository.
-    pub fn decode_unchecked<'a>(&self, e: &BlobEntry, stored: &'a [u8]) -> Result<Cow<'a, [u8]>> {
-        decode_unchecked(e, stored, self.zstd, &self.sealing)
+    pub fn decode_unchecked<'a>(
+        &self,
+        e: &BlobEntry,
+        stored: &'a [u8],
+        bases: &Bases,
+    ) -> Result<Cow<'a, [u8]>> {
+        decode_unchecked(e, stored, self.zstd, &self.sealing, bases)
     }
 
     /// Bytes `range` of a blob's plain bytes, read straight from its pack,
@@ -549,7 +605,7 @@ impl RepoReader {
                 id: *id,
                 detail: format!("lies outside pack {}", pack.short()),
             })?;
-        self.decode_verified(&e, stored)
+        self.decode_verified(&e, stored, &Bases::none())
     }
 
     /// The manifest a root's summary names, checked against the hash the
@@ -603,6 +659,31 @@ fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEnt
     index.entry(id).ok_or(Error::BlobMissing { kind, id: *id })
 }
 
+/// Base reads [`RepoReader::bases`] keeps in flight: enough to hide a
+/// remote store's latency, few enough not to flood it.
+const BASE_READS_AT_ONCE: usize = 16;
+
+/// The plain bytes of base blobs, by id, for decoding patch blobs
+/// (`core::format::patch`); [`RepoReader::bases`] reads them.
+#[derive(Debug, Clone, Default)]
+pub struct Bases(HashMap<Id, Bytes>);
+
+impl Bases {
+    /// No bases: for blobs that are never patches (trees) or a batch
+    /// without patch blobs.
+    pub fn none() -> Bases {
+        Bases::default()
+    }
+
+    pub fn get(&self, id: &Id) -> Option<&Bytes> {
+        self.0.get(id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A stored blob opened (authenticated, when sealed) and decoded, not
 /// checked against its id. A blob stored raw in a plain repository is its
 /// stored bytes: borrowed, not copied.
@@ -611,8 +692,9 @@ fn decode_unchecked<'a>(
     stored: &'a [u8],
     zstd: ZstdDecoder,
     sealing: &Sealing,
+    bases: &Bases,
 ) -> Result<Cow<'a, [u8]>> {
-    decode_opened(e, stored, zstd, sealing).map(|(plain, _)| plain)
+    decode_opened(e, stored, zstd, sealing, bases).map(|(plain, _)| plain)
 }
 
 /// [`decode_unchecked`], and whether the envelope bound the bytes to the
@@ -622,6 +704,7 @@ fn decode_opened<'a>(
     stored: &'a [u8],
     zstd: ZstdDecoder,
     sealing: &Sealing,
+    bases: &Bases,
 ) -> Result<(Cow<'a, [u8]>, bool)> {
     let integrity = |detail: String| Error::Integrity { id: e.id, detail };
     let binding = BlobBinding {
@@ -632,32 +715,46 @@ fn decode_opened<'a>(
     let opened = sealing
         .open_blob(e.kind, &binding, stored)
         .map_err(|err| integrity(err.to_string()))?;
-    if e.codec == Codec::Raw {
-        if opened.bytes.len() as u64 != u64::from(e.raw_len) {
-            return Err(integrity(format!(
-                "raw blob holds {} bytes, its entry says {}",
-                opened.bytes.len(),
-                e.raw_len
-            )));
+    match e.codec {
+        Codec::Raw => {
+            if opened.bytes.len() as u64 != u64::from(e.raw_len) {
+                return Err(integrity(format!(
+                    "raw blob holds {} bytes, its entry says {}",
+                    opened.bytes.len(),
+                    e.raw_len
+                )));
+            }
+            Ok((opened.bytes, opened.id_bound))
         }
-        return Ok((opened.bytes, opened.id_bound));
+        Codec::Zstd => codec::decode(e.codec, &opened.bytes, e.raw_len, zstd)
+            .map(|plain| (Cow::Owned(plain), opened.id_bound))
+            .map_err(|err| integrity(err.to_string())),
+        Codec::Patch => {
+            let base = patch::base_of(&opened.bytes).map_err(|err| integrity(err.to_string()))?;
+            let base_plain = bases.get(&base).ok_or(Error::BlobMissing {
+                kind: "patch base",
+                id: base,
+            })?;
+            patch::decode(&opened.bytes, e.raw_len, base_plain, zstd)
+                .map(|plain| (Cow::Owned(plain), opened.id_bound))
+                .map_err(|err| integrity(err.to_string()))
+        }
     }
-    codec::decode(e.codec, &opened.bytes, e.raw_len, zstd)
-        .map(|plain| (Cow::Owned(plain), opened.id_bound))
-        .map_err(|err| integrity(err.to_string()))
 }
 
 /// Opens a stored blob (an envelope in an encrypted repository), decodes
-/// it (zstd frames with `zstd`) and makes sure it is the blob of its id:
-/// by its envelope where that binds the id (layout 2), else by hashing
-/// the content. Borrowed as [`decode_unchecked`] is.
+/// it (zstd frames with `zstd`, patches over their base in `bases`) and
+/// makes sure it is the blob of its id: by its envelope where that binds
+/// the id (layout 2), else by hashing the content. Borrowed as
+/// [`decode_unchecked`] is.
 pub fn decode_verified<'a>(
     e: &BlobEntry,
     stored: &'a [u8],
     zstd: ZstdDecoder,
     sealing: &Sealing,
+    bases: &Bases,
 ) -> Result<Cow<'a, [u8]>> {
-    let (plain, id_bound) = decode_opened(e, stored, zstd, sealing)?;
+    let (plain, id_bound) = decode_opened(e, stored, zstd, sealing, bases)?;
     if !id_bound {
         check_id(e, &plain, sealing)?;
     }
@@ -671,8 +768,9 @@ pub fn decode_rehashed<'a>(
     stored: &'a [u8],
     zstd: ZstdDecoder,
     sealing: &Sealing,
+    bases: &Bases,
 ) -> Result<Cow<'a, [u8]>> {
-    let plain = decode_unchecked(e, stored, zstd, sealing)?;
+    let plain = decode_unchecked(e, stored, zstd, sealing, bases)?;
     check_id(e, &plain, sealing)?;
     Ok(plain)
 }
@@ -738,14 +836,14 @@ mod tests {
         let s = sealing();
         let plain = b"the bytes of a chunk";
         let (e, stored) = sealed_as(&s, s.id_of(plain), plain);
-        let verified = decode_verified(&e, &stored, ruzstd_decode, &s).unwrap();
+        let verified = decode_verified(&e, &stored, ruzstd_decode, &s, &Bases::none()).unwrap();
         assert_eq!(verified.as_ref(), plain);
-        assert!(decode_rehashed(&e, &stored, ruzstd_decode, &s).is_ok());
+        assert!(decode_rehashed(&e, &stored, ruzstd_decode, &s, &Bases::none()).is_ok());
         // A writer that named the blob wrongly: its envelope vouches for
         // the name, so reads take it unhashed; only check's rehash sees it.
         let (e, stored) = sealed_as(&s, Id([9; 32]), plain);
-        assert!(decode_verified(&e, &stored, ruzstd_decode, &s).is_ok());
-        let err = decode_rehashed(&e, &stored, ruzstd_decode, &s).unwrap_err();
+        assert!(decode_verified(&e, &stored, ruzstd_decode, &s, &Bases::none()).is_ok());
+        let err = decode_rehashed(&e, &stored, ruzstd_decode, &s, &Bases::none()).unwrap_err();
         assert!(err.to_string().contains("keyed id"), "{err}");
     }
 
@@ -810,7 +908,8 @@ mod tests {
             kind: BlobKind::Data,
             codec: Codec::Raw,
         };
-        let err = decode_verified(&e, plain, ruzstd_decode, &Sealing::plain()).unwrap_err();
+        let err = decode_verified(&e, plain, ruzstd_decode, &Sealing::plain(), &Bases::none())
+            .unwrap_err();
         assert!(err.to_string().contains("12 bytes"), "{err}");
     }
 }

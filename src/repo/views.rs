@@ -263,6 +263,7 @@ pub async fn read_file_range(
                         .store
                         .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length))
                         .await?;
+                    let bases = reader.bases(index, r.blobs.iter().map(|e| &e.id)).await?;
                     for e in &r.blobs {
                         let at = (e.offset - r.offset) as usize;
                         let stored =
@@ -275,8 +276,10 @@ pub async fn read_file_range(
                                     ),
                                 }
                             })?;
-                        held.0
-                            .insert(e.id, Bytes::from(reader.decode_verified(e, stored)?));
+                        held.0.insert(
+                            e.id,
+                            Bytes::from(reader.decode_verified(e, stored, &bases)?),
+                        );
                     }
                 }
             }

@@ -9,12 +9,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How a stored blob's bytes are encoded. The byte value is part of format v1.
+/// How a stored blob's bytes are encoded. The byte value is part of the
+/// format: raw and zstd since v1, patch (runs over a base blob,
+/// `core::format::patch`) since patch blobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
     Raw = 0,
     Zstd = 1,
+    Patch = 2,
 }
 
 impl Codec {
@@ -22,6 +25,7 @@ impl Codec {
         match b {
             0 => Some(Codec::Raw),
             1 => Some(Codec::Zstd),
+            2 => Some(Codec::Patch),
             _ => None,
         }
     }
@@ -44,6 +48,8 @@ pub enum DecodeError {
     Length { expected: u64, got: u64 },
     #[error("recorded length {0} exceeds the largest blob a reader accepts")]
     TooLarge(u32),
+    #[error("a patch blob decodes only over its base")]
+    PatchWithoutBase,
 }
 
 /// The largest plain blob a reader accepts. Data blobs are at most 16 MiB
@@ -88,6 +94,7 @@ pub fn decode(
             }
             zstd(stored, raw_len as usize)?
         }
+        Codec::Patch => return Err(DecodeError::PatchWithoutBase),
     };
     if out.len() != raw_len as usize {
         return Err(DecodeError::Length {

@@ -4,10 +4,16 @@
 //! merge every index file the current root generation lists.
 //!
 //! ```text
-//! "SKINDEX1"                               8-byte magic
+//! "SKINDEX1" or "SKINDEX2"                 8-byte magic
 //! pack_count: u32 LE
 //! per pack: pack id (32) · entry count u32 LE · count × BlobEntry (52)
+//! only in SKINDEX2: base_count u32 LE · count × (blob id 32 · base id 32)
 //! ```
+//!
+//! The bases section names the base of every patch blob the file lists
+//! (`core::format::patch`), so readers can fetch a base with its patch and
+//! cleanup keeps the bases of the patches it keeps. A file without patch
+//! blobs is written as SKINDEX1, byte for byte as before patches existed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +24,7 @@ use crate::core::format::codec::Codec;
 use crate::core::format::id::{Id, IdMap};
 
 pub const INDEX_MAGIC: &[u8; 8] = b"SKINDEX1";
+pub const INDEX_MAGIC_WITH_BASES: &[u8; 8] = b"SKINDEX2";
 
 /// One blob's place in the repository (pack interned as a number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +41,19 @@ pub struct Location {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexFile {
     pub packs: Vec<(Id, Vec<BlobEntry>)>,
+    /// (patch blob id, base id) for every patch blob in `packs`.
+    pub bases: Vec<(Id, Id)>,
 }
 
 impl IndexFile {
     pub fn encode(&self) -> Vec<u8> {
         let blobs: usize = self.packs.iter().map(|(_, e)| e.len()).sum();
         let mut out = Vec::with_capacity(12 + self.packs.len() * 36 + blobs * BlobEntry::SIZE);
-        out.extend_from_slice(INDEX_MAGIC);
+        out.extend_from_slice(if self.bases.is_empty() {
+            INDEX_MAGIC
+        } else {
+            INDEX_MAGIC_WITH_BASES
+        });
         out.extend_from_slice(&(self.packs.len() as u32).to_le_bytes());
         for (pack, entries) in &self.packs {
             out.extend_from_slice(&pack.0);
@@ -49,13 +62,22 @@ impl IndexFile {
                 e.encode_into(&mut out);
             }
         }
+        if !self.bases.is_empty() {
+            out.extend_from_slice(&(self.bases.len() as u32).to_le_bytes());
+            for (id, base) in &self.bases {
+                out.extend_from_slice(&id.0);
+                out.extend_from_slice(&base.0);
+            }
+        }
         out
     }
 
     pub fn decode(b: &[u8]) -> Result<IndexFile, FormatError> {
-        if b.len() < 12 || &b[..8] != INDEX_MAGIC {
-            return Err(FormatError::BadMagic("index file"));
-        }
+        let with_bases = match b.get(..8) {
+            Some(m) if b.len() >= 12 && m == INDEX_MAGIC => false,
+            Some(m) if b.len() >= 12 && m == INDEX_MAGIC_WITH_BASES => true,
+            _ => return Err(FormatError::BadMagic("index file")),
+        };
         let mut pos = 8;
         let mut take = |n: usize| -> Result<&[u8], FormatError> {
             let s = b
@@ -79,10 +101,56 @@ impl IndexFile {
                 .collect::<Result<Vec<_>, _>>()?;
             packs.push((pack, entries));
         }
+        let mut bases = Vec::new();
+        if with_bases {
+            let n = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
+            let raw = take(
+                n.checked_mul(64)
+                    .ok_or(FormatError::Truncated("index file"))?,
+            )?;
+            bases = raw
+                .chunks_exact(64)
+                .map(|p| {
+                    (
+                        Id::from_slice(&p[..32]).unwrap(),
+                        Id::from_slice(&p[32..]).unwrap(),
+                    )
+                })
+                .collect();
+        }
         if pos != b.len() {
             return Err(FormatError::Invalid("index file has trailing bytes".into()));
         }
-        Ok(IndexFile { packs })
+        let file = IndexFile { packs, bases };
+        file.check_bases()?;
+        Ok(file)
+    }
+
+    /// Every patch blob has exactly one base, every base entry names a
+    /// patch blob of this file, and no blob is its own base.
+    fn check_bases(&self) -> Result<(), FormatError> {
+        let patches: std::collections::HashSet<Id> = self
+            .packs
+            .iter()
+            .flat_map(|(_, es)| es.iter())
+            .filter(|e| e.codec == Codec::Patch)
+            .map(|e| e.id)
+            .collect();
+        let mut named = std::collections::HashSet::new();
+        for (id, base) in &self.bases {
+            if !patches.contains(id) || id == base || !named.insert(*id) {
+                return Err(FormatError::Invalid(format!(
+                    "index file names a base for {}, which is not one of its patch blobs",
+                    id.short()
+                )));
+            }
+        }
+        if named.len() != patches.len() {
+            return Err(FormatError::Invalid(
+                "index file lists a patch blob without its base".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -97,6 +165,8 @@ struct Tables {
     packs: Vec<Id>,
     pack_numbers: IdMap<u32>,
     blobs: IdMap<Location>,
+    /// The base of each patch blob (few: only rewritten page groups).
+    bases: IdMap<Id>,
 }
 
 impl Tables {
@@ -137,6 +207,27 @@ impl RepoIndex {
         for (pack, entries) in &file.packs {
             self.add_pack(*pack, entries);
         }
+        for (id, base) in &file.bases {
+            self.add_base(*id, *base);
+        }
+    }
+
+    /// Records that patch blob `id` decodes over `base`.
+    pub fn add_base(&mut self, id: Id, base: Id) {
+        Arc::make_mut(&mut self.0).bases.entry(id).or_insert(base);
+    }
+
+    /// The base of patch blob `id`.
+    /// (None when the copy this index reads is stored whole).
+    pub fn base_of(&self, id: &Id) -> Option<Id> {
+        let patch = self.get(id)?.codec == Codec::Patch;
+        patch.then(|| self.0.bases.get(id).copied()).flatten()
+    }
+
+    /// `id` and, if it is a patch blob, its base: the blobs a reader needs
+    /// to decode it.
+    pub fn with_base(&self, id: &Id) -> impl Iterator<Item = Id> {
+        std::iter::once(*id).chain(self.base_of(id))
     }
 
     pub fn get(&self, id: &Id) -> Option<&Location> {
@@ -199,7 +290,14 @@ impl RepoIndex {
             })
             .collect();
         packs.sort_by_key(|(p, _)| *p);
-        IndexFile { packs }
+        let mut bases: Vec<(Id, Id)> = self
+            .0
+            .bases
+            .keys()
+            .filter_map(|id| Some((*id, self.base_of(id)?)))
+            .collect();
+        bases.sort();
+        IndexFile { packs, bases }
     }
 }
 
@@ -231,6 +329,7 @@ mod tests {
                 (Id::of(b"p1"), vec![entry(b"a", 8), entry(b"b", 9)]),
                 (Id::of(b"p2"), vec![entry(b"a", 8), entry(b"c", 9)]),
             ],
+            bases: vec![],
         };
         let bytes = f.encode();
         assert_eq!(IndexFile::decode(&bytes).unwrap(), f);
@@ -245,10 +344,83 @@ mod tests {
         assert_eq!(idx2.blob_count(), 3);
     }
 
+    fn patch(data: &[u8], offset: u64) -> BlobEntry {
+        BlobEntry {
+            codec: Codec::Patch,
+            ..entry(data, offset)
+        }
+    }
+
+    #[test]
+    fn bases_round_trip_and_only_patches_read_as_having_one() {
+        let (a, b) = (Id::of(b"a"), Id::of(b"b"));
+        let f = IndexFile {
+            packs: vec![(Id::of(b"p1"), vec![entry(b"a", 8), patch(b"b", 9)])],
+            bases: vec![(b, a)],
+        };
+        let bytes = f.encode();
+        assert_eq!(&bytes[..8], INDEX_MAGIC_WITH_BASES);
+        assert_eq!(IndexFile::decode(&bytes).unwrap(), f);
+        let mut idx = RepoIndex::new();
+        idx.merge(&f);
+        assert_eq!((idx.base_of(&b), idx.base_of(&a)), (Some(a), None));
+        assert_eq!(idx.with_base(&b).collect::<Vec<_>>(), vec![b, a]);
+        assert_eq!(idx.to_file(), f);
+        // A copy stored whole listed first wins: it needs no base.
+        let mut whole_first = RepoIndex::new();
+        whole_first.add_pack(Id::of(b"p0"), &[entry(b"b", 8)]);
+        whole_first.merge(&f);
+        assert_eq!(whole_first.base_of(&b), None);
+        assert!(whole_first.to_file().bases.is_empty());
+        // Without patches the file is byte for byte what it was before.
+        let plain = IndexFile {
+            packs: vec![(Id::of(b"p1"), vec![entry(b"a", 8)])],
+            bases: vec![],
+        };
+        assert_eq!(&plain.encode()[..8], INDEX_MAGIC);
+    }
+
+    #[test]
+    fn bases_that_do_not_match_the_patches_are_refused() {
+        let (a, b) = (Id::of(b"a"), Id::of(b"b"));
+        let pack = (Id::of(b"p1"), vec![entry(b"a", 8), patch(b"b", 9)]);
+        for bases in [
+            vec![],               // a patch without its base
+            vec![(b, a), (a, b)], // a base named for a blob stored whole
+            vec![(b, b)],         // a patch over itself
+            vec![(b, a), (b, a)], // two bases for one patch
+        ] {
+            let with = |bases: Vec<(Id, Id)>| {
+                let mut bytes = IndexFile {
+                    packs: vec![pack.clone()],
+                    bases,
+                }
+                .encode();
+                bytes[..8].copy_from_slice(INDEX_MAGIC_WITH_BASES);
+                bytes
+            };
+            let mut bytes = with(bases.clone());
+            if bases.is_empty() {
+                bytes.extend_from_slice(&0u32.to_le_bytes());
+            }
+            assert!(IndexFile::decode(&bytes).is_err(), "{bases:?}");
+        }
+        let good = IndexFile {
+            packs: vec![pack],
+            bases: vec![(b, a)],
+        }
+        .encode();
+        assert!(
+            IndexFile::decode(&good[..good.len() - 1]).is_err(),
+            "truncated"
+        );
+    }
+
     #[test]
     fn truncated_or_padded_index_files_are_rejected() {
         let f = IndexFile {
             packs: vec![(Id::of(b"p"), vec![entry(b"a", 8)])],
+            bases: vec![],
         };
         let bytes = f.encode();
         assert!(IndexFile::decode(&bytes[..bytes.len() - 1]).is_err());

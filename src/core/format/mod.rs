@@ -10,6 +10,7 @@ pub mod keys;
 pub mod manifest;
 pub mod naming;
 pub mod pack;
+pub mod patch;
 pub mod root;
 pub mod sealed_config;
 pub mod tree;

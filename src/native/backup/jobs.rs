@@ -54,7 +54,14 @@ fn read_with_retry(
     };
     loop {
         let started = now_ns();
-        match read_file(&job.path, walked.take(), cutting, packer, progress) {
+        match read_file(
+            &job.path,
+            walked.take(),
+            cutting,
+            packer,
+            progress,
+            job.previous.clone(),
+        ) {
             Ok(mut r) => {
                 r.added.plain += wasted.plain;
                 r.added.stored += wasted.stored;

@@ -9,10 +9,12 @@ use std::sync::Mutex;
 
 use crate::core::crypto::content_ids::IdScheme;
 use crate::core::crypto::envelope::BlobBinding;
-use crate::core::format::blob::BlobKind;
+use crate::core::format::blob::{BlobEntry, BlobKind};
+use crate::core::format::codec::Codec;
 use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::pack::PackBuilder;
+use crate::core::format::patch::{self, StoredPatch};
 use crate::native::backup::compressor::with_encoded;
 use crate::native::backup::uploader::Uploader;
 use crate::native::error::Result;
@@ -27,6 +29,34 @@ pub struct Added {
     pub plain: u64,
     /// Stored (compressed) bytes.
     pub stored: u64,
+}
+
+/// A patch's body larger than this share of its chunk is not worth it:
+/// the chunk is stored whole (compressed, a page group of a database
+/// shrinks to a fifth or so; a body half its size rarely beats that).
+const PATCH_AT_MOST_ONE_IN: usize = 2;
+
+/// The index file of `packs`, naming the bases of the patches in them
+/// (a stopped run's unsent packs take their patches with them).
+trait IndexOf {
+    fn index_of(self, packs: Vec<(Id, Vec<BlobEntry>)>) -> IndexFile;
+}
+
+impl IndexOf for Vec<(Id, Id)> {
+    fn index_of(self, packs: Vec<(Id, Vec<BlobEntry>)>) -> IndexFile {
+        let stored: IdSet = packs
+            .iter()
+            .flat_map(|(_, es)| es.iter())
+            .filter(|e| e.codec == Codec::Patch)
+            .map(|e| e.id)
+            .collect();
+        let mut bases: Vec<(Id, Id)> = self
+            .into_iter()
+            .filter(|(id, _)| stored.contains(id))
+            .collect();
+        bases.sort();
+        IndexFile { packs, bases }
+    }
 }
 
 /// What a finished packer stored.
@@ -44,6 +74,8 @@ pub struct Packer<'a> {
     data: Mutex<PackBuilder>,
     trees: Mutex<PackBuilder>,
     uploader: Uploader,
+    /// (patch blob, base) of every patch stored.
+    bases: Mutex<Vec<(Id, Id)>>,
     /// Checked before each blob: an aborted snapshot stops within a chunk.
     abort: Abort,
 }
@@ -75,6 +107,7 @@ impl<'a> Packer<'a> {
                 Uploader::threads_for(repo.store.as_ref()),
             ),
             abort: Abort::default(),
+            bases: Mutex::new(Vec::new()),
         }
     }
 
@@ -104,10 +137,103 @@ impl<'a> Packer<'a> {
     /// Stores `plain` under `id` unless it is known. The caller guarantees
     /// `id == self.id_of(plain)`.
     pub fn add(&self, id: Id, kind: BlobKind, plain: &[u8]) -> Result<Added> {
-        self.abort.check("snapshot")?;
-        if self.index.contains(&id) || !self.seen.lock().unwrap().insert(id) {
+        if !self.claim(id)? {
             return Ok(Added::default());
         }
+        self.store_whole(id, kind, plain)
+    }
+
+    /// [`Packer::add`] for a data chunk whose file held `previous` at the
+    /// same place in the parent snapshot: a new chunk that differs from it
+    /// in a few runs is stored as a patch over it (over its base, if it is
+    /// a patch itself: chains are one long).
+    pub fn add_data(&self, id: Id, plain: &[u8], previous: Option<&Id>) -> Result<Added> {
+        if !self.claim(id)? {
+            return Ok(Added::default());
+        }
+        let patched = previous
+            .filter(|p| **p != id)
+            .and_then(|p| self.patch_base(p))
+            .and_then(|base| {
+                // A base that cannot be read costs the patch, not the
+                // snapshot: the chunk is stored whole.
+                let base_plain = self.repo.read_blob(self.index, &base).ok()?;
+                let body = patch::diff(&base_plain, plain);
+                (body.len() <= plain.len() / PATCH_AT_MOST_ONE_IN).then_some((base, body))
+            });
+        match patched {
+            Some((base, body)) => self.store_patch(id, plain.len() as u32, base, &body),
+            None => self.store_whole(id, BlobKind::Data, plain),
+        }
+    }
+
+    /// Whether this run stores `id`: false when it is known or another
+    /// thread claimed it.
+    fn claim(&self, id: Id) -> Result<bool> {
+        self.abort.check("snapshot")?;
+        Ok(!self.index.contains(&id) && self.seen.lock().unwrap().insert(id))
+    }
+
+    /// The blob a chunk that replaces `previous` is patched over: a data
+    /// blob stored whole in the repository.
+    fn patch_base(&self, previous: &Id) -> Option<Id> {
+        let base = self.index.base_of(previous).unwrap_or(*previous);
+        let at = self.index.get(&base)?;
+        (at.kind == BlobKind::Data && at.codec != Codec::Patch).then_some(base)
+    }
+
+    fn store_whole(&self, id: Id, kind: BlobKind, plain: &[u8]) -> Result<Added> {
+        let cfg = &self.repo.config;
+        let (stored_len, full) = with_encoded(
+            cfg.compression,
+            cfg.compression_level,
+            plain,
+            |codec, stored| self.put(id, kind, codec, plain.len() as u32, stored),
+        )?;
+        self.send_full(full)?;
+        Ok(Added {
+            plain: plain.len() as u64,
+            stored: stored_len,
+        })
+    }
+
+    /// Stores patch blob `id` (`raw_len` plain bytes): `body` over `base`,
+    /// the body compressed as any blob is.
+    fn store_patch(&self, id: Id, raw_len: u32, base: Id, body: &[u8]) -> Result<Added> {
+        let cfg = &self.repo.config;
+        let (stored_len, full) = with_encoded(
+            cfg.compression,
+            cfg.compression_level,
+            body,
+            |body_codec, stored_body| {
+                let stored = StoredPatch {
+                    base,
+                    body_codec,
+                    body_len: body.len() as u32,
+                    body: stored_body,
+                }
+                .encode();
+                self.put(id, BlobKind::Data, Codec::Patch, raw_len, &stored)
+            },
+        )?;
+        self.bases.lock().unwrap().push((id, base));
+        self.send_full(full)?;
+        Ok(Added {
+            plain: u64::from(raw_len),
+            stored: stored_len,
+        })
+    }
+
+    /// Seals `stored` into the open pack of its kind; the stored length,
+    /// and the pack if that filled it.
+    fn put(
+        &self,
+        id: Id,
+        kind: BlobKind,
+        codec: Codec,
+        raw_len: u32,
+        stored: &[u8],
+    ) -> Result<(u64, Option<PackBuilder>)> {
         let cfg = &self.repo.config;
         let builder = match kind {
             BlobKind::Data => &self.data,
@@ -115,31 +241,23 @@ impl<'a> Packer<'a> {
         };
         let sealing = self.repo.sealing();
         let nonce = sealing.blob_nonce()?;
-        let (stored_len, full) = with_encoded(
-            cfg.compression,
-            cfg.compression_level,
-            plain,
-            |codec, stored| {
-                let mut b = builder.lock().unwrap();
-                let before = b.len();
-                let raw_len = plain.len() as u32;
-                let binding = BlobBinding { id, codec, raw_len };
-                b.add_with(id, kind, codec, raw_len, |buf| {
-                    sealing.seal_blob_into(kind, &binding, stored, nonce, buf)
-                });
-                let stored_len = (b.len() - before) as u64;
-                let full = (b.len() as u64 >= cfg.pack_size)
-                    .then(|| std::mem::replace(&mut *b, self.fresh_builder(kind)));
-                (stored_len, full)
-            },
-        );
-        if let Some(pack) = full {
-            self.uploader.send(pack)?;
+        let mut b = builder.lock().unwrap();
+        let before = b.len();
+        let binding = BlobBinding { id, codec, raw_len };
+        b.add_with(id, kind, codec, raw_len, |buf| {
+            sealing.seal_blob_into(kind, &binding, stored, nonce, buf)
+        });
+        let stored_len = (b.len() - before) as u64;
+        let full = (b.len() as u64 >= cfg.pack_size)
+            .then(|| std::mem::replace(&mut *b, self.fresh_builder(kind)));
+        Ok((stored_len, full))
+    }
+
+    fn send_full(&self, full: Option<PackBuilder>) -> Result<()> {
+        match full {
+            Some(pack) => self.uploader.send(pack),
+            None => Ok(()),
         }
-        Ok(Added {
-            plain: plain.len() as u64,
-            stored: stored_len,
-        })
     }
 
     /// Data packs are sized up front so filling one never reallocates, in
@@ -163,7 +281,7 @@ impl<'a> Packer<'a> {
     pub fn abandon(self) -> Result<PackerTotals> {
         let done = self.uploader.abandon()?;
         Ok(PackerTotals {
-            index: IndexFile { packs: done.packs },
+            index: self.bases.into_inner().unwrap().index_of(done.packs),
             packs_written: done.packs_written,
             bytes_uploaded: done.bytes_uploaded,
         })
@@ -178,7 +296,7 @@ impl<'a> Packer<'a> {
         self.uploader.send(trees)?;
         let done = self.uploader.finish()?;
         Ok(PackerTotals {
-            index: IndexFile { packs: done.packs },
+            index: self.bases.into_inner().unwrap().index_of(done.packs),
             packs_written: done.packs_written,
             bytes_uploaded: done.bytes_uploaded,
         })

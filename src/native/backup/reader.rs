@@ -6,11 +6,11 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::core::chunker::ChunkerParams;
 use crate::core::chunking::detect::HEAD_BYTES;
 use crate::core::chunking::{Chunking, Cutting};
-use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
 use crate::native::backup::read_error::ReadError;
@@ -76,19 +76,30 @@ pub fn window_len(params: &ChunkerParams) -> usize {
 /// chunks of earlier windows are hashed, compressed and packed on every
 /// core, the next window is read and cut, so a single large file keeps all
 /// cores busy.
+///
+/// `previous` is the parent snapshot's chunks of the file by place, if it
+/// was cut into page groups: each new chunk is offered to the packer as a
+/// patch over the one at its place ([`Packer::add_data`]).
 pub fn read_file(
     path: &Path,
     walked: Option<Stamp>,
     cutting: &Cutting,
     packer: &Packer,
     progress: &Progress,
+    previous: Option<Arc<[Id]>>,
 ) -> Result<FileRead, ReadError> {
     let (mut f, before) = open_regular(path, walked)?;
     let params = &cutting.params;
     let (window, largest) = (window_len(params), largest_window(params));
     if (before.size as usize) < window {
-        let (chunks, added, total, chunking) =
-            read_whole(&mut f, before.size as usize, cutting, packer, progress)?;
+        let (chunks, added, total, chunking) = read_whole(
+            &mut f,
+            before.size as usize,
+            cutting,
+            packer,
+            progress,
+            previous.as_deref(),
+        )?;
         return check_unchanged(&f, path, before, total)
             .map(|stamp| FileRead {
                 stamp,
@@ -104,7 +115,7 @@ pub fn read_file(
     // stamp taken after the read proves the size did not change), which
     // saves the `read` that would return end-of-file.
     let expected = before.size as usize;
-    let windows = Windows::default();
+    let windows = Windows::over(previous);
     // The cutter is chosen from the first window (it holds the file's
     // head); `offset` is where each window starts in the file, which page
     // groups cut by.
@@ -200,6 +211,7 @@ fn read_whole(
     cutting: &Cutting,
     packer: &Packer,
     progress: &Progress,
+    previous: Option<&[Id]>,
 ) -> Result<(Vec<Id>, Added, u64, Option<Chunking>), ReadError> {
     SMALL.with(|cell| {
         let mut buf = cell.borrow_mut();
@@ -213,11 +225,12 @@ fn read_whole(
         let mut chunks = Vec::with_capacity(1);
         let mut added = Added::default();
         let cutter = cutting.for_file(filled as u64, &data[..filled.min(HEAD_BYTES)]);
-        for range in cutter.split(0, data, true) {
+        for (k, range) in cutter.split(0, data, true).into_iter().enumerate() {
             let chunk = &data[range];
             let id = packer.id_of(chunk);
+            let before = previous.and_then(|p| p.get(k));
             let a = packer
-                .add(id, BlobKind::Data, chunk)
+                .add_data(id, chunk, before)
                 .map_err(ReadError::Store)?;
             progress.inc(chunk.len() as u64);
             added.plain += a.plain;
@@ -316,6 +329,7 @@ mod tests {
                 &Cutting::cdc(params),
                 &packer,
                 &Progress::hidden(),
+                None,
             )
             .unwrap();
             let want: Vec<Id> = params
@@ -361,6 +375,7 @@ mod tests {
             &Cutting::cdc(params),
             &packer,
             &Progress::hidden(),
+            None,
         )
         .unwrap();
         let cuts = params.split_all(&bytes);
@@ -389,6 +404,7 @@ mod tests {
             &Cutting::cdc(params(&repo)),
             &packer,
             &Progress::hidden(),
+            None,
         );
         assert!(matches!(err, Err(ReadError::Changed(_))), "{err:?}");
     }
@@ -407,6 +423,7 @@ mod tests {
                 &Cutting::cdc(params(&repo)),
                 &packer,
                 &Progress::hidden(),
+                None,
             );
             let _ = tx.send(match out {
                 Ok(_) => "read".to_string(),
@@ -492,6 +509,7 @@ mod tests {
             &Cutting::cdc(params(&repo)),
             &packer,
             &Progress::hidden(),
+            None,
         )
         .unwrap_err();
         let ReadError::Store(e) = err else {

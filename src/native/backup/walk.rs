@@ -6,9 +6,11 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::core::chunking::rules::ChunkingRules;
 use crate::core::chunking::Chunking;
+use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
 use crate::core::format::manifest::Failure;
 use crate::core::format::tree::{Node, NodeType, Tree};
@@ -55,6 +57,9 @@ pub struct Job {
     /// The mode of the first chunking rule its path matches, which cuts it
     /// instead of the repository's mode.
     pub chunking: Option<Chunking>,
+    /// The parent snapshot's chunks of a changed page-chunked file, by
+    /// place: a new chunk is stored as a patch over the one it replaces.
+    pub previous: Option<Arc<[Id]>>,
 }
 
 impl Job {
@@ -233,6 +238,7 @@ impl<'a> Walker<'a> {
                         size: node.size,
                         stamp: Stamp::of(&meta),
                         chunking: self.rules.mode_for(&child_rel),
+                        previous: prev.and_then(page_chunks),
                     });
                     let job = self.jobs.len() - 1;
                     self.attrs.note_leader(&meta, &child_rel, Some(job));
@@ -277,4 +283,12 @@ impl<'a> Walker<'a> {
         }
         Ok(skel)
     }
+}
+
+/// The chunks of `prev` if it is a file cut into page groups, whose
+/// chunks sit at the same places in its next version.
+fn page_chunks(prev: &Node) -> Option<Arc<[Id]>> {
+    let pages = matches!(prev.chunking, Some(Chunking::Pages { .. }));
+    (pages && prev.kind == NodeType::File && prev.link.is_none() && !prev.chunks.is_empty())
+        .then(|| prev.chunks.as_slice().into())
 }

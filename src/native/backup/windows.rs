@@ -20,7 +20,6 @@ use std::io;
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::core::format::blob::BlobKind;
 use crate::core::format::id::Id;
 use crate::native::backup::packer::{Added, Packer};
 use crate::native::backup::read_error::ReadError;
@@ -67,6 +66,9 @@ struct State {
 pub struct Windows {
     state: Mutex<State>,
     changed: Condvar,
+    /// The file's chunks in the parent snapshot, by place (see
+    /// [`Packer::add_data`]).
+    previous: Option<Arc<[Id]>>,
 }
 
 /// What one read of a file stored: its chunk ids in order, what was new,
@@ -78,6 +80,17 @@ impl Default for Windows {
         Windows {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            previous: None,
+        }
+    }
+}
+
+impl Windows {
+    /// Windows whose chunks are offered as patches over `previous`.
+    pub fn over(previous: Option<Arc<[Id]>>) -> Windows {
+        Windows {
+            previous,
+            ..Windows::default()
         }
     }
 }
@@ -231,7 +244,8 @@ impl Windows {
         if !failed {
             let chunk = &window[range];
             let id = packer.id_of(chunk);
-            let result = packer.add(id, BlobKind::Data, chunk);
+            let before = self.previous.as_deref().and_then(|p| p.get(slot));
+            let result = packer.add_data(id, chunk, before);
             progress.inc(chunk.len() as u64);
             let mut st = self.state.lock().unwrap();
             match result {

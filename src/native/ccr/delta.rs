@@ -29,6 +29,7 @@ use crate::core::ccr::delta::{
     Delta, MAX_ANSWER_PAYLOAD, MAX_ASKS,
 };
 use crate::core::format::blob::BlobEntry;
+use crate::core::format::codec::Codec;
 use crate::core::format::id::{Id, IdSet};
 use crate::core::format::index::RepoIndex;
 use crate::core::plan::restore::{RestorePlan, TargetState};
@@ -37,6 +38,7 @@ use crate::native::job::Abort;
 use crate::native::repo::Repo;
 use crate::native::restore::{chunk_spans, HeldChunks, Planned, RestoreOptions};
 use crate::native::runtime::block_on;
+use crate::repo::reader::Bases;
 use crate::repo::restore::{prepare, RestoreChoice};
 
 /// The most plain bytes of new chunks asked for in one request (the answer
@@ -84,10 +86,19 @@ fn answer_one(repo: &Repo, index: &RepoIndex, ask: &Ask, whole: bool) -> Answer 
         return Answer::None;
     };
     // Unchecked: the follower checks each chunk it rebuilds or takes.
-    let reader = repo.reader();
-    let delta = reader
-        .decode_unchecked(&entry, &stored)
-        .ok()
+    // A patch blob decodes over its base, which the follower may not
+    // hold: it is answered as a delta or not at all.
+    let patch = entry.codec == Codec::Patch;
+    let new = if patch {
+        repo.read_blob_unchecked(index, &ask.id)
+            .ok()
+            .map(Cow::Owned)
+    } else {
+        repo.reader()
+            .decode_unchecked(&entry, &stored, &Bases::none())
+            .ok()
+    };
+    let delta = new
         .filter(|new| !base_ends_rule_out(repo, index, &ask.base, new))
         .and_then(|new| {
             let base = repo.read_blob_unchecked(index, &ask.base).ok()?;
@@ -96,7 +107,7 @@ fn answer_one(repo: &Repo, index: &RepoIndex, ask: &Ask, whole: bool) -> Answer 
         });
     match delta {
         Some(d) => Answer::Delta(d),
-        None if whole => Answer::Stored(stored),
+        None if whole && !patch => Answer::Stored(stored),
         None => Answer::None,
     }
 }
@@ -348,7 +359,9 @@ fn one_batch(
                 }
             }
             Answer::Stored(stored) => {
-                if let Ok(chunk) = repo.decode_checked(&w.entry, &stored) {
+                // A patch blob fails here (no bases) and is read later
+                // the usual way; leaders never send one.
+                if let Ok(chunk) = repo.decode_checked(&w.entry, &stored, &Bases::none()) {
                     let chunk = match chunk {
                         Cow::Borrowed(plain) => stored.slice_ref(plain),
                         Cow::Owned(plain) => Bytes::from(plain),

@@ -19,6 +19,7 @@ use crate::core::lazy::serve::{CachedRead, Hold};
 use crate::core::plan::read::{PackRead, DEFAULT_MAX_GAP};
 use crate::error::{Error, Result};
 use crate::native::lazy::DiskCache;
+use crate::repo::reader::Bases;
 use crate::repo::RepoReader;
 
 /// Pack ranges of one read fetched at once.
@@ -35,6 +36,8 @@ const FETCH_RANGE: u64 = 2 * 1024 * 1024;
 #[derive(Debug)]
 pub struct LazyFile {
     repo: RepoReader,
+    /// Where the bases of patch blobs are (a clone shares the tables).
+    index: RepoIndex,
     cache: Arc<DiskCache>,
     state: tokio::sync::Mutex<Reading>,
     /// The chunks of the last read, pinned until the next read or close.
@@ -65,6 +68,7 @@ impl LazyFile {
         let layout = FileLayout::of(node, index)?;
         Ok(LazyFile {
             repo,
+            index: index.clone(),
             cache,
             state: tokio::sync::Mutex::new(Reading {
                 reader: LazyReader::new(layout, read_ahead)
@@ -133,7 +137,15 @@ impl LazyFile {
             let (now, later): (Vec<PackRead>, Vec<PackRead>) = reads
                 .into_iter()
                 .partition(|r| r.blobs.iter().any(|b| wanted.contains(&b.id)));
-            fetch(&self.repo, &self.cache, &self.delivered, &now, &mut read).await?;
+            fetch(
+                &self.repo,
+                &self.index,
+                &self.cache,
+                &self.delivered,
+                &now,
+                &mut read,
+            )
+            .await?;
             if !later.is_empty() {
                 state.ahead = Some(self.fetch_ahead(later));
             }
@@ -209,12 +221,12 @@ impl LazyFile {
     /// Fetches `reads` into the cache in the background.
     fn fetch_ahead(&self, reads: Vec<PackRead>) -> tokio::task::JoinHandle<()> {
         let (repo, cache) = (self.repo.clone(), self.cache.clone());
-        let delivered = self.delivered.clone();
+        let (index, delivered) = (self.index.clone(), self.delivered.clone());
         tokio::spawn(async move {
             // Failures here only cost the read that needs the chunk a
             // fetch of its own.
             let mut none = CachedRead::new(&[]);
-            let _ = fetch(&repo, &cache, &delivered, &reads, &mut none).await;
+            let _ = fetch(&repo, &index, &cache, &delivered, &reads, &mut none).await;
         })
     }
 }
@@ -225,6 +237,7 @@ impl LazyFile {
 /// over as soon as it is verified.
 async fn fetch(
     repo: &RepoReader,
+    index: &RepoIndex,
     cache: &DiskCache,
     delivered: &Notify,
     reads: &[PackRead],
@@ -238,7 +251,8 @@ async fn fetch(
                 let key = keys::pack(&r.pack);
                 let range = Some(r.offset..r.offset + r.length);
                 let bytes = repo.store.get(&key, range).await?;
-                tokio::task::spawn_blocking(move || decode_range(&repo, &r, &bytes))
+                let bases = repo.bases(index, r.blobs.iter().map(|e| &e.id)).await?;
+                tokio::task::spawn_blocking(move || decode_range(&repo, &r, &bytes, &bases))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             }
@@ -259,7 +273,12 @@ async fn fetch(
 }
 
 /// The verified plain blobs of one fetched pack range.
-fn decode_range(repo: &RepoReader, r: &PackRead, bytes: &Bytes) -> Result<Vec<(Id, Bytes)>> {
+fn decode_range(
+    repo: &RepoReader,
+    r: &PackRead,
+    bytes: &Bytes,
+    bases: &Bases,
+) -> Result<Vec<(Id, Bytes)>> {
     r.blobs
         .iter()
         .map(|e| {
@@ -271,7 +290,7 @@ fn decode_range(repo: &RepoReader, r: &PackRead, bytes: &Bytes) -> Result<Vec<(I
                         id: e.id,
                         detail: format!("pack {} is shorter than its index says", r.pack.short()),
                     })?;
-            let plain = match repo.decode_checked(e, stored)? {
+            let plain = match repo.decode_checked(e, stored, bases)? {
                 // Stored raw: a view of the fetched range, not a copy, as
                 // long as the blob is a large part of it (a view keeps the
                 // whole range in memory while the chunk is held).

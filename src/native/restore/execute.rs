@@ -37,6 +37,7 @@ use rayon::prelude::*;
 
 use crate::core::es::recovery::RecoveryStage;
 use crate::core::format::id::{IdMap, IdSet};
+use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
 use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::plan::restore::{
@@ -268,7 +269,7 @@ pub fn execute(
                 .coming
                 .as_ref()
                 .map(|c| s.spawn(|| write_coming(repo, planned, c, &temps, &watch)));
-            let done = fetch(repo, plan, &plan.reads, &temps, &watch)
+            let done = fetch(repo, &planned.index, plan, &plan.reads, &temps, &watch)
                 .and_then(|()| copy_local(repo, planned, &root, &temps, &watch.bar));
             let came = writing.map(|w| w.join().expect("the thread writing chunks panicked"));
             (done, came)
@@ -489,13 +490,14 @@ fn fetch_missing(
                 detail: "a cached chunk the index does not know".into(),
             }
         })?;
-    fetch(repo, &planned.plan, &reads, temps, watch)?;
+    fetch(repo, &planned.index, &planned.plan, &reads, temps, watch)?;
     Ok(reads.iter().map(|r| r.length).sum())
 }
 
 /// Reads pack ranges `reads` (of `plan`) and writes their verified blobs.
 fn fetch(
     repo: &Repo,
+    index: &RepoIndex,
     plan: &RestorePlan,
     reads: &[PlannedRead],
     temps: &Temps,
@@ -507,6 +509,7 @@ fn fetch(
             repo.store
                 .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length)),
         )?;
+        let bases = repo.bases(index, r.blobs.iter().map(|b| &b.id))?;
         let mut last = None;
         for b in &r.blobs {
             let at = (b.entry.offset - r.offset) as usize;
@@ -519,7 +522,7 @@ fn fetch(
                     id: b.id,
                     detail: format!("pack {} is shorter than its index says", r.pack.short()),
                 })?;
-            let plain = repo.decode_checked(&b.entry, stored)?;
+            let plain = repo.decode_checked(&b.entry, stored, &bases)?;
             for place in &b.places {
                 temps.write(plan, place.file as usize, &plain, place.offset, &mut last)?;
                 watch.wrote(place.file as usize, plain.len() as u64);

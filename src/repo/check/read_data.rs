@@ -12,7 +12,7 @@ use crate::core::format::pack::parse_pack;
 use crate::core::policy::read_subset::choose_subset;
 use crate::repo::cpu;
 use crate::repo::findings::{Finding, FindingKind};
-use crate::repo::reader::decode_rehashed;
+use crate::repo::reader::{decode_rehashed, Bases};
 use crate::repo::sealing::Sealing;
 
 use super::steps::{damaged, BadBlob, Checker};
@@ -77,10 +77,18 @@ impl Checker<'_> {
             }
         };
         how.progress.advance(bytes.len() as u64);
+        // A base that cannot be read leaves its patches undecodable, and
+        // each is reported so ("patch base ... missing"); the base itself
+        // is reported where it is stored.
+        let bases = self
+            .reader
+            .bases(&self.index, entries.iter().map(|e| &e.id))
+            .await
+            .unwrap_or_default();
         let entries = entries.to_vec();
         let (zstd, sealing) = (self.reader.zstd(), self.reader.sealing().clone());
         cpu::run(how.cpu, move || {
-            rehash(pack, &bytes, &entries, zstd, &sealing)
+            rehash(pack, &bytes, &entries, zstd, &sealing, &bases)
         })
         .await
     }
@@ -94,6 +102,7 @@ fn rehash(
     entries: &[BlobEntry],
     zstd: ZstdDecoder,
     sealing: &Sealing,
+    bases: &Bases,
 ) -> PackCheck {
     let key = keys::pack(&pack);
     let mut problems = Vec::new();
@@ -108,7 +117,7 @@ fn rehash(
     let mut bad = Vec::new();
     for e in entries {
         let stored = bytes.get(e.offset as usize..e.end() as usize);
-        match stored.map(|s| decode_rehashed(e, s, zstd, sealing)) {
+        match stored.map(|s| decode_rehashed(e, s, zstd, sealing, bases)) {
             Some(Ok(_)) => {}
             Some(Err(err)) => bad.push((e.id, (damaged(e), err.to_string()))),
             None => bad.push((e.id, (damaged(e), "lies outside its pack".into()))),

@@ -167,11 +167,11 @@ impl<'a> Checker<'a> {
             match self.reader.tree(&self.index, &id).await {
                 Ok(t) => {
                     for n in &t.nodes {
-                        for c in n.chunks.iter().filter(|c| !self.index.contains(c)) {
-                            self.bad_blobs.entry(*c).or_insert_with(|| {
-                                let why = "not in the repository index".to_string();
-                                (FindingKind::BlobMissing, why)
-                            });
+                        for c in &n.chunks {
+                            if let Some(why) = self.unreadable_chunk(c) {
+                                let bad = (FindingKind::BlobMissing, why);
+                                self.bad_blobs.entry(*c).or_insert(bad);
+                            }
                         }
                         stack.extend(n.subtree);
                     }
@@ -190,6 +190,23 @@ impl<'a> Checker<'a> {
             }
         }
         self.report.trees_checked = self.trees.len() + self.unreadable.len();
+    }
+
+    /// Why chunk `c` cannot be read, if it cannot: it is not indexed, or
+    /// it is a patch whose base is not indexed or is in a missing pack.
+    fn unreadable_chunk(&self, c: &Id) -> Option<String> {
+        if !self.index.contains(c) {
+            return Some("not in the repository index".into());
+        }
+        let base = self.index.base_of(c)?;
+        if !self.index.contains(&base) {
+            return Some(format!(
+                "its base {} is not in the repository index",
+                base.short()
+            ));
+        }
+        let (_, why) = self.bad_blobs.get(&base)?;
+        Some(format!("its base {}: {why}", base.short()))
     }
 
     /// What restore would refuse, per snapshot and index: unsafe entries,
