@@ -21,6 +21,9 @@ use crate::core::format::patch;
 use crate::core::format::root::Root;
 use crate::core::format::sealed_config::{EncryptedConfig, StoredConfig};
 use crate::core::format::tree::Tree;
+use crate::core::plan::read::{
+    plan_reads, MissingBlob, PackRead, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE,
+};
 use crate::error::{Error, Result};
 use crate::repo::keyring::{self, Locked, Unlock};
 use crate::repo::sealed_store::SealedStore;
@@ -210,44 +213,64 @@ impl RepoReader {
     }
 
     /// The plain bytes of the bases the patch blobs among `ids` decode
-    /// over (none when no blob is a patch), each read once and checked
-    /// against its id.
+    /// over (none when no blob is a patch), each checked against its id.
+    /// Bases that sit near each other in a pack (a parent snapshot's page
+    /// groups, in file order) are read with one ranged read.
     pub async fn bases<'a>(
         &self,
         index: &RepoIndex,
         ids: impl IntoIterator<Item = &'a Id>,
     ) -> Result<Bases> {
-        let mut wanted: Vec<Id> = ids.into_iter().filter_map(|id| index.base_of(id)).collect();
-        wanted.sort();
-        wanted.dedup();
+        let wanted: Vec<Id> = ids.into_iter().filter_map(|id| index.base_of(id)).collect();
+        if wanted.is_empty() {
+            return Ok(Bases::none());
+        }
+        let reads = plan_reads(&wanted, index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(
+            |MissingBlob(id)| Error::BlobMissing {
+                kind: "patch base",
+                id,
+            },
+        )?;
         // Built before awaiting: a closure inside the stream would keep
         // callers' futures from being `Send` (see check's read_data).
-        let reads: Vec<_> = wanted
-            .iter()
-            .map(|base| self.read_base(index, base))
-            .collect();
-        let plains: Vec<Bytes> = stream::iter(reads)
+        let fetches: Vec<_> = reads.iter().map(|r| self.read_bases(r)).collect();
+        let decoded: Vec<Vec<(Id, Bytes)>> = stream::iter(fetches)
             .buffered(BASE_READS_AT_ONCE)
             .try_collect()
             .await?;
-        Ok(Bases(wanted.into_iter().zip(plains).collect()))
+        Ok(Bases(decoded.into_iter().flatten().collect()))
     }
 
-    /// A base blob's plain bytes. A base is always stored whole: a patch
-    /// over a patch is refused, so no chain is ever longer than one.
-    async fn read_base(&self, index: &RepoIndex, id: &Id) -> Result<Bytes> {
-        let (e, stored) = self.stored_blob(index, id).await?;
-        if e.codec == Codec::Patch {
-            return Err(Error::Integrity {
-                id: e.id,
-                detail: "a patch blob's base is itself a patch".into(),
-            });
-        }
-        Ok(Bytes::from(self.decode_verified(
-            &e,
-            &stored,
-            &Bases::none(),
-        )?))
+    /// The base blobs of one ranged read, decoded and checked. A base is
+    /// always stored whole: a patch over a patch is refused, so no chain
+    /// is ever longer than one.
+    async fn read_bases(&self, r: &PackRead) -> Result<Vec<(Id, Bytes)>> {
+        let range = Some(r.offset..r.offset + r.length);
+        let bytes = self.store.get(&keys::pack(&r.pack), range).await?;
+        r.blobs
+            .iter()
+            .map(|e| {
+                let at = (e.offset - r.offset) as usize;
+                let stored =
+                    bytes
+                        .get(at..at + e.stored_len as usize)
+                        .ok_or_else(|| Error::Integrity {
+                            id: e.id,
+                            detail: format!(
+                                "pack {} is shorter than its index says",
+                                r.pack.short()
+                            ),
+                        })?;
+                if e.codec == Codec::Patch {
+                    return Err(Error::Integrity {
+                        id: e.id,
+                        detail: "a patch blob's base is itself a patch".into(),
+                    });
+                }
+                let plain = self.decode_checked(e, stored, &Bases::none())?;
+                Ok((e.id, Bytes::from(plain.into_owned())))
+            })
+            .collect()
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes> {
@@ -659,8 +682,8 @@ fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEnt
     index.entry(id).ok_or(Error::BlobMissing { kind, id: *id })
 }
 
-/// Base reads [`RepoReader::bases`] keeps in flight: enough to hide a
-/// remote store's latency, few enough not to flood it.
+/// Ranged reads of bases [`RepoReader::bases`] keeps in flight: enough to
+/// hide a remote store's latency, few enough not to flood it.
 const BASE_READS_AT_ONCE: usize = 16;
 
 /// The plain bytes of base blobs, by id, for decoding patch blobs

@@ -26,7 +26,7 @@ use crate::core::format::keys;
 use crate::core::format::manifest::Manifest;
 use crate::core::format::root::{Root, RootChange, RootConflict};
 use crate::core::format::sealed_config::{EncryptedConfig, ENCRYPTED_VERSION};
-use crate::core::policy::revive::revive_set;
+use crate::core::policy::revive::{bases_for, revive_set, with_bases};
 use crate::error::{Error, Result};
 use crate::repo::clock::Sleep;
 use crate::repo::keyring;
@@ -266,7 +266,8 @@ impl RepoWriter {
     ) -> Result<()> {
         let (now, mut index) = self.reader.root_and_index().await?;
         index.merge(own);
-        let revive = revive_set(referenced, &index, base).map_err(reused_data_gone)?;
+        let needed = with_bases(referenced, own, base);
+        let revive = revive_set(&needed, &index, base).map_err(reused_data_gone)?;
         for (pack, entries) in &revive {
             if self.store().head(&keys::pack(pack)).await.is_err() {
                 return Err(reused_data_gone(entries[0].id));
@@ -282,6 +283,7 @@ impl RepoWriter {
                 let mut file = own.clone();
                 file.packs.extend(revive);
                 file.packs.sort_by_key(|(p, _)| *p);
+                file.bases = bases_for(&file, base);
                 *index_file = Some(self.put_index_file(&file).await?);
             }
             *base_index_files = now.index_files.clone();

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::core::format::blob::BlobEntry;
-use crate::core::format::codec::ZstdDecoder;
+use crate::core::format::codec::{Codec, ZstdDecoder};
 use crate::core::format::id::Id;
 use crate::core::format::keys;
 use crate::core::format::pack::parse_pack;
@@ -77,33 +77,49 @@ impl Checker<'_> {
             }
         };
         how.progress.advance(bytes.len() as u64);
-        // A base that cannot be read leaves its patches undecodable, and
-        // each is reported so ("patch base ... missing"); the base itself
-        // is reported where it is stored.
-        let bases = self
-            .reader
-            .bases(&self.index, entries.iter().map(|e| &e.id))
-            .await
-            .unwrap_or_default();
-        let entries = entries.to_vec();
         let (zstd, sealing) = (self.reader.zstd(), self.reader.sealing().clone());
-        cpu::run(how.cpu, move || {
-            rehash(pack, &bytes, &entries, zstd, &sealing, &bases)
-        })
-        .await
+        let whole = bytes.clone();
+        let mut check = cpu::run(how.cpu, move || pack_problems(pack, &whole, &sealing)).await;
+        // Blobs in batches, each with the bases its patches decode over:
+        // a pack of patches would otherwise hold a base per patch at once.
+        for batch in patch_batches(entries) {
+            // A base that cannot be read leaves its patches undecodable,
+            // and each is reported so ("patch base ... missing"); the base
+            // itself is reported where it is stored.
+            let bases = self
+                .reader
+                .bases(&self.index, batch.iter().map(|e| &e.id))
+                .await
+                .unwrap_or_default();
+            let (batch, bytes) = (batch.to_vec(), bytes.clone());
+            let sealing = self.reader.sealing().clone();
+            let bad = cpu::run(how.cpu, move || {
+                rehash_blobs(&bytes, &batch, zstd, &sealing, &bases)
+            })
+            .await;
+            check.damaged.extend(bad);
+        }
+        check
     }
 }
 
-/// Checks a downloaded pack against its name and format, and every blob in
-/// it against its id.
-fn rehash(
-    pack: Id,
-    bytes: &Bytes,
-    entries: &[BlobEntry],
-    zstd: ZstdDecoder,
-    sealing: &Sealing,
-    bases: &Bases,
-) -> PackCheck {
+/// Patches re-hashed per batch, with their bases: at most 64 bases
+/// (4 MiB at 64 KiB page groups) are held at once.
+const PATCHES_PER_BATCH: usize = 64;
+
+/// `entries` cut into runs of at most [`PATCHES_PER_BATCH`] patches (a
+/// pack without patches is one batch).
+fn patch_batches(entries: &[BlobEntry]) -> impl Iterator<Item = &[BlobEntry]> {
+    let mut patches = 0;
+    entries.split_inclusive(move |e| {
+        patches += usize::from(e.codec == Codec::Patch);
+        patches % PATCHES_PER_BATCH == 0 && e.codec == Codec::Patch
+    })
+}
+
+/// Checks a downloaded pack against its name and format; its blobs are
+/// left to [`rehash_blobs`].
+fn pack_problems(pack: Id, bytes: &Bytes, sealing: &Sealing) -> PackCheck {
     let key = keys::pack(&pack);
     let mut problems = Vec::new();
     if Id::of(bytes) != pack {
@@ -114,6 +130,22 @@ fn rehash(
         let detail = format!("pack {}: {e}", pack.short());
         problems.push(Finding::new(FindingKind::PackUnreadable, &key, detail));
     }
+    PackCheck {
+        problems,
+        damaged: Vec::new(),
+        bytes: bytes.len() as u64,
+    }
+}
+
+/// Decodes every blob of `entries` (patches over `bases`) from its pack's
+/// `bytes` and checks it against its id; the blobs that fail, and why.
+fn rehash_blobs(
+    bytes: &Bytes,
+    entries: &[BlobEntry],
+    zstd: ZstdDecoder,
+    sealing: &Sealing,
+    bases: &Bases,
+) -> Vec<(Id, BadBlob)> {
     let mut bad = Vec::new();
     for e in entries {
         let stored = bytes.get(e.offset as usize..e.end() as usize);
@@ -123,9 +155,38 @@ fn rehash(
             None => bad.push((e.id, (damaged(e), "lies outside its pack".into()))),
         }
     }
-    PackCheck {
-        problems,
-        damaged: bad,
-        bytes: bytes.len() as u64,
+    bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::entry;
+
+    #[test]
+    fn batches_hold_at_most_so_many_patches_and_cover_every_blob() {
+        let blobs: Vec<BlobEntry> = (0..300u32)
+            .map(|i| BlobEntry {
+                codec: if i % 3 == 0 {
+                    Codec::Patch
+                } else {
+                    Codec::Zstd
+                },
+                ..entry(&i.to_le_bytes(), u64::from(i))
+            })
+            .collect();
+        let batches: Vec<&[BlobEntry]> = patch_batches(&blobs).collect();
+        let patches = |b: &[BlobEntry]| b.iter().filter(|e| e.codec == Codec::Patch).count();
+        assert!(batches.iter().all(|b| patches(b) <= PATCHES_PER_BATCH));
+        assert_eq!(batches.len(), 2, "100 patches: 64, then 36");
+        assert_eq!(batches.concat(), blobs);
+        let whole: Vec<BlobEntry> = blobs
+            .iter()
+            .map(|e| BlobEntry {
+                codec: Codec::Zstd,
+                ..*e
+            })
+            .collect();
+        assert_eq!(patch_batches(&whole).count(), 1, "no patches: one batch");
     }
 }
