@@ -38,6 +38,7 @@ use crate::native::error::{Error, Result};
 use crate::native::inflight::{Activity, InFlight};
 use crate::native::repo::Repo;
 use crate::native::runtime::block_on;
+use crate::repo::reader::stored_in;
 
 /// What happened to one selected snapshot.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -251,13 +252,7 @@ fn move_blobs(
     // be copied.
     let bases = source.bases(index, r.blobs.iter().map(|e| &e.id))?;
     for e in &r.blobs {
-        let at = (e.offset - r.offset) as usize;
-        let stored = bytes
-            .get(at..at + e.stored_len as usize)
-            .ok_or_else(|| Error::Integrity {
-                id: e.id,
-                detail: format!("pack {} is shorter than its index says", r.pack.short()),
-            })?;
+        let stored = stored_in(&bytes, r, e)?;
         if renamed.is_some() && e.kind == BlobKind::Tree {
             continue;
         }

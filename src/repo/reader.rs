@@ -250,17 +250,7 @@ impl RepoReader {
         r.blobs
             .iter()
             .map(|e| {
-                let at = (e.offset - r.offset) as usize;
-                let stored =
-                    bytes
-                        .get(at..at + e.stored_len as usize)
-                        .ok_or_else(|| Error::Integrity {
-                            id: e.id,
-                            detail: format!(
-                                "pack {} is shorter than its index says",
-                                r.pack.short()
-                            ),
-                        })?;
+                let stored = stored_in(&bytes, r, e)?;
                 if e.codec == Codec::Patch {
                     return Err(Error::Integrity {
                         id: e.id,
@@ -680,6 +670,17 @@ fn merged(files: &[(Id, IndexFile)]) -> RepoIndex {
 /// does not list it.
 fn locate(index: &RepoIndex, id: &Id, kind: &'static str) -> Result<(Id, BlobEntry)> {
     index.entry(id).ok_or(Error::BlobMissing { kind, id: *id })
+}
+
+/// Blob `e`'s stored bytes in `bytes`, the fetched range of read `r`.
+pub fn stored_in<'a>(bytes: &'a [u8], r: &PackRead, e: &BlobEntry) -> Result<&'a [u8]> {
+    let at = e.offset.checked_sub(r.offset).map(|at| at as usize);
+    let span = at.and_then(|at| Some(at..at.checked_add(e.stored_len as usize)?));
+    span.and_then(|s| bytes.get(s))
+        .ok_or_else(|| Error::Integrity {
+            id: e.id,
+            detail: format!("pack {} is shorter than its index says", r.pack.short()),
+        })
 }
 
 /// Ranged reads of bases [`RepoReader::bases`] keeps in flight: enough to

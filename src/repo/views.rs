@@ -18,7 +18,7 @@ use crate::core::lazy::layout::FileLayout;
 use crate::core::lazy::reader::{ChunkSource, LazyReader, ReadAhead, ReadAnswer};
 use crate::core::plan::diff::{diff_level, Change, ChangeKind, Descend, DiffBudget};
 use crate::error::{Error, Result};
-use crate::repo::reader::RepoReader;
+use crate::repo::reader::{stored_in, RepoReader};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepoStats {
@@ -265,17 +265,7 @@ pub async fn read_file_range(
                         .await?;
                     let bases = reader.bases(index, r.blobs.iter().map(|e| &e.id)).await?;
                     for e in &r.blobs {
-                        let at = (e.offset - r.offset) as usize;
-                        let stored =
-                            bytes.get(at..at + e.stored_len as usize).ok_or_else(|| {
-                                Error::Integrity {
-                                    id: e.id,
-                                    detail: format!(
-                                        "pack {} is shorter than its index says",
-                                        r.pack.short()
-                                    ),
-                                }
-                            })?;
+                        let stored = stored_in(&bytes, &r, e)?;
                         held.0.insert(
                             e.id,
                             Bytes::from(reader.decode_verified(e, stored, &bases)?),

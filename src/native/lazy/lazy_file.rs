@@ -19,7 +19,7 @@ use crate::core::lazy::serve::{CachedRead, Hold};
 use crate::core::plan::read::{PackRead, DEFAULT_MAX_GAP};
 use crate::error::{Error, Result};
 use crate::native::lazy::DiskCache;
-use crate::repo::reader::Bases;
+use crate::repo::reader::{stored_in, Bases};
 use crate::repo::RepoReader;
 
 /// Pack ranges of one read fetched at once.
@@ -282,14 +282,7 @@ fn decode_range(
     r.blobs
         .iter()
         .map(|e| {
-            let at = (e.offset - r.offset) as usize;
-            let stored =
-                bytes
-                    .get(at..at + e.stored_len as usize)
-                    .ok_or_else(|| Error::Integrity {
-                        id: e.id,
-                        detail: format!("pack {} is shorter than its index says", r.pack.short()),
-                    })?;
+            let stored = stored_in(bytes, r, e)?;
             let plain = match repo.decode_checked(e, stored, bases)? {
                 // Stored raw: a view of the fetched range, not a copy, as
                 // long as the blob is a large part of it (a view keeps the
