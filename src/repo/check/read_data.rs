@@ -77,12 +77,18 @@ impl Checker<'_> {
             }
         };
         how.progress.advance(bytes.len() as u64);
-        let (zstd, sealing) = (self.reader.zstd(), self.reader.sealing().clone());
-        let whole = bytes.clone();
-        let mut check = cpu::run(how.cpu, move || pack_problems(pack, &whole, &sealing)).await;
+        let zstd = self.reader.zstd();
+        let mut check: Option<PackCheck> = None;
         // Blobs in batches, each with the bases its patches decode over:
         // a pack of patches would otherwise hold a base per patch at once.
-        for batch in patch_batches(entries) {
+        // The first batch's job also checks the pack itself, so a pack
+        // without patches is one job (and a pack without entries still
+        // gets its own).
+        let mut batches: Vec<&[BlobEntry]> = patch_batches(entries).collect();
+        if batches.is_empty() {
+            batches.push(&[]);
+        }
+        for batch in batches {
             // A base that cannot be read leaves its patches undecodable,
             // and each is reported so ("patch base ... missing"); the base
             // itself is reported where it is stored.
@@ -93,13 +99,19 @@ impl Checker<'_> {
                 .unwrap_or_default();
             let (batch, bytes) = (batch.to_vec(), bytes.clone());
             let sealing = self.reader.sealing().clone();
-            let bad = cpu::run(how.cpu, move || {
-                rehash_blobs(&bytes, &batch, zstd, &sealing, &bases)
+            let first = check.is_none();
+            let (problems, bad) = cpu::run(how.cpu, move || {
+                let problems = first.then(|| pack_problems(pack, &bytes, &sealing));
+                (
+                    problems,
+                    rehash_blobs(&bytes, &batch, zstd, &sealing, &bases),
+                )
             })
             .await;
-            check.damaged.extend(bad);
+            let c = check.get_or_insert_with(|| problems.expect("the first batch checks the pack"));
+            c.damaged.extend(bad);
         }
-        check
+        check.expect("at least one batch")
     }
 }
 
