@@ -104,6 +104,13 @@ impl IndexFile {
         let mut bases = Vec::new();
         if with_bases {
             let n = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
+            // Writers use SKINDEX1 for a file without patches: one
+            // encoding per file, so a file's id names one content.
+            if n == 0 {
+                return Err(FormatError::Invalid(
+                    "SKINDEX2 index file without bases".into(),
+                ));
+            }
             let raw = take(
                 n.checked_mul(64)
                     .ok_or(FormatError::Truncated("index file"))?,
@@ -405,6 +412,11 @@ mod tests {
             }
             assert!(IndexFile::decode(&bytes).is_err(), "{bases:?}");
         }
+        // Found by the fuzzer: SKINDEX2 with no bases would re-encode as
+        // SKINDEX1, so it is refused.
+        let mut empty = INDEX_MAGIC_WITH_BASES.to_vec();
+        empty.extend_from_slice(&[0; 8]);
+        assert!(IndexFile::decode(&empty).is_err());
         let good = IndexFile {
             packs: vec![pack],
             bases: vec![(b, a)],
