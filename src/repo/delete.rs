@@ -22,6 +22,7 @@ use crate::core::format::index::{IndexFile, RepoIndex};
 use crate::core::format::keys;
 use crate::core::format::manifest::Manifest;
 use crate::core::format::pack::PackBuilder;
+use crate::core::format::patch;
 use crate::core::format::root::{RootChange, RootConflict};
 use crate::core::plan::gc::{plan_gc, GcPlan};
 use crate::core::policy::delete::{select_for_delete, DeleteSelectionError};
@@ -271,19 +272,24 @@ impl Delete<'_> {
         let mut builders = [PackBuilder::new(), PackBuilder::new()];
         for (pack, entries) in &plan.repack {
             let bytes = reader.store.get(&keys::pack(pack), None).await?;
-            let bases = reader.bases(index, entries.iter().map(|e| &e.id)).await?;
-            for e in entries {
-                let stored = bytes
-                    .get(e.offset as usize..e.end() as usize)
-                    .ok_or_else(|| Error::Integrity {
-                        id: e.id,
-                        detail: format!("lies outside pack {}", pack.short()),
-                    })?;
-                reader.decode_verified(e, stored, &bases)?;
-                let b = &mut builders[usize::from(e.kind == BlobKind::Tree)];
-                b.add(e.id, e.kind, e.codec, stored, e.raw_len);
-                if b.len() as u64 >= pack_size {
-                    self.flush(std::mem::take(b), &mut out).await?;
+            // Bases a batch at a time: a pack of patches would otherwise
+            // hold a base per patch at once.
+            for batch in patch::batches(entries) {
+                let bases = reader.bases(index, batch.iter().map(|e| &e.id)).await?;
+                for e in batch {
+                    let stored =
+                        bytes
+                            .get(e.offset as usize..e.end() as usize)
+                            .ok_or_else(|| Error::Integrity {
+                                id: e.id,
+                                detail: format!("lies outside pack {}", pack.short()),
+                            })?;
+                    reader.decode_verified(e, stored, &bases)?;
+                    let b = &mut builders[usize::from(e.kind == BlobKind::Tree)];
+                    b.add(e.id, e.kind, e.codec, stored, e.raw_len);
+                    if b.len() as u64 >= pack_size {
+                        self.flush(std::mem::take(b), &mut out).await?;
+                    }
                 }
             }
         }
@@ -304,8 +310,6 @@ impl Delete<'_> {
     }
 }
 
-/// Every blob (trees and data) the given manifests need. Fails if any tree
-/// cannot be read, so callers never mistake an unreadable tree for garbage.
 /// Adds to `live` the base of every live patch blob: a patch is kept
 /// with the blob it decodes over. Bases come from every index file, not
 /// only the copy the merged index reads, so whichever copy cleanup keeps
@@ -338,6 +342,8 @@ fn bases_of_patches(packs: &[(Id, Vec<BlobEntry>)], files: &[(Id, IndexFile)]) -
     bases
 }
 
+/// Every blob (trees and data) the given manifests need. Fails if any tree
+/// cannot be read, so callers never mistake an unreadable tree for garbage.
 pub async fn live_blobs(
     reader: &RepoReader,
     index: &RepoIndex,

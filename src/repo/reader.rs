@@ -524,8 +524,9 @@ impl RepoReader {
 
     /// Reads one blob by range and makes sure it is the blob of its id.
     pub async fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        let (e, stored) = self.stored_blob(index, id).await?;
-        let bases = self.bases(index, [id]).await?;
+        // A patch's base is read alongside it, not after it.
+        let ((e, stored), bases) =
+            futures::try_join!(self.stored_blob(index, id), self.bases(index, [id]))?;
         self.decode_verified(&e, &stored, &bases)
     }
 
@@ -534,8 +535,9 @@ impl RepoReader {
     /// leader's chunk deltas, each rebuilt chunk of which its follower
     /// checks), since the check is most of a read's CPU.
     pub async fn read_blob_unchecked(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        let (e, stored) = self.stored_blob(index, id).await?;
-        let bases = self.bases(index, [id]).await?;
+        // A patch's base is read alongside it, not after it.
+        let ((e, stored), bases) =
+            futures::try_join!(self.stored_blob(index, id), self.bases(index, [id]))?;
         self.decode_unchecked(&e, &stored, &bases)
             .map(Cow::into_owned)
     }
@@ -701,10 +703,6 @@ impl Bases {
 
     pub fn get(&self, id: &Id) -> Option<&Bytes> {
         self.0.get(id)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

@@ -24,6 +24,7 @@
 //! The blob's plain bytes are the base's first `raw_len` bytes (zeros past
 //! the base's end) with every run written over them.
 
+use crate::core::format::blob::BlobEntry;
 use crate::core::format::codec::{self, Codec, DecodeError, ZstdDecoder, MAX_BLOB_LEN};
 use crate::core::format::id::Id;
 
@@ -36,6 +37,21 @@ const JOIN_GAP: usize = 32;
 
 /// Bytes compared at once while looking for differences.
 const STRIDE: usize = 64;
+
+/// Patches decoded per batch by a reader that walks a whole pack (check,
+/// delete's repack), each batch with its bases: at most 64 bases (4 MiB at
+/// 64 KiB page groups) are held at once.
+pub const PATCHES_PER_BATCH: usize = 64;
+
+/// `entries` cut into runs of at most [`PATCHES_PER_BATCH`] patches, in
+/// order (a pack without patches is one batch).
+pub fn batches(entries: &[BlobEntry]) -> impl Iterator<Item = &[BlobEntry]> {
+    let mut patches = 0;
+    entries.split_inclusive(move |e| {
+        patches += usize::from(e.codec == Codec::Patch);
+        patches % PATCHES_PER_BATCH == 0 && e.codec == Codec::Patch
+    })
+}
 
 /// A patch blob's stored bytes, split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,5 +291,33 @@ mod tests {
         }
         body.extend_from_slice(&[1, 1, 2, 2]);
         assert!(apply(&base, &body, 100).is_err());
+    }
+
+    #[test]
+    fn batches_hold_at_most_so_many_patches_and_cover_every_blob() {
+        use crate::core::testing::entry;
+        let blobs: Vec<BlobEntry> = (0..300u32)
+            .map(|i| BlobEntry {
+                codec: if i % 3 == 0 {
+                    Codec::Patch
+                } else {
+                    Codec::Zstd
+                },
+                ..entry(&i.to_le_bytes(), u64::from(i))
+            })
+            .collect();
+        let cut: Vec<&[BlobEntry]> = batches(&blobs).collect();
+        let patches = |b: &[BlobEntry]| b.iter().filter(|e| e.codec == Codec::Patch).count();
+        assert!(cut.iter().all(|b| patches(b) <= PATCHES_PER_BATCH));
+        assert_eq!(cut.len(), 2, "100 patches: 64, then 36");
+        assert_eq!(cut.concat(), blobs);
+        let whole: Vec<BlobEntry> = blobs
+            .iter()
+            .map(|e| BlobEntry {
+                codec: Codec::Zstd,
+                ..*e
+            })
+            .collect();
+        assert_eq!(batches(&whole).count(), 1, "no patches: one batch");
     }
 }

@@ -38,25 +38,19 @@ const PATCH_AT_MOST_ONE_IN: usize = 2;
 
 /// The index file of `packs`, naming the bases of the patches in them
 /// (a stopped run's unsent packs take their patches with them).
-trait IndexOf {
-    fn index_of(self, packs: Vec<(Id, Vec<BlobEntry>)>) -> IndexFile;
-}
-
-impl IndexOf for Vec<(Id, Id)> {
-    fn index_of(self, packs: Vec<(Id, Vec<BlobEntry>)>) -> IndexFile {
-        let stored: IdSet = packs
-            .iter()
-            .flat_map(|(_, es)| es.iter())
-            .filter(|e| e.codec == Codec::Patch)
-            .map(|e| e.id)
-            .collect();
-        let mut bases: Vec<(Id, Id)> = self
-            .into_iter()
-            .filter(|(id, _)| stored.contains(id))
-            .collect();
-        bases.sort();
-        IndexFile { packs, bases }
-    }
+fn index_file(packs: Vec<(Id, Vec<BlobEntry>)>, bases: Vec<(Id, Id)>) -> IndexFile {
+    let stored: IdSet = packs
+        .iter()
+        .flat_map(|(_, es)| es.iter())
+        .filter(|e| e.codec == Codec::Patch)
+        .map(|e| e.id)
+        .collect();
+    let mut bases: Vec<(Id, Id)> = bases
+        .into_iter()
+        .filter(|(id, _)| stored.contains(id))
+        .collect();
+    bases.sort();
+    IndexFile { packs, bases }
 }
 
 /// What a finished packer stored.
@@ -287,7 +281,7 @@ impl<'a> Packer<'a> {
     pub fn abandon(self) -> Result<PackerTotals> {
         let done = self.uploader.abandon()?;
         Ok(PackerTotals {
-            index: self.bases.into_inner().unwrap().index_of(done.packs),
+            index: index_file(done.packs, self.bases.into_inner().unwrap()),
             packs_written: done.packs_written,
             bytes_uploaded: done.bytes_uploaded,
         })
@@ -302,7 +296,7 @@ impl<'a> Packer<'a> {
         self.uploader.send(trees)?;
         let done = self.uploader.finish()?;
         Ok(PackerTotals {
-            index: self.bases.into_inner().unwrap().index_of(done.packs),
+            index: index_file(done.packs, self.bases.into_inner().unwrap()),
             packs_written: done.packs_written,
             bytes_uploaded: done.bytes_uploaded,
         })

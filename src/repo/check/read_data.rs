@@ -5,10 +5,11 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::core::format::blob::BlobEntry;
-use crate::core::format::codec::{Codec, ZstdDecoder};
+use crate::core::format::codec::ZstdDecoder;
 use crate::core::format::id::Id;
 use crate::core::format::keys;
 use crate::core::format::pack::parse_pack;
+use crate::core::format::patch;
 use crate::core::policy::read_subset::choose_subset;
 use crate::repo::cpu;
 use crate::repo::findings::{Finding, FindingKind};
@@ -84,7 +85,7 @@ impl Checker<'_> {
         // The first batch's job also checks the pack itself, so a pack
         // without patches is one job (and a pack without entries still
         // gets its own).
-        let mut batches: Vec<&[BlobEntry]> = patch_batches(entries).collect();
+        let mut batches: Vec<&[BlobEntry]> = patch::batches(entries).collect();
         if batches.is_empty() {
             batches.push(&[]);
         }
@@ -113,20 +114,6 @@ impl Checker<'_> {
         }
         check.expect("at least one batch")
     }
-}
-
-/// Patches re-hashed per batch, with their bases: at most 64 bases
-/// (4 MiB at 64 KiB page groups) are held at once.
-const PATCHES_PER_BATCH: usize = 64;
-
-/// `entries` cut into runs of at most [`PATCHES_PER_BATCH`] patches (a
-/// pack without patches is one batch).
-fn patch_batches(entries: &[BlobEntry]) -> impl Iterator<Item = &[BlobEntry]> {
-    let mut patches = 0;
-    entries.split_inclusive(move |e| {
-        patches += usize::from(e.codec == Codec::Patch);
-        patches % PATCHES_PER_BATCH == 0 && e.codec == Codec::Patch
-    })
 }
 
 /// Checks a downloaded pack against its name and format; its blobs are
@@ -168,37 +155,4 @@ fn rehash_blobs(
         }
     }
     bad
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::testing::entry;
-
-    #[test]
-    fn batches_hold_at_most_so_many_patches_and_cover_every_blob() {
-        let blobs: Vec<BlobEntry> = (0..300u32)
-            .map(|i| BlobEntry {
-                codec: if i % 3 == 0 {
-                    Codec::Patch
-                } else {
-                    Codec::Zstd
-                },
-                ..entry(&i.to_le_bytes(), u64::from(i))
-            })
-            .collect();
-        let batches: Vec<&[BlobEntry]> = patch_batches(&blobs).collect();
-        let patches = |b: &[BlobEntry]| b.iter().filter(|e| e.codec == Codec::Patch).count();
-        assert!(batches.iter().all(|b| patches(b) <= PATCHES_PER_BATCH));
-        assert_eq!(batches.len(), 2, "100 patches: 64, then 36");
-        assert_eq!(batches.concat(), blobs);
-        let whole: Vec<BlobEntry> = blobs
-            .iter()
-            .map(|e| BlobEntry {
-                codec: Codec::Zstd,
-                ..*e
-            })
-            .collect();
-        assert_eq!(patch_batches(&whole).count(), 1, "no patches: one batch");
-    }
 }
