@@ -175,15 +175,13 @@ fn the_cache_stays_bounded_with_files_held_open_and_a_corrupt_entry_is_fetched_a
         "{summary}"
     );
 
-    // Flip the last byte of every cached entry (and block-sum file): the
-    // next mount notices, drops
-    // them and fetches again.
+    // Flip the first byte of every cached entry (chunk data, not its
+    // block sums): the next mount notices, drops them and fetches again.
     let entries = cache_entries(&cache);
     assert!(!entries.is_empty());
     for e in &entries {
         let mut bytes = fs::read(e).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
+        bytes[0] ^= 0xff;
         fs::write(e, bytes).unwrap();
     }
     let m = Mounted::start(

@@ -10,6 +10,7 @@ use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::{Id, IdSet};
 use crate::error::Result;
 
+use super::cache_entry::chunk_of;
 use super::disk_cache::{entry_files, entry_path};
 
 /// The entries a cache folder held when it was opened.
@@ -23,8 +24,8 @@ pub struct CacheFolder {
 }
 
 impl CacheFolder {
-    /// Lists the entries of `dir` (named by their id; partial writes and
-    /// block sums are not entries), to be checked against ids computed as
+    /// Lists the entries of `dir` (named by their id; partial writes are
+    /// not entries), to be checked against ids computed as
     /// `scheme` does.
     pub fn open(dir: &Path, scheme: IdScheme) -> Result<CacheFolder> {
         let ids = entry_files(dir)?
@@ -51,7 +52,7 @@ impl CacheFolder {
     /// `None` when it is missing (evicted since) or corrupt: the caller
     /// then fetches the chunk from the repository.
     pub fn read(&self, id: &Id) -> Option<Vec<u8>> {
-        let bytes = fs::read(entry_path(&self.dir, id)).ok()?;
+        let bytes = chunk_of(fs::read(entry_path(&self.dir, id)).ok()?)?;
         (self.scheme.id_of(&bytes) == *id).then_some(bytes)
     }
 }

@@ -1,7 +1,7 @@
-//! [`CacheWriter`]: writes a [`super::DiskCache`]'s admitted chunks (and
-//! their block sums) to the folder on a thread of its own, so a read is
-//! answered as soon as its chunk is verified instead of after the chunk,
-//! its block sums and two renames reached the disk.
+//! [`CacheWriter`]: writes a [`super::DiskCache`]'s admitted chunks (with
+//! their block sums, [`super::cache_entry`]) to the folder on a thread of
+//! its own, so a read is answered as soon as its chunk is verified instead
+//! of after its entry and a rename reached the disk.
 //!
 //! Until written, a chunk stays in memory here and is served from here
 //! (the policy counts it as cached from its admission). What waits is
@@ -19,8 +19,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
+use std::io::Write;
 
 use crate::core::format::id::{Id, IdMap};
+
+use super::cache_entry::trailer;
 
 /// Most bytes of chunks waiting to be written.
 const PENDING_BYTES: u64 = 32 * 1024 * 1024;
@@ -28,15 +31,6 @@ const PENDING_BYTES: u64 = 32 * 1024 * 1024;
 /// Suffix of a file being written; renamed into place once whole (an
 /// open cache removes leftovers).
 pub(super) const PARTIAL: &str = ".partial";
-/// Sidecar of an entry's block sums (XXH3-128, see [`block_sums`]).
-pub(super) const SUMS: &str = "xxh3";
-/// Sidecar of the SHA-256 block sums caches kept before: removed when a
-/// cache is opened (the entries stay, and are read whole until rewritten).
-pub(super) const OLD_SUMS: &str = ".sums";
-/// Bytes of one block's sum.
-pub(super) const SUM_BYTES: usize = 16;
-/// Bytes per summed block.
-pub(super) const BLOCK: u64 = 64 * 1024;
 
 /// The background writer of one cache folder.
 #[derive(Debug)]
@@ -181,56 +175,32 @@ fn partial(path: &Path) -> PathBuf {
     path.with_extension(PARTIAL.trim_start_matches('.'))
 }
 
-fn sums_partial(path: &Path) -> PathBuf {
-    path.with_extension(format!("{SUMS}{PARTIAL}"))
-}
-
-/// Writes the entry and its block sums beside their final names.
+/// Writes the entry beside its final name.
 fn write_partial(path: &Path, bytes: &Bytes) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
-    fs::write(partial(path), bytes)?;
-    // A chunk of one block is read whole anyway.
-    if bytes.len() as u64 > BLOCK {
-        fs::write(sums_partial(path), block_sums(bytes))?;
-    }
-    Ok(())
+    let mut f = fs::File::create(partial(path))?;
+    f.write_all(bytes)?;
+    f.write_all(&trailer(bytes))
 }
 
-/// Renames the partials into place: the chunk first, then its sums (an
-/// entry without sums is read whole and checked against its id). A failed
-/// rename (a full disk) is not an error: the entry then fails its check
-/// when read and is fetched again.
+/// Renames the partial into place. A failed rename (a full disk) is not an
+/// error: the entry is then fetched again when next read.
 fn commit(path: &Path) {
     if fs::rename(partial(path), path).is_err() {
         discard(path);
-        return;
     }
-    let _ = fs::rename(sums_partial(path), path.with_extension(SUMS));
 }
 
 fn discard(path: &Path) {
     let _ = fs::remove_file(partial(path));
-    let _ = fs::remove_file(sums_partial(path));
-}
-
-/// The XXH3-128 of each [`BLOCK`] of `bytes`, little-endian. The sums
-/// catch a damaged or truncated local file; they authenticate nothing (a
-/// cryptographic hash kept in the same folder could not either), so the
-/// chunk's id, checked once before it is stored, is what vouches for it,
-/// and the cold read pays for one SHA-256 pass instead of two.
-pub(super) fn block_sums(bytes: &[u8]) -> Vec<u8> {
-    bytes.chunks(BLOCK as usize).flat_map(block_sum).collect()
-}
-
-pub(super) fn block_sum(block: &[u8]) -> [u8; SUM_BYTES] {
-    twox_hash::XxHash3_128::oneshot(block).to_le_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::native::lazy::cache_entry::{chunk_of, BLOCK};
 
     #[test]
     fn queued_chunks_are_served_written_or_dropped_when_cancelled() {
@@ -252,15 +222,16 @@ mod tests {
         for (id, _, path) in chunks.iter().step_by(2) {
             writer.cancel(id);
             let _ = fs::remove_file(path);
-            let _ = fs::remove_file(path.with_extension(SUMS));
             assert_eq!(writer.get(id), None);
         }
         writer.flush();
         for (n, (id, bytes, path)) in chunks.iter().enumerate() {
             let kept = n % 2 == 1;
-            assert_eq!(fs::read(path).ok(), kept.then(|| bytes.to_vec()), "{n}");
-            let sums = fs::read(path.with_extension(SUMS)).ok();
-            assert_eq!(sums, kept.then(|| block_sums(bytes)), "{n}");
+            let entry = fs::read(path).ok();
+            let want = kept.then(|| [&bytes[..], &trailer(bytes)].concat());
+            assert_eq!(entry, want, "{n}");
+            let chunk = entry.and_then(chunk_of);
+            assert_eq!(chunk, kept.then(|| bytes.to_vec()), "{n}");
             assert_eq!(writer.get(id), None, "written chunks leave memory");
         }
         // A folder only cancelled chunks went to may never have been made.

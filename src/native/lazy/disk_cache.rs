@@ -17,7 +17,14 @@ use crate::core::lazy::cache::{Admission, CachePolicy, CacheStats};
 use crate::core::lazy::serve::ChunkStore;
 use crate::error::{Error, Result};
 
-use super::cache_writer::{block_sum, CacheWriter, BLOCK, OLD_SUMS, PARTIAL, SUMS, SUM_BYTES};
+use super::cache_entry::{block_sum, chunk_of, Layout, BLOCK, SUM_BYTES, TAIL_LEN};
+use super::cache_writer::{CacheWriter, PARTIAL};
+
+/// Sidecars of block sums that earlier caches kept beside their entries
+/// (SHA-256, then XXH3-128): removed when a cache opens. Their entries
+/// stay; one larger than a block, which now carries its sums inside,
+/// reads as corrupt once and is fetched again.
+const OLD_SIDECARS: [&str; 2] = [".sums", ".xxh3"];
 
 /// A bounded cache of verified chunks in a folder.
 #[derive(Debug)]
@@ -64,9 +71,10 @@ impl DiskCache {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut found = existing_entries(dir)?;
         found.sort_by_key(|(_, _, mtime)| *mtime);
-        // Block sums take at most 1/4096 of what they cover (16 bytes per
-        // 64 KiB block, only for chunks of more than one block): the policy
-        // keeps 1/1024 of the bound free for them.
+        // Block sums and their tail take at most 1/2048 of what they cover
+        // (16 bytes per 64 KiB block and 16 more, only for chunks of more
+        // than one block): the policy keeps 1/1024 of the bound free for
+        // them.
         let mut state = CacheState {
             policy: CachePolicy::new(bound - bound / 1024, slack - slack / 1024),
             store: ChunkFiles {
@@ -146,13 +154,13 @@ pub(super) fn entry_files(dir: &Path) -> Result<Vec<(String, fs::DirEntry)>> {
     Ok(out)
 }
 
-/// The entries in `dir`: (id, size, mtime); partial writes and an older
-/// version's block sums are removed, and files that are not entries left
+/// The entries in `dir`: (id, size, mtime); partial writes and older
+/// versions' block sums are removed, and files that are not entries left
 /// alone.
 fn existing_entries(dir: &Path) -> Result<Vec<(Id, u64, SystemTime)>> {
     let mut found = Vec::new();
     for (name, f) in entry_files(dir)? {
-        if name.ends_with(PARTIAL) || name.ends_with(OLD_SUMS) {
+        if name.ends_with(PARTIAL) || OLD_SIDECARS.iter().any(|s| name.ends_with(s)) {
             let _ = fs::remove_file(f.path());
             continue;
         }
@@ -248,35 +256,34 @@ impl ChunkFiles {
         entry_path(&self.dir, id)
     }
 
-    /// The entry's block sums: the XXH3-128 of each [`BLOCK`] of the chunk,
-    /// written when the chunk is stored (after its id was checked), so a
-    /// read of part of a chunk loads and checks only the blocks it covers.
-    fn sums_path(&self, id: &Id) -> PathBuf {
-        self.path(id).with_extension(SUMS)
-    }
-
     /// Bytes `start..start + len` of the entry, each covering block checked
     /// against its sum; `None` when the entry, its sums or a block is not
-    /// right.
+    /// right, or the entry has no sums (a chunk of one block is read whole).
     fn read_part(&self, id: &Id, start: u64, len: u64) -> Option<Bytes> {
         use std::os::unix::fs::FileExt;
-        let sums = fs::read(self.sums_path(id)).ok()?;
         let file = fs::File::open(self.path(id)).ok()?;
         let size = file.metadata().ok()?.len();
-        let end = start.checked_add(len).filter(|e| *e <= size)?;
-        if sums.len() as u64 != size.div_ceil(BLOCK) * SUM_BYTES as u64 || len == 0 {
+        let mut tail = [0u8; TAIL_LEN as usize];
+        file.read_exact_at(&mut tail, size.checked_sub(TAIL_LEN)?)
+            .ok()?;
+        let layout = Layout::of(size, &tail)?;
+        let end = start.checked_add(len).filter(|e| *e <= layout.chunk_len)?;
+        if len == 0 {
             return None;
         }
         let (first, last) = (start / BLOCK, (end - 1) / BLOCK);
+        let mut sums = vec![0u8; (last - first + 1) as usize * SUM_BYTES];
+        file.read_exact_at(&mut sums, layout.sum_at(first)).ok()?;
         let from = first * BLOCK;
-        let to = ((last + 1) * BLOCK).min(size);
+        let to = ((last + 1) * BLOCK).min(layout.chunk_len);
         let mut blocks = vec![0u8; (to - from) as usize];
         file.read_exact_at(&mut blocks, from).ok()?;
-        for (i, block) in blocks.chunks(BLOCK as usize).enumerate() {
-            let at = (first as usize + i) * SUM_BYTES;
-            if block_sum(block)[..] != sums[at..at + SUM_BYTES] {
-                return None;
-            }
+        let sound = blocks
+            .chunks(BLOCK as usize)
+            .zip(sums.chunks(SUM_BYTES))
+            .all(|(block, sum)| block_sum(block)[..] == *sum);
+        if !sound {
+            return None;
         }
         let blocks = Bytes::from(blocks);
         Some(blocks.slice((start - from) as usize..(end - from) as usize))
@@ -288,7 +295,7 @@ impl ChunkStore for ChunkFiles {
         if let Some(b) = self.hot.get(id).or_else(|| self.writer.get(id)) {
             return Some(b);
         }
-        let bytes = fs::read(self.path(id)).ok()?;
+        let bytes = chunk_of(fs::read(self.path(id)).ok()?)?;
         let scheme = self.ids.iter().position(|(_, s)| s.id_of(&bytes) == *id)?;
         if scheme > 0 {
             let matched = self.ids.remove(scheme);
@@ -321,7 +328,6 @@ impl ChunkStore for ChunkFiles {
         // Unwritten, or (when being written) in place before it is removed.
         self.writer.cancel(id);
         // Already gone is as good as removed.
-        let _ = fs::remove_file(self.sums_path(id));
         let _ = fs::remove_file(self.path(id));
     }
 }
@@ -391,30 +397,45 @@ mod tests {
         let cache = DiskCache::open(dir.path(), 1 << 20, 1 << 20).unwrap();
         cache.lock().store.save(&id, &chunk);
         let path = store_of(&cache);
-        let sums = fs::read(path.with_extension(SUMS)).unwrap();
-        assert_eq!(sums.len(), 4 * SUM_BYTES);
+        let entry = fs::read(&path).unwrap();
+        assert_eq!(entry.len(), chunk.len() + 4 * SUM_BYTES + TAIL_LEN as usize);
         {
             let store = &mut cache.lock().store;
             let at = BLOCK + 10;
             let want = chunk.slice(at as usize..at as usize + 5000);
-            assert_eq!(store.read_part(&id, at, 5000), Some(want));
+            assert_eq!(store.read_part(&id, at, 5000), Some(want.clone()));
+            assert_eq!(store.load(&id), Some(chunk.clone()));
             // A flipped byte in the second block fails that block's sum, and
             // the whole-entry check behind it (the id) refuses the entry too.
-            let mut bad = chunk.to_vec();
+            let mut bad = entry.clone();
             bad[BLOCK as usize + 20] ^= 1;
             fs::write(&path, &bad).unwrap();
+            store.hot = HotChunks::default();
             assert_eq!(store.read_part(&id, at, 5000), None);
             assert_eq!(store.load_range(&id, at, 5000), None);
             // The first block is still right on its own.
             assert_eq!(store.read_part(&id, 0, 100), Some(chunk.slice(0..100)));
+            // A damaged sum fails its block too.
+            let mut bad = entry.clone();
+            bad[chunk.len() + SUM_BYTES + 3] ^= 1;
+            fs::write(&path, &bad).unwrap();
+            assert_eq!(store.read_part(&id, at, 5000), None);
+            assert_eq!(store.read_part(&id, 0, 100), Some(chunk.slice(0..100)));
+            // A large entry without sums (an older cache's): not served.
+            fs::write(&path, &chunk).unwrap();
+            assert_eq!(store.read_part(&id, at, 5000), None);
+            assert_eq!(store.load(&id), None);
+            fs::write(&path, &entry).unwrap();
         }
         drop(cache);
 
-        // A sidecar of an older cache (SHA-256 sums) goes when it opens.
-        let old = path.with_extension(OLD_SUMS.trim_start_matches('.'));
-        fs::write(&old, [0u8; 128]).unwrap();
-        let _cache = DiskCache::open(dir.path(), 1 << 20, 1 << 20).unwrap();
-        assert!(!old.exists());
-        assert!(path.exists());
+        // Sidecars of older caches go when it opens; entries stay.
+        for old in OLD_SIDECARS {
+            let sidecar = path.with_extension(old.trim_start_matches('.'));
+            fs::write(&sidecar, [0u8; 128]).unwrap();
+            let _cache = DiskCache::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+            assert!(!sidecar.exists());
+            assert!(path.exists());
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! ranges of one snapshot file through it, and [`CacheFolder`] lets a
 //! restore take the chunks a cache folder holds.
 
+mod cache_entry;
 mod cache_folder;
 mod cache_writer;
 mod disk_cache;
