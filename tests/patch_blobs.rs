@@ -110,6 +110,11 @@ fn rewritten_pages_are_stored_as_patches_and_every_reader_gets_the_bytes() {
     assert!(stored[2] < 8 * 1024, "{stored:?}");
     let named = patches(&repo);
     assert_eq!(named.len(), 5, "{named:?}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["repo", "stats", r, "--json"])).unwrap();
+    assert_eq!(stats["patch_blobs"], 5, "{stats}");
+    let text = ok(&["repo", "stats", r]);
+    assert!(text.contains("(5 stored as patches)"), "{text}");
 
     assert_eq!(restored(r, "s1", &dst, &[]), v1);
     assert_eq!(restored(r, "s2", &dst, &[]), v2);
@@ -124,6 +129,9 @@ fn rewritten_pages_are_stored_as_patches_and_every_reader_gets_the_bytes() {
     ok(&["repo", "init", s(&other), "-q"]);
     ok(&["snapshot", "copy", r, s(&other), "s3", "-q"]);
     assert_eq!(restored(s(&other), "s3", &dst, &[]), v3);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["repo", "stats", s(&other), "--json"])).unwrap();
+    assert_eq!(stats["patch_blobs"], 0, "{stats}");
     ok(&["repo", "check", s(&other), "--read-data"]);
 
     // The snapshots that brought the bases go; s3's patches keep them.

@@ -8,6 +8,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::core::format::codec::Codec;
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
@@ -32,6 +33,9 @@ pub struct RepoStats {
     pub pack_bytes: u64,
     pub packs: usize,
     pub blobs: usize,
+    /// Blobs stored as patches over an earlier version of their page group
+    /// (docs/FORMAT.md, "Patch blobs").
+    pub patch_blobs: usize,
     pub index_files: usize,
     /// logical_bytes / stored_bytes.
     pub dedup_ratio: f64,
@@ -60,6 +64,10 @@ pub async fn stats(reader: &RepoReader) -> Result<RepoStats> {
         pack_bytes: packs.iter().map(|m| m.size).sum(),
         packs: packs.len(),
         blobs: index.blob_count(),
+        patch_blobs: index
+            .iter()
+            .filter(|(_, at)| at.codec == Codec::Patch)
+            .count(),
         index_files: root.index_files.len(),
         dedup_ratio: if stored == 0 {
             0.0

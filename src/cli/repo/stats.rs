@@ -16,10 +16,14 @@ pub fn run(ctx: &Ctx, a: RepoArgs) -> Result<()> {
         v["requests"] = json!(repo.requests.stats());
         print_json(&v);
     } else {
+        let patches = match s.patch_blobs {
+            0 => String::new(),
+            n => format!(" ({n} stored as patches)"),
+        };
         ctx.say(format!(
-            "repository {}\n  generation     {}\n  snapshots      {}\n  logical bytes  {}\n  stored bytes   {}\n  dedup ratio    {:.2}x\n  packs          {} ({})\n  blobs          {}\n  index files    {}",
+            "repository {}\n  generation     {}\n  snapshots      {}\n  logical bytes  {}\n  stored bytes   {}\n  dedup ratio    {:.2}x\n  packs          {} ({})\n  blobs          {}{}\n  index files    {}",
             s.location, s.generation, s.snapshots, bytes(s.logical_bytes), bytes(s.stored_bytes),
-            s.dedup_ratio, s.packs, bytes(s.pack_bytes), s.blobs, s.index_files
+            s.dedup_ratio, s.packs, bytes(s.pack_bytes), s.blobs, patches, s.index_files
         ));
     }
     Ok(())
