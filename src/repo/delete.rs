@@ -277,13 +277,7 @@ impl Delete<'_> {
             for batch in patch::batches(entries) {
                 let bases = reader.bases(index, batch.iter().map(|e| &e.id)).await?;
                 for e in batch {
-                    let stored =
-                        bytes
-                            .get(e.offset as usize..e.end() as usize)
-                            .ok_or_else(|| Error::Integrity {
-                                id: e.id,
-                                detail: format!("lies outside pack {}", pack.short()),
-                            })?;
+                    let stored = blob_in(&bytes, pack, e)?;
                     reader.decode_verified(e, stored, &bases)?;
                     let b = &mut builders[usize::from(e.kind == BlobKind::Tree)];
                     b.add(e.id, e.kind, e.codec, stored, e.raw_len);
@@ -308,6 +302,16 @@ impl Delete<'_> {
         }
         Ok(())
     }
+}
+
+/// Blob `e`'s stored bytes in the whole pack `bytes`.
+fn blob_in<'a>(bytes: &'a Bytes, pack: &Id, e: &BlobEntry) -> Result<&'a [u8]> {
+    bytes
+        .get(e.offset as usize..e.end() as usize)
+        .ok_or_else(|| Error::Integrity {
+            id: e.id,
+            detail: format!("lies outside pack {}", pack.short()),
+        })
 }
 
 /// Adds to `live` the base of every live patch blob: a patch is kept

@@ -524,9 +524,7 @@ impl RepoReader {
 
     /// Reads one blob by range and makes sure it is the blob of its id.
     pub async fn read_blob(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        // A patch's base is read alongside it, not after it.
-        let ((e, stored), bases) =
-            futures::try_join!(self.stored_blob(index, id), self.bases(index, [id]))?;
+        let (e, stored, bases) = self.stored_with_bases(index, id).await?;
         self.decode_verified(&e, &stored, &bases)
     }
 
@@ -535,9 +533,7 @@ impl RepoReader {
     /// leader's chunk deltas, each rebuilt chunk of which its follower
     /// checks), since the check is most of a read's CPU.
     pub async fn read_blob_unchecked(&self, index: &RepoIndex, id: &Id) -> Result<Vec<u8>> {
-        // A patch's base is read alongside it, not after it.
-        let ((e, stored), bases) =
-            futures::try_join!(self.stored_blob(index, id), self.bases(index, [id]))?;
+        let (e, stored, bases) = self.stored_with_bases(index, id).await?;
         self.decode_unchecked(&e, &stored, &bases)
             .map(Cow::into_owned)
     }
@@ -579,6 +575,18 @@ impl RepoReader {
     }
 
     /// A blob's index entry and its stored bytes, read by range.
+    /// A blob's stored bytes and, if it is a patch, its base: read
+    /// alongside each other, not one after the other.
+    async fn stored_with_bases(
+        &self,
+        index: &RepoIndex,
+        id: &Id,
+    ) -> Result<(BlobEntry, Bytes, Bases)> {
+        let ((e, stored), bases) =
+            futures::try_join!(self.stored_blob(index, id), self.bases(index, [id]))?;
+        Ok((e, stored, bases))
+    }
+
     pub async fn stored_blob(&self, index: &RepoIndex, id: &Id) -> Result<(BlobEntry, Bytes)> {
         let (pack, e) = locate(index, id, "blob")?;
         let stored = self

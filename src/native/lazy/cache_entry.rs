@@ -21,8 +21,8 @@
 pub(super) const BLOCK: u64 = 64 * 1024;
 /// Bytes of one block's sum.
 pub(super) const SUM_BYTES: usize = 16;
-/// The chunk length and magic that end an entry with sums.
-const TAIL: usize = 16;
+/// Bytes of the chunk length and magic that end an entry with sums.
+pub(super) const TAIL: usize = 16;
 const MAGIC: &[u8; 8] = b"skcache2";
 
 /// What follows `chunk` in its entry file (nothing for a chunk of one
@@ -71,9 +71,6 @@ impl Layout {
         self.chunk_len + k * SUM_BYTES as u64
     }
 }
-
-/// Bytes at the end of a file with sums that [`Layout::of`] reads.
-pub(super) const TAIL_LEN: u64 = TAIL as u64;
 
 /// The chunk an entry file read whole holds (not checked: the caller
 /// checks it against its id); `None` for a file with sums whose tail is

@@ -14,12 +14,12 @@
 
 use std::collections::VecDeque;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use std::io::Write;
 
 use crate::core::format::id::{Id, IdMap};
 

@@ -17,7 +17,7 @@ use crate::core::lazy::cache::{Admission, CachePolicy, CacheStats};
 use crate::core::lazy::serve::ChunkStore;
 use crate::error::{Error, Result};
 
-use super::cache_entry::{block_sum, chunk_of, Layout, BLOCK, SUM_BYTES, TAIL_LEN};
+use super::cache_entry::{block_sum, chunk_of, Layout, BLOCK, SUM_BYTES, TAIL};
 use super::cache_writer::{CacheWriter, PARTIAL};
 
 /// Sidecars of block sums that earlier caches kept beside their entries
@@ -263,8 +263,8 @@ impl ChunkFiles {
         use std::os::unix::fs::FileExt;
         let file = fs::File::open(self.path(id)).ok()?;
         let size = file.metadata().ok()?.len();
-        let mut tail = [0u8; TAIL_LEN as usize];
-        file.read_exact_at(&mut tail, size.checked_sub(TAIL_LEN)?)
+        let mut tail = [0u8; TAIL];
+        file.read_exact_at(&mut tail, size.checked_sub(TAIL as u64)?)
             .ok()?;
         let layout = Layout::of(size, &tail)?;
         let end = start.checked_add(len).filter(|e| *e <= layout.chunk_len)?;
@@ -398,7 +398,7 @@ mod tests {
         cache.lock().store.save(&id, &chunk);
         let path = store_of(&cache);
         let entry = fs::read(&path).unwrap();
-        assert_eq!(entry.len(), chunk.len() + 4 * SUM_BYTES + TAIL_LEN as usize);
+        assert_eq!(entry.len(), chunk.len() + 4 * SUM_BYTES + TAIL);
         {
             let store = &mut cache.lock().store;
             let at = BLOCK + 10;
