@@ -153,7 +153,7 @@ fn restore_refuses_a_cache_folder_that_does_not_exist() {
 }
 
 #[test]
-fn materialize_gives_the_folder_a_writable_mount_showed() {
+fn materialize_gives_the_folder_an_overlayfs_mount_showed() {
     let (_t, src, repo, dst) = scene();
     let db = src.join("db");
     write(&db.join("big.bin"), &noise(2 * 1024 * 1024 + 5, 7));
@@ -168,7 +168,8 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
     common::init_small_chunks(&[], s(&repo));
     ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
     let (mnt, upper, cache) = writable_dirs(_t.path());
-    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let mut args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    args.extend(["--writable-layer", "overlayfs"]);
     let m = Mounted::start(&[], &args, &mnt);
     // A service reads a large file lazily (it lands in the cache) and
     // changes the folder in every way overlayfs records.
@@ -257,6 +258,116 @@ fn materialize_gives_the_folder_a_writable_mount_showed() {
     let m = Mounted::start(&[], &args, &mnt);
     assert_eq!(fs::read(mnt.join("edit.txt")).unwrap(), b"after\n");
     m.stop();
+}
+
+#[test]
+fn materialize_fills_what_a_block_layer_owes_and_gives_the_folder_the_mount_showed() {
+    let (_t, src, repo, dst) = scene();
+    let db = src.join("db");
+    let big = noise(2 * 1024 * 1024 + 5, 7);
+    write(&db.join("big.bin"), &big);
+    write(&db.join("unread.bin"), &noise(1024 * 1024 + 3, 8));
+    write(&db.join("keep.txt"), b"kept\n");
+    write(&db.join("gone.txt"), b"to be deleted\n");
+    write(&db.join("edit.txt"), b"before\n");
+    write(&db.join("sub/a.txt"), b"a\n");
+    write(&db.join("moved/m.txt"), b"m\n");
+    std::os::unix::fs::symlink("keep.txt", db.join("link")).unwrap();
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let m = Mounted::start(&[], &args, &mnt);
+    // One page of big.bin rewritten in place; nothing else of it, and
+    // nothing of unread.bin, is read through the mount.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(mnt.join("big.bin"))
+            .unwrap();
+        f.write_all_at(&[0xAB; 8192], 1024 * 1024 + 100).unwrap();
+    }
+    write(&mnt.join("new.txt"), b"created\n");
+    fs::hard_link(mnt.join("new.txt"), mnt.join("new-link.txt")).unwrap();
+    write(&mnt.join("newdir/inner/n.txt"), b"nested\n");
+    fs::write(mnt.join("edit.txt"), b"after\n").unwrap();
+    fs::remove_file(mnt.join("gone.txt")).unwrap();
+    fs::remove_dir_all(mnt.join("sub")).unwrap();
+    write(&mnt.join("sub/c.txt"), b"c\n");
+    // A folder renamed: its file still owes its bytes, under its new name.
+    fs::rename(mnt.join("moved"), mnt.join("renamed")).unwrap();
+    fs::set_permissions(
+        mnt.join("keep.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let materialize = [
+        "materialize",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--upper",
+        s(&upper),
+        "--index",
+        "db",
+        "--cache",
+        s(&cache),
+    ];
+    let err = common::fails(&materialize);
+    assert!(err.contains("is still mounted at"), "{err}");
+    assert!(!dst.exists());
+    m.stop();
+
+    let out = json(&materialize)["materialized"].clone();
+    assert!(
+        out.get("restore").is_none(),
+        "a block layer needs no restore: {out}"
+    );
+    let layer = &out["layer"];
+    let filled = layer["filled_bytes"].as_u64().unwrap();
+    // unread.bin whole, big.bin but the block its page fell in, m.txt.
+    assert!(
+        filled >= 1024 * 1024 + 3 + 2 * 1024 * 1024 - 128 * 1024,
+        "{out}"
+    );
+    assert!(filled <= 1024 * 1024 + 3 + 2 * 1024 * 1024 + 5, "{out}");
+    assert_eq!(layer["hard_links"], 1, "{out}");
+    let got = dst.join("db");
+    let mut expected = big.clone();
+    expected[1024 * 1024 + 100..1024 * 1024 + 100 + 8192].fill(0xAB);
+    assert!(fs::read(got.join("big.bin")).unwrap() == expected);
+    assert!(fs::read(got.join("unread.bin")).unwrap() == fs::read(db.join("unread.bin")).unwrap());
+    assert_eq!(fs::read(got.join("renamed/m.txt")).unwrap(), b"m\n");
+    assert!(!got.join("gone.txt").exists() && !got.join("sub/a.txt").exists());
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| fs::metadata(got.join(p)).unwrap().ino();
+    assert_eq!(ino("new.txt"), ino("new-link.txt"), "hard links stay links");
+
+    // The layer shows the same after the fill, mtimes included, and so
+    // does the materialized folder.
+    let m = Mounted::start(&[], &args, &mnt);
+    let shown = common::snapshot_of(&mnt);
+    m.stop();
+    let copied = common::snapshot_of(&got);
+    assert_eq!(
+        shown.keys().collect::<Vec<_>>(),
+        copied.keys().collect::<Vec<_>>()
+    );
+    for (path, entry) in &shown {
+        assert!(entry == &copied[path], "{} differs", path.display());
+    }
+    // A folder that is not empty is replaced only when asked.
+    let err = common::fails(&materialize);
+    assert!(err.contains("is not empty"), "{err}");
+    let again = json(&[&materialize[..], &["--overwrite"]].concat())["materialized"].clone();
+    assert_eq!(again["layer"]["filled_bytes"], 0, "{again}");
+    let copied = common::snapshot_of(&got);
+    assert_eq!(
+        shown.keys().collect::<Vec<_>>(),
+        copied.keys().collect::<Vec<_>>()
+    );
 }
 
 #[test]

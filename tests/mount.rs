@@ -334,6 +334,15 @@ fn bad_mounts_fail_with_one_clear_line() {
 
 #[test]
 fn a_writable_mount_takes_changes_and_a_service_while_the_repository_stays_untouched() {
+    writable_mount_takes_changes("blocks");
+}
+
+#[test]
+fn an_overlayfs_writable_mount_takes_changes_and_a_service_too() {
+    writable_mount_takes_changes("overlayfs");
+}
+
+fn writable_mount_takes_changes(layer: &str) {
     let (_t, src, repo, dst) = scene();
     let db = src.join("db");
     fs::create_dir_all(&db).unwrap();
@@ -349,7 +358,8 @@ fn a_writable_mount_takes_changes_and_a_service_while_the_repository_stays_untou
     repo_with(&src, s(&repo), &[]);
     ok(&["snapshot", "create", s(&repo), "s2", "--source", s(&src)]);
     let (mnt, upper, cache) = writable_dirs(_t.path());
-    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let mut args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    args.extend(["--writable-layer", layer]);
     let m = Mounted::start(&[], &args, &mnt);
     // The service starts on the backup and writes.
     let out = sqlite(
@@ -375,6 +385,16 @@ fn a_writable_mount_takes_changes_and_a_service_while_the_repository_stays_untou
     fs::create_dir_all(&mnt).unwrap();
     let err = fails(&[&["mount"], &other[..], &[s(&mnt)]].concat());
     assert!(err.contains("holds changes over another snapshot"), "{err}");
+    // ... nor as the other kind of layer.
+    let other_kind = if layer == "blocks" {
+        "overlayfs"
+    } else {
+        "blocks"
+    };
+    let mut kind = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    kind.extend(["--writable-layer", other_kind]);
+    let err = fails(&[&["mount"], &kind[..], &[s(&mnt)]].concat());
+    assert!(err.contains(&format!("holds a {layer} layer")), "{err}");
 
     // The repository never saw any of it.
     ok(&["repo", "check", s(&repo), "--read-data"]);

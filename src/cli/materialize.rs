@@ -79,6 +79,7 @@ pub fn run(ctx: &Ctx, a: MaterializeArgs) -> Result<()> {
             ..Default::default()
         },
         upper: a.upper.clone(),
+        indices: a.indices.clone(),
         single_index: (a.indices.len() == 1).then(|| a.indices[0].clone()),
     };
     let done = materialize(&repo, &opts)?;
@@ -86,19 +87,28 @@ pub fn run(ctx: &Ctx, a: MaterializeArgs) -> Result<()> {
         print_json(&serde_json::json!({ "materialized": done }));
         return Ok(());
     }
-    let (r, l) = (&done.restore, &done.layer);
-    for note in r.notes.iter().chain(&l.notes) {
+    let l = &done.layer;
+    let restore_notes = done.restore.iter().flat_map(|r| &r.notes);
+    for note in restore_notes.chain(&l.notes) {
         eprintln!("note: {note}");
     }
-    let cached = r.cache.as_ref().map_or(0, |c| c.bytes);
+    let first = match &done.restore {
+        Some(r) => format!(
+            "restored {} files ({}, {} of it from the chunk cache), then ",
+            r.files,
+            bytes(r.bytes),
+            bytes(r.cache.as_ref().map_or(0, |c| c.bytes))
+        ),
+        None => format!(
+            "filled {} the layer's files still owed the snapshot, then copied ",
+            bytes(l.filled_bytes)
+        ),
+    };
     ctx.say(format!(
-        "materialized [{}] into {}: restored {} files ({}, {} of it from the chunk cache), \
-         then the writable layer: {} files, {} folders, {} links, {} deletions, {} folders replaced",
-        r.snapshot,
+        "materialized [{}] into {}: {first}the writable layer: {} files, {} folders, {} links, \
+         {} deletions, {} folders replaced",
+        a.snapshot,
         a.target.display(),
-        r.files,
-        bytes(r.bytes),
-        bytes(cached),
         l.files,
         l.dirs,
         l.symlinks,

@@ -10,7 +10,7 @@ use super::context::Ctx;
 use super::mount_daemon;
 use super::render::{bytes, print_json};
 use crate::native::error::Result;
-use crate::native::mount::{mount, MountOptions, MountStorage};
+use crate::native::mount::{mount, MountOptions, MountStorage, WritableLayer};
 
 /// `snapkeep mount --help`: on the command's variant in `args.rs`, since
 /// clap shows a variant's own doc line otherwise.
@@ -60,14 +60,22 @@ pub struct MountArgs {
     /// Let other users read the mount (e.g. a service's own account).
     #[arg(long)]
     pub allow_other: bool,
-    /// Put a writable layer (Linux overlayfs) over the mount: changes go to
-    /// DIR (kept after unmount, reused by the next writable mount of the same
-    /// snapshot); the repository is never written. Needs root.
+    /// Make the mount writable: changes go to DIR (kept after unmount,
+    /// reused by the next writable mount of the same snapshot); the
+    /// repository is never written. Needs root.
     #[arg(long, requires = "upper")]
     pub writable: bool,
     /// Folder for the writable layer's changes (with --writable).
     #[arg(long, value_name = "DIR", requires = "writable")]
     pub upper: Option<PathBuf>,
+    /// How the writable layer keeps changes: blocks (a file's blocks are
+    /// copied from the snapshot as they are read or written, so a service
+    /// that opens a 1 GiB file to change one page copies one block) or
+    /// overlayfs (Linux overlayfs over the read-only mount: a file is copied
+    /// whole when first opened for writing; its folder is a plain overlayfs
+    /// upper folder) [default: what --upper already holds, else blocks].
+    #[arg(long, value_enum, value_name = "KIND", requires = "writable")]
+    pub writable_layer: Option<WritableLayer>,
     /// Run in the background: return once the mount is live, printing its
     /// pid (errors before that are this command's, with its exit status).
     #[arg(long)]
@@ -110,6 +118,7 @@ pub fn run(ctx: &Ctx, a: MountArgs) -> Result<()> {
         prewarm: a.prewarm,
         allow_other: a.allow_other,
         upper: a.upper.clone(),
+        layer: a.writable_layer,
     };
     let json = a.json;
     let summary = mount(&repo, &opts, |entries| {

@@ -110,6 +110,7 @@ fn options(state: &Path, name: &str, bound: u64, storage: MountStorage) -> Mount
         // Services run as their own users read the folder too.
         allow_other: true,
         upper: None,
+        layer: None,
     }
 }
 

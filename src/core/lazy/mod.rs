@@ -10,6 +10,7 @@
 //!  CachePolicy     which chunks a bounded cache keeps (LRU, pins, stats)
 //!  CachedRead      one read served through the policy and the shell's ChunkStore
 //!  Hold            the chunks an open file keeps pinned
+//!  FillMap         which blocks of a writable layer's file hold their bytes yet
 //! ```
 //!
 //! The shell owns the bytes: it fetches the pack ranges a `Need` names,
@@ -17,6 +18,7 @@
 //! policy what to evict) and asks again.
 
 pub mod cache;
+pub mod fill;
 pub mod inodes;
 pub mod layout;
 pub mod reader;

@@ -31,11 +31,15 @@ use serde::Serialize;
 
 use crate::native::dirfd::{set_meta, DirFd, Special};
 use crate::native::error::{Error, Result};
+use crate::native::lazy::DiskCache;
+use crate::native::mount::blocks;
 use crate::native::mount::overlay::{check_stamp, Layers};
+use crate::native::mount::Shown;
 use crate::native::repo::Repo;
 use crate::native::restore::{restore, RestoreOptions, RestoreOutcome};
 use crate::native::runtime::block_on;
 use crate::native::xattrs;
+use std::sync::Arc;
 
 /// overlayfs's own attributes, never copied into the target.
 const OVERLAY_XATTRS: &str = "trusted.overlay.";
@@ -46,6 +50,8 @@ const NEEDS_LOWER: [&str; 2] = ["trusted.overlay.redirect", "trusted.overlay.met
 /// What to materialize.
 #[derive(Debug, Clone)]
 pub struct MaterializeOptions {
+    /// The mount's `--index` options (empty: every index).
+    pub indices: Vec<String>,
     /// The restore (snapshot, target, indices, cache, overwrite).
     pub restore: RestoreOptions,
     /// The writable mount's `--upper` folder.
@@ -66,6 +72,9 @@ pub struct LayerApplied {
     pub specials: u64,
     /// Paths a whiteout deleted.
     pub deleted: u64,
+    /// Bytes a block layer still owed the snapshot, filled (from the
+    /// cache, or the repository) before the copy.
+    pub filled_bytes: u64,
     /// Folders an opaque folder replaced.
     pub replaced_dirs: u64,
     /// What could not be set as the layer had it (extended attributes,
@@ -76,7 +85,10 @@ pub struct LayerApplied {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Materialized {
-    pub restore: RestoreOutcome,
+    /// The restore under an overlayfs layer (a block layer holds the whole
+    /// tree and needs none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreOutcome>,
     pub layer: LayerApplied,
 }
 
@@ -88,6 +100,9 @@ pub fn materialize(repo: &Repo, opts: &MaterializeOptions) -> Result<Materialize
         crate::repo::views::manifest_named(repo.reader(), &root, snapshot).await
     })?;
     check_stamp(&opts.upper, &manifest.uuid, &manifest.snapshot)?;
+    if blocks::is_block_layer(&opts.upper) {
+        return materialize_blocks(repo, opts);
+    }
     let layer = Layers::at(&opts.upper).upper;
     if let Some(at) = mounted_over(&layer) {
         return Err(Error::Usage(format!(
@@ -107,9 +122,87 @@ pub fn materialize(repo: &Repo, opts: &MaterializeOptions) -> Result<Materialize
     apply_dir(&layer, &dir, &base, &mut applied, &mut HashMap::new())?;
     finish(&layer, Entry::Open(dir.as_fd()), &base, &mut applied)?;
     Ok(Materialized {
-        restore: restored,
+        restore: Some(restored),
         layer: applied,
     })
+}
+
+/// A block layer's tree, its owed blocks filled, copied to the target.
+fn materialize_blocks(repo: &Repo, opts: &MaterializeOptions) -> Result<Materialized> {
+    if let Some(at) = blocks::mounted_at(&opts.upper) {
+        return Err(Error::Usage(format!(
+            "the writable layer in {} is still mounted at {at}: stop the service and \
+             `umount {at}` first (the layer must not change while it is read)",
+            opts.upper.display()
+        )));
+    }
+    let tree = blocks::tree_of(&opts.upper);
+    check_layer(&tree)?;
+    let mut applied = LayerApplied {
+        filled_bytes: fill_layer(repo, opts, &tree)?,
+        ..LayerApplied::default()
+    };
+    let base = match &opts.single_index {
+        Some(index) => opts.restore.target.join(index),
+        None => opts.restore.target.clone(),
+    };
+    fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
+    let dir = DirFd::open(&base).map_err(|e| Error::io(&base, e))?;
+    if !dir.names().map_err(|e| Error::io(&base, e))?.is_empty() {
+        if !opts.restore.overwrite {
+            return Err(Error::Usage(format!(
+                "{} is not empty: give --overwrite to replace what it holds",
+                base.display()
+            )));
+        }
+        dir.remove_contents().map_err(|e| Error::io(&base, e))?;
+    }
+    apply_dir(&tree, &dir, &base, &mut applied, &mut HashMap::new())?;
+    finish(&tree, Entry::Open(dir.as_fd()), &base, &mut applied)?;
+    Ok(Materialized {
+        restore: None,
+        layer: applied,
+    })
+}
+
+/// Fills every block the layer's files still owe the snapshot, through
+/// the mount's cache (or a cache of its own). Returns the bytes filled.
+fn fill_layer(repo: &Repo, opts: &MaterializeOptions, tree: &Path) -> Result<u64> {
+    let reader = repo.reader();
+    let shown = block_on(Shown::load(reader, &opts.restore.snapshot, &opts.indices))?;
+    let own_cache = opts.upper.join("fill-cache");
+    let (cache_dir, bound) = match &opts.restore.cache {
+        Some(dir) => (dir.clone(), u64::MAX / 2),
+        None => (own_cache.clone(), 256 << 20),
+    };
+    let cache = DiskCache::open(&cache_dir, bound, reader.config.pack_size)?;
+    let lower = Arc::new(blocks::Lower {
+        inodes: shown.inodes,
+        repo: reader.clone(),
+        index: shown.index,
+        cache: Arc::new(cache.keyed_by(reader.sealing().ids())),
+    });
+    let filled = block_on(fill_dir(tree, &lower));
+    lower.cache.flush();
+    let _ = fs::remove_dir_all(&own_cache);
+    filled
+}
+
+async fn fill_dir(dir: &Path, lower: &Arc<blocks::Lower>) -> Result<u64> {
+    let mut filled = 0;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if kind.is_dir() {
+            filled += Box::pin(fill_dir(&path, lower)).await?;
+        } else if kind.is_file() {
+            filled += blocks::hydrate::fill_whole(&path, lower.clone())
+                .await
+                .map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(filled)
 }
 
 /// Where an overlay with upper folder `layer` is mounted, if one is.
@@ -280,7 +373,7 @@ enum Entry<'a> {
 fn finish(src: &Path, entry: Entry, dest: &Path, applied: &mut LayerApplied) -> Result<()> {
     let meta = fs::symlink_metadata(src).map_err(|e| Error::io(src, e))?;
     let mut attrs = xattrs::read(src).map_err(|e| Error::io(src, e))?;
-    attrs.retain(|k, _| !k.starts_with(OVERLAY_XATTRS));
+    attrs.retain(|k, _| !k.starts_with(OVERLAY_XATTRS) && !k.starts_with(blocks::OWN_XATTRS));
     let (uid, gid) = (Some(meta.uid()), Some(meta.gid()));
     let (mode, mtime) = (meta.mode() & 0o7777, mtime_ns(&meta));
     let failed = match entry {

@@ -4,6 +4,7 @@
 //! mount lives, and the mount runs in the foreground until it is
 //! unmounted (`umount`, `fusermount3 -u`) or interrupted.
 
+pub mod blocks;
 pub mod fs;
 pub mod materialize;
 mod overlay;
@@ -59,8 +60,23 @@ pub struct MountOptions {
     pub prewarm: bool,
     /// Let other users (a service's own account) read the mount.
     pub allow_other: bool,
-    /// A writable layer (overlayfs) whose changes go to this folder.
+    /// A writable layer whose changes go to this folder.
     pub upper: Option<PathBuf>,
+    /// How the writable layer keeps changes (`None`: what the folder
+    /// already holds, else blocks).
+    pub layer: Option<WritableLayer>,
+}
+
+/// How a writable mount keeps its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WritableLayer {
+    /// snapkeep's own: the mount is writable, and a file's blocks are
+    /// copied from the snapshot as they are read or written.
+    Blocks,
+    /// Linux overlayfs over the read-only mount: a file is copied whole
+    /// the first time it is opened for writing.
+    Overlayfs,
 }
 
 /// How a mount went, said when it ends.
@@ -106,6 +122,8 @@ pub struct Mounted {
     // Dropped in this order: the overlay before the session under it.
     writable: Option<overlay::Overlay>,
     session: fuser::BackgroundSession,
+    /// A block layer's lock, released once the session is gone.
+    in_use: Option<blocks::InUse>,
     warm: Option<tokio::task::JoinHandle<()>>,
     pin: PinGuard,
     inodes: Arc<Inodes>,
@@ -129,47 +147,49 @@ impl Mounted {
         // remove the snapshot, which the reads below then report.
         let pin = PinGuard::start(source.control.clone(), &opts.snapshot, &opts.mountpoint).await?;
         let reader = &source.reader;
-        let (root, index) = reader.root_and_index().await?;
-        let manifest = crate::repo::views::manifest_named(reader, &root, &opts.snapshot).await?;
-        let indices = selected(&manifest, &opts.indices)?;
-        let roots: Vec<_> = indices
-            .iter()
-            .filter_map(|i| manifest.indices.get(i).and_then(|s| s.tree))
-            .collect();
-        let trees = reader.load_trees(&index, &roots).await?;
-        let inodes = Inodes::build(&manifest, &indices, &trees, opts.indices.len() == 1)
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        drop(trees);
-        let inodes = Arc::new(inodes);
-        let index = Arc::new(index);
-        let fs = SnapshotFs::new(
-            inodes.clone(),
-            reader.clone(),
-            index.clone(),
-            cache.clone(),
-            handle().handle().clone(),
-        );
-        let counters = fs.counters.clone();
-        let layers = match &opts.upper {
-            Some(dir) => Some(overlay::Layers::prepare(
-                dir,
-                &manifest.uuid,
-                &manifest.snapshot,
-            )?),
-            None => None,
-        };
-        let fuse_at = layers.as_ref().map_or(&opts.mountpoint, |l| &l.lower);
-        let session =
-            fuser::spawn_mount(fs, fuse_at, &config(opts)).map_err(|e| Error::io(fuse_at, e))?;
-        let writable = match &layers {
-            Some(l) => Some(overlay::Overlay::mount(l, &opts.mountpoint)?),
-            None => None,
+        let shown = Shown::load(reader, &opts.snapshot, &opts.indices).await?;
+        let (manifest, inodes, index) = (shown.manifest, shown.inodes, shown.index);
+        let (session, writable, counters, in_use) = match &opts.upper {
+            Some(dir) => {
+                let kind = layer_kind(dir, opts.layer)?;
+                overlay::stamp(dir, &manifest.uuid, &manifest.snapshot)?;
+                match kind {
+                    WritableLayer::Blocks => {
+                        let lower = blocks::Lower {
+                            inodes: inodes.clone(),
+                            repo: reader.clone(),
+                            index: index.clone(),
+                            cache: cache.clone(),
+                        };
+                        let in_use = blocks::InUse::take(dir, &opts.mountpoint)?;
+                        let (session, counters) = mount_blocks(dir, lower, opts)?;
+                        (session, None, counters, Some(in_use))
+                    }
+                    WritableLayer::Overlayfs => {
+                        let layers = overlay::Layers::prepare(dir)?;
+                        let fs = snapshot_fs(&inodes, reader, &index, &cache);
+                        let counters = fs.counters.clone();
+                        let session = fuser::spawn_mount(fs, &layers.lower, &config(opts))
+                            .map_err(|e| Error::io(&layers.lower, e))?;
+                        let writable = overlay::Overlay::mount(&layers, &opts.mountpoint)?;
+                        (session, Some(writable), counters, None)
+                    }
+                }
+            }
+            None => {
+                let fs = snapshot_fs(&inodes, reader, &index, &cache);
+                let counters = fs.counters.clone();
+                let session = fuser::spawn_mount(fs, &opts.mountpoint, &config(opts))
+                    .map_err(|e| Error::io(&opts.mountpoint, e))?;
+                (session, None, counters, None)
+            }
         };
         let warm = (opts.prewarm || opts.storage == MountStorage::FullCopy)
             .then(|| prewarm::start(reader.clone(), cache.clone(), index, inodes.clone()));
         Ok(Mounted {
             writable,
             session,
+            in_use,
             warm,
             pin,
             inodes,
@@ -218,6 +238,7 @@ impl Mounted {
         let Mounted {
             writable,
             session,
+            in_use,
             warm,
             pin,
             cache,
@@ -232,6 +253,7 @@ impl Mounted {
         } else {
             session.umount_and_join()
         };
+        drop(in_use);
         pin.finish();
         // Chunks still queued for the folder: the next mount finds them.
         cache.flush();
@@ -252,6 +274,98 @@ pub fn mount(repo: &Repo, opts: &MountOptions, ready: impl FnOnce(usize)) -> Res
     ready(mounted.entries());
     block_on(signals.wait_for_end(&mounted));
     mounted.stop()
+}
+
+/// What a mount of `indices` of a snapshot shows, and the repository
+/// index its reads go through.
+pub struct Shown {
+    pub manifest: crate::core::format::manifest::Manifest,
+    pub inodes: Arc<Inodes>,
+    pub index: Arc<crate::core::format::index::RepoIndex>,
+}
+
+impl Shown {
+    pub async fn load(reader: &RepoReader, snapshot: &str, indices: &[String]) -> Result<Shown> {
+        let (root, index) = reader.root_and_index().await?;
+        let manifest = crate::repo::views::manifest_named(reader, &root, snapshot).await?;
+        let chosen = selected(&manifest, indices)?;
+        let roots: Vec<_> = chosen
+            .iter()
+            .filter_map(|i| manifest.indices.get(i).and_then(|s| s.tree))
+            .collect();
+        let trees = reader.load_trees(&index, &roots).await?;
+        let inodes = Inodes::build(&manifest, &chosen, &trees, indices.len() == 1)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        Ok(Shown {
+            manifest,
+            inodes: Arc::new(inodes),
+            index: Arc::new(index),
+        })
+    }
+}
+
+fn snapshot_fs(
+    inodes: &Arc<Inodes>,
+    reader: &RepoReader,
+    index: &Arc<crate::core::format::index::RepoIndex>,
+    cache: &Arc<DiskCache>,
+) -> SnapshotFs {
+    SnapshotFs::new(
+        inodes.clone(),
+        reader.clone(),
+        index.clone(),
+        cache.clone(),
+        handle().handle().clone(),
+    )
+}
+
+/// The block layer in `dir` (laid out the first time), mounted writable.
+fn mount_blocks(
+    dir: &Path,
+    lower: blocks::Lower,
+    opts: &MountOptions,
+) -> Result<(fuser::BackgroundSession, Arc<fs::Counters>)> {
+    let tree = blocks::prepare(dir, &lower.inodes)?;
+    let fs = blocks::LayerFs::new(&tree, lower, handle().handle().clone())
+        .map_err(|e| Error::io(&tree, e))?;
+    let counters = fs.counters.clone();
+    let mut config = config(opts);
+    config
+        .mount_options
+        .retain(|o| *o != fuser::MountOption::RO);
+    config.mount_options.push(fuser::MountOption::RW);
+    let session = fuser::spawn_mount(fs, &opts.mountpoint, &config)
+        .map_err(|e| Error::io(&opts.mountpoint, e))?;
+    Ok((session, counters))
+}
+
+/// The kind of writable layer `dir` holds, or `asked` (blocks by
+/// default) for a new one; a folder holding the other kind is refused.
+fn layer_kind(dir: &Path, asked: Option<WritableLayer>) -> Result<WritableLayer> {
+    let held = if blocks::is_block_layer(dir) || blocks::tree_of(dir).is_dir() {
+        Some(WritableLayer::Blocks)
+    } else if overlay::Layers::at(dir).upper.is_dir() {
+        Some(WritableLayer::Overlayfs)
+    } else {
+        None
+    };
+    match (held, asked) {
+        (Some(h), Some(a)) if h != a => Err(Error::Usage(format!(
+            "--upper {} holds a {} layer, not {}: give another folder for a new layer",
+            dir.display(),
+            layer_name(h),
+            layer_name(a)
+        ))),
+        (Some(h), _) => Ok(h),
+        (None, a) => Ok(a.unwrap_or(WritableLayer::Blocks)),
+    }
+}
+
+fn layer_name(kind: WritableLayer) -> &'static str {
+    match kind {
+        WritableLayer::Blocks => "blocks",
+        WritableLayer::Overlayfs => "overlayfs",
+    }
 }
 
 fn check_mountpoint(path: &Path) -> Result<()> {

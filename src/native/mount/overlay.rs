@@ -1,4 +1,4 @@
-//! `mount --writable --upper DIR`: Linux overlayfs over the read-only
+//! `mount --writable --writable-layer overlayfs --upper DIR`: Linux overlayfs over the read-only
 //! snapshot mount, so a service can start on a backup at once and write
 //! while its data streams in. `DIR` holds three folders: `lower` (where the
 //! FUSE mount goes), `upper` (every change: new and modified files,
@@ -34,10 +34,8 @@ impl Layers {
         }
     }
 
-    /// Creates (or reuses) the folders in `dir` for changes over snapshot
-    /// `uuid` (`name` for messages); refuses a `dir` that holds changes
-    /// over another snapshot.
-    pub fn prepare(dir: &Path, uuid: &str, name: &str) -> Result<Layers> {
+    /// Creates (or reuses) the folders in `dir`.
+    pub fn prepare(dir: &Path) -> Result<Layers> {
         let text = dir.to_string_lossy();
         if text.contains(',') || text.contains(':') {
             return Err(Error::Usage(format!(
@@ -48,14 +46,21 @@ impl Layers {
         for d in [&layers.lower, &layers.upper, &layers.work] {
             fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let stamp = dir.join(STAMP);
-        match check_stamp(dir, uuid, name) {
-            Err(Error::NoWritableLayer { .. }) => {
-                fs::write(&stamp, uuid).map_err(|e| Error::io(&stamp, e))?
-            }
-            other => other?,
-        }
         Ok(layers)
+    }
+}
+
+/// Creates `dir` if need be and marks it as holding changes over snapshot
+/// `uuid` (`name` for messages); refuses a `dir` that holds changes over
+/// another snapshot.
+pub fn stamp(dir: &Path, uuid: &str, name: &str) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    match check_stamp(dir, uuid, name) {
+        Err(Error::NoWritableLayer { .. }) => {
+            let stamp = dir.join(STAMP);
+            fs::write(&stamp, uuid).map_err(|e| Error::io(&stamp, e))
+        }
+        other => other,
     }
 }
 

@@ -1,0 +1,184 @@
+//! `mount --writable` with the block layer (real FUSE mounts, as root):
+//! a change to a large file copies the blocks it touches, not the file;
+//! renames, truncates and hard links of the snapshot's files keep their
+//! bytes; the layer's own bookkeeping is out of the users' reach; and a
+//! killed mount loses nothing it was told to keep.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+use common::mounted::{writable_args, writable_dirs, Mounted};
+use common::{noise, ok, s, scene, write};
+
+const MIB: usize = 1024 * 1024;
+
+/// Bytes the layer's file at `rel` takes on disk.
+fn allocated(upper: &Path, rel: &str) -> u64 {
+    fs::metadata(upper.join("tree").join(rel)).unwrap().blocks() * 512
+}
+
+fn xattr(args: &[&str]) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os, sys\n\
+             op, path = sys.argv[1], sys.argv[2]\n\
+             try:\n\
+             \x20   if op == 'list': print(os.listxattr(path))\n\
+             \x20   elif op == 'get': print(os.getxattr(path, sys.argv[3]))\n\
+             \x20   else: os.setxattr(path, sys.argv[3], b'x')\n\
+             except OSError as e:\n\
+             \x20   print(e); sys.exit(1)\n",
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_page_rewritten_in_a_large_file_copies_one_block_and_survives_a_killed_mount() {
+    let (_t, src, repo, _dst) = scene();
+    let big = noise(16 * MIB + 3, 11);
+    write(&src.join("db/table"), &big);
+    write(&src.join("db/small.txt"), b"small\n");
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let m = Mounted::start(&[], &args, &mnt);
+    assert_eq!(allocated(&upper, "table"), 0, "nothing copied at mount");
+
+    // A service opens the file for writing and rewrites one 8 KiB page.
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(mnt.join("table"))
+        .unwrap();
+    assert_eq!(allocated(&upper, "table"), 0, "nothing copied on open");
+    f.write_all_at(&[7; 8192], 5 * MIB as u64 + 4096).unwrap();
+    f.sync_all().unwrap();
+    let copied = allocated(&upper, "table");
+    assert!(copied > 0 && copied <= 128 * 1024, "{copied} bytes copied");
+    let mut expected = big.clone();
+    expected[5 * MIB + 4096..5 * MIB + 4096 + 8192].fill(7);
+    let mut page = vec![0; 3 * 8192];
+    f.read_exact_at(&mut page, 5 * MIB as u64 - 4096).unwrap();
+    assert!(page == expected[5 * MIB - 4096..5 * MIB + 5 * 4096]);
+    drop(f);
+    // A second mount of the same layer is refused while this one lives.
+    let other = _t.path().join("mnt2");
+    fs::create_dir_all(&other).unwrap();
+    let err = common::fails(&[&["mount"], &args[..], &[s(&other)]].concat());
+    assert!(err.contains("is in use by the mount at"), "{err}");
+
+    // Killed, not unmounted: what was synced is there at the next mount,
+    // and the rest of the file still comes from the snapshot.
+    m.kill();
+    let _ = Command::new("umount")
+        .arg("-l")
+        .arg(&mnt)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let m = Mounted::start(&[], &args, &mnt);
+    assert!(fs::read(mnt.join("table")).unwrap() == expected);
+    assert_eq!(fs::read(mnt.join("small.txt")).unwrap(), b"small\n");
+    m.stop();
+    ok(&["repo", "check", s(&repo), "--read-data"]);
+}
+
+#[test]
+fn renames_truncates_and_links_of_snapshot_files_keep_their_bytes() {
+    let (_t, src, repo, _dst) = scene();
+    let a = noise(3 * MIB + 17, 21);
+    let b = noise(2 * MIB, 22);
+    write(&src.join("db/a.bin"), &a);
+    write(&src.join("db/dir/b.bin"), &b);
+    write(&src.join("db/c.bin"), &noise(MIB, 23));
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let m = Mounted::start(&[], &args, &mnt);
+
+    // Renamed before any byte was read: read back from its new name.
+    fs::rename(mnt.join("dir"), mnt.join("moved")).unwrap();
+    fs::rename(mnt.join("a.bin"), mnt.join("moved/a.bin")).unwrap();
+    // Cut inside a block, then grown: the snapshot's bytes past the cut
+    // never come back.
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(mnt.join("moved/b.bin"))
+        .unwrap();
+    f.set_len(MIB as u64 + 1000).unwrap();
+    f.set_len(2 * MIB as u64).unwrap();
+    drop(f);
+    let mut b_expected = b.clone();
+    b_expected[MIB + 1000..].fill(0);
+    // A hard link to a snapshot file: a write through one name shows
+    // through the other.
+    fs::hard_link(mnt.join("c.bin"), mnt.join("c-link.bin")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(mnt.join("c-link.bin"))
+        .unwrap()
+        .write_all_at(b"linked", 10)
+        .unwrap();
+    // Truncated on open.
+    fs::write(mnt.join("moved/a.bin"), b"").unwrap();
+    fs::write(mnt.join("moved/a.bin"), &a[..100]).unwrap();
+    m.stop();
+
+    let m = Mounted::start(&[], &args, &mnt);
+    assert_eq!(fs::read(mnt.join("moved/a.bin")).unwrap(), &a[..100]);
+    assert!(fs::read(mnt.join("moved/b.bin")).unwrap() == b_expected);
+    let c = fs::read(mnt.join("c.bin")).unwrap();
+    assert_eq!(&c[10..16], b"linked");
+    assert!(c == fs::read(mnt.join("c-link.bin")).unwrap());
+    assert_eq!(fs::metadata(mnt.join("c.bin")).unwrap().nlink(), 2);
+    assert!(!mnt.join("dir").exists() && !mnt.join("a.bin").exists());
+    m.stop();
+}
+
+#[test]
+fn the_layers_own_attributes_are_out_of_reach_and_filling_keeps_mtimes() {
+    let (_t, src, repo, _dst) = scene();
+    write(&src.join("db/file"), &noise(MIB, 31));
+    write(&src.join("db/victim"), b"not yours\n");
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let m = Mounted::start(&[], &args, &mnt);
+    let file = mnt.join("file");
+    let (listed, names) = xattr(&["list", s(&file)]);
+    assert!(listed && !names.contains("snapkeep"), "{names}");
+    assert!(!xattr(&["get", s(&file), "user.snapkeep.fill"]).0);
+    // A user's file must not be pointed at another file's bytes.
+    write(&mnt.join("mine"), b"");
+    assert!(!xattr(&["set", s(&mnt.join("mine")), "user.snapkeep.fill"]).0);
+    // Other attributes work as on any folder.
+    assert!(xattr(&["set", s(&mnt.join("mine")), "user.note"]).0);
+    assert!(xattr(&["get", s(&mnt.join("mine")), "user.note"])
+        .1
+        .contains('x'));
+
+    // Reading fills blocks, and is not a change.
+    let before = fs::metadata(&file).unwrap().mtime();
+    assert!(fs::read(&file).unwrap() == fs::read(src.join("db/file")).unwrap());
+    m.stop();
+    let m = Mounted::start(&[], &args, &mnt);
+    assert_eq!(fs::metadata(&file).unwrap().mtime(), before);
+    assert_eq!(
+        fs::metadata(&file).unwrap().mtime(),
+        fs::metadata(src.join("db/file")).unwrap().mtime()
+    );
+    m.stop();
+}
