@@ -27,6 +27,11 @@ if ! command -v fusermount3 >/dev/null && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends fuse3 >/dev/null
 fi
 [ -e /dev/fuse ] || { echo "/dev/fuse is required by tests/mount.rs"; exit 1; }
+# tests/writable_postgres.rs starts PostgreSQL (Debian's) on a writable mount.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  command -v apt-get >/dev/null || { echo "PostgreSQL is required: install Debian's postgresql"; exit 1; }
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
 # A one-off run (CI on a fresh clone) gains nothing from incremental caches
 # but their gigabytes on disk.
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0

@@ -15,17 +15,22 @@ use crate::native::restore::RestoreOptions;
 /// `snapkeep materialize --help`.
 pub const LONG_ABOUT: &str =
     "Turn what a writable mount (`mount --writable --upper DIR`) showed into a plain local \
-    folder, once the mount is stopped: the snapshot is restored into --target, taking every \
-    chunk the mount's cache holds instead of fetching it (as `restore --cache`), then the \
+    folder, once the mount is stopped.\n\n\
+    A block layer (the default kind) holds the whole tree: the blocks its files still owe \
+    the snapshot are filled, taking every chunk the mount's cache holds instead of fetching \
+    it, and the tree is copied into --target (which must be empty, or --overwrite empties \
+    it). The layer then owes nothing, and still works for the next writable mount.\n\n\
+    An overlayfs layer (`--writable-layer overlayfs`): the snapshot is restored into \
+    --target, taking every chunk the mount's cache holds (as `restore --cache`), then the \
     changes kept in DIR are laid over it: new and changed files, folders and links replace \
     what the snapshot had, deleted paths (overlayfs whiteouts) are removed, and folders \
-    deleted and made again through the mount (opaque folders) replace the snapshot's whole.\n\n\
+    deleted and made again through the mount (opaque folders) replace the snapshot's whole. \
+    The layer's folder is only read. A layer holding overlayfs redirects or metadata-only \
+    copies (made by another overlay mount; snapkeep's turns both off) is refused before \
+    anything is written. Needs root to read the layer's overlayfs attributes.\n\n\
     Give the same --index options as the mount: with exactly one, the mount showed that \
     index's content at its root, and the changes go over --target/INDEX; otherwise over \
-    --target. The layer's folder is only read: it still works for the next writable mount. \
-    A layer holding overlayfs redirects or metadata-only copies (made by another overlay \
-    mount; snapkeep's turns both off) is refused before anything is written. Needs root to \
-    read the layer's overlayfs attributes.";
+    --target.";
 
 #[derive(Debug, Args)]
 pub struct MaterializeArgs {

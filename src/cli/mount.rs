@@ -24,6 +24,12 @@ pub const LONG_ABOUT: &str =
     While the mount lives the snapshot is pinned: `snapshot delete`, retention and cleanup \
     refuse to remove it and name the mount. The pin is refreshed every minute; a killed \
     mount's pin stops counting 10 minutes after its last refresh.\n\n\
+    With --writable --upper DIR the mount takes writes, so a service can start on the \
+    backup at once: the first writable mount lays the snapshot out in DIR with every file \
+    sparse, and a file's blocks are copied from the snapshot when first read or written \
+    (--writable-layer overlayfs instead copies a file whole when it is first opened for \
+    writing). Changes stay in DIR and carry over to the next writable mount of the same \
+    snapshot; `snapkeep materialize` turns them into a plain folder.\n\n\
     Runs in the foreground until the folder is unmounted (`umount DIR` or `fusermount3 -u DIR`) \
     or the process gets SIGINT/SIGTERM, then unmounts and prints the cache's figures. With \
     --daemon it runs in the background instead: the command returns once the mount is live \
