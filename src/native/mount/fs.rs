@@ -303,7 +303,7 @@ impl Filesystem for SnapshotFs {
 
 /// An xattr answer: its size when asked for the size (0), else the value
 /// if it fits.
-fn reply_sized(reply: ReplyXattr, value: &[u8], size: u32) {
+pub(crate) fn reply_sized(reply: ReplyXattr, value: &[u8], size: u32) {
     if size == 0 {
         reply.size(value.len() as u32);
     } else if value.len() <= size as usize {

@@ -7,11 +7,12 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fuser::{Errno, FileAttr, FileType, INodeNo, ReplyEmpty, ReplyXattr, TimeOrNow};
+use fuser::{Errno, FileAttr, FileType, INodeNo, ReplyEmpty, TimeOrNow};
 use rustix::fs::Stat;
 
 use super::fs::Answer;
 use super::OWN_XATTRS;
+pub(super) use crate::native::mount::fs::reply_sized;
 
 pub fn errno(e: impl Into<io::Error>) -> Errno {
     Errno::from(e.into())
@@ -21,16 +22,6 @@ pub fn reply_empty(reply: ReplyEmpty, done: Answer<()>) {
     match done {
         Ok(()) => reply.ok(),
         Err(e) => reply.error(e),
-    }
-}
-
-pub fn reply_sized(reply: ReplyXattr, value: &[u8], size: u32) {
-    if size == 0 {
-        reply.size(value.len() as u32);
-    } else if value.len() <= size as usize {
-        reply.data(value);
-    } else {
-        reply.error(Errno::ERANGE);
     }
 }
 
