@@ -157,6 +157,21 @@ impl FillMap {
         }
     }
 
+    /// `ranges` (as [`FillMap::to_read`] gives them, in order) joined
+    /// where one ends at the next's start, each join at most `most` bytes
+    /// (or one range, if larger): one read of the snapshot, one write of
+    /// the layer, for a run of unfilled blocks.
+    pub fn runs(ranges: &[Range<u64>], most: u64) -> Vec<Range<u64>> {
+        let mut out: Vec<Range<u64>> = Vec::new();
+        for r in ranges {
+            match out.last_mut() {
+                Some(last) if last.end == r.start && r.end - last.start <= most => last.end = r.end,
+                _ => out.push(r.clone()),
+            }
+        }
+        out
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER + self.origin.len() + self.filled.len());
         out.push(VERSION);
@@ -238,6 +253,34 @@ mod tests {
         assert_eq!(m.to_read(0, u64::MAX), vec![0..B, 3 * B..4 * B]);
         // Past the snapshot's bytes a write owes nothing.
         assert!(m.to_write(4 * B + 1, 10).is_empty());
+    }
+
+    #[test]
+    fn runs_of_unfilled_blocks_are_read_as_one_up_to_a_bound() {
+        let mut m = FillMap::new("f", 10 * B + 7);
+        m.filled(&(3 * B..4 * B));
+        let ranges = m.to_read(0, u64::MAX);
+        assert_eq!(
+            FillMap::runs(&ranges, 2 * B),
+            vec![
+                0..2 * B,
+                2 * B..3 * B,
+                4 * B..6 * B,
+                6 * B..8 * B,
+                8 * B..10 * B,
+                10 * B..10 * B + 7
+            ]
+        );
+        assert_eq!(
+            FillMap::runs(&ranges, u64::MAX),
+            vec![0..3 * B, 4 * B..10 * B + 7]
+        );
+        assert_eq!(
+            FillMap::runs(&ranges[..1], 1),
+            vec![0..B],
+            "one range, whatever its size"
+        );
+        assert!(FillMap::runs(&[], B).is_empty());
     }
 
     #[test]

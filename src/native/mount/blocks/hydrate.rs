@@ -21,6 +21,11 @@ use crate::native::lazy::LazyFile;
 
 use super::{Lower, FILL_XATTR};
 
+/// Most bytes one fill reads from the snapshot and writes at once (a run
+/// of unfilled blocks: a sequential reader's request, or a whole file
+/// being filled by `materialize`).
+const FILL_RUN: u64 = 4 << 20;
+
 /// A layer file's fill state and the snapshot file its blocks come from.
 pub struct Fill {
     map: Mutex<FillMap>,
@@ -112,22 +117,27 @@ impl Fill {
             .await?;
         // Filling is not a change: the file keeps its mtime.
         let mtime = rustix::fs::fstat(&*self.file)?;
-        for r in ranges {
+        for run in FillMap::runs(&ranges, FILL_RUN) {
             let bytes = source
-                .read_at(r.start, r.end - r.start)
+                .read_at(run.start, run.end - run.start)
                 .await
                 .map_err(|e| io::Error::other(format!("{}: {e}", map.origin)))?;
-            if bytes.len() as u64 != r.end - r.start {
+            if bytes.len() as u64 != run.end - run.start {
                 return Err(io::Error::other(format!(
                     "{}: the snapshot gave {} bytes at {} where {} were owed",
                     map.origin,
                     bytes.len(),
-                    r.start,
-                    r.end - r.start
+                    run.start,
+                    run.end - run.start
                 )));
             }
-            self.file.write_all_at(&bytes, r.start)?;
-            map.filled(&r);
+            self.file.write_all_at(&bytes, run.start)?;
+            for r in ranges
+                .iter()
+                .filter(|r| run.start <= r.start && r.end <= run.end)
+            {
+                map.filled(r);
+            }
         }
         let stamps = rustix::fs::Timestamps {
             last_access: rustix::fs::Timespec {
