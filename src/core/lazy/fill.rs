@@ -223,6 +223,8 @@ impl FillMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const B: u64 = 1 << MIN_BLOCK_SHIFT;
 
