@@ -182,3 +182,63 @@ fn the_layers_own_attributes_are_out_of_reach_and_filling_keeps_mtimes() {
     );
     m.stop();
 }
+
+#[test]
+fn writers_and_readers_at_once_never_see_the_snapshot_overwrite_a_write() {
+    let (_t, src, repo, _dst) = scene();
+    let size = 8 * MIB;
+    let base = noise(size, 41);
+    write(&src.join("db/shared"), &base);
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let m = Mounted::start(&[], &args, &mnt);
+    let path = mnt.join("shared");
+    const PAGE: usize = 8192;
+    let pages = size / PAGE;
+    // Writer w owns the pages p with p % 4 == w, and writes half of them,
+    // in an order of its own, while readers check the pages nobody writes.
+    let owned = |w: usize| (0..pages).filter(move |p| p % 4 == w && p % 8 < 4);
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let path = &path;
+            scope.spawn(move || {
+                let f = fs::OpenOptions::new().write(true).open(path).unwrap();
+                let mut mine: Vec<usize> = owned(w).collect();
+                mine.reverse();
+                let turn = w * 7 % mine.len();
+                mine.rotate_left(turn);
+                for p in mine {
+                    f.write_all_at(&[w as u8 + 1; PAGE], (p * PAGE) as u64)
+                        .unwrap();
+                }
+            });
+        }
+        for r in 0..2 {
+            let (path, base) = (&path, &base);
+            scope.spawn(move || {
+                let f = fs::File::open(path).unwrap();
+                let mut page = vec![0; PAGE];
+                for i in 0..pages {
+                    let p = (i * 37 + r * 11) % pages;
+                    if p % 8 >= 4 {
+                        f.read_exact_at(&mut page, (p * PAGE) as u64).unwrap();
+                        assert!(page == base[p * PAGE..(p + 1) * PAGE], "page {p}");
+                    }
+                }
+            });
+        }
+    });
+    let mut expected = base.clone();
+    for w in 0..4 {
+        for p in owned(w) {
+            expected[p * PAGE..(p + 1) * PAGE].fill(w as u8 + 1);
+        }
+    }
+    assert!(fs::read(&path).unwrap() == expected);
+    m.stop();
+    let m = Mounted::start(&[], &args, &mnt);
+    assert!(fs::read(&path).unwrap() == expected, "after a remount");
+    m.stop();
+}
