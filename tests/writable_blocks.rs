@@ -242,3 +242,61 @@ fn writers_and_readers_at_once_never_see_the_snapshot_overwrite_a_write() {
     assert!(fs::read(&path).unwrap() == expected, "after a remount");
     m.stop();
 }
+
+#[test]
+fn prewarm_fills_the_whole_layer_in_the_background_while_the_mount_serves() {
+    let (_t, src, repo, dst) = scene();
+    let big = noise(12 * MIB + 5, 51);
+    write(&src.join("db/big"), &big);
+    write(&src.join("db/sub/small"), b"small\n");
+    common::init_small_chunks(&[], s(&repo));
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let mut args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    args.push("--prewarm");
+    let m = Mounted::start(&[], &args, &mnt);
+    // The service writes while the layer fills.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(mnt.join("big"))
+        .unwrap()
+        .write_all_at(b"mine", 3 * MIB as u64 + 1)
+        .unwrap();
+    let owes = |rel: &str| {
+        xattr(&[
+            "get",
+            s(&upper.join("tree").join(rel)),
+            "user.snapkeep.fill",
+        ])
+        .0
+    };
+    let start = std::time::Instant::now();
+    while owes("big") || owes("sub/small") {
+        assert!(start.elapsed().as_secs() < 60, "prewarm did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    m.stop();
+    let mut expected = big.clone();
+    expected[3 * MIB + 1..3 * MIB + 5].copy_from_slice(b"mine");
+    // The layer is a complete local folder: its files read without the
+    // repository.
+    let away = _t.path().join("repo-away");
+    fs::rename(&repo, &away).unwrap();
+    assert!(fs::read(upper.join("tree/big")).unwrap() == expected);
+    assert_eq!(fs::read(upper.join("tree/sub/small")).unwrap(), b"small\n");
+    fs::rename(&away, &repo).unwrap();
+    let out = common::json(&[
+        "materialize",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--upper",
+        s(&upper),
+        "--index",
+        "db",
+        "--no-cache",
+    ]);
+    assert_eq!(out["materialized"]["layer"]["filled_bytes"], 0, "{out}");
+    assert!(fs::read(dst.join("db/big")).unwrap() == expected);
+}

@@ -60,7 +60,9 @@ pub struct MountArgs {
     /// cache in the background, after which reads never touch the repository.
     #[arg(long, value_enum, default_value_t = MountStorage::SharedCache)]
     pub storage: MountStorage,
-    /// Fill the cache in the background up to its bound.
+    /// Fill the cache in the background up to its bound. With a writable
+    /// block layer: fill every block the layer's files owe, so the layer
+    /// becomes a complete local folder while the mount serves.
     #[arg(long)]
     pub prewarm: bool,
     /// Let other users read the mount (e.g. a service's own account).

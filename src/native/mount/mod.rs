@@ -149,6 +149,7 @@ impl Mounted {
         let reader = &source.reader;
         let shown = Shown::load(reader, &opts.snapshot, &opts.indices).await?;
         let (manifest, inodes, index) = (shown.manifest, shown.inodes, shown.index);
+        let mut tree_fill = None;
         let (session, writable, counters, in_use) = match &opts.upper {
             Some(dir) => {
                 let kind = layer_kind(dir, opts.layer)?;
@@ -162,7 +163,8 @@ impl Mounted {
                             cache: cache.clone(),
                         };
                         let in_use = blocks::InUse::take(dir, &opts.mountpoint)?;
-                        let (session, counters) = mount_blocks(dir, lower, opts)?;
+                        let (session, counters, fill) = mount_blocks(dir, lower, opts)?;
+                        tree_fill = Some(fill);
                         (session, None, counters, Some(in_use))
                     }
                     WritableLayer::Overlayfs => {
@@ -184,8 +186,13 @@ impl Mounted {
                 (session, None, counters, None)
             }
         };
-        let warm = (opts.prewarm || opts.storage == MountStorage::FullCopy)
-            .then(|| prewarm::start(reader.clone(), cache.clone(), index, inodes.clone()));
+        // A block layer fills its tree (and so the cache); otherwise the
+        // cache is filled.
+        let warm =
+            (opts.prewarm || opts.storage == MountStorage::FullCopy).then(|| match tree_fill {
+                Some((tree, fills)) => blocks::prewarm::start(tree, fills),
+                None => prewarm::start(reader.clone(), cache.clone(), index, inodes.clone()),
+            });
         Ok(Mounted {
             writable,
             session,
@@ -319,16 +326,20 @@ fn snapshot_fs(
     )
 }
 
+/// A block layer's tree and the fill states its prewarm shares.
+type TreeFill = (PathBuf, Arc<blocks::hydrate::Fills>);
+
 /// The block layer in `dir` (laid out the first time), mounted writable.
 fn mount_blocks(
     dir: &Path,
     lower: blocks::Lower,
     opts: &MountOptions,
-) -> Result<(fuser::BackgroundSession, Arc<fs::Counters>)> {
+) -> Result<(fuser::BackgroundSession, Arc<fs::Counters>, TreeFill)> {
     let tree = blocks::prepare(dir, &lower.inodes)?;
     let fs = blocks::LayerFs::new(&tree, lower, handle().handle().clone())
         .map_err(|e| Error::io(&tree, e))?;
     let counters = fs.counters.clone();
+    let fills = fs.fills();
     let mut config = config(opts);
     config
         .mount_options
@@ -336,7 +347,7 @@ fn mount_blocks(
     config.mount_options.push(fuser::MountOption::RW);
     let session = fuser::spawn_mount(fs, &opts.mountpoint, &config)
         .map_err(|e| Error::io(&opts.mountpoint, e))?;
-    Ok((session, counters))
+    Ok((session, counters, (tree, fills)))
 }
 
 /// The kind of writable layer `dir` holds, or `asked` (blocks by

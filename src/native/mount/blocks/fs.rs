@@ -13,13 +13,13 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fuser::{Errno, FileAttr, FileHandle, FileType, INodeNo, Request, TimeOrNow};
 use rustix::fs::{AtFlags, Mode, OFlags, Stat};
 
-use super::hydrate::Fill;
+use super::hydrate::{Fill, Fills};
 use super::sys::{attr, errno, kind_of_type, proc_path, timespec};
 use super::Lower;
 use crate::native::mount::fs::Counters;
@@ -36,9 +36,8 @@ pub struct LayerFs {
     pub(super) nodes: Mutex<HashMap<u64, NodeRef>>,
     pub(super) files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     pub(super) dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
-    pub(super) fills: Mutex<HashMap<u64, Weak<Fill>>>,
+    pub(super) fills: Arc<Fills>,
     pub(super) next_fh: AtomicU64,
-    pub(super) lower: Arc<Lower>,
     pub(super) runtime: tokio::runtime::Handle,
     pub counters: Arc<Counters>,
 }
@@ -79,9 +78,8 @@ impl LayerFs {
             nodes: Mutex::new(nodes),
             files: Mutex::default(),
             dirs: Mutex::default(),
-            fills: Mutex::default(),
+            fills: Arc::new(Fills::new(Arc::new(lower))),
             next_fh: AtomicU64::new(1),
-            lower: Arc::new(lower),
             runtime,
             counters: Arc::default(),
         })
@@ -161,17 +159,12 @@ impl LayerFs {
     /// The fill state of the file `ino`, shared by its open handles;
     /// `None` once it owes nothing.
     pub(super) fn fill_of(&self, ino: u64, file: &Arc<File>) -> Answer<Option<Arc<Fill>>> {
-        let mut fills = self.fills.lock().unwrap();
-        if let Some(fill) = fills.get(&ino).and_then(Weak::upgrade) {
-            return Ok(Some(fill));
-        }
-        let fill = Fill::of(file.clone(), self.lower.clone()).map_err(errno)?;
-        let fill = fill.map(Arc::new);
-        match &fill {
-            Some(f) => fills.insert(ino, Arc::downgrade(f)),
-            None => fills.remove(&ino),
-        };
-        Ok(fill)
+        self.fills.of(ino, file).map_err(errno)
+    }
+
+    /// The fill states, shared with a prewarm of the tree.
+    pub fn fills(&self) -> Arc<Fills> {
+        self.fills.clone()
     }
 
     /// A read-write handle on regular file `ino` of the tree.

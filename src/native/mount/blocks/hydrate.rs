@@ -93,6 +93,22 @@ impl Fill {
         save(&self.file, &map)
     }
 
+    /// Fills up to `most` bytes of what the file owes, from its start;
+    /// returns the bytes filled (0 once nothing is owed). The lock is held
+    /// for this part only, so a service's requests go between the parts.
+    pub async fn fill_some(&self, most: u64) -> io::Result<u64> {
+        let mut map = self.map.lock().await;
+        let mut ranges = map.to_read(0, u64::MAX);
+        let mut total = 0;
+        ranges.retain(|r| {
+            total += r.end - r.start;
+            total - (r.end - r.start) < most
+        });
+        let filled = ranges.iter().map(|r| r.end - r.start).sum();
+        self.fill(&mut map, ranges).await?;
+        Ok(filled)
+    }
+
     /// Runs `change` (which may punch holes or allocate anywhere in
     /// `offset..offset + len`) once every block there is filled.
     pub async fn around(
@@ -168,6 +184,37 @@ impl Fill {
             ReadAhead::DEFAULT,
         )
         .map_err(|e| io::Error::other(format!("{origin}: {e}")))
+    }
+}
+
+/// The fill state of each file of the tree some handle or prewarm holds,
+/// by inode number: one [`Fill`] (one lock) per file, however many use it.
+pub struct Fills {
+    table: std::sync::Mutex<std::collections::HashMap<u64, std::sync::Weak<Fill>>>,
+    lower: Arc<Lower>,
+}
+
+impl Fills {
+    pub fn new(lower: Arc<Lower>) -> Fills {
+        Fills {
+            table: Default::default(),
+            lower,
+        }
+    }
+
+    /// The fill state of file `ino` (opened as `file`), `None` once it
+    /// owes nothing.
+    pub fn of(&self, ino: u64, file: &Arc<File>) -> io::Result<Option<Arc<Fill>>> {
+        let mut table = self.table.lock().unwrap();
+        if let Some(fill) = table.get(&ino).and_then(std::sync::Weak::upgrade) {
+            return Ok(Some(fill));
+        }
+        let fill = Fill::of(file.clone(), self.lower.clone())?.map(Arc::new);
+        match &fill {
+            Some(f) => table.insert(ino, Arc::downgrade(f)),
+            None => table.remove(&ino),
+        };
+        Ok(fill)
     }
 }
 

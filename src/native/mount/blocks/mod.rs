@@ -13,6 +13,7 @@
 mod fs;
 pub mod hydrate;
 mod ops;
+pub mod prewarm;
 mod skeleton;
 mod sys;
 
