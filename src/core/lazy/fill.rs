@@ -121,14 +121,18 @@ impl FillMap {
     }
 
     /// After `offset..offset + len` was written: every block it covers
-    /// whole is filled (its snapshot bytes are no longer wanted).
-    pub fn written(&mut self, offset: u64, len: u64) {
+    /// whole is filled (its snapshot bytes are no longer wanted). Returns
+    /// whether the map changed (and must be saved).
+    pub fn written(&mut self, offset: u64, len: u64) -> bool {
         let end = offset.saturating_add(len);
+        let mut changed = false;
         for r in self.to_read(offset, len) {
             if offset <= r.start && r.end <= end {
                 self.filled(&r);
+                changed = true;
             }
         }
+        changed
     }
 
     /// The range to fill before the file is cut to `size`: the block the
@@ -251,8 +255,9 @@ mod tests {
         assert_eq!(m.to_write(B + 8192, 8192), vec![B..2 * B]);
         // Blocks 1 and 2 whole, and part of 3.
         assert_eq!(m.to_write(B, 2 * B + 5), vec![3 * B..4 * B]);
-        m.written(B, 2 * B + 5);
+        assert!(m.written(B, 2 * B + 5));
         assert_eq!(m.to_read(0, u64::MAX), vec![0..B, 3 * B..4 * B]);
+        assert!(!m.written(B + 8192, 8192), "inside a filled block");
         // Past the snapshot's bytes a write owes nothing.
         assert!(m.to_write(4 * B + 1, 10).is_empty());
     }

@@ -165,17 +165,26 @@ fn materialize_blocks(repo: &Repo, opts: &MaterializeOptions) -> Result<Material
     })
 }
 
+/// The least cache a fill reads through (read-ahead windows and their
+/// chunks).
+const FILL_CACHE: u64 = 256 << 20;
+
 /// Fills every block the layer's files still owe the snapshot, through
 /// the mount's cache (or a cache of its own). Returns the bytes filled.
 fn fill_layer(repo: &Repo, opts: &MaterializeOptions, tree: &Path) -> Result<u64> {
     let reader = repo.reader();
     let shown = block_on(Shown::load(reader, &opts.restore.snapshot, &opts.indices))?;
     let own_cache = opts.upper.join("fill-cache");
-    let (cache_dir, bound) = match &opts.restore.cache {
-        Some(dir) => (dir.clone(), u64::MAX / 2),
-        None => (own_cache.clone(), 256 << 20),
+    let slack = reader.config.pack_size;
+    let cache = match &opts.restore.cache {
+        // The mount's cache is read and topped up, never grown past what
+        // it holds already (its bound is the mount's to set).
+        Some(dir) => {
+            let held = DiskCache::open(dir, u64::MAX / 2, slack)?.total();
+            DiskCache::open(dir, held.max(FILL_CACHE), slack)?
+        }
+        None => DiskCache::open(&own_cache, FILL_CACHE, slack)?,
     };
-    let cache = DiskCache::open(&cache_dir, bound, reader.config.pack_size)?;
     let lower = Arc::new(blocks::Lower {
         inodes: shown.inodes,
         repo: reader.clone(),

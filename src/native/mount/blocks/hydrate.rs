@@ -75,9 +75,7 @@ impl Fill {
         let ranges = map.to_write(offset, data.len() as u64);
         self.fill(&mut map, ranges).await?;
         self.file.write_all_at(data, offset)?;
-        let before = map.clone();
-        map.written(offset, data.len() as u64);
-        if *map != before {
+        if map.written(offset, data.len() as u64) {
             save(&self.file, &map)?;
         }
         Ok(())
