@@ -154,6 +154,10 @@ pub enum Error {
     /// another filesystem than the target.
     #[error("cannot move the restored file into {}: its folder is on another filesystem than the target folder (restore each mounted folder as its own target)", path.display())]
     CrossFilesystem { path: PathBuf },
+    /// A file an overwriting restore was to update in place changed (or
+    /// gained a link) after the restore read it.
+    #[error("{} changed while the restore ran (after it was read, before it was updated): nothing was written to it; run the restore again", path.display())]
+    ChangedDuringRestore { path: PathBuf },
     /// A local file operation failed.
     #[error("{path}: {source}")]
     Io {

@@ -17,12 +17,7 @@ const PAGES: usize = 512;
 
 /// A 4 MiB file of pages that check out as PostgreSQL heap pages.
 fn relation() -> Vec<u8> {
-    let mut file = noise(PAGES * PAGE, 21);
-    for page in file.chunks_mut(PAGE) {
-        // pd_lower 40, pd_upper 7936, pd_special 8192, 8 KiB layout 4.
-        page[12..20].copy_from_slice(&[40, 0, 0, 31, 0, 32, 4, 32]);
-    }
-    file
+    pg_relation(PAGES, 21)
 }
 
 /// The new plain and stored bytes a second snapshot stores after one

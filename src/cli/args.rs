@@ -735,9 +735,18 @@ pub struct RestoreArgs {
     pub concurrency: Option<usize>,
     /// Restore into existing index folders: files that already match are
     /// kept, chunks found in the folder are reused instead of fetched, and
-    /// files the snapshot does not have are removed.
+    /// files the snapshot does not have are removed. A changed file with one
+    /// link that still holds at least 1 MiB of its chunks at their places is
+    /// updated in place: only its changed chunks are written. Other changed
+    /// files are written anew and renamed over the old ones.
     #[arg(long)]
     pub overwrite: bool,
+    /// With --overwrite: never update a file in place; write every changed
+    /// file anew and rename it over the old one, so that a reader sees
+    /// either the old file or the restored one, never a mix (slower: the
+    /// unchanged parts are copied too).
+    #[arg(long, requires = "overwrite")]
+    pub replace_files: bool,
     /// Take chunks from this chunk cache folder (a mount's `--cache`) instead of
     /// fetching them; each is checked against its id, and a missing or corrupt one
     /// is fetched [default: the mounts' default cache of the repository, when it

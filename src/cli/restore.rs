@@ -56,6 +56,7 @@ fn options(ctx: &Ctx, a: &RestoreArgs) -> Result<RestoreOptions> {
         include_global_state: a.include_global_state,
         include: include(&a.include)?,
         overwrite: a.overwrite,
+        update_in_place: a.overwrite && !a.replace_files,
         // -q silences progress in every form, JSON events included.
         progress: if ctx.quiet {
             ProgressMode::Quiet

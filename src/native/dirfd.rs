@@ -42,6 +42,8 @@ pub struct Meta {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Names the inode has (`st_nlink`).
+    pub links: u64,
 }
 
 fn kind_of(t: FileType) -> Kind {
@@ -136,6 +138,7 @@ impl DirFd {
                 mode: st.st_mode & 0o7777,
                 uid: st.st_uid,
                 gid: st.st_gid,
+                links: st.st_nlink,
             })),
             Err(rustix::io::Errno::NOENT) => Ok(None),
             Err(e) => Err(e.into()),

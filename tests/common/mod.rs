@@ -95,6 +95,17 @@ pub fn write(path: &Path, data: &[u8]) {
 
 pub use snapkeep::core::seeded::noise;
 
+/// `pages` 8 KiB pages of noise (from `seed`) whose headers check out as
+/// PostgreSQL heap pages, so `auto` chunking cuts them in page groups.
+pub fn pg_relation(pages: usize, seed: u64) -> Vec<u8> {
+    let mut file = noise(pages * 8192, seed);
+    for page in file.chunks_mut(8192) {
+        // pd_lower 40, pd_upper 7936, pd_special 8192, 8 KiB layout 4.
+        page[12..20].copy_from_slice(&[40, 0, 0, 31, 0, 32, 4, 32]);
+    }
+    file
+}
+
 /// What a restore must reproduce of one entry.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Entry {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::chunking::Chunking;
 use crate::core::format::blob::BlobEntry;
 use crate::core::format::id::{Id, IdMap, IdSet};
 use crate::core::format::index::RepoIndex;
@@ -77,7 +78,22 @@ pub struct TargetState {
     /// Every path under the overwritten folders (and, with global state,
     /// the target's top level), to find what the snapshot does not have.
     pub existing_paths: Vec<String>,
+    /// `--overwrite`: a large file that mostly holds the snapshot's chunks
+    /// at their places may be updated in place (see [`IN_PLACE_MIN_BYTES`])
+    /// instead of written anew beside it.
+    pub update_in_place: bool,
+    /// The chunks found in files at planned paths that could be updated
+    /// in place (one link, at least [`IN_PLACE_MIN_BYTES`] long): path ->
+    /// each chunk and its offset.
+    pub found_chunks: HashMap<String, Vec<(Id, u64)>>,
 }
+
+/// An overwriting restore updates a file in place when that spares at
+/// least this many bytes: the chunks it already holds at their places.
+/// Other changed files are written anew in the staging folder and renamed
+/// over the old ones, which costs little more for them and never leaves a
+/// file half-updated.
+pub const IN_PLACE_MIN_BYTES: u64 = 1 << 20;
 
 /// What the target says about an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +103,10 @@ pub struct FileFacts {
     pub mode: u32,
     /// The file's owner and group ids, where the shell read them.
     pub owner: Option<(u32, u32)>,
+    /// How many names the file has (0: not known). Only a file with one
+    /// is updated in place: the others would change with it.
+    #[serde(default)]
+    pub links: u64,
 }
 
 impl FileFacts {
@@ -183,6 +203,16 @@ pub struct PlannedFile {
     /// The file had holes: its zero blocks are left unwritten.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sparse: bool,
+    /// How the snapshot's file was cut (`None`: by content): an existing
+    /// file at its path is cut the same way to find its chunks.
+    #[serde(skip)]
+    pub chunking: Option<Chunking>,
+    /// The file in the target is updated in place: only the chunks it
+    /// lacks at their places are written into it, then it is cut to size.
+    /// These are its facts when it was read, which it must still have when
+    /// the restore opens it (else it changed since, and the restore stops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<FileFacts>,
     #[serde(skip)]
     pub attrs: Option<Arc<EntryAttrs>>,
 }
@@ -283,6 +313,9 @@ pub struct PlanSummary {
     pub conflicts: u64,
     /// Files left as they are (complete from an interrupted run).
     pub files_unchanged: u64,
+    /// Files updated in place: only their changed chunks are written.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_updated_in_place: u64,
     /// Plain bytes already in the target that need no fetch.
     pub bytes_in_place: u64,
     /// Plain bytes copied from other places in the target.
@@ -409,6 +442,8 @@ impl Builder<'_> {
                             resume: false,
                             chunks: n.chunks.clone(),
                             sparse: n.sparse,
+                            chunking: n.chunking,
+                            update: None,
                             attrs: self.attrs.of(n),
                         });
                     }
@@ -458,6 +493,26 @@ impl Builder<'_> {
         }
         Ok(in_place)
     }
+}
+
+/// The chunks of `f` that `found` (chunk, offset) holds at their places:
+/// offset -> (chunk, length).
+fn chunks_in_place(
+    f: &PlannedFile,
+    found: &[(Id, u64)],
+    index: &RepoIndex,
+) -> HashMap<u64, (Id, u64)> {
+    let found: HashMap<u64, Id> = found.iter().map(|(id, at)| (*at, *id)).collect();
+    let mut same = HashMap::new();
+    let mut offset = 0u64;
+    for c in &f.chunks {
+        let len = index.get(c).map_or(0, |l| u64::from(l.raw_len));
+        if found.get(&offset) == Some(c) {
+            same.insert(offset, (*c, len));
+        }
+        offset += len;
+    }
+    same
 }
 
 /// The folder part of `a/b/name` (`a/b`).
@@ -534,7 +589,10 @@ pub fn plan_restore(req: &PlanRequest) -> Result<RestorePlan, PlanError> {
         keep_included(&mut b.plan, req, b.global_from, filter)?;
     }
     b.plan.check_hard_links()?;
-    let in_place = b.place_blobs(req)?;
+    let mut in_place = b.place_blobs(req)?;
+    if req.target.update_in_place {
+        in_place += b.update_in_place(req);
+    }
     let copied = b.copy_local_blobs(req);
     b.take_cached_blobs(req);
     if req.target.overwrite {
@@ -605,6 +663,48 @@ impl Builder<'_> {
             }
         }
         self.walk(tree, "")
+    }
+
+    /// Picks the files an overwriting restore updates in place: one link,
+    /// at least [`IN_PLACE_MIN_BYTES`] of chunks found at their places, and
+    /// no part a local copy reads that the update would overwrite (copies
+    /// run after the fetch). Those chunks are taken out of `uses`; returns
+    /// their bytes.
+    fn update_in_place(&mut self, req: &PlanRequest) -> u64 {
+        let mut read_from: HashMap<&str, Vec<u64>> = HashMap::new();
+        for id in self.uses.keys() {
+            if let Some((path, at)) = req.target.local_blobs.get(id) {
+                read_from.entry(path.as_str()).or_default().push(*at);
+            }
+        }
+        let mut kept = 0;
+        for file in 0..self.plan.files.len() {
+            let f = &self.plan.files[file];
+            let facts = req.target.files.get(&f.path).filter(|x| x.links == 1);
+            let found = req.target.found_chunks.get(&f.path);
+            let (Some(facts), Some(found)) = (facts, found) else {
+                continue;
+            };
+            if f.done || f.resume {
+                continue;
+            }
+            let same = chunks_in_place(f, found, req.index);
+            let bytes: u64 = same.values().map(|(_, len)| len).sum();
+            let read = read_from.get(f.path.as_str()).map_or(&[][..], |v| v);
+            if bytes < IN_PLACE_MIN_BYTES || read.iter().any(|at| !same.contains_key(at)) {
+                continue;
+            }
+            for (offset, (id, _)) in &same {
+                let places = self.uses.get_mut(id).expect("placed by place_blobs");
+                places.retain(|p| !(p.file as usize == file && p.offset == *offset));
+                if places.is_empty() {
+                    self.uses.remove(id);
+                }
+            }
+            kept += bytes;
+            self.plan.files[file].update = Some(*facts);
+        }
+        kept
     }
 
     /// Blobs present in the target are copied locally, not fetched: moves
@@ -811,6 +911,7 @@ impl RestorePlan {
             blobs,
             conflicts: self.conflicts.len() as u64,
             files_unchanged: self.files.iter().filter(|f| f.done).count() as u64,
+            files_updated_in_place: self.files.iter().filter(|f| f.update.is_some()).count() as u64,
             bytes_in_place: in_place,
             bytes_copied_locally: copied,
             bytes_from_cache: self
@@ -984,6 +1085,7 @@ mod tests {
             mtime_ns: 5,
             mode: 0o644,
             owner: None,
+            links: 1,
         };
         [
             ("restored/y".to_string(), facts(4)),
@@ -1038,6 +1140,113 @@ mod tests {
         assert!(fetched.contains(&Id::of(b"bbbb")));
         let x = plan.files.iter().find(|f| f.path == "restored/x").unwrap();
         assert!(x.resume && !x.done);
+    }
+
+    /// A snapshot of one file `big` of four 1 MiB chunks m0..m3, and its
+    /// index.
+    fn big_file() -> (HashMap<Id, Tree>, RepoIndex, Id, [Id; 4]) {
+        let ids = [0u8, 1, 2, 3].map(|i| Id::of(&[b'm', i]));
+        let mut index = RepoIndex::new();
+        let entries: Vec<BlobEntry> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| BlobEntry {
+                id: *id,
+                offset: i as u64 * (1 << 20),
+                stored_len: 1 << 20,
+                raw_len: 1 << 20,
+                kind: crate::core::format::blob::BlobKind::Data,
+                codec: crate::core::format::codec::Codec::Raw,
+            })
+            .collect();
+        index.add_pack(Id::of(b"p1"), &entries);
+        let big = file("big", &[]).with_chunks(ids.to_vec(), 4 << 20);
+        let mut trees = HashMap::new();
+        let top = store(&mut trees, Tree::new(vec![big]));
+        (trees, index, top, ids)
+    }
+
+    /// The target's `restored/big` as changed after the snapshot: holding
+    /// `found` (chunk, offset), with `links` names.
+    fn big_found(found: Vec<(Id, u64)>, links: u64) -> TargetState {
+        let path = "restored/big".to_string();
+        let facts = FileFacts {
+            size: 4 << 20,
+            mtime_ns: 77,
+            mode: 0o644,
+            owner: None,
+            links,
+        };
+        TargetState {
+            occupied_index_dirs: ["restored".to_string()].into_iter().collect(),
+            overwrite: true,
+            update_in_place: true,
+            files: [(path.clone(), facts)].into_iter().collect(),
+            local_blobs: found
+                .iter()
+                .map(|(id, at)| (*id, (path.clone(), *at)))
+                .collect(),
+            found_chunks: [(path, found)].into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_file_holding_its_chunks_at_their_places_is_updated_in_place() {
+        let (trees, index, top, m) = big_file();
+        let other = Id::of(b"changed");
+        // m1 was overwritten; m0, m2 and m3 are where the snapshot has them.
+        let found = vec![
+            (m[0], 0),
+            (other, 1 << 20),
+            (m[2], 2 << 20),
+            (m[3], 3 << 20),
+        ];
+        let plan = plan_restore(&request(&trees, &index, top, None, big_found(found, 1))).unwrap();
+        let big = &plan.files[0];
+        assert_eq!(big.update.map(|f| f.mtime_ns), Some(77), "{big:?}");
+        assert_eq!(plan.summary.files_updated_in_place, 1);
+        assert_eq!(plan.summary.bytes_in_place, 3 << 20);
+        assert!(plan.local_copies.is_empty(), "{:?}", plan.local_copies);
+        let fetched: Vec<(Id, u64)> = plan
+            .reads
+            .iter()
+            .flat_map(|r| r.blobs.iter())
+            .flat_map(|b| b.places.iter().map(|p| (b.id, p.offset)))
+            .collect();
+        assert_eq!(fetched, vec![(m[1], 1 << 20)], "only m1 is written");
+
+        // The same without in-place updates: the file is written anew,
+        // every chunk copied or fetched.
+        let mut target = big_found(vec![(m[0], 0), (other, 1 << 20), (m[2], 2 << 20)], 1);
+        target.update_in_place = false;
+        let plan = plan_restore(&request(&trees, &index, top, None, target)).unwrap();
+        assert!(plan.files[0].update.is_none());
+        assert_eq!(plan.summary.bytes_copied_locally, 2 << 20);
+        assert_eq!(plan.summary.bytes_in_place, 0);
+    }
+
+    #[test]
+    fn a_file_is_not_updated_in_place_where_that_would_change_a_copy_source_or_another_name() {
+        let (trees, index, top, m) = big_file();
+        // m1 sits where m3 goes: copying it from there after m3's place
+        // was overwritten would copy the wrong bytes.
+        let moved = vec![(m[0], 0), (m[1], 3 << 20), (m[2], 2 << 20)];
+        let plan = plan_restore(&request(&trees, &index, top, None, big_found(moved, 1))).unwrap();
+        assert!(plan.files[0].update.is_none(), "{:?}", plan.files[0]);
+        assert_eq!(plan.summary.bytes_copied_locally, 3 << 20);
+
+        // Two names: the other one would change too.
+        let found = vec![(m[0], 0), (m[1], 1 << 20), (m[2], 2 << 20)];
+        let plan = plan_restore(&request(&trees, &index, top, None, big_found(found, 2))).unwrap();
+        assert!(plan.files[0].update.is_none());
+
+        // Less than a mebibyte in place: written anew.
+        let found = vec![(Id::of(b"x"), 0), (m[3], 3 << 20)];
+        let mut target = big_found(found, 1);
+        target.found_chunks.values_mut().for_each(|f| f.truncate(1));
+        let plan = plan_restore(&request(&trees, &index, top, None, target)).unwrap();
+        assert!(plan.files[0].update.is_none());
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl Follow<'_> {
             include_global_state: false,
             include: None,
             overwrite: true,
+            update_in_place: false,
             progress: ProgressMode::Quiet,
             concurrency: None,
             status: None,

@@ -285,6 +285,21 @@ pub fn write_leaving_holes(out: &std::fs::File, data: &[u8], offset: u64) -> io:
     Ok(())
 }
 
+/// Writes `data` at `offset` over what a file already holds there: an
+/// all-zero run (`zero`) becomes a hole where the file system can punch
+/// one, and is written as zeros where it cannot.
+pub fn write_over(out: &std::fs::File, data: &[u8], offset: u64, zero: bool) -> io::Result<()> {
+    use rustix::fs::FallocateFlags;
+    use std::os::unix::fs::FileExt;
+    if zero {
+        let punch = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+        if rustix::fs::fallocate(out, punch, offset, data.len() as u64).is_ok() {
+            return Ok(());
+        }
+    }
+    out.write_all_at(data, offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

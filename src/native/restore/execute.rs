@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -41,7 +41,7 @@ use crate::core::format::index::RepoIndex;
 use crate::core::format::keys;
 use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::plan::restore::{
-    reads_for, CachedCopy, LocalCopy, PlannedFile, PlannedRead, RestorePlan,
+    reads_for, CachedCopy, FileFacts, LocalCopy, PlannedFile, PlannedRead, RestorePlan,
 };
 use crate::native::dirfd::{split_parent, DirFd};
 use crate::native::error::{Error, Result};
@@ -59,6 +59,8 @@ use crate::native::runtime::block_on;
 /// Where each planned file is written while the restore runs.
 struct Temps<'a> {
     staging: &'a Staging,
+    /// The target: files updated in place are written there.
+    root: &'a DirFd,
     /// The plan's files: a temporary's name is derived from its path when
     /// needed (50,000 names held at once were 5 MB of a restore's peak).
     files: &'a [PlannedFile],
@@ -93,10 +95,29 @@ impl Temps<'_> {
     }
 
     fn err(&self, file: usize, e: std::io::Error) -> Error {
+        let f = &self.files[file];
+        if f.update.is_some() {
+            return Error::io(self.target.join(&f.path), e);
+        }
         Error::io(
             self.target.join(&self.staging.name).join(self.name(file)),
             e,
         )
+    }
+
+    /// Opens file `file` for writing: its temporary, or the file itself
+    /// when it is updated in place.
+    fn open_for_write(&self, file: usize) -> Result<File> {
+        let f = &self.files[file];
+        if f.update.is_some() {
+            let (parent, name) = split_parent(&f.path);
+            self.root
+                .dir(parent)
+                .and_then(|dir| dir.open_existing_for_write(name))
+        } else {
+            self.staging.dir.open_existing_for_write(&self.name(file))
+        }
+        .map_err(|e| self.err(file, e))
     }
 
     /// Writes `data` at `offset` of file `file` (of `plan`). `last` keeps
@@ -147,22 +168,18 @@ impl Temps<'_> {
                 }
                 _ => Ok(()),
             }
-        } else if zero {
+        } else if zero && f.update.is_none() {
             // The file was sized with set_len: the run is already a hole.
             Ok(())
         } else {
             let out = match last {
                 Some((open, out)) if *open == file => out,
-                _ => {
-                    let out = self
-                        .staging
-                        .dir
-                        .open_existing_for_write(&self.name(file))
-                        .map_err(|e| self.err(file, e))?;
-                    &last.insert((file, out)).1
-                }
+                _ => &last.insert((file, self.open_for_write(file)?)).1,
             };
-            if f.sparse {
+            if f.update.is_some() {
+                // What stands there is the old file's, holes included.
+                attrs::write_over(out, data, offset, zero)
+            } else if f.sparse {
                 write_leaving_holes(out, data, offset)
             } else {
                 out.write_all_at(data, offset)
@@ -240,7 +257,7 @@ pub fn execute(
     // Files of the target may be copy sources until the copies are done:
     // then nothing is moved over them before.
     let early = plan.local_copies.is_empty().then_some(complete);
-    let temps = create_temps(plan, &staging, target, &fin, early)?;
+    let temps = create_temps(plan, &staging, &root, target, &fin, early)?;
 
     // What this run writes: everything but the bytes already in place.
     let to_write = plan.summary.bytes - plan.summary.bytes_in_place;
@@ -340,6 +357,7 @@ fn create_dirs(plan: &RestorePlan, root: &DirFd, target: &Path) -> Result<()> {
 fn create_temps<'a>(
     plan: &'a RestorePlan,
     staging: &'a Staging,
+    root: &'a DirFd,
     target: &'a Path,
     fin: &'a Finisher,
     complete: Option<Sender<usize>>,
@@ -356,12 +374,13 @@ fn create_temps<'a>(
     }
     let temps = Temps {
         staging,
+        root,
         files: &plan.files,
         created_by_write: plan
             .files
             .iter()
             .zip(&placements)
-            .map(|(f, &n)| n == 1 && !f.resume && !f.done)
+            .map(|(f, &n)| n == 1 && !f.resume && !f.done && f.update.is_none())
             .collect(),
         target,
         fin,
@@ -376,6 +395,9 @@ fn create_temps<'a>(
         .filter(|&i| !(plan.files[i].resume && placements[i] == 0))
         .try_for_each(|i| -> Result<()> {
             let f = &plan.files[i];
+            if let Some(found) = &f.update {
+                return still_as_found(root, &f.path, found, target);
+            }
             let name = temps.name(i);
             let file = if f.resume {
                 staging.dir.open_existing_for_write(&name)
@@ -633,6 +655,17 @@ fn move_into_place(
                 .map_err(|e| Error::io(target.join(parent), e))?;
             for &i in files {
                 let f = &plan.files[i];
+                if f.update.is_some() {
+                    let (_, name) = split_parent(&f.path);
+                    let file = dir.open_existing_for_write(name);
+                    let attrs = f.attrs.as_deref();
+                    file.and_then(|file| {
+                        file.set_len(f.size)?;
+                        temps.fin.apply(&file, &f.path, f.mode, f.mtime_ns, attrs)
+                    })
+                    .map_err(|e| temps.err(i, e))?;
+                    continue;
+                }
                 let name = temps.name(i);
                 if !temps.created_by_write[i] {
                     // Metadata is set on a handle opened for reading: a
@@ -658,6 +691,32 @@ fn move_into_place(
             }
             Ok(())
         })
+}
+
+/// Checks that file `rel`, to be updated in place, still is what the plan
+/// read: a regular file with one link, the size and mtime it had, and
+/// that it can be opened for writing (an owner's read-only file is made
+/// writable; its recorded mode is set at the end).
+fn still_as_found(root: &DirFd, rel: &str, found: &FileFacts, target: &Path) -> Result<()> {
+    let path = target.join(rel);
+    let (parent, name) = split_parent(rel);
+    let dir = root.dir(parent).map_err(|e| Error::io(&path, e))?;
+    let file = dir.open_for_read(name).map_err(|e| Error::io(&path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+    let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+    if meta.nlink() != 1 || meta.len() != found.size || mtime_ns != found.mtime_ns {
+        return Err(Error::ChangedDuringRestore { path });
+    }
+    if let Err(e) = dir.open_existing_for_write(name) {
+        if e.kind() != std::io::ErrorKind::PermissionDenied {
+            return Err(Error::io(&path, e));
+        }
+        let writable = std::fs::Permissions::from_mode(meta.mode() | 0o200);
+        file.set_permissions(writable)
+            .and_then(|()| dir.open_existing_for_write(name).map(drop))
+            .map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// Gives files already in place (same size, mtime and mode) the owner and

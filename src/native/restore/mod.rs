@@ -56,6 +56,11 @@ pub struct RestoreOptions {
     /// Restore into existing index folders, reusing what they hold and
     /// removing what the snapshot does not have.
     pub overwrite: bool,
+    /// With `overwrite`: large files that mostly hold the snapshot's chunks
+    /// are updated in place instead of written anew (see
+    /// [`crate::core::plan::restore::IN_PLACE_MIN_BYTES`]). Off for a
+    /// follower's apply, whose stage shares its files with the live folder.
+    pub update_in_place: bool,
     pub progress: ProgressMode,
     /// Parallel range reads (default: four per core, at least 8).
     pub concurrency: Option<usize>,
@@ -191,6 +196,7 @@ pub fn plan_over(repo: &Repo, opts: &RestoreOptions, walked: Option<Walked>) -> 
         let ids = repo.sealing().ids();
         target.resuming = resumed.is_some();
         target.overwrite = opts.overwrite;
+        target.update_in_place = opts.overwrite && opts.update_in_place;
         if let Some(s) = &resumed {
             scan::scan_interrupted(&plan, &prepared.index, &ids, dir, s, &mut target);
         }
@@ -199,7 +205,8 @@ pub fn plan_over(repo: &Repo, opts: &RestoreOptions, walked: Option<Walked>) -> 
                 Some(w) => w,
                 None => scan::walk_existing(&plan, dir, &opts.target, &taken, &target)?,
             };
-            let chunking = (&repo.config.chunker, &ids);
+            let cutting = repo.config.cutting();
+            let chunking = (&cutting, &ids);
             scan::scan_existing(&plan, &found, dir, &opts.target, chunking, &mut target)?;
             walked_now = Some(found);
         }

@@ -5,16 +5,21 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::io::Seek;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::core::chunker::ChunkerParams;
+use crate::core::chunking::detect::HEAD_BYTES;
+use crate::core::chunking::pages::PageGroups;
+use crate::core::chunking::{Chunking, Cutter, Cutting};
 use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::Id;
 use crate::core::format::index::RepoIndex;
-use crate::core::plan::restore::{FileFacts, PlannedFile, RestorePlan, TargetState};
+use crate::core::plan::restore::{
+    FileFacts, PlannedFile, RestorePlan, TargetState, IN_PLACE_MIN_BYTES,
+};
 use crate::core::policy::global_state::{is_follower_work, is_global_state};
 use crate::native::dirfd::{split_parent, DirFd, Kind, Meta};
 use crate::native::error::{Error, Result};
@@ -26,6 +31,7 @@ fn facts(m: &Meta) -> FileFacts {
         mtime_ns: m.mtime_ns,
         mode: m.mode,
         owner: Some((m.uid, m.gid)),
+        links: m.links,
     }
 }
 
@@ -142,25 +148,58 @@ fn verified_placements(
     out
 }
 
-/// Chunk ids of a file, with the repository's chunker: (id, offset).
+/// How to cut the existing file `f` to find the chunks it holds: as the
+/// snapshot's file at its path was cut, or (a file at a path the snapshot
+/// does not have) as a snapshot of it would be.
+fn cutter_for(
+    f: &File,
+    planned: Option<&PlannedFile>,
+    cutting: &Cutting,
+) -> std::io::Result<Cutter> {
+    if let Some(p) = planned {
+        return Ok(match p.chunking {
+            Some(Chunking::Pages { page_size }) => {
+                Cutter::Pages(PageGroups::new(page_size, cutting.page_group))
+            }
+            _ => Cutter::Cdc(cutting.params),
+        });
+    }
+    let size = f.metadata()?.len();
+    let mut head = vec![0u8; HEAD_BYTES.min(size as usize)];
+    let n = read_full(f, &mut head)?;
+    Ok(cutting.for_file(size, &head[..n]))
+}
+
+/// Reads into `buf` from the file's current position until it is full or
+/// the file ends; how many bytes it holds.
+fn read_full(mut f: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Chunk ids of a file, cut by `cutter`: (id, offset).
 fn chunk_file(
-    mut f: &File,
-    params: &ChunkerParams,
+    f: &File,
+    cutter: &Cutter,
+    largest: u32,
     ids: &IdScheme,
 ) -> std::io::Result<Vec<(Id, u64)>> {
-    use std::io::Read;
-    let window = (params.max as usize * 2).max(1 << 20);
+    let window = (largest as usize * 2).max(1 << 20);
     let mut buf = vec![0u8; window];
     let (mut filled, mut base) = (0usize, 0u64);
     let mut out = Vec::new();
     loop {
-        let n = f.read(&mut buf[filled..])?;
+        let n = read_full(f, &mut buf[filled..])?;
         filled += n;
-        let eof = n == 0;
-        if !eof && filled < buf.len() {
-            continue;
-        }
-        let ranges = params.split(&buf[..filled], eof);
+        let eof = filled < buf.len();
+        let ranges = cutter.split(base, &buf[..filled], eof);
         for r in &ranges {
             out.push((ids.id_of(&buf[r.clone()]), base + r.start as u64));
         }
@@ -299,10 +338,10 @@ pub fn scan_existing(
     walked: &Walked,
     target: &DirFd,
     target_path: &Path,
-    chunking: (&ChunkerParams, &IdScheme),
+    chunking: (&Cutting, &IdScheme),
     state: &mut TargetState,
 ) -> Result<()> {
-    let (params, ids) = chunking;
+    let (cutting, ids) = chunking;
     let planned: HashMap<&str, &PlannedFile> =
         plan.files.iter().map(|f| (f.path.as_str(), f)).collect();
     // A file where the snapshot has a folder is removed before blobs are
@@ -337,12 +376,24 @@ pub fn scan_existing(
             let Ok(file) = target.open_path_for_read(rel) else {
                 return Ok((*rel, Vec::new()));
             };
-            let chunks =
-                chunk_file(&file, params, ids).map_err(|e| Error::io(target_path.join(rel), e))?;
+            let planned = planned.get(rel.as_str()).copied();
+            let chunks = cutter_for(&file, planned, cutting)
+                .and_then(|cutter| {
+                    (&file).seek(std::io::SeekFrom::Start(0))?;
+                    chunk_file(&file, &cutter, cutting.params.max, ids)
+                })
+                .map_err(|e| Error::io(target_path.join(rel), e))?;
             Ok((*rel, chunks))
         })
         .collect::<Result<_>>()?;
     for (rel, chunks) in read {
+        let updatable = planned.get(rel.as_str()).is_some_and(|f| {
+            let one_link = state.files.get(rel).is_some_and(|x| x.links == 1);
+            state.update_in_place && one_link && f.size >= IN_PLACE_MIN_BYTES
+        });
+        if updatable {
+            state.found_chunks.insert(rel.clone(), chunks.clone());
+        }
         for (id, offset) in chunks {
             state
                 .local_blobs
