@@ -13,7 +13,9 @@
 //!    (positioned writes, any order; all-zero blobs are skipped, leaving
 //!    holes); blobs a chunk cache holds are read from it first (checked
 //!    against their ids; a missing or corrupt one is fetched instead);
-//!    blobs the target already holds are copied (checked again);
+//!    blobs the target already holds are copied (checked again); a file
+//!    the plan updates in place is written where it stands instead, only
+//!    its changed chunks, once checked to be as the plan read it;
 //! 4. each temporary gets its mode and mtime on its handle and is renamed
 //!    from the staging folder into its folder, opened without following
 //!    links: a file written by one placement as soon as it is complete
