@@ -360,3 +360,58 @@ async fn a_first_byte_takes_at_most_two_round_trips() {
         );
     }
 }
+
+/// A patch's base that the cache holds (the parent snapshot's page group,
+/// read through the cache before) is taken from the cache: reading the
+/// patched page costs one ranged read, the patch's, not a second one for
+/// its base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_whose_base_is_cached_reads_only_the_patch() {
+    use snapkeep::storage::counting::{CountingStore, RequestCounter};
+    const PAGE: usize = 8192;
+    let (_t, src, repo, dst) = scene();
+    common::ok(&["repo", "init", s(&repo), "-q"]);
+    let file = src.join("data/16384");
+    let first = common::pg_relation(512, 9);
+    write(&file, &first);
+    common::ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "snap-1",
+        "--source",
+        s(&src),
+        "-q",
+    ]);
+    let mut second = first.clone();
+    second[200 * PAGE + 100..200 * PAGE + 300].fill(0xab);
+    write(&file, &second);
+    common::ok(&[
+        "snapshot",
+        "create",
+        s(&repo),
+        "snap-2",
+        "--source",
+        s(&src),
+        "-q",
+    ]);
+
+    let counter = Arc::new(RequestCounter::default());
+    let local: Arc<dyn Storage> = Arc::new(LocalStore::open(&repo).unwrap());
+    let (reader, index) = open_store(Arc::new(CountingStore::new(local, counter.clone()))).await;
+    let cache = Arc::new(DiskCache::open(&dst.join("cache"), 64 << 20, CHUNK_MAX).unwrap());
+    let open = |n: Node| {
+        let (reader, cache, index) = (reader.clone(), cache.clone(), &index);
+        LazyFile::open(reader, cache, index, &n, ReadAhead::DEFAULT).unwrap()
+    };
+    let old = open(node(&reader, &index, "snap-1", "16384").await);
+    assert_eq!(old.read_at(0, first.len() as u64).await.unwrap(), first);
+    let new = open(node(&reader, &index, "snap-2", "16384").await);
+    let before = counter.stats();
+    let at = (200 * PAGE) as u64;
+    let page = new.read_at(at, PAGE as u64).await.unwrap();
+    assert_eq!(page[..], second[200 * PAGE..201 * PAGE]);
+    let trips = counter.stats().total() - before.total();
+    assert_eq!(trips, 1, "the patch's range only, its base from the cache");
+    assert_eq!(new.read_at(0, second.len() as u64).await.unwrap(), second);
+}

@@ -221,9 +221,33 @@ impl RepoReader {
         index: &RepoIndex,
         ids: impl IntoIterator<Item = &'a Id>,
     ) -> Result<Bases> {
-        let wanted: Vec<Id> = ids.into_iter().filter_map(|id| index.base_of(id)).collect();
+        self.bases_beside(index, ids, |_| None).await
+    }
+
+    /// [`RepoReader::bases`], taking each base that `known` gives (bytes
+    /// already checked against the base's id, as a chunk cache's are)
+    /// instead of reading it from the repository.
+    pub async fn bases_beside<'a>(
+        &self,
+        index: &RepoIndex,
+        ids: impl IntoIterator<Item = &'a Id>,
+        known: impl Fn(&Id) -> Option<Bytes>,
+    ) -> Result<Bases> {
+        let mut have = HashMap::new();
+        let mut wanted = Vec::new();
+        for base in ids.into_iter().filter_map(|id| index.base_of(id)) {
+            if have.contains_key(&base) || wanted.contains(&base) {
+                continue;
+            }
+            match known(&base) {
+                Some(bytes) => {
+                    have.insert(base, bytes);
+                }
+                None => wanted.push(base),
+            }
+        }
         if wanted.is_empty() {
-            return Ok(Bases::none());
+            return Ok(Bases(have));
         }
         let reads = plan_reads(&wanted, index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(
             |MissingBlob(id)| Error::BlobMissing {
@@ -238,7 +262,8 @@ impl RepoReader {
             .buffered(BASE_READS_AT_ONCE)
             .try_collect()
             .await?;
-        Ok(Bases(decoded.into_iter().flatten().collect()))
+        have.extend(decoded.into_iter().flatten());
+        Ok(Bases(have))
     }
 
     /// The base blobs of one ranged read, decoded and checked. A base is

@@ -15,7 +15,7 @@ use crate::core::format::keys;
 use crate::core::format::tree::Node;
 use crate::core::lazy::layout::FileLayout;
 use crate::core::lazy::reader::{LazyReader, ReadAhead, ReadAnswer};
-use crate::core::lazy::serve::{CachedRead, Hold};
+use crate::core::lazy::serve::{CachedRead, ChunkStore, Hold};
 use crate::core::plan::read::{PackRead, DEFAULT_MAX_GAP};
 use crate::error::{Error, Result};
 use crate::native::lazy::DiskCache;
@@ -251,7 +251,11 @@ async fn fetch(
                 let key = keys::pack(&r.pack);
                 let range = Some(r.offset..r.offset + r.length);
                 let bytes = repo.store.get(&key, range).await?;
-                let bases = repo.bases(index, r.blobs.iter().map(|e| &e.id)).await?;
+                // A patch's base is most often in the cache: the parent
+                // snapshot's group, read through an earlier mount.
+                let cached = |id: &Id| cache.lock().store.load(id);
+                let ids = r.blobs.iter().map(|e| &e.id);
+                let bases = repo.bases_beside(index, ids, cached).await?;
                 tokio::task::spawn_blocking(move || decode_range(&repo, &r, &bytes, &bases))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
