@@ -191,7 +191,7 @@ fn chunk_file(
     largest: u32,
     ids: &IdScheme,
 ) -> std::io::Result<Vec<(Id, u64)>> {
-    let window = (largest as usize * 2).max(1 << 20);
+    let window = (largest as usize * 2).max(4 << 20);
     let mut buf = vec![0u8; window];
     let (mut filled, mut base) = (0usize, 0u64);
     let mut out = Vec::new();
@@ -200,9 +200,14 @@ fn chunk_file(
         filled += n;
         let eof = filled < buf.len();
         let ranges = cutter.split(base, &buf[..filled], eof);
-        for r in &ranges {
-            out.push((ids.id_of(&buf[r.clone()]), base + r.start as u64));
-        }
+        // Hashing is most of the cost, and one large changed file (a
+        // database's table) is often all there is to read: its chunks are
+        // hashed in parallel.
+        let hashed: Vec<(Id, u64)> = ranges
+            .par_iter()
+            .map(|r| (ids.id_of(&buf[r.clone()]), base + r.start as u64))
+            .collect();
+        out.extend(hashed);
         let used = ranges.last().map_or(0, |r| r.end);
         buf.copy_within(used..filled, 0);
         filled -= used;
