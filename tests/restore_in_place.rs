@@ -129,3 +129,38 @@ fn a_file_with_another_name_is_never_updated_in_place() {
         "the other name keeps what it held"
     );
 }
+
+/// A restore killed while it updates a file in place leaves that file
+/// with some groups restored and the rest as the service left them; run
+/// again, it reads the file again and finishes it.
+#[test]
+fn a_killed_update_in_place_is_finished_by_a_rerun() {
+    let (_t, src, repo, dst) = scene();
+    let restored = restored_then_changed(&src, &repo, &dst);
+    // Sixteen groups far enough apart to be fetched one range each.
+    let f = OpenOptions::new().write(true).open(&restored).unwrap();
+    for g in 0..16u64 {
+        f.write_all_at(&[0xee; 4096], g * 8 * GROUP + 512).unwrap();
+    }
+    drop(f);
+    let mut first = std::process::Command::new(bin())
+        .args([
+            "restore",
+            s(&repo),
+            "s1",
+            "--target",
+            s(&dst),
+            "--overwrite",
+        ])
+        .args(["--max-restore-bytes-per-sec", "256KiB", "-q"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    first.kill().unwrap();
+    assert!(!first.wait().unwrap().success(), "killed before it ended");
+
+    let plan = restore_over(&repo, &dst, &[]);
+    assert_eq!(plan["files_updated_in_place"], 1, "{plan}");
+    assert!(plan["blobs"].as_u64().unwrap() > 0, "{plan}");
+    assert_same_tree(&src, &dst);
+}
