@@ -362,9 +362,9 @@ async fn a_first_byte_takes_at_most_two_round_trips() {
 }
 
 /// A patch's base that the cache holds (the parent snapshot's page group,
-/// read through the cache before) is taken from the cache: reading the
-/// patched page costs one ranged read, the patch's, not a second one for
-/// its base.
+/// read through the cache before) is taken from the cache, by a restore
+/// from that cache and by a mount: reading the patched page costs one
+/// ranged read, the patch's, not a second one for its base.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patch_whose_base_is_cached_reads_only_the_patch() {
     use snapkeep::storage::counting::{CountingStore, RequestCounter};
@@ -406,6 +406,24 @@ async fn a_patch_whose_base_is_cached_reads_only_the_patch() {
     };
     let old = open(node(&reader, &index, "snap-1", "16384").await);
     assert_eq!(old.read_at(0, first.len() as u64).await.unwrap(), first);
+    // A restore from that cache reads no base either: of the repository
+    // it reads only the index, the trees and the patch.
+    let cache_dir = dst.join("cache");
+    cache.flush();
+    let target = dst.join("restored");
+    let out = common::json(&[
+        "restore",
+        s(&repo),
+        "snap-2",
+        "--target",
+        s(&target),
+        "--cache",
+        s(&cache_dir),
+    ]);
+    assert_eq!(fs::read(target.join("data/16384")).unwrap(), second);
+    let received = out["snapshot"]["requests"]["bytes_received"].as_u64();
+    // The base alone is a 64 KiB group of noise.
+    assert!(received.is_some_and(|r| r < 32 * 1024), "{out}");
     let new = open(node(&reader, &index, "snap-2", "16384").await);
     let before = counter.stats();
     let at = (200 * PAGE) as u64;

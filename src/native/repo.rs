@@ -213,6 +213,17 @@ impl Repo {
         index: &RepoIndex,
         ids: impl IntoIterator<Item = &'a Id> + Clone,
     ) -> Result<Bases> {
+        self.bases_beside(index, ids, |_| None)
+    }
+
+    /// [`Repo::bases`], taking each base `known` gives (checked against
+    /// its id, as a chunk cache's entries are) instead of reading it.
+    pub fn bases_beside<'a>(
+        &self,
+        index: &RepoIndex,
+        ids: impl IntoIterator<Item = &'a Id> + Clone,
+        known: impl Fn(&Id) -> Option<bytes::Bytes>,
+    ) -> Result<Bases> {
         if !ids
             .clone()
             .into_iter()
@@ -220,7 +231,7 @@ impl Repo {
         {
             return Ok(Bases::none());
         }
-        block_on(self.reader().bases(index, ids))
+        block_on(self.reader().bases_beside(index, ids, known))
     }
 
     /// The same repository with transfer rate limits (bytes per second).

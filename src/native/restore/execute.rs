@@ -35,11 +35,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use rayon::prelude::*;
 
 use crate::core::es::recovery::RecoveryStage;
-use crate::core::format::id::{IdMap, IdSet};
-use crate::core::format::index::RepoIndex;
+use crate::core::format::id::{Id, IdMap, IdSet};
 use crate::core::format::keys;
 use crate::core::plan::read::{DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE};
 use crate::core::plan::restore::{
@@ -288,7 +288,7 @@ pub fn execute(
                 .coming
                 .as_ref()
                 .map(|c| s.spawn(|| write_coming(repo, planned, c, &temps, &watch)));
-            let done = fetch(repo, &planned.index, plan, &plan.reads, &temps, &watch)
+            let done = fetch(repo, planned, &plan.reads, &temps, &watch)
                 .and_then(|()| copy_local(repo, planned, &root, &temps, &watch.bar));
             let came = writing.map(|w| w.join().expect("the thread writing chunks panicked"));
             (done, came)
@@ -514,26 +514,29 @@ fn fetch_missing(
                 detail: "a cached chunk the index does not know".into(),
             }
         })?;
-    fetch(repo, &planned.index, &planned.plan, &reads, temps, watch)?;
+    fetch(repo, planned, &reads, temps, watch)?;
     Ok(reads.iter().map(|r| r.length).sum())
 }
 
-/// Reads pack ranges `reads` (of `plan`) and writes their verified blobs.
+/// Reads pack ranges `reads` (of the plan) and writes their verified
+/// blobs. A patch's base the plan's chunk cache holds is taken from it.
 fn fetch(
     repo: &Repo,
-    index: &RepoIndex,
-    plan: &RestorePlan,
+    planned: &Planned,
     reads: &[PlannedRead],
     temps: &Temps,
     watch: &Watch,
 ) -> Result<()> {
+    let plan = &planned.plan;
+    let cached = |id: &Id| planned.cache.as_ref()?.read(id).map(Bytes::from);
     reads.par_iter().try_for_each(|r| -> Result<()> {
         watch.abort.check("restore")?;
         let bytes = block_on(
             repo.store
                 .get(&keys::pack(&r.pack), Some(r.offset..r.offset + r.length)),
         )?;
-        let bases = repo.bases(index, r.blobs.iter().map(|b| &b.id))?;
+        let ids = r.blobs.iter().map(|b| &b.id);
+        let bases = repo.bases_beside(&planned.index, ids, cached)?;
         let mut last = None;
         for b in &r.blobs {
             let at = (b.entry.offset - r.offset) as usize;
