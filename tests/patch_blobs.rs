@@ -235,6 +235,43 @@ fn a_lost_base_is_reported_by_check_and_refused_by_restore() {
     );
 }
 
+/// A base damaged in place (its pack still there) is not checked when it
+/// is read as a base; each patch over it is, once decoded: a restore of
+/// the patched snapshot fails rather than writing wrong bytes, and check
+/// finds the damage.
+#[test]
+fn a_damaged_base_fails_the_patches_over_it() {
+    let (_t, src, repo, dst) = scene();
+    let r = s(&repo);
+    ok(&["repo", "init", r, "--chunking", "pages:8KiB", "-q"]);
+    three_snapshots(&[], &src, r);
+    let (_, base) = patches(&repo).into_iter().next().unwrap();
+    let mut at = None;
+    for f in fs::read_dir(repo.join("index")).unwrap() {
+        let file = IndexFile::decode(&fs::read(f.unwrap().path()).unwrap()).unwrap();
+        for (pack, entries) in &file.packs {
+            if let Some(e) = entries.iter().find(|e| e.id.to_string() == base) {
+                at = Some((pack.to_string(), *e));
+            }
+        }
+    }
+    let (pack, entry) = at.expect("the base is indexed");
+    let path = repo.join("packs").join(&pack[..2]).join(&pack);
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = (entry.offset + u64::from(entry.stored_len) / 2) as usize;
+    bytes[middle] ^= 0x5a;
+    fs::write(&path, &bytes).unwrap();
+
+    let err = fails(&["restore", r, "s3", "--target", s(&dst)]);
+    assert!(err.contains("the patch or its base is damaged"), "{err}");
+    assert!(
+        !dst.join("db/relation").exists(),
+        "no file with wrong bytes is left under its name"
+    );
+    let check = run(&["repo", "check", r, "--read-data"]);
+    assert!(!check.status.success(), "{check:?}");
+}
+
 fn golden_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-patches")
 }

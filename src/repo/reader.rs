@@ -213,9 +213,11 @@ impl RepoReader {
     }
 
     /// The plain bytes of the bases the patch blobs among `ids` decode
-    /// over (none when no blob is a patch), each checked against its id.
-    /// Bases that sit near each other in a pack (a parent snapshot's page
-    /// groups, in file order) are read with one ranged read.
+    /// over (none when no blob is a patch). They are not checked against
+    /// their ids: a patch is, once decoded over its base, which catches a
+    /// damaged base as well. Bases that sit near each other in a pack (a
+    /// parent snapshot's page groups, in file order) are read with one
+    /// ranged read.
     pub async fn bases<'a>(
         &self,
         index: &RepoIndex,
@@ -282,7 +284,10 @@ impl RepoReader {
                         detail: "a patch blob's base is itself a patch".into(),
                     });
                 }
-                let plain = self.decode_checked(e, stored, &Bases::none())?;
+                // Not checked against its id: every patch decoded over it
+                // is, and a damaged base fails those checks (check
+                // --read-data checks a base as a blob of its own pack).
+                let plain = decode_unchecked(e, stored, self.zstd, &self.sealing, &Bases::none())?;
                 Ok((e.id, Bytes::from(plain.into_owned())))
             })
             .collect()
@@ -834,10 +839,15 @@ fn check_id(e: &BlobEntry, plain: &[u8], sealing: &Sealing) -> Result<()> {
     if sealing.id_of(plain) != e.id {
         return Err(Error::Integrity {
             id: e.id,
-            detail: if sealing.is_encrypted() {
-                "content does not match its keyed id".into()
-            } else {
-                "content does not match its SHA-256".into()
+            detail: match (sealing.is_encrypted(), e.codec == Codec::Patch) {
+                (true, false) => "content does not match its keyed id".into(),
+                (false, false) => "content does not match its SHA-256".into(),
+                (true, true) => {
+                    "a patch that, over its base, does not match its keyed id (the patch or its base is damaged)".into()
+                }
+                (false, true) => {
+                    "a patch that, over its base, does not match its SHA-256 (the patch or its base is damaged)".into()
+                }
             },
         });
     }
