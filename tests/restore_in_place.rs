@@ -55,6 +55,19 @@ fn a_changed_relation_is_updated_in_place_writing_only_its_changed_groups() {
     let (_t, src, repo, dst) = scene();
     let restored = restored_then_changed(&src, &repo, &dst);
     let inode = fs::metadata(&restored).unwrap().ino();
+    let args = [
+        "restore",
+        s(&repo),
+        "s1",
+        "--target",
+        s(&dst),
+        "--overwrite",
+    ];
+    let said = ok(&[&args[..], &["--dry-run"]].concat());
+    assert!(
+        said.contains("(1 file(s) complete, 1 updated in place)"),
+        "{said}"
+    );
 
     let plan = restore_over(&repo, &dst, &[]);
     assert_eq!(plan["files_updated_in_place"], 1, "{plan}");

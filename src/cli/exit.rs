@@ -68,6 +68,9 @@ fn api_error(e: &Error) -> ApiError {
         Error::SnapshotPinned { .. } => {
             ApiError::new(409, "snapshot_in_use_deletion_exception", "")
         }
+        Error::ChangedDuringRestore { .. } => {
+            ApiError::new(409, "file_changed_during_restore_exception", "")
+        }
         Error::Selection(SelectionError::NoSuchIndex(_) | SelectionError::NoMatch(_)) => {
             ApiError::new(404, "index_not_found_exception", "")
         }

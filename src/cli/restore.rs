@@ -6,7 +6,7 @@ use serde_json::json;
 use super::args::RestoreArgs;
 use super::context::Ctx;
 use super::render::{bytes, print_json};
-use crate::core::plan::restore::RestorePlan;
+use crate::core::plan::restore::{PlanSummary, RestorePlan};
 use crate::core::policy::include::PathFilter;
 use crate::core::policy::selection::Rename;
 use crate::native::error::{Error, Result};
@@ -116,6 +116,9 @@ fn report_dry_run(ctx: &Ctx, opts: &RestoreOptions, plan: &RestorePlan, json: bo
             "restore of [{}] would write {} files ({}), {} folders and {} symlinks, fetching {} in {} range request(s) ({} blobs)",
             opts.snapshot, s.files, bytes(s.bytes), s.dirs, s.symlinks, bytes(s.bytes_to_fetch), s.requests, s.blobs
         ));
+        if s.bytes_in_place > 0 || s.bytes_copied_locally > 0 {
+            ctx.say(reuse_line(s));
+        }
         if s.bytes_from_cache > 0 {
             ctx.say(format!(
                 "  and would take {} ({} chunks) from the chunk cache",
@@ -140,6 +143,28 @@ fn report_dry_run(ctx: &Ctx, opts: &RestoreOptions, plan: &RestorePlan, json: bo
         });
     }
     Ok(())
+}
+
+/// What a plan over an existing target keeps: `  and would keep 1.2 GiB
+/// already in place (990 file(s) complete, 2 updated in place) and copy
+/// 3 MiB from other files there`.
+fn reuse_line(s: &PlanSummary) -> String {
+    let mut kept = vec![format!("{} file(s) complete", s.files_unchanged)];
+    if s.files_updated_in_place > 0 {
+        kept.push(format!("{} updated in place", s.files_updated_in_place));
+    }
+    let mut line = format!(
+        "  and would keep {} already in place ({})",
+        bytes(s.bytes_in_place),
+        kept.join(", ")
+    );
+    if s.bytes_copied_locally > 0 {
+        line.push_str(&format!(
+            " and copy {} from other files there",
+            bytes(s.bytes_copied_locally)
+        ));
+    }
+    line
 }
 
 fn print_outcome_json(repo: &Repo, out: &RestoreOutcome) {
@@ -183,6 +208,12 @@ fn print_outcome_text(ctx: &Ctx, out: &RestoreOutcome) {
             ""
         }
     ));
+    if out.plan.files_updated_in_place > 0 {
+        ctx.say(format!(
+            "updated {} changed file(s) in place: only their changed chunks were written",
+            out.plan.files_updated_in_place
+        ));
+    }
     if let Some(c) = &out.cache {
         ctx.say(format!(
             "took {} ({} chunks) from the chunk cache{}{}",
