@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
+use snapkeep::core::format::blob::BlobEntry;
 use snapkeep::core::format::index::IndexFile;
 use snapkeep::core::lazy::reader::ReadAhead;
 use snapkeep::native::decompressor::libzstd_decode;
@@ -85,6 +86,19 @@ fn patches(repo: &Path) -> Vec<(String, String)> {
     }
     out.sort();
     out
+}
+
+/// The pack holding blob `id` (as its index files say), and its entry.
+fn indexed(repo: &Path, id: &str) -> (String, BlobEntry) {
+    for f in fs::read_dir(repo.join("index")).unwrap() {
+        let file = IndexFile::decode(&fs::read(f.unwrap().path()).unwrap()).unwrap();
+        for (pack, entries) in &file.packs {
+            if let Some(e) = entries.iter().find(|e| e.id.to_string() == id) {
+                return (pack.to_string(), *e);
+            }
+        }
+    }
+    panic!("{id} is not indexed")
 }
 
 fn restored(repo: &str, snapshot: &str, dst: &Path, env: &[(String, String)]) -> Vec<u8> {
@@ -206,16 +220,7 @@ fn a_lost_base_is_reported_by_check_and_refused_by_restore() {
     ok(&["repo", "init", r, "--chunking", "pages:8KiB", "-q"]);
     three_snapshots(&[], &src, r);
     let (_, base) = patches(&repo).into_iter().next().unwrap();
-    let mut holder = None;
-    for f in fs::read_dir(repo.join("index")).unwrap() {
-        let file = IndexFile::decode(&fs::read(f.unwrap().path()).unwrap()).unwrap();
-        for (pack, entries) in &file.packs {
-            if entries.iter().any(|e| e.id.to_string() == base) {
-                holder = Some(pack.to_string());
-            }
-        }
-    }
-    let holder = holder.expect("the base is indexed");
+    let (holder, _) = indexed(&repo, &base);
     fs::remove_file(repo.join("packs").join(&holder[..2]).join(&holder)).unwrap();
 
     let check = run(&["repo", "check", r]);
@@ -246,16 +251,7 @@ fn a_damaged_base_fails_the_patches_over_it() {
     ok(&["repo", "init", r, "--chunking", "pages:8KiB", "-q"]);
     three_snapshots(&[], &src, r);
     let (_, base) = patches(&repo).into_iter().next().unwrap();
-    let mut at = None;
-    for f in fs::read_dir(repo.join("index")).unwrap() {
-        let file = IndexFile::decode(&fs::read(f.unwrap().path()).unwrap()).unwrap();
-        for (pack, entries) in &file.packs {
-            if let Some(e) = entries.iter().find(|e| e.id.to_string() == base) {
-                at = Some((pack.to_string(), *e));
-            }
-        }
-    }
-    let (pack, entry) = at.expect("the base is indexed");
+    let (pack, entry) = indexed(&repo, &base);
     let path = repo.join("packs").join(&pack[..2]).join(&pack);
     let mut bytes = fs::read(&path).unwrap();
     let middle = (entry.offset + u64::from(entry.stored_len) / 2) as usize;
