@@ -44,9 +44,13 @@ fn restored_then_changed(src: &Path, repo: &Path, dst: &Path) -> std::path::Path
     restored
 }
 
+/// `restore s1 --target DST --overwrite` of the repository at `repo`.
+fn over<'a>(repo: &'a Path, dst: &'a Path) -> [&'a str; 6] {
+    ["restore", s(repo), "s1", "--target", s(dst), "--overwrite"]
+}
+
 fn restore_over(repo: &Path, dst: &Path, extra: &[&str]) -> serde_json::Value {
-    let args = ["restore", s(repo), "s1", "--target", s(dst), "--overwrite"];
-    let out = json(&[&args[..], extra].concat());
+    let out = json(&[&over(repo, dst)[..], extra].concat());
     out["snapshot"]["plan"].clone()
 }
 
@@ -55,15 +59,7 @@ fn a_changed_relation_is_updated_in_place_writing_only_its_changed_groups() {
     let (_t, src, repo, dst) = scene();
     let restored = restored_then_changed(&src, &repo, &dst);
     let inode = fs::metadata(&restored).unwrap().ino();
-    let args = [
-        "restore",
-        s(&repo),
-        "s1",
-        "--target",
-        s(&dst),
-        "--overwrite",
-    ];
-    let said = ok(&[&args[..], &["--dry-run"]].concat());
+    let said = ok(&[&over(&repo, &dst)[..], &["--dry-run"]].concat());
     assert!(
         said.contains("(1 file(s) complete, 1 updated in place)"),
         "{said}"
@@ -157,14 +153,7 @@ fn a_killed_update_in_place_is_finished_by_a_rerun() {
     }
     drop(f);
     let mut first = std::process::Command::new(bin())
-        .args([
-            "restore",
-            s(&repo),
-            "s1",
-            "--target",
-            s(&dst),
-            "--overwrite",
-        ])
+        .args(over(&repo, &dst))
         .args(["--max-restore-bytes-per-sec", "256KiB", "-q"])
         .spawn()
         .unwrap();

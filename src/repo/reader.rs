@@ -237,8 +237,9 @@ impl RepoReader {
     ) -> Result<Bases> {
         let mut have = HashMap::new();
         let mut wanted = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for base in ids.into_iter().filter_map(|id| index.base_of(id)) {
-            if have.contains_key(&base) || wanted.contains(&base) {
+            if !seen.insert(base) {
                 continue;
             }
             match known(&base) {

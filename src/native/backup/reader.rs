@@ -255,7 +255,7 @@ fn check_unchanged(f: &File, path: &Path, before: Stamp, total: u64) -> Result<S
 
 /// Fills `buf` unless the file ends first, or stops once `enough` bytes
 /// are in; returns the bytes read.
-fn read_full(f: &mut File, buf: &mut [u8], enough: usize) -> io::Result<usize> {
+pub(crate) fn read_full(f: &mut File, buf: &mut [u8], enough: usize) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() && n < enough {
         match f.read(&mut buf[n..]) {

@@ -716,7 +716,7 @@ fn still_as_found(root: &DirFd, rel: &str, found: &FileFacts, target: &Path) -> 
         if e.kind() != std::io::ErrorKind::PermissionDenied {
             return Err(Error::io(&path, e));
         }
-        let writable = std::fs::Permissions::from_mode(meta.mode() | 0o200);
+        let writable = std::fs::Permissions::from_mode(meta.mode() & 0o7777 | 0o200);
         file.set_permissions(writable)
             .and_then(|()| dir.open_existing_for_write(name).map(drop))
             .map_err(|e| Error::io(&path, e))?;

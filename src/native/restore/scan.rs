@@ -12,7 +12,6 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::core::chunking::detect::HEAD_BYTES;
-use crate::core::chunking::pages::PageGroups;
 use crate::core::chunking::{Chunking, Cutter, Cutting};
 use crate::core::crypto::content_ids::IdScheme;
 use crate::core::format::id::Id;
@@ -21,6 +20,7 @@ use crate::core::plan::restore::{
     FileFacts, PlannedFile, RestorePlan, TargetState, IN_PLACE_MIN_BYTES,
 };
 use crate::core::policy::global_state::{is_follower_work, is_global_state};
+use crate::native::backup::reader::read_full;
 use crate::native::dirfd::{split_parent, DirFd, Kind, Meta};
 use crate::native::error::{Error, Result};
 use crate::native::restore::staging::{is_staging, temp_name, Staging};
@@ -152,41 +152,24 @@ fn verified_placements(
 /// snapshot's file at its path was cut, or (a file at a path the snapshot
 /// does not have) as a snapshot of it would be.
 fn cutter_for(
-    f: &File,
+    f: &mut File,
     planned: Option<&PlannedFile>,
     cutting: &Cutting,
 ) -> std::io::Result<Cutter> {
-    if let Some(p) = planned {
-        return Ok(match p.chunking {
-            Some(Chunking::Pages { page_size }) => {
-                Cutter::Pages(PageGroups::new(page_size, cutting.page_group))
-            }
-            _ => Cutter::Cdc(cutting.params),
-        });
-    }
     let size = f.metadata()?.len();
-    let mut head = vec![0u8; HEAD_BYTES.min(size as usize)];
-    let n = read_full(f, &mut head)?;
-    Ok(cutting.for_file(size, &head[..n]))
-}
-
-/// Reads into `buf` from the file's current position until it is full or
-/// the file ends; how many bytes it holds.
-fn read_full(mut f: &File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::io::Read;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match f.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
+    if let Some(p) = planned {
+        // A recorded mode cuts without looking at the file's head.
+        let mode = p.chunking.unwrap_or(Chunking::Cdc);
+        return Ok(Cutting { mode, ..*cutting }.for_file(size, &[]));
     }
-    Ok(filled)
+    let mut head = vec![0u8; HEAD_BYTES.min(size as usize)];
+    let n = read_full(f, &mut head, usize::MAX)?;
+    Ok(cutting.for_file(size, &head[..n]))
 }
 
 /// Chunk ids of a file, cut by `cutter`: (id, offset).
 fn chunk_file(
-    f: &File,
+    f: &mut File,
     cutter: &Cutter,
     largest: u32,
     ids: &IdScheme,
@@ -196,7 +179,7 @@ fn chunk_file(
     let (mut filled, mut base) = (0usize, 0u64);
     let mut out = Vec::new();
     loop {
-        let n = read_full(f, &mut buf[filled..])?;
+        let n = read_full(f, &mut buf[filled..], usize::MAX)?;
         filled += n;
         let eof = filled < buf.len();
         let ranges = cutter.split(base, &buf[..filled], eof);
@@ -378,14 +361,14 @@ pub fn scan_existing(
         .par_iter()
         .map(|rel| -> Result<(&String, Vec<(Id, u64)>)> {
             // Replaced by something else since the stat: not a source.
-            let Ok(file) = target.open_path_for_read(rel) else {
+            let Ok(mut file) = target.open_path_for_read(rel) else {
                 return Ok((*rel, Vec::new()));
             };
             let planned = planned.get(rel.as_str()).copied();
-            let chunks = cutter_for(&file, planned, cutting)
+            let chunks = cutter_for(&mut file, planned, cutting)
                 .and_then(|cutter| {
-                    (&file).seek(std::io::SeekFrom::Start(0))?;
-                    chunk_file(&file, &cutter, cutting.params.max, ids)
+                    file.seek(std::io::SeekFrom::Start(0))?;
+                    chunk_file(&mut file, &cutter, cutting.params.max, ids)
                 })
                 .map_err(|e| Error::io(target_path.join(rel), e))?;
             Ok((*rel, chunks))
