@@ -6,11 +6,19 @@
 //! Until written, a chunk stays in memory here and is served from here
 //! (the policy counts it as cached from its admission). What waits is
 //! bounded by [`PENDING_BYTES`]: an admission past it waits for the
-//! writer (the read path then pays for the disk, as before, instead of
+//! writers (the read path then pays for the disk, as before, instead of
 //! memory growing). A chunk removed (evicted, found corrupt, cleared)
 //! while queued is dropped unwritten; one removed while being written is
 //! removed once it is in place, so the folder never holds an entry the
 //! policy dropped.
+//!
+//! Writing an entry costs about as much CPU as the reader's own copy of
+//! the chunk, and a cold sequential read keeps every core busy, so the
+//! entries are written by two threads: one at the lowest priority, which
+//! takes only the time the readers leave (the gaps while a range is read
+//! from the repository), and one at the readers' priority that writes
+//! only while more than half the bound waits, so a busy machine never
+//! starves the cache and holds readers up behind it.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -36,7 +44,7 @@ pub(super) const PARTIAL: &str = ".partial";
 #[derive(Debug)]
 pub(super) struct CacheWriter {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 #[derive(Debug, Default)]
@@ -51,8 +59,8 @@ struct Queue {
     chunks: IdMap<(Bytes, PathBuf)>,
     /// Write order (an id no longer in `chunks` was removed: skipped).
     order: VecDeque<Id>,
-    /// The chunk being written, outside the lock.
-    writing: Option<Id>,
+    /// The chunks being written, outside the lock.
+    writing: Vec<Id>,
     bytes: u64,
     closed: bool,
 }
@@ -67,17 +75,42 @@ impl Shared {
     }
 }
 
+/// Which of the two writers a thread is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// Lowest priority, writes whatever is queued.
+    Idle,
+    /// Readers' priority, writes while the queue is over half the bound
+    /// (down to a quarter), and drains it at close.
+    CatchUp,
+}
+
+impl Queue {
+    /// Whether writer `w`, `catching_up` until now, has work to take.
+    fn wanted_by(&self, w: Writer, catching_up: bool) -> bool {
+        let floor = if catching_up { 4 } else { 2 };
+        !self.order.is_empty()
+            && (w == Writer::Idle || self.closed || self.bytes > PENDING_BYTES / floor)
+    }
+}
+
 impl CacheWriter {
     pub fn start() -> CacheWriter {
         let shared = Arc::new(Shared::default());
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("snapkeep-cache".into())
-            .spawn(move || write_loop(&worker))
-            .expect("spawning the cache writer thread");
+        let threads = [
+            (Writer::Idle, "snapkeep-cache"),
+            (Writer::CatchUp, "snapkeep-cache+"),
+        ]
+        .map(|(role, name)| {
+            let worker = shared.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || write_loop(&worker, role))
+                .expect("spawning a cache writer thread")
+        });
         CacheWriter {
             shared,
-            thread: Some(thread),
+            threads: threads.into(),
         }
     }
 
@@ -106,7 +139,7 @@ impl CacheWriter {
     /// until it is in place (the caller then removes its files).
     pub fn cancel(&self, id: &Id) {
         let mut q = self.shared.lock();
-        while q.writing == Some(*id) {
+        while q.writing.contains(id) {
             q = self.shared.wait(q);
         }
         if let Some((b, _)) = q.chunks.remove(id) {
@@ -118,46 +151,37 @@ impl CacheWriter {
     /// Waits until every queued chunk is written.
     pub fn flush(&self) {
         let mut q = self.shared.lock();
-        while !q.chunks.is_empty() || q.writing.is_some() {
+        while !q.chunks.is_empty() || !q.writing.is_empty() {
             q = self.shared.wait(q);
         }
     }
 }
 
 impl Drop for CacheWriter {
-    /// Writes what is queued, then stops the thread.
+    /// Writes what is queued, then stops the threads.
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.changed.notify_all();
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
-fn write_loop(shared: &Shared) {
-    loop {
-        let (id, bytes, path) = {
-            let mut q = shared.lock();
-            loop {
-                if let Some(id) = q.order.pop_front() {
-                    if let Some((b, p)) = q.chunks.get(&id) {
-                        let next = (id, b.clone(), p.clone());
-                        q.writing = Some(id);
-                        break next;
-                    }
-                } else if q.closed {
-                    return;
-                } else {
-                    q = shared.wait(q);
-                }
-            }
-        };
+fn write_loop(shared: &Shared, role: Writer) {
+    if role == Writer::Idle {
+        // Raising one's own nice value needs no privilege; failing to is
+        // harmless (the writer then competes as before).
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    }
+    let mut catching_up = false;
+    while let Some((id, bytes, path)) = next_entry(shared, role, &mut catching_up) {
         let written = write_partial(&path, &bytes);
         let mut q = shared.lock();
-        q.writing = None;
-        // Still wanted (a cancel waits for `writing` to clear, so it cannot
-        // have run since): put it in place; otherwise drop the partials.
+        q.writing.retain(|w| *w != id);
+        // Still wanted (a cancel waits while it is being written, so it
+        // cannot have run since): put it in place; otherwise drop the
+        // partials.
         let wanted = q.chunks.remove(&id).is_some();
         if wanted {
             q.bytes -= bytes.len() as u64;
@@ -168,6 +192,34 @@ fn write_loop(shared: &Shared) {
         }
         drop(q);
         shared.changed.notify_all();
+    }
+}
+
+/// The next chunk writer `role` should write, marked as being written;
+/// `None` once the writer is closed and nothing is left.
+fn next_entry(
+    shared: &Shared,
+    role: Writer,
+    catching_up: &mut bool,
+) -> Option<(Id, Bytes, PathBuf)> {
+    let mut q = shared.lock();
+    loop {
+        *catching_up = q.wanted_by(role, *catching_up);
+        if *catching_up {
+            let id = q.order.pop_front().expect("wanted_by saw one");
+            // An id no longer queued was removed, or queued again later.
+            if let Some((b, p)) = q.chunks.get(&id) {
+                let next = (id, b.clone(), p.clone());
+                if !q.writing.contains(&id) {
+                    q.writing.push(id);
+                    return Some(next);
+                }
+            }
+        } else if q.closed && q.order.is_empty() {
+            return None;
+        } else {
+            q = shared.wait(q);
+        }
     }
 }
 
@@ -201,6 +253,34 @@ fn discard(path: &Path) {
 mod tests {
     use super::*;
     use crate::native::lazy::cache_entry::{chunk_of, BLOCK};
+
+    /// The idle writer takes anything queued; the catch-up writer starts
+    /// past half the bound, goes on down to a quarter, and drains at close.
+    #[test]
+    fn the_catch_up_writer_works_only_while_the_queue_runs_full() {
+        let mut q = Queue::default();
+        let wants = |q: &Queue, w, catching_up| q.wanted_by(w, catching_up);
+        assert!(!wants(&q, Writer::Idle, false));
+        q.order.push_back(Id::of(b"queued"));
+        for (bytes, starts, goes_on) in [
+            (1, false, false),
+            (PENDING_BYTES / 4, false, false),
+            (PENDING_BYTES / 4 + 1, false, true),
+            (PENDING_BYTES / 2, false, true),
+            (PENDING_BYTES / 2 + 1, true, true),
+        ] {
+            q.bytes = bytes;
+            assert!(wants(&q, Writer::Idle, false), "{bytes}");
+            assert_eq!(wants(&q, Writer::CatchUp, false), starts, "{bytes}");
+            assert_eq!(wants(&q, Writer::CatchUp, true), goes_on, "{bytes}");
+        }
+        q.bytes = 1;
+        q.closed = true;
+        assert!(wants(&q, Writer::CatchUp, false));
+        q.order.clear();
+        assert!(!wants(&q, Writer::CatchUp, true));
+        assert!(!wants(&q, Writer::Idle, true));
+    }
 
     #[test]
     fn queued_chunks_are_served_written_or_dropped_when_cancelled() {
