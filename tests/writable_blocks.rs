@@ -94,6 +94,79 @@ fn a_page_rewritten_in_a_large_file_copies_one_block_and_survives_a_killed_mount
     ok(&["repo", "check", s(&repo), "--read-data"]);
 }
 
+/// A file deep enough that its path and a bitmap of 64 KiB blocks would
+/// not fit the extended attribute (ext4 keeps an inode's attributes in one
+/// 4 KiB block) mounts with larger blocks instead of failing the mount.
+#[test]
+fn a_large_file_at_a_very_long_path_mounts_writable() {
+    let (_t, src, repo, _dst) = scene();
+    let deep: Vec<String> = (0..15)
+        .map(|n| format!("{n:02}{}", "d".repeat(248)))
+        .collect();
+    let rel = format!("{}/big", deep.join("/"));
+    let file = src.join("db").join(&rel);
+    write(&file, b"");
+    let size = 256 * MIB as u64;
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let marks = [
+        (0, b"first".as_slice()),
+        (size / 2, b"middle"),
+        (size - 4, b"last"),
+    ];
+    for (at, bytes) in marks {
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .write_all_at(bytes, at)
+            .unwrap();
+    }
+    common::init(&repo);
+    ok(&["snapshot", "create", s(&repo), "s1", "--source", s(&src)]);
+    let (mnt, upper, cache) = writable_dirs(_t.path());
+    let args = writable_args(s(&repo), "s1", Some("db"), s(&cache), s(&upper));
+    let m = Mounted::start(&[], &args, &mnt);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(mnt.join(&rel))
+        .unwrap();
+    assert_eq!(f.metadata().unwrap().len(), size);
+    f.write_all_at(b"changed", size / 4).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    m.stop();
+
+    let m = Mounted::start(&[], &args, &mnt);
+    let f = fs::File::open(mnt.join(&rel)).unwrap();
+    let read = |at: u64, len: usize| {
+        let mut buf = vec![0; len];
+        f.read_exact_at(&mut buf, at).unwrap();
+        buf
+    };
+    for (at, bytes) in marks {
+        assert_eq!(read(at, bytes.len()), bytes, "at {at}");
+    }
+    assert_eq!(read(size / 4 - 3, 13), b"\0\0\0changed\0\0\0");
+    // Blocks of 4 MiB (64 for the file) were filled, not the whole file:
+    // the write's, the one before it (the read back starts 3 bytes
+    // earlier), and the three marks' (and the file system's extent
+    // blocks).
+    let copied = allocated(&upper, &rel);
+    let blocks = 5 * 4 * MIB as u64;
+    assert!(
+        (blocks..blocks + 64 * 1024).contains(&copied),
+        "{copied} bytes copied"
+    );
+    drop(f);
+    m.stop();
+}
+
 #[test]
 fn renames_truncates_and_links_of_snapshot_files_keep_their_bytes() {
     let (_t, src, repo, _dst) = scene();

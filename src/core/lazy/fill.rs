@@ -25,6 +25,15 @@ pub const MIN_BLOCK_SHIFT: u8 = 16;
 /// The bitmap stays under this many bytes (it must fit an extended
 /// attribute beside the origin): larger files get larger blocks.
 const MAX_BITMAP: u64 = 2048;
+/// The whole encoded map stays under this many bytes where it can: ext4
+/// keeps all of an inode's extended attributes in one 4 KiB block (the
+/// snapshot's own go beside the map), so a long origin leaves less room
+/// for the bitmap and its file gets larger blocks.
+const MAX_MAP: usize = 3072;
+/// The fewest bitmap bytes a map gets, however long its origin.
+const MIN_BITMAP: u64 = 8;
+/// Largest block: 2^63 bytes, so that any file fits in [`MIN_BITMAP`].
+const MAX_BLOCK_SHIFT: u8 = 63;
 const VERSION: u8 = 1;
 const HEADER: usize = 1 + 1 + 8 + 2;
 
@@ -50,8 +59,10 @@ impl std::fmt::Display for BadFillMap {
 impl FillMap {
     /// A file of `len` snapshot bytes at `origin`, nothing filled.
     pub fn new(origin: &str, len: u64) -> FillMap {
+        let room = MAX_MAP.saturating_sub(HEADER + origin.len()) as u64;
+        let bitmap = room.clamp(MIN_BITMAP, MAX_BITMAP);
         let mut shift = MIN_BLOCK_SHIFT;
-        while len.div_ceil(1 << shift).div_ceil(8) > MAX_BITMAP {
+        while shift < MAX_BLOCK_SHIFT && len.div_ceil(1 << shift).div_ceil(8) > bitmap {
             shift += 1;
         }
         let blocks = len.div_ceil(1 << shift);
@@ -96,7 +107,7 @@ impl FillMap {
         let bs = self.block_size();
         (offset / bs..end.div_ceil(bs))
             .filter(|b| !self.is_filled(*b))
-            .map(|b| b * bs..((b + 1) * bs).min(self.lower_len))
+            .map(|b| b * bs..(b + 1).saturating_mul(bs).min(self.lower_len))
             .collect()
     }
 
@@ -195,7 +206,7 @@ impl FillMap {
             return Err(BadFillMap("unknown version"));
         }
         let block_shift = bytes[1];
-        if !(MIN_BLOCK_SHIFT..=40).contains(&block_shift) {
+        if !(MIN_BLOCK_SHIFT..=MAX_BLOCK_SHIFT).contains(&block_shift) {
             return Err(BadFillMap("block size out of range"));
         }
         let lower_len = u64::from_le_bytes(bytes[2..10].try_into().unwrap());
@@ -317,6 +328,26 @@ mod tests {
         assert!(m.encode().len() <= HEADER + 4 + 2048);
         assert_eq!(m.to_read(0, 1).len(), 1);
         assert!(FillMap::new("empty", 0).complete());
+    }
+
+    /// A long origin leaves less room for the bitmap: the map stays under
+    /// 3 KiB (with at least 8 bitmap bytes), and still reads back.
+    #[test]
+    fn a_long_origin_gets_larger_blocks_so_the_map_fits() {
+        let deep = vec!["d".repeat(200); 12].join("/");
+        for len in [1, 1 << 20, 1 << 30, 100 << 30, u64::MAX] {
+            let m = FillMap::new(&deep, len);
+            let bytes = m.encode();
+            assert!(bytes.len() <= MAX_MAP, "{len}: {}", bytes.len());
+            assert_eq!(FillMap::decode(&bytes), Ok(m.clone()), "{len}");
+            assert_eq!(m.to_read(0, len).first().map(|r| r.start), Some(0));
+        }
+        assert!(FillMap::new(&deep, 1 << 30).block_size() > B);
+        let longest = "x".repeat(4000);
+        let m = FillMap::new(&longest, 1 << 30);
+        assert_eq!(m.encode().len(), HEADER + 4000 + MIN_BITMAP as usize);
+        // A short origin keeps the smallest blocks up to 1 GiB.
+        assert_eq!(FillMap::new("a/b", 1 << 30).block_size(), B);
     }
 
     #[test]

@@ -90,10 +90,19 @@ fn sparse_file(dir: &DirFd, name: &str, path: &str, node: &Node) -> io::Result<(
             rustix::fs::XattrFlags::empty(),
         )
         .map_err(|e| {
+            let why = if e == rustix::io::Errno::NOSPC || e == rustix::io::Errno::TOOBIG {
+                format!(
+                    "the file system has no room for its {} bytes (the path is {} bytes long)",
+                    map.encode().len(),
+                    path.len()
+                )
+            } else {
+                "the writable layer's folder must be on a file system with user extended \
+                 attributes, such as ext4, xfs, btrfs or tmpfs"
+                    .to_string()
+            };
             io::Error::other(format!(
-                "cannot set extended attribute {FILL_XATTR} on {path}: {e} (the writable \
-                 layer's folder must be on a file system with user extended attributes, \
-                 such as ext4, xfs, btrfs or tmpfs)"
+                "cannot set extended attribute {FILL_XATTR} on {path}: {e} ({why})"
             ))
         })?;
     }
