@@ -336,6 +336,15 @@ impl Repo {
         block_on(self.reader().read_blob_unchecked(index, id))
     }
 
+    /// See [`crate::repo::reader::RepoReader::bases_unchecked`].
+    pub fn bases_unchecked(
+        &self,
+        index: &RepoIndex,
+        ids: &[Id],
+    ) -> Result<std::collections::HashMap<Id, Bytes>> {
+        block_on(self.reader().bases_unchecked(index, ids))
+    }
+
     /// See [`crate::repo::reader::RepoReader::raw_blob_range`].
     pub fn raw_blob_range(
         &self,

@@ -249,10 +249,22 @@ impl RepoReader {
                 None => wanted.push(base),
             }
         }
-        if wanted.is_empty() {
-            return Ok(Bases(have));
+        have.extend(self.bases_unchecked(index, &wanted).await?);
+        Ok(Bases(have))
+    }
+
+    /// The plain bytes of base blobs `ids` (blobs stored whole), not
+    /// checked against their ids, as [`RepoReader::bases`] reads them:
+    /// neighbours in a pack with one ranged read, several reads at once.
+    pub async fn bases_unchecked(
+        &self,
+        index: &RepoIndex,
+        ids: &[Id],
+    ) -> Result<HashMap<Id, Bytes>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
         }
-        let reads = plan_reads(&wanted, index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(
+        let reads = plan_reads(ids, index, DEFAULT_MAX_GAP, DEFAULT_MAX_RANGE).map_err(
             |MissingBlob(id)| Error::BlobMissing {
                 kind: "patch base",
                 id,
@@ -265,8 +277,7 @@ impl RepoReader {
             .buffered(BASE_READS_AT_ONCE)
             .try_collect()
             .await?;
-        have.extend(decoded.into_iter().flatten());
-        Ok(Bases(have))
+        Ok(decoded.into_iter().flatten().collect())
     }
 
     /// The base blobs of one ranged read, decoded and checked. A base is

@@ -5,7 +5,10 @@
 //! any lock, so all pipeline threads compress at once; full packs go to
 //! the [`Uploader`]'s threads.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
+
+use bytes::Bytes;
 
 use crate::core::crypto::content_ids::IdScheme;
 use crate::core::crypto::envelope::BlobBinding;
@@ -21,6 +24,17 @@ use crate::native::error::Result;
 use crate::native::job::Abort;
 use crate::native::repo::Repo;
 use crate::storage::direct::DIRECT_ALIGN;
+
+/// How a claimed data chunk may be stored ([`Packer::claim_data`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Known or claimed by another thread: nothing to store.
+    Known,
+    /// Whole: no base to patch it over.
+    Whole,
+    /// As a patch over this base, if the patch is small enough.
+    Over(Id),
+}
 
 /// What adding a blob cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -140,27 +154,60 @@ impl<'a> Packer<'a> {
     /// [`Packer::add`] for a data chunk whose file held `previous` at the
     /// same place in the parent snapshot: a new chunk that differs from it
     /// in a few runs is stored as a patch over it (over its base, if it is
-    /// a patch itself: chains are one long).
+    /// a patch itself: chains are one long). Reads the base on its own: a
+    /// caller with many chunks asks [`Packer::claim_data`] for each, reads
+    /// the bases together ([`Packer::read_bases`]) and stores each with
+    /// [`Packer::store_data`].
     pub fn add_data(&self, id: Id, plain: &[u8], previous: Option<&Id>) -> Result<Added> {
-        if !self.claim(id)? {
-            return Ok(Added::default());
+        match self.claim_data(id, previous)? {
+            Claim::Known => Ok(Added::default()),
+            Claim::Whole => self.store_data(id, plain, None),
+            Claim::Over(base) => {
+                let bases = self.read_bases(&[base]);
+                self.store_data(id, plain, bases.get(&base).map(|b| (base, &b[..])))
+            }
         }
-        let patched = previous
+    }
+
+    /// Claims data chunk `id` for this run (see [`Packer::add_data`]) and
+    /// says how it may be stored.
+    pub fn claim_data(&self, id: Id, previous: Option<&Id>) -> Result<Claim> {
+        if !self.claim(id)? {
+            return Ok(Claim::Known);
+        }
+        Ok(previous
             .filter(|p| **p != id)
             .and_then(|p| self.patch_base(p))
-            .and_then(|base| {
-                // A base that cannot be read costs the patch, not the
-                // snapshot: the chunk is stored whole. It is read without
-                // checking its id (a fifth of an incremental's CPU), as
-                // deduplication trusts a known blob: a damaged zstd frame
-                // fails or decodes to noise whose diff is too large to
-                // store; a raw base damaged in place costs this chunk as
-                // it would cost one deduplicated against it (readers check
-                // a base before applying a patch, and check finds it).
-                let base_plain = self.repo.read_blob_unchecked(self.index, &base).ok()?;
-                let body = patch::diff(&base_plain, plain);
-                (body.len() <= plain.len() / PATCH_AT_MOST_ONE_IN).then_some((base, body))
-            });
+            .map_or(Claim::Whole, Claim::Over))
+    }
+
+    /// The plain bytes of bases `ids`, read together (neighbours in a pack
+    /// with one ranged read, several reads at once: against object storage
+    /// one round trip per changed page group made an incremental of a
+    /// database slower than its initial snapshot). A base that cannot be
+    /// read costs its patches, not the snapshot: they are stored whole.
+    /// The bases are not checked against their ids (a fifth of an
+    /// incremental's CPU), as deduplication trusts a known blob: a
+    /// damaged zstd frame fails or decodes to noise whose diff is too large
+    /// to store; a raw base damaged in place costs its chunks as it would
+    /// cost ones deduplicated against it (readers check a base before
+    /// applying a patch, and check finds it).
+    pub fn read_bases(&self, ids: &[Id]) -> HashMap<Id, Bytes> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        self.repo
+            .bases_unchecked(self.index, &ids)
+            .unwrap_or_default()
+    }
+
+    /// Stores claimed data chunk `id`: as a patch over `base` (its id and
+    /// plain bytes) when the patch is small enough, else whole.
+    pub fn store_data(&self, id: Id, plain: &[u8], base: Option<(Id, &[u8])>) -> Result<Added> {
+        let patched = base.and_then(|(base, base_plain)| {
+            let body = patch::diff(base_plain, plain);
+            (body.len() <= plain.len() / PATCH_AT_MOST_ONE_IN).then_some((base, body))
+        });
         match patched {
             Some((base, body)) => self.store_patch(id, plain.len() as u32, base, &body),
             None => self.store_whole(id, BlobKind::Data, plain),

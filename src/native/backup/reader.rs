@@ -12,7 +12,7 @@ use crate::core::chunker::ChunkerParams;
 use crate::core::chunking::detect::HEAD_BYTES;
 use crate::core::chunking::{Chunking, Cutting};
 use crate::core::format::id::Id;
-use crate::native::backup::packer::{Added, Packer};
+use crate::native::backup::packer::{Added, Claim, Packer};
 use crate::native::backup::read_error::ReadError;
 use crate::native::backup::windows::Windows;
 use crate::native::progress::Progress;
@@ -225,17 +225,40 @@ fn read_whole(
         let mut chunks = Vec::with_capacity(1);
         let mut added = Added::default();
         let cutter = cutting.for_file(filled as u64, &data[..filled.min(HEAD_BYTES)]);
+        // Claimed first, so the bases of the chunks to patch are read
+        // together, then stored.
+        let mut claims = Vec::new();
         for (k, range) in cutter.split(0, data, true).into_iter().enumerate() {
-            let chunk = &data[range];
-            let id = packer.id_of(chunk);
+            let id = packer.id_of(&data[range.clone()]);
             let before = previous.and_then(|p| p.get(k));
-            let a = packer
-                .add_data(id, chunk, before)
-                .map_err(ReadError::Store)?;
+            let claim = packer.claim_data(id, before).map_err(ReadError::Store)?;
+            claims.push((id, range, claim));
+            chunks.push(id);
+        }
+        let wanted: Vec<Id> = claims
+            .iter()
+            .filter_map(|(_, _, c)| match c {
+                Claim::Over(base) => Some(*base),
+                _ => None,
+            })
+            .collect();
+        let bases = packer.read_bases(&wanted);
+        for (id, range, claim) in claims {
+            let chunk = &data[range];
+            let base = match claim {
+                Claim::Known => None,
+                Claim::Whole => Some(None),
+                Claim::Over(base) => Some(bases.get(&base).map(|b| (base, &b[..]))),
+            };
+            let a = match base {
+                Some(base) => packer
+                    .store_data(id, chunk, base)
+                    .map_err(ReadError::Store)?,
+                None => Added::default(),
+            };
             progress.inc(chunk.len() as u64);
             added.plain += a.plain;
             added.stored += a.stored;
-            chunks.push(id);
         }
         Ok((chunks, added, filled as u64, cutter.recorded()))
     })

@@ -13,15 +13,24 @@
 //! (never from inside such a job, so a thread streams at most two files at
 //! once). Buffers are recycled, so a large file costs no page faults after
 //! its first two windows.
+//!
+//! A chunk to be stored as a patch over its place in the parent snapshot
+//! waits for the rest of its window: the thread that takes the window's
+//! last chunk reads all their bases together (coalesced ranged reads, a
+//! round trip for the window instead of one per chunk) and stores them,
+//! with the pool's idle threads helping.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use rayon::prelude::*;
+
 use crate::core::format::id::Id;
-use crate::native::backup::packer::{Added, Packer};
+use crate::native::backup::packer::{Added, Claim, Packer};
 use crate::native::backup::read_error::ReadError;
 use crate::native::error::Error;
 use crate::native::progress::Progress;
@@ -52,6 +61,34 @@ struct Task {
     window: Arc<Vec<u8>>,
     range: Range<usize>,
     slot: usize,
+    batch: Arc<Batch>,
+}
+
+/// The chunks of one window to store as patches: their bases are read
+/// together (one round trip for a window, not one per chunk), by the
+/// thread that finishes the window's last task.
+struct Batch {
+    /// Tasks of the window not yet taken through [`Windows::store`].
+    left: AtomicUsize,
+    deferred: Mutex<Vec<Deferred>>,
+}
+
+/// A claimed chunk waiting for its base.
+struct Deferred {
+    window: Arc<Vec<u8>>,
+    range: Range<usize>,
+    slot: usize,
+    id: Id,
+    base: Id,
+}
+
+impl Batch {
+    fn new(tasks: usize) -> Batch {
+        Batch {
+            left: AtomicUsize::new(tasks),
+            deferred: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -140,6 +177,7 @@ impl Windows {
                 let window = Arc::new(buf);
                 {
                     let mut st = self.state.lock().unwrap();
+                    let batch = Arc::new(Batch::new(cuts.len()));
                     for range in cuts {
                         let slot = st.results.len();
                         st.results.push(None);
@@ -147,6 +185,7 @@ impl Windows {
                             window: window.clone(),
                             range,
                             slot,
+                            batch: batch.clone(),
                         });
                         scope.spawn(|_| {
                             // (Not inside `if let`: its guard would live on.)
@@ -234,30 +273,76 @@ impl Windows {
         st
     }
 
+    /// Stores one chunk, or defers it to its window's batch when it is to
+    /// be patched; the window's last task stores the batch.
     fn store(&self, task: Task, packer: &Packer, progress: &Progress) {
         let Task {
             window,
             range,
             slot,
+            batch,
         } = task;
         let failed = self.state.lock().unwrap().failed.is_some();
         if !failed {
-            let chunk = &window[range];
+            let chunk = &window[range.clone()];
             let id = packer.id_of(chunk);
             let before = self.previous.as_deref().and_then(|p| p.get(slot));
-            let result = packer.add_data(id, chunk, before);
-            progress.inc(chunk.len() as u64);
-            let mut st = self.state.lock().unwrap();
-            match result {
-                Ok(a) => st.results[slot] = Some((id, a)),
-                Err(e) => {
-                    st.failed.get_or_insert(e);
-                    // Wake a reader waiting for room: it stops reading.
-                    self.changed.notify_all();
+            let result = match packer.claim_data(id, before) {
+                Ok(Claim::Over(base)) => {
+                    batch.deferred.lock().unwrap().push(Deferred {
+                        window: window.clone(),
+                        range,
+                        slot,
+                        id,
+                        base,
+                    });
+                    None
                 }
+                Ok(Claim::Known) => Some(Ok(Added::default())),
+                Ok(Claim::Whole) => Some(packer.store_data(id, chunk, None)),
+                Err(e) => Some(Err(e)),
+            };
+            progress.inc(chunk.len() as u64);
+            if let Some(result) = result {
+                self.record(slot, id, result);
             }
         }
+        if batch.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let deferred = std::mem::take(&mut *batch.deferred.lock().unwrap());
+            self.store_deferred(deferred, packer);
+        }
         self.release(window);
+    }
+
+    /// Reads the bases of a window's deferred chunks together, then stores
+    /// each (on the pool's idle threads too).
+    fn store_deferred(&self, deferred: Vec<Deferred>, packer: &Packer) {
+        let failed = self.state.lock().unwrap().failed.is_some();
+        if !failed && !deferred.is_empty() {
+            let wanted: Vec<Id> = deferred.iter().map(|d| d.base).collect();
+            let bases = packer.read_bases(&wanted);
+            deferred.par_iter().for_each(|d| {
+                let base = bases.get(&d.base).map(|b| (d.base, &b[..]));
+                let result = packer.store_data(d.id, &d.window[d.range.clone()], base);
+                self.record(d.slot, d.id, result);
+            });
+        }
+        for d in deferred {
+            self.release(d.window);
+        }
+    }
+
+    /// The outcome of storing the chunk at `slot`.
+    fn record(&self, slot: usize, id: Id, result: crate::native::error::Result<Added>) {
+        let mut st = self.state.lock().unwrap();
+        match result {
+            Ok(a) => st.results[slot] = Some((id, a)),
+            Err(e) => {
+                st.failed.get_or_insert(e);
+                // Wake a reader waiting for room: it stops reading.
+                self.changed.notify_all();
+            }
+        }
     }
 
     /// Drops one reference to a window; the last one recycles its buffer
