@@ -152,25 +152,12 @@ impl<'a> Packer<'a> {
     }
 
     /// [`Packer::add`] for a data chunk whose file held `previous` at the
-    /// same place in the parent snapshot: a new chunk that differs from it
-    /// in a few runs is stored as a patch over it (over its base, if it is
-    /// a patch itself: chains are one long). Reads the base on its own: a
-    /// caller with many chunks asks [`Packer::claim_data`] for each, reads
-    /// the bases together ([`Packer::read_bases`]) and stores each with
+    /// same place in the parent snapshot: claims `id` for this run and
+    /// says how it may be stored. A new chunk that differs from `previous`
+    /// may become a patch over it (over its base, if it is a patch itself:
+    /// chains are one long); the caller reads the bases of many such
+    /// chunks together ([`Packer::read_bases`]) and stores each with
     /// [`Packer::store_data`].
-    pub fn add_data(&self, id: Id, plain: &[u8], previous: Option<&Id>) -> Result<Added> {
-        match self.claim_data(id, previous)? {
-            Claim::Known => Ok(Added::default()),
-            Claim::Whole => self.store_data(id, plain, None),
-            Claim::Over(base) => {
-                let bases = self.read_bases(&[base]);
-                self.store_data(id, plain, bases.get(&base).map(|b| (base, &b[..])))
-            }
-        }
-    }
-
-    /// Claims data chunk `id` for this run (see [`Packer::add_data`]) and
-    /// says how it may be stored.
     pub fn claim_data(&self, id: Id, previous: Option<&Id>) -> Result<Claim> {
         if !self.claim(id)? {
             return Ok(Claim::Known);

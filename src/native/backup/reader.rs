@@ -79,7 +79,7 @@ pub fn window_len(params: &ChunkerParams) -> usize {
 ///
 /// `previous` is the parent snapshot's chunks of the file by place, if it
 /// was cut into page groups: each new chunk is offered to the packer as a
-/// patch over the one at its place ([`Packer::add_data`]).
+/// patch over the one at its place ([`Packer::claim_data`]).
 pub fn read_file(
     path: &Path,
     walked: Option<Stamp>,

@@ -104,7 +104,7 @@ pub struct Windows {
     state: Mutex<State>,
     changed: Condvar,
     /// The file's chunks in the parent snapshot, by place (see
-    /// [`Packer::add_data`]).
+    /// [`Packer::claim_data`]).
     previous: Option<Arc<[Id]>>,
 }
 
