@@ -63,6 +63,9 @@ struct Queue {
     writing: Vec<Id>,
     bytes: u64,
     closed: bool,
+    /// Callers waiting in [`CacheWriter::flush`]: the catch-up writer
+    /// drains the queue for them, as at close.
+    flushing: usize,
 }
 
 impl Shared {
@@ -81,7 +84,7 @@ enum Writer {
     /// Lowest priority, writes whatever is queued.
     Idle,
     /// Readers' priority, writes while the queue is over half the bound
-    /// (down to a quarter), and drains it at close.
+    /// (down to a quarter), and drains it for a flush and at close.
     CatchUp,
 }
 
@@ -90,7 +93,10 @@ impl Queue {
     fn wanted_by(&self, w: Writer, catching_up: bool) -> bool {
         let floor = if catching_up { 4 } else { 2 };
         !self.order.is_empty()
-            && (w == Writer::Idle || self.closed || self.bytes > PENDING_BYTES / floor)
+            && (w == Writer::Idle
+                || self.closed
+                || self.flushing > 0
+                || self.bytes > PENDING_BYTES / floor)
     }
 }
 
@@ -148,12 +154,16 @@ impl CacheWriter {
         }
     }
 
-    /// Waits until every queued chunk is written.
+    /// Waits until every queued chunk is written (by both writers: an
+    /// unmount does not wait on the idle one alone).
     pub fn flush(&self) {
         let mut q = self.shared.lock();
+        q.flushing += 1;
+        self.shared.changed.notify_all();
         while !q.chunks.is_empty() || !q.writing.is_empty() {
             q = self.shared.wait(q);
         }
+        q.flushing -= 1;
     }
 }
 
@@ -255,7 +265,8 @@ mod tests {
     use crate::native::lazy::cache_entry::{chunk_of, BLOCK};
 
     /// The idle writer takes anything queued; the catch-up writer starts
-    /// past half the bound, goes on down to a quarter, and drains at close.
+    /// past half the bound, goes on down to a quarter, and drains for a
+    /// flush and at close.
     #[test]
     fn the_catch_up_writer_works_only_while_the_queue_runs_full() {
         let mut q = Queue::default();
@@ -275,6 +286,9 @@ mod tests {
             assert_eq!(wants(&q, Writer::CatchUp, true), goes_on, "{bytes}");
         }
         q.bytes = 1;
+        q.flushing = 1;
+        assert!(wants(&q, Writer::CatchUp, false));
+        q.flushing = 0;
         q.closed = true;
         assert!(wants(&q, Writer::CatchUp, false));
         q.order.clear();
