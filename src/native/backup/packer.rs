@@ -36,6 +36,16 @@ pub enum Claim {
     Over(Id),
 }
 
+impl Claim {
+    /// The base to read for this chunk, if any.
+    pub fn base(self) -> Option<Id> {
+        match self {
+            Claim::Over(base) => Some(base),
+            Claim::Known | Claim::Whole => None,
+        }
+    }
+}
+
 /// What adding a blob cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Added {
@@ -157,7 +167,7 @@ impl<'a> Packer<'a> {
     /// may become a patch over it (over its base, if it is a patch itself:
     /// chains are one long); the caller reads the bases of many such
     /// chunks together ([`Packer::read_bases`]) and stores each with
-    /// [`Packer::store_data`].
+    /// [`Packer::store_claimed`].
     pub fn claim_data(&self, id: Id, previous: Option<&Id>) -> Result<Claim> {
         if !self.claim(id)? {
             return Ok(Claim::Known);
@@ -188,9 +198,22 @@ impl<'a> Packer<'a> {
             .unwrap_or_default()
     }
 
-    /// Stores claimed data chunk `id`: as a patch over `base` (its id and
-    /// plain bytes) when the patch is small enough, else whole.
-    pub fn store_data(&self, id: Id, plain: &[u8], base: Option<(Id, &[u8])>) -> Result<Added> {
+    /// Stores data chunk `id` as `claim` says: nothing when known, else as
+    /// a patch over its base (found in `bases`, as [`Packer::read_bases`]
+    /// gives them) when there is one and the patch is small enough, else
+    /// whole.
+    pub fn store_claimed(
+        &self,
+        id: Id,
+        plain: &[u8],
+        claim: Claim,
+        bases: &HashMap<Id, Bytes>,
+    ) -> Result<Added> {
+        let base = match claim {
+            Claim::Known => return Ok(Added::default()),
+            Claim::Whole => None,
+            Claim::Over(base) => bases.get(&base).map(|b| (base, &b[..])),
+        };
         let patched = base.and_then(|(base, base_plain)| {
             let body = patch::diff(base_plain, plain);
             (body.len() <= plain.len() / PATCH_AT_MOST_ONE_IN).then_some((base, body))

@@ -12,7 +12,7 @@ use crate::core::chunker::ChunkerParams;
 use crate::core::chunking::detect::HEAD_BYTES;
 use crate::core::chunking::{Chunking, Cutting};
 use crate::core::format::id::Id;
-use crate::native::backup::packer::{Added, Claim, Packer};
+use crate::native::backup::packer::{Added, Packer};
 use crate::native::backup::read_error::ReadError;
 use crate::native::backup::windows::Windows;
 use crate::native::progress::Progress;
@@ -235,27 +235,13 @@ fn read_whole(
             claims.push((id, range, claim));
             chunks.push(id);
         }
-        let wanted: Vec<Id> = claims
-            .iter()
-            .filter_map(|(_, _, c)| match c {
-                Claim::Over(base) => Some(*base),
-                _ => None,
-            })
-            .collect();
+        let wanted: Vec<Id> = claims.iter().filter_map(|(_, _, c)| c.base()).collect();
         let bases = packer.read_bases(&wanted);
         for (id, range, claim) in claims {
             let chunk = &data[range];
-            let base = match claim {
-                Claim::Known => None,
-                Claim::Whole => Some(None),
-                Claim::Over(base) => Some(bases.get(&base).map(|b| (base, &b[..]))),
-            };
-            let a = match base {
-                Some(base) => packer
-                    .store_data(id, chunk, base)
-                    .map_err(ReadError::Store)?,
-                None => Added::default(),
-            };
+            let a = packer
+                .store_claimed(id, chunk, claim, &bases)
+                .map_err(ReadError::Store)?;
             progress.inc(chunk.len() as u64);
             added.plain += a.plain;
             added.stored += a.stored;

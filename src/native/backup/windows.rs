@@ -21,7 +21,7 @@
 //! with the pool's idle threads helping.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -298,8 +298,7 @@ impl Windows {
                     });
                     None
                 }
-                Ok(Claim::Known) => Some(Ok(Added::default())),
-                Ok(Claim::Whole) => Some(packer.store_data(id, chunk, None)),
+                Ok(claim) => Some(packer.store_claimed(id, chunk, claim, &HashMap::new())),
                 Err(e) => Some(Err(e)),
             };
             progress.inc(chunk.len() as u64);
@@ -322,8 +321,8 @@ impl Windows {
             let wanted: Vec<Id> = deferred.iter().map(|d| d.base).collect();
             let bases = packer.read_bases(&wanted);
             deferred.par_iter().for_each(|d| {
-                let base = bases.get(&d.base).map(|b| (d.base, &b[..]));
-                let result = packer.store_data(d.id, &d.window[d.range.clone()], base);
+                let chunk = &d.window[d.range.clone()];
+                let result = packer.store_claimed(d.id, chunk, Claim::Over(d.base), &bases);
                 self.record(d.slot, d.id, result);
             });
         }
