@@ -136,6 +136,42 @@ class ResticMount:
         return proc, find(os.path.join(at, "snapshots", "latest"), "big.bin")
 
 
+class RusticMount:
+    """rustic's mount (built with its `mount` feature: bench/run.sh
+    --with-rustic), over the snapshot's root; like restic's, it has no data
+    cache of its own."""
+    name = "rustic"
+
+    def _args(self, repo):
+        return ["rustic", "--repository", repo, "--password", PASSWORD,
+                "--cache-dir", repo + ".cache", "--no-progress"]
+
+    @staticmethod
+    def available():
+        if not shutil.which("rustic"):
+            return False
+        out = subprocess.run(["rustic", "mount", "--help"], capture_output=True, text=True)
+        return out.returncode == 0
+
+    def prepare(self, repo, src):
+        run(self._args(repo) + ["init"])
+        run(self._args(repo) + ["backup", ".", "--host", "b"], cwd=src)
+
+    def restore(self, repo, target):
+        run(self._args(repo) + ["restore", "latest", target])
+        return find(target, "big.bin")
+
+    def mount(self, repo, at, cache):
+        proc = subprocess.Popen(self._args(repo) + ["mount", at, "latest"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while not os.path.isdir(os.path.join(at, "data")):
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("rustic mount did not come up")
+            time.sleep(0.05)
+        return proc, find(at, "big.bin")
+
+
 def find(root, name):
     for d, _, files in os.walk(root):
         if name in files:
@@ -221,6 +257,8 @@ def bench_mount(binary, work, scale, runs, quick):
     tools = [SnapkeepMount(binary)]
     if shutil.which("restic"):
         tools.append(ResticMount())
+    if RusticMount.available():
+        tools.append(RusticMount())
     results = {}
     for tool in tools:
         try:

@@ -31,9 +31,14 @@ command -v rsync >/dev/null || missing+=(rsync)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ "$with_rustic" = 1 ] && ! command -v rustic >/dev/null; then
+# rustic's mount (bench/mount.py) needs its `mount` feature, built against
+# libfuse3.
+if [ "$with_rustic" = 1 ] && ! { command -v rustic >/dev/null && rustic mount --help >/dev/null 2>&1; }; then
+  if ! pkg-config --exists fuse3 2>/dev/null; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends libfuse3-dev pkg-config >/dev/null
+  fi
   echo "building rustic (tens of minutes on 2 cores)"
-  cargo install rustic-rs --locked
+  cargo install rustic-rs --locked --features mount
 fi
 # SNAPKEEP_BIN picks another build (CI's smoke run uses the debug one).
 # The kernel_bound example times the kernels over each data set, for the
