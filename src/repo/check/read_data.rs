@@ -15,13 +15,22 @@ use crate::repo::cpu;
 use crate::repo::findings::{Finding, FindingKind};
 use crate::repo::reader::{decode_rehashed, Bases};
 use crate::repo::sealing::Sealing;
+use crate::storage::Latency;
 
 use super::steps::{damaged, BadBlob, Checker};
 use super::{Check, ReadData};
 
-/// Packs downloaded at once: enough to keep the CPU busy while the next
-/// download waits, few enough to bound the memory held (one pack each).
+/// Packs downloaded at once from remote storage: enough to keep the CPU
+/// busy while the next download waits, few enough to bound the memory held
+/// (one pack each).
 const PACKS_AT_ONCE: usize = 4;
+
+/// Packs read at once from a local repository, where a read does not wait
+/// on a network: one read while two are hashed. Four held 10 MiB more per
+/// pack (peak RSS 88 MiB against 78 on the benchmark's mixed data set,
+/// above borg's 81) for a check 10% faster; two saved 8 MiB more but cost
+/// a quarter of the speed.
+const LOCAL_PACKS_AT_ONCE: usize = 3;
 
 /// What re-reading one pack found.
 struct PackCheck {
@@ -51,7 +60,11 @@ impl Checker<'_> {
             .into_iter()
             .map(|(pack, entries)| self.read_pack(how, *pack, entries))
             .collect();
-        let results: Vec<PackCheck> = stream::iter(reads).buffered(PACKS_AT_ONCE).collect().await;
+        let at_once = match self.reader.store.capabilities().latency {
+            Latency::Local => LOCAL_PACKS_AT_ONCE,
+            Latency::Remote => PACKS_AT_ONCE,
+        };
+        let results: Vec<PackCheck> = stream::iter(reads).buffered(at_once).collect().await;
         how.progress.finish();
         for r in results {
             self.report.packs_read += 1;
