@@ -27,7 +27,7 @@ import statistics
 import subprocess
 import time
 
-from tools import PASSWORD, run
+from tools import PASSWORD, Rustic, run
 
 RATIO_TARGET = 0.8
 RANDOM_P99_TARGET_MS = 1.0
@@ -142,9 +142,8 @@ class RusticMount:
     cache of its own."""
     name = "rustic"
 
-    def _args(self, repo):
-        return ["rustic", "--repository", repo, "--password", PASSWORD,
-                "--cache-dir", repo + ".cache", "--no-progress"]
+    def __init__(self):
+        self._args = Rustic()._args
 
     @staticmethod
     def available():

@@ -26,10 +26,10 @@ use super::{Check, ReadData};
 const PACKS_AT_ONCE: usize = 4;
 
 /// Packs read at once from a local repository, where a read does not wait
-/// on a network: one read while two are hashed. Four held 10 MiB more per
-/// pack (peak RSS 88 MiB against 78 on the benchmark's mixed data set,
-/// above borg's 81) for a check 10% faster; two saved 8 MiB more but cost
-/// a quarter of the speed.
+/// on a network: one read while two are hashed. A fourth held 10 MiB more
+/// (peak RSS 88 MiB against 78 on the benchmark's mixed data set, above
+/// borg's 81) for a check 10% faster; two saved 8 MiB more but cost a
+/// quarter of the speed.
 const LOCAL_PACKS_AT_ONCE: usize = 3;
 
 /// What re-reading one pack found.
