@@ -4,6 +4,7 @@
 //! sources such as LDAP answer too; each answer is cached for the run.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -12,29 +13,30 @@ use nix::unistd::{Gid, Group, Uid, User};
 /// set.
 #[derive(Default)]
 pub struct Names {
-    users: HashMap<u32, Option<String>>,
-    groups: HashMap<u32, Option<String>>,
+    users: HashMap<u32, Option<Arc<str>>>,
+    groups: HashMap<u32, Option<Arc<str>>>,
     uids: HashMap<String, Option<u32>>,
     gids: HashMap<String, Option<u32>>,
 }
 
 impl Names {
-    pub fn user(&mut self, uid: u32) -> Option<String> {
+    /// The name of `uid`, shared by every caller asking for the same id.
+    pub fn user(&mut self, uid: u32) -> Option<Arc<str>> {
         self.users
             .entry(uid)
             .or_insert_with(|| {
                 let user = User::from_uid(Uid::from_raw(uid)).ok().flatten();
-                user.map(|u| u.name)
+                user.map(|u| u.name.into())
             })
             .clone()
     }
 
-    pub fn group(&mut self, gid: u32) -> Option<String> {
+    pub fn group(&mut self, gid: u32) -> Option<Arc<str>> {
         self.groups
             .entry(gid)
             .or_insert_with(|| {
                 let group = Group::from_gid(Gid::from_raw(gid)).ok().flatten();
-                group.map(|g| g.name)
+                group.map(|g| g.name.into())
             })
             .clone()
     }

@@ -12,6 +12,7 @@
 //! they do not know, naming it (see docs/FORMAT.md).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,12 +96,13 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
     /// Owner's user name where the snapshot's host knew one: restore as
-    /// root looks it up first and falls back to `uid`.
+    /// root looks it up first and falls back to `uid`. Shared: a walk
+    /// gives every node of one owner the same name, not a copy each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
     /// Owner's group name, like `user`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub group: Option<Arc<str>>,
     /// Device number of a character or block device (`st_rdev`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rdev: Option<u64>,

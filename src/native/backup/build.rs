@@ -55,10 +55,10 @@ impl TreeBuilder<'_> {
                     nodes.push(node);
                 }
                 // A hard link is left out with its group's first path.
-                Entry::Link { node, leader, rel } => match leader {
+                Entry::Link { node, link } => match link.leader {
                     Some(job) if !stored[job] => self.failures.push(Failure {
                         index: index.to_string(),
-                        path: rel,
+                        path: link.rel,
                         reason: format!(
                             "hard link to {}, which was not stored",
                             self.jobs[job].rel(self.root)
@@ -90,7 +90,7 @@ impl TreeBuilder<'_> {
                     }
                 }
                 Entry::Dir { mut node, dir } => {
-                    node.subtree = Some(self.finish_dir(dir, index, stats, stored)?);
+                    node.subtree = Some(self.finish_dir(*dir, index, stats, stored)?);
                     stats.dirs += 1;
                     nodes.push(node);
                 }

@@ -23,22 +23,22 @@ pub enum Entry {
     /// A node that needs no reading (symlink, or file unchanged since the parent).
     Done(Node),
     /// A file to read; `job` indexes the job list.
-    File {
-        node: Node,
-        job: usize,
-    },
-    Dir {
-        node: Node,
-        dir: DirSkel,
-    },
-    /// A hard link to an earlier path of the same inode; `leader` is that
-    /// path's read job, if it is read (the link fails with it).
-    Link {
-        node: Node,
-        leader: Option<usize>,
-        /// The link's own path within the walked folder, for its failure.
-        rel: String,
-    },
+    File { node: Node, job: usize },
+    /// A folder (its entries boxed, like a link's source: one entry per
+    /// file is as large as the largest kind).
+    Dir { node: Node, dir: Box<DirSkel> },
+    /// A hard link to an earlier path of the same inode (boxed: rare, and
+    /// every entry is as large as the largest kind).
+    Link { node: Node, link: Box<LinkEntry> },
+}
+
+/// Where a hard link's contents come from.
+pub struct LinkEntry {
+    /// The read job of the inode's first path, if it is read: the link
+    /// fails with it.
+    pub leader: Option<usize>,
+    /// The link's own path within the walked folder, for its failure.
+    pub rel: String,
 }
 
 #[derive(Default)]
@@ -170,7 +170,12 @@ impl<'a> Walker<'a> {
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
         names.sort();
-        let mut skel = DirSkel::default();
+        // Sized once: a snapshot holds every folder's entries until its
+        // trees are written, and doubling growth would leave up to half
+        // of each list unused.
+        let mut skel = DirSkel {
+            entries: Vec::with_capacity(names.len()),
+        };
         for os_name in names {
             let child = path.join(&os_name);
             let Some(name) = os_name.to_str() else {
@@ -196,7 +201,7 @@ impl<'a> Walker<'a> {
                 Decision::OtherFileSystem => {
                     skel.entries.push(Entry::Dir {
                         node: base_node(name, NodeType::Dir, &meta),
-                        dir: DirSkel::default(),
+                        dir: Box::default(),
                     });
                     continue;
                 }
@@ -211,9 +216,11 @@ impl<'a> Walker<'a> {
                 node.inode = meta.ino();
                 if let Some(leader) = self.attrs.leader_of(&meta) {
                     node.link = Some(leader.rel.clone());
-                    let leader = leader.job;
-                    let rel = child_rel.clone();
-                    skel.entries.push(Entry::Link { node, leader, rel });
+                    let link = Box::new(LinkEntry {
+                        leader: leader.job,
+                        rel: child_rel.clone(),
+                    });
+                    skel.entries.push(Entry::Link { node, link });
                     continue;
                 }
                 let prev = parent.and_then(|p| p.get(name));
@@ -255,7 +262,10 @@ impl<'a> Walker<'a> {
                     continue;
                 };
                 match self.walk(index, &child, &child_rel, sub_parent.as_ref(), &|_, _| true) {
-                    Ok(dir) => skel.entries.push(Entry::Dir { node, dir }),
+                    Ok(dir) => skel.entries.push(Entry::Dir {
+                        node,
+                        dir: Box::new(dir),
+                    }),
                     Err(e) => self.fail(index, &child_rel, format!("cannot list directory: {e}")),
                 }
             } else if ft.is_symlink() {
@@ -291,4 +301,15 @@ fn page_chunks(prev: &Node) -> Option<Arc<[Id]>> {
     let pages = matches!(prev.chunking, Some(Chunking::Pages { .. }));
     (pages && prev.kind == NodeType::File && prev.link.is_none() && !prev.chunks.is_empty())
         .then(|| prev.chunks.as_slice().into())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot holds one entry per file until its trees are written:
+    /// the rare kinds are boxed so a file costs no more than its node.
+    #[test]
+    fn an_entry_is_barely_larger_than_its_node() {
+        assert!(std::mem::size_of::<Entry>() <= std::mem::size_of::<Node>() + 16);
+    }
 }
