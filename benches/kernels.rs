@@ -122,7 +122,6 @@ fn plan_one_million_chunks(c: &mut Criterion) {
             inode: 0,
             chunks,
             subtree: None,
-            target: None,
             ..Node::default()
         });
     }

@@ -33,7 +33,6 @@ fn node(name: &str, kind: NodeType) -> Node {
         inode: 0,
         chunks: vec![],
         subtree: None,
-        target: None,
         ..Default::default()
     }
 }
@@ -64,7 +63,7 @@ fn craft(repo_dir: &Path, name: &str, nodes: Vec<Node>, inner: Vec<Node>) {
         .into_iter()
         .map(|mut n| {
             // A hard link (tree encoding 2) carries no chunks of its own.
-            if n.kind == NodeType::File && n.link.is_none() {
+            if n.kind == NodeType::File && n.link().is_none() {
                 n.chunks = vec![Id::of(payload)];
                 n.size = payload.len() as u64;
             }
@@ -138,10 +137,10 @@ fn entries_that_escape_the_target_are_refused_and_nothing_is_written() {
     )
     .unwrap();
     let mut link = node("link", NodeType::Symlink);
-    link.target = Some("/".into());
+    link.rare_mut().target = Some("/".into());
     let hard_link = |to: &str| {
         let mut n = node("hard", NodeType::File);
-        n.link = Some(to.into());
+        n.rare_mut().link = Some(to.into());
         n
     };
     let cases: Vec<(&str, Vec<Node>, Vec<Node>, &str)> = vec![

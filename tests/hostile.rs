@@ -46,7 +46,6 @@ fn file(name: &str) -> Node {
         inode: 0,
         chunks: vec![Id::of(PAYLOAD)],
         subtree: None,
-        target: None,
         ..Default::default()
     }
 }
@@ -61,7 +60,6 @@ fn dir(name: &str, sub: Id) -> Node {
         inode: 0,
         chunks: vec![],
         subtree: Some(sub),
-        target: None,
         ..Default::default()
     }
 }
@@ -239,7 +237,7 @@ fn check_reports_what_restore_refuses_with_snapshot_and_path() {
     nul_link.kind = NodeType::Symlink;
     nul_link.chunks.clear();
     nul_link.size = 0;
-    nul_link.target = Some("a\0b".into());
+    nul_link.rare_mut().target = Some("a\0b".into());
     let cases: Vec<(&str, Node, &str)> = vec![
         ("size", lying, "sub/lying"),
         ("long", file(&"n".repeat(256)), "longer than 255"),

@@ -23,7 +23,6 @@ pub fn file(name: &str, chunks: &[&[u8]]) -> Node {
         inode: 0,
         chunks: chunks.iter().map(|c| Id::of(c)).collect(),
         subtree: None,
-        target: None,
         ..Default::default()
     }
 }
@@ -39,7 +38,6 @@ pub fn dir(name: &str, subtree: Id) -> Node {
         inode: 0,
         chunks: vec![],
         subtree: Some(subtree),
-        target: None,
         ..Default::default()
     }
 }

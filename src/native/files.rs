@@ -48,7 +48,7 @@ impl Listed {
             mode: n.mode,
             size: n.size,
             mtime_ns: n.mtime_ns,
-            target: n.target.clone(),
+            target: n.target().map(str::to_string),
             chunking: n.chunking.map(|c| c.name()),
         }
     }

@@ -2,7 +2,7 @@
 //! trees and blobs of one repository, each verified before use.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -697,12 +697,14 @@ impl RepoReader {
     /// Every tree reachable from `roots`.
     pub async fn load_trees(&self, index: &RepoIndex, roots: &[Id]) -> Result<HashMap<Id, Tree>> {
         let mut trees = HashMap::new();
+        let mut owners = HashSet::new();
         let mut stack: Vec<Id> = roots.to_vec();
         while let Some(id) = stack.pop() {
             if trees.contains_key(&id) {
                 continue;
             }
-            let t = self.tree(index, &id).await?;
+            let mut t = self.tree(index, &id).await?;
+            t.share_owner_names(&mut owners);
             stack.extend(t.nodes.iter().filter_map(|n| n.subtree));
             trees.insert(id, t);
         }

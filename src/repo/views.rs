@@ -202,14 +202,16 @@ pub async fn locate(
     // 2: the first path of its inode, in the same index), under its own
     // name.
     let link = match &located {
-        Located::Entry(n) if n.kind == NodeType::File => n.link.clone(),
+        Located::Entry(n) if n.kind == NodeType::File => n.link().map(str::to_string),
         _ => None,
     };
     let Some(link) = link else {
         return Ok(located);
     };
     match walk_path(reader, index, root, &link).await? {
-        Some(Located::Entry(mut first)) if first.kind == NodeType::File && first.link.is_none() => {
+        Some(Located::Entry(mut first))
+            if first.kind == NodeType::File && first.link().is_none() =>
+        {
             if let Located::Entry(n) = located {
                 first.name = n.name;
             }

@@ -89,7 +89,7 @@ impl SharedAttrs {
     /// What `n` records, shared with every entry that records the same,
     /// or `None`.
     pub fn of(&mut self, n: &Node) -> Option<Arc<EntryAttrs>> {
-        if n.uid.is_none() && n.gid.is_none() && n.xattrs.is_empty() {
+        if n.uid.is_none() && n.gid.is_none() && n.xattrs().is_empty() {
             return None;
         }
         if let Some(last) = self.last.as_ref().filter(|a| a.recorded_by(n)) {
@@ -100,7 +100,7 @@ impl SharedAttrs {
             gid: n.gid,
             user: n.user.clone(),
             group: n.group.clone(),
-            xattrs: n.xattrs.clone(),
+            xattrs: n.xattrs().clone(),
         };
         let shared = match self.held.get(&attrs) {
             Some(held) => held.clone(),
@@ -122,7 +122,7 @@ impl EntryAttrs {
             && self.gid == n.gid
             && self.user == n.user
             && self.group == n.group
-            && self.xattrs == n.xattrs
+            && &self.xattrs == n.xattrs()
     }
 }
 
@@ -318,7 +318,7 @@ mod tests {
         n.user = Some(user.into());
         n.group = Some("staff".into());
         if let Some(v) = xattr {
-            n.xattrs.insert("user.note".into(), v.into());
+            n.rare_mut().xattrs.insert("user.note".into(), v.into());
         }
         n
     }

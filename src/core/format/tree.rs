@@ -11,7 +11,7 @@
 //! Readers look at that prefix before anything else and refuse a version
 //! they do not know, naming it (see docs/FORMAT.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::core::chunking::Chunking;
 use crate::core::error::FormatError;
 use crate::core::format::id::Id;
+
+mod wire;
 
 /// The newest tree encoding version this snapkeep reads and writes.
 pub const TREE_VERSION: u32 = 2;
@@ -64,73 +66,106 @@ impl NodeType {
 }
 
 /// One entry of a directory. Members after `target` belong to tree
-/// encoding 2 and are written only when present.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// encoding 2 and are written only when present. Encoded through
+/// [`wire`], which keeps the field order of the JSON fixed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "wire::Owned")]
 pub struct Node {
     pub name: String,
-    #[serde(rename = "type")]
     pub kind: NodeType,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
     /// Plain size in bytes (files only; 0 otherwise).
-    #[serde(default)]
     pub size: u64,
     /// Inode number at snapshot time, used to skip unchanged files next time.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub inode: u64,
     /// Data blobs whose concatenation is the file's contents.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<Id>,
     /// Tree blob of a directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtree: Option<Id>,
-    /// Target of a symlink, as stored by the link.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
     /// Owner's user id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
     /// Owner's group id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
     /// Owner's user name where the snapshot's host knew one: restore as
     /// root looks it up first and falls back to `uid`. Shared: a walk
     /// gives every node of one owner the same name, not a copy each.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<Arc<str>>,
     /// Owner's group name, like `user`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<Arc<str>>,
+    /// The file had holes when it was read (fewer blocks than its size):
+    /// restore leaves its zero blocks unwritten.
+    pub sparse: bool,
+    /// How the file was cut into `chunks` when not by content
+    /// (`pages:8KiB`); `None` for FastCDC and for nodes without contents.
+    pub chunking: Option<Chunking>,
+    /// What few nodes have (see [`Rare`]).
+    pub rare: RareBox,
+}
+
+/// The members of a node that most nodes lack, held apart so that every
+/// other node is smaller: a snapshot or restore of millions of files holds
+/// a node per file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rare {
+    /// Target of a symlink, as stored by the link.
+    pub target: Option<String>,
     /// Device number of a character or block device (`st_rdev`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rdev: Option<u64>,
     /// A hard link: the `/`-separated path, from the root of the same
     /// index (or of the global state), of the file with the same inode that
     /// holds the chunks. Such a node has no chunks of its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
-    /// The file had holes when it was read (fewer blocks than its size):
-    /// restore leaves its zero blocks unwritten.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub sparse: bool,
     /// Extended attributes (POSIX ACLs included): name to standard base64
     /// of the value, sorted by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub xattrs: BTreeMap<String, String>,
-    /// How the file was cut into `chunks` when not by content
-    /// (`pages:8KiB`); `None` for FastCDC and for nodes without contents.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::core::chunking::recorded"
-    )]
-    pub chunking: Option<Chunking>,
 }
 
-fn is_zero(v: &u64) -> bool {
-    *v == 0
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self == &Rare::default()
+    }
+}
+
+/// A node's [`Rare`] members, allocated only when one is set. An empty
+/// box equals none, so how a node was built never changes what it equals.
+#[derive(Debug, Clone, Default)]
+pub struct RareBox(Option<Box<Rare>>);
+
+impl PartialEq for RareBox {
+    fn eq(&self, other: &RareBox) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for RareBox {}
+
+static NO_RARE: Rare = Rare {
+    target: None,
+    rdev: None,
+    link: None,
+    xattrs: BTreeMap::new(),
+};
+
+impl RareBox {
+    /// The members, empty ones when none was set.
+    pub fn get(&self) -> &Rare {
+        self.0.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// The members to set, allocated on first use.
+    pub fn get_mut(&mut self) -> &mut Rare {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<Rare> for RareBox {
+    /// Boxed only when a member is set.
+    fn from(rare: Rare) -> RareBox {
+        RareBox((!rare.is_empty()).then(|| Box::new(rare)))
+    }
 }
 
 impl Node {
@@ -145,16 +180,41 @@ impl Node {
             || self.gid.is_some()
             || self.user.is_some()
             || self.group.is_some()
-            || self.rdev.is_some()
-            || self.link.is_some()
+            || self.rdev().is_some()
+            || self.link().is_some()
             || self.sparse
-            || !self.xattrs.is_empty()
+            || !self.xattrs().is_empty()
             || self.chunking.is_some();
         if v2 {
             2
         } else {
             1
         }
+    }
+
+    /// Target of a symlink ([`Rare::target`]).
+    pub fn target(&self) -> Option<&str> {
+        self.rare.get().target.as_deref()
+    }
+
+    /// The path a hard link shares its inode with ([`Rare::link`]).
+    pub fn link(&self) -> Option<&str> {
+        self.rare.get().link.as_deref()
+    }
+
+    /// Device number of a device node ([`Rare::rdev`]).
+    pub fn rdev(&self) -> Option<u64> {
+        self.rare.get().rdev
+    }
+
+    /// Extended attributes, name to base64 value ([`Rare::xattrs`]).
+    pub fn xattrs(&self) -> &BTreeMap<String, String> {
+        &self.rare.get().xattrs
+    }
+
+    /// The rare members, to set one.
+    pub fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_mut()
     }
 
     /// Counted as a file by manifests and shape checks: everything but
@@ -292,6 +352,26 @@ impl Tree {
         Id::of(&self.encode())
     }
 
+    /// Gives every node's owner names the copy `seen` already holds (and
+    /// adds the new ones to it): decoding allocates two names per node,
+    /// and a reader holding many trees needs one per owner.
+    pub fn share_owner_names(&mut self, seen: &mut HashSet<Arc<str>>) {
+        let mut share = |name: &mut Option<Arc<str>>| {
+            if let Some(n) = name {
+                match seen.get(&**n) {
+                    Some(held) => *n = held.clone(),
+                    None => {
+                        seen.insert(n.clone());
+                    }
+                }
+            }
+        };
+        for node in &mut self.nodes {
+            share(&mut node.user);
+            share(&mut node.group);
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Node> {
         self.nodes
             .binary_search_by(|n| n.name.as_bytes().cmp(name.as_bytes()))
@@ -327,11 +407,11 @@ impl Tree {
                 NodeType::Dir if n.subtree.is_none() => {
                     return Err(UnsafeEntry::MissingSubtree(n.name.clone()))
                 }
-                NodeType::Symlink if n.target.is_none() => {
+                NodeType::Symlink if n.target().is_none() => {
                     return Err(UnsafeEntry::MissingTarget(n.name.clone()))
                 }
                 NodeType::Symlink
-                    if n.target
+                    if n.target()
                         .as_ref()
                         .is_some_and(|t| t.is_empty() || t.contains('\0')) =>
                 {
@@ -348,14 +428,14 @@ impl Tree {
 /// A hard link names a safe path and holds no chunks; extended attribute
 /// names are non-empty, NUL-free and at most 255 bytes, values base64.
 fn check_v2_members(n: &Node) -> Result<(), UnsafeEntry> {
-    if let Some(link) = &n.link {
+    if let Some(link) = &n.link() {
         let safe = link.split('/').all(is_safe_name) && link.len() <= 4096;
         if !safe || !n.chunks.is_empty() || n.kind != NodeType::File {
             return Err(UnsafeEntry::BadLink(n.name.clone()));
         }
     }
     use base64::Engine;
-    for (name, value) in &n.xattrs {
+    for (name, value) in n.xattrs() {
         let bad_name = name.is_empty() || name.len() > 255 || name.contains('\0');
         let engine = base64::engine::general_purpose::STANDARD;
         if bad_name || engine.decode(value).is_err() {
@@ -403,7 +483,7 @@ mod tests {
         for target in ["", "a\0b"] {
             let mut link = file("l");
             link.kind = NodeType::Symlink;
-            link.target = Some(target.into());
+            link.rare_mut().target = Some(target.into());
             let t = Tree::new(vec![link]);
             assert!(matches!(t.validate(), Err(UnsafeEntry::BadTarget(_))));
         }
@@ -424,7 +504,7 @@ mod tests {
         link.kind = NodeType::Symlink;
         link.chunks.clear();
         link.size = 0;
-        link.target = Some("a".into());
+        link.rare_mut().target = Some("a".into());
         let t = Tree::new(vec![file("a"), link]);
         let want = format!(
             "{{\"nodes\":[{{\"name\":\"a\",\"type\":\"file\",\"mode\":420,\"mtime_ns\":1,\"size\":3,\"inode\":7,\"chunks\":[\"{}\"]}},{{\"name\":\"current\",\"type\":\"symlink\",\"mode\":420,\"mtime_ns\":1,\"size\":0,\"inode\":7,\"target\":\"a\"}}]}}",
@@ -436,20 +516,61 @@ mod tests {
     }
 
     #[test]
+    fn owner_names_are_shared_across_trees() {
+        let owned = |name: &str, user: &str| {
+            let mut n = file(name);
+            n.user = Some(user.into());
+            n
+        };
+        let mut seen = HashSet::new();
+        let mut one =
+            Tree::decode(&Tree::new(vec![owned("a", "pg"), owned("b", "pg")]).encode()).unwrap();
+        let mut two =
+            Tree::decode(&Tree::new(vec![owned("c", "pg"), owned("d", "ann")]).encode()).unwrap();
+        let before = two.clone();
+        one.share_owner_names(&mut seen);
+        two.share_owner_names(&mut seen);
+        let pg = one.nodes[0].user.clone().unwrap();
+        assert!(Arc::ptr_eq(&pg, one.nodes[1].user.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(&pg, two.nodes[0].user.as_ref().unwrap()));
+        assert_eq!(two, before, "sharing changes no name");
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn a_node_without_rare_members_holds_no_box_for_them() {
+        // Every file's node is held by a snapshot's walk and a restore's
+        // trees: the members few nodes have cost others a pointer.
+        assert!(std::mem::size_of::<Node>() <= 184);
+        let mut set_then_cleared = file("a");
+        set_then_cleared.rare_mut().target = None;
+        assert_eq!(set_then_cleared, file("a"));
+        assert_eq!(
+            Tree::new(vec![set_then_cleared]).id(),
+            Tree::new(vec![file("a")]).id()
+        );
+        let decoded = Tree::decode(&Tree::new(vec![file("a")]).encode()).unwrap();
+        assert!(decoded.nodes[0].rare.0.is_none());
+    }
+
+    #[test]
     fn new_members_make_a_version_2_tree_that_round_trips() {
         let mut owned = file("a");
         owned.uid = Some(1234);
         owned.gid = Some(0);
         owned.user = Some("pg".into());
-        owned.xattrs.insert("user.k".into(), "dg==".into());
+        owned
+            .rare_mut()
+            .xattrs
+            .insert("user.k".into(), "dg==".into());
         let mut hard = file("b");
         hard.chunks.clear();
-        hard.link = Some("a".into());
+        hard.rare_mut().link = Some("a".into());
         let mut dev = file("null");
         dev.kind = NodeType::Chardev;
         dev.chunks.clear();
         dev.size = 0;
-        dev.rdev = Some(0x103);
+        dev.rare_mut().rdev = Some(0x103);
         let t = Tree::new(vec![owned, hard, dev]);
         let bytes = t.encode();
         assert!(
@@ -521,7 +642,7 @@ mod tests {
         for bad in ["../x", "", "a//b", "/etc/passwd", "a/./b"] {
             let mut n = file("l");
             n.chunks.clear();
-            n.link = Some(bad.into());
+            n.rare_mut().link = Some(bad.into());
             let t = Tree::new(vec![n]);
             assert!(
                 matches!(t.validate(), Err(UnsafeEntry::BadLink(_))),
@@ -529,14 +650,14 @@ mod tests {
             );
         }
         let mut with_chunks = file("l");
-        with_chunks.link = Some("a".into());
+        with_chunks.rare_mut().link = Some("a".into());
         assert!(matches!(
             Tree::new(vec![with_chunks]).validate(),
             Err(UnsafeEntry::BadLink(_))
         ));
         for (name, value) in [("", "dg=="), ("user.x", "not base64!")] {
             let mut n = file("x");
-            n.xattrs.insert(name.into(), value.into());
+            n.rare_mut().xattrs.insert(name.into(), value.into());
             assert!(matches!(
                 Tree::new(vec![n]).validate(),
                 Err(UnsafeEntry::BadXattr(_))

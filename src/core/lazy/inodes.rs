@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::core::format::id::Id;
 use crate::core::format::manifest::{IndexStats, Manifest};
-use crate::core::format::tree::{Node, NodeType, Tree};
+use crate::core::format::tree::{Node, NodeType, Rare, Tree};
 
 /// The mount point's inode number (FUSE's root).
 pub const ROOT: u64 = 1;
@@ -160,12 +160,7 @@ impl Inodes {
     fn resolve_hard_links(&mut self, flat: bool) {
         let mut moves = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
-            let Some(link) = e
-                .node
-                .link
-                .as_deref()
-                .filter(|_| e.node.kind == NodeType::File)
-            else {
+            let Some(link) = e.node.link().filter(|_| e.node.kind == NodeType::File) else {
                 continue;
             };
             let ino = i as u64 + 1;
@@ -178,7 +173,7 @@ impl Inodes {
                 .try_fold(index_root, |at, part| self.lookup(at, part));
             if let Some(t) = target.filter(|t| {
                 self.get(*t)
-                    .is_some_and(|f| f.node.kind == NodeType::File && f.node.link.is_none())
+                    .is_some_and(|f| f.node.kind == NodeType::File && f.node.link().is_none())
             }) {
                 moves.push((e.parent, e.node.name.clone(), t));
             }
@@ -242,7 +237,11 @@ fn index_folder(name: &str, s: &IndexStats, start_ns: i64) -> Node {
         subtree: s.tree,
         uid: attrs.uid,
         gid: attrs.gid,
-        xattrs: attrs.xattrs,
+        rare: Rare {
+            xattrs: attrs.xattrs,
+            ..Rare::default()
+        }
+        .into(),
         ..Node::default()
     }
 }
@@ -279,7 +278,7 @@ mod tests {
     /// (a hard link to `sub/c.log`); index `data`: `x`.
     fn scene() -> (Manifest, HashMap<Id, Tree>) {
         let mut link = file("c-link", 3);
-        link.link = Some("sub/c.log".into());
+        link.rare_mut().link = Some("sub/c.log".into());
         let sub = Tree {
             nodes: vec![link, file("c.log", 3)],
         };

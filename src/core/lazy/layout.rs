@@ -72,10 +72,10 @@ impl FileLayout {
                 kind: node.kind.name(),
             });
         }
-        if let Some(link) = &node.link {
+        if let Some(link) = node.link() {
             return Err(LayoutError::HardLink {
                 name: node.name.clone(),
-                link: link.clone(),
+                link: link.to_string(),
             });
         }
         let mut spans = Vec::with_capacity(node.chunks.len());
@@ -176,7 +176,7 @@ mod tests {
             Err(LayoutError::MissingBlob(_))
         ));
         let mut link = file("h", &[]);
-        link.link = Some("f".into());
+        link.rare_mut().link = Some("f".into());
         assert!(matches!(
             FileLayout::of(&link, &index),
             Err(LayoutError::HardLink { .. })

@@ -133,7 +133,7 @@ fn join(prefix: &str, name: &str) -> String {
 /// does not show every file as changed.
 fn attrs_differ(a: &Node, b: &Node) -> bool {
     let recorded = a.version() > 1 && b.version() > 1;
-    recorded && (a.uid != b.uid || a.gid != b.gid || a.xattrs != b.xattrs)
+    recorded && (a.uid != b.uid || a.gid != b.gid || a.xattrs() != b.xattrs())
 }
 
 fn size(n: &Node) -> Option<u64> {
@@ -211,9 +211,9 @@ pub fn diff_level(prefix: &str, old: &Tree, new: &Tree) -> (Vec<Change>, Vec<Des
                 } else {
                     let content = a.chunks != b.chunks
                         || a.size != b.size
-                        || a.target != b.target
-                        || a.link != b.link
-                        || a.rdev != b.rdev;
+                        || a.target() != b.target()
+                        || a.link() != b.link()
+                        || a.rdev() != b.rdev();
                     let meta = a.mode != b.mode || a.mtime_ns != b.mtime_ns || attrs_differ(a, b);
                     if content || meta {
                         changes.push(Change {

@@ -413,12 +413,12 @@ impl Builder<'_> {
                     }
                     NodeType::Symlink => self.plan.symlinks.push(PlannedLink {
                         path,
-                        target: n.target.clone().expect("validated"),
+                        target: n.target().expect("validated").to_string(),
                         mtime_ns: n.mtime_ns,
                         attrs: self.attrs.of(n),
                     }),
-                    NodeType::File if n.link.is_some() => {
-                        let to = join(&root, n.link.as_deref().expect("matched"));
+                    NodeType::File if n.link().is_some() => {
+                        let to = join(&root, n.link().expect("matched"));
                         self.plan.hard_links.push(PlannedHardLink { path, to });
                     }
                     NodeType::Fifo | NodeType::Socket | NodeType::Chardev | NodeType::Blockdev => {
@@ -427,7 +427,7 @@ impl Builder<'_> {
                             kind: n.kind,
                             mode: n.mode,
                             mtime_ns: n.mtime_ns,
-                            rdev: n.rdev,
+                            rdev: n.rdev(),
                             attrs: self.attrs.of(n),
                         })
                     }
@@ -1353,7 +1353,7 @@ mod tests {
         let (mut trees, index, _, _) = fixture();
         let link_to = |to: &str| {
             let mut n = file("second", &[]);
-            n.link = Some(to.into());
+            n.rare_mut().link = Some(to.into());
             n
         };
         let mut fifo = file("pipe", &[]);

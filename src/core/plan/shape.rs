@@ -157,7 +157,7 @@ impl Shapes {
                     s.files = s.files.saturating_add(1)
                 }
                 // A hard link's bytes are its group's first file's.
-                NodeType::File if n.link.is_some() => s.files = s.files.saturating_add(1),
+                NodeType::File if n.link().is_some() => s.files = s.files.saturating_add(1),
                 NodeType::File => {
                     s.files = s.files.saturating_add(1);
                     s.bytes = s.bytes.saturating_add(n.size);

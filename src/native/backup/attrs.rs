@@ -72,10 +72,13 @@ impl Attrs {
         node.user = self.names.user(m.uid());
         node.group = self.names.group(m.gid());
         if matches!(node.kind, NodeType::Chardev | NodeType::Blockdev) {
-            node.rdev = Some(m.rdev());
+            node.rare_mut().rdev = Some(m.rdev());
         }
         node.sparse = is_sparse(m);
-        node.xattrs = crate::native::xattrs::read(path)?;
+        let xattrs = crate::native::xattrs::read(path)?;
+        if !xattrs.is_empty() {
+            node.rare_mut().xattrs = xattrs;
+        }
         Ok(())
     }
 

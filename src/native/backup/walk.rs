@@ -110,7 +110,6 @@ fn base_node(name: &str, kind: NodeType, m: &fs::Metadata) -> Node {
         inode: 0,
         chunks: vec![],
         subtree: None,
-        target: None,
         ..Node::default()
     }
 }
@@ -215,7 +214,7 @@ impl<'a> Walker<'a> {
                 node.size = meta.len();
                 node.inode = meta.ino();
                 if let Some(leader) = self.attrs.leader_of(&meta) {
-                    node.link = Some(leader.rel.clone());
+                    node.rare_mut().link = Some(leader.rel.clone());
                     let link = Box::new(LinkEntry {
                         leader: leader.job,
                         rel: child_rel.clone(),
@@ -226,7 +225,7 @@ impl<'a> Walker<'a> {
                 let prev = parent.and_then(|p| p.get(name));
                 let unchanged = prev.is_some_and(|p| {
                     p.kind == NodeType::File
-                        && p.link.is_none()
+                        && p.link().is_none()
                         && p.size == node.size
                         && p.mtime_ns == node.mtime_ns
                         && p.inode == node.inode
@@ -274,7 +273,7 @@ impl<'a> Walker<'a> {
                         Some(t) => {
                             let kind = NodeType::Symlink;
                             if let Some(mut node) = self.node(at, name, kind, &meta, &child) {
-                                node.target = Some(t.to_string());
+                                node.rare_mut().target = Some(t.to_string());
                                 skel.entries.push(Entry::Done(node));
                             }
                         }
@@ -299,7 +298,7 @@ impl<'a> Walker<'a> {
 /// chunks sit at the same places in its next version.
 fn page_chunks(prev: &Node) -> Option<Arc<[Id]>> {
     let pages = matches!(prev.chunking, Some(Chunking::Pages { .. }));
-    (pages && prev.kind == NodeType::File && prev.link.is_none() && !prev.chunks.is_empty())
+    (pages && prev.kind == NodeType::File && prev.link().is_none() && !prev.chunks.is_empty())
         .then(|| prev.chunks.as_slice().into())
 }
 #[cfg(test)]

@@ -79,7 +79,7 @@ impl SnapshotFs {
         let n = &e.node;
         let size = match n.kind {
             NodeType::File => n.size,
-            NodeType::Symlink => n.target.as_ref().map_or(0, |t| t.len() as u64),
+            NodeType::Symlink => n.target().as_ref().map_or(0, |t| t.len() as u64),
             _ => 0,
         };
         let mtime = time_of(n.mtime_ns);
@@ -96,7 +96,7 @@ impl SnapshotFs {
             nlink: e.nlink,
             uid: n.uid.unwrap_or(self.uid),
             gid: n.gid.unwrap_or(self.gid),
-            rdev: n.rdev.unwrap_or(0) as u32,
+            rdev: n.rdev().unwrap_or(0) as u32,
             blksize: 4096,
             flags: 0,
         }
@@ -145,7 +145,7 @@ impl Filesystem for SnapshotFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.inode(ino).map(|e| e.node.target.as_deref()) {
+        match self.inode(ino).map(|e| e.node.target()) {
             Ok(Some(target)) => reply.data(target.as_bytes()),
             Ok(None) => reply.error(Errno::EINVAL),
             Err(errno) => reply.error(errno),
@@ -290,7 +290,7 @@ impl Filesystem for SnapshotFs {
         match self.inode(ino) {
             Ok(e) => {
                 let mut names = Vec::new();
-                for name in e.node.xattrs.keys() {
+                for name in e.node.xattrs().keys() {
                     names.extend_from_slice(name.as_bytes());
                     names.push(0);
                 }
@@ -314,7 +314,7 @@ pub(crate) fn reply_sized(reply: ReplyXattr, value: &[u8], size: u32) {
 }
 
 fn xattr_value(node: &Node, name: &OsStr) -> Option<Vec<u8>> {
-    let encoded = node.xattrs.get(name.to_str()?)?;
+    let encoded = node.xattrs().get(name.to_str()?)?;
     base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()

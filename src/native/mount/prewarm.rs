@@ -29,7 +29,7 @@ pub fn start(
         };
         for ino in 1..=inodes.len() as u64 {
             let Some(e) = inodes.get(ino) else { continue };
-            if e.node.kind != NodeType::File || e.node.link.is_some() {
+            if e.node.kind != NodeType::File || e.node.link().is_some() {
                 continue;
             }
             // Past the bound, prewarming would only evict what it brought.

@@ -98,5 +98,5 @@ impl Checker<'_> {
 
 /// A file that carries its own chunks (not a hard link to another path).
 fn has_contents(n: &Node) -> bool {
-    n.kind == NodeType::File && n.link.is_none()
+    n.kind == NodeType::File && n.link().is_none()
 }

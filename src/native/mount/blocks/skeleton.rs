@@ -41,7 +41,7 @@ pub fn lay_out(
                 let sub = dir.child_dir(name)?;
                 lay_out(inodes, *child, &sub, &path, root, first)?;
                 own(dir, name, node)?;
-                xattrs::set_on(&sub, &node.xattrs);
+                xattrs::set_on(&sub, node.xattrs());
                 sub.set_meta(node.mode & 0o7777, node.mtime_ns)?;
             }
             NodeType::File => match first.get(child) {
@@ -55,7 +55,7 @@ pub fn lay_out(
                 }
             },
             NodeType::Symlink => {
-                dir.symlink(name, node.target.as_deref().unwrap_or(""), node.mtime_ns)?;
+                dir.symlink(name, node.target().unwrap_or(""), node.mtime_ns)?;
                 own(dir, name, node)?;
             }
             NodeType::Fifo | NodeType::Chardev | NodeType::Blockdev => {
@@ -64,7 +64,7 @@ pub fn lay_out(
                     NodeType::Chardev => Special::CharDevice,
                     _ => Special::BlockDevice,
                 };
-                dir.mknod(name, kind, node.rdev.unwrap_or(0))?;
+                dir.mknod(name, kind, node.rdev().unwrap_or(0))?;
                 own(dir, name, node)?;
                 dir.set_meta_at(name, node.mode & 0o7777, node.mtime_ns)?;
             }
@@ -107,7 +107,7 @@ fn sparse_file(dir: &DirFd, name: &str, path: &str, node: &Node) -> io::Result<(
         })?;
     }
     own(dir, name, node)?;
-    xattrs::set_on(&file, &node.xattrs);
+    xattrs::set_on(&file, node.xattrs());
     set_meta(&file, node.mode & 0o7777, node.mtime_ns)
 }
 
