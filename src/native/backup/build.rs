@@ -85,7 +85,7 @@ impl TreeBuilder<'_> {
                             nodes.push(node);
                         }
                         JobResult::Failed(reason) => self.fail(index, job, reason),
-                        JobResult::Fatal(e) => return Err(e),
+                        JobResult::Fatal(e) => return Err(*e),
                         JobResult::Skipped => self.fail(index, job, ABORTED.into()),
                     }
                 }

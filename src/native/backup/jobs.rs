@@ -23,10 +23,13 @@ use crate::native::progress::Progress;
 /// Files with mtimes this close to their read are verified by a second read.
 pub const RACY_WINDOW: Duration = Duration::from_millis(50);
 
+/// A file's outcome, held for every file until its tree is written: boxed
+/// variants keep the list of them small (three copies of it existed at
+/// once while a snapshot of many files gathered its results).
 pub enum JobResult {
-    Read(FileRead),
+    Read(Box<FileRead>),
     Failed(String),
-    Fatal(Error),
+    Fatal(Box<Error>),
     Skipped,
 }
 
@@ -83,7 +86,7 @@ fn read_with_retry(
                 ))
             }
             Err(ReadError::Io(e)) => return Err(JobResult::Failed(format!("cannot read: {e}"))),
-            Err(ReadError::Store(e)) => return Err(JobResult::Fatal(e)),
+            Err(ReadError::Store(e)) => return Err(JobResult::Fatal(Box::new(e))),
         }
     }
 }
@@ -115,7 +118,7 @@ pub fn run_jobs(
                 let mtime = r.stamp.mtime_ns;
                 on_read(i, job.size);
                 progress.file_done();
-                (JobResult::Read(r), racy.then_some(mtime))
+                (JobResult::Read(Box::new(r)), racy.then_some(mtime))
             }
             Err(e) => {
                 if matches!(e, JobResult::Failed(_)) {
@@ -176,7 +179,7 @@ pub fn run_jobs(
             };
             let again = match read_with_retry(&jobs[i], cutting, packer, &Progress::hidden()) {
                 Ok((r, _)) if r.stamp == first.stamp && r.chunks == first.chunks => {
-                    JobResult::Read(r)
+                    JobResult::Read(Box::new(r))
                 }
                 Ok(_) => JobResult::Failed(
                     "file changed while it was read (in-place write within one timestamp tick)"

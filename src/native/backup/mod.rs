@@ -754,7 +754,7 @@ fn read_files(
         .position(|r| matches!(r, JobResult::Fatal(_)));
     if let Some(i) = fatal {
         if let JobResult::Fatal(e) = std::mem::replace(&mut results[i], JobResult::Skipped) {
-            return Err(e);
+            return Err(*e);
         }
     }
     Ok(results)
