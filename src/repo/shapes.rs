@@ -162,7 +162,7 @@ pub fn tree_entries_json(tree: &Tree) -> Vec<Value> {
                 "mtime": iso_time(n.mtime_ns.div_euclid(1_000_000)),
                 "mtime_ns": n.mtime_ns,
             });
-            if let Some(t) = &n.target() {
+            if let Some(t) = n.target() {
                 e["target"] = json!(t);
             }
             if n.kind == NodeType::File {

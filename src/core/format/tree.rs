@@ -428,7 +428,7 @@ impl Tree {
 /// A hard link names a safe path and holds no chunks; extended attribute
 /// names are non-empty, NUL-free and at most 255 bytes, values base64.
 fn check_v2_members(n: &Node) -> Result<(), UnsafeEntry> {
-    if let Some(link) = &n.link() {
+    if let Some(link) = n.link() {
         let safe = link.split('/').all(is_safe_name) && link.len() <= 4096;
         if !safe || !n.chunks.is_empty() || n.kind != NodeType::File {
             return Err(UnsafeEntry::BadLink(n.name.clone()));

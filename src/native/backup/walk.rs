@@ -24,8 +24,8 @@ pub enum Entry {
     Done(Node),
     /// A file to read; `job` indexes the job list.
     File { node: Node, job: usize },
-    /// A folder (its entries boxed, like a link's source: one entry per
-    /// file is as large as the largest kind).
+    /// A folder and its entries (boxed: every entry is as large as the
+    /// largest kind, and there is one per file).
     Dir { node: Node, dir: Box<DirSkel> },
     /// A hard link to an earlier path of the same inode (boxed: rare, and
     /// every entry is as large as the largest kind).

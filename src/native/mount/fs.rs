@@ -79,7 +79,7 @@ impl SnapshotFs {
         let n = &e.node;
         let size = match n.kind {
             NodeType::File => n.size,
-            NodeType::Symlink => n.target().as_ref().map_or(0, |t| t.len() as u64),
+            NodeType::Symlink => n.target().map_or(0, |t| t.len() as u64),
             _ => 0,
         };
         let mtime = time_of(n.mtime_ns);
