@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::core::chunking::Chunking;
 use crate::core::format::blob::BlobEntry;
@@ -255,12 +256,17 @@ pub struct Placement {
     pub offset: u64,
 }
 
+/// Where one blob goes. Nearly every blob goes to one place, which is kept
+/// inline: a vector per blob was one allocation per chunk of the snapshot,
+/// held for the whole restore.
+pub type Places = SmallVec<[Placement; 1]>;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedBlob {
     #[serde(skip)]
     pub entry: BlobEntry,
     pub id: Id,
-    pub places: Vec<Placement>,
+    pub places: Places,
 }
 
 /// A blob copied from a file already in the target instead of fetched.
@@ -270,7 +276,7 @@ pub struct LocalCopy {
     pub from: String,
     pub from_offset: u64,
     pub length: u64,
-    pub places: Vec<Placement>,
+    pub places: Places,
 }
 
 /// A blob taken from a local chunk cache instead of fetched.
@@ -279,7 +285,7 @@ pub struct CachedCopy {
     pub id: Id,
     /// Plain bytes.
     pub length: u64,
-    pub places: Vec<Placement>,
+    pub places: Places,
 }
 
 /// One ranged read of a pack and what to do with the blobs it yields.
@@ -377,7 +383,7 @@ struct Builder<'a> {
     trees: &'a HashMap<Id, Tree>,
     plan: RestorePlan,
     /// blob -> where it goes
-    uses: IdMap<Vec<Placement>>,
+    uses: IdMap<Places>,
     /// Where the global state's entries start in the plan's dirs, files
     /// and symlinks (everything before belongs to an index).
     global_from: (usize, usize, usize),
@@ -811,7 +817,7 @@ pub fn reads_for(
     max_gap: u64,
     max_range: u64,
 ) -> Result<Vec<PlannedRead>, MissingBlob> {
-    let places: IdMap<&Vec<Placement>> = copies.iter().map(|c| (c.id, &c.places)).collect();
+    let places: IdMap<&Places> = copies.iter().map(|c| (c.id, &c.places)).collect();
     let ids: Vec<Id> = copies.iter().map(|c| c.id).collect();
     Ok(plan_reads(&ids, index, max_gap, max_range)?
         .into_iter()
@@ -825,7 +831,7 @@ pub fn reads_for(
                 .map(|e| PlannedBlob {
                     entry: *e,
                     id: e.id,
-                    places: places.get(&e.id).map_or_else(Vec::new, |p| (*p).clone()),
+                    places: places.get(&e.id).map_or_else(Places::new, |p| (*p).clone()),
                 })
                 .collect(),
         })
