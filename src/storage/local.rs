@@ -14,7 +14,7 @@
 //! Blocking file IO runs on tokio's blocking pool.
 
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::read_buffers::ReadBuffers;
 use super::{
     clamp_range, validate_key, Capabilities, Latency, ObjectMeta, PutMode, Storage, StorageError,
     StorageResult,
@@ -39,6 +40,8 @@ pub struct LocalStore {
 #[derive(Debug)]
 struct Inner {
     root: PathBuf,
+    /// What ranged reads are read into, used again once read.
+    buffers: Arc<ReadBuffers>,
 }
 
 /// Numbers temporary files for the whole process, not per store: two
@@ -85,6 +88,7 @@ impl LocalStore {
         Ok(LocalStore {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),
+                buffers: Arc::default(),
             }),
         })
     }
@@ -155,9 +159,8 @@ impl Inner {
         let r = clamp_range(key, range, size)?;
         f.seek(SeekFrom::Start(r.start))
             .map_err(|e| io_err(key, e))?;
-        let mut buf = vec![0u8; (r.end - r.start) as usize];
-        f.read_exact(&mut buf).map_err(|e| io_err(key, e))?;
-        Ok(Bytes::from(buf))
+        let len = (r.end - r.start) as usize;
+        self.buffers.read(&mut f, len).map_err(|e| io_err(key, e))
     }
 
     fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {

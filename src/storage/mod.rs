@@ -40,6 +40,8 @@ pub mod memory;
 #[cfg(feature = "native")]
 pub mod object;
 #[cfg(feature = "native")]
+mod read_buffers;
+#[cfg(feature = "native")]
 pub mod retry;
 #[cfg(feature = "native")]
 pub mod timeouts;
